@@ -63,7 +63,7 @@ mod tests {
     #[test]
     fn formats_rfc3339() {
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(Timestamp(1_795_000_000_123).to_string(), "2026-11-18T08:26:40.123Z");
+        assert_eq!(Timestamp(1_795_000_000_123).to_string(), "2026-11-18T11:06:40.123Z");
         assert_eq!(Timestamp(951_782_400_000).to_string(), "2000-02-29T00:00:00.000Z");
     }
 }
