@@ -67,6 +67,11 @@ pub trait HoldTimeEstimator: Send {
     fn estimate(&self, key: &QueueKey, snapshot: &QueueSnapshot, ahead: u32) -> Option<Duration>;
 }
 
+/// The predictor the monitor uses unless told otherwise.
+pub fn default_estimator() -> Box<dyn HoldTimeEstimator> {
+    Box::new(QueueLength::new(RateSettings::default()))
+}
+
 /// A decayed sum: recent observations weigh more, with weight halving every `half_life`.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Decayed {

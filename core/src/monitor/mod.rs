@@ -15,7 +15,7 @@ use crate::principal::Principal;
 use crate::status::{AgentState, AgentSummary, CenterStatus, ClientActivity, ClientStatus, QueueStatus};
 use crate::time::Timestamp;
 use access::{AccessRule, Decision};
-use holdtime::{HoldTimeEstimator, Observation, QueueKey, QueueLength, QueueSnapshot, RateSettings};
+use holdtime::{HoldTimeEstimator, Observation, QueueKey, QueueSnapshot};
 use presence::{Activity, BasicStatus, PresenceDocument, Presentity, Tuple};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -54,7 +54,7 @@ pub struct MonitorConfig {
 
 impl Default for MonitorConfig {
     fn default() -> Self {
-        MonitorConfig { refresh_interval: Duration::from_secs(5), estimator: Box::new(QueueLength::new(RateSettings::default())) }
+        MonitorConfig { refresh_interval: Duration::from_secs(5), estimator: holdtime::default_estimator() }
     }
 }
 
@@ -536,6 +536,18 @@ impl StatusMonitor {
             estimated_hold_secs: est.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
             offered: snap.servers > 0 || !m.is_live(),
         }
+    }
+
+    /// The state of a queue as the estimator sees it, for simulators and diagnostics.
+    pub fn queue_snapshot(&self, key: &QueueKey) -> Option<QueueSnapshot> {
+        let q = self.queues.get(&key.queue)?;
+        Some(self.snapshot(&key.queue, q, key.medium).1)
+    }
+
+    /// The estimator's figure for a client with `ahead` clients in front of it in `key`.
+    pub fn estimate(&self, key: &QueueKey, ahead: u32) -> Option<Duration> {
+        let snap = self.queue_snapshot(key)?;
+        self.estimator.estimate(key, &snap, ahead)
     }
 
     /// Position (1-based) and estimated remaining wait of a waiting interaction.

@@ -1,0 +1,1 @@
+//! Contact-center simulator (filled in by the hold-time work).
