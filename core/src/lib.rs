@@ -17,3 +17,8 @@ pub mod time;
 pub use ids::*;
 pub use medium::Medium;
 pub use time::Timestamp;
+pub mod alert;
+pub mod interaction;
+pub mod invitation;
+pub mod protocol;
+pub mod broker;

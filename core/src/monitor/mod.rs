@@ -104,7 +104,7 @@ pub enum MonitorEvent {
 }
 
 /// How a watcher stands with a presentity, for the owner's watcher list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WatcherInfo {
     /// Watcher id.
     pub watcher: WatcherId,

@@ -1,0 +1,101 @@
+//! A client session: survives disconnects, keeps unacknowledged events and the request-id window.
+
+use crate::ids::{AgentId, ClientId, InteractionId};
+use crate::monitor::presence::Presentity;
+use crate::monitor::WatcherId;
+use crate::time::Timestamp;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// Identifies a session: one installation (`instance`) of one client.
+pub type SessionKey = (ClientId, u64);
+
+/// A transport connection, numbered by the broker.
+pub type ConnId = u64;
+
+/// Done when the client acknowledges an event: tell the agent its chat message arrived.
+#[derive(Debug, Clone)]
+pub(crate) struct AckHook {
+    pub agent: AgentId,
+    pub interaction: InteractionId,
+    pub seq: u64,
+}
+
+/// An event waiting for acknowledgement.
+#[derive(Debug, Clone)]
+pub(crate) struct OutEvent {
+    pub seq: u64,
+    pub payload: Arc<str>,
+    pub hook: Option<AckHook>,
+}
+
+/// What a duplicate request gets: the cached answer of a mutation, or re-execution of a read.
+#[derive(Debug, Clone)]
+pub(crate) enum Cached {
+    Frame(Arc<[u8]>),
+    Reexecute,
+}
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub key: SessionKey,
+    pub watcher: WatcherId,
+    pub conn: Option<ConnId>,
+    pub next_request: u64,
+    pub early: BTreeMap<u64, crate::protocol::Request>,
+    pub answered: VecDeque<(u64, Cached)>,
+    pub next_seq: u64,
+    pub outbox: VecDeque<OutEvent>,
+    pub sent_upto: u64,
+    pub watches: BTreeSet<Presentity>,
+    pub pending_status: BTreeMap<Presentity, Arc<str>>,
+    pub detached_at: Option<Timestamp>,
+}
+
+impl Session {
+    pub fn new(key: SessionKey, watcher: WatcherId, next_request: u64) -> Self {
+        Session {
+            key,
+            watcher,
+            conn: None,
+            next_request,
+            early: BTreeMap::new(),
+            answered: VecDeque::new(),
+            next_seq: 1,
+            outbox: VecDeque::new(),
+            sent_upto: 0,
+            watches: BTreeSet::new(),
+            pending_status: BTreeMap::new(),
+            detached_at: None,
+        }
+    }
+
+    /// Highest sequence the client acknowledged.
+    pub fn acked(&self) -> u64 {
+        self.outbox.front().map_or(self.next_seq - 1, |e| e.seq - 1)
+    }
+
+    /// Drops events up to `seq` and returns their hooks.
+    pub fn ack(&mut self, seq: u64) -> Vec<AckHook> {
+        let mut hooks = vec![];
+        while self.outbox.front().is_some_and(|e| e.seq <= seq) {
+            if let Some(h) = self.outbox.pop_front().and_then(|e| e.hook) {
+                hooks.push(h);
+            }
+        }
+        hooks
+    }
+
+    /// Remembers how to answer a duplicate of request `id`.
+    pub fn remember(&mut self, id: u64, c: Cached, keep: usize) {
+        self.answered.push_back((id, c));
+        while self.answered.len() > keep {
+            self.answered.pop_front();
+        }
+    }
+
+    /// How to answer a duplicate of `id`, if it is still remembered.
+    pub fn recall(&self, id: u64) -> Option<&Cached> {
+        self.answered.iter().rev().find(|(i, _)| *i == id).map(|(_, c)| c)
+    }
+}

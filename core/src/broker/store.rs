@@ -1,0 +1,115 @@
+//! Where the broker keeps client and center data: a trait, so a vendor can plug its CRM or a database,
+//! and an in-memory default.
+
+use crate::ids::{ClientId, InteractionId, OrderId};
+use crate::interaction::ChatMessage;
+use crate::profile::ClientProfile;
+use crate::records::{HistoryFilter, InteractionRecord, Order, Product};
+use std::collections::{BTreeMap, HashMap};
+
+/// A failure of the backing store; the request that hit it fails with `internal` and nothing is half-applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("store error: {0}")]
+pub struct StoreError(pub String);
+
+/// The data the broker reads and writes. Implementations must make each call atomic.
+pub trait DataStore: Send {
+    /// A client's profile.
+    fn profile(&self, client: &ClientId) -> Result<Option<ClientProfile>, StoreError>;
+    /// Stores a client's profile.
+    fn put_profile(&mut self, client: &ClientId, profile: &ClientProfile) -> Result<(), StoreError>;
+    /// A client's history, newest first.
+    fn history(&self, client: &ClientId, filter: &HistoryFilter) -> Result<Vec<InteractionRecord>, StoreError>;
+    /// One history record.
+    fn record(&self, id: &InteractionId) -> Result<Option<InteractionRecord>, StoreError>;
+    /// Adds or replaces a history record.
+    fn put_record(&mut self, record: &InteractionRecord) -> Result<(), StoreError>;
+    /// Product catalogue.
+    fn products(&self) -> Result<Vec<Product>, StoreError>;
+    /// Adds or replaces a product.
+    fn put_product(&mut self, product: &Product) -> Result<(), StoreError>;
+    /// A client's orders.
+    fn orders(&self, client: &ClientId) -> Result<Vec<Order>, StoreError>;
+    /// One order.
+    fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
+    /// Adds or replaces an order.
+    fn put_order(&mut self, order: &Order) -> Result<(), StoreError>;
+    /// Appends a chat message to an interaction's transcript.
+    fn append_chat(&mut self, message: &ChatMessage) -> Result<(), StoreError>;
+    /// An interaction's transcript, in order.
+    fn transcript(&self, id: &InteractionId) -> Result<Vec<ChatMessage>, StoreError>;
+}
+
+/// Keeps everything in memory: the embedded default and the store of the tests.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    profiles: HashMap<ClientId, ClientProfile>,
+    records: BTreeMap<InteractionId, InteractionRecord>,
+    products: BTreeMap<String, Product>,
+    orders: BTreeMap<OrderId, Order>,
+    transcripts: HashMap<InteractionId, Vec<ChatMessage>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl DataStore for MemoryStore {
+    fn profile(&self, client: &ClientId) -> Result<Option<ClientProfile>, StoreError> {
+        Ok(self.profiles.get(client).cloned())
+    }
+
+    fn put_profile(&mut self, client: &ClientId, profile: &ClientProfile) -> Result<(), StoreError> {
+        self.profiles.insert(client.clone(), profile.clone());
+        Ok(())
+    }
+
+    fn history(&self, client: &ClientId, filter: &HistoryFilter) -> Result<Vec<InteractionRecord>, StoreError> {
+        let mut v: Vec<_> = self.records.values().filter(|r| &r.client == client && filter.matches(r)).cloned().collect();
+        v.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    fn record(&self, id: &InteractionId) -> Result<Option<InteractionRecord>, StoreError> {
+        Ok(self.records.get(id).cloned())
+    }
+
+    fn put_record(&mut self, record: &InteractionRecord) -> Result<(), StoreError> {
+        self.records.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    fn products(&self) -> Result<Vec<Product>, StoreError> {
+        Ok(self.products.values().cloned().collect())
+    }
+
+    fn put_product(&mut self, product: &Product) -> Result<(), StoreError> {
+        self.products.insert(product.id.0.clone(), product.clone());
+        Ok(())
+    }
+
+    fn orders(&self, client: &ClientId) -> Result<Vec<Order>, StoreError> {
+        Ok(self.orders.values().filter(|o| &o.client == client).cloned().collect())
+    }
+
+    fn order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        Ok(self.orders.get(id).cloned())
+    }
+
+    fn put_order(&mut self, order: &Order) -> Result<(), StoreError> {
+        self.orders.insert(order.id.clone(), order.clone());
+        Ok(())
+    }
+
+    fn append_chat(&mut self, message: &ChatMessage) -> Result<(), StoreError> {
+        self.transcripts.entry(message.interaction.clone()).or_default().push(message.clone());
+        Ok(())
+    }
+
+    fn transcript(&self, id: &InteractionId) -> Result<Vec<ChatMessage>, StoreError> {
+        Ok(self.transcripts.get(id).cloned().unwrap_or_default())
+    }
+}

@@ -1,0 +1,87 @@
+//! Live interactions a client starts in a medium of its choice, and the chat messages inside them.
+
+use crate::ids::{AgentId, ClientId, InteractionId, ProductId, QueueId};
+use crate::medium::Medium;
+use crate::records::{Direction, Outcome};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Where a live interaction is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum InteractionState {
+    /// Waiting for an agent.
+    Queued {
+        /// 1-based position in the queue.
+        position: u32,
+        /// Estimated remaining wait in seconds, when it can be estimated.
+        estimated_hold_secs: Option<f64>,
+    },
+    /// An agent is on it.
+    Connected,
+    /// Over.
+    Ended {
+        /// How it ended.
+        outcome: Outcome,
+    },
+}
+
+/// A live interaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveInteraction {
+    /// Id, shared with the history record it becomes.
+    pub id: InteractionId,
+    /// The client.
+    pub client: ClientId,
+    /// Medium chosen by the client (or proposed by the inviting agent).
+    pub medium: Medium,
+    /// Queue it waits or waited in.
+    pub queue: Option<QueueId>,
+    /// Product it is about.
+    pub product: Option<ProductId>,
+    /// Topic given by the client.
+    pub topic: Option<String>,
+    /// Agent handling it.
+    pub agent: Option<AgentId>,
+    /// Inbound or outbound.
+    pub direction: Direction,
+    /// State.
+    #[serde(flatten)]
+    pub state: InteractionState,
+    /// When it was requested.
+    pub created_at: Timestamp,
+    /// When an agent connected.
+    pub connected_at: Option<Timestamp>,
+    /// When it ended.
+    pub ended_at: Option<Timestamp>,
+    /// Address the center uses to reach the client (phone number for callback and voice, email for email).
+    pub client_address: Option<String>,
+}
+
+/// Who wrote a chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Author {
+    /// The client.
+    Client(ClientId),
+    /// An agent.
+    Agent(AgentId),
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Interaction it belongs to.
+    pub interaction: InteractionId,
+    /// Broker-assigned sequence within the interaction, so transcripts sort the same everywhere.
+    pub seq: u64,
+    /// Author.
+    pub from: Author,
+    /// Text.
+    pub text: String,
+    /// When the broker accepted it.
+    pub at: Timestamp,
+}
+
+/// Longest chat message accepted, in bytes.
+pub const MAX_CHAT_BYTES: usize = 8 * 1024;

@@ -1,0 +1,496 @@
+//! The wire protocol between a client and the broker: versioned JSON frames with request ids,
+//! sequenced events and cumulative acknowledgements.
+//!
+//! Reliability rests on two counters. Requests carry ids that the client never reuses within an
+//! installation (`instance`); the broker applies each id once and answers duplicates from a cache.
+//! Events carry a per-session sequence number; the client delivers each exactly once, in order, and
+//! acknowledges cumulatively, and the broker keeps every unacknowledged event for replay on resume.
+
+use crate::alert::{AlertFired, AlertRule};
+use crate::ids::{AgentId, AlertId, ClientId, InteractionId, InvitationId, OrderId, ProductId, QueueId};
+use crate::interaction::{ChatMessage, LiveInteraction};
+use crate::invitation::Invitation;
+use crate::medium::Medium;
+use crate::monitor::access::AccessRule;
+use crate::monitor::presence::{PresenceDocument, Presentity};
+use crate::monitor::WatcherInfo;
+use crate::principal::Principal;
+use crate::profile::{ClientProfile, ProfilePatch};
+use crate::records::{DeliveryDetails, HistoryFilter, InteractionRecord, Order, Product};
+use crate::status::{CenterStatus, ClientStatus};
+use serde::{Deserialize, Serialize};
+
+/// Protocol version spoken by this build.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Largest frame accepted in either direction, in bytes.
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+
+/// A frame from a client to the broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// First frame on every connection: authenticate and resume.
+    Hello {
+        /// Protocol version.
+        v: u16,
+        /// Credential checked by the broker's verifier.
+        token: String,
+        /// Stable id of this installation of the app; with the client id it names the session.
+        instance: u64,
+        /// Last event sequence number delivered to the app (0 for none).
+        last_seq: u64,
+        /// Lowest request id the client still waits on (or its next id if none).
+        next_request: u64,
+    },
+    /// A request.
+    Request {
+        /// Id, unique per instance, increasing.
+        id: u64,
+        /// What is asked.
+        req: Request,
+    },
+    /// Cumulative acknowledgement of events up to `seq`.
+    Ack {
+        /// Highest sequence delivered.
+        seq: u64,
+    },
+    /// Keep-alive.
+    Ping {
+        /// Echoed back.
+        n: u64,
+    },
+}
+
+/// What a client can ask of the broker; the broker scopes every request to the caller's own data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Read the own profile.
+    GetProfile,
+    /// Edit the own profile.
+    UpdateProfile {
+        /// Fields to replace.
+        patch: ProfilePatch,
+    },
+    /// Read the own interaction history.
+    GetHistory {
+        /// Filter.
+        #[serde(default)]
+        filter: HistoryFilter,
+    },
+    /// Add a note to one of the own past interactions.
+    AddNote {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Text.
+        text: String,
+    },
+    /// Read product information.
+    GetProducts,
+    /// Read the own orders.
+    GetOrders,
+    /// Change delivery details of an own order that has not shipped.
+    UpdateDelivery {
+        /// Order.
+        order: OrderId,
+        /// New details.
+        delivery: DeliveryDetails,
+    },
+    /// Read center status once.
+    GetCenterStatus,
+    /// Subscribe to a presentity's presence.
+    Watch {
+        /// Presentity.
+        presentity: Presentity,
+    },
+    /// End a subscription.
+    Unwatch {
+        /// Presentity.
+        presentity: Presentity,
+    },
+    /// Publish the own status to the center.
+    SetStatus {
+        /// Status.
+        status: ClientStatus,
+    },
+    /// Decide who may watch the own status.
+    SetAccessRules {
+        /// Rules, first match wins.
+        rules: Vec<AccessRule>,
+    },
+    /// List who watches the own status.
+    ListWatchers,
+    /// Subscribe to a status alert.
+    SubscribeAlert {
+        /// Condition.
+        rule: AlertRule,
+    },
+    /// Cancel an alert.
+    UnsubscribeAlert {
+        /// Alert.
+        alert: AlertId,
+    },
+    /// Accept or decline an invitation addressed to the client.
+    RespondInvitation {
+        /// Invitation.
+        invitation: InvitationId,
+        /// Accept (true) or decline.
+        accept: bool,
+    },
+    /// Invite an agent.
+    InviteAgent {
+        /// Agent.
+        agent: AgentId,
+        /// Proposed medium.
+        medium: Medium,
+        /// Message.
+        message: String,
+    },
+    /// Start a live interaction in a chosen medium.
+    StartInteraction {
+        /// Medium.
+        medium: Medium,
+        /// Product it is about.
+        #[serde(default)]
+        product: Option<ProductId>,
+        /// Queue, if the client picks one; else the broker routes by product.
+        #[serde(default)]
+        queue: Option<QueueId>,
+        /// Topic in the client's words.
+        #[serde(default)]
+        topic: Option<String>,
+    },
+    /// Send a chat message in an own interaction.
+    SendChat {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Text.
+        text: String,
+    },
+    /// Read the transcript of an own interaction.
+    GetTranscript {
+        /// Interaction.
+        interaction: InteractionId,
+    },
+    /// Leave an own interaction (abandon the queue or hang up).
+    EndInteraction {
+        /// Interaction.
+        interaction: InteractionId,
+    },
+}
+
+impl Request {
+    /// Whether the request only reads, so a duplicate may simply be executed again.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Request::GetProfile
+                | Request::GetHistory { .. }
+                | Request::GetProducts
+                | Request::GetOrders
+                | Request::GetCenterStatus
+                | Request::ListWatchers
+                | Request::GetTranscript { .. }
+        )
+    }
+}
+
+/// The successful answer to a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Response {
+    /// Nothing to return.
+    Done,
+    /// A profile.
+    Profile(ClientProfile),
+    /// History records, newest first.
+    History(Vec<InteractionRecord>),
+    /// One history record.
+    Record(InteractionRecord),
+    /// Products.
+    Products(Vec<Product>),
+    /// Orders.
+    Orders(Vec<Order>),
+    /// One order.
+    Order(Order),
+    /// Center status.
+    CenterStatus(CenterStatus),
+    /// A presence document.
+    Presence(PresenceDocument),
+    /// Watchers of the own status.
+    Watchers(Vec<WatcherInfo>),
+    /// An alert subscription.
+    Alert(AlertId),
+    /// An invitation.
+    Invitation(Invitation),
+    /// A live interaction.
+    Interaction(LiveInteraction),
+    /// A chat message as stored.
+    Chat(ChatMessage),
+    /// A transcript.
+    Transcript(Vec<ChatMessage>),
+}
+
+/// Why a request or frame failed; stable codes for programs, a message for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not valid JSON of a known shape.
+    Malformed,
+    /// The frame exceeds the size limit.
+    TooLarge,
+    /// The protocol version is not spoken.
+    UnsupportedVersion,
+    /// No valid credential.
+    Unauthenticated,
+    /// The caller may not do this.
+    Forbidden,
+    /// No such thing (or not the caller's).
+    NotFound,
+    /// The request is well-formed but its content is refused.
+    Invalid,
+    /// The invitation or session has expired.
+    Expired,
+    /// The thing is not in a state that allows it.
+    Conflict,
+    /// The center cannot do it now (medium not offered, no queue).
+    Unavailable,
+    /// Too many requests; slow down.
+    RateLimited,
+    /// A fault on the broker side.
+    Internal,
+}
+
+/// An error with its code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ErrorBody {
+    /// Code.
+    pub code: ErrorCode,
+    /// Explanation.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// Builds an error.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody { code, message: message.into() }
+    }
+}
+
+/// Outcome of a request as carried on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Success.
+    Ok(Response),
+    /// Failure.
+    Err(ErrorBody),
+}
+
+impl From<Result<Response, ErrorBody>> for Outcome {
+    fn from(r: Result<Response, ErrorBody>) -> Self {
+        match r {
+            Ok(v) => Outcome::Ok(v),
+            Err(e) => Outcome::Err(e),
+        }
+    }
+}
+
+impl From<Outcome> for Result<Response, ErrorBody> {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Ok(v) => Ok(v),
+            Outcome::Err(e) => Err(e),
+        }
+    }
+}
+
+/// Something the broker pushes to the client reliably (sequenced, acknowledged, replayed on resume).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "ev", content = "data", rename_all = "snake_case")]
+pub enum Event {
+    /// The profile changed (edited on another device, or by the center).
+    ProfileChanged(ClientProfile),
+    /// An order changed.
+    OrderChanged(Order),
+    /// A history record was added or changed.
+    HistoryChanged(InteractionRecord),
+    /// A status alert fired.
+    Alert(AlertFired),
+    /// An invitation arrived or changed state.
+    Invitation(Invitation),
+    /// A live interaction changed (queued position, connected, ended).
+    Interaction(LiveInteraction),
+    /// A chat message from the agent (or from another device of the client).
+    Chat(ChatMessage),
+    /// The agent's side received a chat message the client sent.
+    ChatDelivered {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Message sequence.
+        seq: u64,
+    },
+}
+
+/// A frame from the broker to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum BrokerFrame {
+    /// Answer to Hello.
+    Welcome {
+        /// Protocol version.
+        v: u16,
+        /// Who the broker thinks the client is.
+        client: ClientId,
+        /// Whether the session (its events and request ids) continues; if false, start over from sequence 0.
+        resumed: bool,
+    },
+    /// Answer to a request.
+    Response {
+        /// Request id.
+        id: u64,
+        /// Outcome.
+        outcome: Outcome,
+    },
+    /// A reliable event.
+    Event {
+        /// Sequence number in this session, from 1.
+        seq: u64,
+        /// The event.
+        event: Event,
+    },
+    /// A presence document of a watched presentity; newer versions supersede older.
+    Status {
+        /// The document.
+        doc: PresenceDocument,
+    },
+    /// A watch ended because the owner's rules now block it.
+    WatchEnded {
+        /// Presentity.
+        presentity: Presentity,
+    },
+    /// A frame-level error (the frame was dropped; the session goes on unless `fatal`).
+    Error {
+        /// What went wrong.
+        error: ErrorBody,
+        /// The broker closes the connection after this frame.
+        fatal: bool,
+    },
+    /// Keep-alive answer.
+    Pong {
+        /// Echo.
+        n: u64,
+    },
+}
+
+/// Errors decoding a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Larger than [`MAX_FRAME_BYTES`].
+    #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME_BYTES}")]
+    TooLarge(usize),
+    /// Not UTF-8.
+    #[error("frame is not valid UTF-8")]
+    NotUtf8,
+    /// Not a known frame.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+}
+
+impl DecodeError {
+    /// The wire error for it.
+    pub fn to_body(&self) -> ErrorBody {
+        let code = match self {
+            DecodeError::TooLarge(_) => ErrorCode::TooLarge,
+            DecodeError::NotUtf8 | DecodeError::Malformed(_) => ErrorCode::Malformed,
+        };
+        ErrorBody::new(code, self.to_string())
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, DecodeError> {
+    if bytes.len() > limit {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)?;
+    serde_json::from_str(s).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+impl ClientFrame {
+    /// Encodes as JSON.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("frames always serialize")
+    }
+
+    /// Decodes with a size limit.
+    pub fn decode(bytes: &[u8], limit: usize) -> Result<Self, DecodeError> {
+        decode(bytes, limit)
+    }
+}
+
+impl BrokerFrame {
+    /// Encodes as JSON.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("frames always serialize")
+    }
+
+    /// Decodes with a size limit.
+    pub fn decode(bytes: &[u8], limit: usize) -> Result<Self, DecodeError> {
+        decode(bytes, limit)
+    }
+
+    /// A status frame around an already encoded presence document, so one encoding serves every watcher.
+    pub fn status_from_payload(doc_json: &str) -> Vec<u8> {
+        let mut v = Vec::with_capacity(doc_json.len() + 20);
+        v.extend_from_slice(b"{\"t\":\"status\",\"doc\":");
+        v.extend_from_slice(doc_json.as_bytes());
+        v.push(b'}');
+        v
+    }
+
+    /// An event frame around an already encoded event.
+    pub fn event_from_payload(seq: u64, event_json: &str) -> Vec<u8> {
+        let mut v = Vec::with_capacity(event_json.len() + 40);
+        v.extend_from_slice(b"{\"t\":\"event\",\"seq\":");
+        v.extend_from_slice(seq.to_string().as_bytes());
+        v.extend_from_slice(b",\"event\":");
+        v.extend_from_slice(event_json.as_bytes());
+        v.push(b'}');
+        v
+    }
+}
+
+/// A principal's display form for logs.
+pub fn describe(p: &Principal) -> String {
+    match p {
+        Principal::Client(c) => format!("client {c}"),
+        Principal::Agent(a, r) => format!("{r:?} {a}").to_lowercase(),
+        Principal::Service(s) => format!("service {s}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_payload_frames_decode_like_encoded_ones() {
+        let doc = PresenceDocument::closed(Presentity::Center, crate::Timestamp(5));
+        let json = serde_json::to_string(&doc).unwrap();
+        let f = BrokerFrame::decode(&BrokerFrame::status_from_payload(&json), MAX_FRAME_BYTES).unwrap();
+        assert_eq!(f, BrokerFrame::Status { doc });
+        let ev = Event::ChatDelivered { interaction: "i1".into(), seq: 3 };
+        let json = serde_json::to_string(&ev).unwrap();
+        let f = BrokerFrame::decode(&BrokerFrame::event_from_payload(42, &json), MAX_FRAME_BYTES).unwrap();
+        assert_eq!(f, BrokerFrame::Event { seq: 42, event: ev });
+    }
+
+    #[test]
+    fn bad_frames_get_typed_errors() {
+        assert_eq!(ClientFrame::decode(&[0xff, 0xfe], 100), Err(DecodeError::NotUtf8));
+        assert_eq!(ClientFrame::decode(&[b' '; 101], 100), Err(DecodeError::TooLarge(101)));
+        assert!(matches!(ClientFrame::decode(br#"{"t":"nope"}"#, 100), Err(DecodeError::Malformed(_))));
+        assert!(matches!(ClientFrame::decode(br#"{"t":"ack"}"#, 100), Err(DecodeError::Malformed(_))));
+    }
+}
