@@ -22,3 +22,5 @@ pub mod interaction;
 pub mod invitation;
 pub mod protocol;
 pub mod broker;
+pub mod client;
+pub mod embedded;
