@@ -24,3 +24,5 @@ pub mod protocol;
 pub mod broker;
 pub mod client;
 pub mod embedded;
+pub mod driver;
+pub mod transport;

@@ -990,7 +990,6 @@ impl Broker {
         if open >= 4 {
             return Err(err(ErrorCode::RateLimited, "at most 4 live interactions at once"));
         }
-        let client_address = self.client_address(me, medium)?;
         let queue = match queue {
             Some(q) => q,
             None => self
@@ -1003,6 +1002,7 @@ impl Broker {
         if !qs.offered {
             return Err(err(ErrorCode::Unavailable, format!("{medium} is not offered in {} right now", qs.name)));
         }
+        let client_address = self.client_address(me, medium)?;
         let id = InteractionId(self.next_id("ix"));
         let li = LiveInteraction {
             id: id.clone(),

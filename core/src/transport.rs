@@ -1,0 +1,134 @@
+//! Pluggable transports. A transport moves whole frames; in-memory channels are the embedded default,
+//! real networks (WebSocket first) are adapters implementing the same two traits.
+
+use async_trait::async_trait;
+use futures::channel::mpsc;
+use futures::StreamExt;
+
+/// Why a transport failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The other side closed.
+    #[error("transport closed")]
+    Closed,
+    /// Could not connect or a network error.
+    #[error("transport failed: {0}")]
+    Failed(String),
+}
+
+/// The sending half of a connection.
+#[async_trait]
+pub trait FrameSender: Send {
+    /// Sends one frame.
+    async fn send(&mut self, frame: Vec<u8>) -> Result<(), TransportError>;
+    /// Closes the connection; further sends fail.
+    async fn close(&mut self);
+}
+
+/// The receiving half of a connection. `recv` must be cancel-safe: drivers race it against timers.
+#[async_trait]
+pub trait FrameReceiver: Send {
+    /// The next frame, or an error once closed.
+    async fn recv(&mut self) -> Result<Vec<u8>, TransportError>;
+}
+
+/// A connection as its two halves, so reading and writing can proceed independently.
+pub struct Transport {
+    /// Sending half.
+    pub sender: Box<dyn FrameSender>,
+    /// Receiving half.
+    pub receiver: Box<dyn FrameReceiver>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transport")
+    }
+}
+
+/// Opens connections for a client (to the broker's address).
+#[async_trait]
+pub trait Connector: Send {
+    /// A fresh connection.
+    async fn connect(&mut self) -> Result<Transport, TransportError>;
+}
+
+/// In-memory transports over futures channels.
+pub mod memory {
+    use super::*;
+
+    /// Sending half over a channel.
+    #[derive(Debug)]
+    pub struct MemorySender(Option<mpsc::UnboundedSender<Vec<u8>>>);
+
+    /// Receiving half over a channel.
+    #[derive(Debug)]
+    pub struct MemoryReceiver(mpsc::UnboundedReceiver<Vec<u8>>);
+
+    #[async_trait]
+    impl FrameSender for MemorySender {
+        async fn send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
+            match &self.0 {
+                Some(tx) => tx.unbounded_send(frame).map_err(|_| TransportError::Closed),
+                None => Err(TransportError::Closed),
+            }
+        }
+
+        async fn close(&mut self) {
+            self.0 = None;
+        }
+    }
+
+    #[async_trait]
+    impl FrameReceiver for MemoryReceiver {
+        async fn recv(&mut self) -> Result<Vec<u8>, TransportError> {
+            self.0.next().await.ok_or(TransportError::Closed)
+        }
+    }
+
+    /// Two connected transports.
+    pub fn pair() -> (Transport, Transport) {
+        let (atx, arx) = mpsc::unbounded();
+        let (btx, brx) = mpsc::unbounded();
+        (
+            Transport { sender: Box::new(MemorySender(Some(atx))), receiver: Box::new(MemoryReceiver(brx)) },
+            Transport { sender: Box::new(MemorySender(Some(btx))), receiver: Box::new(MemoryReceiver(arx)) },
+        )
+    }
+
+    /// The broker's end: a stream of accepted connections.
+    pub type MemoryListener = mpsc::UnboundedReceiver<Transport>;
+
+    /// The client's end: each `connect` hands the broker the other half of a new pair. Clones share
+    /// the listener; [`MemoryConnector::set_online`] simulates losing the network.
+    #[derive(Debug, Clone)]
+    pub struct MemoryConnector {
+        tx: mpsc::UnboundedSender<Transport>,
+        online: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl MemoryConnector {
+        /// Whether connects succeed.
+        pub fn set_online(&self, online: bool) {
+            self.online.store(online, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait]
+    impl Connector for MemoryConnector {
+        async fn connect(&mut self) -> Result<Transport, TransportError> {
+            if !self.online.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(TransportError::Failed("offline".into()));
+            }
+            let (mine, theirs) = pair();
+            self.tx.unbounded_send(theirs).map_err(|_| TransportError::Failed("broker is gone".into()))?;
+            Ok(mine)
+        }
+    }
+
+    /// A connector and the listener it dials.
+    pub fn listener() -> (MemoryConnector, MemoryListener) {
+        let (tx, rx) = mpsc::unbounded();
+        (MemoryConnector { tx, online: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)) }, rx)
+    }
+}
