@@ -3,6 +3,25 @@
 //! The monitor feeds every estimator the same observations a real center produces and asks it for a
 //! figure whenever it publishes queue status. Rates are learned online with exponential decay so that
 //! estimates follow a changing day.
+//!
+//! Predictors (one module each), after Ibrahim & Whitt, "Real-time delay estimation based on delay
+//! history" (2009) and "... in overloaded multiserver queues with abandonments" (2009):
+//! - [`ErlangC`]: the M/M/s mean wait from learned λ and μ; the textbook baseline, blind to the live queue;
+//! - [`QueueLength`]: QL, (n+1)/(sμ), and QL_m, Σ_{i=0..n} 1/(sμ+iθ), the conditional mean in M/M/s+M;
+//! - [`HeadOfLine`] (HOL) and [`LastEnteredService`] (LES): delay-history predictors that need no rates;
+//! - [`Adaptive`]: the default; scores the others on clients whose delay became known and blends them.
+//!
+//! `frontdesk-sim` measures them all; see `docs/holdtime.md`.
+
+mod adaptive;
+mod erlang;
+mod history;
+mod queue_length;
+
+pub use adaptive::{Adaptive, AdaptiveSettings, CANDIDATE_NAMES};
+pub use erlang::{erlang_c, ErlangC};
+pub use history::{HeadOfLine, LastEnteredService};
+pub use queue_length::{ql_m_secs, QueueLength};
 
 use crate::ids::QueueId;
 use crate::medium::Medium;
@@ -67,9 +86,43 @@ pub trait HoldTimeEstimator: Send {
     fn estimate(&self, key: &QueueKey, snapshot: &QueueSnapshot, ahead: u32) -> Option<Duration>;
 }
 
-/// The predictor the monitor uses unless told otherwise.
+/// The predictor the monitor uses unless told otherwise: the adaptive blend, the most accurate in `frontdesk-sim`.
 pub fn default_estimator() -> Box<dyn HoldTimeEstimator> {
-    Box::new(QueueLength::new(RateSettings::default()))
+    Box::new(Adaptive::new(AdaptiveSettings::default()))
+}
+
+/// Every predictor of this module with default settings, for comparisons (the simulator, diagnostics).
+pub fn all_estimators() -> Vec<Box<dyn HoldTimeEstimator>> {
+    let s = RateSettings::default();
+    vec![
+        Box::new(ErlangC::new(s)),
+        Box::new(QueueLength::without_abandonment(s)),
+        Box::new(QueueLength::new(s)),
+        Box::new(HeadOfLine::new(s)),
+        Box::new(LastEnteredService::new(s)),
+        Box::new(Adaptive::new(AdaptiveSettings::default())),
+    ]
+}
+
+/// The figure every predictor gives when a free agent will take the client at once, or `None` when
+/// nobody staffs the queue; `Some(None)` means "no shortcut, predict".
+fn trivial(snap: &QueueSnapshot, ahead: u32) -> Option<Option<Duration>> {
+    if snap.servers == 0 {
+        Some(None)
+    } else if snap.available > ahead {
+        Some(Some(Duration::ZERO))
+    } else {
+        None
+    }
+}
+
+/// Seconds to a `Duration`, clamping the nonsense (NaN, negative, absurdly large) that bad rates could give.
+fn secs(x: f64) -> Duration {
+    if x.is_finite() && x > 0.0 {
+        Duration::from_secs_f64(x.min(1e9))
+    } else {
+        Duration::ZERO
+    }
 }
 
 /// A decayed sum: recent observations weigh more, with weight halving every `half_life`.
@@ -117,7 +170,10 @@ impl LearnedRates {
             Observation::Arrival => self.arrivals.add(now, hl, 1.0),
             Observation::ServiceStart { waited } => {
                 self.exposure_secs.add(now, hl, waited.as_secs_f64());
-                self.last_entered_service_wait = Some(waited);
+                // Clients answered at once say nothing about the queue, so LES remembers delayed ones only.
+                if !waited.is_zero() {
+                    self.last_entered_service_wait = Some(waited);
+                }
             }
             Observation::ServiceEnd { handled } => {
                 self.services.add(now, hl, 1.0);
@@ -163,7 +219,7 @@ impl LearnedRates {
         }
     }
 
-    /// The wait of the last client to enter service (the LES predictor's figure).
+    /// The wait of the last delayed client to enter service (the LES predictor's figure).
     pub fn last_entered_service_wait(&self) -> Option<Duration> {
         self.last_entered_service_wait
     }
@@ -220,141 +276,50 @@ impl RateBook {
     }
 }
 
-/// Probability that an arrival waits in M/M/s with offered load `a = λ/μ` (Erlang C), stable for large s.
-pub fn erlang_c(servers: u32, a: f64) -> f64 {
-    let s = servers as f64;
-    if servers == 0 || a >= s {
-        return 1.0;
-    }
-    // Erlang B by the recursion B(k) = a·B(k-1) / (k + a·B(k-1)), then C from B.
-    let mut b = 1.0;
-    for k in 1..=servers {
-        b = a * b / (k as f64 + a * b);
-    }
-    let rho = a / s;
-    b / (1.0 - rho + rho * b)
-}
-
-/// Erlang C: the expected wait of M/M/s with learned λ and μ; the textbook baseline, blind to the live queue.
-#[derive(Debug, Clone, Default)]
-pub struct ErlangC {
-    book: RateBook,
-}
-
-impl ErlangC {
-    /// With the given learning settings.
-    pub fn new(settings: RateSettings) -> Self {
-        ErlangC { book: RateBook::new(settings) }
-    }
-}
-
-impl HoldTimeEstimator for ErlangC {
-    fn name(&self) -> &'static str {
-        "erlang-c"
-    }
-
-    fn observe(&mut self, key: &QueueKey, now: Timestamp, obs: Observation) {
-        self.book.observe(key, now, obs);
-    }
-
-    fn estimate(&self, key: &QueueKey, snap: &QueueSnapshot, _ahead: u32) -> Option<Duration> {
-        if snap.servers == 0 {
-            return None;
-        }
-        let (mu, _, lambda) = self.book.rates(key, snap.now);
-        let s = snap.servers as f64;
-        if lambda >= s * mu {
-            // Unstable in theory; fall back to the queue-length figure rather than infinity.
-            return Some(Duration::from_secs_f64((snap.holding as f64 + 1.0) / (s * mu)));
-        }
-        let c = erlang_c(snap.servers, lambda / mu);
-        Some(Duration::from_secs_f64(c / (s * mu - lambda)))
-    }
-}
-
-/// Queue-length predictor with abandonment (QL_m): Σ_{i=0..n} 1/(sμ + iθ), with μ and θ learned online.
-///
-/// Without abandonment it is the classic QL, (n+1)/(sμ).
-#[derive(Debug, Clone, Default)]
-pub struct QueueLength {
-    book: RateBook,
-}
-
-impl QueueLength {
-    /// With the given learning settings.
-    pub fn new(settings: RateSettings) -> Self {
-        QueueLength { book: RateBook::new(settings) }
-    }
-}
-
-/// Σ_{i=0..ahead} 1/(sμ + iθ) in seconds; with a free agent and nobody ahead the wait is zero.
-pub fn ql_m_secs(servers: u32, available: u32, ahead: u32, mu: f64, theta: f64) -> f64 {
-    if available > ahead {
-        return 0.0;
-    }
-    let smu = servers as f64 * mu;
-    (0..=ahead).map(|i| 1.0 / (smu + i as f64 * theta)).sum()
-}
-
-impl HoldTimeEstimator for QueueLength {
-    fn name(&self) -> &'static str {
-        "ql-m"
-    }
-
-    fn observe(&mut self, key: &QueueKey, now: Timestamp, obs: Observation) {
-        self.book.observe(key, now, obs);
-    }
-
-    fn estimate(&self, key: &QueueKey, snap: &QueueSnapshot, ahead: u32) -> Option<Duration> {
-        if snap.servers == 0 {
-            return None;
-        }
-        let (mu, theta, _) = self.book.rates(key, snap.now);
-        Some(Duration::from_secs_f64(ql_m_secs(snap.servers, snap.available, ahead, mu, theta)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key() -> QueueKey {
-        QueueKey { queue: "q".into(), medium: Medium::Voice }
-    }
-
-    #[test]
-    fn erlang_c_matches_known_values() {
-        // s = 2, a = 1: C = 1/3.
-        assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
-        // s = 1 reduces to rho.
-        assert!((erlang_c(1, 0.7) - 0.7).abs() < 1e-12);
-        // Large s stays finite and in [0,1].
-        let c = erlang_c(1000, 950.0);
-        assert!(c > 0.0 && c < 1.0, "{c}");
-    }
-
-    #[test]
-    fn ql_learns_handle_time_and_uses_queue_length() {
-        let mut e = QueueLength::new(RateSettings { half_life: Duration::from_secs(3600), prior_handle_time: Duration::from_secs(300) });
-        let k = key();
-        // 200 services of 120 s each: μ → 1/120.
-        for i in 0..200 {
-            e.observe(&k, Timestamp(i * 1000), Observation::ServiceEnd { handled: Duration::from_secs(120) });
-        }
-        let snap = QueueSnapshot { now: Timestamp(200_000), servers: 4, available: 0, holding: 3, head_wait: None };
-        let w = e.estimate(&k, &snap, 3).unwrap().as_secs_f64();
-        // (3+1)/(4/120) = 120 s, within the prior's pull.
-        assert!((w - 120.0).abs() < 3.0, "{w}");
-        let free = QueueSnapshot { available: 1, holding: 0, ..snap };
-        assert_eq!(e.estimate(&k, &free, 0), Some(Duration::ZERO));
-        let none = QueueSnapshot { servers: 0, ..free };
-        assert_eq!(e.estimate(&k, &none, 0), None);
-    }
 
     #[test]
     fn decay_halves_weight_per_half_life() {
         let mut d = Decayed::default();
         d.add(Timestamp(1000), Duration::from_secs(10), 8.0);
         assert!((d.get(Timestamp(11_000), Duration::from_secs(10)) - 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn rates_learn_mu_theta_lambda() {
+        let hl = Duration::from_secs(1_000_000);
+        let mut r = LearnedRates::default();
+        // One arrival a second for 1000 s; 500 services of 100 s; 10 abandons over 1000 s of waiting.
+        for i in 0..1000u64 {
+            r.observe(Timestamp(1_000_000 + i * 1000), hl, Observation::Arrival);
+        }
+        let now = Timestamp(1_000_000 + 1000 * 1000);
+        for _ in 0..500 {
+            r.observe(now, hl, Observation::ServiceEnd { handled: Duration::from_secs(100) });
+        }
+        for _ in 0..10 {
+            r.observe(now, hl, Observation::Abandon { waited: Duration::from_secs(50) });
+            r.observe(now, hl, Observation::ServiceStart { waited: Duration::from_secs(50) });
+        }
+        assert!((r.mu(now, hl, 1.0 / 300.0) - 0.01).abs() < 1e-4);
+        assert!((r.theta(now, hl) - 10.0 / 1000.0).abs() < 1e-9);
+        assert!((r.lambda(now, hl) - 1.0).abs() < 0.01, "{}", r.lambda(now, hl));
+        assert_eq!(r.last_entered_service_wait(), Some(Duration::from_secs(50)));
+        r.observe(now, hl, Observation::ServiceStart { waited: Duration::ZERO });
+        assert_eq!(r.last_entered_service_wait(), Some(Duration::from_secs(50)), "immediate answers are not delays");
+    }
+
+    #[test]
+    fn every_predictor_says_zero_with_a_free_agent_and_none_without_staff() {
+        let k = QueueKey { queue: "q".into(), medium: Medium::Voice };
+        let snap = QueueSnapshot { now: Timestamp(5_000), servers: 3, available: 1, holding: 0, head_wait: None };
+        for e in all_estimators() {
+            assert_eq!(e.estimate(&k, &snap, 0), Some(Duration::ZERO), "{}", e.name());
+            let none = QueueSnapshot { servers: 0, available: 0, ..snap.clone() };
+            assert_eq!(e.estimate(&k, &none, 0), None, "{}", e.name());
+        }
+        assert_eq!(default_estimator().name(), "adaptive");
     }
 }
