@@ -146,3 +146,147 @@ impl Default for Fixture {
 pub fn cid(s: &str) -> ClientId {
     s.into()
 }
+
+/// One client and a broker joined by a link the test controls frame by frame: frames can be
+/// delivered, duplicated, reordered, or lost with the connection.
+pub mod link {
+    use super::*;
+    use frontdesk_core::broker::ConnId;
+    use frontdesk_core::client::Client;
+    use std::collections::VecDeque;
+
+    /// The harness.
+    pub struct Link {
+        /// Broker side.
+        pub broker: Broker,
+        /// Client side.
+        pub client: Client,
+        conn: Option<ConnId>,
+        /// Frames in flight to the broker.
+        pub to_broker: VecDeque<Vec<u8>>,
+        /// Frames in flight to the client.
+        pub to_client: VecDeque<Vec<u8>>,
+        /// Now.
+        pub now: Timestamp,
+        /// Everything the client told the app.
+        pub events: Vec<ClientEvent>,
+        /// Everything the broker told the host.
+        pub broker_events: Vec<BrokerEvent>,
+    }
+
+    impl Link {
+        /// A link around a fixture's broker and a new client for `who`.
+        pub fn new(f: Fixture, who: &str, instance: u64) -> Self {
+            let mut client = Client::new(ClientConfig::new(token(who), instance));
+            client.start(f.now);
+            let mut l = Link {
+                broker: f.hub.broker,
+                client,
+                conn: None,
+                to_broker: VecDeque::new(),
+                to_client: VecDeque::new(),
+                now: f.now,
+                events: vec![],
+                broker_events: vec![],
+            };
+            l.outputs();
+            l
+        }
+
+        /// Collects what both sides want to send and say.
+        pub fn outputs(&mut self) {
+            for _ in 0..4 {
+                if self.client.poll_connect() {
+                    self.cut();
+                    let c = self.broker.open_connection(self.now);
+                    self.conn = Some(c);
+                    self.client.handle_connected(self.now);
+                }
+                while let Some(d) = self.client.poll_transmit() {
+                    self.to_broker.push_back(d);
+                }
+                while let Some(t) = self.broker.poll_transmit() {
+                    if Some(t.conn) == self.conn {
+                        self.to_client.push_back(t.data);
+                        if t.close {
+                            self.to_client.push_back(b"<close>".to_vec());
+                        }
+                    }
+                }
+                while let Some(e) = self.client.poll_event() {
+                    self.events.push(e);
+                }
+                while let Some(e) = self.broker.poll_event() {
+                    self.broker_events.push(e);
+                }
+            }
+        }
+
+        /// Drops the connection: frames in flight are lost.
+        pub fn cut(&mut self) {
+            self.to_broker.clear();
+            self.to_client.clear();
+            if let Some(c) = self.conn.take() {
+                self.broker.handle_disconnect(self.now, c);
+                self.client.handle_disconnected(self.now);
+            }
+        }
+
+        /// Delivers the next frame to the broker.
+        pub fn to_broker_one(&mut self) {
+            if let (Some(d), Some(c)) = (self.to_broker.pop_front(), self.conn) {
+                self.broker.handle_input(self.now, c, &d);
+            }
+            self.outputs();
+        }
+
+        /// Delivers the next frame to the client.
+        pub fn to_client_one(&mut self) {
+            if let Some(d) = self.to_client.pop_front() {
+                if d == b"<close>" {
+                    self.cut();
+                } else {
+                    let _ = self.client.handle_input(self.now, &d);
+                }
+            }
+            self.outputs();
+        }
+
+        /// Moves time on and runs due timers of both sides.
+        pub fn advance(&mut self, ms: u64) {
+            self.now = Timestamp(self.now.0 + ms);
+            self.client.handle_timeout(self.now);
+            self.broker.handle_timeout(self.now);
+            self.outputs();
+        }
+
+        /// Delivers everything, reconnecting as needed, until both sides are quiet and connected.
+        pub fn heal(&mut self) {
+            for _ in 0..10_000 {
+                if !self.to_broker.is_empty() {
+                    self.to_broker_one();
+                } else if !self.to_client.is_empty() {
+                    self.to_client_one();
+                } else if !self.client.is_connected() || self.client.pending_requests().next().is_some() {
+                    // Waiting for a reconnect timer, or requests stuck behind a dropped frame.
+                    if self.client.is_connected() {
+                        self.cut();
+                    }
+                    let t = self.client.poll_timeout().unwrap_or(self.now);
+                    self.advance(t.0.saturating_sub(self.now.0) + 1);
+                } else {
+                    return;
+                }
+            }
+            panic!("link did not heal");
+        }
+
+        /// Answers the app got, by request id.
+        pub fn completed(&self, id: RequestId) -> Option<&Result<Response, ErrorBody>> {
+            self.events.iter().find_map(|e| match e {
+                ClientEvent::Completed { id: i, result } if *i == id => Some(result),
+                _ => None,
+            })
+        }
+    }
+}

@@ -132,6 +132,12 @@ impl ClientView {
         self.history.insert(at, r);
     }
 
+    fn upsert_order(&mut self, o: Order) {
+        if self.orders.get(&o.id).map_or(true, |old| old.revision <= o.revision) {
+            self.orders.insert(o.id.clone(), o);
+        }
+    }
+
     fn add_chat(&mut self, m: ChatMessage) {
         let v = self.chats.entry(m.interaction.clone()).or_default();
         if !v.iter().any(|x| x.seq == m.seq) {
@@ -147,9 +153,7 @@ impl ClientView {
                     self.profile = p.clone();
                 }
             }
-            Event::OrderChanged(o) => {
-                self.orders.insert(o.id.clone(), o.clone());
-            }
+            Event::OrderChanged(o) => self.upsert_order(o.clone()),
             Event::HistoryChanged(r) => self.upsert_record(r.clone()),
             Event::Alert(a) => self.alerts.push(a.clone()),
             Event::Invitation(i) => {
@@ -167,7 +171,12 @@ impl ClientView {
 
     fn apply_response(&mut self, req: &Request, r: &Response) {
         match r {
-            Response::Profile(p) => self.profile = p.clone(),
+            Response::Profile(p) => {
+                // Answers can overtake each other on a reordering transport; the newer revision wins.
+                if p.revision >= self.profile.revision {
+                    self.profile = p.clone();
+                }
+            }
             Response::History(v) => {
                 if matches!(req, Request::GetHistory { filter } if *filter == HistoryFilter::default()) {
                     self.history = v.clone();
@@ -180,9 +189,7 @@ impl ClientView {
             Response::Record(x) => self.upsert_record(x.clone()),
             Response::Products(v) => self.products = v.clone(),
             Response::Orders(v) => self.orders = v.iter().map(|o| (o.id.clone(), o.clone())).collect(),
-            Response::Order(o) => {
-                self.orders.insert(o.id.clone(), o.clone());
-            }
+            Response::Order(o) => self.upsert_order(o.clone()),
             Response::CenterStatus(c) => self.center = Some(c.clone()),
             Response::Presence(d) => {
                 self.apply_presence(d.clone(), true);
@@ -286,6 +293,7 @@ pub struct Client {
     last_seq: u64,
     early: BTreeMap<u64, Event>,
     ack_due: bool,
+    resend_wanted: bool,
     watches: BTreeSet<Presentity>,
     synced: bool,
     transmits: VecDeque<Vec<u8>>,
@@ -316,6 +324,7 @@ impl Client {
             last_seq: 0,
             early: BTreeMap::new(),
             ack_due: false,
+            resend_wanted: false,
             watches,
             synced: false,
             transmits: VecDeque::new(),
@@ -436,6 +445,7 @@ impl Client {
         self.transmits.clear();
         self.early.clear();
         self.ack_due = false;
+        self.resend_wanted = false;
         for p in self.pending.values_mut() {
             p.sent = false;
         }
@@ -508,6 +518,11 @@ impl Client {
         }
         self.last_rx = now;
         let frame = BrokerFrame::decode(data, self.cfg.max_frame_bytes)?;
+        if self.link == Link::Handshaking && !matches!(frame, BrokerFrame::Welcome { .. } | BrokerFrame::Error { .. }) {
+            // Only a transport that reorders puts these before Welcome; ask for them again once welcomed.
+            self.resend_wanted = true;
+            return Ok(());
+        }
         match frame {
             BrokerFrame::Welcome { v: _, client, resumed } => self.on_welcome(client, resumed),
             BrokerFrame::Response { id, outcome } => {
@@ -516,7 +531,8 @@ impl Client {
                     if let Ok(r) = &result {
                         self.view.apply_response(&p.req, r);
                         if matches!(r, Response::Profile(_)) {
-                            self.reapply_profile_edits();
+                            // The broker applies requests in id order: only later edits are still ahead of it.
+                            self.reapply_profile_edits(id);
                         }
                     }
                     if let (Request::Watch { presentity }, Err(_)) = (&p.req, &result) {
@@ -592,6 +608,9 @@ impl Client {
                 }
             }
         }
+        if std::mem::take(&mut self.resend_wanted) {
+            self.transmits.push_back(ClientFrame::Resend { after: self.last_seq }.encode());
+        }
         self.events.push_back(ClientEvent::Connected { resumed });
         self.flush_pending();
     }
@@ -603,6 +622,10 @@ impl Client {
             return;
         }
         if seq > self.last_seq + 1 {
+            if self.early.is_empty() {
+                // A gap opened: something was lost or overtaken. Ask once; duplicates are ignored.
+                self.transmits.push_back(ClientFrame::Resend { after: self.last_seq }.encode());
+            }
             if self.early.len() < MAX_EARLY_EVENTS {
                 self.early.insert(seq, event);
             }
@@ -619,13 +642,13 @@ impl Client {
         self.ack_due = true;
         self.view.apply_event(&event);
         if matches!(event, Event::ProfileChanged(_)) {
-            self.reapply_profile_edits();
+            self.reapply_profile_edits(0);
         }
         self.events.push_back(ClientEvent::Pushed(event));
     }
 
-    fn reapply_profile_edits(&mut self) {
-        for p in self.pending.values() {
+    fn reapply_profile_edits(&mut self, after: RequestId) {
+        for (_, p) in self.pending.range(after + 1..) {
             if let Request::UpdateProfile { patch } = &p.req {
                 patch.apply_to(&mut self.view.profile);
             }

@@ -54,6 +54,12 @@ pub enum ClientFrame {
         /// Highest sequence delivered.
         seq: u64,
     },
+    /// Asks for every event after `after` again, and the current presence of all watches; sent when
+    /// the client saw a gap (a transport that lost or reordered frames).
+    Resend {
+        /// Last sequence delivered.
+        after: u64,
+    },
     /// Keep-alive.
     Ping {
         /// Echoed back.

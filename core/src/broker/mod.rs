@@ -383,10 +383,22 @@ impl Broker {
                 // Acknowledgements open the in-flight window.
                 self.mark_ready(conn);
             }
+            ClientFrame::Resend { after } => {
+                let Some(key) = self.conns[&conn].session.clone() else { return };
+                let s = self.sessions.get_mut(&key).expect("attached sessions exist");
+                let hooks = s.ack(after.min(s.next_seq - 1));
+                s.sent_upto = s.acked();
+                for h in hooks {
+                    self.events.push_back(BrokerEvent::Agent { agent: h.agent, event: AgentEvent::ChatDelivered { interaction: h.interaction, seq: h.seq } });
+                }
+                self.refresh_watches(&key);
+                self.mark_ready(conn);
+            }
             ClientFrame::Request { id, req } => {
                 let Some(key) = self.conns[&conn].session.clone() else {
-                    let out = Outcome::Err(err(ErrorCode::Unauthenticated, "send hello first"));
-                    return self.send_frame(conn, &BrokerFrame::Response { id, outcome: out }, false);
+                    // Not a Response: the request was not executed and must stay pending on the client.
+                    let e = err(ErrorCode::Unauthenticated, format!("request {id} before hello was dropped; send hello first"));
+                    return self.send_frame(conn, &BrokerFrame::Error { error: e, fatal: false }, false);
                 };
                 self.on_request(conn, &key, id, req);
             }
@@ -441,20 +453,13 @@ impl Broker {
         let hooks = if resumed { s.ack(last_seq) } else { vec![] };
         // Everything unacknowledged goes again on the new connection.
         s.sent_upto = s.acked();
-        let watches: Vec<Presentity> = s.watches.iter().cloned().collect();
         self.conns.get_mut(&conn).expect("exists").session = Some(key.clone());
         self.send_frame(conn, &BrokerFrame::Welcome { v: PROTOCOL_VERSION, client: client.clone(), resumed }, false);
         for h in hooks {
             self.events.push_back(BrokerEvent::Agent { agent: h.agent, event: AgentEvent::ChatDelivered { interaction: h.interaction, seq: h.seq } });
         }
         // Presence may have changed while away: send the current documents of all watches.
-        let principal = Principal::Client(client.clone());
-        for p in watches {
-            if let Ok(doc) = self.monitor.fetch(&principal, &p) {
-                let payload: Arc<str> = serde_json::to_string(&doc).expect("documents serialize").into();
-                self.sessions.get_mut(&key).expect("exists").pending_status.insert(p, payload);
-            }
-        }
+        self.refresh_watches(&key);
         if !was_online {
             let prev = self.monitor.document(&Presentity::Client(client.clone())).client;
             let status = match prev {
@@ -465,6 +470,17 @@ impl Broker {
             self.events.push_back(BrokerEvent::ClientOnline(client));
         }
         self.mark_ready(conn);
+    }
+
+    fn refresh_watches(&mut self, key: &SessionKey) {
+        let principal = Principal::Client(key.0.clone());
+        let watches: Vec<Presentity> = self.sessions[key].watches.iter().cloned().collect();
+        for p in watches {
+            if let Ok(doc) = self.monitor.fetch(&principal, &p) {
+                let payload: Arc<str> = serde_json::to_string(&doc).expect("documents serialize").into();
+                self.sessions.get_mut(key).expect("exists").pending_status.insert(p, payload);
+            }
+        }
     }
 
     fn on_request(&mut self, conn: ConnId, key: &SessionKey, id: u64, req: Request) {
