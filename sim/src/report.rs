@@ -1,0 +1,81 @@
+//! Markdown tables of simulated outcomes.
+
+use crate::engine::Outcome;
+use std::fmt::Write;
+
+/// Predictors in report order (the deployable ones; "ql-m*" is the reference with true rates).
+pub const COLUMNS: [&str; 6] = ["erlang-c", "ql", "ql-m", "hol", "les", "adaptive"];
+
+fn cell(o: &Outcome, name: &str, f: impl Fn(&Outcome, usize) -> f64, prec: usize) -> String {
+    o.index(name).map_or("—".into(), |i| format!("{:.prec$}", f(o, i)))
+}
+
+/// The RASE table: floor (analytic and simulated with true rates) beside every predictor.
+pub fn rase_table(outs: &[Outcome]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| scenario | mean delay (s) [analytic] | P(wait) [analytic] | abandoned | floor (analytic) | ql-m* (sim, ±95%) | {} | adaptive / floor | adaptive / ql-m* |",
+        COLUMNS.join(" | ")
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|{}---:|---:|", "---:|".repeat(COLUMNS.len()));
+    for o in outs {
+        let floor = o.floor.map_or("—".into(), |f| format!("{:.4}", f.rase));
+        let star = o.index("ql-m*").map_or("—".into(), |i| format!("{:.4} ± {:.4}", o.rase(i), o.rase_ci(i)));
+        let cols: Vec<String> = COLUMNS.iter().map(|c| cell(o, c, Outcome::rase, 4)).collect();
+        let ratio = match (o.floor, o.index("adaptive")) {
+            (Some(f), Some(i)) => format!("{:.3}", o.rase(i) / f.rase),
+            _ => "—".into(),
+        };
+        // Same clients, same sample path: far less noisy than the ratio to the analytic floor.
+        let paired = match (o.index("adaptive"), o.index("ql-m*")) {
+            (Some(i), Some(j)) => format!("{:.3}", o.rase(i) / o.rase(j)),
+            _ => "—".into(),
+        };
+        let (mw, pw) = match o.floor {
+            Some(f) => (format!(" [{:.1}]", f.mean_wait), format!(" [{:.3}]", f.p_wait)),
+            None => (String::new(), String::new()),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {:.1}{mw} | {:.3}{pw} | {:.3} | {} | {} | {} | {} | {} |",
+            o.name,
+            o.mean_wait(),
+            o.delayed as f64 / o.n as f64,
+            o.abandoned as f64 / o.n as f64,
+            floor,
+            star,
+            cols.join(" | "),
+            ratio,
+            paired
+        );
+    }
+    s
+}
+
+/// Average squared error (s²), mean absolute error and mean error (s) per predictor.
+pub fn error_table(outs: &[Outcome]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "| scenario | measured | {} |", COLUMNS.iter().map(|c| format!("{c} ASE / MAE / bias")).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(s, "|---|---:|{}", "---:|".repeat(COLUMNS.len()));
+    for o in outs {
+        let cols: Vec<String> = COLUMNS
+            .iter()
+            .map(|c| match o.index(c) {
+                Some(i) => format!("{:.0} / {:.1} / {:+.1}", o.ase(i), o.mae(i), o.bias(i)),
+                None => "—".into(),
+            })
+            .collect();
+        let _ = writeln!(s, "| {} | {} | {} |", o.name, o.n, cols.join(" | "));
+    }
+    s
+}
+
+/// Simulated span and wall-clock time per scenario.
+pub fn timing_table(outs: &[Outcome]) -> String {
+    let mut s = String::from("| scenario | simulated (h) | run time (s) |\n|---|---:|---:|\n");
+    for o in outs {
+        let _ = writeln!(s, "| {} | {:.1} | {:.1} |", o.name, o.sim_secs / 3600.0, o.run_secs);
+    }
+    s
+}
