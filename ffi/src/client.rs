@@ -1,0 +1,514 @@
+//! `FdClient`: the client state machine; the host opens transports when asked and moves its bytes.
+
+use crate::error::{guard, Error, FdStatus, Res};
+use crate::events::{client_event, FdEventCallback};
+use crate::handle::{self, Entry, EventSource, FdSubscription, Kind, Object};
+use crate::read;
+use crate::strings::{arg_bytes, arg_opt_str, arg_str, into_c_string, out_ptr, FdBytes};
+use crate::types::{self, FD_NO_TIMEOUT};
+use frontdesk_core::client::{Client, ClientConfig, ClientView, RequestId, SavedState};
+use frontdesk_core::protocol::Request;
+use frontdesk_core::records::HistoryFilter;
+use frontdesk_core::status::ClientStatus;
+use frontdesk_core::{AgentId, InteractionId, InvitationId, Timestamp};
+use serde::Serialize;
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+/// A client handle; create with `fd_client_new` or `fd_client_restore`, free with `fd_client_free`.
+pub struct FdClient {
+    _private: (),
+}
+
+/// The object behind an `FdClient`, with the transport state the C API checks calls against.
+pub(crate) struct ClientCore {
+    client: Client,
+    connect_asked: bool,
+    transport_up: bool,
+}
+
+impl EventSource for ClientCore {
+    fn next_event(&mut self) -> Option<String> {
+        self.client.poll_event().map(|e| client_event(&e))
+    }
+}
+
+impl Kind for ClientCore {
+    const NAME: &'static str = "client";
+    fn wrap(o: Arc<Object<Self>>) -> Entry {
+        Entry::Client(o)
+    }
+    fn unwrap(e: &Entry) -> Option<&Arc<Object<Self>>> {
+        match e {
+            Entry::Client(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+fn h(c: *const FdClient) -> usize {
+    c as usize
+}
+
+fn with<R>(c: *mut FdClient, f: impl FnOnce(&mut ClientCore) -> Res<R>) -> Res<R> {
+    handle::with_mut::<ClientCore, _>(h(c), f)
+}
+
+fn wrong_state(msg: &str) -> Error {
+    Error::new(FdStatus::FD_ERR_WRONG_STATE, msg)
+}
+
+fn core(client: Client) -> ClientCore {
+    ClientCore { client, connect_asked: false, transport_up: false }
+}
+
+/// Creates a client for a credential and a stable installation id (keep it across app restarts so
+/// the session resumes). Call `fd_client_start`, then follow `fd_client_poll_connect`.
+///
+/// Ownership: the caller owns `*out` and frees it with `fd_client_free`.
+///
+/// # Safety
+/// `token` must be NULL or NUL-terminated; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_new(token: *const c_char, instance: u64, out: *mut *mut FdClient) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let token = arg_str(token, "token")?;
+        *out = handle::register(core(Client::new(ClientConfig::new(token, instance)))) as *mut FdClient;
+        Ok(())
+    })
+}
+
+/// Creates a client that continues a state saved by `fd_client_save_json` (queued requests kept).
+///
+/// Ownership: the caller owns `*out` and frees it with `fd_client_free`.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_restore(token: *const c_char, saved_json: *const c_char, out: *mut *mut FdClient) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        let token = arg_str(token, "token")?;
+        let saved: SavedState = serde_json::from_str(arg_str(saved_json, "saved_json")?)?;
+        *out = handle::register(core(Client::restore(ClientConfig::new(token, 0), saved))) as *mut FdClient;
+        Ok(())
+    })
+}
+
+/// Frees a client; NULL is a no-op, a second free returns `FD_ERR_INVALID_HANDLE`.
+#[no_mangle]
+pub extern "C" fn fd_client_free(client: *mut FdClient) -> FdStatus {
+    guard(|| handle::free::<ClientCore>(h(client)))
+}
+
+/// Writes what to keep across an app restart as JSON to `*out`; free it with `fd_string_free`.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_save_json(client: *const FdClient, out: *mut *mut c_char) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = std::ptr::null_mut();
+        let s = handle::with_ref::<ClientCore, _>(h(client), |c| Ok(serde_json::to_string(&c.client.save())?))?;
+        *out = into_c_string(s)?;
+        Ok(())
+    })
+}
+
+/// Replaces the credential (after a rejection, or before a token expires).
+///
+/// # Safety
+/// `token` must be NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_set_token(client: *mut FdClient, token: *const c_char) -> FdStatus {
+    guard(|| {
+        let token = arg_str(token, "token")?.to_owned();
+        with(client, |c| {
+            c.client.set_token(token);
+            Ok(())
+        })
+    })
+}
+
+/// Starts connecting (again, after a rejection or `fd_client_close`).
+#[no_mangle]
+pub extern "C" fn fd_client_start(client: *mut FdClient, now_ms: u64) -> FdStatus {
+    guard(|| {
+        with(client, |c| {
+            c.client.start(Timestamp(now_ms));
+            Ok(())
+        })
+    })
+}
+
+/// Stops: no more reconnects; the host closes its transport. Queued requests stay.
+#[no_mangle]
+pub extern "C" fn fd_client_close(client: *mut FdClient, now_ms: u64) -> FdStatus {
+    guard(|| {
+        with(client, |c| {
+            c.client.close(Timestamp(now_ms));
+            c.connect_asked = false;
+            c.transport_up = false;
+            Ok(())
+        })
+    })
+}
+
+/// Writes true once when the host should open a fresh transport (closing any old one), then call
+/// `fd_client_handle_connected` (or `fd_client_handle_disconnected` if opening failed).
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_poll_connect(client: *mut FdClient, out: *mut bool) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = with(client, |c| {
+            let want = c.client.poll_connect();
+            if want {
+                c.connect_asked = true;
+                c.transport_up = false;
+            }
+            Ok(want)
+        })?;
+        Ok(())
+    })
+}
+
+/// The transport the host opened is up; `FD_ERR_WRONG_STATE` unless `fd_client_poll_connect` asked for it.
+#[no_mangle]
+pub extern "C" fn fd_client_handle_connected(client: *mut FdClient, now_ms: u64) -> FdStatus {
+    guard(|| {
+        with(client, |c| {
+            if !c.connect_asked {
+                return Err(wrong_state("no transport was asked for: wait for fd_client_poll_connect to say true"));
+            }
+            c.connect_asked = false;
+            c.transport_up = true;
+            c.client.handle_connected(Timestamp(now_ms));
+            Ok(())
+        })
+    })
+}
+
+/// The transport closed or could not be opened; the client retries with backoff.
+/// `FD_ERR_WRONG_STATE` if no transport was up or being opened.
+#[no_mangle]
+pub extern "C" fn fd_client_handle_disconnected(client: *mut FdClient, now_ms: u64) -> FdStatus {
+    guard(|| {
+        with(client, |c| {
+            if !c.connect_asked && !c.transport_up {
+                return Err(wrong_state("no transport is up or being opened"));
+            }
+            c.connect_asked = false;
+            c.transport_up = false;
+            c.client.handle_disconnected(Timestamp(now_ms));
+            Ok(())
+        })
+    })
+}
+
+/// One frame arrived on the transport. `FD_ERR_WRONG_STATE` if no transport is up; `FD_ERR_PROTOCOL`
+/// if it is not a valid frame (it is dropped and the session goes on).
+///
+/// # Safety
+/// `data` must be NULL (with `len` 0) or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_handle_input(client: *mut FdClient, now_ms: u64, data: *const u8, len: usize) -> FdStatus {
+    guard(|| {
+        let data = arg_bytes(data, len, "data")?;
+        with(client, |c| {
+            if !c.transport_up {
+                return Err(wrong_state("no transport is up: call fd_client_handle_connected first"));
+            }
+            Ok(c.client.handle_input(Timestamp(now_ms), data)?)
+        })
+    })
+}
+
+/// Takes the next frame to send into `*out`; `out->data` is NULL when there is none.
+///
+/// Ownership: free `*out` with `fd_bytes_free(out)`.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_poll_transmit(client: *mut FdClient, out: *mut FdBytes) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = FdBytes::EMPTY;
+        if let Some(v) = with(client, |c| Ok(c.client.poll_transmit()))? {
+            *out = FdBytes::from_vec(v);
+        }
+        Ok(())
+    })
+}
+
+/// Writes when `fd_client_handle_timeout` should next run (ms since the epoch), or `FD_NO_TIMEOUT`.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_poll_timeout(client: *const FdClient, out: *mut u64) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = handle::with_ref::<ClientCore, _>(h(client), |c| Ok(c.client.poll_timeout().map_or(FD_NO_TIMEOUT, |t| t.0)))?;
+        Ok(())
+    })
+}
+
+/// Time passed: reconnects, keeps alive, or gives up on a silent connection. Early calls are harmless.
+#[no_mangle]
+pub extern "C" fn fd_client_handle_timeout(client: *mut FdClient, now_ms: u64) -> FdStatus {
+    guard(|| {
+        with(client, |c| {
+            c.client.handle_timeout(Timestamp(now_ms));
+            Ok(())
+        })
+    })
+}
+
+/// Writes whether a session with the broker is up.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_is_connected(client: *const FdClient, out: *mut bool) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = handle::with_ref::<ClientCore, _>(h(client), |c| Ok(c.client.is_connected()))?;
+        Ok(())
+    })
+}
+
+/// Takes the next client event (JSON) into `*out`, or NULL when there is none.
+///
+/// Events: connected {resumed}, disconnected {retry_at}, rejected {error}, synced, completed {id,
+/// result: {"ok":{"kind":..,"value":..}} or {"err":{"code":..,"message":..}}}, pushed {event},
+/// presence {document}, watch_ended {presentity}, protocol_error {error}.
+/// Ownership: free `*out` with `fd_string_free`.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_poll_event(client: *mut FdClient, out: *mut *mut c_char) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = std::ptr::null_mut();
+        if let Some(e) = handle::poll_event::<ClientCore>(h(client))? {
+            *out = into_c_string(e)?;
+        }
+        Ok(())
+    })
+}
+
+/// Registers a callback for client events (see `fd_monitor_subscribe` for delivery rules).
+///
+/// Ownership: free `*out` with `fd_subscription_free`.
+///
+/// # Safety
+/// `out` must be NULL or writable; `callback` must stay callable until the subscription is freed.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_subscribe(
+    client: *mut FdClient,
+    callback: FdEventCallback,
+    user_data: *mut c_void,
+    out: *mut *mut FdSubscription,
+) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = handle::subscribe::<ClientCore>(h(client), callback, user_data)? as *mut FdSubscription;
+        Ok(())
+    })
+}
+
+#[derive(Serialize)]
+struct ViewJson<'a> {
+    client: &'a Option<frontdesk_core::ClientId>,
+    profile: &'a frontdesk_core::profile::ClientProfile,
+    orders: Vec<&'a frontdesk_core::records::Order>,
+    products: &'a [frontdesk_core::records::Product],
+    history: &'a [frontdesk_core::records::InteractionRecord],
+    center: &'a Option<frontdesk_core::status::CenterStatus>,
+    presence: Vec<&'a frontdesk_core::monitor::presence::PresenceDocument>,
+    invitations: Vec<&'a frontdesk_core::invitation::Invitation>,
+    interactions: Vec<&'a frontdesk_core::interaction::LiveInteraction>,
+    chats: Vec<&'a frontdesk_core::interaction::ChatMessage>,
+    alerts: &'a [frontdesk_core::alert::AlertFired],
+}
+
+fn view_json(v: &ClientView) -> Res<String> {
+    Ok(serde_json::to_string(&ViewJson {
+        client: &v.client,
+        profile: &v.profile,
+        orders: v.orders.values().collect(),
+        products: &v.products,
+        history: &v.history,
+        center: &v.center,
+        presence: v.presence.values().collect(),
+        invitations: v.invitations.values().collect(),
+        interactions: v.interactions.values().collect(),
+        chats: v.chats.values().flatten().collect(),
+        alerts: &v.alerts,
+    })?)
+}
+
+/// Writes the client's local view as JSON to `*out`: client, profile, orders, products, history
+/// (newest first), center, presence, invitations, interactions, chats, alerts.
+///
+/// Ownership: free `*out` with `fd_string_free`.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_view_json(client: *const FdClient, out: *mut *mut c_char) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = std::ptr::null_mut();
+        let s = handle::with_ref::<ClientCore, _>(h(client), |c| view_json(c.client.view()))?;
+        *out = into_c_string(s)?;
+        Ok(())
+    })
+}
+
+// ------------------------------------------------------------------ requests
+
+/// Queues a request (sent now or once connected); writes its id to `*id` if `id` is not NULL. The
+/// answer arrives as a `completed` event with that id.
+unsafe fn request(client: *mut FdClient, id: *mut u64, f: impl FnOnce(&mut Client) -> RequestId) -> Res<()> {
+    let rid = with(client, |c| Ok(f(&mut c.client)))?;
+    if !id.is_null() {
+        *id = rid;
+    }
+    Ok(())
+}
+
+/// Sends any request given as protocol JSON (`{"op":"get_orders"}`); `*id` (if not NULL) gets its id.
+///
+/// # Safety
+/// `json` must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_request_json(client: *mut FdClient, json: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let req: Request = serde_json::from_str(arg_str(json, "json")?)?;
+        request(client, id, |c| c.request(req))
+    })
+}
+
+/// Reads the own interaction history (answer: `completed` with `{"kind":"history",..}`; the view's
+/// `history` is updated too).
+///
+/// # Safety
+/// `id` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_get_history(client: *mut FdClient, id: *mut u64) -> FdStatus {
+    guard(|| request(client, id, |c| c.get_history(HistoryFilter::default())))
+}
+
+/// Reads center status once.
+///
+/// # Safety
+/// `id` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_get_center_status(client: *mut FdClient, id: *mut u64) -> FdStatus {
+    guard(|| request(client, id, |c| c.get_center_status()))
+}
+
+/// Watches a presentity ("center", "queue:ID", "agent:ID", "client:ID"); kept across reconnects.
+///
+/// # Safety
+/// `presentity` must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_watch(client: *mut FdClient, presentity: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let p = read::presentity(arg_str(presentity, "presentity")?)?;
+        request(client, id, |c| c.watch(p))
+    })
+}
+
+/// Publishes the own status, as JSON (`{"activity":"online","medium":"chat","note":null}`).
+///
+/// # Safety
+/// `json` must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_set_status_json(client: *mut FdClient, json: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let status: ClientStatus = serde_json::from_str(arg_str(json, "json")?)?;
+        request(client, id, |c| c.set_status(status))
+    })
+}
+
+/// Accepts (true) or declines an invitation; accepting starts the interaction with the agent.
+///
+/// # Safety
+/// `invitation` must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_respond_invitation(client: *mut FdClient, invitation: *const c_char, accept: bool, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let inv = InvitationId::new(arg_str(invitation, "invitation")?);
+        request(client, id, |c| c.respond_invitation(inv, accept))
+    })
+}
+
+/// Invites an agent to an interaction in a medium (an `FdMedium`).
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_invite_agent(client: *mut FdClient, agent: *const c_char, medium: u32, message: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let agent = AgentId::new(arg_str(agent, "agent")?);
+        let medium = types::medium(medium)?;
+        let message = arg_str(message, "message")?.to_owned();
+        request(client, id, |c| c.invite_agent(agent, medium, message))
+    })
+}
+
+/// Starts a live interaction in a medium (an `FdMedium`); product, queue and topic may be NULL.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_start_interaction(
+    client: *mut FdClient,
+    medium: u32,
+    product: *const c_char,
+    queue: *const c_char,
+    topic: *const c_char,
+    id: *mut u64,
+) -> FdStatus {
+    guard(|| {
+        let medium = types::medium(medium)?;
+        let product = arg_opt_str(product, "product")?.map(Into::into);
+        let queue = arg_opt_str(queue, "queue")?.map(Into::into);
+        let topic = arg_opt_str(topic, "topic")?.map(str::to_owned);
+        request(client, id, |c| c.start_interaction(medium, product, queue, topic))
+    })
+}
+
+/// Sends a chat message in an own interaction.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_send_chat(client: *mut FdClient, interaction: *const c_char, text: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
+        let text = arg_str(text, "text")?.to_owned();
+        request(client, id, |c| c.send_chat(interaction, text))
+    })
+}
+
+/// Leaves an own interaction (abandons the queue or hangs up).
+///
+/// # Safety
+/// `interaction` must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_end_interaction(client: *mut FdClient, interaction: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
+        request(client, id, |c| c.end_interaction(interaction))
+    })
+}

@@ -1,0 +1,126 @@
+//! Event callbacks and the JSON shape of every event the three handles report.
+//!
+//! Every event is one JSON object with a `"type"` field; the rest of each shape reuses the core's
+//! serde encoding of the data it carries.
+
+use frontdesk_core::broker::{AgentEvent, BrokerEvent};
+use frontdesk_core::client::ClientEvent;
+use frontdesk_core::interaction::{ChatMessage, LiveInteraction};
+use frontdesk_core::invitation::Invitation;
+use frontdesk_core::monitor::presence::{PresenceDocument, Presentity};
+use frontdesk_core::monitor::{MonitorEvent, Recipients, StatusMonitor, WatcherId};
+use frontdesk_core::protocol::{ErrorBody, Event, Outcome};
+use frontdesk_core::{AgentId, ClientId, InteractionId, Timestamp};
+use serde::Serialize;
+use std::ffi::{c_char, c_void};
+
+/// Receives one event as NUL-terminated JSON, borrowed for the duration of the call only.
+///
+/// Called on the thread whose `fd_` call produced the event, with no library lock held: it may call
+/// any `fd_` function, including on the same handle. It must not unwind (C++ exceptions, longjmp).
+pub type FdEventCallback = Option<unsafe extern "C" fn(user_data: *mut c_void, event_json: *const c_char)>;
+
+/// A callback known to be non-NULL.
+pub(crate) type RawCallback = unsafe extern "C" fn(*mut c_void, *const c_char);
+
+fn encode<T: Serialize>(v: &T) -> String {
+    // Every type here is plain data with string keys; encoding cannot fail.
+    serde_json::to_string(v).unwrap_or_else(|e| format!(r#"{{"type":"encoding_error","message":{:?}}}"#, e.to_string()))
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum MonitorJson<'a> {
+    Notify { presentity: &'a Presentity, watchers: Vec<WatcherId>, document: &'a PresenceDocument },
+    Terminated { watcher: WatcherId, presentity: &'a Presentity },
+}
+
+/// A monitor event as JSON; "all allowed watchers" is resolved to their ids.
+pub(crate) fn monitor_event(m: &StatusMonitor, e: &MonitorEvent) -> String {
+    match e {
+        MonitorEvent::Notify(n) => {
+            let mut watchers: Vec<WatcherId> = match &n.recipients {
+                Recipients::AllowedWatchers => m.watchers(&n.presentity).collect(),
+                Recipients::Only(v) => v.clone(),
+            };
+            watchers.sort_unstable();
+            encode(&MonitorJson::Notify { presentity: &n.presentity, watchers, document: &n.doc })
+        }
+        MonitorEvent::Terminated { watcher, presentity } => encode(&MonitorJson::Terminated { watcher: *watcher, presentity }),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+enum AgentJson<'a> {
+    Offered(&'a LiveInteraction),
+    OfferWithdrawn(&'a InteractionId),
+    Connected(&'a LiveInteraction),
+    Ended(&'a LiveInteraction),
+    InvitationReceived(&'a Invitation),
+    InvitationUpdated(&'a Invitation),
+    Chat(&'a ChatMessage),
+    ChatDelivered { interaction: &'a InteractionId, seq: u64 },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BrokerJson<'a> {
+    Agent {
+        agent: &'a AgentId,
+        #[serde(flatten)]
+        event: AgentJson<'a>,
+    },
+    ClientOnline { client: &'a ClientId },
+    ClientOffline { client: &'a ClientId },
+}
+
+/// A broker event as JSON: `{"type":"agent","agent":..,"event":"offered","data":{..}}` or client presence.
+pub(crate) fn broker_event(e: &BrokerEvent) -> String {
+    match e {
+        BrokerEvent::Agent { agent, event } => {
+            let event = match event {
+                AgentEvent::Offered(li) => AgentJson::Offered(li),
+                AgentEvent::OfferWithdrawn(id) => AgentJson::OfferWithdrawn(id),
+                AgentEvent::Connected(li) => AgentJson::Connected(li),
+                AgentEvent::Ended(li) => AgentJson::Ended(li),
+                AgentEvent::InvitationReceived(i) => AgentJson::InvitationReceived(i),
+                AgentEvent::InvitationUpdated(i) => AgentJson::InvitationUpdated(i),
+                AgentEvent::Chat(m) => AgentJson::Chat(m),
+                AgentEvent::ChatDelivered { interaction, seq } => AgentJson::ChatDelivered { interaction, seq: *seq },
+            };
+            encode(&BrokerJson::Agent { agent, event })
+        }
+        BrokerEvent::ClientOnline(c) => encode(&BrokerJson::ClientOnline { client: c }),
+        BrokerEvent::ClientOffline(c) => encode(&BrokerJson::ClientOffline { client: c }),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientJson<'a> {
+    Connected { resumed: bool },
+    Disconnected { retry_at: Timestamp },
+    Rejected { error: &'a ErrorBody },
+    Synced,
+    Completed { id: u64, result: Outcome },
+    Pushed { event: &'a Event },
+    Presence { document: &'a PresenceDocument },
+    WatchEnded { presentity: &'a Presentity },
+    ProtocolError { error: &'a ErrorBody },
+}
+
+/// A client event as JSON; a request's answer is `{"type":"completed","id":N,"result":{"ok":..}|{"err":..}}`.
+pub(crate) fn client_event(e: &ClientEvent) -> String {
+    encode(&match e {
+        ClientEvent::Connected { resumed } => ClientJson::Connected { resumed: *resumed },
+        ClientEvent::Disconnected { retry_at } => ClientJson::Disconnected { retry_at: *retry_at },
+        ClientEvent::Rejected(b) => ClientJson::Rejected { error: b },
+        ClientEvent::Synced => ClientJson::Synced,
+        ClientEvent::Completed { id, result } => ClientJson::Completed { id: *id, result: result.clone().into() },
+        ClientEvent::Pushed(ev) => ClientJson::Pushed { event: ev },
+        ClientEvent::Presence(d) => ClientJson::Presence { document: d },
+        ClientEvent::WatchEnded(p) => ClientJson::WatchEnded { presentity: p },
+        ClientEvent::ProtocolError(b) => ClientJson::ProtocolError { error: b },
+    })
+}
