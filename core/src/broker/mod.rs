@@ -208,6 +208,8 @@ pub struct Broker {
     invitations: HashMap<InvitationId, Invitation>,
     alerts: HashMap<AlertId, AlertSub>,
     events: VecDeque<BrokerEvent>,
+    dirty: HashSet<SessionKey>,
+    store_error: Option<StoreError>,
     counter: u64,
     now: Timestamp,
 }
@@ -261,8 +263,54 @@ impl Broker {
             invitations: HashMap::new(),
             alerts: HashMap::new(),
             events: VecDeque::new(),
+            dirty: HashSet::new(),
+            store_error: None,
             counter: 0,
             now: Timestamp(0),
+        }
+    }
+
+    /// Rebuilds the sessions a durable store kept, so clients resume after a restart as if the
+    /// broker had never stopped. Call once, before accepting connections.
+    pub fn restore_sessions(&mut self, now: Timestamp) -> Result<usize, BrokerError> {
+        self.tick(now);
+        let records = self.store.load_sessions()?;
+        let n = records.len();
+        for r in records {
+            let w = self.next_watcher;
+            self.next_watcher += 1;
+            let s = Session::from_record(r, w, now);
+            let key = s.key.clone();
+            let principal = Principal::Client(key.0.clone());
+            for p in &s.watches {
+                let _ = self.monitor.subscribe(w, &principal, p);
+            }
+            self.by_watcher.insert(w, key.clone());
+            self.by_client.entry(key.0.clone()).or_default().push(key.clone());
+            self.sessions.insert(key, s);
+        }
+        // Counters continue past anything a restored client may already hold.
+        self.counter = self.counter.max(now.as_millis() % 1_000_000);
+        Ok(n)
+    }
+
+    /// The last failure of the durable store, if any; the host should log it and may stop.
+    pub fn take_store_error(&mut self) -> Option<StoreError> {
+        self.store_error.take()
+    }
+
+    fn persist(&mut self) {
+        for key in std::mem::take(&mut self.dirty) {
+            let r = match self.sessions.get(&key) {
+                Some(s) => self.store.save_session(&s.record()),
+                None => self.store.delete_session(&key.0, key.1),
+            };
+            if let Err(e) = r {
+                self.store_error = Some(e);
+            }
+        }
+        if let Err(e) = self.store.commit() {
+            self.store_error = Some(e);
         }
     }
 
@@ -374,6 +422,9 @@ impl Broker {
                 };
                 let s = self.sessions.get_mut(&key).expect("attached sessions exist");
                 let seq = seq.min(s.next_seq - 1);
+                if s.acked() < seq {
+                    self.dirty.insert(key.clone());
+                }
                 for h in s.ack(seq) {
                     self.events.push_back(BrokerEvent::Agent {
                         agent: h.agent,
@@ -450,7 +501,8 @@ impl Broker {
         s.conn = Some(conn);
         s.detached_at = None;
         s.next_request = s.next_request.max(next_request);
-        let hooks = if resumed { s.ack(last_seq) } else { vec![] };
+        let hooks = if resumed { s.ack(last_seq.min(s.next_seq - 1)) } else { vec![] };
+        self.dirty.insert(key.clone());
         // Everything unacknowledged goes again on the new connection.
         s.sent_upto = s.acked();
         self.conns.get_mut(&conn).expect("exists").session = Some(key.clone());
@@ -520,6 +572,7 @@ impl Broker {
             let s = self.sessions.get_mut(key).expect("exists");
             s.remember(id, if read_only { Cached::Reexecute } else { Cached::Frame(frame.clone()) }, keep);
             s.next_request = id + 1;
+            self.dirty.insert(key.clone());
             next = s.early.remove(&(id + 1)).map(|r| (id + 1, r));
             self.send_raw(conn, frame.to_vec(), false);
         }
@@ -646,6 +699,7 @@ impl Broker {
 
     fn drop_session(&mut self, key: &SessionKey) {
         let Some(s) = self.sessions.remove(key) else { return };
+        self.dirty.insert(key.clone());
         for p in &s.watches {
             self.monitor.unsubscribe(s.watcher, p);
         }
@@ -682,6 +736,7 @@ impl Broker {
             let seq = s.next_seq;
             s.next_seq += 1;
             s.outbox.push_back(OutEvent { seq, payload: payload.clone(), hook: hook.clone() });
+            self.dirty.insert(k.clone());
             if s.outbox.len() > max {
                 overflow.push(k.clone());
             } else if let Some(c) = s.conn {
@@ -693,8 +748,14 @@ impl Broker {
         }
     }
 
-    /// Moves monitor notifications to watchers, fires alerts, and updates queue positions.
+    /// Moves monitor notifications to watchers, fires alerts, updates queue positions, and makes the
+    /// changes durable. Every entry point ends here.
     fn pump(&mut self) {
+        self.distribute();
+        self.persist();
+    }
+
+    fn distribute(&mut self) {
         let mut center_changed = false;
         while let Some(ev) = self.monitor.poll_event() {
             match ev {
@@ -761,6 +822,7 @@ impl Broker {
             let seq = s.next_seq;
             s.next_seq += 1;
             s.outbox.push_back(OutEvent { seq, payload, hook: None });
+            self.dirty.insert(key.clone());
             if let Some(c) = s.conn {
                 self.mark_ready(c);
             }
@@ -839,6 +901,7 @@ impl Broker {
                 let s = self.sessions.get_mut(key).expect("exists");
                 s.watches.insert(presentity.clone());
                 s.pending_status.remove(&presentity);
+                self.dirty.insert(key.clone());
                 Ok(Response::Presence(doc))
             }
             Request::Unwatch { presentity } => {
@@ -847,6 +910,7 @@ impl Broker {
                 s.pending_status.remove(&presentity);
                 let w = s.watcher;
                 self.monitor.unsubscribe(w, &presentity);
+                self.dirty.insert(key.clone());
                 Ok(Response::Done)
             }
             Request::SetStatus { status } => {
@@ -1482,13 +1546,16 @@ impl Broker {
 
     /// Adds or replaces a product.
     pub fn center_put_product(&mut self, product: Product) -> Result<(), BrokerError> {
-        Ok(self.store.put_product(&product)?)
+        self.store.put_product(&product)?;
+        self.pump();
+        Ok(())
     }
 
     /// Adds or replaces a history record (imported from the center's CRM).
     pub fn center_put_record(&mut self, record: InteractionRecord) -> Result<(), BrokerError> {
         self.store.put_record(&record)?;
         self.push_event(&record.client.clone(), &Event::HistoryChanged(record), None, None);
+        self.pump();
         Ok(())
     }
 
@@ -1496,6 +1563,7 @@ impl Broker {
     pub fn center_put_order(&mut self, order: Order) -> Result<(), BrokerError> {
         self.store.put_order(&order)?;
         self.push_event(&order.client.clone(), &Event::OrderChanged(order), None, None);
+        self.pump();
         Ok(())
     }
 
@@ -1508,12 +1576,15 @@ impl Broker {
         o.revision += 1;
         self.store.put_order(&o)?;
         self.push_event(&o.client.clone(), &Event::OrderChanged(o.clone()), None, None);
+        self.pump();
         Ok(o)
     }
 
     /// Seeds a client's profile (from the center's CRM).
     pub fn center_put_profile(&mut self, client: &ClientId, profile: ClientProfile) -> Result<(), BrokerError> {
-        Ok(self.store.put_profile(client, &profile)?)
+        self.store.put_profile(client, &profile)?;
+        self.pump();
+        Ok(())
     }
 
     /// Hold-time key of a live interaction, for hosts that show per-interaction figures.

@@ -53,6 +53,45 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// The durable part of the session.
+    pub fn record(&self) -> crate::broker::store::SessionRecord {
+        crate::broker::store::SessionRecord {
+            client: self.key.0.clone(),
+            instance: self.key.1,
+            next_request: self.next_request,
+            answered: self
+                .answered
+                .iter()
+                .map(|(id, c)| {
+                    let frame = match c {
+                        Cached::Frame(f) => Some(String::from_utf8_lossy(f).into_owned()),
+                        Cached::Reexecute => None,
+                    };
+                    (*id, frame)
+                })
+                .collect(),
+            next_seq: self.next_seq,
+            outbox: self.outbox.iter().map(|e| (e.seq, e.payload.to_string())).collect(),
+            watches: self.watches.iter().cloned().collect(),
+        }
+    }
+
+    /// A detached session rebuilt from its durable part.
+    pub fn from_record(r: crate::broker::store::SessionRecord, watcher: WatcherId, now: Timestamp) -> Self {
+        let mut s = Session::new((r.client, r.instance), watcher, r.next_request);
+        s.answered = r
+            .answered
+            .into_iter()
+            .map(|(id, f)| (id, f.map_or(Cached::Reexecute, |f| Cached::Frame(f.into_bytes().into()))))
+            .collect();
+        s.next_seq = r.next_seq;
+        s.outbox = r.outbox.into_iter().map(|(seq, p)| OutEvent { seq, payload: p.into(), hook: None }).collect();
+        s.sent_upto = s.acked();
+        s.watches = r.watches.into_iter().collect();
+        s.detached_at = Some(now);
+        s
+    }
+
     pub fn new(key: SessionKey, watcher: WatcherId, next_request: u64) -> Self {
         Session {
             key,

@@ -2,6 +2,8 @@
 //! and an in-memory default.
 
 use crate::ids::{ClientId, InteractionId, OrderId};
+use crate::monitor::presence::Presentity;
+use serde::{Deserialize, Serialize};
 use crate::interaction::ChatMessage;
 use crate::profile::ClientProfile;
 use crate::records::{HistoryFilter, InteractionRecord, Order, Product};
@@ -12,7 +14,29 @@ use std::collections::{BTreeMap, HashMap};
 #[error("store error: {0}")]
 pub struct StoreError(pub String);
 
-/// The data the broker reads and writes. Implementations must make each call atomic.
+/// What must survive a broker restart for a session to resume without loss: its request window and
+/// its unacknowledged events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Client.
+    pub client: ClientId,
+    /// App installation.
+    pub instance: u64,
+    /// Next request id to apply.
+    pub next_request: u64,
+    /// Remembered answers: request id and the encoded response frame (none for reads).
+    pub answered: Vec<(u64, Option<String>)>,
+    /// Next event sequence number.
+    pub next_seq: u64,
+    /// Unacknowledged events: sequence and encoded event.
+    pub outbox: Vec<(u64, String)>,
+    /// Watched presentities.
+    pub watches: Vec<Presentity>,
+}
+
+/// The data the broker reads and writes. Writes between two [`DataStore::commit`] calls form one
+/// unit: a durable store applies all of them or none, so a mutation and the record that it was
+/// applied cannot be separated by a crash.
 pub trait DataStore: Send {
     /// A client's profile.
     fn profile(&self, client: &ClientId) -> Result<Option<ClientProfile>, StoreError>;
@@ -38,6 +62,22 @@ pub trait DataStore: Send {
     fn append_chat(&mut self, message: &ChatMessage) -> Result<(), StoreError>;
     /// An interaction's transcript, in order.
     fn transcript(&self, id: &InteractionId) -> Result<Vec<ChatMessage>, StoreError>;
+    /// Saves a session's durable state (stores that forget on restart may ignore it).
+    fn save_session(&mut self, _session: &SessionRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Forgets a session.
+    fn delete_session(&mut self, _client: &ClientId, _instance: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Every saved session, for a broker starting up.
+    fn load_sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
+        Ok(vec![])
+    }
+    /// Makes every write since the last commit durable, all together.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Keeps everything in memory: the embedded default and the store of the tests.

@@ -1,0 +1,89 @@
+//! WebSocket transport: one binary or text message per frame.
+
+use async_trait::async_trait;
+use frontdesk_core::transport::{Connector, FrameReceiver, FrameSender, Transport, TransportError};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// Largest WebSocket message accepted; frames above the protocol limit are refused by the broker
+/// with a typed error, so this only guards memory against far larger ones.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// Settings for both ends.
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES)).max_frame_size(Some(MAX_MESSAGE_BYTES))
+}
+
+struct WsSender<S>(SplitSink<WebSocketStream<S>, Message>);
+struct WsReceiver<S>(SplitStream<WebSocketStream<S>>);
+
+#[async_trait]
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameSender for WsSender<S> {
+    async fn send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
+        // Frames are JSON: text messages keep them readable in browser dev tools.
+        let msg = match String::from_utf8(frame) {
+            Ok(s) => Message::text(s),
+            Err(e) => Message::binary(e.into_bytes()),
+        };
+        self.0.send(msg).await.map_err(|e| TransportError::Failed(e.to_string()))
+    }
+
+    async fn close(&mut self) {
+        let _ = self.0.close().await;
+    }
+}
+
+#[async_trait]
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameReceiver for WsReceiver<S> {
+    async fn recv(&mut self) -> Result<Vec<u8>, TransportError> {
+        loop {
+            match self.0.next().await {
+                None => return Err(TransportError::Closed),
+                Some(Err(e)) => return Err(TransportError::Failed(e.to_string())),
+                Some(Ok(Message::Text(t))) => return Ok(t.as_bytes().to_vec()),
+                Some(Ok(Message::Binary(b))) => return Ok(b.to_vec()),
+                Some(Ok(Message::Close(_))) => return Err(TransportError::Closed),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+}
+
+/// Wraps an established WebSocket as a transport.
+pub fn transport<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(ws: WebSocketStream<S>) -> Transport {
+    let (tx, rx) = ws.split();
+    Transport { sender: Box::new(WsSender(tx)), receiver: Box::new(WsReceiver(rx)) }
+}
+
+/// Installs the ring crypto provider for rustls once; `wss://` needs a provider chosen.
+pub fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Dials a broker at a `ws://` or `wss://` URL.
+#[derive(Debug, Clone)]
+pub struct WsConnector {
+    url: String,
+}
+
+impl WsConnector {
+    /// For a URL such as `ws://127.0.0.1:8080/client`.
+    pub fn new(url: impl Into<String>) -> Self {
+        ensure_crypto_provider();
+        WsConnector { url: url.into() }
+    }
+}
+
+#[async_trait]
+impl Connector for WsConnector {
+    async fn connect(&mut self) -> Result<Transport, TransportError> {
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(ws_config()), true)
+            .await
+            .map_err(|e| TransportError::Failed(e.to_string()))?;
+        Ok(transport(ws))
+    }
+}
