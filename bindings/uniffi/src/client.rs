@@ -1,0 +1,230 @@
+//! The client object apps hold: requests return at once with an id, answers and pushes reach the listener.
+
+use crate::error::{not_found, FrontdeskError};
+use crate::events::Response;
+use crate::runtime::{ClientKey, Runtime, State};
+use crate::types::*;
+use frontdesk_core as fc;
+use frontdesk_core::client::{Client, RequestId};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A connection of one app installation to the center.
+///
+/// Every method is safe to call from any thread, including the UI thread: requests only queue work
+/// for the library's background thread (and go out once, in order, when online); reads copy the local
+/// view. Only the `wait*` methods block, and they are meant for scripts and tests.
+#[derive(uniffi::Object)]
+pub struct FrontdeskClient {
+    rt: Arc<Runtime>,
+    key: ClientKey,
+}
+
+impl FrontdeskClient {
+    pub(crate) fn new(rt: Arc<Runtime>, key: ClientKey) -> Self {
+        FrontdeskClient { rt, key }
+    }
+
+    pub(crate) fn key(&self) -> ClientKey {
+        self.key
+    }
+
+    /// Runs `f` on this client's state machine.
+    fn on_client<R>(&self, f: impl FnOnce(&mut Client, fc::Timestamp) -> R) -> Result<R, FrontdeskError> {
+        let key = self.key;
+        self.rt
+            .with(|st: &mut State, now| st.engine.client(key).map(|c| f(c, now)))?
+            .ok_or_else(|| FrontdeskError::Closed { message: "this client was closed".into() })
+    }
+
+    /// Reads this client's state machine without waking the runtime thread.
+    fn read_client<R>(&self, f: impl FnOnce(&Client) -> R) -> Result<R, FrontdeskError> {
+        let key = self.key;
+        self.rt
+            .read(|st: &mut State| st.engine.client(key).map(|c| f(c)))?
+            .ok_or_else(|| FrontdeskError::Closed { message: "this client was closed".into() })
+    }
+
+    fn request(&self, f: impl FnOnce(&mut Client) -> RequestId) -> Result<u64, FrontdeskError> {
+        self.on_client(|c, _| f(c))
+    }
+}
+
+impl Drop for FrontdeskClient {
+    fn drop(&mut self) {
+        let key = self.key;
+        let _ = self.rt.with(|st, now| {
+            st.listeners.remove(&key);
+            st.engine.remove_client(now, key);
+        });
+    }
+}
+
+#[uniffi::export]
+impl FrontdeskClient {
+    /// Presents a new token and connects again (after a `Rejected` event, or before a token expires).
+    pub fn authenticate(&self, token: String) -> Result<(), FrontdeskError> {
+        let key = self.key;
+        self.rt.with(|st, _| {
+            if let Some(s) = st.standing.get_mut(&key) {
+                s.rejected = None;
+            }
+        })?;
+        self.on_client(|c, now| {
+            c.set_token(token);
+            c.start(now);
+        })
+    }
+
+    /// Stops the connection; queued requests stay and go out after `authenticate` restarts it.
+    pub fn close(&self) -> Result<(), FrontdeskError> {
+        self.on_client(|c, now| c.close(now))
+    }
+
+    /// Whether a session with the broker is up.
+    pub fn is_connected(&self) -> Result<bool, FrontdeskError> {
+        self.read_client(|c| c.is_connected())
+    }
+
+    /// A snapshot of the local view (profile, orders, products, history seen, center status, …).
+    pub fn view(&self) -> Result<ClientView, FrontdeskError> {
+        self.read_client(ClientView::of)
+    }
+
+    /// The transcript of an interaction as known locally.
+    pub fn transcript(&self, interaction_id: String) -> Result<Vec<ChatMessage>, FrontdeskError> {
+        self.read_client(|c| {
+            c.view().chats.get(&fc::InteractionId(interaction_id)).map(|v| v.iter().cloned().map(Into::into).collect()).unwrap_or_default()
+        })
+    }
+
+    /// Whether the agent has received the client's chat message `seq` in an interaction.
+    pub fn is_delivered(&self, interaction_id: String, seq: u64) -> Result<bool, FrontdeskError> {
+        self.read_client(|c| c.view().delivered.contains(&(fc::InteractionId(interaction_id), seq)))
+    }
+
+    /// One own order from the local view; `NotFound` if it is not one of the client's.
+    pub fn order(&self, order_id: String) -> Result<Order, FrontdeskError> {
+        self.read_client(|c| c.view().orders.get(&fc::OrderId(order_id.clone())).cloned())?
+            .map(Into::into)
+            .ok_or_else(|| not_found(format!("no order {order_id} of this client")))
+    }
+
+    /// Blocks until the answer to `request_id` arrives and returns it, or throws its error. For scripts
+    /// and tests: apps should take answers from the listener instead.
+    pub fn wait(&self, request_id: u64, timeout_ms: u64) -> Result<Response, FrontdeskError> {
+        let key = self.key;
+        self.rt
+            .wait_for(Duration::from_millis(timeout_ms), &format!("answer to request {request_id}"), |st| st.take_result(key, request_id))?
+            .map_err(Into::into)
+    }
+
+    /// Blocks until the client has synced once, or throws why it cannot (e.g. `Unauthenticated`).
+    pub fn wait_synced(&self, timeout_ms: u64) -> Result<(), FrontdeskError> {
+        let key = self.key;
+        self.rt
+            .wait_for(Duration::from_millis(timeout_ms), "sync", |st| {
+                let s = st.standing.get(&key)?;
+                match &s.rejected {
+                    Some(e) => Some(Err(FrontdeskError::from(e.clone()))),
+                    None => s.synced.then_some(Ok(())),
+                }
+            })?
+    }
+
+    /// Reads the own profile.
+    pub fn get_profile(&self) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.get_profile())
+    }
+
+    /// Edits the own profile; the view shows the edit at once.
+    pub fn update_profile(&self, patch: ProfilePatch) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.update_profile(patch.into()))
+    }
+
+    /// Reads the own history, filtered by product, agent and date range.
+    pub fn get_history(&self, filter: HistoryFilter) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.get_history(filter.into()))
+    }
+
+    /// Adds a note to an own past interaction.
+    pub fn add_note(&self, interaction_id: String, text: String) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.add_note(fc::InteractionId(interaction_id), text))
+    }
+
+    /// Reads the product catalogue.
+    pub fn get_products(&self) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.get_products())
+    }
+
+    /// Reads the own orders.
+    pub fn get_orders(&self) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.get_orders())
+    }
+
+    /// Changes delivery details of an own order that has not shipped.
+    pub fn update_delivery(&self, order_id: String, delivery: DeliveryDetails) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.update_delivery(fc::OrderId(order_id), delivery.into()))
+    }
+
+    /// Reads center status once (it is also pushed as `CenterStatusChanged`).
+    pub fn get_center_status(&self) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.get_center_status())
+    }
+
+    /// Publishes the own status to the center.
+    pub fn set_status(&self, status: ClientStatus) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.set_status(status.into()))
+    }
+
+    /// Subscribes to a status alert; it fires as an `Alert` event.
+    pub fn subscribe_alert(&self, rule: AlertRule) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.subscribe_alert(rule.into()))
+    }
+
+    /// Cancels a status alert.
+    pub fn unsubscribe_alert(&self, alert_id: String) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.unsubscribe_alert(fc::AlertId(alert_id)))
+    }
+
+    /// Accepts an invitation from an agent; the interaction it starts arrives as `InteractionChanged`.
+    pub fn accept_invitation(&self, invitation_id: String) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.respond_invitation(fc::InvitationId(invitation_id), true))
+    }
+
+    /// Declines an invitation from an agent.
+    pub fn decline_invitation(&self, invitation_id: String) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.respond_invitation(fc::InvitationId(invitation_id), false))
+    }
+
+    /// Invites an agent to an interaction in a medium.
+    pub fn invite_agent(&self, agent_id: String, medium: Medium, message: String) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.invite_agent(fc::AgentId(agent_id), medium.into(), message))
+    }
+
+    /// Starts a live interaction in the chosen medium, about a product or in a queue.
+    pub fn start_interaction(
+        &self,
+        medium: Medium,
+        product_id: Option<String>,
+        queue_id: Option<String>,
+        topic: Option<String>,
+    ) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.start_interaction(medium.into(), product_id.map(fc::ProductId), queue_id.map(fc::QueueId), topic))
+    }
+
+    /// Sends a chat message in an own interaction.
+    pub fn send_chat(&self, interaction_id: String, text: String) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.send_chat(fc::InteractionId(interaction_id), text))
+    }
+
+    /// Reads an interaction's transcript from the broker.
+    pub fn get_transcript(&self, interaction_id: String) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.get_transcript(fc::InteractionId(interaction_id)))
+    }
+
+    /// Leaves an interaction (abandons the queue or hangs up).
+    pub fn end_interaction(&self, interaction_id: String) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.end_interaction(fc::InteractionId(interaction_id)))
+    }
+}

@@ -1,0 +1,323 @@
+//! What reaches the app: client events through a foreign-implemented listener, and request answers.
+
+use crate::error::ErrorInfo;
+use crate::types::*;
+use frontdesk_core as fc;
+use frontdesk_core::broker::AgentEvent as CoreAgentEvent;
+use frontdesk_core::client::ClientEvent as CoreEvent;
+use frontdesk_core::protocol::{Event, Response as CoreResponse};
+
+/// The successful answer to a request.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum Response {
+    /// Nothing to return.
+    Done,
+    /// The own profile.
+    Profile {
+        /// Profile as stored.
+        profile: ClientProfile,
+    },
+    /// History records, newest first.
+    History {
+        /// Records.
+        records: Vec<InteractionRecord>,
+    },
+    /// One history record (after adding a note).
+    Record {
+        /// Record.
+        record: InteractionRecord,
+    },
+    /// The product catalogue.
+    Products {
+        /// Products.
+        products: Vec<Product>,
+    },
+    /// The own orders.
+    Orders {
+        /// Orders.
+        orders: Vec<Order>,
+    },
+    /// One order (after a delivery edit).
+    OrderResult {
+        /// Order.
+        order: Order,
+    },
+    /// Center status.
+    Center {
+        /// Status.
+        status: CenterStatus,
+    },
+    /// A watch started; its presence follows as events.
+    Watching {
+        /// Presentity in wire form ("center", "agent:ann").
+        presentity: String,
+    },
+    /// Watchers of the own status.
+    Watchers {
+        /// Their principals in display form.
+        watchers: Vec<String>,
+    },
+    /// An alert subscription was made.
+    AlertSubscribed {
+        /// Its id, for `unsubscribe_alert`.
+        alert_id: String,
+    },
+    /// An invitation (sent, accepted or declined).
+    InvitationResult {
+        /// Invitation.
+        invitation: Invitation,
+    },
+    /// A live interaction (started).
+    Interaction {
+        /// Interaction.
+        interaction: LiveInteraction,
+    },
+    /// A chat message as stored.
+    Chat {
+        /// Message.
+        message: ChatMessage,
+    },
+    /// A transcript.
+    Transcript {
+        /// Messages in order.
+        messages: Vec<ChatMessage>,
+    },
+}
+
+impl From<CoreResponse> for Response {
+    fn from(r: CoreResponse) -> Self {
+        let all = |v: Vec<_>| v.into_iter().map(Into::into).collect();
+        match r {
+            CoreResponse::Done => Response::Done,
+            CoreResponse::Profile(p) => Response::Profile { profile: p.into() },
+            CoreResponse::History(v) => Response::History { records: v.into_iter().map(Into::into).collect() },
+            CoreResponse::Record(x) => Response::Record { record: x.into() },
+            CoreResponse::Products(v) => Response::Products { products: v.into_iter().map(Into::into).collect() },
+            CoreResponse::Orders(v) => Response::Orders { orders: all(v) },
+            CoreResponse::Order(o) => Response::OrderResult { order: o.into() },
+            CoreResponse::CenterStatus(c) => Response::Center { status: c.into() },
+            CoreResponse::Presence(d) => Response::Watching { presentity: d.entity.to_string() },
+            CoreResponse::Watchers(v) => Response::Watchers { watchers: v.iter().map(|w| fc::protocol::describe(&w.principal)).collect() },
+            CoreResponse::Alert(a) => Response::AlertSubscribed { alert_id: a.0 },
+            CoreResponse::Invitation(i) => Response::InvitationResult { invitation: i.into() },
+            CoreResponse::Interaction(l) => Response::Interaction { interaction: l.into() },
+            CoreResponse::Chat(m) => Response::Chat { message: m.into() },
+            CoreResponse::Transcript(v) => Response::Transcript { messages: v.into_iter().map(Into::into).collect() },
+        }
+    }
+}
+
+/// Something the client tells the app; already applied to the view when it arrives.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum ClientEvent {
+    /// The session is up; `resumed` says whether it continued the previous one.
+    Connected {
+        /// Whether the broker still had the session.
+        resumed: bool,
+    },
+    /// The connection dropped; the client retries by itself.
+    Disconnected {
+        /// Next attempt (ms since the epoch).
+        retry_at_ms: u64,
+    },
+    /// The broker refused the token or version; call `authenticate` with a new token.
+    Rejected {
+        /// Why.
+        error: ErrorInfo,
+    },
+    /// Profile, orders, products and center status are loaded into the view.
+    Synced,
+    /// A request succeeded.
+    Completed {
+        /// The id its method returned.
+        request_id: u64,
+        /// Answer.
+        response: Response,
+    },
+    /// A request failed.
+    Failed {
+        /// The id its method returned.
+        request_id: u64,
+        /// Why.
+        error: ErrorInfo,
+    },
+    /// The profile changed (edited on another device or by the center).
+    ProfileChanged {
+        /// New profile.
+        profile: ClientProfile,
+    },
+    /// An order changed.
+    OrderChanged {
+        /// New order.
+        order: Order,
+    },
+    /// A history record was added or changed.
+    HistoryChanged {
+        /// Record.
+        record: InteractionRecord,
+    },
+    /// A status alert fired.
+    Alert {
+        /// What fired.
+        fired: AlertFired,
+    },
+    /// An invitation arrived or changed state.
+    InvitationChanged {
+        /// Invitation.
+        invitation: Invitation,
+    },
+    /// A live interaction changed (queue position, connected, ended).
+    InteractionChanged {
+        /// Interaction.
+        interaction: LiveInteraction,
+    },
+    /// A chat message arrived (from the agent, or from another device of the client).
+    ChatReceived {
+        /// Message.
+        message: ChatMessage,
+    },
+    /// The agent received a chat message the client sent.
+    ChatDelivered {
+        /// Interaction.
+        interaction_id: String,
+        /// Message sequence.
+        seq: u64,
+    },
+    /// Center status changed.
+    CenterStatusChanged {
+        /// New status.
+        status: CenterStatus,
+    },
+    /// Another watched presentity changed; read details from the view.
+    PresenceChanged {
+        /// Presentity in wire form.
+        presentity: String,
+    },
+    /// A watch ended because the owner now blocks it.
+    WatchEnded {
+        /// Presentity in wire form.
+        presentity: String,
+    },
+    /// The broker reported a non-fatal problem.
+    ProtocolError {
+        /// What.
+        error: ErrorInfo,
+    },
+}
+
+impl From<CoreEvent> for ClientEvent {
+    fn from(e: CoreEvent) -> Self {
+        match e {
+            CoreEvent::Connected { resumed } => ClientEvent::Connected { resumed },
+            CoreEvent::Disconnected { retry_at } => ClientEvent::Disconnected { retry_at_ms: retry_at.as_millis() },
+            CoreEvent::Rejected(e) => ClientEvent::Rejected { error: e.into() },
+            CoreEvent::Synced => ClientEvent::Synced,
+            CoreEvent::Completed { id, result: Ok(r) } => ClientEvent::Completed { request_id: id, response: r.into() },
+            CoreEvent::Completed { id, result: Err(e) } => ClientEvent::Failed { request_id: id, error: e.into() },
+            CoreEvent::Pushed(ev) => match ev {
+                Event::ProfileChanged(p) => ClientEvent::ProfileChanged { profile: p.into() },
+                Event::OrderChanged(o) => ClientEvent::OrderChanged { order: o.into() },
+                Event::HistoryChanged(r) => ClientEvent::HistoryChanged { record: r.into() },
+                Event::Alert(a) => ClientEvent::Alert { fired: a.into() },
+                Event::Invitation(i) => ClientEvent::InvitationChanged { invitation: i.into() },
+                Event::Interaction(l) => ClientEvent::InteractionChanged { interaction: l.into() },
+                Event::Chat(m) => ClientEvent::ChatReceived { message: m.into() },
+                Event::ChatDelivered { interaction, seq } => ClientEvent::ChatDelivered { interaction_id: interaction.0, seq },
+            },
+            CoreEvent::Presence(doc) => match doc.center {
+                Some(c) => ClientEvent::CenterStatusChanged { status: c.into() },
+                None => ClientEvent::PresenceChanged { presentity: doc.entity.to_string() },
+            },
+            CoreEvent::WatchEnded(p) => ClientEvent::WatchEnded { presentity: p.to_string() },
+            CoreEvent::ProtocolError(e) => ClientEvent::ProtocolError { error: e.into() },
+        }
+    }
+}
+
+/// Receives a client's events. Implemented in Kotlin, Swift or Python; called on the library's
+/// background thread, never on the thread that made a request, so hop to the UI thread to touch views.
+#[uniffi::export(with_foreign)]
+pub trait ClientListener: Send + Sync {
+    /// One event, in order; must return quickly (it holds up the events after it). An exception
+    /// thrown here is dropped and the next event still comes.
+    fn on_event(&self, event: ClientEvent) -> Result<(), ListenerError>;
+}
+
+/// An exception a listener threw; the runtime drops it so one app bug does not stop the events.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
+pub enum ListenerError {
+    /// The listener failed.
+    #[error("listener failed: {message}")]
+    Failed {
+        /// What it said.
+        message: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for ListenerError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        ListenerError::Failed { message: e.reason }
+    }
+}
+
+/// What happens to a simulated agent of an [`EmbeddedCenter`](crate::center::EmbeddedCenter).
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum AgentEvent {
+    /// A live interaction is offered; accept or decline it.
+    Offered {
+        /// Interaction.
+        interaction: LiveInteraction,
+    },
+    /// An offer went away (the client left, or it timed out).
+    OfferWithdrawn {
+        /// Interaction.
+        interaction_id: String,
+    },
+    /// The agent is connected with a client.
+    Connected {
+        /// Interaction.
+        interaction: LiveInteraction,
+    },
+    /// An interaction ended.
+    Ended {
+        /// Interaction.
+        interaction: LiveInteraction,
+    },
+    /// A client invites the agent.
+    InvitationReceived {
+        /// Invitation.
+        invitation: Invitation,
+    },
+    /// An invitation the agent sent or received changed state.
+    InvitationUpdated {
+        /// Invitation.
+        invitation: Invitation,
+    },
+    /// A chat message from the client.
+    Chat {
+        /// Message.
+        message: ChatMessage,
+    },
+    /// The client's app received a chat message the agent sent.
+    ChatDelivered {
+        /// Interaction.
+        interaction_id: String,
+        /// Message sequence.
+        seq: u64,
+    },
+}
+
+impl From<CoreAgentEvent> for AgentEvent {
+    fn from(e: CoreAgentEvent) -> Self {
+        match e {
+            CoreAgentEvent::Offered(l) => AgentEvent::Offered { interaction: l.into() },
+            CoreAgentEvent::OfferWithdrawn(id) => AgentEvent::OfferWithdrawn { interaction_id: id.0 },
+            CoreAgentEvent::Connected(l) => AgentEvent::Connected { interaction: l.into() },
+            CoreAgentEvent::Ended(l) => AgentEvent::Ended { interaction: l.into() },
+            CoreAgentEvent::InvitationReceived(i) => AgentEvent::InvitationReceived { invitation: i.into() },
+            CoreAgentEvent::InvitationUpdated(i) => AgentEvent::InvitationUpdated { invitation: i.into() },
+            CoreAgentEvent::Chat(m) => AgentEvent::Chat { message: m.into() },
+            CoreAgentEvent::ChatDelivered { interaction, seq } => AgentEvent::ChatDelivered { interaction_id: interaction.0, seq },
+        }
+    }
+}

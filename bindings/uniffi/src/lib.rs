@@ -1,0 +1,22 @@
+//! frontdesk for Kotlin, Swift and Python, through uniffi.
+//!
+//! The app holds a [`FrontdeskClient`](client::FrontdeskClient) and implements a
+//! [`ClientListener`](events::ClientListener). Requests return a request id at once; answers
+//! (`Completed`/`Failed`) and pushes arrive at the listener from the library's own thread
+//! ([`runtime`]), so no call blocks the UI thread. [`EmbeddedCenter`](center::EmbeddedCenter) is a
+//! whole center in-process, for tests and demos. The core stays free of uniffi: every exported type
+//! here mirrors one of `frontdesk-core`.
+
+uniffi::setup_scaffolding!();
+
+pub mod center;
+pub mod client;
+pub mod error;
+pub mod events;
+mod runtime;
+pub mod types;
+
+pub use center::EmbeddedCenter;
+pub use client::FrontdeskClient;
+pub use error::{ErrorCode, ErrorInfo, FrontdeskError};
+pub use events::{AgentEvent, ClientEvent, ClientListener, ListenerError, Response};
