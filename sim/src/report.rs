@@ -6,8 +6,17 @@ use std::fmt::Write;
 /// Predictors in report order (the deployable ones; "ql-m*" is the reference with true rates).
 pub const COLUMNS: [&str; 6] = ["erlang-c", "ql", "ql-m", "hol", "les", "adaptive"];
 
-fn cell(o: &Outcome, name: &str, f: impl Fn(&Outcome, usize) -> f64, prec: usize) -> String {
-    o.index(name).map_or("—".into(), |i| format!("{:.prec$}", f(o, i)))
+/// Four decimals, or scientific notation for the explosions of Erlang C near and above capacity.
+fn num(x: f64) -> String {
+    if x.abs() >= 1000.0 {
+        format!("{x:.2e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+fn cell(o: &Outcome, name: &str, f: impl Fn(&Outcome, usize) -> f64) -> String {
+    o.index(name).map_or("—".into(), |i| num(f(o, i)))
 }
 
 /// The RASE table: floor (analytic and simulated with true rates) beside every predictor.
@@ -20,9 +29,9 @@ pub fn rase_table(outs: &[Outcome]) -> String {
     );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|{}---:|---:|", "---:|".repeat(COLUMNS.len()));
     for o in outs {
-        let floor = o.floor.map_or("—".into(), |f| format!("{:.4}", f.rase));
-        let star = o.index("ql-m*").map_or("—".into(), |i| format!("{:.4} ± {:.4}", o.rase(i), o.rase_ci(i)));
-        let cols: Vec<String> = COLUMNS.iter().map(|c| cell(o, c, Outcome::rase, 4)).collect();
+        let floor = o.floor.map_or("—".into(), |f| num(f.rase));
+        let star = o.index("ql-m*").map_or("—".into(), |i| format!("{} ± {}", num(o.rase(i)), num(o.rase_ci(i))));
+        let cols: Vec<String> = COLUMNS.iter().map(|c| cell(o, c, Outcome::rase)).collect();
         let ratio = match (o.floor, o.index("adaptive")) {
             (Some(f), Some(i)) => format!("{:.3}", o.rase(i) / f.rase),
             _ => "—".into(),
@@ -62,6 +71,7 @@ pub fn error_table(outs: &[Outcome]) -> String {
         let cols: Vec<String> = COLUMNS
             .iter()
             .map(|c| match o.index(c) {
+                Some(i) if o.ase(i) >= 1e6 => format!("{:.2e} / {:.1} / {:+.1}", o.ase(i), o.mae(i), o.bias(i)),
                 Some(i) => format!("{:.0} / {:.1} / {:+.1}", o.ase(i), o.mae(i), o.bias(i)),
                 None => "—".into(),
             })

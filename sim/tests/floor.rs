@@ -50,6 +50,7 @@ fn simulated_ql_m_with_true_rates_sits_on_the_analytic_floor() {
     let o = run(&sc);
     let star = o.index("ql-m*").unwrap();
     let (sim, ci) = (o.rase(star), o.rase_ci(star));
+    eprintln!("floor {:.4}, ql-m* {sim:.4} ± {ci:.4}, ql-m {:.4}, adaptive {:.4}", floor.rase, o.rase(o.index("ql-m").unwrap()), o.rase(o.index("adaptive").unwrap()));
     assert!((sim - floor.rase).abs() <= ci, "simulated {sim} ± {ci} vs analytic {}", floor.rase);
     assert!(ci < 0.15 * floor.rase, "the test must be able to tell: ci {ci}");
     // The simulated system is the analytic one.

@@ -1,7 +1,9 @@
 //! The adaptive default: scores the other predictors on clients whose delay became known, and blends them.
 //!
 //! The estimator keeps, per queue key, the arrival time of every waiting client and what each candidate
-//! predicted for it on arrival. When the client reaches an agent the realised delay scores every candidate;
+//! predicted for it on arrival. Candidates are QL_m with rates learned over a short half-life (follows a
+//! changing day) and over a long one (less noise when the day is steady), QL_m calibrated by the observed
+//! ratio of delays to predictions (absorbs model error such as shared agents or wrap-up time), HOL and LES. When the client reaches an agent the realised delay scores every candidate;
 //! answers weight the candidates by recent squared error, so the blend follows whichever is right for this
 //! queue now (QL_m in a Markovian queue, HOL or LES when handle times or patience are far from exponential).
 //!
@@ -11,16 +13,16 @@
 
 use super::history::{hol_secs, les_secs};
 use super::queue_length::ql_m_secs;
-use super::{secs, trivial, HoldTimeEstimator, Observation, QueueKey, QueueSnapshot, RateBook, RateSettings};
+use super::{secs, trivial, Decayed, HoldTimeEstimator, Observation, QueueKey, QueueSnapshot, RateBook, RateSettings};
 use crate::time::Timestamp;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 /// Number of candidates the adaptive estimator blends.
-const CANDIDATES: usize = 4;
+const CANDIDATES: usize = 5;
 
 /// Names of the candidates, in the order of [`Adaptive::weights`].
-pub const CANDIDATE_NAMES: [&str; CANDIDATES] = ["ql-m", "ql-m-cal", "hol", "les"];
+pub const CANDIDATE_NAMES: [&str; CANDIDATES] = ["ql-m", "ql-m-slow", "ql-m-cal", "hol", "les"];
 
 /// Waiting clients older than this are forgotten (an interaction that ended unanswered gives no observation).
 const MAX_PENDING_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -32,10 +34,13 @@ const MAX_IPW: f64 = 20.0;
 /// Tuning of [`Adaptive`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaptiveSettings {
-    /// How μ and θ are learned.
+    /// How μ and θ are learned by the fast candidates (and the HOL/LES fallbacks).
     pub rates: RateSettings,
-    /// Half-life of the error scores, in delayed clients (counted, not timed, so quiet queues keep enough).
-    pub score_half_life: f64,
+    /// Half-life of the slow QL_m candidate's rates.
+    pub slow_half_life: Duration,
+    /// Half-life of the error scores and the calibration: long enough to span many waits, since the delays
+    /// of clients queued together are strongly correlated.
+    pub score_half_life: Duration,
     /// Scored clients needed before the scores are trusted; until then the answer is QL_m.
     pub min_scored: f64,
     /// Exponent on (best error / error): high values pick the best candidate, low values average.
@@ -44,7 +49,13 @@ pub struct AdaptiveSettings {
 
 impl Default for AdaptiveSettings {
     fn default() -> Self {
-        AdaptiveSettings { rates: RateSettings::default(), score_half_life: 2000.0, min_scored: 50.0, sharpness: 8.0 }
+        AdaptiveSettings {
+            rates: RateSettings::default(),
+            slow_half_life: Duration::from_secs(4 * 3600),
+            score_half_life: Duration::from_secs(2 * 3600),
+            min_scored: 50.0,
+            sharpness: 8.0,
+        }
     }
 }
 
@@ -59,18 +70,21 @@ struct Track {
     pending: VecDeque<Pending>,
     /// Interactions of this key in service: the agents whose departures free places in this queue.
     busy: u32,
-    sq: [f64; CANDIDATES],
-    weight: f64,
-    cal_num: f64,
-    cal_den: f64,
+    sq: [Decayed; CANDIDATES],
+    weight: Decayed,
+    cal_num: Decayed,
+    cal_den: Decayed,
 }
 
 impl Track {
-    fn calibration(&self, min_scored: f64) -> f64 {
-        if self.weight < min_scored || self.cal_den <= 0.0 {
+    /// Least-squares factor from slow QL_m to the observed delays, 1 until enough clients were scored.
+    fn calibration(&self, now: Timestamp, s: &AdaptiveSettings) -> f64 {
+        let hl = s.score_half_life;
+        let den = self.cal_den.get(now, hl);
+        if self.weight.get(now, hl) < s.min_scored || den <= 0.0 {
             1.0
         } else {
-            (self.cal_num / self.cal_den).clamp(0.5, 2.0)
+            (self.cal_num.get(now, hl) / den).clamp(0.5, 2.0)
         }
     }
 
@@ -81,11 +95,12 @@ impl Track {
     }
 }
 
-/// The default predictor: a blend of QL_m, calibrated QL_m, HOL and LES weighted by recent observed error.
+/// The default predictor: a blend of QL_m (fast, slow, calibrated), HOL and LES weighted by recent observed error.
 #[derive(Debug, Clone, Default)]
 pub struct Adaptive {
     settings: AdaptiveSettings,
     book: RateBook,
+    slow: RateBook,
     tracks: HashMap<QueueKey, Track>,
 }
 
@@ -101,28 +116,33 @@ fn effective_servers(track: Option<&Track>, snap: &QueueSnapshot) -> u32 {
 }
 
 /// Every candidate's figure in seconds, for a client with `ahead` in front who will have to wait.
-fn candidates(book: &RateBook, key: &QueueKey, cal: f64, snap: &QueueSnapshot, ahead: u32) -> [f64; CANDIDATES] {
+fn candidates(book: &RateBook, slow: &RateBook, key: &QueueKey, cal: f64, snap: &QueueSnapshot, ahead: u32) -> [f64; CANDIDATES] {
     let (mu, theta, _) = book.rates(key, snap.now);
-    let qlm = ql_m_secs(snap.servers, 0, ahead, mu, theta);
-    [qlm, qlm * cal, hol_secs(book, key, snap, ahead), les_secs(book, key, snap, ahead)]
+    let fast = ql_m_secs(snap.servers, 0, ahead, mu, theta);
+    let (mu, theta, _) = slow.rates(key, snap.now);
+    let slow = ql_m_secs(snap.servers, 0, ahead, mu, theta);
+    [fast, slow, slow * cal, hol_secs(book, key, snap, ahead), les_secs(book, key, snap, ahead)]
 }
 
 impl Adaptive {
     /// With the given settings.
     pub fn new(settings: AdaptiveSettings) -> Self {
-        Adaptive { settings, book: RateBook::new(settings.rates), tracks: HashMap::new() }
+        let slow = RateSettings { half_life: settings.slow_half_life, ..settings.rates };
+        Adaptive { settings, book: RateBook::new(settings.rates), slow: RateBook::new(slow), tracks: HashMap::new() }
     }
 
     /// Current blend weights of the candidates ([`CANDIDATE_NAMES`] order), summing to one; `None` while
     /// too few clients were scored and QL_m alone answers.
-    pub fn weights(&self, key: &QueueKey) -> Option<[f64; CANDIDATES]> {
+    pub fn weights(&self, key: &QueueKey, now: Timestamp) -> Option<[f64; CANDIDATES]> {
         let t = self.tracks.get(key)?;
-        if t.weight < self.settings.min_scored {
+        let hl = self.settings.score_half_life;
+        if t.weight.get(now, hl) < self.settings.min_scored {
             return None;
         }
-        let best = t.sq.iter().copied().fold(f64::INFINITY, f64::min);
+        let sq = t.sq.map(|d| d.get(now, hl));
+        let best = sq.iter().copied().fold(f64::INFINITY, f64::min);
         let mut w = [0.0; CANDIDATES];
-        for (wi, &sq) in w.iter_mut().zip(&t.sq) {
+        for (wi, &sq) in w.iter_mut().zip(&sq) {
             *wi = if sq <= 0.0 { 1.0 } else { (best / sq).powf(self.settings.sharpness) };
         }
         let total: f64 = w.iter().sum();
@@ -134,7 +154,7 @@ impl Adaptive {
 
     fn score(&mut self, key: &QueueKey, now: Timestamp, waited: Duration) {
         let theta = self.book.rates(key, now).1;
-        let d = 0.5f64.powf(1.0 / self.settings.score_half_life.max(1.0));
+        let hl = self.settings.score_half_life;
         let Some(t) = self.tracks.get_mut(key) else { return };
         let Some(p) = t.take_pending(now, waited) else { return };
         let Some(preds) = p.preds else { return };
@@ -145,11 +165,11 @@ impl Adaptive {
         let w_real = waited.as_secs_f64();
         let ipw = (theta * w_real).min(MAX_IPW.ln()).exp();
         for (sq, pred) in t.sq.iter_mut().zip(preds) {
-            *sq = *sq * d + ipw * (pred - w_real).powi(2);
+            sq.add(now, hl, ipw * (pred - w_real).powi(2));
         }
-        t.weight = t.weight * d + ipw;
-        t.cal_num = t.cal_num * d + ipw * w_real * preds[0];
-        t.cal_den = t.cal_den * d + ipw * preds[0] * preds[0];
+        t.weight.add(now, hl, ipw);
+        t.cal_num.add(now, hl, ipw * w_real * preds[1]);
+        t.cal_den.add(now, hl, ipw * preds[1] * preds[1]);
     }
 }
 
@@ -160,12 +180,13 @@ impl HoldTimeEstimator for Adaptive {
 
     fn observe(&mut self, key: &QueueKey, now: Timestamp, obs: Observation) {
         self.book.observe(key, now, obs);
+        self.slow.observe(key, now, obs);
         if !self.tracks.contains_key(key) {
             self.tracks.insert(key.clone(), Track::default());
         }
         match obs {
             Observation::Arrival => {
-                let min_scored = self.settings.min_scored;
+                let settings = self.settings;
                 let t = self.tracks.get_mut(key).expect("inserted above");
                 while t.pending.front().is_some_and(|p| now.since(p.at) > MAX_PENDING_AGE) || t.pending.len() >= MAX_PENDING {
                     t.pending.pop_front();
@@ -181,7 +202,7 @@ impl HoldTimeEstimator for Adaptive {
                         holding,
                         head_wait: t.pending.front().map(|p| now.since(p.at)),
                     };
-                    candidates(&self.book, key, t.calibration(min_scored), &snap, holding)
+                    candidates(&self.book, &self.slow, key, t.calibration(now, &settings), &snap, holding)
                 });
                 t.pending.push_back(Pending { at: now, preds });
             }
@@ -210,9 +231,9 @@ impl HoldTimeEstimator for Adaptive {
         }
         let track = self.tracks.get(key);
         let snap = QueueSnapshot { servers: effective_servers(track, snap), ..snap.clone() };
-        let cal = track.map_or(1.0, |t| t.calibration(self.settings.min_scored));
-        let preds = candidates(&self.book, key, cal, &snap, ahead);
-        let Some(w) = self.weights(key) else { return Some(secs(preds[0])) };
+        let cal = track.map_or(1.0, |t| t.calibration(snap.now, &self.settings));
+        let preds = candidates(&self.book, &self.slow, key, cal, &snap, ahead);
+        let Some(w) = self.weights(key, snap.now) else { return Some(secs(preds[0])) };
         Some(secs(preds.iter().zip(w).map(|(p, w)| p * w).sum()))
     }
 }
@@ -229,7 +250,8 @@ mod tests {
     fn settings() -> AdaptiveSettings {
         AdaptiveSettings {
             rates: RateSettings { half_life: Duration::from_secs(1_000_000), prior_handle_time: Duration::from_secs(100) },
-            score_half_life: 1000.0,
+            slow_half_life: Duration::from_secs(4_000_000),
+            score_half_life: Duration::from_secs(100_000),
             min_scored: 5.0,
             sharpness: 8.0,
         }
@@ -271,12 +293,12 @@ mod tests {
         let snap = QueueSnapshot { now: Timestamp(1_000_000), servers: 1, available: 0, holding: 2, head_wait: Some(Duration::from_secs(150)) };
         // Nothing learned: QL_m with the prior μ = 1/100, no abandonment: 300 s.
         assert_eq!(e.estimate(&k, &snap, 2), Some(Duration::from_secs(300)));
-        assert_eq!(e.weights(&k), None);
+        assert_eq!(e.weights(&k, snap.now), None);
         let now = feed_deterministic_queue(&mut e, 2, 300);
-        let w = e.weights(&k).expect("scored");
-        // QL_m, its calibrated twin and LES (the wait never changes) are exact; HOL is 100 s short and loses.
-        assert!(w[2] < 0.01, "{w:?}");
-        assert!(w[0] + w[1] + w[3] > 0.99, "{w:?}");
+        let w = e.weights(&k, now).expect("scored");
+        // The QL_m candidates and LES (the wait never changes) are exact; HOL is 100 s short and loses.
+        assert!(w[3] < 0.01, "{w:?}");
+        assert!(w[0] + w[1] + w[2] + w[4] > 0.99, "{w:?}");
         let snap = QueueSnapshot { now, servers: 1, available: 0, holding: 2, head_wait: Some(Duration::from_secs(200)) };
         let est = e.estimate(&k, &snap, 2).unwrap().as_secs_f64();
         assert!((est - 300.0).abs() < 1.0, "{est}");
@@ -303,10 +325,11 @@ mod tests {
             }
             e.observe(&k, ms(t), Observation::Arrival);
         }
-        let w = e.weights(&k).expect("scored");
-        assert!(w[0] < 0.01, "{w:?}");
-        // The calibrated QL_m learns the factor of ten (clamped at 2) and HOL/LES are exact: they carry it.
-        assert!(w[2] + w[3] > 0.9, "{w:?}");
+        let w = e.weights(&k, ms(40_000)).expect("scored");
+        assert!(w[0] < 0.01 && w[1] < 0.01, "{w:?}");
+        // The calibrated QL_m learns the factor of ten (clamped at 2) and the head is always empty on arrival
+        // (HOL falls back to QL), so LES, exact, carries the blend.
+        assert!(w[4] > 0.9, "{w:?}");
         let snap = QueueSnapshot { now: ms(40_050), servers: 1, available: 0, holding: 1, head_wait: Some(Duration::from_secs(50)) };
         let les = e.estimate(&k, &snap, 1).unwrap().as_secs_f64();
         assert!(les > 45.0 && les < 105.0, "{les}");
