@@ -574,9 +574,9 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_checksum_method_frontdeskclient_authenticate() != 19690:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_close() != 30705:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation() != 15322:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_disconnect() != 38095:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction() != 31609:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -726,12 +726,12 @@ _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_add_note.restype = c
 _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_authenticate.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_authenticate.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_close.argtypes = (
-)
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_close.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_disconnect.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_disconnect.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction.restype = ctypes.c_uint16
@@ -966,17 +966,17 @@ _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_authenticate.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_authenticate.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_close.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_close.restype = None
 _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_decline_invitation.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_decline_invitation.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_disconnect.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_disconnect.restype = None
 _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_end_interaction.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -6771,11 +6771,11 @@ class ListenerError:  # type: ignore
         The listener failed.
 """
         
-        def __init__(self, message):
+        def __init__(self, reason):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "reason={!r}".format(reason),
             ]))
-            self.message = message
+            self.reason = reason
 
         def __repr__(self):
             return "ListenerError.Failed({})".format(str(self))
@@ -6798,14 +6798,14 @@ class _UniffiFfiConverterTypeListenerError(_UniffiConverterRustBuffer):
     @staticmethod
     def check_lower(value):
         if isinstance(value, ListenerError.Failed):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.reason)
             return
 
     @staticmethod
     def write(value, buf):
         if isinstance(value, ListenerError.Failed):
             buf.write_i32(1)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
 
 
 class ClientListener():
@@ -6978,14 +6978,15 @@ class FrontdeskClientProtocol(typing.Protocol):
         Presents a new token and connects again (after a `Rejected` event, or before a token expires).
 """
         raise NotImplementedError
-    def close(self, ) -> None:
-        """
-        Stops the connection; queued requests stay and go out after `authenticate` restarts it.
-"""
-        raise NotImplementedError
     def decline_invitation(self, invitation_id: str) -> int:
         """
         Declines an invitation from an agent.
+"""
+        raise NotImplementedError
+    def disconnect(self, ) -> None:
+        """
+        Stops the connection; queued requests stay and go out after `authenticate` restarts it.
+        (Not `close`: Kotlin objects already have a `close()` that frees them.)
 """
         raise NotImplementedError
     def end_interaction(self, interaction_id: str) -> int:
@@ -7188,21 +7189,6 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def close(self, ) -> None:
-        """
-        Stops the connection; queued requests stay and go out after `authenticate` restarts it.
-"""
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-        )
-        _uniffi_lift_return = lambda val: None
-        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_close,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
     def decline_invitation(self, invitation_id: str) -> int:
         """
         Declines an invitation from an agent.
@@ -7218,6 +7204,22 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_decline_invitation,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def disconnect(self, ) -> None:
+        """
+        Stops the connection; queued requests stay and go out after `authenticate` restarts it.
+        (Not `close`: Kotlin objects already have a `close()` that frees them.)
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_disconnect,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

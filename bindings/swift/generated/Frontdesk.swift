@@ -1337,14 +1337,15 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     func authenticate(token: String) throws 
     
     /**
-     * Stops the connection; queued requests stay and go out after `authenticate` restarts it.
-     */
-    func close() throws 
-    
-    /**
      * Declines an invitation from an agent.
      */
     func declineInvitation(invitationId: String) throws  -> UInt64
+    
+    /**
+     * Stops the connection; queued requests stay and go out after `authenticate` restarts it.
+     * (Not `close`: Kotlin objects already have a `close()` that frees them.)
+     */
+    func disconnect() throws 
     
     /**
      * Leaves an interaction (abandons the queue or hangs up).
@@ -1558,17 +1559,6 @@ open func authenticate(token: String)throws   {try rustCallWithError(FfiConverte
 }
     
     /**
-     * Stops the connection; queued requests stay and go out after `authenticate` restarts it.
-     */
-open func close()throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
-        uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_close(
-            self.uniffiCloneHandle(),uniffiCallStatus
-    )
-}
-}
-    
-    /**
      * Declines an invitation from an agent.
      */
 open func declineInvitation(invitationId: String)throws  -> UInt64  {
@@ -1579,6 +1569,18 @@ open func declineInvitation(invitationId: String)throws  -> UInt64  {
         FfiConverterString.lower(invitationId),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Stops the connection; queued requests stay and go out after `authenticate` restarts it.
+     * (Not `close`: Kotlin objects already have a `close()` that frees them.)
+     */
+open func disconnect()throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskclient_disconnect(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -5986,8 +5988,8 @@ enum ListenerError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      */
     case Failed(
         /**
-         * What it said.
-         */message: String
+         * What it said (not `message`: that clashes with Kotlin's `Throwable.message`).
+         */reason: String
     )
 
     
@@ -6019,7 +6021,7 @@ public struct FfiConverterTypeListenerError: FfiConverterRustBuffer {
 
         
         case 1: return .Failed(
-            message: try FfiConverterString.read(from: &buf)
+            reason: try FfiConverterString.read(from: &buf)
             )
 
          default: throw UniffiInternalError.unexpectedEnumCase
@@ -6033,9 +6035,9 @@ public struct FfiConverterTypeListenerError: FfiConverterRustBuffer {
 
         
         
-        case let .Failed(message):
+        case let .Failed(reason):
             writeInt(&buf, Int32(1))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
             
         }
     }
@@ -7361,10 +7363,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_checksum_method_frontdeskclient_authenticate() != 19690) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_close() != 30705) {
+    if (uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation() != 15322) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation() != 15322) {
+    if (uniffi_frontdesk_checksum_method_frontdeskclient_disconnect() != 38095) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction() != 31609) {

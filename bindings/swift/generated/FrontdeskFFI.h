@@ -401,14 +401,14 @@ uint64_t uniffi_frontdesk_fn_method_frontdeskclient_add_note(uint64_t ptr, RustB
 void uniffi_frontdesk_fn_method_frontdeskclient_authenticate(uint64_t ptr, RustBuffer token, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKCLIENT_CLOSE
-#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKCLIENT_CLOSE
-void uniffi_frontdesk_fn_method_frontdeskclient_close(uint64_t ptr, RustCallStatus *_Nonnull out_status
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKCLIENT_DECLINE_INVITATION
 #define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKCLIENT_DECLINE_INVITATION
 uint64_t uniffi_frontdesk_fn_method_frontdeskclient_decline_invitation(uint64_t ptr, RustBuffer invitation_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKCLIENT_DISCONNECT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKCLIENT_DISCONNECT
+void uniffi_frontdesk_fn_method_frontdeskclient_disconnect(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKCLIENT_END_INTERACTION
@@ -933,15 +933,15 @@ uint16_t uniffi_frontdesk_checksum_method_frontdeskclient_authenticate(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKCLIENT_CLOSE
-#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKCLIENT_CLOSE
-uint16_t uniffi_frontdesk_checksum_method_frontdeskclient_close(void
-    
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKCLIENT_DECLINE_INVITATION
 #define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKCLIENT_DECLINE_INVITATION
 uint16_t uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKCLIENT_DISCONNECT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKCLIENT_DISCONNECT
+uint16_t uniffi_frontdesk_checksum_method_frontdeskclient_disconnect(void
     
 );
 #endif

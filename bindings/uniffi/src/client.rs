@@ -77,7 +77,8 @@ impl FrontdeskClient {
     }
 
     /// Stops the connection; queued requests stay and go out after `authenticate` restarts it.
-    pub fn close(&self) -> Result<(), FrontdeskError> {
+    /// (Not `close`: Kotlin objects already have a `close()` that frees them.)
+    pub fn disconnect(&self) -> Result<(), FrontdeskError> {
         self.on_client(|c, now| c.close(now))
     }
 

@@ -247,16 +247,16 @@ pub trait ClientListener: Send + Sync {
 #[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
 pub enum ListenerError {
     /// The listener failed.
-    #[error("listener failed: {message}")]
+    #[error("listener failed: {reason}")]
     Failed {
-        /// What it said.
-        message: String,
+        /// What it said (not `message`: that clashes with Kotlin's `Throwable.message`).
+        reason: String,
     },
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for ListenerError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        ListenerError::Failed { message: e.reason }
+        ListenerError::Failed { reason: e.reason }
     }
 }
 

@@ -741,9 +741,9 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_checksum_method_frontdeskclient_authenticate(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_close(
-    ): Int
     external fun uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskclient_disconnect(
     ): Int
     external fun uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction(
     ): Int
@@ -872,10 +872,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_fn_method_frontdeskclient_authenticate(`ptr`: Long,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_close(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
     external fun uniffi_frontdesk_fn_method_frontdeskclient_decline_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskclient_disconnect(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_frontdesk_fn_method_frontdeskclient_end_interaction(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_fn_method_frontdeskclient_get_center_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1113,10 +1113,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_authenticate() and 0xFFFF) != 19690) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_close() and 0xFFFF) != 30705) {
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation() and 0xFFFF) != 15322) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation() and 0xFFFF) != 15322) {
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_disconnect() and 0xFFFF) != 38095) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction() and 0xFFFF) != 31609) {
@@ -2732,14 +2732,15 @@ public interface FrontdeskClientInterface {
     fun `authenticate`(`token`: kotlin.String)
     
     /**
-     * Stops the connection; queued requests stay and go out after `authenticate` restarts it.
-     */
-    fun `close`()
-    
-    /**
      * Declines an invitation from an agent.
      */
     fun `declineInvitation`(`invitationId`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Stops the connection; queued requests stay and go out after `authenticate` restarts it.
+     * (Not `close`: Kotlin objects already have a `close()` that frees them.)
+     */
+    fun `disconnect`()
     
     /**
      * Leaves an interaction (abandons the queue or hangs up).
@@ -3019,22 +3020,6 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
     
     /**
-     * Stops the connection; queued requests stay and go out after `authenticate` restarts it.
-     */
-    @Throws(FrontdeskException::class)override fun `close`()
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_close(
-        it,
-        _status)
-}
-    }
-    
-    
-
-    
-    /**
      * Declines an invitation from an agent.
      */
     @Throws(FrontdeskException::class)override fun `declineInvitation`(`invitationId`: kotlin.String): kotlin.ULong {
@@ -3049,6 +3034,23 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Stops the connection; queued requests stay and go out after `authenticate` restarts it.
+     * (Not `close`: Kotlin objects already have a `close()` that frees them.)
+     */
+    @Throws(FrontdeskException::class)override fun `disconnect`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_disconnect(
+        it,
+        _status)
+}
+    }
+    
     
 
     
@@ -6960,12 +6962,12 @@ sealed class ListenerException: kotlin.Exception() {
     class Failed(
         
         /**
-         * What it said.
+         * What it said (not `message`: that clashes with Kotlin's `Throwable.message`).
          */
-        val `message`: kotlin.String
+        val `reason`: kotlin.String
         ) : ListenerException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "reason=${ `reason` }"
     }
     
 
@@ -6999,7 +7001,7 @@ public object FfiConverterTypeListenerError : FfiConverterRustBuffer<ListenerExc
             is ListenerException.Failed -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`reason`)
             )
         }
     }
@@ -7008,7 +7010,7 @@ public object FfiConverterTypeListenerError : FfiConverterRustBuffer<ListenerExc
         when(value) {
             is ListenerException.Failed -> {
                 buf.putInt(1)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
