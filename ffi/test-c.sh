@@ -40,7 +40,7 @@ g++ -std=c++17 -Wall -Wextra -Werror -pedantic -Ibindings/c -c "$CARGO_TARGET_DI
 
 echo "== every exported function is exercised by a C test"
 untested=0
-for f in $(grep -oE '\bfd_[a-z_]+\(' bindings/c/frontdesk.h | tr -d '(' | sort -u); do
+for f in $(grep -vE '^[[:space:]]*(\*|/\*)' bindings/c/frontdesk.h | grep -oE '\bfd_[a-z_]+\(' | tr -d '(' | sort -u); do
   grep -q "\b$f(" tests/c/*.c || { echo "untested: $f" >&2; untested=1; }
 done
 [ "$untested" = 0 ]
@@ -54,8 +54,8 @@ rm -rf "$PREFIX"
 make -s -C bindings/c LIBDIR="$LIBDIR" PREFIX="$PREFIX" install
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
 # shellcheck disable=SC2046
-cc -std=c11 -Wall -Wextra -Werror examples/c/acd_bridge.c -o "$CARGO_TARGET_DIR/c/acd_bridge_pc" $(pkg-config --cflags --libs frontdesk)
-LD_LIBRARY_PATH="$PREFIX/lib" "$CARGO_TARGET_DIR/c/acd_bridge_pc" > /dev/null
+cc -std=c11 -Wall -Wextra -Werror examples/c/acd_bridge.c -o "$LIBDIR/c/acd_bridge_pc" $(pkg-config --cflags --libs frontdesk)
+LD_LIBRARY_PATH="$PREFIX/lib" "$LIBDIR/c/acd_bridge_pc" > /dev/null
 echo "pkg-config build of examples/c/acd_bridge.c runs"
 
 if [ "${1:-}" = "--bench" ]; then
