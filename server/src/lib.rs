@@ -1,1 +1,10 @@
-//! The frontdesk broker server.
+//! The frontdesk broker server: the broker and status monitor over WebSocket, SQLite persistence,
+//! signed tokens, an agent protocol and a simulated center.
+
+pub mod agent_wire;
+pub mod server;
+pub mod simulator;
+pub mod sqlite_store;
+pub mod tokens;
+
+pub use server::{start, Running, ServerConfig};

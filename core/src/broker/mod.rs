@@ -112,7 +112,8 @@ pub struct Transmit {
 }
 
 /// What happens to an agent, for the agent's console.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "ev", content = "data", rename_all = "snake_case")]
 pub enum AgentEvent {
     /// A live interaction is offered; accept or decline it.
     Offered(LiveInteraction),

@@ -1,0 +1,110 @@
+//! `frontdesk-server`: runs the broker and status monitor over WebSocket, or issues tokens.
+
+use clap::{Parser, Subcommand};
+use frontdesk_core::principal::{AgentRole, Principal};
+use frontdesk_net::wall_clock;
+use frontdesk_server::{start, tokens, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "frontdesk-server", about = "The frontdesk broker server (WebSocket: /client and /agent)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    /// Address to listen on.
+    #[arg(long, env = "FRONTDESK_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// SQLite database file.
+    #[arg(long, env = "FRONTDESK_DB", default_value = "frontdesk.db")]
+    db: PathBuf,
+    /// Keep everything in memory (lost on restart).
+    #[arg(long)]
+    memory: bool,
+    /// Secret that signs tokens.
+    #[arg(long, env = "FRONTDESK_SECRET", default_value = "frontdesk-dev-secret-change-me")]
+    secret: String,
+    /// No bot agents and no sample data.
+    #[arg(long)]
+    no_sim: bool,
+    /// Messages per second a connection may send.
+    #[arg(long, default_value_t = 50)]
+    max_msgs_per_sec: u32,
+    /// Connections one token may hold.
+    #[arg(long, default_value_t = 8)]
+    max_sessions_per_token: usize,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Prints a signed token.
+    Token {
+        /// For this client id.
+        #[arg(long, conflicts_with = "agent")]
+        client: Option<String>,
+        /// For this agent id.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Agent token with the supervisor role.
+        #[arg(long)]
+        supervisor: bool,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
+    let cli = Cli::parse();
+    let secret = cli.secret.as_bytes().to_vec();
+    if let Some(Cmd::Token { client, agent, supervisor, ttl }) = cli.cmd {
+        let who = match (client, agent) {
+            (Some(c), None) => Principal::Client(c.as_str().into()),
+            (None, Some(a)) => Principal::Agent(a.as_str().into(), if supervisor { AgentRole::Supervisor } else { AgentRole::Agent }),
+            _ => {
+                eprintln!("give --client ID or --agent ID");
+                std::process::exit(2);
+            }
+        };
+        println!("{}", tokens::issue(&secret, &who, wall_clock(), ttl));
+        return;
+    }
+    let cfg = ServerConfig {
+        addr: cli.addr,
+        db: (!cli.memory).then_some(cli.db),
+        secret: secret.clone(),
+        simulate: !cli.no_sim,
+        max_msgs_per_sec: cli.max_msgs_per_sec,
+        max_sessions_per_token: cli.max_sessions_per_token,
+    };
+    let running = match start(cfg).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("frontdesk-server: {e}");
+            std::process::exit(1);
+        }
+    };
+    let now = wall_clock();
+    println!("frontdesk server on ws://{}  (clients: /client, agents: /agent)", running.addr);
+    println!("  client token alice: {}", tokens::issue(&secret, &Principal::Client("alice".into()), now, 86_400));
+    println!("  client token bob:   {}", tokens::issue(&secret, &Principal::Client("bob".into()), now, 86_400));
+    println!("  agent token ann:    {}", tokens::issue(&secret, &Principal::Agent("ann".into(), AgentRole::Agent), now, 86_400));
+    wait_for_signal().await;
+    tracing::info!("signal received; shutting down gracefully");
+    running.shutdown().await;
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
