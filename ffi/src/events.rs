@@ -96,6 +96,8 @@ pub(crate) fn broker_event(e: &BrokerEvent) -> String {
     }
 }
 
+// Built on the stack and serialized at once; boxing the big variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientJson<'a> {
