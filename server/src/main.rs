@@ -24,9 +24,12 @@ struct Cli {
     /// Secret that signs tokens.
     #[arg(long, env = "FRONTDESK_SECRET", default_value = "frontdesk-dev-secret-change-me")]
     secret: String,
-    /// No bot agents and no sample data.
+    /// No bot agents.
     #[arg(long)]
     no_sim: bool,
+    /// No sample data in a fresh database.
+    #[arg(long)]
+    no_sample_data: bool,
     /// Messages per second a connection may send.
     #[arg(long, default_value_t = 50)]
     max_msgs_per_sec: u32,
@@ -76,6 +79,7 @@ async fn main() {
         db: (!cli.memory).then_some(cli.db),
         secret: secret.clone(),
         simulate: !cli.no_sim,
+        sample_data: !cli.no_sample_data,
         max_msgs_per_sec: cli.max_msgs_per_sec,
         max_sessions_per_token: cli.max_sessions_per_token,
     };

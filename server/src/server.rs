@@ -36,8 +36,10 @@ pub struct ServerConfig {
     pub db: Option<PathBuf>,
     /// Secret that signs tokens.
     pub secret: Vec<u8>,
-    /// Run bot agents and seed sample data.
+    /// Run bot agents.
     pub simulate: bool,
+    /// Seed sample products, orders and history into an empty database.
+    pub sample_data: bool,
     /// Messages per second a connection may send (burst twice that).
     pub max_msgs_per_sec: u32,
     /// Connections one token may hold at once.
@@ -51,6 +53,7 @@ impl Default for ServerConfig {
             db: Some(PathBuf::from("frontdesk.db")),
             secret: b"frontdesk-dev-secret-change-me".to_vec(),
             simulate: true,
+            sample_data: true,
             max_msgs_per_sec: 50,
             max_sessions_per_token: 8,
         }
@@ -102,7 +105,7 @@ fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
     let mut b = Broker::with_parts(BrokerConfig::default(), verifier, store, Box::new(BuiltinRouting), StatusMonitor::default());
     let restored = b.restore_sessions(now).map_err(|e| e.to_string())?;
     info!(restored, "sessions restored from the store");
-    seed(&mut b, now, cfg.simulate && fresh);
+    seed(&mut b, now, cfg.sample_data && fresh);
     Ok(b)
 }
 
@@ -371,7 +374,7 @@ async fn connection(
     let result = match path.as_str() {
         "/client" | "/" => {
             let (rtx, rrx) = oneshot::channel();
-            tx.send(Input::ClientOpen(out_tx.clone(), rrx_pair(rtx))).map_err(|_| "server stopping")?;
+            tx.send(Input::ClientOpen(out_tx.clone(), rtx)).map_err(|_| "server stopping")?;
             let conn = rrx.await.map_err(|_| "server stopping")?;
             let mut token_held: Option<String> = None;
             let r = loop {
@@ -429,10 +432,6 @@ async fn connection(
     drop(out_tx);
     let _ = writer.await;
     result
-}
-
-fn rrx_pair(tx: oneshot::Sender<ConnId>) -> oneshot::Sender<ConnId> {
-    tx
 }
 
 async fn agent_connection<S>(

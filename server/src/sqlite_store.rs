@@ -2,7 +2,7 @@
 //! so a mutation and the session record saying it was applied land together or not at all.
 
 use frontdesk_core::broker::store::{DataStore, SessionRecord, StoreError};
-use frontdesk_core::interaction::ChatMessage;
+use frontdesk_core::interaction::{ChatMessage, LiveInteraction};
 use frontdesk_core::profile::ClientProfile;
 use frontdesk_core::records::{HistoryFilter, InteractionRecord, Order, Product};
 use frontdesk_core::{ClientId, InteractionId, OrderId};
@@ -57,6 +57,7 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, client TEXT NOT NULL, json TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS orders_client ON orders(client);
              CREATE TABLE IF NOT EXISTS chat (interaction TEXT NOT NULL, seq INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (interaction, seq));
+             CREATE TABLE IF NOT EXISTS live (id TEXT PRIMARY KEY, json TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS sessions (client TEXT NOT NULL, instance INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (client, instance));",
         )
         .map_err(e)?;
@@ -177,6 +178,23 @@ impl DataStore for SqliteStore {
 
     fn load_sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
         let mut st = self.conn.prepare("SELECT json FROM sessions").map_err(e)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(e)?;
+        rows.map(|r| r.map_err(e).and_then(|s| from_json(&s))).collect()
+    }
+
+    fn save_live(&mut self, li: &LiveInteraction) -> Result<(), StoreError> {
+        let j = to_json(li);
+        self.write()?.execute("INSERT OR REPLACE INTO live (id, json) VALUES (?1, ?2)", params![li.id.as_str(), j]).map_err(e)?;
+        Ok(())
+    }
+
+    fn delete_live(&mut self, id: &InteractionId) -> Result<(), StoreError> {
+        self.write()?.execute("DELETE FROM live WHERE id = ?1", params![id.as_str()]).map_err(e)?;
+        Ok(())
+    }
+
+    fn load_live(&self) -> Result<Vec<LiveInteraction>, StoreError> {
+        let mut st = self.conn.prepare("SELECT json FROM live").map_err(e)?;
         let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(e)?;
         rows.map(|r| r.map_err(e).and_then(|s| from_json(&s))).collect()
     }

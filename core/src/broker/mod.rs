@@ -210,6 +210,7 @@ pub struct Broker {
     alerts: HashMap<AlertId, AlertSub>,
     events: VecDeque<BrokerEvent>,
     dirty: HashSet<SessionKey>,
+    dirty_live: HashSet<InteractionId>,
     store_error: Option<StoreError>,
     counter: u64,
     now: Timestamp,
@@ -265,6 +266,7 @@ impl Broker {
             alerts: HashMap::new(),
             events: VecDeque::new(),
             dirty: HashSet::new(),
+            dirty_live: HashSet::new(),
             store_error: None,
             counter: 0,
             now: Timestamp(0),
@@ -277,10 +279,16 @@ impl Broker {
         self.tick(now);
         let records = self.store.load_sessions()?;
         let n = records.len();
-        for r in records {
+        for mut r in records {
             let w = self.next_watcher;
             self.next_watcher += 1;
+            let alerts = std::mem::take(&mut r.alerts);
             let s = Session::from_record(r, w, now);
+            let status = self.monitor.center_status();
+            for (id, rule) in alerts {
+                let holds = rule.evaluate(&status).is_some();
+                self.alerts.insert(id, AlertSub { session: s.key.clone(), rule, holds });
+            }
             let key = s.key.clone();
             let principal = Principal::Client(key.0.clone());
             for p in &s.watches {
@@ -290,8 +298,21 @@ impl Broker {
             self.by_client.entry(key.0.clone()).or_default().push(key.clone());
             self.sessions.insert(key, s);
         }
-        // Counters continue past anything a restored client may already hold.
-        self.counter = self.counter.max(now.as_millis() % 1_000_000);
+        // Live interactions come back as they were: queued ones wait again in their queue, connected
+        // ones wait for their agent to log in again.
+        let mut lives = self.store.load_live()?;
+        lives.sort_by_key(|l| l.created_at);
+        for li in lives {
+            if let (InteractionState::Queued { .. }, Some(q)) = (&li.state, &li.queue) {
+                let _ = self.monitor.handle_center_event(
+                    now,
+                    CenterEvent::InteractionQueued { interaction: li.id.clone(), queue: q.clone(), medium: li.medium, client: Some(li.client.clone()) },
+                );
+            }
+            let chat_seq = self.store.transcript(&li.id)?.last().map_or(0, |m| m.seq);
+            self.live.insert(li.id.clone(), Live { li, external: false, offered: None, declined_by: HashSet::new(), chat_seq });
+        }
+        self.pump();
         Ok(n)
     }
 
@@ -303,8 +324,23 @@ impl Broker {
     fn persist(&mut self) {
         for key in std::mem::take(&mut self.dirty) {
             let r = match self.sessions.get(&key) {
-                Some(s) => self.store.save_session(&s.record()),
+                Some(s) => {
+                    let mut rec = s.record();
+                    rec.alerts = self.alerts.iter().filter(|(_, a)| a.session == key).map(|(id, a)| (id.clone(), a.rule.clone())).collect();
+                    rec.alerts.sort_by(|a, b| a.0.cmp(&b.0));
+                    self.store.save_session(&rec)
+                }
                 None => self.store.delete_session(&key.0, key.1),
+            };
+            if let Err(e) = r {
+                self.store_error = Some(e);
+            }
+        }
+        for id in std::mem::take(&mut self.dirty_live) {
+            let r = match self.live.get(&id) {
+                Some(l) if !l.external || l.li.queue.is_some() => self.store.save_live(&l.li),
+                Some(_) => Ok(()),
+                None => self.store.delete_live(&id),
             };
             if let Err(e) = r {
                 self.store_error = Some(e);
@@ -842,6 +878,7 @@ impl Broker {
                     if pos != *position || est != *estimated_hold_secs {
                         l.li.state = InteractionState::Queued { position: pos, estimated_hold_secs: est };
                         changed.push(l.li.clone());
+                        self.dirty_live.insert(l.li.id.clone());
                     }
                 }
             }
@@ -938,6 +975,7 @@ impl Broker {
                 let id = AlertId(self.next_id("al"));
                 let why = rule.evaluate(&self.monitor.center_status());
                 self.alerts.insert(id.clone(), AlertSub { session: key.clone(), rule: rule.clone(), holds: why.is_some() });
+                self.dirty.insert(key.clone());
                 if let Some(message) = why {
                     self.push_to_session(key, &Event::Alert(AlertFired { alert: id.clone(), rule, at: now, message }));
                 }
@@ -946,6 +984,7 @@ impl Broker {
             Request::UnsubscribeAlert { alert } => match self.alerts.get(&alert) {
                 Some(a) if &a.session == key => {
                     self.alerts.remove(&alert);
+                    self.dirty.insert(key.clone());
                     Ok(Response::Done)
                 }
                 _ => Err(err(ErrorCode::NotFound, format!("no alert {alert}"))),
@@ -1110,6 +1149,7 @@ impl Broker {
             CenterEvent::InteractionQueued { interaction: id.clone(), queue, medium, client: Some(me.clone()) },
         )?;
         self.live.insert(id.clone(), Live { li, external, offered: None, declined_by: HashSet::new(), chat_seq: 0 });
+        self.dirty_live.insert(id.clone());
         if let Some((pos, est)) = self.monitor.waiting_position(&id) {
             self.live.get_mut(&id).expect("inserted").li.state =
                 InteractionState::Queued { position: pos, estimated_hold_secs: est.map(|d| d.as_secs_f64().round()) };
@@ -1174,6 +1214,7 @@ impl Broker {
             client_address,
         };
         self.live.insert(id.clone(), Live { li: li.clone(), external: false, offered: None, declined_by: HashSet::new(), chat_seq: 0 });
+        self.dirty_live.insert(id.clone());
         let seat = self.seats.get_mut(&inv.agent).expect("checked");
         seat.active.insert(id);
         self.set_agent_state(&inv.agent.clone(), AgentState::Busy);
@@ -1269,6 +1310,7 @@ impl Broker {
         let offered = l.offered.take();
         let li = l.li.clone();
         self.live.remove(id);
+        self.dirty_live.insert(id.clone());
         if let Some((agent, _)) = offered {
             self.withdraw_offer(id, &agent, false);
             if let Some(seat) = self.seats.get_mut(&agent) {
@@ -1326,7 +1368,18 @@ impl Broker {
             agent.clone(),
             Seat { name: name.into(), role, media: media.clone(), state: AgentState::Away, offer: None, active: BTreeSet::new() },
         );
-        let _ = self.monitor.handle_center_event(now, CenterEvent::AgentLoggedIn { agent, name: name.into(), skills, media });
+        let _ = self.monitor.handle_center_event(now, CenterEvent::AgentLoggedIn { agent: agent.clone(), name: name.into(), skills, media });
+        // After a restart, interactions this agent was connected to are its own again.
+        let mine: Vec<InteractionId> = self
+            .live
+            .values()
+            .filter(|l| l.li.agent.as_ref() == Some(&agent) && l.li.state == InteractionState::Connected)
+            .map(|l| l.li.id.clone())
+            .collect();
+        if !mine.is_empty() {
+            self.seats.get_mut(&agent).expect("inserted").active.extend(mine);
+            self.set_agent_state(&agent, AgentState::Busy);
+        }
         self.pump();
     }
 
@@ -1385,6 +1438,7 @@ impl Broker {
         l.li.state = InteractionState::Connected;
         l.li.connected_at = Some(now);
         let li = l.li.clone();
+        self.dirty_live.insert(interaction.clone());
         let seat = self.seats.get_mut(agent).expect("offers go to seated agents");
         seat.offer = None;
         seat.active.insert(interaction.clone());

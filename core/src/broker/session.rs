@@ -73,6 +73,7 @@ impl Session {
             next_seq: self.next_seq,
             outbox: self.outbox.iter().map(|e| (e.seq, e.payload.to_string())).collect(),
             watches: self.watches.iter().cloned().collect(),
+            alerts: vec![],
         }
     }
 

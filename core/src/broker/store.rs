@@ -16,7 +16,7 @@ pub struct StoreError(pub String);
 
 /// What must survive a broker restart for a session to resume without loss: its request window and
 /// its unacknowledged events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// Client.
     pub client: ClientId,
@@ -32,6 +32,9 @@ pub struct SessionRecord {
     pub outbox: Vec<(u64, String)>,
     /// Watched presentities.
     pub watches: Vec<Presentity>,
+    /// Status alerts subscribed in this session.
+    #[serde(default)]
+    pub alerts: Vec<(crate::ids::AlertId, crate::alert::AlertRule)>,
 }
 
 /// The data the broker reads and writes. Writes between two [`DataStore::commit`] calls form one
@@ -72,6 +75,18 @@ pub trait DataStore: Send {
     }
     /// Every saved session, for a broker starting up.
     fn load_sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
+        Ok(vec![])
+    }
+    /// Saves a live interaction (queued or connected) so it survives a restart.
+    fn save_live(&mut self, _interaction: &crate::interaction::LiveInteraction) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Forgets a live interaction (it ended).
+    fn delete_live(&mut self, _id: &InteractionId) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Every saved live interaction, for a broker starting up.
+    fn load_live(&self) -> Result<Vec<crate::interaction::LiveInteraction>, StoreError> {
         Ok(vec![])
     }
     /// Makes every write since the last commit durable, all together.
