@@ -1,0 +1,126 @@
+//! Kill the server with SIGKILL during traffic and restart it: clients reconnect and resume, and every
+//! acknowledged message and mutation is there exactly once.
+
+mod common;
+
+use common::*;
+use frontdesk_core::broker::AgentEvent;
+use frontdesk_core::client::ClientEvent;
+use frontdesk_core::interaction::{Author, InteractionState};
+use frontdesk_core::profile::{Demographics, ProfilePatch};
+use frontdesk_core::protocol::{Event, Response};
+use frontdesk_core::status::AgentState;
+use frontdesk_core::Medium;
+use frontdesk_server::agent_wire::AgentRequest;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spawn(port: u16, db: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_frontdesk-server"))
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--db", db.to_str().unwrap(), "--secret", std::str::from_utf8(SECRET).unwrap(), "--no-sim"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server binary starts")
+}
+
+async fn wait_listening(port: u16) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < until, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_traffic_loses_and_doubles_nothing() {
+    let dir = std::env::temp_dir().join(format!("frontdesk-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("fd.db");
+    let _ = std::fs::remove_file(&db);
+    let port = free_port();
+    let base = format!("ws://127.0.0.1:{port}");
+    let mut child = spawn(port, &db);
+    wait_listening(port).await;
+
+    let mut ann = Agent::connect(&base, "ann", vec![Medium::Chat]).await;
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await;
+    let mut alice = App::start(&base, App::config("alice", 1));
+    alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let id = alice.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, None));
+    let Ok(Response::Interaction(li)) = alice.answer(id).await else { panic!() };
+    ann.event(|e| matches!(e, AgentEvent::Offered(_))).await;
+    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await;
+    alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Interaction(x)) if x.state == InteractionState::Connected)).await;
+
+    // Traffic both ways; the server dies in the middle of it.
+    let total = 30;
+    let mut ids = vec![];
+    for n in 0..total {
+        ids.push(alice.h.with(|c| c.send_chat(li.id.clone(), format!("m{n:02}"))));
+        if n % 5 == 0 {
+            ids.push(alice.h.with(|c| c.update_profile(ProfilePatch { demographics: Some(Demographics { name: Some(format!("v{n}")), ..Default::default() }), ..Default::default() })));
+        }
+        if n < 5 {
+            ann.request(AgentRequest::SendChat { interaction: li.id.clone(), text: format!("a{n}") }).await;
+        }
+        if n == 12 {
+            // Make sure some of the traffic was acknowledged, then kill mid-stream.
+            alice.answer(ids[4]).await.unwrap();
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(50), futures::StreamExt::next(&mut alice.rx)).await {
+        alice.seen.push(e);
+    }
+    let acked_before: usize = alice.seen.iter().filter(|e| matches!(e, ClientEvent::Completed { result: Ok(_), .. })).count();
+    let restarted = Instant::now();
+    let mut child = spawn(port, &db);
+    wait_listening(port).await;
+    alice.wait(20, |e| matches!(e, ClientEvent::Connected { resumed: true })).await;
+    let resume = restarted.elapsed();
+    // The agent console logs in again and finds its interaction.
+    let mut ann = Agent::connect(&base, "ann", vec![Medium::Chat]).await;
+    for id in &ids {
+        let r = alice.answer(*id).await;
+        assert!(r.is_ok(), "request {id}: {r:?}");
+    }
+    let id = alice.h.with(|c| c.get_transcript(li.id.clone()));
+    let Ok(Response::Transcript(t)) = alice.answer(id).await else { panic!() };
+    let mine: Vec<String> = t.iter().filter(|m| matches!(m.from, Author::Client(_))).map(|m| m.text.clone()).collect();
+    let want: Vec<String> = (0..total).map(|n| format!("m{n:02}")).collect();
+    assert_eq!(mine, want, "every message once, in order");
+    let id = alice.h.with(|c| c.get_profile());
+    let Ok(Response::Profile(p)) = alice.answer(id).await else { panic!() };
+    assert_eq!(p.revision, 6, "six profile edits applied once each");
+    assert_eq!(p.demographics.name.as_deref(), Some("v25"));
+    // The agent's five messages reached the app exactly once each.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), futures::StreamExt::next(&mut alice.rx)).await {
+        alice.seen.push(e);
+    }
+    let got: Vec<String> = alice
+        .seen
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Pushed(Event::Chat(m)) if matches!(m.from, Author::Agent(_)) => Some(m.text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, vec!["a0", "a1", "a2", "a3", "a4"]);
+    // The conversation goes on after the restart.
+    let r = ann.request(AgentRequest::SendChat { interaction: li.id.clone(), text: "still here".into() }).await;
+    assert!(matches!(r, frontdesk_server::agent_wire::AgentResult::Ok(_)), "{r:?}");
+    alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Chat(m)) if m.text == "still here")).await;
+    eprintln!("restart figures: {acked_before} requests acknowledged before the kill, resume after restart in {} ms", resume.as_millis());
+    alice.h.shutdown();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
