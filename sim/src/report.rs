@@ -6,12 +6,15 @@ use std::fmt::Write;
 /// Predictors in report order (the deployable ones; "ql-m*" is the reference with true rates).
 pub const COLUMNS: [&str; 6] = ["erlang-c", "ql", "ql-m", "hol", "les", "adaptive"];
 
-/// Four decimals, or scientific notation for the explosions of Erlang C near and above capacity.
+/// Four significant digits (small RASEs need them), or scientific notation for Erlang C's explosions.
 fn num(x: f64) -> String {
     if x.abs() >= 1000.0 {
         format!("{x:.2e}")
-    } else {
+    } else if x == 0.0 || !x.is_finite() || x.abs() >= 1.0 {
         format!("{x:.4}")
+    } else {
+        let decimals = (3 - x.abs().log10().floor() as i32).max(4) as usize;
+        format!("{x:.decimals$}")
     }
 }
 

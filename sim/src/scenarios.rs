@@ -15,7 +15,7 @@ pub fn standard(scale: f64) -> Vec<Scenario> {
     let n = |base: usize| ((base as f64 * scale).round() as usize).max(1000);
     let mut v = vec![];
     let mut seed = 1u64;
-    for (s, base) in [(10u32, 1_000_000usize), (100, 2_000_000), (1000, 2_000_000)] {
+    for (s, base) in [(10u32, 1_000_000usize), (100, 2_000_000), (1000, 4_000_000)] {
         for rho in RHOS {
             v.push(Scenario::mmsm(format!("M/M/{s}+M ρ={rho}"), s, rho, MU, THETA, n(base), seed));
             seed += 1;

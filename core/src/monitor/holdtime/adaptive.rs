@@ -51,7 +51,7 @@ impl Default for AdaptiveSettings {
     fn default() -> Self {
         AdaptiveSettings {
             rates: RateSettings::default(),
-            slow_half_life: Duration::from_secs(4 * 3600),
+            slow_half_life: Duration::from_secs(12 * 3600),
             score_half_life: Duration::from_secs(2 * 3600),
             min_scored: 50.0,
             sharpness: 8.0,
