@@ -13,9 +13,14 @@ use tokio_tungstenite::WebSocketStream;
 /// with a typed error, so this only guards memory against far larger ones.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
-/// Settings for both ends.
+/// Settings for both ends. Small buffers: the defaults (128 KiB each way) would cost a broker
+/// holding 100k sessions gigabytes for nothing, since frames are usually under 1 KiB.
 pub fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES)).max_frame_size(Some(MAX_MESSAGE_BYTES))
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
 }
 
 struct WsSender<S>(SplitSink<WebSocketStream<S>, Message>);

@@ -1,0 +1,144 @@
+//! `frontdesk-load`: a load generator that measures a frontdesk server on loopback.
+//!
+//! It starts `frontdesk-server` as a child process (in-memory store, no bots), opens `--clients`
+//! WebSocket sessions that each authenticate and watch center status, and reports: time to connect,
+//! the server's resident memory per session, request round trips per second, and presence
+//! notifications delivered per second when an agent's state flips (a fan-out to every session).
+
+use clap::Parser;
+use frontdesk_core::principal::{AgentRole, Principal};
+use frontdesk_net::wall_clock;
+use frontdesk_server::agent_wire::{AgentIn, AgentRequest};
+use frontdesk_server::tokens;
+use futures::{SinkExt, StreamExt};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser)]
+struct Args {
+    /// Sessions to open.
+    #[arg(long, default_value_t = 2000)]
+    clients: usize,
+    /// Agent state flips for the fan-out measurement.
+    #[arg(long, default_value_t = 20)]
+    flips: usize,
+    /// Seconds of request traffic for the round-trip measurement.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Path of the server binary (default: beside this one).
+    #[arg(long)]
+    server: Option<std::path::PathBuf>,
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let a = Args::parse();
+    let secret = "load-secret";
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bin = a.server.clone().unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("frontdesk-server"));
+    let mut child = std::process::Command::new(bin)
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--memory", "--no-sim", "--secret", secret, "--max-msgs-per-sec", "100000"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start frontdesk-server");
+    let base = format!("ws://127.0.0.1:{port}");
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let idle = rss_kib(child.id());
+    let frames = Arc::new(AtomicU64::new(0));
+    let answers = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let mut senders = Vec::with_capacity(a.clients);
+    let now = wall_clock();
+    for i in 0..a.clients {
+        let tok = tokens::issue(secret.as_bytes(), &Principal::Client(format!("load{i}").as_str().into()), now, 3600);
+        let (ws, _) = tokio_tungstenite::connect_async(format!("{base}/client")).await.expect("connect");
+        let (mut tx, mut rx) = ws.split();
+        tx.send(Message::text(format!(r#"{{"t":"hello","v":1,"token":"{tok}","instance":1,"last_seq":0,"next_request":1}}"#))).await.unwrap();
+        tx.send(Message::text(r#"{"t":"request","id":1,"req":{"op":"watch","presentity":"center"}}"#)).await.unwrap();
+        let frames = frames.clone();
+        let answers = answers.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = rx.next().await {
+                if let Message::Text(t) = m {
+                    if t.as_str().starts_with(r#"{"t":"status""#) {
+                        frames.fetch_add(1, Ordering::Relaxed);
+                    } else if t.as_str().starts_with(r#"{"t":"response""#) {
+                        answers.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        senders.push(tx);
+    }
+    while answers.load(Ordering::Relaxed) < a.clients as u64 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let connect = t0.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let loaded = rss_kib(child.id());
+    println!("sessions: {} connected, authenticated and watching in {:.2} s ({:.0} sessions/s)", a.clients, connect.as_secs_f64(), a.clients as f64 / connect.as_secs_f64());
+    println!("server memory: {} MiB idle, {} MiB with sessions → {:.1} KiB per session", idle / 1024, loaded / 1024, (loaded.saturating_sub(idle)) as f64 / a.clients as f64);
+
+    // Fan-out: each agent state flip changes center status for every watcher.
+    let (mut agent, _) = tokio_tungstenite::connect_async(format!("{base}/agent")).await.unwrap();
+    let at = tokens::issue(secret.as_bytes(), &Principal::Agent("ann".into(), AgentRole::Agent), now, 3600);
+    let hello = AgentIn::Hello { token: at, name: "Ann".into(), skills: vec![], media: vec![frontdesk_core::Medium::Chat] };
+    agent.send(Message::text(serde_json::to_string(&hello).unwrap())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = frames.load(Ordering::Relaxed);
+    let t1 = Instant::now();
+    for k in 0..a.flips {
+        let state = if k % 2 == 0 { frontdesk_core::status::AgentState::Available } else { frontdesk_core::status::AgentState::Away };
+        let req = AgentIn::Request { id: k as u64 + 1, req: AgentRequest::SetState { state } };
+        agent.send(Message::text(serde_json::to_string(&req).unwrap())).await.unwrap();
+        // Wait until this flip reached everyone before the next (no coalescing in the count).
+        let target = before + (k as u64 + 1) * a.clients as u64;
+        let until = Instant::now() + Duration::from_secs(60);
+        while frames.load(Ordering::Relaxed) < target && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let fan = frames.load(Ordering::Relaxed) - before;
+    let fan_t = t1.elapsed();
+    println!(
+        "fan-out: {} presence notifications in {:.2} s → {:.0} notifications/s ({} flips to {} watchers, {:.1} ms per flip to all)",
+        fan,
+        fan_t.as_secs_f64(),
+        fan as f64 / fan_t.as_secs_f64(),
+        a.flips,
+        a.clients,
+        fan_t.as_secs_f64() * 1000.0 / a.flips as f64
+    );
+
+    // Request round trips: every session sends requests as fast as answers come back.
+    let start_answers = answers.load(Ordering::Relaxed);
+    let t2 = Instant::now();
+    let deadline = t2 + Duration::from_secs(a.seconds);
+    let mut id = 2u64;
+    while Instant::now() < deadline {
+        for tx in senders.iter_mut() {
+            let _ = tx.send(Message::text(format!(r#"{{"t":"request","id":{id},"req":{{"op":"get_center_status"}}}}"#))).await;
+        }
+        id += 1;
+        let target = start_answers + (id - 2) * a.clients as u64;
+        while answers.load(Ordering::Relaxed) < target && Instant::now() < deadline + Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let n = answers.load(Ordering::Relaxed) - start_answers;
+    println!("requests: {} answered in {:.2} s → {:.0} requests/s", n, t2.elapsed().as_secs_f64(), n as f64 / t2.elapsed().as_secs_f64());
+    let _ = child.kill();
+    let _ = child.wait();
+}
