@@ -2,6 +2,7 @@
 //! signed tokens, an agent protocol and a simulated center.
 
 pub mod agent_wire;
+pub mod http;
 pub mod server;
 pub mod simulator;
 pub mod sqlite_store;

@@ -340,6 +340,12 @@ async fn connection(
     verifier: JwtVerifier,
     console: u64,
 ) -> Result<(), String> {
+    // One port for everything: WebSocket upgrades go to the broker, plain GETs to the static files.
+    let mut head = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut head)).await.map_err(|_| "no request in time")?.map_err(|e| e.to_string())?;
+    if !crate::http::is_websocket_upgrade(&head[..n]) {
+        return crate::http::serve(stream, &head[..n]).await.map_err(|e| e.to_string());
+    }
     let mut path = String::new();
     let ws = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
