@@ -437,6 +437,11 @@ async fn connection(
     };
     drop(out_tx);
     let _ = writer.await;
+    if result.is_err() {
+        // Lingering close: read what the peer still sends for a moment, so the kernel does not answer
+        // it with a reset that would destroy the error frame before the peer reads it.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = stream.next().await {} }).await;
+    }
     result
 }
 

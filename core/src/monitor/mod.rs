@@ -252,7 +252,11 @@ impl StatusMonitor {
                 let t = self.interactions.remove(&interaction).ok_or_else(|| MonitorError::UnknownInteraction(interaction.clone()))?;
                 match t.answered {
                     Some((_, at)) => self.estimator.observe(&t.key, now, Observation::ServiceEnd { handled: now.since(at) }),
-                    None => self.remove_waiting(&t.key, &interaction),
+                    None => {
+                        // Ended while still waiting: the client gave up, whatever the center called it.
+                        self.estimator.observe(&t.key, now, Observation::Abandon { waited: now.since(t.queued_at) });
+                        self.remove_waiting(&t.key, &interaction);
+                    }
                 }
                 self.dirty.insert(Presentity::Queue(t.key.queue));
             }
