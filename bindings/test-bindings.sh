@@ -55,7 +55,10 @@ else
   fail "bindings: FAILED (committed generated code is stale)"
 fi
 
-step "python: pip install bindings/python into a venv, run pytest"
+step "python: pip install bindings/python into a venv, run pytest (in-process and over WebSocket)"
+# The network tests start this server on a free port, in memory, with its bot agents.
+cargo build -p frontdesk-server --bin frontdesk-server || exit 1
+export FRONTDESK_SERVER="$CARGO_TARGET_DIR/debug/frontdesk-server"
 VENV="$CACHE/venv"
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then apt_install python3-venv python3-pip; fi
 [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
@@ -65,7 +68,7 @@ if PATH="$CARGO_TARGET_DIR/debug:$PATH" MATURIN_PEP517_ARGS="--profile $PY_PROFI
   "$VENV/bin/pip" install --force-reinstall --no-deps ./bindings/python; then
   # Run from the tests folder so `import frontdesk` is the installed wheel, not a source folder.
   if (cd bindings/python/tests && "$VENV/bin/python" -m pytest -q -p no:cacheprovider .); then
-    note "python: ok (pip install + pytest against the installed wheel)"
+    note "python: ok (pip install + pytest against the installed wheel; embedded center and frontdesk-server)"
   else
     fail "python: FAILED (pytest)"
   fi

@@ -622,6 +622,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_checksum_method_frontdeskclient_wait_synced() != 11291:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_constructor_frontdeskclient_connect() != 26465:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
 # A ctypes library to expose the extern-C FFI definitions.
 # This is an implementation detail which will be called internally by the public API.
@@ -798,6 +800,9 @@ _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_wait.restype = ctype
 _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_wait_synced.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_wait_synced.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_constructor_frontdeskclient_connect.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_constructor_frontdeskclient_connect.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_fn_method_clientlistener_on_event.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1112,6 +1117,14 @@ _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_wait_synced.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_wait_synced.restype = None
+_UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskclient_connect.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskclient_connect.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_fn_clone_clientlistener.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -7111,6 +7124,35 @@ class FrontdeskClient(FrontdeskClientProtocol):
 """
     
     _handle: ctypes.c_uint64
+    @classmethod
+    def connect(cls, url: str,token: str,instance: int,listener: ClientListener) -> FrontdeskClient:
+        """
+        Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`);
+        `instance` names the app installation (keep it across restarts so the session resumes). Returns
+        at once: the connection is made on the library's threads and its events go to `listener`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(url)
+
+        _UniffiFfiConverterString.check_lower(token)
+
+        _UniffiFfiConverterUInt64.check_lower(instance)
+
+        _UniffiFfiConverterTypeClientListener.check_lower(listener)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterString.lower(url),
+            _UniffiFfiConverterString.lower(token),
+            _UniffiFfiConverterUInt64.lower(instance),
+            _UniffiFfiConverterTypeClientListener.lower(listener),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFrontdeskClient.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskclient_connect,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
     
     def __init__(self, *args, **kwargs):
         raise ValueError("This class has no default constructor")

@@ -299,7 +299,3 @@ def test_closed_after_shutdown():
     with pytest.raises(fd.FrontdeskError.Closed):
         client.get_profile()
 
-
-@pytest.mark.skip(reason="the broker server (network transport) does not exist yet; see docs/bindings.md")
-def test_whole_flow_over_the_network():
-    """Will connect FrontdeskClient to a broker server on localhost and rerun the flow above."""

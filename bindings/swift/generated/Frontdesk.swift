@@ -1517,6 +1517,23 @@ open class FrontdeskClient: FrontdeskClientProtocol, @unchecked Sendable {
     }
 
     
+    /**
+     * Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`);
+     * `instance` names the app installation (keep it across restarts so the session resumes). Returns
+     * at once: the connection is made on the library's threads and its events go to `listener`.
+     */
+public static func connect(url: String, token: String, instance: UInt64, listener: ClientListener)throws  -> FrontdeskClient  {
+    return try  FfiConverterTypeFrontdeskClient_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_constructor_frontdeskclient_connect(
+        FfiConverterString.lower(url),
+        FfiConverterString.lower(token),
+        FfiConverterUInt64.lower(instance),
+        FfiConverterTypeClientListener_lower(listener),uniffiCallStatus
+    )
+})
+}
+    
 
     
     /**
@@ -7442,6 +7459,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_checksum_constructor_embeddedcenter_new() != 23253) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_constructor_frontdeskclient_connect() != 26465) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -386,6 +386,11 @@ uint64_t uniffi_frontdesk_fn_clone_frontdeskclient(uint64_t handle, RustCallStat
 void uniffi_frontdesk_fn_free_frontdeskclient(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_CONSTRUCTOR_FRONTDESKCLIENT_CONNECT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_CONSTRUCTOR_FRONTDESKCLIENT_CONNECT
+uint64_t uniffi_frontdesk_fn_constructor_frontdeskclient_connect(RustBuffer url, RustBuffer token, uint64_t instance, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKCLIENT_ACCEPT_INVITATION
 #define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKCLIENT_ACCEPT_INVITATION
 uint64_t uniffi_frontdesk_fn_method_frontdeskclient_accept_invitation(uint64_t ptr, RustBuffer invitation_id, RustCallStatus *_Nonnull out_status
@@ -1092,6 +1097,12 @@ uint16_t uniffi_frontdesk_checksum_constructor_embeddedcenter_demo(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_CONSTRUCTOR_EMBEDDEDCENTER_NEW
 #define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_CONSTRUCTOR_EMBEDDEDCENTER_NEW
 uint16_t uniffi_frontdesk_checksum_constructor_embeddedcenter_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_CONSTRUCTOR_FRONTDESKCLIENT_CONNECT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_CONSTRUCTOR_FRONTDESKCLIENT_CONNECT
+uint16_t uniffi_frontdesk_checksum_constructor_frontdeskclient_connect(void
     
 );
 #endif

@@ -1,11 +1,11 @@
 //! The client object apps hold: requests return at once with an id, answers and pushes reach the listener.
 
 use crate::error::{not_found, FrontdeskError};
-use crate::events::Response;
+use crate::events::{ClientListener, Response};
 use crate::runtime::{ClientKey, Runtime, State};
 use crate::types::*;
 use frontdesk_core as fc;
-use frontdesk_core::client::{Client, RequestId};
+use frontdesk_core::client::{Client, ClientConfig, RequestId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +62,32 @@ impl Drop for FrontdeskClient {
 
 #[uniffi::export]
 impl FrontdeskClient {
+    /// Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`);
+    /// `instance` names the app installation (keep it across restarts so the session resumes). Returns
+    /// at once: the connection is made on the library's threads and its events go to `listener`.
+    #[cfg(feature = "network")]
+    #[uniffi::constructor]
+    pub fn connect(url: String, token: String, instance: u64, listener: Arc<dyn ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
+        use crate::network::{NetEngine, NET_KEY};
+        let mut client = Client::new(ClientConfig::new(token, instance));
+        client.start(crate::runtime::wall_clock());
+        let mut failed = None;
+        let rt = Runtime::start_with(|waker| match NetEngine::new(url, client, waker) {
+            Ok(e) => Box::new(e),
+            Err(e) => {
+                failed = Some(e);
+                Box::new(crate::runtime::NoEngine)
+            }
+        });
+        if let Some(e) = failed {
+            return Err(FrontdeskError::Internal { message: format!("cannot start the network thread: {e}") });
+        }
+        rt.with(|st, _| {
+            st.listeners.insert(NET_KEY, listener);
+        })?;
+        Ok(Arc::new(FrontdeskClient { rt, key: NET_KEY }))
+    }
+
     /// Presents a new token and connects again (after a `Rejected` event, or before a token expires).
     pub fn authenticate(&self, token: String) -> Result<(), FrontdeskError> {
         let key = self.key;
@@ -79,7 +105,9 @@ impl FrontdeskClient {
     /// Stops the connection; queued requests stay and go out after `authenticate` restarts it.
     /// (Not `close`: Kotlin objects already have a `close()` that frees them.)
     pub fn disconnect(&self) -> Result<(), FrontdeskError> {
-        self.on_client(|c, now| c.close(now))
+        let key = self.key;
+        self.on_client(|c, now| c.close(now))?;
+        self.rt.with(|st, _| st.engine.close_transport(key))
     }
 
     /// Whether a session with the broker is up.

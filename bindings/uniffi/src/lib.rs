@@ -13,6 +13,8 @@ pub mod center;
 pub mod client;
 pub mod error;
 pub mod events;
+#[cfg(feature = "network")]
+mod network;
 mod runtime;
 pub mod types;
 

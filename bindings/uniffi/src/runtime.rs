@@ -53,6 +53,8 @@ pub(crate) trait Engine: Send + 'static {
     fn poll_broker_event(&mut self) -> Option<BrokerEvent>;
     /// Removes a client (its object was dropped or closed).
     fn remove_client(&mut self, now: Timestamp, key: ClientKey);
+    /// Closes a client's transport after the client was stopped (in memory there is nothing to close).
+    fn close_transport(&mut self, _key: ClientKey) {}
     /// For engine-specific operations (the embedded center reaches its broker this way).
     fn as_any(&mut self) -> &mut dyn Any;
 }
@@ -133,6 +135,29 @@ impl Engine for EmbeddedEngine {
     }
 }
 
+/// An engine with nothing in it, for a runtime whose real engine could not start.
+pub(crate) struct NoEngine;
+
+impl Engine for NoEngine {
+    fn run(&mut self, _now: Timestamp) {}
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        None
+    }
+    fn client(&mut self, _key: ClientKey) -> Option<&mut Client> {
+        None
+    }
+    fn poll_client_event(&mut self) -> Option<(ClientKey, CoreEvent)> {
+        None
+    }
+    fn poll_broker_event(&mut self) -> Option<BrokerEvent> {
+        None
+    }
+    fn remove_client(&mut self, _now: Timestamp, _key: ClientKey) {}
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
 /// Where a client's session stands, for blocking waits.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Standing {
@@ -188,6 +213,17 @@ enum Msg {
     Stop,
 }
 
+/// Wakes the runtime thread from elsewhere (a socket reader), so it runs the engine at once.
+#[derive(Clone)]
+pub(crate) struct Waker(Sender<Msg>);
+
+impl Waker {
+    /// Asks for a turn of the loop; a no-op once the runtime stopped.
+    pub fn wake(&self) {
+        let _ = self.0.send(Msg::Wake);
+    }
+}
+
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
@@ -204,6 +240,13 @@ pub(crate) struct Runtime {
 impl Runtime {
     /// Starts a thread driving `engine`.
     pub fn start(engine: Box<dyn Engine>) -> Arc<Runtime> {
+        Self::start_with(|_| engine)
+    }
+
+    /// Starts a thread driving the engine `make` builds; the engine gets a waker for its own threads.
+    pub fn start_with(make: impl FnOnce(Waker) -> Box<dyn Engine>) -> Arc<Runtime> {
+        let (tx, rx) = channel::<Msg>();
+        let engine = make(Waker(tx.clone()));
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 engine,
@@ -216,7 +259,6 @@ impl Runtime {
             }),
             changed: Condvar::new(),
         });
-        let (tx, rx) = channel::<Msg>();
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("frontdesk".into())

@@ -795,6 +795,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_checksum_constructor_embeddedcenter_new(
     ): Int
+    external fun uniffi_frontdesk_checksum_constructor_frontdeskclient_connect(
+    ): Int
     external fun ffi_frontdesk_uniffi_contract_version(
     ): Int
 
@@ -866,6 +868,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_fn_free_frontdeskclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_frontdesk_fn_constructor_frontdeskclient_connect(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`instance`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_fn_method_frontdeskclient_accept_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_fn_method_frontdeskclient_add_note(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1192,6 +1196,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_checksum_constructor_embeddedcenter_new() and 0xFFFF) != 23253) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_constructor_frontdeskclient_connect() and 0xFFFF) != 26465) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -3458,11 +3465,30 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
 
     
-    
+    companion object {
+        
     /**
-     * @suppress
+     * Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`);
+     * `instance` names the app installation (keep it across restarts so the session resumes). Returns
+     * at once: the connection is made on the library's threads and its events go to `listener`.
      */
-    companion object
+    @Throws(FrontdeskException::class) fun `connect`(`url`: kotlin.String, `token`: kotlin.String, `instance`: kotlin.ULong, `listener`: ClientListener): FrontdeskClient {
+            return FfiConverterTypeFrontdeskClient.lift(
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskclient_connect(
+    
+        
+        FfiConverterString.lower(`url`),
+        FfiConverterString.lower(`token`),
+        FfiConverterULong.lower(`instance`),
+        FfiConverterTypeClientListener.lower(`listener`),_status)
+}
+    )
+    }
+    
+
+        
+    }
     
 }
 

@@ -1,0 +1,171 @@
+//! The network engine: one client talking to a broker server over WebSocket.
+//!
+//! The runtime thread owns the client as for the embedded engine. Socket work happens on an I/O thread
+//! running a single-threaded tokio runtime: it dials when the client asks for a connection, writes the
+//! frames the engine hands it, and posts what it reads into an inbox, waking the runtime thread. Each
+//! connection has a generation number so frames of a connection already given up on are ignored.
+
+use crate::runtime::{ClientKey, Engine, Waker};
+use frontdesk_core::broker::BrokerEvent;
+use frontdesk_core::client::{Client, ClientEvent as CoreEvent};
+use frontdesk_core::transport::{Connector, FrameSender, Transport};
+use frontdesk_core::Timestamp;
+use frontdesk_net::ws::WsConnector;
+use std::any::Any;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+
+/// The only key of a network engine.
+pub(crate) const NET_KEY: ClientKey = 0;
+
+enum Inbound {
+    Up(u64),
+    Frame(u64, Vec<u8>),
+    Down(u64),
+}
+
+enum IoCmd {
+    Connect(u64),
+    Send(u64, Vec<u8>),
+    Close(u64),
+}
+
+type Inbox = Arc<Mutex<VecDeque<Inbound>>>;
+
+fn post(inbox: &Inbox, waker: &Waker, x: Inbound) {
+    inbox.lock().unwrap_or_else(|e| e.into_inner()).push_back(x);
+    waker.wake();
+}
+
+/// A client and its socket.
+pub(crate) struct NetEngine {
+    client: Option<Client>,
+    gen: u64,
+    inbox: Inbox,
+    io: UnboundedSender<IoCmd>,
+    events: VecDeque<CoreEvent>,
+}
+
+impl NetEngine {
+    /// Starts the I/O thread for `url`; the client connects on the first run.
+    pub fn new(url: String, client: Client, waker: Waker) -> std::io::Result<Self> {
+        let inbox: Inbox = Arc::default();
+        let io = spawn_io(url, inbox.clone(), waker)?;
+        Ok(NetEngine { client: Some(client), gen: 0, inbox, io, events: VecDeque::new() })
+    }
+}
+
+impl Engine for NetEngine {
+    fn run(&mut self, now: Timestamp) {
+        let Some(c) = self.client.as_mut() else { return };
+        if c.poll_timeout().is_some_and(|t| t <= now) {
+            c.handle_timeout(now);
+        }
+        loop {
+            let mut moved = false;
+            let inbound: Vec<Inbound> = self.inbox.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+            for x in inbound {
+                moved = true;
+                match x {
+                    Inbound::Up(g) if g == self.gen => c.handle_connected(now),
+                    // A malformed frame is reported by the client itself and dropped.
+                    Inbound::Frame(g, data) if g == self.gen => drop(c.handle_input(now, &data)),
+                    Inbound::Down(g) if g == self.gen => c.handle_disconnected(now),
+                    _ => {}
+                }
+            }
+            if c.poll_connect() {
+                moved = true;
+                let _ = self.io.send(IoCmd::Close(self.gen));
+                self.gen += 1;
+                let _ = self.io.send(IoCmd::Connect(self.gen));
+            }
+            while let Some(frame) = c.poll_transmit() {
+                moved = true;
+                let _ = self.io.send(IoCmd::Send(self.gen, frame));
+            }
+            while let Some(e) = c.poll_event() {
+                self.events.push_back(e);
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Timestamp> {
+        self.client.as_ref()?.poll_timeout()
+    }
+
+    fn client(&mut self, key: ClientKey) -> Option<&mut Client> {
+        self.client.as_mut().filter(|_| key == NET_KEY)
+    }
+
+    fn poll_client_event(&mut self) -> Option<(ClientKey, CoreEvent)> {
+        self.events.pop_front().map(|e| (NET_KEY, e))
+    }
+
+    fn poll_broker_event(&mut self) -> Option<BrokerEvent> {
+        None
+    }
+
+    fn remove_client(&mut self, _now: Timestamp, _key: ClientKey) {
+        self.close_transport(NET_KEY);
+        self.client = None;
+    }
+
+    fn close_transport(&mut self, _key: ClientKey) {
+        let _ = self.io.send(IoCmd::Close(self.gen));
+        // Anything still in flight on that connection is stale from here on.
+        self.gen += 1;
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// The I/O thread; it ends when the engine (and so the command sender) is dropped.
+fn spawn_io(url: String, inbox: Inbox, waker: Waker) -> std::io::Result<UnboundedSender<IoCmd>> {
+    let (tx, mut rx) = unbounded_channel::<IoCmd>();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("frontdesk-io".into()).spawn(move || {
+        rt.block_on(async move {
+            let mut connector = WsConnector::new(url);
+            let mut current: Option<(u64, Box<dyn FrameSender>)> = None;
+            while let Some(cmd) = rx.recv().await {
+                match cmd {
+                    IoCmd::Connect(g) => match connector.connect().await {
+                        Ok(Transport { sender, mut receiver }) => {
+                            current = Some((g, sender));
+                            post(&inbox, &waker, Inbound::Up(g));
+                            let (inbox, waker) = (inbox.clone(), waker.clone());
+                            tokio::spawn(async move {
+                                while let Ok(frame) = receiver.recv().await {
+                                    post(&inbox, &waker, Inbound::Frame(g, frame));
+                                }
+                                post(&inbox, &waker, Inbound::Down(g));
+                            });
+                        }
+                        Err(_) => post(&inbox, &waker, Inbound::Down(g)),
+                    },
+                    IoCmd::Send(g, frame) => {
+                        if let Some((cg, s)) = current.as_mut().filter(|(cg, _)| *cg == g) {
+                            if s.send(frame).await.is_err() {
+                                post(&inbox, &waker, Inbound::Down(*cg));
+                                current = None;
+                            }
+                        }
+                    }
+                    IoCmd::Close(g) => {
+                        if let Some((_, mut s)) = current.take_if(|(cg, _)| *cg == g) {
+                            s.close().await;
+                        }
+                    }
+                }
+            }
+        });
+    })?;
+    Ok(tx)
+}
