@@ -145,6 +145,20 @@ fun main() {
         }
     }
 
+    check("network client to an unreachable server retries without blocking") {
+        val r = Recorder()
+        val net = FrontdeskClient.connect("ws://127.0.0.1:9/client", "t", 50u, r)  // nothing listens on port 9
+        val id = net.getProfile()                                                   // queued, returns at once
+        r.next<ClientEvent.Disconnected>("disconnected") { it is ClientEvent.Disconnected }
+        try {
+            net.wait(id, 200u)
+            throw AssertionError("no exception")
+        } catch (e: FrontdeskException.Timeout) {
+        }
+        net.disconnect()
+        net.close()
+    }
+
     center.shutdown()
     check("calls after shutdown throw Closed") {
         try {
