@@ -1,11 +1,11 @@
 //! The client object apps hold: requests return at once with an id, answers and pushes reach the listener.
 
 use crate::error::{not_found, FrontdeskError};
-use crate::events::{ClientListener, Response};
+use crate::events::Response;
 use crate::runtime::{ClientKey, Runtime, State};
 use crate::types::*;
 use frontdesk_core as fc;
-use frontdesk_core::client::{Client, ClientConfig, RequestId};
+use frontdesk_core::client::{Client, RequestId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,15 +60,17 @@ impl Drop for FrontdeskClient {
     }
 }
 
+// A block of its own: uniffi's export macro does not carry a `cfg` on a single method.
+#[cfg(feature = "network")]
 #[uniffi::export]
 impl FrontdeskClient {
     /// Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`);
     /// `instance` names the app installation (keep it across restarts so the session resumes). Returns
     /// at once: the connection is made on the library's threads and its events go to `listener`.
-    #[cfg(feature = "network")]
     #[uniffi::constructor]
-    pub fn connect(url: String, token: String, instance: u64, listener: Arc<dyn ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
+    pub fn connect(url: String, token: String, instance: u64, listener: Arc<dyn crate::events::ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
         use crate::network::{NetEngine, NET_KEY};
+        use frontdesk_core::client::ClientConfig;
         let mut client = Client::new(ClientConfig::new(token, instance));
         client.start(crate::runtime::wall_clock());
         let mut failed = None;
@@ -87,7 +89,10 @@ impl FrontdeskClient {
         })?;
         Ok(Arc::new(FrontdeskClient { rt, key: NET_KEY }))
     }
+}
 
+#[uniffi::export]
+impl FrontdeskClient {
     /// Presents a new token and connects again (after a `Rejected` event, or before a token expires).
     pub fn authenticate(&self, token: String) -> Result<(), FrontdeskError> {
         let key = self.key;

@@ -136,6 +136,7 @@ impl Engine for EmbeddedEngine {
 }
 
 /// An engine with nothing in it, for a runtime whose real engine could not start.
+#[cfg_attr(not(feature = "network"), allow(dead_code))]
 pub(crate) struct NoEngine;
 
 impl Engine for NoEngine {
@@ -215,8 +216,10 @@ enum Msg {
 
 /// Wakes the runtime thread from elsewhere (a socket reader), so it runs the engine at once.
 #[derive(Clone)]
+#[cfg_attr(not(feature = "network"), allow(dead_code))]
 pub(crate) struct Waker(Sender<Msg>);
 
+#[cfg_attr(not(feature = "network"), allow(dead_code))]
 impl Waker {
     /// Asks for a turn of the loop; a no-op once the runtime stopped.
     pub fn wake(&self) {
@@ -265,11 +268,8 @@ impl Runtime {
             .spawn(move || {
                 loop {
                     let deadline = step(&sh);
-                    let wait = match deadline {
-                        None => None,
-                        // A due timer right after a run would spin; give it a millisecond.
-                        Some(at) => Some(Duration::from_millis(at.as_millis().saturating_sub(wall_clock().as_millis()).max(1))),
-                    };
+                    // A due timer right after a run would spin; give it a millisecond.
+                    let wait = deadline.map(|at| Duration::from_millis(at.as_millis().saturating_sub(wall_clock().as_millis()).max(1)));
                     let msg = match wait {
                         None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                         Some(d) => rx.recv_timeout(d),
