@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the uniffi library, regenerates the Kotlin, Swift and Python bindings (failing if the committed
-# ones are stale), pip-installs the Python package into a venv and runs its tests, then compiles the
+# ones are stale), runs the crate's Rust tests, pip-installs the Python package into a venv and runs its tests, then compiles the
 # Kotlin bindings with a test program and runs it on the JVM. Works from nothing on Debian 12 as root
 # (it apt/npm/pip-installs what is missing); tools are cached under $FRONTDESK_CACHE.
 #
@@ -53,6 +53,13 @@ if git diff --exit-code --stat -- "${GENERATED[@]}" && [ -z "$(git status --porc
 else
   echo "Bindings are stale: run 'bash bindings/test-bindings.sh generate' and commit bindings/*/generated." >&2
   fail "bindings: FAILED (committed generated code is stale)"
+fi
+
+step "rust: the exported API without FFI (cargo test -p frontdesk-uniffi)"
+if cargo test -p frontdesk-uniffi; then
+  note "rust: ok (cargo test -p frontdesk-uniffi)"
+else
+  fail "rust: FAILED (cargo test -p frontdesk-uniffi)"
 fi
 
 step "python: pip install bindings/python into a venv, run pytest (in-process and over WebSocket)"
