@@ -7,5 +7,6 @@ pub mod server;
 pub mod simulator;
 pub mod sqlite_store;
 pub mod tokens;
+pub mod xmpp;
 
 pub use server::{start, Running, ServerConfig};

@@ -36,6 +36,12 @@ struct Cli {
     /// Connections one token may hold.
     #[arg(long, default_value_t = 8)]
     max_sessions_per_token: usize,
+    /// XMPP endpoint address (TCP with STARTTLS); `off` disables it.
+    #[arg(long, env = "FRONTDESK_XMPP_ADDR", default_value = "127.0.0.1:5222")]
+    xmpp_addr: String,
+    /// XMPP service domain.
+    #[arg(long, default_value = "frontdesk.local")]
+    xmpp_domain: String,
 }
 
 #[derive(Subcommand)]
@@ -82,6 +88,18 @@ async fn main() {
         sample_data: !cli.no_sample_data,
         max_msgs_per_sec: cli.max_msgs_per_sec,
         max_sessions_per_token: cli.max_sessions_per_token,
+        xmpp_addr: if cli.xmpp_addr == "off" {
+            None
+        } else {
+            match cli.xmpp_addr.parse() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    eprintln!("frontdesk-server: --xmpp-addr must be host:port or off");
+                    std::process::exit(2);
+                }
+            }
+        },
+        xmpp_domain: cli.xmpp_domain,
     };
     let running = match start(cfg).await {
         Ok(r) => r,
@@ -92,6 +110,9 @@ async fn main() {
     };
     let now = wall_clock();
     println!("frontdesk server on ws://{}  (clients: /client, agents: /agent)", running.addr);
+    if let Some(x) = running.xmpp_addr {
+        println!("XMPP on {x} (STARTTLS, self-signed; log in as alice@{}, password = alice's token)", "frontdesk.local");
+    }
     println!("  client token alice: {}", tokens::issue(&secret, &Principal::Client("alice".into()), now, 86_400));
     println!("  client token bob:   {}", tokens::issue(&secret, &Principal::Client("bob".into()), now, 86_400));
     println!("  agent token ann:    {}", tokens::issue(&secret, &Principal::Agent("ann".into(), AgentRole::Agent), now, 86_400));

@@ -5,6 +5,10 @@ use crate::agent_wire::{AgentIn, AgentOut, AgentRequest, AgentResult};
 use crate::simulator::{seed, Simulator};
 use crate::sqlite_store::SqliteStore;
 use crate::tokens::JwtVerifier;
+use crate::xmpp::{self, XmppContext, XmppPush, XmppRequest};
+use frontdesk_core::monitor::presence::Presentity;
+use frontdesk_core::monitor::WatcherId;
+use frontdesk_core::status::{ClientActivity, ClientStatus};
 use frontdesk_core::broker::auth::Verifier;
 use frontdesk_core::broker::center::BuiltinRouting;
 use frontdesk_core::broker::store::{DataStore, MemoryStore};
@@ -44,6 +48,10 @@ pub struct ServerConfig {
     pub max_msgs_per_sec: u32,
     /// Connections one token may hold at once.
     pub max_sessions_per_token: usize,
+    /// Where the XMPP endpoint listens (TCP, STARTTLS); `None` turns it off.
+    pub xmpp_addr: Option<SocketAddr>,
+    /// The XMPP service domain.
+    pub xmpp_domain: String,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +64,8 @@ impl Default for ServerConfig {
             sample_data: true,
             max_msgs_per_sec: 50,
             max_sessions_per_token: 8,
+            xmpp_addr: None,
+            xmpp_domain: "frontdesk.local".into(),
         }
     }
 }
@@ -78,6 +88,8 @@ enum Input {
 pub struct Running {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// The XMPP endpoint's bound address, if on.
+    pub xmpp_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -118,10 +130,30 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
+    let (xtx, xrx) = mpsc::unbounded_channel();
+    let mut xmpp_addr = None;
+    if let Some(xa) = cfg.xmpp_addr {
+        let xl = TcpListener::bind(xa).await.map_err(|e| format!("cannot listen on {xa}: {e}"))?;
+        xmpp_addr = Some(xl.local_addr().map_err(|e| e.to_string())?);
+        let ctx = Arc::new(XmppContext { domain: cfg.xmpp_domain.clone(), tls: xmpp::self_signed_tls(&cfg.xmpp_domain)?, verifier: JwtVerifier::new(&cfg.secret), to_broker: xtx });
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while let Ok((stream, peer)) = xl.accept().await {
+                n += 1;
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = xmpp::serve_tcp(stream, ctx, n).await {
+                        tracing::debug!(%peer, "xmpp session ended: {e}");
+                    }
+                });
+            }
+        });
+        info!(addr = %xmpp_addr.unwrap(), "XMPP endpoint listening");
+    }
     let cfg = Arc::new(cfg);
-    let task = tokio::spawn(run(broker, sim, rx, tx, listener, stop_rx, cfg));
+    let task = tokio::spawn(run(broker, sim, rx, tx, listener, stop_rx, cfg, xrx));
     info!(%addr, "frontdesk server listening");
-    Ok(Running { addr, stop: Some(stop_tx), task })
+    Ok(Running { addr, xmpp_addr, stop: Some(stop_tx), task })
 }
 
 async fn run(
@@ -132,7 +164,9 @@ async fn run(
     listener: TcpListener,
     mut stop: oneshot::Receiver<()>,
     cfg: Arc<ServerConfig>,
+    mut xmpp_rx: mpsc::UnboundedReceiver<XmppRequest>,
 ) {
+    let mut xmpp_outs: HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>> = HashMap::new();
     let per_token: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let verifier = JwtVerifier::new(&cfg.secret);
     let mut conns: HashMap<ConnId, mpsc::UnboundedSender<Out>> = HashMap::new();
@@ -204,6 +238,7 @@ async fn run(
                     }
                 }
             }
+            Some(req) = xmpp_rx.recv() => xmpp_request(&mut broker, &mut xmpp_outs, req),
             _ = sleep => {}
         }
         let now = wall_clock();
@@ -215,7 +250,7 @@ async fn run(
                 s.handle_timeout(now, &mut broker);
             }
         }
-        flush(&mut broker, &mut sim, &mut conns, &consoles, now);
+        flush(&mut broker, &mut sim, &mut conns, &consoles, &xmpp_outs, now);
         if let Some(e) = broker.take_store_error() {
             warn!("store error: {e}");
         }
@@ -238,6 +273,7 @@ fn flush(
     sim: &mut Option<Simulator>,
     conns: &mut HashMap<ConnId, mpsc::UnboundedSender<Out>>,
     consoles: &HashMap<AgentId, Vec<(u64, mpsc::UnboundedSender<Out>)>>,
+    xmpp_outs: &HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>>,
     now: Timestamp,
 ) {
     for _ in 0..8 {
@@ -262,6 +298,19 @@ fn flush(
                     }
                 }
             }
+            match &e {
+                BrokerEvent::Presence { watcher, doc } => {
+                    if let Some(o) = xmpp_outs.get(watcher) {
+                        let _ = o.send(XmppPush::Presence(doc.clone()));
+                    }
+                }
+                BrokerEvent::WatchEnded { watcher, presentity } => {
+                    if let Some(o) = xmpp_outs.get(watcher) {
+                        let _ = o.send(XmppPush::Ended(presentity.clone()));
+                    }
+                }
+                _ => {}
+            }
             if let Some(s) = sim.as_mut() {
                 s.on_event(now, &e);
             }
@@ -274,6 +323,41 @@ fn flush(
         }
         if !any {
             break;
+        }
+    }
+}
+
+fn xmpp_request(b: &mut Broker, outs: &mut HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>>, req: XmppRequest) {
+    let now = wall_clock();
+    match req {
+        XmppRequest::Open { principal, out, reply } => {
+            let w = b.external_watcher();
+            outs.insert(w, out);
+            let status = b.monitor().center_status();
+            let mut roster = vec![Presentity::Center];
+            for q in &status.queues {
+                let p = Presentity::Queue(q.queue.clone());
+                if !roster.contains(&p) {
+                    roster.push(p);
+                }
+            }
+            roster.extend(status.agents.iter().map(|a| Presentity::Agent(a.id.clone())));
+            if let Principal::Client(c) = &principal {
+                b.publish_client_status(now, c.clone(), ClientStatus { activity: ClientActivity::Online, medium: None, note: None });
+            }
+            let _ = reply.send((w, roster));
+        }
+        XmppRequest::Subscribe { watcher, principal, presentity, reply } => {
+            let _ = reply.send(b.external_subscribe(watcher, &principal, &presentity));
+        }
+        XmppRequest::Unsubscribe { watcher, presentity } => b.external_unsubscribe(watcher, &presentity),
+        XmppRequest::Fetch { principal, presentity, reply } => {
+            let _ = reply.send(b.monitor().fetch(&principal, &presentity).map_err(Into::into));
+        }
+        XmppRequest::Status { client, status } => b.publish_client_status(now, client, status),
+        XmppRequest::Close { watcher, presentities } => {
+            b.external_drop(watcher, &presentities);
+            outs.remove(&watcher);
         }
     }
 }

@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 
 fn spawn(port: u16, db: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_frontdesk-server"))
-        .args(["--addr", &format!("127.0.0.1:{port}"), "--db", db.to_str().unwrap(), "--secret", std::str::from_utf8(SECRET).unwrap(), "--no-sim"])
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--db", db.to_str().unwrap(), "--secret", std::str::from_utf8(SECRET).unwrap(), "--no-sim", "--xmpp-addr", "off"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

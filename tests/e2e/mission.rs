@@ -290,6 +290,7 @@ fn client_invites_an_agent() {
     f.settle();
     let ix = i.interaction.unwrap();
     assert_eq!(f.hub.client_ref(a).view().invitations[&inv.id].state, InvitationState::Accepted);
+    assert_eq!(f.hub.client_ref(a).view().invitations[&inv.id].interaction.as_ref(), Some(&ix), "the pushed copy names the interaction");
     assert_eq!(f.hub.client_ref(a).view().interactions[&ix].state, InteractionState::Connected);
     // Another agent cannot answer it.
     let e = f.hub.broker.agent_respond_invitation(f.now, &"sam".into(), &inv.id, true).unwrap_err();

@@ -152,6 +152,21 @@ pub enum BrokerEvent {
     ClientOnline(ClientId),
     /// A client's last session detached.
     ClientOffline(ClientId),
+    /// A presence document for a watcher registered with [`Broker::external_watcher`] (another
+    /// protocol's session, such as XMPP).
+    Presence {
+        /// The watcher.
+        watcher: WatcherId,
+        /// The document (shared by all its watchers).
+        doc: Arc<crate::monitor::presence::PresenceDocument>,
+    },
+    /// An external watcher's subscription ended because the owner's rules now block it.
+    WatchEnded {
+        /// The watcher.
+        watcher: WatcherId,
+        /// The presentity.
+        presentity: Presentity,
+    },
 }
 
 #[derive(Debug)]
@@ -210,6 +225,7 @@ pub struct Broker {
     alerts: HashMap<AlertId, AlertSub>,
     events: VecDeque<BrokerEvent>,
     dirty: HashSet<SessionKey>,
+    external: HashSet<WatcherId>,
     dirty_live: HashSet<InteractionId>,
     store_error: Option<StoreError>,
     counter: u64,
@@ -266,6 +282,7 @@ impl Broker {
             alerts: HashMap::new(),
             events: VecDeque::new(),
             dirty: HashSet::new(),
+            external: HashSet::new(),
             dirty_live: HashSet::new(),
             store_error: None,
             counter: 0,
@@ -805,6 +822,10 @@ impl Broker {
                         Recipients::Only(v) => v.clone(),
                     };
                     for w in targets {
+                        if self.external.contains(&w) {
+                            self.events.push_back(BrokerEvent::Presence { watcher: w, doc: n.doc.clone() });
+                            continue;
+                        }
                         let Some(key) = self.by_watcher.get(&w) else { continue };
                         let s = self.sessions.get_mut(key).expect("indexed sessions exist");
                         s.pending_status.insert(n.presentity.clone(), n.payload.clone());
@@ -812,6 +833,9 @@ impl Broker {
                             self.mark_ready(c);
                         }
                     }
+                }
+                MonitorEvent::Terminated { watcher, presentity } if self.external.contains(&watcher) => {
+                    self.events.push_back(BrokerEvent::WatchEnded { watcher, presentity });
                 }
                 MonitorEvent::Terminated { watcher, presentity } => {
                     if let Some(key) = self.by_watcher.get(&watcher).cloned() {
@@ -1171,10 +1195,9 @@ impl Broker {
             return Ok(Response::Invitation(self.settle_invitation(id, InvitationState::Declined)));
         }
         let li = self.connect_invitation(&inv)?;
-        let mut inv = self.settle_invitation(id, InvitationState::Accepted);
-        inv.interaction = Some(li.id.clone());
-        self.invitations.insert(id.clone(), inv.clone());
-        Ok(Response::Invitation(inv))
+        // The interaction id goes in before the change is announced, so every copy carries it.
+        self.invitations.get_mut(id).expect("checked").interaction = Some(li.id);
+        Ok(Response::Invitation(self.settle_invitation(id, InvitationState::Accepted)))
     }
 
     fn check_pending(&self, inv: &Invitation) -> Result<(), ErrorBody> {
@@ -1506,10 +1529,8 @@ impl Broker {
         self.check_pending(&inv)?;
         let out = if accept {
             let li = self.connect_invitation(&inv)?;
-            let mut inv = self.settle_invitation(id, InvitationState::Accepted);
-            inv.interaction = Some(li.id);
-            self.invitations.insert(id.clone(), inv.clone());
-            inv
+            self.invitations.get_mut(id).expect("checked").interaction = Some(li.id);
+            self.settle_invitation(id, InvitationState::Accepted)
         } else {
             self.settle_invitation(id, InvitationState::Declined)
         };
@@ -1587,6 +1608,58 @@ impl Broker {
         self.push_event(&r.client.clone(), &Event::HistoryChanged(r.clone()), None, None);
         self.pump();
         Ok(r)
+    }
+
+    // ---------------------------------------------------------------- external watchers
+
+    /// Registers a watcher served by another protocol (XMPP); its notifications come out as
+    /// [`BrokerEvent::Presence`].
+    pub fn external_watcher(&mut self) -> WatcherId {
+        let w = self.next_watcher;
+        self.next_watcher += 1;
+        self.external.insert(w);
+        w
+    }
+
+    /// Subscribes an external watcher under the access rules of the presentity.
+    pub fn external_subscribe(&mut self, watcher: WatcherId, who: &Principal, p: &Presentity) -> Result<crate::monitor::presence::PresenceDocument, BrokerError> {
+        if !self.external.contains(&watcher) {
+            return Err(err(ErrorCode::NotFound, "unknown watcher"));
+        }
+        let doc = self.monitor.subscribe(watcher, who, p)?;
+        Ok(doc)
+    }
+
+    /// Ends one subscription of an external watcher.
+    pub fn external_unsubscribe(&mut self, watcher: WatcherId, p: &Presentity) {
+        self.monitor.unsubscribe(watcher, p);
+    }
+
+    /// Forgets an external watcher and all its subscriptions.
+    pub fn external_drop(&mut self, watcher: WatcherId, presentities: &[Presentity]) {
+        for p in presentities {
+            self.monitor.unsubscribe(watcher, p);
+        }
+        self.external.remove(&watcher);
+    }
+
+    /// Publishes the status of a client connected through another protocol.
+    pub fn publish_client_status(&mut self, now: Timestamp, client: ClientId, status: ClientStatus) {
+        self.tick(now);
+        self.monitor.publish_client_status(now, client, status);
+        self.pump();
+    }
+
+    /// Replaces the access rules of a principal's own presentity.
+    pub fn set_access_rules(&mut self, who: &Principal, p: &Presentity, rules: Vec<crate::monitor::access::AccessRule>) -> Result<(), BrokerError> {
+        self.monitor.set_access_rules(who, p, rules)?;
+        self.pump();
+        Ok(())
+    }
+
+    /// Agents logged in now (for rosters).
+    pub fn agents(&self) -> Vec<crate::status::AgentSummary> {
+        self.monitor.center_status().agents
     }
 
     // ---------------------------------------------------------------- center (service) API

@@ -46,7 +46,7 @@ async fn main() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bin = a.server.clone().unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("frontdesk-server"));
     let mut child = std::process::Command::new(bin)
-        .args(["--addr", &format!("127.0.0.1:{port}"), "--memory", "--no-sim", "--secret", secret, "--max-msgs-per-sec", "100000"])
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--memory", "--no-sim", "--secret", secret, "--max-msgs-per-sec", "100000", "--xmpp-addr", "off"])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()
