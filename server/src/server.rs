@@ -131,11 +131,12 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let (xtx, xrx) = mpsc::unbounded_channel();
+    let xctx = Arc::new(XmppContext { domain: cfg.xmpp_domain.clone(), tls: xmpp::self_signed_tls(&cfg.xmpp_domain)?, verifier: JwtVerifier::new(&cfg.secret), to_broker: xtx });
     let mut xmpp_addr = None;
     if let Some(xa) = cfg.xmpp_addr {
         let xl = TcpListener::bind(xa).await.map_err(|e| format!("cannot listen on {xa}: {e}"))?;
         xmpp_addr = Some(xl.local_addr().map_err(|e| e.to_string())?);
-        let ctx = Arc::new(XmppContext { domain: cfg.xmpp_domain.clone(), tls: xmpp::self_signed_tls(&cfg.xmpp_domain)?, verifier: JwtVerifier::new(&cfg.secret), to_broker: xtx });
+        let ctx = xctx.clone();
         tokio::spawn(async move {
             let mut n = 0u64;
             while let Ok((stream, peer)) = xl.accept().await {
@@ -151,7 +152,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         info!(addr = %xmpp_addr.unwrap(), "XMPP endpoint listening");
     }
     let cfg = Arc::new(cfg);
-    let task = tokio::spawn(run(broker, sim, rx, tx, listener, stop_rx, cfg, xrx));
+    let task = tokio::spawn(run(broker, sim, rx, tx, listener, stop_rx, cfg, xrx, xctx));
     info!(%addr, "frontdesk server listening");
     Ok(Running { addr, xmpp_addr, stop: Some(stop_tx), task })
 }
@@ -165,6 +166,7 @@ async fn run(
     mut stop: oneshot::Receiver<()>,
     cfg: Arc<ServerConfig>,
     mut xmpp_rx: mpsc::UnboundedReceiver<XmppRequest>,
+    xctx: Arc<XmppContext>,
 ) {
     let mut xmpp_outs: HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>> = HashMap::new();
     let per_token: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
@@ -189,8 +191,9 @@ async fn run(
                 let verifier = verifier.clone();
                 let console = next_console;
                 next_console += 1;
+                let xctx = xctx.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(stream, tx, cfg, per_token, verifier, console).await {
+                    if let Err(e) = connection(stream, tx, cfg, per_token, verifier, console, xctx).await {
                         tracing::debug!(%peer, "connection ended: {e}");
                     }
                 });
@@ -423,6 +426,7 @@ async fn connection(
     per_token: Arc<Mutex<HashMap<String, usize>>>,
     verifier: JwtVerifier,
     console: u64,
+    xctx: Arc<XmppContext>,
 ) -> Result<(), String> {
     // One port for everything: WebSocket upgrades go to the broker, plain GETs to the static files.
     let mut head = vec![0u8; 4096];
@@ -433,14 +437,22 @@ async fn connection(
     let mut path = String::new();
     let ws = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
-        |req: &Request, resp: Response| {
+        |req: &Request, mut resp: Response| {
             path = req.uri().path().to_string();
+            // RFC 7395: XMPP over WebSocket negotiates the `xmpp` subprotocol.
+            let wants_xmpp = req.headers().get_all("sec-websocket-protocol").iter().any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|p| p.trim() == "xmpp")));
+            if path == "/xmpp" && wants_xmpp {
+                resp.headers_mut().insert("sec-websocket-protocol", "xmpp".parse().expect("valid header"));
+            }
             Ok(resp)
         },
         Some(ws_config()),
     )
     .await
     .map_err(|e| e.to_string())?;
+    if path == "/xmpp" {
+        return xmpp::serve_ws(ws, xctx, console).await;
+    }
     let (mut sink, mut stream) = ws.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
     let writer = tokio::spawn(async move {

@@ -273,13 +273,8 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
         &format!("<stream:features><bind xmlns='{NS_BIND}'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>"),
     )
     .await?;
-    let local = match &principal {
-        Principal::Client(c) => format!("client-{c}"),
-        Principal::Agent(a, _) => format!("agent-{a}"),
-        Principal::Service(s) => format!("service-{s}"),
-    };
+    let (in_tx, in_rx) = mpsc::unbounded_channel::<Result<Element, String>>();
     // Stanzas are read by their own task so the session can wait on both the client and the broker.
-    let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Result<Element, String>>();
     tokio::spawn(async move {
         let mut buf = vec![];
         loop {
@@ -290,6 +285,53 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
             }
         }
     });
+    let r = run_session(ctx, principal, in_rx, &mut TcpLink(&mut wh)).await;
+    let _ = wh.shutdown().await;
+    r
+}
+
+/// Where a session's stanzas go: a TCP stream, or WebSocket messages (RFC 7395).
+#[async_trait::async_trait]
+pub trait Link: Send {
+    /// Sends stanzas in order.
+    async fn send(&mut self, stanzas: &[String]) -> Result<(), String>;
+    /// Ends the stream (closing tag, or `<close/>`), optionally after a stream error condition.
+    async fn end(&mut self, error: Option<&str>);
+}
+
+struct TcpLink<'a, W>(&'a mut W);
+
+#[async_trait::async_trait]
+impl<W: AsyncWrite + Unpin + Send> Link for TcpLink<'_, W> {
+    async fn send(&mut self, stanzas: &[String]) -> Result<(), String> {
+        if stanzas.is_empty() {
+            return Ok(());
+        }
+        write(self.0, &stanzas.concat()).await
+    }
+
+    async fn end(&mut self, error: Option<&str>) {
+        match error {
+            Some(cond) => stream_error(self.0, cond).await,
+            None => {
+                let _ = write(self.0, "</stream:stream>").await;
+            }
+        }
+    }
+}
+
+/// The authenticated part of a session, whatever carries it.
+pub async fn run_session<L: Link>(
+    ctx: Arc<XmppContext>,
+    principal: Principal,
+    mut in_rx: mpsc::UnboundedReceiver<Result<Element, String>>,
+    link: &mut L,
+) -> Result<(), String> {
+    let local = match &principal {
+        Principal::Client(c) => format!("client-{c}"),
+        Principal::Agent(a, _) => format!("agent-{a}"),
+        Principal::Service(s) => format!("service-{s}"),
+    };
     let (push_tx, mut push_rx) = mpsc::unbounded_channel();
     let (rtx, rrx) = oneshot::channel();
     ctx.to_broker.send(XmppRequest::Open { principal: principal.clone(), out: push_tx, reply: rtx }).map_err(|_| "server stopping")?;
@@ -300,14 +342,14 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
             el = in_rx.recv() => match el {
                 Some(Ok(el)) => {
                     let out = s.handle(el).await;
-                    if write(&mut wh, &out).await.is_err() { break Ok(()) }
+                    if link.send(&out).await.is_err() { break Ok(()) }
                 }
                 Some(Err(e)) if e == XmlError::Closed.to_string() => {
-                    let _ = write(&mut wh, "</stream:stream>").await;
+                    link.end(None).await;
                     break Ok(());
                 }
                 Some(Err(e)) => {
-                    stream_error(&mut wh, "not-well-formed").await;
+                    link.end(Some("not-well-formed")).await;
                     break Err(e);
                 }
                 None => break Ok(()),
@@ -315,7 +357,7 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
             p = push_rx.recv() => match p {
                 Some(p) => {
                     let out = s.push(p);
-                    if write(&mut wh, &out).await.is_err() { break Ok(()) }
+                    if link.send(&out).await.is_err() { break Ok(()) }
                 }
                 None => break Ok(()),
             }
@@ -325,7 +367,6 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
     if let Principal::Client(c) = &s.principal {
         let _ = ctx.to_broker.send(XmppRequest::Status { client: c.clone(), status: ClientStatus::default() });
     }
-    let _ = wh.shutdown().await;
     r
 }
 
@@ -389,13 +430,13 @@ impl Session {
         format!("<iq type='set' id='push{}' to='{}'><query xmlns='jabber:iq:roster'>{}</query></iq>", self.watcher, esc(&self.jid), self.item(p))
     }
 
-    fn push(&mut self, p: XmppPush) -> String {
+    fn push(&mut self, p: XmppPush) -> Vec<String> {
         match p {
-            XmppPush::Presence(doc) if self.subscribed.contains(&doc.entity) => presence_stanza(&doc, self.d(), &self.jid),
-            XmppPush::Presence(_) => String::new(),
+            XmppPush::Presence(doc) if self.subscribed.contains(&doc.entity) => vec![presence_stanza(&doc, self.d(), &self.jid)],
+            XmppPush::Presence(_) => vec![],
             XmppPush::Ended(p) => {
                 self.subscribed.remove(&p);
-                format!("<presence from='{}' to='{}' type='unsubscribed'/>{}", esc(&jid_of(&p, self.d())), esc(&self.jid), self.roster_push(&p))
+                vec![format!("<presence from='{}' to='{}' type='unsubscribed'/>", esc(&jid_of(&p, self.d())), esc(&self.jid)), self.roster_push(&p)]
             }
         }
     }
@@ -416,12 +457,12 @@ impl Session {
         format!("<{name} type='error' id='{id}'{from} to='{}'><error type='{kind}'><{cond} xmlns='{NS_STANZAS}'/></error></{name}>", esc(&self.jid))
     }
 
-    async fn handle(&mut self, el: Element) -> String {
+    async fn handle(&mut self, el: Element) -> Vec<String> {
         match el.local() {
-            "iq" => self.iq(el).await,
+            "iq" => vec![self.iq(el).await].into_iter().filter(|s| !s.is_empty()).collect(),
             "presence" => self.presence(el).await,
-            "message" => self.stanza_error(&el, "cancel", "feature-not-implemented"),
-            _ => String::new(),
+            "message" => vec![self.stanza_error(&el, "cancel", "feature-not-implemented")],
+            _ => vec![],
         }
     }
 
@@ -459,7 +500,7 @@ impl Session {
         }
     }
 
-    async fn presence(&mut self, el: Element) -> String {
+    async fn presence(&mut self, el: Element) -> Vec<String> {
         let ty = el.attr("type").unwrap_or("available");
         let target = el.attr("to").and_then(presentity_of);
         match (ty, target) {
@@ -470,10 +511,10 @@ impl Session {
                     let note = el.child("status").map(|s| s.text.chars().take(500).collect());
                     let _ = self.ctx.to_broker.send(XmppRequest::Status { client: c.clone(), status: ClientStatus { activity, medium: None, note } });
                 }
-                let mut out = String::new();
+                let mut out = vec![];
                 for p in self.subscribed.clone() {
                     if let Some(Ok(doc)) = self.ask(|reply| XmppRequest::Fetch { principal: self.principal.clone(), presentity: p, reply }).await {
-                        out.push_str(&presence_stanza(&doc, self.d(), &self.jid));
+                        out.push(presence_stanza(&doc, self.d(), &self.jid));
                     }
                 }
                 out
@@ -482,7 +523,7 @@ impl Session {
                 if let Principal::Client(c) = &self.principal {
                     let _ = self.ctx.to_broker.send(XmppRequest::Status { client: c.clone(), status: ClientStatus::default() });
                 }
-                String::new()
+                vec![]
             }
             ("subscribe", Some(p)) => {
                 let from = esc(&jid_of(&p, self.d())).into_owned();
@@ -490,24 +531,28 @@ impl Session {
                 match r {
                     Some(Ok(doc)) => {
                         self.subscribed.insert(p.clone());
-                        format!("{}<presence from='{from}' to='{}' type='subscribed'/>{}", self.roster_push(&p), esc(&self.jid), presence_stanza(&doc, self.d(), &self.jid))
+                        vec![
+                            self.roster_push(&p),
+                            format!("<presence from='{from}' to='{}' type='subscribed'/>", esc(&self.jid)),
+                            presence_stanza(&doc, self.d(), &self.jid),
+                        ]
                     }
-                    _ => format!("<presence from='{from}' to='{}' type='unsubscribed'/>", esc(&self.jid)),
+                    _ => vec![format!("<presence from='{from}' to='{}' type='unsubscribed'/>", esc(&self.jid))],
                 }
             }
             ("unsubscribe", Some(p)) => {
                 let _ = self.ctx.to_broker.send(XmppRequest::Unsubscribe { watcher: self.watcher, presentity: p.clone() });
                 self.subscribed.remove(&p);
-                format!("{}<presence from='{}' to='{}' type='unsubscribed'/>", self.roster_push(&p), esc(&jid_of(&p, self.d())), esc(&self.jid))
+                vec![self.roster_push(&p), format!("<presence from='{}' to='{}' type='unsubscribed'/>", esc(&jid_of(&p, self.d())), esc(&self.jid))]
             }
             ("probe", Some(p)) => match self.ask(|reply| XmppRequest::Fetch { principal: self.principal.clone(), presentity: p.clone(), reply }).await {
-                Some(Ok(doc)) => presence_stanza(&doc, self.d(), &self.jid),
-                _ => String::new(),
+                Some(Ok(doc)) => vec![presence_stanza(&doc, self.d(), &self.jid)],
+                _ => vec![],
             },
             // Subscription answers from the client (it lets a contact watch it) need nothing here.
-            ("subscribed" | "unsubscribed", _) => String::new(),
-            (_, None) if el.attr("to").is_some() => self.stanza_error(&el, "cancel", "item-not-found"),
-            _ => String::new(),
+            ("subscribed" | "unsubscribed", _) => vec![],
+            (_, None) if el.attr("to").is_some() => vec![self.stanza_error(&el, "cancel", "item-not-found")],
+            _ => vec![],
         }
     }
 }
@@ -519,4 +564,116 @@ pub fn describe(e: &ErrorBody) -> &'static str {
         ErrorCode::NotFound => "not found",
         _ => "refused",
     }
+}
+
+const NS_FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
+
+type WsSink<S> = futures::stream::SplitSink<tokio_tungstenite::WebSocketStream<S>, tokio_tungstenite::tungstenite::Message>;
+
+struct WsLink<S>(WsSink<S>);
+
+/// Each stanza of RFC 7395 is a document of its own: it must carry the content namespace itself.
+fn standalone(stanza: &str) -> String {
+    let name_end = stanza.find([' ', '>', '/']).unwrap_or(stanza.len());
+    let head = &stanza[..name_end];
+    if stanza.contains("xmlns=") && stanza[..stanza.find('>').unwrap_or(0)].contains("xmlns=") {
+        return stanza.to_string();
+    }
+    if matches!(head, "<iq" | "<presence" | "<message") {
+        format!("{head} xmlns='jabber:client'{}", &stanza[name_end..])
+    } else {
+        stanza.to_string()
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Link for WsLink<S> {
+    async fn send(&mut self, stanzas: &[String]) -> Result<(), String> {
+        use futures::SinkExt;
+        for st in stanzas {
+            self.0.send(tokio_tungstenite::tungstenite::Message::text(standalone(st))).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn end(&mut self, error: Option<&str>) {
+        use futures::SinkExt;
+        if let Some(cond) = error {
+            let e = format!("<stream:error xmlns:stream='http://etherx.jabber.org/streams'><{cond} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+            let _ = self.0.send(tokio_tungstenite::tungstenite::Message::text(e)).await;
+        }
+        let _ = self.0.send(tokio_tungstenite::tungstenite::Message::text(format!("<close xmlns='{NS_FRAMING}'/>"))).await;
+        let _ = self.0.close().await;
+    }
+}
+
+fn ws_open(domain: &str, id: u64) -> String {
+    format!("<open xmlns='{NS_FRAMING}' from='{}' id='fd{id}' version='1.0' xml:lang='en'/>", esc(domain))
+}
+
+/// Serves XMPP over an accepted WebSocket (RFC 7395, subprotocol `xmpp`): one stanza per message,
+/// `<open/>`/`<close/>` instead of the stream tags; TLS is the WebSocket's (wss) concern.
+pub async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(ws: tokio_tungstenite::WebSocketStream<S>, ctx: Arc<XmppContext>, id: u64) -> Result<(), String> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut sink, mut stream) = ws.split();
+    async fn next<T: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin>(st: &mut T) -> Result<Element, String> {
+        loop {
+            match st.next().await {
+                None | Some(Err(_)) => return Err(XmlError::Closed.to_string()),
+                Some(Ok(Message::Text(t))) => return element::parse_one(t.as_bytes()).await.map_err(x),
+                Some(Ok(Message::Close(_))) => return Err(XmlError::Closed.to_string()),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+    let text = |s: String| Message::text(s);
+    let el = next(&mut stream).await?;
+    if el.local() != "open" || el.ns() != Some(NS_FRAMING) {
+        let _ = sink.send(text(format!("<close xmlns='{NS_FRAMING}'/>"))).await;
+        return Err("expected <open/>".into());
+    }
+    sink.send(text(ws_open(&ctx.domain, id))).await.map_err(|e| e.to_string())?;
+    sink.send(text(format!(
+        "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><mechanisms xmlns='{NS_SASL}'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+    )))
+    .await
+    .map_err(|e| e.to_string())?;
+    let el = next(&mut stream).await?;
+    let principal = match (el.local(), el.attr("mechanism")) {
+        ("auth", Some("PLAIN")) => sasl_plain(&el.text, &ctx.verifier),
+        _ => None,
+    };
+    let Some(principal) = principal else {
+        let _ = sink.send(text(format!("<failure xmlns='{NS_SASL}'><not-authorized/></failure>"))).await;
+        let _ = sink.send(text(format!("<close xmlns='{NS_FRAMING}'/>"))).await;
+        return Err("authentication failed".into());
+    };
+    sink.send(text(format!("<success xmlns='{NS_SASL}'/>"))).await.map_err(|e| e.to_string())?;
+    let el = next(&mut stream).await?;
+    if el.local() != "open" {
+        return Err("expected <open/> after authentication".into());
+    }
+    sink.send(text(ws_open(&ctx.domain, id))).await.map_err(|e| e.to_string())?;
+    sink.send(text(format!(
+        "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><bind xmlns='{NS_BIND}'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>"
+    )))
+    .await
+    .map_err(|e| e.to_string())?;
+    let (in_tx, in_rx) = mpsc::unbounded_channel::<Result<Element, String>>();
+    tokio::spawn(async move {
+        loop {
+            let r = next(&mut stream).await;
+            // `<close/>` ends the stream like `</stream:stream>` does on TCP.
+            let r = match r {
+                Ok(el) if el.local() == "close" => Err(XmlError::Closed.to_string()),
+                r => r,
+            };
+            let stop = r.is_err();
+            if in_tx.send(r).is_err() || stop {
+                break;
+            }
+        }
+    });
+    run_session(ctx, principal, in_rx, &mut WsLink(sink)).await
 }
