@@ -73,6 +73,8 @@ enum BrokerJson<'a> {
     },
     ClientOnline { client: &'a ClientId },
     ClientOffline { client: &'a ClientId },
+    Presence { watcher: WatcherId, document: &'a PresenceDocument },
+    WatchEnded { watcher: WatcherId, presentity: &'a Presentity },
 }
 
 /// A broker event as JSON: `{"type":"agent","agent":..,"event":"offered","data":{..}}` or client presence.
@@ -93,6 +95,8 @@ pub(crate) fn broker_event(e: &BrokerEvent) -> String {
         }
         BrokerEvent::ClientOnline(c) => encode(&BrokerJson::ClientOnline { client: c }),
         BrokerEvent::ClientOffline(c) => encode(&BrokerJson::ClientOffline { client: c }),
+        BrokerEvent::Presence { watcher, doc } => encode(&BrokerJson::Presence { watcher: *watcher, document: doc }),
+        BrokerEvent::WatchEnded { watcher, presentity } => encode(&BrokerJson::WatchEnded { watcher: *watcher, presentity }),
     }
 }
 
