@@ -30,6 +30,9 @@ struct Args {
     /// Path of the server binary (default: beside this one).
     #[arg(long)]
     server: Option<std::path::PathBuf>,
+    /// Measure XMPP presence subscribers (over WebSocket, RFC 7395) instead of frontdesk sessions.
+    #[arg(long)]
+    xmpp: bool,
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -56,6 +59,12 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let idle = rss_kib(child.id());
+    if a.xmpp {
+        xmpp(&a, &base, secret, child.id(), idle).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
+    }
     let frames = Arc::new(AtomicU64::new(0));
     let answers = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
@@ -141,4 +150,83 @@ async fn main() {
     println!("requests: {} answered in {:.2} s → {:.0} requests/s", n, t2.elapsed().as_secs_f64(), n as f64 / t2.elapsed().as_secs_f64());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+async fn agent_console(base: &str, secret: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let (mut agent, _) = tokio_tungstenite::connect_async(format!("{base}/agent")).await.unwrap();
+    let at = tokens::issue(secret.as_bytes(), &Principal::Agent("ann".into(), AgentRole::Agent), wall_clock(), 3600);
+    let hello = AgentIn::Hello { token: at, name: "Ann".into(), skills: vec![], media: vec![frontdesk_core::Medium::Voice] };
+    agent.send(Message::text(serde_json::to_string(&hello).unwrap())).await.unwrap();
+    agent
+}
+
+/// XMPP presence subscribers over WebSocket: each logs in, binds, subscribes to an agent; then the
+/// agent's state flips and every subscriber must get each change.
+async fn xmpp(a: &Args, base: &str, secret: &str, pid: u32, idle: u64) {
+    use base64::Engine;
+    let mut agent = agent_console(base, secret).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pushes = Arc::new(AtomicU64::new(0));
+    let subscribed = Arc::new(AtomicU64::new(0));
+    let now = wall_clock();
+    let t0 = Instant::now();
+    let mut keep = vec![];
+    let open = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='frontdesk.local' version='1.0'/>";
+    for i in 0..a.clients {
+        let tok = tokens::issue(secret.as_bytes(), &Principal::Client(format!("x{i}").as_str().into()), now, 3600);
+        let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!("{base}/xmpp")).unwrap();
+        req.headers_mut().insert("sec-websocket-protocol", "xmpp".parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("connect");
+        let (mut tx, mut rx) = ws.split();
+        let creds = base64::engine::general_purpose::STANDARD.encode(format!("\0x{i}\0{tok}"));
+        // The endpoint answers in order, so the whole login can be sent at once.
+        for m in [
+            open.to_string(),
+            format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{creds}</auth>"),
+            open.to_string(),
+            "<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>".into(),
+            "<presence xmlns='jabber:client' type='subscribe' to='agent-ann@frontdesk.local'/>".into(),
+        ] {
+            tx.send(Message::text(m)).await.unwrap();
+        }
+        let pushes = pushes.clone();
+        let subscribed = subscribed.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = rx.next().await {
+                if let Message::Text(t) = m {
+                    let t = t.as_str();
+                    if t.contains("type='subscribed'") {
+                        subscribed.fetch_add(1, Ordering::Relaxed);
+                    } else if t.starts_with("<presence") && t.contains("from='agent-ann@") {
+                        pushes.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        keep.push(tx);
+    }
+    while subscribed.load(Ordering::Relaxed) < a.clients as u64 {
+        assert!(t0.elapsed() < Duration::from_secs(300), "subscriptions did not complete");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let connect = t0.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let loaded = rss_kib(pid);
+    println!("xmpp: {} subscribers logged in (SASL PLAIN), bound and subscribed in {:.2} s", a.clients, connect.as_secs_f64());
+    println!("server memory: {} MiB idle, {} MiB with subscribers → {:.1} KiB per XMPP session", idle / 1024, loaded / 1024, (loaded.saturating_sub(idle)) as f64 / a.clients as f64);
+    let before = pushes.load(Ordering::Relaxed);
+    let t1 = Instant::now();
+    for k in 0..a.flips {
+        let state = if k % 2 == 0 { frontdesk_core::status::AgentState::Busy } else { frontdesk_core::status::AgentState::Available };
+        let req = AgentIn::Request { id: k as u64 + 10, req: AgentRequest::SetState { state } };
+        agent.send(Message::text(serde_json::to_string(&req).unwrap())).await.unwrap();
+        let target = before + (k as u64 + 1) * a.clients as u64;
+        let until = Instant::now() + Duration::from_secs(60);
+        while pushes.load(Ordering::Relaxed) < target && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let n = pushes.load(Ordering::Relaxed) - before;
+    let dt = t1.elapsed();
+    println!("xmpp presence pushes: {n} in {:.2} s → {:.0} pushes/s ({} state changes × {} subscribers)", dt.as_secs_f64(), n as f64 / dt.as_secs_f64(), a.flips, a.clients);
 }
