@@ -1,7 +1,9 @@
 //! Plain HTTP on the server's port, beside the WebSocket endpoints: serves the web widget, its demo
-//! page and the agent console. Only `GET` of known files; everything else is 404/405.
+//! page and the agent console. Only `GET` of known files; everything else is 404/405. The files are
+//! public (tokens travel in URL fragments, never to this endpoint), so any origin may load the widget.
 
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Whether the request head asks for a WebSocket upgrade.
@@ -18,14 +20,26 @@ pub fn is_websocket_upgrade(head: &[u8]) -> bool {
 /// A static file: path, content type, body.
 pub type Asset = (&'static str, &'static str, &'static [u8]);
 
-/// Files the server serves over plain HTTP (filled by the web widget build).
-pub static ASSETS: &[Asset] = &[("/health", "text/plain; charset=utf-8", b"ok\n")];
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// Files the server serves over plain HTTP: the demo page, the agent console and the widget bundle
+/// (built by `web/build.sh` into bindings/js and committed; `web/test-web.sh` fails when it is stale).
+pub static ASSETS: &[Asset] = &[
+    ("/", HTML, include_bytes!("../../web/demo.html")),
+    ("/index.html", HTML, include_bytes!("../../web/demo.html")),
+    ("/agent.html", HTML, include_bytes!("../../web/agent.html")),
+    ("/frontdesk-widget.js", JS, include_bytes!("../../bindings/js/frontdesk-widget.js")),
+    ("/frontdesk.js", JS, include_bytes!("../../bindings/js/frontdesk.js")),
+    ("/frontdesk_bg.wasm", "application/wasm", include_bytes!("../../bindings/js/frontdesk_bg.wasm")),
+    ("/health", "text/plain; charset=utf-8", b"ok\n"),
+];
 
 /// Answers one plain HTTP request and closes.
-pub async fn serve(mut stream: TcpStream, head: &[u8]) -> std::io::Result<()> {
+pub async fn serve(mut stream: TcpStream, request: &[u8]) -> std::io::Result<()> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
-    let (status, ctype, body): (&str, &str, &[u8]) = match req.parse(head) {
+    let (status, ctype, body): (&str, &str, &[u8]) = match req.parse(request) {
         Ok(_) if req.method != Some("GET") && req.method != Some("HEAD") => ("405 Method Not Allowed", "text/plain", b"method not allowed\n"),
         Ok(_) => {
             let path = req.path.unwrap_or("/").split('?').next().unwrap_or("/");
@@ -37,12 +51,20 @@ pub async fn serve(mut stream: TcpStream, head: &[u8]) -> std::io::Result<()> {
         Err(_) => ("400 Bad Request", "text/plain", b"bad request\n"),
     };
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
         body.len()
     );
+    // The caller only peeked at the request: consume it, or closing a socket with unread input sends a
+    // reset that can cut the response short (browsers then fail to load the wasm).
+    let mut seen = vec![0u8; request.len()];
+    stream.read_exact(&mut seen).await?;
     stream.write_all(head.as_bytes()).await?;
     if req.method != Some("HEAD") {
         stream.write_all(body).await?;
     }
-    stream.shutdown().await
+    stream.shutdown().await?;
+    // Likewise wait (briefly) for the client to close, discarding anything else it sent.
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(2), async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} }).await;
+    Ok(())
 }

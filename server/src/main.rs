@@ -113,9 +113,14 @@ async fn main() {
     if let Some(x) = running.xmpp_addr {
         println!("XMPP on {x} (STARTTLS, self-signed; log in as alice@{}, password = alice's token)", "frontdesk.local");
     }
-    println!("  client token alice: {}", tokens::issue(&secret, &Principal::Client("alice".into()), now, 86_400));
+    let alice = tokens::issue(&secret, &Principal::Client("alice".into()), now, 86_400);
+    let ann = tokens::issue(&secret, &Principal::Agent("ann".into(), AgentRole::Agent), now, 86_400);
+    // Tokens ride in the URL fragment, which browsers never send to a server.
+    println!("demo page (client alice): http://{}/#token={alice}", running.addr);
+    println!("agent console (ann):      http://{}/agent.html#token={ann}", running.addr);
+    println!("  client token alice: {alice}");
     println!("  client token bob:   {}", tokens::issue(&secret, &Principal::Client("bob".into()), now, 86_400));
-    println!("  agent token ann:    {}", tokens::issue(&secret, &Principal::Agent("ann".into(), AgentRole::Agent), now, 86_400));
+    println!("  agent token ann:    {ann}");
     wait_for_signal().await;
     tracing::info!("signal received; shutting down gracefully");
     running.shutdown().await;

@@ -1,0 +1,86 @@
+/** A medium of contact. */
+export type Medium = "chat" | "voice" | "video" | "callback" | "email";
+
+/** Options of a new Client. */
+export interface ClientOptions {
+  /** Stable id of this installation (random if absent; kept in `saved`). */
+  instance?: number;
+  /** A string from `client.save()` of an earlier page: restores queued requests and the session. */
+  saved?: string;
+  /** Watch center status from the start (default true). */
+  watchCenter?: boolean;
+}
+
+/** An agent as the center shows it. */
+export interface AgentSummary { id: string; name: string; state: "logged_out" | "available" | "busy" | "after_work" | "away"; skills: string[]; media: Medium[]; since: number; }
+/** One queue in one medium. */
+export interface QueueStatus { queue: string; name: string; medium: Medium; products: string[]; agents_available: number; agents_staffed: number; holding: number; estimated_hold_secs: number | null; offered: boolean; }
+/** Center status, pushed live as `status` events. */
+export interface CenterStatus { at: number; queues: QueueStatus[]; media_offered: Medium[]; agents: AgentSummary[]; }
+
+/** Who the client is. */
+export interface Demographics { name: string | null; languages: string[]; country: string | null; birth_year: number | null; }
+/** How the client can be reached. */
+export interface Capability { medium: Medium; address: string | null; devices: string[]; }
+/** When the client may be contacted: ISO weekdays 1..=7, minutes of the day. */
+export interface AgendaWindow { days: number[]; start_minute: number; end_minute: number; time_zone: string; media: Medium[]; }
+/** Products and topics the client cares about. */
+export interface Interests { products: string[]; topics: string[]; }
+/** The client's profile. */
+export interface ClientProfile { demographics: Demographics; capabilities: Capability[]; agenda: AgendaWindow[]; interests: Interests; revision: number; }
+/** Fields of the profile to replace. */
+export interface ProfilePatch { demographics?: Demographics; capabilities?: Capability[]; agenda?: AgendaWindow[]; interests?: Interests; }
+
+/** A note on a past interaction. */
+export interface Note { at: number; author: string; text: string; }
+/** A past interaction. */
+export interface InteractionRecord { id: string; client: string; started_at: number; ended_at: number | null; product: string | null; agent: string | null; medium: Medium; direction: "inbound" | "outbound"; outcome: "completed" | "abandoned" | "failed"; summary: string; notes: Note[]; }
+/** Which history to read. */
+export interface HistoryFilter { product?: string; agent?: string; from?: number; until?: number; }
+/** A product. */
+export interface Product { id: string; name: string; description: string; }
+/** Delivery details of an order. */
+export interface DeliveryDetails { address: string; window: string | null; instructions: string | null; }
+/** An order. */
+export interface Order { id: string; client: string; product: string; status: "placed" | "processing" | "shipped" | "delivered" | "cancelled"; history: { at: number; status: string }[]; delivery: DeliveryDetails; revision: number; }
+
+/** An invitation between an agent and the client. */
+export interface Invitation { id: string; direction: "agent_to_client" | "client_to_agent"; client: string; agent: string; agent_name: string; medium: Medium; message: string; created_at: number; expires_at: number; state: "pending" | "accepted" | "declined" | "expired" | "cancelled"; interaction: string | null; }
+/** A live interaction; `state` says whether it is queued, connected or ended. */
+export interface LiveInteraction { id: string; client: string; medium: Medium; queue: string | null; product: string | null; topic: string | null; agent: string | null; direction: "inbound" | "outbound"; state: "queued" | "connected" | "ended"; position?: number; estimated_hold_secs?: number | null; outcome?: string; created_at: number; connected_at: number | null; ended_at: number | null; client_address: string | null; }
+/** A chat message. */
+export interface ChatMessage { interaction: string; seq: number; from: { kind: "client" | "agent"; id: string }; text: string; at: number; }
+/** A status alert condition. */
+export type AlertRule =
+  | { when: "agent_available"; agent?: string; product?: string; medium?: Medium }
+  | { when: "hold_time_below"; queue?: string; medium: Medium; seconds: number }
+  | { when: "medium_offered"; medium: Medium };
+/** A status alert that fired. */
+export interface AlertFired { alert: string; rule: AlertRule; at: number; message: string; }
+/** The client's own status. */
+export interface ClientStatus { activity: "online" | "idle" | "offline"; medium?: Medium | null; note?: string | null; }
+/** A presence document of a watched presentity. */
+export interface PresenceDocument { entity: string; version: number; timestamp: number; tuples: unknown[]; center?: CenterStatus; agent?: AgentSummary; }
+/** Any protocol request, as `{op: "get_profile"}`, `{op: "send_chat", interaction, text}` … */
+export type Request = { op: string; [field: string]: unknown };
+
+/** The local view of `client.view()`. */
+export interface ClientView {
+  connected: boolean;
+  client: string | null;
+  profile: ClientProfile;
+  orders: Order[];
+  products: Product[];
+  /** Newest first. */
+  history: InteractionRecord[];
+  center: CenterStatus | null;
+  invitations: Invitation[];
+  interactions: LiveInteraction[];
+  /** Transcripts by interaction id. */
+  chats: Record<string, ChatMessage[]>;
+  /** Own chat messages the agent has received, as [interaction, seq]. */
+  delivered: [string, number][];
+  alerts: AlertFired[];
+  /** App requests not yet answered ("sending"). */
+  pending: { id: number; req: Request }[];
+}

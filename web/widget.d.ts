@@ -1,0 +1,25 @@
+import { Client, CenterStatus, ChatMessage, Invitation, AlertFired } from './frontdesk.js';
+export { Client };
+
+/** `<frontdesk-widget token="…" server="wss://…" title="…">`: the live contact-center widget. */
+export declare class FrontdeskWidget extends HTMLElement {
+  /** The wasm client once the widget has a token (null before). */
+  readonly client: Client | null;
+  /** Milliseconds from navigation start to the first center status shown (null until then). */
+  readonly firstStatusMs: number | null;
+  /** The WebSocket base URL in use: the `server` attribute, else the script's origin. */
+  readonly server: string;
+}
+
+declare global {
+  interface HTMLElementTagNameMap { 'frontdesk-widget': FrontdeskWidget; }
+  interface HTMLElementEventMap {
+    'frontdesk-status': CustomEvent<CenterStatus>;
+    'frontdesk-chat': CustomEvent<ChatMessage>;
+    'frontdesk-invitation': CustomEvent<Invitation>;
+    'frontdesk-alert': CustomEvent<AlertFired>;
+    'frontdesk-connected': CustomEvent<{ resumed: boolean }>;
+    'frontdesk-disconnected': CustomEvent<{ retryAt: number }>;
+    'frontdesk-rejected': CustomEvent<Error & { code: string }>;
+  }
+}

@@ -1,0 +1,297 @@
+// <frontdesk-widget>: a live contact-center widget for any page. One script tag:
+//   <script type="module" src="https://center.example/frontdesk-widget.js"></script>
+//   <frontdesk-widget token="…"></frontdesk-widget>
+// The wasm client (frontdesk.js + frontdesk_bg.wasm) is loaded from beside this file. Theme it with the
+// --fd-* CSS custom properties (see docs/web.md); they pierce the shadow root.
+import init, { Client } from './frontdesk.js';
+
+const base = new URL('.', import.meta.url);
+let ready;
+const load = () => (ready ??= init({ module_or_path: new URL('frontdesk_bg.wasm', base) }));
+
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const time = (ms) => (ms ? new Date(ms).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' }) : '');
+const secs = (s) => (s == null ? '—' : s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
+const hhmm = (m) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+const mins = (s) => { const [h, m] = String(s).split(':').map(Number); return (h || 0) * 60 + (m || 0); };
+const list = (s) => String(s).split(',').map((x) => x.trim()).filter(Boolean);
+const MEDIA = ['chat', 'voice', 'video', 'callback', 'email'];
+
+const CSS = `
+:host{--fd-bg:#fff;--fd-fg:#1b1f24;--fd-muted:#57606a;--fd-accent:#0b5cad;--fd-accent-fg:#fff;--fd-border:#d0d7de;
+--fd-ok:#1a7f37;--fd-warn:#9a6700;--fd-bad:#cf222e;--fd-radius:10px;--fd-font:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+display:block;max-width:420px;font:14px/1.45 var(--fd-font);color:var(--fd-fg)}
+*{box-sizing:border-box}
+.w{background:var(--fd-bg);border:1px solid var(--fd-border);border-radius:var(--fd-radius);overflow:hidden}
+header{display:flex;align-items:center;gap:8px;padding:10px 14px;background:var(--fd-accent);color:var(--fd-accent-fg)}
+header h2{font-size:16px;margin:0;flex:1}
+.dot{width:10px;height:10px;border-radius:50%;background:var(--fd-warn);border:1px solid #fff}
+.on .dot{background:#2da44e}
+section,details{border-top:1px solid var(--fd-border)}
+details>summary{padding:10px 14px;cursor:pointer;font-weight:600}
+details>div,section{padding:10px 14px}
+summary:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,textarea:focus-visible{outline:3px solid var(--fd-accent);outline-offset:2px}
+.stats{display:grid;grid-template-columns:repeat(3,1fr);gap:8px;text-align:center}
+.stats b{display:block;font-size:20px}
+.stats span,.muted,small{color:var(--fd-muted)}
+ul{list-style:none;margin:0;padding:0}
+li{padding:6px 0;border-bottom:1px solid var(--fd-border)}
+li:last-child{border-bottom:0}
+.chips{display:flex;flex-wrap:wrap;gap:4px;margin-top:8px}
+.chip{border:1px solid var(--fd-border);border-radius:99px;padding:1px 8px;font-size:12px}
+.chip.on{border-color:var(--fd-ok);color:var(--fd-ok)}
+label{display:block;margin:6px 0 2px;font-size:13px;color:var(--fd-muted)}
+input,select,textarea{font:inherit;color:inherit;background:var(--fd-bg);border:1px solid var(--fd-border);border-radius:6px;padding:6px 8px;width:100%}
+input[type=radio],input[type=checkbox]{width:auto}
+button{font:inherit;border:1px solid var(--fd-accent);background:var(--fd-accent);color:var(--fd-accent-fg);border-radius:6px;padding:6px 12px;cursor:pointer}
+button.ghost{background:transparent;color:var(--fd-accent)}
+button:disabled{opacity:.55;cursor:not-allowed}
+.row{display:flex;gap:8px;align-items:center;flex-wrap:wrap;margin-top:8px}
+.row>*{flex:1}
+.row>button{flex:0 0 auto}
+fieldset{border:0;padding:0;margin:0}
+.media label{display:inline-flex;gap:4px;align-items:center;margin-right:10px;color:var(--fd-fg)}
+.log{max-height:220px;overflow:auto;display:flex;flex-direction:column;gap:6px;padding:4px 0}
+.msg{max-width:85%;padding:6px 10px;border-radius:12px;background:#eef1f4;color:#1b1f24;align-self:flex-start}
+.msg.me{align-self:flex-end;background:var(--fd-accent);color:var(--fd-accent-fg)}
+.status-placed,.status-processing{color:var(--fd-warn)}.status-shipped,.status-delivered{color:var(--fd-ok)}.status-cancelled{color:var(--fd-bad)}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+@media (max-width:480px){:host{max-width:none}.stats b{font-size:17px}}
+`;
+
+/** The widget element; `client` is its frontdesk Client once connected. */
+class FrontdeskWidget extends HTMLElement {
+  static observedAttributes = ['token', 'server'];
+
+  constructor() {
+    super();
+    this.root = this.attachShadow({ mode: 'open' });
+    this.client = null;
+    this.firstStatusMs = null;
+    this.filter = {};
+    this.profileRev = -1;
+  }
+
+  connectedCallback() { this.boot(); }
+  disconnectedCallback() { this.stop(); }
+  attributeChangedCallback(_n, old, now) { if (old !== now && this.isConnected) { this.stop(); this.boot(); } }
+
+  /** The WebSocket base URL: the `server` attribute, else the origin this script came from. */
+  get server() {
+    return this.getAttribute('server') || base.origin.replace(/^http/, 'ws');
+  }
+
+  get key() { return `frontdesk:${this.server}`; }
+
+  async boot() {
+    const token = this.getAttribute('token');
+    this.render();
+    if (!token) { this.$('#conn').textContent = 'No token'; return; }
+    await load();
+    if (this.client || !this.isConnected) return;
+    let saved = null;
+    try { saved = localStorage.getItem(this.key); } catch { /* storage blocked: start fresh */ }
+    const c = (this.client = new Client(this.server, token, { saved }));
+    c.on('status', (s) => this.status(s));
+    c.on('change', () => this.update());
+    c.on('connected', (e) => this.emit('connected', e));
+    c.on('disconnected', (e) => this.emit('disconnected', e));
+    c.on('rejected', (e) => { this.$('#conn').textContent = `Rejected: ${e.message}`; this.emit('rejected', e); });
+    c.on('synced', () => this.refreshHistory());
+    c.on('chat', (m) => this.emit('chat', m));
+    c.on('invitation', (i) => this.emit('invitation', i));
+    c.on('alert', (a) => this.emit('alert', a));
+    this.save = () => { try { localStorage.setItem(this.key, c.save()); } catch { /* best effort */ } };
+    addEventListener('pagehide', this.save);
+    c.start();
+  }
+
+  stop() {
+    if (!this.client) return;
+    this.save();
+    removeEventListener('pagehide', this.save);
+    this.client.close();
+    this.client.free();
+    this.client = null;
+  }
+
+  emit(type, detail) { this.dispatchEvent(new CustomEvent(`frontdesk-${type}`, { detail, bubbles: true, composed: true })); }
+  $(s) { return this.root.querySelector(s); }
+
+  render() {
+    this.root.innerHTML = `<style>${CSS}</style>
+<div class="w" part="panel">
+ <header><span class="dot" aria-hidden="true"></span><h2>${esc(this.getAttribute('title') || 'Customer service')}</h2><small id="conn" role="status">Connecting…</small></header>
+ <section aria-labelledby="st-h" data-testid="status"><h3 id="st-h" class="sr">Center status</h3>
+  <div class="stats" aria-live="polite">
+   <div><b id="avail">—</b><span>agents available</span></div>
+   <div><b id="holding">—</b><span>waiting</span></div>
+   <div><b id="hold">—</b><span>est. hold</span></div>
+  </div>
+  <div class="chips" id="media" aria-label="Media offered"></div>
+ </section>
+ <section aria-labelledby="inv-h" id="invs" hidden><h3 id="inv-h" style="margin:0 0 6px;font-size:14px">Invitations</h3><ul id="inv-list"></ul></section>
+ <section aria-labelledby="ct-h" data-testid="contact"><h3 id="ct-h" style="margin:0;font-size:14px">Talk to us</h3>
+  <div id="live"></div>
+  <form id="start">
+   <fieldset class="media"><legend class="sr">Medium</legend><div id="pick"></div></fieldset>
+   <div class="row"><select id="s-product" aria-label="Product"><option value="">Any product</option></select>
+   <input id="s-topic" aria-label="Topic" placeholder="What is it about?"><button>Start</button></div>
+  </form>
+  <div id="chat" hidden>
+   <div class="log" id="log" role="log" aria-live="polite" aria-label="Chat transcript"></div>
+   <form class="row" id="say"><input id="say-in" aria-label="Message" placeholder="Type a message" autocomplete="off"><button>Send</button><button type="button" class="ghost" id="end">End</button></form>
+  </div>
+ </section>
+ <details id="d-prof"><summary>Your profile</summary><div><form id="prof">
+  <label for="p-name">Name</label><input id="p-name">
+  <div class="row"><div><label for="p-country">Country</label><input id="p-country"></div><div><label for="p-lang">Languages</label><input id="p-lang" placeholder="en, fr"></div></div>
+  <fieldset><legend style="font-size:13px;color:var(--fd-muted);margin-top:8px">Interested in</legend><div id="p-products"></div></fieldset>
+  <label for="p-topics">Topics</label><input id="p-topics" placeholder="billing, wifi">
+  <label for="p-agenda">When we may contact you (one per line: days 1-7, from-to, time zone)</label>
+  <textarea id="p-agenda" rows="3" placeholder="1,2,3,4,5 09:00-17:00 Europe/Paris"></textarea>
+  <div class="row"><small id="p-msg" role="status"></small><button>Save profile</button></div></form></div></details>
+ <details id="d-hist"><summary>History</summary><div>
+  <div class="row"><select id="h-product" aria-label="Filter by product"><option value="">All products</option></select>
+  <select id="h-agent" aria-label="Filter by agent"><option value="">All agents</option></select></div>
+  <ul id="h-list" data-testid="history"></ul></div></details>
+ <details id="d-ord"><summary>Orders</summary><div><ul id="o-list"></ul></div></details>
+ <details id="d-al"><summary>Alerts</summary><div>
+  <button type="button" class="ghost" id="al-sub">Tell me when an agent is free</button><ul id="al-list"></ul></div></details>
+</div>`;
+    this.$('#start').onsubmit = (e) => { e.preventDefault(); this.startLive(); };
+    this.$('#say').onsubmit = (e) => { e.preventDefault(); this.say(); };
+    this.$('#end').onclick = () => this.current && this.client.endInteraction(this.current.id).catch((x) => this.note(x));
+    this.$('#prof').onsubmit = (e) => { e.preventDefault(); this.saveProfile(); };
+    this.$('#h-product').onchange = this.$('#h-agent').onchange = () => this.refreshHistory();
+    this.$('#al-sub').onclick = () => this.client?.subscribeAlert({ when: 'agent_available' })
+      .then(() => { this.$('#al-sub').textContent = 'We will tell you'; this.$('#al-sub').disabled = true; }, (x) => this.note(x));
+    this.$('#inv-list').onclick = (e) => {
+      const b = e.target.closest('button[data-inv]');
+      if (b) this.client.respondInvitation(b.dataset.inv, b.dataset.accept === '1').catch((x) => this.note(x));
+    };
+  }
+
+  note(err) { this.$('#conn').textContent = err?.message || String(err); }
+
+  status(s) {
+    const offered = s.queues.filter((q) => q.offered);
+    const holds = offered.map((q) => q.estimated_hold_secs).filter((x) => x != null);
+    this.$('#avail').textContent = s.agents.filter((a) => a.state === 'available').length;
+    this.$('#holding').textContent = offered.reduce((n, q) => n + q.holding, 0);
+    this.$('#hold').textContent = holds.length ? secs(Math.min(...holds)) : '—';
+    const mk = s.media_offered.join();
+    if (mk !== this.mediaKey) {
+    // Re-rendered only when the offer changes, so keyboard focus on the picker survives status updates.
+    this.mediaKey = mk;
+    this.$('#media').innerHTML = MEDIA.map((m) => `<span class="chip${s.media_offered.includes(m) ? ' on' : ''}">${m}${s.media_offered.includes(m) ? '' : ' (off)'}</span>`).join('');
+    this.$('#pick').innerHTML = MEDIA.map((m, i) => `<label><input type="radio" name="m" value="${m}"${s.media_offered.includes(m) ? '' : ' disabled'}${(this.medium || 'chat') === m ? ' checked' : ''}>${m}</label>`).join('');
+    this.$('#pick').onchange = (e) => { this.medium = e.target.value; };
+    }
+    if (this.firstStatusMs == null) {
+      // Since navigation start: what a visitor waits from page load to a live status.
+      this.firstStatusMs = Math.round(performance.now());
+      this.dataset.firstStatusMs = this.firstStatusMs;
+    }
+    this.emit('status', s);
+  }
+
+  update() {
+    const c = this.client;
+    if (!c) return;
+    const v = c.view();
+    const w = this.$('.w');
+    w.classList.toggle('on', v.connected);
+    this.$('#conn').textContent = v.connected ? 'Online' : 'Reconnecting…';
+    // Invitations
+    const inv = v.invitations.filter((i) => i.state === 'pending' && i.direction === 'agent_to_client');
+    this.$('#invs').hidden = !inv.length;
+    this.$('#inv-list').innerHTML = inv.map((i) => `<li data-testid="invitation"><b>${esc(i.agent_name)}</b> invites you to a ${esc(i.medium)}: “${esc(i.message)}”
+      <div class="row"><button data-inv="${esc(i.id)}" data-accept="1">Accept</button><button class="ghost" data-inv="${esc(i.id)}" data-accept="0">Decline</button></div></li>`).join('');
+    // Live interaction and chat
+    const live = v.interactions.filter((x) => x.state !== 'ended').sort((a, b) => b.created_at - a.created_at)[0];
+    this.current = live;
+    this.$('#start').hidden = !!live;
+    this.$('#live').innerHTML = !live ? '' : live.state === 'queued'
+      ? `<p role="status">You are number ${live.position} in line for ${esc(live.medium)} (about ${secs(live.estimated_hold_secs)}).</p>`
+      : `<p role="status">Connected with ${esc(live.agent)} by ${esc(live.medium)}.</p>`;
+    this.$('#chat').hidden = !live || live.medium !== 'chat';
+    if (live) {
+      const delivered = new Set(v.delivered.map(([i, s]) => `${i}/${s}`));
+      const sending = v.pending.filter((p) => p.req.op === 'send_chat' && p.req.interaction === live.id);
+      const log = this.$('#log');
+      log.innerHTML = (v.chats[live.id] || []).map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${esc(m.text)}${m.from.kind === 'client' && delivered.has(`${live.id}/${m.seq}`) ? ' <small aria-label="delivered">✓</small>' : ''}</div>`).join('')
+        + sending.map((p) => `<div class="msg me" data-testid="msg-pending">${esc(p.req.text)} <small>sending…</small></div>`).join('');
+      log.scrollTop = log.scrollHeight;
+    }
+    // Products (pickers), orders, alerts, history options
+    const prods = v.products;
+    const opt = (sel, items, keep) => { const s = this.$(sel); const cur = s.value; s.innerHTML = keep + items.map(([id, n]) => `<option value="${esc(id)}">${esc(n)}</option>`).join(''); s.value = cur; };
+    opt('#s-product', prods.map((p) => [p.id, p.name]), '<option value="">Any product</option>');
+    opt('#h-product', prods.map((p) => [p.id, p.name]), '<option value="">All products</option>');
+    const agents = [...new Set(v.history.map((r) => r.agent).filter(Boolean))];
+    if (!this.filter.agent) opt('#h-agent', agents.map((a) => [a, a]), '<option value="">All agents</option>');
+    this.$('#o-list').innerHTML = v.orders.map((o) => `<li><b>${esc(o.id)}</b> ${esc(prods.find((p) => p.id === o.product)?.name || o.product)} — <span class="status-${esc(o.status)}">${esc(o.status)}</span><br><small>${esc(o.delivery.address)}${o.delivery.window ? ` · ${esc(o.delivery.window)}` : ''}</small></li>`).join('') || '<li class="muted">No orders</li>';
+    this.$('#al-list').innerHTML = v.alerts.slice().reverse().map((a) => `<li role="alert">${esc(a.message)} <small>${time(a.at)}</small></li>`).join('');
+    this.history(v.history);
+    if (v.profile.revision !== this.profileRev && !this.$('#prof').contains(this.root.activeElement)) this.fillProfile(v.profile, prods);
+  }
+
+  history(records) {
+    const f = this.filter;
+    const rows = records.filter((r) => (!f.product || r.product === f.product) && (!f.agent || r.agent === f.agent));
+    this.$('#h-list').innerHTML = rows.map((r) => `<li><b>${esc(r.summary)}</b><br><small>${time(r.started_at)} · ${esc(r.medium)} · ${esc(r.product || '')} · ${esc(r.agent || '')} · ${esc(r.outcome)}</small></li>`).join('') || '<li class="muted">Nothing yet</li>';
+  }
+
+  refreshHistory() {
+    const product = this.$('#h-product').value || undefined;
+    const agent = this.$('#h-agent').value || undefined;
+    this.filter = { product, agent };
+    this.client?.getHistory(this.filter).then((rows) => this.history(rows), (x) => this.note(x));
+  }
+
+  fillProfile(p, prods) {
+    this.profileRev = p.revision;
+    const d = p.demographics;
+    this.$('#p-name').value = d.name || '';
+    this.$('#p-country').value = d.country || '';
+    this.$('#p-lang').value = d.languages.join(', ');
+    this.$('#p-topics').value = p.interests.topics.join(', ');
+    this.$('#p-products').innerHTML = prods.map((x) => `<label style="display:inline-flex;gap:4px;margin-right:10px;color:var(--fd-fg)"><input type="checkbox" value="${esc(x.id)}"${p.interests.products.includes(x.id) ? ' checked' : ''}>${esc(x.name)}</label>`).join('');
+    this.$('#p-agenda').value = p.agenda.map((a) => `${a.days.join(',')} ${hhmm(a.start_minute)}-${hhmm(a.end_minute)} ${a.time_zone}`).join('\n');
+  }
+
+  saveProfile() {
+    const v = this.client.view();
+    const agenda = this.$('#p-agenda').value.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
+      const [days, span, tz] = l.split(/\s+/);
+      const [a, b] = (span || '').split('-');
+      return { days: list(days).map(Number), start_minute: mins(a), end_minute: mins(b), time_zone: tz || 'UTC', media: [] };
+    });
+    const patch = {
+      demographics: { ...v.profile.demographics, name: this.$('#p-name').value || null, country: this.$('#p-country').value || null, languages: list(this.$('#p-lang').value) },
+      interests: { products: [...this.root.querySelectorAll('#p-products input:checked')].map((i) => i.value), topics: list(this.$('#p-topics').value) },
+      agenda,
+    };
+    const m = this.$('#p-msg');
+    m.textContent = 'Saving…';
+    this.client.updateProfile(patch).then(() => { m.textContent = 'Saved'; }, (x) => { m.textContent = x.message; });
+  }
+
+  startLive() {
+    const medium = this.root.querySelector('#pick input:checked')?.value || 'chat';
+    const product = this.$('#s-product').value || undefined;
+    const topic = this.$('#s-topic').value || undefined;
+    this.client.startInteraction(medium, product, topic).catch((x) => this.note(x));
+  }
+
+  say() {
+    const i = this.$('#say-in');
+    if (!i.value.trim() || !this.current) return;
+    this.client.sendChat(this.current.id, i.value).catch((x) => this.note(x));
+    i.value = '';
+  }
+}
+
+if (!customElements.get('frontdesk-widget')) customElements.define('frontdesk-widget', FrontdeskWidget);
+export { FrontdeskWidget, Client };
