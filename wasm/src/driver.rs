@@ -43,6 +43,8 @@ pub struct Inner {
     pub listeners: Vec<(String, Function)>,
     me: Weak<RefCell<Inner>>,
     last_center: Option<String>,
+    /// A local change (a queued request, an optimistic profile edit) that listeners of `change` must see.
+    pub dirty: bool,
 }
 
 impl Inner {
@@ -60,7 +62,7 @@ impl Inner {
                     pump(&rc);
                 }
             });
-            RefCell::new(Inner { core, url, socket: None, timer: None, tick: Some(tick), promises: BTreeMap::new(), listeners: Vec::new(), me: me.clone(), last_center: None })
+            RefCell::new(Inner { core, url, socket: None, timer: None, tick: Some(tick), promises: BTreeMap::new(), listeners: Vec::new(), me: me.clone(), last_center: None, dirty: false })
         })
     }
 
@@ -177,7 +179,7 @@ pub fn pump(rc: &Rc<RefCell<Inner>>) {
                 ClientEvent::ProtocolError(e) => out.push(("error".into(), error_js(&e))),
             }
         }
-        if !out.is_empty() || !settle.is_empty() {
+        if !out.is_empty() || !settle.is_empty() || std::mem::take(&mut g.dirty) {
             // Center status reaches the view by pushes and by (re)watch answers, which raise no event of
             // their own: compare instead, so `status` fires for the first status too.
             let center = g.core.view().center.as_ref().map(js::json);

@@ -248,7 +248,11 @@ impl Client {
 impl Client {
     /// Queues a request and returns a Promise settled when its answer arrives (possibly after reconnects).
     fn call(&self, req: Request) -> Promise {
-        let id = self.inner.borrow_mut().core.request(req);
+        let id = {
+            let mut g = self.inner.borrow_mut();
+            g.dirty = true;
+            g.core.request(req)
+        };
         let inner = &self.inner;
         let promise = Promise::new(&mut |resolve, reject| {
             inner.borrow_mut().promises.insert(id, (resolve, reject));

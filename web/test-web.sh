@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Web bindings and widget, end to end, from a fresh Debian 12 (as root): installs the tools, builds the
+# package, checks it against the committed bundle and the size budget, runs the wasm-bindgen tests and
+# the headless-Chromium end-to-end test, and prints one summary line. Screenshots: target/web-e2e/.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BUDGET=${FRONTDESK_WEB_BUDGET_BYTES:-102400}   # 100 KB gzipped: everything a page loads
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+OUT=$TARGET/web-e2e
+fail=()
+say() { echo "test-web: $*"; }
+
+# 1. Tools (each step is skipped when already there, so a cached machine pays nothing).
+rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
+  # Not --locked: its lockfile wants a webpki-roots the registry lacks (about 5 minutes cold).
+  cargo install wasm-bindgen-cli --version 0.2.130
+fi
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
+command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# 2. Build the package and compare it with the committed bundle the server embeds.
+PKG=$TARGET/web/pkg
+rm -rf "$PKG"
+CARGO_TARGET_DIR=$TARGET/web web/build.sh "$PKG" || { say "build failed"; exit 1; }
+for f in "$PKG"/*; do
+  cmp -s "$f" "bindings/js/$(basename "$f")" || fail+=("stale bindings/js/$(basename "$f") (run web/build.sh and commit)")
+done
+
+# 3. Size budget: wasm + glue + widget (its styles are inside it), gzip -9 as a server would send them.
+total=0; sizes=""
+for f in frontdesk_bg.wasm frontdesk.js frontdesk-widget.js; do
+  raw=$(stat -c%s "$PKG/$f"); gz=$(gzip -9c "$PKG/$f" | wc -c); total=$((total + gz))
+  sizes+="$f ${raw}B raw ${gz}B gz; "
+done
+mkdir -p "$OUT"
+echo "$sizes total ${total}B gz (budget ${BUDGET}B)" | tee "$OUT/sizes.txt"
+[ "$total" -le "$BUDGET" ] || fail+=("size budget: ${total}B gzipped > ${BUDGET}B")
+
+# 4. wasm-bindgen tests (node).
+(cd wasm && CARGO_TARGET_DIR=$TARGET/web CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --locked --target wasm32-unknown-unknown) || fail+=("wasm-bindgen tests")
+
+# 5. End to end: the server (embedding bindings/js) and two Chromium contexts, loopback only, bounded.
+cargo build -p frontdesk-server --bin frontdesk-server || { say "server build failed"; exit 1; }
+CARGO_TARGET_DIR=$TARGET timeout 240 node web/e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("end-to-end test")
+first=$(node -e "try{console.log(require('$OUT/results.json').firstStatusMs ?? '?')}catch{console.log('?')}")
+
+echo "test-web: wasm+glue+widget ${total}B gzipped (budget ${BUDGET}B); first status ${first} ms after navigation; screenshots in $OUT; ${#fail[@]} failure(s)"
+for f in "${fail[@]}"; do say "FAILED: $f"; done
+[ ${#fail[@]} -eq 0 ]
