@@ -25,6 +25,7 @@ display:block;max-width:420px;font:14px/1.45 var(--fd-font);color:var(--fd-fg)}
 .w{background:var(--fd-bg);border:1px solid var(--fd-border);border-radius:var(--fd-radius);overflow:hidden}
 header{display:flex;align-items:center;gap:8px;padding:10px 14px;background:var(--fd-accent);color:var(--fd-accent-fg)}
 header h2{font-size:16px;margin:0;flex:1}
+header small{color:inherit}
 .dot{width:10px;height:10px;border-radius:50%;background:var(--fd-warn);border:1px solid #fff}
 .on .dot{background:#2da44e}
 section,details{border-top:1px solid var(--fd-border)}
