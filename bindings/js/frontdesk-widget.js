@@ -70,7 +70,7 @@ class FrontdeskWidget extends HTMLElement {
     this.client = null;
     this.firstStatusMs = null;
     this.filter = {};
-    this.profileRev = -1;
+    this.profileRev = '';
   }
 
   connectedCallback() { this.boot(); }
@@ -235,7 +235,9 @@ class FrontdeskWidget extends HTMLElement {
     this.$('#o-list').innerHTML = v.orders.map((o) => `<li><b>${esc(o.id)}</b> ${esc(prods.find((p) => p.id === o.product)?.name || o.product)} — <span class="status-${esc(o.status)}">${esc(o.status)}</span><br><small>${esc(o.delivery.address)}${o.delivery.window ? ` · ${esc(o.delivery.window)}` : ''}</small></li>`).join('') || '<li class="muted">No orders</li>';
     this.$('#al-list').innerHTML = v.alerts.slice().reverse().map((a) => `<li role="alert">${esc(a.message)} <small>${time(a.at)}</small></li>`).join('');
     this.history(v.history);
-    if (v.profile.revision !== this.profileRev && !this.$('#prof').contains(this.root.activeElement)) this.fillProfile(v.profile, prods);
+    // Refilled when the stored profile or the catalogue changes, never under the user's cursor.
+    const pk = JSON.stringify(v.profile) + prods.length;
+    if (pk !== this.profileRev && !this.$('#prof').contains(this.root.activeElement)) { this.profileRev = pk; this.fillProfile(v.profile, prods); }
   }
 
   history(records) {
@@ -252,7 +254,6 @@ class FrontdeskWidget extends HTMLElement {
   }
 
   fillProfile(p, prods) {
-    this.profileRev = p.revision;
     const d = p.demographics;
     this.$('#p-name').value = d.name || '';
     this.$('#p-country').value = d.country || '';
