@@ -52,6 +52,7 @@ impl From<MonitorError> for ErrorBody {
             MonitorError::UnknownPresentity(_) | MonitorError::UnknownInteraction(_) | MonitorError::UnknownAgent(_) => {
                 ErrorCode::NotFound
             }
+            MonitorError::BadDocument(_) => ErrorCode::Invalid,
         };
         ErrorBody::new(code, e.to_string())
     }

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod holdtime;
+pub mod pidf;
 pub mod presence;
 
 use crate::center_event::CenterEvent;
@@ -42,6 +43,9 @@ pub enum MonitorError {
     /// The event refers to an agent that is not logged in.
     #[error("unknown agent {0}")]
     UnknownAgent(AgentId),
+    /// A published presence document was refused.
+    #[error("bad presence document: {0}")]
+    BadDocument(String),
 }
 
 /// Settings of the monitor.
@@ -275,6 +279,15 @@ impl StatusMonitor {
             self.clients.insert(client, status);
             self.dirty.insert(p);
         }
+    }
+
+    /// Applies a PIDF document a vendor's system published for an agent: the agent's state follows
+    /// its tuples and RPID activities.
+    pub fn handle_agent_pidf(&mut self, now: Timestamp, agent: AgentId, xml: &[u8]) -> Result<AgentState, MonitorError> {
+        let parsed = pidf::parse_pidf(xml, &pidf::PidfLimits::default()).map_err(|e| MonitorError::BadDocument(e.to_string()))?;
+        let state = pidf::agent_state_from_pidf(&parsed);
+        self.handle_center_event(now, CenterEvent::AgentStateChanged { agent, state })?;
+        Ok(state)
     }
 
     /// Forgets a client's status (its data was erased).
