@@ -95,6 +95,11 @@ pub enum AgentRequest {
     },
     /// Read center status.
     CenterStatus,
+    /// Read the transcript of an interaction the agent handles (to catch up after reconnecting).
+    Transcript {
+        /// Interaction.
+        interaction: InteractionId,
+    },
 }
 
 /// A frame to an agent console.

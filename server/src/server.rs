@@ -218,6 +218,10 @@ async fn run(
                             broker.agent_login(now, agent.clone(), &name, role, skills, media);
                         }
                         let _ = out.send(Out::Frame(json(&AgentOut::Welcome { agent: agent.to_string() })));
+                        // A console that reconnects learns again which clients it is connected with.
+                        for li in broker.agent_interactions(&agent) {
+                            let _ = out.send(Out::Frame(json(&AgentOut::Event { event: frontdesk_core::broker::AgentEvent::Connected(li) })));
+                        }
                         consoles.entry(agent.clone()).or_default().push((console, out));
                         info!(%agent, "agent console connected");
                     }
@@ -387,6 +391,7 @@ fn agent_request(b: &mut Broker, now: Timestamp, agent: &AgentId, req: AgentRequ
         AgentRequest::ClientProfile { client } => v(b.agent_client_profile(agent, &client)),
         AgentRequest::ClientHistory { client, filter } => v(b.agent_client_history(agent, &client, &filter)),
         AgentRequest::CenterStatus => v(Ok::<_, ErrorBody>(b.monitor().center_status())),
+        AgentRequest::Transcript { interaction } => v(b.agent_transcript(agent, &interaction)),
     }
 }
 

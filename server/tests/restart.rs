@@ -114,6 +114,10 @@ async fn sigkill_during_traffic_loses_and_doubles_nothing() {
         })
         .collect();
     assert_eq!(got, vec!["a0", "a1", "a2", "a3", "a4"]);
+    // The console that reconnected is told of its interaction and can catch up on the transcript.
+    ann.event(|e| matches!(e, AgentEvent::Connected(x) if x.id == li.id)).await;
+    let frontdesk_server::agent_wire::AgentResult::Ok(t) = ann.request(AgentRequest::Transcript { interaction: li.id.clone() }).await else { panic!("transcript refused") };
+    assert_eq!(t.as_array().unwrap().iter().filter(|m| m["from"]["kind"] == "client").count(), total);
     // The conversation goes on after the restart.
     let r = ann.request(AgentRequest::SendChat { interaction: li.id.clone(), text: "still here".into() }).await;
     assert!(matches!(r, frontdesk_server::agent_wire::AgentResult::Ok(_)), "{r:?}");

@@ -1570,6 +1570,26 @@ impl Broker {
         Ok(li)
     }
 
+    /// Live interactions an agent is connected to (a console that reconnects lists them again).
+    pub fn agent_interactions(&self, agent: &AgentId) -> Vec<LiveInteraction> {
+        let mut v: Vec<LiveInteraction> =
+            self.live.values().filter(|l| l.li.agent.as_ref() == Some(agent) && l.li.state == InteractionState::Connected).map(|l| l.li.clone()).collect();
+        v.sort_by_key(|l| l.created_at);
+        v
+    }
+
+    /// The transcript of an interaction the agent handles (supervisors: any), so a console that was
+    /// away catches up.
+    pub fn agent_transcript(&self, agent: &AgentId, interaction: &InteractionId) -> Result<Vec<ChatMessage>, BrokerError> {
+        let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::Unauthenticated, format!("agent {agent} is not logged in")))?;
+        let handles = self.live.get(interaction).is_some_and(|l| l.li.agent.as_ref() == Some(agent))
+            || self.store.record(interaction)?.is_some_and(|r| r.agent.as_ref() == Some(agent));
+        if !handles && seat.role != AgentRole::Supervisor {
+            return Err(err(ErrorCode::Forbidden, format!("{agent} does not handle interaction {interaction}")));
+        }
+        Ok(self.store.transcript(interaction)?)
+    }
+
     fn agent_may_read(&self, agent: &AgentId, client: &ClientId) -> Result<(), BrokerError> {
         let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::Unauthenticated, format!("agent {agent} is not logged in")))?;
         if seat.role == AgentRole::Supervisor {
