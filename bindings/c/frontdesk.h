@@ -1149,6 +1149,33 @@ enum FdStatus fd_monitor_presence_json(const struct FdMonitor *monitor,
                                        char **out);
 
 /**
+ * The presence document of a presentity as PIDF XML (RFC 3863, with RPID activities), for presence
+ * servers and SIP systems; `domain` names the presence URIs (`pres:agent-ann@<domain>`). Free `*out`
+ * with `fd_string_free`.
+ *
+ * # Safety
+ * `presentity` and `domain` must be NULL or NUL-terminated; `out` NULL or writable.
+ */
+enum FdStatus fd_monitor_presence_pidf(const struct FdMonitor *monitor,
+                                       const char *presentity,
+                                       const char *domain,
+                                       char **out);
+
+/**
+ * Applies a PIDF document an ACD or presence server published for an agent: the agent's state follows
+ * its tuples and RPID activities (open → available, on-the-phone/busy → busy, away/meeting → away).
+ * DTDs, oversized or malformed documents are refused with `FD_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `agent` must be NULL or NUL-terminated; `xml` NULL or readable for `len` bytes.
+ */
+enum FdStatus fd_monitor_agent_pidf(struct FdMonitor *monitor,
+                                    uint64_t now_ms,
+                                    const char *agent,
+                                    const uint8_t *xml,
+                                    size_t len);
+
+/**
  * Subscribes watcher `watcher` (an id the host chooses) to a presentity; later changes arrive as
  * `notify` events listing the watcher. `principal_json` says who watches (NULL: a trusted service,
  * e.g. `{"kind":"client","id":"alice"}` for a client). `doc_out` may be NULL; else it receives the

@@ -84,9 +84,9 @@ int main(void) {
     printf("center status: %s\n", json);
     fd_string_free(json);
 
-    /* Presence of an agent (RFC 2778 model, JSON for now; PIDF XML comes later). */
-    TRY(fd_monitor_presence_json(monitor, "agent:ann", &json));
-    printf("presence of agent ann: %s\n", json);
+    /* Presence of an agent as PIDF (RFC 3863 with RPID activities), for presence servers and SIP. */
+    TRY(fd_monitor_presence_pidf(monitor, "agent:ann", "acd.example", &json));
+    printf("PIDF presence of agent ann:\n%s", json);
     fd_string_free(json);
 
     printf("%d presence events delivered\n", events);

@@ -326,6 +326,48 @@ pub unsafe extern "C" fn fd_monitor_presence_json(monitor: *const FdMonitor, pre
     })
 }
 
+/// The presence document of a presentity as PIDF XML (RFC 3863, with RPID activities), for presence
+/// servers and SIP systems; `domain` names the presence URIs (`pres:agent-ann@<domain>`). Free `*out`
+/// with `fd_string_free`.
+///
+/// # Safety
+/// `presentity` and `domain` must be NULL or NUL-terminated; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_monitor_presence_pidf(monitor: *const FdMonitor, presentity: *const c_char, domain: *const c_char, out: *mut *mut c_char) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = std::ptr::null_mut();
+        let p = arg_str(presentity, "presentity")?;
+        let d = arg_str(domain, "domain")?;
+        let s = handle::with_ref::<MonitorCore, _>(h(monitor), |c| read::presence_pidf(&c.monitor, p, d))?;
+        *out = into_c_string(s)?;
+        Ok(())
+    })
+}
+
+/// Applies a PIDF document an ACD or presence server published for an agent: the agent's state follows
+/// its tuples and RPID activities (open → available, on-the-phone/busy → busy, away/meeting → away).
+/// DTDs, oversized or malformed documents are refused with `FD_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `agent` must be NULL or NUL-terminated; `xml` NULL or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn fd_monitor_agent_pidf(monitor: *mut FdMonitor, now_ms: u64, agent: *const c_char, xml: *const u8, len: usize) -> FdStatus {
+    guard(|| {
+        let a = arg_str(agent, "agent")?;
+        if xml.is_null() {
+            return Err(crate::error::Error::new(FdStatus::FD_ERR_NULL_POINTER, "xml is NULL"));
+        }
+        let bytes = std::slice::from_raw_parts(xml, len);
+        handle::with_mut::<MonitorCore, _>(h(monitor), |c| {
+            c.monitor
+                .handle_agent_pidf(Timestamp(now_ms), a.into(), bytes)
+                .map(|_| ())
+                .map_err(|e| crate::error::Error::new(FdStatus::FD_ERR_INVALID_ARGUMENT, e.to_string()))
+        })
+    })
+}
+
 /// Subscribes watcher `watcher` (an id the host chooses) to a presentity; later changes arrive as
 /// `notify` events listing the watcher. `principal_json` says who watches (NULL: a trusted service,
 /// e.g. `{"kind":"client","id":"alice"}` for a client). `doc_out` may be NULL; else it receives the

@@ -41,3 +41,7 @@ pub(crate) fn presentity(s: &str) -> Res<Presentity> {
 pub(crate) fn presence_json(m: &StatusMonitor, p: &str) -> Res<String> {
     Ok(serde_json::to_string(&m.document(&presentity(p)?))?)
 }
+
+pub(crate) fn presence_pidf(m: &StatusMonitor, p: &str, domain: &str) -> Res<String> {
+    Ok(frontdesk_core::monitor::pidf::to_pidf(&m.document(&presentity(p)?), domain))
+}

@@ -4,6 +4,7 @@
  * Each must return an error code and never crash (valgrind watches for invalid accesses).
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "test_util.h"
 
@@ -36,6 +37,10 @@ static void monitor_calls(FdMonitor *m, FdStatus want) {
     s = (char *)"untouched";
     CHECK_ST(fd_monitor_presence_json(m, "center", &s), want);
     CHECK(s == NULL);
+    s = (char *)"untouched";
+    CHECK_ST(fd_monitor_presence_pidf(m, "center", "acd.example", &s), want);
+    CHECK(s == NULL);
+    CHECK_ST(fd_monitor_agent_pidf(m, T0, "a", (const uint8_t *)"<x/>", 4), want);
     CHECK_ST(fd_monitor_watch(m, 1, NULL, "center", &s), want);
     CHECK(s == NULL);
     CHECK_ST(fd_monitor_unwatch(m, 1, "center"), want);
@@ -174,6 +179,7 @@ static void test_bad_handles(void) {
 
 static void test_bad_arguments(void) {
     FdMonitor *m = NULL;
+    char *s0 = NULL;
     CHECK_ST(fd_monitor_new(NULL), FD_ERR_NULL_POINTER);
     CHECK_OK(fd_monitor_new(&m));
     /* NULL out-pointers and strings. */
@@ -189,6 +195,10 @@ static void test_bad_arguments(void) {
     CHECK_HAS(fd_last_error_message(), "products[1]");
     CHECK_ST(fd_monitor_center_status_json(m, NULL), FD_ERR_NULL_POINTER);
     CHECK_ST(fd_monitor_presence_json(m, "center", NULL), FD_ERR_NULL_POINTER);
+    CHECK_ST(fd_monitor_presence_pidf(m, "center", NULL, &s0), FD_ERR_NULL_POINTER);
+    CHECK_ST(fd_monitor_presence_pidf(m, "center", "d", NULL), FD_ERR_NULL_POINTER);
+    CHECK_ST(fd_monitor_agent_pidf(m, T0, "a", NULL, 10), FD_ERR_NULL_POINTER);
+    CHECK_ST(fd_monitor_agent_pidf(m, T0, NULL, (const uint8_t *)"<x/>", 4), FD_ERR_NULL_POINTER);
     CHECK_ST(fd_monitor_poll_event(m, NULL), FD_ERR_NULL_POINTER);
     CHECK_ST(fd_monitor_poll_timeout(m, NULL), FD_ERR_NULL_POINTER);
     CHECK_ST(fd_monitor_media_offered(m, NULL), FD_ERR_NULL_POINTER);
@@ -202,6 +212,7 @@ static void test_bad_arguments(void) {
     CHECK_ST(fd_monitor_agent_logged_in(m, T0, "a", "A", bad_list, 2, FD_MEDIA_CHAT), FD_ERR_INVALID_UTF8);
     CHECK_ST(fd_monitor_interaction_queued(m, T0, "i", "q", FD_MEDIUM_CHAT, BAD_UTF8), FD_ERR_INVALID_UTF8);
     CHECK_ST(fd_monitor_push_json(m, T0, BAD_UTF8), FD_ERR_INVALID_UTF8);
+    CHECK_ST(fd_monitor_presence_pidf(m, "center", BAD_UTF8, &s0), FD_ERR_INVALID_UTF8);
     /* Out-of-range enum values and malformed JSON or presentities. */
     CHECK_ST(fd_monitor_agent_logged_in(m, T0, "a", "A", NULL, 0, FD_MEDIA_CHAT), FD_OK);
     CHECK_ST(fd_monitor_agent_state_changed(m, T0, "a", 99), FD_ERR_INVALID_ARGUMENT);
@@ -212,6 +223,11 @@ static void test_bad_arguments(void) {
     char *s = NULL;
     CHECK_ST(fd_monitor_presence_json(m, "planet:mars", &s), FD_ERR_INVALID_ARGUMENT);
     CHECK(s == NULL);
+    /* Hostile PIDF (billion laughs) and non-UTF-8 bytes are refused; the agent's state is unchanged. */
+    const char *laughs = "<?xml version=\"1.0\"?><!DOCTYPE l [<!ENTITY a \"aaaa\">]><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"pres:a@b\"><note>&a;</note></presence>";
+    CHECK_ST(fd_monitor_agent_pidf(m, T0, "a", (const uint8_t *)laughs, strlen(laughs)), FD_ERR_INVALID_ARGUMENT);
+    CHECK_HAS(fd_last_error_message(), "DTD");
+    CHECK_ST(fd_monitor_agent_pidf(m, T0, "a", (const uint8_t *)BAD_UTF8, strlen(BAD_UTF8)), FD_ERR_INVALID_ARGUMENT);
     CHECK_ST(fd_monitor_watch(m, 1, "{\"kind\":\"alien\"}", "center", NULL), FD_ERR_INVALID_ARGUMENT);
     /* Wrong-state calls: events about things the monitor never saw. */
     CHECK_ST(fd_monitor_agent_state_changed(m, T0, "ghost", FD_AGENT_BUSY), FD_ERR_NOT_FOUND);

@@ -1,4 +1,5 @@
 /* The status monitor through the C ABI: typed pushes and reads, JSON reads, polling and callbacks. */
+#include <string.h>
 #include "test_util.h"
 
 static const char *SKILLS[] = {"router", "phone"};
@@ -62,6 +63,15 @@ static void test_push_and_read(void) {
     CHECK_HAS(json, "\"entity\":\"agent:ann\"");
     CHECK_HAS(json, "on-the-phone");
     fd_string_free(json);
+    CHECK_OK(fd_monitor_presence_pidf(m, "agent:ann", "acd.example", &json));
+    CHECK_HAS(json, "entity=\"pres:agent-ann@acd.example\"");
+    CHECK_HAS(json, "<rpid:on-the-phone/>");
+    fd_string_free(json);
+    /* The ACD publishes PIDF: open with no activity means available. */
+    const char *pidf = "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:ann@acd\"><tuple id=\"t\"><status><basic>open</basic></status></tuple></presence>";
+    CHECK_OK(fd_monitor_agent_pidf(m, T0 + 65000, "ann", (const uint8_t *)pidf, strlen(pidf)));
+    CHECK_OK(fd_monitor_agent_state(m, "ann", &st));
+    CHECK(st == FD_AGENT_AVAILABLE);
 
     CHECK_OK(fd_monitor_push_json(m, T0 + 70000, "{\"type\":\"agent_state_changed\",\"agent\":\"ann\",\"state\":\"after_work\"}"));
     CHECK_OK(fd_monitor_agent_state(m, "ann", &st));
