@@ -7,10 +7,16 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/bindings/js}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/web}
-# Paths are remapped so the module is byte-identical wherever it is built (test-web.sh checks the
-# committed bundle against a fresh build).
-export RUSTFLAGS="--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo --remap-path-prefix=$ROOT=/frontdesk"
-cargo build --manifest-path "$ROOT/wasm/Cargo.toml" --release --target wasm32-unknown-unknown --locked
+# The module must be byte-identical wherever the repository is checked out (test-web.sh checks the
+# committed bundle against a fresh build). Cargo hashes a path dependency's location into symbol
+# names, so the sources are built from one fixed directory, and paths are remapped as well.
+SRC=${FRONTDESK_WEB_SRC:-/tmp/frontdesk-web-src}
+rm -rf "$SRC" && mkdir -p "$SRC"
+tar -C "$ROOT" --exclude=./target --exclude=./.git --exclude='*/node_modules' -cf - Cargo.toml core wasm | tar -C "$SRC" -xf -
+# The root manifest names members that are not copied; keep only what the wasm build inherits from.
+sed -i -e 's/^members = .*/members = ["core"]/' -e 's/^default-members = .*/default-members = ["core"]/' -e '/^exclude = /d' "$SRC/Cargo.toml"
+export RUSTFLAGS="--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo --remap-path-prefix=$SRC=/frontdesk"
+cargo build --manifest-path "$SRC/wasm/Cargo.toml" --release --target wasm32-unknown-unknown --locked
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 wasm-bindgen --target web --out-dir "$TMP" --out-name frontdesk "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/frontdesk_wasm.wasm"

@@ -251,8 +251,8 @@ export interface InitOutput {
     readonly client_view: (a: number) => any;
     readonly client_watch: (a: number, b: number, c: number) => [number, number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h34355d76c64beb93: (a: number, b: number, c: any, d: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__he72a95dfa0064545: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__hac7db81dad51fa79: (a: number, b: number) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h96776e7fee96c1b3: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h1c174b259334dc0c: (a: number, b: number) => void;
     readonly __wbindgen_malloc: (a: number, b: number) => number;
     readonly __wbindgen_realloc: (a: number, b: number, c: number, d: number) => number;
     readonly __wbindgen_free: (a: number, b: number, c: number) => void;

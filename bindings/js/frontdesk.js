@@ -515,13 +515,13 @@ function __wbg_get_imports() {
             return ret;
         }, arguments); },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 4, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__he72a95dfa0064545);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 3, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h96776e7fee96c1b3);
             return ret;
         },
         __wbindgen_generic_0000000000000002: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [], shim_idx: 3, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__hac7db81dad51fa79);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [], shim_idx: 4, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h1c174b259334dc0c);
             return ret;
         },
         __wbindgen_generic_0000000000000003: function(arg0, arg1) {
@@ -544,12 +544,12 @@ function __wbg_get_imports() {
     };
 }
 
-function wasm_bindgen__convert__closures_____invoke__hac7db81dad51fa79(arg0, arg1) {
-    wasm.wasm_bindgen__convert__closures_____invoke__hac7db81dad51fa79(arg0, arg1);
+function wasm_bindgen__convert__closures_____invoke__h1c174b259334dc0c(arg0, arg1) {
+    wasm.wasm_bindgen__convert__closures_____invoke__h1c174b259334dc0c(arg0, arg1);
 }
 
-function wasm_bindgen__convert__closures_____invoke__he72a95dfa0064545(arg0, arg1, arg2) {
-    wasm.wasm_bindgen__convert__closures_____invoke__he72a95dfa0064545(arg0, arg1, arg2);
+function wasm_bindgen__convert__closures_____invoke__h96776e7fee96c1b3(arg0, arg1, arg2) {
+    wasm.wasm_bindgen__convert__closures_____invoke__h96776e7fee96c1b3(arg0, arg1, arg2);
 }
 
 function wasm_bindgen__convert__closures_____invoke__h34355d76c64beb93(arg0, arg1, arg2, arg3) {
