@@ -20,13 +20,7 @@ pub const NS_FD: &str = "urn:frontdesk:params:xml:ns:pidf-cc";
 
 /// The presence URI of a presentity (`pres:agent-ann@example.com`), the same local parts as its JID.
 pub fn entity_uri(p: &Presentity, domain: &str) -> String {
-    let local = match p {
-        Presentity::Center => "center".to_string(),
-        Presentity::Queue(q) => format!("queue-{q}"),
-        Presentity::Agent(a) => format!("agent-{a}"),
-        Presentity::Client(c) => format!("client-{c}"),
-    };
-    format!("pres:{local}@{domain}")
+    format!("pres:{}@{domain}", p.local_part())
 }
 
 fn activity_name(a: Activity) -> &'static str {

@@ -48,6 +48,23 @@ impl Presentity {
     }
 }
 
+impl Presentity {
+    /// The local part used in address-style names (XMPP JIDs, PIDF `pres:` URIs): `center`,
+    /// `queue-<id>`, `agent-<id>`, `client-<id>` — a `:` is not allowed there.
+    pub fn local_part(&self) -> String {
+        self.to_uri_part().replacen(':', "-", 1)
+    }
+
+    /// Parses a local part made by [`local_part`](Self::local_part).
+    pub fn from_local_part(s: &str) -> Option<Presentity> {
+        if s == "center" {
+            return Some(Presentity::Center);
+        }
+        let (kind, id) = s.split_once('-')?;
+        Presentity::parse(&format!("{kind}:{id}"))
+    }
+}
+
 impl std::fmt::Display for Presentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.to_uri_part())

@@ -117,31 +117,13 @@ pub fn self_signed_tls(domain: &str) -> Result<tokio_rustls::TlsAcceptor, String
 
 /// The JID of a presentity.
 pub fn jid_of(p: &Presentity, domain: &str) -> String {
-    match p {
-        Presentity::Center => format!("center@{domain}"),
-        Presentity::Queue(q) => format!("queue-{q}@{domain}"),
-        Presentity::Agent(a) => format!("agent-{a}@{domain}"),
-        Presentity::Client(c) => format!("client-{c}@{domain}"),
-    }
+    format!("{}@{domain}", p.local_part())
 }
 
 /// The presentity a JID names (resource ignored).
 pub fn presentity_of(jid: &str) -> Option<Presentity> {
     let bare = jid.split('/').next()?;
-    let local = bare.split('@').next()?;
-    if local == "center" {
-        return Some(Presentity::Center);
-    }
-    let (kind, id) = local.split_once('-')?;
-    if id.is_empty() {
-        return None;
-    }
-    match kind {
-        "queue" => Some(Presentity::Queue(id.into())),
-        "agent" => Some(Presentity::Agent(id.into())),
-        "client" => Some(Presentity::Client(id.into())),
-        _ => None,
-    }
+    Presentity::from_local_part(bare.split('@').next()?)
 }
 
 /// XMPP availability of a presence document: (available, show, status).
