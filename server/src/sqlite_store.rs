@@ -5,7 +5,8 @@ use frontdesk_core::broker::store::{DataStore, SessionRecord, StoreError};
 use frontdesk_core::interaction::{ChatMessage, LiveInteraction};
 use frontdesk_core::profile::ClientProfile;
 use frontdesk_core::records::{HistoryFilter, InteractionRecord, Order, Product};
-use frontdesk_core::{ClientId, InteractionId, OrderId};
+use frontdesk_core::invitation::Invitation;
+use frontdesk_core::{ClientId, InteractionId, InvitationId, OrderId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
@@ -58,6 +59,7 @@ impl SqliteStore {
              CREATE INDEX IF NOT EXISTS orders_client ON orders(client);
              CREATE TABLE IF NOT EXISTS chat (interaction TEXT NOT NULL, seq INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (interaction, seq));
              CREATE TABLE IF NOT EXISTS live (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS invitations (id TEXT PRIMARY KEY, json TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS sessions (client TEXT NOT NULL, instance INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (client, instance));",
         )
         .map_err(e)?;
@@ -195,6 +197,23 @@ impl DataStore for SqliteStore {
 
     fn load_live(&self) -> Result<Vec<LiveInteraction>, StoreError> {
         let mut st = self.conn.prepare("SELECT json FROM live").map_err(e)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(e)?;
+        rows.map(|r| r.map_err(e).and_then(|s| from_json(&s))).collect()
+    }
+
+    fn save_invitation(&mut self, i: &Invitation) -> Result<(), StoreError> {
+        let j = to_json(i);
+        self.write()?.execute("INSERT OR REPLACE INTO invitations (id, json) VALUES (?1, ?2)", params![i.id.as_str(), j]).map_err(e)?;
+        Ok(())
+    }
+
+    fn delete_invitation(&mut self, id: &InvitationId) -> Result<(), StoreError> {
+        self.write()?.execute("DELETE FROM invitations WHERE id = ?1", params![id.as_str()]).map_err(e)?;
+        Ok(())
+    }
+
+    fn load_invitations(&self) -> Result<Vec<Invitation>, StoreError> {
+        let mut st = self.conn.prepare("SELECT json FROM invitations").map_err(e)?;
         let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(e)?;
         rows.map(|r| r.map_err(e).and_then(|s| from_json(&s))).collect()
     }

@@ -57,6 +57,10 @@ async fn sigkill_during_traffic_loses_and_doubles_nothing() {
     ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await;
     alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Interaction(x)) if x.state == InteractionState::Connected)).await;
 
+    // An invitation the client has seen must survive the restart too.
+    let frontdesk_server::agent_wire::AgentResult::Ok(v) = ann.request(AgentRequest::Invite { client: "alice".into(), medium: Medium::Chat, message: "a second topic?".into() }).await else { panic!() };
+    let inv: frontdesk_core::InvitationId = serde_json::from_value(v["id"].clone()).unwrap();
+    alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Invitation(i)) if i.id == inv)).await;
     // Traffic both ways; the server dies in the middle of it.
     let total = 30;
     let mut ids = vec![];
@@ -118,6 +122,10 @@ async fn sigkill_during_traffic_loses_and_doubles_nothing() {
     ann.event(|e| matches!(e, AgentEvent::Connected(x) if x.id == li.id)).await;
     let frontdesk_server::agent_wire::AgentResult::Ok(t) = ann.request(AgentRequest::Transcript { interaction: li.id.clone() }).await else { panic!("transcript refused") };
     assert_eq!(t.as_array().unwrap().iter().filter(|m| m["from"]["kind"] == "client").count(), total);
+    // The invitation is still there to accept.
+    let id = alice.h.with(|c| c.respond_invitation(inv.clone(), true));
+    let r = alice.answer(id).await;
+    assert!(matches!(&r, Ok(Response::Invitation(i)) if i.interaction.is_some()), "{r:?}");
     // The conversation goes on after the restart.
     let r = ann.request(AgentRequest::SendChat { interaction: li.id.clone(), text: "still here".into() }).await;
     assert!(matches!(r, frontdesk_server::agent_wire::AgentResult::Ok(_)), "{r:?}");

@@ -228,6 +228,7 @@ pub struct Broker {
     dirty: HashSet<SessionKey>,
     external: HashSet<WatcherId>,
     dirty_live: HashSet<InteractionId>,
+    dirty_invitations: HashSet<InvitationId>,
     store_error: Option<StoreError>,
     counter: u64,
     now: Timestamp,
@@ -285,6 +286,7 @@ impl Broker {
             dirty: HashSet::new(),
             external: HashSet::new(),
             dirty_live: HashSet::new(),
+            dirty_invitations: HashSet::new(),
             store_error: None,
             counter: 0,
             now: Timestamp(0),
@@ -315,6 +317,9 @@ impl Broker {
             self.by_watcher.insert(w, key.clone());
             self.by_client.entry(key.0.clone()).or_default().push(key.clone());
             self.sessions.insert(key, s);
+        }
+        for inv in self.store.load_invitations()? {
+            self.invitations.insert(inv.id.clone(), inv);
         }
         // Live interactions come back as they were: queued ones wait again in their queue, connected
         // ones wait for their agent to log in again.
@@ -349,6 +354,15 @@ impl Broker {
                     self.store.save_session(&rec)
                 }
                 None => self.store.delete_session(&key.0, key.1),
+            };
+            if let Err(e) = r {
+                self.store_error = Some(e);
+            }
+        }
+        for id in std::mem::take(&mut self.dirty_invitations) {
+            let r = match self.invitations.get(&id) {
+                Some(i) => self.store.save_invitation(i),
+                None => self.store.delete_invitation(&id),
             };
             if let Err(e) = r {
                 self.store_error = Some(e);
@@ -1038,6 +1052,7 @@ impl Broker {
                     interaction: None,
                 };
                 self.invitations.insert(inv.id.clone(), inv.clone());
+                self.dirty_invitations.insert(inv.id.clone());
                 self.events.push_back(BrokerEvent::Agent { agent, event: AgentEvent::InvitationReceived(inv.clone()) });
                 Ok(Response::Invitation(inv))
             }
@@ -1251,12 +1266,22 @@ impl Broker {
         let inv = self.invitations.get_mut(id).expect("caller checked");
         inv.state = state;
         let inv = inv.clone();
+        self.dirty_invitations.insert(id.clone());
         self.push_event(&inv.client.clone(), &Event::Invitation(inv.clone()), None, None);
         self.events.push_back(BrokerEvent::Agent { agent: inv.agent.clone(), event: AgentEvent::InvitationUpdated(inv.clone()) });
         if state != InvitationState::Pending {
             // Settled invitations are kept a while so late answers get a clear error, then forgotten.
             let horizon = self.now.as_millis().saturating_sub(3_600_000);
-            self.invitations.retain(|_, i| i.state == InvitationState::Pending || i.expires_at.as_millis() > horizon);
+            let old: Vec<InvitationId> = self
+                .invitations
+                .values()
+                .filter(|i| i.state != InvitationState::Pending && i.expires_at.as_millis() <= horizon)
+                .map(|i| i.id.clone())
+                .collect();
+            for id in old {
+                self.invitations.remove(&id);
+                self.dirty_invitations.insert(id);
+            }
         }
         inv
     }
@@ -1513,6 +1538,7 @@ impl Broker {
             interaction: None,
         };
         self.invitations.insert(inv.id.clone(), inv.clone());
+        self.dirty_invitations.insert(inv.id.clone());
         self.push_event(client, &Event::Invitation(inv.clone()), None, None);
         self.pump();
         Ok(inv)

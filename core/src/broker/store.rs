@@ -89,6 +89,18 @@ pub trait DataStore: Send {
     fn load_live(&self) -> Result<Vec<crate::interaction::LiveInteraction>, StoreError> {
         Ok(vec![])
     }
+    /// Saves an invitation (pending or settled) so it survives a restart.
+    fn save_invitation(&mut self, _invitation: &crate::invitation::Invitation) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Forgets an invitation (settled long ago).
+    fn delete_invitation(&mut self, _id: &crate::ids::InvitationId) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Every saved invitation, for a broker starting up.
+    fn load_invitations(&self) -> Result<Vec<crate::invitation::Invitation>, StoreError> {
+        Ok(vec![])
+    }
     /// Makes every write since the last commit durable, all together.
     fn commit(&mut self) -> Result<(), StoreError> {
         Ok(())
