@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the npm package in bindings/js: the wasm Client (cargo, wasm-bindgen 0.2.130, wasm-opt -Oz from
-# npm's binaryen) and the widget. Usage: web/build.sh [OUT_DIR]   (default bindings/js)
+# Builds the npm package in bindings/js: the wasm session engine (cargo, wasm-bindgen 0.2.130, wasm-opt
+# -Oz from npm's binaryen), the Client on top of it (web/client.js) and the widget. Usage: web/build.sh [OUT_DIR]   (default bindings/js)
 # Needs: rustup target wasm32-unknown-unknown, wasm-bindgen-cli 0.2.130, `npm ci` in web/ (test-web.sh
 # installs all of these).
 set -euo pipefail
@@ -19,13 +19,16 @@ export RUSTFLAGS="--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo --remap
 cargo build --manifest-path "$SRC/wasm/Cargo.toml" --release --target wasm32-unknown-unknown --locked
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-wasm-bindgen --target web --out-dir "$TMP" --out-name frontdesk "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/frontdesk_wasm.wasm"
+wasm-bindgen --target web --out-dir "$TMP" --out-name frontdesk_wasm "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/frontdesk_wasm.wasm"
 mkdir -p "$OUT"
 # Debian's binaryen 108 silently breaks wasm-bindgen 0.2.130 output: use npm's (132).
 "$ROOT/web/node_modules/.bin/wasm-opt" -Oz --strip-debug --strip-producers \
   --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-multivalue \
-  "$TMP/frontdesk_bg.wasm" -o "$OUT/frontdesk_bg.wasm"
-cp "$TMP/frontdesk.js" "$TMP/frontdesk.d.ts" "$OUT/"
+  "$TMP/frontdesk_wasm_bg.wasm" -o "$OUT/frontdesk_wasm_bg.wasm"
+cp "$TMP/frontdesk_wasm.js" "$TMP/frontdesk_wasm.d.ts" "$OUT/"
+cp "$ROOT/web/client.js" "$OUT/frontdesk.js"
+cp "$ROOT/web/client.d.ts" "$OUT/frontdesk.d.ts"
+cp "$ROOT/web/package.dist.json" "$OUT/package.json"
 cp "$ROOT/web/widget.js" "$OUT/frontdesk-widget.js"
 cp "$ROOT/web/widget.d.ts" "$OUT/frontdesk-widget.d.ts"

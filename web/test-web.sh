@@ -28,9 +28,10 @@ for f in "$PKG"/*; do
   cmp -s "$f" "bindings/js/$(basename "$f")" || fail+=("stale bindings/js/$(basename "$f") (run web/build.sh and commit)")
 done
 
-# 3. Size budget: wasm + glue + widget (its styles are inside it), gzip -9 as a server would send them.
+# 3. Size budget: everything the widget page loads (wasm, its glue, the client, the widget with its
+# styles inside), gzip -9 as a server would send them.
 total=0; sizes=""
-for f in frontdesk_bg.wasm frontdesk.js frontdesk-widget.js; do
+for f in frontdesk_wasm_bg.wasm frontdesk_wasm.js frontdesk.js frontdesk-widget.js; do
   raw=$(stat -c%s "$PKG/$f"); gz=$(gzip -9c "$PKG/$f" | wc -c); total=$((total + gz))
   sizes+="$f ${raw}B raw ${gz}B gz; "
 done

@@ -1,13 +1,12 @@
 // <frontdesk-widget>: a live contact-center widget for any page. One script tag:
 //   <script type="module" src="https://center.example/frontdesk-widget.js"></script>
 //   <frontdesk-widget token="…"></frontdesk-widget>
-// The wasm client (frontdesk.js + frontdesk_bg.wasm) is loaded from beside this file. Theme it with the
+// The client (frontdesk.js, its wasm engine frontdesk_wasm.js + frontdesk_wasm_bg.wasm) is loaded from beside this file. Theme it with the
 // --fd-* CSS custom properties (see docs/web.md); they pierce the shadow root.
 import init, { Client } from './frontdesk.js';
 
 const base = new URL('.', import.meta.url);
-let ready;
-const load = () => (ready ??= init({ module_or_path: new URL('frontdesk_bg.wasm', base) }));
+const load = () => init();
 
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const time = (ms) => (ms ? new Date(ms).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' }) : '');

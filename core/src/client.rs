@@ -14,7 +14,8 @@ use crate::medium::Medium;
 use crate::monitor::access::AccessRule;
 use crate::monitor::presence::{PresenceDocument, Presentity};
 use crate::profile::{ClientProfile, ProfilePatch};
-use crate::protocol::{BrokerFrame, ClientFrame, DecodeError, ErrorBody, ErrorCode, Event, Request, Response, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use crate::protocol::{DecodeError, ErrorBody, ErrorCode, Event, Outcome, Request, Response, MAX_FRAME_BYTES};
+use crate::session::{Session, SessionEvent};
 use crate::records::{DeliveryDetails, HistoryFilter, InteractionRecord, Order, Product};
 use crate::status::{CenterStatus, ClientStatus};
 use crate::time::Timestamp;
@@ -245,26 +246,11 @@ enum Purpose {
     Rewatch,
 }
 
+/// What the client attaches to each queued request: the typed request and why it was made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Pending {
     req: Request,
     purpose: Purpose,
-    #[serde(skip)]
-    sent: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Link {
-    /// Not started, or stopped after a rejection or `close`.
-    Stopped,
-    /// Waiting to (re)connect at the time given.
-    Waiting(Timestamp),
-    /// The host was asked to open a transport.
-    Connecting,
-    /// Hello sent; waiting for Welcome.
-    Handshaking,
-    /// Session up.
-    Ready,
 }
 
 /// What a client must keep across an app restart so nothing queued is lost: save it when the app goes
@@ -278,31 +264,23 @@ pub struct SavedState {
     watches: BTreeSet<Presentity>,
 }
 
-/// The client state machine.
+/// The client state machine: a [`Session`] for reliability, with typed requests and a local view.
 #[derive(Debug)]
 pub struct Client {
-    cfg: ClientConfig,
-    link: Link,
-    connect_wanted: bool,
-    attempts: u32,
-    now: Timestamp,
-    last_rx: Timestamp,
-    next_ping: Timestamp,
-    next_id: u64,
-    pending: BTreeMap<u64, Pending>,
-    last_seq: u64,
-    early: BTreeMap<u64, Event>,
-    ack_due: bool,
-    resend_wanted: bool,
+    session: Session<Pending>,
     watches: BTreeSet<Presentity>,
     synced: bool,
-    transmits: VecDeque<Vec<u8>>,
     events: VecDeque<ClientEvent>,
     view: ClientView,
 }
 
-/// Events held while an earlier one is missing; beyond this the client waits for a replay instead.
-const MAX_EARLY_EVENTS: usize = 4096;
+fn body(req: &Request) -> String {
+    serde_json::to_string(req).expect("requests always serialize")
+}
+
+fn malformed(what: &str, e: serde_json::Error) -> ErrorBody {
+    ErrorBody::new(ErrorCode::Malformed, format!("{what}: {e}"))
+}
 
 impl Client {
     /// A client that has not connected yet; call [`start`](Self::start).
@@ -311,46 +289,29 @@ impl Client {
         if cfg.watch_center {
             watches.insert(Presentity::Center);
         }
-        Client {
-            cfg,
-            link: Link::Stopped,
-            connect_wanted: false,
-            attempts: 0,
-            now: Timestamp(0),
-            last_rx: Timestamp(0),
-            next_ping: Timestamp(0),
-            next_id: 1,
-            pending: BTreeMap::new(),
-            last_seq: 0,
-            early: BTreeMap::new(),
-            ack_due: false,
-            resend_wanted: false,
-            watches,
-            synced: false,
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
-            view: ClientView::default(),
-        }
+        Client { session: Session::new(cfg), watches, synced: false, events: VecDeque::new(), view: ClientView::default() }
     }
 
     /// A client that continues where a saved one stopped (same installation, queued requests kept).
     pub fn restore(mut cfg: ClientConfig, saved: SavedState) -> Self {
         cfg.instance = saved.instance;
-        let mut c = Client::new(cfg);
-        c.next_id = saved.next_id;
-        c.last_seq = saved.last_seq;
-        c.pending = saved.pending;
-        c.watches = saved.watches;
-        c
+        let pending = saved.pending.into_iter().map(|(id, p)| (id, body(&p.req), p));
+        Client {
+            session: Session::restore(cfg, saved.next_id, saved.last_seq, pending),
+            watches: saved.watches,
+            synced: false,
+            events: VecDeque::new(),
+            view: ClientView::default(),
+        }
     }
 
     /// What to keep across an app restart.
     pub fn save(&self) -> SavedState {
         SavedState {
-            instance: self.cfg.instance,
-            next_id: self.next_id,
-            last_seq: self.last_seq,
-            pending: self.pending.clone(),
+            instance: self.session.config().instance,
+            next_id: self.session.next_id(),
+            last_seq: self.session.last_seq(),
+            pending: self.session.pending().map(|(id, _, p)| (id, p.clone())).collect(),
             watches: self.watches.clone(),
         }
     }
@@ -362,145 +323,69 @@ impl Client {
 
     /// Whether a session with the broker is up.
     pub fn is_connected(&self) -> bool {
-        self.link == Link::Ready
+        self.session.is_connected()
     }
 
     /// Requests not yet answered, oldest first (a UI shows these as "sending").
     pub fn pending_requests(&self) -> impl Iterator<Item = (RequestId, &Request)> + '_ {
-        self.pending.iter().filter(|(_, p)| p.purpose == Purpose::App).map(|(id, p)| (*id, &p.req))
+        self.session.pending().filter(|(_, _, p)| p.purpose == Purpose::App).map(|(id, _, p)| (id, &p.req))
     }
 
     /// Last event sequence delivered to the app.
     pub fn last_event_seq(&self) -> u64 {
-        self.last_seq
+        self.session.last_seq()
     }
 
     /// Replaces the credential (after a rejection or before a token expires).
     pub fn set_token(&mut self, token: impl Into<String>) {
-        self.cfg.token = token.into();
+        self.session.set_token(token);
     }
 
     /// Starts connecting (again, after a rejection or `close`).
     pub fn start(&mut self, now: Timestamp) {
-        self.tick(now);
-        if matches!(self.link, Link::Stopped) {
-            self.link = Link::Waiting(now);
-            self.handle_timeout(now);
-        }
+        self.session.start(now);
     }
 
     /// Stops: no more reconnects. Queued requests stay (see [`save`](Self::save)).
     pub fn close(&mut self, now: Timestamp) {
-        self.tick(now);
-        self.link = Link::Stopped;
-        self.connect_wanted = false;
-        self.unsend_all();
-    }
-
-    fn tick(&mut self, now: Timestamp) {
-        self.now = self.now.max(now);
+        self.session.close(now);
+        self.drain();
     }
 
     /// True once when the host should open a fresh transport (closing any old one) and then call
     /// [`handle_connected`](Self::handle_connected).
     #[must_use]
     pub fn poll_connect(&mut self) -> bool {
-        std::mem::take(&mut self.connect_wanted)
+        self.session.poll_connect()
     }
 
     /// The transport the host opened is up.
     pub fn handle_connected(&mut self, now: Timestamp) {
-        self.tick(now);
-        if self.link == Link::Stopped {
-            return;
-        }
-        self.link = Link::Handshaking;
-        self.last_rx = now;
-        self.transmits.clear();
-        let next_request = self.pending.keys().next().copied().unwrap_or(self.next_id);
-        let hello = ClientFrame::Hello {
-            v: PROTOCOL_VERSION,
-            token: self.cfg.token.clone(),
-            instance: self.cfg.instance,
-            last_seq: self.last_seq,
-            next_request,
-        };
-        self.transmits.push_back(hello.encode());
+        self.session.handle_connected(now);
     }
 
     /// The transport closed or failed; the client retries with backoff.
     pub fn handle_disconnected(&mut self, now: Timestamp) {
-        self.tick(now);
-        if matches!(self.link, Link::Stopped | Link::Waiting(_)) {
-            return;
-        }
-        self.unsend_all();
-        let retry_at = now.add(self.backoff());
-        self.attempts = self.attempts.saturating_add(1);
-        self.link = Link::Waiting(retry_at);
-        self.events.push_back(ClientEvent::Disconnected { retry_at });
-    }
-
-    fn unsend_all(&mut self) {
-        self.transmits.clear();
-        self.early.clear();
-        self.ack_due = false;
-        self.resend_wanted = false;
-        for p in self.pending.values_mut() {
-            p.sent = false;
-        }
-    }
-
-    fn backoff(&self) -> Duration {
-        let base = self.cfg.backoff_initial.as_millis() as u64;
-        let exp = base.saturating_mul(1u64 << self.attempts.min(20));
-        let capped = exp.min(self.cfg.backoff_max.as_millis() as u64);
-        // Spread reconnects of many clients after a server restart, deterministically per installation.
-        let spread = (self.cfg.instance.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) % 500;
-        Duration::from_millis(capped / 2 + capped * spread / 1000)
+        self.session.handle_disconnected(now);
+        self.drain();
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        match self.link {
-            Link::Stopped | Link::Connecting => None,
-            Link::Waiting(at) => Some(at),
-            Link::Handshaking => Some(self.last_rx.add(self.cfg.idle_timeout)),
-            Link::Ready => Some(self.next_ping.min(self.last_rx.add(self.cfg.idle_timeout))),
-        }
+        self.session.poll_timeout()
     }
 
     /// Time passed: reconnect, keep alive, or give up on a silent connection. Early calls are no-ops.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        self.tick(now);
-        match self.link {
-            Link::Waiting(at) if now >= at => {
-                self.link = Link::Connecting;
-                self.connect_wanted = true;
-            }
-            Link::Handshaking | Link::Ready if now >= self.last_rx.add(self.cfg.idle_timeout) => {
-                // Silent too long: the network changed or the phone slept. Start over on a new transport.
-                self.handle_disconnected(now);
-                self.link = Link::Connecting;
-                self.connect_wanted = true;
-            }
-            Link::Ready if now >= self.next_ping => {
-                self.transmits.push_back(ClientFrame::Ping { n: now.as_millis() }.encode());
-                self.next_ping = now.add(self.cfg.ping_interval);
-            }
-            _ => {}
-        }
+        self.session.handle_timeout(now);
+        self.drain();
     }
 
     /// Next frame to send on the transport.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if self.ack_due {
-            self.ack_due = false;
-            self.transmits.push_back(ClientFrame::Ack { seq: self.last_seq }.encode());
-        }
-        self.transmits.pop_front()
+        self.session.poll_transmit()
     }
 
     /// Next event for the app.
@@ -511,95 +396,96 @@ impl Client {
 
     /// A frame arrived. A bad frame is reported and dropped; the session goes on.
     pub fn handle_input(&mut self, now: Timestamp, data: &[u8]) -> Result<(), DecodeError> {
-        self.tick(now);
-        if matches!(self.link, Link::Stopped | Link::Waiting(_)) {
-            // A late frame from a transport we already gave up on: the new session will replay it.
-            return Ok(());
+        let r = self.session.handle_input(now, data);
+        match self.drain() {
+            Some(bad) => r.and(Err(DecodeError::Malformed(bad.message))),
+            None => r,
         }
-        self.last_rx = now;
-        let frame = BrokerFrame::decode(data, self.cfg.max_frame_bytes)?;
-        if self.link == Link::Handshaking && !matches!(frame, BrokerFrame::Welcome { .. } | BrokerFrame::Error { .. }) {
-            // Only a transport that reorders puts these before Welcome; ask for them again once welcomed.
-            self.resend_wanted = true;
-            return Ok(());
+    }
+
+    /// Turns what the session reported into view changes and app events; returns the first body that
+    /// did not decode (it is also reported as a protocol error).
+    fn drain(&mut self) -> Option<ErrorBody> {
+        let mut bad = None;
+        while let Some(e) = self.session.poll_event() {
+            if let Err(e) = self.on_session_event(e) {
+                self.events.push_back(ClientEvent::ProtocolError(e.clone()));
+                bad.get_or_insert(e);
+            }
         }
-        match frame {
-            BrokerFrame::Welcome { v: _, client, resumed } => self.on_welcome(client, resumed),
-            BrokerFrame::Response { id, outcome } => {
-                if let Some(p) = self.pending.remove(&id) {
-                    let result: Result<Response, ErrorBody> = outcome.into();
-                    if let Ok(r) = &result {
-                        self.view.apply_response(&p.req, r);
-                        if matches!(r, Response::Profile(_)) {
-                            // The broker applies requests in id order: only later edits are still ahead of it.
-                            self.reapply_profile_edits(id);
+        bad
+    }
+
+    fn on_session_event(&mut self, e: SessionEvent<Pending>) -> Result<(), ErrorBody> {
+        match e {
+            SessionEvent::Connected { client, resumed } => self.on_welcome(client, resumed),
+            SessionEvent::Disconnected { retry_at } => self.events.push_back(ClientEvent::Disconnected { retry_at }),
+            SessionEvent::Rejected(e) => self.events.push_back(ClientEvent::Rejected(e)),
+            SessionEvent::Answered { id, tag: p, outcome } => {
+                let result: Result<Response, ErrorBody> = match serde_json::from_str::<Outcome>(&outcome) {
+                    Ok(o) => o.into(),
+                    Err(e) => Err(malformed("answer", e)),
+                };
+                if let Ok(r) = &result {
+                    self.view.apply_response(&p.req, r);
+                    if matches!(r, Response::Profile(_)) {
+                        // The broker applies requests in id order: only later edits are still ahead of it.
+                        self.reapply_profile_edits(id);
+                    }
+                }
+                if let (Request::Watch { presentity }, Err(_)) = (&p.req, &result) {
+                    self.watches.remove(presentity);
+                }
+                match p.purpose {
+                    Purpose::App => self.events.push_back(ClientEvent::Completed { id, result }),
+                    Purpose::Sync | Purpose::Rewatch => {
+                        if let Err(e) = result {
+                            self.events.push_back(ClientEvent::ProtocolError(e));
                         }
-                    }
-                    if let (Request::Watch { presentity }, Err(_)) = (&p.req, &result) {
-                        self.watches.remove(presentity);
-                    }
-                    match p.purpose {
-                        Purpose::App => self.events.push_back(ClientEvent::Completed { id, result }),
-                        Purpose::Sync | Purpose::Rewatch => {
-                            if let Err(e) = result {
-                                self.events.push_back(ClientEvent::ProtocolError(e));
-                            }
-                            if !self.synced && !self.pending.values().any(|p| p.purpose == Purpose::Sync) {
-                                self.synced = true;
-                                self.events.push_back(ClientEvent::Synced);
-                            }
+                        if !self.synced && !self.session.pending().any(|(_, _, p)| p.purpose == Purpose::Sync) {
+                            self.synced = true;
+                            self.events.push_back(ClientEvent::Synced);
                         }
                     }
                 }
             }
-            BrokerFrame::Event { seq, event } => self.on_event(seq, event),
-            BrokerFrame::Status { doc } => {
+            SessionEvent::Event(text) => {
+                let event: Event = serde_json::from_str(&text).map_err(|e| malformed("event", e))?;
+                self.view.apply_event(&event);
+                if matches!(event, Event::ProfileChanged(_)) {
+                    self.reapply_profile_edits(0);
+                }
+                self.events.push_back(ClientEvent::Pushed(event));
+            }
+            SessionEvent::Status(text) => {
+                let doc: PresenceDocument = serde_json::from_str(&text).map_err(|e| malformed("presence", e))?;
                 if self.view.apply_presence(doc.clone(), false) {
                     self.events.push_back(ClientEvent::Presence(doc));
                 }
             }
-            BrokerFrame::WatchEnded { presentity } => {
+            SessionEvent::WatchEnded(text) => {
+                let presentity: Presentity = serde_json::from_str(&text).map_err(|e| malformed("presentity", e))?;
                 self.watches.remove(&presentity);
                 self.view.presence.remove(&presentity);
                 self.events.push_back(ClientEvent::WatchEnded(presentity));
             }
-            BrokerFrame::Error { error, fatal } => {
-                if fatal && self.link == Link::Handshaking
-                    && matches!(error.code, ErrorCode::Unauthenticated | ErrorCode::Expired | ErrorCode::Forbidden | ErrorCode::UnsupportedVersion)
-                {
-                    self.close(now);
-                    self.events.push_back(ClientEvent::Rejected(error));
-                } else if fatal {
-                    // The broker is closing this transport (session taken over or reset): reconnect.
-                    self.handle_disconnected(now);
-                } else {
-                    self.events.push_back(ClientEvent::ProtocolError(error));
-                }
-            }
-            BrokerFrame::Pong { .. } => {}
+            SessionEvent::ProtocolError(e) => self.events.push_back(ClientEvent::ProtocolError(e)),
         }
         Ok(())
     }
 
     fn on_welcome(&mut self, client: ClientId, resumed: bool) {
-        if self.link != Link::Handshaking {
-            return;
-        }
-        self.link = Link::Ready;
-        self.attempts = 0;
-        self.next_ping = self.now.add(self.cfg.ping_interval);
         self.view.client = Some(client);
         if !resumed {
-            // A new session: its events start again at 1, and its presence versions are its own.
-            self.last_seq = 0;
-            self.early.clear();
+            // A new session: its presence versions are its own, and its watches must be made again.
             for v in self.view.presence.values_mut() {
                 v.version = 0;
             }
             let watches: Vec<Presentity> = self.watches.iter().cloned().collect();
             for p in watches {
-                if !self.pending.values().any(|x| x.req == (Request::Watch { presentity: p.clone() })) {
-                    self.enqueue(Request::Watch { presentity: p }, Purpose::Rewatch);
+                let watch = Request::Watch { presentity: p };
+                if !self.session.pending().any(|(_, _, x)| x.req == watch) {
+                    self.enqueue(watch, Purpose::Rewatch);
                 }
             }
             if !self.synced {
@@ -608,69 +494,20 @@ impl Client {
                 }
             }
         }
-        if std::mem::take(&mut self.resend_wanted) {
-            self.transmits.push_back(ClientFrame::Resend { after: self.last_seq }.encode());
-        }
         self.events.push_back(ClientEvent::Connected { resumed });
-        self.flush_pending();
-    }
-
-    fn on_event(&mut self, seq: u64, event: Event) {
-        if seq <= self.last_seq {
-            // A replay of something already delivered: acknowledge again so the broker can drop it.
-            self.ack_due = true;
-            return;
-        }
-        if seq > self.last_seq + 1 {
-            if self.early.is_empty() {
-                // A gap opened: something was lost or overtaken. Ask once; duplicates are ignored.
-                self.transmits.push_back(ClientFrame::Resend { after: self.last_seq }.encode());
-            }
-            if self.early.len() < MAX_EARLY_EVENTS {
-                self.early.insert(seq, event);
-            }
-            return;
-        }
-        self.deliver(event);
-        while let Some(e) = self.early.remove(&(self.last_seq + 1)) {
-            self.deliver(e);
-        }
-    }
-
-    fn deliver(&mut self, event: Event) {
-        self.last_seq += 1;
-        self.ack_due = true;
-        self.view.apply_event(&event);
-        if matches!(event, Event::ProfileChanged(_)) {
-            self.reapply_profile_edits(0);
-        }
-        self.events.push_back(ClientEvent::Pushed(event));
     }
 
     fn reapply_profile_edits(&mut self, after: RequestId) {
-        for (_, p) in self.pending.range(after + 1..) {
+        for (_, p) in self.session.pending_after(after) {
             if let Request::UpdateProfile { patch } = &p.req {
                 patch.apply_to(&mut self.view.profile);
             }
         }
     }
 
-    fn flush_pending(&mut self) {
-        if self.link != Link::Ready {
-            return;
-        }
-        for (id, p) in self.pending.iter_mut().filter(|(_, p)| !p.sent) {
-            p.sent = true;
-            self.transmits.push_back(ClientFrame::Request { id: *id, req: p.req.clone() }.encode());
-        }
-    }
-
     fn enqueue(&mut self, req: Request, purpose: Purpose) -> RequestId {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.pending.insert(id, Pending { req, purpose, sent: false });
-        self.flush_pending();
-        id
+        let b = body(&req);
+        self.session.enqueue(b, Pending { req, purpose })
     }
 
     /// Sends any request; it waits while offline and goes out once, in order, when connected.

@@ -31,7 +31,8 @@ pub static ASSETS: &[Asset] = &[
     ("/agent.html", HTML, include_bytes!("../../web/agent.html")),
     ("/frontdesk-widget.js", JS, include_bytes!("../../bindings/js/frontdesk-widget.js")),
     ("/frontdesk.js", JS, include_bytes!("../../bindings/js/frontdesk.js")),
-    ("/frontdesk_bg.wasm", "application/wasm", include_bytes!("../../bindings/js/frontdesk_bg.wasm")),
+    ("/frontdesk_wasm.js", JS, include_bytes!("../../bindings/js/frontdesk_wasm.js")),
+    ("/frontdesk_wasm_bg.wasm", "application/wasm", include_bytes!("../../bindings/js/frontdesk_wasm_bg.wasm")),
     ("/health", "text/plain; charset=utf-8", b"ok\n"),
 ];
 

@@ -1,10 +1,10 @@
-//! wasm-bindgen tests of the Client in node, with a stand-in WebSocket: the hello goes out, a welcome
-//! connects, an answer resolves the request's Promise, and an offline queue survives save/restore.
+//! wasm-bindgen tests of the Session engine in node, with a stand-in WebSocket: the hello goes out, a
+//! welcome connects, answers and events reach the listener once and in order, bad frames are reported
+//! without ending the session, and the offline queue survives save/restore.
 
-use frontdesk_wasm::Client;
-use js_sys::{Function, Reflect};
+use frontdesk_wasm::Session;
+use js_sys::{Array, Function, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 #[wasm_bindgen(inline_js = "
@@ -14,10 +14,12 @@ export function install() {
     send(s) { this.sent.push(s); } close() {} };
 }
 export function last() { return globalThis.sockets[globalThis.sockets.length - 1]; }
+export function recorder() { const log = []; const f = (k, a, b) => log.push([k, a, b]); f.log = log; return f; }
 ")]
 extern "C" {
     fn install();
     fn last() -> JsValue;
+    fn recorder() -> Function;
 }
 
 fn get(o: &JsValue, k: &str) -> JsValue {
@@ -32,48 +34,74 @@ fn fire(ws: &JsValue, handler: &str, data: Option<&str>) {
     get(ws, handler).unchecked_into::<Function>().call1(ws, &ev).unwrap();
 }
 
-fn pending(c: &Client) -> u32 {
-    js_sys::Array::from(&get(&c.view(), "pending")).length()
+/// The reports the listener got, as (kind, a, b) with a and b as strings.
+fn log(f: &Function) -> Vec<(String, String, String)> {
+    let s = |v: JsValue| v.as_string().or_else(|| v.as_f64().map(|n| n.to_string())).or_else(|| v.as_bool().map(|b| b.to_string())).unwrap_or_default();
+    Array::from(&get(f, "log")).iter().map(|e| {
+        let e = Array::from(&e);
+        (s(e.get(0)), s(e.get(1)), s(e.get(2)))
+    }).collect()
+}
+
+fn sent(ws: &JsValue) -> Vec<String> {
+    Array::from(&get(ws, "sent")).iter().map(|s| s.as_string().unwrap()).collect()
 }
 
 #[wasm_bindgen_test]
 fn offline_requests_queue_and_survive_save_restore() {
-    let c = Client::new("ws://127.0.0.1:1", "t", JsValue::UNDEFINED);
-    assert!(!c.connected());
-    let _ = c.get_profile();
-    let _ = c.send_chat("ix-1", "hello".into());
-    assert_eq!(pending(&c), 2);
-    let opts = js_sys::Object::new();
-    Reflect::set(&opts, &"saved".into(), &c.save().into()).unwrap();
-    let d = Client::new("ws://127.0.0.1:1", "t", opts.into());
-    assert_eq!(pending(&d), 2, "the queue survives a reload");
+    let s = Session::new("ws://127.0.0.1:1/client".into(), "t", 77.0, None, recorder());
+    assert!(!s.connected());
+    assert_eq!(s.send(r#"{"op":"get_profile"}"#.into()), 1.0);
+    assert_eq!(s.send(r#"{"op":"send_chat","interaction":"ix-1","text":"hello"}"#.into()), 2.0);
+    let d = Session::new("ws://127.0.0.1:1/client".into(), "t", 1.0, Some(s.save()), recorder());
+    assert_eq!(d.pending(), s.pending(), "the queue survives a reload");
+    assert!(d.save().contains(r#""instance":77"#), "the installation is kept: {}", d.save());
+    assert_eq!(d.send(r#"{"op":"get_orders"}"#.into()), 3.0, "ids go on where the old page stopped");
 }
 
 #[wasm_bindgen_test]
-fn bad_arguments_throw_typed_errors() {
-    let c = Client::new("ws://x", "t", JsValue::UNDEFINED);
-    let e = c.start_interaction("pigeon", None, None).err().expect("unknown medium");
-    assert_eq!(get(&e, "code").as_string().as_deref(), Some("invalid"));
-}
-
-#[wasm_bindgen_test]
-async fn connects_and_resolves_promises() {
+fn connects_answers_and_delivers_events_once_in_order() {
     install();
-    let c = Client::new("ws://center.test", "tok", JsValue::UNDEFINED);
-    c.start();
+    let l = recorder();
+    let s = Session::new("ws://center.test/client".into(), "tok", 5.0, None, l.clone());
+    let id = s.send(r#"{"op":"get_products"}"#.into());
+    s.start();
     let ws = last();
     assert_eq!(get(&ws, "url").as_string().as_deref(), Some("ws://center.test/client"));
     fire(&ws, "onopen", None);
-    let hello = js_sys::Array::from(&get(&ws, "sent")).get(0).as_string().unwrap();
-    assert!(hello.contains(r#""t":"hello""#) && hello.contains(r#""token":"tok""#), "{hello}");
+    assert!(sent(&ws)[0].contains(r#""t":"hello""#) && sent(&ws)[0].contains(r#""token":"tok""#), "{:?}", sent(&ws));
     fire(&ws, "onmessage", Some(r#"{"t":"welcome","v":1,"client":"alice","resumed":false}"#));
-    assert!(c.connected());
-    let p = c.get_products();
-    let sent = js_sys::Array::from(&get(&ws, "sent"));
-    let last_req = sent.get(sent.length() - 1).as_string().unwrap();
-    let id: u64 = last_req.split(r#""id":"#).nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
-    fire(&ws, "onmessage", Some(&format!(r#"{{"t":"response","id":{id},"outcome":{{"ok":{{"kind":"products","value":[{{"id":"router","name":"Router","description":"d"}}]}}}}}}"#)));
-    let v = JsFuture::from(p).await.unwrap();
-    assert_eq!(js_sys::Array::from(&v).length(), 1);
-    c.close();
+    assert!(s.connected());
+    assert_eq!(sent(&ws)[1], format!(r#"{{"t":"request","id":{id},"req":{{"op":"get_products"}}}}"#), "the offline request goes out");
+    fire(&ws, "onmessage", Some(&format!(r#"{{"t":"response","id":{id},"outcome":{{"ok":{{"kind":"products","value":[]}}}}}}"#)));
+    fire(&ws, "onmessage", Some(r#"{"t":"event","seq":2,"event":{"ev":"chat","data":2}}"#));
+    fire(&ws, "onmessage", Some(r#"{"t":"event","seq":1,"event":{"ev":"chat","data":1}}"#));
+    fire(&ws, "onmessage", Some(r#"{"t":"event","seq":1,"event":{"ev":"chat","data":1}}"#));
+    fire(&ws, "onmessage", Some(r#"{"t":"event","seq":"x"}"#));
+    assert!(s.connected(), "a bad frame does not end the session");
+    let got = log(&l);
+    let kinds: Vec<&str> = got.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["connected", "answered", "event", "event", "error"], "{got:?}");
+    assert_eq!(got[0].1, "alice");
+    assert_eq!(got[1].2, r#"{"ok":{"kind":"products","value":[]}}"#);
+    assert_eq!((got[2].1.as_str(), got[3].1.as_str()), (r#"{"ev":"chat","data":1}"#, r#"{"ev":"chat","data":2}"#));
+    assert!(got[4].1.contains(r#""code":"malformed""#), "{}", got[4].1);
+    assert!(sent(&ws).iter().any(|f| f == r#"{"t":"resend","after":0}"#), "a gap asks for a resend: {:?}", sent(&ws));
+    assert_eq!(s.pending(), "[]");
+    s.close();
+}
+
+#[wasm_bindgen_test]
+fn a_refused_token_is_reported_and_stops_the_session() {
+    install();
+    let l = recorder();
+    let s = Session::new("ws://center.test/client".into(), "bad", 5.0, None, l.clone());
+    s.start();
+    fire(&last(), "onopen", None);
+    fire(&last(), "onmessage", Some(r#"{"t":"error","error":{"code":"unauthenticated","message":"no"},"fatal":true}"#));
+    let got = log(&l);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "rejected");
+    assert!(got[0].1.contains("unauthenticated"));
+    assert!(!s.connected());
 }

@@ -1,3 +1,5 @@
+// Types of frontdesk.js: the browser client of a frontdesk contact center.
+
 /** A medium of contact. */
 export type Medium = "chat" | "voice" | "video" | "callback" | "email";
 
@@ -76,6 +78,8 @@ export interface ClientView {
   center: CenterStatus | null;
   invitations: Invitation[];
   interactions: LiveInteraction[];
+  /** Latest presence of every watched presentity, by presentity (`center`, `agent:<id>` …). */
+  presence: Record<string, PresenceDocument>;
   /** Transcripts by interaction id. */
   chats: Record<string, ChatMessage[]>;
   /** Own chat messages the agent has received, as [interaction, seq]. */
@@ -83,4 +87,77 @@ export interface ClientView {
   alerts: AlertFired[];
   /** App requests not yet answered ("sending"). */
   pending: { id: number; req: Request }[];
+}
+
+/** An error of a request or of the session: `code` is the protocol's error code (or `invalid`). */
+export interface FrontdeskError extends Error { code: string; }
+
+/** Loads the wasm engine once (by default from beside frontdesk.js); await it before `new Client`. */
+export default function init(wasm?: string | URL | Response | BufferSource | WebAssembly.Module): Promise<unknown>;
+
+/** The media a client may choose. */
+export const MEDIA: Medium[];
+
+/** A contact-center client: connects to a frontdesk server, keeps a live view, queues requests offline. */
+export class Client {
+  /** A client of the server at `server` (`wss://host[:port]`; `/client` is appended); call `start()`. */
+  constructor(server: string, token: string, options?: ClientOptions);
+  /** Starts connecting (and reconnecting until `close()`). */
+  start(): void;
+  /** Stops: closes the connection, no more reconnects; queued requests stay for `save()`. */
+  close(): void;
+  /** Releases the wasm session (after `close()`). */
+  free(): void;
+  /** Replaces the credential (after a `rejected` event); call `start()` again. */
+  setToken(token: string): void;
+  /** Whether a session with the server is up. */
+  readonly connected: boolean;
+  /** Adds a listener for an event type (see the README of the package for the list). */
+  on(kind: string, listener: (data: any) => void): void;
+  /** Removes a listener added with `on`. */
+  off(kind: string, listener: (data: any) => void): void;
+  /** A copy of the local view. */
+  view(): ClientView;
+  /** What to keep across a page reload: pass it back as `options.saved`. */
+  save(): string;
+  /** Sends any protocol request; resolves with the answer's value. */
+  request(req: Request): Promise<any>;
+  /** Reads the own profile. */
+  getProfile(): Promise<ClientProfile>;
+  /** Edits the own profile (the view shows the edit at once); resolves with the stored profile. */
+  updateProfile(patch: ProfilePatch): Promise<ClientProfile>;
+  /** Reads the own interaction history, optionally filtered. */
+  getHistory(filter?: HistoryFilter): Promise<InteractionRecord[]>;
+  /** Adds a note to one of the own past interactions. */
+  addNote(interaction: string, text: string): Promise<InteractionRecord>;
+  /** Reads the product catalogue. */
+  getProducts(): Promise<Product[]>;
+  /** Reads the own orders. */
+  getOrders(): Promise<Order[]>;
+  /** Changes delivery details of an own order that has not shipped. */
+  updateDelivery(order: string, delivery: DeliveryDetails): Promise<Order>;
+  /** Reads center status once (it is also pushed live as `status` events). */
+  getCenterStatus(): Promise<CenterStatus>;
+  /** Watches a presentity (`center`, `queue:<id>`, `agent:<id>`); kept across reconnects. */
+  watch(presentity: string): Promise<PresenceDocument>;
+  /** Stops watching a presentity. */
+  unwatch(presentity: string): Promise<null>;
+  /** Publishes the own status to the center. */
+  setStatus(status: ClientStatus): Promise<null>;
+  /** Subscribes to a status alert; resolves with its id. */
+  subscribeAlert(rule: AlertRule): Promise<string>;
+  /** Cancels a status alert. */
+  unsubscribeAlert(alert: string): Promise<null>;
+  /** Accepts or declines an invitation. */
+  respondInvitation(invitation: string, accept: boolean): Promise<Invitation>;
+  /** Invites an agent to an interaction in a medium. */
+  inviteAgent(agent: string, medium: Medium, message?: string): Promise<Invitation>;
+  /** Starts a live interaction in the chosen medium. */
+  startInteraction(medium: Medium, product?: string | null, topic?: string | null): Promise<LiveInteraction>;
+  /** Sends a chat message in an own interaction. */
+  sendChat(interaction: string, text: string): Promise<ChatMessage>;
+  /** Reads an interaction's transcript. */
+  getTranscript(interaction: string): Promise<ChatMessage[]>;
+  /** Leaves an interaction. */
+  endInteraction(interaction: string): Promise<LiveInteraction>;
 }
