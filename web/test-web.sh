@@ -43,6 +43,9 @@ echo "$sizes total ${total}B gz (budget ${BUDGET}B)" | tee "$OUT/sizes.txt"
 (cd wasm && CARGO_TARGET_DIR=$TARGET/web CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --locked --target wasm32-unknown-unknown) || fail+=("wasm-bindgen tests")
 
+# 4b. The JS Client over the wasm session (node, stand-in WebSocket).
+FRONTDESK_WEB_PKG=$PKG node --test web/client.test.mjs || fail+=("client tests (node)")
+
 # 5. End to end: the server (embedding bindings/js) and two Chromium contexts, loopback only, bounded.
 cargo build -p frontdesk-server --bin frontdesk-server || { say "server build failed"; exit 1; }
 CARGO_TARGET_DIR=$TARGET timeout 240 node web/e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("end-to-end test")

@@ -3,7 +3,7 @@ export { Client };
 
 /** `<frontdesk-widget token="…" server="wss://…" title="…">`: the live contact-center widget. */
 export declare class FrontdeskWidget extends HTMLElement {
-  /** The wasm client once the widget has a token (null before). */
+  /** The client once the widget has a token (null before). */
   readonly client: Client | null;
   /** Milliseconds from navigation start to the first center status shown (null until then). */
   readonly firstStatusMs: number | null;

@@ -1,0 +1,132 @@
+// Tests of the browser Client (frontdesk.js on the wasm session) in node with a stand-in WebSocket:
+// the first sync, live status, optimistic edits, events in order into the view, Promises settled with
+// typed errors, and a reload that keeps queued requests. Usage: node --test web/client.test.mjs [PKG_DIR]
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const pkg = resolve(process.env.FRONTDESK_WEB_PKG ?? join(import.meta.dirname, '../bindings/js'));
+const { default: init, Client } = await import(pathToFileURL(join(pkg, 'frontdesk.js')));
+await init(readFileSync(join(pkg, 'frontdesk_wasm_bg.wasm')));
+
+const sockets = [];
+globalThis.WebSocket = class {
+  constructor(url) { this.url = url; this.sent = []; sockets.push(this); }
+  send(s) { this.sent.push(JSON.parse(s)); }
+  close() {}
+};
+const ws = () => sockets[sockets.length - 1];
+const recv = (f) => ws().onmessage({ data: JSON.stringify(f) });
+const requests = () => ws().sent.filter((f) => f.t === 'request');
+const answer = (req, value) => recv({ t: 'response', id: req.id, outcome: { ok: value } });
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+const center = { at: 5, queues: [{ queue: 'q', name: 'Q', medium: 'chat', products: [], agents_available: 2, agents_staffed: 3, holding: 1, estimated_hold_secs: 30, offered: true }], media_offered: ['chat'], agents: [] };
+const profile = (revision, name = null) => ({ demographics: { name, languages: [], country: null, birth_year: null }, capabilities: [], agenda: [], interests: { products: [], topics: [] }, revision });
+
+function connected(options = {}) {
+  const c = new Client('ws://center.test/', 'tok', { instance: 9, ...options });
+  const seen = [];
+  for (const k of ['connected', 'synced', 'status', 'chat', 'completed', 'error', 'rejected']) c.on(k, (d) => seen.push([k, d]));
+  c.start();
+  ws().onopen({});
+  recv({ t: 'welcome', v: 1, client: 'alice', resumed: false });
+  return { c, seen };
+}
+
+test('the first connection syncs the view and shows live center status', () => {
+  const { c, seen } = connected();
+  assert.equal(ws().url, 'ws://center.test/client');
+  assert.equal(ws().sent[0].t, 'hello');
+  assert.deepEqual(requests().map((r) => r.req.op), ['watch', 'get_profile', 'get_orders', 'get_products']);
+  const [watch, prof, orders, products] = requests();
+  answer(watch, { kind: 'presence', value: { entity: 'center', version: 1, timestamp: 5, tuples: [], center } });
+  answer(prof, { kind: 'profile', value: profile(3, 'Alice') });
+  answer(orders, { kind: 'orders', value: [{ id: 'o1', revision: 1, status: 'placed' }] });
+  assert.ok(!seen.some(([k]) => k === 'synced'), 'not synced before the last sync answer');
+  answer(products, { kind: 'products', value: [{ id: 'p', name: 'P', description: '' }] });
+  assert.deepEqual(seen.map(([k]) => k), ['connected', 'status', 'synced']);
+  const v = c.view();
+  assert.equal(v.client, 'alice');
+  assert.equal(v.connected, true);
+  assert.equal(v.profile.demographics.name, 'Alice');
+  assert.equal(v.center.queues[0].estimated_hold_secs, 30);
+  assert.deepEqual([v.orders.length, v.products.length, v.pending.length], [1, 1, 0], 'sync requests are not app requests');
+  // A newer status pushed live replaces it; an older one (overtaken on the wire) does not.
+  recv({ t: 'status', doc: { entity: 'center', version: 3, timestamp: 6, tuples: [], center: { ...center, at: 6 } } });
+  recv({ t: 'status', doc: { entity: 'center', version: 2, timestamp: 7, tuples: [], center: { ...center, at: 7 } } });
+  assert.equal(c.view().center.at, 6);
+  assert.equal(seen.filter(([k]) => k === 'status').length, 2);
+  c.close();
+});
+
+test('profile edits show at once and survive answers that overtake them', async () => {
+  const { c } = connected();
+  const [, prof] = requests();
+  const first = c.updateProfile({ demographics: { name: 'Al', languages: ['en'], country: null, birth_year: null } });
+  c.updateProfile({ interests: { products: ['router'], topics: [] } });
+  assert.equal(c.view().profile.demographics.name, 'Al', 'optimistic');
+  assert.deepEqual(c.view().pending.map((p) => p.req.op), ['update_profile', 'update_profile']);
+  // The sync answer (older than both edits) arrives: both edits stay on top of it.
+  answer(prof, { kind: 'profile', value: profile(1, 'Alice') });
+  assert.equal(c.view().profile.demographics.name, 'Al');
+  assert.deepEqual(c.view().profile.interests.products, ['router']);
+  const [e1] = requests().filter((r) => r.req.op === 'update_profile');
+  answer(e1, { kind: 'profile', value: { ...profile(2, 'Al') } });
+  assert.equal((await first).revision, 2);
+  assert.deepEqual(c.view().profile.interests.products, ['router'], 'the later edit is still ahead of the broker');
+  c.close();
+});
+
+test('events reach the view once and in order; Promises settle with typed errors', async () => {
+  const { c, seen } = connected();
+  const msg = (seq, text) => ({ interaction: 'ix', seq, from: { kind: 'agent', id: 'bob' }, text, at: seq });
+  recv({ t: 'event', seq: 2, event: { ev: 'chat', data: msg(2, 'second') } });
+  recv({ t: 'event', seq: 1, event: { ev: 'interaction', data: { id: 'ix', state: 'connected' } } });
+  recv({ t: 'event', seq: 3, event: { ev: 'chat', data: msg(1, 'first') } });
+  recv({ t: 'event', seq: 2, event: { ev: 'chat', data: msg(2, 'second') } });
+  assert.deepEqual(c.view().chats.ix.map((m) => m.text), ['first', 'second']);
+  assert.deepEqual(seen.filter(([k]) => k === 'chat').map(([, d]) => d.text), ['second', 'first'], 'delivered in sequence order, once');
+  const start = c.startInteraction('chat', 'router');
+  const req = requests().at(-1);
+  assert.deepEqual(req.req, { op: 'start_interaction', medium: 'chat', product: 'router', topic: null });
+  // The answer says queued, but a newer push already said connected: the view keeps connected.
+  answer(req, { kind: 'interaction', value: { id: 'ix', state: 'queued', position: 1 } });
+  assert.equal((await start).state, 'queued');
+  assert.equal(c.view().interactions[0].state, 'connected');
+  const chat = c.sendChat('nope', 'hi');
+  recv({ t: 'response', id: requests().at(-1).id, outcome: { err: { code: 'not_found', message: 'no such interaction' } } });
+  await assert.rejects(chat, (e) => e.code === 'not_found' && /no such/.test(e.message));
+  assert.throws(() => c.startInteraction('pigeon'), (e) => e.code === 'invalid');
+  assert.throws(() => c.watch('nobody'), (e) => e.code === 'invalid');
+  recv({ t: 'nonsense' });
+  await tick();
+  assert.equal(seen.at(-1)[0], 'error');
+  assert.equal(seen.at(-1)[1].code, 'malformed');
+  assert.ok(c.connected, 'a bad frame does not end the session');
+  c.close();
+});
+
+test('a reload keeps queued requests, edits and watches; their answers come as completed', () => {
+  const first = new Client('ws://center.test', 'tok', { instance: 4 });
+  first.updateProfile({ demographics: { name: 'Zed', languages: [], country: null, birth_year: null } });
+  first.watch('agent:bob');
+  first.sendChat('ix', 'typed offline');
+  const saved = first.save();
+  first.free();
+  const { c, seen } = connected({ saved });
+  assert.equal(c.view().profile.demographics.name, 'Zed', 'the edit is still shown');
+  const ops = requests().map((r) => r.req.op);
+  assert.deepEqual(ops.slice(0, 3), ['update_profile', 'watch', 'send_chat'], 'queued requests go first, in order');
+  assert.ok(requests().some((r) => r.req.op === 'watch' && r.req.presentity === 'center'), 'the center watch is made again');
+  assert.equal(requests().filter((r) => r.req.presentity === 'agent:bob').length, 1, 'a pending watch is not doubled');
+  assert.equal(ws().sent[0].instance, 4);
+  const chat = requests()[2];
+  answer(chat, { kind: 'chat', value: { interaction: 'ix', seq: 1, from: { kind: 'client', id: 'alice' }, text: 'typed offline', at: 1 } });
+  const done = seen.find(([k]) => k === 'completed');
+  assert.equal(done[1].id, chat.id);
+  assert.equal(c.view().chats.ix[0].text, 'typed offline');
+  c.close();
+});
