@@ -51,6 +51,6 @@ cargo build -p frontdesk-server --bin frontdesk-server || { say "server build fa
 CARGO_TARGET_DIR=$TARGET timeout 240 node web/e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("end-to-end test")
 first=$(node -e "try{console.log(require('$OUT/results.json').firstStatusMs ?? '?')}catch{console.log('?')}")
 
-echo "test-web: wasm+glue+widget ${total}B gzipped (budget ${BUDGET}B); first status ${first} ms after navigation; screenshots in $OUT; ${#fail[@]} failure(s)"
+echo "test-web: wasm+glue+client+widget ${total}B gzipped (budget ${BUDGET}B); first status ${first} ms after navigation; screenshots in $OUT; ${#fail[@]} failure(s)"
 for f in "${fail[@]}"; do say "FAILED: $f"; done
 [ ${#fail[@]} -eq 0 ]
