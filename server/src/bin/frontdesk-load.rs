@@ -33,6 +33,13 @@ struct Args {
     /// Measure XMPP presence subscribers (over WebSocket, RFC 7395) instead of frontdesk sessions.
     #[arg(long)]
     xmpp: bool,
+    /// Measure the socket.io baseline (server/bench/socketio, run with node) the same way instead.
+    #[arg(long)]
+    socketio: bool,
+    /// Filler bytes in the socket.io center document, so its frames are as large as frontdesk's (1,803
+    /// bytes with one agent; the baseline's own fields make 1,171).
+    #[arg(long, default_value_t = 623)]
+    socketio_pad: usize,
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -47,6 +54,10 @@ async fn main() {
     let a = Args::parse();
     let secret = "load-secret";
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    if a.socketio {
+        socketio(&a, port).await;
+        return;
+    }
     let bin = a.server.clone().unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("frontdesk-server"));
     let mut child = std::process::Command::new(bin)
         .args(["--addr", &format!("127.0.0.1:{port}"), "--memory", "--no-sim", "--secret", secret, "--max-msgs-per-sec", "100000", "--xmpp-addr", "off"])
@@ -66,6 +77,7 @@ async fn main() {
         return;
     }
     let frames = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
     let answers = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
     let mut senders = Vec::with_capacity(a.clients);
@@ -77,11 +89,13 @@ async fn main() {
         tx.send(Message::text(format!(r#"{{"t":"hello","v":1,"token":"{tok}","instance":1,"last_seq":0,"next_request":1}}"#))).await.unwrap();
         tx.send(Message::text(r#"{"t":"request","id":1,"req":{"op":"watch","presentity":"center"}}"#)).await.unwrap();
         let frames = frames.clone();
+        let bytes = bytes.clone();
         let answers = answers.clone();
         tokio::spawn(async move {
             while let Some(Ok(m)) = rx.next().await {
                 if let Message::Text(t) = m {
                     if t.as_str().starts_with(r#"{"t":"status""#) {
+                        bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
                         frames.fetch_add(1, Ordering::Relaxed);
                     } else if t.as_str().starts_with(r#"{"t":"response""#) {
                         answers.fetch_add(1, Ordering::Relaxed);
@@ -107,6 +121,7 @@ async fn main() {
     agent.send(Message::text(serde_json::to_string(&hello).unwrap())).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = frames.load(Ordering::Relaxed);
+    let bytes_before = bytes.load(Ordering::Relaxed);
     let t1 = Instant::now();
     for k in 0..a.flips {
         let state = if k % 2 == 0 { frontdesk_core::status::AgentState::Available } else { frontdesk_core::status::AgentState::Away };
@@ -121,15 +136,7 @@ async fn main() {
     }
     let fan = frames.load(Ordering::Relaxed) - before;
     let fan_t = t1.elapsed();
-    println!(
-        "fan-out: {} presence notifications in {:.2} s → {:.0} notifications/s ({} flips to {} watchers, {:.1} ms per flip to all)",
-        fan,
-        fan_t.as_secs_f64(),
-        fan as f64 / fan_t.as_secs_f64(),
-        a.flips,
-        a.clients,
-        fan_t.as_secs_f64() * 1000.0 / a.flips as f64
-    );
+    report_fanout(fan, fan_t, &a, (bytes.load(Ordering::Relaxed) - bytes_before) / fan.max(1));
 
     // Request round trips: every session sends requests as fast as answers come back.
     let start_answers = answers.load(Ordering::Relaxed);
@@ -148,6 +155,111 @@ async fn main() {
     }
     let n = answers.load(Ordering::Relaxed) - start_answers;
     println!("requests: {} answered in {:.2} s → {:.0} requests/s", n, t2.elapsed().as_secs_f64(), n as f64 / t2.elapsed().as_secs_f64());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn report_fanout(fan: u64, fan_t: Duration, a: &Args, avg_bytes: u64) {
+    println!(
+        "fan-out: {} presence notifications in {:.2} s → {:.0} notifications/s ({} flips to {} watchers, {:.1} ms per flip to all, {} bytes each)",
+        fan,
+        fan_t.as_secs_f64(),
+        fan as f64 / fan_t.as_secs_f64(),
+        a.flips,
+        a.clients,
+        fan_t.as_secs_f64() * 1000.0 / a.flips as f64,
+        avg_bytes
+    );
+}
+
+/// The same three measurements against the socket.io baseline in server/bench/socketio (Engine.IO v4
+/// over WebSocket, spoken here directly so both servers face the same load generator).
+async fn socketio(a: &Args, port: u16) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/socketio/server.mjs");
+    let mut child = std::process::Command::new("node").arg(&script).arg(port.to_string()).arg(a.socketio_pad.to_string()).spawn().expect("start node server/bench/socketio/server.mjs (run npm ci there first)");
+    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let idle = rss_kib(child.id());
+    let frames = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let answers = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let mut senders = Vec::with_capacity(a.clients);
+    for _ in 0..a.clients {
+        let (ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("connect");
+        let (mut tx, mut rx) = ws.split();
+        // Engine.IO open packet, then a Socket.IO connect to the main namespace.
+        while let Some(Ok(m)) = rx.next().await {
+            if matches!(&m, Message::Text(t) if t.as_str().starts_with('0')) {
+                break;
+            }
+        }
+        tx.send(Message::text("40")).await.unwrap();
+        tx.send(Message::text(r#"421["watch","center"]"#)).await.unwrap();
+        let (frames, bytes, answers) = (frames.clone(), bytes.clone(), answers.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = rx.next().await {
+                if let Message::Text(t) = m {
+                    if t.as_str().starts_with(r#"42["status""#) {
+                        bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
+                        frames.fetch_add(1, Ordering::Relaxed);
+                    } else if t.as_str().starts_with("43") {
+                        answers.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        senders.push(tx);
+    }
+    while answers.load(Ordering::Relaxed) < a.clients as u64 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let connect = t0.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let loaded = rss_kib(child.id());
+    println!("socket.io sockets: {} connected and watching in {:.2} s ({:.0} sockets/s)", a.clients, connect.as_secs_f64(), a.clients as f64 / connect.as_secs_f64());
+    println!("socket.io server memory: {} MiB idle, {} MiB with sockets → {:.1} KiB per socket", idle / 1024, loaded / 1024, (loaded.saturating_sub(idle)) as f64 / a.clients as f64);
+
+    let (agent, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    let (mut agent, mut agent_rx) = agent.split();
+    let _ = agent_rx.next().await;
+    agent.send(Message::text("40")).await.unwrap();
+    tokio::spawn(async move { while agent_rx.next().await.is_some() {} });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = frames.load(Ordering::Relaxed);
+    let bytes_before = bytes.load(Ordering::Relaxed);
+    let t1 = Instant::now();
+    for k in 0..a.flips {
+        let state = if k % 2 == 0 { "available" } else { "away" };
+        agent.send(Message::text(format!(r#"42["agent_state",{{"id":"ann","name":"Ann","state":"{state}"}}]"#))).await.unwrap();
+        let target = before + (k as u64 + 1) * a.clients as u64;
+        let until = Instant::now() + Duration::from_secs(60);
+        while frames.load(Ordering::Relaxed) < target && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let fan = frames.load(Ordering::Relaxed) - before;
+    let fan_t = t1.elapsed();
+    report_fanout(fan, fan_t, a, (bytes.load(Ordering::Relaxed) - bytes_before) / fan.max(1));
+
+    let start_answers = answers.load(Ordering::Relaxed);
+    let t2 = Instant::now();
+    let deadline = t2 + Duration::from_secs(a.seconds);
+    let mut id = 2u64;
+    while Instant::now() < deadline {
+        for tx in senders.iter_mut() {
+            let _ = tx.send(Message::text(format!(r#"42{id}["get_center_status"]"#))).await;
+        }
+        id += 1;
+        let target = start_answers + (id - 2) * a.clients as u64;
+        while answers.load(Ordering::Relaxed) < target && Instant::now() < deadline + Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let n = answers.load(Ordering::Relaxed) - start_answers;
+    println!("socket.io requests: {} answered in {:.2} s → {:.0} requests/s", n, t2.elapsed().as_secs_f64(), n as f64 / t2.elapsed().as_secs_f64());
     let _ = child.kill();
     let _ = child.wait();
 }
