@@ -239,3 +239,37 @@ proptest! {
         prop_assert!(delivered.is_superset(&agent_seqs), "delivered {:?} of {:?}", delivered, agent_seqs);
     }
 }
+
+/// A detached session is kept for `session_ttl` (so a phone that slept resumes with everything), then
+/// dropped; a session that came back in time is not.
+#[test]
+fn detached_sessions_expire_after_their_ttl_and_only_then() {
+    use frontdesk_core::protocol::{BrokerFrame, ClientFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+    use frontdesk_tests::T0;
+    let f = Fixture::new();
+    let mut b = f.hub.broker;
+    let ttl = std::time::Duration::from_secs(24 * 3600);
+    let hello = |who: &str, seq: u64| ClientFrame::Hello { v: PROTOCOL_VERSION, token: token(who), instance: 1, last_seq: seq, next_request: 1 }.encode();
+    let welcome = |b: &mut frontdesk_core::broker::Broker| {
+        std::iter::from_fn(|| b.poll_transmit())
+            .map(|t| BrokerFrame::decode(&t.data, MAX_FRAME_BYTES).unwrap())
+            .find_map(|f| if let BrokerFrame::Welcome { resumed, .. } = f { Some(resumed) } else { None })
+    };
+    let (a, c) = (b.open_connection(T0), b.open_connection(T0));
+    b.handle_input(T0, a, &hello("alice", 0));
+    b.handle_input(T0, c, &hello("bob", 0));
+    while b.poll_transmit().is_some() {}
+    b.handle_disconnect(T0, a);
+    let later = T0.add(std::time::Duration::from_secs(60));
+    b.handle_disconnect(later, c);
+    assert_eq!(b.poll_timeout(), Some(T0.add(ttl)), "the first to expire is alice's");
+    // Bob comes back in time: his session resumes and no longer expires.
+    let c2 = b.open_connection(later);
+    b.handle_input(later, c2, &hello("bob", 0));
+    assert_eq!(welcome(&mut b), Some(true));
+    b.handle_timeout(T0.add(ttl));
+    assert_eq!(b.poll_timeout().filter(|t| *t < T0.add(ttl * 2)), None, "nothing else is waiting to expire");
+    let a2 = b.open_connection(T0.add(ttl));
+    b.handle_input(T0.add(ttl), a2, &hello("alice", 0));
+    assert_eq!(welcome(&mut b), Some(false), "alice's session was dropped after the ttl");
+}

@@ -217,6 +217,8 @@ pub struct Broker {
     next_conn: ConnId,
     ready: VecDeque<ConnId>,
     sessions: HashMap<SessionKey, Session>,
+    /// Detached sessions by when they were detached, so expiry is found without scanning every session.
+    detached: BTreeSet<(Timestamp, SessionKey)>,
     by_watcher: HashMap<WatcherId, SessionKey>,
     by_client: HashMap<ClientId, Vec<SessionKey>>,
     next_watcher: WatcherId,
@@ -275,6 +277,7 @@ impl Broker {
             next_conn: 1,
             ready: VecDeque::new(),
             sessions: HashMap::new(),
+            detached: BTreeSet::new(),
             by_watcher: HashMap::new(),
             by_client: HashMap::new(),
             next_watcher: SELF_WATCHER + 1,
@@ -316,6 +319,9 @@ impl Broker {
             }
             self.by_watcher.insert(w, key.clone());
             self.by_client.entry(key.0.clone()).or_default().push(key.clone());
+            if let Some(at) = s.detached_at {
+                self.detached.insert((at, key.clone()));
+            }
             self.sessions.insert(key, s);
         }
         for inv in self.store.load_invitations()? {
@@ -450,7 +456,10 @@ impl Broker {
             return;
         }
         s.conn = None;
-        s.detached_at = Some(now);
+        if let Some(old) = s.detached_at.replace(now) {
+            self.detached.remove(&(old, key.clone()));
+        }
+        self.detached.insert((now, key.clone()));
         let client = key.0.clone();
         if !self.client_attached(&client) {
             self.monitor.publish_client_status(now, client.clone(), ClientStatus { activity: ClientActivity::Offline, medium: None, note: None });
@@ -568,7 +577,9 @@ impl Broker {
         }
         let s = self.sessions.get_mut(&key).expect("inserted above");
         s.conn = Some(conn);
-        s.detached_at = None;
+        if let Some(at) = s.detached_at.take() {
+            self.detached.remove(&(at, key.clone()));
+        }
         s.next_request = s.next_request.max(next_request);
         let hooks = if resumed { s.ack(last_seq.min(s.next_seq - 1)) } else { vec![] };
         self.dirty.insert(key.clone());
@@ -727,7 +738,7 @@ impl Broker {
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let inv = self.invitations.values().filter(|i| i.state == InvitationState::Pending).map(|i| i.expires_at).min();
         let offers = self.live.values().filter_map(|l| l.offered.as_ref().map(|(_, at)| at.add(self.cfg.offer_ttl))).min();
-        let sessions = self.sessions.values().filter_map(|s| s.detached_at.map(|at| at.add(self.cfg.session_ttl))).min();
+        let sessions = self.detached.first().map(|(at, _)| at.add(self.cfg.session_ttl));
         [inv, offers, sessions, self.monitor.poll_timeout()].into_iter().flatten().min()
     }
 
@@ -753,12 +764,8 @@ impl Broker {
         for (id, agent) in late {
             self.withdraw_offer(&id, &agent, true);
         }
-        let gone: Vec<SessionKey> = self
-            .sessions
-            .values()
-            .filter(|s| s.detached_at.is_some_and(|at| at.add(self.cfg.session_ttl) <= now))
-            .map(|s| s.key.clone())
-            .collect();
+        let gone: Vec<SessionKey> =
+            self.detached.iter().take_while(|(at, _)| at.add(self.cfg.session_ttl) <= now).map(|(_, k)| k.clone()).collect();
         for k in gone {
             self.drop_session(&k);
         }
@@ -768,6 +775,9 @@ impl Broker {
 
     fn drop_session(&mut self, key: &SessionKey) {
         let Some(s) = self.sessions.remove(key) else { return };
+        if let Some(at) = s.detached_at {
+            self.detached.remove(&(at, key.clone()));
+        }
         self.dirty.insert(key.clone());
         for p in &s.watches {
             self.monitor.unsubscribe(s.watcher, p);
