@@ -1,7 +1,7 @@
 /*
  * A frontdesk client in C that talks to a running frontdesk-server over WebSocket. It reads its
- * history, waits for an agent's invitation, accepts it, sends a chat message and waits for the
- * agent's answer. The library's thread owns the socket, reconnects and keeps the session alive;
+ * history, waits for an agent's invitation, accepts it, sends a chat message, waits for the
+ * agent's answer and ends the chat. The library's thread owns the socket, reconnects and keeps the session alive;
  * this program only makes requests and reads events, exactly as with an in-process client
  * (client_demo.c), minus the frame moving.
  *
@@ -10,8 +10,9 @@
  *   ./client_net ws://127.0.0.1:8080 "$(frontdesk-server token --client alice)"
  *   # meanwhile, as agent ann: frontdesk-cli agent --token "$(frontdesk-server token --agent ann)"
  *   #   then type: invite alice Need help?   ...and answer with: say <text>
+ *   # (or the scripted agent: cargo run -p frontdesk-server --example agent_bot -- --url ... --token ... --invite alice)
  *
- * Exits 0 once the agent's answer arrived; 1 on an error or after waiting 60 s for a step.
+ * Exits 0 once the agent's answer arrived and the chat ended; 1 on an error or after waiting 60 s for a step.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -127,6 +128,12 @@ int main(int argc, char **argv) {
     if (wait_for(client, "\"ev\":\"chat\"", "\"kind\":\"agent\"", ev, sizeof ev)) goto fail;
     find(ev, "\"from\"", "text", text, sizeof text);
     printf("agent answered: \"%s\"\n", text);
+
+    /* Hang up. */
+    TRY(fd_client_end_interaction(client, interaction, &req));
+    snprintf(want, sizeof want, "\"type\":\"completed\",\"id\":%llu,", (unsigned long long)req);
+    if (wait_for(client, want, NULL, ev, sizeof ev)) goto fail;
+    printf("chat ended\n");
     rc = 0;
 
 fail:

@@ -126,6 +126,8 @@ mod imp {
     pub(crate) struct Ctl {
         tx: UnboundedSender<Msg>,
         thread: Option<JoinHandle<()>>,
+        /// Tells the thread apart from others (see `NET_THREAD`).
+        number: u64,
     }
 
     impl Ctl {
@@ -154,32 +156,62 @@ mod imp {
         inbox: UnboundedSender<Inbound>,
     }
 
+    thread_local! {
+        // The number of the library thread running here (0 elsewhere), so a free from one of its
+        // callbacks does not wait for itself.
+        static NET_THREAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    static NEXT_THREAD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
     /// Creates a network client handle and its thread; the client starts connecting at once.
     pub(crate) fn start(url: String, token: &str, instance: u64) -> Res<usize> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::new(FdStatus::FD_ERR_INTERNAL, format!("cannot start the network runtime: {e}")))?;
         let mut client = Client::new(ClientConfig::new(token, instance));
         client.start(wall_clock());
         let (tx, rx) = unbounded_channel();
-        let link = NetLink { notes: VecDeque::new(), close_transport: false, ctl: Ctl { tx, thread: None } };
+        let number = NEXT_THREAD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let link = NetLink { notes: VecDeque::new(), close_transport: false, ctl: Ctl { tx, thread: None, number } };
         let id = handle::register(ClientCore::network(client, link));
         let obj = handle::lookup::<ClientCore>(id)?;
         let weak = Arc::downgrade(&obj);
+        // A mutex and condvar rather than a std channel: a blocking channel receive makes std allocate a
+        // handle for the calling thread that is never freed on the main thread (valgrind: possibly lost).
+        let ready = Arc::new((std::sync::Mutex::new(None::<Result<(), String>>), std::sync::Condvar::new()));
+        let ready_tx = ready.clone();
+        let say = move |r: Result<(), String>| {
+            *ready_tx.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            ready_tx.1.notify_all();
+        };
+        // The runtime is built on its own thread: whatever it sets up per thread goes with that thread.
         let spawned = std::thread::Builder::new().name("frontdesk-net".into()).spawn(move || {
-            rt.block_on(run(weak, url, rx));
-            // Dropping the runtime here cancels what is left (connections being abandoned).
+            NET_THREAD.with(|n| n.set(number));
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => {
+                    say(Ok(()));
+                    rt.block_on(run(weak, url, rx));
+                    // Dropping the runtime here cancels what is left (connections being abandoned).
+                }
+                Err(e) => say(Err(e.to_string())),
+            }
         });
-        match spawned {
+        let started = match spawned {
             Ok(t) => {
                 if let Some(l) = obj.lock_anyway().core().net.as_mut() {
                     l.ctl.thread = Some(t);
                 }
-                Ok(id)
+                let mut r = ready.0.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    match r.take() {
+                        Some(x) => break x,
+                        None => r = ready.1.wait(r).unwrap_or_else(|p| p.into_inner()),
+                    }
+                }
             }
+            Err(e) => Err(e.to_string()),
+        };
+        drop(obj);
+        match started {
+            Ok(()) => Ok(id),
             Err(e) => {
-                drop(obj);
                 let _ = handle::free::<ClientCore>(id);
                 Err(Error::new(FdStatus::FD_ERR_INTERNAL, format!("cannot start the network thread: {e}")))
             }
@@ -189,14 +221,14 @@ mod imp {
     /// Stops the thread of a freed client and waits for it, unless called on that thread (from a
     /// callback): then it ends as soon as the callback returns.
     pub(crate) fn stop(o: &Object<ClientCore>) {
-        let thread = {
+        let (thread, number) = {
             let mut g = o.lock_anyway();
             let Some(l) = g.core().net.as_mut() else { return };
             let _ = l.ctl.tx.send(Msg::Stop);
-            l.ctl.thread.take()
+            (l.ctl.thread.take(), l.ctl.number)
         };
         if let Some(t) = thread {
-            if t.thread().id() != std::thread::current().id() {
+            if NET_THREAD.with(|n| n.get()) != number {
                 let _ = t.join();
             }
         }

@@ -1,7 +1,8 @@
 //! A scripted agent console, for testing clients against a real server (ffi/test-c.sh runs the C
 //! network client against it). It logs in over `/agent`, invites one client to a chat, waits for the
-//! client to accept and write, answers, waits until the answer is delivered, and exits 0. Every step
-//! is bounded: after `--timeout` seconds it says which step it was waiting for and exits 1.
+//! client to accept and write, answers, waits until the answer is delivered and the client ends the
+//! interaction (or ends it itself with `--end`), and exits 0. Every step is bounded: after
+//! `--timeout` seconds it says which step it was waiting for and exits 1.
 //!
 //!     cargo run -p frontdesk-server --example agent_bot -- \
 //!         --url ws://127.0.0.1:8080 --token "$(frontdesk-server token --agent ann)" --invite alice
@@ -35,7 +36,7 @@ struct Args {
     /// Answer to the client's first chat message.
     #[arg(long, default_value = "Unplug it for ten seconds, then plug it back in.")]
     reply: String,
-    /// End the interaction after the answer is delivered.
+    /// End the interaction after the answer is delivered, instead of waiting for the client to.
     #[arg(long)]
     end: bool,
     /// Seconds the whole script may take.
@@ -140,9 +141,12 @@ async fn script(a: &Args, step: &mut &'static str) -> Result<(), String> {
     *step = "the answer to be delivered";
     c.event(|e| matches!(e, AgentEvent::ChatDelivered { interaction, .. } if *interaction == ix).then_some(())).await?;
     println!("agent {agent}: answer delivered");
+    *step = "the interaction to end";
     if a.end {
-        *step = "the interaction to end";
         c.request(AgentRequest::End { interaction: ix }).await?;
+    } else {
+        c.event(|e| matches!(e, AgentEvent::Ended(li) if li.id == ix).then_some(())).await?;
+        println!("agent {agent}: the client ended the interaction");
     }
     let _ = c.ws.close(None).await;
     Ok(())
