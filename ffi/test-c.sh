@@ -74,7 +74,7 @@ for _ in $(seq 100); do
 done
 [ -n "$URL" ] || { cat "$NETDIR/server.out" >&2; echo "frontdesk-server did not start" >&2; exit 1; }
 AGENT_TOKEN="$("$LIBDIR/frontdesk-server" token --agent ann)"
-NET_VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 --suppressions=$ROOT/ffi/valgrind.supp"
+NET_VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1"
 
 # Runs a C client in the background, starts the scripted agent once the client says it waits for
 # an invitation, and fails unless both succeed. Everything is bounded by `timeout`.

@@ -268,7 +268,7 @@ mod imp {
         fn turn(&mut self, core: &mut ClientCore, inbound: &mut Vec<Inbound>) -> Option<Timestamp> {
             let now = wall_clock();
             let (client, link) = core.parts();
-            let Some(link) = link else { return None };
+            let link = link?;
             if std::mem::take(&mut link.close_transport) {
                 self.hang_up();
             }
