@@ -10,12 +10,10 @@
 use crate::error::{Error, Res};
 use std::collections::VecDeque;
 
-/// Library events kept for a host that never polls; older ones are dropped.
-const NOTES_KEPT: usize = 64;
-
 /// The link between a network client and its thread, kept inside the client's lock.
 pub(crate) struct NetLink {
-    /// Events from the network layer (`transport_error`), reported before the client's own.
+    /// Events from the network layer (`transport_error`), with the client's events from before each,
+    /// so everything is reported in the order it happened; reported before the client's newer ones.
     notes: VecDeque<String>,
     /// Set by `fd_client_close`: the thread drops the connection on its next turn.
     close_transport: bool,
@@ -40,10 +38,11 @@ impl NetLink {
         self.close_transport = true;
     }
 
+    /// Queues a network-layer event after the client's pending ones.
     #[cfg_attr(not(feature = "network"), allow(dead_code))]
-    fn note(&mut self, e: String) {
-        if self.notes.len() >= NOTES_KEPT {
-            self.notes.pop_front();
+    fn note(&mut self, client: &mut frontdesk_core::client::Client, e: String) {
+        while let Some(earlier) = client.poll_event() {
+            self.notes.push_back(crate::events::client_event(&earlier));
         }
         self.notes.push_back(e);
     }
@@ -285,7 +284,7 @@ mod imp {
                         Inbound::Frame(g, data) if g == self.gen => drop(client.handle_input(now, &data)),
                         Inbound::Down(g, why) if g == self.gen => {
                             self.conn = None;
-                            link.note(transport_error(&self.url, &why));
+                            link.note(client, transport_error(&self.url, &why));
                             client.handle_disconnected(now);
                         }
                         _ => {}
