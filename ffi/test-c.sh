@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds libfrontdesk, fails on header drift, compiles the header as C11 and C++17, builds the C
-# tests and examples with -Werror, runs them all under valgrind, and checks the pkg-config install.
+# tests and examples with -Werror, runs them all under valgrind, runs the network client against a
+# real frontdesk-server (with a scripted agent), and checks the pkg-config install.
 #   ffi/test-c.sh            everything above
 #   ffi/test-c.sh --bench    also builds in release and prints ns per call
 set -euo pipefail
@@ -47,6 +48,67 @@ done
 
 echo "== C tests and examples under valgrind"
 make -s -C bindings/c LIBDIR="$LIBDIR" test
+
+echo "== network client against frontdesk-server, with a scripted agent (valgrind)"
+cargo build -p frontdesk-server --bin frontdesk-server --example agent_bot
+make -s -C bindings/c LIBDIR="$LIBDIR" net
+BUILD="$LIBDIR/c"
+NETDIR="$(mktemp -d)"
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$NETDIR"
+}
+trap stop_server EXIT
+export FRONTDESK_SECRET="test-c-$$-$RANDOM"
+# Port 0: the kernel picks a free port and the server prints it. A high message rate for the timing loop.
+"$LIBDIR/frontdesk-server" --addr 127.0.0.1:0 --db "$NETDIR/fd.db" --no-sim --xmpp-addr off \
+  --max-msgs-per-sec 100000 > "$NETDIR/server.out" 2>&1 &
+SERVER_PID=$!
+URL=""
+for _ in $(seq 100); do
+  URL="$(grep -oE 'ws://127\.0\.0\.1:[0-9]+' "$NETDIR/server.out" | head -1 || true)"
+  [ -n "$URL" ] && break
+  kill -0 "$SERVER_PID" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$URL" ] || { cat "$NETDIR/server.out" >&2; echo "frontdesk-server did not start" >&2; exit 1; }
+AGENT_TOKEN="$("$LIBDIR/frontdesk-server" token --agent ann)"
+NET_VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1"
+
+# Runs a C client in the background, starts the scripted agent once the client says it waits for
+# an invitation, and fails unless both succeed. Everything is bounded by `timeout`.
+with_agent() { # name client-id command...
+  local name=$1 client=$2; shift 2
+  local out="$NETDIR/$name.out" token
+  token="$("$LIBDIR/frontdesk-server" token --client "$client")"
+  echo "== $name (client $client)"
+  timeout 180 "$@" "$URL" "$token" > "$out" 2>&1 &
+  local pid=$! ok=1
+  for _ in $(seq 1200); do
+    grep -q "waiting for an invitation" "$out" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if grep -q "waiting for an invitation" "$out"; then
+    timeout 120 "$LIBDIR/examples/agent_bot" --url "$URL" --token "$AGENT_TOKEN" --invite "$client" > "$NETDIR/$name.agent.out" 2>&1 || ok=0
+  else
+    ok=0
+  fi
+  wait "$pid" || ok=0
+  if [ "$ok" = 1 ]; then
+    # The figures and the outcome, without the event log and the injected panic's message.
+    grep -E '^(connect|unreachable|request|fd_|history|invitation|accepted|agent answered|chat ended|test_net:)' "$out"
+  else
+    echo "--- $name output:" >&2; cat "$out" >&2
+    echo "--- agent_bot output:" >&2; cat "$NETDIR/$name.agent.out" >&2 2>/dev/null || true
+    exit 1
+  fi
+}
+with_agent client_net alice $NET_VALGRIND "$BUILD/client_net"
+with_agent test_net bob $NET_VALGRIND "$BUILD/test_net"
+# Once more without valgrind, for the figures it prints.
+with_agent test_net_native carol "$BUILD/test_net"
 
 echo "== install + pkg-config"
 PREFIX="$CARGO_TARGET_DIR/c-prefix"

@@ -701,6 +701,51 @@ enum FdStatus fd_client_new(const char *token, uint64_t instance, struct FdClien
 enum FdStatus fd_client_restore(const char *token, const char *saved_json, struct FdClient **out);
 
 /**
+ * Creates a client that connects by itself to a broker server over WebSocket and starts at once.
+ *
+ * `url` is `ws://HOST:PORT` or `wss://HOST:PORT` (the broker's `/client` endpoint is added when the URL
+ * has no path) or a full endpoint URL; `token` is the client's credential (e.g. from
+ * `frontdesk-server token --client ID`); `instance` names the installation (keep it across restarts
+ * so the session resumes). A library thread dials, reconnects with backoff and moves frames; every
+ * request, event and view function then works as on an in-process client, while the transport calls
+ * (`fd_client_poll_connect` and the like) return `FD_ERR_WRONG_STATE`. Calls taking `now_ms` ignore
+ * it: the thread reads the clock.
+ *
+ * Returns at once; the connection is reported by events: `connected` then `synced`, or
+ * `transport_error {url, message}` then `disconnected {retry_at}` when the server cannot be reached
+ * (retried with backoff), or `rejected` for a bad token. `FD_ERR_INVALID_ARGUMENT` for a malformed
+ * URL, `FD_ERR_UNAVAILABLE` if the library was built without its `network` feature.
+ *
+ * Threads: callbacks of this client run on the library's thread (`frontdesk-net`); calls from the
+ * host's threads are serialized with it by the client's lock. `fd_client_free` stops the thread and
+ * waits for it (from inside a callback it cannot wait: the thread ends when the callback returns).
+ *
+ * Ownership: the caller owns `*out` and frees it with `fd_client_free`.
+ *
+ * # Safety
+ * Strings must be NULL or NUL-terminated; `out` NULL or writable.
+ */
+enum FdStatus fd_client_connect(const char *url,
+                                const char *token,
+                                uint64_t instance,
+                                struct FdClient **out);
+
+/**
+ * Takes the next client event (JSON) into `*out`, waiting up to `timeout_ms` for one; writes NULL if
+ * none came. For a network client, whose events arrive on the library's thread; on an in-process
+ * client only another thread's call can produce one while this waits. Do not wait inside a callback
+ * of the same client: its events are delivered by that callback's thread, so this would only time out.
+ *
+ * Ownership: free `*out` with `fd_string_free`.
+ *
+ * # Safety
+ * `out` must be NULL or writable.
+ */
+enum FdStatus fd_client_wait_event(struct FdClient *client,
+                                   uint32_t timeout_ms,
+                                   char **out);
+
+/**
  * Frees a client; NULL is a no-op, a second free returns `FD_ERR_INVALID_HANDLE`.
  */
 enum FdStatus fd_client_free(struct FdClient *client);
@@ -722,12 +767,14 @@ enum FdStatus fd_client_save_json(const struct FdClient *client, char **out);
 enum FdStatus fd_client_set_token(struct FdClient *client, const char *token);
 
 /**
- * Starts connecting (again, after a rejection or `fd_client_close`).
+ * Starts connecting (again, after a rejection or `fd_client_close`). A network client ignores
+ * `now_ms` and reads the clock.
  */
 enum FdStatus fd_client_start(struct FdClient *client, uint64_t now_ms);
 
 /**
- * Stops: no more reconnects; the host closes its transport. Queued requests stay.
+ * Stops: no more reconnects; the host closes its transport (a network client's thread closes its
+ * connection, and `now_ms` is ignored). Queued requests stay; `fd_client_start` connects again.
  */
 enum FdStatus fd_client_close(struct FdClient *client, uint64_t now_ms);
 
@@ -735,10 +782,15 @@ enum FdStatus fd_client_close(struct FdClient *client, uint64_t now_ms);
  * Writes true once when the host should open a fresh transport (closing any old one), then call
  * `fd_client_handle_connected` (or `fd_client_handle_disconnected` if opening failed).
  *
+ * This and the other transport calls (`_handle_connected`, `_handle_disconnected`, `_handle_input`,
+ * `_poll_transmit`, `_poll_timeout`, `_handle_timeout`) return `FD_ERR_WRONG_STATE` on a client made
+ * by `fd_client_connect`, whose transport the library runs.
+ *
  * # Safety
  * `out` must be NULL or writable.
  */
-enum FdStatus fd_client_poll_connect(struct FdClient *client, bool *out);
+enum FdStatus fd_client_poll_connect(struct FdClient *client,
+                                     bool *out);
 
 /**
  * The transport the host opened is up; `FD_ERR_WRONG_STATE` unless `fd_client_poll_connect` asked for it.
@@ -801,7 +853,8 @@ enum FdStatus fd_client_is_connected(const struct FdClient *client, bool *out);
  *
  * Events: connected {resumed}, disconnected {retry_at}, rejected {error}, synced, completed {id,
  * result: {"ok":{"kind":..,"value":..}} or {"err":{"code":..,"message":..}}}, pushed {event},
- * presence {document}, watch_ended {presentity}, protocol_error {error}.
+ * presence {document}, watch_ended {presentity}, protocol_error {error}; a network client also
+ * reports transport_error {url, message} before each disconnected caused by the network.
  * Ownership: free `*out` with `fd_string_free`.
  *
  * # Safety

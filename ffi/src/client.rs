@@ -1,8 +1,10 @@
-//! `FdClient`: the client state machine; the host opens transports when asked and moves its bytes.
+//! `FdClient`: the client state machine. Made by `fd_client_new`, the host opens transports when asked
+//! and moves their bytes; made by `fd_client_connect`, a library thread does that over WebSocket.
 
 use crate::error::{guard, Error, FdStatus, Res};
 use crate::events::{client_event, FdEventCallback};
 use crate::handle::{self, Entry, EventSource, FdSubscription, Kind, Object};
+use crate::net::{self, NetLink};
 use crate::read;
 use crate::strings::{arg_bytes, arg_opt_str, arg_str, into_c_string, out_ptr, FdBytes};
 use crate::types::{self, FD_NO_TIMEOUT};
@@ -25,10 +27,37 @@ pub(crate) struct ClientCore {
     client: Client,
     connect_asked: bool,
     transport_up: bool,
+    /// Set for a network client: the library's thread runs its transport.
+    pub(crate) net: Option<NetLink>,
+}
+
+impl ClientCore {
+    /// A client whose transport a library thread runs.
+    #[cfg_attr(not(feature = "network"), allow(dead_code))]
+    pub(crate) fn network(client: Client, link: NetLink) -> Self {
+        ClientCore { client, connect_asked: false, transport_up: false, net: Some(link) }
+    }
+
+    /// The client and its network link, borrowed together.
+    #[cfg_attr(not(feature = "network"), allow(dead_code))]
+    pub(crate) fn parts(&mut self) -> (&mut Client, Option<&mut NetLink>) {
+        (&mut self.client, self.net.as_mut())
+    }
+
+    /// `FD_ERR_WRONG_STATE` for transport calls on a client whose transport the library runs.
+    fn host_transport(&self) -> Res<()> {
+        match self.net {
+            Some(_) => Err(wrong_state("the library runs this client's transport (fd_client_connect): no host transport calls")),
+            None => Ok(()),
+        }
+    }
 }
 
 impl EventSource for ClientCore {
     fn next_event(&mut self) -> Option<String> {
+        if let Some(n) = self.net.as_mut().and_then(NetLink::next_note) {
+            return Some(n);
+        }
         self.client.poll_event().map(|e| client_event(&e))
     }
 }
@@ -44,14 +73,41 @@ impl Kind for ClientCore {
             _ => None,
         }
     }
+    fn on_free(o: &Object<Self>) {
+        net::stop(o);
+    }
 }
 
 fn h(c: *const FdClient) -> usize {
     c as usize
 }
 
+/// Changes a client; a network client's thread is woken to send what the change produced.
 fn with<R>(c: *mut FdClient, f: impl FnOnce(&mut ClientCore) -> Res<R>) -> Res<R> {
-    handle::with_mut::<ClientCore, _>(h(c), f)
+    handle::with_mut::<ClientCore, _>(h(c), |core| {
+        let r = f(core);
+        if let Some(n) = &core.net {
+            n.wake();
+        }
+        r
+    })
+}
+
+/// Like [`with`], for the calls that move a host-run transport.
+fn with_host<R>(c: *mut FdClient, f: impl FnOnce(&mut ClientCore) -> Res<R>) -> Res<R> {
+    with(c, |core| {
+        core.host_transport()?;
+        f(core)
+    })
+}
+
+/// The clock a call uses: the host's `now_ms`, or the wall clock for a network client (whose thread
+/// reads the wall clock for everything else).
+fn time(core: &ClientCore, now_ms: u64) -> Timestamp {
+    match core.net {
+        Some(_) => Timestamp(crate::fd_now_ms()),
+        None => Timestamp(now_ms),
+    }
 }
 
 fn wrong_state(msg: &str) -> Error {
@@ -59,7 +115,7 @@ fn wrong_state(msg: &str) -> Error {
 }
 
 fn core(client: Client) -> ClientCore {
-    ClientCore { client, connect_asked: false, transport_up: false }
+    ClientCore { client, connect_asked: false, transport_up: false, net: None }
 }
 
 /// Creates a client for a credential and a stable installation id (keep it across app restarts so
@@ -92,6 +148,62 @@ pub unsafe extern "C" fn fd_client_restore(token: *const c_char, saved_json: *co
         let token = arg_str(token, "token")?;
         let saved: SavedState = serde_json::from_str(arg_str(saved_json, "saved_json")?)?;
         *out = handle::register(core(Client::restore(ClientConfig::new(token, 0), saved))) as *mut FdClient;
+        Ok(())
+    })
+}
+
+/// Creates a client that connects by itself to a broker server over WebSocket and starts at once.
+///
+/// `url` is `ws://HOST:PORT` or `wss://HOST:PORT` (the broker's `/client` endpoint is added when the URL
+/// has no path) or a full endpoint URL; `token` is the client's credential (e.g. from
+/// `frontdesk-server token --client ID`); `instance` names the installation (keep it across restarts
+/// so the session resumes). A library thread dials, reconnects with backoff and moves frames; every
+/// request, event and view function then works as on an in-process client, while the transport calls
+/// (`fd_client_poll_connect` and the like) return `FD_ERR_WRONG_STATE`. Calls taking `now_ms` ignore
+/// it: the thread reads the clock.
+///
+/// Returns at once; the connection is reported by events: `connected` then `synced`, or
+/// `transport_error {url, message}` then `disconnected {retry_at}` when the server cannot be reached
+/// (retried with backoff), or `rejected` for a bad token. `FD_ERR_INVALID_ARGUMENT` for a malformed
+/// URL, `FD_ERR_UNAVAILABLE` if the library was built without its `network` feature.
+///
+/// Threads: callbacks of this client run on the library's thread (`frontdesk-net`); calls from the
+/// host's threads are serialized with it by the client's lock. `fd_client_free` stops the thread and
+/// waits for it (from inside a callback it cannot wait: the thread ends when the callback returns).
+///
+/// Ownership: the caller owns `*out` and frees it with `fd_client_free`.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_connect(url: *const c_char, token: *const c_char, instance: u64, out: *mut *mut FdClient) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = std::ptr::null_mut();
+        let url = net::client_url(arg_str(url, "url")?)?;
+        let token = arg_str(token, "token")?;
+        *out = net::start(url, token, instance)? as *mut FdClient;
+        Ok(())
+    })
+}
+
+/// Takes the next client event (JSON) into `*out`, waiting up to `timeout_ms` for one; writes NULL if
+/// none came. For a network client, whose events arrive on the library's thread; on an in-process
+/// client only another thread's call can produce one while this waits. Do not wait inside a callback
+/// of the same client: its events are delivered by that callback's thread, so this would only time out.
+///
+/// Ownership: free `*out` with `fd_string_free`.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_wait_event(client: *mut FdClient, timeout_ms: u32, out: *mut *mut c_char) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = std::ptr::null_mut();
+        if let Some(e) = handle::wait_event::<ClientCore>(h(client), std::time::Duration::from_millis(timeout_ms.into()))? {
+            *out = into_c_string(e)?;
+        }
         Ok(())
     })
 }
@@ -132,23 +244,30 @@ pub unsafe extern "C" fn fd_client_set_token(client: *mut FdClient, token: *cons
     })
 }
 
-/// Starts connecting (again, after a rejection or `fd_client_close`).
+/// Starts connecting (again, after a rejection or `fd_client_close`). A network client ignores
+/// `now_ms` and reads the clock.
 #[no_mangle]
 pub extern "C" fn fd_client_start(client: *mut FdClient, now_ms: u64) -> FdStatus {
     guard(|| {
         with(client, |c| {
-            c.client.start(Timestamp(now_ms));
+            let now = time(c, now_ms);
+            c.client.start(now);
             Ok(())
         })
     })
 }
 
-/// Stops: no more reconnects; the host closes its transport. Queued requests stay.
+/// Stops: no more reconnects; the host closes its transport (a network client's thread closes its
+/// connection, and `now_ms` is ignored). Queued requests stay; `fd_client_start` connects again.
 #[no_mangle]
 pub extern "C" fn fd_client_close(client: *mut FdClient, now_ms: u64) -> FdStatus {
     guard(|| {
         with(client, |c| {
-            c.client.close(Timestamp(now_ms));
+            let now = time(c, now_ms);
+            c.client.close(now);
+            if let Some(n) = c.net.as_mut() {
+                n.close_transport();
+            }
             c.connect_asked = false;
             c.transport_up = false;
             Ok(())
@@ -159,13 +278,17 @@ pub extern "C" fn fd_client_close(client: *mut FdClient, now_ms: u64) -> FdStatu
 /// Writes true once when the host should open a fresh transport (closing any old one), then call
 /// `fd_client_handle_connected` (or `fd_client_handle_disconnected` if opening failed).
 ///
+/// This and the other transport calls (`_handle_connected`, `_handle_disconnected`, `_handle_input`,
+/// `_poll_transmit`, `_poll_timeout`, `_handle_timeout`) return `FD_ERR_WRONG_STATE` on a client made
+/// by `fd_client_connect`, whose transport the library runs.
+///
 /// # Safety
 /// `out` must be NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fd_client_poll_connect(client: *mut FdClient, out: *mut bool) -> FdStatus {
     guard(|| {
         let out = out_ptr(out, "out")?;
-        *out = with(client, |c| {
+        *out = with_host(client, |c| {
             let want = c.client.poll_connect();
             if want {
                 c.connect_asked = true;
@@ -181,7 +304,7 @@ pub unsafe extern "C" fn fd_client_poll_connect(client: *mut FdClient, out: *mut
 #[no_mangle]
 pub extern "C" fn fd_client_handle_connected(client: *mut FdClient, now_ms: u64) -> FdStatus {
     guard(|| {
-        with(client, |c| {
+        with_host(client, |c| {
             if !c.connect_asked {
                 return Err(wrong_state("no transport was asked for: wait for fd_client_poll_connect to say true"));
             }
@@ -198,7 +321,7 @@ pub extern "C" fn fd_client_handle_connected(client: *mut FdClient, now_ms: u64)
 #[no_mangle]
 pub extern "C" fn fd_client_handle_disconnected(client: *mut FdClient, now_ms: u64) -> FdStatus {
     guard(|| {
-        with(client, |c| {
+        with_host(client, |c| {
             if !c.connect_asked && !c.transport_up {
                 return Err(wrong_state("no transport is up or being opened"));
             }
@@ -219,7 +342,7 @@ pub extern "C" fn fd_client_handle_disconnected(client: *mut FdClient, now_ms: u
 pub unsafe extern "C" fn fd_client_handle_input(client: *mut FdClient, now_ms: u64, data: *const u8, len: usize) -> FdStatus {
     guard(|| {
         let data = arg_bytes(data, len, "data")?;
-        with(client, |c| {
+        with_host(client, |c| {
             if !c.transport_up {
                 return Err(wrong_state("no transport is up: call fd_client_handle_connected first"));
             }
@@ -239,7 +362,7 @@ pub unsafe extern "C" fn fd_client_poll_transmit(client: *mut FdClient, out: *mu
     guard(|| {
         let out = out_ptr(out, "out")?;
         *out = FdBytes::EMPTY;
-        if let Some(v) = with(client, |c| Ok(c.client.poll_transmit()))? {
+        if let Some(v) = with_host(client, |c| Ok(c.client.poll_transmit()))? {
             *out = FdBytes::from_vec(v);
         }
         Ok(())
@@ -254,7 +377,10 @@ pub unsafe extern "C" fn fd_client_poll_transmit(client: *mut FdClient, out: *mu
 pub unsafe extern "C" fn fd_client_poll_timeout(client: *const FdClient, out: *mut u64) -> FdStatus {
     guard(|| {
         let out = out_ptr(out, "out")?;
-        *out = handle::with_ref::<ClientCore, _>(h(client), |c| Ok(c.client.poll_timeout().map_or(FD_NO_TIMEOUT, |t| t.0)))?;
+        *out = handle::with_ref::<ClientCore, _>(h(client), |c| {
+            c.host_transport()?;
+            Ok(c.client.poll_timeout().map_or(FD_NO_TIMEOUT, |t| t.0))
+        })?;
         Ok(())
     })
 }
@@ -263,7 +389,7 @@ pub unsafe extern "C" fn fd_client_poll_timeout(client: *const FdClient, out: *m
 #[no_mangle]
 pub extern "C" fn fd_client_handle_timeout(client: *mut FdClient, now_ms: u64) -> FdStatus {
     guard(|| {
-        with(client, |c| {
+        with_host(client, |c| {
             c.client.handle_timeout(Timestamp(now_ms));
             Ok(())
         })
@@ -287,7 +413,8 @@ pub unsafe extern "C" fn fd_client_is_connected(client: *const FdClient, out: *m
 ///
 /// Events: connected {resumed}, disconnected {retry_at}, rejected {error}, synced, completed {id,
 /// result: {"ok":{"kind":..,"value":..}} or {"err":{"code":..,"message":..}}}, pushed {event},
-/// presence {document}, watch_ended {presentity}, protocol_error {error}.
+/// presence {document}, watch_ended {presentity}, protocol_error {error}; a network client also
+/// reports transport_error {url, message} before each disconnected caused by the network.
 /// Ownership: free `*out` with `fd_string_free`.
 ///
 /// # Safety

@@ -116,6 +116,19 @@ enum ClientJson<'a> {
     ProtocolError { error: &'a ErrorBody },
 }
 
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "transport_error")]
+struct TransportErrorJson<'a> {
+    url: &'a str,
+    message: &'a str,
+}
+
+/// A network client's connection attempt failed or its connection dropped (the client retries).
+#[cfg_attr(not(feature = "network"), allow(dead_code))]
+pub(crate) fn transport_error(url: &str, message: &str) -> String {
+    encode(&TransportErrorJson { url, message })
+}
+
 /// A client event as JSON; a request's answer is `{"type":"completed","id":N,"result":{"ok":..}|{"err":..}}`.
 pub(crate) fn client_event(e: &ClientEvent) -> String {
     encode(&match e {

@@ -11,7 +11,8 @@ use crate::events::{FdEventCallback, RawCallback};
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
 
 /// A core object that reports events as JSON text.
 pub(crate) trait EventSource: Send + 'static {
@@ -27,6 +28,9 @@ pub(crate) trait Kind: EventSource + Sized {
     fn wrap(o: Arc<Object<Self>>) -> Entry;
     /// The object if the entry is of this kind.
     fn unwrap(e: &Entry) -> Option<&Arc<Object<Self>>>;
+    /// Runs once when the handle is freed, after it left the registry and with no lock held (a
+    /// network client stops and joins its thread here).
+    fn on_free(_o: &Object<Self>) {}
 }
 
 #[derive(Clone, Copy)]
@@ -47,6 +51,26 @@ pub(crate) struct Inner<T> {
 pub(crate) struct Object<T> {
     inner: Mutex<Inner<T>>,
     dispatching: AtomicBool,
+    /// Signalled after every change, for hosts blocked in a `_wait_event`.
+    changed: Condvar,
+    /// Set when the handle is freed, so waiters stop waiting.
+    freed: AtomicBool,
+}
+
+impl<T> Object<T> {
+    /// Locks the state even after a panic poisoned it (for a `_free` that must still clean up).
+    #[cfg_attr(not(feature = "network"), allow(dead_code))]
+    pub(crate) fn lock_anyway(&self) -> MutexGuard<'_, Inner<T>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T> Inner<T> {
+    /// The core object.
+    #[cfg_attr(not(feature = "network"), allow(dead_code))]
+    pub(crate) fn core(&mut self) -> &mut T {
+        &mut self.core
+    }
 }
 
 /// A registry entry.
@@ -117,6 +141,8 @@ pub(crate) fn register<T: Kind>(core: T) -> usize {
     let o = Arc::new(Object {
         inner: Mutex::new(Inner { core, pending: VecDeque::new(), subs: Vec::new() }),
         dispatching: AtomicBool::new(false),
+        changed: Condvar::new(),
+        freed: AtomicBool::new(false),
     });
     let id = new_id();
     registry_write().insert(id, T::wrap(o));
@@ -149,6 +175,11 @@ pub(crate) fn free<T: Kind>(h: usize) -> Res<()> {
             // thread, which holds its own reference and finishes normally.
             let e = reg.remove(&h);
             drop(reg);
+            if let Some(o) = e.as_ref().and_then(T::unwrap) {
+                o.freed.store(true, Ordering::Release);
+                o.changed.notify_all();
+                T::on_free(o);
+            }
             drop(e);
             Ok(())
         }
@@ -157,10 +188,12 @@ pub(crate) fn free<T: Kind>(h: usize) -> Res<()> {
     }
 }
 
+fn poisoned(name: &str) -> Error {
+    Error::new(FdStatus::FD_ERR_POISONED, format!("{name} handle is unusable after an earlier panic; free it"))
+}
+
 fn lock<'a, T>(o: &'a Object<T>, name: &str) -> Res<MutexGuard<'a, Inner<T>>> {
-    o.inner.lock().map_err(|_| {
-        Error::new(FdStatus::FD_ERR_POISONED, format!("{name} handle is unusable after an earlier panic; free it"))
-    })
+    o.inner.lock().map_err(|_| poisoned(name))
 }
 
 /// Reads a core object; no events are dispatched.
@@ -174,9 +207,18 @@ pub(crate) fn with_ref<T: Kind, R>(h: usize, f: impl FnOnce(&T) -> Res<R>) -> Re
 /// Changes a core object, then hands new events to the registered callbacks, if any.
 pub(crate) fn with_mut<T: Kind, R>(h: usize, f: impl FnOnce(&mut T) -> Res<R>) -> Res<R> {
     let o = lookup::<T>(h)?;
+    drive(&o, true, f)?
+}
+
+/// Changes the object behind `o` (already looked up, or held by a library thread), wakes waiters,
+/// and delivers new events to callbacks. `injectable` is false on library threads, so a panic a test
+/// armed for a host call is never spent there.
+pub(crate) fn drive<T: Kind, R>(o: &Object<T>, injectable: bool, f: impl FnOnce(&mut T) -> R) -> Res<R> {
     let (r, deliver) = {
-        let mut g = lock(&o, T::NAME)?;
-        inject(FdPanicSite::FD_PANIC_CORE);
+        let mut g = lock(o, T::NAME)?;
+        if injectable {
+            inject(FdPanicSite::FD_PANIC_CORE);
+        }
         let r = f(&mut g.core);
         let deliver = !g.subs.is_empty();
         if deliver {
@@ -187,10 +229,11 @@ pub(crate) fn with_mut<T: Kind, R>(h: usize, f: impl FnOnce(&mut T) -> Res<R>) -
         }
         (r, deliver)
     };
+    o.changed.notify_all();
     if deliver {
-        dispatch(&o, T::NAME)?;
+        dispatch(o, T::NAME, injectable)?;
     }
-    r
+    Ok(r)
 }
 
 /// The next event for a host that polls: undelivered ones first, then fresh ones from the core.
@@ -204,6 +247,28 @@ pub(crate) fn poll_event<T: Kind>(h: usize) -> Res<Option<String>> {
     Ok(g.core.next_event())
 }
 
+/// Like [`poll_event`], but waits up to `timeout` for an event produced by another thread.
+pub(crate) fn wait_event<T: Kind>(h: usize, timeout: Duration) -> Res<Option<String>> {
+    let o = lookup::<T>(h)?;
+    let end = Instant::now() + timeout;
+    let mut g = lock(&o, T::NAME)?;
+    inject(FdPanicSite::FD_PANIC_CORE);
+    loop {
+        if let Some(e) = g.pending.pop_front() {
+            return Ok(Some(e));
+        }
+        if let Some(e) = g.core.next_event() {
+            return Ok(Some(e));
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        // Freed meanwhile: nothing more will come (the caller's next call reports the stale handle).
+        if left.is_zero() || o.freed.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        g = o.changed.wait_timeout(g, left.min(Duration::from_millis(100))).map_err(|_| poisoned(T::NAME))?.0;
+    }
+}
+
 struct ResetOnDrop<'a>(&'a AtomicBool);
 
 impl Drop for ResetOnDrop<'_> {
@@ -213,7 +278,7 @@ impl Drop for ResetOnDrop<'_> {
 }
 
 /// Delivers pending events in order; one thread at a time, and re-entrant calls leave it to the outer loop.
-fn dispatch<T: Kind>(o: &Object<T>, name: &str) -> Res<()> {
+fn dispatch<T: Kind>(o: &Object<T>, name: &str, injectable: bool) -> Res<()> {
     loop {
         if o.dispatching.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
             // Another frame (this thread's outer call or another thread) is delivering and will see ours.
@@ -237,7 +302,9 @@ fn dispatch<T: Kind>(o: &Object<T>, name: &str) -> Res<()> {
                     // Looked up again each time: a callback may have freed a later subscription.
                     let sub = lock(o, name)?.subs.iter().find(|s| s.id == id).copied();
                     if let Some(s) = sub {
-                        inject(FdPanicSite::FD_PANIC_CALLBACK);
+                        if injectable {
+                            inject(FdPanicSite::FD_PANIC_CALLBACK);
+                        }
                         // SAFETY: the caller registered a valid function and vouched for its user data.
                         unsafe { (s.cb)(s.user_data as *mut c_void, text.as_ptr()) };
                     }

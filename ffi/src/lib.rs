@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod handle;
 pub mod monitor;
+mod net;
 mod read;
 pub mod strings;
 pub mod types;

@@ -185,6 +185,9 @@ async fn run(
         tokio::select! {
             _ = &mut stop => break,
             acc = listener.accept() => if let Ok((stream, peer)) = acc {
+                // Frames are small and often come in bursts (a sync is several): without this, Nagle's
+                // algorithm holds the second one until the peer's delayed ACK, about 40 ms later.
+                let _ = stream.set_nodelay(true);
                 let tx = tx.clone();
                 let cfg = cfg.clone();
                 let per_token = per_token.clone();
