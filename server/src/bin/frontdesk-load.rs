@@ -76,90 +76,103 @@ async fn main() {
         let _ = child.wait();
         return;
     }
-    let frames = Arc::new(AtomicU64::new(0));
-    let bytes = Arc::new(AtomicU64::new(0));
-    let answers = Arc::new(AtomicU64::new(0));
+    let c = Counters::default();
     let t0 = Instant::now();
     let mut senders = Vec::with_capacity(a.clients);
     let now = wall_clock();
     for i in 0..a.clients {
         let tok = tokens::issue(secret.as_bytes(), &Principal::Client(format!("load{i}").as_str().into()), now, 3600);
         let (ws, _) = tokio_tungstenite::connect_async(format!("{base}/client")).await.expect("connect");
-        let (mut tx, mut rx) = ws.split();
+        let (mut tx, rx) = ws.split();
         tx.send(Message::text(format!(r#"{{"t":"hello","v":1,"token":"{tok}","instance":1,"last_seq":0,"next_request":1}}"#))).await.unwrap();
         tx.send(Message::text(r#"{"t":"request","id":1,"req":{"op":"watch","presentity":"center"}}"#)).await.unwrap();
-        let frames = frames.clone();
-        let bytes = bytes.clone();
-        let answers = answers.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(m)) = rx.next().await {
-                if let Message::Text(t) = m {
-                    if t.as_str().starts_with(r#"{"t":"status""#) {
-                        bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
-                        frames.fetch_add(1, Ordering::Relaxed);
-                    } else if t.as_str().starts_with(r#"{"t":"response""#) {
-                        answers.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        });
+        spawn_reader(rx, &c, r#"{"t":"status""#, r#"{"t":"response""#);
         senders.push(tx);
     }
-    while answers.load(Ordering::Relaxed) < a.clients as u64 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let connect = t0.elapsed();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let loaded = rss_kib(child.id());
-    println!("sessions: {} connected, authenticated and watching in {:.2} s ({:.0} sessions/s)", a.clients, connect.as_secs_f64(), a.clients as f64 / connect.as_secs_f64());
-    println!("server memory: {} MiB idle, {} MiB with sessions → {:.1} KiB per session", idle / 1024, loaded / 1024, (loaded.saturating_sub(idle)) as f64 / a.clients as f64);
+    report_connect(&c, a.clients, t0, child.id(), idle, "sessions", "connected, authenticated and watching").await;
 
     // Fan-out: each agent state flip changes center status for every watcher.
     let (mut agent, _) = tokio_tungstenite::connect_async(format!("{base}/agent")).await.unwrap();
     let at = tokens::issue(secret.as_bytes(), &Principal::Agent("ann".into(), AgentRole::Agent), now, 3600);
     let hello = AgentIn::Hello { token: at, name: "Ann".into(), skills: vec![], media: vec![frontdesk_core::Medium::Chat] };
     agent.send(Message::text(serde_json::to_string(&hello).unwrap())).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = frames.load(Ordering::Relaxed);
-    let bytes_before = bytes.load(Ordering::Relaxed);
-    let t1 = Instant::now();
-    for k in 0..a.flips {
+    fan_out(&mut agent, &c, &a, |k| {
         let state = if k % 2 == 0 { frontdesk_core::status::AgentState::Available } else { frontdesk_core::status::AgentState::Away };
-        let req = AgentIn::Request { id: k as u64 + 1, req: AgentRequest::SetState { state } };
-        agent.send(Message::text(serde_json::to_string(&req).unwrap())).await.unwrap();
-        // Wait until this flip reached everyone before the next (no coalescing in the count).
-        let target = before + (k as u64 + 1) * a.clients as u64;
-        let until = Instant::now() + Duration::from_secs(60);
-        while frames.load(Ordering::Relaxed) < target && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-    let fan = frames.load(Ordering::Relaxed) - before;
-    let fan_t = t1.elapsed();
-    report_fanout(fan, fan_t, &a, (bytes.load(Ordering::Relaxed) - bytes_before) / fan.max(1));
-
+        serde_json::to_string(&AgentIn::Request { id: k as u64 + 1, req: AgentRequest::SetState { state } }).unwrap()
+    })
+    .await;
     // Request round trips: every session sends requests as fast as answers come back.
-    let start_answers = answers.load(Ordering::Relaxed);
-    let t2 = Instant::now();
-    let deadline = t2 + Duration::from_secs(a.seconds);
-    let mut id = 2u64;
-    while Instant::now() < deadline {
-        for tx in senders.iter_mut() {
-            let _ = tx.send(Message::text(format!(r#"{{"t":"request","id":{id},"req":{{"op":"get_center_status"}}}}"#))).await;
-        }
-        id += 1;
-        let target = start_answers + (id - 2) * a.clients as u64;
-        while answers.load(Ordering::Relaxed) < target && Instant::now() < deadline + Duration::from_secs(5) {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-    let n = answers.load(Ordering::Relaxed) - start_answers;
-    println!("requests: {} answered in {:.2} s → {:.0} requests/s", n, t2.elapsed().as_secs_f64(), n as f64 / t2.elapsed().as_secs_f64());
+    round_trips(&mut senders, &c, &a, "requests", |id| format!(r#"{{"t":"request","id":{id},"req":{{"op":"get_center_status"}}}}"#)).await;
     let _ = child.kill();
     let _ = child.wait();
 }
 
-fn report_fanout(fan: u64, fan_t: Duration, a: &Args, avg_bytes: u64) {
+/// What the readers of all connections have seen.
+#[derive(Default, Clone)]
+struct Counters {
+    frames: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+    answers: Arc<AtomicU64>,
+}
+
+impl Counters {
+    fn get(n: &AtomicU64) -> u64 {
+        n.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts the status frames and answers one connection receives.
+fn spawn_reader<S>(mut rx: S, c: &Counters, status: &'static str, answer: &'static str)
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin + Send + 'static,
+{
+    let c = c.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = rx.next().await {
+            if let Message::Text(t) = m {
+                if t.as_str().starts_with(status) {
+                    c.bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
+                    c.frames.fetch_add(1, Ordering::Relaxed);
+                } else if t.as_str().starts_with(answer) {
+                    c.answers.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+}
+
+/// Waits for every connection's first answer, then prints the connect rate and memory per connection.
+async fn report_connect(c: &Counters, n: usize, t0: Instant, pid: u32, idle: u64, what: &str, how: &str) {
+    while Counters::get(&c.answers) < n as u64 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let connect = t0.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let loaded = rss_kib(pid);
+    println!("{what}: {n} {how} in {:.2} s ({:.0}/s)", connect.as_secs_f64(), n as f64 / connect.as_secs_f64());
+    println!("server memory: {} MiB idle, {} MiB loaded → {:.1} KiB per connection", idle / 1024, loaded / 1024, (loaded.saturating_sub(idle)) as f64 / n as f64);
+}
+
+/// Sends `flips` agent state changes, each once the previous one reached every watcher (so nothing
+/// is coalesced away), and prints notifications per second.
+async fn fan_out<S>(agent: &mut S, c: &Counters, a: &Args, flip: impl Fn(usize) -> String)
+where
+    S: futures::Sink<Message> + Unpin,
+    S::Error: std::fmt::Debug,
+{
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (before, bytes_before) = (Counters::get(&c.frames), Counters::get(&c.bytes));
+    let t1 = Instant::now();
+    for k in 0..a.flips {
+        agent.send(Message::text(flip(k))).await.unwrap();
+        let target = before + (k as u64 + 1) * a.clients as u64;
+        let until = Instant::now() + Duration::from_secs(60);
+        while Counters::get(&c.frames) < target && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let fan = Counters::get(&c.frames) - before;
+    let fan_t = t1.elapsed();
     println!(
         "fan-out: {} presence notifications in {:.2} s → {:.0} notifications/s ({} flips to {} watchers, {:.1} ms per flip to all, {} bytes each)",
         fan,
@@ -168,8 +181,32 @@ fn report_fanout(fan: u64, fan_t: Duration, a: &Args, avg_bytes: u64) {
         a.flips,
         a.clients,
         fan_t.as_secs_f64() * 1000.0 / a.flips as f64,
-        avg_bytes
+        (Counters::get(&c.bytes) - bytes_before) / fan.max(1)
     );
+}
+
+/// Every connection sends a request as soon as all answers to the previous round are back, for
+/// `seconds`; prints answers per second.
+async fn round_trips<S>(senders: &mut [S], c: &Counters, a: &Args, what: &str, req: impl Fn(u64) -> String)
+where
+    S: futures::Sink<Message> + Unpin,
+{
+    let start = Counters::get(&c.answers);
+    let t2 = Instant::now();
+    let deadline = t2 + Duration::from_secs(a.seconds);
+    let mut id = 2u64;
+    while Instant::now() < deadline {
+        for tx in senders.iter_mut() {
+            let _ = tx.send(Message::text(req(id))).await;
+        }
+        id += 1;
+        let target = start + (id - 2) * a.clients as u64;
+        while Counters::get(&c.answers) < target && Instant::now() < deadline + Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let n = Counters::get(&c.answers) - start;
+    println!("{what}: {} answered in {:.2} s → {:.0} requests/s", n, t2.elapsed().as_secs_f64(), n as f64 / t2.elapsed().as_secs_f64());
 }
 
 /// The same three measurements against the socket.io baseline in server/bench/socketio (Engine.IO v4
@@ -182,9 +219,7 @@ async fn socketio(a: &Args, port: u16) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let idle = rss_kib(child.id());
-    let frames = Arc::new(AtomicU64::new(0));
-    let bytes = Arc::new(AtomicU64::new(0));
-    let answers = Arc::new(AtomicU64::new(0));
+    let c = Counters::default();
     let t0 = Instant::now();
     let mut senders = Vec::with_capacity(a.clients);
     for _ in 0..a.clients {
@@ -198,68 +233,21 @@ async fn socketio(a: &Args, port: u16) {
         }
         tx.send(Message::text("40")).await.unwrap();
         tx.send(Message::text(r#"421["watch","center"]"#)).await.unwrap();
-        let (frames, bytes, answers) = (frames.clone(), bytes.clone(), answers.clone());
-        tokio::spawn(async move {
-            while let Some(Ok(m)) = rx.next().await {
-                if let Message::Text(t) = m {
-                    if t.as_str().starts_with(r#"42["status""#) {
-                        bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
-                        frames.fetch_add(1, Ordering::Relaxed);
-                    } else if t.as_str().starts_with("43") {
-                        answers.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        });
+        spawn_reader(rx, &c, r#"42["status""#, "43");
         senders.push(tx);
     }
-    while answers.load(Ordering::Relaxed) < a.clients as u64 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let connect = t0.elapsed();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let loaded = rss_kib(child.id());
-    println!("socket.io sockets: {} connected and watching in {:.2} s ({:.0} sockets/s)", a.clients, connect.as_secs_f64(), a.clients as f64 / connect.as_secs_f64());
-    println!("socket.io server memory: {} MiB idle, {} MiB with sockets → {:.1} KiB per socket", idle / 1024, loaded / 1024, (loaded.saturating_sub(idle)) as f64 / a.clients as f64);
-
+    report_connect(&c, a.clients, t0, child.id(), idle, "socket.io sockets", "connected and watching").await;
     let (agent, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
     let (mut agent, mut agent_rx) = agent.split();
     let _ = agent_rx.next().await;
     agent.send(Message::text("40")).await.unwrap();
     tokio::spawn(async move { while agent_rx.next().await.is_some() {} });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = frames.load(Ordering::Relaxed);
-    let bytes_before = bytes.load(Ordering::Relaxed);
-    let t1 = Instant::now();
-    for k in 0..a.flips {
+    fan_out(&mut agent, &c, a, |k| {
         let state = if k % 2 == 0 { "available" } else { "away" };
-        agent.send(Message::text(format!(r#"42["agent_state",{{"id":"ann","name":"Ann","state":"{state}"}}]"#))).await.unwrap();
-        let target = before + (k as u64 + 1) * a.clients as u64;
-        let until = Instant::now() + Duration::from_secs(60);
-        while frames.load(Ordering::Relaxed) < target && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-    let fan = frames.load(Ordering::Relaxed) - before;
-    let fan_t = t1.elapsed();
-    report_fanout(fan, fan_t, a, (bytes.load(Ordering::Relaxed) - bytes_before) / fan.max(1));
-
-    let start_answers = answers.load(Ordering::Relaxed);
-    let t2 = Instant::now();
-    let deadline = t2 + Duration::from_secs(a.seconds);
-    let mut id = 2u64;
-    while Instant::now() < deadline {
-        for tx in senders.iter_mut() {
-            let _ = tx.send(Message::text(format!(r#"42{id}["get_center_status"]"#))).await;
-        }
-        id += 1;
-        let target = start_answers + (id - 2) * a.clients as u64;
-        while answers.load(Ordering::Relaxed) < target && Instant::now() < deadline + Duration::from_secs(5) {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-    let n = answers.load(Ordering::Relaxed) - start_answers;
-    println!("socket.io requests: {} answered in {:.2} s → {:.0} requests/s", n, t2.elapsed().as_secs_f64(), n as f64 / t2.elapsed().as_secs_f64());
+        format!(r#"42["agent_state",{{"id":"ann","name":"Ann","state":"{state}"}}]"#)
+    })
+    .await;
+    round_trips(&mut senders, &c, a, "socket.io requests", |id| format!(r#"42{id}["get_center_status"]"#)).await;
     let _ = child.kill();
     let _ = child.wait();
 }
