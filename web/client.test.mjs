@@ -130,3 +130,21 @@ test('a reload keeps queued requests, edits and watches; their answers come as c
   assert.equal(c.view().chats.ix[0].text, 'typed offline');
   c.close();
 });
+
+test('a page restored from a saved state loads its view even when the session resumes', () => {
+  const first = new Client('ws://center.test', 'tok', { instance: 6 });
+  const saved = first.save();
+  first.free();
+  const c = new Client('ws://center.test', 'tok', { saved });
+  let synced = 0;
+  c.on('synced', () => synced++);
+  c.start();
+  ws().onopen({});
+  recv({ t: 'welcome', v: 1, client: 'alice', resumed: true });
+  const ops = requests().map((r) => r.req.op);
+  assert.deepEqual(ops, ['get_profile', 'get_orders', 'get_products'], 'no rewatch on a resumed session, but a sync');
+  for (const r of requests()) answer(r, r.req.op === 'get_profile' ? { kind: 'profile', value: profile(4, 'Alice') } : { kind: r.req.op.slice(4), value: [] });
+  assert.equal(synced, 1);
+  assert.equal(c.view().profile.demographics.name, 'Alice');
+  c.close();
+});

@@ -264,7 +264,10 @@ export class Client {
           for (const p of this._watches) {
             if (![...this._meta.values()].some((m) => m.req.op === 'watch' && m.req.presentity === p)) this._send({ op: 'watch', presentity: p }, 'rewatch');
           }
-          if (!this._synced) for (const op of ['get_profile', 'get_orders', 'get_products']) this._send({ op }, 'sync');
+        }
+        // Also on a resumed session: a client restored from a saved state has an empty view.
+        if (!this._synced && ![...this._meta.values()].some((m) => m.purpose === 'sync')) {
+          for (const op of ['get_profile', 'get_orders', 'get_products']) this._send({ op }, 'sync');
         }
         out.push(['connected', { resumed: b }]);
         break;

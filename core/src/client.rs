@@ -488,10 +488,11 @@ impl Client {
                     self.enqueue(watch, Purpose::Rewatch);
                 }
             }
-            if !self.synced {
-                for r in [Request::GetProfile, Request::GetOrders, Request::GetProducts] {
-                    self.enqueue(r, Purpose::Sync);
-                }
+        }
+        // Also on a resumed session: a client restored from a saved state has an empty view.
+        if !self.synced && !self.session.pending().any(|(_, _, p)| p.purpose == Purpose::Sync) {
+            for r in [Request::GetProfile, Request::GetOrders, Request::GetProducts] {
+                self.enqueue(r, Purpose::Sync);
             }
         }
         self.events.push_back(ClientEvent::Connected { resumed });

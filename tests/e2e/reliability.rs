@@ -128,6 +128,9 @@ fn app_killed_with_queued_requests_resumes_from_saved_state() {
     assert_eq!(client_texts_stored(&l, &ix), vec!["written before the app was killed"]);
     assert_eq!(agent_texts_seen_by_app(&l), vec!["while you were away"]);
     assert!(l.events.contains(&ClientEvent::Connected { resumed: true }));
+    // The restored app starts with an empty view; the resumed session still loads it.
+    assert!(l.events.contains(&ClientEvent::Synced), "{:?}", l.events);
+    assert!(!l.client.view().products.is_empty(), "view loaded after restore");
 }
 
 #[test]
