@@ -174,3 +174,60 @@ fn oversized_and_empty_chat_and_profile_fields_are_refused() {
     assert_eq!(f.answer(a, id).unwrap_err().code, ErrorCode::Invalid);
     assert!(f.hub.broker.store().transcript(&ix).unwrap().is_empty());
 }
+
+mod hostile_broker {
+    use frontdesk_tests::Fixture;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("null".to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| format!("{f:e}")),
+            "[a-z\u{e9}\"\\\\]{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            Just(r#"{"ok":{"kind":"done"}}"#.to_string()),
+            Just(r#"{"ev":"chat","data":{}}"#.to_string()),
+            Just(r#"{"code":"nope","message":1}"#.to_string()),
+            Just("[[],{}]".to_string()),
+        ]
+    }
+
+    /// Frames shaped like the broker's, with every field possibly missing, mistyped or nonsensical.
+    fn frame() -> impl Strategy<Value = Vec<u8>> {
+        let t = prop_oneof![
+            Just("welcome"), Just("response"), Just("event"), Just("status"), Just("watch_ended"), Just("error"), Just("pong"), Just("other")
+        ];
+        let field = prop_oneof![Just("v"), Just("id"), Just("seq"), Just("client"), Just("resumed"), Just("fatal"), Just("error"), Just("outcome"), Just("event"), Just("doc"), Just("presentity"), Just("n")];
+        prop_oneof![
+            4 => (t, proptest::collection::vec((field, value()), 0..6)).prop_map(|(t, fs)| {
+                let body: Vec<String> = fs.iter().map(|(k, v)| format!(r#""{k}":{v}"#)).collect();
+                format!(r#"{{"t":"{t}"{}{}}}"#, if body.is_empty() { "" } else { "," }, body.join(",")).into_bytes()
+            }),
+            1 => proptest::collection::vec(any::<u8>(), 0..64),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Whatever a broker (or something pretending to be one) sends, the client answers with a
+        /// typed error or takes it, never panics, and a well-formed event after it is still delivered.
+        #[test]
+        fn hostile_frames_never_panic_the_client_and_the_session_goes_on(frames in proptest::collection::vec(frame(), 1..12)) {
+            let mut f = Fixture::new();
+            let a = f.connect("alice", 1);
+            let me = f.hub.client_ref(a).view().client.clone();
+            for fr in &frames {
+                let _ = f.hub.client(a).handle_input(f.now, fr);
+            }
+            prop_assert_eq!(&f.hub.client_ref(a).view().client, &me);
+            if f.hub.client_ref(a).is_connected() {
+                let seq = f.hub.client_ref(a).last_event_seq() + 1;
+                let ev = format!(r#"{{"t":"event","seq":{seq},"event":{{"ev":"chat_delivered","data":{{"interaction":"ix","seq":7}}}}}}"#);
+                prop_assert!(f.hub.client(a).handle_input(f.now, ev.as_bytes()).is_ok());
+                prop_assert!(f.hub.client_ref(a).view().delivered.contains(&("ix".into(), 7)));
+            }
+        }
+    }
+}
