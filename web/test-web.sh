@@ -43,8 +43,10 @@ echo "$sizes total ${total}B gz (budget ${BUDGET}B)" | tee "$OUT/sizes.txt"
 (cd wasm && CARGO_TARGET_DIR=$TARGET/web CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --locked --target wasm32-unknown-unknown) || fail+=("wasm-bindgen tests")
 
-# 4b. The JS Client over the wasm session (node, stand-in WebSocket).
+# 4b. The JS Client over the wasm session (node, stand-in WebSocket), and its TypeScript types.
 FRONTDESK_WEB_PKG=$PKG node --test web/client.test.mjs || fail+=("client tests (node)")
+web/node_modules/.bin/tsc --noEmit --strict --skipLibCheck --lib es2022,dom --target es2022 --module es2022 \
+  --moduleResolution bundler web/types-check.ts || fail+=("TypeScript types")
 
 # 5. End to end: the server (embedding bindings/js) and two Chromium contexts, loopback only, bounded.
 cargo build -p frontdesk-server --bin frontdesk-server || { say "server build failed"; exit 1; }

@@ -1,0 +1,19 @@
+// Compiled (not run) by test-web.sh with `tsc --noEmit --strict`: the package's TypeScript types are
+// valid and describe the documented usage of the Client and the widget.
+import init, { Client, MEDIA, type CenterStatus, type ChatMessage, type ClientView, type FrontdeskError } from '../bindings/js/frontdesk.js';
+import type { FrontdeskWidget } from '../bindings/js/frontdesk-widget.js';
+
+export async function example(token: string, saved: string | null): Promise<number> {
+  await init();
+  const c = new Client('wss://center.example', token, { saved: saved ?? undefined, watchCenter: true });
+  c.on('status', (s: CenterStatus) => s.queues.map((q) => q.estimated_hold_secs ?? 0));
+  c.on('chat', (m: ChatMessage) => m.text.length);
+  c.start();
+  const li = await c.startInteraction(MEDIA[0], 'router', 'Wi-Fi drops');
+  const sent: ChatMessage = await c.sendChat(li.id, 'hello');
+  const v: ClientView = c.view();
+  await c.updateProfile({ interests: { products: ['router'], topics: [] } }).catch((e: FrontdeskError) => e.code);
+  const history = await c.getHistory({ product: 'router' });
+  const widget = document.querySelector('frontdesk-widget') as FrontdeskWidget | null;
+  return sent.seq + v.pending.length + history.length + (widget?.firstStatusMs ?? 0) + c.save().length;
+}
