@@ -1,6 +1,7 @@
 //! WebSocket transport: one binary or text message per frame.
 
 use async_trait::async_trait;
+use std::sync::Arc;
 use frontdesk_core::transport::{Connector, FrameReceiver, FrameSender, Transport, TransportError};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -75,20 +76,33 @@ pub fn ensure_crypto_provider() {
 #[derive(Debug, Clone)]
 pub struct WsConnector {
     url: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl WsConnector {
-    /// For a URL such as `ws://127.0.0.1:8080/client`.
+    /// For a URL such as `ws://127.0.0.1:8080/client`; `wss://` trusts the system's roots.
     pub fn new(url: impl Into<String>) -> Self {
         ensure_crypto_provider();
-        WsConnector { url: url.into() }
+        WsConnector { url: url.into(), tls: None }
+    }
+
+    /// Trusts exactly these certificates for `wss://` instead of the system's roots (a private CA, or a
+    /// server's own self-signed certificate). Errors name a certificate that cannot be a root.
+    pub fn with_root_certificates(mut self, roots: Vec<rustls::pki_types::CertificateDer<'static>>) -> Result<Self, TransportError> {
+        let mut store = rustls::RootCertStore::empty();
+        for c in roots {
+            store.add(c).map_err(|e| TransportError::Failed(format!("root certificate: {e}")))?;
+        }
+        self.tls = Some(Arc::new(rustls::ClientConfig::builder().with_root_certificates(store).with_no_client_auth()));
+        Ok(self)
     }
 }
 
 #[async_trait]
 impl Connector for WsConnector {
     async fn connect(&mut self) -> Result<Transport, TransportError> {
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(ws_config()), true)
+        let connector = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(self.url.as_str(), Some(ws_config()), true, connector)
             .await
             .map_err(|e| TransportError::Failed(e.to_string()))?;
         Ok(transport(ws))

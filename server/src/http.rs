@@ -2,9 +2,71 @@
 //! page and the agent console. Only `GET` of known files; everything else is 404/405. The files are
 //! public (tokens travel in URL fragments, never to this endpoint), so any origin may load the widget.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+/// Largest request head read before deciding between a file and a WebSocket upgrade.
+const MAX_HEAD: usize = 8 * 1024;
+
+/// Reads a request head (up to the blank line, or [`MAX_HEAD`] bytes); may read a little beyond it.
+/// Works on any stream, TLS included, where a socket-level peek would not.
+pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while head.len() < MAX_HEAD && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    Ok(head)
+}
+
+/// A stream whose first bytes were already read (the request head): they are read again first, so
+/// the WebSocket handshake sees the whole request.
+pub struct Rewind<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S> Rewind<S> {
+    /// `prefix` comes before what is still unread in `inner`.
+    pub fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Rewind { prefix, pos: 0, inner }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let (pos, n) = (self.pos, (self.prefix.len() - self.pos).min(buf.remaining()));
+            buf.put_slice(&self.prefix[pos..pos + n]);
+            self.pos += n;
+            if self.pos == self.prefix.len() {
+                self.prefix = Vec::new();
+                self.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// Whether the request head asks for a WebSocket upgrade.
 pub fn is_websocket_upgrade(head: &[u8]) -> bool {
@@ -36,8 +98,8 @@ pub static ASSETS: &[Asset] = &[
     ("/health", "text/plain; charset=utf-8", b"ok\n"),
 ];
 
-/// Answers one plain HTTP request and closes.
-pub async fn serve(mut stream: TcpStream, request: &[u8]) -> std::io::Result<()> {
+/// Answers one plain HTTP request (its head already read from `stream`) and closes.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u8]) -> std::io::Result<()> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     let (status, ctype, body): (&str, &str, &[u8]) = match req.parse(request) {
@@ -55,16 +117,13 @@ pub async fn serve(mut stream: TcpStream, request: &[u8]) -> std::io::Result<()>
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    // The caller only peeked at the request: consume it, or closing a socket with unread input sends a
-    // reset that can cut the response short (browsers then fail to load the wasm).
-    let mut seen = vec![0u8; request.len()];
-    stream.read_exact(&mut seen).await?;
     stream.write_all(head.as_bytes()).await?;
     if req.method != Some("HEAD") {
         stream.write_all(body).await?;
     }
     stream.shutdown().await?;
-    // Likewise wait (briefly) for the client to close, discarding anything else it sent.
+    // Wait (briefly) for the client to close, discarding anything else it sent: closing a socket with
+    // unread input sends a reset that can cut the response short (browsers then fail to load the wasm).
     let mut sink = [0u8; 1024];
     let _ = tokio::time::timeout(Duration::from_secs(2), async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} }).await;
     Ok(())

@@ -6,6 +6,7 @@ pub mod http;
 pub mod server;
 pub mod simulator;
 pub mod sqlite_store;
+pub mod tls;
 pub mod tokens;
 pub mod xmpp;
 

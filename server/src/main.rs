@@ -42,6 +42,12 @@ struct Cli {
     /// XMPP service domain.
     #[arg(long, default_value = "frontdesk.local")]
     xmpp_domain: String,
+    /// PEM certificate chain: serve `wss://` and `https://` on the main port (with --tls-key).
+    #[arg(long, env = "FRONTDESK_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "FRONTDESK_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -80,6 +86,17 @@ async fn main() {
         println!("{}", tokens::issue(&secret, &who, wall_clock(), ttl));
         return;
     }
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(c), Some(k)) => match frontdesk_server::tls::from_pem_files(c, k) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("frontdesk-server: TLS: {e}");
+                std::process::exit(2);
+            }
+        },
+        _ => None,
+    };
+    let (ws, http) = if tls.is_some() { ("wss", "https") } else { ("ws", "http") };
     let cfg = ServerConfig {
         addr: cli.addr,
         db: (!cli.memory).then_some(cli.db),
@@ -100,6 +117,7 @@ async fn main() {
             }
         },
         xmpp_domain: cli.xmpp_domain,
+        tls,
     };
     let running = match start(cfg).await {
         Ok(r) => r,
@@ -109,15 +127,15 @@ async fn main() {
         }
     };
     let now = wall_clock();
-    println!("frontdesk server on ws://{}  (clients: /client, agents: /agent)", running.addr);
+    println!("frontdesk server on {ws}://{}  (clients: /client, agents: /agent)", running.addr);
     if let Some(x) = running.xmpp_addr {
         println!("XMPP on {x} (STARTTLS, self-signed; log in as alice@{}, password = alice's token)", "frontdesk.local");
     }
     let alice = tokens::issue(&secret, &Principal::Client("alice".into()), now, 86_400);
     let ann = tokens::issue(&secret, &Principal::Agent("ann".into(), AgentRole::Agent), now, 86_400);
     // Tokens ride in the URL fragment, which browsers never send to a server.
-    println!("demo page (client alice): http://{}/#token={alice}", running.addr);
-    println!("agent console (ann):      http://{}/agent.html#token={ann}", running.addr);
+    println!("demo page (client alice): {http}://{}/#token={alice}", running.addr);
+    println!("agent console (ann):      {http}://{}/agent.html#token={ann}", running.addr);
     println!("  client token alice: {alice}");
     println!("  client token bob:   {}", tokens::issue(&secret, &Principal::Client("bob".into()), now, 86_400));
     println!("  agent token ann:    {ann}");

@@ -25,7 +25,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
@@ -52,6 +53,8 @@ pub struct ServerConfig {
     pub xmpp_addr: Option<SocketAddr>,
     /// The XMPP service domain.
     pub xmpp_domain: String,
+    /// TLS for the main port (`wss://` and `https://`); `None` serves plain `ws://` and `http://`.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +69,7 @@ impl Default for ServerConfig {
             max_sessions_per_token: 8,
             xmpp_addr: None,
             xmpp_domain: "frontdesk.local".into(),
+            tls: None,
         }
     }
 }
@@ -196,7 +200,15 @@ async fn run(
                 next_console += 1;
                 let xctx = xctx.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(stream, tx, cfg, per_token, verifier, console, xctx).await {
+                    let r = match cfg.tls.clone() {
+                        Some(tls) => match tokio::time::timeout(Duration::from_secs(10), tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await {
+                            Ok(Ok(stream)) => connection(stream, tx, cfg, per_token, verifier, console, xctx).await,
+                            Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+                            Err(_) => Err("no TLS handshake in time".into()),
+                        },
+                        None => connection(stream, tx, cfg, per_token, verifier, console, xctx).await,
+                    };
+                    if let Err(e) = r {
                         tracing::debug!(%peer, "connection ended: {e}");
                     }
                 });
@@ -427,8 +439,8 @@ fn error_frame(code: ErrorCode, msg: &str) -> Vec<u8> {
     BrokerFrame::Error { error: ErrorBody::new(code, msg), fatal: true }.encode()
 }
 
-async fn connection(
-    stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    mut stream: S,
     tx: mpsc::UnboundedSender<Input>,
     cfg: Arc<ServerConfig>,
     per_token: Arc<Mutex<HashMap<String, usize>>>,
@@ -437,14 +449,13 @@ async fn connection(
     xctx: Arc<XmppContext>,
 ) -> Result<(), String> {
     // One port for everything: WebSocket upgrades go to the broker, plain GETs to the static files.
-    let mut head = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut head)).await.map_err(|_| "no request in time")?.map_err(|e| e.to_string())?;
-    if !crate::http::is_websocket_upgrade(&head[..n]) {
-        return crate::http::serve(stream, &head[..n]).await.map_err(|e| e.to_string());
+    let head = tokio::time::timeout(Duration::from_secs(10), crate::http::read_head(&mut stream)).await.map_err(|_| "no request in time")?.map_err(|e| e.to_string())?;
+    if !crate::http::is_websocket_upgrade(&head) {
+        return crate::http::serve(stream, &head).await.map_err(|e| e.to_string());
     }
     let mut path = String::new();
     let ws = tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
+        crate::http::Rewind::new(head, stream),
         |req: &Request, mut resp: Response| {
             path = req.uri().path().to_string();
             // RFC 7395: XMPP over WebSocket negotiates the `xmpp` subprotocol.

@@ -152,3 +152,46 @@ async fn bad_tokens_and_too_many_sessions_per_token_are_refused() {
     assert_eq!((conns.len(), refused), (8, 2));
     srv.shutdown().await;
 }
+
+/// With a certificate the same port serves `wss://` and `https://`: a client that trusts it syncs and
+/// gets answers; one that trusts only the system's roots is refused at the handshake; the widget's
+/// files come over HTTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_wss_and_https_on_the_same_port() {
+    use frontdesk_core::driver::client_driver;
+    use frontdesk_net::ws::WsConnector;
+    use frontdesk_net::TokioRuntime;
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let tls = frontdesk_server::tls::from_pem(ck.cert.pem().as_bytes(), ck.signing_key.serialize_pem().as_bytes()).unwrap();
+    let cfg = ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), db: None, secret: SECRET.to_vec(), simulate: false, sample_data: true, tls: Some(tls), ..ServerConfig::default() };
+    let r = start(cfg).await.unwrap();
+    let url = format!("wss://localhost:{}/client", r.addr.port());
+
+    let trusted = WsConnector::new(url.clone()).with_root_certificates(vec![ck.cert.der().clone()]).unwrap();
+    let (h, rx, fut) = client_driver(frontdesk_core::client::Client::new(App::config("alice", 1)), trusted, TokioRuntime);
+    tokio::spawn(fut);
+    let mut app = App { h, rx, seen: vec![] };
+    app.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let id = app.h.with(|c| c.get_history(HistoryFilter::default()));
+    assert!(matches!(app.answer(id).await, Ok(Response::History(v)) if !v.is_empty()));
+
+    // The system's roots do not include a self-signed certificate: the handshake fails, typed.
+    let mut untrusted = WsConnector::new(url.clone());
+    let e = frontdesk_core::transport::Connector::connect(&mut untrusted).await.err().expect("refused");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+
+    // Plain HTTP files over TLS: fetch the widget with a rustls client.
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let client_cfg = tokio_rustls::rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls_stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_cfg)).connect(name, tcp).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tls_stream.write_all(b"GET /frontdesk-widget.js HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut body = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls_stream.read_to_end(&mut body)).await;
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.starts_with("HTTP/1.1 200 OK") && text.contains("customElements"), "{}", &text[..text.len().min(200)]);
+    r.shutdown().await;
+}
