@@ -401,7 +401,7 @@ impl<T> Session<T> {
             self.early.clear();
         }
         if std::mem::take(&mut self.resend_wanted) {
-            self.transmits.push_back(format!(r#"{{"t":"resend","after":{}}}"#, self.last_seq).into_bytes());
+            self.push_resend();
         }
         self.events.push_back(SessionEvent::Connected { client, resumed });
         self.flush_pending();
@@ -416,7 +416,7 @@ impl<T> Session<T> {
         if seq > self.last_seq + 1 {
             if self.early.is_empty() {
                 // A gap opened: something was lost or overtaken. Ask once; duplicates are ignored.
-                self.transmits.push_back(format!(r#"{{"t":"resend","after":{}}}"#, self.last_seq).into_bytes());
+                self.push_resend();
             }
             if self.early.len() < MAX_EARLY_EVENTS {
                 self.early.insert(seq, event.to_owned());
@@ -427,6 +427,11 @@ impl<T> Session<T> {
         while let Some(e) = self.early.remove(&(self.last_seq + 1)) {
             self.deliver(e);
         }
+    }
+
+    /// Asks the broker for every event after the last one delivered.
+    fn push_resend(&mut self) {
+        self.transmits.push_back(format!(r#"{{"t":"resend","after":{}}}"#, self.last_seq).into_bytes());
     }
 
     fn deliver(&mut self, event: String) {
