@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages the tests use (xmllint for the PIDF schema test, valgrind and pkg-config for the C
+# ABI); cheap when already present.
+need=""
+for p in pkg-config valgrind libxml2-utils; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
+if [ -n "$need" ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "== installing Debian packages:$need"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $need >/dev/null
+fi
+
 # The XMPP interop test drives a standard client library (slixmpp) from Python.
 venv="${FRONTDESK_VENV:-$HOME/.cache/frontdesk-test-venv}"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import slixmpp" 2>/dev/null; then

@@ -1,0 +1,262 @@
+//! The agent API: log-in, states, offers, chat, reads scoped by role.
+
+use super::*;
+
+impl Broker {
+    // ---------------------------------------------------------------- agent API
+
+    /// Configures a queue (what it serves, on which media).
+    pub fn configure_queue(&mut self, now: Timestamp, queue: QueueId, name: &str, products: Vec<ProductId>, media: Vec<Medium>) {
+        self.tick(now);
+        let _ = self.monitor.handle_center_event(now, CenterEvent::QueueConfigured { queue, name: name.into(), products, media });
+        self.pump();
+    }
+
+    /// An agent logs in (state `Away` until it says it is available).
+    pub fn agent_login(&mut self, now: Timestamp, agent: AgentId, name: &str, role: AgentRole, skills: Vec<ProductId>, media: Vec<Medium>) {
+        self.tick(now);
+        self.seats.insert(
+            agent.clone(),
+            Seat { name: name.into(), role, media: media.clone(), state: AgentState::Away, offer: None, active: BTreeSet::new() },
+        );
+        let _ = self.monitor.handle_center_event(now, CenterEvent::AgentLoggedIn { agent: agent.clone(), name: name.into(), skills, media });
+        // After a restart, interactions this agent was connected to are its own again.
+        let mine: Vec<InteractionId> = self
+            .live
+            .values()
+            .filter(|l| l.li.agent.as_ref() == Some(&agent) && l.li.state == InteractionState::Connected)
+            .map(|l| l.li.id.clone())
+            .collect();
+        if !mine.is_empty() {
+            self.seats.get_mut(&agent).expect("inserted").active.extend(mine);
+            self.set_agent_state(&agent, AgentState::Busy);
+        }
+        self.pump();
+    }
+
+    /// An agent logs out; its offers go to others and its pending invitations are cancelled.
+    pub fn agent_logout(&mut self, now: Timestamp, agent: &AgentId) -> Result<(), BrokerError> {
+        self.tick(now);
+        let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::NotFound, format!("agent {agent} is not logged in")))?.clone();
+        if let Some(id) = &seat.offer {
+            self.withdraw_offer(id, agent, false);
+        }
+        for id in seat.active.iter() {
+            let _ = self.end_interaction(id);
+        }
+        let pending: Vec<InvitationId> =
+            self.invitations.values().filter(|i| &i.agent == agent && i.state == InvitationState::Pending).map(|i| i.id.clone()).collect();
+        for id in pending {
+            self.settle_invitation(&id, InvitationState::Cancelled);
+        }
+        self.seats.remove(agent);
+        let _ = self.monitor.handle_center_event(now, CenterEvent::AgentLoggedOut { agent: agent.clone() });
+        self.route();
+        self.pump();
+        Ok(())
+    }
+
+    /// An agent changes state (available, away, after work).
+    pub fn agent_set_state(&mut self, now: Timestamp, agent: &AgentId, state: AgentState) -> Result<(), BrokerError> {
+        self.tick(now);
+        if !self.seats.contains_key(agent) {
+            return Err(err(ErrorCode::NotFound, format!("agent {agent} is not logged in")));
+        }
+        if state == AgentState::LoggedOut {
+            return self.agent_logout(now, agent);
+        }
+        self.set_agent_state(agent, state);
+        if state != AgentState::Available {
+            if let Some(id) = self.seats[agent].offer.clone() {
+                self.withdraw_offer(&id, agent, false);
+            }
+        }
+        self.route();
+        self.pump();
+        Ok(())
+    }
+
+    /// An agent accepts the interaction offered to it.
+    pub fn agent_accept(&mut self, now: Timestamp, agent: &AgentId, interaction: &InteractionId) -> Result<LiveInteraction, BrokerError> {
+        self.tick(now);
+        let offered_here = self.live.get(interaction).and_then(|l| l.offered.as_ref()).is_some_and(|(a, _)| a == agent);
+        if !offered_here {
+            return Err(err(ErrorCode::Conflict, format!("interaction {interaction} is not offered to {agent}")));
+        }
+        let l = self.live.get_mut(interaction).expect("checked");
+        l.offered = None;
+        l.li.agent = Some(agent.clone());
+        l.li.state = InteractionState::Connected;
+        l.li.connected_at = Some(now);
+        let li = l.li.clone();
+        self.dirty_live.insert(interaction.clone());
+        let seat = self.seats.get_mut(agent).expect("offers go to seated agents");
+        seat.offer = None;
+        seat.active.insert(interaction.clone());
+        let _ = self.monitor.handle_center_event(now, CenterEvent::InteractionAnswered { interaction: interaction.clone(), agent: agent.clone() });
+        self.set_agent_state(agent, AgentState::Busy);
+        self.push_event(&li.client, &Event::Interaction(li.clone()), None, None);
+        self.events.push_back(BrokerEvent::Agent { agent: agent.clone(), event: AgentEvent::Connected(li.clone()) });
+        self.route();
+        self.pump();
+        Ok(li)
+    }
+
+    /// An agent declines the interaction offered to it; it goes to another agent.
+    pub fn agent_decline(&mut self, now: Timestamp, agent: &AgentId, interaction: &InteractionId) -> Result<(), BrokerError> {
+        self.tick(now);
+        let offered_here = self.live.get(interaction).and_then(|l| l.offered.as_ref()).is_some_and(|(a, _)| a == agent);
+        if !offered_here {
+            return Err(err(ErrorCode::Conflict, format!("interaction {interaction} is not offered to {agent}")));
+        }
+        self.withdraw_offer(interaction, agent, true);
+        self.route();
+        self.pump();
+        Ok(())
+    }
+
+    /// An agent invites a client to an interaction in a medium.
+    pub fn agent_invite(&mut self, now: Timestamp, agent: &AgentId, client: &ClientId, medium: Medium, message: &str) -> Result<Invitation, BrokerError> {
+        self.tick(now);
+        let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::NotFound, format!("agent {agent} is not logged in")))?;
+        if !seat.media.contains(&medium) {
+            return Err(err(ErrorCode::Invalid, format!("agent {agent} does not handle {medium}")));
+        }
+        if message.len() > 2000 {
+            return Err(err(ErrorCode::Invalid, "an invitation message has at most 2000 bytes"));
+        }
+        let agent_name = seat.name.clone();
+        let inv = Invitation {
+            id: InvitationId(self.next_id("inv")),
+            direction: InvitationDirection::AgentToClient,
+            client: client.clone(),
+            agent: agent.clone(),
+            agent_name,
+            medium,
+            message: message.into(),
+            created_at: now,
+            expires_at: now.add(self.cfg.invitation_ttl),
+            state: InvitationState::Pending,
+            interaction: None,
+        };
+        self.invitations.insert(inv.id.clone(), inv.clone());
+        self.dirty_invitations.insert(inv.id.clone());
+        self.push_event(client, &Event::Invitation(inv.clone()), None, None);
+        self.pump();
+        Ok(inv)
+    }
+
+    /// An agent answers an invitation a client sent it.
+    pub fn agent_respond_invitation(&mut self, now: Timestamp, agent: &AgentId, id: &InvitationId, accept: bool) -> Result<Invitation, BrokerError> {
+        self.tick(now);
+        let inv = self
+            .invitations
+            .get(id)
+            .filter(|i| &i.agent == agent && i.direction == InvitationDirection::ClientToAgent)
+            .ok_or_else(|| err(ErrorCode::NotFound, format!("no invitation {id} for {agent}")))?
+            .clone();
+        self.check_pending(&inv)?;
+        let out = if accept {
+            let li = self.connect_invitation(&inv)?;
+            self.invitations.get_mut(id).expect("checked").interaction = Some(li.id);
+            self.settle_invitation(id, InvitationState::Accepted)
+        } else {
+            self.settle_invitation(id, InvitationState::Declined)
+        };
+        self.pump();
+        Ok(out)
+    }
+
+    /// An agent sends a chat message in an interaction it handles.
+    pub fn agent_send_chat(&mut self, now: Timestamp, agent: &AgentId, interaction: &InteractionId, text: &str) -> Result<ChatMessage, BrokerError> {
+        self.tick(now);
+        let l = self.live.get(interaction).filter(|l| l.li.agent.as_ref() == Some(agent)).ok_or_else(|| {
+            err(ErrorCode::Forbidden, format!("{agent} does not handle interaction {interaction}"))
+        })?;
+        if l.li.medium != Medium::Chat {
+            return Err(err(ErrorCode::Invalid, "chat messages go in chat interactions"));
+        }
+        if text.is_empty() || text.len() > MAX_CHAT_BYTES {
+            return Err(err(ErrorCode::Invalid, format!("a chat message has 1 to {MAX_CHAT_BYTES} bytes")));
+        }
+        let client = l.li.client.clone();
+        let msg = self.append_chat(interaction, Author::Agent(agent.clone()), text.into())?;
+        let hook = AckHook { agent: agent.clone(), interaction: interaction.clone(), seq: msg.seq };
+        self.push_event(&client, &Event::Chat(msg.clone()), None, Some(hook));
+        self.pump();
+        Ok(msg)
+    }
+
+    /// An agent ends an interaction it handles.
+    pub fn agent_end(&mut self, now: Timestamp, agent: &AgentId, interaction: &InteractionId) -> Result<LiveInteraction, BrokerError> {
+        self.tick(now);
+        if !self.live.get(interaction).is_some_and(|l| l.li.agent.as_ref() == Some(agent)) {
+            return Err(err(ErrorCode::Forbidden, format!("{agent} does not handle interaction {interaction}")));
+        }
+        let li = self.end_interaction(interaction)?;
+        self.pump();
+        Ok(li)
+    }
+
+    /// Live interactions an agent is connected to (a console that reconnects lists them again).
+    pub fn agent_interactions(&self, agent: &AgentId) -> Vec<LiveInteraction> {
+        let mut v: Vec<LiveInteraction> =
+            self.live.values().filter(|l| l.li.agent.as_ref() == Some(agent) && l.li.state == InteractionState::Connected).map(|l| l.li.clone()).collect();
+        v.sort_by_key(|l| l.created_at);
+        v
+    }
+
+    /// The transcript of an interaction the agent handles (supervisors: any), so a console that was
+    /// away catches up.
+    pub fn agent_transcript(&self, agent: &AgentId, interaction: &InteractionId) -> Result<Vec<ChatMessage>, BrokerError> {
+        let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::Unauthenticated, format!("agent {agent} is not logged in")))?;
+        let handles = self.live.get(interaction).is_some_and(|l| l.li.agent.as_ref() == Some(agent))
+            || self.store.record(interaction)?.is_some_and(|r| r.agent.as_ref() == Some(agent));
+        if !handles && seat.role != AgentRole::Supervisor {
+            return Err(err(ErrorCode::Forbidden, format!("{agent} does not handle interaction {interaction}")));
+        }
+        Ok(self.store.transcript(interaction)?)
+    }
+
+    pub(super) fn agent_may_read(&self, agent: &AgentId, client: &ClientId) -> Result<(), BrokerError> {
+        let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::Unauthenticated, format!("agent {agent} is not logged in")))?;
+        if seat.role == AgentRole::Supervisor {
+            return Ok(());
+        }
+        let serving = seat.active.iter().chain(seat.offer.iter()).any(|i| self.live.get(i).is_some_and(|l| &l.li.client == client));
+        let invited = self.invitations.values().any(|i| &i.agent == agent && &i.client == client && i.state == InvitationState::Pending);
+        if serving || invited {
+            Ok(())
+        } else {
+            Err(err(ErrorCode::Forbidden, format!("{agent} is not serving client {client}")))
+        }
+    }
+
+    /// A client's profile, for an agent serving that client (or a supervisor).
+    pub fn agent_client_profile(&self, agent: &AgentId, client: &ClientId) -> Result<ClientProfile, BrokerError> {
+        self.agent_may_read(agent, client)?;
+        Ok(self.store.profile(client)?.unwrap_or_default())
+    }
+
+    /// A client's history, for an agent serving that client (or a supervisor).
+    pub fn agent_client_history(&self, agent: &AgentId, client: &ClientId, filter: &HistoryFilter) -> Result<Vec<InteractionRecord>, BrokerError> {
+        self.agent_may_read(agent, client)?;
+        Ok(self.store.history(client, filter)?)
+    }
+
+    /// A note by an agent on a past interaction it handled (supervisors: any).
+    pub fn agent_add_note(&mut self, now: Timestamp, agent: &AgentId, interaction: &InteractionId, text: &str) -> Result<InteractionRecord, BrokerError> {
+        self.tick(now);
+        let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::Unauthenticated, format!("agent {agent} is not logged in")))?;
+        let mut r = self.store.record(interaction)?.ok_or_else(|| err(ErrorCode::NotFound, format!("no interaction {interaction}")))?;
+        if seat.role != AgentRole::Supervisor && r.agent.as_ref() != Some(agent) {
+            return Err(err(ErrorCode::Forbidden, format!("{agent} did not handle interaction {interaction}")));
+        }
+        r.notes.push(Note { at: now, author: agent.to_string(), text: text.into() });
+        self.store.put_record(&r)?;
+        self.push_event(&r.client.clone(), &Event::HistoryChanged(r.clone()), None, None);
+        self.pump();
+        Ok(r)
+    }
+
+}

@@ -1,0 +1,170 @@
+//! Transport connections: frames in, queued frames out, connections taking turns.
+
+use super::*;
+
+impl Broker {
+    // ---------------------------------------------------------------- connections
+
+    /// A transport connection opened; returns its id for later calls.
+    pub fn open_connection(&mut self, now: Timestamp) -> ConnId {
+        self.tick(now);
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.conns.insert(id, Conn { session: None, outq: VecDeque::new(), writable: true, queued: false, bad_frames: 0, closed: false });
+        id
+    }
+
+    /// Tells whether a connection can take more bytes; while it cannot, presence updates coalesce.
+    pub fn set_writable(&mut self, conn: ConnId, writable: bool) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.writable = writable;
+        }
+        if writable {
+            self.mark_ready(conn);
+        }
+    }
+
+    /// The connection is gone; its session waits for the client to come back.
+    pub fn handle_disconnect(&mut self, now: Timestamp, conn: ConnId) {
+        self.tick(now);
+        let Some(c) = self.conns.remove(&conn) else { return };
+        if let Some(key) = c.session {
+            self.detach(&key, conn);
+        }
+        self.pump();
+    }
+
+
+    /// Bytes arrived on a connection. Bad frames are answered with a typed error and dropped; the
+    /// session survives until too many arrive.
+    pub fn handle_input(&mut self, now: Timestamp, conn: ConnId, data: &[u8]) {
+        self.tick(now);
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        match ClientFrame::decode(data, self.cfg.max_frame_bytes) {
+            Ok(frame) => self.on_frame(conn, frame),
+            Err(e) => {
+                let c = self.conns.get_mut(&conn).expect("checked");
+                c.bad_frames += 1;
+                let fatal = c.bad_frames > self.cfg.max_bad_frames;
+                self.send_frame(conn, &BrokerFrame::Error { error: e.to_body(), fatal }, fatal);
+            }
+        }
+        self.pump();
+    }
+
+    pub(super) fn on_frame(&mut self, conn: ConnId, frame: ClientFrame) {
+        match frame {
+            ClientFrame::Hello { v, token, instance, last_seq, next_request } => self.on_hello(conn, v, &token, instance, last_seq, next_request),
+            ClientFrame::Ping { n } => self.send_frame(conn, &BrokerFrame::Pong { n }, false),
+            ClientFrame::Ack { seq } => {
+                let Some(key) = self.conns[&conn].session.clone() else {
+                    return self.send_frame(conn, &BrokerFrame::Error { error: err(ErrorCode::Unauthenticated, "send hello first"), fatal: false }, false);
+                };
+                let s = self.sessions.get_mut(&key).expect("attached sessions exist");
+                let seq = seq.min(s.next_seq - 1);
+                if s.acked() < seq {
+                    self.dirty.insert(key.clone());
+                }
+                for h in s.ack(seq) {
+                    self.events.push_back(BrokerEvent::Agent {
+                        agent: h.agent,
+                        event: AgentEvent::ChatDelivered { interaction: h.interaction, seq: h.seq },
+                    });
+                }
+                // Acknowledgements open the in-flight window.
+                self.mark_ready(conn);
+            }
+            ClientFrame::Resend { after } => {
+                let Some(key) = self.conns[&conn].session.clone() else { return };
+                let s = self.sessions.get_mut(&key).expect("attached sessions exist");
+                let hooks = s.ack(after.min(s.next_seq - 1));
+                s.sent_upto = s.acked();
+                for h in hooks {
+                    self.events.push_back(BrokerEvent::Agent { agent: h.agent, event: AgentEvent::ChatDelivered { interaction: h.interaction, seq: h.seq } });
+                }
+                self.refresh_watches(&key);
+                self.mark_ready(conn);
+            }
+            ClientFrame::Request { id, req } => {
+                let Some(key) = self.conns[&conn].session.clone() else {
+                    // Not a Response: the request was not executed and must stay pending on the client.
+                    let e = err(ErrorCode::Unauthenticated, format!("request {id} before hello was dropped; send hello first"));
+                    return self.send_frame(conn, &BrokerFrame::Error { error: e, fatal: false }, false);
+                };
+                self.on_request(conn, &key, id, req);
+            }
+        }
+    }
+
+
+    pub(super) fn send_frame(&mut self, conn: ConnId, f: &BrokerFrame, close: bool) {
+        self.send_raw(conn, f.encode(), close);
+    }
+
+    pub(super) fn send_raw(&mut self, conn: ConnId, data: Vec<u8>, close: bool) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.closed {
+                return;
+            }
+            c.closed |= close;
+            c.outq.push_back((data, close));
+            self.mark_ready(conn);
+        }
+    }
+
+    pub(super) fn mark_ready(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if !c.queued {
+                c.queued = true;
+                self.ready.push_back(conn);
+            }
+        }
+    }
+
+    /// The next frame to send. Connections take turns, so one busy client cannot starve the others.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        while let Some(conn) = self.ready.pop_front() {
+            let Some(c) = self.conns.get_mut(&conn) else { continue };
+            c.queued = false;
+            if !c.writable {
+                continue;
+            }
+            if let Some((data, close)) = c.outq.pop_front() {
+                if close {
+                    c.outq.clear();
+                } else {
+                    self.mark_ready(conn);
+                }
+                return Some(Transmit { conn, data, close });
+            }
+            if c.closed {
+                continue;
+            }
+            let Some(key) = c.session.clone() else { continue };
+            let max_in_flight = self.cfg.max_in_flight as u64;
+            let s = self.sessions.get_mut(&key).expect("attached sessions exist");
+            let acked = s.acked();
+            if s.sent_upto < acked {
+                s.sent_upto = acked;
+            }
+            if s.sent_upto - acked < max_in_flight {
+                let idx = (s.sent_upto - acked) as usize;
+                if let Some(e) = s.outbox.get(idx) {
+                    let data = BrokerFrame::event_from_payload(e.seq, &e.payload);
+                    s.sent_upto = e.seq;
+                    self.mark_ready(conn);
+                    return Some(Transmit { conn, data, close: false });
+                }
+            }
+            if let Some((_, payload)) = s.pending_status.pop_first() {
+                let data = BrokerFrame::status_from_payload(&payload);
+                self.mark_ready(conn);
+                return Some(Transmit { conn, data, close: false });
+            }
+        }
+        None
+    }
+}

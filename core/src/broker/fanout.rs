@@ -1,0 +1,144 @@
+//! Fan-out: reliable events to sessions, presence to watchers, alerts and queue positions.
+
+use super::*;
+
+impl Broker {
+    // ---------------------------------------------------------------- events to clients
+
+    /// Queues a reliable event for every session of a client (except `skip`), encoded once.
+    pub(super) fn push_event(&mut self, client: &ClientId, event: &Event, skip: Option<&SessionKey>, hook: Option<AckHook>) {
+        let Some(keys) = self.by_client.get(client).cloned() else { return };
+        let payload: Arc<str> = serde_json::to_string(event).expect("events serialize").into();
+        let max = self.cfg.max_outbox;
+        let mut overflow = vec![];
+        for k in keys {
+            if Some(&k) == skip {
+                continue;
+            }
+            let s = self.sessions.get_mut(&k).expect("indexed sessions exist");
+            let seq = s.next_seq;
+            s.next_seq += 1;
+            s.outbox.push_back(OutEvent { seq, payload: payload.clone(), hook: hook.clone() });
+            self.dirty.insert(k.clone());
+            if s.outbox.len() > max {
+                overflow.push(k.clone());
+            } else if let Some(c) = s.conn {
+                self.mark_ready(c);
+            }
+        }
+        for k in overflow {
+            self.drop_session(&k);
+        }
+    }
+
+    /// Moves monitor notifications to watchers, fires alerts, updates queue positions, and makes the
+    /// changes durable. Every entry point ends here.
+    pub(super) fn pump(&mut self) {
+        self.distribute();
+        self.persist();
+    }
+
+    pub(super) fn distribute(&mut self) {
+        let mut center_changed = false;
+        while let Some(ev) = self.monitor.poll_event() {
+            match ev {
+                MonitorEvent::Notify(n) => {
+                    if n.presentity == Presentity::Center {
+                        center_changed = true;
+                    }
+                    let targets: Vec<WatcherId> = match &n.recipients {
+                        Recipients::AllowedWatchers => self.monitor.watchers(&n.presentity).collect(),
+                        Recipients::Only(v) => v.clone(),
+                    };
+                    for w in targets {
+                        if self.external.contains(&w) {
+                            self.events.push_back(BrokerEvent::Presence { watcher: w, doc: n.doc.clone() });
+                            continue;
+                        }
+                        let Some(key) = self.by_watcher.get(&w) else { continue };
+                        let s = self.sessions.get_mut(key).expect("indexed sessions exist");
+                        s.pending_status.insert(n.presentity.clone(), n.payload.clone());
+                        if let Some(c) = s.conn {
+                            self.mark_ready(c);
+                        }
+                    }
+                }
+                MonitorEvent::Terminated { watcher, presentity } if self.external.contains(&watcher) => {
+                    self.events.push_back(BrokerEvent::WatchEnded { watcher, presentity });
+                }
+                MonitorEvent::Terminated { watcher, presentity } => {
+                    if let Some(key) = self.by_watcher.get(&watcher).cloned() {
+                        let s = self.sessions.get_mut(&key).expect("indexed sessions exist");
+                        s.watches.remove(&presentity);
+                        s.pending_status.remove(&presentity);
+                        if let Some(c) = s.conn {
+                            self.send_frame(c, &BrokerFrame::WatchEnded { presentity }, false);
+                        }
+                    }
+                }
+            }
+        }
+        if center_changed {
+            self.evaluate_alerts();
+            self.refresh_positions();
+        }
+    }
+
+    pub(super) fn evaluate_alerts(&mut self) {
+        if self.alerts.is_empty() {
+            return;
+        }
+        let status = self.monitor.center_status();
+        let mut fired = vec![];
+        for (id, a) in self.alerts.iter_mut() {
+            let why = a.rule.evaluate(&status);
+            match (a.holds, why) {
+                (false, Some(msg)) => {
+                    a.holds = true;
+                    fired.push((a.session.clone(), AlertFired { alert: id.clone(), rule: a.rule.clone(), at: self.now, message: msg }));
+                }
+                (true, None) => a.holds = false,
+                _ => {}
+            }
+        }
+        for (key, f) in fired {
+            self.push_to_session(&key, &Event::Alert(f));
+        }
+    }
+
+    pub(super) fn push_to_session(&mut self, key: &SessionKey, event: &Event) {
+        let payload: Arc<str> = serde_json::to_string(event).expect("events serialize").into();
+        if let Some(s) = self.sessions.get_mut(key) {
+            let seq = s.next_seq;
+            s.next_seq += 1;
+            s.outbox.push_back(OutEvent { seq, payload, hook: None });
+            self.dirty.insert(key.clone());
+            if let Some(c) = s.conn {
+                self.mark_ready(c);
+            }
+        }
+    }
+
+    pub(super) fn refresh_positions(&mut self) {
+        let mut changed = vec![];
+        for l in self.live.values_mut() {
+            if let InteractionState::Queued { position, estimated_hold_secs } = &l.li.state {
+                if l.external && l.li.queue.is_none() {
+                    continue;
+                }
+                if let Some((pos, est)) = self.monitor.waiting_position(&l.li.id) {
+                    let est = est.map(|d| d.as_secs_f64().round());
+                    if pos != *position || est != *estimated_hold_secs {
+                        l.li.state = InteractionState::Queued { position: pos, estimated_hold_secs: est };
+                        changed.push(l.li.clone());
+                        self.dirty_live.insert(l.li.id.clone());
+                    }
+                }
+            }
+        }
+        for li in changed {
+            self.push_event(&li.client.clone(), &Event::Interaction(li), None, None);
+        }
+    }
+
+}

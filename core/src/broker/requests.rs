@@ -1,0 +1,277 @@
+//! Client requests, each scoped to the caller's own data.
+
+use super::*;
+
+impl Broker {
+    // ---------------------------------------------------------------- client requests
+
+    pub(super) fn execute(&mut self, key: &SessionKey, req: Request) -> Result<Response, ErrorBody> {
+        let me = key.0.clone();
+        let now = self.now;
+        match req {
+            Request::GetProfile => Ok(Response::Profile(self.store.profile(&me)?.unwrap_or_default())),
+            Request::UpdateProfile { patch } => {
+                patch.validate().map_err(|m| err(ErrorCode::Invalid, m))?;
+                let mut p = self.store.profile(&me)?.unwrap_or_default();
+                patch.apply_to(&mut p);
+                p.revision += 1;
+                self.store.put_profile(&me, &p)?;
+                self.push_event(&me, &Event::ProfileChanged(p.clone()), Some(key), None);
+                Ok(Response::Profile(p))
+            }
+            Request::GetHistory { filter } => Ok(Response::History(self.store.history(&me, &filter)?)),
+            Request::AddNote { interaction, text } => {
+                let text = text.trim().to_owned();
+                if text.is_empty() || text.len() > 4000 {
+                    return Err(err(ErrorCode::Invalid, "a note has 1 to 4000 bytes"));
+                }
+                let mut r = self.own_record(&me, &interaction)?;
+                r.notes.push(Note { at: now, author: "client".into(), text });
+                self.store.put_record(&r)?;
+                self.push_event(&me, &Event::HistoryChanged(r.clone()), Some(key), None);
+                Ok(Response::Record(r))
+            }
+            Request::GetProducts => Ok(Response::Products(self.store.products()?)),
+            Request::GetOrders => Ok(Response::Orders(self.store.orders(&me)?)),
+            Request::UpdateDelivery { order, delivery } => {
+                let mut o = self.own_order(&me, &order)?;
+                if !o.status.delivery_editable() {
+                    return Err(err(ErrorCode::Conflict, format!("order {order} is {:?}; delivery can no longer change", o.status)));
+                }
+                if delivery.address.trim().is_empty() || delivery.address.len() > 1000 {
+                    return Err(err(ErrorCode::Invalid, "a delivery address has 1 to 1000 bytes"));
+                }
+                o.delivery = delivery;
+                o.revision += 1;
+                self.store.put_order(&o)?;
+                self.push_event(&me, &Event::OrderChanged(o.clone()), Some(key), None);
+                Ok(Response::Order(o))
+            }
+            Request::GetCenterStatus => Ok(Response::CenterStatus(self.monitor.center_status())),
+            Request::Watch { presentity } => {
+                let w = self.sessions[key].watcher;
+                let doc = self.monitor.subscribe(w, &Principal::Client(me), &presentity)?;
+                let s = self.sessions.get_mut(key).expect("exists");
+                s.watches.insert(presentity.clone());
+                s.pending_status.remove(&presentity);
+                self.dirty.insert(key.clone());
+                Ok(Response::Presence(doc))
+            }
+            Request::Unwatch { presentity } => {
+                let s = self.sessions.get_mut(key).expect("exists");
+                s.watches.remove(&presentity);
+                s.pending_status.remove(&presentity);
+                let w = s.watcher;
+                self.monitor.unsubscribe(w, &presentity);
+                self.dirty.insert(key.clone());
+                Ok(Response::Done)
+            }
+            Request::SetStatus { status } => {
+                if status.note.as_ref().is_some_and(|n| n.len() > 500) {
+                    return Err(err(ErrorCode::Invalid, "a status note has at most 500 bytes"));
+                }
+                self.monitor.publish_client_status(now, me, status);
+                Ok(Response::Done)
+            }
+            Request::SetAccessRules { rules } => {
+                if rules.len() > 256 {
+                    return Err(err(ErrorCode::Invalid, "at most 256 access rules"));
+                }
+                self.monitor.set_access_rules(&Principal::Client(me.clone()), &Presentity::Client(me), rules)?;
+                Ok(Response::Done)
+            }
+            Request::ListWatchers => {
+                Ok(Response::Watchers(self.monitor.list_watchers(&Principal::Client(me.clone()), &Presentity::Client(me))?))
+            }
+            Request::SubscribeAlert { rule } => {
+                if self.alerts.values().filter(|a| &a.session == key).count() >= 64 {
+                    return Err(err(ErrorCode::RateLimited, "at most 64 alerts per session"));
+                }
+                let id = AlertId(self.next_id("al"));
+                let why = rule.evaluate(&self.monitor.center_status());
+                self.alerts.insert(id.clone(), AlertSub { session: key.clone(), rule: rule.clone(), holds: why.is_some() });
+                self.dirty.insert(key.clone());
+                if let Some(message) = why {
+                    self.push_to_session(key, &Event::Alert(AlertFired { alert: id.clone(), rule, at: now, message }));
+                }
+                Ok(Response::Alert(id))
+            }
+            Request::UnsubscribeAlert { alert } => match self.alerts.get(&alert) {
+                Some(a) if &a.session == key => {
+                    self.alerts.remove(&alert);
+                    self.dirty.insert(key.clone());
+                    Ok(Response::Done)
+                }
+                _ => Err(err(ErrorCode::NotFound, format!("no alert {alert}"))),
+            },
+            Request::RespondInvitation { invitation, accept } => self.client_respond_invitation(key, &invitation, accept),
+            Request::InviteAgent { agent, medium, message } => {
+                if message.len() > 2000 {
+                    return Err(err(ErrorCode::Invalid, "an invitation message has at most 2000 bytes"));
+                }
+                let seat = self.seats.get(&agent).ok_or_else(|| err(ErrorCode::Unavailable, format!("agent {agent} is not logged in")))?;
+                if !seat.media.contains(&medium) {
+                    return Err(err(ErrorCode::Unavailable, format!("agent {agent} does not handle {medium}")));
+                }
+                let agent_name = seat.name.clone();
+                let inv = Invitation {
+                    id: InvitationId(self.next_id("inv")),
+                    direction: InvitationDirection::ClientToAgent,
+                    client: me,
+                    agent: agent.clone(),
+                    agent_name,
+                    medium,
+                    message,
+                    created_at: now,
+                    expires_at: now.add(self.cfg.invitation_ttl),
+                    state: InvitationState::Pending,
+                    interaction: None,
+                };
+                self.invitations.insert(inv.id.clone(), inv.clone());
+                self.dirty_invitations.insert(inv.id.clone());
+                self.events.push_back(BrokerEvent::Agent { agent, event: AgentEvent::InvitationReceived(inv.clone()) });
+                Ok(Response::Invitation(inv))
+            }
+            Request::StartInteraction { medium, product, queue, topic } => {
+                self.start_interaction(&me, medium, product, queue, topic).map(Response::Interaction)
+            }
+            Request::SendChat { interaction, text } => {
+                let l = self.own_live(&me, &interaction)?;
+                if matches!(l.li.state, InteractionState::Ended { .. }) {
+                    return Err(err(ErrorCode::Conflict, "the interaction has ended"));
+                }
+                if l.li.medium != Medium::Chat {
+                    return Err(err(ErrorCode::Invalid, format!("chat messages go in chat interactions, not {}", l.li.medium)));
+                }
+                if text.is_empty() || text.len() > MAX_CHAT_BYTES {
+                    return Err(err(ErrorCode::Invalid, format!("a chat message has 1 to {MAX_CHAT_BYTES} bytes")));
+                }
+                let msg = self.append_chat(&interaction, Author::Client(me.clone()), text)?;
+                self.push_event(&me, &Event::Chat(msg.clone()), Some(key), None);
+                let agent = self.live[&interaction].li.agent.clone();
+                if let Some(agent) = agent.filter(|a| self.seats.contains_key(a)) {
+                    self.events.push_back(BrokerEvent::Agent { agent, event: AgentEvent::Chat(msg.clone()) });
+                    // The agent console is in-process: handing it over is delivery.
+                    self.push_event(&me, &Event::ChatDelivered { interaction, seq: msg.seq }, None, None);
+                }
+                Ok(Response::Chat(msg))
+            }
+            Request::GetTranscript { interaction } => {
+                let mine = self.live.get(&interaction).is_some_and(|l| l.li.client == me)
+                    || self.store.record(&interaction)?.is_some_and(|r| r.client == me);
+                if !mine {
+                    return Err(err(ErrorCode::NotFound, format!("no interaction {interaction}")));
+                }
+                Ok(Response::Transcript(self.store.transcript(&interaction)?))
+            }
+            Request::EndInteraction { interaction } => {
+                let l = self.own_live(&me, &interaction)?;
+                if matches!(l.li.state, InteractionState::Ended { .. }) {
+                    return Ok(Response::Interaction(l.li.clone()));
+                }
+                Ok(Response::Interaction(self.end_interaction(&interaction)?))
+            }
+        }
+    }
+
+    pub(super) fn own_record(&self, me: &ClientId, id: &InteractionId) -> Result<InteractionRecord, ErrorBody> {
+        // Another client's record answers exactly like a missing one, so ids cannot be probed.
+        self.store.record(id)?.filter(|r| &r.client == me).ok_or_else(|| err(ErrorCode::NotFound, format!("no interaction {id}")))
+    }
+
+    pub(super) fn own_order(&self, me: &ClientId, id: &OrderId) -> Result<Order, ErrorBody> {
+        self.store.order(id)?.filter(|o| &o.client == me).ok_or_else(|| err(ErrorCode::NotFound, format!("no order {id}")))
+    }
+
+    pub(super) fn own_live(&self, me: &ClientId, id: &InteractionId) -> Result<&Live, ErrorBody> {
+        self.live.get(id).filter(|l| &l.li.client == me).ok_or_else(|| err(ErrorCode::NotFound, format!("no live interaction {id}")))
+    }
+
+    pub(super) fn append_chat(&mut self, interaction: &InteractionId, from: Author, text: String) -> Result<ChatMessage, ErrorBody> {
+        let l = self.live.get_mut(interaction).expect("caller checked");
+        l.chat_seq += 1;
+        let msg = ChatMessage { interaction: interaction.clone(), seq: l.chat_seq, from, text, at: self.now };
+        self.store.append_chat(&msg)?;
+        Ok(msg)
+    }
+
+    pub(super) fn client_address(&self, me: &ClientId, medium: Medium) -> Result<Option<String>, ErrorBody> {
+        let profile = self.store.profile(me)?.unwrap_or_default();
+        let cap = profile.capabilities.iter().find(|c| c.medium == medium || (medium == Medium::Callback && c.medium == Medium::Voice));
+        match medium {
+            Medium::Chat => Ok(None),
+            Medium::Voice | Medium::Callback | Medium::Email | Medium::Video => match cap {
+                Some(c) => Ok(c.address.clone()),
+                None if medium == Medium::Voice => Ok(None),
+                None => Err(err(
+                    ErrorCode::Invalid,
+                    format!("add a {medium} capability (with an address) to your profile before starting a {medium} interaction"),
+                )),
+            },
+        }
+    }
+
+    pub(super) fn start_interaction(
+        &mut self,
+        me: &ClientId,
+        medium: Medium,
+        product: Option<ProductId>,
+        queue: Option<QueueId>,
+        topic: Option<String>,
+    ) -> Result<LiveInteraction, ErrorBody> {
+        if topic.as_ref().is_some_and(|t| t.len() > 500) {
+            return Err(err(ErrorCode::Invalid, "a topic has at most 500 bytes"));
+        }
+        let open = self.live.values().filter(|l| &l.li.client == me && !matches!(l.li.state, InteractionState::Ended { .. })).count();
+        if open >= 4 {
+            return Err(err(ErrorCode::RateLimited, "at most 4 live interactions at once"));
+        }
+        let queue = match queue {
+            Some(q) => q,
+            None => self
+                .monitor
+                .queue_for(product.as_ref(), medium)
+                .ok_or_else(|| err(ErrorCode::Unavailable, format!("no queue takes {medium} for this product")))?,
+        };
+        let status = self.monitor.center_status();
+        let qs = status.queue(&queue, medium).ok_or_else(|| err(ErrorCode::NotFound, format!("queue {queue} does not take {medium}")))?;
+        if !qs.offered {
+            return Err(err(ErrorCode::Unavailable, format!("{medium} is not offered in {} right now", qs.name)));
+        }
+        let client_address = self.client_address(me, medium)?;
+        let id = InteractionId(self.next_id("ix"));
+        let li = LiveInteraction {
+            id: id.clone(),
+            client: me.clone(),
+            medium,
+            queue: Some(queue.clone()),
+            product,
+            topic,
+            agent: None,
+            direction: Direction::Inbound,
+            state: InteractionState::Queued { position: 0, estimated_hold_secs: None },
+            created_at: self.now,
+            connected_at: None,
+            ended_at: None,
+            client_address,
+        };
+        let external = match self.center.admit(self.now, &li) {
+            Admission::RouteHere => false,
+            Admission::External => true,
+            Admission::Refuse(why) => return Err(err(ErrorCode::Unavailable, why)),
+        };
+        self.monitor.handle_center_event(
+            self.now,
+            CenterEvent::InteractionQueued { interaction: id.clone(), queue, medium, client: Some(me.clone()) },
+        )?;
+        self.live.insert(id.clone(), Live { li, external, offered: None, declined_by: HashSet::new(), chat_seq: 0 });
+        self.dirty_live.insert(id.clone());
+        if let Some((pos, est)) = self.monitor.waiting_position(&id) {
+            self.live.get_mut(&id).expect("inserted").li.state =
+                InteractionState::Queued { position: pos, estimated_hold_secs: est.map(|d| d.as_secs_f64().round()) };
+        }
+        self.route();
+        Ok(self.live[&id].li.clone())
+    }
+
+}
