@@ -32,7 +32,8 @@ impl Fixture {
             .with(token("alice"), Principal::Client("alice".into()))
             .with(token("bob"), Principal::Client("bob".into()))
             .with_expiry(token("old"), Principal::Client("carol".into()), T0)
-            .with("tok-agent", Principal::Agent("ann".into(), AgentRole::Agent));
+            .with("tok-agent", Principal::Agent("ann".into(), AgentRole::Agent))
+            .with("tok-service", Principal::Service("crm".into()));
         let mut b = Broker::new(tokens);
         b.configure_queue(T0, "support".into(), "Support", vec!["router".into(), "phone".into()], vec![Medium::Chat, Medium::Voice, Medium::Callback, Medium::Email]);
         b.configure_queue(T0, "sales".into(), "Sales", vec!["tv".into()], vec![Medium::Chat, Medium::Video]);

@@ -66,6 +66,11 @@ pub enum CenterEvent {
         /// Interaction id.
         interaction: InteractionId,
     },
+    /// An answered interaction waits again at its old place, because its agent left.
+    InteractionRequeued {
+        /// Interaction id.
+        interaction: InteractionId,
+    },
     /// An answered interaction ended.
     InteractionEnded {
         /// Interaction id.

@@ -26,6 +26,10 @@ use std::time::Duration;
 /// Identifies a request made through the client; its answer comes back as [`ClientEvent::Completed`].
 pub type RequestId = u64;
 
+/// Ids from here up name requests the client refused itself (too large) and never sent; the broker
+/// never sees them, so they leave no gap in the ids it applies.
+pub const LOCAL_REFUSAL_IDS: RequestId = 1 << 62;
+
 /// Settings of a client.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -211,7 +215,18 @@ impl ClientView {
                     self.chats.insert(interaction.clone(), v.clone());
                 }
             }
-            Response::Done | Response::Alert(_) | Response::Watchers(_) => {}
+            Response::Live(v) => {
+                for l in v {
+                    let newer = self.interactions.get(&l.interaction.id).is_some_and(|old| progress(old) > progress(&l.interaction));
+                    if !newer {
+                        self.interactions.insert(l.interaction.id.clone(), l.interaction.clone());
+                    }
+                    for m in &l.transcript {
+                        self.add_chat(m.clone());
+                    }
+                }
+            }
+            Response::Done | Response::Alert(_) | Response::Watchers(_) | Response::Seat(_) => {}
         }
     }
 
@@ -272,6 +287,7 @@ pub struct Client {
     synced: bool,
     events: VecDeque<ClientEvent>,
     view: ClientView,
+    refused: u64,
 }
 
 fn body(req: &Request) -> String {
@@ -289,19 +305,33 @@ impl Client {
         if cfg.watch_center {
             watches.insert(Presentity::Center);
         }
-        Client { session: Session::new(cfg), watches, synced: false, events: VecDeque::new(), view: ClientView::default() }
+        Client { session: Session::new(cfg), watches, synced: false, events: VecDeque::new(), view: ClientView::default(), refused: 0 }
     }
 
     /// A client that continues where a saved one stopped (same installation, queued requests kept).
     pub fn restore(mut cfg: ClientConfig, saved: SavedState) -> Self {
         cfg.instance = saved.instance;
-        let pending = saved.pending.into_iter().map(|(id, p)| (id, body(&p.req), p));
+        // A state saved by an older version may hold a request too large to ever be accepted: it is
+        // answered here with `too_large` instead of wedging the queue again.
+        let limit = cfg.max_frame_bytes;
+        let mut events = VecDeque::new();
+        let mut pending = vec![];
+        for (id, p) in saved.pending {
+            let b = body(&p.req);
+            if b.len() + 48 > limit {
+                let e = ErrorBody::new(ErrorCode::TooLarge, format!("the request is {} bytes; a frame holds at most {limit}", b.len()));
+                events.push_back(ClientEvent::Completed { id, result: Err(e) });
+            } else {
+                pending.push((id, b, p));
+            }
+        }
         Client {
             session: Session::restore(cfg, saved.next_id, saved.last_seq, pending),
             watches: saved.watches,
             synced: false,
-            events: VecDeque::new(),
+            events,
             view: ClientView::default(),
+            refused: 0,
         }
     }
 
@@ -485,14 +515,14 @@ impl Client {
             for p in watches {
                 let watch = Request::Watch { presentity: p };
                 if !self.session.pending().any(|(_, _, x)| x.req == watch) {
-                    self.enqueue(watch, Purpose::Rewatch);
+                    let _ = self.enqueue(watch, Purpose::Rewatch);
                 }
             }
         }
         // Also on a resumed session: a client restored from a saved state has an empty view.
         if !self.synced && !self.session.pending().any(|(_, _, p)| p.purpose == Purpose::Sync) {
-            for r in [Request::GetProfile, Request::GetOrders, Request::GetProducts] {
-                self.enqueue(r, Purpose::Sync);
+            for r in [Request::GetProfile, Request::GetOrders, Request::GetProducts, Request::GetLive] {
+                let _ = self.enqueue(r, Purpose::Sync);
             }
         }
         self.events.push_back(ClientEvent::Connected { resumed });
@@ -506,25 +536,43 @@ impl Client {
         }
     }
 
-    fn enqueue(&mut self, req: Request, purpose: Purpose) -> RequestId {
+    fn enqueue(&mut self, req: Request, purpose: Purpose) -> Result<RequestId, ErrorBody> {
         let b = body(&req);
         self.session.enqueue(b, Pending { req, purpose })
     }
 
     /// Sends any request; it waits while offline and goes out once, in order, when connected.
     pub fn request(&mut self, req: Request) -> RequestId {
-        match &req {
+        match self.try_request(req) {
+            Ok(id) => id,
+            Err(e) => {
+                // Refused before it was queued: the app hears it as this request's answer, under an id
+                // from the local range that never reaches the broker.
+                self.refused += 1;
+                let id = LOCAL_REFUSAL_IDS + self.refused;
+                self.events.push_back(ClientEvent::Completed { id, result: Err(e) });
+                id
+            }
+        }
+    }
+
+    /// Sends any request, or refuses it at once (`too_large`) when its frame would exceed the limit.
+    pub fn try_request(&mut self, req: Request) -> Result<RequestId, ErrorBody> {
+        // Local effects only once the request is queued, so a refused edit leaves the view as it was.
+        let local = req.clone();
+        let id = self.enqueue(req, Purpose::App)?;
+        match local {
             Request::UpdateProfile { patch } => patch.apply_to(&mut self.view.profile),
             Request::Watch { presentity } => {
-                self.watches.insert(presentity.clone());
+                self.watches.insert(presentity);
             }
             Request::Unwatch { presentity } => {
-                self.watches.remove(presentity);
-                self.view.presence.remove(presentity);
+                self.watches.remove(&presentity);
+                self.view.presence.remove(&presentity);
             }
             _ => {}
         }
-        self.enqueue(req, Purpose::App)
+        Ok(id)
     }
 
     /// Reads the own profile.

@@ -14,7 +14,9 @@ use crate::medium::Medium;
 use crate::monitor::access::AccessRule;
 use crate::monitor::presence::{PresenceDocument, Presentity};
 use crate::monitor::WatcherInfo;
-use crate::principal::Principal;
+use crate::principal::{AgentRole, Principal};
+use crate::status::AgentState;
+use crate::ids::ProductId as SkillId;
 use crate::profile::{ClientProfile, ProfilePatch};
 use crate::records::{DeliveryDetails, HistoryFilter, InteractionRecord, Order, Product};
 use crate::status::{CenterStatus, ClientStatus};
@@ -183,6 +185,144 @@ pub enum Request {
         /// Interaction.
         interaction: InteractionId,
     },
+    /// The own live interactions with their transcripts, so a reloaded page or a restored app picks
+    /// up where it was.
+    GetLive,
+}
+
+/// What an agent (or a supervisor) can ask of the broker on its own session; the broker scopes
+/// every request to what the agent's role allows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum AgentRequest {
+    /// Take a seat (or join the seat this agent already has, from another console).
+    LogIn {
+        /// Display name.
+        name: String,
+        /// Products handled.
+        #[serde(default)]
+        skills: Vec<SkillId>,
+        /// Media handled.
+        media: Vec<Medium>,
+    },
+    /// Leave the seat: offers go to others, live interactions back to their queue.
+    LogOut,
+    /// The seat as it is now: state, offer, live interactions with transcripts, pending invitations.
+    GetSeat,
+    /// Change state.
+    SetState {
+        /// New state.
+        state: AgentState,
+    },
+    /// Invite a client.
+    Invite {
+        /// Client.
+        client: ClientId,
+        /// Medium.
+        medium: Medium,
+        /// Message.
+        message: String,
+    },
+    /// Answer a client's invitation.
+    RespondInvitation {
+        /// Invitation.
+        invitation: InvitationId,
+        /// Accept or decline.
+        accept: bool,
+    },
+    /// Accept an offered interaction.
+    Accept {
+        /// Interaction.
+        interaction: InteractionId,
+    },
+    /// Decline an offered interaction.
+    Decline {
+        /// Interaction.
+        interaction: InteractionId,
+    },
+    /// Send a chat message.
+    SendChat {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Text.
+        text: String,
+    },
+    /// End an interaction.
+    End {
+        /// Interaction.
+        interaction: InteractionId,
+    },
+    /// Read a served client's profile.
+    ClientProfile {
+        /// Client.
+        client: ClientId,
+    },
+    /// Read a served client's history.
+    ClientHistory {
+        /// Client.
+        client: ClientId,
+        /// Filter.
+        #[serde(default)]
+        filter: HistoryFilter,
+    },
+    /// Add a note to a past interaction the agent handled.
+    AddNote {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Text.
+        text: String,
+    },
+    /// Read center status.
+    CenterStatus,
+    /// Read the transcript of an interaction the agent handles.
+    Transcript {
+        /// Interaction.
+        interaction: InteractionId,
+    },
+}
+
+impl AgentRequest {
+    /// Whether the request only reads, so a duplicate may simply be executed again.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            AgentRequest::GetSeat
+                | AgentRequest::ClientProfile { .. }
+                | AgentRequest::ClientHistory { .. }
+                | AgentRequest::CenterStatus
+                | AgentRequest::Transcript { .. }
+        )
+    }
+}
+
+/// A live interaction with its transcript so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveWithTranscript {
+    /// The interaction.
+    pub interaction: LiveInteraction,
+    /// Its chat messages, in order (empty for other media).
+    pub transcript: Vec<ChatMessage>,
+}
+
+/// An agent's seat as the broker holds it, for a console that (re)attaches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeatView {
+    /// Agent id.
+    pub agent: AgentId,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: AgentRole,
+    /// Media handled.
+    pub media: Vec<Medium>,
+    /// State.
+    pub state: AgentState,
+    /// The interaction offered now, if any.
+    pub offer: Option<LiveInteraction>,
+    /// Connected interactions with their transcripts.
+    pub live: Vec<LiveWithTranscript>,
+    /// Invitations sent or received that wait for an answer.
+    pub invitations: Vec<Invitation>,
 }
 
 impl Request {
@@ -197,6 +337,7 @@ impl Request {
                 | Request::GetCenterStatus
                 | Request::ListWatchers
                 | Request::GetTranscript { .. }
+                | Request::GetLive
         )
     }
 }
@@ -235,6 +376,10 @@ pub enum Response {
     Chat(ChatMessage),
     /// A transcript.
     Transcript(Vec<ChatMessage>),
+    /// Live interactions with their transcripts.
+    Live(Vec<LiveWithTranscript>),
+    /// An agent's seat.
+    Seat(SeatView),
 }
 
 /// Why a request or frame failed; stable codes for programs, a message for people.
@@ -339,6 +484,34 @@ pub enum Event {
     },
 }
 
+/// Something the broker pushes to an agent's sessions reliably (sequenced, acknowledged, replayed on
+/// resume); in-process hosts get the same as [`BrokerEvent::Agent`](crate::broker::BrokerEvent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "ev", content = "data", rename_all = "snake_case")]
+pub enum AgentEvent {
+    /// A live interaction is offered; accept or decline it.
+    Offered(LiveInteraction),
+    /// An offer went away (the client left, or it timed out).
+    OfferWithdrawn(InteractionId),
+    /// The agent is connected with a client.
+    Connected(LiveInteraction),
+    /// An interaction ended.
+    Ended(LiveInteraction),
+    /// A client invites the agent.
+    InvitationReceived(Invitation),
+    /// An invitation the agent sent or received changed state.
+    InvitationUpdated(Invitation),
+    /// A chat message from the client.
+    Chat(ChatMessage),
+    /// The client's app received a chat message the agent sent.
+    ChatDelivered {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Message sequence.
+        seq: u64,
+    },
+}
+
 /// A frame from the broker to a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
@@ -351,6 +524,9 @@ pub enum BrokerFrame {
         client: ClientId,
         /// Whether the session (its events and request ids) continues; if false, start over from sequence 0.
         resumed: bool,
+        /// For an agent's session, its role (`client` then holds the agent's id); absent for clients.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<AgentRole>,
     },
     /// Answer to a request.
     Response {
@@ -388,6 +564,86 @@ pub enum BrokerFrame {
         /// Echo.
         n: u64,
     },
+}
+
+/// Kinds of frames a party sends to the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InKind {
+    /// Authenticate and resume.
+    Hello,
+    /// A request.
+    Request,
+    /// Cumulative acknowledgement.
+    Ack,
+    /// Ask for a replay.
+    Resend,
+    /// Keep-alive.
+    Ping,
+}
+
+/// A frame to the broker read only as far as its envelope. The request body stays raw until the
+/// broker knows who is asking (a client or an agent), so a body that does not decode is answered as
+/// that request's error instead of an error tied to nothing.
+#[derive(Debug, Deserialize)]
+pub struct InEnvelope<'a> {
+    /// Frame kind.
+    pub t: InKind,
+    /// Hello: protocol version.
+    pub v: Option<u16>,
+    /// Hello: credential.
+    pub token: Option<String>,
+    /// Hello: installation.
+    pub instance: Option<u64>,
+    /// Hello: last event delivered.
+    pub last_seq: Option<u64>,
+    /// Hello: lowest request id still waited on.
+    pub next_request: Option<u64>,
+    /// Request: id.
+    pub id: Option<u64>,
+    /// Request: body, undecoded.
+    #[serde(borrow)]
+    pub req: Option<&'a serde_json::value::RawValue>,
+    /// Ack: highest sequence delivered.
+    pub seq: Option<u64>,
+    /// Resend: last sequence delivered.
+    pub after: Option<u64>,
+    /// Ping: echoed.
+    pub n: Option<u64>,
+}
+
+impl<'a> InEnvelope<'a> {
+    /// Decodes an envelope with a size limit.
+    pub fn decode(bytes: &'a [u8], limit: usize) -> Result<Self, DecodeError> {
+        if bytes.len() > limit {
+            return Err(DecodeError::TooLarge(bytes.len()));
+        }
+        let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)?;
+        serde_json::from_str(s).map_err(|e| DecodeError::Malformed(e.to_string()))
+    }
+}
+
+/// The id of a request frame read from its first bytes, for a frame too large to decode: so the
+/// refusal can answer that request and the sender's queue moves on.
+pub fn request_id_of(bytes: &[u8]) -> Option<u64> {
+    let head = &bytes[..bytes.len().min(128)];
+    let head = std::str::from_utf8(head).ok().or_else(|| std::str::from_utf8(&head[..head.len().saturating_sub(3)]).ok())?;
+    let compact: String = head.chars().filter(|c| !c.is_whitespace()).collect();
+    let rest = compact.strip_prefix(r#"{"t":"request","id":"#)?;
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// Decodes a request body and names the field that is wrong when it does not decode
+/// (`patch.agenda.days[0]: invalid type: null, expected …`).
+pub fn decode_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ErrorBody> {
+    let de = &mut serde_json::Deserializer::from_str(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = if path.is_empty() || path == "." { inner.to_string() } else { format!("{path}: {inner}") };
+        ErrorBody::new(ErrorCode::Invalid, msg)
+    })
 }
 
 /// Errors decoding a frame.

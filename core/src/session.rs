@@ -161,7 +161,7 @@ impl<T> Session<T> {
         let mut s = Session::new(cfg);
         s.last_seq = last_seq;
         s.pending = pending.into_iter().map(|(id, body, tag)| (id, Pending { body, tag, sent: false })).collect();
-        s.next_id = next_id.max(s.pending.keys().next_back().map_or(1, |id| id + 1));
+        s.next_id = next_id.max(s.pending.keys().next_back().map_or(1, |id| id.saturating_add(1)));
         s
     }
 
@@ -451,13 +451,23 @@ impl<T> Session<T> {
     }
 
     /// Queues a request (its JSON text, `{"op":…}`); it goes out now if connected, else once the
-    /// session is up, in id order.
-    pub fn enqueue(&mut self, body: String, tag: T) -> u64 {
+    /// session is up, in id order. A request whose frame would exceed the frame limit is refused here,
+    /// with `too_large`, and never queued: queued, it would be refused by the broker on every
+    /// reconnect and saved with the state.
+    pub fn enqueue(&mut self, body: String, tag: T) -> Result<u64, ErrorBody> {
+        // `{"t":"request","id":…,"req":…}` around the body.
+        let frame_len = body.len() + 48;
+        if frame_len > self.cfg.max_frame_bytes {
+            return Err(ErrorBody::new(
+                ErrorCode::TooLarge,
+                format!("the request is {} bytes; a frame holds at most {}", body.len(), self.cfg.max_frame_bytes),
+            ));
+        }
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = self.next_id.checked_add(1).ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "request ids are exhausted"))?;
         self.pending.insert(id, Pending { body, tag, sent: false });
         self.flush_pending();
-        id
+        Ok(id)
     }
 }
 
@@ -516,7 +526,7 @@ mod tests {
     #[test]
     fn answers_carry_their_tag_and_raw_outcome() {
         let mut s = up();
-        let id = s.enqueue(r#"{"op":"get_orders"}"#.into(), 42);
+        let id = s.enqueue(r#"{"op":"get_orders"}"#.into(), 42).unwrap();
         s.handle_input(Timestamp(2), format!(r#"{{"t":"response","id":{id},"outcome":{{"err":{{"code":"forbidden","message":"no"}}}}}}"#).as_bytes()).unwrap();
         assert_eq!(s.poll_event(), Some(SessionEvent::Answered { id, tag: 42, outcome: r#"{"err":{"code":"forbidden","message":"no"}}"#.into() }));
         // A duplicate answer (a replay after a reconnect) is not reported twice.

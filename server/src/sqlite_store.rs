@@ -2,6 +2,15 @@
 //! so a mutation and the session record saying it was applied land together or not at all.
 
 use frontdesk_core::broker::store::{DataStore, SessionRecord, StoreError};
+use frontdesk_core::broker::Party;
+
+/// The key column of a session's row: clients and agents live in separate tables, so ids cannot clash.
+fn party_id(p: &Party) -> &str {
+    match p {
+        Party::Client(c) => c.as_str(),
+        Party::Agent { agent } => agent.as_str(),
+    }
+}
 use frontdesk_core::interaction::{ChatMessage, LiveInteraction};
 use frontdesk_core::profile::ClientProfile;
 use frontdesk_core::records::{HistoryFilter, InteractionRecord, Order, Product};
@@ -60,7 +69,8 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS chat (interaction TEXT NOT NULL, seq INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (interaction, seq));
              CREATE TABLE IF NOT EXISTS live (id TEXT PRIMARY KEY, json TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS invitations (id TEXT PRIMARY KEY, json TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS sessions (client TEXT NOT NULL, instance INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (client, instance));",
+             CREATE TABLE IF NOT EXISTS sessions (client TEXT NOT NULL, instance INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (client, instance));
+             CREATE TABLE IF NOT EXISTS agent_sessions (agent TEXT NOT NULL, instance INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (agent, instance));",
         )
         .map_err(e)?;
         Ok(SqliteStore { conn, in_tx: false })
@@ -164,24 +174,33 @@ impl DataStore for SqliteStore {
 
     fn save_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
         let j = to_json(s);
-        self.write()?
-            .execute(
-                "INSERT OR REPLACE INTO sessions (client, instance, json) VALUES (?1, ?2, ?3)",
-                params![s.client.as_str(), s.instance as i64, j],
-            )
-            .map_err(e)?;
+        let sql = match &s.party {
+            Party::Client(_) => "INSERT OR REPLACE INTO sessions (client, instance, json) VALUES (?1, ?2, ?3)",
+            Party::Agent { .. } => "INSERT OR REPLACE INTO agent_sessions (agent, instance, json) VALUES (?1, ?2, ?3)",
+        };
+        self.write()?.execute(sql, params![party_id(&s.party), s.instance as i64, j]).map_err(e)?;
         Ok(())
     }
 
-    fn delete_session(&mut self, client: &ClientId, instance: u64) -> Result<(), StoreError> {
-        self.write()?.execute("DELETE FROM sessions WHERE client = ?1 AND instance = ?2", params![client.as_str(), instance as i64]).map_err(e)?;
+    fn delete_session(&mut self, party: &Party, instance: u64) -> Result<(), StoreError> {
+        let sql = match party {
+            Party::Client(_) => "DELETE FROM sessions WHERE client = ?1 AND instance = ?2",
+            Party::Agent { .. } => "DELETE FROM agent_sessions WHERE agent = ?1 AND instance = ?2",
+        };
+        self.write()?.execute(sql, params![party_id(party), instance as i64]).map_err(e)?;
         Ok(())
     }
 
     fn load_sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
-        let mut st = self.conn.prepare("SELECT json FROM sessions").map_err(e)?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(e)?;
-        rows.map(|r| r.map_err(e).and_then(|s| from_json(&s))).collect()
+        let mut out = vec![];
+        for table in ["sessions", "agent_sessions"] {
+            let mut st = self.conn.prepare(&format!("SELECT json FROM {table}")).map_err(e)?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(e)?;
+            for r in rows {
+                out.push(r.map_err(e).and_then(|s| from_json(&s))?);
+            }
+        }
+        Ok(out)
     }
 
     fn save_live(&mut self, li: &LiveInteraction) -> Result<(), StoreError> {

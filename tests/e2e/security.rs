@@ -3,7 +3,7 @@
 use frontdesk_core::broker::Broker;
 use frontdesk_core::client::ClientEvent;
 use frontdesk_core::principal::AgentRole;
-use frontdesk_core::protocol::{BrokerFrame, ClientFrame, ErrorCode, Request, Response, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use frontdesk_core::protocol::{Outcome, BrokerFrame, ClientFrame, ErrorCode, Request, Response, MAX_FRAME_BYTES, PROTOCOL_VERSION};
 use frontdesk_core::records::HistoryFilter;
 use frontdesk_core::Medium;
 use frontdesk_tests::{token, Fixture, T0};
@@ -69,7 +69,7 @@ fn an_agent_reads_only_clients_it_serves_and_a_supervisor_reads_all() {
 #[test]
 fn bad_or_expired_credentials_are_rejected_and_the_client_stops() {
     let mut f = Fixture::new();
-    for (tok, code) in [("nope", ErrorCode::Unauthenticated), ("tok-old", ErrorCode::Expired), ("tok-agent", ErrorCode::Forbidden)] {
+    for (tok, code) in [("nope", ErrorCode::Unauthenticated), ("tok-old", ErrorCode::Expired), ("tok-service", ErrorCode::Forbidden)] {
         let s = f.hub.add_client(f.now, frontdesk_core::client::ClientConfig::new(tok, 9));
         f.settle();
         let ev = f.events(s);
@@ -99,7 +99,6 @@ fn malformed_oversized_and_non_utf8_frames_get_typed_errors_and_the_session_surv
     let cases: Vec<(Vec<u8>, ErrorCode)> = vec![
         (b"{not json".to_vec(), ErrorCode::Malformed),
         (vec![0xff, 0xfe, 0x00], ErrorCode::Malformed),
-        (br#"{"t":"request","id":1,"req":{"op":"launch_missiles"}}"#.to_vec(), ErrorCode::Malformed),
         (vec![b' '; MAX_FRAME_BYTES + 1], ErrorCode::TooLarge),
     ];
     for (data, code) in cases {
@@ -107,9 +106,25 @@ fn malformed_oversized_and_non_utf8_frames_get_typed_errors_and_the_session_surv
         let out = frames(&mut b);
         assert!(matches!(&out[..], [BrokerFrame::Error { error, fatal: false }] if error.code == code), "{out:?}");
     }
-    // The session still answers.
-    b.handle_input(T0, c, &ClientFrame::Request { id: 1, req: Request::GetProfile }.encode());
-    assert!(matches!(&frames(&mut b)[..], [BrokerFrame::Response { id: 1, .. }]));
+    // Requests whose body is wrong are answered as that request, naming the field, and the window
+    // moves on: an unknown op, a null in the agenda, an oversized note.
+    let huge = format!(r#"{{"t":"request","id":3,"req":{{"op":"add_note","interaction":"x","text":"{}"}}}}"#, "a".repeat(300_000));
+    let cases: Vec<(u64, Vec<u8>, ErrorCode, &str)> = vec![
+        (1, br#"{"t":"request","id":1,"req":{"op":"launch_missiles"}}"#.to_vec(), ErrorCode::Invalid, "launch_missiles"),
+        (2, br#"{"t":"request","id":2,"req":{"op":"update_profile","patch":{"agenda":[{"days":[null],"start_minute":540,"end_minute":1020,"time_zone":"Europe/Paris"}]}}}"#.to_vec(), ErrorCode::Invalid, "patch.agenda"),
+        (3, huge.into_bytes(), ErrorCode::TooLarge, "request 3"),
+    ];
+    for (id, data, code, names) in cases {
+        b.handle_input(T0, c, &data);
+        let out = frames(&mut b);
+        assert!(
+            matches!(&out[..], [BrokerFrame::Response { id: i, outcome: Outcome::Err(e) }] if *i == id && e.code == code && e.message.contains(names)),
+            "{out:?}"
+        );
+    }
+    // The session still answers, in order.
+    b.handle_input(T0, c, &ClientFrame::Request { id: 4, req: Request::GetProfile }.encode());
+    assert!(matches!(&frames(&mut b)[..], [BrokerFrame::Response { id: 4, outcome: Outcome::Ok(_) }]));
 }
 
 #[test]

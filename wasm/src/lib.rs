@@ -73,11 +73,18 @@ impl Session {
     }
 
     /// Queues a request (`{"op":…}` as JSON text); returns its id. It goes out now if connected, or
-    /// once connected; its answer comes as `answered`, after any number of reconnects.
-    pub fn send(&self, body: String) -> f64 {
-        let id = self.inner.borrow_mut().core.enqueue(body, ());
-        pump(&self.inner);
-        id as f64
+    /// once connected; its answer comes as `answered`, after any number of reconnects. A request
+    /// over the frame limit is never queued: this throws the error (`{"code":"too_large",…}` as
+    /// JSON text).
+    pub fn send(&self, body: String) -> Result<f64, JsValue> {
+        let r = self.inner.borrow_mut().core.enqueue(body, ());
+        match r {
+            Ok(id) => {
+                pump(&self.inner);
+                Ok(id as f64)
+            }
+            Err(e) => Err(JsValue::from_str(&format!(r#"{{"code":"too_large","message":{}}}"#, serde_json::to_string(&e.message).unwrap_or_default()))),
+        }
     }
 
     /// Whether the session with the server is up.

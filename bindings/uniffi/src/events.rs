@@ -82,6 +82,16 @@ pub enum Response {
         /// Messages in order.
         messages: Vec<ChatMessage>,
     },
+    /// The own live interactions (their transcripts are in the view's chats).
+    Live {
+        /// Interactions, oldest first.
+        interactions: Vec<LiveInteraction>,
+    },
+    /// Another answer the client API does not model (an agent's seat).
+    Other {
+        /// The answer as JSON text.
+        json: String,
+    },
 }
 
 impl From<CoreResponse> for Response {
@@ -103,6 +113,8 @@ impl From<CoreResponse> for Response {
             CoreResponse::Interaction(l) => Response::Interaction { interaction: l.into() },
             CoreResponse::Chat(m) => Response::Chat { message: m.into() },
             CoreResponse::Transcript(v) => Response::Transcript { messages: v.into_iter().map(Into::into).collect() },
+            CoreResponse::Live(v) => Response::Live { interactions: v.into_iter().map(|l| l.interaction.into()).collect() },
+            other => Response::Other { json: serde_json::to_string(&other).unwrap_or_default() },
         }
     }
 }

@@ -15,9 +15,25 @@ impl Broker {
     /// An agent logs in (state `Away` until it says it is available).
     pub fn agent_login(&mut self, now: Timestamp, agent: AgentId, name: &str, role: AgentRole, skills: Vec<ProductId>, media: Vec<Medium>) {
         self.tick(now);
+        self.take_seat(agent, name, role, skills, media, false);
+        self.pump();
+    }
+
+    /// Seats an agent; `remote` seats belong to console sessions and end with the last of them.
+    pub(super) fn take_seat(&mut self, agent: AgentId, name: &str, role: AgentRole, skills: Vec<ProductId>, media: Vec<Medium>, remote: bool) {
+        let now = self.now;
         self.seats.insert(
             agent.clone(),
-            Seat { name: name.into(), role, media: media.clone(), state: AgentState::Away, offer: None, active: BTreeSet::new() },
+            Seat {
+                name: name.into(),
+                role,
+                skills: skills.clone(),
+                media: media.clone(),
+                remote,
+                state: AgentState::Away,
+                offer: None,
+                active: BTreeSet::new(),
+            },
         );
         let _ = self.monitor.handle_center_event(now, CenterEvent::AgentLoggedIn { agent: agent.clone(), name: name.into(), skills, media });
         // After a restart, interactions this agent was connected to are its own again.
@@ -31,18 +47,25 @@ impl Broker {
             self.seats.get_mut(&agent).expect("inserted").active.extend(mine);
             self.set_agent_state(&agent, AgentState::Busy);
         }
-        self.pump();
+        self.dirty_agent(&agent);
     }
 
-    /// An agent logs out; its offers go to others and its pending invitations are cancelled.
+    /// An agent logs out: its offers go to others, its live interactions back to their queue at
+    /// their old place (the client is told), and its pending invitations are cancelled.
     pub fn agent_logout(&mut self, now: Timestamp, agent: &AgentId) -> Result<(), BrokerError> {
         self.tick(now);
-        let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::NotFound, format!("agent {agent} is not logged in")))?.clone();
+        self.logout_seat(agent)?;
+        self.pump();
+        Ok(())
+    }
+
+    pub(super) fn logout_seat(&mut self, agent: &AgentId) -> Result<(), BrokerError> {
+        let seat = self.seat(agent)?.clone();
         if let Some(id) = &seat.offer {
             self.withdraw_offer(id, agent, false);
         }
         for id in seat.active.iter() {
-            let _ = self.end_interaction(id);
+            self.requeue(id);
         }
         let pending: Vec<InvitationId> =
             self.invitations.values().filter(|i| &i.agent == agent && i.state == InvitationState::Pending).map(|i| i.id.clone()).collect();
@@ -50,18 +73,134 @@ impl Broker {
             self.settle_invitation(&id, InvitationState::Cancelled);
         }
         self.seats.remove(agent);
-        let _ = self.monitor.handle_center_event(now, CenterEvent::AgentLoggedOut { agent: agent.clone() });
+        let _ = self.monitor.handle_center_event(self.now, CenterEvent::AgentLoggedOut { agent: agent.clone() });
+        self.dirty_agent(agent);
         self.route();
-        self.pump();
         Ok(())
+    }
+
+    /// The agent's seat, or the one error every agent request gets when there is none.
+    pub(super) fn seat(&self, agent: &AgentId) -> Result<&Seat, BrokerError> {
+        self.seats.get(agent).ok_or_else(|| err(ErrorCode::Conflict, format!("agent {agent} is not logged in; log in first")))
+    }
+
+    /// Marks the agent's sessions for saving (their records carry the seat).
+    pub(super) fn dirty_agent(&mut self, agent: &AgentId) {
+        if let Some(keys) = self.by_agent.get(agent) {
+            self.dirty.extend(keys.iter().cloned());
+        }
+    }
+
+    /// Tells an agent: its in-process host through [`BrokerEvent::Agent`], and every console
+    /// session reliably (sequenced, replayed after a reconnect or a restart).
+    pub(super) fn to_agent(&mut self, agent: &AgentId, event: AgentEvent, hook: Option<AckHook>) {
+        if let Some(keys) = self.by_agent.get(agent).cloned() {
+            let payload: Arc<str> = serde_json::to_string(&event).expect("events serialize").into();
+            for k in keys {
+                self.push_payload(&k, payload.clone(), hook.clone());
+            }
+        }
+        self.events.push_back(BrokerEvent::Agent { agent: agent.clone(), event });
+    }
+
+    /// Whether the agent has console sessions, whose acknowledgements are the delivery receipts.
+    pub(super) fn agent_has_consoles(&self, agent: &AgentId) -> bool {
+        self.by_agent.contains_key(agent)
+    }
+
+    /// Runs what acknowledgements settle: delivery receipts to the other side, once each.
+    pub(super) fn run_hooks(&mut self, hooks: Vec<AckHook>) {
+        for h in hooks {
+            match h {
+                AckHook::ToAgent { agent, interaction, seq } => self.to_agent(&agent, AgentEvent::ChatDelivered { interaction, seq }, None),
+                AckHook::ToClient { client, interaction, seq } => {
+                    let Some(l) = self.live.get_mut(&interaction) else { continue };
+                    if l.delivered_to_agent >= seq {
+                        continue;
+                    }
+                    l.delivered_to_agent = seq;
+                    self.push_event(&client, &Event::ChatDelivered { interaction, seq }, None, None);
+                }
+            }
+        }
+    }
+
+    /// The seat as a console shows it.
+    pub(super) fn seat_view(&self, agent: &AgentId) -> Result<SeatView, BrokerError> {
+        let seat = self.seat(agent)?;
+        let mut live = vec![];
+        for id in &seat.active {
+            if let Some(l) = self.live.get(id) {
+                live.push(LiveWithTranscript { interaction: l.li.clone(), transcript: self.store.transcript(id)? });
+            }
+        }
+        live.sort_by_key(|l| l.interaction.created_at);
+        let mut invitations: Vec<Invitation> =
+            self.invitations.values().filter(|i| &i.agent == agent && i.state == InvitationState::Pending).cloned().collect();
+        invitations.sort_by_key(|i| i.created_at);
+        Ok(SeatView {
+            agent: agent.clone(),
+            name: seat.name.clone(),
+            role: seat.role,
+            media: seat.media.clone(),
+            state: seat.state,
+            offer: seat.offer.as_ref().and_then(|id| self.live.get(id)).map(|l| l.li.clone()),
+            live,
+            invitations,
+        })
+    }
+
+    /// Executes a request from an agent's console session.
+    pub(super) fn execute_agent(&mut self, key: &SessionKey, req: AgentRequest) -> Result<Response, BrokerError> {
+        let agent = key.0.agent().expect("agent sessions only").clone();
+        let role = self.sessions[key].role.unwrap_or(AgentRole::Agent);
+        let now = self.now;
+        match req {
+            AgentRequest::LogIn { name, skills, media } => {
+                let name = name.trim().to_owned();
+                if name.is_empty() || name.len() > 200 {
+                    return Err(err(ErrorCode::Invalid, "name: a display name has 1 to 200 bytes"));
+                }
+                if media.is_empty() {
+                    return Err(err(ErrorCode::Invalid, "media: name at least one medium the agent handles"));
+                }
+                if skills.len() > 256 {
+                    return Err(err(ErrorCode::Invalid, "skills: at most 256"));
+                }
+                match self.seats.get(&agent) {
+                    // Another console (or the same one after a reload) joins the seat as it is.
+                    Some(seat) if seat.remote || seat.role == role => {}
+                    Some(_) => return Err(err(ErrorCode::Conflict, format!("agent {agent} is seated by another host"))),
+                    None => self.take_seat(agent.clone(), &name, role, skills, media, true),
+                }
+                self.seat_view(&agent).map(Response::Seat)
+            }
+            AgentRequest::LogOut => {
+                self.logout_seat(&agent)?;
+                Ok(Response::Done)
+            }
+            AgentRequest::GetSeat => self.seat_view(&agent).map(Response::Seat),
+            AgentRequest::SetState { state } => self.agent_set_state(now, &agent, state).map(|_| Response::Done),
+            AgentRequest::Invite { client, medium, message } => self.agent_invite(now, &agent, &client, medium, &message).map(Response::Invitation),
+            AgentRequest::RespondInvitation { invitation, accept } => {
+                self.agent_respond_invitation(now, &agent, &invitation, accept).map(Response::Invitation)
+            }
+            AgentRequest::Accept { interaction } => self.agent_accept(now, &agent, &interaction).map(Response::Interaction),
+            AgentRequest::Decline { interaction } => self.agent_decline(now, &agent, &interaction).map(|_| Response::Done),
+            AgentRequest::SendChat { interaction, text } => self.agent_send_chat(now, &agent, &interaction, &text).map(Response::Chat),
+            AgentRequest::End { interaction } => self.agent_end(now, &agent, &interaction).map(Response::Interaction),
+            AgentRequest::ClientProfile { client } => self.agent_client_profile(&agent, &client).map(Response::Profile),
+            AgentRequest::ClientHistory { client, filter } => self.agent_client_history(&agent, &client, &filter).map(Response::History),
+            AgentRequest::AddNote { interaction, text } => self.agent_add_note(now, &agent, &interaction, &text).map(Response::Record),
+            AgentRequest::CenterStatus => Ok(Response::CenterStatus(self.monitor.center_status())),
+            AgentRequest::Transcript { interaction } => self.agent_transcript(&agent, &interaction).map(Response::Transcript),
+        }
     }
 
     /// An agent changes state (available, away, after work).
     pub fn agent_set_state(&mut self, now: Timestamp, agent: &AgentId, state: AgentState) -> Result<(), BrokerError> {
         self.tick(now);
-        if !self.seats.contains_key(agent) {
-            return Err(err(ErrorCode::NotFound, format!("agent {agent} is not logged in")));
-        }
+        self.seat(agent)?;
         if state == AgentState::LoggedOut {
             return self.agent_logout(now, agent);
         }
@@ -96,7 +235,7 @@ impl Broker {
         let _ = self.monitor.handle_center_event(now, CenterEvent::InteractionAnswered { interaction: interaction.clone(), agent: agent.clone() });
         self.set_agent_state(agent, AgentState::Busy);
         self.push_event(&li.client, &Event::Interaction(li.clone()), None, None);
-        self.events.push_back(BrokerEvent::Agent { agent: agent.clone(), event: AgentEvent::Connected(li.clone()) });
+        self.to_agent(agent, AgentEvent::Connected(li.clone()), None);
         self.route();
         self.pump();
         Ok(li)
@@ -118,7 +257,7 @@ impl Broker {
     /// An agent invites a client to an interaction in a medium.
     pub fn agent_invite(&mut self, now: Timestamp, agent: &AgentId, client: &ClientId, medium: Medium, message: &str) -> Result<Invitation, BrokerError> {
         self.tick(now);
-        let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::NotFound, format!("agent {agent} is not logged in")))?;
+        let seat = self.seat(agent)?;
         if !seat.media.contains(&medium) {
             return Err(err(ErrorCode::Invalid, format!("agent {agent} does not handle {medium}")));
         }
@@ -181,7 +320,7 @@ impl Broker {
         }
         let client = l.li.client.clone();
         let msg = self.append_chat(interaction, Author::Agent(agent.clone()), text.into())?;
-        let hook = AckHook { agent: agent.clone(), interaction: interaction.clone(), seq: msg.seq };
+        let hook = AckHook::ToAgent { agent: agent.clone(), interaction: interaction.clone(), seq: msg.seq };
         self.push_event(&client, &Event::Chat(msg.clone()), None, Some(hook));
         self.pump();
         Ok(msg)
@@ -209,7 +348,7 @@ impl Broker {
     /// The transcript of an interaction the agent handles (supervisors: any), so a console that was
     /// away catches up.
     pub fn agent_transcript(&self, agent: &AgentId, interaction: &InteractionId) -> Result<Vec<ChatMessage>, BrokerError> {
-        let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::Unauthenticated, format!("agent {agent} is not logged in")))?;
+        let seat = self.seat(agent)?;
         let handles = self.live.get(interaction).is_some_and(|l| l.li.agent.as_ref() == Some(agent))
             || self.store.record(interaction)?.is_some_and(|r| r.agent.as_ref() == Some(agent));
         if !handles && seat.role != AgentRole::Supervisor {
@@ -219,7 +358,7 @@ impl Broker {
     }
 
     pub(super) fn agent_may_read(&self, agent: &AgentId, client: &ClientId) -> Result<(), BrokerError> {
-        let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::Unauthenticated, format!("agent {agent} is not logged in")))?;
+        let seat = self.seat(agent)?;
         if seat.role == AgentRole::Supervisor {
             return Ok(());
         }
@@ -247,7 +386,7 @@ impl Broker {
     /// A note by an agent on a past interaction it handled (supervisors: any).
     pub fn agent_add_note(&mut self, now: Timestamp, agent: &AgentId, interaction: &InteractionId, text: &str) -> Result<InteractionRecord, BrokerError> {
         self.tick(now);
-        let seat = self.seats.get(agent).ok_or_else(|| err(ErrorCode::Unauthenticated, format!("agent {agent} is not logged in")))?;
+        let seat = self.seat(agent)?;
         let mut r = self.store.record(interaction)?.ok_or_else(|| err(ErrorCode::NotFound, format!("no interaction {interaction}")))?;
         if seat.role != AgentRole::Supervisor && r.agent.as_ref() != Some(agent) {
             return Err(err(ErrorCode::Forbidden, format!("{agent} did not handle interaction {interaction}")));

@@ -36,68 +36,92 @@ impl Broker {
 
 
     /// Bytes arrived on a connection. Bad frames are answered with a typed error and dropped; the
-    /// session survives until too many arrive.
+    /// session survives until too many arrive. A request whose body does not decode, or that is too
+    /// large, is answered as that request's error, so the sender's queue moves on.
     pub fn handle_input(&mut self, now: Timestamp, conn: ConnId, data: &[u8]) {
         self.tick(now);
         if !self.conns.contains_key(&conn) {
             return;
         }
-        match ClientFrame::decode(data, self.cfg.max_frame_bytes) {
-            Ok(frame) => self.on_frame(conn, frame),
-            Err(e) => {
-                let c = self.conns.get_mut(&conn).expect("checked");
-                c.bad_frames += 1;
-                let fatal = c.bad_frames > self.cfg.max_bad_frames;
-                self.send_frame(conn, &BrokerFrame::Error { error: e.to_body(), fatal }, fatal);
+        match InEnvelope::decode(data, self.cfg.max_frame_bytes) {
+            Ok(f) => {
+                if let Err(e) = self.on_frame(conn, f) {
+                    self.bad_frame(conn, e);
+                }
             }
+            Err(e) => match (request_id_of(data), self.conns[&conn].session.clone()) {
+                (Some(id), Some(key)) => {
+                    let refusal = match e {
+                        DecodeError::TooLarge(n) => err(
+                            ErrorCode::TooLarge,
+                            format!("request {id} of {n} bytes exceeds the limit of {} bytes", self.cfg.max_frame_bytes),
+                        ),
+                        other => err(ErrorCode::Malformed, format!("request {id}: {other}")),
+                    };
+                    self.on_request(conn, &key, id, Err(refusal));
+                }
+                _ => self.bad_frame(conn, e.to_body()),
+            },
         }
         self.pump();
     }
 
-    pub(super) fn on_frame(&mut self, conn: ConnId, frame: ClientFrame) {
-        match frame {
-            ClientFrame::Hello { v, token, instance, last_seq, next_request } => self.on_hello(conn, v, &token, instance, last_seq, next_request),
-            ClientFrame::Ping { n } => self.send_frame(conn, &BrokerFrame::Pong { n }, false),
-            ClientFrame::Ack { seq } => {
-                let Some(key) = self.conns[&conn].session.clone() else {
-                    return self.send_frame(conn, &BrokerFrame::Error { error: err(ErrorCode::Unauthenticated, "send hello first"), fatal: false }, false);
-                };
+    /// Answers a frame that cannot be tied to a request, once; too many close the connection.
+    fn bad_frame(&mut self, conn: ConnId, e: ErrorBody) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.bad_frames += 1;
+        let fatal = c.bad_frames > self.cfg.max_bad_frames;
+        self.send_frame(conn, &BrokerFrame::Error { error: e, fatal }, fatal);
+    }
+
+    fn on_frame(&mut self, conn: ConnId, f: InEnvelope<'_>) -> Result<(), ErrorBody> {
+        let need = |v: Option<u64>, what: &str| v.ok_or_else(|| err(ErrorCode::Malformed, format!("missing field `{what}`")));
+        if f.t == InKind::Hello {
+            let v = f.v.ok_or_else(|| err(ErrorCode::Malformed, "missing field `v`"))?;
+            let token = f.token.ok_or_else(|| err(ErrorCode::Malformed, "missing field `token`"))?;
+            let (instance, last_seq, next_request) = (need(f.instance, "instance")?, need(f.last_seq, "last_seq")?, need(f.next_request, "next_request")?);
+            self.on_hello(conn, v, &token, instance, last_seq, next_request);
+            return Ok(());
+        }
+        if f.t == InKind::Ping {
+            self.send_frame(conn, &BrokerFrame::Pong { n: need(f.n, "n")? }, false);
+            return Ok(());
+        }
+        let Some(key) = self.conns[&conn].session.clone() else {
+            // Not a Response: nothing was executed, and a request must stay pending on its sender.
+            return Err(err(ErrorCode::Unauthenticated, "send hello first; the frame was dropped"));
+        };
+        match f.t {
+            InKind::Ack => {
+                let seq = need(f.seq, "seq")?;
                 let s = self.sessions.get_mut(&key).expect("attached sessions exist");
                 let seq = seq.min(s.next_seq - 1);
                 if s.acked() < seq {
                     self.dirty.insert(key.clone());
                 }
-                for h in s.ack(seq) {
-                    self.events.push_back(BrokerEvent::Agent {
-                        agent: h.agent,
-                        event: AgentEvent::ChatDelivered { interaction: h.interaction, seq: h.seq },
-                    });
-                }
+                let hooks = s.ack(seq);
+                self.run_hooks(hooks);
                 // Acknowledgements open the in-flight window.
                 self.mark_ready(conn);
             }
-            ClientFrame::Resend { after } => {
-                let Some(key) = self.conns[&conn].session.clone() else { return };
+            InKind::Resend => {
+                let after = need(f.after, "after")?;
                 let s = self.sessions.get_mut(&key).expect("attached sessions exist");
                 let hooks = s.ack(after.min(s.next_seq - 1));
                 s.sent_upto = s.acked();
-                for h in hooks {
-                    self.events.push_back(BrokerEvent::Agent { agent: h.agent, event: AgentEvent::ChatDelivered { interaction: h.interaction, seq: h.seq } });
-                }
+                self.run_hooks(hooks);
                 self.refresh_watches(&key);
                 self.mark_ready(conn);
             }
-            ClientFrame::Request { id, req } => {
-                let Some(key) = self.conns[&conn].session.clone() else {
-                    // Not a Response: the request was not executed and must stay pending on the client.
-                    let e = err(ErrorCode::Unauthenticated, format!("request {id} before hello was dropped; send hello first"));
-                    return self.send_frame(conn, &BrokerFrame::Error { error: e, fatal: false }, false);
-                };
-                self.on_request(conn, &key, id, req);
+            InKind::Request => {
+                let id = need(f.id, "id")?;
+                let body = f.req.map(|r| r.get().to_owned()).ok_or_else(|| err(ErrorCode::Invalid, format!("request {id}: missing field `req`")));
+                self.on_request(conn, &key, id, body);
             }
+            InKind::Hello | InKind::Ping => unreachable!("handled above"),
         }
+        Ok(())
     }
-
 
     pub(super) fn send_frame(&mut self, conn: ConnId, f: &BrokerFrame, close: bool) {
         self.send_raw(conn, f.encode(), close);

@@ -9,31 +9,34 @@ impl Broker {
     pub(super) fn push_event(&mut self, client: &ClientId, event: &Event, skip: Option<&SessionKey>, hook: Option<AckHook>) {
         let Some(keys) = self.by_client.get(client).cloned() else { return };
         let payload: Arc<str> = serde_json::to_string(event).expect("events serialize").into();
-        let max = self.cfg.max_outbox;
-        let mut overflow = vec![];
         for k in keys {
-            if Some(&k) == skip {
-                continue;
-            }
-            let s = self.sessions.get_mut(&k).expect("indexed sessions exist");
-            let seq = s.next_seq;
-            s.next_seq += 1;
-            s.outbox.push_back(OutEvent { seq, payload: payload.clone(), hook: hook.clone() });
-            self.dirty.insert(k.clone());
-            if s.outbox.len() > max {
-                overflow.push(k.clone());
-            } else if let Some(c) = s.conn {
-                self.mark_ready(c);
+            if Some(&k) != skip {
+                self.push_payload(&k, payload.clone(), hook.clone());
             }
         }
-        for k in overflow {
-            self.drop_session(&k);
+    }
+
+    /// Queues an encoded event on one session; a session whose party stopped acknowledging long ago
+    /// is reset rather than grown without end (the party then resyncs).
+    pub(super) fn push_payload(&mut self, key: &SessionKey, payload: Arc<str>, hook: Option<AckHook>) {
+        let Some(s) = self.sessions.get_mut(key) else { return };
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        s.outbox.push_back(OutEvent { seq, payload, hook });
+        self.dirty.insert(key.clone());
+        if s.outbox.len() > self.cfg.max_outbox {
+            self.drop_session(key);
+        } else if let Some(c) = s.conn {
+            self.mark_ready(c);
         }
     }
 
     /// Moves monitor notifications to watchers, fires alerts, updates queue positions, and makes the
     /// changes durable. Every entry point ends here.
     pub(super) fn pump(&mut self) {
+        if self.deferred {
+            return;
+        }
         self.distribute();
         self.persist();
     }
@@ -108,15 +111,7 @@ impl Broker {
 
     pub(super) fn push_to_session(&mut self, key: &SessionKey, event: &Event) {
         let payload: Arc<str> = serde_json::to_string(event).expect("events serialize").into();
-        if let Some(s) = self.sessions.get_mut(key) {
-            let seq = s.next_seq;
-            s.next_seq += 1;
-            s.outbox.push_back(OutEvent { seq, payload, hook: None });
-            self.dirty.insert(key.clone());
-            if let Some(c) = s.conn {
-                self.mark_ready(c);
-            }
-        }
+        self.push_payload(key, payload, None);
     }
 
     pub(super) fn refresh_positions(&mut self) {

@@ -4,7 +4,7 @@ use super::*;
 
 impl Broker {
     pub(super) fn client_respond_invitation(&mut self, key: &SessionKey, id: &InvitationId, accept: bool) -> Result<Response, ErrorBody> {
-        let me = &key.0;
+        let me = key.0.client().expect("client sessions only");
         let inv = self
             .invitations
             .get(id)
@@ -57,13 +57,13 @@ impl Broker {
             ended_at: None,
             client_address,
         };
-        self.live.insert(id.clone(), Live { li: li.clone(), external: false, offered: None, declined_by: HashSet::new(), chat_seq: 0 });
+        self.live.insert(id.clone(), Live { li: li.clone(), external: false, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0 });
         self.dirty_live.insert(id.clone());
         let seat = self.seats.get_mut(&inv.agent).expect("checked");
         seat.active.insert(id);
         self.set_agent_state(&inv.agent.clone(), AgentState::Busy);
         self.push_event(&inv.client, &Event::Interaction(li.clone()), None, None);
-        self.events.push_back(BrokerEvent::Agent { agent: inv.agent.clone(), event: AgentEvent::Connected(li.clone()) });
+        self.to_agent(&inv.agent, AgentEvent::Connected(li.clone()), None);
         Ok(li)
     }
 
@@ -73,7 +73,7 @@ impl Broker {
         let inv = inv.clone();
         self.dirty_invitations.insert(id.clone());
         self.push_event(&inv.client.clone(), &Event::Invitation(inv.clone()), None, None);
-        self.events.push_back(BrokerEvent::Agent { agent: inv.agent.clone(), event: AgentEvent::InvitationUpdated(inv.clone()) });
+        self.to_agent(&inv.agent, AgentEvent::InvitationUpdated(inv.clone()), None);
         if state != InvitationState::Pending {
             // Settled invitations are kept a while so late answers get a clear error, then forgotten.
             let horizon = self.now.as_millis().saturating_sub(3_600_000);

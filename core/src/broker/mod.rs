@@ -18,7 +18,8 @@ mod session;
 mod sessions;
 pub mod store;
 
-pub use session::{ConnId, SessionKey};
+pub use crate::protocol::AgentEvent;
+pub use session::{ConnId, Party, SessionKey};
 
 use crate::alert::{AlertFired, AlertRule};
 use crate::center_event::CenterEvent;
@@ -32,7 +33,8 @@ use crate::monitor::{MonitorError, MonitorEvent, Recipients, StatusMonitor, Watc
 use crate::principal::{AgentRole, Principal};
 use crate::profile::ClientProfile;
 use crate::protocol::{
-    BrokerFrame, ClientFrame, ErrorBody, ErrorCode, Event, Outcome, Request, Response, MAX_FRAME_BYTES, PROTOCOL_VERSION,
+    decode_body, request_id_of, AgentRequest, BrokerFrame, DecodeError, ErrorBody, ErrorCode, Event, InEnvelope, InKind, LiveWithTranscript,
+    Outcome, Request, Response, SeatView, MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };
 use crate::records::{Direction, HistoryFilter, InteractionRecord, Note, Order, OrderStatus, Outcome as RecordOutcome, Product, StatusChange};
 use crate::status::{AgentState, ClientActivity, ClientStatus};
@@ -92,6 +94,9 @@ pub struct BrokerConfig {
     pub answers_kept: usize,
     /// Malformed frames tolerated on a connection before it is closed.
     pub max_bad_frames: u32,
+    /// How long an agent's seat outlives its last console: a reload or a dropped network within it
+    /// ends no interaction, and the console gets every message sent meanwhile.
+    pub agent_grace: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -106,6 +111,7 @@ impl Default for BrokerConfig {
             max_early_requests: 256,
             answers_kept: 64,
             max_bad_frames: 16,
+            agent_grace: Duration::from_secs(60),
         }
     }
 }
@@ -119,33 +125,6 @@ pub struct Transmit {
     pub data: Vec<u8>,
     /// Close the connection after sending this frame.
     pub close: bool,
-}
-
-/// What happens to an agent, for the agent's console.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "ev", content = "data", rename_all = "snake_case")]
-pub enum AgentEvent {
-    /// A live interaction is offered; accept or decline it.
-    Offered(LiveInteraction),
-    /// An offer went away (the client left, or it timed out).
-    OfferWithdrawn(InteractionId),
-    /// The agent is connected with a client.
-    Connected(LiveInteraction),
-    /// An interaction ended.
-    Ended(LiveInteraction),
-    /// A client invites the agent.
-    InvitationReceived(Invitation),
-    /// An invitation the agent sent or received changed state.
-    InvitationUpdated(Invitation),
-    /// A chat message from the client.
-    Chat(ChatMessage),
-    /// The client's app received a chat message the agent sent.
-    ChatDelivered {
-        /// Interaction.
-        interaction: InteractionId,
-        /// Message sequence.
-        seq: u64,
-    },
 }
 
 /// What the broker reports to its host.
@@ -193,7 +172,11 @@ struct Conn {
 struct Seat {
     name: String,
     role: AgentRole,
+    skills: Vec<ProductId>,
     media: Vec<Medium>,
+    /// Taken by a console's session (it ends when the last console stays away past the grace
+    /// period), not by an in-process host.
+    remote: bool,
     state: AgentState,
     offer: Option<InteractionId>,
     active: BTreeSet<InteractionId>,
@@ -206,6 +189,8 @@ struct Live {
     offered: Option<(AgentId, Timestamp)>,
     declined_by: HashSet<AgentId>,
     chat_seq: u64,
+    /// Highest client message an agent's console has acknowledged (receipts go out once).
+    delivered_to_agent: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -226,10 +211,14 @@ pub struct Broker {
     next_conn: ConnId,
     ready: VecDeque<ConnId>,
     sessions: HashMap<SessionKey, Session>,
-    /// Detached sessions by when they were detached, so expiry is found without scanning every session.
+    /// Detached sessions by when they expire, so expiry is found without scanning every session.
     detached: BTreeSet<(Timestamp, SessionKey)>,
     by_watcher: HashMap<WatcherId, SessionKey>,
     by_client: HashMap<ClientId, Vec<SessionKey>>,
+    by_agent: HashMap<AgentId, Vec<SessionKey>>,
+    /// Set while a request executes: distribution and persistence wait for the end of the input, so
+    /// a mutation commits together with the answer that says it was applied.
+    deferred: bool,
     next_watcher: WatcherId,
     seats: HashMap<AgentId, Seat>,
     live: HashMap<InteractionId, Live>,
@@ -289,6 +278,8 @@ impl Broker {
             detached: BTreeSet::new(),
             by_watcher: HashMap::new(),
             by_client: HashMap::new(),
+            by_agent: HashMap::new(),
+            deferred: false,
             next_watcher: SELF_WATCHER + 1,
             seats: HashMap::new(),
             live: HashMap::new(),
@@ -348,7 +339,7 @@ impl Broker {
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let inv = self.invitations.values().filter(|i| i.state == InvitationState::Pending).map(|i| i.expires_at).min();
         let offers = self.live.values().filter_map(|l| l.offered.as_ref().map(|(_, at)| at.add(self.cfg.offer_ttl))).min();
-        let sessions = self.detached.first().map(|(at, _)| at.add(self.cfg.session_ttl));
+        let sessions = self.detached.first().map(|(at, _)| *at);
         [inv, offers, sessions, self.monitor.poll_timeout()].into_iter().flatten().min()
     }
 
@@ -375,7 +366,7 @@ impl Broker {
             self.withdraw_offer(&id, &agent, true);
         }
         let gone: Vec<SessionKey> =
-            self.detached.iter().take_while(|(at, _)| at.add(self.cfg.session_ttl) <= now).map(|(_, k)| k.clone()).collect();
+            self.detached.iter().take_while(|(at, _)| *at <= now).map(|(_, k)| k.clone()).collect();
         for k in gone {
             self.drop_session(&k);
         }

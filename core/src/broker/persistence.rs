@@ -9,26 +9,33 @@ impl Broker {
         self.tick(now);
         let records = self.store.load_sessions()?;
         let n = records.len();
+        let mut seats = vec![];
         for mut r in records {
             let w = self.next_watcher;
             self.next_watcher += 1;
             let alerts = std::mem::take(&mut r.alerts);
-            let s = Session::from_record(r, w, now);
+            if let (Party::Agent { agent }, Some(seat)) = (&r.party, r.seat.take()) {
+                seats.push((agent.clone(), r.role.unwrap_or(AgentRole::Agent), seat));
+            }
+            let expires_at = now.add(match r.party {
+                Party::Client(_) => self.cfg.session_ttl,
+                Party::Agent { .. } => self.cfg.agent_grace,
+            });
+            let s = Session::from_record(r, w, expires_at);
             let status = self.monitor.center_status();
             for (id, rule) in alerts {
                 let holds = rule.evaluate(&status).is_some();
                 self.alerts.insert(id, AlertSub { session: s.key.clone(), rule, holds });
             }
             let key = s.key.clone();
-            let principal = Principal::Client(key.0.clone());
-            for p in &s.watches {
-                let _ = self.monitor.subscribe(w, &principal, p);
+            if let Party::Client(c) = &key.0 {
+                let principal = Principal::Client(c.clone());
+                for p in &s.watches {
+                    let _ = self.monitor.subscribe(w, &principal, p);
+                }
             }
-            self.by_watcher.insert(w, key.clone());
-            self.by_client.entry(key.0.clone()).or_default().push(key.clone());
-            if let Some(at) = s.detached_at {
-                self.detached.insert((at, key.clone()));
-            }
+            self.detached.insert((expires_at, key.clone()));
+            self.index_session(&key, w);
             self.sessions.insert(key, s);
         }
         for inv in self.store.load_invitations()? {
@@ -46,7 +53,19 @@ impl Broker {
                 );
             }
             let chat_seq = self.store.transcript(&li.id)?.last().map_or(0, |m| m.seq);
-            self.live.insert(li.id.clone(), Live { li, external: false, offered: None, declined_by: HashSet::new(), chat_seq });
+            self.live.insert(li.id.clone(), Live { li, external: false, offered: None, declined_by: HashSet::new(), chat_seq, delivered_to_agent: 0 });
+        }
+        // Seats of agents whose consoles had sessions are taken again, with their interactions; a
+        // console that does not come back within the grace period ends the seat.
+        seats.sort_by(|a, b| a.0.cmp(&b.0));
+        seats.dedup_by(|a, b| a.0 == b.0);
+        for (agent, role, seat) in seats {
+            self.take_seat(agent.clone(), &seat.name, role, seat.skills, seat.media, true);
+            if let Some(state) = seat.state.filter(|s| *s != AgentState::LoggedOut) {
+                if self.seats[&agent].active.is_empty() {
+                    self.set_agent_state(&agent, state);
+                }
+            }
         }
         self.pump();
         Ok(n)
@@ -62,6 +81,14 @@ impl Broker {
             let r = match self.sessions.get(&key) {
                 Some(s) => {
                     let mut rec = s.record();
+                    if let Party::Agent { agent } = &key.0 {
+                        rec.seat = self.seats.get(agent).filter(|s| s.remote).map(|s| store::SeatRecord {
+                            name: s.name.clone(),
+                            skills: s.skills.clone(),
+                            media: s.media.clone(),
+                            state: Some(s.state),
+                        });
+                    }
                     rec.alerts = self.alerts.iter().filter(|(_, a)| a.session == key).map(|(id, a)| (id.clone(), a.rule.clone())).collect();
                     rec.alerts.sort_by(|a, b| a.0.cmp(&b.0));
                     self.store.save_session(&rec)

@@ -6,7 +6,7 @@ impl Broker {
     // ---------------------------------------------------------------- client requests
 
     pub(super) fn execute(&mut self, key: &SessionKey, req: Request) -> Result<Response, ErrorBody> {
-        let me = key.0.clone();
+        let me = key.0.client().expect("client sessions only").clone();
         let now = self.now;
         match req {
             Request::GetProfile => Ok(Response::Profile(self.store.profile(&me)?.unwrap_or_default())),
@@ -129,7 +129,7 @@ impl Broker {
                 };
                 self.invitations.insert(inv.id.clone(), inv.clone());
                 self.dirty_invitations.insert(inv.id.clone());
-                self.events.push_back(BrokerEvent::Agent { agent, event: AgentEvent::InvitationReceived(inv.clone()) });
+                self.to_agent(&agent, AgentEvent::InvitationReceived(inv.clone()), None);
                 Ok(Response::Invitation(inv))
             }
             Request::StartInteraction { medium, product, queue, topic } => {
@@ -149,10 +149,15 @@ impl Broker {
                 let msg = self.append_chat(&interaction, Author::Client(me.clone()), text)?;
                 self.push_event(&me, &Event::Chat(msg.clone()), Some(key), None);
                 let agent = self.live[&interaction].li.agent.clone();
-                if let Some(agent) = agent.filter(|a| self.seats.contains_key(a)) {
-                    self.events.push_back(BrokerEvent::Agent { agent, event: AgentEvent::Chat(msg.clone()) });
-                    // The agent console is in-process: handing it over is delivery.
-                    self.push_event(&me, &Event::ChatDelivered { interaction, seq: msg.seq }, None, None);
+                if let Some(agent) = agent {
+                    // A console's acknowledgement is the receipt; an in-process host has it on hand-over.
+                    let hook = AckHook::ToClient { client: me.clone(), interaction: interaction.clone(), seq: msg.seq };
+                    if self.agent_has_consoles(&agent) {
+                        self.to_agent(&agent, AgentEvent::Chat(msg.clone()), Some(hook));
+                    } else if self.seats.contains_key(&agent) {
+                        self.to_agent(&agent, AgentEvent::Chat(msg.clone()), None);
+                        self.run_hooks(vec![hook]);
+                    }
                 }
                 Ok(Response::Chat(msg))
             }
@@ -163,6 +168,14 @@ impl Broker {
                     return Err(err(ErrorCode::NotFound, format!("no interaction {interaction}")));
                 }
                 Ok(Response::Transcript(self.store.transcript(&interaction)?))
+            }
+            Request::GetLive => {
+                let mut v = vec![];
+                for l in self.live.values().filter(|l| l.li.client == me) {
+                    v.push(LiveWithTranscript { interaction: l.li.clone(), transcript: self.store.transcript(&l.li.id)? });
+                }
+                v.sort_by_key(|l| l.interaction.created_at);
+                Ok(Response::Live(v))
             }
             Request::EndInteraction { interaction } => {
                 let l = self.own_live(&me, &interaction)?;
@@ -264,7 +277,7 @@ impl Broker {
             self.now,
             CenterEvent::InteractionQueued { interaction: id.clone(), queue, medium, client: Some(me.clone()) },
         )?;
-        self.live.insert(id.clone(), Live { li, external, offered: None, declined_by: HashSet::new(), chat_seq: 0 });
+        self.live.insert(id.clone(), Live { li, external, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0 });
         self.dirty_live.insert(id.clone());
         if let Some((pos, est)) = self.monitor.waiting_position(&id) {
             self.live.get_mut(&id).expect("inserted").li.state =

@@ -34,6 +34,7 @@ impl Broker {
                 .filter(|(a, s)| {
                     s.state == AgentState::Available
                         && s.offer.is_none()
+                        && (!s.remote || self.agent_attached(a))
                         && !l.declined_by.contains(*a)
                         && self.monitor.agent_serves(a, &queue, medium)
                 })
@@ -44,7 +45,7 @@ impl Broker {
                 l.offered = Some((agent.clone(), self.now));
                 let li = l.li.clone();
                 self.seats.get_mut(&agent).expect("exists").offer = Some(id);
-                self.events.push_back(BrokerEvent::Agent { agent, event: AgentEvent::Offered(li) });
+                self.to_agent(&agent, AgentEvent::Offered(li), None);
             }
         }
     }
@@ -61,21 +62,35 @@ impl Broker {
         if let Some(seat) = self.seats.get_mut(agent) {
             if seat.offer.as_ref() == Some(id) {
                 seat.offer = None;
-                self.events.push_back(BrokerEvent::Agent { agent: agent.clone(), event: AgentEvent::OfferWithdrawn(id.clone()) });
+                self.to_agent(agent, AgentEvent::OfferWithdrawn(id.clone()), None);
             }
         }
     }
 
     pub(super) fn end_interaction(&mut self, id: &InteractionId) -> Result<LiveInteraction, ErrorBody> {
         let now = self.now;
-        let l = self.live.get_mut(id).ok_or_else(|| err(ErrorCode::NotFound, format!("no live interaction {id}")))?;
+        let l = self.live.get(id).ok_or_else(|| err(ErrorCode::NotFound, format!("no live interaction {id}")))?;
         let was_queued = matches!(l.li.state, InteractionState::Queued { .. });
         let outcome = if was_queued { RecordOutcome::Abandoned } else { RecordOutcome::Completed };
-        l.li.state = InteractionState::Ended { outcome };
-        l.li.ended_at = Some(now);
-        let offered = l.offered.take();
-        let li = l.li.clone();
-        self.live.remove(id);
+        let mut li = l.li.clone();
+        li.state = InteractionState::Ended { outcome };
+        li.ended_at = Some(now);
+        let record = InteractionRecord {
+            id: li.id.clone(),
+            client: li.client.clone(),
+            started_at: li.created_at,
+            ended_at: Some(now),
+            product: li.product.clone(),
+            agent: li.agent.clone(),
+            medium: li.medium,
+            direction: li.direction,
+            outcome,
+            summary: li.topic.clone().unwrap_or_else(|| format!("{} interaction", li.medium)),
+            notes: vec![],
+        };
+        // The store write goes first: if it fails, nothing in memory has changed.
+        self.store.put_record(&record)?;
+        let offered = self.live.remove(id).and_then(|l| l.offered);
         self.dirty_live.insert(id.clone());
         if let Some((agent, _)) = offered {
             self.withdraw_offer(id, &agent, false);
@@ -91,31 +106,82 @@ impl Broker {
             if let Some(seat) = self.seats.get_mut(agent) {
                 seat.active.remove(id);
                 let idle = seat.active.is_empty();
-                self.events.push_back(BrokerEvent::Agent { agent: agent.clone(), event: AgentEvent::Ended(li.clone()) });
+                self.to_agent(&agent.clone(), AgentEvent::Ended(li.clone()), None);
                 if idle {
                     self.set_agent_state(&agent.clone(), AgentState::Available);
                 }
             }
         }
         self.center.ended(now, &li);
-        let record = InteractionRecord {
-            id: li.id.clone(),
-            client: li.client.clone(),
-            started_at: li.created_at,
-            ended_at: Some(now),
-            product: li.product.clone(),
-            agent: li.agent.clone(),
-            medium: li.medium,
-            direction: li.direction,
-            outcome,
-            summary: li.topic.clone().unwrap_or_else(|| format!("{} interaction", li.medium)),
-            notes: vec![],
-        };
-        self.store.put_record(&record)?;
         self.push_event(&li.client, &Event::Interaction(li.clone()), None, None);
         self.push_event(&li.client, &Event::HistoryChanged(record), None, None);
         self.route();
         Ok(li)
     }
 
+    /// Puts a connected interaction back in its queue at its old place, because its agent left the
+    /// seat: the client is told, and no record says it was completed. One started by an invitation
+    /// goes to the queue that takes its medium; with none, it ends as failed.
+    pub(super) fn requeue(&mut self, id: &InteractionId) {
+        let now = self.now;
+        let Some(l) = self.live.get(id) else { return };
+        if l.external {
+            return;
+        }
+        let (product, medium) = (l.li.product.clone(), l.li.medium);
+        let queue = match l.li.queue.clone() {
+            Some(q) => Some((q, true)),
+            None => self.monitor.queue_for(product.as_ref(), medium).map(|q| (q, false)),
+        };
+        let Some((queue, tracked)) = queue else {
+            let mut li = l.li.clone();
+            li.state = InteractionState::Ended { outcome: RecordOutcome::Failed };
+            li.ended_at = Some(now);
+            let record = InteractionRecord {
+                id: li.id.clone(),
+                client: li.client.clone(),
+                started_at: li.created_at,
+                ended_at: Some(now),
+                product: li.product.clone(),
+                agent: li.agent.clone(),
+                medium,
+                direction: li.direction,
+                outcome: RecordOutcome::Failed,
+                summary: "the agent left and no queue takes this medium".into(),
+                notes: vec![],
+            };
+            if self.store.put_record(&record).is_ok() {
+                self.live.remove(id);
+                self.dirty_live.insert(id.clone());
+                self.push_event(&li.client.clone(), &Event::Interaction(li), None, None);
+                self.push_event(&record.client.clone(), &Event::HistoryChanged(record), None, None);
+            }
+            return;
+        };
+        let l = self.live.get_mut(id).expect("checked");
+        l.li.agent = None;
+        l.li.connected_at = None;
+        l.li.queue = Some(queue.clone());
+        l.li.state = InteractionState::Queued { position: 0, estimated_hold_secs: None };
+        let client = l.li.client.clone();
+        self.dirty_live.insert(id.clone());
+        let ev = if tracked {
+            CenterEvent::InteractionRequeued { interaction: id.clone() }
+        } else {
+            CenterEvent::InteractionQueued { interaction: id.clone(), queue, medium, client: Some(client.clone()) }
+        };
+        if self.monitor.handle_center_event(now, ev).is_err() {
+            // Not tracked (restored after a restart): it waits again as a new arrival.
+            let _ = self.monitor.handle_center_event(
+                now,
+                CenterEvent::InteractionQueued { interaction: id.clone(), queue: self.live[id].li.queue.clone().expect("set"), medium, client: Some(client.clone()) },
+            );
+        }
+        if let Some((pos, est)) = self.monitor.waiting_position(id) {
+            self.live.get_mut(id).expect("exists").li.state =
+                InteractionState::Queued { position: pos, estimated_hold_secs: est.map(|d| d.as_secs_f64().round()) };
+        }
+        let li = self.live[id].li.clone();
+        self.push_event(&client, &Event::Interaction(li), None, None);
+    }
 }

@@ -1,24 +1,59 @@
-//! A client session: survives disconnects, keeps unacknowledged events and the request-id window.
+//! A session of a client or an agent: survives disconnects, keeps unacknowledged events and the
+//! request-id window.
 
 use crate::ids::{AgentId, ClientId, InteractionId};
+use crate::principal::AgentRole;
+use serde::{Deserialize, Serialize};
 use crate::monitor::presence::Presentity;
 use crate::monitor::WatcherId;
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-/// Identifies a session: one installation (`instance`) of one client.
-pub type SessionKey = (ClientId, u64);
+/// Who holds a session: a client, or an agent at its console.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Party {
+    /// A customer (serialized as the bare id, as sessions were before agents had them).
+    Client(ClientId),
+    /// An agent.
+    Agent {
+        /// The agent.
+        agent: AgentId,
+    },
+}
+
+impl Party {
+    /// The client, if a client holds the session.
+    pub fn client(&self) -> Option<&ClientId> {
+        match self {
+            Party::Client(c) => Some(c),
+            Party::Agent { .. } => None,
+        }
+    }
+
+    /// The agent, if an agent holds the session.
+    pub fn agent(&self) -> Option<&AgentId> {
+        match self {
+            Party::Agent { agent } => Some(agent),
+            Party::Client(_) => None,
+        }
+    }
+}
+
+/// Identifies a session: one installation (`instance`) of one party.
+pub type SessionKey = (Party, u64);
 
 /// A transport connection, numbered by the broker.
 pub type ConnId = u64;
 
-/// Done when the client acknowledges an event: tell the agent its chat message arrived.
+/// Done when a party acknowledges an event: tell the other side its chat message arrived.
 #[derive(Debug, Clone)]
-pub(crate) struct AckHook {
-    pub agent: AgentId,
-    pub interaction: InteractionId,
-    pub seq: u64,
+pub(crate) enum AckHook {
+    /// A client has the agent's message.
+    ToAgent { agent: AgentId, interaction: InteractionId, seq: u64 },
+    /// An agent's console has the client's message.
+    ToClient { client: ClientId, interaction: InteractionId, seq: u64 },
 }
 
 /// An event waiting for acknowledgement.
@@ -42,21 +77,27 @@ pub(crate) struct Session {
     pub watcher: WatcherId,
     pub conn: Option<ConnId>,
     pub next_request: u64,
-    pub early: BTreeMap<u64, crate::protocol::Request>,
+    /// Requests that arrived ahead of a missing one: their raw body, or the refusal they already got.
+    pub early: BTreeMap<u64, Result<String, crate::protocol::ErrorBody>>,
+    /// An agent's role; `None` for clients.
+    pub role: Option<AgentRole>,
+    /// When the session expires if it stays detached.
+    pub expires_at: Option<Timestamp>,
     pub answered: VecDeque<(u64, Cached)>,
     pub next_seq: u64,
     pub outbox: VecDeque<OutEvent>,
     pub sent_upto: u64,
     pub watches: BTreeSet<Presentity>,
     pub pending_status: BTreeMap<Presentity, Arc<str>>,
-    pub detached_at: Option<Timestamp>,
 }
 
 impl Session {
     /// The durable part of the session.
     pub fn record(&self) -> crate::broker::store::SessionRecord {
         crate::broker::store::SessionRecord {
-            client: self.key.0.clone(),
+            party: self.key.0.clone(),
+            role: self.role,
+            seat: None,
             instance: self.key.1,
             next_request: self.next_request,
             answered: self
@@ -78,8 +119,9 @@ impl Session {
     }
 
     /// A detached session rebuilt from its durable part.
-    pub fn from_record(r: crate::broker::store::SessionRecord, watcher: WatcherId, now: Timestamp) -> Self {
-        let mut s = Session::new((r.client, r.instance), watcher, r.next_request);
+    pub fn from_record(r: crate::broker::store::SessionRecord, watcher: WatcherId, expires_at: Timestamp) -> Self {
+        let mut s = Session::new((r.party, r.instance), watcher, r.next_request);
+        s.role = r.role;
         s.answered = r
             .answered
             .into_iter()
@@ -89,7 +131,7 @@ impl Session {
         s.outbox = r.outbox.into_iter().map(|(seq, p)| OutEvent { seq, payload: p.into(), hook: None }).collect();
         s.sent_upto = s.acked();
         s.watches = r.watches.into_iter().collect();
-        s.detached_at = Some(now);
+        s.expires_at = Some(expires_at);
         s
     }
 
@@ -100,13 +142,14 @@ impl Session {
             conn: None,
             next_request,
             early: BTreeMap::new(),
+            role: None,
+            expires_at: None,
             answered: VecDeque::new(),
             next_seq: 1,
             outbox: VecDeque::new(),
             sent_upto: 0,
             watches: BTreeSet::new(),
             pending_status: BTreeMap::new(),
-            detached_at: None,
         }
     }
 

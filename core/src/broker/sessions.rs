@@ -1,8 +1,28 @@
-//! Sessions: hello and resume, detaching, the request window, expiry.
+//! Sessions of clients and agents: hello and resume, detaching, the request window, expiry.
 
 use super::*;
 
 impl Broker {
+    /// How long a detached session of this party is kept: a client's for a day, an agent's for the
+    /// grace period after which its seat ends.
+    fn detached_ttl(&self, party: &Party) -> Duration {
+        match party {
+            Party::Client(_) => self.cfg.session_ttl,
+            Party::Agent { .. } => self.cfg.agent_grace,
+        }
+    }
+
+    /// Starts (or restarts) the expiry clock of a detached session.
+    pub(super) fn set_expiry(&mut self, key: &SessionKey, at: Option<Timestamp>) {
+        let Some(s) = self.sessions.get_mut(key) else { return };
+        if let Some(old) = std::mem::replace(&mut s.expires_at, at) {
+            self.detached.remove(&(old, key.clone()));
+        }
+        if let Some(at) = at {
+            self.detached.insert((at, key.clone()));
+        }
+    }
+
     pub(super) fn detach(&mut self, key: &SessionKey, conn: ConnId) {
         let now = self.now;
         let Some(s) = self.sessions.get_mut(key) else { return };
@@ -10,14 +30,13 @@ impl Broker {
             return;
         }
         s.conn = None;
-        if let Some(old) = s.detached_at.replace(now) {
-            self.detached.remove(&(old, key.clone()));
-        }
-        self.detached.insert((now, key.clone()));
-        let client = key.0.clone();
-        if !self.client_attached(&client) {
-            self.monitor.publish_client_status(now, client.clone(), ClientStatus { activity: ClientActivity::Offline, medium: None, note: None });
-            self.events.push_back(BrokerEvent::ClientOffline(client));
+        let at = now.add(self.detached_ttl(&key.0));
+        self.set_expiry(key, Some(at));
+        if let Party::Client(client) = &key.0 {
+            if !self.client_attached(client) {
+                self.monitor.publish_client_status(now, client.clone(), ClientStatus { activity: ClientActivity::Offline, medium: None, note: None });
+                self.events.push_back(BrokerEvent::ClientOffline(client.clone()));
+            }
         }
     }
 
@@ -25,6 +44,19 @@ impl Broker {
         self.by_client.get(client).is_some_and(|ks| ks.iter().any(|k| self.sessions.get(k).is_some_and(|s| s.conn.is_some())))
     }
 
+    /// Whether any console of the agent is connected now.
+    pub(super) fn agent_attached(&self, agent: &AgentId) -> bool {
+        self.by_agent.get(agent).is_some_and(|ks| ks.iter().any(|k| self.sessions.get(k).is_some_and(|s| s.conn.is_some())))
+    }
+
+    /// Indexes a new session under its party.
+    pub(super) fn index_session(&mut self, key: &SessionKey, watcher: WatcherId) {
+        self.by_watcher.insert(watcher, key.clone());
+        match &key.0 {
+            Party::Client(c) => self.by_client.entry(c.clone()).or_default().push(key.clone()),
+            Party::Agent { agent } => self.by_agent.entry(agent.clone()).or_default().push(key.clone()),
+        }
+    }
 
     pub(super) fn on_hello(&mut self, conn: ConnId, v: u16, token: &str, instance: u64, last_seq: u64, next_request: u64) {
         if v != PROTOCOL_VERSION {
@@ -35,10 +67,11 @@ impl Broker {
             let e = err(ErrorCode::Conflict, "already authenticated on this connection");
             return self.send_frame(conn, &BrokerFrame::Error { error: e, fatal: false }, false);
         }
-        let client = match self.verifier.verify(token, self.now) {
-            Ok(Principal::Client(c)) => c,
-            Ok(_) => {
-                let e = err(ErrorCode::Forbidden, "this endpoint serves clients; agents use the agent API");
+        let (party, role) = match self.verifier.verify(token, self.now) {
+            Ok(Principal::Client(c)) => (Party::Client(c), None),
+            Ok(Principal::Agent(a, role)) => (Party::Agent { agent: a }, Some(role)),
+            Ok(Principal::Service(_)) => {
+                let e = err(ErrorCode::Forbidden, "sessions are for clients and agents; services use the center API");
                 return self.send_frame(conn, &BrokerFrame::Error { error: e, fatal: true }, true);
             }
             Err(AuthError::Expired) => {
@@ -48,15 +81,16 @@ impl Broker {
                 return self.send_frame(conn, &BrokerFrame::Error { error: err(ErrorCode::Unauthenticated, "invalid credential"), fatal: true }, true)
             }
         };
-        let key: SessionKey = (client.clone(), instance);
-        let was_online = self.client_attached(&client);
+        let key: SessionKey = (party.clone(), instance);
+        let was_online = party.client().is_some_and(|c| self.client_attached(c));
         let resumed = self.sessions.contains_key(&key);
         if !resumed {
             let w = self.next_watcher;
             self.next_watcher += 1;
-            self.sessions.insert(key.clone(), Session::new(key.clone(), w, next_request));
-            self.by_watcher.insert(w, key.clone());
-            self.by_client.entry(client.clone()).or_default().push(key.clone());
+            let mut s = Session::new(key.clone(), w, next_request);
+            s.role = role;
+            self.sessions.insert(key.clone(), s);
+            self.index_session(&key, w);
         }
         // A session holds one connection: a newer one (the phone woke up) replaces a dead one.
         let old = self.sessions[&key].conn;
@@ -67,21 +101,26 @@ impl Broker {
             let e = err(ErrorCode::Conflict, "session taken over by a newer connection");
             self.send_frame(old, &BrokerFrame::Error { error: e, fatal: true }, true);
         }
+        self.set_expiry(&key, None);
         let s = self.sessions.get_mut(&key).expect("inserted above");
         s.conn = Some(conn);
-        if let Some(at) = s.detached_at.take() {
-            self.detached.remove(&(at, key.clone()));
-        }
+        // A role can change between tokens (promoted to supervisor); the newest credential decides.
+        s.role = role;
         s.next_request = s.next_request.max(next_request);
         let hooks = if resumed { s.ack(last_seq.min(s.next_seq - 1)) } else { vec![] };
         self.dirty.insert(key.clone());
         // Everything unacknowledged goes again on the new connection.
         s.sent_upto = s.acked();
         self.conns.get_mut(&conn).expect("exists").session = Some(key.clone());
-        self.send_frame(conn, &BrokerFrame::Welcome { v: PROTOCOL_VERSION, client: client.clone(), resumed }, false);
-        for h in hooks {
-            self.events.push_back(BrokerEvent::Agent { agent: h.agent, event: AgentEvent::ChatDelivered { interaction: h.interaction, seq: h.seq } });
-        }
+        let id = match &party {
+            Party::Client(c) => c.clone(),
+            Party::Agent { agent } => ClientId(agent.0.clone()),
+        };
+        self.send_frame(conn, &BrokerFrame::Welcome { v: PROTOCOL_VERSION, client: id, resumed, role }, false);
+        self.run_hooks(hooks);
+        let Party::Client(client) = party else {
+            return self.mark_ready(conn);
+        };
         // Presence may have changed while away: send the current documents of all watches.
         self.refresh_watches(&key);
         if !was_online {
@@ -97,7 +136,8 @@ impl Broker {
     }
 
     pub(super) fn refresh_watches(&mut self, key: &SessionKey) {
-        let principal = Principal::Client(key.0.clone());
+        let Party::Client(client) = &key.0 else { return };
+        let principal = Principal::Client(client.clone());
         let watches: Vec<Presentity> = self.sessions[key].watches.iter().cloned().collect();
         for p in watches {
             if let Ok(doc) = self.monitor.fetch(&principal, &p) {
@@ -107,64 +147,118 @@ impl Broker {
         }
     }
 
-    pub(super) fn on_request(&mut self, conn: ConnId, key: &SessionKey, id: u64, req: Request) {
+    /// Decodes a request body for the party that sent it and executes it; says whether it only read.
+    fn execute_body(&mut self, key: &SessionKey, body: Result<String, ErrorBody>) -> (Result<Response, ErrorBody>, bool) {
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => return (Err(e), false),
+        };
+        match &key.0 {
+            Party::Client(_) => match decode_body::<Request>(&body) {
+                Ok(req) => {
+                    let ro = req.is_read_only();
+                    (self.execute(key, req), ro)
+                }
+                Err(e) => (Err(e), false),
+            },
+            Party::Agent { .. } => match decode_body::<AgentRequest>(&body) {
+                Ok(req) => {
+                    let ro = req.is_read_only();
+                    (self.execute_agent(key, req), ro)
+                }
+                Err(e) => (Err(e), false),
+            },
+        }
+    }
+
+    /// Whether a body is a read, so a duplicate whose answer is forgotten may run again.
+    fn body_is_read_only(key: &SessionKey, body: &Result<String, ErrorBody>) -> bool {
+        let Ok(body) = body else { return false };
+        match &key.0 {
+            Party::Client(_) => decode_body::<Request>(body).is_ok_and(|r| r.is_read_only()),
+            Party::Agent { .. } => decode_body::<AgentRequest>(body).is_ok_and(|r| r.is_read_only()),
+        }
+    }
+
+    /// Applies request `id` once and in order; a duplicate gets the remembered answer, an early one
+    /// waits for the missing ones before it. `body` is the raw request, or the refusal it already got.
+    pub(super) fn on_request(&mut self, conn: ConnId, key: &SessionKey, id: u64, body: Result<String, ErrorBody>) {
         let s = self.sessions.get_mut(key).expect("attached sessions exist");
         if id < s.next_request {
             match s.recall(id).cloned() {
                 Some(Cached::Frame(f)) => return self.send_raw(conn, f.to_vec(), false),
-                Some(Cached::Reexecute) => {
-                    let out = self.execute(key, req);
-                    return self.send_frame(conn, &BrokerFrame::Response { id, outcome: out.into() }, false);
-                }
-                None if req.is_read_only() => {
-                    let out = self.execute(key, req);
-                    return self.send_frame(conn, &BrokerFrame::Response { id, outcome: out.into() }, false);
-                }
+                Some(Cached::Reexecute) => {}
+                None if Self::body_is_read_only(key, &body) => {}
                 None => {
                     let e = err(ErrorCode::Conflict, format!("request {id} was already applied; its answer is no longer kept"));
                     return self.send_frame(conn, &BrokerFrame::Response { id, outcome: Outcome::Err(e) }, false);
                 }
             }
+            self.deferred = true;
+            let (out, _) = self.execute_body(key, body);
+            self.deferred = false;
+            return self.send_frame(conn, &BrokerFrame::Response { id, outcome: out.into() }, false);
         }
         if id > s.next_request {
             if s.early.len() >= self.cfg.max_early_requests && !s.early.contains_key(&id) {
                 let e = err(ErrorCode::RateLimited, "too many requests ahead of a missing one");
                 return self.send_frame(conn, &BrokerFrame::Response { id, outcome: Outcome::Err(e) }, false);
             }
-            s.early.insert(id, req);
+            s.early.insert(id, body);
             return;
         }
-        // In order: apply it, then any that were waiting for it.
-        let mut next = Some((id, req));
-        while let Some((id, req)) = next.take() {
-            let read_only = req.is_read_only();
-            let out = self.execute(key, req);
+        // In order: apply it, then any that were waiting for it. Persistence waits for the end of the
+        // input, so each mutation commits together with the answer that says it was applied.
+        let mut next = Some((id, body));
+        while let Some((id, body)) = next.take() {
+            self.deferred = true;
+            let (out, read_only) = self.execute_body(key, body);
+            self.deferred = false;
             let frame: Arc<[u8]> = BrokerFrame::Response { id, outcome: out.into() }.encode().into();
             let keep = self.cfg.answers_kept;
-            let s = self.sessions.get_mut(key).expect("exists");
+            let Some(s) = self.sessions.get_mut(key) else {
+                // The request ended its own session (an agent that logged out and was reset).
+                return self.send_raw(conn, frame.to_vec(), false);
+            };
             s.remember(id, if read_only { Cached::Reexecute } else { Cached::Frame(frame.clone()) }, keep);
-            s.next_request = id + 1;
+            s.next_request = id.saturating_add(1);
             self.dirty.insert(key.clone());
-            next = s.early.remove(&(id + 1)).map(|r| (id + 1, r));
+            next = id.checked_add(1).and_then(|n| s.early.remove(&n).map(|r| (n, r)));
             self.send_raw(conn, frame.to_vec(), false);
         }
     }
 
-
     pub(super) fn drop_session(&mut self, key: &SessionKey) {
+        self.set_expiry(key, None);
         let Some(s) = self.sessions.remove(key) else { return };
-        if let Some(at) = s.detached_at {
-            self.detached.remove(&(at, key.clone()));
-        }
         self.dirty.insert(key.clone());
         for p in &s.watches {
             self.monitor.unsubscribe(s.watcher, p);
         }
         self.by_watcher.remove(&s.watcher);
-        if let Some(v) = self.by_client.get_mut(&key.0) {
-            v.retain(|k| k != key);
-            if v.is_empty() {
-                self.by_client.remove(&key.0);
+        match &key.0 {
+            Party::Client(c) => {
+                if let Some(v) = self.by_client.get_mut(c) {
+                    v.retain(|k| k != key);
+                    if v.is_empty() {
+                        self.by_client.remove(c);
+                    }
+                }
+            }
+            Party::Agent { agent } => {
+                if let Some(v) = self.by_agent.get_mut(agent) {
+                    v.retain(|k| k != key);
+                    if v.is_empty() {
+                        self.by_agent.remove(agent);
+                    }
+                }
+                // The last console stayed away past the grace period: the seat ends, and its
+                // interactions go back to their queue.
+                let remote = self.seats.get(agent).is_some_and(|s| s.remote);
+                if remote && !self.by_agent.contains_key(agent) {
+                    let agent = agent.clone();
+                    let _ = self.logout_seat(&agent);
+                }
             }
         }
         self.alerts.retain(|_, a| &a.session != key);
@@ -176,5 +270,4 @@ impl Broker {
             self.send_frame(conn, &BrokerFrame::Error { error: e, fatal: true }, true);
         }
     }
-
 }

@@ -18,8 +18,15 @@ pub struct StoreError(pub String);
 /// its unacknowledged events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
-    /// Client.
-    pub client: ClientId,
+    /// Who holds the session (records from before agent sessions name the client as `client`).
+    #[serde(alias = "client")]
+    pub party: crate::broker::Party,
+    /// An agent's role; `None` for clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::principal::AgentRole>,
+    /// An agent's seat, so it is taken again after a restart and its console resumes into it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<SeatRecord>,
     /// App installation.
     pub instance: u64,
     /// Next request id to apply.
@@ -35,6 +42,20 @@ pub struct SessionRecord {
     /// Status alerts subscribed in this session.
     #[serde(default)]
     pub alerts: Vec<(crate::ids::AlertId, crate::alert::AlertRule)>,
+}
+
+/// What an agent's seat needs to be taken again after a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeatRecord {
+    /// Display name.
+    pub name: String,
+    /// Products handled.
+    pub skills: Vec<crate::ids::ProductId>,
+    /// Media handled.
+    pub media: Vec<crate::medium::Medium>,
+    /// State when last saved.
+    #[serde(default)]
+    pub state: Option<crate::status::AgentState>,
 }
 
 /// The data the broker reads and writes. Writes between two [`DataStore::commit`] calls form one
@@ -70,7 +91,7 @@ pub trait DataStore: Send {
         Ok(())
     }
     /// Forgets a session.
-    fn delete_session(&mut self, _client: &ClientId, _instance: u64) -> Result<(), StoreError> {
+    fn delete_session(&mut self, _party: &crate::broker::Party, _instance: u64) -> Result<(), StoreError> {
         Ok(())
     }
     /// Every saved session, for a broker starting up.

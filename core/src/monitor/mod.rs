@@ -252,6 +252,20 @@ impl StatusMonitor {
                 }
                 self.dirty.insert(Presentity::Queue(t.key.queue));
             }
+            CenterEvent::InteractionRequeued { interaction } => {
+                let t = self.interactions.get_mut(&interaction).ok_or_else(|| MonitorError::UnknownInteraction(interaction.clone()))?;
+                if t.answered.take().is_some() {
+                    let (key, queued_at) = (t.key.clone(), t.queued_at);
+                    // Back at its old place: ahead of everyone who came after it.
+                    let w = self.waiting.entry(key.clone()).or_default();
+                    let at = w
+                        .iter()
+                        .position(|x| self.interactions.get(x).is_some_and(|o| (o.queued_at, x) > (queued_at, &interaction)))
+                        .unwrap_or(w.len());
+                    w.insert(at, interaction);
+                    self.dirty.insert(Presentity::Queue(key.queue));
+                }
+            }
             CenterEvent::InteractionEnded { interaction } => {
                 let t = self.interactions.remove(&interaction).ok_or_else(|| MonitorError::UnknownInteraction(interaction.clone()))?;
                 match t.answered {
@@ -347,8 +361,11 @@ impl StatusMonitor {
         while let Some(p) = self.dirty.pop_first() {
             let has_watchers = self.subs.get(&p).is_some_and(|s| !s.allowed.is_empty());
             // Versions move even without watchers so that a later fetch is newer than any earlier copy.
+            // A hybrid logical clock (microseconds of `now`, or one more than the last): versions keep
+            // rising across a restart of the process, so watchers never drop new documents as old.
+            let floor = self.now.as_millis().saturating_mul(1000);
             let v = self.versions.entry(p.clone()).or_insert(0);
-            *v += 1;
+            *v = v.saturating_add(1).max(floor);
             if !has_watchers {
                 continue;
             }
