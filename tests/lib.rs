@@ -173,6 +173,8 @@ pub mod link {
         pub events: Vec<ClientEvent>,
         /// Everything the broker told the host.
         pub broker_events: Vec<BrokerEvent>,
+        /// Frames the broker sent on other connections (an agent console's), with their close flag.
+        pub others: VecDeque<(ConnId, Vec<u8>, bool)>,
     }
 
     impl Link {
@@ -189,6 +191,7 @@ pub mod link {
                 now: f.now,
                 events: vec![],
                 broker_events: vec![],
+                others: VecDeque::new(),
             };
             l.outputs();
             l
@@ -212,6 +215,8 @@ pub mod link {
                         if t.close {
                             self.to_client.push_back(b"<close>".to_vec());
                         }
+                    } else {
+                        self.others.push_back((t.conn, t.data, t.close));
                     }
                 }
                 while let Some(e) = self.client.poll_event() {

@@ -635,21 +635,121 @@ pub fn request_id_of(bytes: &[u8]) -> Option<u64> {
 }
 
 /// Decodes a request body and names the field that is wrong when it does not decode
-/// (`patch.agenda.days[0]: invalid type: null, expected …`).
+/// (`patch.agenda[0].days[0]: invalid type: null, expected u8`).
 pub fn decode_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ErrorBody> {
-    let de = &mut serde_json::Deserializer::from_str(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let msg = if path.is_empty() || path == "." { inner.to_string() } else { format!("{path}: {inner}") };
-        ErrorBody::new(ErrorCode::Invalid, msg)
-    })
+    let first = match serde_json::from_str::<T>(body) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let msg = first.to_string();
+    // Tagged enums hide the path from serde, so find it: the smallest part of the body whose removal
+    // makes this error go away. Bounded, so a hostile body costs little.
+    let path = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| {
+        let mut budget = 48;
+        blame::<T>(&v, &v, &mut Vec::new(), error_kind(&msg), &mut budget)
+    });
+    let msg = strip_position(&msg);
+    Err(ErrorBody::new(ErrorCode::Invalid, match path {
+        Some(p) if !p.is_empty() => format!("{p}: {msg}"),
+        _ => msg,
+    }))
+}
+
+/// serde_json's message without its " at line 1 column 42" tail, which means nothing to a caller.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// The error's text without the position, to tell "this error" from another one.
+fn error_kind(msg: &str) -> String {
+    strip_position(msg)
+}
+
+#[derive(Clone)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn render(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) if s.is_empty() => s.push_str(k),
+            Seg::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+fn removed(root: &serde_json::Value, path: &[Seg]) -> serde_json::Value {
+    let mut v = root.clone();
+    let mut cur = &mut v;
+    for (n, seg) in path.iter().enumerate() {
+        let last = n + 1 == path.len();
+        match (seg, cur) {
+            (Seg::Key(k), serde_json::Value::Object(m)) if last => {
+                m.remove(k);
+                break;
+            }
+            (Seg::Index(i), serde_json::Value::Array(a)) if last => {
+                a.remove(*i);
+                break;
+            }
+            (Seg::Key(k), serde_json::Value::Object(m)) => cur = m.get_mut(k).expect("walked"),
+            (Seg::Index(i), serde_json::Value::Array(a)) => cur = &mut a[*i],
+            _ => break,
+        }
+    }
+    v
+}
+
+fn blame<T: serde::de::DeserializeOwned>(
+    root: &serde_json::Value,
+    here: &serde_json::Value,
+    path: &mut Vec<Seg>,
+    kind: String,
+    budget: &mut u32,
+) -> Option<String> {
+    let children: Vec<(Seg, &serde_json::Value)> = match here {
+        serde_json::Value::Object(m) => m.iter().filter(|(k, _)| !(path.is_empty() && k.as_str() == "op")).map(|(k, v)| (Seg::Key(k.clone()), v)).collect(),
+        serde_json::Value::Array(a) => a.iter().enumerate().map(|(i, v)| (Seg::Index(i), v)).collect(),
+        _ => vec![],
+    };
+    for (seg, child) in children {
+        if *budget == 0 {
+            break;
+        }
+        *budget -= 1;
+        path.push(seg);
+        let without = removed(root, path);
+        let gone = match serde_json::from_value::<T>(without) {
+            Ok(_) => true,
+            Err(e) => error_kind(&e.to_string()) != kind,
+        };
+        if gone {
+            // The fault is in this part; look for it further in.
+            let deeper = blame::<T>(root, child, path, kind, budget);
+            let out = deeper.or_else(|| Some(render(path)));
+            path.pop();
+            return out;
+        }
+        path.pop();
+    }
+    None
 }
 
 /// Errors decoding a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// Larger than [`MAX_FRAME_BYTES`].
+    /// Larger than the frame limit.
     #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME_BYTES}")]
     TooLarge(usize),
     /// Not UTF-8.
@@ -746,6 +846,20 @@ mod tests {
         let json = serde_json::to_string(&ev).unwrap();
         let f = BrokerFrame::decode(&BrokerFrame::event_from_payload(42, &json), MAX_FRAME_BYTES).unwrap();
         assert_eq!(f, BrokerFrame::Event { seq: 42, event: ev });
+    }
+
+    #[test]
+    fn a_body_that_does_not_decode_names_the_field() {
+        let e = decode_body::<Request>(r#"{"op":"update_profile","patch":{"agenda":[{"days":[1,null],"start_minute":1,"end_minute":2,"time_zone":"UTC"}]}}"#)
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Invalid);
+        assert!(e.message.starts_with("patch.agenda[0].days[1]: invalid type: null"), "{}", e.message);
+        let e = decode_body::<Request>(r#"{"op":"send_chat","interaction":"i"}"#).unwrap_err();
+        assert!(e.message.contains("missing field `text`"), "{}", e.message);
+        let e = decode_body::<AgentRequest>(r#"{"op":"set_state","state":"sleeping"}"#).unwrap_err();
+        assert!(e.message.starts_with("state: unknown variant `sleeping`"), "{}", e.message);
+        assert_eq!(request_id_of(br#"{"t":"request","id":42,"req":{"op":"#), Some(42));
+        assert_eq!(request_id_of(br#"{"t":"ack","seq":4}"#), None);
     }
 
     #[test]

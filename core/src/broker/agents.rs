@@ -167,10 +167,13 @@ impl Broker {
                 if skills.len() > 256 {
                     return Err(err(ErrorCode::Invalid, "skills: at most 256"));
                 }
-                match self.seats.get(&agent) {
-                    // Another console (or the same one after a reload) joins the seat as it is.
-                    Some(seat) if seat.remote || seat.role == role => {}
-                    Some(_) => return Err(err(ErrorCode::Conflict, format!("agent {agent} is seated by another host"))),
+                match self.seats.get_mut(&agent) {
+                    // Another console (or the same one after a reload) joins the seat as it is; a seat
+                    // an in-process host took is the consoles' from now on.
+                    Some(seat) => {
+                        seat.remote = true;
+                        self.dirty_agent(&agent);
+                    }
                     None => self.take_seat(agent.clone(), &name, role, skills, media, true),
                 }
                 self.seat_view(&agent).map(Response::Seat)
