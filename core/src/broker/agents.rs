@@ -260,29 +260,8 @@ impl Broker {
     /// An agent invites a client to an interaction in a medium.
     pub fn agent_invite(&mut self, now: Timestamp, agent: &AgentId, client: &ClientId, medium: Medium, message: &str) -> Result<Invitation, BrokerError> {
         self.tick(now);
-        let seat = self.seat(agent)?;
-        if !seat.media.contains(&medium) {
-            return Err(err(ErrorCode::Invalid, format!("agent {agent} does not handle {medium}")));
-        }
-        if message.len() > 2000 {
-            return Err(err(ErrorCode::Invalid, "an invitation message has at most 2000 bytes"));
-        }
-        let agent_name = seat.name.clone();
-        let inv = Invitation {
-            id: InvitationId(self.next_id("inv")),
-            direction: InvitationDirection::AgentToClient,
-            client: client.clone(),
-            agent: agent.clone(),
-            agent_name,
-            medium,
-            message: message.into(),
-            created_at: now,
-            expires_at: now.add(self.cfg.invitation_ttl),
-            state: InvitationState::Pending,
-            interaction: None,
-        };
-        self.invitations.insert(inv.id.clone(), inv.clone());
-        self.dirty_invitations.insert(inv.id.clone());
+        self.seat(agent)?;
+        let inv = self.new_invitation(InvitationDirection::AgentToClient, client, agent, medium, message)?;
         self.push_event(client, &Event::Invitation(inv.clone()), None, None);
         self.pump();
         Ok(inv)

@@ -3,6 +3,45 @@
 use super::*;
 
 impl Broker {
+    /// Builds, validates and records a pending invitation between a client and a seated agent, with
+    /// its expiry timer; the caller tells the invited side.
+    pub(super) fn new_invitation(
+        &mut self,
+        direction: InvitationDirection,
+        client: &ClientId,
+        agent: &AgentId,
+        medium: Medium,
+        message: &str,
+    ) -> Result<Invitation, ErrorBody> {
+        if message.len() > 2000 {
+            return Err(err(ErrorCode::Invalid, "message: an invitation message has at most 2000 bytes"));
+        }
+        let seat = self.seat(agent)?;
+        if !seat.media.contains(&medium) {
+            let code = if direction == InvitationDirection::ClientToAgent { ErrorCode::Unavailable } else { ErrorCode::Invalid };
+            return Err(err(code, format!("medium: agent {agent} does not handle {medium}")));
+        }
+        let agent_name = seat.name.clone();
+        let now = self.now;
+        let inv = Invitation {
+            id: InvitationId(self.next_id("inv")),
+            direction,
+            client: client.clone(),
+            agent: agent.clone(),
+            agent_name,
+            medium,
+            message: message.into(),
+            created_at: now,
+            expires_at: now.add(self.cfg.invitation_ttl),
+            state: InvitationState::Pending,
+            interaction: None,
+        };
+        self.invitations.insert(inv.id.clone(), inv.clone());
+        self.dirty_invitations.insert(inv.id.clone());
+        self.timers.insert((inv.expires_at, Timer::Invitation(inv.id.clone())));
+        Ok(inv)
+    }
+
     pub(super) fn client_respond_invitation(&mut self, key: &SessionKey, id: &InvitationId, accept: bool) -> Result<Response, ErrorBody> {
         let me = key.0.client().expect("client sessions only");
         let inv = self

@@ -158,6 +158,13 @@ pub enum BrokerEvent {
     },
 }
 
+/// Something due at a time; checked against the current state when it fires.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Invitation(InvitationId),
+    Offer(InteractionId),
+}
+
 #[derive(Debug)]
 struct Conn {
     session: Option<SessionKey>,
@@ -211,6 +218,8 @@ pub struct Broker {
     next_conn: ConnId,
     ready: VecDeque<ConnId>,
     sessions: HashMap<SessionKey, Session>,
+    /// Invitation expiries and offer time-outs by when they are due.
+    timers: BTreeSet<(Timestamp, Timer)>,
     /// Detached sessions by when they expire, so expiry is found without scanning every session.
     detached: BTreeSet<(Timestamp, SessionKey)>,
     by_watcher: HashMap<WatcherId, SessionKey>,
@@ -276,6 +285,7 @@ impl Broker {
             ready: VecDeque::new(),
             sessions: HashMap::new(),
             detached: BTreeSet::new(),
+            timers: BTreeSet::new(),
             by_watcher: HashMap::new(),
             by_client: HashMap::new(),
             by_agent: HashMap::new(),
@@ -337,10 +347,11 @@ impl Broker {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let inv = self.invitations.values().filter(|i| i.state == InvitationState::Pending).map(|i| i.expires_at).min();
-        let offers = self.live.values().filter_map(|l| l.offered.as_ref().map(|(_, at)| at.add(self.cfg.offer_ttl))).min();
+        // Timers of settled invitations and withdrawn offers stay until due: a spurious wake-up is
+        // cheaper than finding them.
+        let timers = self.timers.first().map(|(at, _)| *at);
         let sessions = self.detached.first().map(|(at, _)| *at);
-        [inv, offers, sessions, self.monitor.poll_timeout()].into_iter().flatten().min()
+        [timers, sessions, self.monitor.poll_timeout()].into_iter().flatten().min()
     }
 
     /// Expires invitations, offers and abandoned sessions, and refreshes hold-time figures.
@@ -348,22 +359,21 @@ impl Broker {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.tick(now);
         self.monitor.handle_timeout(now);
-        let expired: Vec<InvitationId> = self
-            .invitations
-            .values()
-            .filter(|i| i.state == InvitationState::Pending && i.expires_at <= now)
-            .map(|i| i.id.clone())
-            .collect();
-        for id in expired {
-            self.settle_invitation(&id, InvitationState::Expired);
-        }
-        let late: Vec<(InteractionId, AgentId)> = self
-            .live
-            .values()
-            .filter_map(|l| l.offered.as_ref().filter(|(_, at)| at.add(self.cfg.offer_ttl) <= now).map(|(a, _)| (l.li.id.clone(), a.clone())))
-            .collect();
-        for (id, agent) in late {
-            self.withdraw_offer(&id, &agent, true);
+        while let Some((at, t)) = self.timers.first().cloned().filter(|(at, _)| *at <= now) {
+            self.timers.remove(&(at, t.clone()));
+            match t {
+                Timer::Invitation(id) => {
+                    if self.invitations.get(&id).is_some_and(|i| i.state == InvitationState::Pending && i.expires_at <= now) {
+                        self.settle_invitation(&id, InvitationState::Expired);
+                    }
+                }
+                Timer::Offer(id) => {
+                    let late = self.live.get(&id).and_then(|l| l.offered.clone()).filter(|(_, since)| since.add(self.cfg.offer_ttl) <= now);
+                    if let Some((agent, _)) = late {
+                        self.withdraw_offer(&id, &agent, true);
+                    }
+                }
+            }
         }
         let gone: Vec<SessionKey> =
             self.detached.iter().take_while(|(at, _)| *at <= now).map(|(_, k)| k.clone()).collect();

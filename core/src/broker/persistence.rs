@@ -39,6 +39,9 @@ impl Broker {
             self.sessions.insert(key, s);
         }
         for inv in self.store.load_invitations()? {
+            if inv.state == InvitationState::Pending {
+                self.timers.insert((inv.expires_at, Timer::Invitation(inv.id.clone())));
+            }
             self.invitations.insert(inv.id.clone(), inv);
         }
         // Live interactions come back as they were: queued ones wait again in their queue, connected

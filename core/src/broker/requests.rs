@@ -106,29 +106,11 @@ impl Broker {
             },
             Request::RespondInvitation { invitation, accept } => self.client_respond_invitation(key, &invitation, accept),
             Request::InviteAgent { agent, medium, message } => {
-                if message.len() > 2000 {
-                    return Err(err(ErrorCode::Invalid, "an invitation message has at most 2000 bytes"));
+                if !self.seats.contains_key(&agent) {
+                    // Seen from the client, an agent who is not seated is not available.
+                    return Err(err(ErrorCode::Unavailable, format!("agent {agent} is not available")));
                 }
-                let seat = self.seats.get(&agent).ok_or_else(|| err(ErrorCode::Unavailable, format!("agent {agent} is not logged in")))?;
-                if !seat.media.contains(&medium) {
-                    return Err(err(ErrorCode::Unavailable, format!("agent {agent} does not handle {medium}")));
-                }
-                let agent_name = seat.name.clone();
-                let inv = Invitation {
-                    id: InvitationId(self.next_id("inv")),
-                    direction: InvitationDirection::ClientToAgent,
-                    client: me,
-                    agent: agent.clone(),
-                    agent_name,
-                    medium,
-                    message,
-                    created_at: now,
-                    expires_at: now.add(self.cfg.invitation_ttl),
-                    state: InvitationState::Pending,
-                    interaction: None,
-                };
-                self.invitations.insert(inv.id.clone(), inv.clone());
-                self.dirty_invitations.insert(inv.id.clone());
+                let inv = self.new_invitation(InvitationDirection::ClientToAgent, &me, &agent, medium, &message)?;
                 self.to_agent(&agent, AgentEvent::InvitationReceived(inv.clone()), None);
                 Ok(Response::Invitation(inv))
             }

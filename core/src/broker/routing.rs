@@ -43,6 +43,7 @@ impl Broker {
             if let Some(agent) = best {
                 let l = self.live.get_mut(&id).expect("exists");
                 l.offered = Some((agent.clone(), self.now));
+                self.timers.insert((self.now.add(self.cfg.offer_ttl), Timer::Offer(id.clone())));
                 let li = l.li.clone();
                 self.seats.get_mut(&agent).expect("exists").offer = Some(id);
                 self.to_agent(&agent, AgentEvent::Offered(li), None);
