@@ -108,7 +108,7 @@ pub enum AgentClientEvent {
 }
 
 /// The console's local copy of its seat.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentView {
     /// Who the broker says we are.
     pub agent: Option<AgentId>,
@@ -134,9 +134,21 @@ pub struct AgentView {
     pub center: Option<CenterStatus>,
 }
 
-impl Default for AgentState {
+impl Default for AgentView {
     fn default() -> Self {
-        AgentState::LoggedOut
+        AgentView {
+            agent: None,
+            name: None,
+            role: None,
+            media: vec![],
+            state: AgentState::LoggedOut,
+            offer: None,
+            interactions: BTreeMap::new(),
+            chats: BTreeMap::new(),
+            invitations: BTreeMap::new(),
+            delivered: BTreeSet::new(),
+            center: None,
+        }
     }
 }
 
@@ -255,10 +267,8 @@ impl AgentView {
                 self.interactions.retain(|_, l| l.state != InteractionState::Connected);
                 self.invitations.retain(|_, i| i.state != InvitationState::Pending);
             }
-            (AgentRequest::Decline { interaction }, Response::Done) => {
-                if self.offer.as_ref().is_some_and(|o| &o.id == interaction) {
-                    self.offer = None;
-                }
+            (AgentRequest::Decline { interaction }, Response::Done) if self.offer.as_ref().is_some_and(|o| &o.id == interaction) => {
+                self.offer = None;
             }
             (AgentRequest::Accept { .. }, Response::Interaction(li)) => {
                 if self.offer.as_ref().is_some_and(|o| o.id == li.id) {
@@ -980,7 +990,7 @@ mod tests {
         assert!(matches!(n.agent_answer(queued), Ok(Response::Chat(_))));
         let v = n.agent.view();
         assert_eq!(v.state, AgentState::Busy);
-        assert_eq!(v.live().map(|l| l.id.clone()).collect::<Vec<_>>(), [ix.clone()]);
+        assert_eq!(v.live().map(|l| l.id.clone()).collect::<Vec<_>>(), std::slice::from_ref(&ix));
         assert_eq!(v.transcript(&ix).len(), 1);
         let e = n.agent.end(ix.clone());
         assert!(matches!(n.agent_answer(e), Ok(Response::Interaction(li)) if matches!(li.state, InteractionState::Ended { .. })));

@@ -23,6 +23,7 @@ pub mod invitation;
 pub mod protocol;
 pub mod broker;
 pub mod client;
+pub mod agent;
 pub mod session;
 pub mod embedded;
 pub mod driver;
