@@ -14,14 +14,13 @@ use crate::medium::Medium;
 use crate::monitor::access::AccessRule;
 use crate::monitor::presence::{PresenceDocument, Presentity};
 use crate::profile::{ClientProfile, ProfilePatch};
-use crate::protocol::{DecodeError, ErrorBody, ErrorCode, Event, Outcome, Request, Response, MAX_FRAME_BYTES};
+use crate::protocol::{DecodeError, ErrorBody, ErrorCode, Event, Outcome, Request, Response};
 use crate::session::{Session, SessionEvent};
 use crate::records::{DeliveryDetails, HistoryFilter, InteractionRecord, Order, Product};
 use crate::status::{CenterStatus, ClientStatus};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::Duration;
 
 /// Identifies a request made through the client; its answer comes back as [`ClientEvent::Completed`].
 pub type RequestId = u64;
@@ -30,42 +29,7 @@ pub type RequestId = u64;
 /// never sees them, so they leave no gap in the ids it applies.
 pub const LOCAL_REFUSAL_IDS: RequestId = 1 << 62;
 
-/// Settings of a client.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// Credential presented to the broker.
-    pub token: String,
-    /// Stable id of this app installation; keep it across restarts so the session resumes.
-    pub instance: u64,
-    /// First reconnect delay.
-    pub backoff_initial: Duration,
-    /// Longest reconnect delay.
-    pub backoff_max: Duration,
-    /// Keep-alive period while connected.
-    pub ping_interval: Duration,
-    /// Silence after which the connection is presumed dead (a phone that slept, a changed network).
-    pub idle_timeout: Duration,
-    /// Largest frame accepted from the broker.
-    pub max_frame_bytes: usize,
-    /// Watch center status from the start.
-    pub watch_center: bool,
-}
-
-impl ClientConfig {
-    /// Defaults for a token and an installation id.
-    pub fn new(token: impl Into<String>, instance: u64) -> Self {
-        ClientConfig {
-            token: token.into(),
-            instance,
-            backoff_initial: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(30),
-            ping_interval: Duration::from_secs(20),
-            idle_timeout: Duration::from_secs(45),
-            max_frame_bytes: MAX_FRAME_BYTES,
-            watch_center: true,
-        }
-    }
-}
+pub use crate::session::ClientConfig;
 
 /// What the client tells the app.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,14 +7,51 @@
 //! [`Client`](crate::client::Client) decodes them into its view, and the browser binding hands them to
 //! JavaScript, whose JSON parser is free — so the web module carries no per-type decoding code.
 
-use crate::client::ClientConfig;
 use crate::ids::ClientId;
-use crate::protocol::{DecodeError, ErrorBody, ErrorCode, PROTOCOL_VERSION};
+use crate::protocol::{DecodeError, ErrorBody, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION};
 use crate::time::Timestamp;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
+
+/// Settings of a session (a client's or an agent console's); the session layer owns them so it
+/// depends on nothing above it.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Credential presented to the broker.
+    pub token: String,
+    /// Stable id of this app installation; keep it across restarts so the session resumes.
+    pub instance: u64,
+    /// First reconnect delay.
+    pub backoff_initial: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// Keep-alive period while connected.
+    pub ping_interval: Duration,
+    /// Silence after which the connection is presumed dead (a phone that slept, a changed network).
+    pub idle_timeout: Duration,
+    /// Largest frame accepted from the broker.
+    pub max_frame_bytes: usize,
+    /// Watch center status from the start.
+    pub watch_center: bool,
+}
+
+impl ClientConfig {
+    /// Defaults for a token and an installation id.
+    pub fn new(token: impl Into<String>, instance: u64) -> Self {
+        ClientConfig {
+            token: token.into(),
+            instance,
+            backoff_initial: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(45),
+            max_frame_bytes: MAX_FRAME_BYTES,
+            watch_center: true,
+        }
+    }
+}
 
 /// What the session tells the layer above it; bodies are the JSON text the broker sent.
 #[derive(Debug, Clone, PartialEq)]

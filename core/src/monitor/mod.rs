@@ -722,3 +722,41 @@ impl StatusMonitor {
         doc
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version_after_a_change(m: &mut StatusMonitor, now: Timestamp) -> u64 {
+        m.subscribe(1, &Principal::Service("t".into()), &Presentity::Center).unwrap();
+        m.handle_center_event(now, CenterEvent::AgentLoggedIn { agent: "ann".into(), name: "Ann".into(), skills: vec![], media: vec![Medium::Chat] })
+            .unwrap();
+        let mut last = 0;
+        while let Some(e) = m.poll_event() {
+            if let MonitorEvent::Notify(n) = e {
+                last = n.doc.version;
+            }
+        }
+        last
+    }
+
+    /// A restarted process numbers from scratch; watchers that kept the old documents must still
+    /// take the new ones, so versions rise across the restart.
+    #[test]
+    fn versions_keep_rising_across_a_restart() {
+        let t = Timestamp(1_795_597_200_000);
+        let mut before = StatusMonitor::default();
+        let mut v = version_after_a_change(&mut before, t);
+        for n in 0..1000u64 {
+            let state = if n % 2 == 0 { AgentState::Available } else { AgentState::Away };
+            before.handle_center_event(t, CenterEvent::AgentStateChanged { agent: "ann".into(), state }).unwrap();
+            while before.poll_event().is_some() {}
+            let next = before.document(&Presentity::Center).version;
+            assert!(next > v, "versions move on every change");
+            v = next;
+        }
+        let mut after = StatusMonitor::default();
+        let restarted = version_after_a_change(&mut after, Timestamp(t.0 + 1_000));
+        assert!(restarted > v, "{restarted} after a restart must exceed {v}");
+    }
+}
