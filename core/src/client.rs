@@ -115,7 +115,9 @@ impl ClientView {
         }
     }
 
-    fn apply_event(&mut self, e: &Event) {
+    /// Applies a pushed event, as the client does when the session delivers it (public so that the
+    /// golden traces in `tests/vectors/` can drive the view without a session).
+    pub fn apply_event(&mut self, e: &Event) {
         match e {
             Event::ProfileChanged(p) => {
                 if p.revision >= self.profile.revision {
@@ -138,7 +140,8 @@ impl ClientView {
         }
     }
 
-    fn apply_response(&mut self, req: &Request, r: &Response) {
+    /// Applies the successful answer `r` to request `req`.
+    pub fn apply_response(&mut self, req: &Request, r: &Response) {
         match r {
             Response::Profile(p) => {
                 // Answers can overtake each other on a reordering transport; the newer revision wins.
@@ -194,7 +197,8 @@ impl ClientView {
         }
     }
 
-    fn apply_presence(&mut self, d: PresenceDocument, force: bool) -> bool {
+    /// Applies a presence document (`force` for an answer to a watch); false if it was older than the one held.
+    pub fn apply_presence(&mut self, d: PresenceDocument, force: bool) -> bool {
         let stale = !force && self.presence.get(&d.entity).is_some_and(|old| old.version > d.version);
         if stale {
             return false;
