@@ -8,7 +8,7 @@ impl Broker {
     /// Configures a queue (what it serves, on which media).
     pub fn configure_queue(&mut self, now: Timestamp, queue: QueueId, name: &str, products: Vec<ProductId>, media: Vec<Medium>) {
         self.tick(now);
-        let _ = self.monitor.handle_center_event(now, CenterEvent::QueueConfigured { queue, name: name.into(), products, media });
+        self.tell_monitor(CenterEvent::QueueConfigured { queue, name: name.into(), products, media });
         self.pump();
     }
 
@@ -21,7 +21,6 @@ impl Broker {
 
     /// Seats an agent; `remote` seats belong to console sessions and end with the last of them.
     pub(super) fn take_seat(&mut self, agent: AgentId, name: &str, role: AgentRole, skills: Vec<ProductId>, media: Vec<Medium>, remote: bool) {
-        let now = self.now;
         self.seats.insert(
             agent.clone(),
             Seat {
@@ -35,7 +34,7 @@ impl Broker {
                 active: BTreeSet::new(),
             },
         );
-        let _ = self.monitor.handle_center_event(now, CenterEvent::AgentLoggedIn { agent: agent.clone(), name: name.into(), skills, media });
+        self.tell_monitor(CenterEvent::AgentLoggedIn { agent: agent.clone(), name: name.into(), skills, media });
         // After a restart, interactions this agent was connected to are its own again.
         let mine: Vec<InteractionId> = self
             .live
@@ -73,7 +72,7 @@ impl Broker {
             self.settle_invitation(&id, InvitationState::Cancelled);
         }
         self.seats.remove(agent);
-        let _ = self.monitor.handle_center_event(self.now, CenterEvent::AgentLoggedOut { agent: agent.clone() });
+        self.tell_monitor(CenterEvent::AgentLoggedOut { agent: agent.clone() });
         self.dirty_agent(agent);
         self.route();
         Ok(())
@@ -235,7 +234,7 @@ impl Broker {
         let seat = self.seats.get_mut(agent).expect("offers go to seated agents");
         seat.offer = None;
         seat.active.insert(interaction.clone());
-        let _ = self.monitor.handle_center_event(now, CenterEvent::InteractionAnswered { interaction: interaction.clone(), agent: agent.clone() });
+        self.tell_monitor(CenterEvent::InteractionAnswered { interaction: interaction.clone(), agent: agent.clone() });
         self.set_agent_state(agent, AgentState::Busy);
         self.push_event(&li.client, &Event::Interaction(li.clone()), None, None);
         self.to_agent(agent, AgentEvent::Connected(li.clone()), None);

@@ -331,6 +331,13 @@ impl Broker {
         self.now = self.now.max(now);
     }
 
+    /// Tells the status monitor about a change the broker itself made. The monitor tracks exactly
+    /// what the broker does, so a refusal is a broker bug: loud in tests, never a panic in production.
+    pub(super) fn tell_monitor(&mut self, event: CenterEvent) {
+        let r = self.monitor.handle_center_event(self.now, event);
+        debug_assert!(r.is_ok(), "the monitor refused the broker's own event: {r:?}");
+    }
+
     pub(super) fn next_id(&mut self, prefix: &str) -> String {
         self.counter += 1;
         format!("{prefix}{}-{}", self.now.as_millis(), self.counter)

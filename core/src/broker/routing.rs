@@ -8,7 +8,7 @@ impl Broker {
     pub(super) fn set_agent_state(&mut self, agent: &AgentId, state: AgentState) {
         if let Some(seat) = self.seats.get_mut(agent) {
             seat.state = state;
-            let _ = self.monitor.handle_center_event(self.now, CenterEvent::AgentStateChanged { agent: agent.clone(), state });
+            self.tell_monitor(CenterEvent::AgentStateChanged { agent: agent.clone(), state });
         }
     }
 
@@ -101,6 +101,7 @@ impl Broker {
         }
         let ev = if was_queued { CenterEvent::InteractionAbandoned { interaction: id.clone() } } else { CenterEvent::InteractionEnded { interaction: id.clone() } };
         if li.queue.is_some() {
+            // Connected interactions restored after a restart are not tracked by the new monitor.
             let _ = self.monitor.handle_center_event(now, ev);
         }
         if let Some(agent) = &li.agent {
