@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds libfrontdesk, fails on header drift, compiles the header as C11 and C++17, builds the C
 # tests and examples with -Werror, runs them all under valgrind, runs the network client against a
-# real frontdesk-server (with a scripted agent), and checks the pkg-config install.
+# real frontdesk-server (with a scripted agent), runs the agent console (fd_agent_connect) with a
+# client against it, and checks the pkg-config install.
 #   ffi/test-c.sh            everything above
 #   ffi/test-c.sh --bench    also builds in release and prints ns per call
 set -euo pipefail
@@ -109,6 +110,19 @@ with_agent client_net alice $NET_VALGRIND "$BUILD/client_net"
 with_agent test_net bob $NET_VALGRIND "$BUILD/test_net"
 # Once more without valgrind, for the figures it prints.
 with_agent test_net_native carol "$BUILD/test_net"
+
+# The agent console from C (fd_agent_connect) with a network client: no scripted agent, the test plays
+# both sides. Under valgrind, then once natively for its figures.
+for run in valgrind native; do
+  echo "== test_agent_net ($run)"
+  tess="$("$LIBDIR/frontdesk-server" token --agent "tess-$run")"
+  dave="$("$LIBDIR/frontdesk-server" token --client "dave-$run")"
+  if [ "$run" = valgrind ]; then wrap=$NET_VALGRIND; else wrap=""; fi
+  # shellcheck disable=SC2086
+  timeout 180 $wrap "$BUILD/test_agent_net" "$URL" "$tess" "dave-$run" "$dave" > "$NETDIR/agent_net.out" 2>&1 \
+    || { cat "$NETDIR/agent_net.out" >&2; exit 1; }
+  grep -E '^(fd_agent|agent request|test_agent_net:)' "$NETDIR/agent_net.out"
+done
 
 echo "== install + pkg-config"
 PREFIX="$CARGO_TARGET_DIR/c-prefix"

@@ -38,11 +38,6 @@ impl ClientCore {
         ClientCore { client, connect_asked: false, transport_up: false, net: Some(link) }
     }
 
-    /// The client and its network link, borrowed together.
-    #[cfg_attr(not(feature = "network"), allow(dead_code))]
-    pub(crate) fn parts(&mut self) -> (&mut Client, Option<&mut NetLink>) {
-        (&mut self.client, self.net.as_mut())
-    }
 
     /// `FD_ERR_WRONG_STATE` for transport calls on a client whose transport the library runs.
     fn host_transport(&self) -> Res<()> {
@@ -50,6 +45,13 @@ impl ClientCore {
             Some(_) => Err(wrong_state("the library runs this client's transport (fd_client_connect): no host transport calls")),
             None => Ok(()),
         }
+    }
+}
+
+impl net::NetCore for ClientCore {
+    type M = Client;
+    fn parts(&mut self) -> (&mut Client, Option<&mut NetLink>) {
+        (&mut self.client, self.net.as_mut())
     }
 }
 
@@ -182,7 +184,9 @@ pub unsafe extern "C" fn fd_client_connect(url: *const c_char, token: *const c_c
         *out = std::ptr::null_mut();
         let url = net::client_url(arg_str(url, "url")?)?;
         let token = arg_str(token, "token")?;
-        *out = net::start(url, token, instance)? as *mut FdClient;
+        let mut client = Client::new(ClientConfig::new(token, instance));
+        client.start(Timestamp(crate::fd_now_ms()));
+        *out = net::start(url, |link| ClientCore::network(client, link))? as *mut FdClient;
         Ok(())
     })
 }

@@ -143,3 +143,9 @@ pub(crate) fn client_event(e: &ClientEvent) -> String {
         ClientEvent::ProtocolError(b) => ClientJson::ProtocolError { error: b },
     })
 }
+
+/// An agent console event as JSON: `{"type":"connected","resumed":false}`, `{"type":"seated","seat":{..}}`,
+/// `{"type":"completed","id":N,"result":{"ok":..}|{"err":..}}`, `{"type":"pushed","event":{"ev":"chat","data":{..}}}`, ...
+pub(crate) fn agent_client_event(e: &frontdesk_core::agent::AgentClientEvent) -> String {
+    encode(e)
+}

@@ -81,6 +81,8 @@ pub(crate) enum Entry {
     Broker(Arc<Object<crate::broker::BrokerCore>>),
     /// A client.
     Client(Arc<Object<crate::client::ClientCore>>),
+    /// An agent console.
+    Agent(Arc<Object<crate::agent::AgentCore>>),
     /// A callback registration on another handle.
     Subscription {
         /// Handle it is registered on.
@@ -96,6 +98,7 @@ impl Entry {
             Entry::Monitor(_) => "monitor",
             Entry::Broker(_) => "broker",
             Entry::Client(_) => "client",
+            Entry::Agent(_) => "agent",
             Entry::Subscription { .. } => "subscription",
         }
     }
@@ -111,6 +114,7 @@ impl Entry {
             Entry::Monitor(o) => rm(o, id),
             Entry::Broker(o) => rm(o, id),
             Entry::Client(o) => rm(o, id),
+            Entry::Agent(o) => rm(o, id),
             Entry::Subscription { .. } => {}
         }
     }

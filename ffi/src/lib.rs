@@ -13,6 +13,7 @@
 #![allow(non_camel_case_types)]
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod broker;
 pub mod client;
 pub mod error;
@@ -24,6 +25,7 @@ mod read;
 pub mod strings;
 pub mod types;
 
+pub use agent::*;
 pub use broker::*;
 pub use client::*;
 pub use error::*;

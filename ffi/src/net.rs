@@ -8,7 +8,68 @@
 //! task with a generation number, so frames of a connection already given up on are ignored.
 
 use crate::error::{Error, Res};
+use crate::handle::Kind;
+use frontdesk_core::agent::AgentClient;
+use frontdesk_core::client::Client;
+use frontdesk_core::Timestamp;
 use std::collections::VecDeque;
+
+/// A sans-IO state machine the library's thread can drive: a client or an agent console.
+#[cfg_attr(not(feature = "network"), allow(dead_code))]
+pub(crate) trait Driven: Send + 'static {
+    fn poll_timeout(&self) -> Option<Timestamp>;
+    fn handle_timeout(&mut self, now: Timestamp);
+    fn handle_connected(&mut self, now: Timestamp);
+    /// A malformed frame is reported by the machine itself (protocol_error) and dropped.
+    fn handle_input(&mut self, now: Timestamp, data: &[u8]);
+    fn handle_disconnected(&mut self, now: Timestamp);
+    fn poll_connect(&mut self) -> bool;
+    fn poll_transmit(&mut self) -> Option<Vec<u8>>;
+    /// The next event, as the JSON the C API reports.
+    fn next_event_json(&mut self) -> Option<String>;
+}
+
+macro_rules! driven {
+    ($t:ty, $enc:path) => {
+        impl Driven for $t {
+            fn poll_timeout(&self) -> Option<Timestamp> {
+                <$t>::poll_timeout(self)
+            }
+            fn handle_timeout(&mut self, now: Timestamp) {
+                <$t>::handle_timeout(self, now)
+            }
+            fn handle_connected(&mut self, now: Timestamp) {
+                <$t>::handle_connected(self, now)
+            }
+            fn handle_input(&mut self, now: Timestamp, data: &[u8]) {
+                let _ = <$t>::handle_input(self, now, data);
+            }
+            fn handle_disconnected(&mut self, now: Timestamp) {
+                <$t>::handle_disconnected(self, now)
+            }
+            fn poll_connect(&mut self) -> bool {
+                <$t>::poll_connect(self)
+            }
+            fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+                <$t>::poll_transmit(self)
+            }
+            fn next_event_json(&mut self) -> Option<String> {
+                self.poll_event().map(|e| $enc(&e))
+            }
+        }
+    };
+}
+driven!(Client, crate::events::client_event);
+driven!(AgentClient, crate::events::agent_client_event);
+
+/// A handle kind whose transport the library's thread may run.
+#[cfg_attr(not(feature = "network"), allow(dead_code))]
+pub(crate) trait NetCore: Kind {
+    /// The machine it wraps.
+    type M: Driven;
+    /// The machine and its network link (none for a host-run transport), borrowed together.
+    fn parts(&mut self) -> (&mut Self::M, Option<&mut NetLink>);
+}
 
 /// The link between a network client and its thread, kept inside the client's lock.
 pub(crate) struct NetLink {
@@ -40,9 +101,9 @@ impl NetLink {
 
     /// Queues a network-layer event after the client's pending ones.
     #[cfg_attr(not(feature = "network"), allow(dead_code))]
-    fn note(&mut self, client: &mut frontdesk_core::client::Client, e: String) {
-        while let Some(earlier) = client.poll_event() {
-            self.notes.push_back(crate::events::client_event(&earlier));
+    fn note(&mut self, machine: &mut impl Driven, e: String) {
+        while let Some(earlier) = machine.next_event_json() {
+            self.notes.push_back(earlier);
         }
         self.notes.push_back(e);
     }
@@ -50,6 +111,15 @@ impl NetLink {
 
 /// Checks a `ws://` or `wss://` URL; a URL without a path gets the broker's client endpoint `/client`.
 pub(crate) fn client_url(url: &str) -> Res<String> {
+    endpoint_url(url, "/client")
+}
+
+/// Checks a `ws://` or `wss://` URL; a URL without a path gets the broker's agent endpoint `/agent`.
+pub(crate) fn agent_url(url: &str) -> Res<String> {
+    endpoint_url(url, "/agent")
+}
+
+fn endpoint_url(url: &str, path: &str) -> Res<String> {
     let bad = |why: &str| Error::invalid(format!("bad broker URL {url:?}: {why} (want ws://HOST:PORT or wss://HOST:PORT/PATH)"));
     let rest = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")).ok_or_else(|| bad("the scheme must be ws:// or wss://"))?;
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -76,7 +146,7 @@ pub(crate) fn client_url(url: &str) -> Res<String> {
             return Err(bad("the port must be a number from 1 to 65535"));
         }
     }
-    Ok(if rest[end..].is_empty() { format!("{url}/client") } else { url.to_owned() })
+    Ok(if rest[end..].is_empty() { format!("{url}{path}") } else { url.to_owned() })
 }
 
 #[cfg(feature = "network")]
@@ -84,22 +154,20 @@ pub(crate) use imp::{start, stop};
 
 /// Without the `network` feature there is no thread: `fd_client_connect` returns `FD_ERR_UNAVAILABLE`.
 #[cfg(not(feature = "network"))]
-pub(crate) fn start(_url: String, _token: &str, _instance: u64) -> Res<usize> {
+pub(crate) fn start<T: NetCore>(_url: String, _make: impl FnOnce(NetLink) -> T) -> Res<usize> {
     Err(Error::new(crate::error::FdStatus::FD_ERR_UNAVAILABLE, "this libfrontdesk was built without the network feature"))
 }
 
 /// Nothing to stop without the `network` feature.
 #[cfg(not(feature = "network"))]
-pub(crate) fn stop(_o: &crate::handle::Object<crate::client::ClientCore>) {}
+pub(crate) fn stop<T: NetCore>(_o: &crate::handle::Object<T>) {}
 
 #[cfg(feature = "network")]
 mod imp {
-    use super::{NetLink, VecDeque};
-    use crate::client::ClientCore;
+    use super::{Driven, NetCore, NetLink, VecDeque};
     use crate::error::{Error, FdStatus, Res};
     use crate::events::transport_error;
     use crate::handle::{self, Object};
-    use frontdesk_core::client::{Client, ClientConfig};
     use frontdesk_core::transport::{Connector, Transport};
     use frontdesk_core::Timestamp;
     use frontdesk_net::wall_clock;
@@ -162,15 +230,13 @@ mod imp {
     }
     static NEXT_THREAD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-    /// Creates a network client handle and its thread; the client starts connecting at once.
-    pub(crate) fn start(url: String, token: &str, instance: u64) -> Res<usize> {
-        let mut client = Client::new(ClientConfig::new(token, instance));
-        client.start(wall_clock());
+    /// Creates a network handle (`make` wraps a started machine with the link) and its thread.
+    pub(crate) fn start<T: NetCore>(url: String, make: impl FnOnce(NetLink) -> T) -> Res<usize> {
         let (tx, rx) = unbounded_channel();
         let number = NEXT_THREAD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let link = NetLink { notes: VecDeque::new(), close_transport: false, ctl: Ctl { tx, thread: None, number } };
-        let id = handle::register(ClientCore::network(client, link));
-        let obj = handle::lookup::<ClientCore>(id)?;
+        let id = handle::register(make(link));
+        let obj = handle::lookup::<T>(id)?;
         let weak = Arc::downgrade(&obj);
         // A mutex and condvar rather than a std channel: a blocking channel receive makes std allocate a
         // handle for the calling thread that is never freed on the main thread (valgrind: possibly lost).
@@ -194,7 +260,7 @@ mod imp {
         });
         let started = match spawned {
             Ok(t) => {
-                if let Some(l) = obj.lock_anyway().core().net.as_mut() {
+                if let Some(l) = obj.lock_anyway().core().parts().1 {
                     l.ctl.thread = Some(t);
                 }
                 let mut r = ready.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -211,7 +277,7 @@ mod imp {
         match started {
             Ok(()) => Ok(id),
             Err(e) => {
-                let _ = handle::free::<ClientCore>(id);
+                let _ = handle::free::<T>(id);
                 Err(Error::new(FdStatus::FD_ERR_INTERNAL, format!("cannot start the network thread: {e}")))
             }
         }
@@ -219,10 +285,10 @@ mod imp {
 
     /// Stops the thread of a freed client and waits for it, unless called on that thread (from a
     /// callback): then it ends as soon as the callback returns.
-    pub(crate) fn stop(o: &Object<ClientCore>) {
+    pub(crate) fn stop<T: NetCore>(o: &Object<T>) {
         let (thread, number) = {
             let mut g = o.lock_anyway();
-            let Some(l) = g.core().net.as_mut() else { return };
+            let Some(l) = g.core().parts().1 else { return };
             let _ = l.ctl.tx.send(Msg::Stop);
             (l.ctl.thread.take(), l.ctl.number)
         };
@@ -233,7 +299,7 @@ mod imp {
         }
     }
 
-    async fn run(client: Weak<Object<ClientCore>>, url: String, mut rx: UnboundedReceiver<Msg>) {
+    async fn run<T: NetCore>(client: Weak<Object<T>>, url: String, mut rx: UnboundedReceiver<Msg>) {
         let (inbox, mut inbound_rx) = unbounded_channel();
         let mut io = Io { connector: WsConnector::new(url.clone()), url, gen: 0, conn: None, inbox };
         let mut inbound = Vec::new();
@@ -264,7 +330,7 @@ mod imp {
 
     impl Io {
         /// Runs the client at `now` until it has nothing more to do; returns its next deadline.
-        fn turn(&mut self, core: &mut ClientCore, inbound: &mut Vec<Inbound>) -> Option<Timestamp> {
+        fn turn<T: NetCore>(&mut self, core: &mut T, inbound: &mut Vec<Inbound>) -> Option<Timestamp> {
             let now = wall_clock();
             let (client, link) = core.parts();
             let link = link?;
@@ -281,7 +347,7 @@ mod imp {
                     match x {
                         Inbound::Up(g) if g == self.gen => client.handle_connected(now),
                         // A malformed frame is reported by the client itself (protocol_error) and dropped.
-                        Inbound::Frame(g, data) if g == self.gen => drop(client.handle_input(now, &data)),
+                        Inbound::Frame(g, data) if g == self.gen => client.handle_input(now, &data),
                         Inbound::Down(g, why) if g == self.gen => {
                             self.conn = None;
                             link.note(client, transport_error(&self.url, &why));
@@ -371,6 +437,7 @@ mod tests {
     #[test]
     fn urls_are_checked_and_get_the_client_path() {
         assert_eq!(client_url("ws://127.0.0.1:8080").unwrap(), "ws://127.0.0.1:8080/client");
+        assert_eq!(super::agent_url("ws://127.0.0.1:8080").unwrap(), "ws://127.0.0.1:8080/agent");
         assert_eq!(client_url("wss://fd.example/client").unwrap(), "wss://fd.example/client");
         assert_eq!(client_url("ws://[::1]:9/x").unwrap(), "ws://[::1]:9/x");
         for bad in ["http://x", "ws://", "ws://:80", "ws://h:0", "ws://h:99999", "ws://h:x", "ws://h /a", "ws://[::1"] {
