@@ -1,5 +1,5 @@
 //! A scripted agent console, for testing clients against a real server (ffi/test-c.sh runs the C
-//! network client against it). It logs in over `/agent`, invites one client to a chat, waits for the
+//! network client against it). It opens an agent session on `/agent` and takes a seat (`log_in`), invites one client to a chat, waits for the
 //! client to accept and write, answers, waits until the answer is delivered and the client ends the
 //! interaction (or ends it itself with `--end`), and exits 0. Every step is bounded: after
 //! `--timeout` seconds it says which step it was waiting for and exits 1.
@@ -8,15 +8,14 @@
 //!         --url ws://127.0.0.1:8080 --token "$(frontdesk-server token --agent ann)" --invite alice
 
 use clap::Parser;
-use frontdesk_core::broker::AgentEvent;
+use frontdesk_core::client::ClientConfig;
 use frontdesk_core::interaction::Author;
-use frontdesk_core::invitation::{Invitation, InvitationState};
+use frontdesk_core::invitation::InvitationState;
+use frontdesk_core::protocol::{AgentEvent, AgentRequest, Response};
 use frontdesk_core::status::AgentState;
 use frontdesk_core::{InteractionId, Medium};
-use frontdesk_server::agent_wire::{AgentIn, AgentOut, AgentRequest, AgentResult};
-use futures::{SinkExt, StreamExt};
+use frontdesk_server::console::{AgentConsole, ConsoleEvent};
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Parser)]
 #[command(name = "agent_bot", about = "Invites a client to a chat and answers its first message")]
@@ -44,41 +43,28 @@ struct Args {
     timeout: u64,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 struct Console {
-    ws: Ws,
-    next: u64,
+    console: AgentConsole,
+    rx: tokio::sync::mpsc::UnboundedReceiver<ConsoleEvent>,
     events: Vec<AgentEvent>,
 }
 
 impl Console {
-    async fn send(&mut self, f: &AgentIn) -> Result<(), String> {
-        let text = serde_json::to_string(f).map_err(|e| e.to_string())?;
-        self.ws.send(Message::text(text)).await.map_err(|e| format!("sending: {e}"))
-    }
-
-    async fn recv(&mut self) -> Result<AgentOut, String> {
-        loop {
-            match self.ws.next().await {
-                Some(Ok(Message::Text(t))) => return serde_json::from_str(t.as_str()).map_err(|e| format!("bad frame {t}: {e}")),
-                Some(Ok(Message::Close(_))) | None => return Err("the server closed the connection".into()),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(format!("reading: {e}")),
-            }
+    async fn next(&mut self) -> Result<ConsoleEvent, String> {
+        match self.rx.recv().await {
+            Some(ConsoleEvent::Rejected(e)) => Err(format!("refused: {}", e.message)),
+            Some(ConsoleEvent::LoggedIn(Err(e))) => Err(format!("cannot log in: {}", e.message)),
+            Some(e) => Ok(e),
+            None => Err("the console stopped".into()),
         }
     }
 
-    async fn request(&mut self, req: AgentRequest) -> Result<serde_json::Value, String> {
-        let id = self.next;
-        self.next += 1;
-        self.send(&AgentIn::Request { id, req }).await?;
+    async fn request(&mut self, req: AgentRequest) -> Result<Response, String> {
+        let id = self.console.request(&req).map_err(|e| e.message)?;
         loop {
-            match self.recv().await? {
-                AgentOut::Response { id: i, result: AgentResult::Ok(v) } if i == id => return Ok(v),
-                AgentOut::Response { id: i, result: AgentResult::Err(e) } if i == id => return Err(e.message),
-                AgentOut::Event { event } => self.events.push(event),
-                AgentOut::Error { error, .. } => return Err(error.message),
+            match self.next().await? {
+                ConsoleEvent::Answered { id: i, result } if i == id => return result.map_err(|e| e.message),
+                ConsoleEvent::Event(event) => self.events.push(event),
                 _ => {}
             }
         }
@@ -90,7 +76,7 @@ impl Console {
             return Ok(t);
         }
         loop {
-            if let AgentOut::Event { event } = self.recv().await? {
+            if let ConsoleEvent::Event(event) = self.next().await? {
                 if let Some(t) = f(&event) {
                     return Ok(t);
                 }
@@ -103,18 +89,28 @@ impl Console {
 /// The script; `step` names what it is waiting for, for the timeout message.
 async fn script(a: &Args, step: &mut &'static str) -> Result<(), String> {
     *step = "connecting";
-    let (ws, _) = tokio_tungstenite::connect_async(format!("{}/agent", a.url)).await.map_err(|e| format!("cannot connect: {e}"))?;
-    let mut c = Console { ws, next: 1, events: vec![] };
+    let login = AgentRequest::LogIn { name: "Ann".into(), skills: vec!["router".into()], media: vec![Medium::Chat] };
+    let (console, rx) = AgentConsole::start(format!("{}/agent", a.url), ClientConfig::new(a.token.clone(), std::process::id() as u64), login);
+    let mut c = Console { console, rx, events: vec![] };
     *step = "the welcome";
-    c.send(&AgentIn::Hello { token: a.token.clone(), name: "Ann".into(), skills: vec!["router".into()], media: vec![Medium::Chat] }).await?;
-    let agent = match c.recv().await? {
-        AgentOut::Welcome { agent } => agent,
-        other => return Err(format!("no welcome: {other:?}")),
+    let agent = loop {
+        match c.next().await? {
+            ConsoleEvent::Connected { agent, .. } => break agent,
+            ConsoleEvent::Disconnected => return Err("cannot connect".into()),
+            _ => {}
+        }
     };
+    *step = "the seat";
+    loop {
+        if let ConsoleEvent::LoggedIn(Ok(_)) = c.next().await? {
+            break;
+        }
+    }
     c.request(AgentRequest::SetState { state: AgentState::Available }).await?;
     *step = "the invitation to be sent";
-    let v = c.request(AgentRequest::Invite { client: a.invite.as_str().into(), medium: Medium::Chat, message: a.message.clone() }).await?;
-    let inv: Invitation = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    let Response::Invitation(inv) = c.request(AgentRequest::Invite { client: a.invite.as_str().into(), medium: Medium::Chat, message: a.message.clone() }).await? else {
+        return Err("the invitation was answered with something else".into());
+    };
     println!("agent {agent}: invited {} ({})", a.invite, inv.id);
     *step = "the client to answer the invitation";
     let ix: InteractionId = c
@@ -148,7 +144,9 @@ async fn script(a: &Args, step: &mut &'static str) -> Result<(), String> {
         c.event(|e| matches!(e, AgentEvent::Ended(li) if li.id == ix).then_some(())).await?;
         println!("agent {agent}: the client ended the interaction");
     }
-    let _ = c.ws.close(None).await;
+    *step = "logging out";
+    c.request(AgentRequest::LogOut).await?;
+    c.console.shutdown();
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The frontdesk broker server: the broker and status monitor over WebSocket, SQLite persistence,
-//! signed tokens, an agent protocol and a simulated center.
+//! signed tokens, an agent console client and a simulated center.
 
-pub mod agent_wire;
+pub mod console;
 pub mod http;
 pub mod server;
 pub mod simulator;

@@ -48,6 +48,10 @@ struct Cli {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "FRONTDESK_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Seconds an agent's seat outlives its last console connection before its interactions go back
+    /// to their queues.
+    #[arg(long, env = "FRONTDESK_AGENT_GRACE_SECS", default_value_t = 60)]
+    agent_grace_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -118,6 +122,7 @@ async fn main() {
         },
         xmpp_domain: cli.xmpp_domain,
         tls,
+        agent_grace: std::time::Duration::from_secs(cli.agent_grace_secs),
     };
     let running = match start(cfg).await {
         Ok(r) => r,
@@ -129,7 +134,7 @@ async fn main() {
     let now = wall_clock();
     println!("frontdesk server on {ws}://{}  (clients: /client, agents: /agent)", running.addr);
     if let Some(x) = running.xmpp_addr {
-        println!("XMPP on {x} (STARTTLS, self-signed; log in as alice@{}, password = alice's token)", "frontdesk.local");
+        println!("XMPP on {x} (STARTTLS, self-signed; log in as alice@frontdesk.local, password = alice's token)");
     }
     let alice = tokens::issue(&secret, &Principal::Client("alice".into()), now, 86_400);
     let ann = tokens::issue(&secret, &Principal::Agent("ann".into(), AgentRole::Agent), now, 86_400);

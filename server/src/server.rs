@@ -1,7 +1,8 @@
 //! The server: one task owns the broker (and the simulator); per-connection tasks move WebSocket
-//! messages to and from it over channels. Client protocol on `/client`, agent protocol on `/agent`.
+//! messages to and from it over channels. Clients (`/client`) and agent consoles (`/agent`) speak the
+//! same protocol on the same connection code: the token decides whether the broker opens a client's
+//! session or an agent's.
 
-use crate::agent_wire::{AgentIn, AgentOut, AgentRequest, AgentResult};
 use crate::simulator::{seed, Simulator};
 use crate::sqlite_store::SqliteStore;
 use crate::tokens::JwtVerifier;
@@ -14,9 +15,9 @@ use frontdesk_core::broker::center::BuiltinRouting;
 use frontdesk_core::broker::store::{DataStore, MemoryStore};
 use frontdesk_core::broker::{Broker, BrokerConfig, BrokerEvent, ConnId};
 use frontdesk_core::monitor::StatusMonitor;
-use frontdesk_core::principal::{AgentRole, Principal};
+use frontdesk_core::principal::Principal;
 use frontdesk_core::protocol::{BrokerFrame, ClientFrame, ErrorBody, ErrorCode, MAX_FRAME_BYTES};
-use frontdesk_core::{AgentId, Timestamp};
+use frontdesk_core::Timestamp;
 use frontdesk_net::wall_clock;
 use frontdesk_net::ws::ws_config;
 use futures::{SinkExt, StreamExt};
@@ -55,6 +56,9 @@ pub struct ServerConfig {
     pub xmpp_domain: String,
     /// TLS for the main port (`wss://` and `https://`); `None` serves plain `ws://` and `http://`.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// How long an agent's seat outlives its last console connection (a reload or a dropped network
+    /// within it ends nothing); then its interactions go back to their queues.
+    pub agent_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +74,7 @@ impl Default for ServerConfig {
             xmpp_addr: None,
             xmpp_domain: "frontdesk.local".into(),
             tls: None,
+            agent_grace: BrokerConfig::default().agent_grace,
         }
     }
 }
@@ -80,12 +85,9 @@ enum Out {
 }
 
 enum Input {
-    ClientOpen(mpsc::UnboundedSender<Out>, oneshot::Sender<ConnId>),
-    ClientFrame(ConnId, Vec<u8>),
-    ClientClosed(ConnId),
-    AgentOpen { agent: AgentId, role: AgentRole, name: String, skills: Vec<frontdesk_core::ProductId>, media: Vec<frontdesk_core::Medium>, out: mpsc::UnboundedSender<Out>, console: u64 },
-    AgentRequest { agent: AgentId, console: u64, id: u64, req: AgentRequest },
-    AgentClosed { agent: AgentId, console: u64 },
+    Open(mpsc::UnboundedSender<Out>, oneshot::Sender<ConnId>),
+    Frame(ConnId, Vec<u8>),
+    Closed(ConnId),
 }
 
 /// A running server.
@@ -118,7 +120,8 @@ fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
         }
         None => (Box::new(MemoryStore::new()), true),
     };
-    let mut b = Broker::with_parts(BrokerConfig::default(), verifier, store, Box::new(BuiltinRouting), StatusMonitor::default());
+    let bcfg = BrokerConfig { agent_grace: cfg.agent_grace, ..BrokerConfig::default() };
+    let mut b = Broker::with_parts(bcfg, verifier, store, Box::new(BuiltinRouting), StatusMonitor::default());
     let restored = b.restore_sessions(now).map_err(|e| e.to_string())?;
     info!(restored, "sessions restored from the store");
     seed(&mut b, now, cfg.sample_data && fresh);
@@ -161,6 +164,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     Ok(Running { addr, xmpp_addr, stop: Some(stop_tx), task })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     mut broker: Broker,
     mut sim: Option<Simulator>,
@@ -174,10 +178,8 @@ async fn run(
 ) {
     let mut xmpp_outs: HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>> = HashMap::new();
     let per_token: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let verifier = JwtVerifier::new(&cfg.secret);
     let mut conns: HashMap<ConnId, mpsc::UnboundedSender<Out>> = HashMap::new();
-    let mut consoles: HashMap<AgentId, Vec<(u64, mpsc::UnboundedSender<Out>)>> = HashMap::new();
-    let mut next_console = 1u64;
+    let mut next_conn = 1u64;
     loop {
         let deadline = [broker.poll_timeout(), sim.as_ref().and_then(|s| s.poll_timeout())].into_iter().flatten().min();
         let sleep = async {
@@ -195,18 +197,17 @@ async fn run(
                 let tx = tx.clone();
                 let cfg = cfg.clone();
                 let per_token = per_token.clone();
-                let verifier = verifier.clone();
-                let console = next_console;
-                next_console += 1;
+                let n = next_conn;
+                next_conn += 1;
                 let xctx = xctx.clone();
                 tokio::spawn(async move {
                     let r = match cfg.tls.clone() {
                         Some(tls) => match tokio::time::timeout(Duration::from_secs(10), tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await {
-                            Ok(Ok(stream)) => connection(stream, tx, cfg, per_token, verifier, console, xctx).await,
+                            Ok(Ok(stream)) => connection(stream, tx, cfg, per_token, n, xctx).await,
                             Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
                             Err(_) => Err("no TLS handshake in time".into()),
                         },
-                        None => connection(stream, tx, cfg, per_token, verifier, console, xctx).await,
+                        None => connection(stream, tx, cfg, per_token, n, xctx).await,
                     };
                     if let Err(e) = r {
                         tracing::debug!(%peer, "connection ended: {e}");
@@ -217,46 +218,15 @@ async fn run(
                 let now = wall_clock();
                 match input {
                     None => break,
-                    Some(Input::ClientOpen(out, reply)) => {
+                    Some(Input::Open(out, reply)) => {
                         let id = broker.open_connection(now);
                         conns.insert(id, out);
                         let _ = reply.send(id);
                     }
-                    Some(Input::ClientFrame(conn, data)) => broker.handle_input(now, conn, &data),
-                    Some(Input::ClientClosed(conn)) => {
+                    Some(Input::Frame(conn, data)) => broker.handle_input(now, conn, &data),
+                    Some(Input::Closed(conn)) => {
                         conns.remove(&conn);
                         broker.handle_disconnect(now, conn);
-                    }
-                    Some(Input::AgentOpen { agent, role, name, skills, media, out, console }) => {
-                        let first = consoles.get(&agent).map_or(true, |v| v.is_empty());
-                        if first && broker.monitor().agent(&agent).is_none() {
-                            broker.agent_login(now, agent.clone(), &name, role, skills, media);
-                        }
-                        let _ = out.send(Out::Frame(json(&AgentOut::Welcome { agent: agent.to_string() })));
-                        // A console that reconnects learns again which clients it is connected with.
-                        for li in broker.agent_interactions(&agent) {
-                            let _ = out.send(Out::Frame(json(&AgentOut::Event { event: frontdesk_core::broker::AgentEvent::Connected(li) })));
-                        }
-                        consoles.entry(agent.clone()).or_default().push((console, out));
-                        info!(%agent, "agent console connected");
-                    }
-                    Some(Input::AgentRequest { agent, console, id, req }) => {
-                        let result = agent_request(&mut broker, now, &agent, req);
-                        if let Some(v) = consoles.get(&agent) {
-                            if let Some((_, out)) = v.iter().find(|(c, _)| *c == console) {
-                                let _ = out.send(Out::Frame(json(&AgentOut::Response { id, result })));
-                            }
-                        }
-                    }
-                    Some(Input::AgentClosed { agent, console }) => {
-                        if let Some(v) = consoles.get_mut(&agent) {
-                            v.retain(|(c, _)| *c != console);
-                            if v.is_empty() {
-                                consoles.remove(&agent);
-                                let _ = broker.agent_logout(now, &agent);
-                                info!(%agent, "agent logged out");
-                            }
-                        }
                     }
                 }
             }
@@ -272,7 +242,7 @@ async fn run(
                 s.handle_timeout(now, &mut broker);
             }
         }
-        flush(&mut broker, &mut sim, &mut conns, &consoles, &xmpp_outs, now);
+        flush(&mut broker, &mut sim, &mut conns, &xmpp_outs, now);
         if let Some(e) = broker.take_store_error() {
             warn!("store error: {e}");
         }
@@ -280,11 +250,6 @@ async fn run(
     info!("shutting down: closing connections");
     for (_, out) in conns.drain() {
         let _ = out.send(Out::Close);
-    }
-    for (_, v) in consoles.drain() {
-        for (_, out) in v {
-            let _ = out.send(Out::Close);
-        }
     }
     // Every input was committed as it was handled; dropping the broker closes the database.
     drop(broker);
@@ -294,7 +259,6 @@ fn flush(
     broker: &mut Broker,
     sim: &mut Option<Simulator>,
     conns: &mut HashMap<ConnId, mpsc::UnboundedSender<Out>>,
-    consoles: &HashMap<AgentId, Vec<(u64, mpsc::UnboundedSender<Out>)>>,
     xmpp_outs: &HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>>,
     now: Timestamp,
 ) {
@@ -312,14 +276,6 @@ fn flush(
         }
         while let Some(e) = broker.poll_event() {
             any = true;
-            if let BrokerEvent::Agent { agent, event } = &e {
-                if let Some(v) = consoles.get(agent) {
-                    let frame = json(&AgentOut::Event { event: event.clone() });
-                    for (_, out) in v {
-                        let _ = out.send(Out::Frame(frame.clone()));
-                    }
-                }
-            }
             match &e {
                 BrokerEvent::Presence { watcher, doc } => {
                     if let Some(o) = xmpp_outs.get(watcher) {
@@ -384,32 +340,6 @@ fn xmpp_request(b: &mut Broker, outs: &mut HashMap<WatcherId, mpsc::UnboundedSen
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).expect("wire types serialize")
-}
-
-fn agent_request(b: &mut Broker, now: Timestamp, agent: &AgentId, req: AgentRequest) -> AgentResult {
-    fn v<T: serde::Serialize>(r: Result<T, ErrorBody>) -> AgentResult {
-        match r {
-            Ok(x) => AgentResult::Ok(serde_json::to_value(x).expect("serializes")),
-            Err(e) => AgentResult::Err(e),
-        }
-    }
-    match req {
-        AgentRequest::SetState { state } => v(b.agent_set_state(now, agent, state)),
-        AgentRequest::Invite { client, medium, message } => v(b.agent_invite(now, agent, &client, medium, &message)),
-        AgentRequest::RespondInvitation { invitation, accept } => v(b.agent_respond_invitation(now, agent, &invitation, accept)),
-        AgentRequest::Accept { interaction } => v(b.agent_accept(now, agent, &interaction)),
-        AgentRequest::Decline { interaction } => v(b.agent_decline(now, agent, &interaction)),
-        AgentRequest::SendChat { interaction, text } => v(b.agent_send_chat(now, agent, &interaction, &text)),
-        AgentRequest::End { interaction } => v(b.agent_end(now, agent, &interaction)),
-        AgentRequest::ClientProfile { client } => v(b.agent_client_profile(agent, &client)),
-        AgentRequest::ClientHistory { client, filter } => v(b.agent_client_history(agent, &client, &filter)),
-        AgentRequest::CenterStatus => v(Ok::<_, ErrorBody>(b.monitor().center_status())),
-        AgentRequest::Transcript { interaction } => v(b.agent_transcript(agent, &interaction)),
-    }
-}
-
 /// Token bucket: `rate` per second, burst of twice that.
 struct Bucket {
     tokens: f64,
@@ -439,13 +369,14 @@ fn error_frame(code: ErrorCode, msg: &str) -> Vec<u8> {
     BrokerFrame::Error { error: ErrorBody::new(code, msg), fatal: true }.encode()
 }
 
+// The handshake callback's error type is tungstenite's, not ours.
+#[allow(clippy::result_large_err)]
 async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     mut stream: S,
     tx: mpsc::UnboundedSender<Input>,
     cfg: Arc<ServerConfig>,
     per_token: Arc<Mutex<HashMap<String, usize>>>,
-    verifier: JwtVerifier,
-    console: u64,
+    n: u64,
     xctx: Arc<XmppContext>,
 ) -> Result<(), String> {
     // One port for everything: WebSocket upgrades go to the broker, plain GETs to the static files.
@@ -470,7 +401,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     .await
     .map_err(|e| e.to_string())?;
     if path == "/xmpp" {
-        return xmpp::serve_ws(ws, xctx, console).await;
+        return xmpp::serve_ws(ws, xctx, n).await;
     }
     let (mut sink, mut stream) = ws.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
@@ -493,9 +424,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     });
     let mut bucket = Bucket::new(cfg.max_msgs_per_sec);
     let result = match path.as_str() {
-        "/client" | "/" => {
+        "/client" | "/agent" | "/" => {
             let (rtx, rrx) = oneshot::channel();
-            tx.send(Input::ClientOpen(out_tx.clone(), rtx)).map_err(|_| "server stopping")?;
+            tx.send(Input::Open(out_tx.clone(), rtx)).map_err(|_| "server stopping")?;
             let conn = rrx.await.map_err(|_| "server stopping")?;
             let mut token_held: Option<String> = None;
             let r = loop {
@@ -527,7 +458,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                         token_held = Some(token);
                     }
                 }
-                if tx.send(Input::ClientFrame(conn, data)).is_err() {
+                if tx.send(Input::Frame(conn, data)).is_err() {
                     break Ok(());
                 }
             };
@@ -540,10 +471,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     }
                 }
             }
-            let _ = tx.send(Input::ClientClosed(conn));
+            let _ = tx.send(Input::Closed(conn));
             r
         }
-        "/agent" => agent_connection(&mut stream, &tx, &out_tx, &verifier, console, &mut bucket).await,
         other => {
             let _ = out_tx.send(Out::Frame(error_frame(ErrorCode::NotFound, &format!("no endpoint {other}; use /client or /agent"))));
             let _ = out_tx.send(Out::Close);
@@ -558,73 +488,4 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let _ = tokio::time::timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = stream.next().await {} }).await;
     }
     result
-}
-
-async fn agent_connection<S>(
-    stream: &mut S,
-    tx: &mpsc::UnboundedSender<Input>,
-    out: &mpsc::UnboundedSender<Out>,
-    verifier: &JwtVerifier,
-    console: u64,
-    bucket: &mut Bucket,
-) -> Result<(), String>
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    let send_err = |code: ErrorCode, msg: &str, fatal: bool| {
-        let _ = out.send(Out::Frame(json(&AgentOut::Error { error: ErrorBody::new(code, msg), fatal })));
-        if fatal {
-            let _ = out.send(Out::Close);
-        }
-    };
-    let mut me: Option<AgentId> = None;
-    let r = loop {
-        let data = match stream.next().await {
-            None | Some(Err(_)) => break Ok(()),
-            Some(Ok(Message::Text(t))) => t.as_bytes().to_vec(),
-            Some(Ok(Message::Binary(b))) => b.to_vec(),
-            Some(Ok(Message::Close(_))) => break Ok(()),
-            Some(Ok(_)) => continue,
-        };
-        if !bucket.take() {
-            send_err(ErrorCode::RateLimited, "too many messages", true);
-            break Err("rate limited".into());
-        }
-        if data.len() > MAX_FRAME_BYTES {
-            send_err(ErrorCode::TooLarge, "frame too large", false);
-            continue;
-        }
-        let frame: AgentIn = match serde_json::from_slice(&data) {
-            Ok(f) => f,
-            Err(e) => {
-                send_err(ErrorCode::Malformed, &format!("malformed frame: {e}"), false);
-                continue;
-            }
-        };
-        match (frame, &me) {
-            (AgentIn::Hello { token, name, skills, media }, None) => match verifier.verify(&token, wall_clock()) {
-                Ok(Principal::Agent(a, role)) => {
-                    me = Some(a.clone());
-                    let _ = tx.send(Input::AgentOpen { agent: a, role, name, skills, media, out: out.clone(), console });
-                }
-                Ok(_) => {
-                    send_err(ErrorCode::Forbidden, "not an agent token", true);
-                    break Err("not an agent".into());
-                }
-                Err(e) => {
-                    send_err(ErrorCode::Unauthenticated, &e.to_string(), true);
-                    break Err("bad token".into());
-                }
-            },
-            (AgentIn::Hello { .. }, Some(_)) => send_err(ErrorCode::Conflict, "already logged in", false),
-            (AgentIn::Request { .. }, None) => send_err(ErrorCode::Unauthenticated, "send hello first", false),
-            (AgentIn::Request { id, req }, Some(a)) => {
-                let _ = tx.send(Input::AgentRequest { agent: a.clone(), console, id, req });
-            }
-        }
-    };
-    if let Some(a) = me {
-        let _ = tx.send(Input::AgentClosed { agent: a, console });
-    }
-    r
 }

@@ -1,18 +1,21 @@
-//! Helpers for the network tests: an agent console over WebSocket and a client on the async driver.
+//! Helpers for the network tests: an agent console over WebSocket (frame by frame), a client on the
+//! async driver, and the server binary.
 
 #![allow(dead_code)]
 
-use frontdesk_core::broker::AgentEvent;
 use frontdesk_core::client::{Client, ClientConfig, ClientEvent};
 use frontdesk_core::driver::{client_driver, Handle};
 use frontdesk_core::principal::{AgentRole, Principal};
 use frontdesk_core::Medium;
 use frontdesk_net::ws::WsConnector;
 use frontdesk_net::{wall_clock, TokioRuntime};
-use frontdesk_server::agent_wire::{AgentIn, AgentOut, AgentRequest, AgentResult};
+use frontdesk_core::protocol::{AgentEvent, AgentRequest, ErrorBody, Outcome, Response};
 use frontdesk_server::tokens;
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -29,69 +32,218 @@ pub fn client_token(c: &str) -> String {
     token(Principal::Client(c.into()))
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// An agent console speaking the agent protocol.
+/// An agent console speaking the session protocol frame by frame, so tests can drop its socket,
+/// resume, repeat a request id or stop acknowledging.
 pub struct Agent {
-    ws: Ws,
-    next: u64,
-    /// Events received and not yet taken.
+    base: String,
+    token: String,
+    /// The installation id; with the agent id it names the session.
+    pub instance: u64,
+    ws: Option<Ws>,
+    /// Next request id.
+    pub next: u64,
+    /// Last event sequence delivered (in order).
+    pub last_seq: u64,
+    /// Acknowledge each event as it is delivered.
+    pub auto_ack: bool,
+    /// Events delivered and not yet taken.
     pub events: Vec<AgentEvent>,
+    /// Every event frame received, with its sequence, duplicates included.
+    pub raw: Vec<(u64, AgentEvent)>,
+    /// Every event delivered, once each, in sequence order.
+    pub delivered: Vec<AgentEvent>,
+    answers: HashMap<u64, Result<Response, ErrorBody>>,
 }
 
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1000);
+
 impl Agent {
-    /// Connects and logs in.
+    /// Connects, opens a fresh agent session and logs in.
     pub async fn connect(base: &str, id: &str, media: Vec<Medium>) -> Agent {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("{base}/agent")).await.expect("agent connects");
-        let mut a = Agent { ws, next: 1, events: vec![] };
-        let hello = AgentIn::Hello { token: token(Principal::Agent(id.into(), AgentRole::Agent)), name: id.to_uppercase(), skills: vec!["router".into(), "phone".into()], media };
-        a.send(&hello).await;
-        match a.recv().await {
-            AgentOut::Welcome { .. } => a,
-            other => panic!("no welcome: {other:?}"),
+        let mut a = Agent::new(base, id);
+        assert!(!a.attach().await, "a fresh session");
+        let r = a.request(AgentRequest::LogIn { name: id.to_uppercase(), skills: vec!["router".into(), "phone".into()], media }).await;
+        assert!(matches!(r, Ok(Response::Seat(_))), "log_in: {r:?}");
+        a
+    }
+
+    /// A console not yet connected.
+    pub fn new(base: &str, id: &str) -> Agent {
+        Agent {
+            base: base.to_string(),
+            token: token(Principal::Agent(id.into(), AgentRole::Agent)),
+            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+            ws: None,
+            next: 1,
+            last_seq: 0,
+            auto_ack: true,
+            events: vec![],
+            raw: vec![],
+            delivered: vec![],
+            answers: HashMap::new(),
         }
     }
 
-    async fn send(&mut self, f: &AgentIn) {
-        self.ws.send(Message::text(serde_json::to_string(f).unwrap())).await.unwrap();
-    }
-
-    async fn recv(&mut self) -> AgentOut {
+    /// Opens a connection and sends hello with what this console has seen; returns `resumed`.
+    pub async fn attach(&mut self) -> bool {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("{}/agent", self.base)).await.expect("agent connects");
+        self.ws = Some(ws);
+        let hello = json!({"t":"hello","v":1,"token":self.token,"instance":self.instance,"last_seq":self.last_seq,"next_request":self.next});
+        self.send_text(hello.to_string()).await;
         loop {
-            let m = tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("agent frame in time").expect("open").unwrap();
-            if let Message::Text(t) = m {
-                return serde_json::from_str(t.as_str()).unwrap();
-            }
-        }
-    }
-
-    /// Sends a request and waits for its answer, keeping events that arrive meanwhile.
-    pub async fn request(&mut self, req: AgentRequest) -> AgentResult {
-        let id = self.next;
-        self.next += 1;
-        self.send(&AgentIn::Request { id, req }).await;
-        loop {
-            match self.recv().await {
-                AgentOut::Response { id: i, result } if i == id => return result,
-                AgentOut::Event { event } => self.events.push(event),
+            let f = self.recv_frame().await;
+            match f["t"].as_str() {
+                Some("welcome") => {
+                    assert_eq!(f["role"], "agent", "{f}");
+                    let resumed = f["resumed"].as_bool().unwrap();
+                    if !resumed {
+                        self.last_seq = 0;
+                    }
+                    return resumed;
+                }
+                Some("error") => panic!("refused: {f}"),
                 _ => {}
             }
         }
     }
 
-    /// Waits for an event matching `f`.
-    pub async fn event(&mut self, f: impl Fn(&AgentEvent) -> bool) -> AgentEvent {
-        if let Some(i) = self.events.iter().position(&f) {
-            return self.events.remove(i);
-        }
+    /// Reconnects (retrying while the server is down, up to `secs`); returns `resumed`.
+    pub async fn reattach(&mut self, secs: u64) -> bool {
+        self.ws = None;
+        let until = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
-            if let AgentOut::Event { event } = self.recv().await {
-                if f(&event) {
-                    return event;
-                }
-                self.events.push(event);
+            if tokio::net::TcpStream::connect(self.base.trim_start_matches("ws://")).await.is_ok() {
+                return self.attach().await;
+            }
+            assert!(tokio::time::Instant::now() < until, "server did not come back");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Drops the socket without a closing handshake, like a network that went away.
+    pub fn drop_socket(&mut self) {
+        self.ws = None;
+    }
+
+    async fn send_text(&mut self, text: String) {
+        self.ws.as_mut().expect("connected").send(Message::text(text)).await.unwrap();
+    }
+
+    /// Sends request `id` as is (a retry reuses an id).
+    pub async fn send_request(&mut self, id: u64, req: &AgentRequest) {
+        self.send_text(json!({"t":"request","id":id,"req":req}).to_string()).await;
+    }
+
+    async fn recv_frame(&mut self) -> serde_json::Value {
+        loop {
+            let ws = self.ws.as_mut().expect("connected");
+            let m = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("agent frame in time").expect("open").unwrap();
+            match m {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                Message::Binary(b) => return serde_json::from_slice(&b).unwrap(),
+                _ => {}
             }
         }
+    }
+
+    /// Reads one frame and files it: answers by id, events in sequence (acknowledged if `auto_ack`).
+    async fn pump(&mut self) {
+        let f = self.recv_frame().await;
+        match f["t"].as_str() {
+            Some("response") => {
+                let o: Outcome = serde_json::from_value(f["outcome"].clone()).unwrap();
+                self.answers.insert(f["id"].as_u64().unwrap(), o.into());
+            }
+            Some("event") => {
+                let seq = f["seq"].as_u64().unwrap();
+                let e: AgentEvent = serde_json::from_value(f["event"].clone()).unwrap_or_else(|e| panic!("event {f}: {e}"));
+                self.raw.push((seq, e.clone()));
+                if seq == self.last_seq + 1 {
+                    self.last_seq = seq;
+                    self.delivered.push(e.clone());
+                    self.events.push(e);
+                    if self.auto_ack {
+                        self.ack().await;
+                    }
+                } else if seq > self.last_seq + 1 {
+                    let after = self.last_seq;
+                    self.send_text(json!({"t":"resend","after":after}).to_string()).await;
+                }
+            }
+            Some("error") => panic!("error frame: {f}"),
+            _ => {}
+        }
+    }
+
+    /// Acknowledges everything delivered.
+    pub async fn ack(&mut self) {
+        let seq = self.last_seq;
+        self.send_text(json!({"t":"ack","seq":seq}).to_string()).await;
+    }
+
+    /// Waits for the answer to request `id`.
+    pub async fn answer(&mut self, id: u64) -> Result<Response, ErrorBody> {
+        loop {
+            if let Some(r) = self.answers.remove(&id) {
+                return r;
+            }
+            self.pump().await;
+        }
+    }
+
+    /// Sends a request and waits for its answer, keeping events that arrive meanwhile.
+    pub async fn request(&mut self, req: AgentRequest) -> Result<Response, ErrorBody> {
+        let id = self.next;
+        self.next += 1;
+        self.send_request(id, &req).await;
+        self.answer(id).await
+    }
+
+    /// Waits for an event matching `f`.
+    pub async fn event(&mut self, f: impl Fn(&AgentEvent) -> bool) -> AgentEvent {
+        loop {
+            if let Some(i) = self.events.iter().position(&f) {
+                return self.events.remove(i);
+            }
+            self.pump().await;
+        }
+    }
+
+    /// Reads for `ms` milliseconds, filing what comes.
+    pub async fn drain(&mut self, ms: u64) {
+        let _ = tokio::time::timeout(Duration::from_millis(ms), async {
+            loop {
+                self.pump().await;
+            }
+        })
+        .await;
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs the server binary on `port` with database `db`, no bots, no XMPP, and `extra` arguments.
+pub fn spawn_server(port: u16, db: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk-server"))
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--db", db.to_str().unwrap(), "--secret", std::str::from_utf8(SECRET).unwrap(), "--no-sim", "--xmpp-addr", "off"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("server binary starts")
+}
+
+/// Waits until something listens on `port`.
+pub async fn wait_listening(port: u16) {
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(std::time::Instant::now() < until, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -10,11 +10,10 @@ use frontdesk_core::interaction::InteractionState;
 use frontdesk_core::invitation::InvitationState;
 use frontdesk_core::monitor::presence::Presentity;
 use frontdesk_core::profile::{Capability, ProfilePatch};
-use frontdesk_core::protocol::{BrokerFrame, ErrorCode, Event, Response, MAX_FRAME_BYTES};
+use frontdesk_core::protocol::{AgentRequest, BrokerFrame, ErrorCode, Event, Response, MAX_FRAME_BYTES};
 use frontdesk_core::records::{DeliveryDetails, HistoryFilter};
 use frontdesk_core::status::AgentState;
 use frontdesk_core::{InvitationId, Medium};
-use frontdesk_server::agent_wire::{AgentRequest, AgentResult};
 use frontdesk_server::{start, ServerConfig};
 use futures::{SinkExt, StreamExt};
 use std::time::Duration;
@@ -46,12 +45,12 @@ async fn whole_mission_flow_over_websocket() {
     // Alert and live status.
     let id = alice.h.with(|c| c.subscribe_alert(AlertRule::AgentAvailable { agent: Some("ann".into()), product: None, medium: None }));
     alice.answer(id).await.unwrap();
-    assert!(matches!(ann.request(AgentRequest::SetState { state: AgentState::Available }).await, AgentResult::Ok(_)));
+    assert!(ann.request(AgentRequest::SetState { state: AgentState::Available }).await.is_ok());
     alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Alert(a)) if a.message.contains("ANN"))).await;
     alice.wait(10, |e| matches!(e, ClientEvent::Presence(d) if d.entity == Presentity::Center && d.center.as_ref().is_some_and(|c| c.available_agents(None).count() == 1))).await;
     // Invitation from the agent, accepted; chat both ways.
-    let AgentResult::Ok(v) = ann.request(AgentRequest::Invite { client: "alice".into(), medium: Medium::Chat, message: "Need help?".into() }).await else { panic!() };
-    let inv: InvitationId = serde_json::from_value(v["id"].clone()).unwrap();
+    let Ok(Response::Invitation(inv)) = ann.request(AgentRequest::Invite { client: "alice".into(), medium: Medium::Chat, message: "Need help?".into() }).await else { panic!() };
+    let inv: InvitationId = inv.id;
     alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Invitation(i)) if i.id == inv)).await;
     let id = alice.h.with(|c| c.respond_invitation(inv.clone(), true));
     let Ok(Response::Invitation(i)) = alice.answer(id).await else { panic!() };
@@ -60,10 +59,10 @@ async fn whole_mission_flow_over_websocket() {
     let id = alice.h.with(|c| c.send_chat(ix.clone(), "hello from the app"));
     alice.answer(id).await.unwrap();
     ann.event(|e| matches!(e, AgentEvent::Chat(m) if m.text == "hello from the app")).await;
-    ann.request(AgentRequest::SendChat { interaction: ix.clone(), text: "hello from the console".into() }).await;
+    ann.request(AgentRequest::SendChat { interaction: ix.clone(), text: "hello from the console".into() }).await.unwrap();
     alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Chat(m)) if m.text == "hello from the console")).await;
     ann.event(|e| matches!(e, AgentEvent::ChatDelivered { .. })).await;
-    assert!(matches!(ann.request(AgentRequest::End { interaction: ix.clone() }).await, AgentResult::Ok(_)));
+    assert!(ann.request(AgentRequest::End { interaction: ix.clone() }).await.is_ok());
     // Medium choice: a callback without a number is refused; a chat is queued and offered to ann.
     let id = alice.h.with(|c| c.start_interaction(Medium::Callback, Some("router".into()), None, None));
     assert!(alice.answer(id).await.is_err());
@@ -71,11 +70,11 @@ async fn whole_mission_flow_over_websocket() {
     let Ok(Response::Interaction(li)) = alice.answer(id).await else { panic!() };
     let AgentEvent::Offered(o) = ann.event(|e| matches!(e, AgentEvent::Offered(_))).await else { unreachable!() };
     assert_eq!(o.id, li.id);
-    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await;
+    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
     alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Interaction(x)) if x.id == li.id && x.state == InteractionState::Connected)).await;
     // Agents may only read the clients they serve.
-    assert!(matches!(ann.request(AgentRequest::ClientProfile { client: "alice".into() }).await, AgentResult::Ok(_)));
-    assert!(matches!(ann.request(AgentRequest::ClientProfile { client: "bob".into() }).await, AgentResult::Err(e) if e.code == ErrorCode::Forbidden));
+    assert!(ann.request(AgentRequest::ClientProfile { client: "alice".into() }).await.is_ok());
+    assert!(matches!(ann.request(AgentRequest::ClientProfile { client: "bob".into() }).await, Err(e) if e.code == ErrorCode::Forbidden));
     alice.h.shutdown();
     srv.shutdown().await;
 }
@@ -177,7 +176,7 @@ async fn tls_serves_wss_and_https_on_the_same_port() {
 
     // The system's roots do not include a self-signed certificate: the handshake fails, typed.
     let mut untrusted = WsConnector::new(url.clone());
-    let e = frontdesk_core::transport::Connector::connect(&mut untrusted).await.err().expect("refused");
+    let e = frontdesk_core::transport::Connector::connect(&mut untrusted).await.expect_err("refused");
     assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
 
     // Plain HTTP files over TLS: fetch the widget with a rustls client.

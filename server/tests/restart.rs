@@ -8,35 +8,13 @@ use frontdesk_core::broker::AgentEvent;
 use frontdesk_core::client::ClientEvent;
 use frontdesk_core::interaction::{Author, InteractionState};
 use frontdesk_core::profile::{Demographics, ProfilePatch};
-use frontdesk_core::protocol::{Event, Response};
+use frontdesk_core::protocol::{AgentRequest, Event, Response};
 use frontdesk_core::status::AgentState;
 use frontdesk_core::Medium;
-use frontdesk_server::agent_wire::AgentRequest;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn spawn(port: u16, db: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_frontdesk-server"))
-        .args(["--addr", &format!("127.0.0.1:{port}"), "--db", db.to_str().unwrap(), "--secret", std::str::from_utf8(SECRET).unwrap(), "--no-sim", "--xmpp-addr", "off"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server binary starts")
-}
-
-async fn wait_listening(port: u16) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < until, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::zombie_processes)] // killed and waited for mid-loop, and at the end
 async fn sigkill_during_traffic_loses_and_doubles_nothing() {
     let dir = std::env::temp_dir().join(format!("frontdesk-restart-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -44,22 +22,22 @@ async fn sigkill_during_traffic_loses_and_doubles_nothing() {
     let _ = std::fs::remove_file(&db);
     let port = free_port();
     let base = format!("ws://127.0.0.1:{port}");
-    let mut child = spawn(port, &db);
+    let mut child = spawn_server(port, &db, &[]);
     wait_listening(port).await;
 
     let mut ann = Agent::connect(&base, "ann", vec![Medium::Chat]).await;
-    ann.request(AgentRequest::SetState { state: AgentState::Available }).await;
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
     let mut alice = App::start(&base, App::config("alice", 1));
     alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
     let id = alice.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, None));
     let Ok(Response::Interaction(li)) = alice.answer(id).await else { panic!() };
     ann.event(|e| matches!(e, AgentEvent::Offered(_))).await;
-    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await;
+    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
     alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Interaction(x)) if x.state == InteractionState::Connected)).await;
 
     // An invitation the client has seen must survive the restart too.
-    let frontdesk_server::agent_wire::AgentResult::Ok(v) = ann.request(AgentRequest::Invite { client: "alice".into(), medium: Medium::Chat, message: "a second topic?".into() }).await else { panic!() };
-    let inv: frontdesk_core::InvitationId = serde_json::from_value(v["id"].clone()).unwrap();
+    let Ok(Response::Invitation(inv)) = ann.request(AgentRequest::Invite { client: "alice".into(), medium: Medium::Chat, message: "a second topic?".into() }).await else { panic!() };
+    let inv = inv.id;
     alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Invitation(i)) if i.id == inv)).await;
     // Traffic both ways; the server dies in the middle of it.
     let total = 30;
@@ -70,7 +48,7 @@ async fn sigkill_during_traffic_loses_and_doubles_nothing() {
             ids.push(alice.h.with(|c| c.update_profile(ProfilePatch { demographics: Some(Demographics { name: Some(format!("v{n}")), ..Default::default() }), ..Default::default() })));
         }
         if n < 5 {
-            ann.request(AgentRequest::SendChat { interaction: li.id.clone(), text: format!("a{n}") }).await;
+            ann.request(AgentRequest::SendChat { interaction: li.id.clone(), text: format!("a{n}") }).await.unwrap();
         }
         if n == 12 {
             // Make sure some of the traffic was acknowledged, then kill mid-stream.
@@ -85,12 +63,14 @@ async fn sigkill_during_traffic_loses_and_doubles_nothing() {
     }
     let acked_before: usize = alice.seen.iter().filter(|e| matches!(e, ClientEvent::Completed { result: Ok(_), .. })).count();
     let restarted = Instant::now();
-    let mut child = spawn(port, &db);
+    let mut child = spawn_server(port, &db, &[]);
     wait_listening(port).await;
     alice.wait(20, |e| matches!(e, ClientEvent::Connected { resumed: true })).await;
     let resume = restarted.elapsed();
-    // The agent console logs in again and finds its interaction.
-    let mut ann = Agent::connect(&base, "ann", vec![Medium::Chat]).await;
+    // The agent console resumes its session: its seat and interaction are there.
+    assert!(ann.reattach(20).await, "the console's session resumed");
+    let Ok(Response::Seat(seat)) = ann.request(AgentRequest::GetSeat).await else { panic!("no seat") };
+    assert!(seat.live.iter().any(|l| l.interaction.id == li.id), "{seat:?}");
     for id in &ids {
         let r = alice.answer(*id).await;
         assert!(r.is_ok(), "request {id}: {r:?}");
@@ -118,17 +98,22 @@ async fn sigkill_during_traffic_loses_and_doubles_nothing() {
         })
         .collect();
     assert_eq!(got, vec!["a0", "a1", "a2", "a3", "a4"]);
-    // The console that reconnected is told of its interaction and can catch up on the transcript.
-    ann.event(|e| matches!(e, AgentEvent::Connected(x) if x.id == li.id)).await;
-    let frontdesk_server::agent_wire::AgentResult::Ok(t) = ann.request(AgentRequest::Transcript { interaction: li.id.clone() }).await else { panic!("transcript refused") };
-    assert_eq!(t.as_array().unwrap().iter().filter(|m| m["from"]["kind"] == "client").count(), total);
+    // The console that resumed got every client message once, in order, and the transcript agrees.
+    ann.drain(300).await;
+    let seen: Vec<String> = ann.delivered.iter().filter_map(|e| match e {
+        AgentEvent::Chat(m) if matches!(m.from, Author::Client(_)) => Some(m.text.clone()),
+        _ => None,
+    }).collect();
+    assert_eq!(seen, want, "the console saw every message once, in order");
+    let Ok(Response::Transcript(t)) = ann.request(AgentRequest::Transcript { interaction: li.id.clone() }).await else { panic!("transcript refused") };
+    assert_eq!(t.iter().filter(|m| matches!(m.from, Author::Client(_))).count(), total);
     // The invitation is still there to accept.
     let id = alice.h.with(|c| c.respond_invitation(inv.clone(), true));
     let r = alice.answer(id).await;
     assert!(matches!(&r, Ok(Response::Invitation(i)) if i.interaction.is_some()), "{r:?}");
     // The conversation goes on after the restart.
     let r = ann.request(AgentRequest::SendChat { interaction: li.id.clone(), text: "still here".into() }).await;
-    assert!(matches!(r, frontdesk_server::agent_wire::AgentResult::Ok(_)), "{r:?}");
+    assert!(r.is_ok(), "{r:?}");
     alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Chat(m)) if m.text == "still here")).await;
     eprintln!("restart figures: {acked_before} requests acknowledged before the kill, resume after restart in {} ms", resume.as_millis());
     alice.h.shutdown();

@@ -11,7 +11,7 @@ use frontdesk_core::client::ClientEvent;
 use frontdesk_core::monitor::access::{AccessRule, Decision, WatcherMatch};
 use frontdesk_core::status::AgentState;
 use frontdesk_core::Medium;
-use frontdesk_server::agent_wire::AgentRequest;
+use frontdesk_core::protocol::AgentRequest;
 use frontdesk_server::{start, ServerConfig};
 use std::process::Stdio;
 use std::time::Duration;
@@ -32,7 +32,7 @@ async fn slixmpp_subscribes_sees_agent_changes_and_is_refused_what_it_may_not_wa
     let base = format!("ws://{}", srv.addr);
     let xa = srv.xmpp_addr.unwrap();
     let mut ann = Agent::connect(&base, "ann", vec![Medium::Voice, Medium::Chat]).await;
-    ann.request(AgentRequest::SetState { state: AgentState::Available }).await;
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
     // Bob blocks alice from his status.
     let mut bob = App::start(&base, App::config("bob", 1));
     bob.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
@@ -55,10 +55,10 @@ async fn slixmpp_subscribes_sees_agent_changes_and_is_refused_what_it_may_not_wa
         while let Ok(Some(l)) = lines.next_line().await {
             match l.as_str() {
                 "STEP agent-available" => {
-                    ann.request(AgentRequest::SetState { state: AgentState::Busy }).await;
+                    ann.request(AgentRequest::SetState { state: AgentState::Busy }).await.unwrap();
                 }
                 "STEP agent-on-the-phone" => {
-                    ann.request(AgentRequest::SetState { state: AgentState::Available }).await;
+                    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
                 }
                 _ => {}
             }

@@ -9,7 +9,7 @@ use frontdesk_core::client::ClientEvent;
 use frontdesk_core::monitor::access::{AccessRule, Decision, WatcherMatch};
 use frontdesk_core::status::AgentState;
 use frontdesk_core::Medium;
-use frontdesk_server::agent_wire::AgentRequest;
+use frontdesk_core::protocol::AgentRequest;
 use frontdesk_server::xmpp::element::parse_one;
 use frontdesk_server::{start, ServerConfig};
 use futures::{SinkExt, StreamExt};
@@ -64,7 +64,7 @@ async fn xmpp_over_websocket_logs_in_subscribes_and_gets_pushes() {
     let srv = start(cfg).await.unwrap();
     let base = format!("ws://{}", srv.addr);
     let mut ann = Agent::connect(&base, "ann", vec![Medium::Voice]).await;
-    ann.request(AgentRequest::SetState { state: AgentState::Available }).await;
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
     let mut bob = App::start(&base, App::config("bob", 1));
     bob.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
     let id = bob.h.with(|c| c.set_access_rules(vec![AccessRule { watcher: WatcherMatch::Client("alice".into()), decision: Decision::Block }]));
@@ -97,7 +97,7 @@ async fn xmpp_over_websocket_logs_in_subscribes_and_gets_pushes() {
     recv_until(&mut ws, "type='subscribed'").await;
     let p = recv_until(&mut ws, "from='agent-ann@frontdesk.local'").await;
     assert!(p.contains("available"), "{p}");
-    ann.request(AgentRequest::SetState { state: AgentState::Busy }).await;
+    ann.request(AgentRequest::SetState { state: AgentState::Busy }).await.unwrap();
     let p = recv_until(&mut ws, "<show>dnd</show>").await;
     assert!(p.contains("on-the-phone"), "{p}");
     send(&mut ws, "<presence xmlns='jabber:client' type='subscribe' to='client-bob@frontdesk.local'/>").await;

@@ -7,19 +7,17 @@
 //! Type `help` for commands.
 
 use clap::{Parser, Subcommand};
-use frontdesk_core::broker::AgentEvent;
 use frontdesk_core::client::{Client, ClientConfig, ClientEvent};
 use frontdesk_core::driver::client_driver;
 use frontdesk_core::interaction::{Author, InteractionState};
-use frontdesk_core::protocol::{Event, Response};
+use frontdesk_core::protocol::{AgentEvent, AgentRequest, Event, Response};
 use frontdesk_core::status::{AgentState, CenterStatus};
 use frontdesk_core::{InteractionId, Medium};
 use frontdesk_net::ws::WsConnector;
 use frontdesk_net::TokioRuntime;
-use frontdesk_server::agent_wire::{AgentIn, AgentOut, AgentRequest, AgentResult};
-use futures::{SinkExt, StreamExt};
+use frontdesk_server::console::{AgentConsole, ConsoleEvent};
+use futures::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Parser)]
 #[command(name = "frontdesk-cli", about = "Terminal client or agent console for a frontdesk server")]
@@ -128,41 +126,46 @@ async fn client(token: String, url: String) {
 }
 
 async fn agent(token: String, url: String, name: String) {
-    let (mut ws, _) = match tokio_tungstenite::connect_async(format!("{url}/agent")).await {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("cannot connect: {e}");
-            std::process::exit(1);
-        }
-    };
-    let hello = AgentIn::Hello { token, name, skills: vec!["router".into(), "phone".into(), "tv".into()], media: vec![Medium::Chat, Medium::Voice, Medium::Callback] };
-    let _ = ws.send(Message::text(serde_json::to_string(&hello).unwrap())).await;
+    // The instance names this console's session: a console restarted with the same one resumes it.
+    let instance = std::process::id() as u64;
+    let login = AgentRequest::LogIn { name, skills: vec!["router".into(), "phone".into(), "tv".into()], media: vec![Medium::Chat, Medium::Voice, Medium::Callback] };
+    let (console, mut rx) = AgentConsole::start(format!("{url}/agent"), ClientConfig::new(token, instance), login);
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    let mut next = 1u64;
     let mut current: Option<InteractionId> = None;
-    println!("commands: ready · away · accept · invite <client> <message> · say <text> · end · quit");
     let mut offered: Option<InteractionId> = None;
+    println!("commands: ready · away · accept · invite <client> <message> · say <text> · end · quit");
     loop {
         tokio::select! {
-            m = ws.next() => {
-                let Some(Ok(Message::Text(t))) = m else { if m.is_none() { break } else { continue } };
-                match serde_json::from_str::<AgentOut>(t.as_str()) {
-                    Ok(AgentOut::Welcome { agent }) => println!("[logged in as {agent}; type `ready` to take interactions]"),
-                    Ok(AgentOut::Event { event }) => match event {
-                        AgentEvent::Offered(li) => { println!("[offered {} {} from {}: {} — type accept]", li.medium, li.id, li.client, li.topic.clone().unwrap_or_default()); offered = Some(li.id); }
-                        AgentEvent::Connected(li) => { println!("[connected with {}]", li.client); current = Some(li.id); }
-                        AgentEvent::Ended(_) => { println!("[interaction ended]"); current = None; }
-                        AgentEvent::Chat(m) => println!("{}: {}", match m.from { Author::Client(c) => c.0, Author::Agent(a) => a.0 }, m.text),
-                        AgentEvent::ChatDelivered { seq, .. } => println!("[delivered #{seq}]"),
-                        AgentEvent::InvitationReceived(i) => println!("[{} invites you: {} ({})]", i.client, i.message, i.id),
-                        AgentEvent::InvitationUpdated(i) => println!("[invitation {} {:?}]", i.id, i.state),
-                        AgentEvent::OfferWithdrawn(_) => { println!("[offer withdrawn]"); offered = None; }
-                    },
-                    Ok(AgentOut::Response { result: AgentResult::Err(e), .. }) => println!("[error: {}]", e.message),
-                    Ok(AgentOut::Error { error, .. }) => println!("[error: {}]", error.message),
-                    _ => {}
+            e = rx.recv() => match e {
+                None => break,
+                Some(ConsoleEvent::Connected { agent, resumed }) => println!("[connected as {agent}{}]", if resumed { ", session resumed" } else { "" }),
+                Some(ConsoleEvent::Disconnected) => println!("[connection lost; retrying — your seat is kept for a while]"),
+                Some(ConsoleEvent::Rejected(e)) => { println!("[rejected: {}]", e.message); break }
+                Some(ConsoleEvent::LoggedIn(Ok(Response::Seat(seat)))) => {
+                    println!("[logged in as {} ({:?}); type `ready` to take interactions]", seat.agent, seat.state);
+                    for l in seat.live {
+                        println!("[connected with {}]", l.interaction.client);
+                        current = Some(l.interaction.id);
+                    }
+                    if let Some(o) = seat.offer { println!("[offered {} {} from {} — type accept]", o.medium, o.id, o.client); offered = Some(o.id); }
                 }
-            }
+                Some(ConsoleEvent::LoggedIn(Ok(_))) => println!("[logged in]"),
+                Some(ConsoleEvent::LoggedIn(Err(e))) => { println!("[cannot log in: {}]", e.message); break }
+                Some(ConsoleEvent::Event(event)) => match event {
+                    AgentEvent::Offered(li) => { println!("[offered {} {} from {}: {} — type accept]", li.medium, li.id, li.client, li.topic.clone().unwrap_or_default()); offered = Some(li.id); }
+                    AgentEvent::Connected(li) => { println!("[connected with {}]", li.client); current = Some(li.id); }
+                    AgentEvent::Ended(_) => { println!("[interaction ended]"); current = None; }
+                    AgentEvent::Chat(m) => println!("{}: {}", match m.from { Author::Client(c) => c.0, Author::Agent(a) => a.0 }, m.text),
+                    AgentEvent::ChatDelivered { seq, .. } => println!("[delivered #{seq}]"),
+                    AgentEvent::InvitationReceived(i) => println!("[{} invites you: {} ({})]", i.client, i.message, i.id),
+                    AgentEvent::InvitationUpdated(i) => println!("[invitation {} {:?}]", i.id, i.state),
+                    AgentEvent::OfferWithdrawn(_) => { println!("[offer withdrawn]"); offered = None; }
+                },
+                Some(ConsoleEvent::Answered { result: Err(e), .. }) => println!("[error: {}]", e.message),
+                Some(ConsoleEvent::Answered { result: Ok(Response::Interaction(li)), .. }) if li.state == InteractionState::Connected => current = Some(li.id),
+                Some(ConsoleEvent::ProtocolError(e)) => println!("[error: {}]", e.message),
+                Some(_) => {}
+            },
             line = lines.next_line() => {
                 let Ok(Some(line)) = line else { break };
                 let (cmd, rest) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
@@ -174,14 +177,29 @@ async fn agent(token: String, url: String, name: String) {
                     "say" => current.clone().map(|interaction| AgentRequest::SendChat { interaction, text: rest.into() }),
                     "end" => current.clone().map(|interaction| AgentRequest::End { interaction }),
                     "quit" => break,
+                    "" => None,
                     _ => { println!("commands: ready · away · accept · invite <client> <message> · say <text> · end · quit"); None }
                 };
                 if let Some(req) = req {
-                    let _ = ws.send(Message::text(serde_json::to_string(&AgentIn::Request { id: next, req }).unwrap())).await;
-                    next += 1;
+                    if let Err(e) = console.request(&req) {
+                        println!("[error: {}]", e.message);
+                    }
                 }
             }
         }
     }
-    let _ = ws.close(None).await;
+    // Leave the seat now rather than when the grace period runs out.
+    if console.is_connected() {
+        if let Ok(id) = console.request(&AgentRequest::LogOut) {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+                while let Some(e) = rx.recv().await {
+                    if matches!(e, ConsoleEvent::Answered { id: i, .. } if i == id) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+    }
+    console.shutdown();
 }

@@ -8,7 +8,7 @@
 use clap::Parser;
 use frontdesk_core::principal::{AgentRole, Principal};
 use frontdesk_net::wall_clock;
-use frontdesk_server::agent_wire::{AgentIn, AgentRequest};
+use frontdesk_core::protocol::AgentRequest;
 use frontdesk_server::tokens;
 use futures::{SinkExt, StreamExt};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,11 +94,11 @@ async fn main() {
     // Fan-out: each agent state flip changes center status for every watcher.
     let (mut agent, _) = tokio_tungstenite::connect_async(format!("{base}/agent")).await.unwrap();
     let at = tokens::issue(secret.as_bytes(), &Principal::Agent("ann".into(), AgentRole::Agent), now, 3600);
-    let hello = AgentIn::Hello { token: at, name: "Ann".into(), skills: vec![], media: vec![frontdesk_core::Medium::Chat] };
-    agent.send(Message::text(serde_json::to_string(&hello).unwrap())).await.unwrap();
+    agent.send(Message::text(format!(r#"{{"t":"hello","v":1,"token":"{at}","instance":1,"last_seq":0,"next_request":1}}"#))).await.unwrap();
+    agent.send(Message::text(serde_json::to_string(&serde_json::json!({"t":"request","id":1,"req":AgentRequest::LogIn { name: "Ann".into(), skills: vec![], media: vec![frontdesk_core::Medium::Chat] }})).unwrap())).await.unwrap();
     fan_out(&mut agent, &c, &a, |k| {
         let state = if k % 2 == 0 { frontdesk_core::status::AgentState::Available } else { frontdesk_core::status::AgentState::Away };
-        serde_json::to_string(&AgentIn::Request { id: k as u64 + 1, req: AgentRequest::SetState { state } }).unwrap()
+        serde_json::to_string(&serde_json::json!({"t":"request","id":k as u64 + 2,"req":AgentRequest::SetState { state }})).unwrap()
     })
     .await;
     // Request round trips: every session sends requests as fast as answers come back.
@@ -255,8 +255,9 @@ async fn socketio(a: &Args, port: u16) {
 async fn agent_console(base: &str, secret: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let (mut agent, _) = tokio_tungstenite::connect_async(format!("{base}/agent")).await.unwrap();
     let at = tokens::issue(secret.as_bytes(), &Principal::Agent("ann".into(), AgentRole::Agent), wall_clock(), 3600);
-    let hello = AgentIn::Hello { token: at, name: "Ann".into(), skills: vec![], media: vec![frontdesk_core::Medium::Voice] };
-    agent.send(Message::text(serde_json::to_string(&hello).unwrap())).await.unwrap();
+    agent.send(Message::text(format!(r#"{{"t":"hello","v":1,"token":"{at}","instance":2,"last_seq":0,"next_request":1}}"#))).await.unwrap();
+    let login = AgentRequest::LogIn { name: "Ann".into(), skills: vec![], media: vec![frontdesk_core::Medium::Voice] };
+    agent.send(Message::text(serde_json::json!({"t":"request","id":1,"req":login}).to_string())).await.unwrap();
     agent
 }
 
@@ -318,8 +319,8 @@ async fn xmpp(a: &Args, base: &str, secret: &str, pid: u32, idle: u64) {
     let t1 = Instant::now();
     for k in 0..a.flips {
         let state = if k % 2 == 0 { frontdesk_core::status::AgentState::Busy } else { frontdesk_core::status::AgentState::Available };
-        let req = AgentIn::Request { id: k as u64 + 10, req: AgentRequest::SetState { state } };
-        agent.send(Message::text(serde_json::to_string(&req).unwrap())).await.unwrap();
+        let req = serde_json::json!({"t":"request","id":k as u64 + 2,"req":AgentRequest::SetState { state }});
+        agent.send(Message::text(req.to_string())).await.unwrap();
         let target = before + (k as u64 + 1) * a.clients as u64;
         let until = Instant::now() + Duration::from_secs(60);
         while pushes.load(Ordering::Relaxed) < target && Instant::now() < until {
