@@ -91,7 +91,8 @@ pub enum AgentClientEvent {
     Completed {
         /// Request.
         id: AgentRequestId,
-        /// Answer.
+        /// Answer; as JSON `{"ok":…}` or `{"err":…}`, like the wire.
+        #[serde(serialize_with = "as_outcome")]
         result: Result<Response, ErrorBody>,
     },
     /// The broker pushed an event (already applied to the view).
@@ -105,6 +106,10 @@ pub enum AgentClientEvent {
         /// What went wrong.
         error: ErrorBody,
     },
+}
+
+fn as_outcome<S: serde::Serializer>(r: &Result<Response, ErrorBody>, s: S) -> Result<S::Ok, S::Error> {
+    Outcome::from(r.clone()).serialize(s)
 }
 
 /// The console's local copy of its seat.

@@ -457,7 +457,8 @@ impl Client {
             }
             SessionEvent::Status(text) => {
                 let doc: PresenceDocument = serde_json::from_str(&text).map_err(|e| malformed("presence", e))?;
-                if self.view.apply_presence(doc.clone(), false) {
+                // Only what the app watches is kept: a broken broker cannot grow the view at will.
+                if self.watches.contains(&doc.entity) && self.view.apply_presence(doc.clone(), false) {
                     self.events.push_back(ClientEvent::Presence(doc));
                 }
             }

@@ -149,6 +149,8 @@ fn missing(what: &str) -> DecodeError {
 
 /// Events held while an earlier one is missing; beyond this the session waits for a replay instead.
 const MAX_EARLY_EVENTS: usize = 4096;
+/// The same bound in bytes, so a hostile or broken broker cannot fill the app's memory.
+const MAX_EARLY_EVENT_BYTES: usize = 4 << 20;
 
 /// The session state machine; `T` is what the layer above attaches to each request.
 #[derive(Debug)]
@@ -164,6 +166,7 @@ pub struct Session<T> {
     pending: BTreeMap<u64, Pending<T>>,
     last_seq: u64,
     early: BTreeMap<u64, String>,
+    early_bytes: usize,
     ack_due: bool,
     resend_wanted: bool,
     transmits: VecDeque<Vec<u8>>,
@@ -185,6 +188,7 @@ impl<T> Session<T> {
             pending: BTreeMap::new(),
             last_seq: 0,
             early: BTreeMap::new(),
+            early_bytes: 0,
             ack_due: false,
             resend_wanted: false,
             transmits: VecDeque::new(),
@@ -300,6 +304,7 @@ impl<T> Session<T> {
     fn unsend_all(&mut self) {
         self.transmits.clear();
         self.early.clear();
+        self.early_bytes = 0;
         self.ack_due = false;
         self.resend_wanted = false;
         for p in self.pending.values_mut() {
@@ -436,6 +441,7 @@ impl<T> Session<T> {
             // A new session: its events start again at 1.
             self.last_seq = 0;
             self.early.clear();
+            self.early_bytes = 0;
         }
         if std::mem::take(&mut self.resend_wanted) {
             self.push_resend();
@@ -455,13 +461,15 @@ impl<T> Session<T> {
                 // A gap opened: something was lost or overtaken. Ask once; duplicates are ignored.
                 self.push_resend();
             }
-            if self.early.len() < MAX_EARLY_EVENTS {
+            if self.early.len() < MAX_EARLY_EVENTS && self.early_bytes + event.len() <= MAX_EARLY_EVENT_BYTES && !self.early.contains_key(&seq) {
+                self.early_bytes += event.len();
                 self.early.insert(seq, event.to_owned());
             }
             return;
         }
         self.deliver(event.to_owned());
         while let Some(e) = self.early.remove(&(self.last_seq + 1)) {
+            self.early_bytes -= e.len();
             self.deliver(e);
         }
     }

@@ -372,7 +372,7 @@ impl Broker {
         if seat.role != AgentRole::Supervisor && r.agent.as_ref() != Some(agent) {
             return Err(err(ErrorCode::Forbidden, format!("{agent} did not handle interaction {interaction}")));
         }
-        r.notes.push(Note { at: now, author: agent.to_string(), text: text.into() });
+        self.add_note_checked(&mut r, Note { at: now, author: agent.to_string(), text: text.trim().to_owned() })?;
         self.store.put_record(&r)?;
         self.push_event(&r.client.clone(), &Event::HistoryChanged(r.clone()), None, None);
         self.pump();

@@ -20,11 +20,9 @@ impl Broker {
     /// is reset rather than grown without end (the party then resyncs).
     pub(super) fn push_payload(&mut self, key: &SessionKey, payload: Arc<str>, hook: Option<AckHook>) {
         let Some(s) = self.sessions.get_mut(key) else { return };
-        let seq = s.next_seq;
-        s.next_seq += 1;
-        s.outbox.push_back(OutEvent { seq, payload, hook });
+        s.push(payload, hook);
         self.dirty.insert(key.clone());
-        if s.outbox.len() > self.cfg.max_outbox {
+        if s.outbox.len() > self.cfg.max_outbox || s.outbox_bytes > self.cfg.max_outbox_bytes {
             self.drop_session(key);
         } else if let Some(c) = s.conn {
             self.mark_ready(c);

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod center;
 mod agents;
+mod config;
 mod center_api;
 mod connections;
 mod fanout;
@@ -19,6 +20,7 @@ mod sessions;
 pub mod store;
 
 pub use crate::protocol::AgentEvent;
+pub use config::BrokerConfig;
 pub use session::{ConnId, Party, SessionKey};
 
 use crate::alert::{AlertFired, AlertRule};
@@ -34,14 +36,14 @@ use crate::principal::{AgentRole, Principal};
 use crate::profile::ClientProfile;
 use crate::protocol::{
     decode_body, request_id_of, AgentRequest, BrokerFrame, DecodeError, ErrorBody, ErrorCode, Event, InEnvelope, InKind, LiveWithTranscript,
-    Outcome, Request, Response, SeatView, MAX_FRAME_BYTES, PROTOCOL_VERSION,
+    Outcome, Request, Response, SeatView, PROTOCOL_VERSION,
 };
 use crate::records::{Direction, HistoryFilter, InteractionRecord, Note, Order, OrderStatus, Outcome as RecordOutcome, Product, StatusChange};
 use crate::status::{AgentState, ClientActivity, ClientStatus};
 use crate::time::Timestamp;
 use auth::{AuthError, Verifier};
 use center::{Admission, BuiltinRouting, CenterAdapter};
-use session::{AckHook, Cached, OutEvent, Session};
+use session::{AckHook, Cached, Session};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,49 +73,6 @@ impl From<MonitorError> for ErrorBody {
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
     ErrorBody::new(code, msg)
-}
-
-/// Limits and timers of the broker.
-#[derive(Debug, Clone)]
-pub struct BrokerConfig {
-    /// Largest frame accepted.
-    pub max_frame_bytes: usize,
-    /// How long a disconnected session keeps its events and request window.
-    pub session_ttl: Duration,
-    /// Default lifetime of an invitation.
-    pub invitation_ttl: Duration,
-    /// How long an agent has to accept an offered interaction before it goes to another agent.
-    pub offer_ttl: Duration,
-    /// Events kept unacknowledged per session before the session is reset (the client then resyncs).
-    pub max_outbox: usize,
-    /// Events sent ahead of the client's acknowledgements.
-    pub max_in_flight: usize,
-    /// Requests arriving ahead of a missing one that are held rather than refused.
-    pub max_early_requests: usize,
-    /// Answers remembered per session for duplicate requests.
-    pub answers_kept: usize,
-    /// Malformed frames tolerated on a connection before it is closed.
-    pub max_bad_frames: u32,
-    /// How long an agent's seat outlives its last console: a reload or a dropped network within it
-    /// ends no interaction, and the console gets every message sent meanwhile.
-    pub agent_grace: Duration,
-}
-
-impl Default for BrokerConfig {
-    fn default() -> Self {
-        BrokerConfig {
-            max_frame_bytes: MAX_FRAME_BYTES,
-            session_ttl: Duration::from_secs(24 * 3600),
-            invitation_ttl: Duration::from_secs(120),
-            offer_ttl: Duration::from_secs(20),
-            max_outbox: 10_000,
-            max_in_flight: 256,
-            max_early_requests: 256,
-            answers_kept: 64,
-            max_bad_frames: 16,
-            agent_grace: Duration::from_secs(60),
-        }
-    }
 }
 
 /// Bytes to send on a connection.

@@ -21,12 +21,8 @@ impl Broker {
             }
             Request::GetHistory { filter } => Ok(Response::History(self.store.history(&me, &filter)?)),
             Request::AddNote { interaction, text } => {
-                let text = text.trim().to_owned();
-                if text.is_empty() || text.len() > 4000 {
-                    return Err(err(ErrorCode::Invalid, "a note has 1 to 4000 bytes"));
-                }
                 let mut r = self.own_record(&me, &interaction)?;
-                r.notes.push(Note { at: now, author: "client".into(), text });
+                self.add_note_checked(&mut r, Note { at: now, author: "client".into(), text: text.trim().to_owned() })?;
                 self.store.put_record(&r)?;
                 self.push_event(&me, &Event::HistoryChanged(r.clone()), Some(key), None);
                 Ok(Response::Record(r))
@@ -49,7 +45,11 @@ impl Broker {
             }
             Request::GetCenterStatus => Ok(Response::CenterStatus(self.monitor.center_status())),
             Request::Watch { presentity } => {
-                let w = self.sessions[key].watcher;
+                let s = &self.sessions[key];
+                if s.watches.len() >= self.cfg.max_watches && !s.watches.contains(&presentity) {
+                    return Err(err(ErrorCode::RateLimited, format!("presentity: at most {} watches per session", self.cfg.max_watches)));
+                }
+                let w = s.watcher;
                 let doc = self.monitor.subscribe(w, &Principal::Client(me), &presentity)?;
                 let s = self.sessions.get_mut(key).expect("exists");
                 s.watches.insert(presentity.clone());
@@ -74,8 +74,8 @@ impl Broker {
                 Ok(Response::Done)
             }
             Request::SetAccessRules { rules } => {
-                if rules.len() > 256 {
-                    return Err(err(ErrorCode::Invalid, "at most 256 access rules"));
+                if rules.len() > self.cfg.max_access_rules {
+                    return Err(err(ErrorCode::Invalid, format!("rules: at most {} access rules", self.cfg.max_access_rules)));
                 }
                 self.monitor.set_access_rules(&Principal::Client(me.clone()), &Presentity::Client(me), rules)?;
                 Ok(Response::Done)
@@ -84,8 +84,8 @@ impl Broker {
                 Ok(Response::Watchers(self.monitor.list_watchers(&Principal::Client(me.clone()), &Presentity::Client(me))?))
             }
             Request::SubscribeAlert { rule } => {
-                if self.alerts.values().filter(|a| &a.session == key).count() >= 64 {
-                    return Err(err(ErrorCode::RateLimited, "at most 64 alerts per session"));
+                if self.alerts.values().filter(|a| &a.session == key).count() >= self.cfg.max_alerts {
+                    return Err(err(ErrorCode::RateLimited, format!("at most {} alerts per session", self.cfg.max_alerts)));
                 }
                 let id = AlertId(self.next_id("al"));
                 let why = rule.evaluate(&self.monitor.center_status());
@@ -169,6 +169,24 @@ impl Broker {
         }
     }
 
+    /// Adds a note within the limits: 1 to 4000 bytes, a bounded number per record, and a record
+    /// that still fits in one frame (it is pushed whole to the client's sessions).
+    pub(super) fn add_note_checked(&mut self, r: &mut InteractionRecord, note: Note) -> Result<(), ErrorBody> {
+        if note.text.is_empty() || note.text.len() > 4000 {
+            return Err(err(ErrorCode::Invalid, "text: a note has 1 to 4000 bytes"));
+        }
+        if r.notes.len() >= self.cfg.max_notes_per_record {
+            return Err(err(ErrorCode::RateLimited, format!("interaction: at most {} notes per interaction", self.cfg.max_notes_per_record)));
+        }
+        r.notes.push(note);
+        let size = serde_json::to_vec(&*r).map_or(usize::MAX, |v| v.len());
+        if size + 256 > self.cfg.max_frame_bytes {
+            r.notes.pop();
+            return Err(err(ErrorCode::TooLarge, "text: the interaction's notes are full"));
+        }
+        Ok(())
+    }
+
     pub(super) fn own_record(&self, me: &ClientId, id: &InteractionId) -> Result<InteractionRecord, ErrorBody> {
         // Another client's record answers exactly like a missing one, so ids cannot be probed.
         self.store.record(id)?.filter(|r| &r.client == me).ok_or_else(|| err(ErrorCode::NotFound, format!("no interaction {id}")))
@@ -218,8 +236,8 @@ impl Broker {
             return Err(err(ErrorCode::Invalid, "a topic has at most 500 bytes"));
         }
         let open = self.live.values().filter(|l| &l.li.client == me && !matches!(l.li.state, InteractionState::Ended { .. })).count();
-        if open >= 4 {
-            return Err(err(ErrorCode::RateLimited, "at most 4 live interactions at once"));
+        if open >= self.cfg.max_live_per_client {
+            return Err(err(ErrorCode::RateLimited, format!("at most {} live interactions at once", self.cfg.max_live_per_client)));
         }
         let queue = match queue {
             Some(q) => q,

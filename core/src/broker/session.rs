@@ -79,6 +79,12 @@ pub(crate) struct Session {
     pub next_request: u64,
     /// Requests that arrived ahead of a missing one: their raw body, or the refusal they already got.
     pub early: BTreeMap<u64, Result<String, crate::protocol::ErrorBody>>,
+    /// Bytes of the early request bodies.
+    pub early_bytes: usize,
+    /// Bytes of the unacknowledged events.
+    pub outbox_bytes: usize,
+    /// Bytes of the remembered answers.
+    pub answer_bytes: usize,
     /// An agent's role; `None` for clients.
     pub role: Option<AgentRole>,
     /// When the session expires if it stays detached.
@@ -89,6 +95,15 @@ pub(crate) struct Session {
     pub sent_upto: u64,
     pub watches: BTreeSet<Presentity>,
     pub pending_status: BTreeMap<Presentity, Arc<str>>,
+}
+
+impl Cached {
+    fn len(&self) -> usize {
+        match self {
+            Cached::Frame(f) => f.len(),
+            Cached::Reexecute => 0,
+        }
+    }
 }
 
 impl Session {
@@ -129,6 +144,8 @@ impl Session {
             .collect();
         s.next_seq = r.next_seq;
         s.outbox = r.outbox.into_iter().map(|(seq, p)| OutEvent { seq, payload: p.into(), hook: None }).collect();
+        s.outbox_bytes = s.outbox.iter().map(|e| e.payload.len()).sum();
+        s.answer_bytes = s.answered.iter().map(|(_, c)| c.len()).sum();
         s.sent_upto = s.acked();
         s.watches = r.watches.into_iter().collect();
         s.expires_at = Some(expires_at);
@@ -142,6 +159,9 @@ impl Session {
             conn: None,
             next_request,
             early: BTreeMap::new(),
+            early_bytes: 0,
+            outbox_bytes: 0,
+            answer_bytes: 0,
             role: None,
             expires_at: None,
             answered: VecDeque::new(),
@@ -162,19 +182,49 @@ impl Session {
     pub fn ack(&mut self, seq: u64) -> Vec<AckHook> {
         let mut hooks = vec![];
         while self.outbox.front().is_some_and(|e| e.seq <= seq) {
-            if let Some(h) = self.outbox.pop_front().and_then(|e| e.hook) {
+            let e = self.outbox.pop_front().expect("checked");
+            self.outbox_bytes -= e.payload.len();
+            if let Some(h) = e.hook {
                 hooks.push(h);
             }
         }
         hooks
     }
 
-    /// Remembers how to answer a duplicate of request `id`.
-    pub fn remember(&mut self, id: u64, c: Cached, keep: usize) {
+    /// Remembers how to answer a duplicate of request `id`, within a count and a byte budget.
+    pub fn remember(&mut self, id: u64, c: Cached, keep: usize, max_bytes: usize) {
+        self.answer_bytes += c.len();
         self.answered.push_back((id, c));
-        while self.answered.len() > keep {
-            self.answered.pop_front();
+        while self.answered.len() > keep || (self.answer_bytes > max_bytes && self.answered.len() > 1) {
+            if let Some((_, old)) = self.answered.pop_front() {
+                self.answer_bytes -= old.len();
+            }
         }
+    }
+
+    /// Forgets answers the party has confirmed it holds: it waits on nothing below `next_request`.
+    pub fn forget_answers_below(&mut self, next_request: u64) {
+        while self.answered.front().is_some_and(|(id, _)| *id < next_request) {
+            if let Some((_, old)) = self.answered.pop_front() {
+                self.answer_bytes -= old.len();
+            }
+        }
+    }
+
+    /// Queues an encoded event; its sequence number.
+    pub fn push(&mut self, payload: Arc<str>, hook: Option<AckHook>) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.outbox_bytes += payload.len();
+        self.outbox.push_back(OutEvent { seq, payload, hook });
+        seq
+    }
+
+    /// Drops the requests held ahead of a missing one (the connection that sent them is gone; the
+    /// party resends them).
+    pub fn drop_early(&mut self) {
+        self.early.clear();
+        self.early_bytes = 0;
     }
 
     /// How to answer a duplicate of `id`, if it is still remembered.

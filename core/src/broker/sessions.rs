@@ -30,6 +30,7 @@ impl Broker {
             return;
         }
         s.conn = None;
+        s.drop_early();
         let at = now.add(self.detached_ttl(&key.0));
         self.set_expiry(key, Some(at));
         if let Party::Client(client) = &key.0 {
@@ -85,6 +86,21 @@ impl Broker {
         let was_online = party.client().is_some_and(|c| self.client_attached(c));
         let resumed = self.sessions.contains_key(&key);
         if !resumed {
+            let mine: Vec<SessionKey> = match &party {
+                Party::Client(c) => self.by_client.get(c).cloned().unwrap_or_default(),
+                Party::Agent { agent } => self.by_agent.get(agent).cloned().unwrap_or_default(),
+            };
+            if mine.len() >= self.cfg.max_sessions_per_principal {
+                // A new installation replaces the one that has been away longest; all attached: refused.
+                let oldest = mine.iter().filter_map(|k| self.sessions[k].expires_at.map(|at| (at, k.clone()))).min();
+                match oldest {
+                    Some((_, k)) => self.drop_session(&k),
+                    None => {
+                        let e = err(ErrorCode::RateLimited, format!("at most {} sessions at once", self.cfg.max_sessions_per_principal));
+                        return self.send_frame(conn, &BrokerFrame::Error { error: e, fatal: true }, true);
+                    }
+                }
+            }
             let w = self.next_watcher;
             self.next_watcher += 1;
             let mut s = Session::new(key.clone(), w, next_request);
@@ -107,6 +123,7 @@ impl Broker {
         // A role can change between tokens (promoted to supervisor); the newest credential decides.
         s.role = role;
         s.next_request = s.next_request.max(next_request);
+        s.forget_answers_below(next_request);
         let hooks = if resumed { s.ack(last_seq.min(s.next_seq - 1)) } else { vec![] };
         self.dirty.insert(key.clone());
         // Everything unacknowledged goes again on the new connection.
@@ -197,14 +214,26 @@ impl Broker {
             self.deferred = true;
             let (out, _) = self.execute_body(key, body);
             self.deferred = false;
-            return self.send_frame(conn, &BrokerFrame::Response { id, outcome: out.into() }, false);
+            let frame = self.answer_frame(id, out);
+            return self.send_raw(conn, frame.to_vec(), false);
         }
         if id > s.next_request {
-            if s.early.len() >= self.cfg.max_early_requests && !s.early.contains_key(&id) {
-                let e = err(ErrorCode::RateLimited, "too many requests ahead of a missing one");
+            let size = body.as_ref().map_or(0, |b| b.len());
+            let full = s.early.len() >= self.cfg.max_early_requests || s.early_bytes + size > self.cfg.max_early_bytes;
+            if full && !s.early.contains_key(&id) {
+                let e = err(ErrorCode::RateLimited, format!("request {id} refused: too many requests ahead of a missing one"));
+                if s.early.len() >= 2 * self.cfg.max_early_requests {
+                    // Only a sender that ignores refusals gets here: close; its session waits for it.
+                    return self.send_frame(conn, &BrokerFrame::Error { error: e, fatal: true }, true);
+                }
+                // Answered now, and held as a small refusal so the window moves past it in order.
+                s.early.insert(id, Err(e.clone()));
                 return self.send_frame(conn, &BrokerFrame::Response { id, outcome: Outcome::Err(e) }, false);
             }
-            s.early.insert(id, body);
+            if let Some(old) = s.early.insert(id, body) {
+                s.early_bytes -= old.map_or(0, |b| b.len());
+            }
+            s.early_bytes += size;
             return;
         }
         // In order: apply it, then any that were waiting for it. Persistence waits for the end of the
@@ -214,18 +243,35 @@ impl Broker {
             self.deferred = true;
             let (out, read_only) = self.execute_body(key, body);
             self.deferred = false;
-            let frame: Arc<[u8]> = BrokerFrame::Response { id, outcome: out.into() }.encode().into();
-            let keep = self.cfg.answers_kept;
+            let frame = self.answer_frame(id, out);
+            let (keep, max_bytes) = (self.cfg.answers_kept, self.cfg.max_answer_bytes);
             let Some(s) = self.sessions.get_mut(key) else {
                 // The request ended its own session (an agent that logged out and was reset).
                 return self.send_raw(conn, frame.to_vec(), false);
             };
-            s.remember(id, if read_only { Cached::Reexecute } else { Cached::Frame(frame.clone()) }, keep);
+            s.remember(id, if read_only { Cached::Reexecute } else { Cached::Frame(frame.clone()) }, keep, max_bytes);
             s.next_request = id.saturating_add(1);
             self.dirty.insert(key.clone());
             next = id.checked_add(1).and_then(|n| s.early.remove(&n).map(|r| (n, r)));
+            if let Some((_, Ok(b))) = &next {
+                s.early_bytes -= b.len();
+            }
             self.send_raw(conn, frame.to_vec(), false);
         }
+    }
+
+    /// The response frame, or a `too_large` refusal when the answer would not fit in a frame the
+    /// party accepts (it would be dropped there and the request would never complete).
+    fn answer_frame(&self, id: u64, out: Result<Response, ErrorBody>) -> Arc<[u8]> {
+        let frame = BrokerFrame::Response { id, outcome: out.into() }.encode();
+        if frame.len() <= self.cfg.max_frame_bytes {
+            return frame.into();
+        }
+        let e = err(
+            ErrorCode::TooLarge,
+            format!("the answer to request {id} is {} bytes, over the frame limit of {}; narrow it (history: `from`/`until`)", frame.len(), self.cfg.max_frame_bytes),
+        );
+        BrokerFrame::Response { id, outcome: Outcome::Err(e) }.encode().into()
     }
 
     pub(super) fn drop_session(&mut self, key: &SessionKey) {

@@ -1,0 +1,77 @@
+//! Every limit and timer of the broker in one place, so a deployment can see and tune what one
+//! principal may make it hold.
+
+use crate::protocol::MAX_FRAME_BYTES;
+use std::time::Duration;
+
+/// Limits and timers of the broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Largest frame accepted, and largest answer sent (larger answers are refused as `too_large`).
+    pub max_frame_bytes: usize,
+    /// How long a disconnected client session keeps its events and request window.
+    pub session_ttl: Duration,
+    /// How long an agent's seat outlives its last console: a reload or a dropped network within it
+    /// ends no interaction, and the console gets every message sent meanwhile.
+    pub agent_grace: Duration,
+    /// Default lifetime of an invitation.
+    pub invitation_ttl: Duration,
+    /// How long an agent has to accept an offered interaction before it goes to another agent.
+    pub offer_ttl: Duration,
+    /// Events kept unacknowledged per session before the session is reset (the party then resyncs).
+    pub max_outbox: usize,
+    /// The same bound in bytes of encoded events.
+    pub max_outbox_bytes: usize,
+    /// Events sent ahead of the party's acknowledgements.
+    pub max_in_flight: usize,
+    /// Requests arriving ahead of a missing one that are held rather than refused (dropped with
+    /// the connection: the sender resends them).
+    pub max_early_requests: usize,
+    /// The same bound in bytes of request bodies.
+    pub max_early_bytes: usize,
+    /// Answers remembered per session for duplicate requests (those the party has confirmed
+    /// receiving, by a later hello, are dropped first).
+    pub answers_kept: usize,
+    /// The same bound in bytes of encoded answers.
+    pub max_answer_bytes: usize,
+    /// Malformed frames tolerated on a connection before it is closed.
+    pub max_bad_frames: u32,
+    /// Presentities one session may watch.
+    pub max_watches: usize,
+    /// Sessions (installations) one principal may hold; a new one replaces the one detached longest.
+    pub max_sessions_per_principal: usize,
+    /// Notes on one history record.
+    pub max_notes_per_record: usize,
+    /// Alert subscriptions per session.
+    pub max_alerts: usize,
+    /// Live interactions one client may have at once.
+    pub max_live_per_client: usize,
+    /// Access rules on one presentity.
+    pub max_access_rules: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            max_frame_bytes: MAX_FRAME_BYTES,
+            session_ttl: Duration::from_secs(24 * 3600),
+            agent_grace: Duration::from_secs(60),
+            invitation_ttl: Duration::from_secs(120),
+            offer_ttl: Duration::from_secs(20),
+            max_outbox: 10_000,
+            max_outbox_bytes: 8 << 20,
+            max_in_flight: 256,
+            max_early_requests: 256,
+            max_early_bytes: 1 << 20,
+            answers_kept: 1024,
+            max_answer_bytes: 2 << 20,
+            max_bad_frames: 16,
+            max_watches: 256,
+            max_sessions_per_principal: 16,
+            max_notes_per_record: 200,
+            max_alerts: 64,
+            max_live_per_client: 4,
+            max_access_rules: 256,
+        }
+    }
+}

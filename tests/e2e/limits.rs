@@ -1,0 +1,185 @@
+//! What one principal can make the broker hold is bounded, and hitting a bound is a typed error for
+//! that request, never a panic, a stall or a lost answer.
+
+use frontdesk_core::broker::Broker;
+use frontdesk_core::client::{Client, ClientConfig, ClientEvent};
+use frontdesk_core::monitor::presence::Presentity;
+use frontdesk_core::protocol::{BrokerFrame, ClientFrame, ErrorCode, Outcome, Request, Response, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use frontdesk_core::records::{Direction, HistoryFilter, InteractionRecord, Outcome as RecordOutcome};
+use frontdesk_core::{Medium, Timestamp};
+use frontdesk_tests::{token, Fixture, T0};
+
+fn hello(who: &str, instance: u64, next_request: u64) -> Vec<u8> {
+    ClientFrame::Hello { v: PROTOCOL_VERSION, token: token(who), instance, last_seq: 0, next_request }.encode()
+}
+
+fn frames(b: &mut Broker) -> Vec<BrokerFrame> {
+    std::iter::from_fn(|| b.poll_transmit()).map(|t| BrokerFrame::decode(&t.data, MAX_FRAME_BYTES).unwrap()).collect()
+}
+
+fn request(id: u64, req: &Request) -> Vec<u8> {
+    ClientFrame::Request { id, req: req.clone() }.encode()
+}
+
+fn answer(out: &[BrokerFrame], id: u64) -> Option<&Outcome> {
+    out.iter().find_map(|f| match f {
+        BrokerFrame::Response { id: i, outcome } if *i == id => Some(outcome),
+        _ => None,
+    })
+}
+
+#[test]
+fn request_ids_at_the_top_of_the_range_neither_panic_nor_wedge() {
+    let mut b = Fixture::new().hub.broker;
+    let c = b.open_connection(T0);
+    b.handle_input(T0, c, &hello("alice", 1, u64::MAX));
+    b.handle_input(T0, c, &request(u64::MAX, &Request::GetProfile));
+    let out = frames(&mut b);
+    assert!(matches!(answer(&out, u64::MAX), Some(Outcome::Ok(Response::Profile(_)))), "{out:?}");
+    // And once more: a duplicate at the top is answered again, not applied twice.
+    b.handle_input(T0, c, &request(u64::MAX, &Request::GetProfile));
+    assert!(answer(&frames(&mut b), u64::MAX).is_some());
+}
+
+#[test]
+fn a_restored_client_with_a_huge_next_id_refuses_instead_of_overflowing() {
+    let cfg = ClientConfig::new(token("alice"), 3);
+    // A state saved (or tampered with) with the last id of the range.
+    let mut saved = serde_json::to_value(Client::new(cfg.clone()).save()).unwrap();
+    saved["next_id"] = serde_json::json!(u64::MAX);
+    let mut c = Client::restore(cfg, serde_json::from_value(saved).unwrap());
+    let first = c.get_profile();
+    let second = c.get_profile();
+    let refused: Vec<_> = std::iter::from_fn(|| c.poll_event())
+        .filter_map(|e| if let ClientEvent::Completed { id, result: Err(e) } = e { Some((id, e.code)) } else { None })
+        .collect();
+    assert_eq!(refused, vec![(first, ErrorCode::Internal), (second, ErrorCode::Internal)], "the id space is exhausted: typed errors, no panic");
+    assert_eq!(c.pending_requests().count(), 0);
+}
+
+#[test]
+fn early_requests_are_bounded_in_bytes_and_dropped_with_their_connection() {
+    let mut b = Fixture::new().hub.broker;
+    let c = b.open_connection(T0);
+    b.handle_input(T0, c, &hello("alice", 1, 1));
+    frames(&mut b);
+    // Request 1 never comes; 2.. arrive early with 100 KB notes: about 1 MiB is held, the rest refused.
+    let note = |id| request(id, &Request::AddNote { interaction: "h0".into(), text: "n".repeat(100_000) });
+    let mut refused = 0;
+    for id in 2..40 {
+        b.handle_input(T0, c, &note(id));
+        let out = frames(&mut b);
+        if let Some(Outcome::Err(e)) = answer(&out, id) {
+            assert_eq!(e.code, ErrorCode::RateLimited);
+            refused += 1;
+        }
+    }
+    assert!(refused >= 25, "only about ten 100 KB requests fit in the 1 MiB early budget; {refused} refused");
+    // The connection drops: what was held early goes with it; the client resends on its next connection.
+    b.handle_disconnect(T0, c);
+    let c2 = b.open_connection(T0);
+    b.handle_input(T0, c2, &hello("alice", 1, 1));
+    b.handle_input(T0, c2, &request(1, &Request::GetProfile));
+    let out = frames(&mut b);
+    assert!(matches!(answer(&out, 1), Some(Outcome::Ok(_))));
+    assert!(answer(&out, 2).is_none(), "request 2 was dropped with the old connection, not applied: {out:?}");
+    assert!(b.store().record(&"h0".into()).unwrap().unwrap().notes.is_empty());
+}
+
+#[test]
+fn watches_notes_and_sessions_per_principal_are_capped_with_typed_errors() {
+    let mut f = Fixture::new();
+    let a = f.connect("alice", 1);
+    // Watches: 256 per session, then rate_limited (the center watch counts).
+    let mut last = None;
+    for n in 0..300 {
+        last = Some(f.hub.client(a).watch(Presentity::Client(format!("c{n}").as_str().into())));
+    }
+    let e = f.answer(a, last.unwrap()).unwrap_err();
+    assert_eq!(e.code, ErrorCode::RateLimited, "{e:?}");
+    // Notes: at most 200 per record, each 1..4000 bytes.
+    let mut codes = vec![];
+    for n in 0..205 {
+        let id = f.hub.client(a).add_note("h0".into(), format!("note {n}"));
+        codes.push(f.answer(a, id).err().map(|e| e.code));
+    }
+    assert!(codes[..200].iter().all(|c| c.is_none()));
+    assert!(codes[200..].iter().all(|c| *c == Some(ErrorCode::RateLimited)), "{:?}", &codes[200..]);
+    f.hub.broker.agent_login(f.now, "ann".into(), "Ann", frontdesk_core::principal::AgentRole::Supervisor, vec![], vec![Medium::Chat]);
+    let e = f.hub.broker.agent_add_note(f.now, &"ann".into(), &"h1".into(), &"x".repeat(5000)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Invalid, "agents' notes have the same bounds");
+    // Sessions: a 17th installation replaces the one away longest.
+    let mut b = f.hub.broker;
+    for i in 10..26u64 {
+        let c = b.open_connection(Timestamp(T0.0 + i));
+        b.handle_input(Timestamp(T0.0 + i), c, &hello("bob", i, 1));
+        b.handle_disconnect(Timestamp(T0.0 + i), c);
+    }
+    let before = b.session_count();
+    let c = b.open_connection(T0);
+    b.handle_input(T0, c, &hello("bob", 99, 1));
+    assert!(frames(&mut b).iter().any(|f| matches!(f, BrokerFrame::Welcome { .. })));
+    assert_eq!(b.session_count(), before, "one old session made room");
+    let c = b.open_connection(T0);
+    b.handle_input(T0, c, &hello("bob", 10, 1));
+    let resumed = frames(&mut b).iter().find_map(|f| if let BrokerFrame::Welcome { resumed, .. } = f { Some(*resumed) } else { None });
+    assert_eq!(resumed, Some(false), "the session away longest (instance 10) was the one dropped");
+}
+
+#[test]
+fn an_answer_too_large_for_a_frame_is_refused_as_too_large_not_dropped() {
+    let mut f = Fixture::new();
+    for i in 0..300 {
+        f.hub
+            .broker
+            .center_put_record(InteractionRecord {
+                id: format!("big{i}").as_str().into(),
+                client: "alice".into(),
+                started_at: Timestamp(T0.0 - 1_000_000 - i),
+                ended_at: None,
+                product: None,
+                agent: None,
+                medium: Medium::Email,
+                direction: Direction::Inbound,
+                outcome: RecordOutcome::Completed,
+                summary: "s".repeat(1000),
+                notes: vec![],
+            })
+            .unwrap();
+    }
+    let a = f.connect("alice", 1);
+    let id = f.hub.client(a).get_history(HistoryFilter::default());
+    let e = f.answer(a, id).unwrap_err();
+    assert_eq!(e.code, ErrorCode::TooLarge, "{e:?}");
+    // Narrowed, it fits; and the session goes on.
+    let id = f.hub.client(a).get_history(HistoryFilter { from: Some(Timestamp(T0.0 - 1_000_099)), ..Default::default() });
+    assert!(matches!(f.answer(a, id), Ok(Response::History(v)) if v.len() == 100));
+}
+
+#[test]
+fn a_client_refuses_a_request_over_the_frame_limit_at_the_call_and_goes_on() {
+    let mut f = Fixture::new();
+    let a = f.connect("alice", 1);
+    let big = f.hub.client(a).add_note("h0".into(), "x".repeat(300_000));
+    assert!(f.hub.client_ref(a).pending_requests().all(|(id, _)| id != big), "never queued");
+    assert_eq!(f.answer(a, big).unwrap_err().code, ErrorCode::TooLarge);
+    let ok = f.hub.client(a).get_profile();
+    assert!(f.answer(a, ok).is_ok(), "the next request is answered");
+    let saved = serde_json::to_value(f.hub.client_ref(a).save()).unwrap();
+    assert!(saved["pending"].as_object().is_none_or(|p| p.is_empty()), "nothing oversized is saved with the state: {saved}");
+}
+
+#[test]
+fn presence_for_presentities_never_watched_is_not_kept() {
+    let cfg = ClientConfig::new(token("alice"), 3);
+    let mut c = Client::new(cfg);
+    c.start(T0);
+    let _ = c.poll_connect();
+    c.handle_connected(T0);
+    c.handle_input(T0, br#"{"t":"welcome","v":1,"client":"alice","resumed":false}"#).unwrap();
+    for n in 0..100 {
+        let doc = frontdesk_core::monitor::presence::PresenceDocument::closed(Presentity::Client(format!("x{n}").as_str().into()), T0);
+        c.handle_input(T0, &BrokerFrame::Status { doc }.encode()).unwrap();
+    }
+    assert!(c.view().presence.len() <= 1, "only the center, which it watches: {}", c.view().presence.len());
+}
