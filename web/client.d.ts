@@ -63,6 +63,8 @@ export interface AlertFired { alert: string; rule: AlertRule; at: number; messag
 export interface ClientStatus { activity: "online" | "idle" | "offline"; medium?: Medium | null; note?: string | null; }
 /** A presence document of a watched presentity. */
 export interface PresenceDocument { entity: string; version: number; timestamp: number; tuples: unknown[]; center?: CenterStatus; agent?: AgentSummary; }
+/** A live interaction with its transcript so far. */
+export interface LiveWithTranscript { interaction: LiveInteraction; transcript: ChatMessage[]; }
 /** Any protocol request, as `{op: "get_profile"}`, `{op: "send_chat", interaction, text}` … */
 export type Request = { op: string; [field: string]: unknown };
 
@@ -138,6 +140,8 @@ export class Client {
   updateDelivery(order: string, delivery: DeliveryDetails): Promise<Order>;
   /** Reads center status once (it is also pushed live as `status` events). */
   getCenterStatus(): Promise<CenterStatus>;
+  /** Reads the live interactions with their transcripts (the view merges them; part of the first sync). */
+  getLive(): Promise<LiveWithTranscript[]>;
   /** Watches a presentity (`center`, `queue:<id>`, `agent:<id>`); kept across reconnects. */
   watch(presentity: string): Promise<PresenceDocument>;
   /** Stops watching a presentity. */
@@ -160,4 +164,101 @@ export class Client {
   getTranscript(interaction: string): Promise<ChatMessage[]>;
   /** Leaves an interaction. */
   endInteraction(interaction: string): Promise<LiveInteraction>;
+}
+
+/** An agent's state. */
+export type AgentState = "logged_out" | "available" | "busy" | "after_work" | "away";
+/** An agent's seat as the broker holds it (answer of `logIn` and `getSeat`). */
+export interface SeatView { agent: string; name: string; role: string; media: Medium[]; state: AgentState; offer: LiveInteraction | null; live: LiveWithTranscript[]; invitations: Invitation[]; }
+
+/** Options of a new Agent console. */
+export interface AgentOptions {
+  /** Display name to log in with (kept in `saved`). */
+  name?: string;
+  /** Products handled. */
+  skills?: string[];
+  /** Media handled (default all). */
+  media?: Medium[];
+  /** Stable id of this console (random if absent; kept in `saved`). */
+  instance?: number;
+  /** A string from `agent.save()` of an earlier page: resumes the session with its queued requests. */
+  saved?: string;
+}
+
+/** The local view of `agent.view()`. */
+export interface AgentView {
+  connected: boolean;
+  agent: string | null;
+  name: string | null;
+  state: AgentState | null;
+  center: CenterStatus | null;
+  /** Interactions offered now. */
+  offers: LiveInteraction[];
+  /** Interactions of this seat, live and ended. */
+  interactions: LiveInteraction[];
+  /** Transcripts by interaction id. */
+  chats: Record<string, ChatMessage[]>;
+  /** Own chat messages the client has received, as [interaction, seq]. */
+  delivered: [string, number][];
+  invitations: Invitation[];
+  /** Profiles of the clients served, by client id (null while being read). */
+  profiles: Record<string, ClientProfile | null>;
+  /** App requests not yet answered ("sending"). */
+  pending: { id: number; req: Request }[];
+}
+
+/** An agent's console on the same reliable session as a client (`/agent` is appended to `server`): logs
+ *  in and reads its seat on every connection, so a reload or reconnect continues where it stopped. */
+export class Agent {
+  constructor(server: string, token: string, options?: AgentOptions);
+  /** Starts connecting (and reconnecting until `close()`). */
+  start(): void;
+  /** Stops: closes the connection, no more reconnects; queued requests stay for `save()`. */
+  close(): void;
+  /** Releases the wasm session (after `close()`). */
+  free(): void;
+  /** Replaces the credential; call `start()` again. */
+  setToken(token: string): void;
+  /** Whether a session with the server is up. */
+  readonly connected: boolean;
+  /** Adds a listener: `connected`, `disconnected`, `rejected`, `event`, `offered`, `offer_withdrawn`, `connected`, `ended`, `invitation_received`, `invitation_updated`, `chat`, `chat_delivered`, `completed`, `error`, `change`. */
+  on(kind: string, listener: (data: any) => void): void;
+  /** Removes a listener added with `on`. */
+  off(kind: string, listener: (data: any) => void): void;
+  /** A copy of the local view. */
+  view(): AgentView;
+  /** What to keep across a page reload: pass it back as `options.saved`. */
+  save(): string;
+  /** Sends any agent request; resolves with the answer's value. */
+  request(req: Request): Promise<any>;
+  /** Takes the seat (done by itself on every connection while logged in). */
+  logIn(name?: string, skills?: string[], media?: Medium[]): Promise<SeatView>;
+  /** Leaves the seat. */
+  logOut(): Promise<null>;
+  /** Reads the seat. */
+  getSeat(): Promise<SeatView>;
+  /** Changes state. */
+  setState(state: AgentState): Promise<null>;
+  /** Invites a client. */
+  invite(client: string, medium: Medium, message?: string): Promise<Invitation>;
+  /** Answers a client's invitation. */
+  respondInvitation(invitation: string, accept: boolean): Promise<Invitation>;
+  /** Accepts an offered interaction. */
+  accept(interaction: string): Promise<LiveInteraction>;
+  /** Declines an offered interaction. */
+  decline(interaction: string): Promise<null>;
+  /** Sends a chat message. */
+  sendChat(interaction: string, text: string): Promise<ChatMessage>;
+  /** Ends an interaction. */
+  end(interaction: string): Promise<LiveInteraction>;
+  /** Reads a served client's profile. */
+  clientProfile(client: string): Promise<ClientProfile>;
+  /** Reads a served client's history. */
+  clientHistory(client: string, filter?: HistoryFilter): Promise<InteractionRecord[]>;
+  /** Adds a note to a past interaction the agent handled. */
+  addNote(interaction: string, text: string): Promise<InteractionRecord>;
+  /** Reads center status. */
+  centerStatus(): Promise<CenterStatus>;
+  /** Reads an interaction's transcript. */
+  transcript(interaction: string): Promise<ChatMessage[]>;
 }

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const pkg = resolve(process.env.FRONTDESK_WEB_PKG ?? join(import.meta.dirname, '../bindings/js'));
-const { default: init, Client } = await import(pathToFileURL(join(pkg, 'frontdesk.js')));
+const { default: init, Client, Agent } = await import(pathToFileURL(join(pkg, 'frontdesk.js')));
 await init(readFileSync(join(pkg, 'frontdesk_wasm_bg.wasm')));
 
 const sockets = [];
@@ -40,13 +40,15 @@ test('the first connection syncs the view and shows live center status', () => {
   const { c, seen } = connected();
   assert.equal(ws().url, 'ws://center.test/client');
   assert.equal(ws().sent[0].t, 'hello');
-  assert.deepEqual(requests().map((r) => r.req.op), ['watch', 'get_profile', 'get_orders', 'get_products']);
-  const [watch, prof, orders, products] = requests();
+  assert.deepEqual(requests().map((r) => r.req.op), ['watch', 'get_profile', 'get_orders', 'get_products', 'get_live']);
+  const [watch, prof, orders, products, live] = requests();
   answer(watch, { kind: 'presence', value: { entity: 'center', version: 1, timestamp: 5, tuples: [], center } });
   answer(prof, { kind: 'profile', value: profile(3, 'Alice') });
   answer(orders, { kind: 'orders', value: [{ id: 'o1', revision: 1, status: 'placed' }] });
   assert.ok(!seen.some(([k]) => k === 'synced'), 'not synced before the last sync answer');
   answer(products, { kind: 'products', value: [{ id: 'p', name: 'P', description: '' }] });
+  assert.ok(!seen.some(([k]) => k === 'synced'), 'get_live is part of the sync');
+  answer(live, { kind: 'live', value: [] });
   assert.deepEqual(seen.map(([k]) => k), ['connected', 'status', 'synced']);
   const v = c.view();
   assert.equal(v.client, 'alice');
@@ -142,9 +144,116 @@ test('a page restored from a saved state loads its view even when the session re
   ws().onopen({});
   recv({ t: 'welcome', v: 1, client: 'alice', resumed: true });
   const ops = requests().map((r) => r.req.op);
-  assert.deepEqual(ops, ['get_profile', 'get_orders', 'get_products'], 'no rewatch on a resumed session, but a sync');
+  assert.deepEqual(ops, ['get_profile', 'get_orders', 'get_products', 'get_live'], 'no rewatch on a resumed session, but a sync');
   for (const r of requests()) answer(r, r.req.op === 'get_profile' ? { kind: 'profile', value: profile(4, 'Alice') } : { kind: r.req.op.slice(4), value: [] });
   assert.equal(synced, 1);
   assert.equal(c.view().profile.demographics.name, 'Alice');
   c.close();
+});
+
+const msg = (ix, seq, kind, text) => ({ interaction: ix, seq, from: { kind, id: kind === 'client' ? 'alice' : 'ann' }, text, at: seq });
+const li = (id, state, extra = {}) => ({ id, client: 'alice', medium: 'chat', queue: 'q', product: null, topic: null, agent: 'ann', direction: 'inbound', state, created_at: 1, connected_at: 2, ended_at: null, client_address: null, ...extra });
+
+test('a reloaded page shows its live interactions: get_live merges them with their transcripts, once by seq', () => {
+  const { c } = connected();
+  // An event overtook the sync answer: a newer message, and the interaction already connected.
+  recv({ t: 'event', seq: 1, event: { ev: 'interaction', data: li('ix', 'connected') } });
+  recv({ t: 'event', seq: 2, event: { ev: 'chat', data: msg('ix', 3, 'agent', 'third') } });
+  const live = requests().find((r) => r.req.op === 'get_live');
+  answer(live, { kind: 'live', value: [
+    { interaction: li('ix', 'queued', { position: 1 }), transcript: [msg('ix', 1, 'client', 'first'), msg('ix', 2, 'agent', 'second'), msg('ix', 3, 'agent', 'third')] },
+    { interaction: li('iy', 'connected', { medium: 'voice' }), transcript: [] },
+  ] });
+  const v = c.view();
+  assert.deepEqual(v.chats.ix.map((m) => m.text), ['first', 'second', 'third'], 'in seq order, the pushed one not doubled');
+  assert.equal(v.interactions.find((x) => x.id === 'ix').state, 'connected', 'an older answer does not step an interaction back');
+  assert.equal(v.interactions.find((x) => x.id === 'iy').medium, 'voice');
+  // A later transcript read merges too.
+  c.getTranscript('ix');
+  answer(requests().at(-1), { kind: 'transcript', value: [msg('ix', 2, 'agent', 'second'), msg('ix', 4, 'client', 'fourth')] });
+  assert.deepEqual(c.view().chats.ix.map((m) => m.seq), [1, 2, 3, 4]);
+  c.close();
+});
+
+test('a request over the frame limit is refused at the call, never queued or saved; errors never wedge', async () => {
+  const { c } = connected();
+  const before = requests().length;
+  const big = c.addNote('ix', 'x'.repeat(300 * 1024));
+  await assert.rejects(big, (e) => e.code === 'too_large' && /bytes/.test(e.message));
+  assert.equal(requests().length, before, 'nothing went out');
+  assert.deepEqual(c.view().pending, []);
+  assert.ok(!c.save().includes('xxxx'), 'not saved');
+  const edit = c.updateProfile({ demographics: { name: 'Big', languages: [], country: null, birth_year: null }, agenda: [{ days: [1], start_minute: 600, end_minute: 60, time_zone: 'UTC', media: [] }] });
+  assert.rejects(c.updateProfile({ interests: { products: ['x'.repeat(300 * 1024)], topics: [] } }), (e) => e.code === 'too_large');
+  assert.equal(c.view().profile.demographics.name, 'Big', 'optimistic; the refused edit left no trace');
+  assert.deepEqual(c.view().profile.interests.products, []);
+  // The broker refuses the edit as that request: its Promise settles, and the edit drops out of the view.
+  recv({ t: 'response', id: requests().at(-1).id, outcome: { err: { code: 'invalid', message: 'agenda window must have start < end <= 1440' } } });
+  await assert.rejects(edit, (e) => e.code === 'invalid');
+  assert.equal(c.view().profile.demographics.name, null);
+  // The next request still works.
+  const next = c.getOrders();
+  answer(requests().at(-1), { kind: 'orders', value: [] });
+  assert.deepEqual(await next, []);
+  c.close();
+});
+
+test('an agent console: the same session at /agent, log_in and get_seat on connect, the seat and its chats in the view, kept across a reload', async () => {
+  const a = new Agent('ws://center.test/', 'atok', { instance: 21, name: 'Ann', media: ['chat'] });
+  a.start();
+  ws().onopen({});
+  assert.equal(ws().url, 'ws://center.test/agent');
+  assert.equal(ws().sent[0].t, 'hello');
+  recv({ t: 'welcome', v: 1, client: 'ann', resumed: false, role: 'agent' });
+  const [login, seat] = requests();
+  assert.deepEqual(login.req, { op: 'log_in', name: 'Ann', skills: [], media: ['chat'] });
+  assert.equal(seat.req.op, 'get_seat');
+  const view = { agent: 'ann', name: 'Ann', role: 'agent', media: ['chat'], state: 'available', offer: li('io', 'queued', { position: 1 }), invitations: [],
+    live: [{ interaction: li('ix', 'connected'), transcript: [msg('ix', 1, 'client', 'hello'), msg('ix', 2, 'agent', 'hi')] }] };
+  answer(login, { kind: 'seat', value: view });
+  answer(seat, { kind: 'seat', value: view });
+  let v = a.view();
+  assert.equal(v.state, 'available');
+  assert.deepEqual(v.offers.map((o) => o.id), ['io']);
+  assert.deepEqual(v.chats.ix.map((m) => m.text), ['hello', 'hi']);
+  const prof = requests().find((r) => r.req.op === 'client_profile');
+  assert.equal(prof.req.client, 'alice', 'the served customer is read once');
+  assert.equal(requests().filter((r) => r.req.op === 'client_profile').length, 1);
+  answer(prof, { kind: 'profile', value: profile(1, 'Alice') });
+  assert.equal(a.view().profiles.alice.demographics.name, 'Alice');
+  recv({ t: 'event', seq: 1, event: { ev: 'offer_withdrawn', data: 'io' } });
+  recv({ t: 'event', seq: 2, event: { ev: 'chat', data: msg('ix', 3, 'client', 'still there?') } });
+  recv({ t: 'event', seq: 3, event: { ev: 'chat', data: msg('ix', 3, 'client', 'still there?') } });
+  v = a.view();
+  assert.deepEqual(v.offers, []);
+  assert.deepEqual(v.chats.ix.map((m) => m.seq), [1, 2, 3]);
+  recv({ t: 'event', seq: 4, event: { ev: 'chat_delivered', data: { interaction: 'ix', seq: 2 } } });
+  const sent = a.sendChat('ix', 'yes');
+  answer(requests().at(-1), { kind: 'chat', value: msg('ix', 4, 'agent', 'yes') });
+  assert.equal((await sent).seq, 4);
+  await assert.rejects(a.sendChat('ix', 'y'.repeat(300 * 1024)), (e) => e.code === 'too_large');
+  a.sendChat('ix', 'typed before the reload');
+  // Offline: held, and sent after the next connection's log_in.
+  ws().onclose({ code: 1006 });
+  a.sendChat('ix', 'typed offline');
+  await assert.rejects(a.sendChat('ix', 'z'.repeat(300 * 1024)), (e) => e.code === 'too_large');
+  assert.deepEqual(a.view().pending.map((p) => p.req.text), ['typed before the reload', 'typed offline']);
+  const saved = a.save();
+  a.close();
+  a.free();
+  // The reload: same instance and last_seq, the queued message goes first, then log_in and get_seat again.
+  const b = new Agent('ws://center.test', 'atok', { saved });
+  b.start();
+  ws().onopen({});
+  const hello = ws().sent[0];
+  assert.equal(hello.instance, 21);
+  assert.equal(hello.last_seq, 4);
+  assert.deepEqual(b.view().delivered, [['ix', 2]], 'receipts seen before the reload are kept');
+  recv({ t: 'welcome', v: 1, client: 'ann', resumed: true, role: 'agent' });
+  assert.deepEqual(requests().map((r) => r.req.op), ['send_chat', 'log_in', 'get_seat', 'send_chat']);
+  assert.equal(requests()[3].req.text, 'typed offline');
+  assert.equal(requests()[1].req.name, 'Ann', 'the login is kept');
+  answer(requests()[2], { kind: 'seat', value: { ...view, offer: null, live: [{ interaction: li('ix', 'connected'), transcript: [msg('ix', 1, 'client', 'hello'), msg('ix', 5, 'client', 'sent while you reloaded')] }] } });
+  assert.deepEqual(b.view().chats.ix.map((m) => m.text), ['hello', 'sent while you reloaded']);
+  b.close();
 });

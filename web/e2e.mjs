@@ -1,6 +1,8 @@
 // End-to-end test in headless Chromium: the demo page (client alice) and the agent console (ann) in two
 // browser contexts against a real frontdesk-server on 127.0.0.1. Status updates appear, the agent
-// invites, the client accepts, chat goes both ways, and a server restart (SIGKILL) loses no message.
+// invites, the client accepts, chat goes both ways; a reload of the page and of the console mid-chat
+// continues the chat; a server restart (SIGKILL) loses no message; refused requests (an invalid
+// agenda, an oversized note) show their error and the next request still works.
 //   node web/e2e.mjs <frontdesk-server binary> <out dir for screenshots and results.json>
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
@@ -80,6 +82,46 @@ try {
   step('chat went both ways');
   await shot(client, '3-client-chat');
   await shot(agent, '3-agent-chat');
+  const once = async (p, sel, t) => {
+    const n = await p.locator(sel, { hasText: t }).count();
+    if (n !== 1) throw new Error(`"${t}" shown ${n} times`);
+  };
+
+  // 4a. The customer reloads the page mid-chat: the transcript is shown again (not the Start form), and
+  // the chat goes on both ways.
+  await client.reload();
+  await w.locator('[data-testid=msg]', { hasText: 'Hi alice, Ann here' }).waitFor({ timeout: 15_000 });
+  await w.locator('[data-testid=msg]', { hasText: 'Hello from alice' }).waitFor({ timeout: 5_000 });
+  if (!(await w.locator('#start').isHidden())) throw new Error('the Start form is shown after a reload mid-chat');
+  await agentInput.fill('Still with you after your reload');
+  await agentInput.press('Enter');
+  await w.locator('[data-testid=msg]', { hasText: 'Still with you after your reload' }).waitFor({ timeout: 10_000 });
+  await w.locator('#say-in').fill('Reloaded and still here');
+  await w.locator('#say-in').press('Enter');
+  await agent.locator('[data-testid=agent-msg]', { hasText: 'Reloaded and still here' }).waitFor({ timeout: 10_000 });
+  await once(w, '[data-testid=msg]', 'Hello from alice');
+  step('page reload mid-chat: transcript shown, chat went on both ways');
+  await shot(client, '3a-client-after-reload');
+
+  // 4b. The console goes away (a reload) mid-chat; the customer writes meanwhile; the console comes back
+  // on the same session and shows the chat, with that message, and goes on.
+  await agent.goto('about:blank');
+  await w.locator('#say-in').fill('Sent while the console reloaded');
+  await w.locator('#say-in').press('Enter');
+  await w.locator('[data-testid=msg]', { hasText: 'Sent while the console reloaded' }).waitFor({ timeout: 10_000 });
+  await agent.goto(urls.agent);
+  await agent.locator('[data-testid=agent-msg]', { hasText: 'Sent while the console reloaded' }).waitFor({ timeout: 15_000 });
+  await agent.locator('[data-testid=agent-msg]', { hasText: 'Hello from alice' }).waitFor({ timeout: 5_000 });
+  await agent.locator('[data-testid=customer]', { hasText: 'Name' }).first().waitFor({ timeout: 5_000 });
+  await once(agent, '[data-testid=agent-msg]', 'Sent while the console reloaded');
+  await agentInput.fill('Console back');
+  await agentInput.press('Enter');
+  await w.locator('[data-testid=msg]', { hasText: 'Console back' }).waitFor({ timeout: 10_000 });
+  await w.locator('#say-in').fill('Customer to the reloaded console');
+  await w.locator('#say-in').press('Enter');
+  await agent.locator('[data-testid=agent-msg]', { hasText: 'Customer to the reloaded console' }).waitFor({ timeout: 10_000 });
+  step('console reload mid-chat: chat shown again, message sent meanwhile received, chat went on');
+  await shot(agent, '3b-agent-after-reload');
 
   // 5. The server dies; both sides type while it is down; it comes back on the same database.
   server.removeAllListeners('exit');
@@ -94,13 +136,11 @@ try {
   await shot(client, '4-client-offline');
   const down = Date.now();
   await start();
-  // The agent protocol has no replay of events missed while logged out (the client protocol does), so
-  // the console must be back before the client's queued message is delivered; it retries every second.
   await agent.locator('#conn', { hasText: 'Online' }).waitFor({ timeout: 20_000 });
   await w.locator('#conn', { hasText: 'Online' }).waitFor({ timeout: 40_000 });
-  // Stored by the server exactly once (no longer "sending…"). The agent protocol has no replay for a
-  // console that was logged out when it arrived, so the agent side is checked with the next message.
+  // Stored by the server exactly once (no longer "sending…"), and replayed to the console.
   await w.locator('[data-testid=msg]', { hasText: 'Sent while the server was down' }).waitFor({ timeout: 20_000 });
+  await agent.locator('[data-testid=agent-msg]', { hasText: 'Sent while the server was down' }).waitFor({ timeout: 20_000 });
   await w.locator('[data-testid=msg]', { hasText: 'Agent typed during the outage' }).waitFor({ timeout: 20_000 });
   const recoverMs = Date.now() - down;
   step(`survived the restart; both queued messages arrived (${recoverMs} ms after restart began)`);
@@ -108,16 +148,43 @@ try {
   await w.locator('#say-in').press('Enter');
   await agent.locator('[data-testid=agent-msg]', { hasText: 'Still here after the restart' }).waitFor({ timeout: 10_000 });
   // Nothing doubled: each message shows once on each side.
-  for (const [p, sel, t] of [[agent, '[data-testid=agent-msg]', 'Hello from alice'], [client.locator('frontdesk-widget'), '[data-testid=msg]', 'Sent while the server was down'], [client.locator('frontdesk-widget'), '[data-testid=msg]', 'Hi alice, Ann here'], [client.locator('frontdesk-widget'), '[data-testid=msg]', 'Agent typed during the outage']]) {
-    const n = await p.locator(sel, { hasText: t }).count();
-    if (n !== 1) throw new Error(`"${t}" shown ${n} times`);
-  }
+  for (const [p, sel, t] of [[agent, '[data-testid=agent-msg]', 'Hello from alice'], [agent, '[data-testid=agent-msg]', 'Sent while the server was down'], [agent, '[data-testid=agent-msg]', 'Agent typed during the outage'], [w, '[data-testid=msg]', 'Sent while the server was down'], [w, '[data-testid=msg]', 'Hi alice, Ann here'], [w, '[data-testid=msg]', 'Agent typed during the outage']]) await once(p, sel, t);
   await shot(client, '5-client-after-restart');
   await shot(agent, '5-agent-after-restart');
 
+  // 5c. Refused requests show their error near their form and wedge nothing. An agenda window that ends
+  // before it starts is refused by the server (as that request); the corrected one is saved.
+  await w.locator('#d-prof > summary').click();
+  await w.locator('#ag-add').click();
+  const win = w.locator('[data-testid=agenda-window]').last();
+  for (const d of ['Sat', 'Sun']) await win.getByRole('checkbox', { name: d }).uncheck();
+  const zone = await win.locator('.ag-tz').inputValue();
+  await win.getByLabel('From', { exact: true }).fill('17:00');
+  await win.getByLabel('To', { exact: true }).fill('09:00');
+  await w.getByRole('button', { name: 'Save profile' }).click();
+  await w.locator('#p-msg', { hasText: /agenda/ }).waitFor({ timeout: 10_000 });
+  const refused = await w.locator('#p-msg').textContent();
+  await win.getByLabel('To', { exact: true }).fill('18:30');
+  await w.getByRole('button', { name: 'Save profile' }).click();
+  await w.locator('#p-msg', { hasText: 'Saved' }).waitFor({ timeout: 10_000 });
+  const agenda = await w.evaluate((e) => e.client.view().profile.agenda.at(-1));
+  if (JSON.stringify(agenda) !== JSON.stringify({ days: [1, 2, 3, 4, 5], start_minute: 1020, end_minute: 1110, time_zone: zone, media: [] })) throw new Error(`agenda saved as ${JSON.stringify(agenda)}`);
+  step(`invalid agenda refused ("${refused}"), the corrected one saved: ${JSON.stringify(agenda)}`);
+  // An oversized note is refused at the call; the next requests still work, the chat too.
+  const note = await w.evaluate((e) => e.client.addNote('nope', 'x'.repeat(300 * 1024)).then(() => 'accepted', (x) => x.code));
+  if (note !== 'too_large') throw new Error(`oversized note: ${note}`);
+  const bad = await w.evaluate((e) => e.client.request({ op: 'update_profile', patch: { agenda: [{ days: [null] }] } }).then(() => 'accepted', (x) => x.code));
+  if (bad !== 'invalid') throw new Error(`malformed agenda: ${bad}`);
+  await w.evaluate((e) => e.client.getOrders());
+  await w.locator('#say-in').fill('After the refused requests');
+  await w.locator('#say-in').press('Enter');
+  await agent.locator('[data-testid=agent-msg]', { hasText: 'After the refused requests' }).waitFor({ timeout: 10_000 });
+  step('oversized note refused (too_large), malformed agenda refused (invalid); later requests and chat still work');
+  await shot(client, '5c-client-profile-errors');
+
   // 6. A narrow (phone) viewport and the other panels, for the record.
   await client.setViewportSize({ width: 390, height: 1400 });
-  for (const d of ['#d-prof', '#d-hist', '#d-ord', '#d-al']) await w.locator(`${d} > summary`).click();
+  for (const d of ['#d-hist', '#d-ord', '#d-al']) await w.locator(`${d} > summary`).click();
   await w.locator('#h-list li').first().waitFor({ timeout: 5_000 });
   await shot(client, '6-client-phone-panels');
 

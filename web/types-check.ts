@@ -1,6 +1,6 @@
 // Compiled (not run) by test-web.sh with `tsc --noEmit --strict`: the package's TypeScript types are
 // valid and describe the documented usage of the Client and the widget.
-import init, { Client, MEDIA, type CenterStatus, type ChatMessage, type ClientView, type FrontdeskError } from '../bindings/js/frontdesk.js';
+import init, { Agent, Client, MEDIA, type AgentView, type CenterStatus, type ChatMessage, type ClientView, type FrontdeskError } from '../bindings/js/frontdesk.js';
 import type { FrontdeskWidget } from '../bindings/js/frontdesk-widget.js';
 
 export async function example(token: string, saved: string | null): Promise<number> {
@@ -15,5 +15,10 @@ export async function example(token: string, saved: string | null): Promise<numb
   await c.updateProfile({ interests: { products: ['router'], topics: [] } }).catch((e: FrontdeskError) => e.code);
   const history = await c.getHistory({ product: 'router' });
   const widget = document.querySelector('frontdesk-widget') as FrontdeskWidget | null;
-  return sent.seq + v.pending.length + history.length + (widget?.firstStatusMs ?? 0) + c.save().length;
+  const a = new Agent('wss://center.example', token, { name: 'Ann', media: ['chat'], saved: saved ?? undefined });
+  a.start();
+  const seat = await a.logIn();
+  const av: AgentView = a.view();
+  const live = await c.getLive();
+  return seat.live.length + av.offers.length + live.length + sent.seq + v.pending.length + history.length + (widget?.firstStatusMs ?? 0) + c.save().length;
 }

@@ -13,6 +13,10 @@ const time = (ms) => (ms ? new Date(ms).toLocaleString([], { dateStyle: 'short',
 const secs = (s) => (s == null ? '—' : s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
 const hhmm = (m) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
 const mins = (s) => { const [h, m] = String(s).split(':').map(Number); return (h || 0) * 60 + (m || 0); };
+const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+const localZone = () => { try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { return 'UTC'; } };
+let zones;
+const zoneList = () => (zones ??= [...new Set([localZone(), 'UTC', ...(Intl.supportedValuesOf?.('timeZone') ?? [])])].sort());
 const list = (s) => String(s).split(',').map((x) => x.trim()).filter(Boolean);
 const MEDIA = ['chat', 'voice', 'video', 'callback', 'email'];
 
@@ -55,6 +59,11 @@ fieldset{border:0;padding:0;margin:0}
 .msg{max-width:85%;padding:6px 10px;border-radius:12px;background:#eef1f4;color:#1b1f24;align-self:flex-start}
 .msg.me{align-self:flex-end;background:var(--fd-accent);color:var(--fd-accent-fg)}
 .status-placed,.status-processing{color:var(--fd-warn)}.status-shipped,.status-delivered{color:var(--fd-ok)}.status-cancelled{color:var(--fd-bad)}
+.err{color:var(--fd-bad);font-size:13px;margin:4px 0 0}
+.err:empty{display:none}
+.ag{border:1px solid var(--fd-border);border-radius:6px;padding:6px 8px;margin:6px 0}
+.ag .days label{display:inline-flex;gap:3px;align-items:center;margin:0 8px 0 0;color:var(--fd-fg)}
+.ag .row label{margin:0}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 @media (max-width:480px){:host{max-width:none}.stats b{font-size:17px}}
 `;
@@ -97,7 +106,9 @@ class FrontdeskWidget extends HTMLElement {
     c.on('connected', (e) => this.emit('connected', e));
     c.on('disconnected', (e) => this.emit('disconnected', e));
     c.on('rejected', (e) => { this.$('#conn').textContent = `Rejected: ${e.message}`; this.emit('rejected', e); });
-    c.on('synced', () => this.refreshHistory());
+    c.on('synced', () => { this.synced = true; this.refreshHistory(); });
+    this.restored = !!saved;
+    this.synced = false;
     c.on('chat', (m) => this.emit('chat', m));
     c.on('invitation', (i) => this.emit('invitation', i));
     c.on('alert', (a) => this.emit('alert', a));
@@ -130,17 +141,19 @@ class FrontdeskWidget extends HTMLElement {
   </div>
   <div class="chips" id="media" aria-label="Media offered"></div>
  </section>
- <section aria-labelledby="inv-h" id="invs" hidden><h3 id="inv-h" style="margin:0 0 6px;font-size:14px">Invitations</h3><ul id="inv-list"></ul></section>
+ <section aria-labelledby="inv-h" id="invs" hidden><h3 id="inv-h" style="margin:0 0 6px;font-size:14px">Invitations</h3><ul id="inv-list"></ul><p class="err" id="inv-msg" role="alert"></p></section>
  <section aria-labelledby="ct-h" data-testid="contact"><h3 id="ct-h" style="margin:0;font-size:14px">Talk to us</h3>
   <div id="live"></div>
   <form id="start">
    <fieldset class="media"><legend class="sr">Medium</legend><div id="pick"></div></fieldset>
    <div class="row"><select id="s-product" aria-label="Product"><option value="">Any product</option></select>
    <input id="s-topic" aria-label="Topic" placeholder="What is it about?"><button>Start</button></div>
+   <p class="err" id="s-msg" role="alert"></p>
   </form>
   <div id="chat" hidden>
    <div class="log" id="log" role="log" aria-live="polite" aria-label="Chat transcript"></div>
    <form class="row" id="say"><input id="say-in" aria-label="Message" placeholder="Type a message" autocomplete="off"><button>Send</button><button type="button" class="ghost" id="end">End</button></form>
+   <p class="err" id="c-msg" role="alert"></p>
   </div>
  </section>
  <details id="d-prof"><summary>Your profile</summary><div><form id="prof">
@@ -148,31 +161,42 @@ class FrontdeskWidget extends HTMLElement {
   <div class="row"><div><label for="p-country">Country</label><input id="p-country"></div><div><label for="p-lang">Languages</label><input id="p-lang" placeholder="en, fr"></div></div>
   <fieldset><legend style="font-size:13px;color:var(--fd-muted);margin-top:8px">Interested in</legend><div id="p-products"></div></fieldset>
   <label for="p-topics">Topics</label><input id="p-topics" placeholder="billing, wifi">
-  <label for="p-agenda">When we may contact you (one per line: days 1-7, from-to, time zone)</label>
-  <textarea id="p-agenda" rows="3" placeholder="1,2,3,4,5 09:00-17:00 Europe/Paris"></textarea>
+  <fieldset id="p-agenda"><legend style="font-size:13px;color:var(--fd-muted);margin-top:8px">When we may contact you</legend><div id="ag-rows"></div>
+  <button type="button" class="ghost" id="ag-add">Add a time window</button></fieldset>
   <div class="row"><small id="p-msg" role="status"></small><button>Save profile</button></div></form></div></details>
  <details id="d-hist"><summary>History</summary><div>
   <div class="row"><select id="h-product" aria-label="Filter by product"><option value="">All products</option></select>
   <select id="h-agent" aria-label="Filter by agent"><option value="">All agents</option></select></div>
-  <ul id="h-list" data-testid="history"></ul></div></details>
+  <ul id="h-list" data-testid="history"></ul><p class="err" id="h-msg" role="alert"></p></div></details>
  <details id="d-ord"><summary>Orders</summary><div><ul id="o-list"></ul></div></details>
  <details id="d-al"><summary>Alerts</summary><div>
-  <button type="button" class="ghost" id="al-sub">Tell me when an agent is free</button><ul id="al-list"></ul></div></details>
+  <button type="button" class="ghost" id="al-sub">Tell me when an agent is free</button><p class="err" id="al-msg" role="alert"></p><ul id="al-list"></ul></div></details>
 </div>`;
     this.$('#start').onsubmit = (e) => { e.preventDefault(); this.startLive(); };
     this.$('#say').onsubmit = (e) => { e.preventDefault(); this.say(); };
-    this.$('#end').onclick = () => this.current && this.client.endInteraction(this.current.id).catch((x) => this.note(x));
+    this.$('#end').onclick = () => this.current && this.client.endInteraction(this.current.id).catch(this.shown('#c-msg'));
     this.$('#prof').onsubmit = (e) => { e.preventDefault(); this.saveProfile(); };
     this.$('#h-product').onchange = this.$('#h-agent').onchange = () => this.refreshHistory();
     this.$('#al-sub').onclick = () => this.client?.subscribeAlert({ when: 'agent_available' })
-      .then(() => { this.$('#al-sub').textContent = 'We will tell you'; this.$('#al-sub').disabled = true; }, (x) => this.note(x));
+      .then(() => { this.$('#al-sub').textContent = 'We will tell you'; this.$('#al-sub').disabled = true; this.$('#al-msg').textContent = ''; }, this.shown('#al-msg'));
     this.$('#inv-list').onclick = (e) => {
       const b = e.target.closest('button[data-inv]');
-      if (b) this.client.respondInvitation(b.dataset.inv, b.dataset.accept === '1').catch((x) => this.note(x));
+      if (b) this.client.respondInvitation(b.dataset.inv, b.dataset.accept === '1').then(() => { this.$('#inv-msg').textContent = ''; }, this.shown('#inv-msg'));
     };
+    this.$('#ag-add').onclick = () => this.$('#ag-rows').insertAdjacentHTML('beforeend', this.window());
+    this.$('#ag-rows').onclick = (e) => e.target.closest('.ag-del')?.closest('.ag').remove();
   }
 
-  note(err) { this.$('#conn').textContent = err?.message || String(err); }
+  // An error shown next to the form whose request caused it; the widget goes on working.
+  shown(sel) { return (err) => { const m = this.$(sel); if (m) m.textContent = err?.message || String(err); }; }
+
+  // One agenda window of the editor: weekdays, from/to (a "to" of 00:00 is midnight at the end), time zone.
+  window(w = { days: [1, 2, 3, 4, 5], start_minute: 540, end_minute: 1020, time_zone: localZone() }) {
+    const tz = [...new Set([w.time_zone, ...zoneList()])];
+    return `<div class="ag" data-testid="agenda-window"><fieldset class="days"><legend class="sr">Days</legend>${DAYS.map((d, i) => `<label><input type="checkbox" value="${i + 1}"${w.days.includes(i + 1) ? ' checked' : ''}>${d}</label>`).join('')}</fieldset>
+<div class="row"><label>From <input type="time" class="ag-from" value="${hhmm(w.start_minute)}"></label><label>To <input type="time" class="ag-to" value="${hhmm(w.end_minute % 1440)}"></label></div>
+<div class="row"><select class="ag-tz" aria-label="Time zone">${tz.map((z) => `<option${z === w.time_zone ? ' selected' : ''}>${esc(z)}</option>`).join('')}</select><button type="button" class="ghost ag-del">Remove</button></div></div>`;
+  }
 
   status(s) {
     const offered = s.queues.filter((q) => q.offered);
@@ -211,7 +235,8 @@ class FrontdeskWidget extends HTMLElement {
     // Live interaction and chat
     const live = v.interactions.filter((x) => x.state !== 'ended').sort((a, b) => b.created_at - a.created_at)[0];
     this.current = live;
-    this.$('#start').hidden = !!live;
+    // A restored page waits for its live interactions (get_live) before it offers to start one.
+    this.$('#start').hidden = !!live || (this.restored && !this.synced && v.connected);
     this.$('#live').innerHTML = !live ? '' : live.state === 'queued'
       ? `<p role="status">You are number ${live.position} in line for ${esc(live.medium)} (about ${secs(live.estimated_hold_secs)}).</p>`
       : `<p role="status">Connected with ${esc(live.agent)} by ${esc(live.medium)}.</p>`;
@@ -249,7 +274,7 @@ class FrontdeskWidget extends HTMLElement {
     const product = this.$('#h-product').value || undefined;
     const agent = this.$('#h-agent').value || undefined;
     this.filter = { product, agent };
-    this.client?.getHistory(this.filter).then((rows) => this.history(rows), (x) => this.note(x));
+    this.client?.getHistory(this.filter).then((rows) => { this.history(rows); this.$('#h-msg').textContent = ''; }, this.shown('#h-msg'));
   }
 
   fillProfile(p, prods) {
@@ -259,22 +284,26 @@ class FrontdeskWidget extends HTMLElement {
     this.$('#p-lang').value = d.languages.join(', ');
     this.$('#p-topics').value = p.interests.topics.join(', ');
     this.$('#p-products').innerHTML = prods.map((x) => `<label style="display:inline-flex;gap:4px;margin-right:10px;color:var(--fd-fg)"><input type="checkbox" value="${esc(x.id)}"${p.interests.products.includes(x.id) ? ' checked' : ''}>${esc(x.name)}</label>`).join('');
-    this.$('#p-agenda').value = p.agenda.map((a) => `${a.days.join(',')} ${hhmm(a.start_minute)}-${hhmm(a.end_minute)} ${a.time_zone}`).join('\n');
+    this.$('#ag-rows').innerHTML = p.agenda.map((w) => this.window(w)).join('');
   }
 
   saveProfile() {
     const v = this.client.view();
-    const agenda = this.$('#p-agenda').value.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
-      const [days, span, tz] = l.split(/\s+/);
-      const [a, b] = (span || '').split('-');
-      return { days: list(days).map(Number), start_minute: mins(a), end_minute: mins(b), time_zone: tz || 'UTC', media: [] };
-    });
+    const m = this.$('#p-msg');
+    const agenda = [...this.root.querySelectorAll('#ag-rows .ag')].map((r) => ({
+      days: [...r.querySelectorAll('.days input:checked')].map((i) => Number(i.value)),
+      start_minute: mins(r.querySelector('.ag-from').value),
+      // 00:00 as the end is midnight at the end of the day.
+      end_minute: mins(r.querySelector('.ag-to').value) || 1440,
+      time_zone: r.querySelector('.ag-tz').value || localZone(),
+      media: [],
+    }));
+    if (agenda.some((w) => !w.days.length)) { m.textContent = 'Pick at least one day for each time window'; return; }
     const patch = {
       demographics: { ...v.profile.demographics, name: this.$('#p-name').value || null, country: this.$('#p-country').value || null, languages: list(this.$('#p-lang').value) },
       interests: { products: [...this.root.querySelectorAll('#p-products input:checked')].map((i) => i.value), topics: list(this.$('#p-topics').value) },
       agenda,
     };
-    const m = this.$('#p-msg');
     m.textContent = 'Saving…';
     this.client.updateProfile(patch).then(() => { m.textContent = 'Saved'; }, (x) => { m.textContent = x.message; });
   }
@@ -283,13 +312,15 @@ class FrontdeskWidget extends HTMLElement {
     const medium = this.root.querySelector('#pick input:checked')?.value || 'chat';
     const product = this.$('#s-product').value || undefined;
     const topic = this.$('#s-topic').value || undefined;
-    this.client.startInteraction(medium, product, topic).catch((x) => this.note(x));
+    this.$('#s-msg').textContent = '';
+    this.client.startInteraction(medium, product, topic).catch(this.shown('#s-msg'));
   }
 
   say() {
     const i = this.$('#say-in');
     if (!i.value.trim() || !this.current) return;
-    this.client.sendChat(this.current.id, i.value).catch((x) => this.note(x));
+    this.$('#c-msg').textContent = '';
+    this.client.sendChat(this.current.id, i.value).catch(this.shown('#c-msg'));
     i.value = '';
   }
 }

@@ -21,9 +21,9 @@ const defaultFilter = (f) => !f || Object.values(f).every((x) => x == null);
 const PRESENTITY = /^(center|(queue|agent|client):.+)$/;
 
 function emptyView() {
+  const profile = { demographics: { name: null, languages: [], country: null, birth_year: null }, capabilities: [], agenda: [], interests: { products: [], topics: [] }, revision: 0 };
   return {
-    client: null,
-    profile: { demographics: { name: null, languages: [], country: null, birth_year: null }, capabilities: [], agenda: [], interests: { products: [], topics: [] }, revision: 0 },
+    client: null, profile, stored: profile,
     orders: {}, products: [], history: [], center: null, presence: {}, invitations: {}, interactions: {}, chats: {}, delivered: [], alerts: [],
   };
 }
@@ -60,7 +60,7 @@ function applyPresence(v, d, force) {
 
 function applyEvent(v, { ev, data }) {
   switch (ev) {
-    case 'profile_changed': if (data.revision >= v.profile.revision) v.profile = data; break;
+    case 'profile_changed': if (data.revision >= v.stored.revision) v.stored = data; break;
     case 'order_changed': upsertOrder(v, data); break;
     case 'history_changed': upsertRecord(v, data); break;
     case 'alert': v.alerts.push(data); break;
@@ -76,7 +76,7 @@ function applyEvent(v, { ev, data }) {
 function applyResponse(v, req, { kind, value }) {
   switch (kind) {
     // Answers can overtake each other on a reordering transport; the newer revision wins.
-    case 'profile': if (value.revision >= v.profile.revision) v.profile = value; break;
+    case 'profile': if (value.revision >= v.stored.revision) v.stored = value; break;
     case 'history':
       if (req.op === 'get_history' && defaultFilter(req.filter)) v.history = value;
       else value.forEach((r) => upsertRecord(v, r));
@@ -95,30 +95,29 @@ function applyResponse(v, req, { kind, value }) {
       break;
     }
     case 'chat': addChat(v, value); break;
-    case 'transcript': if (req.op === 'get_transcript') v.chats[req.interaction] = value; break;
+    case 'transcript': if (req.op === 'get_transcript' || req.op === 'transcript') value.forEach((m) => addChat(v, m)); break;
+    // Live interactions with their transcripts (after a reload): merged, never stepping back.
+    case 'live': value.forEach((l) => mergeLive(v, l)); break;
   }
 }
 
-/** A contact-center client: connects to a frontdesk server, keeps a live view, queues requests offline. */
-export class Client {
-  /** A client of the server at `server` (`wss://host[:port]`; `/client` is appended); call `start()`. */
-  constructor(server, token, options = {}) {
-    const saved = options.saved ? JSON.parse(options.saved) : null;
+function mergeLive(v, { interaction: li, transcript }) {
+  const old = v.interactions[li.id];
+  if (!old || progress(old) <= progress(li)) v.interactions[li.id] = li;
+  transcript.forEach((m) => addChat(v, m));
+}
+
+// What a Client and an Agent share: the wasm session, listeners, Promises of requests, save/restore.
+class Party {
+  constructor(url, token, options, saved) {
     this._listeners = new Map();
     this._promises = new Map();
     this._meta = new Map();
-    this._watches = new Set(saved?.watches ?? (options.watchCenter === false ? [] : ['center']));
-    this._synced = false;
-    this._lastCenter = null;
-    this._view = emptyView();
-    // Math.random is enough: the instance only has to differ between installations of one client.
+    // Math.random is enough: the instance only has to differ between installations of one party.
     const instance = options.instance ?? Math.floor(Math.random() * 9e15);
-    this._s = new Session(`${String(server).replace(/\/+$/, '')}/client`, String(token), instance, saved ? JSON.stringify(saved.session) : undefined, (k, a, b) => this._on(k, a, b));
+    this._s = new Session(url, String(token), instance, saved ? JSON.stringify(saved.session) : undefined, (k, a, b) => this._on(k, a, b));
     const purposes = new Map(saved?.purposes ?? []);
-    for (const [id, req] of JSON.parse(this._s.pending())) {
-      this._meta.set(id, { req, purpose: purposes.get(id) ?? 'app' });
-      if (req.op === 'update_profile') patchProfile(this._view.profile, req.patch);
-    }
+    for (const [id, req] of JSON.parse(this._s.pending())) this._meta.set(id, { req, purpose: purposes.get(id) ?? 'app' });
   }
 
   /** Starts connecting (and reconnecting until `close()`); events go to the listeners added with `on`. */
@@ -132,9 +131,7 @@ export class Client {
   /** Whether a session with the server is up. */
   get connected() { return this._s.connected; }
 
-  /** Adds a listener for an event type (`connected`, `disconnected`, `rejected`, `synced`, `status`,
-   *  `presence`, `event`, `chat`, `invitation`, `interaction`, `alert`, `profile_changed`,
-   *  `order_changed`, `history_changed`, `chat_delivered`, `watch_ended`, `completed`, `error`, `change`). */
+  /** Adds a listener for an event type. */
   on(kind, listener) {
     if (!this._listeners.has(kind)) this._listeners.set(kind, []);
     this._listeners.get(kind).push(listener);
@@ -147,28 +144,126 @@ export class Client {
     if (i >= 0) l.splice(i, 1);
   }
 
-  /** The local view: profile, orders, products, history, center status, presence, invitations,
-   *  interactions, chats, alerts, and requests still waiting for an answer. A copy: change it freely. */
-  view() {
-    const v = this._view;
-    const pending = [...this._meta].filter(([, m]) => m.purpose === 'app').map(([id, m]) => ({ id, req: m.req }));
-    return structuredClone({
-      ...v, connected: this.connected, orders: Object.values(v.orders), invitations: Object.values(v.invitations),
-      interactions: Object.values(v.interactions), pending,
-    });
-  }
-
-  /** What to keep across a page reload so queued requests survive: pass it back as `options.saved`. */
-  save() {
-    const purposes = [...this._meta].filter(([, m]) => m.purpose !== 'app').map(([id, m]) => [id, m.purpose]);
-    return JSON.stringify({ session: JSON.parse(this._s.save()), watches: [...this._watches], purposes });
-  }
-
   /** Sends any protocol request (`{op: "get_profile"}` …); resolves with the answer's value. */
   request(req) {
     if (typeof req?.op !== 'string') throw fail('invalid', 'a request is an object with an `op`');
     return this._call(req);
   }
+
+  _pending() { return [...this._meta].filter(([, m]) => m.purpose === 'app').map(([id, m]) => ({ id, req: m.req })); }
+
+  _saved(extra) {
+    const purposes = [...this._meta].filter(([, m]) => m.purpose !== 'app').map(([id, m]) => [id, m.purpose]);
+    return JSON.stringify({ session: JSON.parse(this._s.save()), purposes, ...extra });
+  }
+
+  // Throws a FrontdeskError (`too_large`) for a request the session refuses: it is never queued or saved.
+  _send(req, purpose) {
+    let id;
+    try { id = this._s.send(JSON.stringify(req)); } catch (e) {
+      let b;
+      try { b = JSON.parse(e); } catch { b = { code: 'internal', message: String(e?.message ?? e) }; }
+      throw failure(b);
+    }
+    this._meta.set(id, { req, purpose });
+    return id;
+  }
+
+  _has(pred) { return [...this._meta.values()].some(pred); }
+
+  // Queues an app request; a Promise settled when its answer arrives (after any reconnects), or at
+  // once, rejected, when the request cannot be sent at all.
+  _call(req) {
+    let id;
+    try { id = this._send(req, 'app'); } catch (e) { return Promise.reject(e); }
+    const p = new Promise((resolve, reject) => this._promises.set(id, [resolve, reject]));
+    this._queued(req);
+    this._emit('change');
+    return p;
+  }
+
+  _queued() {}
+
+  _emit(kind, data) {
+    // Copy first: a listener may add or remove listeners.
+    for (const l of [...(this._listeners.get(kind) ?? [])]) {
+      try { l(data); } catch (e) { queueMicrotask(() => { throw e; }); }
+    }
+  }
+
+  _on(kind, a, b) {
+    const out = [];
+    switch (kind) {
+      case 'connected': this._connected(a, b, out); out.push(['connected', { resumed: b }]); break;
+      case 'disconnected': out.push(['disconnected', { retryAt: a }]); break;
+      case 'rejected': out.push(['rejected', failure(JSON.parse(a))]); break;
+      case 'answered': this._answered(a, JSON.parse(b), out); break;
+      case 'event': {
+        const e = JSON.parse(a);
+        this._event(e);
+        // Under its own name (`chat`, `invitation`, `offered`…) for listeners of one kind, and as `event`.
+        out.push([e.ev, e.data], ['event', e]);
+        break;
+      }
+      case 'error': out.push(['error', failure(JSON.parse(a))]); break;
+      default: this._other(kind, a, out);
+    }
+    this._after(out);
+    out.push(['change']);
+    for (const [k, d] of out) this._emit(k, d);
+  }
+
+  _other() {}
+  _after() {}
+
+  _answered(id, outcome, out) {
+    const m = this._meta.get(id) ?? { req: {}, purpose: 'app' };
+    this._meta.delete(id);
+    const ok = outcome.ok;
+    this._applied(id, m.req, outcome);
+    if (m.purpose === 'app') {
+      const p = this._promises.get(id);
+      this._promises.delete(id);
+      // The answer's value without its `kind` tag: the method already says what it returns.
+      if (p) ok ? p[0](ok.value ?? null) : p[1](failure(outcome.err));
+      // A request restored from a saved state: its Promise died with the old page.
+      else out.push(['completed', ok ? { id, ok: true, value: ok } : { id, ok: false, error: outcome.err }]);
+      return;
+    }
+    if (!ok) out.push(['error', failure(outcome.err)]);
+    this._settled(m, out);
+  }
+
+  _settled() {}
+}
+
+/** A contact-center client: connects to a frontdesk server, keeps a live view, queues requests offline. */
+export class Client extends Party {
+  /** A client of the server at `server` (`wss://host[:port]`; `/client` is appended); call `start()`. */
+  constructor(server, token, options = {}) {
+    const saved = options.saved ? JSON.parse(options.saved) : null;
+    super(`${String(server).replace(/\/+$/, '')}/client`, token, options, saved);
+    this._watches = new Set(saved?.watches ?? (options.watchCenter === false ? [] : ['center']));
+    this._synced = false;
+    this._lastCenter = null;
+    this._view = emptyView();
+    // Receipts are not part of get_live: the ones seen before a reload are kept with the saved state.
+    this._view.delivered = saved?.delivered ?? [];
+    this._profile();
+  }
+
+  /** The local view: profile, orders, products, history, center status, presence, invitations,
+   *  interactions, chats, alerts, and requests still waiting for an answer. A copy: change it freely. */
+  view() {
+    const { stored, ...v } = this._view;
+    return structuredClone({
+      ...v, connected: this.connected, orders: Object.values(v.orders), invitations: Object.values(v.invitations),
+      interactions: Object.values(v.interactions), pending: this._pending(),
+    });
+  }
+
+  /** What to keep across a page reload so queued requests survive: pass it back as `options.saved`. */
+  save() { return this._saved({ watches: [...this._watches], delivered: this._view.delivered.slice(-500) }); }
 
   /** Reads the own profile. */
   getProfile() { return this._call({ op: 'get_profile' }); }
@@ -186,6 +281,8 @@ export class Client {
   updateDelivery(order, delivery) { return this._call({ op: 'update_delivery', order, delivery }); }
   /** Reads center status once (it is also pushed live as `status` events). */
   getCenterStatus() { return this._call({ op: 'get_center_status' }); }
+  /** Reads the live interactions with their transcripts (the view merges them). */
+  getLive() { return this._call({ op: 'get_live' }); }
   /** Watches a presentity (`center`, `queue:<id>`, `agent:<id>`); kept across reconnects. */
   watch(presentity) { return this._call({ op: 'watch', presentity: this._presentity(presentity) }); }
   /** Stops watching a presentity. */
@@ -221,114 +318,224 @@ export class Client {
     return p;
   }
 
-  _send(req, purpose) {
-    const id = this._s.send(JSON.stringify(req));
-    this._meta.set(id, { req, purpose });
-    return id;
-  }
-
-  // Queues an app request and returns a Promise settled when its answer arrives (after any reconnects).
-  _call(req) {
-    if (req.op === 'update_profile') patchProfile(this._view.profile, req.patch);
+  // Local effects once a request is queued, so a refused one leaves the view as it was.
+  _queued(req) {
+    if (req.op === 'update_profile') this._profile();
     if (req.op === 'watch') this._watches.add(req.presentity);
     if (req.op === 'unwatch') { this._watches.delete(req.presentity); delete this._view.presence[req.presentity]; }
-    const id = this._send(req, 'app');
-    const p = new Promise((resolve, reject) => this._promises.set(id, [resolve, reject]));
-    this._emit('change');
-    return p;
   }
 
-  _emit(kind, data) {
-    // Copy first: a listener may add or remove listeners.
-    for (const l of [...(this._listeners.get(kind) ?? [])]) {
-      try { l(data); } catch (e) { queueMicrotask(() => { throw e; }); }
-    }
-  }
-
-  // The broker applies requests in id order: only later edits are still ahead of it.
-  _reapply(after) {
-    for (const [id, m] of [...this._meta].sort((a, b) => a[0] - b[0])) {
-      if (id > after && m.req.op === 'update_profile') patchProfile(this._view.profile, m.req.patch);
-    }
-  }
-
-  _on(kind, a, b) {
+  // The shown profile: the newest stored one with the edits still waiting for an answer on top, in id
+  // order (the broker applies requests in id order). A refused edit thus drops out of the view.
+  _profile() {
     const v = this._view;
-    const out = [];
-    switch (kind) {
-      case 'connected':
-        v.client = a;
-        if (!b) {
-          // A new session: its presence versions are its own, and its watches must be made again.
-          for (const d of Object.values(v.presence)) d.version = 0;
-          for (const p of this._watches) {
-            if (![...this._meta.values()].some((m) => m.req.op === 'watch' && m.req.presentity === p)) this._send({ op: 'watch', presentity: p }, 'rewatch');
-          }
-        }
-        // Also on a resumed session: a client restored from a saved state has an empty view.
-        if (!this._synced && ![...this._meta.values()].some((m) => m.purpose === 'sync')) {
-          for (const op of ['get_profile', 'get_orders', 'get_products']) this._send({ op }, 'sync');
-        }
-        out.push(['connected', { resumed: b }]);
-        break;
-      case 'disconnected': out.push(['disconnected', { retryAt: a }]); break;
-      case 'rejected': out.push(['rejected', failure(JSON.parse(a))]); break;
-      case 'answered': this._answered(a, JSON.parse(b), out); break;
-      case 'event': {
-        const e = JSON.parse(a);
-        applyEvent(v, e);
-        if (e.ev === 'profile_changed') this._reapply(0);
-        // Under its own name (`chat`, `invitation`, `profile_changed`…) for listeners of one kind, and as `event`.
-        out.push([e.ev, e.data], ['event', e]);
-        break;
+    v.profile = structuredClone(v.stored);
+    for (const [, m] of [...this._meta].sort((a, b) => a[0] - b[0])) if (m.req.op === 'update_profile') patchProfile(v.profile, m.req.patch);
+  }
+
+  _connected(client, resumed) {
+    this._view.client = client;
+    if (!resumed) {
+      // A new session: its presence versions are its own, and its watches must be made again.
+      for (const d of Object.values(this._view.presence)) d.version = 0;
+      for (const p of this._watches) {
+        if (!this._has((m) => m.req.op === 'watch' && m.req.presentity === p)) this._send({ op: 'watch', presentity: p }, 'rewatch');
       }
-      case 'status': {
-        const d = JSON.parse(a);
-        if (applyPresence(v, d, false)) out.push(['presence', d]);
-        break;
-      }
-      case 'watch_ended': {
-        const p = JSON.parse(a);
-        this._watches.delete(p);
-        delete v.presence[p];
-        out.push(['watch_ended', p]);
-        break;
-      }
-      case 'error': out.push(['error', failure(JSON.parse(a))]); break;
     }
-    // Center status reaches the view by pushes and by (re)watch answers: compare, so `status` fires for the first too.
+    // Also on a resumed session: a client restored from a saved state has an empty view.
+    if (!this._synced && !this._has((m) => m.purpose === 'sync')) {
+      for (const op of ['get_profile', 'get_orders', 'get_products', 'get_live']) this._send({ op }, 'sync');
+    }
+  }
+
+  _event(e) {
+    applyEvent(this._view, e);
+    if (e.ev === 'profile_changed') this._profile();
+  }
+
+  _other(kind, a, out) {
+    const v = this._view;
+    if (kind === 'status') {
+      const d = JSON.parse(a);
+      if (applyPresence(v, d, false)) out.push(['presence', d]);
+    } else if (kind === 'watch_ended') {
+      const p = JSON.parse(a);
+      this._watches.delete(p);
+      delete v.presence[p];
+      out.push(['watch_ended', p]);
+    }
+  }
+
+  // Center status reaches the view by pushes and by (re)watch answers: compare, so `status` fires for the first too.
+  _after(out) {
+    const v = this._view;
     const center = v.center && JSON.stringify(v.center);
     if (center && center !== this._lastCenter) {
       this._lastCenter = center;
       out.push(['status', structuredClone(v.center)]);
     }
-    out.push(['change']);
-    for (const [k, d] of out) this._emit(k, d);
   }
 
-  _answered(id, outcome, out) {
-    const m = this._meta.get(id) ?? { req: {}, purpose: 'app' };
-    this._meta.delete(id);
-    const ok = outcome.ok;
-    if (ok) {
-      applyResponse(this._view, m.req, ok);
-      if (ok.kind === 'profile') this._reapply(id);
-    } else if (m.req.op === 'watch') {
-      this._watches.delete(m.req.presentity);
-    }
-    if (m.purpose === 'app') {
-      const p = this._promises.get(id);
-      this._promises.delete(id);
-      // The answer's value without its `kind` tag: the method already says what it returns.
-      if (p) ok ? p[0](ok.value ?? null) : p[1](failure(outcome.err));
-      // A request restored from a saved state: its Promise died with the old page.
-      else out.push(['completed', ok ? { id, ok: true, value: ok } : { id, ok: false, error: outcome.err }]);
-      return;
-    }
-    if (!ok) out.push(['error', failure(outcome.err)]);
-    if (!this._synced && ![...this._meta.values()].some((x) => x.purpose === 'sync')) {
+  _applied(id, req, { ok }) {
+    if (ok) applyResponse(this._view, req, ok);
+    else if (req.op === 'watch') this._watches.delete(req.presentity);
+    if (req.op === 'update_profile' || ok?.kind === 'profile') this._profile();
+  }
+
+  _settled(m, out) {
+    if (!this._synced && !this._has((x) => x.purpose === 'sync')) {
       this._synced = true;
       out.push(['synced']);
+    }
+  }
+}
+
+function emptySeat() {
+  return { agent: null, name: null, state: null, center: null, offers: {}, interactions: {}, chats: {}, delivered: [], invitations: {}, profiles: {} };
+}
+
+/** An agent's console: the same reliable session as a client (`/agent` is appended to `server`), a
+ *  Promise API for the agent requests, and a live view of the seat (offers, interactions with their
+ *  transcripts, invitations, the served clients' profiles). It logs in on every connection and reads
+ *  the seat, so a reload or a reconnect continues where it stopped. */
+export class Agent extends Party {
+  /** An agent console for `token`; `options`: `name`, `skills`, `media` (to log in with), `saved`, `instance`. */
+  constructor(server, token, options = {}) {
+    const saved = options.saved ? JSON.parse(options.saved) : null;
+    super(`${String(server).replace(/\/+$/, '')}/agent`, token, options, saved);
+    this._login = saved ? saved.login : { name: options.name || 'Agent', skills: options.skills ?? [], media: options.media ?? MEDIA };
+    // Requests made while the session is down wait here and go out after that connection's log_in, so
+    // a seat that ended meanwhile is taken again before them; restored ones answer as `completed`.
+    this._held = (saved?.held ?? []).map((req) => ({ req }));
+    this._view = emptySeat();
+    this._view.delivered = saved?.delivered ?? [];
+  }
+
+  _call(req) {
+    if (this.connected) return super._call(req);
+    // The session's own limit (a request frame holds at most 256 KiB), checked at the call here too.
+    const n = new TextEncoder().encode(JSON.stringify(req)).length;
+    if (n + 48 > 262144) return Promise.reject(fail('too_large', `the request is ${n} bytes; a frame holds at most 262144`));
+    const p = new Promise((resolve, reject) => this._held.push({ req, resolve, reject }));
+    this._emit('change');
+    return p;
+  }
+
+  /** The seat as this console knows it. A copy. */
+  view() {
+    const v = this._view;
+    const pending = [...this._pending(), ...this._held.map(({ req }) => ({ id: null, req }))];
+    return structuredClone({ ...v, connected: this.connected, offers: Object.values(v.offers), interactions: Object.values(v.interactions), invitations: Object.values(v.invitations), pending });
+  }
+
+  /** What to keep across a page reload: pass it back as `options.saved`. */
+  save() { return this._saved({ login: this._login, held: this._held.map((h) => h.req), delivered: this._view.delivered.slice(-500) }); }
+
+  /** Takes the seat (done by itself on every connection while logged in); resolves with the seat. */
+  logIn(name, skills, media) {
+    this._login = { name: name ?? this._login?.name ?? 'Agent', skills: skills ?? this._login?.skills ?? [], media: media ?? this._login?.media ?? MEDIA };
+    return this._call({ op: 'log_in', ...this._login });
+  }
+  /** Leaves the seat; the console stays connected but no longer logs in by itself. */
+  logOut() { this._login = null; return this._call({ op: 'log_out' }); }
+  /** Reads the seat: state, offer, live interactions with transcripts, pending invitations. */
+  getSeat() { return this._call({ op: 'get_seat' }); }
+  /** Changes state (`available`, `busy`, `away`, `after_work`). */
+  setState(state) { return this._call({ op: 'set_state', state }); }
+  /** Invites a client in a medium. */
+  invite(client, medium, message = '') { return this._call({ op: 'invite', client, medium, message }); }
+  /** Answers a client's invitation. */
+  respondInvitation(invitation, accept) { return this._call({ op: 'respond_invitation', invitation, accept: !!accept }); }
+  /** Accepts an offered interaction. */
+  accept(interaction) { return this._call({ op: 'accept', interaction }); }
+  /** Declines an offered interaction. */
+  decline(interaction) { return this._call({ op: 'decline', interaction }); }
+  /** Sends a chat message. */
+  sendChat(interaction, text) { return this._call({ op: 'send_chat', interaction, text }); }
+  /** Ends an interaction. */
+  end(interaction) { return this._call({ op: 'end', interaction }); }
+  /** Reads a served client's profile (the view keeps it under `profiles`). */
+  clientProfile(client) { return this._call({ op: 'client_profile', client }); }
+  /** Reads a served client's history. */
+  clientHistory(client, filter = {}) { return this._call({ op: 'client_history', client, filter }); }
+  /** Adds a note to a past interaction the agent handled. */
+  addNote(interaction, text) { return this._call({ op: 'add_note', interaction, text }); }
+  /** Reads center status. */
+  centerStatus() { return this._call({ op: 'center_status' }); }
+  /** Reads an interaction's transcript. */
+  transcript(interaction) { return this._call({ op: 'transcript', interaction }); }
+
+  _connected(agent) {
+    this._view.agent = agent;
+    if (!this._has((m) => m.purpose === 'seat')) {
+      if (this._login) this._send({ op: 'log_in', ...this._login }, 'seat');
+      this._send({ op: 'get_seat' }, 'seat');
+    }
+    for (const h of this._held.splice(0)) {
+      if (h.resolve) super._call(h.req).then(h.resolve, h.reject);
+      else try { this._send(h.req, 'app'); } catch { /* too large: dropped */ }
+    }
+  }
+
+  // The profile of every client served, read once.
+  _profiles() {
+    const v = this._view;
+    for (const li of Object.values(v.interactions)) {
+      if (li.state !== 'ended' && !(li.client in v.profiles) && !this._has((m) => m.req.op === 'client_profile' && m.req.client === li.client)) {
+        v.profiles[li.client] = null;
+        try { this._send({ op: 'client_profile', client: li.client }, 'profile'); } catch { /* cannot be too large */ }
+      }
+    }
+  }
+
+  _live(li) {
+    const v = this._view;
+    const old = v.interactions[li.id];
+    if (!old || progress(old) <= progress(li)) v.interactions[li.id] = li;
+    delete v.offers[li.id];
+    this._profiles();
+  }
+
+  _event({ ev, data }) {
+    const v = this._view;
+    switch (ev) {
+      case 'offered': v.offers[data.id] = data; break;
+      case 'offer_withdrawn': delete v.offers[data]; break;
+      case 'connected': case 'ended': this._live(data); break;
+      case 'invitation_received': case 'invitation_updated': v.invitations[data.id] = data; break;
+      case 'chat': addChat(v, data); break;
+      case 'chat_delivered':
+        if (!v.delivered.some(([i, s]) => i === data.interaction && s === data.seq)) v.delivered.push([data.interaction, data.seq]);
+        break;
+    }
+  }
+
+  _applied(id, req, { ok, err }) {
+    const v = this._view;
+    if (!ok) {
+      if (req.op === 'client_profile') delete v.profiles[req.client];
+      return;
+    }
+    const { kind, value } = ok;
+    switch (kind) {
+      case 'seat': {
+        Object.assign(v, { agent: value.agent, name: value.name, state: value.state });
+        v.offers = value.offer ? { [value.offer.id]: value.offer } : {};
+        const live = new Set(value.live.map((l) => l.interaction.id));
+        // What the seat no longer holds ended while this console was away.
+        for (const li of Object.values(v.interactions)) if (li.state !== 'ended' && !live.has(li.id)) v.interactions[li.id] = { ...li, state: 'ended' };
+        value.live.forEach((l) => mergeLive(v, l));
+        value.invitations.forEach((i) => { v.invitations[i.id] = i; });
+        this._profiles();
+        break;
+      }
+      case 'interaction': this._live(value); break;
+      case 'chat': addChat(v, value); break;
+      case 'invitation': v.invitations[value.id] = value; break;
+      case 'profile': if (req.op === 'client_profile') v.profiles[req.client] = value; break;
+      case 'center_status': v.center = value; break;
+      case 'transcript': value.forEach((m) => addChat(v, m)); break;
+      case 'done': if (req.op === 'set_state') v.state = req.state; break;
     }
   }
 }

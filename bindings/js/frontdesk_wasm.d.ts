@@ -29,7 +29,9 @@ export class Session {
     save(): string;
     /**
      * Queues a request (`{"op":…}` as JSON text); returns its id. It goes out now if connected, or
-     * once connected; its answer comes as `answered`, after any number of reconnects.
+     * once connected; its answer comes as `answered`, after any number of reconnects. A request
+     * over the frame limit is never queued: this throws the error (`{"code":"too_large",…}` as
+     * JSON text).
      */
     send(body: string): number;
     /**
@@ -56,7 +58,7 @@ export interface InitOutput {
     readonly session_new: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: any) => number;
     readonly session_pending: (a: number) => [number, number];
     readonly session_save: (a: number) => [number, number];
-    readonly session_send: (a: number, b: number, c: number) => number;
+    readonly session_send: (a: number, b: number, c: number) => [number, number, number];
     readonly session_setToken: (a: number, b: number, c: number) => void;
     readonly session_start: (a: number) => void;
     readonly wasm_bindgen__convert__closures_____invoke__hd02d08684e89d765: (a: number, b: number, c: any) => void;
@@ -68,6 +70,7 @@ export interface InitOutput {
     readonly __externref_table_alloc: () => number;
     readonly __wbindgen_externrefs: WebAssembly.Table;
     readonly __wbindgen_destroy_closure: (a: number, b: number) => void;
+    readonly __externref_table_dealloc: (a: number) => void;
     readonly __wbindgen_start: () => void;
 }
 

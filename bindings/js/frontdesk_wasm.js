@@ -95,7 +95,9 @@ export class Session {
     }
     /**
      * Queues a request (`{"op":…}` as JSON text); returns its id. It goes out now if connected, or
-     * once connected; its answer comes as `answered`, after any number of reconnects.
+     * once connected; its answer comes as `answered`, after any number of reconnects. A request
+     * over the frame limit is never queued: this throws the error (`{"code":"too_large",…}` as
+     * JSON text).
      * @param {string} body
      * @returns {number}
      */
@@ -103,7 +105,10 @@ export class Session {
         const ptr0 = passStringToWasm0(body, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
         const len0 = WASM_VECTOR_LEN;
         const ret = wasm.session_send(this.__wbg_ptr, ptr0, len0);
-        return ret;
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return ret[0];
     }
     /**
      * Replaces the credential (after a `rejected` report); call `start()` again.
@@ -331,6 +336,12 @@ function passStringToWasm0(arg, malloc, realloc) {
 
     WASM_VECTOR_LEN = offset;
     return ptr;
+}
+
+function takeFromExternrefTable0(idx) {
+    const value = wasm.__wbindgen_externrefs.get(idx);
+    wasm.__externref_table_dealloc(idx);
+    return value;
 }
 
 let cachedTextDecoder = new TextDecoder('utf-8', { ignoreBOM: true });

@@ -51,12 +51,22 @@ fn sent(ws: &JsValue) -> Vec<String> {
 fn offline_requests_queue_and_survive_save_restore() {
     let s = Session::new("ws://127.0.0.1:1/client".into(), "t", 77.0, None, recorder());
     assert!(!s.connected());
-    assert_eq!(s.send(r#"{"op":"get_profile"}"#.into()), 1.0);
-    assert_eq!(s.send(r#"{"op":"send_chat","interaction":"ix-1","text":"hello"}"#.into()), 2.0);
+    assert_eq!(s.send(r#"{"op":"get_profile"}"#.into()).unwrap(), 1.0);
+    assert_eq!(s.send(r#"{"op":"send_chat","interaction":"ix-1","text":"hello"}"#.into()).unwrap(), 2.0);
     let d = Session::new("ws://127.0.0.1:1/client".into(), "t", 1.0, Some(s.save()), recorder());
     assert_eq!(d.pending(), s.pending(), "the queue survives a reload");
     assert!(d.save().contains(r#""instance":77"#), "the installation is kept: {}", d.save());
-    assert_eq!(d.send(r#"{"op":"get_orders"}"#.into()), 3.0, "ids go on where the old page stopped");
+    assert_eq!(d.send(r#"{"op":"get_orders"}"#.into()).unwrap(), 3.0, "ids go on where the old page stopped");
+}
+
+#[wasm_bindgen_test]
+fn a_request_over_the_frame_limit_throws_and_is_never_queued() {
+    let s = Session::new("ws://127.0.0.1:1/client".into(), "t", 3.0, None, recorder());
+    let big = format!(r#"{{"op":"add_note","interaction":"ix","text":"{}"}}"#, "x".repeat(300 * 1024));
+    let e = s.send(big).unwrap_err().as_string().unwrap();
+    assert!(e.contains(r#""code":"too_large""#), "{e}");
+    assert_eq!(s.pending(), "[]", "not queued, so not saved");
+    assert_eq!(s.send(r#"{"op":"get_orders"}"#.into()).unwrap(), 1.0, "the next request goes on");
 }
 
 #[wasm_bindgen_test]
@@ -64,7 +74,7 @@ fn connects_answers_and_delivers_events_once_in_order() {
     install();
     let l = recorder();
     let s = Session::new("ws://center.test/client".into(), "tok", 5.0, None, l.clone());
-    let id = s.send(r#"{"op":"get_products"}"#.into());
+    let id = s.send(r#"{"op":"get_products"}"#.into()).unwrap();
     s.start();
     let ws = last();
     assert_eq!(get(&ws, "url").as_string().as_deref(), Some("ws://center.test/client"));
