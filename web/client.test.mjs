@@ -1,6 +1,7 @@
 // Tests of the browser Client (frontdesk.js on the wasm session) in node with a stand-in WebSocket:
 // the first sync, live status, optimistic edits, events in order into the view, Promises settled with
-// typed errors, and a reload that keeps queued requests. Usage: node --test web/client.test.mjs [PKG_DIR]
+// typed errors, a reload that keeps queued requests, get_live, too_large, the Agent console, and the
+// golden traces of tests/vectors/ (the Rust ClientView replays the same files). Usage: node --test web/client.test.mjs [PKG_DIR]
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -257,3 +258,33 @@ test('an agent console: the same session at /agent, log_in and get_seat on conne
   assert.deepEqual(b.view().chats.ix.map((m) => m.text), ['hello', 'sent while you reloaded']);
   b.close();
 });
+
+// Golden traces (tests/vectors/, recorded from a real broker by tests/e2e/vectors.rs): the JS view fed
+// the same answers, events and presence must end with the view the Rust ClientView ends with.
+const vectors = join(import.meta.dirname, '../tests/vectors');
+const byId = (xs, k = 'id') => [...xs].sort((a, b) => (a[k] < b[k] ? -1 : a[k] > b[k] ? 1 : 0));
+for (const name of ['chat_lifecycle', 'restored_live_chat']) {
+  test(`golden trace ${name}: the JS view replays to the Rust view`, () => {
+    const trace = JSON.parse(readFileSync(join(vectors, `${name}.json`), 'utf8'));
+    const c = new Client('ws://center.test', 'tok', { instance: 3, watchCenter: false });
+    c.start();
+    ws().onopen({});
+    recv({ t: 'welcome', v: 1, client: trace.client, resumed: false });
+    let seq = 0;
+    for (const s of trace.steps) {
+      if (s.answer) {
+        c.request(s.answer.req).catch(() => {});
+        recv({ t: 'response', id: requests().at(-1).id, outcome: s.answer.outcome });
+      } else if (s.event) recv({ t: 'event', seq: ++seq, event: s.event });
+      else if (s.status) recv({ t: 'status', doc: s.status });
+    }
+    const v = c.view();
+    const got = {
+      client: v.client, profile: v.profile, orders: byId(v.orders), products: v.products, history: v.history, center: v.center,
+      presence: byId(Object.values(v.presence), 'entity'), invitations: byId(v.invitations), interactions: byId(v.interactions),
+      chats: v.chats, delivered: v.delivered, alerts: v.alerts,
+    };
+    assert.deepEqual(JSON.parse(JSON.stringify(got)), trace.view);
+    c.close();
+  });
+}
