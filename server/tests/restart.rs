@@ -121,3 +121,47 @@ async fn sigkill_during_traffic_loses_and_doubles_nothing() {
     child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// After a restart the status monitor starts again, but the versions of its documents keep rising:
+/// a client that kept the old center document takes the new ones, so its live status does not freeze.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::zombie_processes)]
+async fn live_status_keeps_moving_after_a_sigkill_restart() {
+    use frontdesk_core::monitor::presence::Presentity;
+    let dir = std::env::temp_dir().join(format!("frontdesk-restart-status-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("fd.db");
+    let _ = std::fs::remove_file(&db);
+    let port = free_port();
+    let base = format!("ws://127.0.0.1:{port}");
+    let mut child = spawn_server(port, &db, &[]);
+    wait_listening(port).await;
+    let mut alice = App::start(&base, App::config("alice", 1));
+    alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    // Many changes before the restart push the center's version up.
+    let mut ann = Agent::connect(&base, "ann", vec![Medium::Chat]).await;
+    for n in 0..40 {
+        let state = if n % 2 == 0 { AgentState::Available } else { AgentState::Away };
+        ann.request(AgentRequest::SetState { state }).await.unwrap();
+    }
+    ann.request(AgentRequest::LogOut).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = alice.h.with(|c| c.view().presence.get(&Presentity::Center).map(|d| d.version)).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut child = spawn_server(port, &db, &[]);
+    wait_listening(port).await;
+    alice.wait(20, |e| matches!(e, ClientEvent::Connected { .. })).await;
+    // One change after the restart: an agent comes online; alice sees it within a second.
+    let mut bo = Agent::connect(&base, "bo", vec![Medium::Chat]).await;
+    bo.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
+    let changed = Instant::now();
+    alice
+        .wait(5, |e| matches!(e, ClientEvent::Presence(d) if d.entity == Presentity::Center && d.center.as_ref().is_some_and(|c| c.agents.iter().any(|a| a.id.as_str() == "bo" && a.state == AgentState::Available))))
+        .await;
+    assert!(changed.elapsed() < Duration::from_secs(1), "seen {:?} after the change", changed.elapsed());
+    let after = alice.h.with(|c| c.view().presence.get(&Presentity::Center).map(|d| d.version)).unwrap();
+    assert!(after > before, "version {after} after the restart must exceed {before}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
