@@ -218,7 +218,8 @@ int main(void) {
     CHECK_OK(fd_client_close(c, now));
     CHECK_OK(fd_broker_handle_disconnect(b, now, link.conn));
     CHECK_OK(fd_broker_agent_logout(b, now, "ann"));
-    CHECK_ST(fd_broker_agent_logout(b, now, "ann"), FD_ERR_NOT_FOUND);
+    /* Not seated any more: the broker answers conflict ("log in first"), FD_ERR_WRONG_STATE. */
+    CHECK_ST(fd_broker_agent_logout(b, now, "ann"), FD_ERR_WRONG_STATE);
     char *bev = NULL;
     CHECK_OK(fd_subscription_free(bsub));
     CHECK_OK(fd_broker_agent_login(b, now, "ann", "Ann", FD_ROLE_SUPERVISOR, NULL, 0, FD_MEDIA_CHAT));

@@ -246,7 +246,7 @@ static void test_bad_arguments(void) {
     CHECK_ST(fd_broker_handle_disconnect(b, T0, 999), FD_ERR_WRONG_STATE);
     CHECK_ST(fd_broker_set_writable(b, 999, false), FD_ERR_WRONG_STATE);
     CHECK_ST(fd_broker_agent_login(b, T0, "a", "A", 9, NULL, 0, FD_MEDIA_CHAT), FD_ERR_INVALID_ARGUMENT);
-    CHECK_ST(fd_broker_agent_set_state(b, T0, "a", FD_AGENT_BUSY), FD_ERR_NOT_FOUND);
+    CHECK_ST(fd_broker_agent_set_state(b, T0, "a", FD_AGENT_BUSY), FD_ERR_WRONG_STATE); /* not logged in */
     CHECK_ST(fd_broker_agent_invite(b, T0, "a", "c", 77, "m", NULL), FD_ERR_INVALID_ARGUMENT);
     CHECK_ST(fd_broker_put_product_json(b, "{\"id\":1}"), FD_ERR_INVALID_ARGUMENT);
     CHECK_ST(fd_broker_put_profile_json(b, BAD_UTF8, "{}"), FD_ERR_INVALID_UTF8);

@@ -524,6 +524,8 @@ def _uniffi_check_contract_api_version(lib):
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
+    if lib.uniffi_frontdesk_checksum_method_agentlistener_on_event() != 13306:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_checksum_method_clientlistener_on_event() != 58841:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_checksum_method_embeddedcenter_add_client_token() != 19486:
@@ -567,6 +569,52 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_frontdesk_checksum_constructor_embeddedcenter_demo() != 36230:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_checksum_constructor_embeddedcenter_new() != 23253:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_accept() != 28584:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_add_note() != 2888:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_center_status() != 51507:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_client_history() != 40895:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_client_profile() != 29169:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_decline() != 26210:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_end() != 54:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_get_seat() != 42345:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript() != 29794:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_invite() != 23968:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_is_connected() != 8571:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered() != 15374:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_log_in() != 35852:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_log_out() != 30887:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation() != 35130:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_send_chat() != 64539:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_set_state() != 64147:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_shutdown() != 42963:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_transcript() != 3373:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_view() != 56187:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_wait() != 27809:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated() != 9246:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_checksum_constructor_frontdeskagent_connect() != 50117:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_checksum_method_frontdeskclient_accept_invitation() != 60177:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -653,6 +701,9 @@ _UniffiLib.ffi_frontdesk_rustbuffer_reserve.restype = _UniffiRustBuffer
 _UniffiLib.ffi_frontdesk_uniffi_contract_version.argtypes = (
 )
 _UniffiLib.ffi_frontdesk_uniffi_contract_version.restype = ctypes.c_uint32
+_UniffiLib.uniffi_frontdesk_checksum_method_agentlistener_on_event.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_agentlistener_on_event.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_checksum_method_clientlistener_on_event.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_checksum_method_clientlistener_on_event.restype = ctypes.c_uint16
@@ -719,6 +770,75 @@ _UniffiLib.uniffi_frontdesk_checksum_constructor_embeddedcenter_demo.restype = c
 _UniffiLib.uniffi_frontdesk_checksum_constructor_embeddedcenter_new.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_checksum_constructor_embeddedcenter_new.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_accept.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_accept.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_add_note.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_add_note.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_center_status.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_center_status.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_client_history.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_client_history.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_client_profile.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_client_profile.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_decline.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_decline.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_end.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_end.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_get_seat.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_get_seat.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_invite.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_invite.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_is_connected.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_is_connected.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_log_in.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_log_in.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_log_out.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_log_out.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_send_chat.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_send_chat.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_set_state.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_set_state.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_shutdown.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_shutdown.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_transcript.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_transcript.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_view.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_view.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_wait.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_wait.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_checksum_constructor_frontdeskagent_connect.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_checksum_constructor_frontdeskagent_connect.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_accept_invitation.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_accept_invitation.restype = ctypes.c_uint16
@@ -803,6 +923,12 @@ _UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_wait_synced.restype 
 _UniffiLib.uniffi_frontdesk_checksum_constructor_frontdeskclient_connect.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_checksum_constructor_frontdeskclient_connect.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_fn_method_agentlistener_on_event.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_agentlistener_on_event.restype = None
 _UniffiLib.uniffi_frontdesk_fn_method_clientlistener_on_event.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -952,6 +1078,152 @@ _UniffiLib.uniffi_frontdesk_fn_constructor_embeddedcenter_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_fn_constructor_embeddedcenter_new.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_accept.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_accept.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_add_note.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_add_note.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_center_status.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_center_status.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_history.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_history.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_profile.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_profile.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_decline.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_decline.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_end.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_end.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_seat.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_seat.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_transcript.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_transcript.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_invite.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_invite.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_connected.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_connected.restype = ctypes.c_int8
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_delivered.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_delivered.restype = ctypes.c_int8
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_in.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_in.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_out.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_out.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_int8,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_send_chat.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_send_chat.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_set_state.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_set_state.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_shutdown.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_shutdown.restype = None
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_transcript.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_transcript.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_view.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_view.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait_seated.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait_seated.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskagent_connect.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskagent_connect.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_accept_invitation.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1125,6 +1397,16 @@ _UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskclient_connect.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskclient_connect.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_clone_agentlistener.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_clone_agentlistener.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_free_agentlistener.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_free_agentlistener.restype = None
 _UniffiLib.uniffi_frontdesk_fn_clone_clientlistener.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1145,6 +1427,16 @@ _UniffiLib.uniffi_frontdesk_fn_free_embeddedcenter.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_fn_free_embeddedcenter.restype = None
+_UniffiLib.uniffi_frontdesk_fn_clone_frontdeskagent.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_clone_frontdeskagent.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_fn_free_frontdeskagent.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_fn_free_frontdeskagent.restype = None
 _UniffiLib.uniffi_frontdesk_fn_clone_frontdeskclient.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1155,6 +1447,23 @@ _UniffiLib.uniffi_frontdesk_fn_free_frontdeskclient.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_fn_free_frontdeskclient.restype = None
+_UNIFFI_CALLBACK_INTERFACE_FRONTDESK_AGENT_LISTENER_METHOD0 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,ctypes.c_void_p,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UNIFFI_CALLBACK_INTERFACE_CLONE_FRONTDESK_AGENT_LISTENER = ctypes.CFUNCTYPE(ctypes.c_uint64,ctypes.c_uint64,
+)
+_UNIFFI_CALLBACK_INTERFACE_FREE_FRONTDESK_AGENT_LISTENER = ctypes.CFUNCTYPE(None,ctypes.c_uint64,
+)
+class _UniffiVTableCallbackInterfaceFrontdeskAgentListener(ctypes.Structure):
+    _fields_ = [
+        ("uniffi_free", _UNIFFI_CALLBACK_INTERFACE_FREE_FRONTDESK_AGENT_LISTENER),
+        ("uniffi_clone", _UNIFFI_CALLBACK_INTERFACE_CLONE_FRONTDESK_AGENT_LISTENER),
+        ("on_event", _UNIFFI_CALLBACK_INTERFACE_FRONTDESK_AGENT_LISTENER_METHOD0),
+    ]
+_UniffiLib.uniffi_frontdesk_fn_init_callback_vtable_agentlistener.argtypes = (
+    ctypes.POINTER(_UniffiVTableCallbackInterfaceFrontdeskAgentListener),
+)
+_UniffiLib.uniffi_frontdesk_fn_init_callback_vtable_agentlistener.restype = None
 _UNIFFI_CALLBACK_INTERFACE_FRONTDESK_CLIENT_LISTENER_METHOD0 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,ctypes.c_void_p,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -1414,6 +1723,27 @@ class _UniffiFfiConverterTypeAgendaWindow(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.time_zone, buf)
         _UniffiFfiConverterSequenceTypeMedium.write(value.media, buf)
 
+class _UniffiFfiConverterBoolean:
+    @classmethod
+    def check_lower(cls, value):
+        return not not value
+
+    @classmethod
+    def lower(cls, value):
+        return 1 if value else 0
+
+    @staticmethod
+    def lift(value):
+        return value != 0
+
+    @classmethod
+    def read(cls, buf):
+        return cls.lift(buf.read_u8())
+
+    @classmethod
+    def write(cls, value, buf):
+        buf.write_u8(value)
+
 
 
 
@@ -1496,6 +1826,876 @@ class _UniffiFfiConverterTypeAgentState(_UniffiConverterRustBuffer):
 
 
 
+class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterString.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+
+
+
+
+class Direction(enum.Enum):
+    """
+    Who started an interaction.
+"""
+    
+    INBOUND = 0
+    """
+    The client reached out.
+"""
+    
+    OUTBOUND = 1
+    """
+    The center reached out.
+"""
+    
+
+
+class _UniffiFfiConverterTypeDirection(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Direction.INBOUND
+        if variant == 2:
+            return Direction.OUTBOUND
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == Direction.INBOUND:
+            return
+        if value == Direction.OUTBOUND:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == Direction.INBOUND:
+            buf.write_i32(1)
+        if value == Direction.OUTBOUND:
+            buf.write_i32(2)
+
+
+
+class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u32"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**32
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u32()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u32(value)
+
+class _UniffiFfiConverterFloat64(_UniffiConverterPrimitiveFloat):
+    @staticmethod
+    def read(buf):
+        return buf.read_double()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_double(value)
+
+class _UniffiFfiConverterOptionalFloat64(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterFloat64.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterFloat64.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterFloat64.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+
+
+
+
+class Outcome(enum.Enum):
+    """
+    How an interaction ended.
+"""
+    
+    COMPLETED = 0
+    """
+    Handled by an agent.
+"""
+    
+    ABANDONED = 1
+    """
+    The client left the queue before an agent answered.
+"""
+    
+    FAILED = 2
+    """
+    Refused or failed before it started.
+"""
+    
+
+
+class _UniffiFfiConverterTypeOutcome(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Outcome.COMPLETED
+        if variant == 2:
+            return Outcome.ABANDONED
+        if variant == 3:
+            return Outcome.FAILED
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == Outcome.COMPLETED:
+            return
+        if value == Outcome.ABANDONED:
+            return
+        if value == Outcome.FAILED:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == Outcome.COMPLETED:
+            buf.write_i32(1)
+        if value == Outcome.ABANDONED:
+            buf.write_i32(2)
+        if value == Outcome.FAILED:
+            buf.write_i32(3)
+
+
+
+
+
+
+
+
+class InteractionState:
+    """
+    Where a live interaction is.
+"""
+    def __init__(self):
+        raise RuntimeError("InteractionState cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class QUEUED:
+        """
+        Waiting for an agent.
+"""
+        
+        def __init__(self, position:int, estimated_hold_secs:typing.Optional[float]):
+            self.position = position
+            
+            """
+        1-based position in the queue.
+"""
+        
+            self.estimated_hold_secs = estimated_hold_secs
+            
+            """
+        Estimated remaining wait in seconds.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "InteractionState.QUEUED(position={}, estimated_hold_secs={})".format(self.position, self.estimated_hold_secs)
+        def __eq__(self, other):
+            if not isinstance(other, InteractionState):
+                return NotImplemented
+            if not other.is_QUEUED():
+                return False
+            if self.position != other.position:
+                return False
+            if self.estimated_hold_secs != other.estimated_hold_secs:
+                return False
+            return True
+
+    @dataclass
+    class CONNECTED:
+        """
+        An agent is on it.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "InteractionState.CONNECTED()".format()
+        def __eq__(self, other):
+            if not isinstance(other, InteractionState):
+                return NotImplemented
+            if not other.is_CONNECTED():
+                return False
+            return True
+
+    @dataclass
+    class ENDED:
+        """
+        Over.
+"""
+        
+        def __init__(self, outcome:Outcome):
+            self.outcome = outcome
+            
+            """
+        How it ended.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "InteractionState.ENDED(outcome={})".format(self.outcome)
+        def __eq__(self, other):
+            if not isinstance(other, InteractionState):
+                return NotImplemented
+            if not other.is_ENDED():
+                return False
+            if self.outcome != other.outcome:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_QUEUED(self) -> bool:
+        return isinstance(self, InteractionState.QUEUED)
+    def is_queued(self) -> bool:
+        return isinstance(self, InteractionState.QUEUED)
+    def is_CONNECTED(self) -> bool:
+        return isinstance(self, InteractionState.CONNECTED)
+    def is_connected(self) -> bool:
+        return isinstance(self, InteractionState.CONNECTED)
+    def is_ENDED(self) -> bool:
+        return isinstance(self, InteractionState.ENDED)
+    def is_ended(self) -> bool:
+        return isinstance(self, InteractionState.ENDED)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+InteractionState.QUEUED = type("InteractionState.QUEUED", (InteractionState.QUEUED, InteractionState,), {})  # type: ignore
+InteractionState.CONNECTED = type("InteractionState.CONNECTED", (InteractionState.CONNECTED, InteractionState,), {})  # type: ignore
+InteractionState.ENDED = type("InteractionState.ENDED", (InteractionState.ENDED, InteractionState,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeInteractionState(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return InteractionState.QUEUED(
+                _UniffiFfiConverterUInt32.read(buf),
+                _UniffiFfiConverterOptionalFloat64.read(buf),
+            )
+        if variant == 2:
+            return InteractionState.CONNECTED(
+            )
+        if variant == 3:
+            return InteractionState.ENDED(
+                _UniffiFfiConverterTypeOutcome.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_QUEUED():
+            _UniffiFfiConverterUInt32.check_lower(value.position)
+            _UniffiFfiConverterOptionalFloat64.check_lower(value.estimated_hold_secs)
+            return
+        if value.is_CONNECTED():
+            return
+        if value.is_ENDED():
+            _UniffiFfiConverterTypeOutcome.check_lower(value.outcome)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_QUEUED():
+            buf.write_i32(1)
+            _UniffiFfiConverterUInt32.write(value.position, buf)
+            _UniffiFfiConverterOptionalFloat64.write(value.estimated_hold_secs, buf)
+        if value.is_CONNECTED():
+            buf.write_i32(2)
+        if value.is_ENDED():
+            buf.write_i32(3)
+            _UniffiFfiConverterTypeOutcome.write(value.outcome, buf)
+
+
+
+class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u64"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**64
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u64()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u64(value)
+
+class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt64.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt64.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt64.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class LiveInteraction:
+    """
+    A live interaction.
+"""
+    def __init__(self, *, id:str, client_id:str, medium:Medium, queue_id:typing.Optional[str], product_id:typing.Optional[str], topic:typing.Optional[str], agent_id:typing.Optional[str], direction:Direction, state:InteractionState, created_at_ms:int, connected_at_ms:typing.Optional[int], ended_at_ms:typing.Optional[int], client_address:typing.Optional[str]):
+        self.id = id
+        self.client_id = client_id
+        self.medium = medium
+        self.queue_id = queue_id
+        self.product_id = product_id
+        self.topic = topic
+        self.agent_id = agent_id
+        self.direction = direction
+        self.state = state
+        self.created_at_ms = created_at_ms
+        self.connected_at_ms = connected_at_ms
+        self.ended_at_ms = ended_at_ms
+        self.client_address = client_address
+        
+        
+
+    
+    def __str__(self):
+        return "LiveInteraction(id={}, client_id={}, medium={}, queue_id={}, product_id={}, topic={}, agent_id={}, direction={}, state={}, created_at_ms={}, connected_at_ms={}, ended_at_ms={}, client_address={})".format(self.id, self.client_id, self.medium, self.queue_id, self.product_id, self.topic, self.agent_id, self.direction, self.state, self.created_at_ms, self.connected_at_ms, self.ended_at_ms, self.client_address)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.client_id != other.client_id:
+            return False
+        if self.medium != other.medium:
+            return False
+        if self.queue_id != other.queue_id:
+            return False
+        if self.product_id != other.product_id:
+            return False
+        if self.topic != other.topic:
+            return False
+        if self.agent_id != other.agent_id:
+            return False
+        if self.direction != other.direction:
+            return False
+        if self.state != other.state:
+            return False
+        if self.created_at_ms != other.created_at_ms:
+            return False
+        if self.connected_at_ms != other.connected_at_ms:
+            return False
+        if self.ended_at_ms != other.ended_at_ms:
+            return False
+        if self.client_address != other.client_address:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return LiveInteraction(
+            id=_UniffiFfiConverterString.read(buf),
+            client_id=_UniffiFfiConverterString.read(buf),
+            medium=_UniffiFfiConverterTypeMedium.read(buf),
+            queue_id=_UniffiFfiConverterOptionalString.read(buf),
+            product_id=_UniffiFfiConverterOptionalString.read(buf),
+            topic=_UniffiFfiConverterOptionalString.read(buf),
+            agent_id=_UniffiFfiConverterOptionalString.read(buf),
+            direction=_UniffiFfiConverterTypeDirection.read(buf),
+            state=_UniffiFfiConverterTypeInteractionState.read(buf),
+            created_at_ms=_UniffiFfiConverterUInt64.read(buf),
+            connected_at_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
+            ended_at_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
+            client_address=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterString.check_lower(value.client_id)
+        _UniffiFfiConverterTypeMedium.check_lower(value.medium)
+        _UniffiFfiConverterOptionalString.check_lower(value.queue_id)
+        _UniffiFfiConverterOptionalString.check_lower(value.product_id)
+        _UniffiFfiConverterOptionalString.check_lower(value.topic)
+        _UniffiFfiConverterOptionalString.check_lower(value.agent_id)
+        _UniffiFfiConverterTypeDirection.check_lower(value.direction)
+        _UniffiFfiConverterTypeInteractionState.check_lower(value.state)
+        _UniffiFfiConverterUInt64.check_lower(value.created_at_ms)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.connected_at_ms)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.ended_at_ms)
+        _UniffiFfiConverterOptionalString.check_lower(value.client_address)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterString.write(value.client_id, buf)
+        _UniffiFfiConverterTypeMedium.write(value.medium, buf)
+        _UniffiFfiConverterOptionalString.write(value.queue_id, buf)
+        _UniffiFfiConverterOptionalString.write(value.product_id, buf)
+        _UniffiFfiConverterOptionalString.write(value.topic, buf)
+        _UniffiFfiConverterOptionalString.write(value.agent_id, buf)
+        _UniffiFfiConverterTypeDirection.write(value.direction, buf)
+        _UniffiFfiConverterTypeInteractionState.write(value.state, buf)
+        _UniffiFfiConverterUInt64.write(value.created_at_ms, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.connected_at_ms, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.ended_at_ms, buf)
+        _UniffiFfiConverterOptionalString.write(value.client_address, buf)
+
+class _UniffiFfiConverterOptionalTypeLiveInteraction(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeLiveInteraction.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeLiveInteraction.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeLiveInteraction.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterSequenceTypeLiveInteraction(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeLiveInteraction.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeLiveInteraction.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeLiveInteraction.read(buf) for i in range(count)
+        ]
+
+
+
+
+
+
+class InvitationDirection(enum.Enum):
+    """
+    Who invited whom.
+"""
+    
+    AGENT_TO_CLIENT = 0
+    """
+    An agent invites the client.
+"""
+    
+    CLIENT_TO_AGENT = 1
+    """
+    The client invites an agent.
+"""
+    
+
+
+class _UniffiFfiConverterTypeInvitationDirection(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return InvitationDirection.AGENT_TO_CLIENT
+        if variant == 2:
+            return InvitationDirection.CLIENT_TO_AGENT
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == InvitationDirection.AGENT_TO_CLIENT:
+            return
+        if value == InvitationDirection.CLIENT_TO_AGENT:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == InvitationDirection.AGENT_TO_CLIENT:
+            buf.write_i32(1)
+        if value == InvitationDirection.CLIENT_TO_AGENT:
+            buf.write_i32(2)
+
+
+
+
+
+
+
+
+class InvitationState(enum.Enum):
+    """
+    Where an invitation stands.
+"""
+    
+    PENDING = 0
+    """
+    Waiting for an answer.
+"""
+    
+    ACCEPTED = 1
+    """
+    Accepted; an interaction was started.
+"""
+    
+    DECLINED = 2
+    """
+    Declined.
+"""
+    
+    EXPIRED = 3
+    """
+    Not answered in time.
+"""
+    
+    CANCELLED = 4
+    """
+    Withdrawn by the sender.
+"""
+    
+
+
+class _UniffiFfiConverterTypeInvitationState(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return InvitationState.PENDING
+        if variant == 2:
+            return InvitationState.ACCEPTED
+        if variant == 3:
+            return InvitationState.DECLINED
+        if variant == 4:
+            return InvitationState.EXPIRED
+        if variant == 5:
+            return InvitationState.CANCELLED
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == InvitationState.PENDING:
+            return
+        if value == InvitationState.ACCEPTED:
+            return
+        if value == InvitationState.DECLINED:
+            return
+        if value == InvitationState.EXPIRED:
+            return
+        if value == InvitationState.CANCELLED:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == InvitationState.PENDING:
+            buf.write_i32(1)
+        if value == InvitationState.ACCEPTED:
+            buf.write_i32(2)
+        if value == InvitationState.DECLINED:
+            buf.write_i32(3)
+        if value == InvitationState.EXPIRED:
+            buf.write_i32(4)
+        if value == InvitationState.CANCELLED:
+            buf.write_i32(5)
+
+
+
+@dataclass
+class Invitation:
+    """
+    An invitation to a live interaction.
+"""
+    def __init__(self, *, id:str, direction:InvitationDirection, client_id:str, agent_id:str, agent_name:str, medium:Medium, message:str, created_at_ms:int, expires_at_ms:int, state:InvitationState, interaction_id:typing.Optional[str]):
+        self.id = id
+        self.direction = direction
+        self.client_id = client_id
+        self.agent_id = agent_id
+        self.agent_name = agent_name
+        self.medium = medium
+        self.message = message
+        self.created_at_ms = created_at_ms
+        self.expires_at_ms = expires_at_ms
+        self.state = state
+        self.interaction_id = interaction_id
+        
+        
+
+    
+    def __str__(self):
+        return "Invitation(id={}, direction={}, client_id={}, agent_id={}, agent_name={}, medium={}, message={}, created_at_ms={}, expires_at_ms={}, state={}, interaction_id={})".format(self.id, self.direction, self.client_id, self.agent_id, self.agent_name, self.medium, self.message, self.created_at_ms, self.expires_at_ms, self.state, self.interaction_id)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.direction != other.direction:
+            return False
+        if self.client_id != other.client_id:
+            return False
+        if self.agent_id != other.agent_id:
+            return False
+        if self.agent_name != other.agent_name:
+            return False
+        if self.medium != other.medium:
+            return False
+        if self.message != other.message:
+            return False
+        if self.created_at_ms != other.created_at_ms:
+            return False
+        if self.expires_at_ms != other.expires_at_ms:
+            return False
+        if self.state != other.state:
+            return False
+        if self.interaction_id != other.interaction_id:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeInvitation(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Invitation(
+            id=_UniffiFfiConverterString.read(buf),
+            direction=_UniffiFfiConverterTypeInvitationDirection.read(buf),
+            client_id=_UniffiFfiConverterString.read(buf),
+            agent_id=_UniffiFfiConverterString.read(buf),
+            agent_name=_UniffiFfiConverterString.read(buf),
+            medium=_UniffiFfiConverterTypeMedium.read(buf),
+            message=_UniffiFfiConverterString.read(buf),
+            created_at_ms=_UniffiFfiConverterUInt64.read(buf),
+            expires_at_ms=_UniffiFfiConverterUInt64.read(buf),
+            state=_UniffiFfiConverterTypeInvitationState.read(buf),
+            interaction_id=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterTypeInvitationDirection.check_lower(value.direction)
+        _UniffiFfiConverterString.check_lower(value.client_id)
+        _UniffiFfiConverterString.check_lower(value.agent_id)
+        _UniffiFfiConverterString.check_lower(value.agent_name)
+        _UniffiFfiConverterTypeMedium.check_lower(value.medium)
+        _UniffiFfiConverterString.check_lower(value.message)
+        _UniffiFfiConverterUInt64.check_lower(value.created_at_ms)
+        _UniffiFfiConverterUInt64.check_lower(value.expires_at_ms)
+        _UniffiFfiConverterTypeInvitationState.check_lower(value.state)
+        _UniffiFfiConverterOptionalString.check_lower(value.interaction_id)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterTypeInvitationDirection.write(value.direction, buf)
+        _UniffiFfiConverterString.write(value.client_id, buf)
+        _UniffiFfiConverterString.write(value.agent_id, buf)
+        _UniffiFfiConverterString.write(value.agent_name, buf)
+        _UniffiFfiConverterTypeMedium.write(value.medium, buf)
+        _UniffiFfiConverterString.write(value.message, buf)
+        _UniffiFfiConverterUInt64.write(value.created_at_ms, buf)
+        _UniffiFfiConverterUInt64.write(value.expires_at_ms, buf)
+        _UniffiFfiConverterTypeInvitationState.write(value.state, buf)
+        _UniffiFfiConverterOptionalString.write(value.interaction_id, buf)
+
+class _UniffiFfiConverterSequenceTypeInvitation(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeInvitation.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeInvitation.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeInvitation.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class AgentSeat:
+    """
+    The seat as the broker holds it.
+"""
+    def __init__(self, *, agent_id:str, name:str, supervisor:bool, media:typing.List[Medium], state:AgentState, offer:typing.Optional[LiveInteraction], live:typing.List[LiveInteraction], invitations:typing.List[Invitation]):
+        self.agent_id = agent_id
+        self.name = name
+        self.supervisor = supervisor
+        self.media = media
+        self.state = state
+        self.offer = offer
+        self.live = live
+        self.invitations = invitations
+        
+        
+
+    
+    def __str__(self):
+        return "AgentSeat(agent_id={}, name={}, supervisor={}, media={}, state={}, offer={}, live={}, invitations={})".format(self.agent_id, self.name, self.supervisor, self.media, self.state, self.offer, self.live, self.invitations)
+    def __eq__(self, other):
+        if self.agent_id != other.agent_id:
+            return False
+        if self.name != other.name:
+            return False
+        if self.supervisor != other.supervisor:
+            return False
+        if self.media != other.media:
+            return False
+        if self.state != other.state:
+            return False
+        if self.offer != other.offer:
+            return False
+        if self.live != other.live:
+            return False
+        if self.invitations != other.invitations:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeAgentSeat(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return AgentSeat(
+            agent_id=_UniffiFfiConverterString.read(buf),
+            name=_UniffiFfiConverterString.read(buf),
+            supervisor=_UniffiFfiConverterBoolean.read(buf),
+            media=_UniffiFfiConverterSequenceTypeMedium.read(buf),
+            state=_UniffiFfiConverterTypeAgentState.read(buf),
+            offer=_UniffiFfiConverterOptionalTypeLiveInteraction.read(buf),
+            live=_UniffiFfiConverterSequenceTypeLiveInteraction.read(buf),
+            invitations=_UniffiFfiConverterSequenceTypeInvitation.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.agent_id)
+        _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterBoolean.check_lower(value.supervisor)
+        _UniffiFfiConverterSequenceTypeMedium.check_lower(value.media)
+        _UniffiFfiConverterTypeAgentState.check_lower(value.state)
+        _UniffiFfiConverterOptionalTypeLiveInteraction.check_lower(value.offer)
+        _UniffiFfiConverterSequenceTypeLiveInteraction.check_lower(value.live)
+        _UniffiFfiConverterSequenceTypeInvitation.check_lower(value.invitations)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.agent_id, buf)
+        _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterBoolean.write(value.supervisor, buf)
+        _UniffiFfiConverterSequenceTypeMedium.write(value.media, buf)
+        _UniffiFfiConverterTypeAgentState.write(value.state, buf)
+        _UniffiFfiConverterOptionalTypeLiveInteraction.write(value.offer, buf)
+        _UniffiFfiConverterSequenceTypeLiveInteraction.write(value.live, buf)
+        _UniffiFfiConverterSequenceTypeInvitation.write(value.invitations, buf)
+
 class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -1518,19 +2718,6 @@ class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
         return [
             _UniffiFfiConverterString.read(buf) for i in range(count)
         ]
-
-class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u64"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**64
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u64()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u64(value)
 
 @dataclass
 class AgentSummary:
@@ -1595,11 +2782,189 @@ class _UniffiFfiConverterTypeAgentSummary(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeMedium.write(value.media, buf)
         _UniffiFfiConverterUInt64.write(value.since_ms, buf)
 
-class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+@dataclass
+class QueueStatus:
+    """
+    Figures of one queue for one medium.
+"""
+    def __init__(self, *, queue_id:str, name:str, medium:Medium, products:typing.List[str], agents_available:int, agents_staffed:int, holding:int, estimated_hold_secs:typing.Optional[float], offered:bool):
+        self.queue_id = queue_id
+        self.name = name
+        self.medium = medium
+        self.products = products
+        self.agents_available = agents_available
+        self.agents_staffed = agents_staffed
+        self.holding = holding
+        self.estimated_hold_secs = estimated_hold_secs
+        self.offered = offered
+        
+        
+
+    
+    def __str__(self):
+        return "QueueStatus(queue_id={}, name={}, medium={}, products={}, agents_available={}, agents_staffed={}, holding={}, estimated_hold_secs={}, offered={})".format(self.queue_id, self.name, self.medium, self.products, self.agents_available, self.agents_staffed, self.holding, self.estimated_hold_secs, self.offered)
+    def __eq__(self, other):
+        if self.queue_id != other.queue_id:
+            return False
+        if self.name != other.name:
+            return False
+        if self.medium != other.medium:
+            return False
+        if self.products != other.products:
+            return False
+        if self.agents_available != other.agents_available:
+            return False
+        if self.agents_staffed != other.agents_staffed:
+            return False
+        if self.holding != other.holding:
+            return False
+        if self.estimated_hold_secs != other.estimated_hold_secs:
+            return False
+        if self.offered != other.offered:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeQueueStatus(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return QueueStatus(
+            queue_id=_UniffiFfiConverterString.read(buf),
+            name=_UniffiFfiConverterString.read(buf),
+            medium=_UniffiFfiConverterTypeMedium.read(buf),
+            products=_UniffiFfiConverterSequenceString.read(buf),
+            agents_available=_UniffiFfiConverterUInt32.read(buf),
+            agents_staffed=_UniffiFfiConverterUInt32.read(buf),
+            holding=_UniffiFfiConverterUInt32.read(buf),
+            estimated_hold_secs=_UniffiFfiConverterOptionalFloat64.read(buf),
+            offered=_UniffiFfiConverterBoolean.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.queue_id)
+        _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterTypeMedium.check_lower(value.medium)
+        _UniffiFfiConverterSequenceString.check_lower(value.products)
+        _UniffiFfiConverterUInt32.check_lower(value.agents_available)
+        _UniffiFfiConverterUInt32.check_lower(value.agents_staffed)
+        _UniffiFfiConverterUInt32.check_lower(value.holding)
+        _UniffiFfiConverterOptionalFloat64.check_lower(value.estimated_hold_secs)
+        _UniffiFfiConverterBoolean.check_lower(value.offered)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.queue_id, buf)
+        _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterTypeMedium.write(value.medium, buf)
+        _UniffiFfiConverterSequenceString.write(value.products, buf)
+        _UniffiFfiConverterUInt32.write(value.agents_available, buf)
+        _UniffiFfiConverterUInt32.write(value.agents_staffed, buf)
+        _UniffiFfiConverterUInt32.write(value.holding, buf)
+        _UniffiFfiConverterOptionalFloat64.write(value.estimated_hold_secs, buf)
+        _UniffiFfiConverterBoolean.write(value.offered, buf)
+
+class _UniffiFfiConverterSequenceTypeQueueStatus(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeQueueStatus.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeQueueStatus.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeQueueStatus.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterSequenceTypeAgentSummary(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeAgentSummary.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeAgentSummary.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeAgentSummary.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class CenterStatus:
+    """
+    The center as a whole.
+"""
+    def __init__(self, *, at_ms:int, queues:typing.List[QueueStatus], media_offered:typing.List[Medium], agents:typing.List[AgentSummary]):
+        self.at_ms = at_ms
+        self.queues = queues
+        self.media_offered = media_offered
+        self.agents = agents
+        
+        
+
+    
+    def __str__(self):
+        return "CenterStatus(at_ms={}, queues={}, media_offered={}, agents={})".format(self.at_ms, self.queues, self.media_offered, self.agents)
+    def __eq__(self, other):
+        if self.at_ms != other.at_ms:
+            return False
+        if self.queues != other.queues:
+            return False
+        if self.media_offered != other.media_offered:
+            return False
+        if self.agents != other.agents:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeCenterStatus(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return CenterStatus(
+            at_ms=_UniffiFfiConverterUInt64.read(buf),
+            queues=_UniffiFfiConverterSequenceTypeQueueStatus.read(buf),
+            media_offered=_UniffiFfiConverterSequenceTypeMedium.read(buf),
+            agents=_UniffiFfiConverterSequenceTypeAgentSummary.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterUInt64.check_lower(value.at_ms)
+        _UniffiFfiConverterSequenceTypeQueueStatus.check_lower(value.queues)
+        _UniffiFfiConverterSequenceTypeMedium.check_lower(value.media_offered)
+        _UniffiFfiConverterSequenceTypeAgentSummary.check_lower(value.agents)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterUInt64.write(value.at_ms, buf)
+        _UniffiFfiConverterSequenceTypeQueueStatus.write(value.queues, buf)
+        _UniffiFfiConverterSequenceTypeMedium.write(value.media_offered, buf)
+        _UniffiFfiConverterSequenceTypeAgentSummary.write(value.agents, buf)
+
+class _UniffiFfiConverterOptionalTypeCenterStatus(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
         if value is not None:
-            _UniffiFfiConverterString.check_lower(value)
+            _UniffiFfiConverterTypeCenterStatus.check_lower(value)
 
     @classmethod
     def write(cls, value, buf):
@@ -1608,7 +2973,7 @@ class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
             return
 
         buf.write_u8(1)
-        _UniffiFfiConverterString.write(value, buf)
+        _UniffiFfiConverterTypeCenterStatus.write(value, buf)
 
     @classmethod
     def read(cls, buf):
@@ -1616,9 +2981,96 @@ class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
         if flag == 0:
             return None
         elif flag == 1:
-            return _UniffiFfiConverterString.read(buf)
+            return _UniffiFfiConverterTypeCenterStatus.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class AgentView:
+    """
+    A copy of the console's local view.
+"""
+    def __init__(self, *, agent_id:typing.Optional[str], connected:bool, name:typing.Optional[str], state:AgentState, media:typing.List[Medium], offer:typing.Optional[LiveInteraction], live:typing.List[LiveInteraction], interactions:typing.List[LiveInteraction], invitations:typing.List[Invitation], center:typing.Optional[CenterStatus]):
+        self.agent_id = agent_id
+        self.connected = connected
+        self.name = name
+        self.state = state
+        self.media = media
+        self.offer = offer
+        self.live = live
+        self.interactions = interactions
+        self.invitations = invitations
+        self.center = center
+        
+        
+
+    
+    def __str__(self):
+        return "AgentView(agent_id={}, connected={}, name={}, state={}, media={}, offer={}, live={}, interactions={}, invitations={}, center={})".format(self.agent_id, self.connected, self.name, self.state, self.media, self.offer, self.live, self.interactions, self.invitations, self.center)
+    def __eq__(self, other):
+        if self.agent_id != other.agent_id:
+            return False
+        if self.connected != other.connected:
+            return False
+        if self.name != other.name:
+            return False
+        if self.state != other.state:
+            return False
+        if self.media != other.media:
+            return False
+        if self.offer != other.offer:
+            return False
+        if self.live != other.live:
+            return False
+        if self.interactions != other.interactions:
+            return False
+        if self.invitations != other.invitations:
+            return False
+        if self.center != other.center:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeAgentView(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return AgentView(
+            agent_id=_UniffiFfiConverterOptionalString.read(buf),
+            connected=_UniffiFfiConverterBoolean.read(buf),
+            name=_UniffiFfiConverterOptionalString.read(buf),
+            state=_UniffiFfiConverterTypeAgentState.read(buf),
+            media=_UniffiFfiConverterSequenceTypeMedium.read(buf),
+            offer=_UniffiFfiConverterOptionalTypeLiveInteraction.read(buf),
+            live=_UniffiFfiConverterSequenceTypeLiveInteraction.read(buf),
+            interactions=_UniffiFfiConverterSequenceTypeLiveInteraction.read(buf),
+            invitations=_UniffiFfiConverterSequenceTypeInvitation.read(buf),
+            center=_UniffiFfiConverterOptionalTypeCenterStatus.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterOptionalString.check_lower(value.agent_id)
+        _UniffiFfiConverterBoolean.check_lower(value.connected)
+        _UniffiFfiConverterOptionalString.check_lower(value.name)
+        _UniffiFfiConverterTypeAgentState.check_lower(value.state)
+        _UniffiFfiConverterSequenceTypeMedium.check_lower(value.media)
+        _UniffiFfiConverterOptionalTypeLiveInteraction.check_lower(value.offer)
+        _UniffiFfiConverterSequenceTypeLiveInteraction.check_lower(value.live)
+        _UniffiFfiConverterSequenceTypeLiveInteraction.check_lower(value.interactions)
+        _UniffiFfiConverterSequenceTypeInvitation.check_lower(value.invitations)
+        _UniffiFfiConverterOptionalTypeCenterStatus.check_lower(value.center)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterOptionalString.write(value.agent_id, buf)
+        _UniffiFfiConverterBoolean.write(value.connected, buf)
+        _UniffiFfiConverterOptionalString.write(value.name, buf)
+        _UniffiFfiConverterTypeAgentState.write(value.state, buf)
+        _UniffiFfiConverterSequenceTypeMedium.write(value.media, buf)
+        _UniffiFfiConverterOptionalTypeLiveInteraction.write(value.offer, buf)
+        _UniffiFfiConverterSequenceTypeLiveInteraction.write(value.live, buf)
+        _UniffiFfiConverterSequenceTypeLiveInteraction.write(value.interactions, buf)
+        _UniffiFfiConverterSequenceTypeInvitation.write(value.invitations, buf)
+        _UniffiFfiConverterOptionalTypeCenterStatus.write(value.center, buf)
 
 class _UniffiFfiConverterOptionalTypeMedium(_UniffiConverterRustBuffer):
     @classmethod
@@ -1644,15 +3096,6 @@ class _UniffiFfiConverterOptionalTypeMedium(_UniffiConverterRustBuffer):
             return _UniffiFfiConverterTypeMedium.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterFloat64(_UniffiConverterPrimitiveFloat):
-    @staticmethod
-    def read(buf):
-        return buf.read_double()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_double(value)
 
 
 
@@ -1972,243 +3415,6 @@ class _UniffiFfiConverterTypeCapability(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeMedium.write(value.medium, buf)
         _UniffiFfiConverterOptionalString.write(value.address, buf)
         _UniffiFfiConverterSequenceString.write(value.devices, buf)
-
-class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u32"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**32
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u32()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u32(value)
-
-class _UniffiFfiConverterOptionalFloat64(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterFloat64.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterFloat64.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterFloat64.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterBoolean:
-    @classmethod
-    def check_lower(cls, value):
-        return not not value
-
-    @classmethod
-    def lower(cls, value):
-        return 1 if value else 0
-
-    @staticmethod
-    def lift(value):
-        return value != 0
-
-    @classmethod
-    def read(cls, buf):
-        return cls.lift(buf.read_u8())
-
-    @classmethod
-    def write(cls, value, buf):
-        buf.write_u8(value)
-
-@dataclass
-class QueueStatus:
-    """
-    Figures of one queue for one medium.
-"""
-    def __init__(self, *, queue_id:str, name:str, medium:Medium, products:typing.List[str], agents_available:int, agents_staffed:int, holding:int, estimated_hold_secs:typing.Optional[float], offered:bool):
-        self.queue_id = queue_id
-        self.name = name
-        self.medium = medium
-        self.products = products
-        self.agents_available = agents_available
-        self.agents_staffed = agents_staffed
-        self.holding = holding
-        self.estimated_hold_secs = estimated_hold_secs
-        self.offered = offered
-        
-        
-
-    
-    def __str__(self):
-        return "QueueStatus(queue_id={}, name={}, medium={}, products={}, agents_available={}, agents_staffed={}, holding={}, estimated_hold_secs={}, offered={})".format(self.queue_id, self.name, self.medium, self.products, self.agents_available, self.agents_staffed, self.holding, self.estimated_hold_secs, self.offered)
-    def __eq__(self, other):
-        if self.queue_id != other.queue_id:
-            return False
-        if self.name != other.name:
-            return False
-        if self.medium != other.medium:
-            return False
-        if self.products != other.products:
-            return False
-        if self.agents_available != other.agents_available:
-            return False
-        if self.agents_staffed != other.agents_staffed:
-            return False
-        if self.holding != other.holding:
-            return False
-        if self.estimated_hold_secs != other.estimated_hold_secs:
-            return False
-        if self.offered != other.offered:
-            return False
-        return True
-
-class _UniffiFfiConverterTypeQueueStatus(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        return QueueStatus(
-            queue_id=_UniffiFfiConverterString.read(buf),
-            name=_UniffiFfiConverterString.read(buf),
-            medium=_UniffiFfiConverterTypeMedium.read(buf),
-            products=_UniffiFfiConverterSequenceString.read(buf),
-            agents_available=_UniffiFfiConverterUInt32.read(buf),
-            agents_staffed=_UniffiFfiConverterUInt32.read(buf),
-            holding=_UniffiFfiConverterUInt32.read(buf),
-            estimated_hold_secs=_UniffiFfiConverterOptionalFloat64.read(buf),
-            offered=_UniffiFfiConverterBoolean.read(buf),
-        )
-
-    @staticmethod
-    def check_lower(value):
-        _UniffiFfiConverterString.check_lower(value.queue_id)
-        _UniffiFfiConverterString.check_lower(value.name)
-        _UniffiFfiConverterTypeMedium.check_lower(value.medium)
-        _UniffiFfiConverterSequenceString.check_lower(value.products)
-        _UniffiFfiConverterUInt32.check_lower(value.agents_available)
-        _UniffiFfiConverterUInt32.check_lower(value.agents_staffed)
-        _UniffiFfiConverterUInt32.check_lower(value.holding)
-        _UniffiFfiConverterOptionalFloat64.check_lower(value.estimated_hold_secs)
-        _UniffiFfiConverterBoolean.check_lower(value.offered)
-
-    @staticmethod
-    def write(value, buf):
-        _UniffiFfiConverterString.write(value.queue_id, buf)
-        _UniffiFfiConverterString.write(value.name, buf)
-        _UniffiFfiConverterTypeMedium.write(value.medium, buf)
-        _UniffiFfiConverterSequenceString.write(value.products, buf)
-        _UniffiFfiConverterUInt32.write(value.agents_available, buf)
-        _UniffiFfiConverterUInt32.write(value.agents_staffed, buf)
-        _UniffiFfiConverterUInt32.write(value.holding, buf)
-        _UniffiFfiConverterOptionalFloat64.write(value.estimated_hold_secs, buf)
-        _UniffiFfiConverterBoolean.write(value.offered, buf)
-
-class _UniffiFfiConverterSequenceTypeQueueStatus(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypeQueueStatus.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypeQueueStatus.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypeQueueStatus.read(buf) for i in range(count)
-        ]
-
-class _UniffiFfiConverterSequenceTypeAgentSummary(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypeAgentSummary.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypeAgentSummary.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypeAgentSummary.read(buf) for i in range(count)
-        ]
-
-@dataclass
-class CenterStatus:
-    """
-    The center as a whole.
-"""
-    def __init__(self, *, at_ms:int, queues:typing.List[QueueStatus], media_offered:typing.List[Medium], agents:typing.List[AgentSummary]):
-        self.at_ms = at_ms
-        self.queues = queues
-        self.media_offered = media_offered
-        self.agents = agents
-        
-        
-
-    
-    def __str__(self):
-        return "CenterStatus(at_ms={}, queues={}, media_offered={}, agents={})".format(self.at_ms, self.queues, self.media_offered, self.agents)
-    def __eq__(self, other):
-        if self.at_ms != other.at_ms:
-            return False
-        if self.queues != other.queues:
-            return False
-        if self.media_offered != other.media_offered:
-            return False
-        if self.agents != other.agents:
-            return False
-        return True
-
-class _UniffiFfiConverterTypeCenterStatus(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        return CenterStatus(
-            at_ms=_UniffiFfiConverterUInt64.read(buf),
-            queues=_UniffiFfiConverterSequenceTypeQueueStatus.read(buf),
-            media_offered=_UniffiFfiConverterSequenceTypeMedium.read(buf),
-            agents=_UniffiFfiConverterSequenceTypeAgentSummary.read(buf),
-        )
-
-    @staticmethod
-    def check_lower(value):
-        _UniffiFfiConverterUInt64.check_lower(value.at_ms)
-        _UniffiFfiConverterSequenceTypeQueueStatus.check_lower(value.queues)
-        _UniffiFfiConverterSequenceTypeMedium.check_lower(value.media_offered)
-        _UniffiFfiConverterSequenceTypeAgentSummary.check_lower(value.agents)
-
-    @staticmethod
-    def write(value, buf):
-        _UniffiFfiConverterUInt64.write(value.at_ms, buf)
-        _UniffiFfiConverterSequenceTypeQueueStatus.write(value.queues, buf)
-        _UniffiFfiConverterSequenceTypeMedium.write(value.media_offered, buf)
-        _UniffiFfiConverterSequenceTypeAgentSummary.write(value.agents, buf)
 
 
 
@@ -3082,140 +4288,6 @@ class _UniffiFfiConverterSequenceTypeProduct(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeProduct.read(buf) for i in range(count)
         ]
 
-class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterUInt64.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterUInt64.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterUInt64.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
-
-
-
-
-
-class Direction(enum.Enum):
-    """
-    Who started an interaction.
-"""
-    
-    INBOUND = 0
-    """
-    The client reached out.
-"""
-    
-    OUTBOUND = 1
-    """
-    The center reached out.
-"""
-    
-
-
-class _UniffiFfiConverterTypeDirection(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return Direction.INBOUND
-        if variant == 2:
-            return Direction.OUTBOUND
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value == Direction.INBOUND:
-            return
-        if value == Direction.OUTBOUND:
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value == Direction.INBOUND:
-            buf.write_i32(1)
-        if value == Direction.OUTBOUND:
-            buf.write_i32(2)
-
-
-
-
-
-
-
-
-class Outcome(enum.Enum):
-    """
-    How an interaction ended.
-"""
-    
-    COMPLETED = 0
-    """
-    Handled by an agent.
-"""
-    
-    ABANDONED = 1
-    """
-    The client left the queue before an agent answered.
-"""
-    
-    FAILED = 2
-    """
-    Refused or failed before it started.
-"""
-    
-
-
-class _UniffiFfiConverterTypeOutcome(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return Outcome.COMPLETED
-        if variant == 2:
-            return Outcome.ABANDONED
-        if variant == 3:
-            return Outcome.FAILED
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value == Outcome.COMPLETED:
-            return
-        if value == Outcome.ABANDONED:
-            return
-        if value == Outcome.FAILED:
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value == Outcome.COMPLETED:
-            buf.write_i32(1)
-        if value == Outcome.ABANDONED:
-            buf.write_i32(2)
-        if value == Outcome.FAILED:
-            buf.write_i32(3)
-
-
-
 @dataclass
 class Note:
     """
@@ -3401,582 +4473,6 @@ class _UniffiFfiConverterSequenceTypeInteractionRecord(_UniffiConverterRustBuffe
 
         return [
             _UniffiFfiConverterTypeInteractionRecord.read(buf) for i in range(count)
-        ]
-
-class _UniffiFfiConverterOptionalTypeCenterStatus(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterTypeCenterStatus.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterTypeCenterStatus.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterTypeCenterStatus.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
-
-
-
-
-
-class InvitationDirection(enum.Enum):
-    """
-    Who invited whom.
-"""
-    
-    AGENT_TO_CLIENT = 0
-    """
-    An agent invites the client.
-"""
-    
-    CLIENT_TO_AGENT = 1
-    """
-    The client invites an agent.
-"""
-    
-
-
-class _UniffiFfiConverterTypeInvitationDirection(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return InvitationDirection.AGENT_TO_CLIENT
-        if variant == 2:
-            return InvitationDirection.CLIENT_TO_AGENT
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value == InvitationDirection.AGENT_TO_CLIENT:
-            return
-        if value == InvitationDirection.CLIENT_TO_AGENT:
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value == InvitationDirection.AGENT_TO_CLIENT:
-            buf.write_i32(1)
-        if value == InvitationDirection.CLIENT_TO_AGENT:
-            buf.write_i32(2)
-
-
-
-
-
-
-
-
-class InvitationState(enum.Enum):
-    """
-    Where an invitation stands.
-"""
-    
-    PENDING = 0
-    """
-    Waiting for an answer.
-"""
-    
-    ACCEPTED = 1
-    """
-    Accepted; an interaction was started.
-"""
-    
-    DECLINED = 2
-    """
-    Declined.
-"""
-    
-    EXPIRED = 3
-    """
-    Not answered in time.
-"""
-    
-    CANCELLED = 4
-    """
-    Withdrawn by the sender.
-"""
-    
-
-
-class _UniffiFfiConverterTypeInvitationState(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return InvitationState.PENDING
-        if variant == 2:
-            return InvitationState.ACCEPTED
-        if variant == 3:
-            return InvitationState.DECLINED
-        if variant == 4:
-            return InvitationState.EXPIRED
-        if variant == 5:
-            return InvitationState.CANCELLED
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value == InvitationState.PENDING:
-            return
-        if value == InvitationState.ACCEPTED:
-            return
-        if value == InvitationState.DECLINED:
-            return
-        if value == InvitationState.EXPIRED:
-            return
-        if value == InvitationState.CANCELLED:
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value == InvitationState.PENDING:
-            buf.write_i32(1)
-        if value == InvitationState.ACCEPTED:
-            buf.write_i32(2)
-        if value == InvitationState.DECLINED:
-            buf.write_i32(3)
-        if value == InvitationState.EXPIRED:
-            buf.write_i32(4)
-        if value == InvitationState.CANCELLED:
-            buf.write_i32(5)
-
-
-
-@dataclass
-class Invitation:
-    """
-    An invitation to a live interaction.
-"""
-    def __init__(self, *, id:str, direction:InvitationDirection, client_id:str, agent_id:str, agent_name:str, medium:Medium, message:str, created_at_ms:int, expires_at_ms:int, state:InvitationState, interaction_id:typing.Optional[str]):
-        self.id = id
-        self.direction = direction
-        self.client_id = client_id
-        self.agent_id = agent_id
-        self.agent_name = agent_name
-        self.medium = medium
-        self.message = message
-        self.created_at_ms = created_at_ms
-        self.expires_at_ms = expires_at_ms
-        self.state = state
-        self.interaction_id = interaction_id
-        
-        
-
-    
-    def __str__(self):
-        return "Invitation(id={}, direction={}, client_id={}, agent_id={}, agent_name={}, medium={}, message={}, created_at_ms={}, expires_at_ms={}, state={}, interaction_id={})".format(self.id, self.direction, self.client_id, self.agent_id, self.agent_name, self.medium, self.message, self.created_at_ms, self.expires_at_ms, self.state, self.interaction_id)
-    def __eq__(self, other):
-        if self.id != other.id:
-            return False
-        if self.direction != other.direction:
-            return False
-        if self.client_id != other.client_id:
-            return False
-        if self.agent_id != other.agent_id:
-            return False
-        if self.agent_name != other.agent_name:
-            return False
-        if self.medium != other.medium:
-            return False
-        if self.message != other.message:
-            return False
-        if self.created_at_ms != other.created_at_ms:
-            return False
-        if self.expires_at_ms != other.expires_at_ms:
-            return False
-        if self.state != other.state:
-            return False
-        if self.interaction_id != other.interaction_id:
-            return False
-        return True
-
-class _UniffiFfiConverterTypeInvitation(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        return Invitation(
-            id=_UniffiFfiConverterString.read(buf),
-            direction=_UniffiFfiConverterTypeInvitationDirection.read(buf),
-            client_id=_UniffiFfiConverterString.read(buf),
-            agent_id=_UniffiFfiConverterString.read(buf),
-            agent_name=_UniffiFfiConverterString.read(buf),
-            medium=_UniffiFfiConverterTypeMedium.read(buf),
-            message=_UniffiFfiConverterString.read(buf),
-            created_at_ms=_UniffiFfiConverterUInt64.read(buf),
-            expires_at_ms=_UniffiFfiConverterUInt64.read(buf),
-            state=_UniffiFfiConverterTypeInvitationState.read(buf),
-            interaction_id=_UniffiFfiConverterOptionalString.read(buf),
-        )
-
-    @staticmethod
-    def check_lower(value):
-        _UniffiFfiConverterString.check_lower(value.id)
-        _UniffiFfiConverterTypeInvitationDirection.check_lower(value.direction)
-        _UniffiFfiConverterString.check_lower(value.client_id)
-        _UniffiFfiConverterString.check_lower(value.agent_id)
-        _UniffiFfiConverterString.check_lower(value.agent_name)
-        _UniffiFfiConverterTypeMedium.check_lower(value.medium)
-        _UniffiFfiConverterString.check_lower(value.message)
-        _UniffiFfiConverterUInt64.check_lower(value.created_at_ms)
-        _UniffiFfiConverterUInt64.check_lower(value.expires_at_ms)
-        _UniffiFfiConverterTypeInvitationState.check_lower(value.state)
-        _UniffiFfiConverterOptionalString.check_lower(value.interaction_id)
-
-    @staticmethod
-    def write(value, buf):
-        _UniffiFfiConverterString.write(value.id, buf)
-        _UniffiFfiConverterTypeInvitationDirection.write(value.direction, buf)
-        _UniffiFfiConverterString.write(value.client_id, buf)
-        _UniffiFfiConverterString.write(value.agent_id, buf)
-        _UniffiFfiConverterString.write(value.agent_name, buf)
-        _UniffiFfiConverterTypeMedium.write(value.medium, buf)
-        _UniffiFfiConverterString.write(value.message, buf)
-        _UniffiFfiConverterUInt64.write(value.created_at_ms, buf)
-        _UniffiFfiConverterUInt64.write(value.expires_at_ms, buf)
-        _UniffiFfiConverterTypeInvitationState.write(value.state, buf)
-        _UniffiFfiConverterOptionalString.write(value.interaction_id, buf)
-
-class _UniffiFfiConverterSequenceTypeInvitation(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypeInvitation.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypeInvitation.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypeInvitation.read(buf) for i in range(count)
-        ]
-
-
-
-
-
-
-class InteractionState:
-    """
-    Where a live interaction is.
-"""
-    def __init__(self):
-        raise RuntimeError("InteractionState cannot be instantiated directly")
-
-    # Each enum variant is a nested class of the enum itself.
-    @dataclass
-    class QUEUED:
-        """
-        Waiting for an agent.
-"""
-        
-        def __init__(self, position:int, estimated_hold_secs:typing.Optional[float]):
-            self.position = position
-            
-            """
-        1-based position in the queue.
-"""
-        
-            self.estimated_hold_secs = estimated_hold_secs
-            
-            """
-        Estimated remaining wait in seconds.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "InteractionState.QUEUED(position={}, estimated_hold_secs={})".format(self.position, self.estimated_hold_secs)
-        def __eq__(self, other):
-            if not isinstance(other, InteractionState):
-                return NotImplemented
-            if not other.is_QUEUED():
-                return False
-            if self.position != other.position:
-                return False
-            if self.estimated_hold_secs != other.estimated_hold_secs:
-                return False
-            return True
-
-    @dataclass
-    class CONNECTED:
-        """
-        An agent is on it.
-"""
-        
-        def __init__(self, ):
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "InteractionState.CONNECTED()".format()
-        def __eq__(self, other):
-            if not isinstance(other, InteractionState):
-                return NotImplemented
-            if not other.is_CONNECTED():
-                return False
-            return True
-
-    @dataclass
-    class ENDED:
-        """
-        Over.
-"""
-        
-        def __init__(self, outcome:Outcome):
-            self.outcome = outcome
-            
-            """
-        How it ended.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "InteractionState.ENDED(outcome={})".format(self.outcome)
-        def __eq__(self, other):
-            if not isinstance(other, InteractionState):
-                return NotImplemented
-            if not other.is_ENDED():
-                return False
-            if self.outcome != other.outcome:
-                return False
-            return True
-
-    
-
-    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
-    # whether an instance is that variant.
-    def is_QUEUED(self) -> bool:
-        return isinstance(self, InteractionState.QUEUED)
-    def is_queued(self) -> bool:
-        return isinstance(self, InteractionState.QUEUED)
-    def is_CONNECTED(self) -> bool:
-        return isinstance(self, InteractionState.CONNECTED)
-    def is_connected(self) -> bool:
-        return isinstance(self, InteractionState.CONNECTED)
-    def is_ENDED(self) -> bool:
-        return isinstance(self, InteractionState.ENDED)
-    def is_ended(self) -> bool:
-        return isinstance(self, InteractionState.ENDED)
-    
-
-# Now, a little trick - we make each nested variant class be a subclass of the main
-# enum class, so that method calls and instance checks etc will work intuitively.
-# We might be able to do this a little more neatly with a metaclass, but this'll do.
-InteractionState.QUEUED = type("InteractionState.QUEUED", (InteractionState.QUEUED, InteractionState,), {})  # type: ignore
-InteractionState.CONNECTED = type("InteractionState.CONNECTED", (InteractionState.CONNECTED, InteractionState,), {})  # type: ignore
-InteractionState.ENDED = type("InteractionState.ENDED", (InteractionState.ENDED, InteractionState,), {})  # type: ignore
-
-
-
-
-class _UniffiFfiConverterTypeInteractionState(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return InteractionState.QUEUED(
-                _UniffiFfiConverterUInt32.read(buf),
-                _UniffiFfiConverterOptionalFloat64.read(buf),
-            )
-        if variant == 2:
-            return InteractionState.CONNECTED(
-            )
-        if variant == 3:
-            return InteractionState.ENDED(
-                _UniffiFfiConverterTypeOutcome.read(buf),
-            )
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value.is_QUEUED():
-            _UniffiFfiConverterUInt32.check_lower(value.position)
-            _UniffiFfiConverterOptionalFloat64.check_lower(value.estimated_hold_secs)
-            return
-        if value.is_CONNECTED():
-            return
-        if value.is_ENDED():
-            _UniffiFfiConverterTypeOutcome.check_lower(value.outcome)
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value.is_QUEUED():
-            buf.write_i32(1)
-            _UniffiFfiConverterUInt32.write(value.position, buf)
-            _UniffiFfiConverterOptionalFloat64.write(value.estimated_hold_secs, buf)
-        if value.is_CONNECTED():
-            buf.write_i32(2)
-        if value.is_ENDED():
-            buf.write_i32(3)
-            _UniffiFfiConverterTypeOutcome.write(value.outcome, buf)
-
-
-
-@dataclass
-class LiveInteraction:
-    """
-    A live interaction.
-"""
-    def __init__(self, *, id:str, client_id:str, medium:Medium, queue_id:typing.Optional[str], product_id:typing.Optional[str], topic:typing.Optional[str], agent_id:typing.Optional[str], direction:Direction, state:InteractionState, created_at_ms:int, connected_at_ms:typing.Optional[int], ended_at_ms:typing.Optional[int], client_address:typing.Optional[str]):
-        self.id = id
-        self.client_id = client_id
-        self.medium = medium
-        self.queue_id = queue_id
-        self.product_id = product_id
-        self.topic = topic
-        self.agent_id = agent_id
-        self.direction = direction
-        self.state = state
-        self.created_at_ms = created_at_ms
-        self.connected_at_ms = connected_at_ms
-        self.ended_at_ms = ended_at_ms
-        self.client_address = client_address
-        
-        
-
-    
-    def __str__(self):
-        return "LiveInteraction(id={}, client_id={}, medium={}, queue_id={}, product_id={}, topic={}, agent_id={}, direction={}, state={}, created_at_ms={}, connected_at_ms={}, ended_at_ms={}, client_address={})".format(self.id, self.client_id, self.medium, self.queue_id, self.product_id, self.topic, self.agent_id, self.direction, self.state, self.created_at_ms, self.connected_at_ms, self.ended_at_ms, self.client_address)
-    def __eq__(self, other):
-        if self.id != other.id:
-            return False
-        if self.client_id != other.client_id:
-            return False
-        if self.medium != other.medium:
-            return False
-        if self.queue_id != other.queue_id:
-            return False
-        if self.product_id != other.product_id:
-            return False
-        if self.topic != other.topic:
-            return False
-        if self.agent_id != other.agent_id:
-            return False
-        if self.direction != other.direction:
-            return False
-        if self.state != other.state:
-            return False
-        if self.created_at_ms != other.created_at_ms:
-            return False
-        if self.connected_at_ms != other.connected_at_ms:
-            return False
-        if self.ended_at_ms != other.ended_at_ms:
-            return False
-        if self.client_address != other.client_address:
-            return False
-        return True
-
-class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        return LiveInteraction(
-            id=_UniffiFfiConverterString.read(buf),
-            client_id=_UniffiFfiConverterString.read(buf),
-            medium=_UniffiFfiConverterTypeMedium.read(buf),
-            queue_id=_UniffiFfiConverterOptionalString.read(buf),
-            product_id=_UniffiFfiConverterOptionalString.read(buf),
-            topic=_UniffiFfiConverterOptionalString.read(buf),
-            agent_id=_UniffiFfiConverterOptionalString.read(buf),
-            direction=_UniffiFfiConverterTypeDirection.read(buf),
-            state=_UniffiFfiConverterTypeInteractionState.read(buf),
-            created_at_ms=_UniffiFfiConverterUInt64.read(buf),
-            connected_at_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
-            ended_at_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
-            client_address=_UniffiFfiConverterOptionalString.read(buf),
-        )
-
-    @staticmethod
-    def check_lower(value):
-        _UniffiFfiConverterString.check_lower(value.id)
-        _UniffiFfiConverterString.check_lower(value.client_id)
-        _UniffiFfiConverterTypeMedium.check_lower(value.medium)
-        _UniffiFfiConverterOptionalString.check_lower(value.queue_id)
-        _UniffiFfiConverterOptionalString.check_lower(value.product_id)
-        _UniffiFfiConverterOptionalString.check_lower(value.topic)
-        _UniffiFfiConverterOptionalString.check_lower(value.agent_id)
-        _UniffiFfiConverterTypeDirection.check_lower(value.direction)
-        _UniffiFfiConverterTypeInteractionState.check_lower(value.state)
-        _UniffiFfiConverterUInt64.check_lower(value.created_at_ms)
-        _UniffiFfiConverterOptionalUInt64.check_lower(value.connected_at_ms)
-        _UniffiFfiConverterOptionalUInt64.check_lower(value.ended_at_ms)
-        _UniffiFfiConverterOptionalString.check_lower(value.client_address)
-
-    @staticmethod
-    def write(value, buf):
-        _UniffiFfiConverterString.write(value.id, buf)
-        _UniffiFfiConverterString.write(value.client_id, buf)
-        _UniffiFfiConverterTypeMedium.write(value.medium, buf)
-        _UniffiFfiConverterOptionalString.write(value.queue_id, buf)
-        _UniffiFfiConverterOptionalString.write(value.product_id, buf)
-        _UniffiFfiConverterOptionalString.write(value.topic, buf)
-        _UniffiFfiConverterOptionalString.write(value.agent_id, buf)
-        _UniffiFfiConverterTypeDirection.write(value.direction, buf)
-        _UniffiFfiConverterTypeInteractionState.write(value.state, buf)
-        _UniffiFfiConverterUInt64.write(value.created_at_ms, buf)
-        _UniffiFfiConverterOptionalUInt64.write(value.connected_at_ms, buf)
-        _UniffiFfiConverterOptionalUInt64.write(value.ended_at_ms, buf)
-        _UniffiFfiConverterOptionalString.write(value.client_address, buf)
-
-class _UniffiFfiConverterSequenceTypeLiveInteraction(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypeLiveInteraction.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypeLiveInteraction.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypeLiveInteraction.read(buf) for i in range(count)
         ]
 
 class _UniffiFfiConverterSequenceTypeAlertFired(_UniffiConverterRustBuffer):
@@ -4495,418 +4991,6 @@ class _UniffiFfiConverterTypeProfilePatch(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalSequenceTypeAgendaWindow.write(value.agenda, buf)
         _UniffiFfiConverterOptionalTypeInterests.write(value.interests, buf)
 
-
-
-
-
-
-class AgentEvent:
-    """
-    What happens to a simulated agent of an [`EmbeddedCenter`](crate::center::EmbeddedCenter).
-"""
-    def __init__(self):
-        raise RuntimeError("AgentEvent cannot be instantiated directly")
-
-    # Each enum variant is a nested class of the enum itself.
-    @dataclass
-    class OFFERED:
-        """
-        A live interaction is offered; accept or decline it.
-"""
-        
-        def __init__(self, interaction:LiveInteraction):
-            self.interaction = interaction
-            
-            """
-        Interaction.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "AgentEvent.OFFERED(interaction={})".format(self.interaction)
-        def __eq__(self, other):
-            if not isinstance(other, AgentEvent):
-                return NotImplemented
-            if not other.is_OFFERED():
-                return False
-            if self.interaction != other.interaction:
-                return False
-            return True
-
-    @dataclass
-    class OFFER_WITHDRAWN:
-        """
-        An offer went away (the client left, or it timed out).
-"""
-        
-        def __init__(self, interaction_id:str):
-            self.interaction_id = interaction_id
-            
-            """
-        Interaction.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "AgentEvent.OFFER_WITHDRAWN(interaction_id={})".format(self.interaction_id)
-        def __eq__(self, other):
-            if not isinstance(other, AgentEvent):
-                return NotImplemented
-            if not other.is_OFFER_WITHDRAWN():
-                return False
-            if self.interaction_id != other.interaction_id:
-                return False
-            return True
-
-    @dataclass
-    class CONNECTED:
-        """
-        The agent is connected with a client.
-"""
-        
-        def __init__(self, interaction:LiveInteraction):
-            self.interaction = interaction
-            
-            """
-        Interaction.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "AgentEvent.CONNECTED(interaction={})".format(self.interaction)
-        def __eq__(self, other):
-            if not isinstance(other, AgentEvent):
-                return NotImplemented
-            if not other.is_CONNECTED():
-                return False
-            if self.interaction != other.interaction:
-                return False
-            return True
-
-    @dataclass
-    class ENDED:
-        """
-        An interaction ended.
-"""
-        
-        def __init__(self, interaction:LiveInteraction):
-            self.interaction = interaction
-            
-            """
-        Interaction.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "AgentEvent.ENDED(interaction={})".format(self.interaction)
-        def __eq__(self, other):
-            if not isinstance(other, AgentEvent):
-                return NotImplemented
-            if not other.is_ENDED():
-                return False
-            if self.interaction != other.interaction:
-                return False
-            return True
-
-    @dataclass
-    class INVITATION_RECEIVED:
-        """
-        A client invites the agent.
-"""
-        
-        def __init__(self, invitation:Invitation):
-            self.invitation = invitation
-            
-            """
-        Invitation.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "AgentEvent.INVITATION_RECEIVED(invitation={})".format(self.invitation)
-        def __eq__(self, other):
-            if not isinstance(other, AgentEvent):
-                return NotImplemented
-            if not other.is_INVITATION_RECEIVED():
-                return False
-            if self.invitation != other.invitation:
-                return False
-            return True
-
-    @dataclass
-    class INVITATION_UPDATED:
-        """
-        An invitation the agent sent or received changed state.
-"""
-        
-        def __init__(self, invitation:Invitation):
-            self.invitation = invitation
-            
-            """
-        Invitation.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "AgentEvent.INVITATION_UPDATED(invitation={})".format(self.invitation)
-        def __eq__(self, other):
-            if not isinstance(other, AgentEvent):
-                return NotImplemented
-            if not other.is_INVITATION_UPDATED():
-                return False
-            if self.invitation != other.invitation:
-                return False
-            return True
-
-    @dataclass
-    class CHAT:
-        """
-        A chat message from the client.
-"""
-        
-        def __init__(self, message:ChatMessage):
-            self.message = message
-            
-            """
-        Message.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "AgentEvent.CHAT(message={})".format(self.message)
-        def __eq__(self, other):
-            if not isinstance(other, AgentEvent):
-                return NotImplemented
-            if not other.is_CHAT():
-                return False
-            if self.message != other.message:
-                return False
-            return True
-
-    @dataclass
-    class CHAT_DELIVERED:
-        """
-        The client's app received a chat message the agent sent.
-"""
-        
-        def __init__(self, interaction_id:str, seq:int):
-            self.interaction_id = interaction_id
-            
-            """
-        Interaction.
-"""
-        
-            self.seq = seq
-            
-            """
-        Message sequence.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "AgentEvent.CHAT_DELIVERED(interaction_id={}, seq={})".format(self.interaction_id, self.seq)
-        def __eq__(self, other):
-            if not isinstance(other, AgentEvent):
-                return NotImplemented
-            if not other.is_CHAT_DELIVERED():
-                return False
-            if self.interaction_id != other.interaction_id:
-                return False
-            if self.seq != other.seq:
-                return False
-            return True
-
-    
-
-    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
-    # whether an instance is that variant.
-    def is_OFFERED(self) -> bool:
-        return isinstance(self, AgentEvent.OFFERED)
-    def is_offered(self) -> bool:
-        return isinstance(self, AgentEvent.OFFERED)
-    def is_OFFER_WITHDRAWN(self) -> bool:
-        return isinstance(self, AgentEvent.OFFER_WITHDRAWN)
-    def is_offer_withdrawn(self) -> bool:
-        return isinstance(self, AgentEvent.OFFER_WITHDRAWN)
-    def is_CONNECTED(self) -> bool:
-        return isinstance(self, AgentEvent.CONNECTED)
-    def is_connected(self) -> bool:
-        return isinstance(self, AgentEvent.CONNECTED)
-    def is_ENDED(self) -> bool:
-        return isinstance(self, AgentEvent.ENDED)
-    def is_ended(self) -> bool:
-        return isinstance(self, AgentEvent.ENDED)
-    def is_INVITATION_RECEIVED(self) -> bool:
-        return isinstance(self, AgentEvent.INVITATION_RECEIVED)
-    def is_invitation_received(self) -> bool:
-        return isinstance(self, AgentEvent.INVITATION_RECEIVED)
-    def is_INVITATION_UPDATED(self) -> bool:
-        return isinstance(self, AgentEvent.INVITATION_UPDATED)
-    def is_invitation_updated(self) -> bool:
-        return isinstance(self, AgentEvent.INVITATION_UPDATED)
-    def is_CHAT(self) -> bool:
-        return isinstance(self, AgentEvent.CHAT)
-    def is_chat(self) -> bool:
-        return isinstance(self, AgentEvent.CHAT)
-    def is_CHAT_DELIVERED(self) -> bool:
-        return isinstance(self, AgentEvent.CHAT_DELIVERED)
-    def is_chat_delivered(self) -> bool:
-        return isinstance(self, AgentEvent.CHAT_DELIVERED)
-    
-
-# Now, a little trick - we make each nested variant class be a subclass of the main
-# enum class, so that method calls and instance checks etc will work intuitively.
-# We might be able to do this a little more neatly with a metaclass, but this'll do.
-AgentEvent.OFFERED = type("AgentEvent.OFFERED", (AgentEvent.OFFERED, AgentEvent,), {})  # type: ignore
-AgentEvent.OFFER_WITHDRAWN = type("AgentEvent.OFFER_WITHDRAWN", (AgentEvent.OFFER_WITHDRAWN, AgentEvent,), {})  # type: ignore
-AgentEvent.CONNECTED = type("AgentEvent.CONNECTED", (AgentEvent.CONNECTED, AgentEvent,), {})  # type: ignore
-AgentEvent.ENDED = type("AgentEvent.ENDED", (AgentEvent.ENDED, AgentEvent,), {})  # type: ignore
-AgentEvent.INVITATION_RECEIVED = type("AgentEvent.INVITATION_RECEIVED", (AgentEvent.INVITATION_RECEIVED, AgentEvent,), {})  # type: ignore
-AgentEvent.INVITATION_UPDATED = type("AgentEvent.INVITATION_UPDATED", (AgentEvent.INVITATION_UPDATED, AgentEvent,), {})  # type: ignore
-AgentEvent.CHAT = type("AgentEvent.CHAT", (AgentEvent.CHAT, AgentEvent,), {})  # type: ignore
-AgentEvent.CHAT_DELIVERED = type("AgentEvent.CHAT_DELIVERED", (AgentEvent.CHAT_DELIVERED, AgentEvent,), {})  # type: ignore
-
-
-
-
-class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return AgentEvent.OFFERED(
-                _UniffiFfiConverterTypeLiveInteraction.read(buf),
-            )
-        if variant == 2:
-            return AgentEvent.OFFER_WITHDRAWN(
-                _UniffiFfiConverterString.read(buf),
-            )
-        if variant == 3:
-            return AgentEvent.CONNECTED(
-                _UniffiFfiConverterTypeLiveInteraction.read(buf),
-            )
-        if variant == 4:
-            return AgentEvent.ENDED(
-                _UniffiFfiConverterTypeLiveInteraction.read(buf),
-            )
-        if variant == 5:
-            return AgentEvent.INVITATION_RECEIVED(
-                _UniffiFfiConverterTypeInvitation.read(buf),
-            )
-        if variant == 6:
-            return AgentEvent.INVITATION_UPDATED(
-                _UniffiFfiConverterTypeInvitation.read(buf),
-            )
-        if variant == 7:
-            return AgentEvent.CHAT(
-                _UniffiFfiConverterTypeChatMessage.read(buf),
-            )
-        if variant == 8:
-            return AgentEvent.CHAT_DELIVERED(
-                _UniffiFfiConverterString.read(buf),
-                _UniffiFfiConverterUInt64.read(buf),
-            )
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value.is_OFFERED():
-            _UniffiFfiConverterTypeLiveInteraction.check_lower(value.interaction)
-            return
-        if value.is_OFFER_WITHDRAWN():
-            _UniffiFfiConverterString.check_lower(value.interaction_id)
-            return
-        if value.is_CONNECTED():
-            _UniffiFfiConverterTypeLiveInteraction.check_lower(value.interaction)
-            return
-        if value.is_ENDED():
-            _UniffiFfiConverterTypeLiveInteraction.check_lower(value.interaction)
-            return
-        if value.is_INVITATION_RECEIVED():
-            _UniffiFfiConverterTypeInvitation.check_lower(value.invitation)
-            return
-        if value.is_INVITATION_UPDATED():
-            _UniffiFfiConverterTypeInvitation.check_lower(value.invitation)
-            return
-        if value.is_CHAT():
-            _UniffiFfiConverterTypeChatMessage.check_lower(value.message)
-            return
-        if value.is_CHAT_DELIVERED():
-            _UniffiFfiConverterString.check_lower(value.interaction_id)
-            _UniffiFfiConverterUInt64.check_lower(value.seq)
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value.is_OFFERED():
-            buf.write_i32(1)
-            _UniffiFfiConverterTypeLiveInteraction.write(value.interaction, buf)
-        if value.is_OFFER_WITHDRAWN():
-            buf.write_i32(2)
-            _UniffiFfiConverterString.write(value.interaction_id, buf)
-        if value.is_CONNECTED():
-            buf.write_i32(3)
-            _UniffiFfiConverterTypeLiveInteraction.write(value.interaction, buf)
-        if value.is_ENDED():
-            buf.write_i32(4)
-            _UniffiFfiConverterTypeLiveInteraction.write(value.interaction, buf)
-        if value.is_INVITATION_RECEIVED():
-            buf.write_i32(5)
-            _UniffiFfiConverterTypeInvitation.write(value.invitation, buf)
-        if value.is_INVITATION_UPDATED():
-            buf.write_i32(6)
-            _UniffiFfiConverterTypeInvitation.write(value.invitation, buf)
-        if value.is_CHAT():
-            buf.write_i32(7)
-            _UniffiFfiConverterTypeChatMessage.write(value.message, buf)
-        if value.is_CHAT_DELIVERED():
-            buf.write_i32(8)
-            _UniffiFfiConverterString.write(value.interaction_id, buf)
-            _UniffiFfiConverterUInt64.write(value.seq, buf)
-
-
-
 class _UniffiFfiConverterSequenceTypeChatMessage(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -5385,6 +5469,96 @@ class Response:
                 return False
             return True
 
+    @dataclass
+    class LIVE:
+        """
+        The own live interactions (their transcripts are in the view's chats).
+"""
+        
+        def __init__(self, interactions:typing.List[LiveInteraction]):
+            self.interactions = interactions
+            
+            """
+        Interactions, oldest first.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Response.LIVE(interactions={})".format(self.interactions)
+        def __eq__(self, other):
+            if not isinstance(other, Response):
+                return NotImplemented
+            if not other.is_LIVE():
+                return False
+            if self.interactions != other.interactions:
+                return False
+            return True
+
+    @dataclass
+    class SEAT:
+        """
+        An agent's seat (an agent console's `log_in` and `get_seat`).
+"""
+        
+        def __init__(self, seat:AgentSeat):
+            self.seat = seat
+            
+            """
+        The seat.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Response.SEAT(seat={})".format(self.seat)
+        def __eq__(self, other):
+            if not isinstance(other, Response):
+                return NotImplemented
+            if not other.is_SEAT():
+                return False
+            if self.seat != other.seat:
+                return False
+            return True
+
+    @dataclass
+    class OTHER:
+        """
+        Another answer this API does not model.
+"""
+        
+        def __init__(self, json:str):
+            self.json = json
+            
+            """
+        The answer as JSON text.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Response.OTHER(json={})".format(self.json)
+        def __eq__(self, other):
+            if not isinstance(other, Response):
+                return NotImplemented
+            if not other.is_OTHER():
+                return False
+            if self.json != other.json:
+                return False
+            return True
+
     
 
     # For each variant, we have `is_NAME` and `is_name` methods for easily checking
@@ -5449,6 +5623,18 @@ class Response:
         return isinstance(self, Response.TRANSCRIPT)
     def is_transcript(self) -> bool:
         return isinstance(self, Response.TRANSCRIPT)
+    def is_LIVE(self) -> bool:
+        return isinstance(self, Response.LIVE)
+    def is_live(self) -> bool:
+        return isinstance(self, Response.LIVE)
+    def is_SEAT(self) -> bool:
+        return isinstance(self, Response.SEAT)
+    def is_seat(self) -> bool:
+        return isinstance(self, Response.SEAT)
+    def is_OTHER(self) -> bool:
+        return isinstance(self, Response.OTHER)
+    def is_other(self) -> bool:
+        return isinstance(self, Response.OTHER)
     
 
 # Now, a little trick - we make each nested variant class be a subclass of the main
@@ -5469,6 +5655,9 @@ Response.INVITATION_RESULT = type("Response.INVITATION_RESULT", (Response.INVITA
 Response.INTERACTION = type("Response.INTERACTION", (Response.INTERACTION, Response,), {})  # type: ignore
 Response.CHAT = type("Response.CHAT", (Response.CHAT, Response,), {})  # type: ignore
 Response.TRANSCRIPT = type("Response.TRANSCRIPT", (Response.TRANSCRIPT, Response,), {})  # type: ignore
+Response.LIVE = type("Response.LIVE", (Response.LIVE, Response,), {})  # type: ignore
+Response.SEAT = type("Response.SEAT", (Response.SEAT, Response,), {})  # type: ignore
+Response.OTHER = type("Response.OTHER", (Response.OTHER, Response,), {})  # type: ignore
 
 
 
@@ -5536,6 +5725,18 @@ class _UniffiFfiConverterTypeResponse(_UniffiConverterRustBuffer):
             return Response.TRANSCRIPT(
                 _UniffiFfiConverterSequenceTypeChatMessage.read(buf),
             )
+        if variant == 16:
+            return Response.LIVE(
+                _UniffiFfiConverterSequenceTypeLiveInteraction.read(buf),
+            )
+        if variant == 17:
+            return Response.SEAT(
+                _UniffiFfiConverterTypeAgentSeat.read(buf),
+            )
+        if variant == 18:
+            return Response.OTHER(
+                _UniffiFfiConverterString.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -5583,6 +5784,15 @@ class _UniffiFfiConverterTypeResponse(_UniffiConverterRustBuffer):
             return
         if value.is_TRANSCRIPT():
             _UniffiFfiConverterSequenceTypeChatMessage.check_lower(value.messages)
+            return
+        if value.is_LIVE():
+            _UniffiFfiConverterSequenceTypeLiveInteraction.check_lower(value.interactions)
+            return
+        if value.is_SEAT():
+            _UniffiFfiConverterTypeAgentSeat.check_lower(value.seat)
+            return
+        if value.is_OTHER():
+            _UniffiFfiConverterString.check_lower(value.json)
             return
         raise ValueError(value)
 
@@ -5632,6 +5842,850 @@ class _UniffiFfiConverterTypeResponse(_UniffiConverterRustBuffer):
         if value.is_TRANSCRIPT():
             buf.write_i32(15)
             _UniffiFfiConverterSequenceTypeChatMessage.write(value.messages, buf)
+        if value.is_LIVE():
+            buf.write_i32(16)
+            _UniffiFfiConverterSequenceTypeLiveInteraction.write(value.interactions, buf)
+        if value.is_SEAT():
+            buf.write_i32(17)
+            _UniffiFfiConverterTypeAgentSeat.write(value.seat, buf)
+        if value.is_OTHER():
+            buf.write_i32(18)
+            _UniffiFfiConverterString.write(value.json, buf)
+
+
+
+
+
+
+
+
+class AgentEvent:
+    """
+    What happens to a simulated agent of an [`EmbeddedCenter`](crate::center::EmbeddedCenter).
+"""
+    def __init__(self):
+        raise RuntimeError("AgentEvent cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class OFFERED:
+        """
+        A live interaction is offered; accept or decline it.
+"""
+        
+        def __init__(self, interaction:LiveInteraction):
+            self.interaction = interaction
+            
+            """
+        Interaction.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.OFFERED(interaction={})".format(self.interaction)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_OFFERED():
+                return False
+            if self.interaction != other.interaction:
+                return False
+            return True
+
+    @dataclass
+    class OFFER_WITHDRAWN:
+        """
+        An offer went away (the client left, or it timed out).
+"""
+        
+        def __init__(self, interaction_id:str):
+            self.interaction_id = interaction_id
+            
+            """
+        Interaction.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.OFFER_WITHDRAWN(interaction_id={})".format(self.interaction_id)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_OFFER_WITHDRAWN():
+                return False
+            if self.interaction_id != other.interaction_id:
+                return False
+            return True
+
+    @dataclass
+    class CONNECTED:
+        """
+        The agent is connected with a client.
+"""
+        
+        def __init__(self, interaction:LiveInteraction):
+            self.interaction = interaction
+            
+            """
+        Interaction.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.CONNECTED(interaction={})".format(self.interaction)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_CONNECTED():
+                return False
+            if self.interaction != other.interaction:
+                return False
+            return True
+
+    @dataclass
+    class ENDED:
+        """
+        An interaction ended.
+"""
+        
+        def __init__(self, interaction:LiveInteraction):
+            self.interaction = interaction
+            
+            """
+        Interaction.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.ENDED(interaction={})".format(self.interaction)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_ENDED():
+                return False
+            if self.interaction != other.interaction:
+                return False
+            return True
+
+    @dataclass
+    class INVITATION_RECEIVED:
+        """
+        A client invites the agent.
+"""
+        
+        def __init__(self, invitation:Invitation):
+            self.invitation = invitation
+            
+            """
+        Invitation.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.INVITATION_RECEIVED(invitation={})".format(self.invitation)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_INVITATION_RECEIVED():
+                return False
+            if self.invitation != other.invitation:
+                return False
+            return True
+
+    @dataclass
+    class INVITATION_UPDATED:
+        """
+        An invitation the agent sent or received changed state.
+"""
+        
+        def __init__(self, invitation:Invitation):
+            self.invitation = invitation
+            
+            """
+        Invitation.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.INVITATION_UPDATED(invitation={})".format(self.invitation)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_INVITATION_UPDATED():
+                return False
+            if self.invitation != other.invitation:
+                return False
+            return True
+
+    @dataclass
+    class CHAT:
+        """
+        A chat message from the client.
+"""
+        
+        def __init__(self, message:ChatMessage):
+            self.message = message
+            
+            """
+        Message.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.CHAT(message={})".format(self.message)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_CHAT():
+                return False
+            if self.message != other.message:
+                return False
+            return True
+
+    @dataclass
+    class CHAT_DELIVERED:
+        """
+        The client's app received a chat message the agent sent.
+"""
+        
+        def __init__(self, interaction_id:str, seq:int):
+            self.interaction_id = interaction_id
+            
+            """
+        Interaction.
+"""
+        
+            self.seq = seq
+            
+            """
+        Message sequence.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.CHAT_DELIVERED(interaction_id={}, seq={})".format(self.interaction_id, self.seq)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_CHAT_DELIVERED():
+                return False
+            if self.interaction_id != other.interaction_id:
+                return False
+            if self.seq != other.seq:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_OFFERED(self) -> bool:
+        return isinstance(self, AgentEvent.OFFERED)
+    def is_offered(self) -> bool:
+        return isinstance(self, AgentEvent.OFFERED)
+    def is_OFFER_WITHDRAWN(self) -> bool:
+        return isinstance(self, AgentEvent.OFFER_WITHDRAWN)
+    def is_offer_withdrawn(self) -> bool:
+        return isinstance(self, AgentEvent.OFFER_WITHDRAWN)
+    def is_CONNECTED(self) -> bool:
+        return isinstance(self, AgentEvent.CONNECTED)
+    def is_connected(self) -> bool:
+        return isinstance(self, AgentEvent.CONNECTED)
+    def is_ENDED(self) -> bool:
+        return isinstance(self, AgentEvent.ENDED)
+    def is_ended(self) -> bool:
+        return isinstance(self, AgentEvent.ENDED)
+    def is_INVITATION_RECEIVED(self) -> bool:
+        return isinstance(self, AgentEvent.INVITATION_RECEIVED)
+    def is_invitation_received(self) -> bool:
+        return isinstance(self, AgentEvent.INVITATION_RECEIVED)
+    def is_INVITATION_UPDATED(self) -> bool:
+        return isinstance(self, AgentEvent.INVITATION_UPDATED)
+    def is_invitation_updated(self) -> bool:
+        return isinstance(self, AgentEvent.INVITATION_UPDATED)
+    def is_CHAT(self) -> bool:
+        return isinstance(self, AgentEvent.CHAT)
+    def is_chat(self) -> bool:
+        return isinstance(self, AgentEvent.CHAT)
+    def is_CHAT_DELIVERED(self) -> bool:
+        return isinstance(self, AgentEvent.CHAT_DELIVERED)
+    def is_chat_delivered(self) -> bool:
+        return isinstance(self, AgentEvent.CHAT_DELIVERED)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+AgentEvent.OFFERED = type("AgentEvent.OFFERED", (AgentEvent.OFFERED, AgentEvent,), {})  # type: ignore
+AgentEvent.OFFER_WITHDRAWN = type("AgentEvent.OFFER_WITHDRAWN", (AgentEvent.OFFER_WITHDRAWN, AgentEvent,), {})  # type: ignore
+AgentEvent.CONNECTED = type("AgentEvent.CONNECTED", (AgentEvent.CONNECTED, AgentEvent,), {})  # type: ignore
+AgentEvent.ENDED = type("AgentEvent.ENDED", (AgentEvent.ENDED, AgentEvent,), {})  # type: ignore
+AgentEvent.INVITATION_RECEIVED = type("AgentEvent.INVITATION_RECEIVED", (AgentEvent.INVITATION_RECEIVED, AgentEvent,), {})  # type: ignore
+AgentEvent.INVITATION_UPDATED = type("AgentEvent.INVITATION_UPDATED", (AgentEvent.INVITATION_UPDATED, AgentEvent,), {})  # type: ignore
+AgentEvent.CHAT = type("AgentEvent.CHAT", (AgentEvent.CHAT, AgentEvent,), {})  # type: ignore
+AgentEvent.CHAT_DELIVERED = type("AgentEvent.CHAT_DELIVERED", (AgentEvent.CHAT_DELIVERED, AgentEvent,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return AgentEvent.OFFERED(
+                _UniffiFfiConverterTypeLiveInteraction.read(buf),
+            )
+        if variant == 2:
+            return AgentEvent.OFFER_WITHDRAWN(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 3:
+            return AgentEvent.CONNECTED(
+                _UniffiFfiConverterTypeLiveInteraction.read(buf),
+            )
+        if variant == 4:
+            return AgentEvent.ENDED(
+                _UniffiFfiConverterTypeLiveInteraction.read(buf),
+            )
+        if variant == 5:
+            return AgentEvent.INVITATION_RECEIVED(
+                _UniffiFfiConverterTypeInvitation.read(buf),
+            )
+        if variant == 6:
+            return AgentEvent.INVITATION_UPDATED(
+                _UniffiFfiConverterTypeInvitation.read(buf),
+            )
+        if variant == 7:
+            return AgentEvent.CHAT(
+                _UniffiFfiConverterTypeChatMessage.read(buf),
+            )
+        if variant == 8:
+            return AgentEvent.CHAT_DELIVERED(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_OFFERED():
+            _UniffiFfiConverterTypeLiveInteraction.check_lower(value.interaction)
+            return
+        if value.is_OFFER_WITHDRAWN():
+            _UniffiFfiConverterString.check_lower(value.interaction_id)
+            return
+        if value.is_CONNECTED():
+            _UniffiFfiConverterTypeLiveInteraction.check_lower(value.interaction)
+            return
+        if value.is_ENDED():
+            _UniffiFfiConverterTypeLiveInteraction.check_lower(value.interaction)
+            return
+        if value.is_INVITATION_RECEIVED():
+            _UniffiFfiConverterTypeInvitation.check_lower(value.invitation)
+            return
+        if value.is_INVITATION_UPDATED():
+            _UniffiFfiConverterTypeInvitation.check_lower(value.invitation)
+            return
+        if value.is_CHAT():
+            _UniffiFfiConverterTypeChatMessage.check_lower(value.message)
+            return
+        if value.is_CHAT_DELIVERED():
+            _UniffiFfiConverterString.check_lower(value.interaction_id)
+            _UniffiFfiConverterUInt64.check_lower(value.seq)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_OFFERED():
+            buf.write_i32(1)
+            _UniffiFfiConverterTypeLiveInteraction.write(value.interaction, buf)
+        if value.is_OFFER_WITHDRAWN():
+            buf.write_i32(2)
+            _UniffiFfiConverterString.write(value.interaction_id, buf)
+        if value.is_CONNECTED():
+            buf.write_i32(3)
+            _UniffiFfiConverterTypeLiveInteraction.write(value.interaction, buf)
+        if value.is_ENDED():
+            buf.write_i32(4)
+            _UniffiFfiConverterTypeLiveInteraction.write(value.interaction, buf)
+        if value.is_INVITATION_RECEIVED():
+            buf.write_i32(5)
+            _UniffiFfiConverterTypeInvitation.write(value.invitation, buf)
+        if value.is_INVITATION_UPDATED():
+            buf.write_i32(6)
+            _UniffiFfiConverterTypeInvitation.write(value.invitation, buf)
+        if value.is_CHAT():
+            buf.write_i32(7)
+            _UniffiFfiConverterTypeChatMessage.write(value.message, buf)
+        if value.is_CHAT_DELIVERED():
+            buf.write_i32(8)
+            _UniffiFfiConverterString.write(value.interaction_id, buf)
+            _UniffiFfiConverterUInt64.write(value.seq, buf)
+
+
+
+
+
+
+
+
+class AgentConsoleEvent:
+    """
+    What the console tells the app; already applied to the view when it arrives.
+"""
+    def __init__(self):
+        raise RuntimeError("AgentConsoleEvent cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class CONNECTED:
+        """
+        The session is up; `resumed` says whether it continued the previous one.
+"""
+        
+        def __init__(self, resumed:bool):
+            self.resumed = resumed
+            
+            """
+        Whether the broker still had the session.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentConsoleEvent.CONNECTED(resumed={})".format(self.resumed)
+        def __eq__(self, other):
+            if not isinstance(other, AgentConsoleEvent):
+                return NotImplemented
+            if not other.is_CONNECTED():
+                return False
+            if self.resumed != other.resumed:
+                return False
+            return True
+
+    @dataclass
+    class DISCONNECTED:
+        """
+        The connection dropped; the console retries by itself.
+"""
+        
+        def __init__(self, retry_at_ms:int):
+            self.retry_at_ms = retry_at_ms
+            
+            """
+        Next attempt (ms since the epoch).
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentConsoleEvent.DISCONNECTED(retry_at_ms={})".format(self.retry_at_ms)
+        def __eq__(self, other):
+            if not isinstance(other, AgentConsoleEvent):
+                return NotImplemented
+            if not other.is_DISCONNECTED():
+                return False
+            if self.retry_at_ms != other.retry_at_ms:
+                return False
+            return True
+
+    @dataclass
+    class REJECTED:
+        """
+        The broker refused the token; connect again with a new one.
+"""
+        
+        def __init__(self, error:ErrorInfo):
+            self.error = error
+            
+            """
+        Why.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentConsoleEvent.REJECTED(error={})".format(self.error)
+        def __eq__(self, other):
+            if not isinstance(other, AgentConsoleEvent):
+                return NotImplemented
+            if not other.is_REJECTED():
+                return False
+            if self.error != other.error:
+                return False
+            return True
+
+    @dataclass
+    class SEATED:
+        """
+        The console took (or re-read) its seat: after every connect.
+"""
+        
+        def __init__(self, seat:AgentSeat):
+            self.seat = seat
+            
+            """
+        The seat.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentConsoleEvent.SEATED(seat={})".format(self.seat)
+        def __eq__(self, other):
+            if not isinstance(other, AgentConsoleEvent):
+                return NotImplemented
+            if not other.is_SEATED():
+                return False
+            if self.seat != other.seat:
+                return False
+            return True
+
+    @dataclass
+    class COMPLETED:
+        """
+        A request succeeded.
+"""
+        
+        def __init__(self, request_id:int, response:Response):
+            self.request_id = request_id
+            
+            """
+        The id its method returned.
+"""
+        
+            self.response = response
+            
+            """
+        Answer.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentConsoleEvent.COMPLETED(request_id={}, response={})".format(self.request_id, self.response)
+        def __eq__(self, other):
+            if not isinstance(other, AgentConsoleEvent):
+                return NotImplemented
+            if not other.is_COMPLETED():
+                return False
+            if self.request_id != other.request_id:
+                return False
+            if self.response != other.response:
+                return False
+            return True
+
+    @dataclass
+    class FAILED:
+        """
+        A request failed.
+"""
+        
+        def __init__(self, request_id:int, error:ErrorInfo):
+            self.request_id = request_id
+            
+            """
+        The id its method returned.
+"""
+        
+            self.error = error
+            
+            """
+        Why.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentConsoleEvent.FAILED(request_id={}, error={})".format(self.request_id, self.error)
+        def __eq__(self, other):
+            if not isinstance(other, AgentConsoleEvent):
+                return NotImplemented
+            if not other.is_FAILED():
+                return False
+            if self.request_id != other.request_id:
+                return False
+            if self.error != other.error:
+                return False
+            return True
+
+    @dataclass
+    class PUSHED:
+        """
+        The broker pushed an event (offers, connections, chat, receipts, invitations).
+"""
+        
+        def __init__(self, event:AgentEvent):
+            self.event = event
+            
+            """
+        The event.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentConsoleEvent.PUSHED(event={})".format(self.event)
+        def __eq__(self, other):
+            if not isinstance(other, AgentConsoleEvent):
+                return NotImplemented
+            if not other.is_PUSHED():
+                return False
+            if self.event != other.event:
+                return False
+            return True
+
+    @dataclass
+    class PROTOCOL_ERROR:
+        """
+        A frame or answer that did not decode, or an automatic log-in the broker refused.
+"""
+        
+        def __init__(self, error:ErrorInfo):
+            self.error = error
+            
+            """
+        What went wrong.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentConsoleEvent.PROTOCOL_ERROR(error={})".format(self.error)
+        def __eq__(self, other):
+            if not isinstance(other, AgentConsoleEvent):
+                return NotImplemented
+            if not other.is_PROTOCOL_ERROR():
+                return False
+            if self.error != other.error:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_CONNECTED(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.CONNECTED)
+    def is_connected(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.CONNECTED)
+    def is_DISCONNECTED(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.DISCONNECTED)
+    def is_disconnected(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.DISCONNECTED)
+    def is_REJECTED(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.REJECTED)
+    def is_rejected(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.REJECTED)
+    def is_SEATED(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.SEATED)
+    def is_seated(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.SEATED)
+    def is_COMPLETED(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.COMPLETED)
+    def is_completed(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.COMPLETED)
+    def is_FAILED(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.FAILED)
+    def is_failed(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.FAILED)
+    def is_PUSHED(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.PUSHED)
+    def is_pushed(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.PUSHED)
+    def is_PROTOCOL_ERROR(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.PROTOCOL_ERROR)
+    def is_protocol_error(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.PROTOCOL_ERROR)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+AgentConsoleEvent.CONNECTED = type("AgentConsoleEvent.CONNECTED", (AgentConsoleEvent.CONNECTED, AgentConsoleEvent,), {})  # type: ignore
+AgentConsoleEvent.DISCONNECTED = type("AgentConsoleEvent.DISCONNECTED", (AgentConsoleEvent.DISCONNECTED, AgentConsoleEvent,), {})  # type: ignore
+AgentConsoleEvent.REJECTED = type("AgentConsoleEvent.REJECTED", (AgentConsoleEvent.REJECTED, AgentConsoleEvent,), {})  # type: ignore
+AgentConsoleEvent.SEATED = type("AgentConsoleEvent.SEATED", (AgentConsoleEvent.SEATED, AgentConsoleEvent,), {})  # type: ignore
+AgentConsoleEvent.COMPLETED = type("AgentConsoleEvent.COMPLETED", (AgentConsoleEvent.COMPLETED, AgentConsoleEvent,), {})  # type: ignore
+AgentConsoleEvent.FAILED = type("AgentConsoleEvent.FAILED", (AgentConsoleEvent.FAILED, AgentConsoleEvent,), {})  # type: ignore
+AgentConsoleEvent.PUSHED = type("AgentConsoleEvent.PUSHED", (AgentConsoleEvent.PUSHED, AgentConsoleEvent,), {})  # type: ignore
+AgentConsoleEvent.PROTOCOL_ERROR = type("AgentConsoleEvent.PROTOCOL_ERROR", (AgentConsoleEvent.PROTOCOL_ERROR, AgentConsoleEvent,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeAgentConsoleEvent(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return AgentConsoleEvent.CONNECTED(
+                _UniffiFfiConverterBoolean.read(buf),
+            )
+        if variant == 2:
+            return AgentConsoleEvent.DISCONNECTED(
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        if variant == 3:
+            return AgentConsoleEvent.REJECTED(
+                _UniffiFfiConverterTypeErrorInfo.read(buf),
+            )
+        if variant == 4:
+            return AgentConsoleEvent.SEATED(
+                _UniffiFfiConverterTypeAgentSeat.read(buf),
+            )
+        if variant == 5:
+            return AgentConsoleEvent.COMPLETED(
+                _UniffiFfiConverterUInt64.read(buf),
+                _UniffiFfiConverterTypeResponse.read(buf),
+            )
+        if variant == 6:
+            return AgentConsoleEvent.FAILED(
+                _UniffiFfiConverterUInt64.read(buf),
+                _UniffiFfiConverterTypeErrorInfo.read(buf),
+            )
+        if variant == 7:
+            return AgentConsoleEvent.PUSHED(
+                _UniffiFfiConverterTypeAgentEvent.read(buf),
+            )
+        if variant == 8:
+            return AgentConsoleEvent.PROTOCOL_ERROR(
+                _UniffiFfiConverterTypeErrorInfo.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_CONNECTED():
+            _UniffiFfiConverterBoolean.check_lower(value.resumed)
+            return
+        if value.is_DISCONNECTED():
+            _UniffiFfiConverterUInt64.check_lower(value.retry_at_ms)
+            return
+        if value.is_REJECTED():
+            _UniffiFfiConverterTypeErrorInfo.check_lower(value.error)
+            return
+        if value.is_SEATED():
+            _UniffiFfiConverterTypeAgentSeat.check_lower(value.seat)
+            return
+        if value.is_COMPLETED():
+            _UniffiFfiConverterUInt64.check_lower(value.request_id)
+            _UniffiFfiConverterTypeResponse.check_lower(value.response)
+            return
+        if value.is_FAILED():
+            _UniffiFfiConverterUInt64.check_lower(value.request_id)
+            _UniffiFfiConverterTypeErrorInfo.check_lower(value.error)
+            return
+        if value.is_PUSHED():
+            _UniffiFfiConverterTypeAgentEvent.check_lower(value.event)
+            return
+        if value.is_PROTOCOL_ERROR():
+            _UniffiFfiConverterTypeErrorInfo.check_lower(value.error)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_CONNECTED():
+            buf.write_i32(1)
+            _UniffiFfiConverterBoolean.write(value.resumed, buf)
+        if value.is_DISCONNECTED():
+            buf.write_i32(2)
+            _UniffiFfiConverterUInt64.write(value.retry_at_ms, buf)
+        if value.is_REJECTED():
+            buf.write_i32(3)
+            _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
+        if value.is_SEATED():
+            buf.write_i32(4)
+            _UniffiFfiConverterTypeAgentSeat.write(value.seat, buf)
+        if value.is_COMPLETED():
+            buf.write_i32(5)
+            _UniffiFfiConverterUInt64.write(value.request_id, buf)
+            _UniffiFfiConverterTypeResponse.write(value.response, buf)
+        if value.is_FAILED():
+            buf.write_i32(6)
+            _UniffiFfiConverterUInt64.write(value.request_id, buf)
+            _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
+        if value.is_PUSHED():
+            buf.write_i32(7)
+            _UniffiFfiConverterTypeAgentEvent.write(value.event, buf)
+        if value.is_PROTOCOL_ERROR():
+            buf.write_i32(8)
+            _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
 
 
 
@@ -6819,6 +7873,148 @@ class _UniffiFfiConverterTypeListenerError(_UniffiConverterRustBuffer):
         if isinstance(value, ListenerError.Failed):
             buf.write_i32(1)
             _UniffiFfiConverterString.write(value.reason, buf)
+
+
+class AgentListener():
+    """
+    Receives a console's events, in order, on the library's thread (hop to the UI thread for views).
+"""
+    
+    def on_event(self, event: AgentConsoleEvent) -> None:
+        """
+        One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+"""
+        raise NotImplementedError
+
+class AgentListenerImpl(AgentListener):
+    """
+    Receives a console's events, in order, on the library's thread (hop to the UI thread for views).
+"""
+    
+    _handle: ctypes.c_uint64
+    
+    def __init__(self, *args, **kwargs):
+        raise ValueError("This class has no default constructor")
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_free_agentlistener, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_clone_agentlistener, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def on_event(self, event: AgentConsoleEvent) -> None:
+        """
+        One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+"""
+        
+        _UniffiFfiConverterTypeAgentConsoleEvent.check_lower(event)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeAgentConsoleEvent.lower(event),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeListenerError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_agentlistener_on_event,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+# Put all the bits inside a class to keep the top-level namespace clean
+class _UniffiTraitImplAgentListenerImpl:
+    # For each method, generate a callback function to pass to Rust
+
+    @_UNIFFI_CALLBACK_INTERFACE_FRONTDESK_AGENT_LISTENER_METHOD0
+    def on_event(
+            uniffi_handle,
+            event,
+            uniffi_out_return,
+            uniffi_call_status_ptr,
+        ):
+        uniffi_obj = _UniffiFfiConverterTypeAgentListener._handle_map.get(uniffi_handle)
+        def make_call():
+            uniffi_args = (_UniffiFfiConverterTypeAgentConsoleEvent.lift(event), )
+            uniffi_method = uniffi_obj.on_event
+            return uniffi_method(*uniffi_args)
+        write_return_value = lambda v: None
+        _uniffi_trait_interface_call_with_error(
+                uniffi_call_status_ptr.contents,
+                make_call,
+                write_return_value,
+                ListenerError,
+                _UniffiFfiConverterTypeListenerError.lower,
+        )
+
+    @_UNIFFI_CALLBACK_INTERFACE_FREE_FRONTDESK_AGENT_LISTENER
+    def _uniffi_free(uniffi_handle):
+        _UniffiFfiConverterTypeAgentListener._handle_map.remove(uniffi_handle)
+
+    @_UNIFFI_CALLBACK_INTERFACE_CLONE_FRONTDESK_AGENT_LISTENER
+    def _uniffi_clone(uniffi_handle):
+        return _UniffiFfiConverterTypeAgentListener._handle_map.clone(uniffi_handle)
+
+    # Generate the FFI VTable.  This has a field for each callback interface method.
+    _uniffi_vtable = _UniffiVTableCallbackInterfaceFrontdeskAgentListener(
+        _uniffi_free,
+        _uniffi_clone,
+        on_event,
+    )
+    # Send Rust a pointer to the VTable.  Note: this means we need to keep the struct alive forever,
+    # or else bad things will happen when Rust tries to access it.
+    _UniffiLib.uniffi_frontdesk_fn_init_callback_vtable_agentlistener(ctypes.byref(_uniffi_vtable))
+
+class _UniffiFfiConverterTypeAgentListener:
+    _handle_map = _UniffiHandleMap()
+
+    @staticmethod
+    def lift(value: int):
+        if (value & 1) == 0:
+            # Rust-generated handle, construct a new class that uses the handle to implement the
+            # interface
+            return AgentListenerImpl._uniffi_make_instance(value)
+        else:
+            # Python-generated handle, get the object from the handle map
+            return _UniffiFfiConverterTypeAgentListener._handle_map.remove(value)
+
+    @staticmethod
+    def check_lower(value: AgentListener):
+        if not isinstance(value, AgentListener):
+            raise TypeError("Expected AgentListener subclass, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: AgentListener):
+         if isinstance(value, AgentListenerImpl):
+            # Rust-implementated object.  Clone the handle and return it
+            return value._uniffi_clone_handle()
+         else:
+            # Python-implementated object, generate a new vtable handle and return that.
+            return _UniffiFfiConverterTypeAgentListener._handle_map.insert(value)
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer):
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: AgentListener, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
 
 
 class ClientListener():
@@ -8296,31 +9492,656 @@ class _UniffiFfiConverterTypeEmbeddedCenter:
     def write(cls, value: EmbeddedCenter, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
+
+class FrontdeskAgentProtocol(typing.Protocol):
+    """
+    An agent console connected to a broker server.
+"""
+    
+    def accept(self, interaction_id: str) -> int:
+        """
+        Accepts an offered interaction.
+"""
+        raise NotImplementedError
+    def add_note(self, interaction_id: str,text: str) -> int:
+        """
+        Adds a note to a past interaction the agent handled.
+"""
+        raise NotImplementedError
+    def center_status(self, ) -> int:
+        """
+        Reads center status.
+"""
+        raise NotImplementedError
+    def client_history(self, client_id: str,filter: HistoryFilter) -> int:
+        """
+        Reads a served client's history.
+"""
+        raise NotImplementedError
+    def client_profile(self, client_id: str) -> int:
+        """
+        Reads a served client's profile.
+"""
+        raise NotImplementedError
+    def decline(self, interaction_id: str) -> int:
+        """
+        Declines an offered interaction.
+"""
+        raise NotImplementedError
+    def end(self, interaction_id: str) -> int:
+        """
+        Ends an interaction.
+"""
+        raise NotImplementedError
+    def get_seat(self, ) -> int:
+        """
+        Re-reads the seat (answered with `Response.Seat`).
+"""
+        raise NotImplementedError
+    def get_transcript(self, interaction_id: str) -> int:
+        """
+        Reads the transcript of an interaction the agent handles from the broker.
+"""
+        raise NotImplementedError
+    def invite(self, client_id: str,medium: Medium,message: str) -> int:
+        """
+        Invites a client.
+"""
+        raise NotImplementedError
+    def is_connected(self, ) -> bool:
+        """
+        Whether the session is up.
+"""
+        raise NotImplementedError
+    def is_delivered(self, interaction_id: str,seq: int) -> bool:
+        """
+        Whether the client's app has received our message `seq` in an interaction.
+"""
+        raise NotImplementedError
+    def log_in(self, name: str,skills: typing.List[str],media: typing.List[Medium]) -> int:
+        """
+        Takes the seat (or joins it); remembered for every later automatic log-in.
+"""
+        raise NotImplementedError
+    def log_out(self, ) -> int:
+        """
+        Leaves the seat; no automatic log-in until `log_in`.
+"""
+        raise NotImplementedError
+    def respond_invitation(self, invitation_id: str,accept: bool) -> int:
+        """
+        Answers a client's invitation.
+"""
+        raise NotImplementedError
+    def send_chat(self, interaction_id: str,text: str) -> int:
+        """
+        Sends a chat message (stored once, however often the connection drops).
+"""
+        raise NotImplementedError
+    def set_state(self, state: AgentState) -> int:
+        """
+        Changes state (`Available` to take offers).
+"""
+        raise NotImplementedError
+    def shutdown(self, ) -> None:
+        """
+        Closes the connection and stops the thread (unless called from the listener: then it ends when
+        the listener returns). The seat stays on the broker for its grace period. Later calls throw `Closed`.
+"""
+        raise NotImplementedError
+    def transcript(self, interaction_id: str) -> typing.List[ChatMessage]:
+        """
+        The transcript of an interaction as known locally (each message once, in order).
+"""
+        raise NotImplementedError
+    def view(self, ) -> AgentView:
+        """
+        A copy of the local view.
+"""
+        raise NotImplementedError
+    def wait(self, request_id: int,timeout_ms: int) -> Response:
+        """
+        Blocks until request `request_id` is answered; throws its error. For scripts and tests.
+"""
+        raise NotImplementedError
+    def wait_seated(self, timeout_ms: int) -> AgentView:
+        """
+        Blocks until the console has its seat, or throws why not (e.g. `Unauthenticated`).
+"""
+        raise NotImplementedError
+
+class FrontdeskAgent(FrontdeskAgentProtocol):
+    """
+    An agent console connected to a broker server.
+"""
+    
+    _handle: ctypes.c_uint64
+    @classmethod
+    def connect(cls, url: str,token: str,instance: int,name: str,media: typing.List[Medium],listener: AgentListener) -> FrontdeskAgent:
+        """
+        Connects an agent console to a broker server at a `ws://` or `wss://` URL (e.g.
+        `ws://10.0.2.2:8080/agent`); `instance` names the console installation (keep it so the session
+        resumes). Returns at once; the console logs in as `name` handling `media` after every connect
+        the broker did not resume, re-reads its seat after every connect, and reports to `listener`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(url)
+
+        _UniffiFfiConverterString.check_lower(token)
+
+        _UniffiFfiConverterUInt64.check_lower(instance)
+
+        _UniffiFfiConverterString.check_lower(name)
+
+        _UniffiFfiConverterSequenceTypeMedium.check_lower(media)
+
+        _UniffiFfiConverterTypeAgentListener.check_lower(listener)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterString.lower(url),
+            _UniffiFfiConverterString.lower(token),
+            _UniffiFfiConverterUInt64.lower(instance),
+            _UniffiFfiConverterString.lower(name),
+            _UniffiFfiConverterSequenceTypeMedium.lower(media),
+            _UniffiFfiConverterTypeAgentListener.lower(listener),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFrontdeskAgent.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskagent_connect,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    
+    def __init__(self, *args, **kwargs):
+        raise ValueError("This class has no default constructor")
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_free_frontdeskagent, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_clone_frontdeskagent, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def accept(self, interaction_id: str) -> int:
+        """
+        Accepts an offered interaction.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_accept,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def add_note(self, interaction_id: str,text: str) -> int:
+        """
+        Adds a note to a past interaction the agent handled.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterString.check_lower(text)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterString.lower(text),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_add_note,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def center_status(self, ) -> int:
+        """
+        Reads center status.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_center_status,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def client_history(self, client_id: str,filter: HistoryFilter) -> int:
+        """
+        Reads a served client's history.
+"""
+        
+        _UniffiFfiConverterString.check_lower(client_id)
+
+        _UniffiFfiConverterTypeHistoryFilter.check_lower(filter)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(client_id),
+            _UniffiFfiConverterTypeHistoryFilter.lower(filter),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_history,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def client_profile(self, client_id: str) -> int:
+        """
+        Reads a served client's profile.
+"""
+        
+        _UniffiFfiConverterString.check_lower(client_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(client_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_profile,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def decline(self, interaction_id: str) -> int:
+        """
+        Declines an offered interaction.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_decline,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def end(self, interaction_id: str) -> int:
+        """
+        Ends an interaction.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_end,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def get_seat(self, ) -> int:
+        """
+        Re-reads the seat (answered with `Response.Seat`).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_seat,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def get_transcript(self, interaction_id: str) -> int:
+        """
+        Reads the transcript of an interaction the agent handles from the broker.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_transcript,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def invite(self, client_id: str,medium: Medium,message: str) -> int:
+        """
+        Invites a client.
+"""
+        
+        _UniffiFfiConverterString.check_lower(client_id)
+
+        _UniffiFfiConverterTypeMedium.check_lower(medium)
+
+        _UniffiFfiConverterString.check_lower(message)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(client_id),
+            _UniffiFfiConverterTypeMedium.lower(medium),
+            _UniffiFfiConverterString.lower(message),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_invite,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def is_connected(self, ) -> bool:
+        """
+        Whether the session is up.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_connected,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def is_delivered(self, interaction_id: str,seq: int) -> bool:
+        """
+        Whether the client's app has received our message `seq` in an interaction.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterUInt64.check_lower(seq)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterUInt64.lower(seq),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_delivered,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def log_in(self, name: str,skills: typing.List[str],media: typing.List[Medium]) -> int:
+        """
+        Takes the seat (or joins it); remembered for every later automatic log-in.
+"""
+        
+        _UniffiFfiConverterString.check_lower(name)
+
+        _UniffiFfiConverterSequenceString.check_lower(skills)
+
+        _UniffiFfiConverterSequenceTypeMedium.check_lower(media)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(name),
+            _UniffiFfiConverterSequenceString.lower(skills),
+            _UniffiFfiConverterSequenceTypeMedium.lower(media),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_in,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def log_out(self, ) -> int:
+        """
+        Leaves the seat; no automatic log-in until `log_in`.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_out,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def respond_invitation(self, invitation_id: str,accept: bool) -> int:
+        """
+        Answers a client's invitation.
+"""
+        
+        _UniffiFfiConverterString.check_lower(invitation_id)
+
+        _UniffiFfiConverterBoolean.check_lower(accept)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(invitation_id),
+            _UniffiFfiConverterBoolean.lower(accept),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def send_chat(self, interaction_id: str,text: str) -> int:
+        """
+        Sends a chat message (stored once, however often the connection drops).
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterString.check_lower(text)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterString.lower(text),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_send_chat,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_state(self, state: AgentState) -> int:
+        """
+        Changes state (`Available` to take offers).
+"""
+        
+        _UniffiFfiConverterTypeAgentState.check_lower(state)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeAgentState.lower(state),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_set_state,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def shutdown(self, ) -> None:
+        """
+        Closes the connection and stops the thread (unless called from the listener: then it ends when
+        the listener returns). The seat stays on the broker for its grace period. Later calls throw `Closed`.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_shutdown,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def transcript(self, interaction_id: str) -> typing.List[ChatMessage]:
+        """
+        The transcript of an interaction as known locally (each message once, in order).
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeChatMessage.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_transcript,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def view(self, ) -> AgentView:
+        """
+        A copy of the local view.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeAgentView.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_view,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def wait(self, request_id: int,timeout_ms: int) -> Response:
+        """
+        Blocks until request `request_id` is answered; throws its error. For scripts and tests.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(request_id)
+
+        _UniffiFfiConverterUInt64.check_lower(timeout_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(request_id),
+            _UniffiFfiConverterUInt64.lower(timeout_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeResponse.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def wait_seated(self, timeout_ms: int) -> AgentView:
+        """
+        Blocks until the console has its seat, or throws why not (e.g. `Unauthenticated`).
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(timeout_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(timeout_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeAgentView.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait_seated,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeFrontdeskAgent:
+    @staticmethod
+    def lift(value: int) -> FrontdeskAgent:
+        return FrontdeskAgent._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: FrontdeskAgent):
+        if not isinstance(value, FrontdeskAgent):
+            raise TypeError("Expected FrontdeskAgent instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: FrontdeskAgent) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> FrontdeskAgent:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: FrontdeskAgent, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
 __all__ = [
     "InternalError",
     "Medium",
     "AgentState",
+    "Direction",
+    "Outcome",
+    "InteractionState",
+    "InvitationDirection",
+    "InvitationState",
     "AlertRule",
     "Author",
     "ClientActivity",
     "OrderStatus",
-    "Direction",
-    "Outcome",
-    "InvitationDirection",
-    "InvitationState",
-    "InteractionState",
     "ErrorCode",
-    "AgentEvent",
     "Response",
+    "AgentEvent",
+    "AgentConsoleEvent",
     "ClientEvent",
     "FrontdeskError",
     "ListenerError",
     "AgendaWindow",
+    "LiveInteraction",
+    "Invitation",
+    "AgentSeat",
     "AgentSummary",
-    "AlertFired",
-    "Capability",
     "QueueStatus",
     "CenterStatus",
+    "AgentView",
+    "AlertFired",
+    "Capability",
     "ChatMessage",
     "Demographics",
     "Interests",
@@ -8332,16 +10153,18 @@ __all__ = [
     "Product",
     "Note",
     "InteractionRecord",
-    "Invitation",
-    "LiveInteraction",
     "ClientView",
     "ErrorInfo",
     "HistoryFilter",
     "ProfilePatch",
+    "AgentListenerImpl",
+    "AgentListener",
     "ClientListenerImpl",
     "ClientListener",
     "FrontdeskClient",
     "FrontdeskClientProtocol",
     "EmbeddedCenter",
     "EmbeddedCenterProtocol",
+    "FrontdeskAgent",
+    "FrontdeskAgentProtocol",
 ]

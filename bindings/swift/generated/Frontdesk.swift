@@ -606,6 +606,217 @@ fileprivate struct FfiConverterString: FfiConverter {
 
 
 /**
+ * Receives a console's events, in order, on the library's thread (hop to the UI thread for views).
+ */
+public protocol AgentListener: AnyObject, Sendable {
+    
+    /**
+     * One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+     */
+    func onEvent(event: AgentConsoleEvent) throws 
+    
+}
+/**
+ * Receives a console's events, in order, on the library's thread (hop to the UI thread for views).
+ */
+open class AgentListenerImpl: AgentListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_frontdesk_fn_clone_agentlistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_frontdesk_fn_free_agentlistener(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+     */
+open func onEvent(event: AgentConsoleEvent)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_agentlistener_on_event(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeAgentConsoleEvent_lower(event),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceAgentListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceAgentListener = UniffiVTableCallbackInterfaceAgentListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeAgentListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface AgentListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeAgentListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface AgentListener: handle missing in uniffiClone")
+            }
+        },
+        onEvent: { (
+            uniffiHandle: UInt64,
+            event: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeAgentListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onEvent(
+                     event: try FfiConverterTypeAgentConsoleEvent_lift(event)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceAgentListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceAgentListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitAgentListener() {
+    uniffi_frontdesk_fn_init_callback_vtable_agentlistener(UniffiCallbackInterfaceAgentListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAgentListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<AgentListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = AgentListener
+
+    public static func lift(_ handle: UInt64) throws -> AgentListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return AgentListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: AgentListener) -> UInt64 {
+         if let rustImpl = value as? AgentListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AgentListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: AgentListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgentListener_lift(_ handle: UInt64) throws -> AgentListener {
+    return try FfiConverterTypeAgentListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgentListener_lower(_ value: AgentListener) -> UInt64 {
+    return FfiConverterTypeAgentListener.lower(value)
+}
+
+
+
+
+
+
+/**
  * Receives a client's events. Implemented in Kotlin, Swift or Python; called on the library's
  * background thread, never on the thread that made a request, so hop to the UI thread to touch views.
  */
@@ -1305,6 +1516,539 @@ public func FfiConverterTypeEmbeddedCenter_lift(_ handle: UInt64) throws -> Embe
 #endif
 public func FfiConverterTypeEmbeddedCenter_lower(_ value: EmbeddedCenter) -> UInt64 {
     return FfiConverterTypeEmbeddedCenter.lower(value)
+}
+
+
+
+
+
+
+/**
+ * An agent console connected to a broker server.
+ */
+public protocol FrontdeskAgentProtocol: AnyObject, Sendable {
+    
+    /**
+     * Accepts an offered interaction.
+     */
+    func accept(interactionId: String) throws  -> UInt64
+    
+    /**
+     * Adds a note to a past interaction the agent handled.
+     */
+    func addNote(interactionId: String, text: String) throws  -> UInt64
+    
+    /**
+     * Reads center status.
+     */
+    func centerStatus() throws  -> UInt64
+    
+    /**
+     * Reads a served client's history.
+     */
+    func clientHistory(clientId: String, filter: HistoryFilter) throws  -> UInt64
+    
+    /**
+     * Reads a served client's profile.
+     */
+    func clientProfile(clientId: String) throws  -> UInt64
+    
+    /**
+     * Declines an offered interaction.
+     */
+    func decline(interactionId: String) throws  -> UInt64
+    
+    /**
+     * Ends an interaction.
+     */
+    func end(interactionId: String) throws  -> UInt64
+    
+    /**
+     * Re-reads the seat (answered with `Response.Seat`).
+     */
+    func getSeat() throws  -> UInt64
+    
+    /**
+     * Reads the transcript of an interaction the agent handles from the broker.
+     */
+    func getTranscript(interactionId: String) throws  -> UInt64
+    
+    /**
+     * Invites a client.
+     */
+    func invite(clientId: String, medium: Medium, message: String) throws  -> UInt64
+    
+    /**
+     * Whether the session is up.
+     */
+    func isConnected()  -> Bool
+    
+    /**
+     * Whether the client's app has received our message `seq` in an interaction.
+     */
+    func isDelivered(interactionId: String, seq: UInt64)  -> Bool
+    
+    /**
+     * Takes the seat (or joins it); remembered for every later automatic log-in.
+     */
+    func logIn(name: String, skills: [String], media: [Medium]) throws  -> UInt64
+    
+    /**
+     * Leaves the seat; no automatic log-in until `log_in`.
+     */
+    func logOut() throws  -> UInt64
+    
+    /**
+     * Answers a client's invitation.
+     */
+    func respondInvitation(invitationId: String, accept: Bool) throws  -> UInt64
+    
+    /**
+     * Sends a chat message (stored once, however often the connection drops).
+     */
+    func sendChat(interactionId: String, text: String) throws  -> UInt64
+    
+    /**
+     * Changes state (`Available` to take offers).
+     */
+    func setState(state: AgentState) throws  -> UInt64
+    
+    /**
+     * Closes the connection and stops the thread (unless called from the listener: then it ends when
+     * the listener returns). The seat stays on the broker for its grace period. Later calls throw `Closed`.
+     */
+    func shutdown() 
+    
+    /**
+     * The transcript of an interaction as known locally (each message once, in order).
+     */
+    func transcript(interactionId: String)  -> [ChatMessage]
+    
+    /**
+     * A copy of the local view.
+     */
+    func view()  -> AgentView
+    
+    /**
+     * Blocks until request `request_id` is answered; throws its error. For scripts and tests.
+     */
+    func wait(requestId: UInt64, timeoutMs: UInt64) throws  -> Response
+    
+    /**
+     * Blocks until the console has its seat, or throws why not (e.g. `Unauthenticated`).
+     */
+    func waitSeated(timeoutMs: UInt64) throws  -> AgentView
+    
+}
+/**
+ * An agent console connected to a broker server.
+ */
+open class FrontdeskAgent: FrontdeskAgentProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_frontdesk_fn_clone_frontdeskagent(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_frontdesk_fn_free_frontdeskagent(handle, $0) }
+    }
+
+    
+    /**
+     * Connects an agent console to a broker server at a `ws://` or `wss://` URL (e.g.
+     * `ws://10.0.2.2:8080/agent`); `instance` names the console installation (keep it so the session
+     * resumes). Returns at once; the console logs in as `name` handling `media` after every connect
+     * the broker did not resume, re-reads its seat after every connect, and reports to `listener`.
+     */
+public static func connect(url: String, token: String, instance: UInt64, name: String, media: [Medium], listener: AgentListener)throws  -> FrontdeskAgent  {
+    return try  FfiConverterTypeFrontdeskAgent_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_constructor_frontdeskagent_connect(
+        FfiConverterString.lower(url),
+        FfiConverterString.lower(token),
+        FfiConverterUInt64.lower(instance),
+        FfiConverterString.lower(name),
+        FfiConverterSequenceTypeMedium.lower(media),
+        FfiConverterTypeAgentListener_lower(listener),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * Accepts an offered interaction.
+     */
+open func accept(interactionId: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_accept(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Adds a note to a past interaction the agent handled.
+     */
+open func addNote(interactionId: String, text: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_add_note(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Reads center status.
+     */
+open func centerStatus()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_center_status(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Reads a served client's history.
+     */
+open func clientHistory(clientId: String, filter: HistoryFilter)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_client_history(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(clientId),
+        FfiConverterTypeHistoryFilter_lower(filter),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Reads a served client's profile.
+     */
+open func clientProfile(clientId: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_client_profile(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(clientId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Declines an offered interaction.
+     */
+open func decline(interactionId: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_decline(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Ends an interaction.
+     */
+open func end(interactionId: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_end(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Re-reads the seat (answered with `Response.Seat`).
+     */
+open func getSeat()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_get_seat(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Reads the transcript of an interaction the agent handles from the broker.
+     */
+open func getTranscript(interactionId: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_get_transcript(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Invites a client.
+     */
+open func invite(clientId: String, medium: Medium, message: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_invite(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(clientId),
+        FfiConverterTypeMedium_lower(medium),
+        FfiConverterString.lower(message),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether the session is up.
+     */
+open func isConnected() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_is_connected(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether the client's app has received our message `seq` in an interaction.
+     */
+open func isDelivered(interactionId: String, seq: UInt64) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_is_delivered(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterUInt64.lower(seq),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Takes the seat (or joins it); remembered for every later automatic log-in.
+     */
+open func logIn(name: String, skills: [String], media: [Medium])throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_log_in(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),
+        FfiConverterSequenceString.lower(skills),
+        FfiConverterSequenceTypeMedium.lower(media),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Leaves the seat; no automatic log-in until `log_in`.
+     */
+open func logOut()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_log_out(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Answers a client's invitation.
+     */
+open func respondInvitation(invitationId: String, accept: Bool)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(invitationId),
+        FfiConverterBool.lower(accept),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sends a chat message (stored once, however often the connection drops).
+     */
+open func sendChat(interactionId: String, text: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_send_chat(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Changes state (`Available` to take offers).
+     */
+open func setState(state: AgentState)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_set_state(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeAgentState_lower(state),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Closes the connection and stops the thread (unless called from the listener: then it ends when
+     * the listener returns). The seat stays on the broker for its grace period. Later calls throw `Closed`.
+     */
+open func shutdown()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_shutdown(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The transcript of an interaction as known locally (each message once, in order).
+     */
+open func transcript(interactionId: String) -> [ChatMessage]  {
+    return try!  FfiConverterSequenceTypeChatMessage.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_transcript(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A copy of the local view.
+     */
+open func view() -> AgentView  {
+    return try!  FfiConverterTypeAgentView_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_view(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Blocks until request `request_id` is answered; throws its error. For scripts and tests.
+     */
+open func wait(requestId: UInt64, timeoutMs: UInt64)throws  -> Response  {
+    return try  FfiConverterTypeResponse_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_wait(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(requestId),
+        FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Blocks until the console has its seat, or throws why not (e.g. `Unauthenticated`).
+     */
+open func waitSeated(timeoutMs: UInt64)throws  -> AgentView  {
+    return try  FfiConverterTypeAgentView_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_fn_method_frontdeskagent_wait_seated(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFrontdeskAgent: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = FrontdeskAgent
+
+    public static func lift(_ handle: UInt64) throws -> FrontdeskAgent {
+        return FrontdeskAgent(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: FrontdeskAgent) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FrontdeskAgent {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: FrontdeskAgent, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFrontdeskAgent_lift(_ handle: UInt64) throws -> FrontdeskAgent {
+    return try FfiConverterTypeFrontdeskAgent.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFrontdeskAgent_lower(_ value: FrontdeskAgent) -> UInt64 {
+    return FfiConverterTypeFrontdeskAgent.lower(value)
 }
 
 
@@ -2037,6 +2781,135 @@ public func FfiConverterTypeAgendaWindow_lower(_ value: AgendaWindow) -> RustBuf
 
 
 /**
+ * The seat as the broker holds it.
+ */
+public struct AgentSeat: Equatable, Hashable {
+    /**
+     * Agent id.
+     */
+    public var agentId: String
+    /**
+     * Display name.
+     */
+    public var name: String
+    /**
+     * Whether the agent is a supervisor.
+     */
+    public var supervisor: Bool
+    /**
+     * Media handled.
+     */
+    public var media: [Medium]
+    /**
+     * State.
+     */
+    public var state: AgentState
+    /**
+     * The interaction offered now.
+     */
+    public var offer: LiveInteraction?
+    /**
+     * Connected interactions, oldest first.
+     */
+    public var live: [LiveInteraction]
+    /**
+     * Invitations waiting for an answer.
+     */
+    public var invitations: [Invitation]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Agent id.
+         */agentId: String, 
+        /**
+         * Display name.
+         */name: String, 
+        /**
+         * Whether the agent is a supervisor.
+         */supervisor: Bool, 
+        /**
+         * Media handled.
+         */media: [Medium], 
+        /**
+         * State.
+         */state: AgentState, 
+        /**
+         * The interaction offered now.
+         */offer: LiveInteraction?, 
+        /**
+         * Connected interactions, oldest first.
+         */live: [LiveInteraction], 
+        /**
+         * Invitations waiting for an answer.
+         */invitations: [Invitation]) {
+        self.agentId = agentId
+        self.name = name
+        self.supervisor = supervisor
+        self.media = media
+        self.state = state
+        self.offer = offer
+        self.live = live
+        self.invitations = invitations
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AgentSeat: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAgentSeat: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AgentSeat {
+        return
+            try AgentSeat(
+                agentId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                supervisor: FfiConverterBool.read(from: &buf), 
+                media: FfiConverterSequenceTypeMedium.read(from: &buf), 
+                state: FfiConverterTypeAgentState.read(from: &buf), 
+                offer: FfiConverterOptionTypeLiveInteraction.read(from: &buf), 
+                live: FfiConverterSequenceTypeLiveInteraction.read(from: &buf), 
+                invitations: FfiConverterSequenceTypeInvitation.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AgentSeat, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.agentId, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterBool.write(value.supervisor, into: &buf)
+        FfiConverterSequenceTypeMedium.write(value.media, into: &buf)
+        FfiConverterTypeAgentState.write(value.state, into: &buf)
+        FfiConverterOptionTypeLiveInteraction.write(value.offer, into: &buf)
+        FfiConverterSequenceTypeLiveInteraction.write(value.live, into: &buf)
+        FfiConverterSequenceTypeInvitation.write(value.invitations, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgentSeat_lift(_ buf: RustBuffer) throws -> AgentSeat {
+    return try FfiConverterTypeAgentSeat.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgentSeat_lower(_ value: AgentSeat) -> RustBuffer {
+    return FfiConverterTypeAgentSeat.lower(value)
+}
+
+
+/**
  * An agent as clients see them.
  */
 public struct AgentSummary: Equatable, Hashable {
@@ -2142,6 +3015,155 @@ public func FfiConverterTypeAgentSummary_lift(_ buf: RustBuffer) throws -> Agent
 #endif
 public func FfiConverterTypeAgentSummary_lower(_ value: AgentSummary) -> RustBuffer {
     return FfiConverterTypeAgentSummary.lower(value)
+}
+
+
+/**
+ * A copy of the console's local view.
+ */
+public struct AgentView: Equatable, Hashable {
+    /**
+     * Who the broker says we are.
+     */
+    public var agentId: String?
+    /**
+     * Whether the session is up.
+     */
+    public var connected: Bool
+    /**
+     * Display name of the seat.
+     */
+    public var name: String?
+    /**
+     * State (`LoggedOut` until seated).
+     */
+    public var state: AgentState
+    /**
+     * Media the seat handles.
+     */
+    public var media: [Medium]
+    /**
+     * The interaction offered now.
+     */
+    public var offer: LiveInteraction?
+    /**
+     * Connected interactions, oldest first.
+     */
+    public var live: [LiveInteraction]
+    /**
+     * Every interaction seen in this run (ended ones too).
+     */
+    public var interactions: [LiveInteraction]
+    /**
+     * Pending invitations, oldest first.
+     */
+    public var invitations: [Invitation]
+    /**
+     * Latest center status read.
+     */
+    public var center: CenterStatus?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Who the broker says we are.
+         */agentId: String?, 
+        /**
+         * Whether the session is up.
+         */connected: Bool, 
+        /**
+         * Display name of the seat.
+         */name: String?, 
+        /**
+         * State (`LoggedOut` until seated).
+         */state: AgentState, 
+        /**
+         * Media the seat handles.
+         */media: [Medium], 
+        /**
+         * The interaction offered now.
+         */offer: LiveInteraction?, 
+        /**
+         * Connected interactions, oldest first.
+         */live: [LiveInteraction], 
+        /**
+         * Every interaction seen in this run (ended ones too).
+         */interactions: [LiveInteraction], 
+        /**
+         * Pending invitations, oldest first.
+         */invitations: [Invitation], 
+        /**
+         * Latest center status read.
+         */center: CenterStatus?) {
+        self.agentId = agentId
+        self.connected = connected
+        self.name = name
+        self.state = state
+        self.media = media
+        self.offer = offer
+        self.live = live
+        self.interactions = interactions
+        self.invitations = invitations
+        self.center = center
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AgentView: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAgentView: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AgentView {
+        return
+            try AgentView(
+                agentId: FfiConverterOptionString.read(from: &buf), 
+                connected: FfiConverterBool.read(from: &buf), 
+                name: FfiConverterOptionString.read(from: &buf), 
+                state: FfiConverterTypeAgentState.read(from: &buf), 
+                media: FfiConverterSequenceTypeMedium.read(from: &buf), 
+                offer: FfiConverterOptionTypeLiveInteraction.read(from: &buf), 
+                live: FfiConverterSequenceTypeLiveInteraction.read(from: &buf), 
+                interactions: FfiConverterSequenceTypeLiveInteraction.read(from: &buf), 
+                invitations: FfiConverterSequenceTypeInvitation.read(from: &buf), 
+                center: FfiConverterOptionTypeCenterStatus.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AgentView, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.agentId, into: &buf)
+        FfiConverterBool.write(value.connected, into: &buf)
+        FfiConverterOptionString.write(value.name, into: &buf)
+        FfiConverterTypeAgentState.write(value.state, into: &buf)
+        FfiConverterSequenceTypeMedium.write(value.media, into: &buf)
+        FfiConverterOptionTypeLiveInteraction.write(value.offer, into: &buf)
+        FfiConverterSequenceTypeLiveInteraction.write(value.live, into: &buf)
+        FfiConverterSequenceTypeLiveInteraction.write(value.interactions, into: &buf)
+        FfiConverterSequenceTypeInvitation.write(value.invitations, into: &buf)
+        FfiConverterOptionTypeCenterStatus.write(value.center, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgentView_lift(_ buf: RustBuffer) throws -> AgentView {
+    return try FfiConverterTypeAgentView.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgentView_lower(_ value: AgentView) -> RustBuffer {
+    return FfiConverterTypeAgentView.lower(value)
 }
 
 
@@ -4302,6 +5324,197 @@ public func FfiConverterTypeStatusChange_lift(_ buf: RustBuffer) throws -> Statu
 public func FfiConverterTypeStatusChange_lower(_ value: StatusChange) -> RustBuffer {
     return FfiConverterTypeStatusChange.lower(value)
 }
+
+
+/**
+ * What the console tells the app; already applied to the view when it arrives.
+ */
+
+public enum AgentConsoleEvent: Equatable, Hashable {
+    
+    /**
+     * The session is up; `resumed` says whether it continued the previous one.
+     */
+    case connected(
+        /**
+         * Whether the broker still had the session.
+         */resumed: Bool
+    )
+    /**
+     * The connection dropped; the console retries by itself.
+     */
+    case disconnected(
+        /**
+         * Next attempt (ms since the epoch).
+         */retryAtMs: UInt64
+    )
+    /**
+     * The broker refused the token; connect again with a new one.
+     */
+    case rejected(
+        /**
+         * Why.
+         */error: ErrorInfo
+    )
+    /**
+     * The console took (or re-read) its seat: after every connect.
+     */
+    case seated(
+        /**
+         * The seat.
+         */seat: AgentSeat
+    )
+    /**
+     * A request succeeded.
+     */
+    case completed(
+        /**
+         * The id its method returned.
+         */requestId: UInt64, 
+        /**
+         * Answer.
+         */response: Response
+    )
+    /**
+     * A request failed.
+     */
+    case failed(
+        /**
+         * The id its method returned.
+         */requestId: UInt64, 
+        /**
+         * Why.
+         */error: ErrorInfo
+    )
+    /**
+     * The broker pushed an event (offers, connections, chat, receipts, invitations).
+     */
+    case pushed(
+        /**
+         * The event.
+         */event: AgentEvent
+    )
+    /**
+     * A frame or answer that did not decode, or an automatic log-in the broker refused.
+     */
+    case protocolError(
+        /**
+         * What went wrong.
+         */error: ErrorInfo
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AgentConsoleEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAgentConsoleEvent: FfiConverterRustBuffer {
+    typealias SwiftType = AgentConsoleEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AgentConsoleEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .connected(resumed: try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 2: return .disconnected(retryAtMs: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 3: return .rejected(error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        )
+        
+        case 4: return .seated(seat: try FfiConverterTypeAgentSeat.read(from: &buf)
+        )
+        
+        case 5: return .completed(requestId: try FfiConverterUInt64.read(from: &buf), response: try FfiConverterTypeResponse.read(from: &buf)
+        )
+        
+        case 6: return .failed(requestId: try FfiConverterUInt64.read(from: &buf), error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        )
+        
+        case 7: return .pushed(event: try FfiConverterTypeAgentEvent.read(from: &buf)
+        )
+        
+        case 8: return .protocolError(error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AgentConsoleEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .connected(resumed):
+            writeInt(&buf, Int32(1))
+            FfiConverterBool.write(resumed, into: &buf)
+            
+        
+        case let .disconnected(retryAtMs):
+            writeInt(&buf, Int32(2))
+            FfiConverterUInt64.write(retryAtMs, into: &buf)
+            
+        
+        case let .rejected(error):
+            writeInt(&buf, Int32(3))
+            FfiConverterTypeErrorInfo.write(error, into: &buf)
+            
+        
+        case let .seated(seat):
+            writeInt(&buf, Int32(4))
+            FfiConverterTypeAgentSeat.write(seat, into: &buf)
+            
+        
+        case let .completed(requestId,response):
+            writeInt(&buf, Int32(5))
+            FfiConverterUInt64.write(requestId, into: &buf)
+            FfiConverterTypeResponse.write(response, into: &buf)
+            
+        
+        case let .failed(requestId,error):
+            writeInt(&buf, Int32(6))
+            FfiConverterUInt64.write(requestId, into: &buf)
+            FfiConverterTypeErrorInfo.write(error, into: &buf)
+            
+        
+        case let .pushed(event):
+            writeInt(&buf, Int32(7))
+            FfiConverterTypeAgentEvent.write(event, into: &buf)
+            
+        
+        case let .protocolError(error):
+            writeInt(&buf, Int32(8))
+            FfiConverterTypeErrorInfo.write(error, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgentConsoleEvent_lift(_ buf: RustBuffer) throws -> AgentConsoleEvent {
+    return try FfiConverterTypeAgentConsoleEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAgentConsoleEvent_lower(_ value: AgentConsoleEvent) -> RustBuffer {
+    return FfiConverterTypeAgentConsoleEvent.lower(value)
+}
+
 
 
 /**
@@ -6493,6 +7706,30 @@ public enum Response: Equatable, Hashable {
          * Messages in order.
          */messages: [ChatMessage]
     )
+    /**
+     * The own live interactions (their transcripts are in the view's chats).
+     */
+    case live(
+        /**
+         * Interactions, oldest first.
+         */interactions: [LiveInteraction]
+    )
+    /**
+     * An agent's seat (an agent console's `log_in` and `get_seat`).
+     */
+    case seat(
+        /**
+         * The seat.
+         */seat: AgentSeat
+    )
+    /**
+     * Another answer this API does not model.
+     */
+    case other(
+        /**
+         * The answer as JSON text.
+         */json: String
+    )
 
 
 
@@ -6556,6 +7793,15 @@ public struct FfiConverterTypeResponse: FfiConverterRustBuffer {
         )
         
         case 15: return .transcript(messages: try FfiConverterSequenceTypeChatMessage.read(from: &buf)
+        )
+        
+        case 16: return .live(interactions: try FfiConverterSequenceTypeLiveInteraction.read(from: &buf)
+        )
+        
+        case 17: return .seat(seat: try FfiConverterTypeAgentSeat.read(from: &buf)
+        )
+        
+        case 18: return .other(json: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -6638,6 +7884,21 @@ public struct FfiConverterTypeResponse: FfiConverterRustBuffer {
         case let .transcript(messages):
             writeInt(&buf, Int32(15))
             FfiConverterSequenceTypeChatMessage.write(messages, into: &buf)
+            
+        
+        case let .live(interactions):
+            writeInt(&buf, Int32(16))
+            FfiConverterSequenceTypeLiveInteraction.write(interactions, into: &buf)
+            
+        
+        case let .seat(seat):
+            writeInt(&buf, Int32(17))
+            FfiConverterTypeAgentSeat.write(seat, into: &buf)
+            
+        
+        case let .other(json):
+            writeInt(&buf, Int32(18))
+            FfiConverterString.write(json, into: &buf)
             
         }
     }
@@ -6822,6 +8083,30 @@ fileprivate struct FfiConverterOptionTypeInterests: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeInterests.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeLiveInteraction: FfiConverterRustBuffer {
+    typealias SwiftType = LiveInteraction?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeLiveInteraction.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeLiveInteraction.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -7314,6 +8599,75 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
+    if (uniffi_frontdesk_checksum_method_agentlistener_on_event() != 13306) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_accept() != 28584) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_add_note() != 2888) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_center_status() != 51507) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_client_history() != 40895) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_client_profile() != 29169) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_decline() != 26210) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_end() != 54) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_get_seat() != 42345) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript() != 29794) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_invite() != 23968) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_is_connected() != 8571) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered() != 15374) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_log_in() != 35852) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_log_out() != 30887) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation() != 35130) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_send_chat() != 64539) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_set_state() != 64147) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_shutdown() != 42963) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_transcript() != 3373) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_view() != 56187) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_wait() != 27809) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated() != 9246) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_checksum_method_embeddedcenter_add_client_token() != 19486) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7455,6 +8809,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_checksum_method_clientlistener_on_event() != 58841) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_checksum_constructor_frontdeskagent_connect() != 50117) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_checksum_constructor_embeddedcenter_demo() != 36230) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7465,6 +8822,7 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitAgentListener()
     uniffiCallbackInitClientListener()
     return InitializationResult.ok
 }()

@@ -243,11 +243,27 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_AGENT_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_AGENT_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceAgentListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CLIENT_LISTENER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CLIENT_LISTENER_METHOD0
 typedef void (*UniffiCallbackInterfaceClientListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_AGENT_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_AGENT_LISTENER
+typedef struct UniffiVTableCallbackInterfaceAgentListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceAgentListenerMethod0 _Nonnull onEvent;
+} UniffiVTableCallbackInterfaceAgentListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CLIENT_LISTENER
@@ -258,6 +274,151 @@ typedef struct UniffiVTableCallbackInterfaceClientListener {
     UniffiCallbackInterfaceClientListenerMethod0 _Nonnull onEvent;
 } UniffiVTableCallbackInterfaceClientListener;
 
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_CLONE_AGENTLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_CLONE_AGENTLISTENER
+uint64_t uniffi_frontdesk_fn_clone_agentlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_FREE_AGENTLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_FREE_AGENTLISTENER
+void uniffi_frontdesk_fn_free_agentlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_INIT_CALLBACK_VTABLE_AGENTLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_INIT_CALLBACK_VTABLE_AGENTLISTENER
+void uniffi_frontdesk_fn_init_callback_vtable_agentlistener(const UniffiVTableCallbackInterfaceAgentListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_AGENTLISTENER_ON_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_AGENTLISTENER_ON_EVENT
+void uniffi_frontdesk_fn_method_agentlistener_on_event(uint64_t ptr, RustBuffer event, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_CLONE_FRONTDESKAGENT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_CLONE_FRONTDESKAGENT
+uint64_t uniffi_frontdesk_fn_clone_frontdeskagent(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_FREE_FRONTDESKAGENT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_FREE_FRONTDESKAGENT
+void uniffi_frontdesk_fn_free_frontdeskagent(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_CONSTRUCTOR_FRONTDESKAGENT_CONNECT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_CONSTRUCTOR_FRONTDESKAGENT_CONNECT
+uint64_t uniffi_frontdesk_fn_constructor_frontdeskagent_connect(RustBuffer url, RustBuffer token, uint64_t instance, RustBuffer name, RustBuffer media, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_ACCEPT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_ACCEPT
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_accept(uint64_t ptr, RustBuffer interaction_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_ADD_NOTE
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_ADD_NOTE
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_add_note(uint64_t ptr, RustBuffer interaction_id, RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_CENTER_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_CENTER_STATUS
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_center_status(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_CLIENT_HISTORY
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_CLIENT_HISTORY
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_client_history(uint64_t ptr, RustBuffer client_id, RustBuffer filter, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_CLIENT_PROFILE
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_CLIENT_PROFILE
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_client_profile(uint64_t ptr, RustBuffer client_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_DECLINE
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_DECLINE
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_decline(uint64_t ptr, RustBuffer interaction_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_END
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_END
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_end(uint64_t ptr, RustBuffer interaction_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_GET_SEAT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_GET_SEAT
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_get_seat(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_GET_TRANSCRIPT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_GET_TRANSCRIPT
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_get_transcript(uint64_t ptr, RustBuffer interaction_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_INVITE
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_invite(uint64_t ptr, RustBuffer client_id, RustBuffer medium, RustBuffer message, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_IS_CONNECTED
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_IS_CONNECTED
+int8_t uniffi_frontdesk_fn_method_frontdeskagent_is_connected(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_IS_DELIVERED
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_IS_DELIVERED
+int8_t uniffi_frontdesk_fn_method_frontdeskagent_is_delivered(uint64_t ptr, RustBuffer interaction_id, uint64_t seq, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_LOG_IN
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_LOG_IN
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_log_in(uint64_t ptr, RustBuffer name, RustBuffer skills, RustBuffer media, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_LOG_OUT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_LOG_OUT
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_log_out(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_RESPOND_INVITATION
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_RESPOND_INVITATION
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation(uint64_t ptr, RustBuffer invitation_id, int8_t accept, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_SEND_CHAT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_SEND_CHAT
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_send_chat(uint64_t ptr, RustBuffer interaction_id, RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_SET_STATE
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_SET_STATE
+uint64_t uniffi_frontdesk_fn_method_frontdeskagent_set_state(uint64_t ptr, RustBuffer state, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_SHUTDOWN
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_SHUTDOWN
+void uniffi_frontdesk_fn_method_frontdeskagent_shutdown(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_TRANSCRIPT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_TRANSCRIPT
+RustBuffer uniffi_frontdesk_fn_method_frontdeskagent_transcript(uint64_t ptr, RustBuffer interaction_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_VIEW
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_VIEW
+RustBuffer uniffi_frontdesk_fn_method_frontdeskagent_view(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_WAIT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_WAIT
+RustBuffer uniffi_frontdesk_fn_method_frontdeskagent_wait(uint64_t ptr, uint64_t request_id, uint64_t timeout_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_WAIT_SEATED
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_METHOD_FRONTDESKAGENT_WAIT_SEATED
+RustBuffer uniffi_frontdesk_fn_method_frontdeskagent_wait_seated(uint64_t ptr, uint64_t timeout_ms, RustCallStatus *_Nonnull out_status
+);
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_CLONE_EMBEDDEDCENTER
 #define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_FN_CLONE_EMBEDDEDCENTER
@@ -806,6 +967,144 @@ void ffi_frontdesk_rust_future_free_void(uint64_t handle
 void ffi_frontdesk_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_AGENTLISTENER_ON_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_AGENTLISTENER_ON_EVENT
+uint16_t uniffi_frontdesk_checksum_method_agentlistener_on_event(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_ACCEPT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_ACCEPT
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_accept(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_ADD_NOTE
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_ADD_NOTE
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_add_note(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_CENTER_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_CENTER_STATUS
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_center_status(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_CLIENT_HISTORY
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_CLIENT_HISTORY
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_client_history(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_CLIENT_PROFILE
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_CLIENT_PROFILE
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_client_profile(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_DECLINE
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_DECLINE
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_decline(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_END
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_END
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_end(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_GET_SEAT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_GET_SEAT
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_get_seat(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_GET_TRANSCRIPT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_GET_TRANSCRIPT
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_INVITE
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_INVITE
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_invite(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_IS_CONNECTED
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_IS_CONNECTED
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_is_connected(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_IS_DELIVERED
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_IS_DELIVERED
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_LOG_IN
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_LOG_IN
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_log_in(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_LOG_OUT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_LOG_OUT
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_log_out(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_RESPOND_INVITATION
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_RESPOND_INVITATION
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_SEND_CHAT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_SEND_CHAT
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_send_chat(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_SET_STATE
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_SET_STATE
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_set_state(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_SHUTDOWN
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_SHUTDOWN
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_shutdown(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_TRANSCRIPT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_TRANSCRIPT
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_transcript(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_VIEW
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_VIEW
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_view(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_WAIT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_WAIT
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_wait(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_WAIT_SEATED
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_FRONTDESKAGENT_WAIT_SEATED
+uint16_t uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_EMBEDDEDCENTER_ADD_CLIENT_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_EMBEDDEDCENTER_ADD_CLIENT_TOKEN
 uint16_t uniffi_frontdesk_checksum_method_embeddedcenter_add_client_token(void
@@ -1085,6 +1384,12 @@ uint16_t uniffi_frontdesk_checksum_method_frontdeskclient_wait_synced(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_CLIENTLISTENER_ON_EVENT
 #define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_METHOD_CLIENTLISTENER_ON_EVENT
 uint16_t uniffi_frontdesk_checksum_method_clientlistener_on_event(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_CONSTRUCTOR_FRONTDESKAGENT_CONNECT
+#define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_CHECKSUM_CONSTRUCTOR_FRONTDESKAGENT_CONNECT
+uint16_t uniffi_frontdesk_checksum_constructor_frontdeskagent_connect(void
     
 );
 #endif

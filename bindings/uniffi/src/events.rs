@@ -87,11 +87,52 @@ pub enum Response {
         /// Interactions, oldest first.
         interactions: Vec<LiveInteraction>,
     },
-    /// Another answer the client API does not model (an agent's seat).
+    /// An agent's seat (an agent console's `log_in` and `get_seat`).
+    Seat {
+        /// The seat.
+        seat: AgentSeat,
+    },
+    /// Another answer this API does not model.
     Other {
         /// The answer as JSON text.
         json: String,
     },
+}
+
+/// The seat as the broker holds it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AgentSeat {
+    /// Agent id.
+    pub agent_id: String,
+    /// Display name.
+    pub name: String,
+    /// Whether the agent is a supervisor.
+    pub supervisor: bool,
+    /// Media handled.
+    pub media: Vec<Medium>,
+    /// State.
+    pub state: AgentState,
+    /// The interaction offered now.
+    pub offer: Option<LiveInteraction>,
+    /// Connected interactions, oldest first.
+    pub live: Vec<LiveInteraction>,
+    /// Invitations waiting for an answer.
+    pub invitations: Vec<Invitation>,
+}
+
+impl From<frontdesk_core::protocol::SeatView> for AgentSeat {
+    fn from(s: fc::protocol::SeatView) -> Self {
+        AgentSeat {
+            agent_id: s.agent.0,
+            name: s.name,
+            supervisor: s.role == frontdesk_core::principal::AgentRole::Supervisor,
+            media: s.media.into_iter().map(Into::into).collect(),
+            state: s.state.into(),
+            offer: s.offer.map(Into::into),
+            live: s.live.into_iter().map(|l| l.interaction.into()).collect(),
+            invitations: s.invitations.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 impl From<CoreResponse> for Response {
@@ -114,7 +155,7 @@ impl From<CoreResponse> for Response {
             CoreResponse::Chat(m) => Response::Chat { message: m.into() },
             CoreResponse::Transcript(v) => Response::Transcript { messages: v.into_iter().map(Into::into).collect() },
             CoreResponse::Live(v) => Response::Live { interactions: v.into_iter().map(|l| l.interaction.into()).collect() },
-            other => Response::Other { json: serde_json::to_string(&other).unwrap_or_default() },
+            CoreResponse::Seat(s) => Response::Seat { seat: s.into() },
         }
     }
 }

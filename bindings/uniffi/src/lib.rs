@@ -9,6 +9,8 @@
 
 uniffi::setup_scaffolding!();
 
+#[cfg(feature = "network")]
+pub mod agent;
 pub mod center;
 pub mod client;
 pub mod error;
@@ -18,7 +20,9 @@ mod network;
 mod runtime;
 pub mod types;
 
+#[cfg(feature = "network")]
+pub use agent::{AgentConsoleEvent, AgentListener, AgentView, FrontdeskAgent};
 pub use center::EmbeddedCenter;
 pub use client::FrontdeskClient;
 pub use error::{ErrorCode, ErrorInfo, FrontdeskError};
-pub use events::{AgentEvent, ClientEvent, ClientListener, ListenerError, Response};
+pub use events::{AgentEvent, AgentSeat, ClientEvent, ClientListener, ListenerError, Response};

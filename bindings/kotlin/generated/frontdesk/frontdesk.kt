@@ -650,8 +650,30 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceAgentListenerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`event`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceClientListenerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`event`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onEvent")
+internal open class UniffiVTableCallbackInterfaceAgentListener(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onEvent`: UniffiCallbackInterfaceAgentListenerMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onEvent`: UniffiCallbackInterfaceAgentListenerMethod0? = null,
+    ): UniffiVTableCallbackInterfaceAgentListener(`uniffiFree`,`uniffiClone`,`onEvent`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceAgentListener) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onEvent` = other.`onEvent`
+    }
+
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "onEvent")
 internal open class UniffiVTableCallbackInterfaceClientListener(
@@ -697,6 +719,52 @@ internal object IntegrityCheckingUniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_frontdesk_checksum_method_agentlistener_on_event(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_accept(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_add_note(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_center_status(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_client_history(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_client_profile(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_decline(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_end(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_get_seat(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_invite(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_is_connected(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_log_in(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_log_out(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_send_chat(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_set_state(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_shutdown(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_transcript(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_view(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_wait(
+    ): Int
+    external fun uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated(
+    ): Int
     external fun uniffi_frontdesk_checksum_method_embeddedcenter_add_client_token(
     ): Int
     external fun uniffi_frontdesk_checksum_method_embeddedcenter_agent_accept(
@@ -791,6 +859,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_checksum_method_clientlistener_on_event(
     ): Int
+    external fun uniffi_frontdesk_checksum_constructor_frontdeskagent_connect(
+    ): Int
     external fun uniffi_frontdesk_checksum_constructor_embeddedcenter_demo(
     ): Int
     external fun uniffi_frontdesk_checksum_constructor_embeddedcenter_new(
@@ -813,11 +883,70 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "frontdesk"))
+        uniffiCallbackInterfaceAgentListener.register(this)
         uniffiCallbackInterfaceClientListener.register(this)
         
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_frontdesk_fn_clone_agentlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_free_agentlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_frontdesk_fn_init_callback_vtable_agentlistener(`vtable`: UniffiVTableCallbackInterfaceAgentListener,
+    ): Unit
+    external fun uniffi_frontdesk_fn_method_agentlistener_on_event(`ptr`: Long,`event`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_frontdesk_fn_clone_frontdeskagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_free_frontdeskagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_frontdesk_fn_constructor_frontdeskagent_connect(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`instance`: Long,`name`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_accept(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_add_note(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_center_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_client_history(`ptr`: Long,`clientId`: RustBuffer.ByValue,`filter`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_client_profile(`ptr`: Long,`clientId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_decline(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_end(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_get_seat(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_get_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_invite(`ptr`: Long,`clientId`: RustBuffer.ByValue,`medium`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_is_connected(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_is_delivered(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`seq`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_log_in(`ptr`: Long,`name`: RustBuffer.ByValue,`skills`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_log_out(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,`accept`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_send_chat(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_set_state(`ptr`: Long,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_view(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_wait(`ptr`: Long,`requestId`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_frontdesk_fn_method_frontdeskagent_wait_seated(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_frontdesk_fn_clone_embeddedcenter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_fn_free_embeddedcenter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1051,6 +1180,75 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
+    if ((lib.uniffi_frontdesk_checksum_method_agentlistener_on_event() and 0xFFFF) != 13306) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_accept() and 0xFFFF) != 28584) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_add_note() and 0xFFFF) != 2888) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_center_status() and 0xFFFF) != 51507) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_client_history() and 0xFFFF) != 40895) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_client_profile() and 0xFFFF) != 29169) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_decline() and 0xFFFF) != 26210) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_end() and 0xFFFF) != 54) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_get_seat() and 0xFFFF) != 42345) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript() and 0xFFFF) != 29794) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_invite() and 0xFFFF) != 23968) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_is_connected() and 0xFFFF) != 8571) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered() and 0xFFFF) != 15374) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_log_in() and 0xFFFF) != 35852) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_log_out() and 0xFFFF) != 30887) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation() and 0xFFFF) != 35130) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_send_chat() and 0xFFFF) != 64539) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_set_state() and 0xFFFF) != 64147) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_shutdown() and 0xFFFF) != 42963) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_transcript() and 0xFFFF) != 3373) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_view() and 0xFFFF) != 56187) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_wait() and 0xFFFF) != 27809) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated() and 0xFFFF) != 9246) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_add_client_token() and 0xFFFF) != 19486) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1190,6 +1388,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_checksum_method_clientlistener_on_event() and 0xFFFF) != 58841) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_checksum_constructor_frontdeskagent_connect() and 0xFFFF) != 50117) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_checksum_constructor_embeddedcenter_demo() and 0xFFFF) != 36230) {
@@ -1562,6 +1763,335 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
         val byteBuf = toUtf8(value)
         buf.putInt(byteBuf.limit())
         buf.put(byteBuf)
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Receives a console's events, in order, on the library's thread (hop to the UI thread for views).
+ */
+public interface AgentListener {
+    
+    /**
+     * One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+     */
+    fun `onEvent`(`event`: AgentConsoleEvent)
+    
+    companion object
+}
+
+/**
+ * Receives a console's events, in order, on the library's thread (hop to the UI thread for views).
+ */
+open class AgentListenerImpl: Disposable, AutoCloseable, AgentListener
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_frontdesk_fn_free_agentlistener(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_frontdesk_fn_clone_agentlistener(handle, status)
+        }
+    }
+
+    
+    /**
+     * One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+     */
+    @Throws(ListenerException::class)override fun `onEvent`(`event`: AgentConsoleEvent)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ListenerException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_agentlistener_on_event(
+        it,
+        
+        FfiConverterTypeAgentConsoleEvent.lower(`event`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceAgentListener {
+    internal object `onEvent`: UniffiCallbackInterfaceAgentListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`event`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeAgentListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onEvent`(
+                    FfiConverterTypeAgentConsoleEvent.lift(`event`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeAgentListener.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeAgentListener.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceAgentListener.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onEvent`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_frontdesk_fn_init_callback_vtable_agentlistener(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAgentListener: FfiConverter<AgentListener, Long> {
+    internal val handleMap = UniffiHandleMap<AgentListener>()
+
+    override fun lower(value: AgentListener): Long {
+        if (value is AgentListenerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): AgentListener {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return AgentListenerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): AgentListener {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: AgentListener) = 8UL
+
+    override fun write(value: AgentListener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
     }
 }
 
@@ -2715,6 +3245,780 @@ public object FfiConverterTypeEmbeddedCenter: FfiConverter<EmbeddedCenter, Long>
 
 
 /**
+ * An agent console connected to a broker server.
+ */
+public interface FrontdeskAgentInterface {
+    
+    /**
+     * Accepts an offered interaction.
+     */
+    fun `accept`(`interactionId`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Adds a note to a past interaction the agent handled.
+     */
+    fun `addNote`(`interactionId`: kotlin.String, `text`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Reads center status.
+     */
+    fun `centerStatus`(): kotlin.ULong
+    
+    /**
+     * Reads a served client's history.
+     */
+    fun `clientHistory`(`clientId`: kotlin.String, `filter`: HistoryFilter): kotlin.ULong
+    
+    /**
+     * Reads a served client's profile.
+     */
+    fun `clientProfile`(`clientId`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Declines an offered interaction.
+     */
+    fun `decline`(`interactionId`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Ends an interaction.
+     */
+    fun `end`(`interactionId`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Re-reads the seat (answered with `Response.Seat`).
+     */
+    fun `getSeat`(): kotlin.ULong
+    
+    /**
+     * Reads the transcript of an interaction the agent handles from the broker.
+     */
+    fun `getTranscript`(`interactionId`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Invites a client.
+     */
+    fun `invite`(`clientId`: kotlin.String, `medium`: Medium, `message`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Whether the session is up.
+     */
+    fun `isConnected`(): kotlin.Boolean
+    
+    /**
+     * Whether the client's app has received our message `seq` in an interaction.
+     */
+    fun `isDelivered`(`interactionId`: kotlin.String, `seq`: kotlin.ULong): kotlin.Boolean
+    
+    /**
+     * Takes the seat (or joins it); remembered for every later automatic log-in.
+     */
+    fun `logIn`(`name`: kotlin.String, `skills`: List<kotlin.String>, `media`: List<Medium>): kotlin.ULong
+    
+    /**
+     * Leaves the seat; no automatic log-in until `log_in`.
+     */
+    fun `logOut`(): kotlin.ULong
+    
+    /**
+     * Answers a client's invitation.
+     */
+    fun `respondInvitation`(`invitationId`: kotlin.String, `accept`: kotlin.Boolean): kotlin.ULong
+    
+    /**
+     * Sends a chat message (stored once, however often the connection drops).
+     */
+    fun `sendChat`(`interactionId`: kotlin.String, `text`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Changes state (`Available` to take offers).
+     */
+    fun `setState`(`state`: AgentState): kotlin.ULong
+    
+    /**
+     * Closes the connection and stops the thread (unless called from the listener: then it ends when
+     * the listener returns). The seat stays on the broker for its grace period. Later calls throw `Closed`.
+     */
+    fun `shutdown`()
+    
+    /**
+     * The transcript of an interaction as known locally (each message once, in order).
+     */
+    fun `transcript`(`interactionId`: kotlin.String): List<ChatMessage>
+    
+    /**
+     * A copy of the local view.
+     */
+    fun `view`(): AgentView
+    
+    /**
+     * Blocks until request `request_id` is answered; throws its error. For scripts and tests.
+     */
+    fun `wait`(`requestId`: kotlin.ULong, `timeoutMs`: kotlin.ULong): Response
+    
+    /**
+     * Blocks until the console has its seat, or throws why not (e.g. `Unauthenticated`).
+     */
+    fun `waitSeated`(`timeoutMs`: kotlin.ULong): AgentView
+    
+    companion object
+}
+
+/**
+ * An agent console connected to a broker server.
+ */
+open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_frontdesk_fn_free_frontdeskagent(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_frontdesk_fn_clone_frontdeskagent(handle, status)
+        }
+    }
+
+    
+    /**
+     * Accepts an offered interaction.
+     */
+    @Throws(FrontdeskException::class)override fun `accept`(`interactionId`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_accept(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Adds a note to a past interaction the agent handled.
+     */
+    @Throws(FrontdeskException::class)override fun `addNote`(`interactionId`: kotlin.String, `text`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_add_note(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterString.lower(`text`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Reads center status.
+     */
+    @Throws(FrontdeskException::class)override fun `centerStatus`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_center_status(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Reads a served client's history.
+     */
+    @Throws(FrontdeskException::class)override fun `clientHistory`(`clientId`: kotlin.String, `filter`: HistoryFilter): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_history(
+        it,
+        
+        FfiConverterString.lower(`clientId`),
+        FfiConverterTypeHistoryFilter.lower(`filter`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Reads a served client's profile.
+     */
+    @Throws(FrontdeskException::class)override fun `clientProfile`(`clientId`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_profile(
+        it,
+        
+        FfiConverterString.lower(`clientId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Declines an offered interaction.
+     */
+    @Throws(FrontdeskException::class)override fun `decline`(`interactionId`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_decline(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Ends an interaction.
+     */
+    @Throws(FrontdeskException::class)override fun `end`(`interactionId`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_end(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Re-reads the seat (answered with `Response.Seat`).
+     */
+    @Throws(FrontdeskException::class)override fun `getSeat`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_seat(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Reads the transcript of an interaction the agent handles from the broker.
+     */
+    @Throws(FrontdeskException::class)override fun `getTranscript`(`interactionId`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_transcript(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Invites a client.
+     */
+    @Throws(FrontdeskException::class)override fun `invite`(`clientId`: kotlin.String, `medium`: Medium, `message`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_invite(
+        it,
+        
+        FfiConverterString.lower(`clientId`),
+        FfiConverterTypeMedium.lower(`medium`),
+        FfiConverterString.lower(`message`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Whether the session is up.
+     */override fun `isConnected`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_connected(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Whether the client's app has received our message `seq` in an interaction.
+     */override fun `isDelivered`(`interactionId`: kotlin.String, `seq`: kotlin.ULong): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_delivered(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterULong.lower(`seq`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Takes the seat (or joins it); remembered for every later automatic log-in.
+     */
+    @Throws(FrontdeskException::class)override fun `logIn`(`name`: kotlin.String, `skills`: List<kotlin.String>, `media`: List<Medium>): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_in(
+        it,
+        
+        FfiConverterString.lower(`name`),
+        FfiConverterSequenceString.lower(`skills`),
+        FfiConverterSequenceTypeMedium.lower(`media`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Leaves the seat; no automatic log-in until `log_in`.
+     */
+    @Throws(FrontdeskException::class)override fun `logOut`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_out(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Answers a client's invitation.
+     */
+    @Throws(FrontdeskException::class)override fun `respondInvitation`(`invitationId`: kotlin.String, `accept`: kotlin.Boolean): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation(
+        it,
+        
+        FfiConverterString.lower(`invitationId`),
+        FfiConverterBoolean.lower(`accept`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Sends a chat message (stored once, however often the connection drops).
+     */
+    @Throws(FrontdeskException::class)override fun `sendChat`(`interactionId`: kotlin.String, `text`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_send_chat(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterString.lower(`text`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Changes state (`Available` to take offers).
+     */
+    @Throws(FrontdeskException::class)override fun `setState`(`state`: AgentState): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_set_state(
+        it,
+        
+        FfiConverterTypeAgentState.lower(`state`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Closes the connection and stops the thread (unless called from the listener: then it ends when
+     * the listener returns). The seat stays on the broker for its grace period. Later calls throw `Closed`.
+     */override fun `shutdown`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_shutdown(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The transcript of an interaction as known locally (each message once, in order).
+     */override fun `transcript`(`interactionId`: kotlin.String): List<ChatMessage> {
+            return FfiConverterSequenceTypeChatMessage.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_transcript(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A copy of the local view.
+     */override fun `view`(): AgentView {
+            return FfiConverterTypeAgentView.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_view(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Blocks until request `request_id` is answered; throws its error. For scripts and tests.
+     */
+    @Throws(FrontdeskException::class)override fun `wait`(`requestId`: kotlin.ULong, `timeoutMs`: kotlin.ULong): Response {
+            return FfiConverterTypeResponse.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait(
+        it,
+        
+        FfiConverterULong.lower(`requestId`),
+        FfiConverterULong.lower(`timeoutMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Blocks until the console has its seat, or throws why not (e.g. `Unauthenticated`).
+     */
+    @Throws(FrontdeskException::class)override fun `waitSeated`(`timeoutMs`: kotlin.ULong): AgentView {
+            return FfiConverterTypeAgentView.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait_seated(
+        it,
+        
+        FfiConverterULong.lower(`timeoutMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * Connects an agent console to a broker server at a `ws://` or `wss://` URL (e.g.
+     * `ws://10.0.2.2:8080/agent`); `instance` names the console installation (keep it so the session
+     * resumes). Returns at once; the console logs in as `name` handling `media` after every connect
+     * the broker did not resume, re-reads its seat after every connect, and reports to `listener`.
+     */
+    @Throws(FrontdeskException::class) fun `connect`(`url`: kotlin.String, `token`: kotlin.String, `instance`: kotlin.ULong, `name`: kotlin.String, `media`: List<Medium>, `listener`: AgentListener): FrontdeskAgent {
+            return FfiConverterTypeFrontdeskAgent.lift(
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskagent_connect(
+    
+        
+        FfiConverterString.lower(`url`),
+        FfiConverterString.lower(`token`),
+        FfiConverterULong.lower(`instance`),
+        FfiConverterString.lower(`name`),
+        FfiConverterSequenceTypeMedium.lower(`media`),
+        FfiConverterTypeAgentListener.lower(`listener`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFrontdeskAgent: FfiConverter<FrontdeskAgent, Long> {
+    override fun lower(value: FrontdeskAgent): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): FrontdeskAgent {
+        return FrontdeskAgent(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): FrontdeskAgent {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: FrontdeskAgent) = 8UL
+
+    override fun write(value: FrontdeskAgent, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * A connection of one app installation to the center.
  *
  * Every method is safe to call from any thread, including the UI thread: requests only queue work
@@ -3590,6 +4894,101 @@ public object FfiConverterTypeAgendaWindow: FfiConverterRustBuffer<AgendaWindow>
 
 
 /**
+ * The seat as the broker holds it.
+ */
+data class AgentSeat (
+    /**
+     * Agent id.
+     */
+    var `agentId`: kotlin.String
+    , 
+    /**
+     * Display name.
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * Whether the agent is a supervisor.
+     */
+    var `supervisor`: kotlin.Boolean
+    , 
+    /**
+     * Media handled.
+     */
+    var `media`: List<Medium>
+    , 
+    /**
+     * State.
+     */
+    var `state`: AgentState
+    , 
+    /**
+     * The interaction offered now.
+     */
+    var `offer`: LiveInteraction?
+    , 
+    /**
+     * Connected interactions, oldest first.
+     */
+    var `live`: List<LiveInteraction>
+    , 
+    /**
+     * Invitations waiting for an answer.
+     */
+    var `invitations`: List<Invitation>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAgentSeat: FfiConverterRustBuffer<AgentSeat> {
+    override fun read(buf: ByteBuffer): AgentSeat {
+        return AgentSeat(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterSequenceTypeMedium.read(buf),
+            FfiConverterTypeAgentState.read(buf),
+            FfiConverterOptionalTypeLiveInteraction.read(buf),
+            FfiConverterSequenceTypeLiveInteraction.read(buf),
+            FfiConverterSequenceTypeInvitation.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AgentSeat) = (
+            FfiConverterString.allocationSize(value.`agentId`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterBoolean.allocationSize(value.`supervisor`) +
+            FfiConverterSequenceTypeMedium.allocationSize(value.`media`) +
+            FfiConverterTypeAgentState.allocationSize(value.`state`) +
+            FfiConverterOptionalTypeLiveInteraction.allocationSize(value.`offer`) +
+            FfiConverterSequenceTypeLiveInteraction.allocationSize(value.`live`) +
+            FfiConverterSequenceTypeInvitation.allocationSize(value.`invitations`)
+    )
+
+    override fun write(value: AgentSeat, buf: ByteBuffer) {
+            FfiConverterString.write(value.`agentId`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterBoolean.write(value.`supervisor`, buf)
+            FfiConverterSequenceTypeMedium.write(value.`media`, buf)
+            FfiConverterTypeAgentState.write(value.`state`, buf)
+            FfiConverterOptionalTypeLiveInteraction.write(value.`offer`, buf)
+            FfiConverterSequenceTypeLiveInteraction.write(value.`live`, buf)
+            FfiConverterSequenceTypeInvitation.write(value.`invitations`, buf)
+    }
+}
+
+
+
+/**
  * An agent as clients see them.
  */
 data class AgentSummary (
@@ -3663,6 +5062,117 @@ public object FfiConverterTypeAgentSummary: FfiConverterRustBuffer<AgentSummary>
             FfiConverterSequenceString.write(value.`skills`, buf)
             FfiConverterSequenceTypeMedium.write(value.`media`, buf)
             FfiConverterULong.write(value.`sinceMs`, buf)
+    }
+}
+
+
+
+/**
+ * A copy of the console's local view.
+ */
+data class AgentView (
+    /**
+     * Who the broker says we are.
+     */
+    var `agentId`: kotlin.String?
+    , 
+    /**
+     * Whether the session is up.
+     */
+    var `connected`: kotlin.Boolean
+    , 
+    /**
+     * Display name of the seat.
+     */
+    var `name`: kotlin.String?
+    , 
+    /**
+     * State (`LoggedOut` until seated).
+     */
+    var `state`: AgentState
+    , 
+    /**
+     * Media the seat handles.
+     */
+    var `media`: List<Medium>
+    , 
+    /**
+     * The interaction offered now.
+     */
+    var `offer`: LiveInteraction?
+    , 
+    /**
+     * Connected interactions, oldest first.
+     */
+    var `live`: List<LiveInteraction>
+    , 
+    /**
+     * Every interaction seen in this run (ended ones too).
+     */
+    var `interactions`: List<LiveInteraction>
+    , 
+    /**
+     * Pending invitations, oldest first.
+     */
+    var `invitations`: List<Invitation>
+    , 
+    /**
+     * Latest center status read.
+     */
+    var `center`: CenterStatus?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAgentView: FfiConverterRustBuffer<AgentView> {
+    override fun read(buf: ByteBuffer): AgentView {
+        return AgentView(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterTypeAgentState.read(buf),
+            FfiConverterSequenceTypeMedium.read(buf),
+            FfiConverterOptionalTypeLiveInteraction.read(buf),
+            FfiConverterSequenceTypeLiveInteraction.read(buf),
+            FfiConverterSequenceTypeLiveInteraction.read(buf),
+            FfiConverterSequenceTypeInvitation.read(buf),
+            FfiConverterOptionalTypeCenterStatus.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AgentView) = (
+            FfiConverterOptionalString.allocationSize(value.`agentId`) +
+            FfiConverterBoolean.allocationSize(value.`connected`) +
+            FfiConverterOptionalString.allocationSize(value.`name`) +
+            FfiConverterTypeAgentState.allocationSize(value.`state`) +
+            FfiConverterSequenceTypeMedium.allocationSize(value.`media`) +
+            FfiConverterOptionalTypeLiveInteraction.allocationSize(value.`offer`) +
+            FfiConverterSequenceTypeLiveInteraction.allocationSize(value.`live`) +
+            FfiConverterSequenceTypeLiveInteraction.allocationSize(value.`interactions`) +
+            FfiConverterSequenceTypeInvitation.allocationSize(value.`invitations`) +
+            FfiConverterOptionalTypeCenterStatus.allocationSize(value.`center`)
+    )
+
+    override fun write(value: AgentView, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`agentId`, buf)
+            FfiConverterBoolean.write(value.`connected`, buf)
+            FfiConverterOptionalString.write(value.`name`, buf)
+            FfiConverterTypeAgentState.write(value.`state`, buf)
+            FfiConverterSequenceTypeMedium.write(value.`media`, buf)
+            FfiConverterOptionalTypeLiveInteraction.write(value.`offer`, buf)
+            FfiConverterSequenceTypeLiveInteraction.write(value.`live`, buf)
+            FfiConverterSequenceTypeLiveInteraction.write(value.`interactions`, buf)
+            FfiConverterSequenceTypeInvitation.write(value.`invitations`, buf)
+            FfiConverterOptionalTypeCenterStatus.write(value.`center`, buf)
     }
 }
 
@@ -5220,6 +6730,298 @@ public object FfiConverterTypeStatusChange: FfiConverterRustBuffer<StatusChange>
             FfiConverterTypeOrderStatus.write(value.`status`, buf)
     }
 }
+
+
+
+/**
+ * What the console tells the app; already applied to the view when it arrives.
+ */
+sealed class AgentConsoleEvent {
+    
+    /**
+     * The session is up; `resumed` says whether it continued the previous one.
+     */
+    data class Connected(
+        /**
+         * Whether the broker still had the session.
+         */
+        val `resumed`: kotlin.Boolean) : AgentConsoleEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The connection dropped; the console retries by itself.
+     */
+    data class Disconnected(
+        /**
+         * Next attempt (ms since the epoch).
+         */
+        val `retryAtMs`: kotlin.ULong) : AgentConsoleEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The broker refused the token; connect again with a new one.
+     */
+    data class Rejected(
+        /**
+         * Why.
+         */
+        val `error`: frontdesk.ErrorInfo) : AgentConsoleEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The console took (or re-read) its seat: after every connect.
+     */
+    data class Seated(
+        /**
+         * The seat.
+         */
+        val `seat`: frontdesk.AgentSeat) : AgentConsoleEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A request succeeded.
+     */
+    data class Completed(
+        /**
+         * The id its method returned.
+         */
+        val `requestId`: kotlin.ULong, 
+        /**
+         * Answer.
+         */
+        val `response`: frontdesk.Response) : AgentConsoleEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A request failed.
+     */
+    data class Failed(
+        /**
+         * The id its method returned.
+         */
+        val `requestId`: kotlin.ULong, 
+        /**
+         * Why.
+         */
+        val `error`: frontdesk.ErrorInfo) : AgentConsoleEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The broker pushed an event (offers, connections, chat, receipts, invitations).
+     */
+    data class Pushed(
+        /**
+         * The event.
+         */
+        val `event`: frontdesk.AgentEvent) : AgentConsoleEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A frame or answer that did not decode, or an automatic log-in the broker refused.
+     */
+    data class ProtocolError(
+        /**
+         * What went wrong.
+         */
+        val `error`: frontdesk.ErrorInfo) : AgentConsoleEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAgentConsoleEvent : FfiConverterRustBuffer<AgentConsoleEvent>{
+    override fun read(buf: ByteBuffer): AgentConsoleEvent {
+        return when(buf.getInt()) {
+            1 -> AgentConsoleEvent.Connected(
+                FfiConverterBoolean.read(buf),
+                )
+            2 -> AgentConsoleEvent.Disconnected(
+                FfiConverterULong.read(buf),
+                )
+            3 -> AgentConsoleEvent.Rejected(
+                FfiConverterTypeErrorInfo.read(buf),
+                )
+            4 -> AgentConsoleEvent.Seated(
+                FfiConverterTypeAgentSeat.read(buf),
+                )
+            5 -> AgentConsoleEvent.Completed(
+                FfiConverterULong.read(buf),
+                FfiConverterTypeResponse.read(buf),
+                )
+            6 -> AgentConsoleEvent.Failed(
+                FfiConverterULong.read(buf),
+                FfiConverterTypeErrorInfo.read(buf),
+                )
+            7 -> AgentConsoleEvent.Pushed(
+                FfiConverterTypeAgentEvent.read(buf),
+                )
+            8 -> AgentConsoleEvent.ProtocolError(
+                FfiConverterTypeErrorInfo.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: AgentConsoleEvent): ULong = when(value) {
+        is AgentConsoleEvent.Connected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterBoolean.allocationSize(value.`resumed`)
+            )
+        }
+        is AgentConsoleEvent.Disconnected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`retryAtMs`)
+            )
+        }
+        is AgentConsoleEvent.Rejected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeErrorInfo.allocationSize(value.`error`)
+            )
+        }
+        is AgentConsoleEvent.Seated -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeAgentSeat.allocationSize(value.`seat`)
+            )
+        }
+        is AgentConsoleEvent.Completed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`requestId`)
+                + FfiConverterTypeResponse.allocationSize(value.`response`)
+            )
+        }
+        is AgentConsoleEvent.Failed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`requestId`)
+                + FfiConverterTypeErrorInfo.allocationSize(value.`error`)
+            )
+        }
+        is AgentConsoleEvent.Pushed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeAgentEvent.allocationSize(value.`event`)
+            )
+        }
+        is AgentConsoleEvent.ProtocolError -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeErrorInfo.allocationSize(value.`error`)
+            )
+        }
+    }
+
+    override fun write(value: AgentConsoleEvent, buf: ByteBuffer) {
+        when(value) {
+            is AgentConsoleEvent.Connected -> {
+                buf.putInt(1)
+                FfiConverterBoolean.write(value.`resumed`, buf)
+                Unit
+            }
+            is AgentConsoleEvent.Disconnected -> {
+                buf.putInt(2)
+                FfiConverterULong.write(value.`retryAtMs`, buf)
+                Unit
+            }
+            is AgentConsoleEvent.Rejected -> {
+                buf.putInt(3)
+                FfiConverterTypeErrorInfo.write(value.`error`, buf)
+                Unit
+            }
+            is AgentConsoleEvent.Seated -> {
+                buf.putInt(4)
+                FfiConverterTypeAgentSeat.write(value.`seat`, buf)
+                Unit
+            }
+            is AgentConsoleEvent.Completed -> {
+                buf.putInt(5)
+                FfiConverterULong.write(value.`requestId`, buf)
+                FfiConverterTypeResponse.write(value.`response`, buf)
+                Unit
+            }
+            is AgentConsoleEvent.Failed -> {
+                buf.putInt(6)
+                FfiConverterULong.write(value.`requestId`, buf)
+                FfiConverterTypeErrorInfo.write(value.`error`, buf)
+                Unit
+            }
+            is AgentConsoleEvent.Pushed -> {
+                buf.putInt(7)
+                FfiConverterTypeAgentEvent.write(value.`event`, buf)
+                Unit
+            }
+            is AgentConsoleEvent.ProtocolError -> {
+                buf.putInt(8)
+                FfiConverterTypeErrorInfo.write(value.`error`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
 
 
 
@@ -7424,6 +9226,51 @@ sealed class Response {
         companion object
     }
     
+    /**
+     * The own live interactions (their transcripts are in the view's chats).
+     */
+    data class Live(
+        /**
+         * Interactions, oldest first.
+         */
+        val `interactions`: List<frontdesk.LiveInteraction>) : Response()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * An agent's seat (an agent console's `log_in` and `get_seat`).
+     */
+    data class Seat(
+        /**
+         * The seat.
+         */
+        val `seat`: frontdesk.AgentSeat) : Response()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Another answer this API does not model.
+     */
+    data class Other(
+        /**
+         * The answer as JSON text.
+         */
+        val `json`: kotlin.String) : Response()
+        
+    {
+        
+
+        companion object
+    }
+    
 
     
 
@@ -7482,6 +9329,15 @@ public object FfiConverterTypeResponse : FfiConverterRustBuffer<Response>{
                 )
             15 -> Response.Transcript(
                 FfiConverterSequenceTypeChatMessage.read(buf),
+                )
+            16 -> Response.Live(
+                FfiConverterSequenceTypeLiveInteraction.read(buf),
+                )
+            17 -> Response.Seat(
+                FfiConverterTypeAgentSeat.read(buf),
+                )
+            18 -> Response.Other(
+                FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
@@ -7592,6 +9448,27 @@ public object FfiConverterTypeResponse : FfiConverterRustBuffer<Response>{
                 + FfiConverterSequenceTypeChatMessage.allocationSize(value.`messages`)
             )
         }
+        is Response.Live -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterSequenceTypeLiveInteraction.allocationSize(value.`interactions`)
+            )
+        }
+        is Response.Seat -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeAgentSeat.allocationSize(value.`seat`)
+            )
+        }
+        is Response.Other -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`json`)
+            )
+        }
     }
 
     override fun write(value: Response, buf: ByteBuffer) {
@@ -7668,6 +9545,21 @@ public object FfiConverterTypeResponse : FfiConverterRustBuffer<Response>{
             is Response.Transcript -> {
                 buf.putInt(15)
                 FfiConverterSequenceTypeChatMessage.write(value.`messages`, buf)
+                Unit
+            }
+            is Response.Live -> {
+                buf.putInt(16)
+                FfiConverterSequenceTypeLiveInteraction.write(value.`interactions`, buf)
+                Unit
+            }
+            is Response.Seat -> {
+                buf.putInt(17)
+                FfiConverterTypeAgentSeat.write(value.`seat`, buf)
+                Unit
+            }
+            is Response.Other -> {
+                buf.putInt(18)
+                FfiConverterString.write(value.`json`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -7896,6 +9788,38 @@ public object FfiConverterOptionalTypeInterests: FfiConverterRustBuffer<Interest
         } else {
             buf.put(1)
             FfiConverterTypeInterests.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeLiveInteraction: FfiConverterRustBuffer<LiveInteraction?> {
+    override fun read(buf: ByteBuffer): LiveInteraction? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeLiveInteraction.read(buf)
+    }
+
+    override fun allocationSize(value: LiveInteraction?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeLiveInteraction.allocationSize(value)
+        }
+    }
+
+    override fun write(value: LiveInteraction?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeLiveInteraction.write(value, buf)
         }
     }
 }
