@@ -26,6 +26,7 @@ export FRONTDESK_PYTHON="$venv/bin/python"
 echo "== Rust: unit, end-to-end, property and network tests"
 mkdir -p target
 cargo test --workspace --exclude frontdesk-uniffi --exclude frontdesk-ffi
+if [ -f fuzz/smoke.sh ]; then echo "== fuzz smoke (cargo-fuzz, bounded)"; bash fuzz/smoke.sh; fi
 
 if [ -f ffi/test-c.sh ]; then
   echo "== C ABI"
