@@ -10,9 +10,14 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-/// Largest WebSocket message accepted; frames above the protocol limit are refused by the broker
-/// with a typed error, so this only guards memory against far larger ones.
-pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Largest WebSocket message (and frame) accepted: the protocol's frame limit and a little slack, so a
+/// frame slightly over the limit still reaches the broker (which answers it with a typed `too_large`)
+/// while a frame header declaring more is refused before its payload is buffered.
+pub const MAX_MESSAGE_BYTES: usize = frontdesk_core::protocol::MAX_FRAME_BYTES + 16 * 1024;
+
+/// Most bytes a WebSocket holds for writing (one message in flight and a little more); a peer that
+/// stops reading makes sends wait instead of growing this buffer.
+pub const MAX_WRITE_BUFFER_BYTES: usize = 2 * MAX_MESSAGE_BYTES;
 
 /// Settings for both ends. Small buffers: the defaults (128 KiB each way) would cost a broker
 /// holding 100k sessions gigabytes for nothing, since frames are usually under 1 KiB. Measured at
@@ -24,6 +29,7 @@ pub fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_MESSAGE_BYTES))
         .read_buffer_size(1024)
         .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
 }
 
 struct WsSender<S>(SplitSink<WebSocketStream<S>, Message>);

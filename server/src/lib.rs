@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod http;
+pub mod limits;
 pub mod server;
 pub mod simulator;
 pub mod sqlite_store;

@@ -30,12 +30,27 @@ struct Cli {
     /// No sample data in a fresh database.
     #[arg(long)]
     no_sample_data: bool,
-    /// Messages per second a connection may send.
+    /// Messages per second one principal may send (over all its connections).
     #[arg(long, default_value_t = 50)]
     max_msgs_per_sec: u32,
-    /// Connections one token may hold.
+    /// Messages one principal may send at once (an offline queue's flush).
+    #[arg(long, default_value_t = 400)]
+    rate_burst: u32,
+    /// Connections one principal may hold (WebSocket and XMPP together).
     #[arg(long, default_value_t = 8)]
     max_sessions_per_token: usize,
+    /// Connections one address may hold before they authenticate.
+    #[arg(long, default_value_t = 64)]
+    max_unauth_per_addr: usize,
+    /// Seconds a WebSocket may take to send `hello`.
+    #[arg(long, default_value_t = 10)]
+    hello_timeout_secs: u64,
+    /// Seconds a peer that reads nothing is kept before it is dropped.
+    #[arg(long, default_value_t = 30)]
+    stall_timeout_secs: u64,
+    /// An origin allowed to open /client, /agent and /xmpp (repeatable; none given allows all).
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
     /// XMPP endpoint address (TCP with STARTTLS); `off` disables it.
     #[arg(long, env = "FRONTDESK_XMPP_ADDR", default_value = "127.0.0.1:5222")]
     xmpp_addr: String,
@@ -108,7 +123,12 @@ async fn main() {
         simulate: !cli.no_sim,
         sample_data: !cli.no_sample_data,
         max_msgs_per_sec: cli.max_msgs_per_sec,
+        rate_burst: cli.rate_burst,
         max_sessions_per_token: cli.max_sessions_per_token,
+        max_unauth_per_addr: cli.max_unauth_per_addr,
+        hello_timeout: std::time::Duration::from_secs(cli.hello_timeout_secs),
+        stall_timeout: std::time::Duration::from_secs(cli.stall_timeout_secs),
+        allowed_origins: cli.allowed_origins,
         xmpp_addr: if cli.xmpp_addr == "off" {
             None
         } else {
@@ -123,6 +143,7 @@ async fn main() {
         xmpp_domain: cli.xmpp_domain,
         tls,
         agent_grace: std::time::Duration::from_secs(cli.agent_grace_secs),
+        ..ServerConfig::default()
     };
     let running = match start(cfg).await {
         Ok(r) => r,

@@ -21,15 +21,18 @@ use frontdesk_core::Timestamp;
 use frontdesk_net::wall_clock;
 use frontdesk_net::ws::ws_config;
 use futures::{SinkExt, StreamExt};
+use crate::limits::{accept_loop, principal_key, Bucket, AddrCap, AddrSlot, RateLimits, SessionCap, SessionSlot};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{info, warn};
 
@@ -46,10 +49,31 @@ pub struct ServerConfig {
     pub simulate: bool,
     /// Seed sample products, orders and history into an empty database.
     pub sample_data: bool,
-    /// Messages per second a connection may send (burst twice that).
+    /// Messages per second one principal may send, over all its connections and reconnections.
     pub max_msgs_per_sec: u32,
-    /// Connections one token may hold at once.
+    /// Messages one principal may send at once: room for an honest client flushing its offline queue.
+    pub rate_burst: u32,
+    /// Connections one principal may hold at once (WebSocket and XMPP together).
     pub max_sessions_per_token: usize,
+    /// Connections one address may hold before they authenticate; more are closed at once.
+    pub max_unauth_per_addr: usize,
+    /// Time for the TLS handshake, the request head and the WebSocket handshake, each.
+    pub handshake_timeout: Duration,
+    /// Time from the WebSocket handshake to `hello`; then the connection is closed with a typed error.
+    pub hello_timeout: Duration,
+    /// Time for XMPP from the first byte to the end of authentication (TLS, stream headers, SASL).
+    pub xmpp_auth_timeout: Duration,
+    /// Origins (`https://shop.example`) allowed to open `/client`, `/agent` and `/xmpp`; empty allows
+    /// all. A request without `Origin` (not a browser) is allowed.
+    pub allowed_origins: Vec<String>,
+    /// Bytes queued for one connection above which the broker holds its events (`set_writable`) and
+    /// its frames are no longer read.
+    pub out_high_water: usize,
+    /// Bytes queued below which a paused connection is resumed.
+    pub out_low_water: usize,
+    /// How long a connection may stay paused or a write may wait on a peer that does not read; then
+    /// it is closed (its session keeps its events for resume).
+    pub stall_timeout: Duration,
     /// Where the XMPP endpoint listens (TCP, STARTTLS); `None` turns it off.
     pub xmpp_addr: Option<SocketAddr>,
     /// The XMPP service domain.
@@ -70,7 +94,16 @@ impl Default for ServerConfig {
             simulate: true,
             sample_data: true,
             max_msgs_per_sec: 50,
+            rate_burst: 400,
             max_sessions_per_token: 8,
+            max_unauth_per_addr: 64,
+            handshake_timeout: Duration::from_secs(10),
+            hello_timeout: Duration::from_secs(10),
+            xmpp_auth_timeout: Duration::from_secs(20),
+            allowed_origins: vec![],
+            out_high_water: 1 << 20,
+            out_low_water: 256 << 10,
+            stall_timeout: Duration::from_secs(30),
             xmpp_addr: None,
             xmpp_domain: "frontdesk.local".into(),
             tls: None,
@@ -84,9 +117,29 @@ enum Out {
     Close,
 }
 
+/// Bytes queued for one connection's writer, shared by the broker task (which adds) and the writer
+/// (which subtracts once a frame is written). Above the high-water mark the broker holds the
+/// connection's events (`set_writable(false)`) and the connection's reader stops reading, so the
+/// queue holds at most the high-water mark and one frame.
+struct OutQueue {
+    bytes: AtomicUsize,
+    paused: AtomicBool,
+    low: usize,
+}
+
+/// The broker task's end of a connection.
+struct ConnOut {
+    tx: mpsc::UnboundedSender<Out>,
+    q: Arc<OutQueue>,
+}
+
 enum Input {
-    Open(mpsc::UnboundedSender<Out>, oneshot::Sender<ConnId>),
+    Open(ConnOut, oneshot::Sender<ConnId>),
     Frame(ConnId, Vec<u8>),
+    /// The connection's queue drained below the low-water mark.
+    Writable(ConnId),
+    /// Close after the answers already due: send them, then this error frame, then close.
+    Shed(ConnId, Vec<u8>),
     Closed(ConnId),
 }
 
@@ -128,6 +181,14 @@ fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
     Ok(b)
 }
 
+/// What every connection task shares.
+struct Shared {
+    cfg: Arc<ServerConfig>,
+    rates: RateLimits,
+    sessions: Arc<SessionCap>,
+    verifier: JwtVerifier,
+}
+
 /// Starts the server; it runs until [`Running::shutdown`].
 pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let listener = TcpListener::bind(cfg.addr).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.addr))?;
@@ -138,48 +199,84 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let (xtx, xrx) = mpsc::unbounded_channel();
-    let xctx = Arc::new(XmppContext { domain: cfg.xmpp_domain.clone(), tls: xmpp::self_signed_tls(&cfg.xmpp_domain)?, verifier: JwtVerifier::new(&cfg.secret), to_broker: xtx });
+    let sessions = SessionCap::new(cfg.max_sessions_per_token);
+    let unauth = AddrCap::new(cfg.max_unauth_per_addr);
+    let xctx = Arc::new(XmppContext {
+        domain: cfg.xmpp_domain.clone(),
+        tls: xmpp::self_signed_tls(&cfg.xmpp_domain)?,
+        verifier: JwtVerifier::new(&cfg.secret),
+        to_broker: xtx,
+        auth_timeout: cfg.xmpp_auth_timeout,
+        sessions: sessions.clone(),
+    });
     let mut xmpp_addr = None;
+    let mut accepts = vec![];
     if let Some(xa) = cfg.xmpp_addr {
         let xl = TcpListener::bind(xa).await.map_err(|e| format!("cannot listen on {xa}: {e}"))?;
         xmpp_addr = Some(xl.local_addr().map_err(|e| e.to_string())?);
         let ctx = xctx.clone();
-        tokio::spawn(async move {
-            let mut n = 0u64;
-            while let Ok((stream, peer)) = xl.accept().await {
-                n += 1;
-                let ctx = ctx.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = xmpp::serve_tcp(stream, ctx, n).await {
-                        tracing::debug!(%peer, "xmpp session ended: {e}");
-                    }
-                });
-            }
-        });
+        let mut n = 0u64;
+        accepts.push(tokio::spawn(accept_loop(xl, "xmpp", unauth.clone(), move |stream, peer, slot| {
+            n += 1;
+            let ctx = ctx.clone();
+            let id = n;
+            tokio::spawn(async move {
+                if let Err(e) = xmpp::serve_tcp(stream, ctx, id, slot).await {
+                    tracing::debug!(%peer, "xmpp session ended: {e}");
+                }
+            });
+        })));
         info!(addr = %xmpp_addr.unwrap(), "XMPP endpoint listening");
     }
     let cfg = Arc::new(cfg);
-    let task = tokio::spawn(run(broker, sim, rx, tx, listener, stop_rx, cfg, xrx, xctx));
+    let shared = Arc::new(Shared { cfg: cfg.clone(), rates: RateLimits::new(cfg.max_msgs_per_sec, cfg.rate_burst), sessions, verifier: JwtVerifier::new(&cfg.secret) });
+    {
+        let tx = tx.clone();
+        let xctx = xctx.clone();
+        let mut next_conn = 0u64;
+        accepts.push(tokio::spawn(accept_loop(listener, "main", unauth, move |stream, peer, slot| {
+            // Frames are small and often come in bursts (a sync is several): without this, Nagle's
+            // algorithm holds the second one until the peer's delayed ACK, about 40 ms later.
+            let _ = stream.set_nodelay(true);
+            next_conn += 1;
+            let (tx, shared, xctx, n) = (tx.clone(), shared.clone(), xctx.clone(), next_conn);
+            tokio::spawn(async move {
+                let cfg = shared.cfg.clone();
+                let r = match cfg.tls.clone() {
+                    Some(tls) => match tokio::time::timeout(cfg.handshake_timeout, tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await {
+                        Ok(Ok(stream)) => connection(stream, tx, shared, n, xctx, slot).await,
+                        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+                        Err(_) => Err("no TLS handshake in time".into()),
+                    },
+                    None => connection(stream, tx, shared, n, xctx, slot).await,
+                };
+                if let Err(e) = r {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
+            });
+        })));
+    }
+    let task = tokio::spawn(async move {
+        run(broker, sim, rx, stop_rx, cfg, xrx).await;
+        for a in accepts {
+            a.abort();
+        }
+    });
     info!(%addr, "frontdesk server listening");
     Ok(Running { addr, xmpp_addr, stop: Some(stop_tx), task })
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run(
     mut broker: Broker,
     mut sim: Option<Simulator>,
     mut rx: mpsc::UnboundedReceiver<Input>,
-    tx: mpsc::UnboundedSender<Input>,
-    listener: TcpListener,
     mut stop: oneshot::Receiver<()>,
     cfg: Arc<ServerConfig>,
     mut xmpp_rx: mpsc::UnboundedReceiver<XmppRequest>,
-    xctx: Arc<XmppContext>,
 ) {
     let mut xmpp_outs: HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>> = HashMap::new();
-    let per_token: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let mut conns: HashMap<ConnId, mpsc::UnboundedSender<Out>> = HashMap::new();
-    let mut next_conn = 1u64;
+    let mut conns: HashMap<ConnId, ConnOut> = HashMap::new();
+    let high = cfg.out_high_water;
     loop {
         let deadline = [broker.poll_timeout(), sim.as_ref().and_then(|s| s.poll_timeout())].into_iter().flatten().min();
         let sleep = async {
@@ -190,30 +287,6 @@ async fn run(
         };
         tokio::select! {
             _ = &mut stop => break,
-            acc = listener.accept() => if let Ok((stream, peer)) = acc {
-                // Frames are small and often come in bursts (a sync is several): without this, Nagle's
-                // algorithm holds the second one until the peer's delayed ACK, about 40 ms later.
-                let _ = stream.set_nodelay(true);
-                let tx = tx.clone();
-                let cfg = cfg.clone();
-                let per_token = per_token.clone();
-                let n = next_conn;
-                next_conn += 1;
-                let xctx = xctx.clone();
-                tokio::spawn(async move {
-                    let r = match cfg.tls.clone() {
-                        Some(tls) => match tokio::time::timeout(Duration::from_secs(10), tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await {
-                            Ok(Ok(stream)) => connection(stream, tx, cfg, per_token, n, xctx).await,
-                            Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
-                            Err(_) => Err("no TLS handshake in time".into()),
-                        },
-                        None => connection(stream, tx, cfg, per_token, n, xctx).await,
-                    };
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, "connection ended: {e}");
-                    }
-                });
-            },
             input = rx.recv() => {
                 let now = wall_clock();
                 match input {
@@ -224,6 +297,18 @@ async fn run(
                         let _ = reply.send(id);
                     }
                     Some(Input::Frame(conn, data)) => broker.handle_input(now, conn, &data),
+                    Some(Input::Writable(conn)) => broker.set_writable(conn, true),
+                    Some(Input::Shed(conn, frame)) => {
+                        // Every frame read before this one was handled: send the answers due (even
+                        // past the high-water mark, they are bounded by what was admitted), then
+                        // the error, then close.
+                        broker.set_writable(conn, true);
+                        flush(&mut broker, &mut sim, &mut conns, &xmpp_outs, now, usize::MAX);
+                        if let Some(out) = conns.remove(&conn) {
+                            let _ = out.tx.send(Out::Frame(frame));
+                            let _ = out.tx.send(Out::Close);
+                        }
+                    }
                     Some(Input::Closed(conn)) => {
                         conns.remove(&conn);
                         broker.handle_disconnect(now, conn);
@@ -242,14 +327,14 @@ async fn run(
                 s.handle_timeout(now, &mut broker);
             }
         }
-        flush(&mut broker, &mut sim, &mut conns, &xmpp_outs, now);
+        flush(&mut broker, &mut sim, &mut conns, &xmpp_outs, now, high);
         if let Some(e) = broker.take_store_error() {
             warn!("store error: {e}");
         }
     }
     info!("shutting down: closing connections");
     for (_, out) in conns.drain() {
-        let _ = out.send(Out::Close);
+        let _ = out.tx.send(Out::Close);
     }
     // Every input was committed as it was handled; dropping the broker closes the database.
     drop(broker);
@@ -258,19 +343,32 @@ async fn run(
 fn flush(
     broker: &mut Broker,
     sim: &mut Option<Simulator>,
-    conns: &mut HashMap<ConnId, mpsc::UnboundedSender<Out>>,
+    conns: &mut HashMap<ConnId, ConnOut>,
     xmpp_outs: &HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>>,
     now: Timestamp,
+    high: usize,
 ) {
     for _ in 0..8 {
         let mut any = false;
         while let Some(t) = broker.poll_transmit() {
             any = true;
             if let Some(out) = conns.get(&t.conn) {
-                let _ = out.send(Out::Frame(t.data));
+                let len = t.data.len();
+                let _ = out.tx.send(Out::Frame(t.data));
                 if t.close {
-                    let _ = out.send(Out::Close);
+                    let _ = out.tx.send(Out::Close);
                     conns.remove(&t.conn);
+                    continue;
+                }
+                // Over the high-water mark: the broker holds this connection's events (and
+                // coalesces its presence) until the writer drains it below the low-water mark.
+                let queued = out.q.bytes.fetch_add(len, Ordering::SeqCst) + len;
+                if queued > high && !out.q.paused.swap(true, Ordering::SeqCst) {
+                    broker.set_writable(t.conn, false);
+                    // The writer may have drained it meanwhile without seeing the pause.
+                    if out.q.bytes.load(Ordering::SeqCst) <= out.q.low && out.q.paused.swap(false, Ordering::SeqCst) {
+                        broker.set_writable(t.conn, true);
+                    }
                 }
             }
         }
@@ -340,33 +438,23 @@ fn xmpp_request(b: &mut Broker, outs: &mut HashMap<WatcherId, mpsc::UnboundedSen
     }
 }
 
-/// Token bucket: `rate` per second, burst of twice that.
-struct Bucket {
-    tokens: f64,
-    rate: f64,
-    at: std::time::Instant,
-}
-
-impl Bucket {
-    fn new(rate: u32) -> Self {
-        Bucket { tokens: 2.0 * rate as f64, rate: rate as f64, at: std::time::Instant::now() }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = std::time::Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(2.0 * self.rate);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
+/// Frames a connection may send at once before `hello` names its principal.
+const PRE_HELLO_BURST: u32 = 16;
 
 fn error_frame(code: ErrorCode, msg: &str) -> Vec<u8> {
     BrokerFrame::Error { error: ErrorBody::new(code, msg), fatal: true }.encode()
+}
+
+/// Whether a WebSocket upgrade may come from this page: no list allows all; a request without
+/// `Origin` comes from no browser page (apps, the CLI) and is allowed.
+fn origin_allowed(allowed: &[String], origin: Option<&tokio_tungstenite::tungstenite::http::HeaderValue>) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    match origin {
+        None => true,
+        Some(o) => o.to_str().is_ok_and(|o| allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(o.trim_end_matches('/')))),
+    }
 }
 
 // The handshake callback's error type is tungstenite's, not ours.
@@ -374,118 +462,183 @@ fn error_frame(code: ErrorCode, msg: &str) -> Vec<u8> {
 async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     mut stream: S,
     tx: mpsc::UnboundedSender<Input>,
-    cfg: Arc<ServerConfig>,
-    per_token: Arc<Mutex<HashMap<String, usize>>>,
+    shared: Arc<Shared>,
     n: u64,
     xctx: Arc<XmppContext>,
+    unauth: AddrSlot,
 ) -> Result<(), String> {
+    let cfg = shared.cfg.clone();
     // One port for everything: WebSocket upgrades go to the broker, plain GETs to the static files.
-    let head = tokio::time::timeout(Duration::from_secs(10), crate::http::read_head(&mut stream)).await.map_err(|_| "no request in time")?.map_err(|e| e.to_string())?;
+    let head = tokio::time::timeout(cfg.handshake_timeout, crate::http::read_head(&mut stream)).await.map_err(|_| "no request in time")?.map_err(|e| e.to_string())?;
     if !crate::http::is_websocket_upgrade(&head) {
         return crate::http::serve(stream, &head).await.map_err(|e| e.to_string());
     }
     let mut path = String::new();
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(
-        crate::http::Rewind::new(head, stream),
-        |req: &Request, mut resp: Response| {
-            path = req.uri().path().to_string();
-            // RFC 7395: XMPP over WebSocket negotiates the `xmpp` subprotocol.
-            let wants_xmpp = req.headers().get_all("sec-websocket-protocol").iter().any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|p| p.trim() == "xmpp")));
-            if path == "/xmpp" && wants_xmpp {
-                resp.headers_mut().insert("sec-websocket-protocol", "xmpp".parse().expect("valid header"));
-            }
-            Ok(resp)
-        },
-        Some(ws_config()),
+    let allowed = &cfg.allowed_origins;
+    let ws = tokio::time::timeout(
+        cfg.handshake_timeout,
+        tokio_tungstenite::accept_hdr_async_with_config(
+            crate::http::Rewind::new(head, stream),
+            |req: &Request, mut resp: Response| {
+                path = req.uri().path().to_string();
+                if !origin_allowed(allowed, req.headers().get("origin")) {
+                    let mut refusal = ErrorResponse::new(Some("origin not allowed\n".into()));
+                    *refusal.status_mut() = StatusCode::FORBIDDEN;
+                    return Err(refusal);
+                }
+                // RFC 7395: XMPP over WebSocket negotiates the `xmpp` subprotocol.
+                let wants_xmpp = req.headers().get_all("sec-websocket-protocol").iter().any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|p| p.trim() == "xmpp")));
+                if path == "/xmpp" && wants_xmpp {
+                    resp.headers_mut().insert("sec-websocket-protocol", "xmpp".parse().expect("valid header"));
+                }
+                Ok(resp)
+            },
+            Some(ws_config()),
+        ),
     )
     .await
+    .map_err(|_| "no WebSocket handshake in time")?
     .map_err(|e| e.to_string())?;
     if path == "/xmpp" {
-        return xmpp::serve_ws(ws, xctx, n).await;
+        return xmpp::serve_ws(ws, xctx, n, unauth).await;
     }
     let (mut sink, mut stream) = ws.split();
+    if !matches!(path.as_str(), "/client" | "/agent" | "/") {
+        let _ = sink.send(Message::text(String::from_utf8_lossy(&error_frame(ErrorCode::NotFound, &format!("no endpoint {path}; use /client or /agent"))).into_owned())).await;
+        let _ = sink.close().await;
+        return Ok(());
+    }
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
-    let writer = tokio::spawn(async move {
-        while let Some(o) = out_rx.recv().await {
-            match o {
-                Out::Frame(f) => {
-                    let m = match String::from_utf8(f) {
-                        Ok(s) => Message::text(s),
-                        Err(e) => Message::binary(e.into_bytes()),
-                    };
-                    if sink.send(m).await.is_err() {
-                        break;
+    let q = Arc::new(OutQueue { bytes: AtomicUsize::new(0), paused: AtomicBool::new(false), low: cfg.out_low_water });
+    let (rtx, rrx) = oneshot::channel();
+    tx.send(Input::Open(ConnOut { tx: out_tx, q: q.clone() }, rtx)).map_err(|_| "server stopping")?;
+    let conn = rrx.await.map_err(|_| "server stopping")?;
+    let mut writer = {
+        let (q, tx, stall) = (q.clone(), tx.clone(), cfg.stall_timeout);
+        tokio::spawn(async move {
+            while let Some(o) = out_rx.recv().await {
+                match o {
+                    Out::Frame(f) => {
+                        let len = f.len();
+                        let m = match String::from_utf8(f) {
+                            Ok(s) => Message::text(s),
+                            Err(e) => Message::binary(e.into_bytes()),
+                        };
+                        // A peer that takes no bytes for this long is dropped.
+                        let sent = tokio::time::timeout(stall, sink.send(m)).await;
+                        let left = q.bytes.fetch_sub(len, Ordering::SeqCst).saturating_sub(len);
+                        if left <= q.low && q.paused.swap(false, Ordering::SeqCst) {
+                            let _ = tx.send(Input::Writable(conn));
+                        }
+                        if !matches!(sent, Ok(Ok(()))) {
+                            return false;
+                        }
                     }
+                    Out::Close => break,
                 }
-                Out::Close => break,
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
+            true
+        })
+    };
+    let mut writer_done = false;
+    let mut unauth = Some(unauth);
+    // Before `hello` an honest peer sends one frame: a small allowance of its own.
+    let mut bucket = Bucket::new(cfg.max_msgs_per_sec, PRE_HELLO_BURST);
+    let mut principal: Option<(String, SessionSlot)> = None;
+    let hello_by = tokio::time::Instant::now() + cfg.hello_timeout;
+    let shed = |frame: Vec<u8>| {
+        let _ = tx.send(Input::Shed(conn, frame));
+    };
+    let r = loop {
+        // Backpressure: while this connection's answers wait for its peer, read no more of its
+        // requests (TCP then slows the peer down); a peer that stays stalled is dropped.
+        if q.bytes.load(Ordering::SeqCst) > cfg.out_high_water {
+            let since = tokio::time::Instant::now();
+            while q.bytes.load(Ordering::SeqCst) > cfg.out_low_water && since.elapsed() < cfg.stall_timeout && !writer.is_finished() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if q.bytes.load(Ordering::SeqCst) > cfg.out_low_water {
+                break Err("peer stalled: not reading".to_string());
             }
         }
-        let _ = sink.close().await;
-    });
-    let mut bucket = Bucket::new(cfg.max_msgs_per_sec);
-    let result = match path.as_str() {
-        "/client" | "/agent" | "/" => {
-            let (rtx, rrx) = oneshot::channel();
-            tx.send(Input::Open(out_tx.clone(), rtx)).map_err(|_| "server stopping")?;
-            let conn = rrx.await.map_err(|_| "server stopping")?;
-            let mut token_held: Option<String> = None;
-            let r = loop {
-                let msg = match stream.next().await {
-                    None | Some(Err(_)) => break Ok(()),
-                    Some(Ok(m)) => m,
-                };
-                let data = match msg {
-                    Message::Text(t) => t.as_bytes().to_vec(),
-                    Message::Binary(b) => b.to_vec(),
-                    Message::Close(_) => break Ok(()),
-                    _ => continue,
-                };
-                if !bucket.take() {
-                    let _ = out_tx.send(Out::Frame(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect")));
-                    let _ = out_tx.send(Out::Close);
+        let next = async {
+            if principal.is_some() {
+                Ok(stream.next().await)
+            } else {
+                tokio::time::timeout_at(hello_by, stream.next()).await
+            }
+        };
+        let msg = tokio::select! {
+            m = next => m,
+            w = &mut writer => {
+                writer_done = true;
+                // The broker closed it (a refusal the peer should read), or the peer stopped taking bytes.
+                break Err(if w.unwrap_or(false) { "closed by the broker" } else { "peer stalled: not reading" }.to_string());
+            }
+        };
+        let msg = match msg {
+            Err(_) => {
+                shed(error_frame(ErrorCode::Unauthenticated, &format!("no hello within {} s", cfg.hello_timeout.as_secs_f64())));
+                break Err("no hello in time".to_string());
+            }
+            Ok(None | Some(Err(_))) => break Ok(()),
+            Ok(Some(Ok(m))) => m,
+        };
+        let data = match msg {
+            Message::Text(t) => t.as_bytes().to_vec(),
+            Message::Binary(b) => b.to_vec(),
+            Message::Close(_) => break Ok(()),
+            _ => continue,
+        };
+        if principal.is_none() {
+            // The hello names the principal: from now on its limits are counted under it.
+            let who = match ClientFrame::decode(&data, MAX_FRAME_BYTES) {
+                Ok(ClientFrame::Hello { token, .. }) => shared.verifier.verify(&token, wall_clock()).ok(),
+                _ => None,
+            };
+            if let Some(who) = who {
+                let key = principal_key(&who);
+                if !shared.rates.take(&key) {
+                    shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
                     break Err("rate limited".to_string());
                 }
-                if token_held.is_none() {
-                    if let Ok(ClientFrame::Hello { token, .. }) = ClientFrame::decode(&data, MAX_FRAME_BYTES) {
-                        let mut m = per_token.lock().unwrap_or_else(|p| p.into_inner());
-                        let n = m.entry(token.clone()).or_insert(0);
-                        if *n >= cfg.max_sessions_per_token {
-                            let _ = out_tx.send(Out::Frame(error_frame(ErrorCode::RateLimited, "too many connections for this token")));
-                            let _ = out_tx.send(Out::Close);
-                            break Err("sessions per token exceeded".to_string());
-                        }
-                        *n += 1;
-                        token_held = Some(token);
-                    }
-                }
-                if tx.send(Input::Frame(conn, data)).is_err() {
-                    break Ok(());
-                }
-            };
-            if let Some(t) = token_held {
-                let mut m = per_token.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(n) = m.get_mut(&t) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        m.remove(&t);
-                    }
-                }
+                let Some(slot) = shared.sessions.acquire(key.clone()) else {
+                    shed(error_frame(ErrorCode::RateLimited, "too many connections for this principal"));
+                    break Err("sessions per principal exceeded".to_string());
+                };
+                principal = Some((key, slot));
+                unauth = None;
+            } else if !bucket.take() {
+                shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
+                break Err("rate limited".to_string());
             }
-            let _ = tx.send(Input::Closed(conn));
-            r
+        } else if let Some((key, _)) = &principal {
+            if !shared.rates.take(key) {
+                // Not forwarded; everything before it is answered before the error and the close.
+                shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
+                break Err("rate limited".to_string());
+            }
         }
-        other => {
-            let _ = out_tx.send(Out::Frame(error_frame(ErrorCode::NotFound, &format!("no endpoint {other}; use /client or /agent"))));
-            let _ = out_tx.send(Out::Close);
-            Ok(())
+        if tx.send(Input::Frame(conn, data)).is_err() {
+            break Ok(());
         }
     };
-    drop(out_tx);
-    let _ = writer.await;
-    if result.is_err() {
+    drop(unauth);
+    drop(principal);
+    let _ = tx.send(Input::Closed(conn));
+    if !writer_done {
+        let _ = writer.await;
+    }
+    if result_is_refusal(&r) {
         // Lingering close: read what the peer still sends for a moment, so the kernel does not answer
         // it with a reset that would destroy the error frame before the peer reads it.
         let _ = tokio::time::timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = stream.next().await {} }).await;
     }
-    result
+    r
+}
+
+/// Whether the connection ended with an error frame the peer should get to read.
+fn result_is_refusal(r: &Result<(), String>) -> bool {
+    matches!(r, Err(e) if !e.starts_with("peer stalled"))
 }

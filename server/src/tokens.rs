@@ -21,7 +21,7 @@ pub fn issue(secret: &[u8], who: &Principal, now: Timestamp, ttl_secs: u64) -> S
         Principal::Agent(a, r) => (format!("agent:{a}"), Some(*r)),
         Principal::Service(s) => (format!("service:{s}"), None),
     };
-    let claims = Claims { sub, role, exp: now.as_millis() / 1000 + ttl_secs };
+    let claims = Claims { sub, role, exp: (now.as_millis() / 1000).saturating_add(ttl_secs) };
     encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).expect("HS256 signing cannot fail")
 }
 
@@ -51,7 +51,9 @@ impl Verifier for JwtVerifier {
         v.validate_exp = false;
         v.required_spec_claims.clear();
         let data = decode::<Claims>(token, &self.key, &v).map_err(|_| AuthError::Invalid)?;
-        if data.claims.exp * 1000 <= now.as_millis() {
+        // `exp` comes from outside: a huge one saturates (a token valid for ever, as its signer asked)
+        // rather than overflowing.
+        if data.claims.exp.saturating_mul(1000) <= now.as_millis() {
             return Err(AuthError::Expired);
         }
         let (kind, id) = data.claims.sub.split_once(':').ok_or(AuthError::Invalid)?;

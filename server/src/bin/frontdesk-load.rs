@@ -60,7 +60,7 @@ async fn main() {
     }
     let bin = a.server.clone().unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("frontdesk-server"));
     let mut child = std::process::Command::new(bin)
-        .args(["--addr", &format!("127.0.0.1:{port}"), "--memory", "--no-sim", "--secret", secret, "--max-msgs-per-sec", "100000", "--xmpp-addr", "off"])
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--memory", "--no-sim", "--secret", secret, "--max-msgs-per-sec", "100000", "--rate-burst", "100000", "--max-unauth-per-addr", "100000", "--xmpp-addr", "off"])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -204,7 +204,7 @@ async fn main() {
     let bin = a.server.clone().unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("frontdesk-server"));
     let mut child = std::process::Command::new(bin)
         .args(["--addr", &format!("127.0.0.1:{port}"), "--db", db.to_str().unwrap(), "--secret", secret, "--xmpp-addr", "off"])
-        .args(["--max-msgs-per-sec", "1000", "--max-sessions-per-token", "64"])
+        .args(["--max-msgs-per-sec", "1000", "--max-sessions-per-token", "64", "--max-unauth-per-addr", "100000"])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -2,12 +2,90 @@
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
-use tokio::io::AsyncBufRead;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
 
 /// Deepest nesting accepted inside a stanza.
 pub const MAX_DEPTH: usize = 32;
 /// Largest stanza accepted, in bytes.
 pub const MAX_STANZA_BYTES: u64 = 64 * 1024;
+
+/// Bytes read from the socket for one stanza (or stream header) before reading stops: the stanza limit
+/// and room for what the buffered reader read ahead (8 KiB) before the budget was reset.
+pub const READ_BUDGET: u64 = MAX_STANZA_BYTES + 16 * 1024;
+
+/// How many bytes a [`Limited`] reader may still read; reset before each stanza.
+#[derive(Debug, Clone, Default)]
+pub struct Budget(Arc<AtomicU64>);
+
+impl Budget {
+    /// A budget of [`READ_BUDGET`].
+    pub fn new() -> Self {
+        let b = Budget::default();
+        b.reset();
+        b
+    }
+
+    /// Allows [`READ_BUDGET`] more bytes from now.
+    pub fn reset(&self) {
+        self.0.store(READ_BUDGET, Ordering::Relaxed);
+    }
+}
+
+/// The error a [`Limited`] reader returns once its budget is spent.
+#[derive(Debug, thiserror::Error)]
+#[error("stanza exceeds the read budget")]
+pub struct BudgetSpent;
+
+/// A reader that refuses to read more than its [`Budget`]: quick-xml buffers a whole event before
+/// returning it, so without this an unterminated attribute would be buffered without end.
+#[derive(Debug)]
+pub struct Limited<R> {
+    inner: R,
+    budget: Budget,
+}
+
+impl<R> Limited<R> {
+    /// Reads from `inner` within `budget`.
+    pub fn new(inner: R, budget: Budget) -> Self {
+        Limited { inner, budget }
+    }
+
+    /// The inner reader.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Limited<R> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let left = self.budget.0.load(Ordering::Relaxed);
+        if left == 0 {
+            return Poll::Ready(Err(std::io::Error::other(BudgetSpent)));
+        }
+        let room = (buf.remaining() as u64).min(left) as usize;
+        let mut part = ReadBuf::new(buf.initialize_unfilled_to(room));
+        let r = Pin::new(&mut self.inner).poll_read(cx, &mut part);
+        let n = part.filled().len();
+        if let Poll::Ready(Ok(())) = r {
+            buf.advance(n);
+            self.budget.0.fetch_sub(n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+fn read_error(e: quick_xml::Error) -> XmlError {
+    if let quick_xml::Error::Io(io) = &e {
+        if io.get_ref().is_some_and(|i| i.is::<BudgetSpent>()) {
+            return XmlError::TooBig;
+        }
+    }
+    XmlError::Syntax(e.to_string())
+}
 
 /// One element: qualified name, attributes, children and text.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -91,7 +169,7 @@ fn general_ref(r: &quick_xml::events::BytesRef<'_>) -> Result<char, XmlError> {
 pub async fn read_header<R: AsyncBufRead + Unpin>(r: &mut Reader<R>, buf: &mut Vec<u8>) -> Result<Element, XmlError> {
     loop {
         buf.clear();
-        match r.read_event_into_async(buf).await.map_err(|e| XmlError::Syntax(e.to_string()))? {
+        match r.read_event_into_async(buf).await.map_err(read_error)? {
             Event::Decl(_) | Event::Comment(_) | Event::Text(_) => continue,
             Event::DocType(_) => return Err(XmlError::Dtd),
             Event::Start(e) => {
@@ -110,7 +188,7 @@ pub async fn read_stanza<R: AsyncBufRead + Unpin>(r: &mut Reader<R>, buf: &mut V
     let start = r.buffer_position();
     loop {
         buf.clear();
-        let ev = r.read_event_into_async(buf).await.map_err(|e| XmlError::Syntax(e.to_string()))?;
+        let ev = r.read_event_into_async(buf).await.map_err(read_error)?;
         if r.buffer_position() - start > MAX_STANZA_BYTES {
             return Err(XmlError::TooBig);
         }

@@ -8,7 +8,8 @@ pub mod element;
 
 use crate::tokens::JwtVerifier;
 use base64::Engine;
-use element::{esc, read_header, read_stanza, Element, XmlError};
+use crate::limits::{principal_key, AddrSlot, SessionCap};
+use element::{esc, read_header, read_stanza, Budget, Element, Limited, XmlError};
 use frontdesk_core::broker::auth::Verifier;
 use frontdesk_core::monitor::presence::{Activity, PresenceDocument, Presentity};
 use frontdesk_core::monitor::WatcherId;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
@@ -101,6 +103,10 @@ pub struct XmppContext {
     pub verifier: JwtVerifier,
     /// The broker task.
     pub to_broker: mpsc::UnboundedSender<XmppRequest>,
+    /// From the first byte to the end of authentication (TLS, stream headers, SASL).
+    pub auth_timeout: std::time::Duration,
+    /// Connections per principal, shared with the WebSocket endpoints.
+    pub sessions: Arc<SessionCap>,
 }
 
 /// A self-signed certificate for the domain (and localhost), for STARTTLS where no certificate is given.
@@ -196,44 +202,74 @@ fn x(e: XmlError) -> String {
     e.to_string()
 }
 
-/// Serves one XMPP client connection on TCP: STARTTLS, then the rest over TLS.
-pub async fn serve_tcp(stream: TcpStream, ctx: Arc<XmppContext>, id: u64) -> Result<(), String> {
+/// Runs one step before authentication against the deadline; on failure tells the peer why with a
+/// stream error (`connection-timeout`, `policy-violation` for an oversized stanza or header).
+async fn step<T, W: AsyncWrite + Unpin>(deadline: Instant, wh: &mut W, fut: impl std::future::Future<Output = Result<T, XmlError>>) -> Result<T, String> {
+    match tokio::time::timeout_at(deadline, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Err(_) => {
+            stream_error(wh, "connection-timeout").await;
+            Err("not authenticated in time".into())
+        }
+        Ok(Err(XmlError::Closed)) => Err(XmlError::Closed.to_string()),
+        Ok(Err(e)) => {
+            stream_error(wh, if matches!(e, XmlError::TooBig) { "policy-violation" } else { "not-well-formed" }).await;
+            Err(e.to_string())
+        }
+    }
+}
+
+type TcpReader<R> = Reader<BufReader<Limited<R>>>;
+
+fn reader<R: AsyncRead + Unpin>(r: R, budget: &Budget) -> TcpReader<R> {
+    Reader::from_reader(BufReader::new(Limited::new(r, budget.clone())))
+}
+
+/// Serves one XMPP client connection on TCP: STARTTLS, then the rest over TLS. From the first byte
+/// to the end of SASL everything must happen within the context's `auth_timeout`; every stanza and
+/// stream header is read within a byte budget.
+pub async fn serve_tcp(stream: TcpStream, ctx: Arc<XmppContext>, id: u64, unauth: AddrSlot) -> Result<(), String> {
     // A TLS ClientHello first (XEP-0368 direct TLS, which clients such as slixmpp try) skips STARTTLS.
     let mut first = [0u8; 1];
-    let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.peek(&mut first))
+    let n = tokio::time::timeout(ctx.auth_timeout, stream.peek(&mut first))
         .await
         .map_err(|_| "no stream header in time")?
         .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + ctx.auth_timeout;
     if n == 1 && first[0] == 0x16 {
-        let tls = ctx.tls.accept(stream).await.map_err(|e| format!("TLS: {e}"))?;
-        return secured(tls, ctx, id).await;
+        let tls = tokio::time::timeout_at(deadline, ctx.tls.accept(stream)).await.map_err(|_| "no TLS handshake in time")?.map_err(|e| format!("TLS: {e}"))?;
+        return secured(tls, ctx, id, deadline, unauth).await;
     }
+    let budget = Budget::new();
     let (rh, mut wh) = tokio::io::split(stream);
-    let mut rd = Reader::from_reader(BufReader::new(rh));
+    let mut rd = reader(rh, &budget);
     let mut buf = vec![];
-    read_header(&mut rd, &mut buf).await.map_err(x)?;
+    step(deadline, &mut wh, read_header(&mut rd, &mut buf)).await?;
     write(&mut wh, &header(&ctx.domain, id)).await?;
     write(&mut wh, &format!("<stream:features><starttls xmlns='{NS_TLS}'><required/></starttls></stream:features>")).await?;
-    let el = read_stanza(&mut rd, &mut buf).await.map_err(x)?;
+    budget.reset();
+    let el = step(deadline, &mut wh, read_stanza(&mut rd, &mut buf)).await?;
     if el.local() != "starttls" {
         stream_error(&mut wh, "policy-violation").await;
         return Err("client did not start TLS".into());
     }
     write(&mut wh, &format!("<proceed xmlns='{NS_TLS}'/>")).await?;
-    let stream = rd.into_inner().into_inner().unsplit(wh);
-    let tls = ctx.tls.accept(stream).await.map_err(|e| format!("TLS: {e}"))?;
-    secured(tls, ctx, id).await
+    let stream = rd.into_inner().into_inner().into_inner().unsplit(wh);
+    let tls = tokio::time::timeout_at(deadline, ctx.tls.accept(stream)).await.map_err(|_| "no TLS handshake in time")?.map_err(|e| format!("TLS: {e}"))?;
+    secured(tls, ctx, id, deadline, unauth).await
 }
 
-async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: Arc<XmppContext>, id: u64) -> Result<(), String> {
+async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: Arc<XmppContext>, id: u64, deadline: Instant, unauth: AddrSlot) -> Result<(), String> {
+    let budget = Budget::new();
     let (rh, mut wh) = tokio::io::split(s);
-    let mut rd = Reader::from_reader(BufReader::new(rh));
+    let mut rd = reader(rh, &budget);
     let mut buf = vec![];
-    read_header(&mut rd, &mut buf).await.map_err(x)?;
+    step(deadline, &mut wh, read_header(&mut rd, &mut buf)).await?;
     write(&mut wh, &header(&ctx.domain, id)).await?;
     write(&mut wh, &format!("<stream:features><mechanisms xmlns='{NS_SASL}'><mechanism>PLAIN</mechanism></mechanisms></stream:features>")).await?;
     let principal = loop {
-        let el = read_stanza(&mut rd, &mut buf).await.map_err(x)?;
+        budget.reset();
+        let el = step(deadline, &mut wh, read_stanza(&mut rd, &mut buf)).await?;
         if el.local() != "auth" || el.attr("mechanism") != Some("PLAIN") {
             write(&mut wh, &format!("<failure xmlns='{NS_SASL}'><invalid-mechanism/></failure>")).await?;
             continue;
@@ -248,7 +284,9 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
         }
     };
     write(&mut wh, &format!("<success xmlns='{NS_SASL}'/>")).await?;
-    read_header(&mut rd, &mut buf).await.map_err(x)?;
+    budget.reset();
+    step(deadline, &mut wh, read_header(&mut rd, &mut buf)).await?;
+    drop(unauth);
     write(&mut wh, &header(&ctx.domain, id)).await?;
     write(
         &mut wh,
@@ -260,7 +298,9 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
     tokio::spawn(async move {
         let mut buf = vec![];
         loop {
-            let r = read_stanza(&mut rd, &mut buf).await.map_err(x);
+            budget.reset();
+            let r = read_stanza(&mut rd, &mut buf).await;
+            let r = r.map_err(|e| if matches!(e, XmlError::TooBig) { TOO_BIG.to_string() } else { x(e) });
             let stop = r.is_err();
             if in_tx.send(r).is_err() || stop {
                 break;
@@ -271,6 +311,9 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
     let _ = wh.shutdown().await;
     r
 }
+
+/// The reader's word for an oversized stanza after authentication (a `policy-violation`).
+const TOO_BIG: &str = "stanza too big";
 
 /// Where a session's stanzas go: a TCP stream, or WebSocket messages (RFC 7395).
 #[async_trait::async_trait]
@@ -314,6 +357,11 @@ pub async fn run_session<L: Link>(
         Principal::Agent(a, _) => format!("agent-{a}"),
         Principal::Service(s) => format!("service-{s}"),
     };
+    // The same cap as `/client` and `/agent`, counted together with them.
+    let Some(_slot) = ctx.sessions.acquire(principal_key(&principal)) else {
+        link.end(Some("policy-violation")).await;
+        return Err("too many connections for this principal".into());
+    };
     let (push_tx, mut push_rx) = mpsc::unbounded_channel();
     let (rtx, rrx) = oneshot::channel();
     ctx.to_broker.send(XmppRequest::Open { principal: principal.clone(), out: push_tx, reply: rtx }).map_err(|_| "server stopping")?;
@@ -331,7 +379,7 @@ pub async fn run_session<L: Link>(
                     break Ok(());
                 }
                 Some(Err(e)) => {
-                    link.end(Some("not-well-formed")).await;
+                    link.end(Some(if e == TOO_BIG { "policy-violation" } else { "not-well-formed" })).await;
                     break Err(e);
                 }
                 None => break Ok(()),
@@ -595,7 +643,12 @@ fn ws_open(domain: &str, id: u64) -> String {
 
 /// Serves XMPP over an accepted WebSocket (RFC 7395, subprotocol `xmpp`): one stanza per message,
 /// `<open/>`/`<close/>` instead of the stream tags; TLS is the WebSocket's (wss) concern.
-pub async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(ws: tokio_tungstenite::WebSocketStream<S>, ctx: Arc<XmppContext>, id: u64) -> Result<(), String> {
+pub async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    ws: tokio_tungstenite::WebSocketStream<S>,
+    ctx: Arc<XmppContext>,
+    id: u64,
+    unauth: AddrSlot,
+) -> Result<(), String> {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let (mut sink, mut stream) = ws.split();
@@ -610,7 +663,11 @@ pub async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(ws: to
         }
     }
     let text = |s: String| Message::text(s);
-    let el = next(&mut stream).await?;
+    let deadline = Instant::now() + ctx.auth_timeout;
+    async fn by<T: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin>(deadline: Instant, st: &mut T) -> Result<Element, String> {
+        tokio::time::timeout_at(deadline, next(st)).await.map_err(|_| "not authenticated in time".to_string())?
+    }
+    let el = by(deadline, &mut stream).await?;
     if el.local() != "open" || el.ns() != Some(NS_FRAMING) {
         let _ = sink.send(text(format!("<close xmlns='{NS_FRAMING}'/>"))).await;
         return Err("expected <open/>".into());
@@ -621,7 +678,7 @@ pub async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(ws: to
     )))
     .await
     .map_err(|e| e.to_string())?;
-    let el = next(&mut stream).await?;
+    let el = by(deadline, &mut stream).await?;
     let principal = match (el.local(), el.attr("mechanism")) {
         ("auth", Some("PLAIN")) => sasl_plain(&el.text, &ctx.verifier),
         _ => None,
@@ -632,7 +689,8 @@ pub async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(ws: to
         return Err("authentication failed".into());
     };
     sink.send(text(format!("<success xmlns='{NS_SASL}'/>"))).await.map_err(|e| e.to_string())?;
-    let el = next(&mut stream).await?;
+    drop(unauth);
+    let el = by(deadline, &mut stream).await?;
     if el.local() != "open" {
         return Err("expected <open/> after authentication".into());
     }
