@@ -10,7 +10,10 @@
 //!   connect the broker did not resume, and `get_seat` after every connect, so the view is resynced
 //!   after a reconnect, a broker restart or an app restart ([`AgentClient::restore`]);
 //! - holds requests the app makes while the session is not up and sends them after that `log_in`, so
-//!   `set_state(Available)` right after `start` works on a fresh session;
+//!   `set_state(Available)` right after `start` works on a fresh session; on a resumed session they
+//!   wait for the `get_seat` answer, and if the seat ended meanwhile (the broker's grace period) the
+//!   console logs in again first. (Requests already sent before a drop are resent by the session
+//!   ahead of these, as it must to keep their ids in order.);
 //! - keeps an [`AgentView`]: the seat state, the current offer, live interactions with their
 //!   transcripts (de-duplicated by message sequence), pending invitations, and delivery receipts.
 //!
@@ -355,6 +358,8 @@ pub struct AgentClient {
     seated: bool,
     /// App requests made while the session was not up: they go after the automatic log-in.
     held: VecDeque<(AgentRequestId, AgentRequest)>,
+    /// Set on a resumed session until the seat was re-read: app requests are held meanwhile.
+    gated: bool,
     next_app_id: AgentRequestId,
     events: VecDeque<AgentClientEvent>,
     view: AgentView,
@@ -378,6 +383,7 @@ impl AgentClient {
             media: cfg.media,
             seated: true,
             held: VecDeque::new(),
+            gated: false,
             next_app_id: 1,
             events: VecDeque::new(),
             view: AgentView::default(),
@@ -410,6 +416,7 @@ impl AgentClient {
             media: saved.media,
             seated: saved.seated,
             held: saved.held.into_iter().collect(),
+            gated: false,
             next_app_id: saved.next_app_id.max(1),
             events,
             view: AgentView::default(),
@@ -559,13 +566,24 @@ impl AgentClient {
                         }
                         self.events.push_back(AgentClientEvent::Completed { id, result });
                     }
-                    Purpose::Login | Purpose::Sync => match result {
-                        Ok(Response::Seat(seat)) => self.events.push_back(AgentClientEvent::Seated { seat }),
-                        // A console that logged out has no seat to re-read: nothing to report.
-                        Err(e) if p.purpose == Purpose::Sync && e.code == ErrorCode::Conflict && !self.seated => {}
-                        Err(error) => self.events.push_back(AgentClientEvent::ProtocolError { error }),
-                        Ok(_) => {}
-                    },
+                    Purpose::Login | Purpose::Sync => {
+                        match result {
+                            Ok(Response::Seat(seat)) => self.events.push_back(AgentClientEvent::Seated { seat }),
+                            Err(e) if p.purpose == Purpose::Sync && e.code == ErrorCode::Conflict => {
+                                // No seat: the grace period ended it while the console was away (the
+                                // session itself resumed), so take it again. A console that logged out
+                                // has none to re-read: nothing to report.
+                                if self.seated {
+                                    self.log_in_again();
+                                }
+                            }
+                            Err(error) => self.events.push_back(AgentClientEvent::ProtocolError { error }),
+                            Ok(_) => {}
+                        }
+                        if p.purpose == Purpose::Sync {
+                            self.release_held();
+                        }
+                    }
                 }
             }
             SessionEvent::Event(text) => {
@@ -586,15 +604,32 @@ impl AgentClient {
 
     fn on_welcome(&mut self, agent: ClientId, resumed: bool) {
         self.view.agent = Some(AgentId(agent.0));
-        if !resumed && self.seated && !self.session.pending().any(|(_, _, p)| matches!(p.req, AgentRequest::LogIn { .. })) {
+        if !resumed && self.seated {
+            self.log_in_again();
+        }
+        self.resync();
+        if resumed && self.seated {
+            // The seat may have ended while away: requests wait for the re-read (and a new log-in).
+            self.gated = true;
+        } else {
+            self.release_held();
+        }
+        self.events.push_back(AgentClientEvent::Connected { resumed });
+    }
+
+    fn log_in_again(&mut self) {
+        if !self.session.pending().any(|(_, _, p)| matches!(p.req, AgentRequest::LogIn { .. })) {
             let req = AgentRequest::LogIn { name: self.name.clone(), skills: self.skills.clone(), media: self.media.clone() };
             self.push_internal(req, Purpose::Login);
         }
-        self.resync();
+    }
+
+    /// Sends the app requests held while the session was not up (or while the seat was re-read).
+    fn release_held(&mut self) {
+        self.gated = false;
         while let Some((id, req)) = self.held.pop_front() {
             self.push(id, req);
         }
-        self.events.push_back(AgentClientEvent::Connected { resumed });
     }
 
     fn resync(&mut self) {
@@ -633,7 +668,7 @@ impl AgentClient {
             AgentRequest::LogOut => self.seated = false,
             _ => {}
         }
-        if self.session.is_connected() {
+        if self.session.is_connected() && !self.gated {
             self.push(id, req);
         } else if body(&req).len() + 48 > self.session.config().max_frame_bytes {
             let e = ErrorBody::new(ErrorCode::TooLarge, format!("the request is {} bytes; a frame holds at most {}", body(&req).len(), self.session.config().max_frame_bytes));
@@ -1000,6 +1035,68 @@ mod tests {
         let e = n.agent.end(ix.clone());
         assert!(matches!(n.agent_answer(e), Ok(Response::Interaction(li)) if matches!(li.state, InteractionState::Ended { .. })));
         assert_eq!(n.agent.view().live().count(), 0);
+    }
+
+    #[test]
+    fn a_refused_automatic_log_in_is_reported_and_answers_keep_the_wire_shape() {
+        // No media: the broker refuses the seat; the console says so and the session goes on.
+        let mut n = Net::new(AgentClient::new(AgentConfig::new("tok-ann", 9, "Ann", vec![])));
+        assert!(n.aev.iter().any(|e| matches!(e, AgentClientEvent::ProtocolError { error } if error.code == ErrorCode::Invalid)), "{:?}", n.aev);
+        let r = n.agent.set_state(AgentState::Available);
+        assert!(matches!(n.agent_answer(r), Err(e) if e.code == ErrorCode::Conflict));
+        let done = AgentClientEvent::Completed { id: 3, result: Ok(Response::Done) };
+        assert_eq!(serde_json::to_string(&done).unwrap(), r#"{"type":"completed","id":3,"result":{"ok":{"kind":"done"}}}"#);
+        let failed = AgentClientEvent::Completed { id: 4, result: Err(ErrorBody::new(ErrorCode::Conflict, "x")) };
+        assert_eq!(serde_json::to_string(&failed).unwrap(), r#"{"type":"completed","id":4,"result":{"err":{"code":"conflict","message":"x"}}}"#);
+        let ok = n.agent.log_in("Ann", vec![], vec![Medium::Chat]);
+        assert!(matches!(n.agent_answer(ok), Ok(Response::Seat(_))));
+        assert_eq!(n.agent.view().state, AgentState::Away);
+    }
+
+    #[test]
+    fn a_console_away_longer_than_the_seat_grace_period_takes_its_seat_again() {
+        let mut n = Net::new(AgentClient::new(ann()));
+        let ix = n.connected_chat();
+        n.drop_agent();
+        // Away past the grace period: the broker ends the seat and requeues the chat; the session stays.
+        n.advance(120_000);
+        let queued = n.agent.set_state(AgentState::Away);
+        n.reconnect_agent();
+        // Whether the broker kept the session (the re-read finds no seat) or dropped it with the seat
+        // (a fresh session), the console logs in again, then sends what was queued.
+        assert!(n.aev.iter().filter(|e| matches!(e, AgentClientEvent::Seated { .. })).count() >= 2);
+        assert_eq!(n.agent_answer(queued), Ok(Response::Done));
+        assert!(!n.aev.iter().any(|e| matches!(e, AgentClientEvent::ProtocolError { .. })), "{:?}", n.aev);
+        let v = n.agent.view();
+        assert_eq!(v.state, AgentState::Away);
+        assert!(v.live().all(|l| l.id != ix), "the requeued chat is not live here any more");
+    }
+
+    #[test]
+    fn on_a_resumed_session_without_a_seat_requests_wait_for_the_new_log_in() {
+        let mut a = AgentClient::new(ann());
+        a.start(T0);
+        assert!(a.poll_connect());
+        a.handle_connected(T0);
+        let ops = |a: &mut AgentClient| -> Vec<(u64, String)> {
+            std::iter::from_fn(|| a.poll_transmit())
+                .filter_map(|f| {
+                    let v: serde_json::Value = serde_json::from_slice(&f).unwrap();
+                    (v["t"] == "request").then(|| (v["id"].as_u64().unwrap(), v["req"]["op"].as_str().unwrap().to_owned()))
+                })
+                .collect()
+        };
+        let _ = ops(&mut a);
+        a.handle_input(T0, br#"{"t":"welcome","v":1,"client":"ann","resumed":true,"role":"agent"}"#).unwrap();
+        let state = a.set_state(AgentState::Available);
+        let sent = ops(&mut a);
+        assert_eq!(sent.iter().map(|(_, op)| op.as_str()).collect::<Vec<_>>(), ["get_seat"]);
+        let refusal = format!(r#"{{"t":"response","id":{},"outcome":{{"err":{{"code":"conflict","message":"agent ann is not logged in; log in first"}}}}}}"#, sent[0].0);
+        a.handle_input(T0, refusal.as_bytes()).unwrap();
+        let sent = ops(&mut a);
+        assert_eq!(sent.iter().map(|(_, op)| op.as_str()).collect::<Vec<_>>(), ["log_in", "set_state"]);
+        assert!(std::iter::from_fn(|| a.poll_event()).all(|e| !matches!(e, AgentClientEvent::ProtocolError { .. } | AgentClientEvent::Completed { .. })));
+        assert!(a.pending_requests().iter().any(|(id, _)| *id == state));
     }
 
     #[test]
