@@ -45,13 +45,23 @@ impl Bucket {
 
     /// Takes one token if there is one.
     pub fn take(&mut self) -> bool {
+        self.take_n(1.0)
+    }
+
+    /// Takes `n` tokens if there are that many.
+    pub fn take_n(&mut self, n: f64) -> bool {
         self.refill(Instant::now());
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= n {
+            self.tokens -= n;
             true
         } else {
             false
         }
+    }
+
+    fn has(&mut self, n: f64) -> bool {
+        self.refill(Instant::now());
+        self.tokens >= n
     }
 
     fn is_full(&mut self, now: Instant) -> bool {
@@ -60,36 +70,39 @@ impl Bucket {
     }
 }
 
-/// Rate buckets per principal: reconnecting does not refill them.
+/// Rate buckets per principal, in messages and in bytes: reconnecting does not refill them.
 #[derive(Debug)]
 pub struct RateLimits {
     rate: u32,
     burst: u32,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    bytes_rate: u32,
+    bytes_burst: u32,
+    buckets: Mutex<HashMap<String, (Bucket, Bucket)>>,
 }
 
 /// Buckets kept before the full ones (principals idle long enough to have refilled) are dropped.
 const PRUNE_AT: usize = 4096;
 
 impl RateLimits {
-    /// `rate` messages per second, `burst` at once, per principal.
-    pub fn new(rate: u32, burst: u32) -> Self {
-        RateLimits { rate, burst, buckets: Mutex::default() }
+    /// `rate` messages per second, `burst` at once; `bytes_rate` bytes per second, `bytes_burst` at
+    /// once; per principal.
+    pub fn new(rate: u32, burst: u32, bytes_rate: u32, bytes_burst: u32) -> Self {
+        RateLimits { rate, burst, bytes_rate, bytes_burst, buckets: Mutex::default() }
     }
 
-    /// A bucket for something that has no principal yet (a connection before `hello`).
-    pub fn bucket(&self) -> Bucket {
-        Bucket::new(self.rate, self.burst)
-    }
-
-    /// Takes one message from `key`'s bucket.
-    pub fn take(&self, key: &str) -> bool {
+    /// Takes one message of `len` bytes from `key`'s buckets (from neither if either lacks it).
+    pub fn take(&self, key: &str, len: usize) -> bool {
         let mut m = lock(&self.buckets);
         if m.len() >= PRUNE_AT && !m.contains_key(key) {
             let now = Instant::now();
-            m.retain(|_, b| !b.is_full(now));
+            m.retain(|_, (a, b)| !(a.is_full(now) && b.is_full(now)));
         }
-        m.entry(key.to_string()).or_insert_with(|| Bucket::new(self.rate, self.burst)).take()
+        let (msgs, bytes) = m.entry(key.to_string()).or_insert_with(|| (Bucket::new(self.rate, self.burst), Bucket::new(self.bytes_rate, self.bytes_burst)));
+        if msgs.has(1.0) && bytes.has(len as f64) {
+            msgs.take_n(1.0) && bytes.take_n(len as f64)
+        } else {
+            false
+        }
     }
 }
 

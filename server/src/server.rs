@@ -53,6 +53,10 @@ pub struct ServerConfig {
     pub max_msgs_per_sec: u32,
     /// Messages one principal may send at once: room for an honest client flushing its offline queue.
     pub rate_burst: u32,
+    /// Bytes per second one principal may send (frames waiting for the broker are bounded by this).
+    pub max_bytes_per_sec: u32,
+    /// Bytes one principal may send at once.
+    pub bytes_burst: u32,
     /// Connections one principal may hold at once (WebSocket and XMPP together).
     pub max_sessions_per_token: usize,
     /// Connections one address may hold before they authenticate; more are closed at once.
@@ -95,6 +99,8 @@ impl Default for ServerConfig {
             sample_data: true,
             max_msgs_per_sec: 50,
             rate_burst: 400,
+            max_bytes_per_sec: 1 << 20,
+            bytes_burst: 8 << 20,
             max_sessions_per_token: 8,
             max_unauth_per_addr: 64,
             handshake_timeout: Duration::from_secs(10),
@@ -131,6 +137,19 @@ struct OutQueue {
 struct ConnOut {
     tx: mpsc::UnboundedSender<Out>,
     q: Arc<OutQueue>,
+}
+
+impl ConnOut {
+    /// Queues a frame, counted before the writer can see it (the writer subtracts what it wrote);
+    /// returns the bytes now queued.
+    fn send(&self, frame: Vec<u8>) -> usize {
+        let len = frame.len();
+        let queued = self.q.bytes.fetch_add(len, Ordering::SeqCst) + len;
+        if self.tx.send(Out::Frame(frame)).is_err() {
+            self.q.bytes.fetch_sub(len, Ordering::SeqCst);
+        }
+        queued
+    }
 }
 
 enum Input {
@@ -229,7 +248,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         info!(addr = %xmpp_addr.unwrap(), "XMPP endpoint listening");
     }
     let cfg = Arc::new(cfg);
-    let shared = Arc::new(Shared { cfg: cfg.clone(), rates: RateLimits::new(cfg.max_msgs_per_sec, cfg.rate_burst), sessions, verifier: JwtVerifier::new(&cfg.secret) });
+    let shared = Arc::new(Shared { cfg: cfg.clone(), rates: RateLimits::new(cfg.max_msgs_per_sec, cfg.rate_burst, cfg.max_bytes_per_sec, cfg.bytes_burst), sessions, verifier: JwtVerifier::new(&cfg.secret) });
     {
         let tx = tx.clone();
         let xctx = xctx.clone();
@@ -305,7 +324,7 @@ async fn run(
                         broker.set_writable(conn, true);
                         flush(&mut broker, &mut sim, &mut conns, &xmpp_outs, now, usize::MAX);
                         if let Some(out) = conns.remove(&conn) {
-                            let _ = out.tx.send(Out::Frame(frame));
+                            out.send(frame);
                             let _ = out.tx.send(Out::Close);
                         }
                     }
@@ -353,8 +372,7 @@ fn flush(
         while let Some(t) = broker.poll_transmit() {
             any = true;
             if let Some(out) = conns.get(&t.conn) {
-                let len = t.data.len();
-                let _ = out.tx.send(Out::Frame(t.data));
+                let queued = out.send(t.data);
                 if t.close {
                     let _ = out.tx.send(Out::Close);
                     conns.remove(&t.conn);
@@ -362,7 +380,6 @@ fn flush(
                 }
                 // Over the high-water mark: the broker holds this connection's events (and
                 // coalesces its presence) until the writer drains it below the low-water mark.
-                let queued = out.q.bytes.fetch_add(len, Ordering::SeqCst) + len;
                 if queued > high && !out.q.paused.swap(true, Ordering::SeqCst) {
                     broker.set_writable(t.conn, false);
                     // The writer may have drained it meanwhile without seeing the pause.
@@ -440,6 +457,8 @@ fn xmpp_request(b: &mut Broker, outs: &mut HashMap<WatcherId, mpsc::UnboundedSen
 
 /// Frames a connection may send at once before `hello` names its principal.
 const PRE_HELLO_BURST: u32 = 16;
+/// Largest frame read before `hello` (a hello with a token is well under 4 KiB).
+const PRE_HELLO_MAX_FRAME: usize = 16 * 1024;
 
 fn error_frame(code: ErrorCode, msg: &str) -> Vec<u8> {
     BrokerFrame::Error { error: ErrorBody::new(code, msg), fatal: true }.encode()
@@ -511,6 +530,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
     let q = Arc::new(OutQueue { bytes: AtomicUsize::new(0), paused: AtomicBool::new(false), low: cfg.out_low_water });
     let (rtx, rrx) = oneshot::channel();
+    let direct = ConnOut { tx: out_tx.clone(), q: q.clone() };
     tx.send(Input::Open(ConnOut { tx: out_tx, q: q.clone() }, rtx)).map_err(|_| "server stopping")?;
     let conn = rrx.await.map_err(|_| "server stopping")?;
     let mut writer = {
@@ -599,7 +619,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             };
             if let Some(who) = who {
                 let key = principal_key(&who);
-                if !shared.rates.take(&key) {
+                if !shared.rates.take(&key, data.len()) {
                     shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
                     break Err("rate limited".to_string());
                 }
@@ -612,9 +632,14 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             } else if !bucket.take() {
                 shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
                 break Err("rate limited".to_string());
+            } else if data.len() > PRE_HELLO_MAX_FRAME {
+                // Nothing that large is due before `hello`: refused here, never queued for the broker.
+                let f = BrokerFrame::Error { error: ErrorBody::new(ErrorCode::TooLarge, format!("{} bytes before hello; at most {PRE_HELLO_MAX_FRAME}", data.len())), fatal: false }.encode();
+                direct.send(f);
+                continue;
             }
         } else if let Some((key, _)) = &principal {
-            if !shared.rates.take(key) {
+            if !shared.rates.take(key, data.len()) {
                 // Not forwarded; everything before it is answered before the error and the close.
                 shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
                 break Err("rate limited".to_string());
@@ -626,6 +651,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     };
     drop(unauth);
     drop(principal);
+    drop(direct);
     let _ = tx.send(Input::Closed(conn));
     if !writer_done {
         let _ = writer.await;

@@ -307,12 +307,14 @@ async fn a_flood_from_one_token_is_limited_across_reconnects_and_admitted_reques
     let t0 = Instant::now();
     let mut answered = 0;
     let mut limited = 0;
-    for conn in 0..8u64 {
+    for conn in 0..30u64 {
         let mut ws = raw(&base).await;
         // Requests with ids following on across connections (the session resumes).
         let first = answered + 1;
         ws.send(hello(&tok, 1, first)).await.unwrap();
-        for id in first..first + 20 {
+        // The first connection spends the burst at once: every request admitted is answered.
+        let n = if conn == 0 { 40 } else { 20 };
+        for id in first..first + n {
             if ws.send(request(id, &Request::GetOrders)).await.is_err() {
                 break;
             }
@@ -329,9 +331,14 @@ async fn a_flood_from_one_token_is_limited_across_reconnects_and_admitted_reques
                 BrokerFrame::Error { error, .. } => panic!("{error:?} on connection {conn}"),
                 _ => {}
             }
-            if ids.len() == 20 {
+            if ids.len() as u64 == n {
                 break;
             }
+        }
+        if conn == 0 {
+            // The hello and 29 requests fit in the burst of 30 (one more may have refilled).
+            assert!((29..=31).contains(&ids.len()), "{} of the first 40 answered", ids.len());
+            assert!(last.is_some(), "the 40th was admitted");
         }
         // Every admitted request was answered, in order, before the error.
         assert_eq!(ids, (first..first + ids.len() as u64).collect::<Vec<_>>(), "connection {conn}");
@@ -341,7 +348,7 @@ async fn a_flood_from_one_token_is_limited_across_reconnects_and_admitted_reques
         }
     }
     let secs = t0.elapsed().as_secs_f64();
-    // Per connection (the old limiter) this would admit 8 × 20 requests.
+    // Per connection (the old limiter) this would admit up to 30 × 20 requests.
     let bound = 30.0 + 5.0 * secs + 8.0;
     assert!((answered as f64) <= bound, "{answered} requests admitted in {secs:.1} s; the bucket allows {bound:.0}");
     assert!(limited >= 1, "never limited");
@@ -368,7 +375,9 @@ async fn an_offline_queue_of_200_requests_flushes_without_being_cut_off() {
             _ => unreachable!(),
         }
     }
-    assert!(!app.seen.iter().any(|e| matches!(e, ClientEvent::Rejected(_))), "cut off");
+    assert!(!app.seen.iter().any(|e| matches!(e, ClientEvent::Rejected(_))), "refused");
+    let connected = app.seen.iter().position(|e| matches!(e, ClientEvent::Connected { .. })).expect("connected");
+    assert!(!app.seen[connected..].iter().any(|e| matches!(e, ClientEvent::Disconnected { .. })), "cut off during the flush");
     app.h.shutdown();
     srv.shutdown().await;
 }
@@ -540,5 +549,105 @@ async fn xmpp_sessions_share_the_per_principal_cap() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_ws, next) = xmpp_login(&base, "alice").await;
     assert!(next.as_deref().is_some_and(|s| s.contains("client-alice@frontdesk.local/r")), "after the others left: {next:?}");
+    srv.shutdown().await;
+}
+
+/// What one address can make the server hold before authenticating: its 64 connections (the cap,
+/// counted over both ports), each with the largest partial input the server buffers (a WebSocket
+/// frame just under the message limit, an XMPP attribute just under the stanza budget), then a stall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_address_holds_before_authenticating_is_bounded() {
+    let (port, xport) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("fd-preauth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_frontdesk-server"))
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--memory", "--secret", std::str::from_utf8(SECRET).unwrap(), "--no-sim"])
+        .args(["--xmpp-addr", &format!("127.0.0.1:{xport}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(port).await;
+    wait_listening(xport).await;
+    let before = rss_kib(child.id());
+    let mut held = vec![];
+    for _ in 0..48 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(b"GET /client HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").await.unwrap();
+        let mut head = vec![];
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut b).await.unwrap();
+            head.push(b[0]);
+        }
+        let declared = frontdesk_net::ws::MAX_MESSAGE_BYTES as u64 - 16;
+        let mut frame = vec![0x82, 0xff];
+        frame.extend_from_slice(&declared.to_be_bytes());
+        frame.extend_from_slice(&[1, 2, 3, 4]);
+        frame.extend(std::iter::repeat_n(b'a', declared as usize - 1024));
+        s.write_all(&frame).await.unwrap();
+        held.push(s);
+    }
+    for _ in 0..16 {
+        let mut s = TcpStream::connect(("127.0.0.1", xport)).await.unwrap();
+        let mut x = STREAM.to_vec();
+        x.extend_from_slice(b" a='");
+        x.extend(std::iter::repeat_n(b'a', 70 * 1024));
+        s.write_all(&x).await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = rss_kib(child.id());
+    eprintln!("48 WebSocket and 16 XMPP stalled unauthenticated connections from one address: server RSS {before} KiB -> {after} KiB (+{} KiB)", after.saturating_sub(before));
+    // One more on either port is closed at once.
+    for p in [port, xport] {
+        let mut over = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
+        let mut b = [0u8; 16];
+        assert_eq!(tokio::time::timeout(Duration::from_secs(2), over.read(&mut b)).await.expect("closed at once").unwrap_or(0), 0);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(after < before + 48 * 1024, "server grew from {before} KiB to {after} KiB");
+}
+
+/// The rate limit counts bytes too: 40 edits of 250 KB (10 MB) at once exceed the byte burst
+/// (8 MiB), so frames waiting for the broker stay bounded; answers already due still come first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_sending_megabytes_at_once_is_limited_by_bytes() {
+    let (srv, base) = server(config()).await;
+    let mut ws = raw(&base).await;
+    ws.send(hello(&client_token("heavy"), 1, 1)).await.unwrap();
+    let big = |i: u64| Request::UpdateProfile { patch: ProfilePatch { demographics: Some(Demographics { name: Some(format!("{i}{}", "h".repeat(250_000))), ..Default::default() }), ..Default::default() } };
+    let sender = {
+        let (mut tx, mut rx) = ws.split();
+        let send = tokio::spawn(async move {
+            for id in 1..=40 {
+                if tx.send(request(id, &big(id))).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut ids = vec![];
+        let mut limited = false;
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(10), rx.next()).await {
+            let Message::Text(t) = m else { continue };
+            match BrokerFrame::decode(t.as_bytes(), MAX_FRAME_BYTES).unwrap() {
+                BrokerFrame::Response { id, .. } => {
+                    assert!(!limited, "an answer after the error");
+                    ids.push(id)
+                }
+                BrokerFrame::Error { error, fatal: true } if error.code == ErrorCode::RateLimited => limited = true,
+                _ => {}
+            }
+        }
+        send.abort();
+        (ids, limited)
+    };
+    let (ids, limited) = sender;
+    assert!(limited, "10 MB at once was not limited");
+    assert!(ids.len() >= 30 && ids.len() < 40, "{} answered", ids.len());
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+    served(&base, "bob").await;
     srv.shutdown().await;
 }
