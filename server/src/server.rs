@@ -203,7 +203,7 @@ fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
 /// What every connection task shares.
 struct Shared {
     cfg: Arc<ServerConfig>,
-    rates: RateLimits,
+    rates: Arc<RateLimits>,
     sessions: Arc<SessionCap>,
     verifier: JwtVerifier,
 }
@@ -220,6 +220,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let (xtx, xrx) = mpsc::unbounded_channel();
     let sessions = SessionCap::new(cfg.max_sessions_per_token);
     let unauth = AddrCap::new(cfg.max_unauth_per_addr);
+    let rates = Arc::new(RateLimits::new(cfg.max_msgs_per_sec, cfg.rate_burst, cfg.max_bytes_per_sec, cfg.bytes_burst));
     let xctx = Arc::new(XmppContext {
         domain: cfg.xmpp_domain.clone(),
         tls: xmpp::self_signed_tls(&cfg.xmpp_domain)?,
@@ -227,6 +228,8 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         to_broker: xtx,
         auth_timeout: cfg.xmpp_auth_timeout,
         sessions: sessions.clone(),
+        rates: rates.clone(),
+        stall_timeout: cfg.stall_timeout,
     });
     let mut xmpp_addr = None;
     let mut accepts = vec![];
@@ -248,7 +251,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         info!(addr = %xmpp_addr.unwrap(), "XMPP endpoint listening");
     }
     let cfg = Arc::new(cfg);
-    let shared = Arc::new(Shared { cfg: cfg.clone(), rates: RateLimits::new(cfg.max_msgs_per_sec, cfg.rate_burst, cfg.max_bytes_per_sec, cfg.bytes_burst), sessions, verifier: JwtVerifier::new(&cfg.secret) });
+    let shared = Arc::new(Shared { cfg: cfg.clone(), rates, sessions, verifier: JwtVerifier::new(&cfg.secret) });
     {
         let tx = tx.clone();
         let xctx = xctx.clone();

@@ -504,7 +504,14 @@ async fn recv_text(ws: &mut Ws) -> Option<String> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message in time")? {
             Ok(Message::Text(t)) => return Some(t.as_str().to_string()),
-            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(Message::Close(c)) => {
+                eprintln!("close {c:?}");
+                return None;
+            }
+            Err(e) => {
+                eprintln!("error {e}");
+                return None;
+            }
             Ok(_) => {}
         }
     }
@@ -649,5 +656,29 @@ async fn a_principal_sending_megabytes_at_once_is_limited_by_bytes() {
     assert!(ids.len() >= 30 && ids.len() < 40, "{} answered", ids.len());
     assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
     served(&base, "bob").await;
+    srv.shutdown().await;
+}
+
+/// XMPP stanzas count against the principal's rate limit like WebSocket frames do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xmpp_a_stanza_flood_is_rate_limited_per_principal() {
+    let (srv, base) = server(ServerConfig { max_msgs_per_sec: 5, rate_burst: 20, ..xmpp_config() }).await;
+    let (mut ws, next) = xmpp_login(&base, "alice").await;
+    assert!(next.as_deref().is_some_and(|s| s.contains("client-alice@frontdesk.local/r")), "{next:?}");
+    for _ in 0..60 {
+        if ws.send(Message::text("<presence xmlns='jabber:client' type='probe' to='center@frontdesk.local'/>")).await.is_err() {
+            break;
+        }
+    }
+    let mut seen = vec![];
+    let limited = loop {
+        match recv_text(&mut ws).await {
+            Some(t) if t.contains("policy-violation") => break true,
+            Some(t) => seen.push(t),
+            None => break false,
+        }
+    };
+    assert!(limited, "not limited; got {} stanzas: {:?}", seen.len(), seen.last());
+    assert!(seen.len() < 25, "{} answers before the limit", seen.len());
     srv.shutdown().await;
 }

@@ -8,7 +8,7 @@ pub mod element;
 
 use crate::tokens::JwtVerifier;
 use base64::Engine;
-use crate::limits::{principal_key, AddrSlot, SessionCap};
+use crate::limits::{principal_key, AddrSlot, RateLimits, SessionCap};
 use element::{esc, read_header, read_stanza, Budget, Element, Limited, XmlError};
 use frontdesk_core::broker::auth::Verifier;
 use frontdesk_core::monitor::presence::{Activity, PresenceDocument, Presentity};
@@ -107,6 +107,19 @@ pub struct XmppContext {
     pub auth_timeout: std::time::Duration,
     /// Connections per principal, shared with the WebSocket endpoints.
     pub sessions: Arc<SessionCap>,
+    /// Rate limits per principal, shared with the WebSocket endpoints.
+    pub rates: Arc<RateLimits>,
+    /// How long a write may wait on a peer that does not read.
+    pub stall_timeout: std::time::Duration,
+}
+
+/// Stanzas read ahead of the session (each at most [`element::MAX_STANZA_BYTES`]); then the reader
+/// waits and TCP slows the peer down.
+const READ_AHEAD: usize = 16;
+
+/// Roughly the bytes a stanza took, for the byte rate limit.
+fn weight(el: &Element) -> usize {
+    el.name.len() + el.text.len() + el.attrs.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>() + el.children.iter().map(weight).sum::<usize>() + 5
 }
 
 /// A self-signed certificate for the domain (and localhost), for STARTTLS where no certificate is given.
@@ -293,7 +306,7 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
         &format!("<stream:features><bind xmlns='{NS_BIND}'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>"),
     )
     .await?;
-    let (in_tx, in_rx) = mpsc::unbounded_channel::<Result<Element, String>>();
+    let (in_tx, in_rx) = mpsc::channel::<Result<Element, String>>(READ_AHEAD);
     // Stanzas are read by their own task so the session can wait on both the client and the broker.
     tokio::spawn(async move {
         let mut buf = vec![];
@@ -302,7 +315,19 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
             let r = read_stanza(&mut rd, &mut buf).await;
             let r = r.map_err(|e| if matches!(e, XmlError::TooBig) { TOO_BIG.to_string() } else { x(e) });
             let stop = r.is_err();
-            if in_tx.send(r).is_err() || stop {
+            if in_tx.send(r).await.is_err() {
+                // The session ended, maybe with a stream error: read on for a moment, so the kernel
+                // does not answer the peer's unread input with a reset that destroys the error.
+                let _ = tokio::time::timeout(LINGER, async {
+                    budget.reset();
+                    while read_stanza(&mut rd, &mut buf).await.is_ok() {
+                        budget.reset();
+                    }
+                })
+                .await;
+                break;
+            }
+            if stop {
                 break;
             }
         }
@@ -311,6 +336,9 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
     let _ = wh.shutdown().await;
     r
 }
+
+/// How long a session's reader keeps reading (and discarding) after the session ended.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The reader's word for an oversized stanza after authentication (a `policy-violation`).
 const TOO_BIG: &str = "stanza too big";
@@ -349,7 +377,7 @@ impl<W: AsyncWrite + Unpin + Send> Link for TcpLink<'_, W> {
 pub async fn run_session<L: Link>(
     ctx: Arc<XmppContext>,
     principal: Principal,
-    mut in_rx: mpsc::UnboundedReceiver<Result<Element, String>>,
+    mut in_rx: mpsc::Receiver<Result<Element, String>>,
     link: &mut L,
 ) -> Result<(), String> {
     let local = match &principal {
@@ -358,7 +386,8 @@ pub async fn run_session<L: Link>(
         Principal::Service(s) => format!("service-{s}"),
     };
     // The same cap as `/client` and `/agent`, counted together with them.
-    let Some(_slot) = ctx.sessions.acquire(principal_key(&principal)) else {
+    let key = principal_key(&principal);
+    let Some(_slot) = ctx.sessions.acquire(key.clone()) else {
         link.end(Some("policy-violation")).await;
         return Err("too many connections for this principal".into());
     };
@@ -371,8 +400,12 @@ pub async fn run_session<L: Link>(
         tokio::select! {
             el = in_rx.recv() => match el {
                 Some(Ok(el)) => {
+                    if !ctx.rates.take(&key, weight(&el)) {
+                        link.end(Some("policy-violation")).await;
+                        break Err("rate limited".into());
+                    }
                     let out = s.handle(el).await;
-                    if link.send(&out).await.is_err() { break Ok(()) }
+                    if !matches!(tokio::time::timeout(ctx.stall_timeout, link.send(&out)).await, Ok(Ok(()))) { break Ok(()) }
                 }
                 Some(Err(e)) if e == XmlError::Closed.to_string() => {
                     link.end(None).await;
@@ -387,7 +420,7 @@ pub async fn run_session<L: Link>(
             p = push_rx.recv() => match p {
                 Some(p) => {
                     let out = s.push(p);
-                    if link.send(&out).await.is_err() { break Ok(()) }
+                    if !matches!(tokio::time::timeout(ctx.stall_timeout, link.send(&out)).await, Ok(Ok(()))) { break Ok(()) }
                 }
                 None => break Ok(()),
             }
@@ -700,7 +733,7 @@ pub async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     )))
     .await
     .map_err(|e| e.to_string())?;
-    let (in_tx, in_rx) = mpsc::unbounded_channel::<Result<Element, String>>();
+    let (in_tx, in_rx) = mpsc::channel::<Result<Element, String>>(READ_AHEAD);
     tokio::spawn(async move {
         loop {
             let r = next(&mut stream).await;
@@ -710,7 +743,11 @@ pub async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 r => r,
             };
             let stop = r.is_err();
-            if in_tx.send(r).is_err() || stop {
+            if in_tx.send(r).await.is_err() {
+                let _ = tokio::time::timeout(LINGER, async { while next(&mut stream).await.is_ok() {} }).await;
+                break;
+            }
+            if stop {
                 break;
             }
         }
