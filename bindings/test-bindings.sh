@@ -32,10 +32,11 @@ apt_install() {
   apt-get install -y --no-install-recommends "$@" || { apt-get update && apt-get install -y --no-install-recommends "$@"; }
 }
 
-step "build libfrontdesk (debug) and uniffi-bindgen"
+step "build libfrontdesk_uniffi (debug) and uniffi-bindgen"
 cargo build -p frontdesk-uniffi || exit 1
 cargo build --manifest-path bindings/uniffi-bindgen/Cargo.toml || exit 1
-LIB="$CARGO_TARGET_DIR/debug/libfrontdesk.so"
+# Its own name (libfrontdesk_uniffi), so it never overwrites the C ABI's libfrontdesk.so.
+LIB="$CARGO_TARGET_DIR/debug/libfrontdesk_uniffi.so"
 BINDGEN="$CARGO_TARGET_DIR/debug/uniffi-bindgen"
 
 step "generate bindings"

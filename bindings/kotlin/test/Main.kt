@@ -1,4 +1,4 @@
-// Runs the client flow through the generated Kotlin bindings on the JVM (JNA loads libfrontdesk.so).
+// Runs the client flow through the generated Kotlin bindings on the JVM (JNA loads libfrontdesk_uniffi.so).
 // Plain main() with checks rather than a test framework, so it needs only kotlinc, the stdlib and JNA.
 
 import frontdesk.*

@@ -48,14 +48,14 @@ class _UniffiRustBuffer(ctypes.Structure):
 
     @staticmethod
     def alloc(size):
-        return _uniffi_rust_call(_UniffiLib.ffi_frontdesk_rustbuffer_alloc, size)
+        return _uniffi_rust_call(_UniffiLib.ffi_frontdesk_uniffi_rustbuffer_alloc, size)
 
     @staticmethod
     def reserve(rbuf, additional):
-        return _uniffi_rust_call(_UniffiLib.ffi_frontdesk_rustbuffer_reserve, rbuf, additional)
+        return _uniffi_rust_call(_UniffiLib.ffi_frontdesk_uniffi_rustbuffer_reserve, rbuf, additional)
 
     def free(self):
-        return _uniffi_rust_call(_UniffiLib.ffi_frontdesk_rustbuffer_free, self)
+        return _uniffi_rust_call(_UniffiLib.ffi_frontdesk_uniffi_rustbuffer_free, self)
 
     def __str__(self):
         return "_UniffiRustBuffer(capacity={}, len={}, data={})".format(
@@ -510,7 +510,7 @@ def _uniffi_load_indirect():
         # Anything else must be an ELF platform - Linux, *BSD, Solaris/illumos
         libname = "lib{}.so"
 
-    libname = libname.format("frontdesk")
+    libname = libname.format("frontdesk_uniffi")
     path = os.path.join(os.path.dirname(__file__), libname)
     lib = ctypes.cdll.LoadLibrary(path)
     return lib
@@ -519,460 +519,451 @@ def _uniffi_check_contract_api_version(lib):
     # Get the bindings contract version from our ComponentInterface
     bindings_contract_version = 30
     # Get the scaffolding contract version by calling the into the dylib
-    scaffolding_contract_version = lib.ffi_frontdesk_uniffi_contract_version()
+    scaffolding_contract_version = lib.ffi_frontdesk_uniffi_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version:
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
-    if lib.uniffi_frontdesk_checksum_method_agentlistener_on_event() != 13306:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event() != 51860:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_clientlistener_on_event() != 58841:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() != 62551:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_add_client_token() != 19486:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_add_client_token() != 65450:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_accept() != 11986:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_accept() != 60418:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_decline() != 33398:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_decline() != 44908:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_end() != 45986:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_end() != 2519:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_invite() != 25964:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_invite() != 33575:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_login() != 37993:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_login() != 25331:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_respond_invitation() != 37749:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_respond_invitation() != 43353:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_send_chat() != 60225:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_send_chat() != 60353:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_set_state() != 36461:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_set_state() != 45183:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_configure_queue() != 57093:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_configure_queue() != 3702:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_connect() != 14809:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_connect() != 43245:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_next_agent_event() != 57329:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_next_agent_event() != 17343:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_now_ms() != 16306:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_now_ms() != 52715:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_put_order() != 47357:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_order() != 3869:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_put_product() != 30996:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_product() != 16149:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_put_record() != 5891:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record() != 64762:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_set_client_online() != 54210:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online() != 55635:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_set_order_status() != 50268:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status() != 10219:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_embeddedcenter_shutdown() != 62749:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown() != 9452:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_constructor_embeddedcenter_demo() != 36230:
+    if lib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_demo() != 52368:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_constructor_embeddedcenter_new() != 23253:
+    if lib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_new() != 42963:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_accept() != 28584:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_accept() != 16340:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_add_note() != 2888:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_add_note() != 59536:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_center_status() != 51507:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_center_status() != 65230:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_client_history() != 40895:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history() != 52310:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_client_profile() != 29169:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile() != 29319:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_decline() != 26210:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_decline() != 2807:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_end() != 54:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_end() != 39789:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_get_seat() != 42345:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_seat() != 41946:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript() != 29794:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript() != 13543:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_invite() != 23968:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite() != 4014:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_is_connected() != 8571:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_connected() != 2641:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered() != 15374:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_delivered() != 57515:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_log_in() != 35852:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_in() != 34842:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_log_out() != 30887:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out() != 60359:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation() != 35130:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation() != 2324:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_send_chat() != 64539:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat() != 9860:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_set_state() != 64147:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state() != 6505:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_shutdown() != 42963:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown() != 10382:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_transcript() != 3373:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript() != 4318:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_view() != 56187:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view() != 59645:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_wait() != 27809:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait() != 55284:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated() != 9246:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated() != 27899:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_constructor_frontdeskagent_connect() != 50117:
+    if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() != 20913:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_accept_invitation() != 60177:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_accept_invitation() != 54712:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_add_note() != 3855:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_add_note() != 8832:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_authenticate() != 19690:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_authenticate() != 37855:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation() != 15322:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_decline_invitation() != 3186:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_disconnect() != 38095:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_disconnect() != 27105:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction() != 31609:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_end_interaction() != 57942:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_center_status() != 31906:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_center_status() != 34772:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_history() != 27432:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history() != 6807:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_orders() != 14967:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_orders() != 46772:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_products() != 7202:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_products() != 12482:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_profile() != 49206:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_profile() != 22519:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_transcript() != 18856:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() != 28872:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_invite_agent() != 37210:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent() != 34075:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_is_connected() != 61303:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_connected() != 44256:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_is_delivered() != 16413:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered() != 32916:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_order() != 24376:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() != 33183:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_send_chat() != 31391:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() != 35172:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_set_status() != 22455:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status() != 56840:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_start_interaction() != 35773:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() != 63855:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_subscribe_alert() != 61742:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_alert() != 15867:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_transcript() != 54524:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript() != 54364:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_unsubscribe_alert() != 8477:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert() != 32615:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_update_delivery() != 34798:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery() != 20187:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_update_profile() != 61755:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_profile() != 46979:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_view() != 60692:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_view() != 2411:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_wait() != 20752:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait() != 48753:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_method_frontdeskclient_wait_synced() != 11291:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() != 42713:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_checksum_constructor_frontdeskclient_connect() != 26465:
+    if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 13989:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
 # A ctypes library to expose the extern-C FFI definitions.
 # This is an implementation detail which will be called internally by the public API.
 
 _UniffiLib = _uniffi_load_indirect()
-_UniffiLib.ffi_frontdesk_rustbuffer_alloc.argtypes = (
+_UniffiLib.ffi_frontdesk_uniffi_rustbuffer_alloc.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.ffi_frontdesk_rustbuffer_alloc.restype = _UniffiRustBuffer
-_UniffiLib.ffi_frontdesk_rustbuffer_from_bytes.argtypes = (
+_UniffiLib.ffi_frontdesk_uniffi_rustbuffer_alloc.restype = _UniffiRustBuffer
+_UniffiLib.ffi_frontdesk_uniffi_rustbuffer_from_bytes.argtypes = (
     _UniffiForeignBytes,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.ffi_frontdesk_rustbuffer_from_bytes.restype = _UniffiRustBuffer
-_UniffiLib.ffi_frontdesk_rustbuffer_free.argtypes = (
+_UniffiLib.ffi_frontdesk_uniffi_rustbuffer_from_bytes.restype = _UniffiRustBuffer
+_UniffiLib.ffi_frontdesk_uniffi_rustbuffer_free.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.ffi_frontdesk_rustbuffer_free.restype = None
-_UniffiLib.ffi_frontdesk_rustbuffer_reserve.argtypes = (
+_UniffiLib.ffi_frontdesk_uniffi_rustbuffer_free.restype = None
+_UniffiLib.ffi_frontdesk_uniffi_rustbuffer_reserve.argtypes = (
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.ffi_frontdesk_rustbuffer_reserve.restype = _UniffiRustBuffer
-_UniffiLib.ffi_frontdesk_uniffi_contract_version.argtypes = (
+_UniffiLib.ffi_frontdesk_uniffi_rustbuffer_reserve.restype = _UniffiRustBuffer
+_UniffiLib.ffi_frontdesk_uniffi_uniffi_contract_version.argtypes = (
 )
-_UniffiLib.ffi_frontdesk_uniffi_contract_version.restype = ctypes.c_uint32
-_UniffiLib.uniffi_frontdesk_checksum_method_agentlistener_on_event.argtypes = (
+_UniffiLib.ffi_frontdesk_uniffi_uniffi_contract_version.restype = ctypes.c_uint32
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_agentlistener_on_event.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_clientlistener_on_event.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_clientlistener_on_event.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_add_client_token.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_add_client_token.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_add_client_token.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_accept.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_add_client_token.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_accept.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_accept.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_decline.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_accept.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_decline.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_decline.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_end.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_decline.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_end.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_end.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_invite.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_end.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_invite.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_invite.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_login.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_invite.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_login.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_login.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_respond_invitation.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_login.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_respond_invitation.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_respond_invitation.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_send_chat.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_respond_invitation.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_send_chat.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_send_chat.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_set_state.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_send_chat.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_set_state.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_set_state.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_configure_queue.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_set_state.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_configure_queue.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_configure_queue.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_connect.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_configure_queue.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_connect.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_connect.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_next_agent_event.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_connect.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_next_agent_event.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_next_agent_event.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_now_ms.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_next_agent_event.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_now_ms.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_now_ms.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_put_order.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_now_ms.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_order.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_put_order.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_put_product.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_order.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_product.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_put_product.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_put_record.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_product.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_put_record.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_set_client_online.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_set_client_online.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_set_order_status.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_set_order_status.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_shutdown.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_embeddedcenter_shutdown.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_constructor_embeddedcenter_demo.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_demo.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_constructor_embeddedcenter_demo.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_constructor_embeddedcenter_new.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_demo.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_new.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_constructor_embeddedcenter_new.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_accept.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_new.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_accept.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_accept.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_add_note.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_accept.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_add_note.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_add_note.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_center_status.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_add_note.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_center_status.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_center_status.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_client_history.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_center_status.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_client_history.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_client_profile.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_client_profile.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_decline.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_decline.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_decline.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_end.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_decline.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_end.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_end.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_get_seat.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_end.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_seat.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_get_seat.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_seat.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_invite.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_invite.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_is_connected.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_connected.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_is_connected.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_connected.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_delivered.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_log_in.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_delivered.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_in.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_log_in.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_log_out.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_in.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_log_out.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_send_chat.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_send_chat.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_set_state.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_set_state.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_shutdown.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_shutdown.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_transcript.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_transcript.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_view.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_view.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_wait.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_wait.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_constructor_frontdeskagent_connect.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_constructor_frontdeskagent_connect.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_accept_invitation.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_accept_invitation.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_accept_invitation.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_add_note.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_accept_invitation.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_add_note.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_add_note.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_authenticate.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_add_note.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_authenticate.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_authenticate.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_authenticate.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_decline_invitation.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_disconnect.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_decline_invitation.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_disconnect.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_disconnect.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_disconnect.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_end_interaction.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_center_status.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_end_interaction.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_center_status.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_center_status.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_history.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_center_status.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_history.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_orders.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_orders.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_orders.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_products.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_orders.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_products.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_products.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_profile.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_products.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_profile.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_profile.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_transcript.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_profile.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_get_transcript.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_invite_agent.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_invite_agent.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_is_connected.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_connected.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_is_connected.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_is_delivered.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_connected.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_is_delivered.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_order.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_order.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_send_chat.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_send_chat.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_set_status.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_set_status.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_start_interaction.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_start_interaction.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_subscribe_alert.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_alert.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_subscribe_alert.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_transcript.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_alert.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_transcript.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_unsubscribe_alert.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_unsubscribe_alert.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_update_delivery.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_update_delivery.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_update_profile.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_profile.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_update_profile.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_view.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_profile.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_view.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_view.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_wait.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_view.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_wait.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_wait_synced.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_method_frontdeskclient_wait_synced.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_checksum_constructor_frontdeskclient_connect.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect.argtypes = (
 )
-_UniffiLib.uniffi_frontdesk_checksum_constructor_frontdeskclient_connect.restype = ctypes.c_uint16
-_UniffiLib.uniffi_frontdesk_fn_method_agentlistener_on_event.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_agentlistener_on_event.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_agentlistener_on_event.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_clientlistener_on_event.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_agentlistener_on_event.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_clientlistener_on_event.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_clientlistener_on_event.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_add_client_token.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_add_client_token.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_accept.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_clientlistener_on_event.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_add_client_token.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_accept.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_decline.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_add_client_token.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_accept.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_decline.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_end.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_accept.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_decline.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_end.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_invite.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_decline.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_end.argtypes = (
     ctypes.c_uint64,
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_invite.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_login.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_end.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_invite.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -980,31 +971,40 @@ _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_login.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_login.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_respond_invitation.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_invite.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_login.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_login.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_respond_invitation.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.c_int8,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_respond_invitation.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_send_chat.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_respond_invitation.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_send_chat.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_send_chat.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_set_state.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_send_chat.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_set_state.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_set_state.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_configure_queue.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_set_state.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_configure_queue.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -1012,209 +1012,209 @@ _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_configure_queue.argtypes = 
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_configure_queue.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_connect.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_configure_queue.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_connect.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_connect.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_next_agent_event.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_connect.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_next_agent_event.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_next_agent_event.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_now_ms.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_next_agent_event.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_now_ms.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_now_ms.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_order.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_order.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_product.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_now_ms.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_order.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_product.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_record.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_order.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_product.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_record.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_set_client_online.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_product.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_record.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_record.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_client_online.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.c_int8,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_set_client_online.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_set_order_status.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_client_online.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_order_status.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_set_order_status.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_shutdown.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_order_status.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_shutdown.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_shutdown.restype = None
-_UniffiLib.uniffi_frontdesk_fn_constructor_embeddedcenter_demo.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_shutdown.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_demo.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_constructor_embeddedcenter_demo.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_constructor_embeddedcenter_new.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_demo.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_constructor_embeddedcenter_new.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_accept.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_accept.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_add_note.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_new.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_accept.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
-    _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_add_note.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_center_status.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_center_status.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_history.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_accept.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_add_note.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_history.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_profile.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_profile.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_decline.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_decline.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_end.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_end.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_seat.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_add_note.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_center_status.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_seat.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_transcript.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_center_status.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_history.argtypes = (
     ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_transcript.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_invite.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_invite.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_connected.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_connected.restype = ctypes.c_int8
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_delivered.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_history.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_profile.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_profile.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_decline.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_decline.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_end.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_end.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_seat.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_delivered.restype = ctypes.c_int8
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_in.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_seat.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_invite.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_in.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_out.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_invite.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_connected.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_out.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_connected.restype = ctypes.c_int8
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_delivered.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_delivered.restype = ctypes.c_int8
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_in.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_in.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_out.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_out.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_respond_invitation.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_int8,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_send_chat.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_respond_invitation.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_send_chat.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_set_state.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_state.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_set_state.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_shutdown.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_state.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_shutdown.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_shutdown.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_transcript.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_shutdown.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transcript.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_transcript.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_view.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transcript.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_view.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_view.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_view.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait.argtypes = (
     ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait_seated.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait_seated.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskagent_connect.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait_seated.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait_seated.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.c_uint64,
@@ -1223,115 +1223,115 @@ _UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskagent_connect.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskagent_connect.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_accept_invitation.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_accept_invitation.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_accept_invitation.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_add_note.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_add_note.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_authenticate.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_authenticate.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_decline_invitation.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_decline_invitation.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_disconnect.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_disconnect.restype = None
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_end_interaction.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_end_interaction.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_center_status.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_center_status.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_history.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_history.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_orders.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_orders.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_products.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_products.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_profile.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_profile.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_transcript.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_transcript.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_invite_agent.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_invite_agent.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_is_connected.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_is_connected.restype = ctypes.c_int8
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_is_delivered.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_is_delivered.restype = ctypes.c_int8
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_order.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_order.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_send_chat.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_accept_invitation.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_add_note.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_send_chat.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_set_status.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_add_note.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_authenticate.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_set_status.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_start_interaction.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_authenticate.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_decline_invitation.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_decline_invitation.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_disconnect.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_disconnect.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_end_interaction.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_end_interaction.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_center_status.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_center_status.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_history.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_history.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_orders.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_orders.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_products.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_products.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_profile.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_profile.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_invite_agent.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_invite_agent.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_connected.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_connected.restype = ctypes.c_int8
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_delivered.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_delivered.restype = ctypes.c_int8
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_start_interaction.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -1339,114 +1339,114 @@ _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_start_interaction.argtypes
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_start_interaction.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_subscribe_alert.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_start_interaction.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_subscribe_alert.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_subscribe_alert.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_transcript.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_subscribe_alert.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_transcript.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_transcript.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_unsubscribe_alert.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_transcript.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unsubscribe_alert.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_unsubscribe_alert.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_update_delivery.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unsubscribe_alert.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_delivery.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_update_delivery.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_update_profile.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_delivery.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_profile.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_update_profile.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_view.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_profile.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_view.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_view.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_wait.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_view.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait.argtypes = (
     ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_wait.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_wait_synced.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_wait_synced.restype = None
-_UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskclient_connect.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait_synced.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait_synced.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskclient_connect.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_clone_agentlistener.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_agentlistener.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_clone_agentlistener.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_free_agentlistener.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_agentlistener.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_free_agentlistener.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_free_agentlistener.restype = None
-_UniffiLib.uniffi_frontdesk_fn_clone_clientlistener.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_free_agentlistener.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_clientlistener.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_clone_clientlistener.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_free_clientlistener.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_clientlistener.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_free_clientlistener.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_free_clientlistener.restype = None
-_UniffiLib.uniffi_frontdesk_fn_clone_embeddedcenter.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_free_clientlistener.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_embeddedcenter.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_clone_embeddedcenter.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_free_embeddedcenter.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_embeddedcenter.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_free_embeddedcenter.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_free_embeddedcenter.restype = None
-_UniffiLib.uniffi_frontdesk_fn_clone_frontdeskagent.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_free_embeddedcenter.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_frontdeskagent.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_clone_frontdeskagent.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_free_frontdeskagent.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_frontdeskagent.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_free_frontdeskagent.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_free_frontdeskagent.restype = None
-_UniffiLib.uniffi_frontdesk_fn_clone_frontdeskclient.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_free_frontdeskagent.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_frontdeskclient.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_clone_frontdeskclient.restype = ctypes.c_uint64
-_UniffiLib.uniffi_frontdesk_fn_free_frontdeskclient.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_frontdeskclient.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_free_frontdeskclient.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_frontdesk_fn_free_frontdeskclient.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_free_frontdeskclient.restype = None
 _UNIFFI_CALLBACK_INTERFACE_FRONTDESK_AGENT_LISTENER_METHOD0 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,ctypes.c_void_p,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -1460,10 +1460,10 @@ class _UniffiVTableCallbackInterfaceFrontdeskAgentListener(ctypes.Structure):
         ("uniffi_clone", _UNIFFI_CALLBACK_INTERFACE_CLONE_FRONTDESK_AGENT_LISTENER),
         ("on_event", _UNIFFI_CALLBACK_INTERFACE_FRONTDESK_AGENT_LISTENER_METHOD0),
     ]
-_UniffiLib.uniffi_frontdesk_fn_init_callback_vtable_agentlistener.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_init_callback_vtable_agentlistener.argtypes = (
     ctypes.POINTER(_UniffiVTableCallbackInterfaceFrontdeskAgentListener),
 )
-_UniffiLib.uniffi_frontdesk_fn_init_callback_vtable_agentlistener.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_init_callback_vtable_agentlistener.restype = None
 _UNIFFI_CALLBACK_INTERFACE_FRONTDESK_CLIENT_LISTENER_METHOD0 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,ctypes.c_void_p,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -1477,10 +1477,10 @@ class _UniffiVTableCallbackInterfaceFrontdeskClientListener(ctypes.Structure):
         ("uniffi_clone", _UNIFFI_CALLBACK_INTERFACE_CLONE_FRONTDESK_CLIENT_LISTENER),
         ("on_event", _UNIFFI_CALLBACK_INTERFACE_FRONTDESK_CLIENT_LISTENER_METHOD0),
     ]
-_UniffiLib.uniffi_frontdesk_fn_init_callback_vtable_clientlistener.argtypes = (
+_UniffiLib.uniffi_frontdesk_uniffi_fn_init_callback_vtable_clientlistener.argtypes = (
     ctypes.POINTER(_UniffiVTableCallbackInterfaceFrontdeskClientListener),
 )
-_UniffiLib.uniffi_frontdesk_fn_init_callback_vtable_clientlistener.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_init_callback_vtable_clientlistener.restype = None
 
 _uniffi_check_contract_api_version(_UniffiLib)
 # _uniffi_check_api_checksums(_UniffiLib)
@@ -7900,10 +7900,10 @@ class AgentListenerImpl(AgentListener):
         # In case of partial initialization of instances.
         handle = getattr(self, "_handle", None)
         if handle is not None:
-            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_free_agentlistener, handle)
+            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_uniffi_fn_free_agentlistener, handle)
 
     def _uniffi_clone_handle(self):
-        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_clone_agentlistener, self._handle)
+        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_agentlistener, self._handle)
 
     # Used by alternative constructors or any methods which return this type.
     @classmethod
@@ -7927,7 +7927,7 @@ class AgentListenerImpl(AgentListener):
         _uniffi_error_converter = _UniffiFfiConverterTypeListenerError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_agentlistener_on_event,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_agentlistener_on_event,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -7976,7 +7976,7 @@ class _UniffiTraitImplAgentListenerImpl:
     )
     # Send Rust a pointer to the VTable.  Note: this means we need to keep the struct alive forever,
     # or else bad things will happen when Rust tries to access it.
-    _UniffiLib.uniffi_frontdesk_fn_init_callback_vtable_agentlistener(ctypes.byref(_uniffi_vtable))
+    _UniffiLib.uniffi_frontdesk_uniffi_fn_init_callback_vtable_agentlistener(ctypes.byref(_uniffi_vtable))
 
 class _UniffiFfiConverterTypeAgentListener:
     _handle_map = _UniffiHandleMap()
@@ -8045,10 +8045,10 @@ class ClientListenerImpl(ClientListener):
         # In case of partial initialization of instances.
         handle = getattr(self, "_handle", None)
         if handle is not None:
-            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_free_clientlistener, handle)
+            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_uniffi_fn_free_clientlistener, handle)
 
     def _uniffi_clone_handle(self):
-        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_clone_clientlistener, self._handle)
+        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_clientlistener, self._handle)
 
     # Used by alternative constructors or any methods which return this type.
     @classmethod
@@ -8073,7 +8073,7 @@ class ClientListenerImpl(ClientListener):
         _uniffi_error_converter = _UniffiFfiConverterTypeListenerError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_clientlistener_on_event,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_clientlistener_on_event,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8122,7 +8122,7 @@ class _UniffiTraitImplClientListenerImpl:
     )
     # Send Rust a pointer to the VTable.  Note: this means we need to keep the struct alive forever,
     # or else bad things will happen when Rust tries to access it.
-    _UniffiLib.uniffi_frontdesk_fn_init_callback_vtable_clientlistener(ctypes.byref(_uniffi_vtable))
+    _UniffiLib.uniffi_frontdesk_uniffi_fn_init_callback_vtable_clientlistener(ctypes.byref(_uniffi_vtable))
 
 class _UniffiFfiConverterTypeClientListener:
     _handle_map = _UniffiHandleMap()
@@ -8345,7 +8345,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskclient_connect,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect,
             *_uniffi_lowered_args,
         )
         return cls._uniffi_make_instance(_uniffi_ffi_result)
@@ -8357,10 +8357,10 @@ class FrontdeskClient(FrontdeskClientProtocol):
         # In case of partial initialization of instances.
         handle = getattr(self, "_handle", None)
         if handle is not None:
-            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_free_frontdeskclient, handle)
+            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_uniffi_fn_free_frontdeskclient, handle)
 
     def _uniffi_clone_handle(self):
-        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_clone_frontdeskclient, self._handle)
+        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_frontdeskclient, self._handle)
 
     # Used by alternative constructors or any methods which return this type.
     @classmethod
@@ -8384,7 +8384,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_accept_invitation,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_accept_invitation,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8405,7 +8405,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_add_note,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_add_note,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8423,7 +8423,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_authenticate,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_authenticate,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8441,7 +8441,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_decline_invitation,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_decline_invitation,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8457,7 +8457,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_disconnect,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_disconnect,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8475,7 +8475,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_end_interaction,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_end_interaction,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8490,7 +8490,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_center_status,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_center_status,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8508,7 +8508,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_history,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_history,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8523,7 +8523,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_orders,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_orders,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8538,7 +8538,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_products,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_products,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8553,7 +8553,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_profile,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_profile,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8571,7 +8571,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_transcript,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8595,7 +8595,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_invite_agent,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_invite_agent,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8610,7 +8610,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_is_connected,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_connected,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8631,7 +8631,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_is_delivered,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_delivered,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8649,7 +8649,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_order,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8670,7 +8670,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_send_chat,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8688,7 +8688,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_set_status,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8715,7 +8715,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_start_interaction,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_start_interaction,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8733,7 +8733,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_subscribe_alert,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_subscribe_alert,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8751,7 +8751,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_transcript,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_transcript,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8769,7 +8769,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_unsubscribe_alert,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unsubscribe_alert,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8790,7 +8790,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_update_delivery,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_delivery,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8808,7 +8808,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_update_profile,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_profile,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8823,7 +8823,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_view,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_view,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8845,7 +8845,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_wait,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8863,7 +8863,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_wait_synced,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait_synced,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9020,7 +9020,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_constructor_embeddedcenter_demo,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_demo,
             *_uniffi_lowered_args,
         )
         return cls._uniffi_make_instance(_uniffi_ffi_result)
@@ -9034,7 +9034,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_constructor_embeddedcenter_new,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_new,
             *_uniffi_lowered_args,
         )
         self._handle = _uniffi_ffi_result
@@ -9043,10 +9043,10 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         # In case of partial initialization of instances.
         handle = getattr(self, "_handle", None)
         if handle is not None:
-            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_free_embeddedcenter, handle)
+            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_uniffi_fn_free_embeddedcenter, handle)
 
     def _uniffi_clone_handle(self):
-        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_clone_embeddedcenter, self._handle)
+        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_embeddedcenter, self._handle)
 
     # Used by alternative constructors or any methods which return this type.
     @classmethod
@@ -9073,7 +9073,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_add_client_token,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_add_client_token,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9094,7 +9094,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_accept,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_accept,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9115,7 +9115,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_decline,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_decline,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9136,7 +9136,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_end,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_end,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9163,7 +9163,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_invite,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_invite,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9190,7 +9190,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_login,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_login,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9214,7 +9214,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_respond_invitation,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_respond_invitation,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9238,7 +9238,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_send_chat,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_send_chat,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9259,7 +9259,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_set_state,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_set_state,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9286,7 +9286,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_configure_queue,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_configure_queue,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9311,7 +9311,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_connect,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_connect,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9332,7 +9332,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_next_agent_event,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_next_agent_event,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9347,7 +9347,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_now_ms,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_now_ms,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9365,7 +9365,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_order,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_order,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9383,7 +9383,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_product,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_product,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9401,7 +9401,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_record,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_record,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9422,7 +9422,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_set_client_online,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_client_online,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9443,7 +9443,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_set_order_status,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_order_status,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9458,7 +9458,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_shutdown,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_shutdown,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9648,7 +9648,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskagent_connect,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect,
             *_uniffi_lowered_args,
         )
         return cls._uniffi_make_instance(_uniffi_ffi_result)
@@ -9660,10 +9660,10 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         # In case of partial initialization of instances.
         handle = getattr(self, "_handle", None)
         if handle is not None:
-            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_free_frontdeskagent, handle)
+            _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_uniffi_fn_free_frontdeskagent, handle)
 
     def _uniffi_clone_handle(self):
-        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_fn_clone_frontdeskagent, self._handle)
+        return _uniffi_rust_call(_UniffiLib.uniffi_frontdesk_uniffi_fn_clone_frontdeskagent, self._handle)
 
     # Used by alternative constructors or any methods which return this type.
     @classmethod
@@ -9687,7 +9687,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_accept,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_accept,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9708,7 +9708,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_add_note,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_add_note,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9723,7 +9723,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_center_status,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_center_status,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9744,7 +9744,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_history,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_history,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9762,7 +9762,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_profile,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_profile,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9780,7 +9780,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_decline,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_decline,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9798,7 +9798,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_end,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_end,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9813,7 +9813,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_seat,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_seat,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9831,7 +9831,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_transcript,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9855,7 +9855,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_invite,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_invite,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9870,7 +9870,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_connected,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_connected,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9891,7 +9891,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_delivered,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_delivered,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9915,7 +9915,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_in,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_in,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9930,7 +9930,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_out,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_out,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9951,7 +9951,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_respond_invitation,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9972,7 +9972,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_send_chat,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9990,7 +9990,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_set_state,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_state,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -10006,7 +10006,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_shutdown,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_shutdown,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -10024,7 +10024,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_transcript,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transcript,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -10039,7 +10039,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_view,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_view,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -10060,7 +10060,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -10078,7 +10078,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait_seated,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait_seated,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

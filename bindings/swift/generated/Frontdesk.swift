@@ -25,13 +25,13 @@ fileprivate extension RustBuffer {
     }
 
     static func from(_ ptr: UnsafeBufferPointer<UInt8>) -> RustBuffer {
-        try! rustCall { ffi_frontdesk_rustbuffer_from_bytes(ForeignBytes(bufferPointer: ptr), $0) }
+        try! rustCall { ffi_frontdesk_uniffi_rustbuffer_from_bytes(ForeignBytes(bufferPointer: ptr), $0) }
     }
 
     // Frees the buffer in place.
     // The buffer must not be used after this is called.
     func deallocate() {
-        try! rustCall { ffi_frontdesk_rustbuffer_free(self, $0) }
+        try! rustCall { ffi_frontdesk_uniffi_rustbuffer_free(self, $0) }
     }
 }
 
@@ -327,7 +327,7 @@ private func makeRustCall<T, E: Swift.Error>(
     _ callback: (UnsafeMutablePointer<RustCallStatus>) -> T,
     errorHandler: ((RustBuffer) throws -> E)?
 ) throws -> T {
-    uniffiEnsureFrontdeskInitialized()
+    uniffiEnsureFrontdeskUniffiInitialized()
     var callStatus = RustCallStatus.init()
     let returnedVal = callback(&callStatus)
     try uniffiCheckCallStatus(callStatus: callStatus, errorHandler: errorHandler)
@@ -656,7 +656,7 @@ open class AgentListenerImpl: AgentListener, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_frontdesk_fn_clone_agentlistener(self.handle, $0) }
+        return try! rustCall { uniffi_frontdesk_uniffi_fn_clone_agentlistener(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -666,7 +666,7 @@ open class AgentListenerImpl: AgentListener, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_frontdesk_fn_free_agentlistener(handle, $0) }
+        try! rustCall { uniffi_frontdesk_uniffi_fn_free_agentlistener(handle, $0) }
     }
 
     
@@ -677,7 +677,7 @@ open class AgentListenerImpl: AgentListener, @unchecked Sendable {
      */
 open func onEvent(event: AgentConsoleEvent)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_agentlistener_on_event(
+    uniffi_frontdesk_uniffi_fn_method_agentlistener_on_event(
             self.uniffiCloneHandle(),
         FfiConverterTypeAgentConsoleEvent_lower(event),uniffiCallStatus
     )
@@ -753,7 +753,7 @@ fileprivate struct UniffiCallbackInterfaceAgentListener {
 }
 
 private func uniffiCallbackInitAgentListener() {
-    uniffi_frontdesk_fn_init_callback_vtable_agentlistener(UniffiCallbackInterfaceAgentListener.vtablePtr)
+    uniffi_frontdesk_uniffi_fn_init_callback_vtable_agentlistener(UniffiCallbackInterfaceAgentListener.vtablePtr)
 }
 
 #if swift(>=5.8)
@@ -870,7 +870,7 @@ open class ClientListenerImpl: ClientListener, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_frontdesk_fn_clone_clientlistener(self.handle, $0) }
+        return try! rustCall { uniffi_frontdesk_uniffi_fn_clone_clientlistener(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -880,7 +880,7 @@ open class ClientListenerImpl: ClientListener, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_frontdesk_fn_free_clientlistener(handle, $0) }
+        try! rustCall { uniffi_frontdesk_uniffi_fn_free_clientlistener(handle, $0) }
     }
 
     
@@ -892,7 +892,7 @@ open class ClientListenerImpl: ClientListener, @unchecked Sendable {
      */
 open func onEvent(event: ClientEvent)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_clientlistener_on_event(
+    uniffi_frontdesk_uniffi_fn_method_clientlistener_on_event(
             self.uniffiCloneHandle(),
         FfiConverterTypeClientEvent_lower(event),uniffiCallStatus
     )
@@ -968,7 +968,7 @@ fileprivate struct UniffiCallbackInterfaceClientListener {
 }
 
 private func uniffiCallbackInitClientListener() {
-    uniffi_frontdesk_fn_init_callback_vtable_clientlistener(UniffiCallbackInterfaceClientListener.vtablePtr)
+    uniffi_frontdesk_uniffi_fn_init_callback_vtable_clientlistener(UniffiCallbackInterfaceClientListener.vtablePtr)
 }
 
 #if swift(>=5.8)
@@ -1173,7 +1173,7 @@ open class EmbeddedCenter: EmbeddedCenterProtocol, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_frontdesk_fn_clone_embeddedcenter(self.handle, $0) }
+        return try! rustCall { uniffi_frontdesk_uniffi_fn_clone_embeddedcenter(self.handle, $0) }
     }
     /**
      * An empty center: no queues, products, agents or tokens yet.
@@ -1182,7 +1182,7 @@ public convenience init() {
     let handle =
         try! rustCall() {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_constructor_embeddedcenter_new(uniffiCallStatus
+    uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_new(uniffiCallStatus
     )
 }
     self.init(unsafeFromHandle: handle)
@@ -1194,7 +1194,7 @@ public convenience init() {
             return
         }
 
-        try! rustCall { uniffi_frontdesk_fn_free_embeddedcenter(handle, $0) }
+        try! rustCall { uniffi_frontdesk_uniffi_fn_free_embeddedcenter(handle, $0) }
     }
 
     
@@ -1207,7 +1207,7 @@ public convenience init() {
 public static func demo()throws  -> EmbeddedCenter  {
     return try  FfiConverterTypeEmbeddedCenter_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_constructor_embeddedcenter_demo(uniffiCallStatus
+    uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_demo(uniffiCallStatus
     )
 })
 }
@@ -1219,7 +1219,7 @@ public static func demo()throws  -> EmbeddedCenter  {
      */
 open func addClientToken(token: String, clientId: String)  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_add_client_token(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_add_client_token(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(token),
         FfiConverterString.lower(clientId),uniffiCallStatus
@@ -1233,7 +1233,7 @@ open func addClientToken(token: String, clientId: String)  {try! rustCall() {
 open func agentAccept(agentId: String, interactionId: String)throws  -> LiveInteraction  {
     return try  FfiConverterTypeLiveInteraction_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_agent_accept(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_accept(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(agentId),
         FfiConverterString.lower(interactionId),uniffiCallStatus
@@ -1246,7 +1246,7 @@ open func agentAccept(agentId: String, interactionId: String)throws  -> LiveInte
      */
 open func agentDecline(agentId: String, interactionId: String)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_agent_decline(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_decline(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(agentId),
         FfiConverterString.lower(interactionId),uniffiCallStatus
@@ -1260,7 +1260,7 @@ open func agentDecline(agentId: String, interactionId: String)throws   {try rust
 open func agentEnd(agentId: String, interactionId: String)throws  -> LiveInteraction  {
     return try  FfiConverterTypeLiveInteraction_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_agent_end(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_end(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(agentId),
         FfiConverterString.lower(interactionId),uniffiCallStatus
@@ -1274,7 +1274,7 @@ open func agentEnd(agentId: String, interactionId: String)throws  -> LiveInterac
 open func agentInvite(agentId: String, clientId: String, medium: Medium, message: String)throws  -> Invitation  {
     return try  FfiConverterTypeInvitation_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_agent_invite(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_invite(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(agentId),
         FfiConverterString.lower(clientId),
@@ -1289,7 +1289,7 @@ open func agentInvite(agentId: String, clientId: String, medium: Medium, message
      */
 open func agentLogin(agentId: String, name: String, skills: [String], media: [Medium])throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_agent_login(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_login(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(agentId),
         FfiConverterString.lower(name),
@@ -1305,7 +1305,7 @@ open func agentLogin(agentId: String, name: String, skills: [String], media: [Me
 open func agentRespondInvitation(agentId: String, invitationId: String, accept: Bool)throws  -> Invitation  {
     return try  FfiConverterTypeInvitation_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_agent_respond_invitation(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_respond_invitation(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(agentId),
         FfiConverterString.lower(invitationId),
@@ -1320,7 +1320,7 @@ open func agentRespondInvitation(agentId: String, invitationId: String, accept: 
 open func agentSendChat(agentId: String, interactionId: String, text: String)throws  -> ChatMessage  {
     return try  FfiConverterTypeChatMessage_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_agent_send_chat(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_send_chat(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(agentId),
         FfiConverterString.lower(interactionId),
@@ -1334,7 +1334,7 @@ open func agentSendChat(agentId: String, interactionId: String, text: String)thr
      */
 open func agentSetState(agentId: String, state: AgentState)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_agent_set_state(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_set_state(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(agentId),
         FfiConverterTypeAgentState_lower(state),uniffiCallStatus
@@ -1347,7 +1347,7 @@ open func agentSetState(agentId: String, state: AgentState)throws   {try rustCal
      */
 open func configureQueue(queueId: String, name: String, products: [String], media: [Medium])throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_configure_queue(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_configure_queue(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(queueId),
         FfiConverterString.lower(name),
@@ -1364,7 +1364,7 @@ open func configureQueue(queueId: String, name: String, products: [String], medi
 open func connect(token: String, instance: UInt64, listener: ClientListener)throws  -> FrontdeskClient  {
     return try  FfiConverterTypeFrontdeskClient_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_connect(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_connect(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(token),
         FfiConverterUInt64.lower(instance),
@@ -1379,7 +1379,7 @@ open func connect(token: String, instance: UInt64, listener: ClientListener)thro
 open func nextAgentEvent(agentId: String, timeoutMs: UInt64)throws  -> AgentEvent  {
     return try  FfiConverterTypeAgentEvent_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_next_agent_event(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_next_agent_event(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(agentId),
         FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
@@ -1393,7 +1393,7 @@ open func nextAgentEvent(agentId: String, timeoutMs: UInt64)throws  -> AgentEven
 open func nowMs() -> UInt64  {
     return try!  FfiConverterUInt64.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_now_ms(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_now_ms(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1404,7 +1404,7 @@ open func nowMs() -> UInt64  {
      */
 open func putOrder(order: Order)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_put_order(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_order(
             self.uniffiCloneHandle(),
         FfiConverterTypeOrder_lower(order),uniffiCallStatus
     )
@@ -1416,7 +1416,7 @@ open func putOrder(order: Order)throws   {try rustCallWithError(FfiConverterType
      */
 open func putProduct(product: Product)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_put_product(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_product(
             self.uniffiCloneHandle(),
         FfiConverterTypeProduct_lower(product),uniffiCallStatus
     )
@@ -1428,7 +1428,7 @@ open func putProduct(product: Product)throws   {try rustCallWithError(FfiConvert
      */
 open func putRecord(record: InteractionRecord)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_put_record(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_record(
             self.uniffiCloneHandle(),
         FfiConverterTypeInteractionRecord_lower(record),uniffiCallStatus
     )
@@ -1440,7 +1440,7 @@ open func putRecord(record: InteractionRecord)throws   {try rustCallWithError(Ff
      */
 open func setClientOnline(client: FrontdeskClient, online: Bool)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_set_client_online(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_client_online(
             self.uniffiCloneHandle(),
         FfiConverterTypeFrontdeskClient_lower(client),
         FfiConverterBool.lower(online),uniffiCallStatus
@@ -1454,7 +1454,7 @@ open func setClientOnline(client: FrontdeskClient, online: Bool)throws   {try ru
 open func setOrderStatus(orderId: String, status: OrderStatus)throws  -> Order  {
     return try  FfiConverterTypeOrder_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_set_order_status(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_order_status(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(orderId),
         FfiConverterTypeOrderStatus_lower(status),uniffiCallStatus
@@ -1467,7 +1467,7 @@ open func setOrderStatus(orderId: String, status: OrderStatus)throws  -> Order  
      */
 open func shutdown()  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_embeddedcenter_shutdown(
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_shutdown(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
@@ -1680,7 +1680,7 @@ open class FrontdeskAgent: FrontdeskAgentProtocol, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_frontdesk_fn_clone_frontdeskagent(self.handle, $0) }
+        return try! rustCall { uniffi_frontdesk_uniffi_fn_clone_frontdeskagent(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -1690,7 +1690,7 @@ open class FrontdeskAgent: FrontdeskAgentProtocol, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_frontdesk_fn_free_frontdeskagent(handle, $0) }
+        try! rustCall { uniffi_frontdesk_uniffi_fn_free_frontdeskagent(handle, $0) }
     }
 
     
@@ -1703,7 +1703,7 @@ open class FrontdeskAgent: FrontdeskAgentProtocol, @unchecked Sendable {
 public static func connect(url: String, token: String, instance: UInt64, name: String, media: [Medium], listener: AgentListener)throws  -> FrontdeskAgent  {
     return try  FfiConverterTypeFrontdeskAgent_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_constructor_frontdeskagent_connect(
+    uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect(
         FfiConverterString.lower(url),
         FfiConverterString.lower(token),
         FfiConverterUInt64.lower(instance),
@@ -1722,7 +1722,7 @@ public static func connect(url: String, token: String, instance: UInt64, name: S
 open func accept(interactionId: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_accept(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_accept(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),uniffiCallStatus
     )
@@ -1735,7 +1735,7 @@ open func accept(interactionId: String)throws  -> UInt64  {
 open func addNote(interactionId: String, text: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_add_note(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_add_note(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),
         FfiConverterString.lower(text),uniffiCallStatus
@@ -1749,7 +1749,7 @@ open func addNote(interactionId: String, text: String)throws  -> UInt64  {
 open func centerStatus()throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_center_status(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_center_status(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1761,7 +1761,7 @@ open func centerStatus()throws  -> UInt64  {
 open func clientHistory(clientId: String, filter: HistoryFilter)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_client_history(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_history(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(clientId),
         FfiConverterTypeHistoryFilter_lower(filter),uniffiCallStatus
@@ -1775,7 +1775,7 @@ open func clientHistory(clientId: String, filter: HistoryFilter)throws  -> UInt6
 open func clientProfile(clientId: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_client_profile(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_profile(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(clientId),uniffiCallStatus
     )
@@ -1788,7 +1788,7 @@ open func clientProfile(clientId: String)throws  -> UInt64  {
 open func decline(interactionId: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_decline(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_decline(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),uniffiCallStatus
     )
@@ -1801,7 +1801,7 @@ open func decline(interactionId: String)throws  -> UInt64  {
 open func end(interactionId: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_end(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_end(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),uniffiCallStatus
     )
@@ -1814,7 +1814,7 @@ open func end(interactionId: String)throws  -> UInt64  {
 open func getSeat()throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_get_seat(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_seat(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1826,7 +1826,7 @@ open func getSeat()throws  -> UInt64  {
 open func getTranscript(interactionId: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_get_transcript(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),uniffiCallStatus
     )
@@ -1839,7 +1839,7 @@ open func getTranscript(interactionId: String)throws  -> UInt64  {
 open func invite(clientId: String, medium: Medium, message: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_invite(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_invite(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(clientId),
         FfiConverterTypeMedium_lower(medium),
@@ -1854,7 +1854,7 @@ open func invite(clientId: String, medium: Medium, message: String)throws  -> UI
 open func isConnected() -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_is_connected(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_connected(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1866,7 +1866,7 @@ open func isConnected() -> Bool  {
 open func isDelivered(interactionId: String, seq: UInt64) -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_is_delivered(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_delivered(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),
         FfiConverterUInt64.lower(seq),uniffiCallStatus
@@ -1880,7 +1880,7 @@ open func isDelivered(interactionId: String, seq: UInt64) -> Bool  {
 open func logIn(name: String, skills: [String], media: [Medium])throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_log_in(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_in(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(name),
         FfiConverterSequenceString.lower(skills),
@@ -1895,7 +1895,7 @@ open func logIn(name: String, skills: [String], media: [Medium])throws  -> UInt6
 open func logOut()throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_log_out(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_out(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1907,7 +1907,7 @@ open func logOut()throws  -> UInt64  {
 open func respondInvitation(invitationId: String, accept: Bool)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_respond_invitation(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(invitationId),
         FfiConverterBool.lower(accept),uniffiCallStatus
@@ -1921,7 +1921,7 @@ open func respondInvitation(invitationId: String, accept: Bool)throws  -> UInt64
 open func sendChat(interactionId: String, text: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_send_chat(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),
         FfiConverterString.lower(text),uniffiCallStatus
@@ -1935,7 +1935,7 @@ open func sendChat(interactionId: String, text: String)throws  -> UInt64  {
 open func setState(state: AgentState)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_set_state(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_state(
             self.uniffiCloneHandle(),
         FfiConverterTypeAgentState_lower(state),uniffiCallStatus
     )
@@ -1948,7 +1948,7 @@ open func setState(state: AgentState)throws  -> UInt64  {
      */
 open func shutdown()  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_shutdown(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_shutdown(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
@@ -1960,7 +1960,7 @@ open func shutdown()  {try! rustCall() {
 open func transcript(interactionId: String) -> [ChatMessage]  {
     return try!  FfiConverterSequenceTypeChatMessage.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_transcript(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transcript(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),uniffiCallStatus
     )
@@ -1973,7 +1973,7 @@ open func transcript(interactionId: String) -> [ChatMessage]  {
 open func view() -> AgentView  {
     return try!  FfiConverterTypeAgentView_lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_view(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_view(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1985,7 +1985,7 @@ open func view() -> AgentView  {
 open func wait(requestId: UInt64, timeoutMs: UInt64)throws  -> Response  {
     return try  FfiConverterTypeResponse_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_wait(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(requestId),
         FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
@@ -1999,7 +1999,7 @@ open func wait(requestId: UInt64, timeoutMs: UInt64)throws  -> Response  {
 open func waitSeated(timeoutMs: UInt64)throws  -> AgentView  {
     return try  FfiConverterTypeAgentView_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskagent_wait_seated(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait_seated(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
     )
@@ -2247,7 +2247,7 @@ open class FrontdeskClient: FrontdeskClientProtocol, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_frontdesk_fn_clone_frontdeskclient(self.handle, $0) }
+        return try! rustCall { uniffi_frontdesk_uniffi_fn_clone_frontdeskclient(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -2257,7 +2257,7 @@ open class FrontdeskClient: FrontdeskClientProtocol, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_frontdesk_fn_free_frontdeskclient(handle, $0) }
+        try! rustCall { uniffi_frontdesk_uniffi_fn_free_frontdeskclient(handle, $0) }
     }
 
     
@@ -2269,7 +2269,7 @@ open class FrontdeskClient: FrontdeskClientProtocol, @unchecked Sendable {
 public static func connect(url: String, token: String, instance: UInt64, listener: ClientListener)throws  -> FrontdeskClient  {
     return try  FfiConverterTypeFrontdeskClient_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_constructor_frontdeskclient_connect(
+    uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect(
         FfiConverterString.lower(url),
         FfiConverterString.lower(token),
         FfiConverterUInt64.lower(instance),
@@ -2286,7 +2286,7 @@ public static func connect(url: String, token: String, instance: UInt64, listene
 open func acceptInvitation(invitationId: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_accept_invitation(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_accept_invitation(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(invitationId),uniffiCallStatus
     )
@@ -2299,7 +2299,7 @@ open func acceptInvitation(invitationId: String)throws  -> UInt64  {
 open func addNote(interactionId: String, text: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_add_note(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_add_note(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),
         FfiConverterString.lower(text),uniffiCallStatus
@@ -2312,7 +2312,7 @@ open func addNote(interactionId: String, text: String)throws  -> UInt64  {
      */
 open func authenticate(token: String)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_authenticate(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_authenticate(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(token),uniffiCallStatus
     )
@@ -2325,7 +2325,7 @@ open func authenticate(token: String)throws   {try rustCallWithError(FfiConverte
 open func declineInvitation(invitationId: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_decline_invitation(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_decline_invitation(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(invitationId),uniffiCallStatus
     )
@@ -2338,7 +2338,7 @@ open func declineInvitation(invitationId: String)throws  -> UInt64  {
      */
 open func disconnect()throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_disconnect(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_disconnect(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
@@ -2350,7 +2350,7 @@ open func disconnect()throws   {try rustCallWithError(FfiConverterTypeFrontdeskE
 open func endInteraction(interactionId: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_end_interaction(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_end_interaction(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),uniffiCallStatus
     )
@@ -2363,7 +2363,7 @@ open func endInteraction(interactionId: String)throws  -> UInt64  {
 open func getCenterStatus()throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_get_center_status(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_center_status(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -2375,7 +2375,7 @@ open func getCenterStatus()throws  -> UInt64  {
 open func getHistory(filter: HistoryFilter)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_get_history(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_history(
             self.uniffiCloneHandle(),
         FfiConverterTypeHistoryFilter_lower(filter),uniffiCallStatus
     )
@@ -2388,7 +2388,7 @@ open func getHistory(filter: HistoryFilter)throws  -> UInt64  {
 open func getOrders()throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_get_orders(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_orders(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -2400,7 +2400,7 @@ open func getOrders()throws  -> UInt64  {
 open func getProducts()throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_get_products(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_products(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -2412,7 +2412,7 @@ open func getProducts()throws  -> UInt64  {
 open func getProfile()throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_get_profile(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_profile(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -2424,7 +2424,7 @@ open func getProfile()throws  -> UInt64  {
 open func getTranscript(interactionId: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_get_transcript(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),uniffiCallStatus
     )
@@ -2437,7 +2437,7 @@ open func getTranscript(interactionId: String)throws  -> UInt64  {
 open func inviteAgent(agentId: String, medium: Medium, message: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_invite_agent(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_invite_agent(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(agentId),
         FfiConverterTypeMedium_lower(medium),
@@ -2452,7 +2452,7 @@ open func inviteAgent(agentId: String, medium: Medium, message: String)throws  -
 open func isConnected()throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_is_connected(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_connected(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -2464,7 +2464,7 @@ open func isConnected()throws  -> Bool  {
 open func isDelivered(interactionId: String, seq: UInt64)throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_is_delivered(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_delivered(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),
         FfiConverterUInt64.lower(seq),uniffiCallStatus
@@ -2478,7 +2478,7 @@ open func isDelivered(interactionId: String, seq: UInt64)throws  -> Bool  {
 open func order(orderId: String)throws  -> Order  {
     return try  FfiConverterTypeOrder_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_order(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(orderId),uniffiCallStatus
     )
@@ -2491,7 +2491,7 @@ open func order(orderId: String)throws  -> Order  {
 open func sendChat(interactionId: String, text: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_send_chat(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),
         FfiConverterString.lower(text),uniffiCallStatus
@@ -2505,7 +2505,7 @@ open func sendChat(interactionId: String, text: String)throws  -> UInt64  {
 open func setStatus(status: ClientStatus)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_set_status(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status(
             self.uniffiCloneHandle(),
         FfiConverterTypeClientStatus_lower(status),uniffiCallStatus
     )
@@ -2518,7 +2518,7 @@ open func setStatus(status: ClientStatus)throws  -> UInt64  {
 open func startInteraction(medium: Medium, productId: String?, queueId: String?, topic: String?)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_start_interaction(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_start_interaction(
             self.uniffiCloneHandle(),
         FfiConverterTypeMedium_lower(medium),
         FfiConverterOptionString.lower(productId),
@@ -2534,7 +2534,7 @@ open func startInteraction(medium: Medium, productId: String?, queueId: String?,
 open func subscribeAlert(rule: AlertRule)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_subscribe_alert(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_subscribe_alert(
             self.uniffiCloneHandle(),
         FfiConverterTypeAlertRule_lower(rule),uniffiCallStatus
     )
@@ -2547,7 +2547,7 @@ open func subscribeAlert(rule: AlertRule)throws  -> UInt64  {
 open func transcript(interactionId: String)throws  -> [ChatMessage]  {
     return try  FfiConverterSequenceTypeChatMessage.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_transcript(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_transcript(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),uniffiCallStatus
     )
@@ -2560,7 +2560,7 @@ open func transcript(interactionId: String)throws  -> [ChatMessage]  {
 open func unsubscribeAlert(alertId: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_unsubscribe_alert(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unsubscribe_alert(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(alertId),uniffiCallStatus
     )
@@ -2573,7 +2573,7 @@ open func unsubscribeAlert(alertId: String)throws  -> UInt64  {
 open func updateDelivery(orderId: String, delivery: DeliveryDetails)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_update_delivery(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_delivery(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(orderId),
         FfiConverterTypeDeliveryDetails_lower(delivery),uniffiCallStatus
@@ -2587,7 +2587,7 @@ open func updateDelivery(orderId: String, delivery: DeliveryDetails)throws  -> U
 open func updateProfile(patch: ProfilePatch)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_update_profile(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_profile(
             self.uniffiCloneHandle(),
         FfiConverterTypeProfilePatch_lower(patch),uniffiCallStatus
     )
@@ -2600,7 +2600,7 @@ open func updateProfile(patch: ProfilePatch)throws  -> UInt64  {
 open func view()throws  -> ClientView  {
     return try  FfiConverterTypeClientView_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_view(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_view(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -2613,7 +2613,7 @@ open func view()throws  -> ClientView  {
 open func wait(requestId: UInt64, timeoutMs: UInt64)throws  -> Response  {
     return try  FfiConverterTypeResponse_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_wait(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(requestId),
         FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
@@ -2626,7 +2626,7 @@ open func wait(requestId: UInt64, timeoutMs: UInt64)throws  -> Response  {
      */
 open func waitSynced(timeoutMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
-    uniffi_frontdesk_fn_method_frontdeskclient_wait_synced(
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait_synced(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
     )
@@ -8595,230 +8595,230 @@ private let initializationResult: InitializationResult = {
     // Get the bindings contract version from our ComponentInterface
     let bindings_contract_version = 30
     // Get the scaffolding contract version by calling the into the dylib
-    let scaffolding_contract_version = ffi_frontdesk_uniffi_contract_version()
+    let scaffolding_contract_version = ffi_frontdesk_uniffi_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_frontdesk_checksum_method_agentlistener_on_event() != 13306) {
+    if (uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event() != 51860) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_accept() != 28584) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_accept() != 16340) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_add_note() != 2888) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_add_note() != 59536) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_center_status() != 51507) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_center_status() != 65230) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_client_history() != 40895) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history() != 52310) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_client_profile() != 29169) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile() != 29319) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_decline() != 26210) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_decline() != 2807) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_end() != 54) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_end() != 39789) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_get_seat() != 42345) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_seat() != 41946) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript() != 29794) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript() != 13543) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_invite() != 23968) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite() != 4014) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_is_connected() != 8571) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_connected() != 2641) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered() != 15374) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_delivered() != 57515) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_log_in() != 35852) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_in() != 34842) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_log_out() != 30887) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out() != 60359) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation() != 35130) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation() != 2324) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_send_chat() != 64539) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat() != 9860) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_set_state() != 64147) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state() != 6505) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_shutdown() != 42963) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown() != 10382) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_transcript() != 3373) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript() != 4318) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_view() != 56187) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view() != 59645) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_wait() != 27809) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait() != 55284) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated() != 9246) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated() != 27899) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_add_client_token() != 19486) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_add_client_token() != 65450) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_agent_accept() != 11986) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_accept() != 60418) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_agent_decline() != 33398) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_decline() != 44908) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_agent_end() != 45986) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_end() != 2519) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_agent_invite() != 25964) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_invite() != 33575) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_agent_login() != 37993) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_login() != 25331) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_agent_respond_invitation() != 37749) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_respond_invitation() != 43353) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_agent_send_chat() != 60225) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_send_chat() != 60353) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_agent_set_state() != 36461) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_set_state() != 45183) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_configure_queue() != 57093) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_configure_queue() != 3702) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_connect() != 14809) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_connect() != 43245) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_next_agent_event() != 57329) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_next_agent_event() != 17343) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_now_ms() != 16306) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_now_ms() != 52715) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_put_order() != 47357) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_order() != 3869) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_put_product() != 30996) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_product() != 16149) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_put_record() != 5891) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record() != 64762) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_set_client_online() != 54210) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online() != 55635) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_set_order_status() != 50268) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status() != 10219) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_embeddedcenter_shutdown() != 62749) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown() != 9452) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_accept_invitation() != 60177) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_accept_invitation() != 54712) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_add_note() != 3855) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_add_note() != 8832) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_authenticate() != 19690) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_authenticate() != 37855) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation() != 15322) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_decline_invitation() != 3186) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_disconnect() != 38095) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_disconnect() != 27105) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction() != 31609) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_end_interaction() != 57942) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_get_center_status() != 31906) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_center_status() != 34772) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_get_history() != 27432) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history() != 6807) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_get_orders() != 14967) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_orders() != 46772) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_get_products() != 7202) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_products() != 12482) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_get_profile() != 49206) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_profile() != 22519) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_get_transcript() != 18856) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() != 28872) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_invite_agent() != 37210) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent() != 34075) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_is_connected() != 61303) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_connected() != 44256) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_is_delivered() != 16413) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered() != 32916) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_order() != 24376) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() != 33183) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_send_chat() != 31391) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() != 35172) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_set_status() != 22455) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status() != 56840) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_start_interaction() != 35773) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() != 63855) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_subscribe_alert() != 61742) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_alert() != 15867) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_transcript() != 54524) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript() != 54364) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_unsubscribe_alert() != 8477) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert() != 32615) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_update_delivery() != 34798) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery() != 20187) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_update_profile() != 61755) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_profile() != 46979) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_view() != 60692) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_view() != 2411) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_wait() != 20752) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait() != 48753) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_frontdeskclient_wait_synced() != 11291) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() != 42713) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_method_clientlistener_on_event() != 58841) {
+    if (uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() != 62551) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_constructor_frontdeskagent_connect() != 50117) {
+    if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() != 20913) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_constructor_embeddedcenter_demo() != 36230) {
+    if (uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_demo() != 52368) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_constructor_embeddedcenter_new() != 23253) {
+    if (uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_new() != 42963) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_checksum_constructor_frontdeskclient_connect() != 26465) {
+    if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 13989) {
         return InitializationResult.apiChecksumMismatch
     }
 
@@ -8829,7 +8829,7 @@ private let initializationResult: InitializationResult = {
 
 // Make the ensure init function public so that other modules which have external type references to
 // our types can call it.
-public func uniffiEnsureFrontdeskInitialized() {
+public func uniffiEnsureFrontdeskUniffiInitialized() {
     switch initializationResult {
     case .ok:
         break

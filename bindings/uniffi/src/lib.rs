@@ -7,7 +7,9 @@
 //! whole center in-process, for tests and demos. The core stays free of uniffi: every exported type
 //! here mirrors one of `frontdesk-core`.
 
-uniffi::setup_scaffolding!();
+// The namespace stays `frontdesk` (modules `frontdesk.py`, `frontdesk.kt`) while the library file is
+// libfrontdesk_uniffi, so it never collides with the C ABI's libfrontdesk.
+uniffi::setup_scaffolding!("frontdesk");
 
 #[cfg(feature = "network")]
 pub mod agent;

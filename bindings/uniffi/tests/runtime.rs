@@ -1,8 +1,8 @@
 //! The exported API driven from Rust: the same objects the foreign languages get, minus the FFI.
 
-use frontdesk::events::{ClientEvent, ClientListener, ListenerError, Response};
-use frontdesk::types::{DeliveryDetails, HistoryFilter};
-use frontdesk::{EmbeddedCenter, FrontdeskError};
+use frontdesk_uniffi::events::{ClientEvent, ClientListener, ListenerError, Response};
+use frontdesk_uniffi::types::{DeliveryDetails, HistoryFilter};
+use frontdesk_uniffi::{EmbeddedCenter, FrontdeskError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;

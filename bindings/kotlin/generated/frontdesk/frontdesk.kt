@@ -59,7 +59,7 @@ open class RustBuffer : Structure() {
     companion object {
         internal fun alloc(size: ULong = 0UL) = uniffiRustCall() { status ->
             // Note: need to convert the size to a `Long` value to make this work with JVM.
-            UniffiLib.ffi_frontdesk_rustbuffer_alloc(size.toLong(), status)
+            UniffiLib.ffi_frontdesk_uniffi_rustbuffer_alloc(size.toLong(), status)
         }.also {
             if(it.data == null) {
                throw RuntimeException("RustBuffer.alloc() returned null data pointer (size=${size})")
@@ -75,7 +75,7 @@ open class RustBuffer : Structure() {
         }
 
         internal fun free(buf: RustBuffer.ByValue) = uniffiRustCall() { status ->
-            UniffiLib.ffi_frontdesk_rustbuffer_free(buf, status)
+            UniffiLib.ffi_frontdesk_uniffi_rustbuffer_free(buf, status)
         }
     }
 
@@ -392,7 +392,7 @@ private fun findLibraryName(componentName: String): String {
     if (libOverride != null) {
         return libOverride
     }
-    return "frontdesk"
+    return "frontdesk_uniffi"
 }
 
 // Define FFI callback types
@@ -719,155 +719,155 @@ internal object IntegrityCheckingUniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
-    external fun uniffi_frontdesk_checksum_method_agentlistener_on_event(
+    external fun uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_accept(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_accept(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_add_note(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_add_note(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_center_status(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_center_status(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_client_history(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_client_profile(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_decline(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_decline(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_end(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_end(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_get_seat(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_seat(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_invite(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_is_connected(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_connected(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_delivered(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_log_in(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_in(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_log_out(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_send_chat(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_set_state(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_shutdown(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_transcript(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_view(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_wait(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_add_client_token(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_add_client_token(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_agent_accept(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_accept(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_agent_decline(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_decline(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_agent_end(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_end(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_agent_invite(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_invite(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_agent_login(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_login(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_agent_respond_invitation(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_respond_invitation(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_agent_send_chat(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_send_chat(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_agent_set_state(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_set_state(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_configure_queue(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_configure_queue(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_connect(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_connect(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_next_agent_event(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_next_agent_event(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_now_ms(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_now_ms(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_put_order(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_order(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_put_product(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_product(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_put_record(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_set_client_online(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_set_order_status(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_embeddedcenter_shutdown(
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_accept_invitation(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_accept_invitation(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_add_note(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_add_note(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_authenticate(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_authenticate(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_decline_invitation(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_disconnect(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_disconnect(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_end_interaction(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_get_center_status(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_center_status(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_get_history(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_get_orders(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_orders(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_get_products(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_products(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_get_profile(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_profile(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_get_transcript(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_invite_agent(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_is_connected(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_connected(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_is_delivered(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_order(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_send_chat(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_set_status(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_start_interaction(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_subscribe_alert(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_alert(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_transcript(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_unsubscribe_alert(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_update_delivery(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_update_profile(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_profile(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_view(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_view(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_wait(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_frontdeskclient_wait_synced(
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced(
     ): Int
-    external fun uniffi_frontdesk_checksum_method_clientlistener_on_event(
+    external fun uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event(
     ): Int
-    external fun uniffi_frontdesk_checksum_constructor_frontdeskagent_connect(
+    external fun uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect(
     ): Int
-    external fun uniffi_frontdesk_checksum_constructor_embeddedcenter_demo(
+    external fun uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_demo(
     ): Int
-    external fun uniffi_frontdesk_checksum_constructor_embeddedcenter_new(
+    external fun uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_new(
     ): Int
-    external fun uniffi_frontdesk_checksum_constructor_frontdeskclient_connect(
+    external fun uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect(
     ): Int
-    external fun ffi_frontdesk_uniffi_contract_version(
+    external fun ffi_frontdesk_uniffi_uniffi_contract_version(
     ): Int
 
         
@@ -889,281 +889,281 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
-    external fun uniffi_frontdesk_fn_clone_agentlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_clone_agentlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_free_agentlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_free_agentlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_init_callback_vtable_agentlistener(`vtable`: UniffiVTableCallbackInterfaceAgentListener,
+    external fun uniffi_frontdesk_uniffi_fn_init_callback_vtable_agentlistener(`vtable`: UniffiVTableCallbackInterfaceAgentListener,
     ): Unit
-    external fun uniffi_frontdesk_fn_method_agentlistener_on_event(`ptr`: Long,`event`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_agentlistener_on_event(`ptr`: Long,`event`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_clone_frontdeskagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_clone_frontdeskagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_free_frontdeskagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_free_frontdeskagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_constructor_frontdeskagent_connect(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`instance`: Long,`name`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`instance`: Long,`name`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_accept(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_accept(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_add_note(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_add_note(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_center_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_center_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_client_history(`ptr`: Long,`clientId`: RustBuffer.ByValue,`filter`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_history(`ptr`: Long,`clientId`: RustBuffer.ByValue,`filter`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_client_profile(`ptr`: Long,`clientId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_profile(`ptr`: Long,`clientId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_decline(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_decline(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_end(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_end(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_get_seat(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_seat(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_get_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_invite(`ptr`: Long,`clientId`: RustBuffer.ByValue,`medium`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_invite(`ptr`: Long,`clientId`: RustBuffer.ByValue,`medium`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_is_connected(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_connected(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_is_delivered(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`seq`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_delivered(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`seq`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_log_in(`ptr`: Long,`name`: RustBuffer.ByValue,`skills`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_in(`ptr`: Long,`name`: RustBuffer.ByValue,`skills`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_log_out(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_out(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,`accept`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_respond_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,`accept`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_send_chat(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_set_state(`ptr`: Long,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_state(`ptr`: Long,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_view(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_view(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_wait(`ptr`: Long,`requestId`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait(`ptr`: Long,`requestId`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_frontdeskagent_wait_seated(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait_seated(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_clone_embeddedcenter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_clone_embeddedcenter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_free_embeddedcenter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_free_embeddedcenter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_constructor_embeddedcenter_demo(uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_demo(uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_constructor_embeddedcenter_new(uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_new(uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_add_client_token(`ptr`: Long,`token`: RustBuffer.ByValue,`clientId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_add_client_token(`ptr`: Long,`token`: RustBuffer.ByValue,`clientId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_agent_accept(`ptr`: Long,`agentId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_accept(`ptr`: Long,`agentId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_agent_decline(`ptr`: Long,`agentId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_decline(`ptr`: Long,`agentId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_agent_end(`ptr`: Long,`agentId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_end(`ptr`: Long,`agentId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_agent_invite(`ptr`: Long,`agentId`: RustBuffer.ByValue,`clientId`: RustBuffer.ByValue,`medium`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_invite(`ptr`: Long,`agentId`: RustBuffer.ByValue,`clientId`: RustBuffer.ByValue,`medium`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_agent_login(`ptr`: Long,`agentId`: RustBuffer.ByValue,`name`: RustBuffer.ByValue,`skills`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_login(`ptr`: Long,`agentId`: RustBuffer.ByValue,`name`: RustBuffer.ByValue,`skills`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_agent_respond_invitation(`ptr`: Long,`agentId`: RustBuffer.ByValue,`invitationId`: RustBuffer.ByValue,`accept`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_respond_invitation(`ptr`: Long,`agentId`: RustBuffer.ByValue,`invitationId`: RustBuffer.ByValue,`accept`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_agent_send_chat(`ptr`: Long,`agentId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_send_chat(`ptr`: Long,`agentId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_agent_set_state(`ptr`: Long,`agentId`: RustBuffer.ByValue,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_set_state(`ptr`: Long,`agentId`: RustBuffer.ByValue,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_configure_queue(`ptr`: Long,`queueId`: RustBuffer.ByValue,`name`: RustBuffer.ByValue,`products`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_configure_queue(`ptr`: Long,`queueId`: RustBuffer.ByValue,`name`: RustBuffer.ByValue,`products`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_connect(`ptr`: Long,`token`: RustBuffer.ByValue,`instance`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_connect(`ptr`: Long,`token`: RustBuffer.ByValue,`instance`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_next_agent_event(`ptr`: Long,`agentId`: RustBuffer.ByValue,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_next_agent_event(`ptr`: Long,`agentId`: RustBuffer.ByValue,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_now_ms(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_now_ms(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_put_order(`ptr`: Long,`order`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_order(`ptr`: Long,`order`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_put_product(`ptr`: Long,`product`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_product(`ptr`: Long,`product`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_put_record(`ptr`: Long,`record`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_record(`ptr`: Long,`record`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_set_client_online(`ptr`: Long,`client`: Long,`online`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_client_online(`ptr`: Long,`client`: Long,`online`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_set_order_status(`ptr`: Long,`orderId`: RustBuffer.ByValue,`status`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_order_status(`ptr`: Long,`orderId`: RustBuffer.ByValue,`status`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_embeddedcenter_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_clone_frontdeskclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_clone_frontdeskclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_free_frontdeskclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_free_frontdeskclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_constructor_frontdeskclient_connect(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`instance`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`instance`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_accept_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_accept_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_add_note(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_add_note(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_authenticate(`ptr`: Long,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_authenticate(`ptr`: Long,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_decline_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_decline_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_disconnect(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_disconnect(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_end_interaction(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_end_interaction(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_get_center_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_center_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_get_history(`ptr`: Long,`filter`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_history(`ptr`: Long,`filter`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_get_orders(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_orders(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_get_products(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_products(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_get_profile(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_profile(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_get_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_invite_agent(`ptr`: Long,`agentId`: RustBuffer.ByValue,`medium`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_invite_agent(`ptr`: Long,`agentId`: RustBuffer.ByValue,`medium`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_is_connected(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_connected(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_is_delivered(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`seq`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_delivered(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`seq`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_send_chat(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_set_status(`ptr`: Long,`status`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status(`ptr`: Long,`status`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_start_interaction(`ptr`: Long,`medium`: RustBuffer.ByValue,`productId`: RustBuffer.ByValue,`queueId`: RustBuffer.ByValue,`topic`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_start_interaction(`ptr`: Long,`medium`: RustBuffer.ByValue,`productId`: RustBuffer.ByValue,`queueId`: RustBuffer.ByValue,`topic`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_subscribe_alert(`ptr`: Long,`rule`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_subscribe_alert(`ptr`: Long,`rule`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_unsubscribe_alert(`ptr`: Long,`alertId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unsubscribe_alert(`ptr`: Long,`alertId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_update_delivery(`ptr`: Long,`orderId`: RustBuffer.ByValue,`delivery`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_delivery(`ptr`: Long,`orderId`: RustBuffer.ByValue,`delivery`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_update_profile(`ptr`: Long,`patch`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_profile(`ptr`: Long,`patch`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_view(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_view(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_wait(`ptr`: Long,`requestId`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait(`ptr`: Long,`requestId`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_frontdesk_fn_method_frontdeskclient_wait_synced(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait_synced(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_clone_clientlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_clone_clientlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_fn_free_clientlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_free_clientlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_fn_init_callback_vtable_clientlistener(`vtable`: UniffiVTableCallbackInterfaceClientListener,
+    external fun uniffi_frontdesk_uniffi_fn_init_callback_vtable_clientlistener(`vtable`: UniffiVTableCallbackInterfaceClientListener,
     ): Unit
-    external fun uniffi_frontdesk_fn_method_clientlistener_on_event(`ptr`: Long,`event`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_method_clientlistener_on_event(`ptr`: Long,`event`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun ffi_frontdesk_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun ffi_frontdesk_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun ffi_frontdesk_rustbuffer_free(`buf`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rustbuffer_free(`buf`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun ffi_frontdesk_rustbuffer_reserve(`buf`: RustBuffer.ByValue,`additional`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rustbuffer_reserve(`buf`: RustBuffer.ByValue,`additional`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun ffi_frontdesk_rust_future_poll_u8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_u8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_u8(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_u8(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_u8(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_u8(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_u8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_u8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
-    external fun ffi_frontdesk_rust_future_poll_i8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_i8(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_i8(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_i8(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_i8(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_i8(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_i8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_i8(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun ffi_frontdesk_rust_future_poll_u16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_u16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_u16(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_u16(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_u16(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_u16(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_u16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_u16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
-    external fun ffi_frontdesk_rust_future_poll_i16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_i16(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_i16(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_i16(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_i16(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_i16(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_i16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_i16(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Short
-    external fun ffi_frontdesk_rust_future_poll_u32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_u32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_u32(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_u32(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_u32(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_u32(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_u32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_u32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
-    external fun ffi_frontdesk_rust_future_poll_i32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_i32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_i32(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_i32(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_i32(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_i32(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_i32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_i32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
-    external fun ffi_frontdesk_rust_future_poll_u64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_u64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_u64(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_u64(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_u64(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_u64(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_u64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_u64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun ffi_frontdesk_rust_future_poll_i64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_i64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_i64(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_i64(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_i64(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_i64(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_i64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_i64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun ffi_frontdesk_rust_future_poll_f32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_f32(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_f32(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_f32(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_f32(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_f32(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_f32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_f32(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Float
-    external fun ffi_frontdesk_rust_future_poll_f64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_f64(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_f64(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_f64(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_f64(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_f64(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_f64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_f64(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Double
-    external fun ffi_frontdesk_rust_future_poll_rust_buffer(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_rust_buffer(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_rust_buffer(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_rust_buffer(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_rust_buffer(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_rust_buffer(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_rust_buffer(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_rust_buffer(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun ffi_frontdesk_rust_future_poll_void(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_poll_void(`handle`: Long,`callback`: UniffiRustFutureContinuationCallback,`callbackData`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_cancel_void(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_cancel_void(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_free_void(`handle`: Long,
+    external fun ffi_frontdesk_uniffi_rust_future_free_void(`handle`: Long,
     ): Unit
-    external fun ffi_frontdesk_rust_future_complete_void(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun ffi_frontdesk_uniffi_rust_future_complete_void(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
 
         
@@ -1173,233 +1173,233 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
     // Get the bindings contract version from our ComponentInterface
     val bindings_contract_version = 30
     // Get the scaffolding contract version by calling the into the dylib
-    val scaffolding_contract_version = lib.ffi_frontdesk_uniffi_contract_version()
+    val scaffolding_contract_version = lib.ffi_frontdesk_uniffi_uniffi_contract_version()
     if (bindings_contract_version != scaffolding_contract_version) {
         throw RuntimeException("UniFFI contract version mismatch: try cleaning and rebuilding your project")
     }
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
-    if ((lib.uniffi_frontdesk_checksum_method_agentlistener_on_event() and 0xFFFF) != 13306) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event() and 0xFFFF) != 51860) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_accept() and 0xFFFF) != 28584) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_accept() and 0xFFFF) != 16340) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_add_note() and 0xFFFF) != 2888) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_add_note() and 0xFFFF) != 59536) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_center_status() and 0xFFFF) != 51507) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_center_status() and 0xFFFF) != 65230) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_client_history() and 0xFFFF) != 40895) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history() and 0xFFFF) != 52310) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_client_profile() and 0xFFFF) != 29169) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile() and 0xFFFF) != 29319) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_decline() and 0xFFFF) != 26210) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_decline() and 0xFFFF) != 2807) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_end() and 0xFFFF) != 54) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_end() and 0xFFFF) != 39789) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_get_seat() and 0xFFFF) != 42345) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_seat() and 0xFFFF) != 41946) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_get_transcript() and 0xFFFF) != 29794) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript() and 0xFFFF) != 13543) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_invite() and 0xFFFF) != 23968) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite() and 0xFFFF) != 4014) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_is_connected() and 0xFFFF) != 8571) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_connected() and 0xFFFF) != 2641) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_is_delivered() and 0xFFFF) != 15374) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_delivered() and 0xFFFF) != 57515) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_log_in() and 0xFFFF) != 35852) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_in() and 0xFFFF) != 34842) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_log_out() and 0xFFFF) != 30887) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out() and 0xFFFF) != 60359) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_respond_invitation() and 0xFFFF) != 35130) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation() and 0xFFFF) != 2324) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_send_chat() and 0xFFFF) != 64539) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat() and 0xFFFF) != 9860) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_set_state() and 0xFFFF) != 64147) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state() and 0xFFFF) != 6505) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_shutdown() and 0xFFFF) != 42963) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown() and 0xFFFF) != 10382) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_transcript() and 0xFFFF) != 3373) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript() and 0xFFFF) != 4318) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_view() and 0xFFFF) != 56187) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view() and 0xFFFF) != 59645) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_wait() and 0xFFFF) != 27809) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait() and 0xFFFF) != 55284) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskagent_wait_seated() and 0xFFFF) != 9246) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated() and 0xFFFF) != 27899) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_add_client_token() and 0xFFFF) != 19486) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_add_client_token() and 0xFFFF) != 65450) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_accept() and 0xFFFF) != 11986) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_accept() and 0xFFFF) != 60418) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_decline() and 0xFFFF) != 33398) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_decline() and 0xFFFF) != 44908) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_end() and 0xFFFF) != 45986) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_end() and 0xFFFF) != 2519) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_invite() and 0xFFFF) != 25964) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_invite() and 0xFFFF) != 33575) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_login() and 0xFFFF) != 37993) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_login() and 0xFFFF) != 25331) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_respond_invitation() and 0xFFFF) != 37749) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_respond_invitation() and 0xFFFF) != 43353) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_send_chat() and 0xFFFF) != 60225) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_send_chat() and 0xFFFF) != 60353) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_agent_set_state() and 0xFFFF) != 36461) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_agent_set_state() and 0xFFFF) != 45183) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_configure_queue() and 0xFFFF) != 57093) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_configure_queue() and 0xFFFF) != 3702) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_connect() and 0xFFFF) != 14809) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_connect() and 0xFFFF) != 43245) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_next_agent_event() and 0xFFFF) != 57329) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_next_agent_event() and 0xFFFF) != 17343) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_now_ms() and 0xFFFF) != 16306) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_now_ms() and 0xFFFF) != 52715) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_put_order() and 0xFFFF) != 47357) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_order() and 0xFFFF) != 3869) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_put_product() and 0xFFFF) != 30996) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_product() and 0xFFFF) != 16149) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_put_record() and 0xFFFF) != 5891) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record() and 0xFFFF) != 64762) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_set_client_online() and 0xFFFF) != 54210) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online() and 0xFFFF) != 55635) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_set_order_status() and 0xFFFF) != 50268) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status() and 0xFFFF) != 10219) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_embeddedcenter_shutdown() and 0xFFFF) != 62749) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown() and 0xFFFF) != 9452) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_accept_invitation() and 0xFFFF) != 60177) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_accept_invitation() and 0xFFFF) != 54712) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_add_note() and 0xFFFF) != 3855) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_add_note() and 0xFFFF) != 8832) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_authenticate() and 0xFFFF) != 19690) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_authenticate() and 0xFFFF) != 37855) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_decline_invitation() and 0xFFFF) != 15322) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_decline_invitation() and 0xFFFF) != 3186) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_disconnect() and 0xFFFF) != 38095) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_disconnect() and 0xFFFF) != 27105) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_end_interaction() and 0xFFFF) != 31609) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_end_interaction() and 0xFFFF) != 57942) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_center_status() and 0xFFFF) != 31906) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_center_status() and 0xFFFF) != 34772) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_history() and 0xFFFF) != 27432) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history() and 0xFFFF) != 6807) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_orders() and 0xFFFF) != 14967) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_orders() and 0xFFFF) != 46772) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_products() and 0xFFFF) != 7202) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_products() and 0xFFFF) != 12482) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_profile() and 0xFFFF) != 49206) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_profile() and 0xFFFF) != 22519) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_get_transcript() and 0xFFFF) != 18856) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() and 0xFFFF) != 28872) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_invite_agent() and 0xFFFF) != 37210) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent() and 0xFFFF) != 34075) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_is_connected() and 0xFFFF) != 61303) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_connected() and 0xFFFF) != 44256) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_is_delivered() and 0xFFFF) != 16413) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered() and 0xFFFF) != 32916) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_order() and 0xFFFF) != 24376) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() and 0xFFFF) != 33183) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_send_chat() and 0xFFFF) != 31391) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() and 0xFFFF) != 35172) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_set_status() and 0xFFFF) != 22455) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status() and 0xFFFF) != 56840) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_start_interaction() and 0xFFFF) != 35773) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() and 0xFFFF) != 63855) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_subscribe_alert() and 0xFFFF) != 61742) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_alert() and 0xFFFF) != 15867) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_transcript() and 0xFFFF) != 54524) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript() and 0xFFFF) != 54364) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_unsubscribe_alert() and 0xFFFF) != 8477) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert() and 0xFFFF) != 32615) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_update_delivery() and 0xFFFF) != 34798) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery() and 0xFFFF) != 20187) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_update_profile() and 0xFFFF) != 61755) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_profile() and 0xFFFF) != 46979) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_view() and 0xFFFF) != 60692) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_view() and 0xFFFF) != 2411) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_wait() and 0xFFFF) != 20752) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait() and 0xFFFF) != 48753) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_frontdeskclient_wait_synced() and 0xFFFF) != 11291) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() and 0xFFFF) != 42713) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_method_clientlistener_on_event() and 0xFFFF) != 58841) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() and 0xFFFF) != 62551) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_constructor_frontdeskagent_connect() and 0xFFFF) != 50117) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() and 0xFFFF) != 20913) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_constructor_embeddedcenter_demo() and 0xFFFF) != 36230) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_demo() and 0xFFFF) != 52368) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_constructor_embeddedcenter_new() and 0xFFFF) != 23253) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_new() and 0xFFFF) != 42963) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_checksum_constructor_frontdeskclient_connect() and 0xFFFF) != 26465) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() and 0xFFFF) != 13989) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1962,7 +1962,7 @@ open class AgentListenerImpl: Disposable, AutoCloseable, AgentListener
                 return;
             }
             uniffiRustCall { status ->
-                UniffiLib.uniffi_frontdesk_fn_free_agentlistener(handle, status)
+                UniffiLib.uniffi_frontdesk_uniffi_fn_free_agentlistener(handle, status)
             }
         }
     }
@@ -1975,7 +1975,7 @@ open class AgentListenerImpl: Disposable, AutoCloseable, AgentListener
             throw InternalException("uniffiCloneHandle() called on NoHandle object");
         }
         return uniffiRustCall() { status ->
-            UniffiLib.uniffi_frontdesk_fn_clone_agentlistener(handle, status)
+            UniffiLib.uniffi_frontdesk_uniffi_fn_clone_agentlistener(handle, status)
         }
     }
 
@@ -1987,7 +1987,7 @@ open class AgentListenerImpl: Disposable, AutoCloseable, AgentListener
         = 
     callWithHandle {
     uniffiRustCallWithError(ListenerException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_agentlistener_on_event(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_agentlistener_on_event(
         it,
         
         FfiConverterTypeAgentConsoleEvent.lower(`event`),_status)
@@ -2053,7 +2053,7 @@ internal object uniffiCallbackInterfaceAgentListener {
     // Registers the foreign callback with the Rust side.
     // This method is generated for each callback interface.
     internal fun register(lib: UniffiLib) {
-        lib.uniffi_frontdesk_fn_init_callback_vtable_agentlistener(vtable)
+        lib.uniffi_frontdesk_uniffi_fn_init_callback_vtable_agentlistener(vtable)
     }
 }
 
@@ -2294,7 +2294,7 @@ open class ClientListenerImpl: Disposable, AutoCloseable, ClientListener
                 return;
             }
             uniffiRustCall { status ->
-                UniffiLib.uniffi_frontdesk_fn_free_clientlistener(handle, status)
+                UniffiLib.uniffi_frontdesk_uniffi_fn_free_clientlistener(handle, status)
             }
         }
     }
@@ -2307,7 +2307,7 @@ open class ClientListenerImpl: Disposable, AutoCloseable, ClientListener
             throw InternalException("uniffiCloneHandle() called on NoHandle object");
         }
         return uniffiRustCall() { status ->
-            UniffiLib.uniffi_frontdesk_fn_clone_clientlistener(handle, status)
+            UniffiLib.uniffi_frontdesk_uniffi_fn_clone_clientlistener(handle, status)
         }
     }
 
@@ -2320,7 +2320,7 @@ open class ClientListenerImpl: Disposable, AutoCloseable, ClientListener
         = 
     callWithHandle {
     uniffiRustCallWithError(ListenerException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_clientlistener_on_event(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_clientlistener_on_event(
         it,
         
         FfiConverterTypeClientEvent.lower(`event`),_status)
@@ -2386,7 +2386,7 @@ internal object uniffiCallbackInterfaceClientListener {
     // Registers the foreign callback with the Rust side.
     // This method is generated for each callback interface.
     internal fun register(lib: UniffiLib) {
-        lib.uniffi_frontdesk_fn_init_callback_vtable_clientlistener(vtable)
+        lib.uniffi_frontdesk_uniffi_fn_init_callback_vtable_clientlistener(vtable)
     }
 }
 
@@ -2661,7 +2661,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
     constructor() :
         this(UniffiWithHandle, 
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_frontdesk_fn_constructor_embeddedcenter_new(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_new(
     
         _status)
 }
@@ -2726,7 +2726,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
                 return;
             }
             uniffiRustCall { status ->
-                UniffiLib.uniffi_frontdesk_fn_free_embeddedcenter(handle, status)
+                UniffiLib.uniffi_frontdesk_uniffi_fn_free_embeddedcenter(handle, status)
             }
         }
     }
@@ -2739,7 +2739,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
             throw InternalException("uniffiCloneHandle() called on NoHandle object");
         }
         return uniffiRustCall() { status ->
-            UniffiLib.uniffi_frontdesk_fn_clone_embeddedcenter(handle, status)
+            UniffiLib.uniffi_frontdesk_uniffi_fn_clone_embeddedcenter(handle, status)
         }
     }
 
@@ -2750,7 +2750,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_add_client_token(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_add_client_token(
         it,
         
         FfiConverterString.lower(`token`),
@@ -2768,7 +2768,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
             return FfiConverterTypeLiveInteraction.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_accept(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_accept(
         it,
         
         FfiConverterString.lower(`agentId`),
@@ -2787,7 +2787,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_decline(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_decline(
         it,
         
         FfiConverterString.lower(`agentId`),
@@ -2805,7 +2805,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
             return FfiConverterTypeLiveInteraction.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_end(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_end(
         it,
         
         FfiConverterString.lower(`agentId`),
@@ -2824,7 +2824,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
             return FfiConverterTypeInvitation.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_invite(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_invite(
         it,
         
         FfiConverterString.lower(`agentId`),
@@ -2845,7 +2845,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_login(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_login(
         it,
         
         FfiConverterString.lower(`agentId`),
@@ -2865,7 +2865,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
             return FfiConverterTypeInvitation.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_respond_invitation(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_respond_invitation(
         it,
         
         FfiConverterString.lower(`agentId`),
@@ -2885,7 +2885,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
             return FfiConverterTypeChatMessage.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_send_chat(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_send_chat(
         it,
         
         FfiConverterString.lower(`agentId`),
@@ -2905,7 +2905,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_agent_set_state(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_agent_set_state(
         it,
         
         FfiConverterString.lower(`agentId`),
@@ -2923,7 +2923,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_configure_queue(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_configure_queue(
         it,
         
         FfiConverterString.lower(`queueId`),
@@ -2944,7 +2944,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
             return FfiConverterTypeFrontdeskClient.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_connect(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_connect(
         it,
         
         FfiConverterString.lower(`token`),
@@ -2964,7 +2964,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
             return FfiConverterTypeAgentEvent.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_next_agent_event(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_next_agent_event(
         it,
         
         FfiConverterString.lower(`agentId`),
@@ -2982,7 +2982,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_now_ms(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_now_ms(
         it,
         _status)
 }
@@ -2999,7 +2999,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_order(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_order(
         it,
         
         FfiConverterTypeOrder.lower(`order`),_status)
@@ -3016,7 +3016,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_product(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_product(
         it,
         
         FfiConverterTypeProduct.lower(`product`),_status)
@@ -3033,7 +3033,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_put_record(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_record(
         it,
         
         FfiConverterTypeInteractionRecord.lower(`record`),_status)
@@ -3050,7 +3050,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_set_client_online(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_client_online(
         it,
         
         FfiConverterTypeFrontdeskClient.lower(`client`),
@@ -3068,7 +3068,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
             return FfiConverterTypeOrder.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_set_order_status(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_order_status(
         it,
         
         FfiConverterString.lower(`orderId`),
@@ -3086,7 +3086,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_embeddedcenter_shutdown(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_shutdown(
         it,
         _status)
 }
@@ -3111,7 +3111,7 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
     @Throws(FrontdeskException::class) fun `demo`(): EmbeddedCenter {
             return FfiConverterTypeEmbeddedCenter.lift(
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_constructor_embeddedcenter_demo(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_embeddedcenter_demo(
     
         _status)
 }
@@ -3450,7 +3450,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
                 return;
             }
             uniffiRustCall { status ->
-                UniffiLib.uniffi_frontdesk_fn_free_frontdeskagent(handle, status)
+                UniffiLib.uniffi_frontdesk_uniffi_fn_free_frontdeskagent(handle, status)
             }
         }
     }
@@ -3463,7 +3463,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             throw InternalException("uniffiCloneHandle() called on NoHandle object");
         }
         return uniffiRustCall() { status ->
-            UniffiLib.uniffi_frontdesk_fn_clone_frontdeskagent(handle, status)
+            UniffiLib.uniffi_frontdesk_uniffi_fn_clone_frontdeskagent(handle, status)
         }
     }
 
@@ -3475,7 +3475,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_accept(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_accept(
         it,
         
         FfiConverterString.lower(`interactionId`),_status)
@@ -3493,7 +3493,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_add_note(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_add_note(
         it,
         
         FfiConverterString.lower(`interactionId`),
@@ -3512,7 +3512,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_center_status(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_center_status(
         it,
         _status)
 }
@@ -3529,7 +3529,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_history(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_history(
         it,
         
         FfiConverterString.lower(`clientId`),
@@ -3548,7 +3548,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_client_profile(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_profile(
         it,
         
         FfiConverterString.lower(`clientId`),_status)
@@ -3566,7 +3566,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_decline(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_decline(
         it,
         
         FfiConverterString.lower(`interactionId`),_status)
@@ -3584,7 +3584,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_end(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_end(
         it,
         
         FfiConverterString.lower(`interactionId`),_status)
@@ -3602,7 +3602,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_seat(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_seat(
         it,
         _status)
 }
@@ -3619,7 +3619,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_get_transcript(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript(
         it,
         
         FfiConverterString.lower(`interactionId`),_status)
@@ -3637,7 +3637,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_invite(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_invite(
         it,
         
         FfiConverterString.lower(`clientId`),
@@ -3656,7 +3656,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterBoolean.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_connected(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_connected(
         it,
         _status)
 }
@@ -3672,7 +3672,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterBoolean.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_is_delivered(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_delivered(
         it,
         
         FfiConverterString.lower(`interactionId`),
@@ -3691,7 +3691,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_in(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_in(
         it,
         
         FfiConverterString.lower(`name`),
@@ -3711,7 +3711,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_log_out(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_out(
         it,
         _status)
 }
@@ -3728,7 +3728,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_respond_invitation(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_respond_invitation(
         it,
         
         FfiConverterString.lower(`invitationId`),
@@ -3747,7 +3747,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_send_chat(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat(
         it,
         
         FfiConverterString.lower(`interactionId`),
@@ -3766,7 +3766,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_set_state(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_state(
         it,
         
         FfiConverterTypeAgentState.lower(`state`),_status)
@@ -3784,7 +3784,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_shutdown(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_shutdown(
         it,
         _status)
 }
@@ -3799,7 +3799,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterSequenceTypeChatMessage.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_transcript(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transcript(
         it,
         
         FfiConverterString.lower(`interactionId`),_status)
@@ -3816,7 +3816,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterTypeAgentView.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_view(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_view(
         it,
         _status)
 }
@@ -3833,7 +3833,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterTypeResponse.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait(
         it,
         
         FfiConverterULong.lower(`requestId`),
@@ -3852,7 +3852,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
             return FfiConverterTypeAgentView.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskagent_wait_seated(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait_seated(
         it,
         
         FfiConverterULong.lower(`timeoutMs`),_status)
@@ -3879,7 +3879,7 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
     @Throws(FrontdeskException::class) fun `connect`(`url`: kotlin.String, `token`: kotlin.String, `instance`: kotlin.ULong, `name`: kotlin.String, `media`: List<Medium>, `listener`: AgentListener): FrontdeskAgent {
             return FfiConverterTypeFrontdeskAgent.lift(
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskagent_connect(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect(
     
         
         FfiConverterString.lower(`url`),
@@ -4258,7 +4258,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
                 return;
             }
             uniffiRustCall { status ->
-                UniffiLib.uniffi_frontdesk_fn_free_frontdeskclient(handle, status)
+                UniffiLib.uniffi_frontdesk_uniffi_fn_free_frontdeskclient(handle, status)
             }
         }
     }
@@ -4271,7 +4271,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             throw InternalException("uniffiCloneHandle() called on NoHandle object");
         }
         return uniffiRustCall() { status ->
-            UniffiLib.uniffi_frontdesk_fn_clone_frontdeskclient(handle, status)
+            UniffiLib.uniffi_frontdesk_uniffi_fn_clone_frontdeskclient(handle, status)
         }
     }
 
@@ -4283,7 +4283,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_accept_invitation(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_accept_invitation(
         it,
         
         FfiConverterString.lower(`invitationId`),_status)
@@ -4301,7 +4301,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_add_note(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_add_note(
         it,
         
         FfiConverterString.lower(`interactionId`),
@@ -4320,7 +4320,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_authenticate(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_authenticate(
         it,
         
         FfiConverterString.lower(`token`),_status)
@@ -4337,7 +4337,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_decline_invitation(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_decline_invitation(
         it,
         
         FfiConverterString.lower(`invitationId`),_status)
@@ -4356,7 +4356,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_disconnect(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_disconnect(
         it,
         _status)
 }
@@ -4372,7 +4372,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_end_interaction(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_end_interaction(
         it,
         
         FfiConverterString.lower(`interactionId`),_status)
@@ -4390,7 +4390,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_center_status(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_center_status(
         it,
         _status)
 }
@@ -4407,7 +4407,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_history(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_history(
         it,
         
         FfiConverterTypeHistoryFilter.lower(`filter`),_status)
@@ -4425,7 +4425,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_orders(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_orders(
         it,
         _status)
 }
@@ -4442,7 +4442,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_products(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_products(
         it,
         _status)
 }
@@ -4459,7 +4459,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_profile(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_profile(
         it,
         _status)
 }
@@ -4476,7 +4476,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_get_transcript(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript(
         it,
         
         FfiConverterString.lower(`interactionId`),_status)
@@ -4494,7 +4494,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_invite_agent(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_invite_agent(
         it,
         
         FfiConverterString.lower(`agentId`),
@@ -4514,7 +4514,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterBoolean.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_is_connected(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_connected(
         it,
         _status)
 }
@@ -4531,7 +4531,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterBoolean.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_is_delivered(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_delivered(
         it,
         
         FfiConverterString.lower(`interactionId`),
@@ -4550,7 +4550,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterTypeOrder.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_order(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order(
         it,
         
         FfiConverterString.lower(`orderId`),_status)
@@ -4568,7 +4568,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_send_chat(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat(
         it,
         
         FfiConverterString.lower(`interactionId`),
@@ -4587,7 +4587,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_set_status(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status(
         it,
         
         FfiConverterTypeClientStatus.lower(`status`),_status)
@@ -4605,7 +4605,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_start_interaction(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_start_interaction(
         it,
         
         FfiConverterTypeMedium.lower(`medium`),
@@ -4626,7 +4626,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_subscribe_alert(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_subscribe_alert(
         it,
         
         FfiConverterTypeAlertRule.lower(`rule`),_status)
@@ -4644,7 +4644,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterSequenceTypeChatMessage.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_transcript(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_transcript(
         it,
         
         FfiConverterString.lower(`interactionId`),_status)
@@ -4662,7 +4662,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_unsubscribe_alert(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unsubscribe_alert(
         it,
         
         FfiConverterString.lower(`alertId`),_status)
@@ -4680,7 +4680,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_update_delivery(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_delivery(
         it,
         
         FfiConverterString.lower(`orderId`),
@@ -4699,7 +4699,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_update_profile(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_profile(
         it,
         
         FfiConverterTypeProfilePatch.lower(`patch`),_status)
@@ -4717,7 +4717,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterTypeClientView.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_view(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_view(
         it,
         _status)
 }
@@ -4735,7 +4735,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
             return FfiConverterTypeResponse.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_wait(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait(
         it,
         
         FfiConverterULong.lower(`requestId`),
@@ -4754,7 +4754,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_method_frontdeskclient_wait_synced(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait_synced(
         it,
         
         FfiConverterULong.lower(`timeoutMs`),_status)
@@ -4779,7 +4779,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
     @Throws(FrontdeskException::class) fun `connect`(`url`: kotlin.String, `token`: kotlin.String, `instance`: kotlin.ULong, `listener`: ClientListener): FrontdeskClient {
             return FfiConverterTypeFrontdeskClient.lift(
     uniffiRustCallWithError(FrontdeskException) { _status ->
-    UniffiLib.uniffi_frontdesk_fn_constructor_frontdeskclient_connect(
+    UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect(
     
         
         FfiConverterString.lower(`url`),
