@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const pkg = resolve(process.env.FRONTDESK_WEB_PKG ?? join(import.meta.dirname, '../bindings/js'));
+const pkg = resolve(process.env.FRONTDESK_WEB_PKG ?? join(import.meta.dirname, "../target/web/pkg"));
 const { default: init, Client, Agent } = await import(pathToFileURL(join(pkg, 'frontdesk.js')));
 await init(readFileSync(join(pkg, 'frontdesk_wasm_bg.wasm')));
 

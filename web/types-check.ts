@@ -1,7 +1,7 @@
 // Compiled (not run) by test-web.sh with `tsc --noEmit --strict`: the package's TypeScript types are
 // valid and describe the documented usage of the Client and the widget.
-import init, { Agent, Client, MEDIA, type AgentView, type CenterStatus, type ChatMessage, type ClientView, type FrontdeskError } from '../bindings/js/frontdesk.js';
-import type { FrontdeskWidget } from '../bindings/js/frontdesk-widget.js';
+import init, { Agent, Client, MEDIA, type AgentView, type CenterStatus, type ChatMessage, type ClientView, type FrontdeskError } from './frontdesk.js';
+import type { FrontdeskWidget } from './frontdesk-widget.js';
 
 export async function example(token: string, saved: string | null): Promise<number> {
   await init();
