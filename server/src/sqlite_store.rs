@@ -4,6 +4,14 @@
 use frontdesk_core::broker::store::{DataStore, SessionRecord, StoreError};
 use frontdesk_core::broker::Party;
 
+/// Which table family a session belongs to, in the shared log tables.
+fn party_kind(p: &Party) -> &'static str {
+    match p {
+        Party::Client(_) => "client",
+        Party::Agent { .. } => "agent",
+    }
+}
+
 /// The key column of a session's row: clients and agents live in separate tables, so ids cannot clash.
 fn party_id(p: &Party) -> &str {
     match p {
@@ -70,7 +78,9 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS live (id TEXT PRIMARY KEY, json TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS invitations (id TEXT PRIMARY KEY, json TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS sessions (client TEXT NOT NULL, instance INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (client, instance));
-             CREATE TABLE IF NOT EXISTS agent_sessions (agent TEXT NOT NULL, instance INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (agent, instance));",
+             CREATE TABLE IF NOT EXISTS agent_sessions (agent TEXT NOT NULL, instance INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (agent, instance));
+             CREATE TABLE IF NOT EXISTS session_events (kind TEXT NOT NULL, party TEXT NOT NULL, instance INTEGER NOT NULL, seq INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (kind, party, instance, seq));
+             CREATE TABLE IF NOT EXISTS session_answers (kind TEXT NOT NULL, party TEXT NOT NULL, instance INTEGER NOT NULL, id INTEGER NOT NULL, frame TEXT, PRIMARY KEY (kind, party, instance, id));",
         )
         .map_err(e)?;
         Ok(SqliteStore { conn, in_tx: false })
@@ -187,7 +197,45 @@ impl DataStore for SqliteStore {
             Party::Client(_) => "DELETE FROM sessions WHERE client = ?1 AND instance = ?2",
             Party::Agent { .. } => "DELETE FROM agent_sessions WHERE agent = ?1 AND instance = ?2",
         };
-        self.write()?.execute(sql, params![party_id(party), instance as i64]).map_err(e)?;
+        let w = self.write()?;
+        w.execute(sql, params![party_id(party), instance as i64]).map_err(e)?;
+        let p = params![party_kind(party), party_id(party), instance as i64];
+        w.execute("DELETE FROM session_events WHERE kind = ?1 AND party = ?2 AND instance = ?3", p).map_err(e)?;
+        w.execute("DELETE FROM session_answers WHERE kind = ?1 AND party = ?2 AND instance = ?3", p).map_err(e)?;
+        Ok(())
+    }
+
+    fn logs_sessions(&self) -> bool {
+        true
+    }
+
+    fn append_session_log(&mut self, party: &Party, instance: u64, events: &[(u64, &str)], answers: &[(u64, Option<&str>)]) -> Result<(), StoreError> {
+        let w = self.write()?;
+        let (kind, id, inst) = (party_kind(party), party_id(party), instance as i64);
+        let mut st = w.prepare_cached("INSERT OR REPLACE INTO session_events (kind, party, instance, seq, json) VALUES (?1, ?2, ?3, ?4, ?5)").map_err(e)?;
+        for (seq, json) in events {
+            st.execute(params![kind, id, inst, *seq as i64, json]).map_err(e)?;
+        }
+        let mut st = w.prepare_cached("INSERT OR REPLACE INTO session_answers (kind, party, instance, id, frame) VALUES (?1, ?2, ?3, ?4, ?5)").map_err(e)?;
+        for (rid, frame) in answers {
+            st.execute(params![kind, id, inst, *rid as i64, frame]).map_err(e)?;
+        }
+        Ok(())
+    }
+
+    fn trim_session_log(&mut self, party: &Party, instance: u64, acked: u64, answers_from: u64) -> Result<(), StoreError> {
+        let w = self.write()?;
+        let (kind, id, inst) = (party_kind(party), party_id(party), instance as i64);
+        // Ids and sequences are u64 on the wire; SQLite integers are i64, so both are stored as the
+        // same bit pattern and compared within the positive range the broker uses.
+        w.prepare_cached("DELETE FROM session_events WHERE kind = ?1 AND party = ?2 AND instance = ?3 AND seq <= ?4")
+            .map_err(e)?
+            .execute(params![kind, id, inst, acked.min(i64::MAX as u64) as i64])
+            .map_err(e)?;
+        w.prepare_cached("DELETE FROM session_answers WHERE kind = ?1 AND party = ?2 AND instance = ?3 AND id < ?4")
+            .map_err(e)?
+            .execute(params![kind, id, inst, answers_from.min(i64::MAX as u64) as i64])
+            .map_err(e)?;
         Ok(())
     }
 
@@ -197,7 +245,27 @@ impl DataStore for SqliteStore {
             let mut st = self.conn.prepare(&format!("SELECT json FROM {table}")).map_err(e)?;
             let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(e)?;
             for r in rows {
-                out.push(r.map_err(e).and_then(|s| from_json(&s))?);
+                out.push(r.map_err(e).and_then(|s| from_json::<SessionRecord>(&s))?);
+            }
+        }
+        // Records written since the logs exist carry no events or answers of their own: fill them in.
+        let mut ev = self.conn.prepare("SELECT seq, json FROM session_events WHERE kind = ?1 AND party = ?2 AND instance = ?3 ORDER BY seq").map_err(e)?;
+        let mut an = self.conn.prepare("SELECT id, frame FROM session_answers WHERE kind = ?1 AND party = ?2 AND instance = ?3 ORDER BY id").map_err(e)?;
+        for r in out.iter_mut() {
+            let p = params![party_kind(&r.party), party_id(&r.party), r.instance as i64];
+            let logged: Vec<(u64, String)> =
+                ev.query_map(p, |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, String>(1)?))).map_err(e)?.collect::<Result<_, _>>().map_err(e)?;
+            if !logged.is_empty() {
+                let mut all: std::collections::BTreeMap<u64, String> = r.outbox.drain(..).collect();
+                all.extend(logged);
+                r.outbox = all.into_iter().collect();
+            }
+            let answers: Vec<(u64, Option<String>)> =
+                an.query_map(p, |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, Option<String>>(1)?))).map_err(e)?.collect::<Result<_, _>>().map_err(e)?;
+            if !answers.is_empty() {
+                let mut all: std::collections::BTreeMap<u64, Option<String>> = r.answered.drain(..).collect();
+                all.extend(answers);
+                r.answered = all.into_iter().collect();
             }
         }
         Ok(out)

@@ -92,7 +92,7 @@ impl Broker {
 
     /// Tells an agent: its in-process host through [`BrokerEvent::Agent`], and every console
     /// session reliably (sequenced, replayed after a reconnect or a restart).
-    pub(super) fn to_agent(&mut self, agent: &AgentId, event: AgentEvent, hook: Option<AckHook>) {
+    pub(super) fn tell_agent(&mut self, agent: &AgentId, event: AgentEvent, hook: Option<AckHook>) {
         if let Some(keys) = self.by_agent.get(agent).cloned() {
             let payload: Arc<str> = serde_json::to_string(&event).expect("events serialize").into();
             for k in keys {
@@ -111,7 +111,7 @@ impl Broker {
     pub(super) fn run_hooks(&mut self, hooks: Vec<AckHook>) {
         for h in hooks {
             match h {
-                AckHook::ToAgent { agent, interaction, seq } => self.to_agent(&agent, AgentEvent::ChatDelivered { interaction, seq }, None),
+                AckHook::ToAgent { agent, interaction, seq } => self.tell_agent(&agent, AgentEvent::ChatDelivered { interaction, seq }, None),
                 AckHook::ToClient { client, interaction, seq } => {
                     let Some(l) = self.live.get_mut(&interaction) else { continue };
                     if l.delivered_to_agent >= seq {
@@ -237,7 +237,7 @@ impl Broker {
         self.tell_monitor(CenterEvent::InteractionAnswered { interaction: interaction.clone(), agent: agent.clone() });
         self.set_agent_state(agent, AgentState::Busy);
         self.push_event(&li.client, &Event::Interaction(li.clone()), None, None);
-        self.to_agent(agent, AgentEvent::Connected(li.clone()), None);
+        self.tell_agent(agent, AgentEvent::Connected(li.clone()), None);
         self.route();
         self.pump();
         Ok(li)

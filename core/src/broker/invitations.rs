@@ -102,7 +102,7 @@ impl Broker {
         seat.active.insert(id);
         self.set_agent_state(&inv.agent.clone(), AgentState::Busy);
         self.push_event(&inv.client, &Event::Interaction(li.clone()), None, None);
-        self.to_agent(&inv.agent, AgentEvent::Connected(li.clone()), None);
+        self.tell_agent(&inv.agent, AgentEvent::Connected(li.clone()), None);
         Ok(li)
     }
 
@@ -112,7 +112,7 @@ impl Broker {
         let inv = inv.clone();
         self.dirty_invitations.insert(id.clone());
         self.push_event(&inv.client.clone(), &Event::Invitation(inv.clone()), None, None);
-        self.to_agent(&inv.agent, AgentEvent::InvitationUpdated(inv.clone()), None);
+        self.tell_agent(&inv.agent, AgentEvent::InvitationUpdated(inv.clone()), None);
         if state != InvitationState::Pending {
             // Settled invitations are kept a while so late answers get a clear error, then forgotten.
             let horizon = self.now.as_millis().saturating_sub(3_600_000);

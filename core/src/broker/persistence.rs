@@ -79,11 +79,36 @@ impl Broker {
         self.store_error.take()
     }
 
+    /// Writes what a session's logs lack (new events and answers) and trims them (acknowledged
+    /// events, forgotten answers): proportional to the change, whatever the session holds.
+    fn write_session_log(&mut self, key: &SessionKey) -> Result<(), StoreError> {
+        let s = &self.sessions[key];
+        let (events, answers, acked, answers_from) = s.log_delta();
+        let logged = s.logged;
+        if !events.is_empty() || !answers.is_empty() {
+            let ev: Vec<(u64, &str)> = events.iter().map(|(q, p)| (*q, &**p)).collect();
+            let frames: Vec<(u64, Option<String>)> =
+                answers.iter().map(|(id, f)| (*id, f.as_ref().map(|f| String::from_utf8_lossy(f).into_owned()))).collect();
+            let an: Vec<(u64, Option<&str>)> = frames.iter().map(|(id, f)| (*id, f.as_deref())).collect();
+            self.store.append_session_log(&key.0, key.1, &ev, &an)?;
+        }
+        if acked > logged.acked || answers_from > logged.answers_from {
+            self.store.trim_session_log(&key.0, key.1, acked, answers_from)?;
+        }
+        let l = &mut self.sessions.get_mut(key).expect("exists").logged;
+        l.seq = events.last().map_or(l.seq, |(q, _)| *q).max(l.seq);
+        l.answer = answers.last().map_or(l.answer, |(id, _)| *id).max(l.answer);
+        l.acked = l.acked.max(acked);
+        l.answers_from = l.answers_from.max(answers_from);
+        Ok(())
+    }
+
     pub(super) fn persist(&mut self) {
+        let logs = self.store.logs_sessions();
         for key in std::mem::take(&mut self.dirty) {
             let r = match self.sessions.get(&key) {
                 Some(s) => {
-                    let mut rec = s.record();
+                    let mut rec = if logs { s.header() } else { s.record() };
                     if let Party::Agent { agent } = &key.0 {
                         rec.seat = self.seats.get(agent).filter(|s| s.remote).map(|s| store::SeatRecord {
                             name: s.name.clone(),
@@ -94,7 +119,12 @@ impl Broker {
                     }
                     rec.alerts = self.alerts.iter().filter(|(_, a)| a.session == key).map(|(id, a)| (id.clone(), a.rule.clone())).collect();
                     rec.alerts.sort_by(|a, b| a.0.cmp(&b.0));
-                    self.store.save_session(&rec)
+                    let r = self.store.save_session(&rec);
+                    if logs && r.is_ok() {
+                        self.write_session_log(&key)
+                    } else {
+                        r
+                    }
                 }
                 None => self.store.delete_session(&key.0, key.1),
             };

@@ -111,7 +111,7 @@ impl Broker {
                     return Err(err(ErrorCode::Unavailable, format!("agent {agent} is not available")));
                 }
                 let inv = self.new_invitation(InvitationDirection::ClientToAgent, &me, &agent, medium, &message)?;
-                self.to_agent(&agent, AgentEvent::InvitationReceived(inv.clone()), None);
+                self.tell_agent(&agent, AgentEvent::InvitationReceived(inv.clone()), None);
                 Ok(Response::Invitation(inv))
             }
             Request::StartInteraction { medium, product, queue, topic } => {
@@ -135,9 +135,9 @@ impl Broker {
                     // A console's acknowledgement is the receipt; an in-process host has it on hand-over.
                     let hook = AckHook::ToClient { client: me.clone(), interaction: interaction.clone(), seq: msg.seq };
                     if self.agent_has_consoles(&agent) {
-                        self.to_agent(&agent, AgentEvent::Chat(msg.clone()), Some(hook));
+                        self.tell_agent(&agent, AgentEvent::Chat(msg.clone()), Some(hook));
                     } else if self.seats.contains_key(&agent) {
-                        self.to_agent(&agent, AgentEvent::Chat(msg.clone()), None);
+                        self.tell_agent(&agent, AgentEvent::Chat(msg.clone()), None);
                         self.run_hooks(vec![hook]);
                     }
                 }

@@ -46,7 +46,7 @@ impl Broker {
                 self.timers.insert((self.now.add(self.cfg.offer_ttl), Timer::Offer(id.clone())));
                 let li = l.li.clone();
                 self.seats.get_mut(&agent).expect("exists").offer = Some(id);
-                self.to_agent(&agent, AgentEvent::Offered(li), None);
+                self.tell_agent(&agent, AgentEvent::Offered(li), None);
             }
         }
     }
@@ -63,7 +63,7 @@ impl Broker {
         if let Some(seat) = self.seats.get_mut(agent) {
             if seat.offer.as_ref() == Some(id) {
                 seat.offer = None;
-                self.to_agent(agent, AgentEvent::OfferWithdrawn(id.clone()), None);
+                self.tell_agent(agent, AgentEvent::OfferWithdrawn(id.clone()), None);
             }
         }
     }
@@ -108,7 +108,7 @@ impl Broker {
             if let Some(seat) = self.seats.get_mut(agent) {
                 seat.active.remove(id);
                 let idle = seat.active.is_empty();
-                self.to_agent(&agent.clone(), AgentEvent::Ended(li.clone()), None);
+                self.tell_agent(&agent.clone(), AgentEvent::Ended(li.clone()), None);
                 if idle {
                     self.set_agent_state(&agent.clone(), AgentState::Available);
                 }

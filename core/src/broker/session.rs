@@ -85,6 +85,9 @@ pub(crate) struct Session {
     pub outbox_bytes: usize,
     /// Bytes of the remembered answers.
     pub answer_bytes: usize,
+    /// With a logging store: the highest event sequence and answer id already in its logs, and
+    /// where the logs were last trimmed, so each commit writes only what changed.
+    pub logged: Logged,
     /// An agent's role; `None` for clients.
     pub role: Option<AgentRole>,
     /// When the session expires if it stays detached.
@@ -95,6 +98,15 @@ pub(crate) struct Session {
     pub sent_upto: u64,
     pub watches: BTreeSet<Presentity>,
     pub pending_status: BTreeMap<Presentity, Arc<str>>,
+}
+
+/// How far a session's logs in the store reach.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Logged {
+    pub seq: u64,
+    pub answer: u64,
+    pub acked: u64,
+    pub answers_from: u64,
 }
 
 impl Cached {
@@ -133,6 +145,36 @@ impl Session {
         }
     }
 
+    /// The record without the events and answers, for a store that keeps those as logs.
+    pub fn header(&self) -> crate::broker::store::SessionRecord {
+        crate::broker::store::SessionRecord {
+            party: self.key.0.clone(),
+            role: self.role,
+            seat: None,
+            instance: self.key.1,
+            next_request: self.next_request,
+            answered: vec![],
+            next_seq: self.next_seq,
+            outbox: vec![],
+            watches: self.watches.iter().cloned().collect(),
+            alerts: vec![],
+        }
+    }
+
+    /// What the logs lack: events and answers newer than what was written, and the new trim points.
+    #[allow(clippy::type_complexity)]
+    pub fn log_delta(&self) -> (Vec<(u64, Arc<str>)>, Vec<(u64, Option<Arc<[u8]>>)>, u64, u64) {
+        let events = self.outbox.iter().filter(|e| e.seq > self.logged.seq).map(|e| (e.seq, e.payload.clone())).collect();
+        let answers = self
+            .answered
+            .iter()
+            .filter(|(id, _)| *id > self.logged.answer)
+            .map(|(id, c)| (*id, if let Cached::Frame(f) = c { Some(f.clone()) } else { None }))
+            .collect();
+        let answers_from = self.answered.front().map_or(self.next_request, |(id, _)| *id);
+        (events, answers, self.acked(), answers_from)
+    }
+
     /// A detached session rebuilt from its durable part.
     pub fn from_record(r: crate::broker::store::SessionRecord, watcher: WatcherId, expires_at: Timestamp) -> Self {
         let mut s = Session::new((r.party, r.instance), watcher, r.next_request);
@@ -162,6 +204,7 @@ impl Session {
             early_bytes: 0,
             outbox_bytes: 0,
             answer_bytes: 0,
+            logged: Logged::default(),
             role: None,
             expires_at: None,
             answered: VecDeque::new(),

@@ -94,9 +94,26 @@ pub trait DataStore: Send {
     fn delete_session(&mut self, _party: &crate::broker::Party, _instance: u64) -> Result<(), StoreError> {
         Ok(())
     }
-    /// Every saved session, for a broker starting up.
+    /// Every saved session, for a broker starting up (a logging store fills `outbox` and
+    /// `answered` from its logs).
     fn load_sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
         Ok(vec![])
+    }
+    /// Whether the store keeps a session's unacknowledged events and remembered answers as logs that
+    /// grow and shrink by the change ([`append_session_log`](Self::append_session_log),
+    /// [`trim_session_log`](Self::trim_session_log)); `save_session` then gets records without them,
+    /// so what is written per input is proportional to what changed, not to the session's size.
+    fn logs_sessions(&self) -> bool {
+        false
+    }
+    /// Adds new events (sequence, encoded event) and new answers (request id, encoded response frame,
+    /// none for reads) to a session's logs; writing one already there again replaces it.
+    fn append_session_log(&mut self, _party: &crate::broker::Party, _instance: u64, _events: &[(u64, &str)], _answers: &[(u64, Option<&str>)]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Drops from a session's logs the events up to `acked` and the answers below `answers_from`.
+    fn trim_session_log(&mut self, _party: &crate::broker::Party, _instance: u64, _acked: u64, _answers_from: u64) -> Result<(), StoreError> {
+        Ok(())
     }
     /// Saves a live interaction (queued or connected) so it survives a restart.
     fn save_live(&mut self, _interaction: &crate::interaction::LiveInteraction) -> Result<(), StoreError> {
