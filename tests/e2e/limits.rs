@@ -183,3 +183,102 @@ fn presence_for_presentities_never_watched_is_not_kept() {
     }
     assert!(c.view().presence.len() <= 1, "only the center, which it watches: {}", c.view().presence.len());
 }
+
+/// A store that counts what the broker asks it to write, keeping sessions as logs or whole.
+struct CountingStore {
+    inner: frontdesk_core::broker::store::MemoryStore,
+    logs: bool,
+    bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl frontdesk_core::broker::store::DataStore for CountingStore {
+    fn profile(&self, c: &frontdesk_core::ClientId) -> Result<Option<frontdesk_core::profile::ClientProfile>, frontdesk_core::broker::store::StoreError> {
+        self.inner.profile(c)
+    }
+    fn put_profile(&mut self, c: &frontdesk_core::ClientId, p: &frontdesk_core::profile::ClientProfile) -> Result<(), frontdesk_core::broker::store::StoreError> {
+        self.inner.put_profile(c, p)
+    }
+    fn history(&self, c: &frontdesk_core::ClientId, f: &HistoryFilter) -> Result<Vec<InteractionRecord>, frontdesk_core::broker::store::StoreError> {
+        self.inner.history(c, f)
+    }
+    fn record(&self, id: &frontdesk_core::InteractionId) -> Result<Option<InteractionRecord>, frontdesk_core::broker::store::StoreError> {
+        self.inner.record(id)
+    }
+    fn put_record(&mut self, r: &InteractionRecord) -> Result<(), frontdesk_core::broker::store::StoreError> {
+        self.inner.put_record(r)
+    }
+    fn products(&self) -> Result<Vec<frontdesk_core::records::Product>, frontdesk_core::broker::store::StoreError> {
+        self.inner.products()
+    }
+    fn put_product(&mut self, p: &frontdesk_core::records::Product) -> Result<(), frontdesk_core::broker::store::StoreError> {
+        self.inner.put_product(p)
+    }
+    fn orders(&self, c: &frontdesk_core::ClientId) -> Result<Vec<frontdesk_core::records::Order>, frontdesk_core::broker::store::StoreError> {
+        self.inner.orders(c)
+    }
+    fn order(&self, id: &frontdesk_core::OrderId) -> Result<Option<frontdesk_core::records::Order>, frontdesk_core::broker::store::StoreError> {
+        self.inner.order(id)
+    }
+    fn put_order(&mut self, o: &frontdesk_core::records::Order) -> Result<(), frontdesk_core::broker::store::StoreError> {
+        self.inner.put_order(o)
+    }
+    fn append_chat(&mut self, m: &frontdesk_core::interaction::ChatMessage) -> Result<(), frontdesk_core::broker::store::StoreError> {
+        self.inner.append_chat(m)
+    }
+    fn transcript(&self, id: &frontdesk_core::InteractionId) -> Result<Vec<frontdesk_core::interaction::ChatMessage>, frontdesk_core::broker::store::StoreError> {
+        self.inner.transcript(id)
+    }
+    fn save_session(&mut self, s: &frontdesk_core::broker::store::SessionRecord) -> Result<(), frontdesk_core::broker::store::StoreError> {
+        self.bytes.fetch_add(serde_json::to_vec(s).unwrap().len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+    fn logs_sessions(&self) -> bool {
+        self.logs
+    }
+    fn append_session_log(&mut self, _: &frontdesk_core::broker::Party, _: u64, ev: &[(u64, &str)], an: &[(u64, Option<&str>)]) -> Result<(), frontdesk_core::broker::store::StoreError> {
+        let n: usize = ev.iter().map(|(_, e)| e.len() + 8).sum::<usize>() + an.iter().map(|(_, a)| a.map_or(0, str::len) + 8).sum::<usize>();
+        self.bytes.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Bytes the broker writes to its store while 1,000 order changes reach a client that is away.
+fn bytes_written_for_an_away_client(logs: bool) -> usize {
+    use frontdesk_core::broker::auth::StaticTokens;
+    use frontdesk_core::broker::center::BuiltinRouting;
+    use frontdesk_core::monitor::StatusMonitor;
+    use frontdesk_core::principal::Principal;
+    let bytes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let store = CountingStore { inner: Default::default(), logs, bytes: bytes.clone() };
+    let tokens = StaticTokens::new().with(token("alice"), Principal::Client("alice".into()));
+    let mut b = Broker::with_parts(Default::default(), Box::new(tokens), Box::new(store), Box::new(BuiltinRouting), StatusMonitor::default());
+    let c = b.open_connection(T0);
+    b.handle_input(T0, c, &hello("alice", 1, 1));
+    frames(&mut b);
+    b.handle_disconnect(T0, c);
+    let order = |n: u32| frontdesk_core::records::Order {
+        id: "o1".into(),
+        client: "alice".into(),
+        product: "router".into(),
+        status: frontdesk_core::records::OrderStatus::Placed,
+        history: vec![],
+        delivery: Default::default(),
+        revision: n as u64,
+    };
+    let before = bytes.load(std::sync::atomic::Ordering::Relaxed);
+    for n in 0..1000 {
+        b.center_put_order(order(n)).unwrap();
+    }
+    bytes.load(std::sync::atomic::Ordering::Relaxed) - before
+}
+
+#[test]
+fn what_a_commit_writes_is_proportional_to_the_change_not_to_the_session() {
+    let logged = bytes_written_for_an_away_client(true);
+    let whole = bytes_written_for_an_away_client(false);
+    eprintln!("1,000 events to an away client: {logged} bytes written with logs, {whole} rewriting whole records");
+    // 1,000 events of about 200 bytes: the logs write each once (plus a small header per commit);
+    // rewriting the whole record writes the growing outbox every time, about 500 times as much.
+    assert!(logged < 1000 * 600, "logged: {logged} bytes");
+    assert!(whole > 50 * logged, "whole records: {whole} bytes against {logged}");
+}
