@@ -77,7 +77,25 @@ pub struct RateLimits {
     burst: u32,
     bytes_rate: u32,
     bytes_burst: u32,
-    buckets: Mutex<HashMap<String, (Bucket, Bucket)>>,
+    buckets: Mutex<(HashMap<String, RateHandle>, usize)>,
+}
+
+/// One principal's buckets; a connection holds it, so each message locks only its own principal's
+/// buckets, not the table of all of them.
+#[derive(Debug, Clone)]
+pub struct RateHandle(Arc<Mutex<(Bucket, Bucket)>>);
+
+impl RateHandle {
+    /// Takes one message of `len` bytes (from neither bucket if either lacks it).
+    pub fn take(&self, len: usize) -> bool {
+        let mut g = lock(&self.0);
+        let (msgs, bytes) = &mut *g;
+        if msgs.has(1.0) && bytes.has(len as f64) {
+            msgs.take_n(1.0) && bytes.take_n(len as f64)
+        } else {
+            false
+        }
+    }
 }
 
 /// Buckets kept before the full ones (principals idle long enough to have refilled) are dropped.
@@ -87,22 +105,32 @@ impl RateLimits {
     /// `rate` messages per second, `burst` at once; `bytes_rate` bytes per second, `bytes_burst` at
     /// once; per principal.
     pub fn new(rate: u32, burst: u32, bytes_rate: u32, bytes_burst: u32) -> Self {
-        RateLimits { rate, burst, bytes_rate, bytes_burst, buckets: Mutex::default() }
+        RateLimits { rate, burst, bytes_rate, bytes_burst, buckets: Mutex::new((HashMap::new(), PRUNE_AT)) }
+    }
+
+    /// The buckets of `key`, made on first use.
+    pub fn handle(&self, key: &str) -> RateHandle {
+        let mut g = lock(&self.buckets);
+        let (m, prune_at) = &mut *g;
+        if let Some(h) = m.get(key) {
+            return h.clone();
+        }
+        if m.len() >= *prune_at {
+            // Only buckets no connection holds and that have refilled are forgotten: forgetting them
+            // gives their principal nothing it would not have had anyway.
+            let now = Instant::now();
+            m.retain(|_, h| Arc::strong_count(&h.0) > 1 || !lock(&h.0).0.is_full(now) || !lock(&h.0).1.is_full(now));
+            // Next time only after the table has doubled, so pruning stays linear in all.
+            *prune_at = (2 * m.len()).max(PRUNE_AT);
+        }
+        let h = RateHandle(Arc::new(Mutex::new((Bucket::new(self.rate, self.burst), Bucket::new(self.bytes_rate, self.bytes_burst)))));
+        m.insert(key.to_string(), h.clone());
+        h
     }
 
     /// Takes one message of `len` bytes from `key`'s buckets (from neither if either lacks it).
     pub fn take(&self, key: &str, len: usize) -> bool {
-        let mut m = lock(&self.buckets);
-        if m.len() >= PRUNE_AT && !m.contains_key(key) {
-            let now = Instant::now();
-            m.retain(|_, (a, b)| !(a.is_full(now) && b.is_full(now)));
-        }
-        let (msgs, bytes) = m.entry(key.to_string()).or_insert_with(|| (Bucket::new(self.rate, self.burst), Bucket::new(self.bytes_rate, self.bytes_burst)));
-        if msgs.has(1.0) && bytes.has(len as f64) {
-            msgs.take_n(1.0) && bytes.take_n(len as f64)
-        } else {
-            false
-        }
+        self.handle(key).take(len)
     }
 }
 

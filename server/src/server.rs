@@ -568,7 +568,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let mut unauth = Some(unauth);
     // Before `hello` an honest peer sends one frame: a small allowance of its own.
     let mut bucket = Bucket::new(cfg.max_msgs_per_sec, PRE_HELLO_BURST);
-    let mut principal: Option<(String, SessionSlot)> = None;
+    let mut principal: Option<(crate::limits::RateHandle, SessionSlot)> = None;
     let hello_by = tokio::time::Instant::now() + cfg.hello_timeout;
     let shed = |frame: Vec<u8>| {
         let _ = tx.send(Input::Shed(conn, frame));
@@ -622,7 +622,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             };
             if let Some(who) = who {
                 let key = principal_key(&who);
-                if !shared.rates.take(&key, data.len()) {
+                let rate = shared.rates.handle(&key);
+                if !rate.take(data.len()) {
                     shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
                     break Err("rate limited".to_string());
                 }
@@ -630,7 +631,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     shed(error_frame(ErrorCode::RateLimited, "too many connections for this principal"));
                     break Err("sessions per principal exceeded".to_string());
                 };
-                principal = Some((key, slot));
+                principal = Some((rate, slot));
                 unauth = None;
             } else if !bucket.take() {
                 shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
@@ -641,8 +642,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 direct.send(f);
                 continue;
             }
-        } else if let Some((key, _)) = &principal {
-            if !shared.rates.take(key, data.len()) {
+        } else if let Some((rate, _)) = &principal {
+            if !rate.take(data.len()) {
                 // Not forwarded; everything before it is answered before the error and the close.
                 shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
                 break Err("rate limited".to_string());

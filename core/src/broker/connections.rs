@@ -115,7 +115,7 @@ impl Broker {
             }
             InKind::Request => {
                 let id = need(f.id, "id")?;
-                let body = f.req.map(|r| r.get().to_owned()).ok_or_else(|| err(ErrorCode::Invalid, format!("request {id}: missing field `req`")));
+                let body = f.req.map(|r| std::borrow::Cow::Borrowed(r.get())).ok_or_else(|| err(ErrorCode::Invalid, format!("request {id}: missing field `req`")));
                 self.on_request(conn, &key, id, body);
             }
             InKind::Hello | InKind::Ping => unreachable!("handled above"),

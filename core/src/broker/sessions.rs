@@ -1,6 +1,7 @@
 //! Sessions of clients and agents: hello and resume, detaching, the request window, expiry.
 
 use super::*;
+use std::borrow::Cow;
 
 impl Broker {
     /// How long a detached session of this party is kept: a client's for a day, an agent's for the
@@ -165,7 +166,7 @@ impl Broker {
     }
 
     /// Decodes a request body for the party that sent it and executes it; says whether it only read.
-    fn execute_body(&mut self, key: &SessionKey, body: Result<String, ErrorBody>) -> (Result<Response, ErrorBody>, bool) {
+    fn execute_body(&mut self, key: &SessionKey, body: Result<Cow<'_, str>, ErrorBody>) -> (Result<Response, ErrorBody>, bool) {
         let body = match body {
             Ok(b) => b,
             Err(e) => return (Err(e), false),
@@ -189,7 +190,7 @@ impl Broker {
     }
 
     /// Whether a body is a read, so a duplicate whose answer is forgotten may run again.
-    fn body_is_read_only(key: &SessionKey, body: &Result<String, ErrorBody>) -> bool {
+    fn body_is_read_only(key: &SessionKey, body: &Result<Cow<'_, str>, ErrorBody>) -> bool {
         let Ok(body) = body else { return false };
         match &key.0 {
             Party::Client(_) => decode_body::<Request>(body).is_ok_and(|r| r.is_read_only()),
@@ -199,7 +200,7 @@ impl Broker {
 
     /// Applies request `id` once and in order; a duplicate gets the remembered answer, an early one
     /// waits for the missing ones before it. `body` is the raw request, or the refusal it already got.
-    pub(super) fn on_request(&mut self, conn: ConnId, key: &SessionKey, id: u64, body: Result<String, ErrorBody>) {
+    pub(super) fn on_request(&mut self, conn: ConnId, key: &SessionKey, id: u64, body: Result<Cow<'_, str>, ErrorBody>) {
         let s = self.sessions.get_mut(key).expect("attached sessions exist");
         if id < s.next_request {
             match s.recall(id).cloned() {
@@ -230,7 +231,7 @@ impl Broker {
                 s.early.insert(id, Err(e.clone()));
                 return self.send_frame(conn, &BrokerFrame::Response { id, outcome: Outcome::Err(e) }, false);
             }
-            if let Some(old) = s.early.insert(id, body) {
+            if let Some(old) = s.early.insert(id, body.map(Cow::into_owned)) {
                 s.early_bytes -= old.map_or(0, |b| b.len());
             }
             s.early_bytes += size;
@@ -252,7 +253,7 @@ impl Broker {
             s.remember(id, if read_only { Cached::Reexecute } else { Cached::Frame(frame.clone()) }, keep, max_bytes);
             s.next_request = id.saturating_add(1);
             self.dirty.insert(key.clone());
-            next = id.checked_add(1).and_then(|n| s.early.remove(&n).map(|r| (n, r)));
+            next = id.checked_add(1).and_then(|n| s.early.remove(&n).map(|r| (n, r.map(Cow::Owned))));
             if let Some((_, Ok(b))) = &next {
                 s.early_bytes -= b.len();
             }
