@@ -105,6 +105,9 @@ impl Broker {
 
     pub(super) fn persist(&mut self) {
         let logs = self.store.logs_sessions();
+        if !self.store.keeps_sessions() {
+            self.dirty.clear();
+        }
         for key in std::mem::take(&mut self.dirty) {
             let r = match self.sessions.get(&key) {
                 Some(s) => {

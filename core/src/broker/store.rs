@@ -86,6 +86,11 @@ pub trait DataStore: Send {
     fn append_chat(&mut self, message: &ChatMessage) -> Result<(), StoreError>;
     /// An interaction's transcript, in order.
     fn transcript(&self, id: &InteractionId) -> Result<Vec<ChatMessage>, StoreError>;
+    /// Whether the store keeps sessions at all; a store that forgets them on restart says no, and the
+    /// broker then does not build the records it would throw away.
+    fn keeps_sessions(&self) -> bool {
+        true
+    }
     /// Saves a session's durable state (stores that forget on restart may ignore it).
     fn save_session(&mut self, _session: &SessionRecord) -> Result<(), StoreError> {
         Ok(())
@@ -163,6 +168,10 @@ impl MemoryStore {
 }
 
 impl DataStore for MemoryStore {
+    fn keeps_sessions(&self) -> bool {
+        false
+    }
+
     fn profile(&self, client: &ClientId) -> Result<Option<ClientProfile>, StoreError> {
         Ok(self.profiles.get(client).cloned())
     }
