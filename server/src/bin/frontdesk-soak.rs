@@ -42,6 +42,9 @@ struct Args {
     /// Mean seconds a customer stays before its app is killed.
     #[arg(long, default_value_t = 30.0)]
     stay_secs: f64,
+    /// Messages a customer sends in one chat before ending it.
+    #[arg(long, default_value_t = 20)]
+    chat_len: u32,
     /// Path of the server binary (default: beside this one).
     #[arg(long)]
     server: Option<std::path::PathBuf>,
@@ -104,6 +107,8 @@ async fn customer(i: usize, base: String, token: String, a: Arc<Args>, stats: Ar
     let mut answers: HashMap<u64, u32> = HashMap::new();
     let mut sent_at: HashMap<u64, Instant> = HashMap::new();
     let mut edits = 0u64;
+    // Messages sent in the current chat; a customer ends its chat after a while, as people do.
+    let mut in_chat = 0u32;
     while Instant::now() < until {
         let mut cfg = ClientConfig::new(token.clone(), i as u64 + 1);
         cfg.backoff_initial = Duration::from_millis(200);
@@ -140,8 +145,15 @@ async fn customer(i: usize, base: String, token: String, a: Arc<Args>, stats: Ar
                         c.view().interactions.values().find(|l| !matches!(l.state, InteractionState::Ended { .. })).map(|l| l.id.clone())
                     });
                     let id = h.with(|c| match (&live, rng.next()) {
-                        (None, _) => c.start_interaction(Medium::Chat, Some("router".into()), None, Some("soak".into())),
-                        (Some(ix), x) if x < 0.8 => c.send_chat(ix.clone(), format!("message from customer {i}")),
+                        (None, _) => {
+                            in_chat = 0;
+                            c.start_interaction(Medium::Chat, Some("router".into()), None, Some("soak".into()))
+                        }
+                        (Some(ix), _) if in_chat >= a.chat_len => c.end_interaction(ix.clone()),
+                        (Some(ix), x) if x < 0.8 => {
+                            in_chat += 1;
+                            c.send_chat(ix.clone(), format!("message from customer {i}"))
+                        }
                         _ => {
                             edits += 1;
                             c.update_profile(ProfilePatch {
