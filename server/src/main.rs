@@ -45,6 +45,9 @@ struct Cli {
     /// Seconds a WebSocket may take to send `hello`.
     #[arg(long, default_value_t = 10)]
     hello_timeout_secs: u64,
+    /// Seconds of silence after `hello` before a connection is closed (clients ping every 20 s).
+    #[arg(long, default_value_t = 90)]
+    idle_timeout_secs: u64,
     /// Seconds a peer that reads nothing is kept before it is dropped.
     #[arg(long, default_value_t = 30)]
     stall_timeout_secs: u64,
@@ -127,6 +130,7 @@ async fn main() {
         max_sessions_per_token: cli.max_sessions_per_token,
         max_unauth_per_addr: cli.max_unauth_per_addr,
         hello_timeout: std::time::Duration::from_secs(cli.hello_timeout_secs),
+        idle_timeout: std::time::Duration::from_secs(cli.idle_timeout_secs),
         stall_timeout: std::time::Duration::from_secs(cli.stall_timeout_secs),
         allowed_origins: cli.allowed_origins,
         xmpp_addr: if cli.xmpp_addr == "off" {

@@ -67,6 +67,9 @@ pub struct ServerConfig {
     pub hello_timeout: Duration,
     /// Time for XMPP from the first byte to the end of authentication (TLS, stream headers, SASL).
     pub xmpp_auth_timeout: Duration,
+    /// Silence after `hello` (no frame at all, not even a ping: clients ping every 20 s) after which
+    /// the connection is closed; its session waits for the party to come back.
+    pub idle_timeout: Duration,
     /// Origins (`https://shop.example`) allowed to open `/client`, `/agent` and `/xmpp`; empty allows
     /// all. A request without `Origin` (not a browser) is allowed.
     pub allowed_origins: Vec<String>,
@@ -106,6 +109,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             hello_timeout: Duration::from_secs(10),
             xmpp_auth_timeout: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(90),
             allowed_origins: vec![],
             out_high_water: 1 << 20,
             out_low_water: 256 << 10,
@@ -587,9 +591,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         }
         let next = async {
             if principal.is_some() {
-                Ok(stream.next().await)
+                tokio::time::timeout(cfg.idle_timeout, stream.next()).await.map_err(|_| true)
             } else {
-                tokio::time::timeout_at(hello_by, stream.next()).await
+                tokio::time::timeout_at(hello_by, stream.next()).await.map_err(|_| false)
             }
         };
         let msg = tokio::select! {
@@ -601,7 +605,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
         };
         let msg = match msg {
-            Err(_) => {
+            // A silent peer after hello: a dead network the peer has not noticed; its session stays.
+            Err(true) => break Err("idle: nothing received within the idle timeout".to_string()),
+            Err(false) => {
                 shed(error_frame(ErrorCode::Unauthenticated, &format!("no hello within {} s", cfg.hello_timeout.as_secs_f64())));
                 break Err("no hello in time".to_string());
             }

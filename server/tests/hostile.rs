@@ -683,3 +683,48 @@ async fn xmpp_a_stanza_flood_is_rate_limited_per_principal() {
     assert!(seen.len() < 25, "{} answers before the limit", seen.len());
     srv.shutdown().await;
 }
+
+/// After hello, a connection on which nothing at all arrives (a network that died without a close,
+/// which the peer has not noticed) is closed after the idle timeout; its session stays and resumes.
+/// A client that pings, as every frontdesk client does, is never closed for being idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_after_hello_is_closed_and_its_session_resumes() {
+    let (srv, base) = server(ServerConfig { idle_timeout: Duration::from_millis(1200), ..config() }).await;
+    let tok = client_token("alice");
+    let mut ws = raw(&base).await;
+    ws.send(hello(&tok, 5, 1)).await.unwrap();
+    assert!(matches!(next_frame(&mut ws, 5).await, Some(BrokerFrame::Welcome { resumed: false, .. })));
+    // A client that pings every 400 ms stays.
+    let mut pinger = raw(&base).await;
+    pinger.send(hello(&client_token("bob"), 6, 1)).await.unwrap();
+    let t0 = Instant::now();
+    let mut closed_at = None;
+    while t0.elapsed() < Duration::from_secs(4) {
+        pinger.send(Message::text(r#"{"t":"ping","n":1}"#)).await.unwrap();
+        if closed_at.is_none() {
+            match tokio::time::timeout(Duration::from_millis(400), ws.next()).await {
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => closed_at = Some(t0.elapsed()),
+                _ => {}
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+    }
+    let closed_at = closed_at.expect("the silent connection was closed");
+    assert!(closed_at >= Duration::from_millis(900) && closed_at < Duration::from_secs(3), "{closed_at:?}");
+    // The pinging one still answers.
+    pinger.send(request(1, &Request::GetProfile)).await.unwrap();
+    let mut answered = false;
+    while let Some(f) = next_frame(&mut pinger, 5).await {
+        if matches!(f, BrokerFrame::Response { id: 1, .. }) {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "the client that pings is still served");
+    // The silent one's session waited: it resumes.
+    let mut back = raw(&base).await;
+    back.send(hello(&tok, 5, 1)).await.unwrap();
+    assert!(matches!(next_frame(&mut back, 5).await, Some(BrokerFrame::Welcome { resumed: true, .. })));
+    srv.shutdown().await;
+}
