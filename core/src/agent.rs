@@ -395,18 +395,17 @@ impl AgentClient {
     pub fn restore(cfg: AgentConfig, saved: AgentSavedState) -> Self {
         let mut scfg = cfg.session;
         scfg.instance = saved.instance;
-        let limit = scfg.max_frame_bytes;
         let mut events = VecDeque::new();
         let mut pending = vec![];
         for (id, p) in saved.pending {
             let b = body(&p.req);
-            if b.len() + 48 > limit {
-                if let Purpose::App(app) = p.purpose {
-                    let e = ErrorBody::new(ErrorCode::TooLarge, format!("the request is {} bytes; a frame holds at most {limit}", b.len()));
-                    events.push_back(AgentClientEvent::Completed { id: app, result: Err(e) });
+            match scfg.check_request_size(&b) {
+                Err(e) => {
+                    if let Purpose::App(app) = p.purpose {
+                        events.push_back(AgentClientEvent::Completed { id: app, result: Err(e) });
+                    }
                 }
-            } else {
-                pending.push((id, b, p));
+                Ok(()) => pending.push((id, b, p)),
             }
         }
         AgentClient {
@@ -670,8 +669,7 @@ impl AgentClient {
         }
         if self.session.is_connected() && !self.gated {
             self.push(id, req);
-        } else if body(&req).len() + 48 > self.session.config().max_frame_bytes {
-            let e = ErrorBody::new(ErrorCode::TooLarge, format!("the request is {} bytes; a frame holds at most {}", body(&req).len(), self.session.config().max_frame_bytes));
+        } else if let Err(e) = self.session.config().check_request_size(&body(&req)) {
             self.events.push_back(AgentClientEvent::Completed { id, result: Err(e) });
         } else {
             self.held.push_back((id, req));

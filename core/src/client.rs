@@ -281,16 +281,13 @@ impl Client {
         cfg.instance = saved.instance;
         // A state saved by an older version may hold a request too large to ever be accepted: it is
         // answered here with `too_large` instead of wedging the queue again.
-        let limit = cfg.max_frame_bytes;
         let mut events = VecDeque::new();
         let mut pending = vec![];
         for (id, p) in saved.pending {
             let b = body(&p.req);
-            if b.len() + 48 > limit {
-                let e = ErrorBody::new(ErrorCode::TooLarge, format!("the request is {} bytes; a frame holds at most {limit}", b.len()));
-                events.push_back(ClientEvent::Completed { id, result: Err(e) });
-            } else {
-                pending.push((id, b, p));
+            match cfg.check_request_size(&b) {
+                Err(e) => events.push_back(ClientEvent::Completed { id, result: Err(e) }),
+                Ok(()) => pending.push((id, b, p)),
             }
         }
         Client {

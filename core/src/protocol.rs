@@ -646,7 +646,7 @@ pub fn decode_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, Erro
     // makes this error go away. Bounded, so a hostile body costs little.
     let path = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| {
         let mut budget = 48;
-        blame::<T>(&v, &v, &mut Vec::new(), error_kind(&msg), &mut budget)
+        blame::<T>(&v, &v, &mut Vec::new(), strip_position(&msg), &mut budget)
     });
     let msg = strip_position(&msg);
     Err(ErrorBody::new(ErrorCode::Invalid, match path {
@@ -661,11 +661,6 @@ fn strip_position(msg: &str) -> String {
         Some(i) => msg[..i].to_owned(),
         None => msg.to_owned(),
     }
-}
-
-/// The error's text without the position, to tell "this error" from another one.
-fn error_kind(msg: &str) -> String {
-    strip_position(msg)
 }
 
 #[derive(Clone)]
@@ -732,7 +727,7 @@ fn blame<T: serde::de::DeserializeOwned>(
         let without = removed(root, path);
         let gone = match serde_json::from_value::<T>(without) {
             Ok(_) => true,
-            Err(e) => error_kind(&e.to_string()) != kind,
+            Err(e) => strip_position(&e.to_string()) != kind,
         };
         if gone {
             // The fault is in this part; look for it further in.

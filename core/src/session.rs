@@ -51,6 +51,18 @@ impl ClientConfig {
             watch_center: true,
         }
     }
+
+    /// Refuses a request body whose frame (`{"t":"request","id":…,"req":…}` around it) would exceed
+    /// the frame limit: the one check every queue of requests makes before it takes one.
+    pub fn check_request_size(&self, body: &str) -> Result<(), ErrorBody> {
+        if body.len() + 48 > self.max_frame_bytes {
+            return Err(ErrorBody::new(
+                ErrorCode::TooLarge,
+                format!("the request is {} bytes; a frame holds at most {}", body.len(), self.max_frame_bytes),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What the session tells the layer above it; bodies are the JSON text the broker sent.
@@ -500,14 +512,7 @@ impl<T> Session<T> {
     /// with `too_large`, and never queued: queued, it would be refused by the broker on every
     /// reconnect and saved with the state.
     pub fn enqueue(&mut self, body: String, tag: T) -> Result<u64, ErrorBody> {
-        // `{"t":"request","id":…,"req":…}` around the body.
-        let frame_len = body.len() + 48;
-        if frame_len > self.cfg.max_frame_bytes {
-            return Err(ErrorBody::new(
-                ErrorCode::TooLarge,
-                format!("the request is {} bytes; a frame holds at most {}", body.len(), self.cfg.max_frame_bytes),
-            ));
-        }
+        self.cfg.check_request_size(&body)?;
         let id = self.next_id;
         self.next_id = self.next_id.checked_add(1).ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "request ids are exhausted"))?;
         self.pending.insert(id, Pending { body, tag, sent: false });

@@ -17,10 +17,7 @@ impl Broker {
             if let (Party::Agent { agent }, Some(seat)) = (&r.party, r.seat.take()) {
                 seats.push((agent.clone(), r.role.unwrap_or(AgentRole::Agent), seat));
             }
-            let expires_at = now.add(match r.party {
-                Party::Client(_) => self.cfg.session_ttl,
-                Party::Agent { .. } => self.cfg.agent_grace,
-            });
+            let expires_at = now.add(self.detached_ttl(&r.party));
             let s = Session::from_record(r, w, expires_at);
             let status = self.monitor.center_status();
             for (id, rule) in alerts {

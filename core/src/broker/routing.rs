@@ -73,22 +73,8 @@ impl Broker {
         let l = self.live.get(id).ok_or_else(|| err(ErrorCode::NotFound, format!("no live interaction {id}")))?;
         let was_queued = matches!(l.li.state, InteractionState::Queued { .. });
         let outcome = if was_queued { RecordOutcome::Abandoned } else { RecordOutcome::Completed };
-        let mut li = l.li.clone();
-        li.state = InteractionState::Ended { outcome };
-        li.ended_at = Some(now);
-        let record = InteractionRecord {
-            id: li.id.clone(),
-            client: li.client.clone(),
-            started_at: li.created_at,
-            ended_at: Some(now),
-            product: li.product.clone(),
-            agent: li.agent.clone(),
-            medium: li.medium,
-            direction: li.direction,
-            outcome,
-            summary: li.topic.clone().unwrap_or_else(|| format!("{} interaction", li.medium)),
-            notes: vec![],
-        };
+        let summary = l.li.topic.clone().unwrap_or_else(|| format!("{} interaction", l.li.medium));
+        let (li, record) = ended(&l.li, outcome, now, summary);
         // The store write goes first: if it fails, nothing in memory has changed.
         self.store.put_record(&record)?;
         let offered = self.live.remove(id).and_then(|l| l.offered);
@@ -136,22 +122,7 @@ impl Broker {
             None => self.monitor.queue_for(product.as_ref(), medium).map(|q| (q, false)),
         };
         let Some((queue, tracked)) = queue else {
-            let mut li = l.li.clone();
-            li.state = InteractionState::Ended { outcome: RecordOutcome::Failed };
-            li.ended_at = Some(now);
-            let record = InteractionRecord {
-                id: li.id.clone(),
-                client: li.client.clone(),
-                started_at: li.created_at,
-                ended_at: Some(now),
-                product: li.product.clone(),
-                agent: li.agent.clone(),
-                medium,
-                direction: li.direction,
-                outcome: RecordOutcome::Failed,
-                summary: "the agent left and no queue takes this medium".into(),
-                notes: vec![],
-            };
+            let (li, record) = ended(&l.li, RecordOutcome::Failed, now, "the agent left and no queue takes this medium".into());
             if self.store.put_record(&record).is_ok() {
                 self.live.remove(id);
                 self.dirty_live.insert(id.clone());
@@ -186,4 +157,25 @@ impl Broker {
         let li = self.live[id].li.clone();
         self.push_event(&client, &Event::Interaction(li), None, None);
     }
+}
+
+/// An interaction as it ends, and the history record it becomes.
+fn ended(live: &LiveInteraction, outcome: RecordOutcome, now: Timestamp, summary: String) -> (LiveInteraction, InteractionRecord) {
+    let mut li = live.clone();
+    li.state = InteractionState::Ended { outcome };
+    li.ended_at = Some(now);
+    let record = InteractionRecord {
+        id: li.id.clone(),
+        client: li.client.clone(),
+        started_at: li.created_at,
+        ended_at: Some(now),
+        product: li.product.clone(),
+        agent: li.agent.clone(),
+        medium: li.medium,
+        direction: li.direction,
+        outcome,
+        summary,
+        notes: vec![],
+    };
+    (li, record)
 }

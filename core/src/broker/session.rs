@@ -121,28 +121,20 @@ impl Cached {
 impl Session {
     /// The durable part of the session.
     pub fn record(&self) -> crate::broker::store::SessionRecord {
-        crate::broker::store::SessionRecord {
-            party: self.key.0.clone(),
-            role: self.role,
-            seat: None,
-            instance: self.key.1,
-            next_request: self.next_request,
-            answered: self
-                .answered
-                .iter()
-                .map(|(id, c)| {
-                    let frame = match c {
-                        Cached::Frame(f) => Some(String::from_utf8_lossy(f).into_owned()),
-                        Cached::Reexecute => None,
-                    };
-                    (*id, frame)
-                })
-                .collect(),
-            next_seq: self.next_seq,
-            outbox: self.outbox.iter().map(|e| (e.seq, e.payload.to_string())).collect(),
-            watches: self.watches.iter().cloned().collect(),
-            alerts: vec![],
-        }
+        let mut r = self.header();
+        r.answered = self
+            .answered
+            .iter()
+            .map(|(id, c)| {
+                let frame = match c {
+                    Cached::Frame(f) => Some(String::from_utf8_lossy(f).into_owned()),
+                    Cached::Reexecute => None,
+                };
+                (*id, frame)
+            })
+            .collect();
+        r.outbox = self.outbox.iter().map(|e| (e.seq, e.payload.to_string())).collect();
+        r
     }
 
     /// The record without the events and answers, for a store that keeps those as logs.

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 impl Broker {
     /// How long a detached session of this party is kept: a client's for a day, an agent's for the
     /// grace period after which its seat ends.
-    fn detached_ttl(&self, party: &Party) -> Duration {
+    pub(super) fn detached_ttl(&self, party: &Party) -> Duration {
         match party {
             Party::Client(_) => self.cfg.session_ttl,
             Party::Agent { .. } => self.cfg.agent_grace,
