@@ -16,6 +16,10 @@ export default function init(wasm) {
 export const MEDIA = ['chat', 'voice', 'video', 'callback', 'email'];
 const fail = (code, message) => Object.assign(new Error(message), { code });
 const failure = (e) => fail(e.code, e.message);
+// What the wasm session throws when it refuses a request: its error as JSON text.
+const refusal = (e) => {
+  try { return failure(JSON.parse(e)); } catch { return fail('internal', String(e?.message ?? e)); }
+};
 const progress = (li) => ({ queued: 0, connected: 1, ended: 2 })[li.state] ?? 0;
 const defaultFilter = (f) => !f || Object.values(f).every((x) => x == null);
 const PRESENTITY = /^(center|(queue|agent|client):.+)$/;
@@ -160,11 +164,7 @@ class Party {
   // Throws a FrontdeskError (`too_large`) for a request the session refuses: it is never queued or saved.
   _send(req, purpose) {
     let id;
-    try { id = this._s.send(JSON.stringify(req)); } catch (e) {
-      let b;
-      try { b = JSON.parse(e); } catch { b = { code: 'internal', message: String(e?.message ?? e) }; }
-      throw failure(b);
-    }
+    try { id = this._s.send(JSON.stringify(req)); } catch (e) { throw refusal(e); }
     this._meta.set(id, { req, purpose });
     return id;
   }
@@ -413,9 +413,8 @@ export class Agent extends Party {
 
   _call(req) {
     if (this.connected) return super._call(req);
-    // The session's own limit (a request frame holds at most 256 KiB), checked at the call here too.
-    const n = new TextEncoder().encode(JSON.stringify(req)).length;
-    if (n + 48 > 262144) return Promise.reject(fail('too_large', `the request is ${n} bytes; a frame holds at most 262144`));
+    // Held here until the log-in, but refused at the call by the session's own check, as a sent one is.
+    try { this._s.checkRequest(JSON.stringify(req)); } catch (e) { return Promise.reject(refusal(e)); }
     const p = new Promise((resolve, reject) => this._held.push({ req, resolve, reject }));
     this._emit('change');
     return p;

@@ -8,6 +8,11 @@ export class Session {
     free(): void;
     [Symbol.dispose](): void;
     /**
+     * Throws what `send` would throw for this body (`too_large` as JSON text), without queuing it:
+     * for a layer that holds requests itself before handing them over.
+     */
+    checkRequest(body: string): void;
+    /**
      * Stops: closes the connection, no more reconnects; queued requests stay for `save()`.
      */
     close(): void;
@@ -53,6 +58,7 @@ export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembl
 export interface InitOutput {
     readonly memory: WebAssembly.Memory;
     readonly __wbg_session_free: (a: number, b: number) => void;
+    readonly session_checkRequest: (a: number, b: number, c: number) => [number, number];
     readonly session_close: (a: number) => void;
     readonly session_connected: (a: number) => number;
     readonly session_new: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: any) => number;

@@ -15,6 +15,19 @@ export class Session {
         wasm.__wbg_session_free(ptr, 0);
     }
     /**
+     * Throws what `send` would throw for this body (`too_large` as JSON text), without queuing it:
+     * for a layer that holds requests itself before handing them over.
+     * @param {string} body
+     */
+    checkRequest(body) {
+        const ptr0 = passStringToWasm0(body, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.session_checkRequest(this.__wbg_ptr, ptr0, len0);
+        if (ret[1]) {
+            throw takeFromExternrefTable0(ret[0]);
+        }
+    }
+    /**
      * Stops: closes the connection, no more reconnects; queued requests stay for `save()`.
      */
     close() {

@@ -72,6 +72,14 @@ impl Session {
         self.inner.borrow_mut().core.set_token(token);
     }
 
+    /// Throws what `send` would throw for this body (`too_large` as JSON text), without queuing it:
+    /// for a layer that holds requests itself before handing them over.
+    #[wasm_bindgen(js_name = checkRequest)]
+    pub fn check_request(&self, body: &str) -> Result<(), JsValue> {
+        let r = self.inner.borrow().core.config().check_request_size(body);
+        r.map_err(|e| JsValue::from_str(&serde_json::to_string(&e).unwrap_or_default()))
+    }
+
     /// Queues a request (`{"op":…}` as JSON text); returns its id. It goes out now if connected, or
     /// once connected; its answer comes as `answered`, after any number of reconnects. A request
     /// over the frame limit is never queued: this throws the error (`{"code":"too_large",…}` as
@@ -83,7 +91,8 @@ impl Session {
                 pump(&self.inner);
                 Ok(id as f64)
             }
-            Err(e) => Err(JsValue::from_str(&format!(r#"{{"code":"too_large","message":{}}}"#, serde_json::to_string(&e.message).unwrap_or_default()))),
+            // The refusal as it is (`too_large`, or `internal` once the ids are exhausted).
+            Err(e) => Err(JsValue::from_str(&serde_json::to_string(&e).unwrap_or_default())),
         }
     }
 
