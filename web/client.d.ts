@@ -38,7 +38,7 @@ export interface Note { at: number; author: string; text: string; }
 /** A past interaction. */
 export interface InteractionRecord { id: string; client: string; started_at: number; ended_at: number | null; product: string | null; agent: string | null; medium: Medium; direction: "inbound" | "outbound"; outcome: "completed" | "abandoned" | "failed"; summary: string; notes: Note[]; }
 /** Which history to read. */
-export interface HistoryFilter { product?: string; agent?: string; from?: number; until?: number; }
+export interface HistoryFilter { product?: string; agent?: string; from?: number; until?: number; /** Paging: records after this one (the last of a full page). */ after?: string; /** Paging: at most this many. */ limit?: number; }
 /** A product. */
 export interface Product { id: string; name: string; description: string; }
 /** Delivery details of an order. */
@@ -161,7 +161,7 @@ export class Client {
   /** Sends a chat message in an own interaction. */
   sendChat(interaction: string, text: string): Promise<ChatMessage>;
   /** Reads an interaction's transcript. */
-  getTranscript(interaction: string): Promise<ChatMessage[]>;
+  getTranscript(interaction: string, page?: TranscriptPage): Promise<ChatMessage[]>;
   /** Leaves an interaction. */
   endInteraction(interaction: string): Promise<LiveInteraction>;
 }
@@ -260,5 +260,13 @@ export class Agent {
   /** Reads center status. */
   centerStatus(): Promise<CenterStatus>;
   /** Reads an interaction's transcript. */
-  transcript(interaction: string): Promise<ChatMessage[]>;
+  transcript(interaction: string, page?: TranscriptPage): Promise<ChatMessage[]>;
+}
+
+/** Which page of a transcript to read: the newest `limit` messages numbered below `before`. */
+export interface TranscriptPage {
+  /** Only messages numbered below this (the first one held, to read further back). */
+  before?: number;
+  /** At most this many (the broker caps it at its page size). */
+  limit?: number;
 }

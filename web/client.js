@@ -303,8 +303,9 @@ export class Client extends Party {
   }
   /** Sends a chat message in an own interaction; resolves with the message as stored. */
   sendChat(interaction, text) { return this._call({ op: 'send_chat', interaction, text }); }
-  /** Reads an interaction's transcript. */
-  getTranscript(interaction) { return this._call({ op: 'get_transcript', interaction }); }
+  /** Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+   *  `before` (omit both for the newest); the view merges pages. */
+  getTranscript(interaction, { before, limit } = {}) { return this._call({ op: 'get_transcript', interaction, before, limit }); }
   /** Leaves an interaction (abandons the queue or hangs up). */
   endInteraction(interaction) { return this._call({ op: 'end_interaction', interaction }); }
 
@@ -461,8 +462,8 @@ export class Agent extends Party {
   addNote(interaction, text) { return this._call({ op: 'add_note', interaction, text }); }
   /** Reads center status. */
   centerStatus() { return this._call({ op: 'center_status' }); }
-  /** Reads an interaction's transcript. */
-  transcript(interaction) { return this._call({ op: 'transcript', interaction }); }
+  /** Reads a page of an interaction's transcript (as `Client.getTranscript`). */
+  transcript(interaction, { before, limit } = {}) { return this._call({ op: 'transcript', interaction, before, limit }); }
 
   _connected(agent) {
     this._view.agent = agent;

@@ -176,6 +176,20 @@ test('a reloaded page shows its live interactions: get_live merges them with the
   c.close();
 });
 
+test('a long chat is read back in pages: before and limit go on the wire, pages merge before what is held', () => {
+  const { c } = connected();
+  const live = requests().find((r) => r.req.op === 'get_live');
+  answer(live, { kind: 'live', value: [{ interaction: li('ix', 'connected'), transcript: [msg('ix', 51, 'agent', 'newest')] }] });
+  c.getTranscript('ix', { before: 51, limit: 2 });
+  const page = requests().at(-1);
+  assert.deepEqual([page.req.before, page.req.limit], [51, 2]);
+  answer(page, { kind: 'transcript', value: [msg('ix', 49, 'client', 'a'), msg('ix', 50, 'agent', 'b')] });
+  assert.deepEqual(c.view().chats.ix.map((m) => m.seq), [49, 50, 51]);
+  c.getTranscript('ix');
+  assert.ok(!('before' in requests().at(-1).req) && !('limit' in requests().at(-1).req), 'unpaged: the newest');
+  c.close();
+});
+
 test('a request over the frame limit is refused at the call, never queued or saved; errors never wedge', async () => {
   const { c } = connected();
   const before = requests().length;

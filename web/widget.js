@@ -174,6 +174,7 @@ class FrontdeskWidget extends HTMLElement {
 </div>`;
     this.$('#start').onsubmit = (e) => { e.preventDefault(); this.startLive(); };
     this.$('#say').onsubmit = (e) => { e.preventDefault(); this.say(); };
+    this.$('#log').onclick = (e) => { const b = e.target.dataset.before; if (b && this.current) this.client.getTranscript(this.current.id, { before: +b }).catch(this.shown('#c-msg')); };
     this.$('#end').onclick = () => this.current && this.client.endInteraction(this.current.id).catch(this.shown('#c-msg'));
     this.$('#prof').onsubmit = (e) => { e.preventDefault(); this.saveProfile(); };
     this.$('#h-product').onchange = this.$('#h-agent').onchange = () => this.refreshHistory();
@@ -245,7 +246,9 @@ class FrontdeskWidget extends HTMLElement {
       const delivered = new Set(v.delivered.map(([i, s]) => `${i}/${s}`));
       const sending = v.pending.filter((p) => p.req.op === 'send_chat' && p.req.interaction === live.id);
       const log = this.$('#log');
-      log.innerHTML = (v.chats[live.id] || []).map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${esc(m.text)}${m.from.kind === 'client' && delivered.has(`${live.id}/${m.seq}`) ? ' <small aria-label="delivered">✓</small>' : ''}</div>`).join('')
+      const msgs = v.chats[live.id] || [];
+      // A resumed chat holds its newest messages; older ones come a page at a time.
+      log.innerHTML = (msgs[0]?.seq > 1 ? `<button class="ghost" data-before="${msgs[0].seq}" data-testid="earlier">Earlier messages</button>` : '') + msgs.map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${esc(m.text)}${m.from.kind === 'client' && delivered.has(`${live.id}/${m.seq}`) ? ' <small aria-label="delivered">✓</small>' : ''}</div>`).join('')
         + sending.map((p) => `<div class="msg me" data-testid="msg-pending">${esc(p.req.text)} <small>sending…</small></div>`).join('');
       log.scrollTop = log.scrollHeight;
     }

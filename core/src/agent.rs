@@ -186,11 +186,7 @@ impl AgentView {
     }
 
     fn add_chat(&mut self, m: ChatMessage) {
-        let v = self.chats.entry(m.interaction.clone()).or_default();
-        if !v.iter().any(|x| x.seq == m.seq) {
-            let at = v.partition_point(|x| x.seq < m.seq);
-            v.insert(at, m);
-        }
+        crate::interaction::insert_message(self.chats.entry(m.interaction.clone()).or_default(), m);
     }
 
     fn upsert_interaction(&mut self, li: &LiveInteraction) {
@@ -292,7 +288,7 @@ impl AgentView {
                 self.invitations.insert(i.id.clone(), i.clone());
             }
             (_, Response::Chat(m)) => self.add_chat(m.clone()),
-            (AgentRequest::Transcript { interaction }, Response::Transcript(v)) => {
+            (AgentRequest::Transcript { interaction, .. }, Response::Transcript(v)) => {
                 for m in v {
                     self.add_chat(m.clone());
                 }
@@ -747,9 +743,15 @@ impl AgentClient {
         self.request(AgentRequest::CenterStatus)
     }
 
-    /// Reads the transcript of an interaction the agent handles.
+    /// Reads the newest messages of an interaction the agent handles.
     pub fn transcript(&mut self, interaction: InteractionId) -> AgentRequestId {
-        self.request(AgentRequest::Transcript { interaction })
+        self.transcript_page(interaction, None, None)
+    }
+
+    /// Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+    /// `before`; the view merges it with what it holds.
+    pub fn transcript_page(&mut self, interaction: InteractionId, before: Option<u64>, limit: Option<u32>) -> AgentRequestId {
+        self.request(AgentRequest::Transcript { interaction, before, limit })
     }
 }
 

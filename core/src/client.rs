@@ -108,11 +108,7 @@ impl ClientView {
     }
 
     fn add_chat(&mut self, m: ChatMessage) {
-        let v = self.chats.entry(m.interaction.clone()).or_default();
-        if !v.iter().any(|x| x.seq == m.seq) {
-            let at = v.partition_point(|x| x.seq < m.seq);
-            v.insert(at, m);
-        }
+        crate::interaction::insert_message(self.chats.entry(m.interaction.clone()).or_default(), m);
     }
 
     /// Applies a pushed event, as the client does when the session delivers it (public so that the
@@ -178,8 +174,12 @@ impl ClientView {
             }
             Response::Chat(m) => self.add_chat(m.clone()),
             Response::Transcript(v) => {
-                if let Request::GetTranscript { interaction } = req {
-                    self.chats.insert(interaction.clone(), v.clone());
+                // A page: merged with what is held, since pages and pushed messages may overlap.
+                if let Request::GetTranscript { interaction, .. } = req {
+                    self.chats.entry(interaction.clone()).or_default();
+                }
+                for m in v {
+                    self.add_chat(m.clone());
                 }
             }
             Response::Live(v) => {
@@ -636,9 +636,15 @@ impl Client {
         self.request(Request::SendChat { interaction, text: text.into() })
     }
 
-    /// Reads an interaction's transcript.
+    /// Reads an interaction's newest messages (a page; see `get_transcript_page` for older ones).
     pub fn get_transcript(&mut self, interaction: InteractionId) -> RequestId {
-        self.request(Request::GetTranscript { interaction })
+        self.get_transcript_page(interaction, None, None)
+    }
+
+    /// Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+    /// `before`; the view merges it with what it holds.
+    pub fn get_transcript_page(&mut self, interaction: InteractionId, before: Option<u64>, limit: Option<u32>) -> RequestId {
+        self.request(Request::GetTranscript { interaction, before, limit })
     }
 
     /// Leaves an interaction.

@@ -85,3 +85,12 @@ pub struct ChatMessage {
 
 /// Longest chat message accepted, in bytes.
 pub const MAX_CHAT_BYTES: usize = 8 * 1024;
+
+/// Puts a message in its place in a transcript held in order, once: pages, pushed messages and
+/// replays overlap, and each must show once.
+pub fn insert_message(transcript: &mut Vec<ChatMessage>, m: ChatMessage) {
+    let at = transcript.partition_point(|x| x.seq < m.seq);
+    if transcript.get(at).map_or(true, |x| x.seq != m.seq) {
+        transcript.insert(at, m);
+    }
+}

@@ -175,10 +175,17 @@ pub enum Request {
         /// Text.
         text: String,
     },
-    /// Read the transcript of an own interaction.
+    /// Read the transcript of an own interaction, one page at a time: the newest `limit` messages
+    /// before sequence number `before` (messages are numbered 1, 2, 3… per interaction).
     GetTranscript {
         /// Interaction.
         interaction: InteractionId,
+        /// Only messages numbered below this (the oldest one held, to read further back).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        /// At most this many (the broker caps it at its page size).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
     },
     /// Leave an own interaction (abandon the queue or hang up).
     EndInteraction {
@@ -274,10 +281,17 @@ pub enum AgentRequest {
     },
     /// Read center status.
     CenterStatus,
-    /// Read the transcript of an interaction the agent handles.
+    /// Read the transcript of an interaction the agent handles, one page at a time (as the client's
+    /// `get_transcript`).
     Transcript {
         /// Interaction.
         interaction: InteractionId,
+        /// Only messages numbered below this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        /// At most this many (the broker caps it at its page size).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
     },
 }
 
@@ -300,7 +314,9 @@ impl AgentRequest {
 pub struct LiveWithTranscript {
     /// The interaction.
     pub interaction: LiveInteraction,
-    /// Its chat messages, in order (empty for other media).
+    /// Its newest chat messages, in order (empty for other media): at most the broker's
+    /// `live_transcript` of them, so a long chat costs one bounded answer; older ones are read with
+    /// `get_transcript` and `before` (a first message numbered above 1 means there are some).
     pub transcript: Vec<ChatMessage>,
 }
 

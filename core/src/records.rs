@@ -81,6 +81,14 @@ pub struct HistoryFilter {
     /// Started before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<Timestamp>,
+    /// Paging: only records that come after this one (newest first), so the last record of one page
+    /// asks for the next even when several started at the same moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<InteractionId>,
+    /// Paging: at most this many records (the broker caps it at its page size; a full page means
+    /// there may be more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
 }
 
 impl HistoryFilter {

@@ -182,6 +182,17 @@ impl DataStore for SqliteStore {
         self.query_all("SELECT json FROM chat WHERE interaction = ?1 ORDER BY seq", id.as_str())
     }
 
+    fn transcript_page(&self, id: &InteractionId, before: Option<u64>, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        // The primary key (interaction, seq) answers this from the index, however long the chat.
+        let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut st = self.conn.prepare_cached("SELECT json FROM chat WHERE interaction = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3").map_err(e)?;
+        let rows = st.query_map(params![id.as_str(), before, limit], |r| r.get::<_, String>(0)).map_err(e)?;
+        let mut v: Vec<ChatMessage> = rows.map(|r| r.map_err(e).and_then(|s| from_json(&s))).collect::<Result<_, _>>()?;
+        v.reverse();
+        Ok(v)
+    }
+
     fn save_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
         let j = to_json(s);
         let sql = match &s.party {
@@ -344,5 +355,27 @@ mod tests {
         let s = SqliteStore::open(&dir).unwrap();
         assert_eq!(s.orders(&"alice".into()).unwrap(), vec![o]);
         let _ = std::fs::remove_file(&dir);
+    }
+
+    #[test]
+    fn a_transcript_page_is_the_same_as_the_memory_store_gives() {
+        use frontdesk_core::broker::store::MemoryStore;
+        use frontdesk_core::interaction::Author;
+        use frontdesk_core::Timestamp;
+        let (mut sql, mut mem) = (SqliteStore::in_memory().unwrap(), MemoryStore::new());
+        for (ix, n) in [("i1", 30u64), ("i2", 5)] {
+            for seq in 1..=n {
+                let m = ChatMessage { interaction: ix.into(), seq, from: Author::Client("alice".into()), text: format!("{ix}-{seq}"), at: Timestamp(seq) };
+                sql.append_chat(&m).unwrap();
+                mem.append_chat(&m).unwrap();
+            }
+        }
+        for (before, limit) in [(None, 10), (Some(11), 4), (Some(3), 10), (Some(1), 5), (None, 0), (Some(u64::MAX), 100)] {
+            let page = sql.transcript_page(&"i1".into(), before, limit).unwrap();
+            assert_eq!(page, mem.transcript_page(&"i1".into(), before, limit).unwrap(), "{before:?} {limit}");
+        }
+        let seqs: Vec<u64> = sql.transcript_page(&"i1".into(), Some(11), 4).unwrap().iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, vec![7, 8, 9, 10]);
+        assert!(sql.transcript_page(&"none".into(), None, 5).unwrap().is_empty());
     }
 }

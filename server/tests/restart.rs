@@ -105,7 +105,7 @@ async fn sigkill_during_traffic_loses_and_doubles_nothing() {
         _ => None,
     }).collect();
     assert_eq!(seen, want, "the console saw every message once, in order");
-    let Ok(Response::Transcript(t)) = ann.request(AgentRequest::Transcript { interaction: li.id.clone() }).await else { panic!("transcript refused") };
+    let Ok(Response::Transcript(t)) = ann.request(AgentRequest::Transcript { interaction: li.id.clone(), before: None, limit: None }).await else { panic!("transcript refused") };
     assert_eq!(t.iter().filter(|m| matches!(m.from, Author::Client(_))).count(), total);
     // The invitation is still there to accept.
     let id = alice.h.with(|c| c.respond_invitation(inv.clone(), true));

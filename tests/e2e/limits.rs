@@ -127,33 +127,98 @@ fn watches_notes_and_sessions_per_principal_are_capped_with_typed_errors() {
 }
 
 #[test]
-fn an_answer_too_large_for_a_frame_is_refused_as_too_large_not_dropped() {
+fn a_long_history_is_read_in_pages_that_each_fit_a_frame_with_nothing_missed_or_repeated() {
     let mut f = Fixture::new();
     for i in 0..300 {
         f.hub
             .broker
             .center_put_record(InteractionRecord {
-                id: format!("big{i}").as_str().into(),
+                id: format!("big{i:03}").as_str().into(),
                 client: "alice".into(),
-                started_at: Timestamp(T0.0 - 1_000_000 - i),
+                // Ten at each moment, so pages must not split by time alone.
+                started_at: Timestamp(T0.0 - 1_000_000 - i / 10),
                 ended_at: None,
                 product: None,
                 agent: None,
                 medium: Medium::Email,
                 direction: Direction::Inbound,
                 outcome: RecordOutcome::Completed,
-                summary: "s".repeat(1000),
+                summary: "s".repeat(2000),
                 notes: vec![],
             })
             .unwrap();
     }
     let a = f.connect("alice", 1);
+    // Unpaged, the answer is the first page, not a refusal: 303 records of 2 KB exceed a frame.
     let id = f.hub.client(a).get_history(HistoryFilter::default());
-    let e = f.answer(a, id).unwrap_err();
-    assert_eq!(e.code, ErrorCode::TooLarge, "{e:?}");
-    // Narrowed, it fits; and the session goes on.
-    let id = f.hub.client(a).get_history(HistoryFilter { from: Some(Timestamp(T0.0 - 1_000_099)), ..Default::default() });
-    assert!(matches!(f.answer(a, id), Ok(Response::History(v)) if v.len() == 100));
+    let Ok(Response::History(first)) = f.answer(a, id) else { panic!("no first page") };
+    assert!(!first.is_empty() && first.len() < 303, "{}", first.len());
+    let mut seen = vec![];
+    let mut after = None;
+    loop {
+        let id = f.hub.client(a).get_history(HistoryFilter { after: after.clone(), limit: Some(120), ..Default::default() });
+        let Ok(Response::History(page)) = f.answer(a, id) else { panic!("page refused") };
+        assert!(page.len() <= 120);
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 303, "every record once");
+    let mut ids: Vec<_> = seen.iter().map(|r| r.id.clone()).collect();
+    assert!(seen.windows(2).all(|w| w[0].started_at >= w[1].started_at), "newest first");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 303, "none twice");
+    // Paging from another client's record answers exactly as from a missing one.
+    for other in ["h3", "nope"] {
+        let id = f.hub.client(a).get_history(HistoryFilter { after: Some(other.into()), ..Default::default() });
+        let e = f.answer(a, id).unwrap_err();
+        assert_eq!((e.code, e.message), (ErrorCode::NotFound, format!("no record {other}")));
+    }
+}
+
+#[test]
+fn a_long_chat_resumes_with_its_newest_messages_and_is_read_back_in_pages() {
+    let mut f = Fixture::new();
+    f.ann_available();
+    let a = f.connect("alice", 1);
+    let id = f.hub.client(a).start_interaction(Medium::Chat, Some("router".into()), None, None);
+    let Ok(Response::Interaction(li)) = f.answer(a, id) else { panic!() };
+    f.hub.broker.agent_accept(f.now, &"ann".into(), &li.id).unwrap();
+    f.settle();
+    for i in 0..600u32 {
+        // 4 KB each: 200 of them would be 800 KB, far over a frame.
+        let id = f.hub.client(a).send_chat(li.id.clone(), format!("{i:04} {}", "x".repeat(4000)));
+        if i % 50 == 49 {
+            assert!(f.answer(a, id).is_ok());
+        }
+    }
+    f.settle();
+    // Another device of alice's: its sync gets the newest messages only.
+    let b = f.connect("alice", 2);
+    let held = f.hub.client_ref(b).view().chats[&li.id].clone();
+    assert!(!held.is_empty() && held.len() <= 50, "{}", held.len());
+    assert_eq!(held.last().unwrap().seq, 600);
+    // Read back page by page until message 1.
+    let mut pages = 0;
+    while let Some(first) = f.hub.client_ref(b).view().chats[&li.id].first().map(|m| m.seq).filter(|s| *s > 1) {
+        let id = f.hub.client(b).get_transcript_page(li.id.clone(), Some(first), None);
+        let Ok(Response::Transcript(page)) = f.answer(b, id) else { panic!("page refused") };
+        assert!(!page.is_empty() && page.last().unwrap().seq == first - 1, "the page ends just before {first}");
+        pages += 1;
+        assert!(pages < 100);
+    }
+    let all = &f.hub.client_ref(b).view().chats[&li.id];
+    assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=600).collect::<Vec<u64>>(), "every message once, in order");
+    assert!(all[7].text.starts_with("0007 "));
+    assert!(pages >= 4, "byte-bounded pages: {pages}");
+    // The agent reads a page in the middle.
+    let page = f.hub.broker.agent_transcript(&"ann".into(), &li.id, Some(100), Some(10)).unwrap();
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), (90..100).collect::<Vec<u64>>());
+    // Bob cannot read it, paged or not.
+    let c = f.connect("bob", 1);
+    let id = f.hub.client(c).get_transcript_page(li.id.clone(), Some(10), Some(5));
+    assert_eq!(f.answer(c, id).unwrap_err().code, ErrorCode::NotFound);
 }
 
 #[test]

@@ -86,6 +86,7 @@ fun main() {
         expect(ids(HistoryFilter(agentId = "bo")) == listOf("h1", "h2"), "by agent")
         val now = center.nowMs()
         expect(ids(HistoryFilter(fromMs = now - 250_000_000u, untilMs = now)) == listOf("h0", "h1"), "by date")
+        expect(ids(HistoryFilter(afterId = "h0", limit = 1u)) == listOf("h1"), "paged")
     }
 
     check("orders and delivery edit") {

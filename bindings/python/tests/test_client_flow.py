@@ -68,6 +68,9 @@ def test_history_by_product_agent_and_date(center, alice):
     assert ids(fd.HistoryFilter(product_id="router", agent_id="bo")) == ["h2"]
     assert ids(fd.HistoryFilter(from_ms=now - 5 * DAY_MS // 2, until_ms=now)) == ["h0", "h1"]
     assert ids(fd.HistoryFilter(from_ms=now)) == []
+    # Paged: two at a time, then the rest after the last one seen.
+    assert ids(fd.HistoryFilter(limit=2)) == ["h0", "h1"]
+    assert ids(fd.HistoryFilter(after_id="h1", limit=2)) == ["h2"]
     r = client.wait(client.add_note("h0", "router works now"), TIMEOUT_MS)
     assert r.is_record() and r.record.notes[-1].text == "router works now"
 
@@ -136,6 +139,8 @@ def chat_both_ways(center, client, rec, agent, interaction_id):
     assert [m.text for m in client.transcript(interaction_id)] == ["hello from alice", "hello from " + agent]
     r = client.wait(client.get_transcript(interaction_id), TIMEOUT_MS)
     assert len(r.messages) == 2
+    r = client.wait(client.get_transcript_page(interaction_id, sent.seq, 5), TIMEOUT_MS)
+    assert [m.text for m in r.messages] == ["hello from alice"], "only messages numbered below `before`"
 
 
 def test_invitation_received_accepted_and_chat(center, alice):

@@ -382,6 +382,12 @@ impl FrontdeskAgent {
     pub fn get_transcript(&self, interaction_id: String) -> Result<u64, FrontdeskError> {
         self.with(|a| a.transcript(fc::InteractionId(interaction_id)))
     }
+
+    /// Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+    /// `before`.
+    pub fn get_transcript_page(&self, interaction_id: String, before: Option<u64>, limit: Option<u32>) -> Result<u64, FrontdeskError> {
+        self.with(|a| a.transcript_page(fc::InteractionId(interaction_id), before, limit))
+    }
 }
 
 fn convert(st: &mut State, e: AgentClientEvent) -> AgentConsoleEvent {

@@ -252,9 +252,15 @@ impl FrontdeskClient {
         self.request(|c| c.send_chat(fc::InteractionId(interaction_id), text))
     }
 
-    /// Reads an interaction's transcript from the broker.
+    /// Reads an interaction's newest messages from the broker (the view merges them).
     pub fn get_transcript(&self, interaction_id: String) -> Result<u64, FrontdeskError> {
         self.request(|c| c.get_transcript(fc::InteractionId(interaction_id)))
+    }
+
+    /// Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+    /// `before` (the first message held, to read further back).
+    pub fn get_transcript_page(&self, interaction_id: String, before: Option<u64>, limit: Option<u32>) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.get_transcript_page(fc::InteractionId(interaction_id), before, limit))
     }
 
     /// Leaves an interaction (abandons the queue or hangs up).

@@ -413,6 +413,12 @@ pub struct HistoryFilter {
     /// Started before (ms since the epoch).
     #[uniffi(default)]
     pub until_ms: Option<u64>,
+    /// Paging: only records after this one (newest first); pass the last record of a full page.
+    #[uniffi(default)]
+    pub after_id: Option<String>,
+    /// Paging: at most this many (the broker caps it at its page size, 200 by default).
+    #[uniffi(default)]
+    pub limit: Option<u32>,
 }
 
 impl From<HistoryFilter> for fc::records::HistoryFilter {
@@ -422,6 +428,8 @@ impl From<HistoryFilter> for fc::records::HistoryFilter {
             agent: f.agent_id.map(fc::AgentId),
             from: f.from_ms.map(Timestamp),
             until: f.until_ms.map(Timestamp),
+            after: f.after_id.map(fc::InteractionId),
+            limit: f.limit,
         }
     }
 }

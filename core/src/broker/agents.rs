@@ -130,7 +130,7 @@ impl Broker {
         let mut live = vec![];
         for id in &seat.active {
             if let Some(l) = self.live.get(id) {
-                live.push(LiveWithTranscript { interaction: l.li.clone(), transcript: self.store.transcript(id)? });
+                live.push(LiveWithTranscript { interaction: l.li.clone(), transcript: self.live_transcript(id, seat.active.len())? });
             }
         }
         live.sort_by_key(|l| l.interaction.created_at);
@@ -195,7 +195,9 @@ impl Broker {
             AgentRequest::ClientHistory { client, filter } => self.agent_client_history(&agent, &client, &filter).map(Response::History),
             AgentRequest::AddNote { interaction, text } => self.agent_add_note(now, &agent, &interaction, &text).map(Response::Record),
             AgentRequest::CenterStatus => Ok(Response::CenterStatus(self.monitor.center_status())),
-            AgentRequest::Transcript { interaction } => self.agent_transcript(&agent, &interaction).map(Response::Transcript),
+            AgentRequest::Transcript { interaction, before, limit } => {
+                self.agent_transcript(&agent, &interaction, before, limit).map(Response::Transcript)
+            }
         }
     }
 
@@ -326,16 +328,22 @@ impl Broker {
         v
     }
 
-    /// The transcript of an interaction the agent handles (supervisors: any), so a console that was
-    /// away catches up.
-    pub fn agent_transcript(&self, agent: &AgentId, interaction: &InteractionId) -> Result<Vec<ChatMessage>, BrokerError> {
+    /// A page of the transcript of an interaction the agent handles (supervisors: any), so a console
+    /// that was away catches up.
+    pub fn agent_transcript(
+        &self,
+        agent: &AgentId,
+        interaction: &InteractionId,
+        before: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<ChatMessage>, BrokerError> {
         let seat = self.seat(agent)?;
         let handles = self.live.get(interaction).is_some_and(|l| l.li.agent.as_ref() == Some(agent))
             || self.store.record(interaction)?.is_some_and(|r| r.agent.as_ref() == Some(agent));
         if !handles && seat.role != AgentRole::Supervisor {
             return Err(err(ErrorCode::Forbidden, format!("{agent} does not handle interaction {interaction}")));
         }
-        Ok(self.store.transcript(interaction)?)
+        self.transcript_page(interaction, before, limit)
     }
 
     pub(super) fn agent_may_read(&self, agent: &AgentId, client: &ClientId) -> Result<(), BrokerError> {
@@ -361,7 +369,7 @@ impl Broker {
     /// A client's history, for an agent serving that client (or a supervisor).
     pub fn agent_client_history(&self, agent: &AgentId, client: &ClientId, filter: &HistoryFilter) -> Result<Vec<InteractionRecord>, BrokerError> {
         self.agent_may_read(agent, client)?;
-        Ok(self.store.history(client, filter)?)
+        self.history_page(client, filter)
     }
 
     /// A note by an agent on a past interaction it handled (supervisors: any).

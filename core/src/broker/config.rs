@@ -48,6 +48,12 @@ pub struct BrokerConfig {
     pub max_live_per_client: usize,
     /// Access rules on one presentity.
     pub max_access_rules: usize,
+    /// Most items in one page of history or transcript, so no answer outgrows a frame however long
+    /// the history.
+    pub max_page: usize,
+    /// Newest chat messages sent with each live interaction (`get_live`, the seat), so a resume
+    /// costs the same after message 50 as after message 50,000.
+    pub live_transcript: usize,
 }
 
 impl Default for BrokerConfig {
@@ -72,6 +78,8 @@ impl Default for BrokerConfig {
             max_alerts: 64,
             max_live_per_client: 4,
             max_access_rules: 256,
+            max_page: 200,
+            live_transcript: 50,
         }
     }
 }

@@ -52,7 +52,7 @@ impl Broker {
                     CenterEvent::InteractionQueued { interaction: li.id.clone(), queue: q.clone(), medium: li.medium, client: Some(li.client.clone()) },
                 );
             }
-            let chat_seq = self.store.transcript(&li.id)?.last().map_or(0, |m| m.seq);
+            let chat_seq = self.store.transcript_page(&li.id, None, 1)?.last().map_or(0, |m| m.seq);
             self.live.insert(li.id.clone(), Live { li, external: false, offered: None, declined_by: HashSet::new(), chat_seq, delivered_to_agent: 0 });
         }
         // Seats of agents whose consoles had sessions are taken again, with their interactions; a

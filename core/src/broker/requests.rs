@@ -19,7 +19,7 @@ impl Broker {
                 self.push_event(&me, &Event::ProfileChanged(p.clone()), Some(key), None);
                 Ok(Response::Profile(p))
             }
-            Request::GetHistory { filter } => Ok(Response::History(self.store.history(&me, &filter)?)),
+            Request::GetHistory { filter } => Ok(Response::History(self.history_page(&me, &filter)?)),
             Request::AddNote { interaction, text } => {
                 let mut r = self.own_record(&me, &interaction)?;
                 self.add_note_checked(&mut r, Note { at: now, author: "client".into(), text: text.trim().to_owned() })?;
@@ -143,18 +143,19 @@ impl Broker {
                 }
                 Ok(Response::Chat(msg))
             }
-            Request::GetTranscript { interaction } => {
+            Request::GetTranscript { interaction, before, limit } => {
                 let mine = self.live.get(&interaction).is_some_and(|l| l.li.client == me)
                     || self.store.record(&interaction)?.is_some_and(|r| r.client == me);
                 if !mine {
                     return Err(err(ErrorCode::NotFound, format!("no interaction {interaction}")));
                 }
-                Ok(Response::Transcript(self.store.transcript(&interaction)?))
+                Ok(Response::Transcript(self.transcript_page(&interaction, before, limit)?))
             }
             Request::GetLive => {
                 let mut v = vec![];
-                for l in self.live.values().filter(|l| l.li.client == me) {
-                    v.push(LiveWithTranscript { interaction: l.li.clone(), transcript: self.store.transcript(&l.li.id)? });
+                let mine: Vec<&Live> = self.live.values().filter(|l| l.li.client == me).collect();
+                for l in &mine {
+                    v.push(LiveWithTranscript { interaction: l.li.clone(), transcript: self.live_transcript(&l.li.id, mine.len())? });
                 }
                 v.sort_by_key(|l| l.interaction.created_at);
                 Ok(Response::Live(v))
@@ -287,4 +288,73 @@ impl Broker {
         Ok(self.live[&id].li.clone())
     }
 
+
+    /// One page of a client's history, newest first, at most `max_page` records.
+    pub(super) fn history_page(&self, client: &ClientId, filter: &HistoryFilter) -> Result<Vec<InteractionRecord>, BrokerError> {
+        let mut v = self.store.history(client, filter)?;
+        if let Some(after) = &filter.after {
+            // Another client's record is as unknown as a missing one.
+            let at = v.iter().position(|r| &r.id == after).ok_or_else(|| err(ErrorCode::NotFound, format!("no record {after}")))?;
+            v.drain(..=at);
+        }
+        v.truncate(self.page_size(filter.limit));
+        Ok(fit(v, self.page_bytes(), false))
+    }
+
+    /// One page of a transcript: the newest messages numbered below `before`, in order.
+    pub(super) fn transcript_page(&self, id: &InteractionId, before: Option<u64>, limit: Option<u32>) -> Result<Vec<ChatMessage>, BrokerError> {
+        Ok(fit(self.store.transcript_page(id, before, self.page_size(limit))?, self.page_bytes(), true))
+    }
+
+    /// The tail of a transcript sent with one of `of` live interactions in one answer, so all of
+    /// them fit in a frame together.
+    pub(super) fn live_transcript(&self, id: &InteractionId, of: usize) -> Result<Vec<ChatMessage>, BrokerError> {
+        Ok(fit(self.store.transcript_page(id, None, self.cfg.live_transcript)?, self.page_bytes() / of.max(1), true))
+    }
+
+    fn page_size(&self, limit: Option<u32>) -> usize {
+        limit.map_or(self.cfg.max_page, |l| usize::try_from(l).unwrap_or(usize::MAX).min(self.cfg.max_page))
+    }
+
+    /// Bytes a page may take: a frame less room for the envelope and the other parts of an answer.
+    fn page_bytes(&self) -> usize {
+        self.cfg.max_frame_bytes / 4 * 3
+    }
+}
+
+/// Keeps as many items as fit in `budget` encoded bytes (at least one, since every single record
+/// and message fits in a frame by construction): the first ones, or the last ones if `keep_end`.
+fn fit<T: serde::Serialize>(mut items: Vec<T>, budget: usize, keep_end: bool) -> Vec<T> {
+    let size = |x: &T| {
+        let mut n = Count(0);
+        serde_json::to_writer(&mut n, x).map_or(usize::MAX, |_| n.0 + 1)
+    };
+    let (mut used, mut kept) = (0usize, 0usize);
+    let order: Box<dyn Iterator<Item = &T>> = if keep_end { Box::new(items.iter().rev()) } else { Box::new(items.iter()) };
+    for x in order {
+        used = used.saturating_add(size(x));
+        if used > budget && kept > 0 {
+            break;
+        }
+        kept += 1;
+    }
+    if keep_end {
+        items.drain(..items.len() - kept);
+    } else {
+        items.truncate(kept);
+    }
+    items
+}
+
+/// Counts encoded bytes without keeping them.
+struct Count(usize);
+
+impl std::io::Write for Count {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -270,7 +270,7 @@ impl Broker {
         }
         let e = err(
             ErrorCode::TooLarge,
-            format!("the answer to request {id} is {} bytes, over the frame limit of {}; narrow it (history: `from`/`until`)", frame.len(), self.cfg.max_frame_bytes),
+            format!("the answer to request {id} is {} bytes, over the frame limit of {}; read it in pages (`limit`, and `after` or `before`)", frame.len(), self.cfg.max_frame_bytes),
         );
         BrokerFrame::Response { id, outcome: Outcome::Err(e) }.encode().into()
     }

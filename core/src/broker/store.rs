@@ -86,6 +86,15 @@ pub trait DataStore: Send {
     fn append_chat(&mut self, message: &ChatMessage) -> Result<(), StoreError>;
     /// An interaction's transcript, in order.
     fn transcript(&self, id: &InteractionId) -> Result<Vec<ChatMessage>, StoreError>;
+    /// The newest `limit` messages numbered below `before` (all if `None`), in order; stores that can
+    /// should answer without reading the whole transcript.
+    fn transcript_page(&self, id: &InteractionId, before: Option<u64>, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut v = self.transcript(id)?;
+        v.retain(|m| before.map_or(true, |b| m.seq < b));
+        let skip = v.len().saturating_sub(limit);
+        v.drain(..skip);
+        Ok(v)
+    }
     /// Whether the store keeps sessions at all; a store that forgets them on restart says no, and the
     /// broker then does not build the records it would throw away.
     fn keeps_sessions(&self) -> bool {
@@ -225,5 +234,12 @@ impl DataStore for MemoryStore {
 
     fn transcript(&self, id: &InteractionId) -> Result<Vec<ChatMessage>, StoreError> {
         Ok(self.transcripts.get(id).cloned().unwrap_or_default())
+    }
+
+    fn transcript_page(&self, id: &InteractionId, before: Option<u64>, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        let Some(all) = self.transcripts.get(id) else { return Ok(vec![]) };
+        // Appended in order, so the end of the page is found by binary search.
+        let end = before.map_or(all.len(), |b| all.partition_point(|m| m.seq < b));
+        Ok(all[end.saturating_sub(limit)..end].to_vec())
     }
 }
