@@ -1,13 +1,16 @@
 //! What one stranger may make the server hold, shared by every listener: rate buckets per principal,
 //! connections per principal, unauthenticated connections per address, and accept loops that survive
-//! a full descriptor table.
+//! a full descriptor table (they back off and shed the oldest unauthenticated connections).
 
 use frontdesk_core::principal::Principal;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -197,17 +200,218 @@ pub type SessionSlot = Slot<String>;
 /// enough to serve again soon after descriptors come back.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Accepts for ever: an error never ends the loop; on EMFILE/ENFILE (or any other accept error) it
-/// backs off instead of spinning. A connection from an address over its cap of unauthenticated
-/// connections is closed at once.
-pub async fn accept_loop(listener: TcpListener, name: &'static str, unauth: Arc<AddrCap>, mut on: impl FnMut(TcpStream, SocketAddr, AddrSlot)) {
-    let mut failing = false;
+/// Fewest unauthenticated connections shed per accept that fails on a full descriptor table (1 % of
+/// them when there are more): enough descriptors for what one backoff lets in, few enough that a
+/// brief shortage costs honest strangers little.
+pub const SHED_BATCH: usize = 16;
+
+/// Accept failures this far apart are separate bursts, each logged once.
+const BURST_QUIET: Duration = Duration::from_secs(2);
+
+/// `errno` for a full table of the process (EMFILE) or of the system (ENFILE): the same numbers on
+/// Linux, the BSDs and macOS, and std names neither.
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+const PENDING: u8 = 0;
+const SHED: u8 = 1;
+const DONE: u8 = 2;
+
+/// What became of one listed connection. It changes only under the registry's lock, so shedding and
+/// authenticating cannot both win.
+#[derive(Debug)]
+struct Fate {
+    state: AtomicU8,
+    notify: Notify,
+}
+
+/// Why an unauthenticated connection was closed by the server rather than by its peer or a timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("shed: the descriptor table was full and this was among the oldest unauthenticated connections")]
+pub struct Shed;
+
+/// Connections accepted and not yet authenticated, oldest first, shared by every listener because
+/// they share one descriptor table: when it is full, the oldest are closed so that newer ones (an
+/// honest client behind a stranger's stalled sockets) get a descriptor. Authenticated sessions are
+/// never listed, so never shed.
+#[derive(Debug, Default)]
+pub struct UnauthRegistry {
+    /// The next accept number, and the listed connections by accept number.
+    inner: Mutex<(u64, BTreeMap<u64, Arc<Fate>>)>,
+    shed: AtomicU64,
+}
+
+impl UnauthRegistry {
+    /// An empty registry.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Lists a connection just accepted; it leaves the list when it authenticates or closes.
+    pub fn register(self: &Arc<Self>, slot: AddrSlot) -> UnauthConn {
+        let fate = Arc::new(Fate { state: AtomicU8::new(PENDING), notify: Notify::new() });
+        let mut g = lock(&self.inner);
+        let (next, listed) = &mut *g;
+        let id = *next;
+        *next += 1;
+        listed.insert(id, fate.clone());
+        UnauthConn { _slot: slot, registry: self.clone(), id, fate: ShedSignal(fate) }
+    }
+
+    /// Closes the `n` oldest unauthenticated connections (their tasks drop their sockets); returns how
+    /// many were shed.
+    pub fn shed_oldest(&self, n: usize) -> usize {
+        let shed: Vec<Arc<Fate>> = {
+            let mut g = lock(&self.inner);
+            let listed = &mut g.1;
+            let mut v = Vec::with_capacity(n.min(listed.len()));
+            while v.len() < n {
+                let Some((_, f)) = listed.pop_first() else { break };
+                f.state.store(SHED, Ordering::Release);
+                v.push(f);
+            }
+            v
+        };
+        for f in &shed {
+            f.notify.notify_waiters();
+        }
+        self.shed.fetch_add(shed.len() as u64, Ordering::Relaxed);
+        shed.len()
+    }
+
+    /// Connections listed now.
+    pub fn len(&self) -> usize {
+        lock(&self.inner).1.len()
+    }
+
+    /// Whether no connection waits to authenticate.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Connections shed since the start: what descriptor shortages have cost strangers.
+    pub fn shed_total(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+
+    /// Takes `id` off the list unless it was shed; `true` if it was still listed.
+    fn leave(&self, id: u64, fate: &Fate) -> bool {
+        let listed = lock(&self.inner).1.remove(&id).is_some();
+        if listed {
+            fate.state.store(DONE, Ordering::Release);
+        }
+        listed
+    }
+}
+
+/// A connection not yet authenticated: counted against its address and listed for shedding until it
+/// authenticates ([`UnauthConn::authenticate`]) or closes (drops this).
+#[derive(Debug)]
+pub struct UnauthConn {
+    _slot: AddrSlot,
+    registry: Arc<UnauthRegistry>,
+    id: u64,
+    fate: ShedSignal,
+}
+
+impl UnauthConn {
+    /// The signal that this connection was shed, for code that outlives this guard's borrow.
+    pub fn signal(&self) -> ShedSignal {
+        self.fate.clone()
+    }
+
+    /// Runs `fut` unless the connection is shed first (then `fut` is dropped): for steps that hold
+    /// nothing but the socket, such as a handshake.
+    pub async fn or_shed<F: Future>(&self, fut: F) -> Result<F::Output, Shed> {
+        self.fate.guard(fut).await
+    }
+
+    /// Leaves the list and the address's count as authenticated, so it is never shed; `Err` if it was
+    /// shed first, and then the connection must close rather than become a session.
+    pub fn authenticate(self) -> Result<(), Shed> {
+        if self.registry.leave(self.id, &self.fate.0) {
+            Ok(())
+        } else {
+            Err(Shed)
+        }
+    }
+}
+
+impl Drop for UnauthConn {
+    fn drop(&mut self) {
+        self.registry.leave(self.id, &self.fate.0);
+    }
+}
+
+/// Fires when its connection is shed, and never once it has authenticated or closed.
+#[derive(Debug, Clone)]
+pub struct ShedSignal(Arc<Fate>);
+
+impl ShedSignal {
+    /// Waits until the connection is shed (for ever if it never is).
+    pub async fn shed(&self) {
+        loop {
+            // Registered before the state is read, so a shed between the two is not missed.
+            let notified = self.0.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.0.state.load(Ordering::Acquire) == SHED {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Runs `fut`, dropping it if the connection is shed first. Safe around a whole connection that
+    /// authenticates with [`UnauthConn::authenticate`]: once that succeeded this never fires, so no
+    /// session is dropped half-way.
+    pub async fn guard<F: Future>(&self, fut: F) -> Result<F::Output, Shed> {
+        tokio::select! {
+            biased;
+            out = fut => Ok(out),
+            () = self.shed() => Err(Shed),
+        }
+    }
+}
+
+/// Accept failures close together, logged as one.
+struct Burst {
+    start: Instant,
+    last: Instant,
+    shed: usize,
+}
+
+impl Burst {
+    fn report(self, name: &str, registry: &UnauthRegistry) {
+        tracing::info!(
+            "{name}: accepting again after {:.1} s of failures; {} unauthenticated connections shed meanwhile ({} since start)",
+            self.last.duration_since(self.start).as_secs_f64(),
+            self.shed,
+            registry.shed_total()
+        );
+    }
+}
+
+/// Accepts for ever: an error never ends the loop; on any accept error it backs off instead of
+/// spinning, and on a full descriptor table (EMFILE/ENFILE) it first sheds the oldest unauthenticated
+/// connections, so the backlog (where honest clients wait too) moves. A connection from an address
+/// over its cap of unauthenticated connections is closed at once.
+pub async fn accept_loop(
+    listener: TcpListener,
+    name: &'static str,
+    unauth: Arc<AddrCap>,
+    registry: Arc<UnauthRegistry>,
+    mut on: impl FnMut(TcpStream, SocketAddr, UnauthConn),
+) {
+    let mut burst: Option<Burst> = None;
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                failing = false;
+                if burst.as_ref().is_some_and(|b| b.last.elapsed() >= BURST_QUIET) {
+                    burst.take().expect("checked").report(name, &registry);
+                }
                 match unauth.acquire(peer.ip()) {
-                    Some(slot) => on(stream, peer, slot),
+                    Some(slot) => on(stream, peer, registry.register(slot)),
                     None => {
                         tracing::debug!(%peer, "{name}: too many unauthenticated connections from this address");
                         drop(stream);
@@ -217,12 +421,77 @@ pub async fn accept_loop(listener: TcpListener, name: &'static str, unauth: Arc<
             // The peer gave up before it was accepted: nothing to wait for.
             Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) => {}
             Err(e) => {
-                if !failing {
-                    tracing::warn!("{name}: accept failed ({e}); backing off");
-                    failing = true;
+                let now = Instant::now();
+                let full = matches!(e.raw_os_error(), Some(EMFILE | ENFILE));
+                // Backing off alone frees nothing while strangers hold the table: their stalled sockets
+                // would keep it full until their timeouts, and honest clients queue behind them.
+                let shed = if full { registry.shed_oldest(SHED_BATCH.max(registry.len() / 100)) } else { 0 };
+                match &mut burst {
+                    Some(b) if now.duration_since(b.last) < BURST_QUIET => {
+                        b.last = now;
+                        b.shed += shed;
+                    }
+                    _ => {
+                        if let Some(b) = burst.take() {
+                            b.report(name, &registry);
+                        }
+                        if full {
+                            tracing::warn!("{name}: accept failed ({e}); backing off and shedding the oldest unauthenticated connections ({shed} now)");
+                        } else {
+                            tracing::warn!("{name}: accept failed ({e}); backing off");
+                        }
+                        burst = Some(Burst { start: now, last: now, shed });
+                    }
                 }
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(reg: &Arc<UnauthRegistry>, cap: &Arc<AddrCap>) -> UnauthConn {
+        reg.register(cap.acquire("127.0.0.1".parse().unwrap()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_oldest_are_shed_and_authenticated_ones_never() {
+        let (reg, cap) = (UnauthRegistry::new(), AddrCap::new(100));
+        let conns: Vec<UnauthConn> = (0..5).map(|_| conn(&reg, &cap)).collect();
+        let signals: Vec<ShedSignal> = conns.iter().map(|c| c.signal()).collect();
+        let mut conns = conns.into_iter();
+        // The oldest authenticates: it is no longer a candidate.
+        assert_eq!(conns.next().unwrap().authenticate(), Ok(()));
+        let rest: Vec<UnauthConn> = conns.collect();
+        assert_eq!(reg.shed_oldest(2), 2);
+        assert_eq!(reg.shed_total(), 2);
+        assert_eq!(reg.len(), 2);
+        let fired = |s: &ShedSignal| s.0.state.load(Ordering::Acquire) == SHED;
+        assert_eq!(signals.iter().map(fired).collect::<Vec<_>>(), [false, true, true, false, false]);
+        tokio::time::timeout(Duration::from_secs(1), signals[1].shed()).await.expect("a shed connection is told");
+        assert!(tokio::time::timeout(Duration::from_millis(50), signals[0].shed()).await.is_err());
+        // Shed first, it may not become a session.
+        let mut rest = rest.into_iter();
+        assert_eq!(rest.next().unwrap().authenticate(), Err(Shed));
+        // Closing leaves the list and frees the address's count.
+        drop(rest);
+        assert!(reg.is_empty());
+        assert_eq!(cap.held(&"127.0.0.1".parse().unwrap()), 0);
+        assert_eq!(reg.shed_oldest(16), 0);
+    }
+
+    #[tokio::test]
+    async fn guard_drops_the_future_only_when_shed() {
+        let (reg, cap) = (UnauthRegistry::new(), AddrCap::new(100));
+        let c = conn(&reg, &cap);
+        assert_eq!(c.or_shed(async { 7 }).await, Ok(7));
+        let sig = c.signal();
+        let waiting = tokio::spawn(async move { sig.guard(futures::future::pending::<()>()).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        reg.shed_oldest(1);
+        assert_eq!(tokio::time::timeout(Duration::from_secs(1), waiting).await.unwrap().unwrap(), Err(Shed));
     }
 }

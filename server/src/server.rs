@@ -21,7 +21,7 @@ use frontdesk_core::Timestamp;
 use frontdesk_net::wall_clock;
 use frontdesk_net::ws::ws_config;
 use futures::{SinkExt, StreamExt};
-use crate::limits::{accept_loop, principal_key, Bucket, AddrCap, AddrSlot, RateLimits, SessionCap, SessionSlot};
+use crate::limits::{accept_loop, principal_key, Bucket, AddrCap, RateLimits, SessionCap, SessionSlot, UnauthConn, UnauthRegistry};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -174,9 +174,15 @@ pub struct Running {
     pub xmpp_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    pending: Arc<UnauthRegistry>,
 }
 
 impl Running {
+    /// Unauthenticated connections shed so far because the descriptor table was full.
+    pub fn shed_total(&self) -> u64 {
+        self.pending.shed_total()
+    }
+
     /// Stops accepting, closes connections and waits for the broker to commit.
     pub async fn shutdown(mut self) {
         if let Some(s) = self.stop.take() {
@@ -224,6 +230,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let (xtx, xrx) = mpsc::unbounded_channel();
     let sessions = SessionCap::new(cfg.max_sessions_per_token);
     let unauth = AddrCap::new(cfg.max_unauth_per_addr);
+    let pending = UnauthRegistry::new();
     let rates = Arc::new(RateLimits::new(cfg.max_msgs_per_sec, cfg.rate_burst, cfg.max_bytes_per_sec, cfg.bytes_burst));
     let xctx = Arc::new(XmppContext {
         domain: cfg.xmpp_domain.clone(),
@@ -242,12 +249,15 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         xmpp_addr = Some(xl.local_addr().map_err(|e| e.to_string())?);
         let ctx = xctx.clone();
         let mut n = 0u64;
-        accepts.push(tokio::spawn(accept_loop(xl, "xmpp", unauth.clone(), move |stream, peer, slot| {
+        accepts.push(tokio::spawn(accept_loop(xl, "xmpp", unauth.clone(), pending.clone(), move |stream, peer, slot| {
             n += 1;
             let ctx = ctx.clone();
             let id = n;
             tokio::spawn(async move {
-                if let Err(e) = xmpp::serve_tcp(stream, ctx, id, slot).await {
+                // Until SASL succeeds the connection holds nothing but its socket, so a shed one is
+                // simply dropped; `serve_tcp` authenticates through the slot, after which this never fires.
+                let shed = slot.signal();
+                if let Err(e) = shed.guard(xmpp::serve_tcp(stream, ctx, id, slot)).await.unwrap_or_else(|e| Err(e.to_string())) {
                     tracing::debug!(%peer, "xmpp session ended: {e}");
                 }
             });
@@ -260,7 +270,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         let tx = tx.clone();
         let xctx = xctx.clone();
         let mut next_conn = 0u64;
-        accepts.push(tokio::spawn(accept_loop(listener, "main", unauth, move |stream, peer, slot| {
+        accepts.push(tokio::spawn(accept_loop(listener, "main", unauth, pending.clone(), move |stream, peer, slot| {
             // Frames are small and often come in bursts (a sync is several): without this, Nagle's
             // algorithm holds the second one until the peer's delayed ACK, about 40 ms later.
             let _ = stream.set_nodelay(true);
@@ -269,10 +279,11 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
             tokio::spawn(async move {
                 let cfg = shared.cfg.clone();
                 let r = match cfg.tls.clone() {
-                    Some(tls) => match tokio::time::timeout(cfg.handshake_timeout, tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await {
-                        Ok(Ok(stream)) => connection(stream, tx, shared, n, xctx, slot).await,
-                        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
-                        Err(_) => Err("no TLS handshake in time".into()),
+                    Some(tls) => match slot.or_shed(tokio::time::timeout(cfg.handshake_timeout, tokio_rustls::TlsAcceptor::from(tls).accept(stream))).await {
+                        Ok(Ok(Ok(stream))) => connection(stream, tx, shared, n, xctx, slot).await,
+                        Ok(Ok(Err(e))) => Err(format!("TLS handshake failed: {e}")),
+                        Ok(Err(_)) => Err("no TLS handshake in time".into()),
+                        Err(e) => Err(e.to_string()),
                     },
                     None => connection(stream, tx, shared, n, xctx, slot).await,
                 };
@@ -289,7 +300,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         }
     });
     info!(%addr, "frontdesk server listening");
-    Ok(Running { addr, xmpp_addr, stop: Some(stop_tx), task })
+    Ok(Running { addr, xmpp_addr, stop: Some(stop_tx), task, pending })
 }
 
 async fn run(
@@ -491,17 +502,25 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     shared: Arc<Shared>,
     n: u64,
     xctx: Arc<XmppContext>,
-    unauth: AddrSlot,
+    unauth: UnauthConn,
 ) -> Result<(), String> {
     let cfg = shared.cfg.clone();
+    // Until the broker knows of the connection it holds nothing but its socket: a shed one is dropped
+    // at whatever step it waits in.
+    let shed_err = |e: crate::limits::Shed| e.to_string();
     // One port for everything: WebSocket upgrades go to the broker, plain GETs to the static files.
-    let head = tokio::time::timeout(cfg.handshake_timeout, crate::http::read_head(&mut stream)).await.map_err(|_| "no request in time")?.map_err(|e| e.to_string())?;
+    let head = unauth
+        .or_shed(tokio::time::timeout(cfg.handshake_timeout, crate::http::read_head(&mut stream)))
+        .await
+        .map_err(shed_err)?
+        .map_err(|_| "no request in time")?
+        .map_err(|e| e.to_string())?;
     if !crate::http::is_websocket_upgrade(&head) {
-        return crate::http::serve(stream, &head).await.map_err(|e| e.to_string());
+        return unauth.or_shed(crate::http::serve(stream, &head)).await.map_err(shed_err)?.map_err(|e| e.to_string());
     }
     let mut path = String::new();
     let allowed = &cfg.allowed_origins;
-    let ws = tokio::time::timeout(
+    let ws = unauth.or_shed(tokio::time::timeout(
         cfg.handshake_timeout,
         tokio_tungstenite::accept_hdr_async_with_config(
             crate::http::Rewind::new(head, stream),
@@ -521,12 +540,15 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             },
             Some(ws_config()),
         ),
-    )
+    ))
     .await
+    .map_err(shed_err)?
     .map_err(|_| "no WebSocket handshake in time")?
     .map_err(|e| e.to_string())?;
     if path == "/xmpp" {
-        return xmpp::serve_ws(ws, xctx, n, unauth).await;
+        // As on the XMPP port: nothing but the socket until SASL succeeds through the slot.
+        let sig = unauth.signal();
+        return sig.guard(xmpp::serve_ws(ws, xctx, n, unauth)).await.map_err(shed_err)?;
     }
     let (mut sink, mut stream) = ws.split();
     if !matches!(path.as_str(), "/client" | "/agent" | "/") {
@@ -569,6 +591,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         })
     };
     let mut writer_done = false;
+    // From here the broker has a connection to close, so shedding is a branch of the loop below, not
+    // a dropped future.
+    let shed_signal = unauth.signal();
     let mut unauth = Some(unauth);
     // Before `hello` an honest peer sends one frame: a small allowance of its own.
     let mut bucket = Bucket::new(cfg.max_msgs_per_sec, PRE_HELLO_BURST);
@@ -598,6 +623,11 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         };
         let msg = tokio::select! {
             m = next => m,
+            () = shed_signal.shed(), if unauth.is_some() => {
+                // Told why, an honest client reconnects at once (a fatal error other than a refusal).
+                direct.send(error_frame(ErrorCode::Unavailable, "server busy: unauthenticated connection shed; reconnect"));
+                break Err(crate::limits::Shed.to_string());
+            }
             w = &mut writer => {
                 writer_done = true;
                 // The broker closed it (a refusal the peer should read), or the peer stopped taking bytes.
@@ -637,8 +667,12 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     shed(error_frame(ErrorCode::RateLimited, "too many connections for this principal"));
                     break Err("sessions per principal exceeded".to_string());
                 };
+                // Shed while its hello was read: it closes like the others shed with it.
+                if let Some(Err(e)) = unauth.take().map(UnauthConn::authenticate) {
+                    direct.send(error_frame(ErrorCode::Unavailable, "server busy: unauthenticated connection shed; reconnect"));
+                    break Err(e.to_string());
+                }
                 principal = Some((rate, slot));
-                unauth = None;
             } else if !bucket.take() {
                 shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
                 break Err("rate limited".to_string());
@@ -674,7 +708,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     r
 }
 
-/// Whether the connection ended with an error frame the peer should get to read.
+/// Whether the connection ended with an error frame the peer should get to read. A shed connection
+/// does not linger: it was shed to free its descriptor now.
 fn result_is_refusal(r: &Result<(), String>) -> bool {
-    matches!(r, Err(e) if !e.starts_with("peer stalled"))
+    matches!(r, Err(e) if !e.starts_with("peer stalled") && *e != crate::limits::Shed.to_string())
 }

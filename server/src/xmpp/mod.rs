@@ -8,7 +8,7 @@ pub mod element;
 
 use crate::tokens::JwtVerifier;
 use base64::Engine;
-use crate::limits::{principal_key, AddrSlot, RateLimits, SessionCap};
+use crate::limits::{principal_key, RateLimits, SessionCap, UnauthConn};
 use element::{esc, read_header, read_stanza, Budget, Element, Limited, XmlError};
 use frontdesk_core::broker::auth::Verifier;
 use frontdesk_core::monitor::presence::{Activity, PresenceDocument, Presentity};
@@ -241,7 +241,7 @@ fn reader<R: AsyncRead + Unpin>(r: R, budget: &Budget) -> TcpReader<R> {
 /// Serves one XMPP client connection on TCP: STARTTLS, then the rest over TLS. From the first byte
 /// to the end of SASL everything must happen within the context's `auth_timeout`; every stanza and
 /// stream header is read within a byte budget.
-pub async fn serve_tcp(stream: TcpStream, ctx: Arc<XmppContext>, id: u64, unauth: AddrSlot) -> Result<(), String> {
+pub async fn serve_tcp(stream: TcpStream, ctx: Arc<XmppContext>, id: u64, unauth: UnauthConn) -> Result<(), String> {
     // A TLS ClientHello first (XEP-0368 direct TLS, which clients such as slixmpp try) skips STARTTLS.
     let mut first = [0u8; 1];
     let n = tokio::time::timeout(ctx.auth_timeout, stream.peek(&mut first))
@@ -272,7 +272,7 @@ pub async fn serve_tcp(stream: TcpStream, ctx: Arc<XmppContext>, id: u64, unauth
     secured(tls, ctx, id, deadline, unauth).await
 }
 
-async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: Arc<XmppContext>, id: u64, deadline: Instant, unauth: AddrSlot) -> Result<(), String> {
+async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: Arc<XmppContext>, id: u64, deadline: Instant, unauth: UnauthConn) -> Result<(), String> {
     let budget = Budget::new();
     let (rh, mut wh) = tokio::io::split(s);
     let mut rd = reader(rh, &budget);
@@ -299,7 +299,8 @@ async fn secured<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S, ctx: 
     write(&mut wh, &format!("<success xmlns='{NS_SASL}'/>")).await?;
     budget.reset();
     step(deadline, &mut wh, read_header(&mut rd, &mut buf)).await?;
-    drop(unauth);
+    // Shed meanwhile, it must not become a session: the caller is about to drop it.
+    unauth.authenticate().map_err(|e| e.to_string())?;
     write(&mut wh, &header(&ctx.domain, id)).await?;
     write(
         &mut wh,
@@ -680,7 +681,7 @@ pub async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     ws: tokio_tungstenite::WebSocketStream<S>,
     ctx: Arc<XmppContext>,
     id: u64,
-    unauth: AddrSlot,
+    unauth: UnauthConn,
 ) -> Result<(), String> {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -722,7 +723,8 @@ pub async fn serve_ws<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         return Err("authentication failed".into());
     };
     sink.send(text(format!("<success xmlns='{NS_SASL}'/>"))).await.map_err(|e| e.to_string())?;
-    drop(unauth);
+    // Shed meanwhile, it must not become a session: the caller is about to drop it.
+    unauth.authenticate().map_err(|e| e.to_string())?;
     let el = by(deadline, &mut stream).await?;
     if el.local() != "open" {
         return Err("expected <open/> after authentication".into());
