@@ -158,6 +158,8 @@ export class Client {
   inviteAgent(agent: string, medium: Medium, message?: string): Promise<Invitation>;
   /** Starts a live interaction in the chosen medium. */
   startInteraction(medium: Medium, product?: string | null, topic?: string | null): Promise<LiveInteraction>;
+  /** Writes to the center by email; answered by mail and in the view. */
+  sendEmail(subject: string, text: string, product?: string | null): Promise<LiveInteraction>;
   /** Sends a chat message in an own interaction. */
   sendChat(interaction: string, text: string): Promise<ChatMessage>;
   /** Reads an interaction's transcript. */

@@ -301,6 +301,11 @@ export class Client extends Party {
   startInteraction(medium, product, topic) {
     return this._call({ op: 'start_interaction', medium: this._medium(medium), product: product ?? null, topic: topic ?? null });
   }
+  /** Writes to the center by email (answered by mail and here); waits in the backlog when no
+   *  agent is live. Resolves with the interaction. */
+  sendEmail(subject, text, product) {
+    return this._call({ op: 'start_interaction', medium: 'email', product: product ?? null, topic: subject, message: text });
+  }
   /** Sends a chat message in an own interaction; resolves with the message as stored. */
   sendChat(interaction, text) { return this._call({ op: 'send_chat', interaction, text }); }
   /** Reads a page of an interaction's transcript: the newest `limit` messages numbered below

@@ -140,6 +140,9 @@ pub struct AgentView {
     pub delivered: BTreeSet<(InteractionId, u64)>,
     /// Latest center status read.
     pub center: Option<CenterStatus>,
+    /// Messages of ours on email interactions that could not be mailed, with why: (interaction,
+    /// seq) → reason.
+    pub mail_failed: BTreeMap<(InteractionId, u64), String>,
 }
 
 impl Default for AgentView {
@@ -156,6 +159,7 @@ impl Default for AgentView {
             invitations: BTreeMap::new(),
             delivered: BTreeSet::new(),
             center: None,
+            mail_failed: BTreeMap::new(),
         }
     }
 }
@@ -257,6 +261,9 @@ impl AgentView {
             AgentEvent::Chat(m) => self.add_chat(m.clone()),
             AgentEvent::ChatDelivered { interaction, seq } => {
                 self.delivered.insert((interaction.clone(), *seq));
+            }
+            AgentEvent::MailFailed { interaction, seq, reason, .. } => {
+                self.mail_failed.insert((interaction.clone(), *seq), reason.clone());
             }
         }
     }

@@ -628,7 +628,13 @@ impl Client {
 
     /// Starts a live interaction in the chosen medium.
     pub fn start_interaction(&mut self, medium: Medium, product: Option<ProductId>, queue: Option<QueueId>, topic: Option<String>) -> RequestId {
-        self.request(Request::StartInteraction { medium, product, queue, topic })
+        self.request(Request::StartInteraction { medium, product, queue, topic, message: None })
+    }
+
+    /// Writes to the center by email: an email interaction with a subject and a text, answered by
+    /// mail to the client's email capability (and in the app).
+    pub fn send_email(&mut self, product: Option<ProductId>, subject: impl Into<String>, text: impl Into<String>) -> RequestId {
+        self.request(Request::StartInteraction { medium: Medium::Email, product, queue: None, topic: Some(subject.into()), message: Some(text.into()) })
     }
 
     /// Sends a chat message.

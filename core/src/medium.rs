@@ -42,6 +42,11 @@ impl Medium {
     pub fn is_live(self) -> bool {
         !matches!(self, Medium::Email)
     }
+
+    /// Whether its interactions carry written messages (a transcript).
+    pub fn has_messages(self) -> bool {
+        matches!(self, Medium::Chat | Medium::Email)
+    }
 }
 
 impl std::fmt::Display for Medium {

@@ -164,9 +164,12 @@ pub enum Request {
         /// Queue, if the client picks one; else the broker routes by product.
         #[serde(default)]
         queue: Option<QueueId>,
-        /// Topic in the client's words.
+        /// Topic in the client's words (an email's subject).
         #[serde(default)]
         topic: Option<String>,
+        /// A first message (an email's text, which an email needs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
     /// Send a chat message in an own interaction.
     SendChat {
@@ -525,6 +528,17 @@ pub enum AgentEvent {
         interaction: InteractionId,
         /// Message sequence.
         seq: u64,
+    },
+    /// A message the agent wrote on an email interaction could not be mailed.
+    MailFailed {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Message sequence.
+        seq: u64,
+        /// Address it was for.
+        to: String,
+        /// Why, as the relay or the mailer said.
+        reason: String,
     },
 }
 

@@ -61,6 +61,7 @@ enum AgentJson<'a> {
     InvitationUpdated(&'a Invitation),
     Chat(&'a ChatMessage),
     ChatDelivered { interaction: &'a InteractionId, seq: u64 },
+    MailFailed { interaction: &'a InteractionId, seq: u64, to: &'a str, reason: &'a str },
 }
 
 #[derive(Serialize)]
@@ -71,6 +72,7 @@ enum BrokerJson<'a> {
         #[serde(flatten)]
         event: AgentJson<'a>,
     },
+    MailOwed,
     ClientOnline { client: &'a ClientId },
     ClientOffline { client: &'a ClientId },
     Presence { watcher: WatcherId, document: &'a PresenceDocument },
@@ -90,9 +92,11 @@ pub(crate) fn broker_event(e: &BrokerEvent) -> String {
                 AgentEvent::InvitationUpdated(i) => AgentJson::InvitationUpdated(i),
                 AgentEvent::Chat(m) => AgentJson::Chat(m),
                 AgentEvent::ChatDelivered { interaction, seq } => AgentJson::ChatDelivered { interaction, seq: *seq },
+                AgentEvent::MailFailed { interaction, seq, to, reason } => AgentJson::MailFailed { interaction, seq: *seq, to, reason },
             };
             encode(&BrokerJson::Agent { agent, event })
         }
+        BrokerEvent::MailOwed => encode(&BrokerJson::MailOwed),
         BrokerEvent::ClientOnline(c) => encode(&BrokerJson::ClientOnline { client: c }),
         BrokerEvent::ClientOffline(c) => encode(&BrokerJson::ClientOffline { client: c }),
         BrokerEvent::Presence { watcher, doc } => encode(&BrokerJson::Presence { watcher: *watcher, document: doc }),

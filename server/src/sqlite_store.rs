@@ -2,6 +2,7 @@
 //! so a mutation and the session record saying it was applied land together or not at all.
 
 use frontdesk_core::broker::store::{DataStore, SessionRecord, StoreError};
+use frontdesk_core::broker::mail::OutboundMail;
 use frontdesk_core::broker::Party;
 
 /// Which table family a session belongs to, in the shared log tables.
@@ -23,7 +24,7 @@ use frontdesk_core::interaction::{ChatMessage, LiveInteraction};
 use frontdesk_core::profile::ClientProfile;
 use frontdesk_core::records::{HistoryFilter, InteractionRecord, Order, Product};
 use frontdesk_core::invitation::Invitation;
-use frontdesk_core::{ClientId, InteractionId, InvitationId, OrderId};
+use frontdesk_core::{ClientId, InteractionId, InvitationId, Medium, OrderId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
@@ -80,10 +81,41 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS sessions (client TEXT NOT NULL, instance INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (client, instance));
              CREATE TABLE IF NOT EXISTS agent_sessions (agent TEXT NOT NULL, instance INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (agent, instance));
              CREATE TABLE IF NOT EXISTS session_events (kind TEXT NOT NULL, party TEXT NOT NULL, instance INTEGER NOT NULL, seq INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (kind, party, instance, seq));
-             CREATE TABLE IF NOT EXISTS session_answers (kind TEXT NOT NULL, party TEXT NOT NULL, instance INTEGER NOT NULL, id INTEGER NOT NULL, frame TEXT, PRIMARY KEY (kind, party, instance, id));",
+             CREATE TABLE IF NOT EXISTS session_answers (kind TEXT NOT NULL, party TEXT NOT NULL, instance INTEGER NOT NULL, id INTEGER NOT NULL, frame TEXT, PRIMARY KEY (kind, party, instance, id));
+             CREATE TABLE IF NOT EXISTS mail_owed (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS addresses (medium TEXT NOT NULL, address TEXT NOT NULL, client TEXT NOT NULL, PRIMARY KEY (medium, address, client));
+             CREATE INDEX IF NOT EXISTS addresses_client ON addresses(client);",
         )
         .map_err(e)?;
-        Ok(SqliteStore { conn, in_tx: false })
+        let mut store = SqliteStore { conn, in_tx: false };
+        let version: i64 = store.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
+        if version < 1 {
+            // Version 1 indexes capability addresses; profiles written before it are indexed once.
+            let all: Vec<(String, String)> = {
+                let mut st = store.conn.prepare("SELECT client, json FROM profiles").map_err(e)?;
+                let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(e)?;
+                rows.collect::<Result<_, _>>().map_err(e)?
+            };
+            for (client, json) in all {
+                let p: ClientProfile = from_json(&json)?;
+                store.index_addresses(&ClientId(client), &p)?;
+            }
+            store.write()?.execute_batch("PRAGMA user_version = 1").map_err(e)?;
+            store.commit()?;
+        }
+        Ok(store)
+    }
+
+    fn index_addresses(&mut self, client: &ClientId, profile: &ClientProfile) -> Result<(), StoreError> {
+        let c = self.write()?;
+        c.execute("DELETE FROM addresses WHERE client = ?1", params![client.as_str()]).map_err(e)?;
+        for cap in &profile.capabilities {
+            if let Some(a) = &cap.address {
+                c.execute("INSERT OR IGNORE INTO addresses (medium, address, client) VALUES (?1, ?2, ?3)", params![cap.medium.as_str(), a.to_lowercase(), client.as_str()])
+                    .map_err(e)?;
+            }
+        }
+        Ok(())
     }
 
     fn write(&mut self) -> Result<&Connection, StoreError> {
@@ -120,7 +152,33 @@ impl DataStore for SqliteStore {
     fn put_profile(&mut self, client: &ClientId, profile: &ClientProfile) -> Result<(), StoreError> {
         let j = to_json(profile);
         self.write()?.execute("INSERT OR REPLACE INTO profiles (client, json) VALUES (?1, ?2)", params![client.as_str(), j]).map_err(e)?;
+        self.index_addresses(client, profile)
+    }
+
+    fn client_by_address(&self, medium: Medium, address: &str) -> Result<Option<ClientId>, StoreError> {
+        let c: Option<String> = self
+            .conn
+            .query_row("SELECT client FROM addresses WHERE medium = ?1 AND address = ?2 ORDER BY client LIMIT 1", params![medium.as_str(), address.to_lowercase()], |r| r.get(0))
+            .optional()
+            .map_err(e)?;
+        Ok(c.map(ClientId))
+    }
+
+    fn save_mail(&mut self, m: &OutboundMail) -> Result<(), StoreError> {
+        let j = to_json(m);
+        self.write()?.execute("INSERT OR REPLACE INTO mail_owed (id, json) VALUES (?1, ?2)", params![m.id, j]).map_err(e)?;
         Ok(())
+    }
+
+    fn delete_mail(&mut self, id: &str) -> Result<(), StoreError> {
+        self.write()?.execute("DELETE FROM mail_owed WHERE id = ?1", params![id]).map_err(e)?;
+        Ok(())
+    }
+
+    fn load_mail(&self) -> Result<Vec<OutboundMail>, StoreError> {
+        let mut st = self.conn.prepare("SELECT json FROM mail_owed").map_err(e)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(e)?;
+        rows.map(|r| r.map_err(e).and_then(|s| from_json(&s))).collect()
     }
 
     fn history(&self, client: &ClientId, filter: &HistoryFilter) -> Result<Vec<InteractionRecord>, StoreError> {
@@ -377,5 +435,21 @@ mod tests {
         let seqs: Vec<u64> = sql.transcript_page(&"i1".into(), Some(11), 4).unwrap().iter().map(|m| m.seq).collect();
         assert_eq!(seqs, vec![7, 8, 9, 10]);
         assert!(sql.transcript_page(&"none".into(), None, 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn addresses_are_found_without_case_and_follow_profile_edits() {
+        use frontdesk_core::profile::Capability;
+        let mut s = SqliteStore::in_memory().unwrap();
+        let mut p = ClientProfile::default();
+        p.capabilities = vec![Capability { medium: Medium::Email, address: Some("Alice@Example.org".into()), devices: vec![] }];
+        s.put_profile(&"alice".into(), &p).unwrap();
+        s.commit().unwrap();
+        assert_eq!(s.client_by_address(Medium::Email, "alice@example.ORG").unwrap(), Some("alice".into()));
+        assert_eq!(s.client_by_address(Medium::Voice, "alice@example.org").unwrap(), None, "by medium");
+        p.capabilities.clear();
+        s.put_profile(&"alice".into(), &p).unwrap();
+        s.commit().unwrap();
+        assert_eq!(s.client_by_address(Medium::Email, "alice@example.org").unwrap(), None, "an address removed is not found");
     }
 }

@@ -247,6 +247,12 @@ impl FrontdeskClient {
         self.request(|c| c.start_interaction(medium.into(), product_id.map(fc::ProductId), queue_id.map(fc::QueueId), topic))
     }
 
+    /// Writes to the center by email (subject and text), answered by mail to the client's email
+    /// capability and in the app; it waits in the backlog when no agent is live.
+    pub fn send_email(&self, subject: String, text: String, product_id: Option<String>) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.send_email(product_id.map(fc::ProductId), subject, text))
+    }
+
     /// Sends a chat message in an own interaction.
     pub fn send_chat(&self, interaction_id: String, text: String) -> Result<u64, FrontdeskError> {
         self.request(|c| c.send_chat(fc::InteractionId(interaction_id), text))

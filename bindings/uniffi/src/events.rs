@@ -358,6 +358,17 @@ pub enum AgentEvent {
         /// Message sequence.
         seq: u64,
     },
+    /// A message the agent wrote on an email interaction could not be mailed.
+    MailFailed {
+        /// Interaction.
+        interaction_id: String,
+        /// Message sequence.
+        seq: u64,
+        /// Address it was for.
+        to: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl From<CoreAgentEvent> for AgentEvent {
@@ -371,6 +382,7 @@ impl From<CoreAgentEvent> for AgentEvent {
             CoreAgentEvent::InvitationUpdated(i) => AgentEvent::InvitationUpdated { invitation: i.into() },
             CoreAgentEvent::Chat(m) => AgentEvent::Chat { message: m.into() },
             CoreAgentEvent::ChatDelivered { interaction, seq } => AgentEvent::ChatDelivered { interaction_id: interaction.0, seq },
+            CoreAgentEvent::MailFailed { interaction, seq, to, reason } => AgentEvent::MailFailed { interaction_id: interaction.0, seq, to, reason },
         }
     }
 }

@@ -295,14 +295,17 @@ impl Broker {
         let l = self.live.get(interaction).filter(|l| l.li.agent.as_ref() == Some(agent)).ok_or_else(|| {
             err(ErrorCode::Forbidden, format!("{agent} does not handle interaction {interaction}"))
         })?;
-        if l.li.medium != Medium::Chat {
-            return Err(err(ErrorCode::Invalid, "chat messages go in chat interactions"));
+        if !l.li.medium.has_messages() {
+            return Err(err(ErrorCode::Invalid, format!("messages go in chat and email interactions, not {}", l.li.medium)));
         }
         if text.is_empty() || text.len() > MAX_CHAT_BYTES {
-            return Err(err(ErrorCode::Invalid, format!("a chat message has 1 to {MAX_CHAT_BYTES} bytes")));
+            return Err(err(ErrorCode::Invalid, format!("a message has 1 to {MAX_CHAT_BYTES} bytes")));
         }
-        let client = l.li.client.clone();
+        let (client, email) = (l.li.client.clone(), l.li.medium == Medium::Email);
         let msg = self.append_chat(interaction, Author::Agent(agent.clone()), text.into())?;
+        if email {
+            self.owe_mail(agent, &msg);
+        }
         let hook = AckHook::ToAgent { agent: agent.clone(), interaction: interaction.clone(), seq: msg.seq };
         self.push_event(&client, &Event::Chat(msg.clone()), None, Some(hook));
         self.pump();

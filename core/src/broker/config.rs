@@ -54,6 +54,9 @@ pub struct BrokerConfig {
     /// Newest chat messages sent with each live interaction (`get_live`, the seat), so a resume
     /// costs the same after message 50 as after message 50,000.
     pub live_transcript: usize,
+    /// Attempts to mail an agent's reply before giving up and telling the agent (backing off from
+    /// 30 s to an hour in between).
+    pub mail_attempts: u32,
 }
 
 impl Default for BrokerConfig {
@@ -80,6 +83,7 @@ impl Default for BrokerConfig {
             max_access_rules: 256,
             max_page: 200,
             live_transcript: 50,
+            mail_attempts: 8,
         }
     }
 }

@@ -12,6 +12,7 @@ mod center_api;
 mod connections;
 mod fanout;
 mod invitations;
+pub mod mail;
 mod persistence;
 mod requests;
 mod routing;
@@ -44,7 +45,7 @@ use crate::time::Timestamp;
 use auth::{AuthError, Verifier};
 use center::{Admission, BuiltinRouting, CenterAdapter};
 use session::{AckHook, Cached, Session};
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use store::{DataStore, MemoryStore, StoreError};
@@ -96,6 +97,8 @@ pub enum BrokerEvent {
         /// What.
         event: AgentEvent,
     },
+    /// Mail became owed: the host's mailer should look at [`Broker::mail_due`].
+    MailOwed,
     /// A client's first session attached.
     ClientOnline(ClientId),
     /// A client's last session detached.
@@ -197,6 +200,9 @@ pub struct Broker {
     external: HashSet<WatcherId>,
     dirty_live: HashSet<InteractionId>,
     dirty_invitations: HashSet<InvitationId>,
+    /// Mail owed to clients, by id, until the host's mailer delivers it.
+    mail: BTreeMap<String, mail::OutboundMail>,
+    dirty_mail: HashSet<String>,
     store_error: Option<StoreError>,
     counter: u64,
     now: Timestamp,
@@ -259,6 +265,8 @@ impl Broker {
             external: HashSet::new(),
             dirty_live: HashSet::new(),
             dirty_invitations: HashSet::new(),
+            mail: BTreeMap::new(),
+            dirty_mail: HashSet::new(),
             store_error: None,
             counter: 0,
             now: Timestamp(0),

@@ -43,6 +43,10 @@ impl Broker {
         }
         // Live interactions come back as they were: queued ones wait again in their queue, connected
         // ones wait for their agent to log in again.
+        // Mail owed before the restart is owed still; the mailer sends it when it is due.
+        for m in self.store.load_mail()? {
+            self.mail.insert(m.id.clone(), m);
+        }
         let mut lives = self.store.load_live()?;
         lives.sort_by_key(|l| l.created_at);
         for li in lives {
@@ -146,6 +150,15 @@ impl Broker {
                 Some(l) if !l.external || l.li.queue.is_some() => self.store.save_live(&l.li),
                 Some(_) => Ok(()),
                 None => self.store.delete_live(&id),
+            };
+            if let Err(e) = r {
+                self.store_error = Some(e);
+            }
+        }
+        for id in std::mem::take(&mut self.dirty_mail) {
+            let r = match self.mail.get(&id) {
+                Some(m) => self.store.save_mail(m),
+                None => self.store.delete_mail(&id),
             };
             if let Err(e) = r {
                 self.store_error = Some(e);

@@ -114,34 +114,21 @@ impl Broker {
                 self.tell_agent(&agent, AgentEvent::InvitationReceived(inv.clone()), None);
                 Ok(Response::Invitation(inv))
             }
-            Request::StartInteraction { medium, product, queue, topic } => {
-                self.start_interaction(&me, medium, product, queue, topic).map(Response::Interaction)
+            Request::StartInteraction { medium, product, queue, topic, message } => {
+                self.start_interaction(&me, medium, product, queue, topic, message).map(Response::Interaction)
             }
             Request::SendChat { interaction, text } => {
                 let l = self.own_live(&me, &interaction)?;
                 if matches!(l.li.state, InteractionState::Ended { .. }) {
                     return Err(err(ErrorCode::Conflict, "the interaction has ended"));
                 }
-                if l.li.medium != Medium::Chat {
-                    return Err(err(ErrorCode::Invalid, format!("chat messages go in chat interactions, not {}", l.li.medium)));
+                if !l.li.medium.has_messages() {
+                    return Err(err(ErrorCode::Invalid, format!("messages go in chat and email interactions, not {}", l.li.medium)));
                 }
                 if text.is_empty() || text.len() > MAX_CHAT_BYTES {
-                    return Err(err(ErrorCode::Invalid, format!("a chat message has 1 to {MAX_CHAT_BYTES} bytes")));
+                    return Err(err(ErrorCode::Invalid, format!("a message has 1 to {MAX_CHAT_BYTES} bytes")));
                 }
-                let msg = self.append_chat(&interaction, Author::Client(me.clone()), text)?;
-                self.push_event(&me, &Event::Chat(msg.clone()), Some(key), None);
-                let agent = self.live[&interaction].li.agent.clone();
-                if let Some(agent) = agent {
-                    // A console's acknowledgement is the receipt; an in-process host has it on hand-over.
-                    let hook = AckHook::ToClient { client: me.clone(), interaction: interaction.clone(), seq: msg.seq };
-                    if self.agent_has_consoles(&agent) {
-                        self.tell_agent(&agent, AgentEvent::Chat(msg.clone()), Some(hook));
-                    } else if self.seats.contains_key(&agent) {
-                        self.tell_agent(&agent, AgentEvent::Chat(msg.clone()), None);
-                        self.run_hooks(vec![hook]);
-                    }
-                }
-                Ok(Response::Chat(msg))
+                Ok(Response::Chat(self.client_message(&me, &interaction, text, Some(key))?))
             }
             Request::GetTranscript { interaction, before, limit } => {
                 let mine = self.live.get(&interaction).is_some_and(|l| l.li.client == me)
@@ -232,9 +219,20 @@ impl Broker {
         product: Option<ProductId>,
         queue: Option<QueueId>,
         topic: Option<String>,
+        message: Option<String>,
     ) -> Result<LiveInteraction, ErrorBody> {
         if topic.as_ref().is_some_and(|t| t.len() > 500) {
             return Err(err(ErrorCode::Invalid, "a topic has at most 500 bytes"));
+        }
+        let message = message.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+        if message.is_some() && !medium.has_messages() {
+            return Err(err(ErrorCode::Invalid, format!("message: a {medium} interaction starts without one")));
+        }
+        if message.as_ref().is_some_and(|m| m.len() > MAX_CHAT_BYTES) {
+            return Err(err(ErrorCode::Invalid, format!("message: at most {MAX_CHAT_BYTES} bytes")));
+        }
+        if medium == Medium::Email && message.is_none() {
+            return Err(err(ErrorCode::Invalid, "message: an email needs a text"));
         }
         let open = self.live.values().filter(|l| &l.li.client == me && !matches!(l.li.state, InteractionState::Ended { .. })).count();
         if open >= self.cfg.max_live_per_client {
@@ -280,6 +278,11 @@ impl Broker {
         )?;
         self.live.insert(id.clone(), Live { li, external, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0 });
         self.dirty_live.insert(id.clone());
+        if let Some(text) = message {
+            // Before routing, so the agent it is offered to sees it with the offer's transcript.
+            let msg = self.append_chat(&id, Author::Client(me.clone()), text)?;
+            self.push_event(me, &Event::Chat(msg), None, None);
+        }
         if let Some((pos, est)) = self.monitor.waiting_position(&id) {
             self.live.get_mut(&id).expect("inserted").li.state =
                 InteractionState::Queued { position: pos, estimated_hold_secs: est.map(|d| d.as_secs_f64().round()) };

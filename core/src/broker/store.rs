@@ -153,6 +153,23 @@ pub trait DataStore: Send {
     fn load_invitations(&self) -> Result<Vec<crate::invitation::Invitation>, StoreError> {
         Ok(vec![])
     }
+    /// Saves mail owed to a client (the broker keeps it in memory too).
+    fn save_mail(&mut self, _mail: &crate::broker::mail::OutboundMail) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Forgets mail that went (or never will).
+    fn delete_mail(&mut self, _id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Every mail still owed, for a broker starting up.
+    fn load_mail(&self) -> Result<Vec<crate::broker::mail::OutboundMail>, StoreError> {
+        Ok(vec![])
+    }
+    /// The client whose capability for `medium` has this address (compared without case), so mail
+    /// from a known address reaches its client.
+    fn client_by_address(&self, _medium: crate::medium::Medium, _address: &str) -> Result<Option<ClientId>, StoreError> {
+        Ok(None)
+    }
     /// Makes every write since the last commit durable, all together.
     fn commit(&mut self) -> Result<(), StoreError> {
         Ok(())
@@ -234,6 +251,17 @@ impl DataStore for MemoryStore {
 
     fn transcript(&self, id: &InteractionId) -> Result<Vec<ChatMessage>, StoreError> {
         Ok(self.transcripts.get(id).cloned().unwrap_or_default())
+    }
+
+    fn client_by_address(&self, medium: crate::medium::Medium, address: &str) -> Result<Option<ClientId>, StoreError> {
+        let mut found: Vec<&ClientId> = self
+            .profiles
+            .iter()
+            .filter(|(_, p)| p.capabilities.iter().any(|c| c.medium == medium && c.address.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(address))))
+            .map(|(id, _)| id)
+            .collect();
+        found.sort();
+        Ok(found.first().map(|c| (*c).clone()))
     }
 
     fn transcript_page(&self, id: &InteractionId, before: Option<u64>, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {

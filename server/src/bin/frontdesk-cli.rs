@@ -160,6 +160,7 @@ async fn agent(token: String, url: String, name: String) {
                     AgentEvent::InvitationReceived(i) => println!("[{} invites you: {} ({})]", i.client, i.message, i.id),
                     AgentEvent::InvitationUpdated(i) => println!("[invitation {} {:?}]", i.id, i.state),
                     AgentEvent::OfferWithdrawn(_) => { println!("[offer withdrawn]"); offered = None; }
+                    AgentEvent::MailFailed { seq, to, reason, .. } => println!("[message #{seq} could not be mailed to {to}: {reason}]"),
                 },
                 Some(ConsoleEvent::Answered { result: Err(e), .. }) => println!("[error: {}]", e.message),
                 Some(ConsoleEvent::Answered { result: Ok(Response::Interaction(li)), .. }) if li.state == InteractionState::Connected => current = Some(li.id),
