@@ -16,7 +16,7 @@ export interface ClientOptions {
 /** An agent as the center shows it. */
 export interface AgentSummary { id: string; name: string; state: "logged_out" | "available" | "busy" | "after_work" | "away"; skills: string[]; media: Medium[]; since: number; }
 /** One queue in one medium. */
-export interface QueueStatus { queue: string; name: string; medium: Medium; products: string[]; agents_available: number; agents_staffed: number; holding: number; estimated_hold_secs: number | null; offered: boolean; }
+export interface QueueStatus { queue: string; name: string; medium: Medium; products: string[]; agents_available: number; agents_staffed: number; holding: number; estimated_hold_secs: number | null; offered: boolean; /** Within business hours (always, without hours). */ open: boolean; /** When it next opens or closes (ms since the epoch). */ until?: number; }
 /** Center status, pushed live as `status` events. */
 export interface CenterStatus { at: number; queues: QueueStatus[]; media_offered: Medium[]; agents: AgentSummary[]; }
 

@@ -351,6 +351,14 @@ typedef struct FdQueueStatus {
    * Whether the queue takes new interactions on this medium right now.
    */
   bool offered;
+  /**
+   * Whether the queue is within its business hours (always, without hours).
+   */
+  bool open;
+  /**
+   * When it next opens (if closed) or closes (if open), ms since the epoch; 0 without hours.
+   */
+  uint64_t until_ms;
 } FdQueueStatus;
 
 #ifdef __cplusplus
@@ -714,6 +722,19 @@ enum FdStatus fd_broker_configure_queue(struct FdBroker *broker,
                                         const char *const *products,
                                         size_t n_products,
                                         uint32_t media_mask);
+
+/**
+ * Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
+ * (NULL: always open); outside them its live media are not offered and email still is.
+ * `FD_ERR_INVALID_ARGUMENT` with the reason for hours that cannot be.
+ *
+ * # Safety
+ * Strings must be NULL or NUL-terminated.
+ */
+enum FdStatus fd_broker_set_queue_hours(struct FdBroker *broker,
+                                        uint64_t now_ms,
+                                        const char *queue,
+                                        const char *hours);
 
 /**
  * Feeds a center event from an external ACD, as JSON (same shapes as `fd_monitor_push_json`).

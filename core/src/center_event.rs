@@ -76,4 +76,11 @@ pub enum CenterEvent {
         /// Interaction id.
         interaction: InteractionId,
     },
+    /// A queue's business hours were set (none: always open).
+    QueueHoursSet {
+        /// Queue id.
+        queue: QueueId,
+        /// The hours.
+        hours: Option<crate::monitor::hours::BusinessHours>,
+    },
 }

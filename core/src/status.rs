@@ -66,6 +66,16 @@ pub struct QueueStatus {
     pub estimated_hold_secs: Option<f64>,
     /// Whether the center takes new interactions on this medium in this queue right now.
     pub offered: bool,
+    /// Whether the queue is within its business hours (always, without hours).
+    #[serde(default = "yes")]
+    pub open: bool,
+    /// When it next opens (if closed) or closes (if open); none without hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The center as a whole.

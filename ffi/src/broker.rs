@@ -4,7 +4,7 @@ use crate::error::{guard, Error, FdStatus, Res};
 use crate::events::{broker_event, FdEventCallback};
 use crate::handle::{self, Entry, EventSource, FdSubscription, Kind, Object};
 use crate::read;
-use crate::strings::{arg_bytes, arg_str, arg_str_array, into_c_string, out_ptr, FdBytes};
+use crate::strings::{arg_bytes, arg_opt_str, arg_str, arg_str_array, into_c_string, out_ptr, FdBytes};
 use crate::types::{self, FdAgentState, FdQueueStatus, FD_NO_TIMEOUT};
 use frontdesk_core::broker::auth::StaticTokens;
 use frontdesk_core::broker::{Broker, ConnId};
@@ -458,6 +458,24 @@ pub unsafe extern "C" fn fd_broker_configure_queue(
             b.broker.configure_queue(Timestamp(now_ms), queue, name, products, media);
             Ok(())
         })
+    })
+}
+
+/// Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
+/// (NULL: always open); outside them its live media are not offered and email still is.
+/// `FD_ERR_INVALID_ARGUMENT` with the reason for hours that cannot be.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn fd_broker_set_queue_hours(broker: *mut FdBroker, now_ms: u64, queue: *const c_char, hours: *const c_char) -> FdStatus {
+    guard(|| {
+        let queue = arg_str(queue, "queue")?.into();
+        let hours = match arg_opt_str(hours, "hours")? {
+            Some(h) => Some(frontdesk_core::monitor::hours::BusinessHours::parse(h).map_err(|why| Error::invalid(format!("hours: {why}")))?),
+            None => None,
+        };
+        with(broker, |b| b.broker.set_queue_hours(Timestamp(now_ms), queue, hours).map_err(Into::into))
     })
 }
 

@@ -2,7 +2,6 @@
 
 use crate::error::{Error, Res};
 use crate::types::{fd_agent_state, FdAgentState, FdQueueStatus};
-use frontdesk_core::monitor::holdtime::QueueKey;
 use frontdesk_core::monitor::presence::Presentity;
 use frontdesk_core::monitor::StatusMonitor;
 use frontdesk_core::{AgentId, Medium, QueueId};
@@ -12,18 +11,19 @@ pub(crate) fn agent_state(m: &StatusMonitor, agent: &str) -> FdAgentState {
     m.agent(&AgentId::new(agent)).map_or(FdAgentState::FD_AGENT_LOGGED_OUT, |a| fd_agent_state(a.state))
 }
 
-/// Figures of one queue and medium, computed the way the center status computes them.
+/// Figures of one queue and medium, as the center status has them.
 pub(crate) fn queue_status(m: &StatusMonitor, queue: &str, medium: Medium) -> Res<FdQueueStatus> {
-    let key = QueueKey { queue: QueueId::new(queue), medium };
-    let snap = m.queue_snapshot(&key).ok_or_else(|| Error::from(frontdesk_core::monitor::MonitorError::UnknownPresentity(Presentity::Queue(key.queue.clone()))))?;
-    let est = m.estimate(&key, snap.holding);
+    let id = QueueId::new(queue);
+    let q = m.queue_figures(&id, medium).ok_or_else(|| Error::from(frontdesk_core::monitor::MonitorError::UnknownPresentity(Presentity::Queue(id.clone()))))?;
     Ok(FdQueueStatus {
-        agents_available: snap.available,
-        agents_staffed: snap.servers,
-        holding: snap.holding,
-        has_estimate: est.is_some(),
-        estimated_hold_secs: est.map_or(0.0, |d| (d.as_secs_f64() * 10.0).round() / 10.0),
-        offered: snap.servers > 0 || !medium.is_live(),
+        agents_available: q.agents_available,
+        agents_staffed: q.agents_staffed,
+        holding: q.holding,
+        has_estimate: q.estimated_hold_secs.is_some(),
+        estimated_hold_secs: q.estimated_hold_secs.unwrap_or(0.0),
+        offered: q.offered,
+        open: q.open,
+        until_ms: q.until.map_or(0, |t| t.0),
     })
 }
 

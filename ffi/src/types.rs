@@ -81,6 +81,10 @@ pub struct FdQueueStatus {
     pub estimated_hold_secs: f64,
     /// Whether the queue takes new interactions on this medium right now.
     pub offered: bool,
+    /// Whether the queue is within its business hours (always, without hours).
+    pub open: bool,
+    /// When it next opens (if closed) or closes (if open), ms since the epoch; 0 without hours.
+    pub until_ms: u64,
 }
 
 /// A medium from its raw C value.

@@ -168,6 +168,16 @@ int main(void) {
     CHECK_OK(fd_broker_queue_status(b, "support", FD_MEDIUM_CHAT, &q));
     CHECK(q.agents_staffed == 1);
     CHECK_ST(fd_broker_queue_status(b, "nope", FD_MEDIUM_CHAT, &q), FD_ERR_NOT_FOUND);
+    CHECK(q.open && q.until_ms == 0);
+    /* Business hours: T0 is a Wednesday 09:00 UTC, so 10:00-17:00 is closed until 10:00. */
+    CHECK_ST(fd_broker_set_queue_hours(b, now, "support", "Mon-Fri 17:00-09:00"), FD_ERR_INVALID_ARGUMENT);
+    CHECK_ST(fd_broker_set_queue_hours(b, now, "nope", NULL), FD_ERR_NOT_FOUND);
+    CHECK_OK(fd_broker_set_queue_hours(b, now, "support", "Mon-Fri 10:00-17:00 Z"));
+    CHECK_OK(fd_broker_queue_status(b, "support", FD_MEDIUM_CHAT, &q));
+    CHECK(!q.open && !q.offered && q.until_ms == T0 + 3600000ULL);
+    CHECK_OK(fd_broker_set_queue_hours(b, now, "support", NULL));
+    CHECK_OK(fd_broker_queue_status(b, "support", FD_MEDIUM_CHAT, &q));
+    CHECK(q.open);
     char *json = NULL;
     CHECK_OK(fd_broker_center_status_json(b, &json));
     CHECK_HAS(json, "\"queue\":\"sales\"");

@@ -174,3 +174,34 @@ fn chat_and_email_take_messages_other_media_refuse_them() {
     let id = f.hub.client(a).send_chat(voice.id.clone(), "hello?");
     assert_eq!(f.answer(a, id).unwrap_err().code, ErrorCode::Invalid);
 }
+
+#[test]
+fn outside_business_hours_live_media_are_not_offered_and_email_still_is() {
+    use frontdesk_core::monitor::hours::BusinessHours;
+    let mut f = Fixture::new();
+    f.ann_available();
+    // The fixture's clock starts on a Wednesday at 09:00 UTC: closed until 10:00.
+    let hours = BusinessHours::parse("Mon-Fri 10:00-17:00 Z").unwrap();
+    assert!(!hours.is_open(f.now), "the fixture's clock is outside the hours");
+    let opens = hours.next_change(f.now).unwrap();
+    f.hub.broker.set_queue_hours(f.now, "support".into(), Some(hours)).unwrap();
+    let a = with_email(&mut f, "alice", "alice@example.org");
+    let q = |f: &Fixture, m: Medium| f.hub.client_ref(a).view().center.clone().unwrap().queue(&"support".into(), m).cloned().unwrap();
+    let chat = q(&f, Medium::Chat);
+    assert_eq!((chat.open, chat.offered, chat.until), (false, false, Some(opens)), "closed, with an agent available");
+    assert!(q(&f, Medium::Email).offered, "email at any hour");
+    let id = f.hub.client(a).start_interaction(Medium::Chat, Some("router".into()), None, None);
+    assert_eq!(f.answer(a, id).unwrap_err().code, ErrorCode::Unavailable);
+    let id = f.hub.client(a).send_email(Some("router".into()), "After hours", "Please call me back tomorrow");
+    assert!(f.answer(a, id).is_ok());
+    // At opening time the status changes by itself, pushed to the client.
+    f.advance(opens.0 - f.now.0);
+    let chat = q(&f, Medium::Chat);
+    assert!(chat.open && chat.offered, "{chat:?}");
+    let id = f.hub.client(a).start_interaction(Medium::Chat, Some("router".into()), None, None);
+    assert!(f.answer(a, id).is_ok());
+    // Unknown queue and impossible hours are typed errors.
+    assert_eq!(f.hub.broker.set_queue_hours(f.now, "nope".into(), None).unwrap_err().code, ErrorCode::NotFound);
+    let bad = BusinessHours { utc_offset_minutes: 0, windows: vec![] };
+    assert_eq!(f.hub.broker.set_queue_hours(f.now, "support".into(), Some(bad)).unwrap_err().code, ErrorCode::Invalid);
+}

@@ -146,6 +146,16 @@ impl EmbeddedCenter {
         })
     }
 
+    /// Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
+    /// (none: always open); outside them its live media are not offered and email still is.
+    pub fn set_queue_hours(&self, queue_id: String, hours: Option<String>) -> Result<(), FrontdeskError> {
+        let hours = hours
+            .map(|h| fc::monitor::hours::BusinessHours::parse(&h))
+            .transpose()
+            .map_err(|why| FrontdeskError::Invalid { message: format!("hours: {why}") })?;
+        self.broker(|b, now| b.set_queue_hours(now, fc::QueueId(queue_id), hours).map_err(Into::into))
+    }
+
     /// Adds or replaces a product.
     pub fn put_product(&self, product: Product) -> Result<(), FrontdeskError> {
         self.broker(|b, _| b.center_put_product(product.into()))

@@ -578,6 +578,10 @@ pub struct QueueStatus {
     pub estimated_hold_secs: Option<f64>,
     /// Whether new interactions on this medium are taken now.
     pub offered: bool,
+    /// Whether the queue is within its business hours.
+    pub open: bool,
+    /// When it next opens (if closed) or closes (if open), ms since the epoch; none without hours.
+    pub until_ms: Option<u64>,
 }
 
 /// The center as a whole.
@@ -616,6 +620,8 @@ impl From<fc::status::CenterStatus> for CenterStatus {
                     holding: q.holding,
                     estimated_hold_secs: q.estimated_hold_secs,
                     offered: q.offered,
+                    open: q.open,
+                    until_ms: q.until.map(|t| t.0),
                 })
                 .collect(),
             media_offered: media(&c.media_offered),

@@ -5,6 +5,15 @@ use super::*;
 impl Broker {
     // ---------------------------------------------------------------- agent API
 
+    /// Sets a queue's business hours (none: always open); outside them its live media are not
+    /// offered, and email still is.
+    pub fn set_queue_hours(&mut self, now: Timestamp, queue: QueueId, hours: Option<crate::monitor::hours::BusinessHours>) -> Result<(), BrokerError> {
+        self.tick(now);
+        self.monitor.handle_center_event(now, CenterEvent::QueueHoursSet { queue, hours })?;
+        self.pump();
+        Ok(())
+    }
+
     /// Configures a queue (what it serves, on which media).
     pub fn configure_queue(&mut self, now: Timestamp, queue: QueueId, name: &str, products: Vec<ProductId>, media: Vec<Medium>) {
         self.tick(now);

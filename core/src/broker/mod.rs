@@ -63,10 +63,10 @@ impl From<MonitorError> for ErrorBody {
     fn from(e: MonitorError) -> Self {
         let code = match e {
             MonitorError::Forbidden(_) | MonitorError::NotOwner(_) => ErrorCode::Forbidden,
-            MonitorError::UnknownPresentity(_) | MonitorError::UnknownInteraction(_) | MonitorError::UnknownAgent(_) => {
+            MonitorError::UnknownPresentity(_) | MonitorError::UnknownInteraction(_) | MonitorError::UnknownAgent(_) | MonitorError::UnknownQueue(_) => {
                 ErrorCode::NotFound
             }
-            MonitorError::BadDocument(_) => ErrorCode::Invalid,
+            MonitorError::BadDocument(_) | MonitorError::BadHours(..) => ErrorCode::Invalid,
         };
         ErrorBody::new(code, e.to_string())
     }

@@ -247,6 +247,9 @@ impl Broker {
         };
         let status = self.monitor.center_status();
         let qs = status.queue(&queue, medium).ok_or_else(|| err(ErrorCode::NotFound, format!("queue {queue} does not take {medium}")))?;
+        if !qs.offered && !qs.open {
+            return Err(err(ErrorCode::Unavailable, format!("{} is closed now (outside its business hours); email is taken at any time", qs.name)));
+        }
         if !qs.offered {
             return Err(err(ErrorCode::Unavailable, format!("{medium} is not offered in {} right now", qs.name)));
         }

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod holdtime;
+pub mod hours;
 pub mod pidf;
 pub mod presence;
 
@@ -46,6 +47,12 @@ pub enum MonitorError {
     /// A published presence document was refused.
     #[error("bad presence document: {0}")]
     BadDocument(String),
+    /// The event refers to a queue that was never configured.
+    #[error("unknown queue {0}")]
+    UnknownQueue(QueueId),
+    /// Business hours that cannot be.
+    #[error("hours of queue {0}: {1}")]
+    BadHours(QueueId, String),
 }
 
 /// Settings of the monitor.
@@ -156,6 +163,10 @@ pub struct StatusMonitor {
     events: VecDeque<MonitorEvent>,
     now: Timestamp,
     next_refresh: Option<Timestamp>,
+    /// Business hours by queue (a queue without is always open).
+    hours: BTreeMap<QueueId, hours::BusinessHours>,
+    /// The next moment a queue opens or closes.
+    next_hours: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for dyn HoldTimeEstimator {
@@ -188,6 +199,8 @@ impl StatusMonitor {
             events: VecDeque::new(),
             now: Timestamp(0),
             next_refresh: None,
+            hours: BTreeMap::new(),
+            next_hours: None,
         }
     }
 
@@ -200,6 +213,23 @@ impl StatusMonitor {
     pub fn handle_center_event(&mut self, now: Timestamp, event: CenterEvent) -> Result<(), MonitorError> {
         self.now = self.now.max(now);
         match event {
+            CenterEvent::QueueHoursSet { queue, hours } => {
+                if !self.queues.contains_key(&queue) {
+                    return Err(MonitorError::UnknownQueue(queue));
+                }
+                match hours {
+                    Some(h) => {
+                        h.validate().map_err(|why| MonitorError::BadHours(queue.clone(), why))?;
+                        self.hours.insert(queue.clone(), h);
+                    }
+                    None => {
+                        self.hours.remove(&queue);
+                    }
+                }
+                self.dirty.insert(Presentity::Queue(queue));
+                self.dirty.insert(Presentity::Center);
+                self.schedule_hours();
+            }
             CenterEvent::QueueConfigured { queue, name, products, media } => {
                 self.dirty.insert(Presentity::Queue(queue.clone()));
                 self.queues.insert(queue, QueueConfig { name, products, media });
@@ -332,12 +362,33 @@ impl StatusMonitor {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.next_refresh
+        [self.next_refresh, self.next_hours].into_iter().flatten().min()
+    }
+
+    fn schedule_hours(&mut self) {
+        self.next_hours = self.hours.values().filter_map(|h| h.next_change(self.now)).min();
+    }
+
+    /// Whether a queue is open now, and until when it stays so.
+    pub fn queue_open(&self, queue: &QueueId) -> (bool, Option<Timestamp>) {
+        match self.hours.get(queue) {
+            Some(h) => (h.is_open(self.now), h.next_change(self.now)),
+            None => (true, None),
+        }
     }
 
     /// Re-estimates waiting queues; early or spurious calls are no-ops.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
+        if self.next_hours.is_some_and(|at| now >= at) {
+            // A queue opened or closed: its status (and the center's) changes with no other event.
+            let changed: Vec<QueueId> = self.hours.keys().cloned().collect();
+            for q in changed {
+                self.dirty.insert(Presentity::Queue(q));
+            }
+            self.dirty.insert(Presentity::Center);
+            self.schedule_hours();
+        }
         if let Some(at) = self.next_refresh {
             if now >= at {
                 self.next_refresh = None;
@@ -559,6 +610,7 @@ impl StatusMonitor {
     fn queue_status(&self, qid: &QueueId, q: &QueueConfig, m: Medium) -> QueueStatus {
         let (key, snap) = self.snapshot(qid, q, m);
         let est = self.estimator.estimate(&key, &snap, snap.holding);
+        let (open, until) = self.queue_open(qid);
         QueueStatus {
             queue: qid.clone(),
             name: q.name.clone(),
@@ -568,8 +620,18 @@ impl StatusMonitor {
             agents_staffed: snap.servers,
             holding: snap.holding,
             estimated_hold_secs: est.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
-            offered: snap.servers > 0 || !m.is_live(),
+            // Email waits in the backlog at any hour; live media need an agent and open hours.
+            offered: !m.is_live() || (open && snap.servers > 0),
+            open,
+            until,
         }
+    }
+
+    /// The figures of one queue and medium exactly as the center status has them, without building
+    /// the whole status.
+    pub fn queue_figures(&self, queue: &QueueId, medium: Medium) -> Option<QueueStatus> {
+        let q = self.queues.get(queue)?;
+        Some(self.queue_status(queue, q, medium))
     }
 
     /// The state of a queue as the estimator sees it, for simulators and diagnostics.
