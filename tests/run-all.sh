@@ -16,10 +16,10 @@ fi
 
 # The XMPP interop test drives a standard client library (slixmpp) from Python.
 venv="${FRONTDESK_VENV:-$HOME/.cache/frontdesk-test-venv}"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import slixmpp" 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import slixmpp, aiosmtpd" 2>/dev/null; then
   echo "== preparing a Python venv with slixmpp in $venv"
   python3 -m venv "$venv" 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
-  "$venv/bin/pip" install -q --disable-pip-version-check "slixmpp==1.17.0"
+  "$venv/bin/pip" install -q --disable-pip-version-check "slixmpp==1.17.0" "aiosmtpd==1.4.6"
 fi
 export FRONTDESK_PYTHON="$venv/bin/python"
 
