@@ -57,6 +57,20 @@ try {
   const before = Number(await w.locator('#avail').textContent());
   await shot(client, '1-client-status');
 
+  // 1a. Nobody is live: the widget says so and offers email instead of a dead button; alice writes one.
+  await w.locator('[data-testid=offline-note]', { hasText: 'email' }).waitFor({ timeout: 10_000 });
+  await w.locator('#m-addr').waitFor({ state: 'visible', timeout: 5_000 });
+  await w.locator('#m-addr').fill('alice@example.org');
+  await w.locator('#s-topic').fill('Router keeps rebooting');
+  await w.locator('#m-text').fill('It reboots every hour since Monday.');
+  await w.getByRole('button', { name: 'Send email' }).click();
+  await w.locator('#live', { hasText: 'Router keeps rebooting' }).waitFor({ timeout: 10_000 });
+  await w.locator('[data-testid=msg]', { hasText: 'It reboots every hour since Monday.' }).waitFor({ timeout: 10_000 });
+  const caps = await w.evaluate((e) => e.client.view().profile.capabilities.filter((c) => c.medium === 'email').map((c) => c.address));
+  if (JSON.stringify(caps) !== '["alice@example.org"]') throw new Error(`email address saved as ${JSON.stringify(caps)}`);
+  step('nobody live: offered email; the email was sent and shows as an interaction, the address saved to the profile');
+  await shot(client, '1a-client-email');
+
   // 2. The agent logs in and becomes available: the client's status updates live.
   await agent.goto(urls.agent);
   await agent.locator('#conn', { hasText: 'Online' }).waitFor({ timeout: 10_000 });

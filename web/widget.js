@@ -146,8 +146,11 @@ class FrontdeskWidget extends HTMLElement {
   <div id="live"></div>
   <form id="start">
    <fieldset class="media"><legend class="sr">Medium</legend><div id="pick"></div></fieldset>
+   <p id="s-note" role="status" data-testid="offline-note" hidden></p>
    <div class="row"><select id="s-product" aria-label="Product"><option value="">Any product</option></select>
-   <input id="s-topic" aria-label="Topic" placeholder="What is it about?"><button>Start</button></div>
+   <input id="s-topic" aria-label="Topic" placeholder="What is it about?"><button id="s-go">Start</button></div>
+   <div id="mail" hidden><input id="m-addr" type="email" aria-label="Your email address" placeholder="Your email address" autocomplete="email">
+   <textarea id="m-text" aria-label="Your message" rows="3" placeholder="Your message"></textarea></div>
    <p class="err" id="s-msg" role="alert"></p>
   </form>
   <div id="chat" hidden>
@@ -211,8 +214,23 @@ class FrontdeskWidget extends HTMLElement {
     this.mediaKey = mk;
     this.$('#media').innerHTML = MEDIA.map((m) => `<span class="chip${s.media_offered.includes(m) ? ' on' : ''}">${m}${s.media_offered.includes(m) ? '' : ' (off)'}</span>`).join('');
     this.$('#pick').innerHTML = MEDIA.map((m, i) => `<label><input type="radio" name="m" value="${m}"${s.media_offered.includes(m) ? '' : ' disabled'}${(this.medium || 'chat') === m ? ' checked' : ''}>${m}</label>`).join('');
-    this.$('#pick').onchange = (e) => { this.medium = e.target.value; };
+    this.$('#pick').onchange = (e) => { this.medium = e.target.value; this.mailForm(); };
     }
+    // Nobody live (or closed): say so and offer email rather than a dead button.
+    const live = offered.filter((q) => q.medium !== 'email');
+    const closed = s.queues.filter((q) => !q.open);
+    const note = this.$('#s-note');
+    note.hidden = live.length > 0;
+    note.textContent = closed.length && !live.length
+      ? `We are closed now${closed[0].until ? ` and open again ${time(closed[0].until)}` : ''}. Write to us by email and we will answer.`
+      : 'Nobody is available right now. Write to us by email and we will answer.';
+    if (!live.length && s.media_offered.includes('email') && (this.medium || 'chat') !== 'email') {
+      this.medium = 'email';
+      this.mediaKey = null;
+      this.status(s);
+      return;
+    }
+    this.mailForm();
     if (this.firstStatusMs == null) {
       // Since navigation start: what a visitor waits from page load to a live status.
       this.firstStatusMs = Math.round(performance.now());
@@ -238,10 +256,12 @@ class FrontdeskWidget extends HTMLElement {
     this.current = live;
     // A restored page waits for its live interactions (get_live) before it offers to start one.
     this.$('#start').hidden = !!live || (this.restored && !this.synced && v.connected);
-    this.$('#live').innerHTML = !live ? '' : live.state === 'queued'
+    this.$('#live').innerHTML = !live ? '' : live.medium === 'email'
+      ? `<p role="status">Your email “${esc(live.topic || '')}” is with us${live.agent ? ` — ${esc(live.agent)} is on it` : ''}. We answer here and by mail to ${esc(live.client_address || '')}.</p>`
+      : live.state === 'queued'
       ? `<p role="status">You are number ${live.position} in line for ${esc(live.medium)} (about ${secs(live.estimated_hold_secs)}).</p>`
       : `<p role="status">Connected with ${esc(live.agent)} by ${esc(live.medium)}.</p>`;
-    this.$('#chat').hidden = !live || live.medium !== 'chat';
+    this.$('#chat').hidden = !live || (live.medium !== 'chat' && live.medium !== 'email');
     if (live) {
       const delivered = new Set(v.delivered.map(([i, s]) => `${i}/${s}`));
       const sending = v.pending.filter((p) => p.req.op === 'send_chat' && p.req.interaction === live.id);
@@ -311,12 +331,34 @@ class FrontdeskWidget extends HTMLElement {
     this.client.updateProfile(patch).then(() => { m.textContent = 'Saved'; }, (x) => { m.textContent = x.message; });
   }
 
+  // The email fields show with the email medium; the address comes from (and goes to) the profile.
+  mailForm() {
+    const mail = (this.medium || 'chat') === 'email';
+    this.$('#mail').hidden = !mail;
+    this.$('#s-go').textContent = mail ? 'Send email' : 'Start';
+    this.$('#s-topic').placeholder = mail ? 'Subject' : 'What is it about?';
+    const cap = this.client?.view().profile.capabilities.find((c) => c.medium === 'email');
+    const a = this.$('#m-addr');
+    if (mail && !a.value && cap?.address) a.value = cap.address;
+  }
+
   startLive() {
     const medium = this.root.querySelector('#pick input:checked')?.value || 'chat';
     const product = this.$('#s-product').value || undefined;
     const topic = this.$('#s-topic').value || undefined;
     this.$('#s-msg').textContent = '';
-    this.client.startInteraction(medium, product, topic).catch(this.shown('#s-msg'));
+    if (medium !== 'email') { this.client.startInteraction(medium, product, topic).catch(this.shown('#s-msg')); return; }
+    const addr = this.$('#m-addr').value.trim();
+    const text = this.$('#m-text').value.trim();
+    if (!/^[^@\s]+@[^@\s]+$/.test(addr)) { this.$('#s-msg').textContent = 'Enter your email address'; return; }
+    if (!text) { this.$('#s-msg').textContent = 'Write your message'; return; }
+    const caps = this.client.view().profile.capabilities;
+    const cap = caps.find((c) => c.medium === 'email');
+    // A new address is saved first, so the answer goes where the client says.
+    const saved = cap?.address === addr ? Promise.resolve()
+      : this.client.updateProfile({ capabilities: [...caps.filter((c) => c.medium !== 'email'), { medium: 'email', address: addr, devices: [] }] });
+    saved.then(() => this.client.sendEmail(topic || 'Message from the website', text, product))
+      .then(() => { this.$('#m-text').value = ''; this.$('#s-topic').value = ''; }, this.shown('#s-msg'));
   }
 
   say() {
