@@ -68,8 +68,10 @@ fn an_agents_reply_is_owed_as_mail_until_the_mailer_delivers_it() {
     let m = f.hub.broker.agent_send_chat(f.now, &e, &ix, "Please update its firmware.").unwrap();
     f.settle();
     assert!(f.broker_events().iter().any(|x| matches!(x, BrokerEvent::MailOwed)), "the host is woken");
-    let due = f.hub.broker.mail_due(f.now);
+    let due = f.hub.broker.take_mail_due(f.now);
     assert_eq!(due.len(), 1);
+    assert!(f.hub.broker.take_mail_due(f.now).is_empty(), "leased to the mailer");
+    assert_eq!(f.hub.broker.take_mail_due(Timestamp(f.now.0 + 120_000)).len(), 1, "due again when the lease ends without an outcome");
     let mail = &due[0];
     assert_eq!((mail.to.as_str(), mail.subject.as_str(), mail.text.as_str(), mail.from_name.as_str()), ("alice@example.org", "Router reboots", "Please update its firmware.", "Eve"));
     assert_eq!((mail.interaction.clone(), mail.seq), (ix.clone(), m.seq));
@@ -78,8 +80,8 @@ fn an_agents_reply_is_owed_as_mail_until_the_mailer_delivers_it() {
     assert!(f.hub.client_ref(a).view().chats[&ix].iter().any(|x| x.seq == m.seq && x.from == Author::Agent(e.clone())));
     // A relay that is down: tried again after a back-off, not before.
     f.hub.broker.center_mail_outcome(f.now, &mail.id, MailOutcome::Temporary("421 try later".into())).unwrap();
-    assert!(f.hub.broker.mail_due(f.now).is_empty());
-    assert_eq!(f.hub.broker.mail_due(Timestamp(f.now.0 + 60_000)).len(), 1);
+    assert!(f.hub.broker.take_mail_due(Timestamp(f.now.0 + 59_000)).is_empty());
+    assert_eq!(f.hub.broker.take_mail_due(Timestamp(f.now.0 + 60_000)).len(), 1);
     f.hub.broker.center_mail_outcome(f.now, &mail.id, MailOutcome::Sent).unwrap();
     assert_eq!(f.hub.broker.mail_owed(), 0);
     assert_eq!(f.hub.broker.center_mail_outcome(f.now, &mail.id, MailOutcome::Sent).unwrap_err().code, ErrorCode::NotFound);

@@ -57,6 +57,10 @@ pub struct BrokerConfig {
     /// Attempts to mail an agent's reply before giving up and telling the agent (backing off from
     /// 30 s to an hour in between).
     pub mail_attempts: u32,
+    /// First wait after a temporary mail failure (doubling with each attempt, at most an hour).
+    pub mail_retry: Duration,
+    /// How long the mailer holds a mail it took before it is due again without an outcome.
+    pub mail_lease: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -84,6 +88,8 @@ impl Default for BrokerConfig {
             max_page: 200,
             live_transcript: 50,
             mail_attempts: 8,
+            mail_retry: Duration::from_secs(30),
+            mail_lease: Duration::from_secs(120),
         }
     }
 }

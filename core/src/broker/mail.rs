@@ -77,11 +77,34 @@ pub enum MailOutcome {
 }
 
 impl Broker {
-    /// Mail owed and due now, oldest first, for the host's mailer.
-    pub fn mail_due(&self, now: Timestamp) -> Vec<OutboundMail> {
+    /// Mail owed and due now, oldest first, handed to the host's mailer on a lease: each is due
+    /// again after `mail_lease` unless the mailer reports an outcome first, so a mailer that dies
+    /// mid-send loses nothing (the relay may then get it twice, with the same interaction and seq).
+    pub fn take_mail_due(&mut self, now: Timestamp) -> Vec<OutboundMail> {
+        self.tick(now);
         let mut v: Vec<OutboundMail> = self.mail.values().filter(|m| m.due <= now).cloned().collect();
         v.sort_by(|a, b| a.written_at.cmp(&b.written_at).then_with(|| a.id.cmp(&b.id)));
+        let lease = now.add(self.cfg.mail_lease);
+        for m in &v {
+            if let Some(held) = self.mail.get_mut(&m.id) {
+                held.due = lease;
+                self.dirty_mail.insert(m.id.clone());
+            }
+        }
+        self.pump();
         v
+    }
+
+    /// When the next owed mail falls due (for `poll_timeout`).
+    pub(super) fn next_mail_due(&self) -> Option<Timestamp> {
+        self.mail.values().map(|m| m.due).min()
+    }
+
+    /// Wakes the host for mail that fell due (after a back-off or a lease).
+    pub(super) fn mail_timeout(&mut self, now: Timestamp) {
+        if self.next_mail_due().is_some_and(|t| t <= now) {
+            self.events.push_back(BrokerEvent::MailOwed);
+        }
     }
 
     /// Every mail still owed (due or backing off).
@@ -89,8 +112,8 @@ impl Broker {
         self.mail.len()
     }
 
-    /// The host's mailer reports an attempt; temporary failures back off (30 s doubling, at most an
-    /// hour) and give up after `mail_attempts`, telling the agent, as a permanent one does.
+    /// The host's mailer reports an attempt; temporary failures back off (`mail_retry` doubling, at
+    /// most an hour) and give up after `mail_attempts`, telling the agent, as a permanent one does.
     pub fn center_mail_outcome(&mut self, now: Timestamp, id: &str, outcome: MailOutcome) -> Result<(), BrokerError> {
         self.tick(now);
         let Some(m) = self.mail.get_mut(id) else { return Err(err(ErrorCode::NotFound, format!("no mail {id} owed"))) };
@@ -99,7 +122,7 @@ impl Broker {
             MailOutcome::Temporary(why) => {
                 m.attempts += 1;
                 if m.attempts < self.cfg.mail_attempts {
-                    let backoff = Duration::from_secs(30u64.saturating_mul(1 << m.attempts.min(7)).min(3600));
+                    let backoff = self.cfg.mail_retry.saturating_mul(1 << m.attempts.min(7)).min(Duration::from_secs(3600));
                     m.due = now.add(backoff);
                     self.dirty_mail.insert(id.to_owned());
                     self.pump();

@@ -325,7 +325,7 @@ impl Broker {
         // cheaper than finding them.
         let timers = self.timers.first().map(|(at, _)| *at);
         let sessions = self.detached.first().map(|(at, _)| *at);
-        [timers, sessions, self.monitor.poll_timeout()].into_iter().flatten().min()
+        [timers, sessions, self.monitor.poll_timeout(), self.next_mail_due()].into_iter().flatten().min()
     }
 
     /// Expires invitations, offers and abandoned sessions, and refreshes hold-time figures.
@@ -333,6 +333,7 @@ impl Broker {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.tick(now);
         self.monitor.handle_timeout(now);
+        self.mail_timeout(now);
         while let Some((at, t)) = self.timers.first().cloned().filter(|(at, _)| *at <= now) {
             self.timers.remove(&(at, t.clone()));
             match t {
