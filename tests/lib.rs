@@ -28,13 +28,24 @@ pub fn token(c: &str) -> String {
 impl Fixture {
     /// Builds the center with seeded data; no client attached yet.
     pub fn new() -> Self {
+        Self::with_config(frontdesk_core::broker::BrokerConfig::default())
+    }
+
+    /// The same center with other broker settings.
+    pub fn with_config(cfg: frontdesk_core::broker::BrokerConfig) -> Self {
         let tokens = StaticTokens::new()
             .with(token("alice"), Principal::Client("alice".into()))
             .with(token("bob"), Principal::Client("bob".into()))
             .with_expiry(token("old"), Principal::Client("carol".into()), T0)
             .with("tok-agent", Principal::Agent("ann".into(), AgentRole::Agent))
             .with("tok-service", Principal::Service("crm".into()));
-        let mut b = Broker::new(tokens);
+        let mut b = Broker::with_parts(
+            cfg,
+            Box::new(tokens),
+            Box::new(frontdesk_core::broker::store::MemoryStore::new()),
+            Box::new(frontdesk_core::broker::center::BuiltinRouting),
+            frontdesk_core::monitor::StatusMonitor::default(),
+        );
         b.configure_queue(T0, "support".into(), "Support", vec!["router".into(), "phone".into()], vec![Medium::Chat, Medium::Voice, Medium::Callback, Medium::Email]);
         b.configure_queue(T0, "sales".into(), "Sales", vec!["tv".into()], vec![Medium::Chat, Medium::Video]);
         for (id, name) in [("router", "FastNet Router"), ("phone", "Pocket Phone"), ("tv", "Big TV")] {

@@ -158,6 +158,10 @@ export class Client {
   inviteAgent(agent: string, medium: Medium, message?: string): Promise<Invitation>;
   /** Starts a live interaction in the chosen medium. */
   startInteraction(medium: Medium, product?: string | null, topic?: string | null): Promise<LiveInteraction>;
+  /** Sends a call signalling message to the agent of a connected call; theirs arrive as `signal` events. */
+  signal(interaction: string, signal: CallSignal): Promise<void>;
+  /** STUN/TURN servers for a connected call. */
+  iceServers(interaction: string): Promise<RTCIceServerLike[]>;
   /** Writes to the center by email; answered by mail and in the view. */
   sendEmail(subject: string, text: string, product?: string | null): Promise<LiveInteraction>;
   /** Sends a chat message in an own interaction. */
@@ -205,6 +209,8 @@ export interface AgentView {
   invitations: Invitation[];
   /** Profiles of the clients served, by client id (null while being read). */
   profiles: Record<string, ClientProfile | null>;
+  /** Own replies on email interactions that could not be mailed, with why. */
+  mailFailed: { interaction: string; seq: number; to: string; reason: string }[];
   /** App requests not yet answered ("sending"). */
   pending: { id: number; req: Request }[];
 }
@@ -263,6 +269,10 @@ export class Agent {
   centerStatus(): Promise<CenterStatus>;
   /** Reads an interaction's transcript. */
   transcript(interaction: string, page?: TranscriptPage): Promise<ChatMessage[]>;
+  /** Sends a call signalling message to the client of a connected call. */
+  signal(interaction: string, signal: CallSignal): Promise<void>;
+  /** STUN/TURN servers for a connected call. */
+  iceServers(interaction: string): Promise<RTCIceServerLike[]>;
 }
 
 /** Which page of a transcript to read: the newest `limit` messages numbered below `before`. */
@@ -272,3 +282,14 @@ export interface TranscriptPage {
   /** At most this many (the broker caps it at its page size). */
   limit?: number;
 }
+
+/** A call signalling message between the two WebRTC stacks. */
+export type CallSignal =
+  | { kind: "offer"; sdp: string; restart?: boolean }
+  | { kind: "answer"; sdp: string }
+  | { kind: "candidate"; candidate: string; sdp_mid?: string; sdp_mline_index?: number }
+  | { kind: "end_of_candidates" }
+  | { kind: "media"; muted: boolean; camera: boolean }
+  | { kind: "hang_up"; reason?: "normal" | "failed" | "media_refused" };
+/** A STUN/TURN server as `RTCPeerConnection` takes it. */
+export interface RTCIceServerLike { urls: string[]; username?: string; credential?: string; }

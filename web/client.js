@@ -301,6 +301,11 @@ export class Client extends Party {
   startInteraction(medium, product, topic) {
     return this._call({ op: 'start_interaction', medium: this._medium(medium), product: product ?? null, topic: topic ?? null });
   }
+  /** Sends a call signalling message (`{kind:'offer',sdp}`, `answer`, `candidate`, `media`,
+   *  `hang_up`…) to the agent of a connected call; the agent's arrive as `signal` events. */
+  signal(interaction, signal) { return this._call({ op: 'signal', interaction, signal }); }
+  /** STUN/TURN servers for a connected call, as `RTCPeerConnection` takes them. */
+  iceServers(interaction) { return this._call({ op: 'ice_servers', interaction }); }
   /** Writes to the center by email (answered by mail and here); waits in the backlog when no
    *  agent is live. Resolves with the interaction. */
   sendEmail(subject, text, product) {
@@ -397,7 +402,7 @@ export class Client extends Party {
 }
 
 function emptySeat() {
-  return { agent: null, name: null, state: null, center: null, offers: {}, interactions: {}, chats: {}, delivered: [], invitations: {}, profiles: {} };
+  return { agent: null, name: null, state: null, center: null, offers: {}, interactions: {}, chats: {}, delivered: [], invitations: {}, profiles: {}, mailFailed: [] };
 }
 
 /** An agent's console: the same reliable session as a client (`/agent` is appended to `server`), a
@@ -467,6 +472,10 @@ export class Agent extends Party {
   addNote(interaction, text) { return this._call({ op: 'add_note', interaction, text }); }
   /** Reads center status. */
   centerStatus() { return this._call({ op: 'center_status' }); }
+  /** Sends a call signalling message to the client of a connected call (as `Client.signal`). */
+  signal(interaction, signal) { return this._call({ op: 'signal', interaction, signal }); }
+  /** STUN/TURN servers for a connected call. */
+  iceServers(interaction) { return this._call({ op: 'ice_servers', interaction }); }
   /** Reads a page of an interaction's transcript (as `Client.getTranscript`). */
   transcript(interaction, { before, limit } = {}) { return this._call({ op: 'transcript', interaction, before, limit }); }
 
@@ -511,6 +520,10 @@ export class Agent extends Party {
       case 'chat': addChat(v, data); break;
       case 'chat_delivered':
         if (!v.delivered.some(([i, s]) => i === data.interaction && s === data.seq)) v.delivered.push([data.interaction, data.seq]);
+        break;
+      // A reply on an email interaction that could not be mailed: shown beside the message.
+      case 'mail_failed':
+        if (!v.mailFailed.some((f) => f.interaction === data.interaction && f.seq === data.seq)) v.mailFailed.push(data);
         break;
     }
   }

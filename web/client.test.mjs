@@ -243,6 +243,8 @@ test('an agent console: the same session at /agent, log_in and get_seat on conne
   assert.deepEqual(v.offers, []);
   assert.deepEqual(v.chats.ix.map((m) => m.seq), [1, 2, 3]);
   recv({ t: 'event', seq: 4, event: { ev: 'chat_delivered', data: { interaction: 'ix', seq: 2 } } });
+  recv({ t: 'event', seq: 5, event: { ev: 'mail_failed', data: { interaction: 'ix', seq: 2, to: 'a@b', reason: '550 no such user' } } });
+  assert.deepEqual(a.view().mailFailed.map((f) => [f.seq, f.reason]), [[2, '550 no such user']], 'a reply that could not be mailed is in the view');
   const sent = a.sendChat('ix', 'yes');
   answer(requests().at(-1), { kind: 'chat', value: msg('ix', 4, 'agent', 'yes') });
   assert.equal((await sent).seq, 4);

@@ -699,6 +699,20 @@ enum FdStatus fd_broker_agent_send_chat(struct FdBroker *broker,
                                         char **out);
 
 /**
+ * An agent sends a call signalling message, as JSON (`{"kind":"offer","sdp":..}`, `answer`,
+ * `candidate`, `end_of_candidates`, `media`, `hang_up` with a `reason`), to the client of a
+ * connected voice or video interaction it handles; the client's come as `signal` agent events.
+ *
+ * # Safety
+ * Strings must be NULL or NUL-terminated.
+ */
+enum FdStatus fd_broker_agent_signal(struct FdBroker *broker,
+                                     uint64_t now_ms,
+                                     const char *agent,
+                                     const char *interaction,
+                                     const char *json);
+
+/**
  * An agent ends an interaction it handles.
  *
  * # Safety

@@ -230,6 +230,8 @@ impl AgentView {
 
     fn apply_event(&mut self, e: &AgentEvent) {
         match e {
+            // Signalling is for the console's WebRTC stack, not the view.
+            AgentEvent::Signal { .. } => {}
             AgentEvent::Offered(li) => {
                 self.offer = Some(li.clone());
                 self.interactions.insert(li.id.clone(), li.clone());
@@ -748,6 +750,17 @@ impl AgentClient {
     /// Reads center status.
     pub fn center_status(&mut self) -> AgentRequestId {
         self.request(AgentRequest::CenterStatus)
+    }
+
+    /// Sends a call signalling message to the client of a connected voice or video interaction;
+    /// the client's come as `AgentEvent::Signal`.
+    pub fn signal(&mut self, interaction: InteractionId, signal: crate::call::CallSignal) -> AgentRequestId {
+        self.request(AgentRequest::Signal { interaction, signal })
+    }
+
+    /// Reads the STUN/TURN servers for a connected call (TURN credentials minted for it).
+    pub fn ice_servers(&mut self, interaction: InteractionId) -> AgentRequestId {
+        self.request(AgentRequest::IceServers { interaction })
     }
 
     /// Reads the newest messages of an interaction the agent handles.

@@ -115,6 +115,8 @@ impl ClientView {
     /// golden traces in `tests/vectors/` can drive the view without a session).
     pub fn apply_event(&mut self, e: &Event) {
         match e {
+            // Signalling is for the app's WebRTC stack, not the view.
+            Event::Signal { .. } => {}
             Event::ProfileChanged(p) => {
                 if p.revision >= self.profile.revision {
                     self.profile = p.clone();
@@ -193,7 +195,7 @@ impl ClientView {
                     }
                 }
             }
-            Response::Done | Response::Alert(_) | Response::Watchers(_) | Response::Seat(_) => {}
+            Response::Done | Response::Alert(_) | Response::Watchers(_) | Response::Seat(_) | Response::IceServers(_) => {}
         }
     }
 
@@ -635,6 +637,17 @@ impl Client {
     /// mail to the client's email capability (and in the app).
     pub fn send_email(&mut self, product: Option<ProductId>, subject: impl Into<String>, text: impl Into<String>) -> RequestId {
         self.request(Request::StartInteraction { medium: Medium::Email, product, queue: None, topic: Some(subject.into()), message: Some(text.into()) })
+    }
+
+    /// Sends a call signalling message (offer, answer, candidate, media state, hang-up) to the
+    /// agent of a connected voice or video interaction; the agent's come as `Event::Signal`.
+    pub fn signal(&mut self, interaction: InteractionId, signal: crate::call::CallSignal) -> RequestId {
+        self.request(Request::Signal { interaction, signal })
+    }
+
+    /// Reads the STUN/TURN servers for a connected call (TURN credentials minted for it).
+    pub fn ice_servers(&mut self, interaction: InteractionId) -> RequestId {
+        self.request(Request::IceServers { interaction })
     }
 
     /// Sends a chat message.

@@ -18,6 +18,7 @@ use crate::principal::{AgentRole, Principal};
 use crate::status::AgentState;
 use crate::ids::ProductId as SkillId;
 use crate::profile::{ClientProfile, ProfilePatch};
+use crate::call::{CallSignal, IceServer};
 use crate::records::{DeliveryDetails, HistoryFilter, InteractionRecord, Order, Product};
 use crate::status::{CenterStatus, ClientStatus};
 use serde::{Deserialize, Serialize};
@@ -198,6 +199,18 @@ pub enum Request {
     /// The own live interactions with their transcripts, so a reloaded page or a restored app picks
     /// up where it was.
     GetLive,
+    /// A call signalling message for the other side of an own voice or video interaction.
+    Signal {
+        /// Interaction.
+        interaction: InteractionId,
+        /// The message.
+        signal: CallSignal,
+    },
+    /// STUN/TURN servers for an own connected call, with TURN credentials minted for it.
+    IceServers {
+        /// Interaction.
+        interaction: InteractionId,
+    },
 }
 
 /// What an agent (or a supervisor) can ask of the broker on its own session; the broker scopes
@@ -296,6 +309,18 @@ pub enum AgentRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
+    /// A call signalling message for the other side of a voice or video interaction the agent handles.
+    Signal {
+        /// Interaction.
+        interaction: InteractionId,
+        /// The message.
+        signal: CallSignal,
+    },
+    /// STUN/TURN servers for a connected call the agent handles, with TURN credentials minted for it.
+    IceServers {
+        /// Interaction.
+        interaction: InteractionId,
+    },
 }
 
 impl AgentRequest {
@@ -308,6 +333,7 @@ impl AgentRequest {
                 | AgentRequest::ClientHistory { .. }
                 | AgentRequest::CenterStatus
                 | AgentRequest::Transcript { .. }
+                | AgentRequest::IceServers { .. }
         )
     }
 }
@@ -357,6 +383,7 @@ impl Request {
                 | Request::ListWatchers
                 | Request::GetTranscript { .. }
                 | Request::GetLive
+                | Request::IceServers { .. }
         )
     }
 }
@@ -399,6 +426,8 @@ pub enum Response {
     Live(Vec<LiveWithTranscript>),
     /// An agent's seat.
     Seat(SeatView),
+    /// STUN/TURN servers for a call.
+    IceServers(Vec<IceServer>),
 }
 
 /// Why a request or frame failed; stable codes for programs, a message for people.
@@ -501,6 +530,13 @@ pub enum Event {
         /// Message sequence.
         seq: u64,
     },
+    /// A call signalling message from the agent.
+    Signal {
+        /// Interaction.
+        interaction: InteractionId,
+        /// The message.
+        signal: CallSignal,
+    },
 }
 
 /// Something the broker pushes to an agent's sessions reliably (sequenced, acknowledged, replayed on
@@ -539,6 +575,13 @@ pub enum AgentEvent {
         to: String,
         /// Why, as the relay or the mailer said.
         reason: String,
+    },
+    /// A call signalling message from the client.
+    Signal {
+        /// Interaction.
+        interaction: InteractionId,
+        /// The message.
+        signal: CallSignal,
     },
 }
 

@@ -420,6 +420,22 @@ pub unsafe extern "C" fn fd_broker_agent_send_chat(
     })
 }
 
+/// An agent sends a call signalling message, as JSON (`{"kind":"offer","sdp":..}`, `answer`,
+/// `candidate`, `end_of_candidates`, `media`, `hang_up` with a `reason`), to the client of a
+/// connected voice or video interaction it handles; the client's come as `signal` agent events.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn fd_broker_agent_signal(broker: *mut FdBroker, now_ms: u64, agent: *const c_char, interaction: *const c_char, json: *const c_char) -> FdStatus {
+    guard(|| {
+        let agent = AgentId::new(arg_str(agent, "agent")?);
+        let id = InteractionId::new(arg_str(interaction, "interaction")?);
+        let signal: frontdesk_core::call::CallSignal = serde_json::from_str(arg_str(json, "json")?)?;
+        with(broker, |b| Ok(b.broker.agent_signal(Timestamp(now_ms), &agent, &id, signal)?))
+    })
+}
+
 /// An agent ends an interaction it handles.
 ///
 /// # Safety

@@ -62,6 +62,7 @@ enum AgentJson<'a> {
     Chat(&'a ChatMessage),
     ChatDelivered { interaction: &'a InteractionId, seq: u64 },
     MailFailed { interaction: &'a InteractionId, seq: u64, to: &'a str, reason: &'a str },
+    Signal { interaction: &'a InteractionId, signal: &'a frontdesk_core::call::CallSignal },
 }
 
 #[derive(Serialize)]
@@ -93,6 +94,7 @@ pub(crate) fn broker_event(e: &BrokerEvent) -> String {
                 AgentEvent::Chat(m) => AgentJson::Chat(m),
                 AgentEvent::ChatDelivered { interaction, seq } => AgentJson::ChatDelivered { interaction, seq: *seq },
                 AgentEvent::MailFailed { interaction, seq, to, reason } => AgentJson::MailFailed { interaction, seq: *seq, to, reason },
+                AgentEvent::Signal { interaction, signal } => AgentJson::Signal { interaction, signal },
             };
             encode(&BrokerJson::Agent { agent, event })
         }

@@ -110,6 +110,11 @@ int main(void) {
     fd_string_free(msg);
     pump(&link, now);
     CHECK(client_saw(c, "hello from Ann", NULL, 0));
+    /* Call signalling: a chat is no call, and malformed signals are refused as such. */
+    CHECK_ST(fd_broker_agent_signal(b, now, "ann", interaction, "{\"kind\":\"hang_up\"}"), FD_ERR_INVALID_ARGUMENT);
+    CHECK_ST(fd_broker_agent_signal(b, now, "ann", interaction, "{\"kind\":\"teleport\"}"), FD_ERR_INVALID_ARGUMENT);
+    CHECK_ST(fd_broker_agent_signal(b, now, "ann", interaction, NULL), FD_ERR_INVALID_ARGUMENT);
+    CHECK_ST(fd_broker_agent_signal(b, now, "bo", interaction, "{\"kind\":\"end_of_candidates\"}"), FD_ERR_FORBIDDEN);
     CHECK_OK(fd_broker_agent_end(b, now += 1000, "ann", interaction));
     CHECK_ST(fd_broker_agent_end(b, now, "ann", interaction), FD_ERR_FORBIDDEN);
     pump(&link, now);

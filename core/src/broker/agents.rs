@@ -204,6 +204,8 @@ impl Broker {
             AgentRequest::ClientHistory { client, filter } => self.agent_client_history(&agent, &client, &filter).map(Response::History),
             AgentRequest::AddNote { interaction, text } => self.agent_add_note(now, &agent, &interaction, &text).map(Response::Record),
             AgentRequest::CenterStatus => Ok(Response::CenterStatus(self.monitor.center_status())),
+            AgentRequest::Signal { interaction, signal } => self.relay_signal(calls::Side::Agent(&agent), &interaction, signal),
+            AgentRequest::IceServers { interaction } => self.ice_servers(calls::Side::Agent(&agent), &interaction),
             AgentRequest::Transcript { interaction, before, limit } => {
                 self.agent_transcript(&agent, &interaction, before, limit).map(Response::Transcript)
             }

@@ -61,6 +61,13 @@ pub struct BrokerConfig {
     pub mail_retry: Duration,
     /// How long the mailer holds a mail it took before it is due again without an outcome.
     pub mail_lease: Duration,
+    /// STUN (and static TURN) servers handed to both sides of a call.
+    pub ice_servers: Vec<crate::call::IceServer>,
+    /// TURN with credentials minted per party and call (coturn's `use-auth-secret`).
+    pub turn: Option<crate::call::TurnConfig>,
+    /// Signalling messages one call may relay (offers, answers, candidates, restarts), so one
+    /// party cannot keep the broker relaying for ever.
+    pub max_signals_per_call: u32,
 }
 
 impl Default for BrokerConfig {
@@ -90,6 +97,9 @@ impl Default for BrokerConfig {
             mail_attempts: 8,
             mail_retry: Duration::from_secs(30),
             mail_lease: Duration::from_secs(120),
+            ice_servers: vec![],
+            turn: None,
+            max_signals_per_call: 2000,
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod center;
 mod agents;
+mod calls;
 mod config;
 mod center_api;
 mod connections;
@@ -160,6 +161,8 @@ struct Live {
     chat_seq: u64,
     /// Highest client message an agent's console has acknowledged (receipts go out once).
     delivered_to_agent: u64,
+    /// Call signalling messages relayed so far (bounded per call).
+    signals: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -138,6 +138,8 @@ impl Broker {
                 }
                 Ok(Response::Transcript(self.transcript_page(&interaction, before, limit)?))
             }
+            Request::Signal { interaction, signal } => self.relay_signal(calls::Side::Client(&me), &interaction, signal),
+            Request::IceServers { interaction } => self.ice_servers(calls::Side::Client(&me), &interaction),
             Request::GetLive => {
                 let mut v = vec![];
                 let mine: Vec<&Live> = self.live.values().filter(|l| l.li.client == me).collect();
@@ -279,7 +281,7 @@ impl Broker {
             self.now,
             CenterEvent::InteractionQueued { interaction: id.clone(), queue, medium, client: Some(me.clone()) },
         )?;
-        self.live.insert(id.clone(), Live { li, external, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0 });
+        self.live.insert(id.clone(), Live { li, external, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0, signals: 0 });
         self.dirty_live.insert(id.clone());
         if let Some(text) = message {
             // Before routing, so the agent it is offered to sees it with the offer's transcript.

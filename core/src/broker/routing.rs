@@ -69,11 +69,18 @@ impl Broker {
     }
 
     pub(super) fn end_interaction(&mut self, id: &InteractionId) -> Result<LiveInteraction, ErrorBody> {
+        self.end_interaction_as(id, None)
+    }
+
+    /// Ends an interaction; `how` overrides the outcome and summary (a call says who hung up and why).
+    pub(super) fn end_interaction_as(&mut self, id: &InteractionId, how: Option<(RecordOutcome, String)>) -> Result<LiveInteraction, ErrorBody> {
         let now = self.now;
         let l = self.live.get(id).ok_or_else(|| err(ErrorCode::NotFound, format!("no live interaction {id}")))?;
         let was_queued = matches!(l.li.state, InteractionState::Queued { .. });
-        let outcome = if was_queued { RecordOutcome::Abandoned } else { RecordOutcome::Completed };
-        let summary = l.li.topic.clone().unwrap_or_else(|| format!("{} interaction", l.li.medium));
+        let (outcome, summary) = how.unwrap_or_else(|| {
+            let outcome = if was_queued { RecordOutcome::Abandoned } else { RecordOutcome::Completed };
+            (outcome, l.li.topic.clone().unwrap_or_else(|| format!("{} interaction", l.li.medium)))
+        });
         let (li, record) = ended(&l.li, outcome, now, summary);
         // The store write goes first: if it fails, nothing in memory has changed.
         self.store.put_record(&record)?;

@@ -161,6 +161,7 @@ async fn agent(token: String, url: String, name: String) {
                     AgentEvent::InvitationUpdated(i) => println!("[invitation {} {:?}]", i.id, i.state),
                     AgentEvent::OfferWithdrawn(_) => { println!("[offer withdrawn]"); offered = None; }
                     AgentEvent::MailFailed { seq, to, reason, .. } => println!("[message #{seq} could not be mailed to {to}: {reason}]"),
+                    AgentEvent::Signal { .. } => {} // a terminal makes no calls
                 },
                 Some(ConsoleEvent::Answered { result: Err(e), .. }) => println!("[error: {}]", e.message),
                 Some(ConsoleEvent::Answered { result: Ok(Response::Interaction(li)), .. }) if li.state == InteractionState::Connected => current = Some(li.id),
