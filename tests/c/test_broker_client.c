@@ -113,7 +113,7 @@ int main(void) {
     /* Call signalling: a chat is no call, and malformed signals are refused as such. */
     CHECK_ST(fd_broker_agent_signal(b, now, "ann", interaction, "{\"kind\":\"hang_up\"}"), FD_ERR_INVALID_ARGUMENT);
     CHECK_ST(fd_broker_agent_signal(b, now, "ann", interaction, "{\"kind\":\"teleport\"}"), FD_ERR_INVALID_ARGUMENT);
-    CHECK_ST(fd_broker_agent_signal(b, now, "ann", interaction, NULL), FD_ERR_INVALID_ARGUMENT);
+    CHECK_ST(fd_broker_agent_signal(b, now, "ann", interaction, NULL), FD_ERR_NULL_POINTER);
     CHECK_ST(fd_broker_agent_signal(b, now, "bo", interaction, "{\"kind\":\"end_of_candidates\"}"), FD_ERR_FORBIDDEN);
     CHECK_OK(fd_broker_agent_end(b, now += 1000, "ann", interaction));
     CHECK_ST(fd_broker_agent_end(b, now, "ann", interaction), FD_ERR_FORBIDDEN);
