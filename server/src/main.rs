@@ -1,7 +1,11 @@
 //! `frontdesk-server`: runs the broker and status monitor over WebSocket, or issues tokens.
 
 use clap::{Parser, Subcommand};
+use frontdesk_core::monitor::hours::BusinessHours;
 use frontdesk_core::principal::{AgentRole, Principal};
+use frontdesk_core::QueueId;
+use frontdesk_server::mail::{Credentials, InboundConfig, MailerConfig, TlsMode};
+use frontdesk_server::mailroom::{InboundSettings, MailSettings};
 use frontdesk_net::wall_clock;
 use frontdesk_server::{start, tokens, ServerConfig};
 use std::net::SocketAddr;
@@ -70,6 +74,98 @@ struct Cli {
     /// to their queues.
     #[arg(long, env = "FRONTDESK_AGENT_GRACE_SECS", default_value_t = 60)]
     agent_grace_secs: u64,
+    /// The centre's mail relay for agents' email replies, HOST[:PORT] (the port defaults by --smtp-tls);
+    /// without it owed mail stays owed.
+    #[arg(long, env = "FRONTDESK_SMTP_RELAY", requires_all = ["mail_from", "mail_domain"])]
+    smtp_relay: Option<String>,
+    /// How the connection to the relay is protected (starttls is required once chosen, never skipped).
+    #[arg(long, env = "FRONTDESK_SMTP_TLS", value_enum, default_value = "starttls")]
+    smtp_tls: SmtpTls,
+    /// Login on the relay.
+    #[arg(long, env = "FRONTDESK_SMTP_USER", requires = "smtp_password")]
+    smtp_user: Option<String>,
+    /// Password of --smtp-user (better given in the environment than on the command line).
+    #[arg(long, env = "FRONTDESK_SMTP_PASSWORD", hide_env_values = true, requires = "smtp_user")]
+    smtp_password: Option<String>,
+    /// The From of mail to clients, e.g. 'Support <support@centre.example>'.
+    #[arg(long, env = "FRONTDESK_MAIL_FROM")]
+    mail_from: Option<String>,
+    /// The reply domain: clients answer reply+<token>@ this domain, which the centre's mail server relays to --smtp-listen.
+    #[arg(long, env = "FRONTDESK_MAIL_DOMAIN")]
+    mail_domain: Option<String>,
+    /// Where to take clients' replies by SMTP from the centre's mail server (no TLS: loopback or a private network); off by default.
+    #[arg(long, env = "FRONTDESK_SMTP_LISTEN", requires = "mail_domain")]
+    smtp_listen: Option<SocketAddr>,
+    /// Seconds before the first retry of a mail the relay did not take (doubling per attempt).
+    #[arg(long, default_value_t = 30)]
+    mail_retry_secs: u64,
+    /// Business hours of a queue, 'support=Mon-Fri 09:00-17:00, Sat 10:00-12:00 +01:00' (repeatable);
+    /// outside them live media are not offered and email is.
+    #[arg(long = "queue-hours", value_parser = parse_queue_hours)]
+    queue_hours: Vec<(QueueId, BusinessHours)>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SmtpTls {
+    /// Plain text (a relay on this host or a trusted network); port 25.
+    None,
+    /// STARTTLS, required; port 587.
+    Starttls,
+    /// TLS from the first byte; port 465.
+    Tls,
+}
+
+fn parse_queue_hours(s: &str) -> Result<(QueueId, BusinessHours), String> {
+    let (q, h) = s.split_once('=').ok_or("QUEUE=HOURS, e.g. support=Mon-Fri 09:00-17:00 +01:00")?;
+    let q = q.trim();
+    if q.is_empty() {
+        return Err("the queue before '=' is empty".into());
+    }
+    Ok((q.into(), BusinessHours::parse(h)?))
+}
+
+/// HOST[:PORT]; a bare IPv6 address needs brackets to carry a port.
+fn relay_host_port(s: &str, default_port: u16) -> Result<(String, u16), String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok((a.ip().to_string(), a.port()));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.starts_with('[') => {
+            let port = p.parse().map_err(|_| format!("--smtp-relay {s:?}: {p:?} is not a port"))?;
+            Ok((h.trim_start_matches('[').trim_end_matches(']').to_string(), port))
+        }
+        _ if s.is_empty() => Err("--smtp-relay is empty".into()),
+        _ => Ok((s.trim_start_matches('[').trim_end_matches(']').to_string(), default_port)),
+    }
+}
+
+fn mail_settings(cli: &Cli) -> Result<Option<MailSettings>, String> {
+    let outbound = match &cli.smtp_relay {
+        None => None,
+        Some(relay) => {
+            let tls = match cli.smtp_tls {
+                SmtpTls::None => TlsMode::None,
+                SmtpTls::Starttls => TlsMode::StartTls,
+                SmtpTls::Tls => TlsMode::Tls,
+            };
+            let (host, port) = relay_host_port(relay, tls.default_port())?;
+            let (from, domain) = (cli.mail_from.clone().unwrap_or_default(), cli.mail_domain.clone().unwrap_or_default());
+            let mut m = MailerConfig::new(host, tls, from, domain);
+            m.relay_port = port;
+            if let (Some(username), Some(password)) = (&cli.smtp_user, &cli.smtp_password) {
+                m.credentials = Some(Credentials { username: username.clone(), password: password.clone() });
+            }
+            Some(m)
+        }
+    };
+    let inbound = cli.smtp_listen.map(|addr| {
+        let domain = cli.mail_domain.clone().unwrap_or_default();
+        InboundSettings { addr, config: InboundConfig { hostname: domain.clone(), ..InboundConfig::new(domain) } }
+    });
+    if outbound.is_none() && inbound.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(MailSettings { outbound, inbound, retry: std::time::Duration::from_secs(cli.mail_retry_secs.max(1)) }))
 }
 
 #[derive(Subcommand)]
@@ -119,6 +215,15 @@ async fn main() {
         _ => None,
     };
     let (ws, http) = if tls.is_some() { ("wss", "https") } else { ("ws", "http") };
+    let mail = match mail_settings(&cli) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("frontdesk-server: {e}");
+            std::process::exit(2);
+        }
+    };
+    let relay = mail.as_ref().and_then(|m| m.outbound.as_ref()).map(|o| format!("{}:{}", o.relay_host, o.relay_port));
+    let reply_domain = cli.mail_domain.clone().unwrap_or_default();
     let cfg = ServerConfig {
         addr: cli.addr,
         db: (!cli.memory).then_some(cli.db),
@@ -147,6 +252,8 @@ async fn main() {
         xmpp_domain: cli.xmpp_domain,
         tls,
         agent_grace: std::time::Duration::from_secs(cli.agent_grace_secs),
+        mail,
+        queue_hours: cli.queue_hours,
         ..ServerConfig::default()
     };
     let running = match start(cfg).await {
@@ -160,6 +267,13 @@ async fn main() {
     println!("frontdesk server on {ws}://{}  (clients: /client, agents: /agent)", running.addr);
     if let Some(x) = running.xmpp_addr {
         println!("XMPP on {x} (STARTTLS, self-signed; log in as alice@frontdesk.local, password = alice's token)");
+    }
+    match &relay {
+        Some(r) => println!("email replies go out through the relay at {r}"),
+        None => println!("email: no relay (--smtp-relay), agents' email replies stay owed"),
+    }
+    if let Some(s) = running.smtp_addr {
+        println!("SMTP listener on {s} (the mail server relays reply+<token>@{reply_domain} here)");
     }
     let alice = tokens::issue(&secret, &Principal::Client("alice".into()), now, 86_400);
     let ann = tokens::issue(&secret, &Principal::Agent("ann".into(), AgentRole::Agent), now, 86_400);

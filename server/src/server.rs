@@ -3,6 +3,7 @@
 //! same protocol on the same connection code: the token decides whether the broker opens a client's
 //! session or an agent's.
 
+use crate::mailroom::{self, MailInput, MailSettings, Mailroom};
 use crate::simulator::{seed, Simulator};
 use crate::sqlite_store::SqliteStore;
 use crate::tokens::JwtVerifier;
@@ -14,10 +15,11 @@ use frontdesk_core::broker::auth::Verifier;
 use frontdesk_core::broker::center::BuiltinRouting;
 use frontdesk_core::broker::store::{DataStore, MemoryStore};
 use frontdesk_core::broker::{Broker, BrokerConfig, BrokerEvent, ConnId};
+use frontdesk_core::monitor::hours::BusinessHours;
 use frontdesk_core::monitor::StatusMonitor;
 use frontdesk_core::principal::Principal;
 use frontdesk_core::protocol::{BrokerFrame, ClientFrame, ErrorBody, ErrorCode, MAX_FRAME_BYTES};
-use frontdesk_core::Timestamp;
+use frontdesk_core::{QueueId, Timestamp};
 use frontdesk_net::wall_clock;
 use frontdesk_net::ws::ws_config;
 use futures::{SinkExt, StreamExt};
@@ -90,6 +92,10 @@ pub struct ServerConfig {
     /// How long an agent's seat outlives its last console connection (a reload or a dropped network
     /// within it ends nothing); then its interactions go back to their queues.
     pub agent_grace: Duration,
+    /// Email transport (relay out, listener in); `None` sends and takes no mail, and owed mail stays owed.
+    pub mail: Option<MailSettings>,
+    /// Business hours of queues, set at start-up (outside them live media are not offered; email is).
+    pub queue_hours: Vec<(QueueId, BusinessHours)>,
 }
 
 impl Default for ServerConfig {
@@ -118,6 +124,8 @@ impl Default for ServerConfig {
             xmpp_domain: "frontdesk.local".into(),
             tls: None,
             agent_grace: BrokerConfig::default().agent_grace,
+            mail: None,
+            queue_hours: vec![],
         }
     }
 }
@@ -138,7 +146,7 @@ struct OutQueue {
 }
 
 /// The broker task's end of a connection.
-struct ConnOut {
+pub(crate) struct ConnOut {
     tx: mpsc::UnboundedSender<Out>,
     q: Arc<OutQueue>,
 }
@@ -156,7 +164,8 @@ impl ConnOut {
     }
 }
 
-enum Input {
+/// What the broker task is fed: connections' traffic and the mailroom's helpers.
+pub(crate) enum Input {
     Open(ConnOut, oneshot::Sender<ConnId>),
     Frame(ConnId, Vec<u8>),
     /// The connection's queue drained below the low-water mark.
@@ -164,6 +173,8 @@ enum Input {
     /// Close after the answers already due: send them, then this error frame, then close.
     Shed(ConnId, Vec<u8>),
     Closed(ConnId),
+    /// A send's outcome or an inbound message from the mailroom's tasks.
+    Mail(MailInput),
 }
 
 /// A running server.
@@ -172,6 +183,9 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The XMPP endpoint's bound address, if on.
     pub xmpp_addr: Option<SocketAddr>,
+    /// The inbound SMTP listener's bound address, if on.
+    pub smtp_addr: Option<SocketAddr>,
+    smtp: Option<crate::mail::SmtpListener>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     pending: Arc<UnauthRegistry>,
@@ -185,6 +199,10 @@ impl Running {
 
     /// Stops accepting, closes connections and waits for the broker to commit.
     pub async fn shutdown(mut self) {
+        // The listener first: messages in progress still need the broker to commit them.
+        if let Some(l) = self.smtp.take() {
+            l.shutdown().await;
+        }
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -202,11 +220,16 @@ fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
         }
         None => (Box::new(MemoryStore::new()), true),
     };
-    let bcfg = BrokerConfig { agent_grace: cfg.agent_grace, ..BrokerConfig::default() };
+    let mail_retry = cfg.mail.as_ref().map_or(BrokerConfig::default().mail_retry, |m| m.retry);
+    let bcfg = BrokerConfig { agent_grace: cfg.agent_grace, mail_retry, ..BrokerConfig::default() };
     let mut b = Broker::with_parts(bcfg, verifier, store, Box::new(BuiltinRouting), StatusMonitor::default());
     let restored = b.restore_sessions(now).map_err(|e| e.to_string())?;
     info!(restored, "sessions restored from the store");
     seed(&mut b, now, cfg.sample_data && fresh);
+    // After the seed, which configures the queues the hours are for.
+    for (q, h) in &cfg.queue_hours {
+        b.set_queue_hours(now, q.clone(), Some(h.clone())).map_err(|e| format!("business hours of queue {q}: {}", e.message))?;
+    }
     Ok(b)
 }
 
@@ -226,6 +249,15 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let mut broker = build_broker(&cfg, now)?;
     let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
     let (tx, rx) = mpsc::unbounded_channel();
+    let mailroom = Mailroom::open(cfg.db.as_deref(), cfg.mail.as_ref(), tx.clone())?;
+    let smtp = match cfg.mail.as_ref().and_then(|m| m.inbound.as_ref()) {
+        Some(inbound) => Some(mailroom::listen(inbound, tx.clone()).await?),
+        None => None,
+    };
+    let smtp_addr = smtp.as_ref().map(|l| l.local_addr());
+    if let Some(a) = smtp_addr {
+        info!(addr = %a, "SMTP listener for replies");
+    }
     let (stop_tx, stop_rx) = oneshot::channel();
     let (xtx, xrx) = mpsc::unbounded_channel();
     let sessions = SessionCap::new(cfg.max_sessions_per_token);
@@ -294,18 +326,24 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         })));
     }
     let task = tokio::spawn(async move {
-        run(broker, sim, rx, stop_rx, cfg, xrx).await;
-        for a in accepts {
+        run(broker, sim, mailroom, rx, stop_rx, cfg, xrx).await;
+        for a in &accepts {
             a.abort();
+        }
+        // An aborted task drops its listener only when it next runs: waiting for that frees the
+        // ports before `shutdown` returns, so a restart can bind them again at once.
+        for a in accepts {
+            let _ = a.await;
         }
     });
     info!(%addr, "frontdesk server listening");
-    Ok(Running { addr, xmpp_addr, stop: Some(stop_tx), task, pending })
+    Ok(Running { addr, xmpp_addr, smtp_addr, smtp, stop: Some(stop_tx), task, pending })
 }
 
 async fn run(
     mut broker: Broker,
     mut sim: Option<Simulator>,
+    mut mailroom: Mailroom,
     mut rx: mpsc::UnboundedReceiver<Input>,
     mut stop: oneshot::Receiver<()>,
     cfg: Arc<ServerConfig>,
@@ -340,7 +378,7 @@ async fn run(
                         // past the high-water mark, they are bounded by what was admitted), then
                         // the error, then close.
                         broker.set_writable(conn, true);
-                        flush(&mut broker, &mut sim, &mut conns, &xmpp_outs, now, usize::MAX);
+                        flush(&mut broker, &mut sim, &mut mailroom, &mut conns, &xmpp_outs, now, usize::MAX);
                         if let Some(out) = conns.remove(&conn) {
                             out.send(frame);
                             let _ = out.tx.send(Out::Close);
@@ -350,6 +388,7 @@ async fn run(
                         conns.remove(&conn);
                         broker.handle_disconnect(now, conn);
                     }
+                    Some(Input::Mail(m)) => mailroom.handle(&mut broker, now, m),
                 }
             }
             Some(req) = xmpp_rx.recv() => xmpp_request(&mut broker, &mut xmpp_outs, req),
@@ -364,7 +403,7 @@ async fn run(
                 s.handle_timeout(now, &mut broker);
             }
         }
-        flush(&mut broker, &mut sim, &mut conns, &xmpp_outs, now, high);
+        flush(&mut broker, &mut sim, &mut mailroom, &mut conns, &xmpp_outs, now, high);
         if let Some(e) = broker.take_store_error() {
             warn!("store error: {e}");
         }
@@ -380,6 +419,7 @@ async fn run(
 fn flush(
     broker: &mut Broker,
     sim: &mut Option<Simulator>,
+    mailroom: &mut Mailroom,
     conns: &mut HashMap<ConnId, ConnOut>,
     xmpp_outs: &HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>>,
     now: Timestamp,
@@ -420,6 +460,7 @@ fn flush(
                         let _ = o.send(XmppPush::Ended(presentity.clone()));
                     }
                 }
+                BrokerEvent::MailOwed => mailroom.wake(),
                 _ => {}
             }
             if let Some(s) = sim.as_mut() {
@@ -431,6 +472,9 @@ fn flush(
                 s.handle_timeout(now, broker);
                 any = true;
             }
+        }
+        if mailroom.pump(broker, now) {
+            any = true;
         }
         if !any {
             break;
