@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use (xmllint for the PIDF schema test, valgrind and pkg-config for the C
-# ABI); cheap when already present.
+# ABI, coturn for the TURN credential test); cheap when already present.
 need=""
-for p in pkg-config valgrind libxml2-utils; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
+for p in pkg-config valgrind libxml2-utils coturn; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
 if [ -n "$need" ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "== installing Debian packages:$need"

@@ -103,6 +103,18 @@ struct Cli {
     /// outside them live media are not offered and email is.
     #[arg(long = "queue-hours", value_parser = parse_queue_hours)]
     queue_hours: Vec<(QueueId, BusinessHours)>,
+    /// A STUN server for calls, `stun:host:port` (repeatable).
+    #[arg(long = "stun")]
+    stun: Vec<String>,
+    /// A TURN server for calls, `turn:host:port?transport=udp` (repeatable); needs --turn-secret.
+    #[arg(long = "turn", requires = "turn_secret")]
+    turn: Vec<String>,
+    /// The TURN server's shared secret (coturn `static-auth-secret`); credentials are minted per call.
+    #[arg(long, env = "FRONTDESK_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// How long a minted TURN credential lasts.
+    #[arg(long, default_value_t = 3600)]
+    turn_ttl_secs: u64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -254,6 +266,15 @@ async fn main() {
         agent_grace: std::time::Duration::from_secs(cli.agent_grace_secs),
         mail,
         queue_hours: cli.queue_hours,
+        stun: cli.stun,
+        turn: match (cli.turn.is_empty(), cli.turn_secret) {
+            (false, Some(secret)) => Some(frontdesk_core::call::TurnConfig {
+                urls: cli.turn,
+                secret: secret.into_bytes(),
+                ttl: std::time::Duration::from_secs(cli.turn_ttl_secs.max(60)),
+            }),
+            _ => None,
+        },
         ..ServerConfig::default()
     };
     let running = match start(cfg).await {

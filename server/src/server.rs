@@ -96,6 +96,10 @@ pub struct ServerConfig {
     pub mail: Option<MailSettings>,
     /// Business hours of queues, set at start-up (outside them live media are not offered; email is).
     pub queue_hours: Vec<(QueueId, BusinessHours)>,
+    /// STUN servers handed to both sides of a call.
+    pub stun: Vec<String>,
+    /// TURN for calls, credentials minted per party (coturn's `use-auth-secret`).
+    pub turn: Option<frontdesk_core::call::TurnConfig>,
 }
 
 impl Default for ServerConfig {
@@ -126,6 +130,8 @@ impl Default for ServerConfig {
             agent_grace: BrokerConfig::default().agent_grace,
             mail: None,
             queue_hours: vec![],
+            stun: vec![],
+            turn: None,
         }
     }
 }
@@ -221,7 +227,8 @@ fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
         None => (Box::new(MemoryStore::new()), true),
     };
     let mail_retry = cfg.mail.as_ref().map_or(BrokerConfig::default().mail_retry, |m| m.retry);
-    let bcfg = BrokerConfig { agent_grace: cfg.agent_grace, mail_retry, ..BrokerConfig::default() };
+    let ice_servers = if cfg.stun.is_empty() { vec![] } else { vec![frontdesk_core::call::IceServer { urls: cfg.stun.clone(), username: None, credential: None }] };
+    let bcfg = BrokerConfig { agent_grace: cfg.agent_grace, mail_retry, ice_servers, turn: cfg.turn.clone(), ..BrokerConfig::default() };
     let mut b = Broker::with_parts(bcfg, verifier, store, Box::new(BuiltinRouting), StatusMonitor::default());
     let restored = b.restore_sessions(now).map_err(|e| e.to_string())?;
     info!(restored, "sessions restored from the store");
