@@ -564,6 +564,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status() != 10219:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours() != 61521:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown() != 9452:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_demo() != 52368:
@@ -588,6 +590,10 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript() != 13543:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript_page() != 18891:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_ice_servers() != 50542:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite() != 4014:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_connected() != 2641:
@@ -605,6 +611,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state() != 6505:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown() != 10382:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_signal() != 60129:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript() != 4318:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -638,7 +646,11 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_profile() != 22519:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() != 28872:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() != 44149:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page() != 55662:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_ice_servers() != 47882:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent() != 34075:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -650,7 +662,11 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() != 35172:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() != 62830:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status() != 56840:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_signal() != 27916:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() != 63855:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -761,6 +777,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_onl
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown.restype = ctypes.c_uint16
@@ -797,6 +816,12 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_seat.resty
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript_page.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript_page.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_ice_servers.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_ice_servers.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite.restype = ctypes.c_uint16
@@ -824,6 +849,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state.rest
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_signal.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_signal.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript.restype = ctypes.c_uint16
@@ -875,6 +903,12 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_profile.r
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_ice_servers.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_ice_servers.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent.restype = ctypes.c_uint16
@@ -890,9 +924,15 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order.restype
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_signal.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_signal.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction.restype = ctypes.c_uint16
@@ -1065,6 +1105,13 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_order_status.arg
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_order_status.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_queue_hours.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_queue_hours.restype = None
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_shutdown.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1132,6 +1179,20 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript.argty
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript_page.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript_page.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_ice_servers.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_ice_servers.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_invite.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1190,6 +1251,13 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_shutdown.argtypes = 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_shutdown.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_signal.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_signal.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transcript.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1292,6 +1360,20 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript.argt
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript_page.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript_page.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_ice_servers.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_ice_servers.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_invite_agent.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1325,12 +1407,27 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat.argtypes 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_signal.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_signal.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_start_interaction.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2787,7 +2884,7 @@ class QueueStatus:
     """
     Figures of one queue for one medium.
 """
-    def __init__(self, *, queue_id:str, name:str, medium:Medium, products:typing.List[str], agents_available:int, agents_staffed:int, holding:int, estimated_hold_secs:typing.Optional[float], offered:bool):
+    def __init__(self, *, queue_id:str, name:str, medium:Medium, products:typing.List[str], agents_available:int, agents_staffed:int, holding:int, estimated_hold_secs:typing.Optional[float], offered:bool, open:bool, until_ms:typing.Optional[int]):
         self.queue_id = queue_id
         self.name = name
         self.medium = medium
@@ -2797,12 +2894,14 @@ class QueueStatus:
         self.holding = holding
         self.estimated_hold_secs = estimated_hold_secs
         self.offered = offered
+        self.open = open
+        self.until_ms = until_ms
         
         
 
     
     def __str__(self):
-        return "QueueStatus(queue_id={}, name={}, medium={}, products={}, agents_available={}, agents_staffed={}, holding={}, estimated_hold_secs={}, offered={})".format(self.queue_id, self.name, self.medium, self.products, self.agents_available, self.agents_staffed, self.holding, self.estimated_hold_secs, self.offered)
+        return "QueueStatus(queue_id={}, name={}, medium={}, products={}, agents_available={}, agents_staffed={}, holding={}, estimated_hold_secs={}, offered={}, open={}, until_ms={})".format(self.queue_id, self.name, self.medium, self.products, self.agents_available, self.agents_staffed, self.holding, self.estimated_hold_secs, self.offered, self.open, self.until_ms)
     def __eq__(self, other):
         if self.queue_id != other.queue_id:
             return False
@@ -2822,6 +2921,10 @@ class QueueStatus:
             return False
         if self.offered != other.offered:
             return False
+        if self.open != other.open:
+            return False
+        if self.until_ms != other.until_ms:
+            return False
         return True
 
 class _UniffiFfiConverterTypeQueueStatus(_UniffiConverterRustBuffer):
@@ -2837,6 +2940,8 @@ class _UniffiFfiConverterTypeQueueStatus(_UniffiConverterRustBuffer):
             holding=_UniffiFfiConverterUInt32.read(buf),
             estimated_hold_secs=_UniffiFfiConverterOptionalFloat64.read(buf),
             offered=_UniffiFfiConverterBoolean.read(buf),
+            open=_UniffiFfiConverterBoolean.read(buf),
+            until_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
         )
 
     @staticmethod
@@ -2850,6 +2955,8 @@ class _UniffiFfiConverterTypeQueueStatus(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt32.check_lower(value.holding)
         _UniffiFfiConverterOptionalFloat64.check_lower(value.estimated_hold_secs)
         _UniffiFfiConverterBoolean.check_lower(value.offered)
+        _UniffiFfiConverterBoolean.check_lower(value.open)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.until_ms)
 
     @staticmethod
     def write(value, buf):
@@ -2862,6 +2969,8 @@ class _UniffiFfiConverterTypeQueueStatus(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt32.write(value.holding, buf)
         _UniffiFfiConverterOptionalFloat64.write(value.estimated_hold_secs, buf)
         _UniffiFfiConverterBoolean.write(value.offered, buf)
+        _UniffiFfiConverterBoolean.write(value.open, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.until_ms, buf)
 
 class _UniffiFfiConverterSequenceTypeQueueStatus(_UniffiConverterRustBuffer):
     @classmethod
@@ -4789,22 +4898,49 @@ class _UniffiFfiConverterTypeErrorInfo(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeErrorCode.write(value.code, buf)
         _UniffiFfiConverterString.write(value.message, buf)
 
+class _UniffiFfiConverterOptionalUInt32(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt32.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt32.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt32.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 @dataclass
 class HistoryFilter:
     """
     Which history records to read; every set field must match.
 """
-    def __init__(self, *, product_id:typing.Optional[str] = None, agent_id:typing.Optional[str] = None, from_ms:typing.Optional[int] = None, until_ms:typing.Optional[int] = None):
+    def __init__(self, *, product_id:typing.Optional[str] = None, agent_id:typing.Optional[str] = None, from_ms:typing.Optional[int] = None, until_ms:typing.Optional[int] = None, after_id:typing.Optional[str] = None, limit:typing.Optional[int] = None):
         self.product_id = product_id
         self.agent_id = agent_id
         self.from_ms = from_ms
         self.until_ms = until_ms
+        self.after_id = after_id
+        self.limit = limit
         
         
 
     
     def __str__(self):
-        return "HistoryFilter(product_id={}, agent_id={}, from_ms={}, until_ms={})".format(self.product_id, self.agent_id, self.from_ms, self.until_ms)
+        return "HistoryFilter(product_id={}, agent_id={}, from_ms={}, until_ms={}, after_id={}, limit={})".format(self.product_id, self.agent_id, self.from_ms, self.until_ms, self.after_id, self.limit)
     def __eq__(self, other):
         if self.product_id != other.product_id:
             return False
@@ -4813,6 +4949,10 @@ class HistoryFilter:
         if self.from_ms != other.from_ms:
             return False
         if self.until_ms != other.until_ms:
+            return False
+        if self.after_id != other.after_id:
+            return False
+        if self.limit != other.limit:
             return False
         return True
 
@@ -4824,6 +4964,8 @@ class _UniffiFfiConverterTypeHistoryFilter(_UniffiConverterRustBuffer):
             agent_id=_UniffiFfiConverterOptionalString.read(buf),
             from_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
             until_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
+            after_id=_UniffiFfiConverterOptionalString.read(buf),
+            limit=_UniffiFfiConverterOptionalUInt32.read(buf),
         )
 
     @staticmethod
@@ -4832,6 +4974,8 @@ class _UniffiFfiConverterTypeHistoryFilter(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.check_lower(value.agent_id)
         _UniffiFfiConverterOptionalUInt64.check_lower(value.from_ms)
         _UniffiFfiConverterOptionalUInt64.check_lower(value.until_ms)
+        _UniffiFfiConverterOptionalString.check_lower(value.after_id)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.limit)
 
     @staticmethod
     def write(value, buf):
@@ -4839,6 +4983,53 @@ class _UniffiFfiConverterTypeHistoryFilter(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.agent_id, buf)
         _UniffiFfiConverterOptionalUInt64.write(value.from_ms, buf)
         _UniffiFfiConverterOptionalUInt64.write(value.until_ms, buf)
+        _UniffiFfiConverterOptionalString.write(value.after_id, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.limit, buf)
+
+@dataclass
+class IceServer:
+    """
+    A STUN or TURN server for the app's WebRTC stack.
+"""
+    def __init__(self, *, urls:typing.List[str], username:typing.Optional[str], credential:typing.Optional[str]):
+        self.urls = urls
+        self.username = username
+        self.credential = credential
+        
+        
+
+    
+    def __str__(self):
+        return "IceServer(urls={}, username={}, credential={})".format(self.urls, self.username, self.credential)
+    def __eq__(self, other):
+        if self.urls != other.urls:
+            return False
+        if self.username != other.username:
+            return False
+        if self.credential != other.credential:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeIceServer(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return IceServer(
+            urls=_UniffiFfiConverterSequenceString.read(buf),
+            username=_UniffiFfiConverterOptionalString.read(buf),
+            credential=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceString.check_lower(value.urls)
+        _UniffiFfiConverterOptionalString.check_lower(value.username)
+        _UniffiFfiConverterOptionalString.check_lower(value.credential)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceString.write(value.urls, buf)
+        _UniffiFfiConverterOptionalString.write(value.username, buf)
+        _UniffiFfiConverterOptionalString.write(value.credential, buf)
 
 class _UniffiFfiConverterOptionalTypeDemographics(_UniffiConverterRustBuffer):
     @classmethod
@@ -5012,6 +5203,29 @@ class _UniffiFfiConverterSequenceTypeChatMessage(_UniffiConverterRustBuffer):
 
         return [
             _UniffiFfiConverterTypeChatMessage.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterSequenceTypeIceServer(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeIceServer.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeIceServer.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeIceServer.read(buf) for i in range(count)
         ]
 
 
@@ -5530,6 +5744,36 @@ class Response:
             return True
 
     @dataclass
+    class ICE_SERVERS:
+        """
+        STUN/TURN servers for a call.
+"""
+        
+        def __init__(self, servers:typing.List[IceServer]):
+            self.servers = servers
+            
+            """
+        Servers, TURN credentials minted for this call.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Response.ICE_SERVERS(servers={})".format(self.servers)
+        def __eq__(self, other):
+            if not isinstance(other, Response):
+                return NotImplemented
+            if not other.is_ICE_SERVERS():
+                return False
+            if self.servers != other.servers:
+                return False
+            return True
+
+    @dataclass
     class OTHER:
         """
         Another answer this API does not model.
@@ -5631,6 +5875,10 @@ class Response:
         return isinstance(self, Response.SEAT)
     def is_seat(self) -> bool:
         return isinstance(self, Response.SEAT)
+    def is_ICE_SERVERS(self) -> bool:
+        return isinstance(self, Response.ICE_SERVERS)
+    def is_ice_servers(self) -> bool:
+        return isinstance(self, Response.ICE_SERVERS)
     def is_OTHER(self) -> bool:
         return isinstance(self, Response.OTHER)
     def is_other(self) -> bool:
@@ -5657,6 +5905,7 @@ Response.CHAT = type("Response.CHAT", (Response.CHAT, Response,), {})  # type: i
 Response.TRANSCRIPT = type("Response.TRANSCRIPT", (Response.TRANSCRIPT, Response,), {})  # type: ignore
 Response.LIVE = type("Response.LIVE", (Response.LIVE, Response,), {})  # type: ignore
 Response.SEAT = type("Response.SEAT", (Response.SEAT, Response,), {})  # type: ignore
+Response.ICE_SERVERS = type("Response.ICE_SERVERS", (Response.ICE_SERVERS, Response,), {})  # type: ignore
 Response.OTHER = type("Response.OTHER", (Response.OTHER, Response,), {})  # type: ignore
 
 
@@ -5734,6 +5983,10 @@ class _UniffiFfiConverterTypeResponse(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterTypeAgentSeat.read(buf),
             )
         if variant == 18:
+            return Response.ICE_SERVERS(
+                _UniffiFfiConverterSequenceTypeIceServer.read(buf),
+            )
+        if variant == 19:
             return Response.OTHER(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -5790,6 +6043,9 @@ class _UniffiFfiConverterTypeResponse(_UniffiConverterRustBuffer):
             return
         if value.is_SEAT():
             _UniffiFfiConverterTypeAgentSeat.check_lower(value.seat)
+            return
+        if value.is_ICE_SERVERS():
+            _UniffiFfiConverterSequenceTypeIceServer.check_lower(value.servers)
             return
         if value.is_OTHER():
             _UniffiFfiConverterString.check_lower(value.json)
@@ -5848,9 +6104,416 @@ class _UniffiFfiConverterTypeResponse(_UniffiConverterRustBuffer):
         if value.is_SEAT():
             buf.write_i32(17)
             _UniffiFfiConverterTypeAgentSeat.write(value.seat, buf)
-        if value.is_OTHER():
+        if value.is_ICE_SERVERS():
             buf.write_i32(18)
+            _UniffiFfiConverterSequenceTypeIceServer.write(value.servers, buf)
+        if value.is_OTHER():
+            buf.write_i32(19)
             _UniffiFfiConverterString.write(value.json, buf)
+
+
+
+
+
+
+
+
+class HangUpReason(enum.Enum):
+    """
+    How a call ended, as the side that ended it says.
+"""
+    
+    NORMAL = 0
+    """
+    An ordinary hang-up.
+"""
+    
+    FAILED = 1
+    """
+    The media connection failed and could not be restored.
+"""
+    
+    MEDIA_REFUSED = 2
+    """
+    The microphone or camera was refused on this side.
+"""
+    
+
+
+class _UniffiFfiConverterTypeHangUpReason(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return HangUpReason.NORMAL
+        if variant == 2:
+            return HangUpReason.FAILED
+        if variant == 3:
+            return HangUpReason.MEDIA_REFUSED
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == HangUpReason.NORMAL:
+            return
+        if value == HangUpReason.FAILED:
+            return
+        if value == HangUpReason.MEDIA_REFUSED:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == HangUpReason.NORMAL:
+            buf.write_i32(1)
+        if value == HangUpReason.FAILED:
+            buf.write_i32(2)
+        if value == HangUpReason.MEDIA_REFUSED:
+            buf.write_i32(3)
+
+
+
+
+
+
+
+
+class CallSignal:
+    """
+    One signalling message between the customer's and the agent's WebRTC stacks.
+"""
+    def __init__(self):
+        raise RuntimeError("CallSignal cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class OFFER:
+        """
+        A session description offer (`restart` when it restarts ICE after a network change).
+"""
+        
+        def __init__(self, sdp:str, restart:bool):
+            self.sdp = sdp
+            
+            """
+        The SDP.
+"""
+        
+            self.restart = restart
+            
+            """
+        Whether it restarts ICE.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallSignal.OFFER(sdp={}, restart={})".format(self.sdp, self.restart)
+        def __eq__(self, other):
+            if not isinstance(other, CallSignal):
+                return NotImplemented
+            if not other.is_OFFER():
+                return False
+            if self.sdp != other.sdp:
+                return False
+            if self.restart != other.restart:
+                return False
+            return True
+
+    @dataclass
+    class ANSWER:
+        """
+        The answer to an offer.
+"""
+        
+        def __init__(self, sdp:str):
+            self.sdp = sdp
+            
+            """
+        The SDP.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallSignal.ANSWER(sdp={})".format(self.sdp)
+        def __eq__(self, other):
+            if not isinstance(other, CallSignal):
+                return NotImplemented
+            if not other.is_ANSWER():
+                return False
+            if self.sdp != other.sdp:
+                return False
+            return True
+
+    @dataclass
+    class CANDIDATE:
+        """
+        A trickled ICE candidate.
+"""
+        
+        def __init__(self, candidate:str, sdp_mid:typing.Optional[str], sdp_mline_index:typing.Optional[int]):
+            self.candidate = candidate
+            
+            """
+        The `candidate:` line.
+"""
+        
+            self.sdp_mid = sdp_mid
+            
+            """
+        Media id it belongs to.
+"""
+        
+            self.sdp_mline_index = sdp_mline_index
+            
+            """
+        Media line index it belongs to.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallSignal.CANDIDATE(candidate={}, sdp_mid={}, sdp_mline_index={})".format(self.candidate, self.sdp_mid, self.sdp_mline_index)
+        def __eq__(self, other):
+            if not isinstance(other, CallSignal):
+                return NotImplemented
+            if not other.is_CANDIDATE():
+                return False
+            if self.candidate != other.candidate:
+                return False
+            if self.sdp_mid != other.sdp_mid:
+                return False
+            if self.sdp_mline_index != other.sdp_mline_index:
+                return False
+            return True
+
+    @dataclass
+    class END_OF_CANDIDATES:
+        """
+        No more candidates for this negotiation.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallSignal.END_OF_CANDIDATES()".format()
+        def __eq__(self, other):
+            if not isinstance(other, CallSignal):
+                return NotImplemented
+            if not other.is_END_OF_CANDIDATES():
+                return False
+            return True
+
+    @dataclass
+    class MEDIA:
+        """
+        The sender's microphone and camera state.
+"""
+        
+        def __init__(self, muted:bool, camera:bool):
+            self.muted = muted
+            
+            """
+        Microphone muted.
+"""
+        
+            self.camera = camera
+            
+            """
+        Camera on.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallSignal.MEDIA(muted={}, camera={})".format(self.muted, self.camera)
+        def __eq__(self, other):
+            if not isinstance(other, CallSignal):
+                return NotImplemented
+            if not other.is_MEDIA():
+                return False
+            if self.muted != other.muted:
+                return False
+            if self.camera != other.camera:
+                return False
+            return True
+
+    @dataclass
+    class HANG_UP:
+        """
+        The sender hangs up; the interaction ends and its record says how.
+"""
+        
+        def __init__(self, reason:HangUpReason):
+            self.reason = reason
+            
+            """
+        Why.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallSignal.HANG_UP(reason={})".format(self.reason)
+        def __eq__(self, other):
+            if not isinstance(other, CallSignal):
+                return NotImplemented
+            if not other.is_HANG_UP():
+                return False
+            if self.reason != other.reason:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_OFFER(self) -> bool:
+        return isinstance(self, CallSignal.OFFER)
+    def is_offer(self) -> bool:
+        return isinstance(self, CallSignal.OFFER)
+    def is_ANSWER(self) -> bool:
+        return isinstance(self, CallSignal.ANSWER)
+    def is_answer(self) -> bool:
+        return isinstance(self, CallSignal.ANSWER)
+    def is_CANDIDATE(self) -> bool:
+        return isinstance(self, CallSignal.CANDIDATE)
+    def is_candidate(self) -> bool:
+        return isinstance(self, CallSignal.CANDIDATE)
+    def is_END_OF_CANDIDATES(self) -> bool:
+        return isinstance(self, CallSignal.END_OF_CANDIDATES)
+    def is_end_of_candidates(self) -> bool:
+        return isinstance(self, CallSignal.END_OF_CANDIDATES)
+    def is_MEDIA(self) -> bool:
+        return isinstance(self, CallSignal.MEDIA)
+    def is_media(self) -> bool:
+        return isinstance(self, CallSignal.MEDIA)
+    def is_HANG_UP(self) -> bool:
+        return isinstance(self, CallSignal.HANG_UP)
+    def is_hang_up(self) -> bool:
+        return isinstance(self, CallSignal.HANG_UP)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+CallSignal.OFFER = type("CallSignal.OFFER", (CallSignal.OFFER, CallSignal,), {})  # type: ignore
+CallSignal.ANSWER = type("CallSignal.ANSWER", (CallSignal.ANSWER, CallSignal,), {})  # type: ignore
+CallSignal.CANDIDATE = type("CallSignal.CANDIDATE", (CallSignal.CANDIDATE, CallSignal,), {})  # type: ignore
+CallSignal.END_OF_CANDIDATES = type("CallSignal.END_OF_CANDIDATES", (CallSignal.END_OF_CANDIDATES, CallSignal,), {})  # type: ignore
+CallSignal.MEDIA = type("CallSignal.MEDIA", (CallSignal.MEDIA, CallSignal,), {})  # type: ignore
+CallSignal.HANG_UP = type("CallSignal.HANG_UP", (CallSignal.HANG_UP, CallSignal,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeCallSignal(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return CallSignal.OFFER(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterBoolean.read(buf),
+            )
+        if variant == 2:
+            return CallSignal.ANSWER(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 3:
+            return CallSignal.CANDIDATE(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterOptionalString.read(buf),
+                _UniffiFfiConverterOptionalUInt16.read(buf),
+            )
+        if variant == 4:
+            return CallSignal.END_OF_CANDIDATES(
+            )
+        if variant == 5:
+            return CallSignal.MEDIA(
+                _UniffiFfiConverterBoolean.read(buf),
+                _UniffiFfiConverterBoolean.read(buf),
+            )
+        if variant == 6:
+            return CallSignal.HANG_UP(
+                _UniffiFfiConverterTypeHangUpReason.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_OFFER():
+            _UniffiFfiConverterString.check_lower(value.sdp)
+            _UniffiFfiConverterBoolean.check_lower(value.restart)
+            return
+        if value.is_ANSWER():
+            _UniffiFfiConverterString.check_lower(value.sdp)
+            return
+        if value.is_CANDIDATE():
+            _UniffiFfiConverterString.check_lower(value.candidate)
+            _UniffiFfiConverterOptionalString.check_lower(value.sdp_mid)
+            _UniffiFfiConverterOptionalUInt16.check_lower(value.sdp_mline_index)
+            return
+        if value.is_END_OF_CANDIDATES():
+            return
+        if value.is_MEDIA():
+            _UniffiFfiConverterBoolean.check_lower(value.muted)
+            _UniffiFfiConverterBoolean.check_lower(value.camera)
+            return
+        if value.is_HANG_UP():
+            _UniffiFfiConverterTypeHangUpReason.check_lower(value.reason)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_OFFER():
+            buf.write_i32(1)
+            _UniffiFfiConverterString.write(value.sdp, buf)
+            _UniffiFfiConverterBoolean.write(value.restart, buf)
+        if value.is_ANSWER():
+            buf.write_i32(2)
+            _UniffiFfiConverterString.write(value.sdp, buf)
+        if value.is_CANDIDATE():
+            buf.write_i32(3)
+            _UniffiFfiConverterString.write(value.candidate, buf)
+            _UniffiFfiConverterOptionalString.write(value.sdp_mid, buf)
+            _UniffiFfiConverterOptionalUInt16.write(value.sdp_mline_index, buf)
+        if value.is_END_OF_CANDIDATES():
+            buf.write_i32(4)
+        if value.is_MEDIA():
+            buf.write_i32(5)
+            _UniffiFfiConverterBoolean.write(value.muted, buf)
+            _UniffiFfiConverterBoolean.write(value.camera, buf)
+        if value.is_HANG_UP():
+            buf.write_i32(6)
+            _UniffiFfiConverterTypeHangUpReason.write(value.reason, buf)
 
 
 
@@ -6115,6 +6778,98 @@ class AgentEvent:
                 return False
             return True
 
+    @dataclass
+    class MAIL_FAILED:
+        """
+        A message the agent wrote on an email interaction could not be mailed.
+"""
+        
+        def __init__(self, interaction_id:str, seq:int, to:str, reason:str):
+            self.interaction_id = interaction_id
+            
+            """
+        Interaction.
+"""
+        
+            self.seq = seq
+            
+            """
+        Message sequence.
+"""
+        
+            self.to = to
+            
+            """
+        Address it was for.
+"""
+        
+            self.reason = reason
+            
+            """
+        Why.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.MAIL_FAILED(interaction_id={}, seq={}, to={}, reason={})".format(self.interaction_id, self.seq, self.to, self.reason)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_MAIL_FAILED():
+                return False
+            if self.interaction_id != other.interaction_id:
+                return False
+            if self.seq != other.seq:
+                return False
+            if self.to != other.to:
+                return False
+            if self.reason != other.reason:
+                return False
+            return True
+
+    @dataclass
+    class SIGNAL:
+        """
+        A call signalling message from the client, for the console's WebRTC stack.
+"""
+        
+        def __init__(self, interaction_id:str, signal:CallSignal):
+            self.interaction_id = interaction_id
+            
+            """
+        Interaction.
+"""
+        
+            self.signal = signal
+            
+            """
+        The message.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.SIGNAL(interaction_id={}, signal={})".format(self.interaction_id, self.signal)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_SIGNAL():
+                return False
+            if self.interaction_id != other.interaction_id:
+                return False
+            if self.signal != other.signal:
+                return False
+            return True
+
     
 
     # For each variant, we have `is_NAME` and `is_name` methods for easily checking
@@ -6151,6 +6906,14 @@ class AgentEvent:
         return isinstance(self, AgentEvent.CHAT_DELIVERED)
     def is_chat_delivered(self) -> bool:
         return isinstance(self, AgentEvent.CHAT_DELIVERED)
+    def is_MAIL_FAILED(self) -> bool:
+        return isinstance(self, AgentEvent.MAIL_FAILED)
+    def is_mail_failed(self) -> bool:
+        return isinstance(self, AgentEvent.MAIL_FAILED)
+    def is_SIGNAL(self) -> bool:
+        return isinstance(self, AgentEvent.SIGNAL)
+    def is_signal(self) -> bool:
+        return isinstance(self, AgentEvent.SIGNAL)
     
 
 # Now, a little trick - we make each nested variant class be a subclass of the main
@@ -6164,6 +6927,8 @@ AgentEvent.INVITATION_RECEIVED = type("AgentEvent.INVITATION_RECEIVED", (AgentEv
 AgentEvent.INVITATION_UPDATED = type("AgentEvent.INVITATION_UPDATED", (AgentEvent.INVITATION_UPDATED, AgentEvent,), {})  # type: ignore
 AgentEvent.CHAT = type("AgentEvent.CHAT", (AgentEvent.CHAT, AgentEvent,), {})  # type: ignore
 AgentEvent.CHAT_DELIVERED = type("AgentEvent.CHAT_DELIVERED", (AgentEvent.CHAT_DELIVERED, AgentEvent,), {})  # type: ignore
+AgentEvent.MAIL_FAILED = type("AgentEvent.MAIL_FAILED", (AgentEvent.MAIL_FAILED, AgentEvent,), {})  # type: ignore
+AgentEvent.SIGNAL = type("AgentEvent.SIGNAL", (AgentEvent.SIGNAL, AgentEvent,), {})  # type: ignore
 
 
 
@@ -6205,6 +6970,18 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterUInt64.read(buf),
             )
+        if variant == 9:
+            return AgentEvent.MAIL_FAILED(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterUInt64.read(buf),
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 10:
+            return AgentEvent.SIGNAL(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterTypeCallSignal.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -6233,6 +7010,16 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
         if value.is_CHAT_DELIVERED():
             _UniffiFfiConverterString.check_lower(value.interaction_id)
             _UniffiFfiConverterUInt64.check_lower(value.seq)
+            return
+        if value.is_MAIL_FAILED():
+            _UniffiFfiConverterString.check_lower(value.interaction_id)
+            _UniffiFfiConverterUInt64.check_lower(value.seq)
+            _UniffiFfiConverterString.check_lower(value.to)
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if value.is_SIGNAL():
+            _UniffiFfiConverterString.check_lower(value.interaction_id)
+            _UniffiFfiConverterTypeCallSignal.check_lower(value.signal)
             return
         raise ValueError(value)
 
@@ -6263,6 +7050,16 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
             buf.write_i32(8)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterUInt64.write(value.seq, buf)
+        if value.is_MAIL_FAILED():
+            buf.write_i32(9)
+            _UniffiFfiConverterString.write(value.interaction_id, buf)
+            _UniffiFfiConverterUInt64.write(value.seq, buf)
+            _UniffiFfiConverterString.write(value.to, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if value.is_SIGNAL():
+            buf.write_i32(10)
+            _UniffiFfiConverterString.write(value.interaction_id, buf)
+            _UniffiFfiConverterTypeCallSignal.write(value.signal, buf)
 
 
 
@@ -7139,6 +7936,44 @@ class ClientEvent:
             return True
 
     @dataclass
+    class SIGNAL:
+        """
+        A call signalling message from the agent, for the app's WebRTC stack.
+"""
+        
+        def __init__(self, interaction_id:str, signal:CallSignal):
+            self.interaction_id = interaction_id
+            
+            """
+        Interaction.
+"""
+        
+            self.signal = signal
+            
+            """
+        The message.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "ClientEvent.SIGNAL(interaction_id={}, signal={})".format(self.interaction_id, self.signal)
+        def __eq__(self, other):
+            if not isinstance(other, ClientEvent):
+                return NotImplemented
+            if not other.is_SIGNAL():
+                return False
+            if self.interaction_id != other.interaction_id:
+                return False
+            if self.signal != other.signal:
+                return False
+            return True
+
+    @dataclass
     class CENTER_STATUS_CHANGED:
         """
         Center status changed.
@@ -7318,6 +8153,10 @@ class ClientEvent:
         return isinstance(self, ClientEvent.CHAT_DELIVERED)
     def is_chat_delivered(self) -> bool:
         return isinstance(self, ClientEvent.CHAT_DELIVERED)
+    def is_SIGNAL(self) -> bool:
+        return isinstance(self, ClientEvent.SIGNAL)
+    def is_signal(self) -> bool:
+        return isinstance(self, ClientEvent.SIGNAL)
     def is_CENTER_STATUS_CHANGED(self) -> bool:
         return isinstance(self, ClientEvent.CENTER_STATUS_CHANGED)
     def is_center_status_changed(self) -> bool:
@@ -7353,6 +8192,7 @@ ClientEvent.INVITATION_CHANGED = type("ClientEvent.INVITATION_CHANGED", (ClientE
 ClientEvent.INTERACTION_CHANGED = type("ClientEvent.INTERACTION_CHANGED", (ClientEvent.INTERACTION_CHANGED, ClientEvent,), {})  # type: ignore
 ClientEvent.CHAT_RECEIVED = type("ClientEvent.CHAT_RECEIVED", (ClientEvent.CHAT_RECEIVED, ClientEvent,), {})  # type: ignore
 ClientEvent.CHAT_DELIVERED = type("ClientEvent.CHAT_DELIVERED", (ClientEvent.CHAT_DELIVERED, ClientEvent,), {})  # type: ignore
+ClientEvent.SIGNAL = type("ClientEvent.SIGNAL", (ClientEvent.SIGNAL, ClientEvent,), {})  # type: ignore
 ClientEvent.CENTER_STATUS_CHANGED = type("ClientEvent.CENTER_STATUS_CHANGED", (ClientEvent.CENTER_STATUS_CHANGED, ClientEvent,), {})  # type: ignore
 ClientEvent.PRESENCE_CHANGED = type("ClientEvent.PRESENCE_CHANGED", (ClientEvent.PRESENCE_CHANGED, ClientEvent,), {})  # type: ignore
 ClientEvent.WATCH_ENDED = type("ClientEvent.WATCH_ENDED", (ClientEvent.WATCH_ENDED, ClientEvent,), {})  # type: ignore
@@ -7424,18 +8264,23 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterUInt64.read(buf),
             )
         if variant == 15:
+            return ClientEvent.SIGNAL(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterTypeCallSignal.read(buf),
+            )
+        if variant == 16:
             return ClientEvent.CENTER_STATUS_CHANGED(
                 _UniffiFfiConverterTypeCenterStatus.read(buf),
             )
-        if variant == 16:
+        if variant == 17:
             return ClientEvent.PRESENCE_CHANGED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 17:
+        if variant == 18:
             return ClientEvent.WATCH_ENDED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 18:
+        if variant == 19:
             return ClientEvent.PROTOCOL_ERROR(
                 _UniffiFfiConverterTypeErrorInfo.read(buf),
             )
@@ -7486,6 +8331,10 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
         if value.is_CHAT_DELIVERED():
             _UniffiFfiConverterString.check_lower(value.interaction_id)
             _UniffiFfiConverterUInt64.check_lower(value.seq)
+            return
+        if value.is_SIGNAL():
+            _UniffiFfiConverterString.check_lower(value.interaction_id)
+            _UniffiFfiConverterTypeCallSignal.check_lower(value.signal)
             return
         if value.is_CENTER_STATUS_CHANGED():
             _UniffiFfiConverterTypeCenterStatus.check_lower(value.status)
@@ -7547,17 +8396,21 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
             buf.write_i32(14)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterUInt64.write(value.seq, buf)
-        if value.is_CENTER_STATUS_CHANGED():
+        if value.is_SIGNAL():
             buf.write_i32(15)
+            _UniffiFfiConverterString.write(value.interaction_id, buf)
+            _UniffiFfiConverterTypeCallSignal.write(value.signal, buf)
+        if value.is_CENTER_STATUS_CHANGED():
+            buf.write_i32(16)
             _UniffiFfiConverterTypeCenterStatus.write(value.status, buf)
         if value.is_PRESENCE_CHANGED():
-            buf.write_i32(16)
-            _UniffiFfiConverterString.write(value.presentity, buf)
-        if value.is_WATCH_ENDED():
             buf.write_i32(17)
             _UniffiFfiConverterString.write(value.presentity, buf)
-        if value.is_PROTOCOL_ERROR():
+        if value.is_WATCH_ENDED():
             buf.write_i32(18)
+            _UniffiFfiConverterString.write(value.presentity, buf)
+        if value.is_PROTOCOL_ERROR():
+            buf.write_i32(19)
             _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
 
 
@@ -8230,7 +9083,18 @@ class FrontdeskClientProtocol(typing.Protocol):
         raise NotImplementedError
     def get_transcript(self, interaction_id: str) -> int:
         """
-        Reads an interaction's transcript from the broker.
+        Reads an interaction's newest messages from the broker (the view merges them).
+"""
+        raise NotImplementedError
+    def get_transcript_page(self, interaction_id: str,before: typing.Optional[int],limit: typing.Optional[int]) -> int:
+        """
+        Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+        `before` (the first message held, to read further back).
+"""
+        raise NotImplementedError
+    def ice_servers(self, interaction_id: str) -> int:
+        """
+        Reads STUN/TURN servers for a connected call (answered as `Response::IceServers`).
 """
         raise NotImplementedError
     def invite_agent(self, agent_id: str,medium: Medium,message: str) -> int:
@@ -8258,9 +9122,21 @@ class FrontdeskClientProtocol(typing.Protocol):
         Sends a chat message in an own interaction.
 """
         raise NotImplementedError
+    def send_email(self, subject: str,text: str,product_id: typing.Optional[str]) -> int:
+        """
+        Writes to the center by email (subject and text), answered by mail to the client's email
+        capability and in the app; it waits in the backlog when no agent is live.
+"""
+        raise NotImplementedError
     def set_status(self, status: ClientStatus) -> int:
         """
         Publishes the own status to the center.
+"""
+        raise NotImplementedError
+    def signal(self, interaction_id: str,signal: CallSignal) -> int:
+        """
+        Sends a call signalling message (SDP offer/answer, ICE candidate, media state, hang-up) to the
+        agent of a connected voice or video interaction; the agent's arrive as `ClientEvent::Signal`.
 """
         raise NotImplementedError
     def start_interaction(self, medium: Medium,product_id: typing.Optional[str],queue_id: typing.Optional[str],topic: typing.Optional[str]) -> int:
@@ -8559,7 +9435,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def get_transcript(self, interaction_id: str) -> int:
         """
-        Reads an interaction's transcript from the broker.
+        Reads an interaction's newest messages from the broker (the view merges them).
 """
         
         _UniffiFfiConverterString.check_lower(interaction_id)
@@ -8572,6 +9448,49 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def get_transcript_page(self, interaction_id: str,before: typing.Optional[int],limit: typing.Optional[int]) -> int:
+        """
+        Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+        `before` (the first message held, to read further back).
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterOptionalUInt64.check_lower(before)
+
+        _UniffiFfiConverterOptionalUInt32.check_lower(limit)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterOptionalUInt64.lower(before),
+            _UniffiFfiConverterOptionalUInt32.lower(limit),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript_page,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def ice_servers(self, interaction_id: str) -> int:
+        """
+        Reads STUN/TURN servers for a connected call (answered as `Response::IceServers`).
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_ice_servers,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8674,6 +9593,31 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def send_email(self, subject: str,text: str,product_id: typing.Optional[str]) -> int:
+        """
+        Writes to the center by email (subject and text), answered by mail to the client's email
+        capability and in the app; it waits in the backlog when no agent is live.
+"""
+        
+        _UniffiFfiConverterString.check_lower(subject)
+
+        _UniffiFfiConverterString.check_lower(text)
+
+        _UniffiFfiConverterOptionalString.check_lower(product_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(subject),
+            _UniffiFfiConverterString.lower(text),
+            _UniffiFfiConverterOptionalString.lower(product_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def set_status(self, status: ClientStatus) -> int:
         """
         Publishes the own status to the center.
@@ -8689,6 +9633,28 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def signal(self, interaction_id: str,signal: CallSignal) -> int:
+        """
+        Sends a call signalling message (SDP offer/answer, ICE candidate, media state, hang-up) to the
+        agent of a connected voice or video interaction; the agent's arrive as `ClientEvent::Signal`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterTypeCallSignal.check_lower(signal)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterTypeCallSignal.lower(signal),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_signal,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8992,6 +9958,12 @@ class EmbeddedCenterProtocol(typing.Protocol):
     def set_order_status(self, order_id: str,status: OrderStatus) -> Order:
         """
         Moves an order to a new status (e.g. shipped); its client is told.
+"""
+        raise NotImplementedError
+    def set_queue_hours(self, queue_id: str,hours: typing.Optional[str]) -> None:
+        """
+        Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
+        (none: always open); outside them its live media are not offered and email still is.
 """
         raise NotImplementedError
     def shutdown(self, ) -> None:
@@ -9447,6 +10419,28 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_queue_hours(self, queue_id: str,hours: typing.Optional[str]) -> None:
+        """
+        Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
+        (none: always open); outside them its live media are not offered and email still is.
+"""
+        
+        _UniffiFfiConverterString.check_lower(queue_id)
+
+        _UniffiFfiConverterOptionalString.check_lower(hours)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(queue_id),
+            _UniffiFfiConverterOptionalString.lower(hours),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_queue_hours,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def shutdown(self, ) -> None:
         """
         Stops the center's thread; every client of it then throws `Closed`.
@@ -9543,6 +10537,17 @@ class FrontdeskAgentProtocol(typing.Protocol):
         Reads the transcript of an interaction the agent handles from the broker.
 """
         raise NotImplementedError
+    def get_transcript_page(self, interaction_id: str,before: typing.Optional[int],limit: typing.Optional[int]) -> int:
+        """
+        Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+        `before`.
+"""
+        raise NotImplementedError
+    def ice_servers(self, interaction_id: str) -> int:
+        """
+        Reads STUN/TURN servers for a connected call.
+"""
+        raise NotImplementedError
     def invite(self, client_id: str,medium: Medium,message: str) -> int:
         """
         Invites a client.
@@ -9587,6 +10592,12 @@ class FrontdeskAgentProtocol(typing.Protocol):
         """
         Closes the connection and stops the thread (unless called from the listener: then it ends when
         the listener returns). The seat stays on the broker for its grace period. Later calls throw `Closed`.
+"""
+        raise NotImplementedError
+    def signal(self, interaction_id: str,signal: CallSignal) -> int:
+        """
+        Sends a call signalling message to the client of a connected voice or video interaction;
+        the client's arrive as `AgentEvent::Signal`.
 """
         raise NotImplementedError
     def transcript(self, interaction_id: str) -> typing.List[ChatMessage]:
@@ -9835,6 +10846,49 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def get_transcript_page(self, interaction_id: str,before: typing.Optional[int],limit: typing.Optional[int]) -> int:
+        """
+        Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+        `before`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterOptionalUInt64.check_lower(before)
+
+        _UniffiFfiConverterOptionalUInt32.check_lower(limit)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterOptionalUInt64.lower(before),
+            _UniffiFfiConverterOptionalUInt32.lower(limit),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript_page,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def ice_servers(self, interaction_id: str) -> int:
+        """
+        Reads STUN/TURN servers for a connected call.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_ice_servers,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def invite(self, client_id: str,medium: Medium,message: str) -> int:
         """
         Invites a client.
@@ -10010,6 +11064,28 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def signal(self, interaction_id: str,signal: CallSignal) -> int:
+        """
+        Sends a call signalling message to the client of a connected voice or video interaction;
+        the client's arrive as `AgentEvent::Signal`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterTypeCallSignal.check_lower(signal)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterTypeCallSignal.lower(signal),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_signal,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def transcript(self, interaction_id: str) -> typing.List[ChatMessage]:
         """
         The transcript of an interaction as known locally (each message once, in order).
@@ -10127,6 +11203,8 @@ __all__ = [
     "OrderStatus",
     "ErrorCode",
     "Response",
+    "HangUpReason",
+    "CallSignal",
     "AgentEvent",
     "AgentConsoleEvent",
     "ClientEvent",
@@ -10156,6 +11234,7 @@ __all__ = [
     "ClientView",
     "ErrorInfo",
     "HistoryFilter",
+    "IceServer",
     "ProfilePatch",
     "AgentListenerImpl",
     "AgentListener",

@@ -1128,6 +1128,12 @@ public protocol EmbeddedCenterProtocol: AnyObject, Sendable {
     func setOrderStatus(orderId: String, status: OrderStatus) throws  -> Order
     
     /**
+     * Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
+     * (none: always open); outside them its live media are not offered and email still is.
+     */
+    func setQueueHours(queueId: String, hours: String?) throws 
+    
+    /**
      * Stops the center's thread; every client of it then throws `Closed`.
      */
     func shutdown() 
@@ -1463,6 +1469,20 @@ open func setOrderStatus(orderId: String, status: OrderStatus)throws  -> Order  
 }
     
     /**
+     * Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
+     * (none: always open); outside them its live media are not offered and email still is.
+     */
+open func setQueueHours(queueId: String, hours: String?)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_queue_hours(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(queueId),
+        FfiConverterOptionString.lower(hours),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Stops the center's thread; every client of it then throws `Closed`.
      */
 open func shutdown()  {try! rustCall() {
@@ -1574,6 +1594,17 @@ public protocol FrontdeskAgentProtocol: AnyObject, Sendable {
     func getTranscript(interactionId: String) throws  -> UInt64
     
     /**
+     * Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+     * `before`.
+     */
+    func getTranscriptPage(interactionId: String, before: UInt64?, limit: UInt32?) throws  -> UInt64
+    
+    /**
+     * Reads STUN/TURN servers for a connected call.
+     */
+    func iceServers(interactionId: String) throws  -> UInt64
+    
+    /**
      * Invites a client.
      */
     func invite(clientId: String, medium: Medium, message: String) throws  -> UInt64
@@ -1618,6 +1649,12 @@ public protocol FrontdeskAgentProtocol: AnyObject, Sendable {
      * the listener returns). The seat stays on the broker for its grace period. Later calls throw `Closed`.
      */
     func shutdown() 
+    
+    /**
+     * Sends a call signalling message to the client of a connected voice or video interaction;
+     * the client's arrive as `AgentEvent::Signal`.
+     */
+    func signal(interactionId: String, signal: CallSignal) throws  -> UInt64
     
     /**
      * The transcript of an interaction as known locally (each message once, in order).
@@ -1834,6 +1871,35 @@ open func getTranscript(interactionId: String)throws  -> UInt64  {
 }
     
     /**
+     * Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+     * `before`.
+     */
+open func getTranscriptPage(interactionId: String, before: UInt64?, limit: UInt32?)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript_page(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterOptionUInt64.lower(before),
+        FfiConverterOptionUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Reads STUN/TURN servers for a connected call.
+     */
+open func iceServers(interactionId: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_ice_servers(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Invites a client.
      */
 open func invite(clientId: String, medium: Medium, message: String)throws  -> UInt64  {
@@ -1952,6 +2018,21 @@ open func shutdown()  {try! rustCall() {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Sends a call signalling message to the client of a connected voice or video interaction;
+     * the client's arrive as `AgentEvent::Signal`.
+     */
+open func signal(interactionId: String, signal: CallSignal)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_signal(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterTypeCallSignal_lower(signal),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2122,9 +2203,20 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     func getProfile() throws  -> UInt64
     
     /**
-     * Reads an interaction's transcript from the broker.
+     * Reads an interaction's newest messages from the broker (the view merges them).
      */
     func getTranscript(interactionId: String) throws  -> UInt64
+    
+    /**
+     * Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+     * `before` (the first message held, to read further back).
+     */
+    func getTranscriptPage(interactionId: String, before: UInt64?, limit: UInt32?) throws  -> UInt64
+    
+    /**
+     * Reads STUN/TURN servers for a connected call (answered as `Response::IceServers`).
+     */
+    func iceServers(interactionId: String) throws  -> UInt64
     
     /**
      * Invites an agent to an interaction in a medium.
@@ -2152,9 +2244,21 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     func sendChat(interactionId: String, text: String) throws  -> UInt64
     
     /**
+     * Writes to the center by email (subject and text), answered by mail to the client's email
+     * capability and in the app; it waits in the backlog when no agent is live.
+     */
+    func sendEmail(subject: String, text: String, productId: String?) throws  -> UInt64
+    
+    /**
      * Publishes the own status to the center.
      */
     func setStatus(status: ClientStatus) throws  -> UInt64
+    
+    /**
+     * Sends a call signalling message (SDP offer/answer, ICE candidate, media state, hang-up) to the
+     * agent of a connected voice or video interaction; the agent's arrive as `ClientEvent::Signal`.
+     */
+    func signal(interactionId: String, signal: CallSignal) throws  -> UInt64
     
     /**
      * Starts a live interaction in the chosen medium, about a product or in a queue.
@@ -2419,12 +2523,41 @@ open func getProfile()throws  -> UInt64  {
 }
     
     /**
-     * Reads an interaction's transcript from the broker.
+     * Reads an interaction's newest messages from the broker (the view merges them).
      */
 open func getTranscript(interactionId: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
     uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+     * `before` (the first message held, to read further back).
+     */
+open func getTranscriptPage(interactionId: String, before: UInt64?, limit: UInt32?)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript_page(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterOptionUInt64.lower(before),
+        FfiConverterOptionUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Reads STUN/TURN servers for a connected call (answered as `Response::IceServers`).
+     */
+open func iceServers(interactionId: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_ice_servers(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),uniffiCallStatus
     )
@@ -2500,6 +2633,22 @@ open func sendChat(interactionId: String, text: String)throws  -> UInt64  {
 }
     
     /**
+     * Writes to the center by email (subject and text), answered by mail to the client's email
+     * capability and in the app; it waits in the backlog when no agent is live.
+     */
+open func sendEmail(subject: String, text: String, productId: String?)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(subject),
+        FfiConverterString.lower(text),
+        FfiConverterOptionString.lower(productId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Publishes the own status to the center.
      */
 open func setStatus(status: ClientStatus)throws  -> UInt64  {
@@ -2508,6 +2657,21 @@ open func setStatus(status: ClientStatus)throws  -> UInt64  {
     uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status(
             self.uniffiCloneHandle(),
         FfiConverterTypeClientStatus_lower(status),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sends a call signalling message (SDP offer/answer, ICE candidate, media state, hang-up) to the
+     * agent of a connected voice or video interaction; the agent's arrive as `ClientEvent::Signal`.
+     */
+open func signal(interactionId: String, signal: CallSignal)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_signal(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterTypeCallSignal_lower(signal),uniffiCallStatus
     )
 })
 }
@@ -4117,6 +4281,14 @@ public struct HistoryFilter: Equatable, Hashable {
      * Started before (ms since the epoch).
      */
     public var untilMs: UInt64?
+    /**
+     * Paging: only records after this one (newest first); pass the last record of a full page.
+     */
+    public var afterId: String?
+    /**
+     * Paging: at most this many (the broker caps it at its page size, 200 by default).
+     */
+    public var limit: UInt32?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4132,11 +4304,19 @@ public struct HistoryFilter: Equatable, Hashable {
          */fromMs: UInt64? = nil, 
         /**
          * Started before (ms since the epoch).
-         */untilMs: UInt64? = nil) {
+         */untilMs: UInt64? = nil, 
+        /**
+         * Paging: only records after this one (newest first); pass the last record of a full page.
+         */afterId: String? = nil, 
+        /**
+         * Paging: at most this many (the broker caps it at its page size, 200 by default).
+         */limit: UInt32? = nil) {
         self.productId = productId
         self.agentId = agentId
         self.fromMs = fromMs
         self.untilMs = untilMs
+        self.afterId = afterId
+        self.limit = limit
     }
 
     
@@ -4158,7 +4338,9 @@ public struct FfiConverterTypeHistoryFilter: FfiConverterRustBuffer {
                 productId: FfiConverterOptionString.read(from: &buf), 
                 agentId: FfiConverterOptionString.read(from: &buf), 
                 fromMs: FfiConverterOptionUInt64.read(from: &buf), 
-                untilMs: FfiConverterOptionUInt64.read(from: &buf)
+                untilMs: FfiConverterOptionUInt64.read(from: &buf), 
+                afterId: FfiConverterOptionString.read(from: &buf), 
+                limit: FfiConverterOptionUInt32.read(from: &buf)
         )
     }
 
@@ -4167,6 +4349,8 @@ public struct FfiConverterTypeHistoryFilter: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.agentId, into: &buf)
         FfiConverterOptionUInt64.write(value.fromMs, into: &buf)
         FfiConverterOptionUInt64.write(value.untilMs, into: &buf)
+        FfiConverterOptionString.write(value.afterId, into: &buf)
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
     }
 }
 
@@ -4183,6 +4367,85 @@ public func FfiConverterTypeHistoryFilter_lift(_ buf: RustBuffer) throws -> Hist
 #endif
 public func FfiConverterTypeHistoryFilter_lower(_ value: HistoryFilter) -> RustBuffer {
     return FfiConverterTypeHistoryFilter.lower(value)
+}
+
+
+/**
+ * A STUN or TURN server for the app's WebRTC stack.
+ */
+public struct IceServer: Equatable, Hashable {
+    /**
+     * `stun:` or `turn:` URLs.
+     */
+    public var urls: [String]
+    /**
+     * TURN user name.
+     */
+    public var username: String?
+    /**
+     * TURN password.
+     */
+    public var credential: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `stun:` or `turn:` URLs.
+         */urls: [String], 
+        /**
+         * TURN user name.
+         */username: String?, 
+        /**
+         * TURN password.
+         */credential: String?) {
+        self.urls = urls
+        self.username = username
+        self.credential = credential
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension IceServer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeIceServer: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IceServer {
+        return
+            try IceServer(
+                urls: FfiConverterSequenceString.read(from: &buf), 
+                username: FfiConverterOptionString.read(from: &buf), 
+                credential: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: IceServer, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.urls, into: &buf)
+        FfiConverterOptionString.write(value.username, into: &buf)
+        FfiConverterOptionString.write(value.credential, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIceServer_lift(_ buf: RustBuffer) throws -> IceServer {
+    return try FfiConverterTypeIceServer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeIceServer_lower(_ value: IceServer) -> RustBuffer {
+    return FfiConverterTypeIceServer.lower(value)
 }
 
 
@@ -5158,6 +5421,14 @@ public struct QueueStatus: Equatable, Hashable {
      * Whether new interactions on this medium are taken now.
      */
     public var offered: Bool
+    /**
+     * Whether the queue is within its business hours.
+     */
+    public var `open`: Bool
+    /**
+     * When it next opens (if closed) or closes (if open), ms since the epoch; none without hours.
+     */
+    public var untilMs: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5188,7 +5459,13 @@ public struct QueueStatus: Equatable, Hashable {
          */estimatedHoldSecs: Double?, 
         /**
          * Whether new interactions on this medium are taken now.
-         */offered: Bool) {
+         */offered: Bool, 
+        /**
+         * Whether the queue is within its business hours.
+         */`open`: Bool, 
+        /**
+         * When it next opens (if closed) or closes (if open), ms since the epoch; none without hours.
+         */untilMs: UInt64?) {
         self.queueId = queueId
         self.name = name
         self.medium = medium
@@ -5198,6 +5475,8 @@ public struct QueueStatus: Equatable, Hashable {
         self.holding = holding
         self.estimatedHoldSecs = estimatedHoldSecs
         self.offered = offered
+        self.`open` = `open`
+        self.untilMs = untilMs
     }
 
     
@@ -5224,7 +5503,9 @@ public struct FfiConverterTypeQueueStatus: FfiConverterRustBuffer {
                 agentsStaffed: FfiConverterUInt32.read(from: &buf), 
                 holding: FfiConverterUInt32.read(from: &buf), 
                 estimatedHoldSecs: FfiConverterOptionDouble.read(from: &buf), 
-                offered: FfiConverterBool.read(from: &buf)
+                offered: FfiConverterBool.read(from: &buf), 
+                open: FfiConverterBool.read(from: &buf), 
+                untilMs: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -5238,6 +5519,8 @@ public struct FfiConverterTypeQueueStatus: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.holding, into: &buf)
         FfiConverterOptionDouble.write(value.estimatedHoldSecs, into: &buf)
         FfiConverterBool.write(value.offered, into: &buf)
+        FfiConverterBool.write(value.`open`, into: &buf)
+        FfiConverterOptionUInt64.write(value.untilMs, into: &buf)
     }
 }
 
@@ -5590,6 +5873,34 @@ public enum AgentEvent: Equatable, Hashable {
          * Message sequence.
          */seq: UInt64
     )
+    /**
+     * A message the agent wrote on an email interaction could not be mailed.
+     */
+    case mailFailed(
+        /**
+         * Interaction.
+         */interactionId: String, 
+        /**
+         * Message sequence.
+         */seq: UInt64, 
+        /**
+         * Address it was for.
+         */to: String, 
+        /**
+         * Why.
+         */reason: String
+    )
+    /**
+     * A call signalling message from the client, for the console's WebRTC stack.
+     */
+    case signal(
+        /**
+         * Interaction.
+         */interactionId: String, 
+        /**
+         * The message.
+         */signal: CallSignal
+    )
 
 
 
@@ -5633,6 +5944,12 @@ public struct FfiConverterTypeAgentEvent: FfiConverterRustBuffer {
         )
         
         case 8: return .chatDelivered(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 9: return .mailFailed(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf), to: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 10: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -5682,6 +5999,20 @@ public struct FfiConverterTypeAgentEvent: FfiConverterRustBuffer {
             writeInt(&buf, Int32(8))
             FfiConverterString.write(interactionId, into: &buf)
             FfiConverterUInt64.write(seq, into: &buf)
+            
+        
+        case let .mailFailed(interactionId,seq,to,reason):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(interactionId, into: &buf)
+            FfiConverterUInt64.write(seq, into: &buf)
+            FfiConverterString.write(to, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .signal(interactionId,signal):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(interactionId, into: &buf)
+            FfiConverterTypeCallSignal.write(signal, into: &buf)
             
         }
     }
@@ -6016,6 +6347,167 @@ public func FfiConverterTypeAuthor_lower(_ value: Author) -> RustBuffer {
 
 
 /**
+ * One signalling message between the customer's and the agent's WebRTC stacks.
+ */
+
+public enum CallSignal: Equatable, Hashable {
+    
+    /**
+     * A session description offer (`restart` when it restarts ICE after a network change).
+     */
+    case offer(
+        /**
+         * The SDP.
+         */sdp: String, 
+        /**
+         * Whether it restarts ICE.
+         */restart: Bool
+    )
+    /**
+     * The answer to an offer.
+     */
+    case answer(
+        /**
+         * The SDP.
+         */sdp: String
+    )
+    /**
+     * A trickled ICE candidate.
+     */
+    case candidate(
+        /**
+         * The `candidate:` line.
+         */candidate: String, 
+        /**
+         * Media id it belongs to.
+         */sdpMid: String?, 
+        /**
+         * Media line index it belongs to.
+         */sdpMlineIndex: UInt16?
+    )
+    /**
+     * No more candidates for this negotiation.
+     */
+    case endOfCandidates
+    /**
+     * The sender's microphone and camera state.
+     */
+    case media(
+        /**
+         * Microphone muted.
+         */muted: Bool, 
+        /**
+         * Camera on.
+         */camera: Bool
+    )
+    /**
+     * The sender hangs up; the interaction ends and its record says how.
+     */
+    case hangUp(
+        /**
+         * Why.
+         */reason: HangUpReason
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CallSignal: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCallSignal: FfiConverterRustBuffer {
+    typealias SwiftType = CallSignal
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CallSignal {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .offer(sdp: try FfiConverterString.read(from: &buf), restart: try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 2: return .answer(sdp: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .candidate(candidate: try FfiConverterString.read(from: &buf), sdpMid: try FfiConverterOptionString.read(from: &buf), sdpMlineIndex: try FfiConverterOptionUInt16.read(from: &buf)
+        )
+        
+        case 4: return .endOfCandidates
+        
+        case 5: return .media(muted: try FfiConverterBool.read(from: &buf), camera: try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 6: return .hangUp(reason: try FfiConverterTypeHangUpReason.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CallSignal, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .offer(sdp,restart):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(sdp, into: &buf)
+            FfiConverterBool.write(restart, into: &buf)
+            
+        
+        case let .answer(sdp):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(sdp, into: &buf)
+            
+        
+        case let .candidate(candidate,sdpMid,sdpMlineIndex):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(candidate, into: &buf)
+            FfiConverterOptionString.write(sdpMid, into: &buf)
+            FfiConverterOptionUInt16.write(sdpMlineIndex, into: &buf)
+            
+        
+        case .endOfCandidates:
+            writeInt(&buf, Int32(4))
+        
+        
+        case let .media(muted,camera):
+            writeInt(&buf, Int32(5))
+            FfiConverterBool.write(muted, into: &buf)
+            FfiConverterBool.write(camera, into: &buf)
+            
+        
+        case let .hangUp(reason):
+            writeInt(&buf, Int32(6))
+            FfiConverterTypeHangUpReason.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallSignal_lift(_ buf: RustBuffer) throws -> CallSignal {
+    return try FfiConverterTypeCallSignal.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallSignal_lower(_ value: CallSignal) -> RustBuffer {
+    return FfiConverterTypeCallSignal.lower(value)
+}
+
+
+
+/**
  * Whether a client is around.
  */
 
@@ -6224,6 +6716,17 @@ public enum ClientEvent: Equatable, Hashable {
          */seq: UInt64
     )
     /**
+     * A call signalling message from the agent, for the app's WebRTC stack.
+     */
+    case signal(
+        /**
+         * Interaction.
+         */interactionId: String, 
+        /**
+         * The message.
+         */signal: CallSignal
+    )
+    /**
      * Center status changed.
      */
     case centerStatusChanged(
@@ -6317,16 +6820,19 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
         case 14: return .chatDelivered(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 15: return .centerStatusChanged(status: try FfiConverterTypeCenterStatus.read(from: &buf)
+        case 15: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
         )
         
-        case 16: return .presenceChanged(presentity: try FfiConverterString.read(from: &buf)
+        case 16: return .centerStatusChanged(status: try FfiConverterTypeCenterStatus.read(from: &buf)
         )
         
-        case 17: return .watchEnded(presentity: try FfiConverterString.read(from: &buf)
+        case 17: return .presenceChanged(presentity: try FfiConverterString.read(from: &buf)
         )
         
-        case 18: return .protocolError(error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        case 18: return .watchEnded(presentity: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 19: return .protocolError(error: try FfiConverterTypeErrorInfo.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -6409,23 +6915,29 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
             FfiConverterUInt64.write(seq, into: &buf)
             
         
-        case let .centerStatusChanged(status):
+        case let .signal(interactionId,signal):
             writeInt(&buf, Int32(15))
+            FfiConverterString.write(interactionId, into: &buf)
+            FfiConverterTypeCallSignal.write(signal, into: &buf)
+            
+        
+        case let .centerStatusChanged(status):
+            writeInt(&buf, Int32(16))
             FfiConverterTypeCenterStatus.write(status, into: &buf)
             
         
         case let .presenceChanged(presentity):
-            writeInt(&buf, Int32(16))
-            FfiConverterString.write(presentity, into: &buf)
-            
-        
-        case let .watchEnded(presentity):
             writeInt(&buf, Int32(17))
             FfiConverterString.write(presentity, into: &buf)
             
         
-        case let .protocolError(error):
+        case let .watchEnded(presentity):
             writeInt(&buf, Int32(18))
+            FfiConverterString.write(presentity, into: &buf)
+            
+        
+        case let .protocolError(error):
+            writeInt(&buf, Int32(19))
             FfiConverterTypeErrorInfo.write(error, into: &buf)
             
         }
@@ -6922,6 +7434,91 @@ public func FfiConverterTypeFrontdeskError_lift(_ buf: RustBuffer) throws -> Fro
 public func FfiConverterTypeFrontdeskError_lower(_ value: FrontdeskError) -> RustBuffer {
     return FfiConverterTypeFrontdeskError.lower(value)
 }
+
+
+/**
+ * How a call ended, as the side that ended it says.
+ */
+
+public enum HangUpReason: Equatable, Hashable {
+    
+    /**
+     * An ordinary hang-up.
+     */
+    case normal
+    /**
+     * The media connection failed and could not be restored.
+     */
+    case failed
+    /**
+     * The microphone or camera was refused on this side.
+     */
+    case mediaRefused
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension HangUpReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHangUpReason: FfiConverterRustBuffer {
+    typealias SwiftType = HangUpReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HangUpReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .normal
+        
+        case 2: return .failed
+        
+        case 3: return .mediaRefused
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: HangUpReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .normal:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .failed:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .mediaRefused:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHangUpReason_lift(_ buf: RustBuffer) throws -> HangUpReason {
+    return try FfiConverterTypeHangUpReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHangUpReason_lower(_ value: HangUpReason) -> RustBuffer {
+    return FfiConverterTypeHangUpReason.lower(value)
+}
+
 
 
 /**
@@ -7723,6 +8320,14 @@ public enum Response: Equatable, Hashable {
          */seat: AgentSeat
     )
     /**
+     * STUN/TURN servers for a call.
+     */
+    case iceServers(
+        /**
+         * Servers, TURN credentials minted for this call.
+         */servers: [IceServer]
+    )
+    /**
      * Another answer this API does not model.
      */
     case other(
@@ -7801,7 +8406,10 @@ public struct FfiConverterTypeResponse: FfiConverterRustBuffer {
         case 17: return .seat(seat: try FfiConverterTypeAgentSeat.read(from: &buf)
         )
         
-        case 18: return .other(json: try FfiConverterString.read(from: &buf)
+        case 18: return .iceServers(servers: try FfiConverterSequenceTypeIceServer.read(from: &buf)
+        )
+        
+        case 19: return .other(json: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -7896,8 +8504,13 @@ public struct FfiConverterTypeResponse: FfiConverterRustBuffer {
             FfiConverterTypeAgentSeat.write(seat, into: &buf)
             
         
-        case let .other(json):
+        case let .iceServers(servers):
             writeInt(&buf, Int32(18))
+            FfiConverterSequenceTypeIceServer.write(servers, into: &buf)
+            
+        
+        case let .other(json):
+            writeInt(&buf, Int32(19))
             FfiConverterString.write(json, into: &buf)
             
         }
@@ -7939,6 +8552,30 @@ fileprivate struct FfiConverterOptionUInt16: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterUInt16.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -8362,6 +8999,31 @@ fileprivate struct FfiConverterSequenceTypeChatMessage: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeIceServer: FfiConverterRustBuffer {
+    typealias SwiftType = [IceServer]
+
+    public static func write(_ value: [IceServer], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIceServer.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [IceServer] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [IceServer]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIceServer.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeInteractionRecord: FfiConverterRustBuffer {
     typealias SwiftType = [InteractionRecord]
 
@@ -8629,6 +9291,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript() != 13543) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript_page() != 18891) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_ice_servers() != 50542) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite() != 4014) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8654,6 +9322,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown() != 10382) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_signal() != 60129) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript() != 4318) {
@@ -8722,6 +9393,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status() != 10219) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours() != 61521) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown() != 9452) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8758,7 +9432,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_profile() != 22519) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() != 28872) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() != 44149) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page() != 55662) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_ice_servers() != 47882) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent() != 34075) {
@@ -8776,7 +9456,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() != 35172) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() != 62830) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status() != 56840) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_signal() != 27916) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() != 63855) {

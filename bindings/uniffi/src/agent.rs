@@ -383,6 +383,17 @@ impl FrontdeskAgent {
         self.with(|a| a.transcript(fc::InteractionId(interaction_id)))
     }
 
+    /// Sends a call signalling message to the client of a connected voice or video interaction;
+    /// the client's arrive as `AgentEvent::Signal`.
+    pub fn signal(&self, interaction_id: String, signal: crate::call::CallSignal) -> Result<u64, FrontdeskError> {
+        self.with(|a| a.signal(fc::InteractionId(interaction_id), signal.into()))
+    }
+
+    /// Reads STUN/TURN servers for a connected call.
+    pub fn ice_servers(&self, interaction_id: String) -> Result<u64, FrontdeskError> {
+        self.with(|a| a.ice_servers(fc::InteractionId(interaction_id)))
+    }
+
     /// Reads a page of an interaction's transcript: the newest `limit` messages numbered below
     /// `before`.
     pub fn get_transcript_page(&self, interaction_id: String, before: Option<u64>, limit: Option<u32>) -> Result<u64, FrontdeskError> {

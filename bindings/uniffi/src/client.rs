@@ -247,6 +247,17 @@ impl FrontdeskClient {
         self.request(|c| c.start_interaction(medium.into(), product_id.map(fc::ProductId), queue_id.map(fc::QueueId), topic))
     }
 
+    /// Sends a call signalling message (SDP offer/answer, ICE candidate, media state, hang-up) to the
+    /// agent of a connected voice or video interaction; the agent's arrive as `ClientEvent::Signal`.
+    pub fn signal(&self, interaction_id: String, signal: crate::call::CallSignal) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.signal(fc::InteractionId(interaction_id), signal.into()))
+    }
+
+    /// Reads STUN/TURN servers for a connected call (answered as `Response::IceServers`).
+    pub fn ice_servers(&self, interaction_id: String) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.ice_servers(fc::InteractionId(interaction_id)))
+    }
+
     /// Writes to the center by email (subject and text), answered by mail to the client's email
     /// capability and in the app; it waits in the backlog when no agent is live.
     pub fn send_email(&self, subject: String, text: String, product_id: Option<String>) -> Result<u64, FrontdeskError> {

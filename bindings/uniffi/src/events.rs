@@ -92,6 +92,11 @@ pub enum Response {
         /// The seat.
         seat: AgentSeat,
     },
+    /// STUN/TURN servers for a call.
+    IceServers {
+        /// Servers, TURN credentials minted for this call.
+        servers: Vec<crate::call::IceServer>,
+    },
     /// Another answer this API does not model.
     Other {
         /// The answer as JSON text.
@@ -156,6 +161,7 @@ impl From<CoreResponse> for Response {
             CoreResponse::Transcript(v) => Response::Transcript { messages: v.into_iter().map(Into::into).collect() },
             CoreResponse::Live(v) => Response::Live { interactions: v.into_iter().map(|l| l.interaction.into()).collect() },
             CoreResponse::Seat(s) => Response::Seat { seat: s.into() },
+            CoreResponse::IceServers(v) => Response::IceServers { servers: v.into_iter().map(Into::into).collect() },
         }
     }
 }
@@ -236,6 +242,13 @@ pub enum ClientEvent {
         /// Message sequence.
         seq: u64,
     },
+    /// A call signalling message from the agent, for the app's WebRTC stack.
+    Signal {
+        /// Interaction.
+        interaction_id: String,
+        /// The message.
+        signal: crate::call::CallSignal,
+    },
     /// Center status changed.
     CenterStatusChanged {
         /// New status.
@@ -276,6 +289,7 @@ impl From<CoreEvent> for ClientEvent {
                 Event::Interaction(l) => ClientEvent::InteractionChanged { interaction: l.into() },
                 Event::Chat(m) => ClientEvent::ChatReceived { message: m.into() },
                 Event::ChatDelivered { interaction, seq } => ClientEvent::ChatDelivered { interaction_id: interaction.0, seq },
+                Event::Signal { interaction, signal } => ClientEvent::Signal { interaction_id: interaction.0, signal: signal.into() },
             },
             CoreEvent::Presence(doc) => match doc.center {
                 Some(c) => ClientEvent::CenterStatusChanged { status: c.into() },
@@ -369,6 +383,13 @@ pub enum AgentEvent {
         /// Why.
         reason: String,
     },
+    /// A call signalling message from the client, for the console's WebRTC stack.
+    Signal {
+        /// Interaction.
+        interaction_id: String,
+        /// The message.
+        signal: crate::call::CallSignal,
+    },
 }
 
 impl From<CoreAgentEvent> for AgentEvent {
@@ -383,6 +404,7 @@ impl From<CoreAgentEvent> for AgentEvent {
             CoreAgentEvent::Chat(m) => AgentEvent::Chat { message: m.into() },
             CoreAgentEvent::ChatDelivered { interaction, seq } => AgentEvent::ChatDelivered { interaction_id: interaction.0, seq },
             CoreAgentEvent::MailFailed { interaction, seq, to, reason } => AgentEvent::MailFailed { interaction_id: interaction.0, seq, to, reason },
+            CoreAgentEvent::Signal { interaction, signal } => AgentEvent::Signal { interaction_id: interaction.0, signal: signal.into() },
         }
     }
 }

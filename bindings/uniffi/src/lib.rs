@@ -13,6 +13,7 @@ uniffi::setup_scaffolding!("frontdesk");
 
 #[cfg(feature = "network")]
 pub mod agent;
+pub mod call;
 pub mod center;
 pub mod client;
 pub mod error;

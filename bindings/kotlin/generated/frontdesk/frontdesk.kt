@@ -739,6 +739,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript_page(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_ice_servers(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_is_connected(
@@ -756,6 +760,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_signal(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript(
     ): Int
@@ -801,6 +807,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_accept_invitation(
@@ -827,6 +835,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_ice_servers(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_connected(
@@ -837,7 +849,11 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_signal(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction(
     ): Int
@@ -921,6 +937,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript_page(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`before`: RustBuffer.ByValue,`limit`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_ice_servers(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_invite(`ptr`: Long,`clientId`: RustBuffer.ByValue,`medium`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_is_connected(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -939,6 +959,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_signal(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`signal`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_view(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -991,6 +1013,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_order_status(`ptr`: Long,`orderId`: RustBuffer.ByValue,`status`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_queue_hours(`ptr`: Long,`queueId`: RustBuffer.ByValue,`hours`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_frontdesk_uniffi_fn_clone_frontdeskclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1023,6 +1047,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript_page(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`before`: RustBuffer.ByValue,`limit`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_ice_servers(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_invite_agent(`ptr`: Long,`agentId`: RustBuffer.ByValue,`medium`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_connected(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1033,7 +1061,11 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email(`ptr`: Long,`subject`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,`productId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status(`ptr`: Long,`status`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_signal(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`signal`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_start_interaction(`ptr`: Long,`medium`: RustBuffer.ByValue,`productId`: RustBuffer.ByValue,`queueId`: RustBuffer.ByValue,`topic`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1210,6 +1242,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript() and 0xFFFF) != 13543) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_get_transcript_page() and 0xFFFF) != 18891) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_ice_servers() and 0xFFFF) != 50542) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_invite() and 0xFFFF) != 4014) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1235,6 +1273,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown() and 0xFFFF) != 10382) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_signal() and 0xFFFF) != 60129) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript() and 0xFFFF) != 4318) {
@@ -1303,6 +1344,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status() and 0xFFFF) != 10219) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours() and 0xFFFF) != 61521) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown() and 0xFFFF) != 9452) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1339,7 +1383,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_profile() and 0xFFFF) != 22519) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() and 0xFFFF) != 28872) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() and 0xFFFF) != 44149) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page() and 0xFFFF) != 55662) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_ice_servers() and 0xFFFF) != 47882) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_invite_agent() and 0xFFFF) != 34075) {
@@ -1357,7 +1407,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() and 0xFFFF) != 35172) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() and 0xFFFF) != 62830) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status() and 0xFFFF) != 56840) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_signal() and 0xFFFF) != 27916) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() and 0xFFFF) != 63855) {
@@ -2621,6 +2677,12 @@ public interface EmbeddedCenterInterface {
     fun `setOrderStatus`(`orderId`: kotlin.String, `status`: OrderStatus): Order
     
     /**
+     * Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
+     * (none: always open); outside them its live media are not offered and email still is.
+     */
+    fun `setQueueHours`(`queueId`: kotlin.String, `hours`: kotlin.String?)
+    
+    /**
      * Stops the center's thread; every client of it then throws `Closed`.
      */
     fun `shutdown`()
@@ -3081,6 +3143,25 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
 
     
     /**
+     * Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
+     * (none: always open); outside them its live media are not offered and email still is.
+     */
+    @Throws(FrontdeskException::class)override fun `setQueueHours`(`queueId`: kotlin.String, `hours`: kotlin.String?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_queue_hours(
+        it,
+        
+        FfiConverterString.lower(`queueId`),
+        FfiConverterOptionalString.lower(`hours`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Stops the center's thread; every client of it then throws `Closed`.
      */override fun `shutdown`()
         = 
@@ -3295,6 +3376,17 @@ public interface FrontdeskAgentInterface {
     fun `getTranscript`(`interactionId`: kotlin.String): kotlin.ULong
     
     /**
+     * Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+     * `before`.
+     */
+    fun `getTranscriptPage`(`interactionId`: kotlin.String, `before`: kotlin.ULong?, `limit`: kotlin.UInt?): kotlin.ULong
+    
+    /**
+     * Reads STUN/TURN servers for a connected call.
+     */
+    fun `iceServers`(`interactionId`: kotlin.String): kotlin.ULong
+    
+    /**
      * Invites a client.
      */
     fun `invite`(`clientId`: kotlin.String, `medium`: Medium, `message`: kotlin.String): kotlin.ULong
@@ -3339,6 +3431,12 @@ public interface FrontdeskAgentInterface {
      * the listener returns). The seat stays on the broker for its grace period. Later calls throw `Closed`.
      */
     fun `shutdown`()
+    
+    /**
+     * Sends a call signalling message to the client of a connected voice or video interaction;
+     * the client's arrive as `AgentEvent::Signal`.
+     */
+    fun `signal`(`interactionId`: kotlin.String, `signal`: CallSignal): kotlin.ULong
     
     /**
      * The transcript of an interaction as known locally (each message once, in order).
@@ -3631,6 +3729,45 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
 
     
     /**
+     * Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+     * `before`.
+     */
+    @Throws(FrontdeskException::class)override fun `getTranscriptPage`(`interactionId`: kotlin.String, `before`: kotlin.ULong?, `limit`: kotlin.UInt?): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_get_transcript_page(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterOptionalULong.lower(`before`),
+        FfiConverterOptionalUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Reads STUN/TURN servers for a connected call.
+     */
+    @Throws(FrontdeskException::class)override fun `iceServers`(`interactionId`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_ice_servers(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Invites a client.
      */
     @Throws(FrontdeskException::class)override fun `invite`(`clientId`: kotlin.String, `medium`: Medium, `message`: kotlin.String): kotlin.ULong {
@@ -3790,6 +3927,26 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
 }
     }
     
+    
+
+    
+    /**
+     * Sends a call signalling message to the client of a connected voice or video interaction;
+     * the client's arrive as `AgentEvent::Signal`.
+     */
+    @Throws(FrontdeskException::class)override fun `signal`(`interactionId`: kotlin.String, `signal`: CallSignal): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_signal(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterTypeCallSignal.lower(`signal`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -4084,9 +4241,20 @@ public interface FrontdeskClientInterface {
     fun `getProfile`(): kotlin.ULong
     
     /**
-     * Reads an interaction's transcript from the broker.
+     * Reads an interaction's newest messages from the broker (the view merges them).
      */
     fun `getTranscript`(`interactionId`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+     * `before` (the first message held, to read further back).
+     */
+    fun `getTranscriptPage`(`interactionId`: kotlin.String, `before`: kotlin.ULong?, `limit`: kotlin.UInt?): kotlin.ULong
+    
+    /**
+     * Reads STUN/TURN servers for a connected call (answered as `Response::IceServers`).
+     */
+    fun `iceServers`(`interactionId`: kotlin.String): kotlin.ULong
     
     /**
      * Invites an agent to an interaction in a medium.
@@ -4114,9 +4282,21 @@ public interface FrontdeskClientInterface {
     fun `sendChat`(`interactionId`: kotlin.String, `text`: kotlin.String): kotlin.ULong
     
     /**
+     * Writes to the center by email (subject and text), answered by mail to the client's email
+     * capability and in the app; it waits in the backlog when no agent is live.
+     */
+    fun `sendEmail`(`subject`: kotlin.String, `text`: kotlin.String, `productId`: kotlin.String?): kotlin.ULong
+    
+    /**
      * Publishes the own status to the center.
      */
     fun `setStatus`(`status`: ClientStatus): kotlin.ULong
+    
+    /**
+     * Sends a call signalling message (SDP offer/answer, ICE candidate, media state, hang-up) to the
+     * agent of a connected voice or video interaction; the agent's arrive as `ClientEvent::Signal`.
+     */
+    fun `signal`(`interactionId`: kotlin.String, `signal`: CallSignal): kotlin.ULong
     
     /**
      * Starts a live interaction in the chosen medium, about a product or in a queue.
@@ -4470,13 +4650,52 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
     
     /**
-     * Reads an interaction's transcript from the broker.
+     * Reads an interaction's newest messages from the broker (the view merges them).
      */
     @Throws(FrontdeskException::class)override fun `getTranscript`(`interactionId`: kotlin.String): kotlin.ULong {
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(FrontdeskException) { _status ->
     UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Reads a page of an interaction's transcript: the newest `limit` messages numbered below
+     * `before` (the first message held, to read further back).
+     */
+    @Throws(FrontdeskException::class)override fun `getTranscriptPage`(`interactionId`: kotlin.String, `before`: kotlin.ULong?, `limit`: kotlin.UInt?): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript_page(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterOptionalULong.lower(`before`),
+        FfiConverterOptionalUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Reads STUN/TURN servers for a connected call (answered as `Response::IceServers`).
+     */
+    @Throws(FrontdeskException::class)override fun `iceServers`(`interactionId`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_ice_servers(
         it,
         
         FfiConverterString.lower(`interactionId`),_status)
@@ -4581,6 +4800,27 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
     
     /**
+     * Writes to the center by email (subject and text), answered by mail to the client's email
+     * capability and in the app; it waits in the backlog when no agent is live.
+     */
+    @Throws(FrontdeskException::class)override fun `sendEmail`(`subject`: kotlin.String, `text`: kotlin.String, `productId`: kotlin.String?): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email(
+        it,
+        
+        FfiConverterString.lower(`subject`),
+        FfiConverterString.lower(`text`),
+        FfiConverterOptionalString.lower(`productId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Publishes the own status to the center.
      */
     @Throws(FrontdeskException::class)override fun `setStatus`(`status`: ClientStatus): kotlin.ULong {
@@ -4591,6 +4831,26 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
         it,
         
         FfiConverterTypeClientStatus.lower(`status`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Sends a call signalling message (SDP offer/answer, ICE candidate, media state, hang-up) to the
+     * agent of a connected voice or video interaction; the agent's arrive as `ClientEvent::Signal`.
+     */
+    @Throws(FrontdeskException::class)override fun `signal`(`interactionId`: kotlin.String, `signal`: CallSignal): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_signal(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterTypeCallSignal.lower(`signal`),_status)
 }
     }
     )
@@ -5863,6 +6123,16 @@ data class HistoryFilter (
      * Started before (ms since the epoch).
      */
     var `untilMs`: kotlin.ULong? = null 
+    , 
+    /**
+     * Paging: only records after this one (newest first); pass the last record of a full page.
+     */
+    var `afterId`: kotlin.String? = null 
+    , 
+    /**
+     * Paging: at most this many (the broker caps it at its page size, 200 by default).
+     */
+    var `limit`: kotlin.UInt? = null 
     
 ){
     
@@ -5883,6 +6153,8 @@ public object FfiConverterTypeHistoryFilter: FfiConverterRustBuffer<HistoryFilte
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalUInt.read(buf),
         )
     }
 
@@ -5890,7 +6162,9 @@ public object FfiConverterTypeHistoryFilter: FfiConverterRustBuffer<HistoryFilte
             FfiConverterOptionalString.allocationSize(value.`productId`) +
             FfiConverterOptionalString.allocationSize(value.`agentId`) +
             FfiConverterOptionalULong.allocationSize(value.`fromMs`) +
-            FfiConverterOptionalULong.allocationSize(value.`untilMs`)
+            FfiConverterOptionalULong.allocationSize(value.`untilMs`) +
+            FfiConverterOptionalString.allocationSize(value.`afterId`) +
+            FfiConverterOptionalUInt.allocationSize(value.`limit`)
     )
 
     override fun write(value: HistoryFilter, buf: ByteBuffer) {
@@ -5898,6 +6172,63 @@ public object FfiConverterTypeHistoryFilter: FfiConverterRustBuffer<HistoryFilte
             FfiConverterOptionalString.write(value.`agentId`, buf)
             FfiConverterOptionalULong.write(value.`fromMs`, buf)
             FfiConverterOptionalULong.write(value.`untilMs`, buf)
+            FfiConverterOptionalString.write(value.`afterId`, buf)
+            FfiConverterOptionalUInt.write(value.`limit`, buf)
+    }
+}
+
+
+
+/**
+ * A STUN or TURN server for the app's WebRTC stack.
+ */
+data class IceServer (
+    /**
+     * `stun:` or `turn:` URLs.
+     */
+    var `urls`: List<kotlin.String>
+    , 
+    /**
+     * TURN user name.
+     */
+    var `username`: kotlin.String?
+    , 
+    /**
+     * TURN password.
+     */
+    var `credential`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeIceServer: FfiConverterRustBuffer<IceServer> {
+    override fun read(buf: ByteBuffer): IceServer {
+        return IceServer(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: IceServer) = (
+            FfiConverterSequenceString.allocationSize(value.`urls`) +
+            FfiConverterOptionalString.allocationSize(value.`username`) +
+            FfiConverterOptionalString.allocationSize(value.`credential`)
+    )
+
+    override fun write(value: IceServer, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`urls`, buf)
+            FfiConverterOptionalString.write(value.`username`, buf)
+            FfiConverterOptionalString.write(value.`credential`, buf)
     }
 }
 
@@ -6631,6 +6962,16 @@ data class QueueStatus (
      * Whether new interactions on this medium are taken now.
      */
     var `offered`: kotlin.Boolean
+    , 
+    /**
+     * Whether the queue is within its business hours.
+     */
+    var `open`: kotlin.Boolean
+    , 
+    /**
+     * When it next opens (if closed) or closes (if open), ms since the epoch; none without hours.
+     */
+    var `untilMs`: kotlin.ULong?
     
 ){
     
@@ -6656,6 +6997,8 @@ public object FfiConverterTypeQueueStatus: FfiConverterRustBuffer<QueueStatus> {
             FfiConverterUInt.read(buf),
             FfiConverterOptionalDouble.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalULong.read(buf),
         )
     }
 
@@ -6668,7 +7011,9 @@ public object FfiConverterTypeQueueStatus: FfiConverterRustBuffer<QueueStatus> {
             FfiConverterUInt.allocationSize(value.`agentsStaffed`) +
             FfiConverterUInt.allocationSize(value.`holding`) +
             FfiConverterOptionalDouble.allocationSize(value.`estimatedHoldSecs`) +
-            FfiConverterBoolean.allocationSize(value.`offered`)
+            FfiConverterBoolean.allocationSize(value.`offered`) +
+            FfiConverterBoolean.allocationSize(value.`open`) +
+            FfiConverterOptionalULong.allocationSize(value.`untilMs`)
     )
 
     override fun write(value: QueueStatus, buf: ByteBuffer) {
@@ -6681,6 +7026,8 @@ public object FfiConverterTypeQueueStatus: FfiConverterRustBuffer<QueueStatus> {
             FfiConverterUInt.write(value.`holding`, buf)
             FfiConverterOptionalDouble.write(value.`estimatedHoldSecs`, buf)
             FfiConverterBoolean.write(value.`offered`, buf)
+            FfiConverterBoolean.write(value.`open`, buf)
+            FfiConverterOptionalULong.write(value.`untilMs`, buf)
     }
 }
 
@@ -7154,6 +7501,52 @@ sealed class AgentEvent {
         companion object
     }
     
+    /**
+     * A message the agent wrote on an email interaction could not be mailed.
+     */
+    data class MailFailed(
+        /**
+         * Interaction.
+         */
+        val `interactionId`: kotlin.String, 
+        /**
+         * Message sequence.
+         */
+        val `seq`: kotlin.ULong, 
+        /**
+         * Address it was for.
+         */
+        val `to`: kotlin.String, 
+        /**
+         * Why.
+         */
+        val `reason`: kotlin.String) : AgentEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A call signalling message from the client, for the console's WebRTC stack.
+     */
+    data class Signal(
+        /**
+         * Interaction.
+         */
+        val `interactionId`: kotlin.String, 
+        /**
+         * The message.
+         */
+        val `signal`: frontdesk.CallSignal) : AgentEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
 
     
 
@@ -7194,6 +7587,16 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
             8 -> AgentEvent.ChatDelivered(
                 FfiConverterString.read(buf),
                 FfiConverterULong.read(buf),
+                )
+            9 -> AgentEvent.MailFailed(
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            10 -> AgentEvent.Signal(
+                FfiConverterString.read(buf),
+                FfiConverterTypeCallSignal.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
@@ -7257,6 +7660,24 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
                 + FfiConverterULong.allocationSize(value.`seq`)
             )
         }
+        is AgentEvent.MailFailed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`interactionId`)
+                + FfiConverterULong.allocationSize(value.`seq`)
+                + FfiConverterString.allocationSize(value.`to`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+        is AgentEvent.Signal -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`interactionId`)
+                + FfiConverterTypeCallSignal.allocationSize(value.`signal`)
+            )
+        }
     }
 
     override fun write(value: AgentEvent, buf: ByteBuffer) {
@@ -7300,6 +7721,20 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
                 buf.putInt(8)
                 FfiConverterString.write(value.`interactionId`, buf)
                 FfiConverterULong.write(value.`seq`, buf)
+                Unit
+            }
+            is AgentEvent.MailFailed -> {
+                buf.putInt(9)
+                FfiConverterString.write(value.`interactionId`, buf)
+                FfiConverterULong.write(value.`seq`, buf)
+                FfiConverterString.write(value.`to`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is AgentEvent.Signal -> {
+                buf.putInt(10)
+                FfiConverterString.write(value.`interactionId`, buf)
+                FfiConverterTypeCallSignal.write(value.`signal`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -7620,6 +8055,239 @@ public object FfiConverterTypeAuthor : FfiConverterRustBuffer<Author>{
 
 
 /**
+ * One signalling message between the customer's and the agent's WebRTC stacks.
+ */
+sealed class CallSignal {
+    
+    /**
+     * A session description offer (`restart` when it restarts ICE after a network change).
+     */
+    data class Offer(
+        /**
+         * The SDP.
+         */
+        val `sdp`: kotlin.String, 
+        /**
+         * Whether it restarts ICE.
+         */
+        val `restart`: kotlin.Boolean) : CallSignal()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The answer to an offer.
+     */
+    data class Answer(
+        /**
+         * The SDP.
+         */
+        val `sdp`: kotlin.String) : CallSignal()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A trickled ICE candidate.
+     */
+    data class Candidate(
+        /**
+         * The `candidate:` line.
+         */
+        val `candidate`: kotlin.String, 
+        /**
+         * Media id it belongs to.
+         */
+        val `sdpMid`: kotlin.String?, 
+        /**
+         * Media line index it belongs to.
+         */
+        val `sdpMlineIndex`: kotlin.UShort?) : CallSignal()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * No more candidates for this negotiation.
+     */
+    object EndOfCandidates : CallSignal()
+    
+    
+    /**
+     * The sender's microphone and camera state.
+     */
+    data class Media(
+        /**
+         * Microphone muted.
+         */
+        val `muted`: kotlin.Boolean, 
+        /**
+         * Camera on.
+         */
+        val `camera`: kotlin.Boolean) : CallSignal()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The sender hangs up; the interaction ends and its record says how.
+     */
+    data class HangUp(
+        /**
+         * Why.
+         */
+        val `reason`: frontdesk.HangUpReason) : CallSignal()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCallSignal : FfiConverterRustBuffer<CallSignal>{
+    override fun read(buf: ByteBuffer): CallSignal {
+        return when(buf.getInt()) {
+            1 -> CallSignal.Offer(
+                FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
+                )
+            2 -> CallSignal.Answer(
+                FfiConverterString.read(buf),
+                )
+            3 -> CallSignal.Candidate(
+                FfiConverterString.read(buf),
+                FfiConverterOptionalString.read(buf),
+                FfiConverterOptionalUShort.read(buf),
+                )
+            4 -> CallSignal.EndOfCandidates
+            5 -> CallSignal.Media(
+                FfiConverterBoolean.read(buf),
+                FfiConverterBoolean.read(buf),
+                )
+            6 -> CallSignal.HangUp(
+                FfiConverterTypeHangUpReason.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: CallSignal): ULong = when(value) {
+        is CallSignal.Offer -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`sdp`)
+                + FfiConverterBoolean.allocationSize(value.`restart`)
+            )
+        }
+        is CallSignal.Answer -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`sdp`)
+            )
+        }
+        is CallSignal.Candidate -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`candidate`)
+                + FfiConverterOptionalString.allocationSize(value.`sdpMid`)
+                + FfiConverterOptionalUShort.allocationSize(value.`sdpMlineIndex`)
+            )
+        }
+        is CallSignal.EndOfCandidates -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is CallSignal.Media -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterBoolean.allocationSize(value.`muted`)
+                + FfiConverterBoolean.allocationSize(value.`camera`)
+            )
+        }
+        is CallSignal.HangUp -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeHangUpReason.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: CallSignal, buf: ByteBuffer) {
+        when(value) {
+            is CallSignal.Offer -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`sdp`, buf)
+                FfiConverterBoolean.write(value.`restart`, buf)
+                Unit
+            }
+            is CallSignal.Answer -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`sdp`, buf)
+                Unit
+            }
+            is CallSignal.Candidate -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`candidate`, buf)
+                FfiConverterOptionalString.write(value.`sdpMid`, buf)
+                FfiConverterOptionalUShort.write(value.`sdpMlineIndex`, buf)
+                Unit
+            }
+            is CallSignal.EndOfCandidates -> {
+                buf.putInt(4)
+                Unit
+            }
+            is CallSignal.Media -> {
+                buf.putInt(5)
+                FfiConverterBoolean.write(value.`muted`, buf)
+                FfiConverterBoolean.write(value.`camera`, buf)
+                Unit
+            }
+            is CallSignal.HangUp -> {
+                buf.putInt(6)
+                FfiConverterTypeHangUpReason.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * Whether a client is around.
  */
 
@@ -7885,6 +8553,25 @@ sealed class ClientEvent {
     }
     
     /**
+     * A call signalling message from the agent, for the app's WebRTC stack.
+     */
+    data class Signal(
+        /**
+         * Interaction.
+         */
+        val `interactionId`: kotlin.String, 
+        /**
+         * The message.
+         */
+        val `signal`: frontdesk.CallSignal) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * Center status changed.
      */
     data class CenterStatusChanged(
@@ -8003,16 +8690,20 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterString.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            15 -> ClientEvent.CenterStatusChanged(
+            15 -> ClientEvent.Signal(
+                FfiConverterString.read(buf),
+                FfiConverterTypeCallSignal.read(buf),
+                )
+            16 -> ClientEvent.CenterStatusChanged(
                 FfiConverterTypeCenterStatus.read(buf),
                 )
-            16 -> ClientEvent.PresenceChanged(
+            17 -> ClientEvent.PresenceChanged(
                 FfiConverterString.read(buf),
                 )
-            17 -> ClientEvent.WatchEnded(
+            18 -> ClientEvent.WatchEnded(
                 FfiConverterString.read(buf),
                 )
-            18 -> ClientEvent.ProtocolError(
+            19 -> ClientEvent.ProtocolError(
                 FfiConverterTypeErrorInfo.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -8120,6 +8811,14 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 + FfiConverterULong.allocationSize(value.`seq`)
             )
         }
+        is ClientEvent.Signal -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`interactionId`)
+                + FfiConverterTypeCallSignal.allocationSize(value.`signal`)
+            )
+        }
         is ClientEvent.CenterStatusChanged -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -8224,23 +8923,29 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterULong.write(value.`seq`, buf)
                 Unit
             }
-            is ClientEvent.CenterStatusChanged -> {
+            is ClientEvent.Signal -> {
                 buf.putInt(15)
+                FfiConverterString.write(value.`interactionId`, buf)
+                FfiConverterTypeCallSignal.write(value.`signal`, buf)
+                Unit
+            }
+            is ClientEvent.CenterStatusChanged -> {
+                buf.putInt(16)
                 FfiConverterTypeCenterStatus.write(value.`status`, buf)
                 Unit
             }
             is ClientEvent.PresenceChanged -> {
-                buf.putInt(16)
-                FfiConverterString.write(value.`presentity`, buf)
-                Unit
-            }
-            is ClientEvent.WatchEnded -> {
                 buf.putInt(17)
                 FfiConverterString.write(value.`presentity`, buf)
                 Unit
             }
-            is ClientEvent.ProtocolError -> {
+            is ClientEvent.WatchEnded -> {
                 buf.putInt(18)
+                FfiConverterString.write(value.`presentity`, buf)
+                Unit
+            }
+            is ClientEvent.ProtocolError -> {
+                buf.putInt(19)
                 FfiConverterTypeErrorInfo.write(value.`error`, buf)
                 Unit
             }
@@ -8554,6 +9259,53 @@ public object FfiConverterTypeFrontdeskError : FfiConverterRustBuffer<FrontdeskE
     }
 
 }
+
+
+
+/**
+ * How a call ended, as the side that ended it says.
+ */
+
+enum class HangUpReason {
+    
+    /**
+     * An ordinary hang-up.
+     */
+    NORMAL,
+    /**
+     * The media connection failed and could not be restored.
+     */
+    FAILED,
+    /**
+     * The microphone or camera was refused on this side.
+     */
+    MEDIA_REFUSED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHangUpReason: FfiConverterRustBuffer<HangUpReason> {
+    override fun read(buf: ByteBuffer) = try {
+        HangUpReason.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: HangUpReason) = 4UL
+
+    override fun write(value: HangUpReason, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
 
 
 
@@ -9257,6 +10009,21 @@ sealed class Response {
     }
     
     /**
+     * STUN/TURN servers for a call.
+     */
+    data class IceServers(
+        /**
+         * Servers, TURN credentials minted for this call.
+         */
+        val `servers`: List<frontdesk.IceServer>) : Response()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * Another answer this API does not model.
      */
     data class Other(
@@ -9336,7 +10103,10 @@ public object FfiConverterTypeResponse : FfiConverterRustBuffer<Response>{
             17 -> Response.Seat(
                 FfiConverterTypeAgentSeat.read(buf),
                 )
-            18 -> Response.Other(
+            18 -> Response.IceServers(
+                FfiConverterSequenceTypeIceServer.read(buf),
+                )
+            19 -> Response.Other(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -9462,6 +10232,13 @@ public object FfiConverterTypeResponse : FfiConverterRustBuffer<Response>{
                 + FfiConverterTypeAgentSeat.allocationSize(value.`seat`)
             )
         }
+        is Response.IceServers -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterSequenceTypeIceServer.allocationSize(value.`servers`)
+            )
+        }
         is Response.Other -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -9557,8 +10334,13 @@ public object FfiConverterTypeResponse : FfiConverterRustBuffer<Response>{
                 FfiConverterTypeAgentSeat.write(value.`seat`, buf)
                 Unit
             }
-            is Response.Other -> {
+            is Response.IceServers -> {
                 buf.putInt(18)
+                FfiConverterSequenceTypeIceServer.write(value.`servers`, buf)
+                Unit
+            }
+            is Response.Other -> {
+                buf.putInt(19)
                 FfiConverterString.write(value.`json`, buf)
                 Unit
             }
@@ -9596,6 +10378,38 @@ public object FfiConverterOptionalUShort: FfiConverterRustBuffer<kotlin.UShort?>
         } else {
             buf.put(1)
             FfiConverterUShort.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
         }
     }
 }
@@ -10112,6 +10926,34 @@ public object FfiConverterSequenceTypeChatMessage: FfiConverterRustBuffer<List<C
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeChatMessage.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeIceServer: FfiConverterRustBuffer<List<IceServer>> {
+    override fun read(buf: ByteBuffer): List<IceServer> {
+        val len = buf.getInt()
+        return List<IceServer>(len) {
+            FfiConverterTypeIceServer.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<IceServer>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeIceServer.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<IceServer>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeIceServer.write(it, buf)
         }
     }
 }
