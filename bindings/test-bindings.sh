@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Builds the uniffi library, regenerates the Kotlin, Swift and Python bindings (failing if the committed
-# ones are stale), runs the crate's Rust tests, pip-installs the Python package into a venv and runs its tests, then compiles the
-# Kotlin bindings with a test program and runs it on the JVM. Works from nothing on Debian 12 as root
-# (it apt/npm/pip-installs what is missing); tools are cached under $FRONTDESK_CACHE.
+# ones are stale), runs the crate's Rust tests, builds the Python wheel (bindings/python/build-wheel.sh),
+# installs it into a fresh venv with no cargo or rustc on PATH and runs the Python tests from that
+# install, then compiles the Kotlin bindings with a test program and runs it on the JVM. Works from
+# nothing on Debian 12 as root (it apt/npm/pip-installs what is missing); tools are cached under $FRONTDESK_CACHE.
 #
 #   bash bindings/test-bindings.sh            # everything
 #   bash bindings/test-bindings.sh generate   # only regenerate the bindings (after changing the API)
 #
 # Env: CARGO_TARGET_DIR (default ./target), FRONTDESK_CACHE (default ~/.cache/frontdesk-bindings),
-#      FRONTDESK_PY_PROFILE (cargo profile pip builds the wheel with; default dev, which reuses the debug
-#      build; set release to test the wheel as shipped).
+#      FRONTDESK_PY_PROFILE (cargo profile of the wheel: dev, the default, reuses the debug build;
+#      release tests the wheel as shipped).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -63,26 +64,46 @@ else
   fail "rust: FAILED (cargo test -p frontdesk-uniffi)"
 fi
 
-step "python: pip install bindings/python into a venv, run pytest (in-process and over WebSocket)"
+step "python: build the wheel, install it into a fresh venv with no Rust on PATH, run pytest from it"
 # The network tests start this server on a free port, in memory, with its bot agents.
 cargo build -p frontdesk-server --bin frontdesk-server || exit 1
 export FRONTDESK_SERVER="$CARGO_TARGET_DIR/debug/frontdesk-server"
-VENV="$CACHE/venv"
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then apt_install python3-venv python3-pip; fi
-[ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q --upgrade pip pytest >/dev/null
-# maturin (in pip's isolated build) runs `uniffi-bindgen` from PATH: ours, at the library's uniffi version.
-if PATH="$CARGO_TARGET_DIR/debug:$PATH" MATURIN_PEP517_ARGS="--profile $PY_PROFILE" \
-  "$VENV/bin/pip" install --force-reinstall --no-deps ./bindings/python; then
-  # Run from the tests folder so `import frontdesk` is the installed wheel, not a source folder.
-  if (cd bindings/python/tests && "$VENV/bin/python" -m pytest -q -p no:cacheprovider .); then
-    note "python: ok (pip install + pytest against the installed wheel; embedded center and frontdesk-server)"
-  else
-    fail "python: FAILED (pytest)"
-  fi
+PYWORK="$(mktemp -d)"
+WHEEL_ARGS=(--out "$PYWORK/dist")
+[ "$PY_PROFILE" = release ] && WHEEL_ARGS+=(--release)
+# What a user's machine has: PATH without any folder holding cargo or rustc.
+NO_RUST_PATH=""
+IFS=: read -ra PATH_DIRS <<< "$PATH"
+for d in "${PATH_DIRS[@]}"; do
+  [ -e "$d/cargo" ] || [ -e "$d/rustc" ] || NO_RUST_PATH="${NO_RUST_PATH:+$NO_RUST_PATH:}$d"
+done
+no_rust() { env PATH="$NO_RUST_PATH" CARGO_HOME=/nonexistent RUSTUP_HOME=/nonexistent FRONTDESK_NO_RUST=1 "$@"; }
+if ! FRONTDESK_CACHE="$CACHE" bash bindings/python/build-wheel.sh "${WHEEL_ARGS[@]}"; then
+  fail "python: FAILED (building the wheel)"
+elif ! WHEEL="$(ls "$PYWORK"/dist/frontdesk-*.whl)" || no_rust sh -c 'command -v cargo || command -v rustc'; then
+  fail "python: FAILED (no wheel, or Rust still on the stripped PATH)"
 else
-  fail "python: FAILED (pip install bindings/python)"
+  t0=$(date +%s%N)
+  # mypy: test_install.py checks that a type checker reads the hints (py.typed).
+  python3 -m venv "$PYWORK/venv" && no_rust "$PYWORK/venv/bin/pip" install -q --disable-pip-version-check pytest "mypy==2.4.1"
+  t1=$(date +%s%N)
+  # --no-index: the wheel alone, no sdist or build fallback could slip in.
+  if no_rust "$PYWORK/venv/bin/pip" install --no-index --disable-pip-version-check "$WHEEL"; then
+    t2=$(date +%s%N)
+    # Run from the tests folder so `import frontdesk` is the installed wheel, not a source folder.
+    if (cd bindings/python/tests && no_rust "$PYWORK/venv/bin/python" -m pytest -q -p no:cacheprovider .); then
+      t3=$(date +%s%N)
+      ms() { echo $(( ($2 - $1) / 1000000 )); }
+      note "python: ok ($(basename "$WHEEL"), $(du -h "$WHEEL" | cut -f1); fresh venv + pytest $(ms "$t0" "$t1") ms, wheel install $(ms "$t1" "$t2") ms, tests $(ms "$t2" "$t3") ms; no cargo/rustc on PATH)"
+    else
+      fail "python: FAILED (pytest against the installed wheel)"
+    fi
+  else
+    fail "python: FAILED (pip install of the wheel without Rust)"
+  fi
 fi
+rm -rf "$PYWORK"
 
 step "kotlin: compile the bindings and bindings/kotlin/test/Main.kt, run on the JVM with JNA"
 command -v java >/dev/null || apt_install default-jdk-headless

@@ -1,5 +1,8 @@
-"""Fixtures: a demo center per test, and a listener that records events and the threads they came on."""
+"""Fixtures: a demo center per test, a frontdesk-server per module, and a listener that records
+events and the threads they came on."""
 
+import os
+import subprocess
 import threading
 
 import pytest
@@ -7,6 +10,7 @@ import pytest
 import frontdesk as fd
 
 TIMEOUT_MS = 5000
+SECRET = "bindings-test-secret"
 
 
 class Recorder(fd.ClientListener):
@@ -52,3 +56,40 @@ def agent_event(center, agent, pred, timeout_ms=TIMEOUT_MS):
         ev = center.next_agent_event(agent, timeout_ms)
         if pred(ev):
             return ev
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A frontdesk-server in memory on a free port, with its bot agents and sample data: its client
+    URL and the sample tokens of alice and bob. Skips without $FRONTDESK_SERVER."""
+    binary = os.environ.get("FRONTDESK_SERVER")
+    if not binary or not os.path.exists(binary):
+        pytest.skip("set FRONTDESK_SERVER to a frontdesk-server binary to run the network tests")
+    proc = subprocess.Popen(
+        [binary, "--memory", "--addr", "127.0.0.1:0", "--secret", SECRET, "--xmpp-addr", "off"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    info = {}
+    # The server prints its address and sample tokens first; read them with a deadline.
+    reader = threading.Thread(target=lambda: _read_banner(proc, info), daemon=True)
+    reader.start()
+    reader.join(30)
+    if "url" not in info:
+        proc.kill()
+        pytest.fail("frontdesk-server did not start")
+    yield info
+    proc.terminate()
+    proc.wait(10)
+
+
+def _read_banner(proc, info):
+    for line in proc.stdout:
+        line = line.strip()
+        if line.startswith("frontdesk server on ws://"):
+            info["url"] = line.split()[3] + "/client"
+        elif line.startswith("client token alice:"):
+            info["alice"] = line.split(":", 1)[1].strip()
+        elif line.startswith("client token bob:"):
+            info["bob"] = line.split(":", 1)[1].strip()
+        if len(info) == 3:
+            return

@@ -13,8 +13,7 @@ import threading
 import pytest
 
 import frontdesk as fd
-from conftest import Recorder
-from test_network import SECRET, server  # noqa: F401  (the module-scoped server fixture)
+from conftest import SECRET, Recorder
 
 TIMEOUT_MS = 10_000
 

@@ -1,11 +1,9 @@
 """The client flow over WebSocket against a real frontdesk-server (in memory, with its bot agents).
 
 The server binary comes from $FRONTDESK_SERVER (bindings/test-bindings.sh builds and sets it); without
-it these tests are skipped.
+it these tests are skipped. The `server` fixture is in conftest.py.
 """
 
-import os
-import subprocess
 import threading
 import time
 
@@ -15,42 +13,6 @@ import frontdesk as fd
 from conftest import Recorder
 
 TIMEOUT_MS = 10_000
-SECRET = "bindings-test-secret"
-
-
-@pytest.fixture(scope="module")
-def server():
-    binary = os.environ.get("FRONTDESK_SERVER")
-    if not binary or not os.path.exists(binary):
-        pytest.skip("set FRONTDESK_SERVER to a frontdesk-server binary to run the network tests")
-    proc = subprocess.Popen(
-        [binary, "--memory", "--addr", "127.0.0.1:0", "--secret", SECRET],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    info = {}
-    # The server prints its address and sample tokens first; read them with a deadline.
-    reader = threading.Thread(target=lambda: _read_banner(proc, info), daemon=True)
-    reader.start()
-    reader.join(30)
-    if "url" not in info:
-        proc.kill()
-        pytest.fail("frontdesk-server did not start")
-    yield info
-    proc.terminate()
-    proc.wait(10)
-
-
-def _read_banner(proc, info):
-    for line in proc.stdout:
-        line = line.strip()
-        if line.startswith("frontdesk server on ws://"):
-            info["url"] = line.split()[3] + "/client"
-        elif line.startswith("client token alice:"):
-            info["alice"] = line.split(":", 1)[1].strip()
-        elif line.startswith("client token bob:"):
-            info["bob"] = line.split(":", 1)[1].strip()
-        if len(info) == 3:
-            return
 
 
 def connect(server, who, instance):
