@@ -146,6 +146,23 @@ fun main() {
         }
     }
 
+    check("save, close, restore: the queued requests go out once") {
+        val r1 = Recorder()
+        val first = center.connect("tok-alice", 60u, r1)
+        first.waitSynced(TIMEOUT)
+        center.setClientOnline(first, false)                 // offline: the notes wait in the queue
+        val ids = listOf(first.addNote("h0", "kotlin note 1"), first.addNote("h0", "kotlin note 2"))
+        val state = first.saveState()
+        first.close()                                        // the process is gone
+        val r2 = Recorder()
+        val restored = center.restore("tok-alice", state, r2)
+        for (id in ids) expect(restored.wait(id, TIMEOUT) is Response.Record, "answer to $id")
+        val h = restored.wait(restored.getHistory(HistoryFilter(productId = "router")), TIMEOUT) as Response.History
+        val notes = h.records.first { it.id == "h0" }.notes.map { it.text }.filter { it.startsWith("kotlin note") }
+        expect(notes == listOf("kotlin note 1", "kotlin note 2"), "notes $notes")
+        restored.close()
+    }
+
     check("network client to an unreachable server retries without blocking") {
         val r = Recorder()
         val net = FrontdeskClient.connect("ws://127.0.0.1:9/client", "t", 50u, r)  // nothing listens on port 9

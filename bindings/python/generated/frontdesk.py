@@ -560,6 +560,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record() != 64762:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_restore() != 49901:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online() != 55635:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status() != 10219:
@@ -660,6 +662,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() != 33183:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state() != 35980:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() != 35172:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() != 62830:
@@ -676,6 +680,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert() != 32615:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unwatch() != 52049:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery() != 20187:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_profile() != 46979:
@@ -686,7 +692,11 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() != 42713:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch() != 25011:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 13989:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() != 28785:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
 # A ctypes library to expose the extern-C FFI definitions.
@@ -771,6 +781,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_product.re
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_restore.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_restore.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online.restype = ctypes.c_uint16
@@ -921,6 +934,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered.
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat.restype = ctypes.c_uint16
@@ -945,6 +961,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript.re
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unwatch.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unwatch.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery.restype = ctypes.c_uint16
@@ -960,9 +979,15 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait.restype 
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_agentlistener_on_event.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1091,6 +1116,14 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_record.argtypes 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_record.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_restore.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_restore.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_client_online.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -1400,6 +1433,11 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_save_state.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_save_state.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1455,6 +1493,12 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unsubscribe_alert.a
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unsubscribe_alert.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unwatch.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unwatch.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_delivery.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1486,6 +1530,12 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait_synced.argtype
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait_synced.restype = None
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_watch.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_watch.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -1494,6 +1544,14 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect.argtyp
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_clone_agentlistener.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -9117,6 +9175,14 @@ class FrontdeskClientProtocol(typing.Protocol):
         One own order from the local view; `NotFound` if it is not one of the client's.
 """
         raise NotImplementedError
+    def save_state(self, ) -> str:
+        """
+        What to keep so the client survives its process (JSON: installation id, unanswered requests,
+        watches; no token). Save it after making requests and when the app goes to the background,
+        and pass it to `restore` in the next process. Requests made after the last save are lost
+        with the process, and so is the order of ids after them: always restore from the newest save.
+"""
+        raise NotImplementedError
     def send_chat(self, interaction_id: str,text: str) -> int:
         """
         Sends a chat message in an own interaction.
@@ -9159,6 +9225,11 @@ class FrontdeskClientProtocol(typing.Protocol):
         Cancels a status alert.
 """
         raise NotImplementedError
+    def unwatch(self, presentity: str) -> int:
+        """
+        Stops watching a presentity.
+"""
+        raise NotImplementedError
     def update_delivery(self, order_id: str,delivery: DeliveryDetails) -> int:
         """
         Changes delivery details of an own order that has not shipped.
@@ -9183,6 +9254,13 @@ class FrontdeskClientProtocol(typing.Protocol):
     def wait_synced(self, timeout_ms: int) -> None:
         """
         Blocks until the client has synced once, or throws why it cannot (e.g. `Unauthenticated`).
+"""
+        raise NotImplementedError
+    def watch(self, presentity: str) -> int:
+        """
+        Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
+        `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
+        `save_state`. A malformed name throws `Invalid` at once.
 """
         raise NotImplementedError
 
@@ -9222,6 +9300,35 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    @classmethod
+    def restore(cls, url: str,token: str,state_json: str,listener: ClientListener) -> FrontdeskClient:
+        """
+        Continues a client whose process ended (the OS killed the app) from what `save_state` returned:
+        same installation id, its unanswered requests (they go out once, in order, as soon as it is
+        online) and its watches. The token is not part of the state: pass the current one.
+"""
+        
+        _UniffiFfiConverterString.check_lower(url)
+
+        _UniffiFfiConverterString.check_lower(token)
+
+        _UniffiFfiConverterString.check_lower(state_json)
+
+        _UniffiFfiConverterTypeClientListener.check_lower(listener)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterString.lower(url),
+            _UniffiFfiConverterString.lower(token),
+            _UniffiFfiConverterString.lower(state_json),
+            _UniffiFfiConverterTypeClientListener.lower(listener),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFrontdeskClient.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore,
             *_uniffi_lowered_args,
         )
         return cls._uniffi_make_instance(_uniffi_ffi_result)
@@ -9572,6 +9679,24 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def save_state(self, ) -> str:
+        """
+        What to keep so the client survives its process (JSON: installation id, unanswered requests,
+        watches; no token). Save it after making requests and when the app goes to the background,
+        and pass it to `restore` in the next process. Requests made after the last save are lost
+        with the process, and so is the order of ids after them: always restore from the newest save.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_save_state,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def send_chat(self, interaction_id: str,text: str) -> int:
         """
         Sends a chat message in an own interaction.
@@ -9739,6 +9864,24 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def unwatch(self, presentity: str) -> int:
+        """
+        Stops watching a presentity.
+"""
+        
+        _UniffiFfiConverterString.check_lower(presentity)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(presentity),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unwatch,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def update_delivery(self, order_id: str,delivery: DeliveryDetails) -> int:
         """
         Changes delivery details of an own order that has not shipped.
@@ -9830,6 +9973,26 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait_synced,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def watch(self, presentity: str) -> int:
+        """
+        Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
+        `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
+        `save_state`. A malformed name throws `Invalid` at once.
+"""
+        
+        _UniffiFfiConverterString.check_lower(presentity)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(presentity),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_watch,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9948,6 +10111,12 @@ class EmbeddedCenterProtocol(typing.Protocol):
     def put_record(self, record: InteractionRecord) -> None:
         """
         Adds or replaces a history record; its client is told.
+"""
+        raise NotImplementedError
+    def restore(self, token: str,state_json: str,listener: ClientListener) -> FrontdeskClient:
+        """
+        Connects a client that continues what `FrontdeskClient.save_state` returned (its installation
+        id, unanswered requests and watches), as an app restarted after its process was killed.
 """
         raise NotImplementedError
     def set_client_online(self, client: FrontdeskClient,online: bool) -> None:
@@ -10374,6 +10543,31 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_record,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def restore(self, token: str,state_json: str,listener: ClientListener) -> FrontdeskClient:
+        """
+        Connects a client that continues what `FrontdeskClient.save_state` returned (its installation
+        id, unanswered requests and watches), as an app restarted after its process was killed.
+"""
+        
+        _UniffiFfiConverterString.check_lower(token)
+
+        _UniffiFfiConverterString.check_lower(state_json)
+
+        _UniffiFfiConverterTypeClientListener.check_lower(listener)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(token),
+            _UniffiFfiConverterString.lower(state_json),
+            _UniffiFfiConverterTypeClientListener.lower(listener),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFrontdeskClient.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_restore,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

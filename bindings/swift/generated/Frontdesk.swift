@@ -1118,6 +1118,12 @@ public protocol EmbeddedCenterProtocol: AnyObject, Sendable {
     func putRecord(record: InteractionRecord) throws 
     
     /**
+     * Connects a client that continues what `FrontdeskClient.save_state` returned (its installation
+     * id, unanswered requests and watches), as an app restarted after its process was killed.
+     */
+    func restore(token: String, stateJson: String, listener: ClientListener) throws  -> FrontdeskClient
+    
+    /**
      * Cuts (`false`) or restores a client's network, to see it reconnect and resume.
      */
     func setClientOnline(client: FrontdeskClient, online: Bool) throws 
@@ -1439,6 +1445,22 @@ open func putRecord(record: InteractionRecord)throws   {try rustCallWithError(Ff
         FfiConverterTypeInteractionRecord_lower(record),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Connects a client that continues what `FrontdeskClient.save_state` returned (its installation
+     * id, unanswered requests and watches), as an app restarted after its process was killed.
+     */
+open func restore(token: String, stateJson: String, listener: ClientListener)throws  -> FrontdeskClient  {
+    return try  FfiConverterTypeFrontdeskClient_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_embeddedcenter_restore(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(token),
+        FfiConverterString.lower(stateJson),
+        FfiConverterTypeClientListener_lower(listener),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2239,6 +2261,14 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     func order(orderId: String) throws  -> Order
     
     /**
+     * What to keep so the client survives its process (JSON: installation id, unanswered requests,
+     * watches; no token). Save it after making requests and when the app goes to the background,
+     * and pass it to `restore` in the next process. Requests made after the last save are lost
+     * with the process, and so is the order of ids after them: always restore from the newest save.
+     */
+    func saveState() throws  -> String
+    
+    /**
      * Sends a chat message in an own interaction.
      */
     func sendChat(interactionId: String, text: String) throws  -> UInt64
@@ -2281,6 +2311,11 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     func unsubscribeAlert(alertId: String) throws  -> UInt64
     
     /**
+     * Stops watching a presentity.
+     */
+    func unwatch(presentity: String) throws  -> UInt64
+    
+    /**
      * Changes delivery details of an own order that has not shipped.
      */
     func updateDelivery(orderId: String, delivery: DeliveryDetails) throws  -> UInt64
@@ -2305,6 +2340,13 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
      * Blocks until the client has synced once, or throws why it cannot (e.g. `Unauthenticated`).
      */
     func waitSynced(timeoutMs: UInt64) throws 
+    
+    /**
+     * Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
+     * `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
+     * `save_state`. A malformed name throws `Invalid` at once.
+     */
+    func watch(presentity: String) throws  -> UInt64
     
 }
 /**
@@ -2377,6 +2419,23 @@ public static func connect(url: String, token: String, instance: UInt64, listene
         FfiConverterString.lower(url),
         FfiConverterString.lower(token),
         FfiConverterUInt64.lower(instance),
+        FfiConverterTypeClientListener_lower(listener),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Continues a client whose process ended (the OS killed the app) from what `save_state` returned:
+     * same installation id, its unanswered requests (they go out once, in order, as soon as it is
+     * online) and its watches. The token is not part of the state: pass the current one.
+     */
+public static func restore(url: String, token: String, stateJson: String, listener: ClientListener)throws  -> FrontdeskClient  {
+    return try  FfiConverterTypeFrontdeskClient_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore(
+        FfiConverterString.lower(url),
+        FfiConverterString.lower(token),
+        FfiConverterString.lower(stateJson),
         FfiConverterTypeClientListener_lower(listener),uniffiCallStatus
     )
 })
@@ -2619,6 +2678,21 @@ open func order(orderId: String)throws  -> Order  {
 }
     
     /**
+     * What to keep so the client survives its process (JSON: installation id, unanswered requests,
+     * watches; no token). Save it after making requests and when the app goes to the background,
+     * and pass it to `restore` in the next process. Requests made after the last save are lost
+     * with the process, and so is the order of ids after them: always restore from the newest save.
+     */
+open func saveState()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_save_state(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Sends a chat message in an own interaction.
      */
 open func sendChat(interactionId: String, text: String)throws  -> UInt64  {
@@ -2732,6 +2806,19 @@ open func unsubscribeAlert(alertId: String)throws  -> UInt64  {
 }
     
     /**
+     * Stops watching a presentity.
+     */
+open func unwatch(presentity: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unwatch(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(presentity),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Changes delivery details of an own order that has not shipped.
      */
 open func updateDelivery(orderId: String, delivery: DeliveryDetails)throws  -> UInt64  {
@@ -2795,6 +2882,21 @@ open func waitSynced(timeoutMs: UInt64)throws   {try rustCallWithError(FfiConver
         FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
+     * `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
+     * `save_state`. A malformed name throws `Invalid` at once.
+     */
+open func watch(presentity: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_watch(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(presentity),uniffiCallStatus
+    )
+})
 }
     
 
@@ -9387,6 +9489,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record() != 64762) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_restore() != 49901) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online() != 55635) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9453,6 +9558,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() != 33183) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state() != 35980) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() != 35172) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9477,6 +9585,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert() != 32615) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unwatch() != 52049) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery() != 20187) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9492,6 +9603,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() != 42713) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch() != 25011) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() != 62551) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9505,6 +9619,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 13989) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() != 28785) {
         return InitializationResult.apiChecksumMismatch
     }
 

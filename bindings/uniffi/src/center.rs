@@ -58,6 +58,16 @@ impl EmbeddedCenter {
         self.hub(|e, now| f(&mut e.hub.broker, now))?.map_err(Into::into)
     }
 
+    fn attach(&self, client: Client, listener: Arc<dyn ClientListener>) -> Result<Arc<FrontdeskClient>, FrontdeskError> {
+        let key = self.rt.with(|st, now| {
+            let e = st.engine.as_any().downcast_mut::<EmbeddedEngine>().expect("embedded engine");
+            let key = e.add_client(now, client);
+            st.listeners.insert(key, listener);
+            key
+        })?;
+        Ok(Arc::new(FrontdeskClient::new(self.rt.clone(), key)))
+    }
+
     fn seed_demo(&self) -> Result<(), FrontdeskError> {
         let now = wall_clock();
         self.add_client_token("tok-alice".into(), "alice".into());
@@ -234,13 +244,14 @@ impl EmbeddedCenter {
     /// Connects a client with `token`; `instance` names the app installation (keep it across restarts).
     /// Its events go to `listener`, on the library's background thread.
     pub fn connect(&self, token: String, instance: u64, listener: Arc<dyn ClientListener>) -> Result<Arc<FrontdeskClient>, FrontdeskError> {
-        let key = self.rt.with(|st, now| {
-            let e = st.engine.as_any().downcast_mut::<EmbeddedEngine>().expect("embedded engine");
-            let key = e.add_client(now, Client::new(ClientConfig::new(token, instance)));
-            st.listeners.insert(key, listener);
-            key
-        })?;
-        Ok(Arc::new(FrontdeskClient::new(self.rt.clone(), key)))
+        self.attach(Client::new(ClientConfig::new(token, instance)), listener)
+    }
+
+    /// Connects a client that continues what `FrontdeskClient.save_state` returned (its installation
+    /// id, unanswered requests and watches), as an app restarted after its process was killed.
+    pub fn restore(&self, token: String, state_json: String, listener: Arc<dyn ClientListener>) -> Result<Arc<FrontdeskClient>, FrontdeskError> {
+        let saved = crate::client::saved_state(&state_json)?;
+        self.attach(Client::restore(ClientConfig::new(token, 0), saved), listener)
     }
 
     /// Cuts (`false`) or restores a client's network, to see it reconnect and resume.

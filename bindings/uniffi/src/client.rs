@@ -60,18 +60,16 @@ impl Drop for FrontdeskClient {
     }
 }
 
-// A block of its own: uniffi's export macro does not carry a `cfg` on a single method.
+/// Parses what `save_state` wrote, so a corrupt or foreign file fails at `restore`, not later.
+pub(crate) fn saved_state(state_json: &str) -> Result<fc::client::SavedState, FrontdeskError> {
+    serde_json::from_str(state_json).map_err(|e| FrontdeskError::Invalid { message: format!("not a saved client state: {e}") })
+}
+
 #[cfg(feature = "network")]
-#[uniffi::export]
 impl FrontdeskClient {
-    /// Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`);
-    /// `instance` names the app installation (keep it across restarts so the session resumes). Returns
-    /// at once: the connection is made on the library's threads and its events go to `listener`.
-    #[uniffi::constructor]
-    pub fn connect(url: String, token: String, instance: u64, listener: Arc<dyn crate::events::ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
+    /// Starts `client` on its own runtime and I/O threads, talking to `url`.
+    fn start_network(url: String, mut client: Client, listener: Arc<dyn crate::events::ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
         use crate::network::{NetEngine, NET_KEY};
-        use frontdesk_core::client::ClientConfig;
-        let mut client = Client::new(ClientConfig::new(token, instance));
         client.start(crate::runtime::wall_clock());
         let mut failed = None;
         let rt = Runtime::start_with(|waker| match NetEngine::new(url, client, waker) {
@@ -88,6 +86,28 @@ impl FrontdeskClient {
             st.listeners.insert(NET_KEY, listener);
         })?;
         Ok(Arc::new(FrontdeskClient { rt, key: NET_KEY }))
+    }
+}
+
+// A block of its own: uniffi's export macro does not carry a `cfg` on a single method.
+#[cfg(feature = "network")]
+#[uniffi::export]
+impl FrontdeskClient {
+    /// Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`);
+    /// `instance` names the app installation (keep it across restarts so the session resumes). Returns
+    /// at once: the connection is made on the library's threads and its events go to `listener`.
+    #[uniffi::constructor]
+    pub fn connect(url: String, token: String, instance: u64, listener: Arc<dyn crate::events::ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
+        Self::start_network(url, Client::new(fc::client::ClientConfig::new(token, instance)), listener)
+    }
+
+    /// Continues a client whose process ended (the OS killed the app) from what `save_state` returned:
+    /// same installation id, its unanswered requests (they go out once, in order, as soon as it is
+    /// online) and its watches. The token is not part of the state: pass the current one.
+    #[uniffi::constructor]
+    pub fn restore(url: String, token: String, state_json: String, listener: Arc<dyn crate::events::ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
+        let saved = saved_state(&state_json)?;
+        Self::start_network(url, Client::restore(fc::client::ClientConfig::new(token, 0), saved), listener)
     }
 }
 
@@ -113,6 +133,15 @@ impl FrontdeskClient {
         let key = self.key;
         self.on_client(|c, now| c.close(now))?;
         self.rt.with(|st, _| st.engine.close_transport(key))
+    }
+
+    /// What to keep so the client survives its process (JSON: installation id, unanswered requests,
+    /// watches; no token). Save it after making requests and when the app goes to the background,
+    /// and pass it to `restore` in the next process. Requests made after the last save are lost
+    /// with the process, and so is the order of ids after them: always restore from the newest save.
+    pub fn save_state(&self) -> Result<String, FrontdeskError> {
+        self.read_client(|c| serde_json::to_string(&c.save()))?
+            .map_err(|e| FrontdeskError::Internal { message: format!("cannot write the client state: {e}") })
     }
 
     /// Whether a session with the broker is up.
@@ -204,6 +233,20 @@ impl FrontdeskClient {
     /// Reads center status once (it is also pushed as `CenterStatusChanged`).
     pub fn get_center_status(&self) -> Result<u64, FrontdeskError> {
         self.request(|c| c.get_center_status())
+    }
+
+    /// Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
+    /// `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
+    /// `save_state`. A malformed name throws `Invalid` at once.
+    pub fn watch(&self, presentity: String) -> Result<u64, FrontdeskError> {
+        let p = crate::types::presentity(&presentity)?;
+        self.request(|c| c.watch(p))
+    }
+
+    /// Stops watching a presentity.
+    pub fn unwatch(&self, presentity: String) -> Result<u64, FrontdeskError> {
+        let p = crate::types::presentity(&presentity)?;
+        self.request(|c| c.unwatch(p))
     }
 
     /// Publishes the own status to the center.

@@ -938,3 +938,10 @@ impl ClientView {
         }
     }
 }
+
+/// Parses a presentity's wire form, refusing anything else at once (not as a failed request later).
+pub(crate) fn presentity(s: &str) -> Result<fc::monitor::presence::Presentity, crate::error::FrontdeskError> {
+    fc::monitor::presence::Presentity::parse(s).ok_or_else(|| crate::error::FrontdeskError::Invalid {
+        message: format!("bad presentity {s:?}: want center, queue:ID, agent:ID or client:ID"),
+    })
+}

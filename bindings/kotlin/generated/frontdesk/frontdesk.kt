@@ -803,6 +803,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_restore(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status(
@@ -847,6 +849,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email(
@@ -863,6 +867,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unwatch(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_profile(
@@ -873,6 +879,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect(
@@ -882,6 +890,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_new(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore(
     ): Int
     external fun ffi_frontdesk_uniffi_uniffi_contract_version(
     ): Int
@@ -1009,6 +1019,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_put_record(`ptr`: Long,`record`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_restore(`ptr`: Long,`token`: RustBuffer.ByValue,`stateJson`: RustBuffer.ByValue,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_client_online(`ptr`: Long,`client`: Long,`online`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_order_status(`ptr`: Long,`orderId`: RustBuffer.ByValue,`status`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1022,6 +1034,8 @@ internal object UniffiLib {
     external fun uniffi_frontdesk_uniffi_fn_free_frontdeskclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`instance`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`stateJson`: RustBuffer.ByValue,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_accept_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1059,6 +1073,8 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_save_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email(`ptr`: Long,`subject`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,`productId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1075,6 +1091,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unsubscribe_alert(`ptr`: Long,`alertId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unwatch(`ptr`: Long,`presentity`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_delivery(`ptr`: Long,`orderId`: RustBuffer.ByValue,`delivery`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_update_profile(`ptr`: Long,`patch`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1085,6 +1103,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait_synced(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_watch(`ptr`: Long,`presentity`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_clone_clientlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_free_clientlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1338,6 +1358,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_put_record() and 0xFFFF) != 64762) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_restore() and 0xFFFF) != 49901) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_client_online() and 0xFFFF) != 55635) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1404,6 +1427,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() and 0xFFFF) != 33183) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state() and 0xFFFF) != 35980) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() and 0xFFFF) != 35172) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1428,6 +1454,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert() and 0xFFFF) != 32615) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unwatch() and 0xFFFF) != 52049) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_update_delivery() and 0xFFFF) != 20187) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1443,6 +1472,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() and 0xFFFF) != 42713) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch() and 0xFFFF) != 25011) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() and 0xFFFF) != 62551) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1456,6 +1488,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() and 0xFFFF) != 13989) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() and 0xFFFF) != 28785) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -2667,6 +2702,12 @@ public interface EmbeddedCenterInterface {
     fun `putRecord`(`record`: InteractionRecord)
     
     /**
+     * Connects a client that continues what `FrontdeskClient.save_state` returned (its installation
+     * id, unanswered requests and watches), as an app restarted after its process was killed.
+     */
+    fun `restore`(`token`: kotlin.String, `stateJson`: kotlin.String, `listener`: ClientListener): FrontdeskClient
+    
+    /**
      * Cuts (`false`) or restores a client's network, to see it reconnect and resume.
      */
     fun `setClientOnline`(`client`: FrontdeskClient, `online`: kotlin.Boolean)
@@ -3102,6 +3143,27 @@ open class EmbeddedCenter: Disposable, AutoCloseable, EmbeddedCenterInterface
 }
     }
     
+    
+
+    
+    /**
+     * Connects a client that continues what `FrontdeskClient.save_state` returned (its installation
+     * id, unanswered requests and watches), as an app restarted after its process was killed.
+     */
+    @Throws(FrontdeskException::class)override fun `restore`(`token`: kotlin.String, `stateJson`: kotlin.String, `listener`: ClientListener): FrontdeskClient {
+            return FfiConverterTypeFrontdeskClient.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_embeddedcenter_restore(
+        it,
+        
+        FfiConverterString.lower(`token`),
+        FfiConverterString.lower(`stateJson`),
+        FfiConverterTypeClientListener.lower(`listener`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -4277,6 +4339,14 @@ public interface FrontdeskClientInterface {
     fun `order`(`orderId`: kotlin.String): Order
     
     /**
+     * What to keep so the client survives its process (JSON: installation id, unanswered requests,
+     * watches; no token). Save it after making requests and when the app goes to the background,
+     * and pass it to `restore` in the next process. Requests made after the last save are lost
+     * with the process, and so is the order of ids after them: always restore from the newest save.
+     */
+    fun `saveState`(): kotlin.String
+    
+    /**
      * Sends a chat message in an own interaction.
      */
     fun `sendChat`(`interactionId`: kotlin.String, `text`: kotlin.String): kotlin.ULong
@@ -4319,6 +4389,11 @@ public interface FrontdeskClientInterface {
     fun `unsubscribeAlert`(`alertId`: kotlin.String): kotlin.ULong
     
     /**
+     * Stops watching a presentity.
+     */
+    fun `unwatch`(`presentity`: kotlin.String): kotlin.ULong
+    
+    /**
      * Changes delivery details of an own order that has not shipped.
      */
     fun `updateDelivery`(`orderId`: kotlin.String, `delivery`: DeliveryDetails): kotlin.ULong
@@ -4343,6 +4418,13 @@ public interface FrontdeskClientInterface {
      * Blocks until the client has synced once, or throws why it cannot (e.g. `Unauthenticated`).
      */
     fun `waitSynced`(`timeoutMs`: kotlin.ULong)
+    
+    /**
+     * Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
+     * `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
+     * `save_state`. A malformed name throws `Invalid` at once.
+     */
+    fun `watch`(`presentity`: kotlin.String): kotlin.ULong
     
     companion object
 }
@@ -4781,6 +4863,26 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
     
     /**
+     * What to keep so the client survives its process (JSON: installation id, unanswered requests,
+     * watches; no token). Save it after making requests and when the app goes to the background,
+     * and pass it to `restore` in the next process. Requests made after the last save are lost
+     * with the process, and so is the order of ids after them: always restore from the newest save.
+     */
+    @Throws(FrontdeskException::class)override fun `saveState`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_save_state(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Sends a chat message in an own interaction.
      */
     @Throws(FrontdeskException::class)override fun `sendChat`(`interactionId`: kotlin.String, `text`: kotlin.String): kotlin.ULong {
@@ -4934,6 +5036,24 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
     
     /**
+     * Stops watching a presentity.
+     */
+    @Throws(FrontdeskException::class)override fun `unwatch`(`presentity`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unwatch(
+        it,
+        
+        FfiConverterString.lower(`presentity`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Changes delivery details of an own order that has not shipped.
      */
     @Throws(FrontdeskException::class)override fun `updateDelivery`(`orderId`: kotlin.String, `delivery`: DeliveryDetails): kotlin.ULong {
@@ -5024,6 +5144,26 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
     
 
     
+    /**
+     * Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
+     * `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
+     * `save_state`. A malformed name throws `Invalid` at once.
+     */
+    @Throws(FrontdeskException::class)override fun `watch`(`presentity`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_watch(
+        it,
+        
+        FfiConverterString.lower(`presentity`),_status)
+}
+    }
+    )
+    }
+    
+
+    
 
     
 
@@ -5045,6 +5185,27 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
         FfiConverterString.lower(`url`),
         FfiConverterString.lower(`token`),
         FfiConverterULong.lower(`instance`),
+        FfiConverterTypeClientListener.lower(`listener`),_status)
+}
+    )
+    }
+    
+
+        
+    /**
+     * Continues a client whose process ended (the OS killed the app) from what `save_state` returned:
+     * same installation id, its unanswered requests (they go out once, in order, as soon as it is
+     * online) and its watches. The token is not part of the state: pass the current one.
+     */
+    @Throws(FrontdeskException::class) fun `restore`(`url`: kotlin.String, `token`: kotlin.String, `stateJson`: kotlin.String, `listener`: ClientListener): FrontdeskClient {
+            return FfiConverterTypeFrontdeskClient.lift(
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore(
+    
+        
+        FfiConverterString.lower(`url`),
+        FfiConverterString.lower(`token`),
+        FfiConverterString.lower(`stateJson`),
         FfiConverterTypeClientListener.lower(`listener`),_status)
 }
     )
