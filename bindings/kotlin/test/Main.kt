@@ -163,10 +163,47 @@ fun main() {
         restored.close()
     }
 
+    check("optional arguments take their defaults") {
+        center.agentSetState("bo", AgentState.AVAILABLE)
+        val r = alice.wait(alice.startInteraction(Medium.CHAT), TIMEOUT) as Response.Interaction
+        alice.wait(alice.endInteraction(r.interaction.id), TIMEOUT)
+    }
+
+    check("a listener that throws is reported and the events go on") {
+        val r = object : ClientListener {
+            val seen = LinkedBlockingQueue<ClientEvent>()
+            override fun onEvent(event: ClientEvent) {
+                seen.add(event)
+                if (event is ClientEvent.Synced) throw IllegalStateException("app bug in onEvent")  // stderr gets one line
+            }
+        }
+        val c = center.connect("tok-bob", 61u, r)
+        c.waitSynced(TIMEOUT)
+        val id = c.getProducts()
+        c.wait(id, TIMEOUT)
+        val end = System.currentTimeMillis() + TIMEOUT.toLong()
+        while (r.seen.none { it is ClientEvent.Completed && it.requestId == id } && System.currentTimeMillis() < end) Thread.sleep(10)
+        expect(r.seen.any { it is ClientEvent.Completed && it.requestId == id }, "events after the exception")
+        c.close()
+    }
+
+    check("a malformed URL throws Invalid at once") {
+        for (url in listOf("not a url", "http://127.0.0.1:8080/client")) {
+            try {
+                FrontdeskClient.connect(url, "t", 51u, Recorder()).close()
+                throw AssertionError("no exception for $url")
+            } catch (e: FrontdeskException.Invalid) {
+                expect(e.message!!.contains("ws://"), "message ${e.message}")
+            }
+        }
+    }
+
     check("network client to an unreachable server retries without blocking") {
         val r = Recorder()
         val net = FrontdeskClient.connect("ws://127.0.0.1:9/client", "t", 50u, r)  // nothing listens on port 9
         val id = net.getProfile()                                                   // queued, returns at once
+        val cause = r.next<ClientEvent.TransportError>("transport error") { it is ClientEvent.TransportError }
+        expect(cause.message.contains("refused", ignoreCase = true), "cause ${cause.message}")
         r.next<ClientEvent.Disconnected>("disconnected") { it is ClientEvent.Disconnected }
         try {
             net.wait(id, 200u)

@@ -524,9 +524,9 @@ def _uniffi_check_contract_api_version(lib):
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
-    if lib.uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event() != 51860:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event() != 1311:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() != 62551:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() != 53738:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_add_client_token() != 65450:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -566,7 +566,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status() != 10219:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours() != 61521:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours() != 23619:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown() != 9452:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -640,7 +640,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_center_status() != 34772:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history() != 6807:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history() != 13903:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_orders() != 46772:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -650,7 +650,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() != 44149:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page() != 55662:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page() != 31441:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_ice_servers() != 47882:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -660,19 +660,25 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered() != 32916:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers() != 49591:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() != 33183:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence() != 34842:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state() != 35980:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() != 35172:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() != 62830:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() != 25538:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules() != 34510:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status() != 56840:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_signal() != 27916:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() != 63855:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() != 29825:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_alert() != 15867:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -688,13 +694,13 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_view() != 2411:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait() != 48753:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait() != 50541:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() != 42713:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() != 3734:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch() != 25011:
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch() != 41151:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 13989:
+    if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 10044:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() != 28785:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -931,9 +937,15 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_connected.
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state.restype = ctypes.c_uint16
@@ -943,6 +955,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat.res
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status.restype = ctypes.c_uint16
@@ -1427,12 +1442,23 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_delivered.argtyp
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_delivered.restype = ctypes.c_int8
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_list_watchers.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_list_watchers.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_save_state.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1453,6 +1479,12 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email.argtypes
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_access_rules.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_access_rules.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1645,6 +1677,370 @@ _uniffi_check_contract_api_version(_UniffiLib)
 # Public interface members begin here.
 
 
+class _UniffiFfiConverterString:
+    @staticmethod
+    def check_lower(value):
+        if not isinstance(value, str):
+            raise TypeError("argument must be str, not {}".format(type(value).__name__))
+        return value
+
+    @staticmethod
+    def read(buf):
+        size = buf.read_i32()
+        if size < 0:
+            raise InternalError("Unexpected negative string length")
+        utf8_bytes = buf.read(size)
+        return utf8_bytes.decode("utf-8")
+
+    @staticmethod
+    def write(value, buf):
+        utf8_bytes = value.encode("utf-8")
+        buf.write_i32(len(utf8_bytes))
+        buf.write(utf8_bytes)
+
+    @staticmethod
+    def lift(buf):
+        with buf.consume_with_stream() as stream:
+            return stream.read(stream.remaining()).decode("utf-8")
+
+    @staticmethod
+    def lower(value):
+        with _UniffiRustBuffer.alloc_with_builder() as builder:
+            builder.write(value.encode("utf-8"))
+            return builder.finalize()
+
+
+
+
+
+
+class WatcherMatch:
+    """
+    Which watchers an access rule applies to.
+"""
+    def __init__(self):
+        raise RuntimeError("WatcherMatch cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class ANYONE:
+        """
+        Everybody.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "WatcherMatch.ANYONE()".format()
+        def __eq__(self, other):
+            if not isinstance(other, WatcherMatch):
+                return NotImplemented
+            if not other.is_ANYONE():
+                return False
+            return True
+
+    @dataclass
+    class ANY_CLIENT:
+        """
+        Any client.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "WatcherMatch.ANY_CLIENT()".format()
+        def __eq__(self, other):
+            if not isinstance(other, WatcherMatch):
+                return NotImplemented
+            if not other.is_ANY_CLIENT():
+                return False
+            return True
+
+    @dataclass
+    class ANY_AGENT:
+        """
+        Any agent or supervisor.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "WatcherMatch.ANY_AGENT()".format()
+        def __eq__(self, other):
+            if not isinstance(other, WatcherMatch):
+                return NotImplemented
+            if not other.is_ANY_AGENT():
+                return False
+            return True
+
+    @dataclass
+    class CLIENT:
+        """
+        One client.
+"""
+        
+        def __init__(self, id:str):
+            self.id = id
+            
+            """
+        Client id.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "WatcherMatch.CLIENT(id={})".format(self.id)
+        def __eq__(self, other):
+            if not isinstance(other, WatcherMatch):
+                return NotImplemented
+            if not other.is_CLIENT():
+                return False
+            if self.id != other.id:
+                return False
+            return True
+
+    @dataclass
+    class AGENT:
+        """
+        One agent.
+"""
+        
+        def __init__(self, id:str):
+            self.id = id
+            
+            """
+        Agent id.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "WatcherMatch.AGENT(id={})".format(self.id)
+        def __eq__(self, other):
+            if not isinstance(other, WatcherMatch):
+                return NotImplemented
+            if not other.is_AGENT():
+                return False
+            if self.id != other.id:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_ANYONE(self) -> bool:
+        return isinstance(self, WatcherMatch.ANYONE)
+    def is_anyone(self) -> bool:
+        return isinstance(self, WatcherMatch.ANYONE)
+    def is_ANY_CLIENT(self) -> bool:
+        return isinstance(self, WatcherMatch.ANY_CLIENT)
+    def is_any_client(self) -> bool:
+        return isinstance(self, WatcherMatch.ANY_CLIENT)
+    def is_ANY_AGENT(self) -> bool:
+        return isinstance(self, WatcherMatch.ANY_AGENT)
+    def is_any_agent(self) -> bool:
+        return isinstance(self, WatcherMatch.ANY_AGENT)
+    def is_CLIENT(self) -> bool:
+        return isinstance(self, WatcherMatch.CLIENT)
+    def is_client(self) -> bool:
+        return isinstance(self, WatcherMatch.CLIENT)
+    def is_AGENT(self) -> bool:
+        return isinstance(self, WatcherMatch.AGENT)
+    def is_agent(self) -> bool:
+        return isinstance(self, WatcherMatch.AGENT)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+WatcherMatch.ANYONE = type("WatcherMatch.ANYONE", (WatcherMatch.ANYONE, WatcherMatch,), {})  # type: ignore
+WatcherMatch.ANY_CLIENT = type("WatcherMatch.ANY_CLIENT", (WatcherMatch.ANY_CLIENT, WatcherMatch,), {})  # type: ignore
+WatcherMatch.ANY_AGENT = type("WatcherMatch.ANY_AGENT", (WatcherMatch.ANY_AGENT, WatcherMatch,), {})  # type: ignore
+WatcherMatch.CLIENT = type("WatcherMatch.CLIENT", (WatcherMatch.CLIENT, WatcherMatch,), {})  # type: ignore
+WatcherMatch.AGENT = type("WatcherMatch.AGENT", (WatcherMatch.AGENT, WatcherMatch,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeWatcherMatch(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return WatcherMatch.ANYONE(
+            )
+        if variant == 2:
+            return WatcherMatch.ANY_CLIENT(
+            )
+        if variant == 3:
+            return WatcherMatch.ANY_AGENT(
+            )
+        if variant == 4:
+            return WatcherMatch.CLIENT(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 5:
+            return WatcherMatch.AGENT(
+                _UniffiFfiConverterString.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_ANYONE():
+            return
+        if value.is_ANY_CLIENT():
+            return
+        if value.is_ANY_AGENT():
+            return
+        if value.is_CLIENT():
+            _UniffiFfiConverterString.check_lower(value.id)
+            return
+        if value.is_AGENT():
+            _UniffiFfiConverterString.check_lower(value.id)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_ANYONE():
+            buf.write_i32(1)
+        if value.is_ANY_CLIENT():
+            buf.write_i32(2)
+        if value.is_ANY_AGENT():
+            buf.write_i32(3)
+        if value.is_CLIENT():
+            buf.write_i32(4)
+            _UniffiFfiConverterString.write(value.id, buf)
+        if value.is_AGENT():
+            buf.write_i32(5)
+            _UniffiFfiConverterString.write(value.id, buf)
+
+
+
+
+
+
+
+
+class Decision(enum.Enum):
+    """
+    What an access rule decides for the watchers it matches.
+"""
+    
+    ALLOW = 0
+    """
+    They see the real status.
+"""
+    
+    BLOCK = 1
+    """
+    They are refused (their watch fails with `Forbidden`).
+"""
+    
+    POLITE_BLOCK = 2
+    """
+    They are accepted but always see "closed", so they cannot tell they are blocked (RFC 2778).
+"""
+    
+
+
+class _UniffiFfiConverterTypeDecision(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Decision.ALLOW
+        if variant == 2:
+            return Decision.BLOCK
+        if variant == 3:
+            return Decision.POLITE_BLOCK
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == Decision.ALLOW:
+            return
+        if value == Decision.BLOCK:
+            return
+        if value == Decision.POLITE_BLOCK:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == Decision.ALLOW:
+            buf.write_i32(1)
+        if value == Decision.BLOCK:
+            buf.write_i32(2)
+        if value == Decision.POLITE_BLOCK:
+            buf.write_i32(3)
+
+
+
+@dataclass
+class AccessRule:
+    """
+    One rule about who may watch the client's own status; the first rule that matches decides.
+"""
+    def __init__(self, *, watcher:WatcherMatch, decision:Decision):
+        self.watcher = watcher
+        self.decision = decision
+        
+        
+
+    
+    def __str__(self):
+        return "AccessRule(watcher={}, decision={})".format(self.watcher, self.decision)
+    def __eq__(self, other):
+        if self.watcher != other.watcher:
+            return False
+        if self.decision != other.decision:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeAccessRule(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return AccessRule(
+            watcher=_UniffiFfiConverterTypeWatcherMatch.read(buf),
+            decision=_UniffiFfiConverterTypeDecision.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterTypeWatcherMatch.check_lower(value.watcher)
+        _UniffiFfiConverterTypeDecision.check_lower(value.decision)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterTypeWatcherMatch.write(value.watcher, buf)
+        _UniffiFfiConverterTypeDecision.write(value.decision, buf)
+
 class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u16"
     VALUE_MIN = 0
@@ -1680,38 +2076,6 @@ class _UniffiFfiConverterSequenceUInt16(_UniffiConverterRustBuffer):
         return [
             _UniffiFfiConverterUInt16.read(buf) for i in range(count)
         ]
-
-class _UniffiFfiConverterString:
-    @staticmethod
-    def check_lower(value):
-        if not isinstance(value, str):
-            raise TypeError("argument must be str, not {}".format(type(value).__name__))
-        return value
-
-    @staticmethod
-    def read(buf):
-        size = buf.read_i32()
-        if size < 0:
-            raise InternalError("Unexpected negative string length")
-        utf8_bytes = buf.read(size)
-        return utf8_bytes.decode("utf-8")
-
-    @staticmethod
-    def write(value, buf):
-        utf8_bytes = value.encode("utf-8")
-        buf.write_i32(len(utf8_bytes))
-        buf.write(utf8_bytes)
-
-    @staticmethod
-    def lift(buf):
-        with buf.consume_with_stream() as stream:
-            return stream.read(stream.remaining()).decode("utf-8")
-
-    @staticmethod
-    def lower(value):
-        with _UniffiRustBuffer.alloc_with_builder() as builder:
-            builder.write(value.encode("utf-8"))
-            return builder.finalize()
 
 
 
@@ -5089,6 +5453,131 @@ class _UniffiFfiConverterTypeIceServer(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.username, buf)
         _UniffiFfiConverterOptionalString.write(value.credential, buf)
 
+class _UniffiFfiConverterOptionalTypeAgentSummary(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeAgentSummary.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeAgentSummary.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeAgentSummary.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterOptionalTypeClientStatus(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeClientStatus.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeClientStatus.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeClientStatus.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class Presence:
+    """
+    The latest presence of a watched presentity, as the client's view holds it.
+"""
+    def __init__(self, *, presentity:str, version:int, open:bool, open_media:typing.List[Medium], note:typing.Optional[str], center:typing.Optional[CenterStatus], agent:typing.Optional[AgentSummary], client:typing.Optional[ClientStatus]):
+        self.presentity = presentity
+        self.version = version
+        self.open = open
+        self.open_media = open_media
+        self.note = note
+        self.center = center
+        self.agent = agent
+        self.client = client
+        
+        
+
+    
+    def __str__(self):
+        return "Presence(presentity={}, version={}, open={}, open_media={}, note={}, center={}, agent={}, client={})".format(self.presentity, self.version, self.open, self.open_media, self.note, self.center, self.agent, self.client)
+    def __eq__(self, other):
+        if self.presentity != other.presentity:
+            return False
+        if self.version != other.version:
+            return False
+        if self.open != other.open:
+            return False
+        if self.open_media != other.open_media:
+            return False
+        if self.note != other.note:
+            return False
+        if self.center != other.center:
+            return False
+        if self.agent != other.agent:
+            return False
+        if self.client != other.client:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePresence(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Presence(
+            presentity=_UniffiFfiConverterString.read(buf),
+            version=_UniffiFfiConverterUInt64.read(buf),
+            open=_UniffiFfiConverterBoolean.read(buf),
+            open_media=_UniffiFfiConverterSequenceTypeMedium.read(buf),
+            note=_UniffiFfiConverterOptionalString.read(buf),
+            center=_UniffiFfiConverterOptionalTypeCenterStatus.read(buf),
+            agent=_UniffiFfiConverterOptionalTypeAgentSummary.read(buf),
+            client=_UniffiFfiConverterOptionalTypeClientStatus.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.presentity)
+        _UniffiFfiConverterUInt64.check_lower(value.version)
+        _UniffiFfiConverterBoolean.check_lower(value.open)
+        _UniffiFfiConverterSequenceTypeMedium.check_lower(value.open_media)
+        _UniffiFfiConverterOptionalString.check_lower(value.note)
+        _UniffiFfiConverterOptionalTypeCenterStatus.check_lower(value.center)
+        _UniffiFfiConverterOptionalTypeAgentSummary.check_lower(value.agent)
+        _UniffiFfiConverterOptionalTypeClientStatus.check_lower(value.client)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.presentity, buf)
+        _UniffiFfiConverterUInt64.write(value.version, buf)
+        _UniffiFfiConverterBoolean.write(value.open, buf)
+        _UniffiFfiConverterSequenceTypeMedium.write(value.open_media, buf)
+        _UniffiFfiConverterOptionalString.write(value.note, buf)
+        _UniffiFfiConverterOptionalTypeCenterStatus.write(value.center, buf)
+        _UniffiFfiConverterOptionalTypeAgentSummary.write(value.agent, buf)
+        _UniffiFfiConverterOptionalTypeClientStatus.write(value.client, buf)
+
 class _UniffiFfiConverterOptionalTypeDemographics(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -7195,6 +7684,45 @@ class AgentConsoleEvent:
             return True
 
     @dataclass
+    class TRANSPORT_ERROR:
+        """
+        The network failed (a dial refused or timed out, a connection that broke); comes just before
+        the `Disconnected` it causes.
+"""
+        
+        def __init__(self, url:str, message:str):
+            self.url = url
+            
+            """
+        The URL dialled.
+"""
+        
+            self.message = message
+            
+            """
+        The cause.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentConsoleEvent.TRANSPORT_ERROR(url={}, message={})".format(self.url, self.message)
+        def __eq__(self, other):
+            if not isinstance(other, AgentConsoleEvent):
+                return NotImplemented
+            if not other.is_TRANSPORT_ERROR():
+                return False
+            if self.url != other.url:
+                return False
+            if self.message != other.message:
+                return False
+            return True
+
+    @dataclass
     class REJECTED:
         """
         The broker refused the token; connect again with a new one.
@@ -7402,6 +7930,10 @@ class AgentConsoleEvent:
         return isinstance(self, AgentConsoleEvent.DISCONNECTED)
     def is_disconnected(self) -> bool:
         return isinstance(self, AgentConsoleEvent.DISCONNECTED)
+    def is_TRANSPORT_ERROR(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.TRANSPORT_ERROR)
+    def is_transport_error(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.TRANSPORT_ERROR)
     def is_REJECTED(self) -> bool:
         return isinstance(self, AgentConsoleEvent.REJECTED)
     def is_rejected(self) -> bool:
@@ -7433,6 +7965,7 @@ class AgentConsoleEvent:
 # We might be able to do this a little more neatly with a metaclass, but this'll do.
 AgentConsoleEvent.CONNECTED = type("AgentConsoleEvent.CONNECTED", (AgentConsoleEvent.CONNECTED, AgentConsoleEvent,), {})  # type: ignore
 AgentConsoleEvent.DISCONNECTED = type("AgentConsoleEvent.DISCONNECTED", (AgentConsoleEvent.DISCONNECTED, AgentConsoleEvent,), {})  # type: ignore
+AgentConsoleEvent.TRANSPORT_ERROR = type("AgentConsoleEvent.TRANSPORT_ERROR", (AgentConsoleEvent.TRANSPORT_ERROR, AgentConsoleEvent,), {})  # type: ignore
 AgentConsoleEvent.REJECTED = type("AgentConsoleEvent.REJECTED", (AgentConsoleEvent.REJECTED, AgentConsoleEvent,), {})  # type: ignore
 AgentConsoleEvent.SEATED = type("AgentConsoleEvent.SEATED", (AgentConsoleEvent.SEATED, AgentConsoleEvent,), {})  # type: ignore
 AgentConsoleEvent.COMPLETED = type("AgentConsoleEvent.COMPLETED", (AgentConsoleEvent.COMPLETED, AgentConsoleEvent,), {})  # type: ignore
@@ -7456,28 +7989,33 @@ class _UniffiFfiConverterTypeAgentConsoleEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterUInt64.read(buf),
             )
         if variant == 3:
+            return AgentConsoleEvent.TRANSPORT_ERROR(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 4:
             return AgentConsoleEvent.REJECTED(
                 _UniffiFfiConverterTypeErrorInfo.read(buf),
             )
-        if variant == 4:
+        if variant == 5:
             return AgentConsoleEvent.SEATED(
                 _UniffiFfiConverterTypeAgentSeat.read(buf),
             )
-        if variant == 5:
+        if variant == 6:
             return AgentConsoleEvent.COMPLETED(
                 _UniffiFfiConverterUInt64.read(buf),
                 _UniffiFfiConverterTypeResponse.read(buf),
             )
-        if variant == 6:
+        if variant == 7:
             return AgentConsoleEvent.FAILED(
                 _UniffiFfiConverterUInt64.read(buf),
                 _UniffiFfiConverterTypeErrorInfo.read(buf),
             )
-        if variant == 7:
+        if variant == 8:
             return AgentConsoleEvent.PUSHED(
                 _UniffiFfiConverterTypeAgentEvent.read(buf),
             )
-        if variant == 8:
+        if variant == 9:
             return AgentConsoleEvent.PROTOCOL_ERROR(
                 _UniffiFfiConverterTypeErrorInfo.read(buf),
             )
@@ -7490,6 +8028,10 @@ class _UniffiFfiConverterTypeAgentConsoleEvent(_UniffiConverterRustBuffer):
             return
         if value.is_DISCONNECTED():
             _UniffiFfiConverterUInt64.check_lower(value.retry_at_ms)
+            return
+        if value.is_TRANSPORT_ERROR():
+            _UniffiFfiConverterString.check_lower(value.url)
+            _UniffiFfiConverterString.check_lower(value.message)
             return
         if value.is_REJECTED():
             _UniffiFfiConverterTypeErrorInfo.check_lower(value.error)
@@ -7521,25 +8063,29 @@ class _UniffiFfiConverterTypeAgentConsoleEvent(_UniffiConverterRustBuffer):
         if value.is_DISCONNECTED():
             buf.write_i32(2)
             _UniffiFfiConverterUInt64.write(value.retry_at_ms, buf)
-        if value.is_REJECTED():
+        if value.is_TRANSPORT_ERROR():
             buf.write_i32(3)
+            _UniffiFfiConverterString.write(value.url, buf)
+            _UniffiFfiConverterString.write(value.message, buf)
+        if value.is_REJECTED():
+            buf.write_i32(4)
             _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
         if value.is_SEATED():
-            buf.write_i32(4)
+            buf.write_i32(5)
             _UniffiFfiConverterTypeAgentSeat.write(value.seat, buf)
         if value.is_COMPLETED():
-            buf.write_i32(5)
+            buf.write_i32(6)
             _UniffiFfiConverterUInt64.write(value.request_id, buf)
             _UniffiFfiConverterTypeResponse.write(value.response, buf)
         if value.is_FAILED():
-            buf.write_i32(6)
+            buf.write_i32(7)
             _UniffiFfiConverterUInt64.write(value.request_id, buf)
             _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
         if value.is_PUSHED():
-            buf.write_i32(7)
+            buf.write_i32(8)
             _UniffiFfiConverterTypeAgentEvent.write(value.event, buf)
         if value.is_PROTOCOL_ERROR():
-            buf.write_i32(8)
+            buf.write_i32(9)
             _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
 
 
@@ -7614,6 +8160,45 @@ class ClientEvent:
             if not other.is_DISCONNECTED():
                 return False
             if self.retry_at_ms != other.retry_at_ms:
+                return False
+            return True
+
+    @dataclass
+    class TRANSPORT_ERROR:
+        """
+        The network failed: a dial was refused or timed out, or a connection broke. Comes just before
+        the `Disconnected` it causes (a network client only: in memory nothing can fail this way).
+"""
+        
+        def __init__(self, url:str, message:str):
+            self.url = url
+            
+            """
+        The URL dialled.
+"""
+        
+            self.message = message
+            
+            """
+        The cause ("cannot connect: … Connection refused").
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "ClientEvent.TRANSPORT_ERROR(url={}, message={})".format(self.url, self.message)
+        def __eq__(self, other):
+            if not isinstance(other, ClientEvent):
+                return NotImplemented
+            if not other.is_TRANSPORT_ERROR():
+                return False
+            if self.url != other.url:
+                return False
+            if self.message != other.message:
                 return False
             return True
 
@@ -8163,6 +8748,10 @@ class ClientEvent:
         return isinstance(self, ClientEvent.DISCONNECTED)
     def is_disconnected(self) -> bool:
         return isinstance(self, ClientEvent.DISCONNECTED)
+    def is_TRANSPORT_ERROR(self) -> bool:
+        return isinstance(self, ClientEvent.TRANSPORT_ERROR)
+    def is_transport_error(self) -> bool:
+        return isinstance(self, ClientEvent.TRANSPORT_ERROR)
     def is_REJECTED(self) -> bool:
         return isinstance(self, ClientEvent.REJECTED)
     def is_rejected(self) -> bool:
@@ -8238,6 +8827,7 @@ class ClientEvent:
 # We might be able to do this a little more neatly with a metaclass, but this'll do.
 ClientEvent.CONNECTED = type("ClientEvent.CONNECTED", (ClientEvent.CONNECTED, ClientEvent,), {})  # type: ignore
 ClientEvent.DISCONNECTED = type("ClientEvent.DISCONNECTED", (ClientEvent.DISCONNECTED, ClientEvent,), {})  # type: ignore
+ClientEvent.TRANSPORT_ERROR = type("ClientEvent.TRANSPORT_ERROR", (ClientEvent.TRANSPORT_ERROR, ClientEvent,), {})  # type: ignore
 ClientEvent.REJECTED = type("ClientEvent.REJECTED", (ClientEvent.REJECTED, ClientEvent,), {})  # type: ignore
 ClientEvent.SYNCED = type("ClientEvent.SYNCED", (ClientEvent.SYNCED, ClientEvent,), {})  # type: ignore
 ClientEvent.COMPLETED = type("ClientEvent.COMPLETED", (ClientEvent.COMPLETED, ClientEvent,), {})  # type: ignore
@@ -8272,73 +8862,78 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterUInt64.read(buf),
             )
         if variant == 3:
+            return ClientEvent.TRANSPORT_ERROR(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 4:
             return ClientEvent.REJECTED(
                 _UniffiFfiConverterTypeErrorInfo.read(buf),
             )
-        if variant == 4:
+        if variant == 5:
             return ClientEvent.SYNCED(
             )
-        if variant == 5:
+        if variant == 6:
             return ClientEvent.COMPLETED(
                 _UniffiFfiConverterUInt64.read(buf),
                 _UniffiFfiConverterTypeResponse.read(buf),
             )
-        if variant == 6:
+        if variant == 7:
             return ClientEvent.FAILED(
                 _UniffiFfiConverterUInt64.read(buf),
                 _UniffiFfiConverterTypeErrorInfo.read(buf),
             )
-        if variant == 7:
+        if variant == 8:
             return ClientEvent.PROFILE_CHANGED(
                 _UniffiFfiConverterTypeClientProfile.read(buf),
             )
-        if variant == 8:
+        if variant == 9:
             return ClientEvent.ORDER_CHANGED(
                 _UniffiFfiConverterTypeOrder.read(buf),
             )
-        if variant == 9:
+        if variant == 10:
             return ClientEvent.HISTORY_CHANGED(
                 _UniffiFfiConverterTypeInteractionRecord.read(buf),
             )
-        if variant == 10:
+        if variant == 11:
             return ClientEvent.ALERT(
                 _UniffiFfiConverterTypeAlertFired.read(buf),
             )
-        if variant == 11:
+        if variant == 12:
             return ClientEvent.INVITATION_CHANGED(
                 _UniffiFfiConverterTypeInvitation.read(buf),
             )
-        if variant == 12:
+        if variant == 13:
             return ClientEvent.INTERACTION_CHANGED(
                 _UniffiFfiConverterTypeLiveInteraction.read(buf),
             )
-        if variant == 13:
+        if variant == 14:
             return ClientEvent.CHAT_RECEIVED(
                 _UniffiFfiConverterTypeChatMessage.read(buf),
             )
-        if variant == 14:
+        if variant == 15:
             return ClientEvent.CHAT_DELIVERED(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterUInt64.read(buf),
             )
-        if variant == 15:
+        if variant == 16:
             return ClientEvent.SIGNAL(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterTypeCallSignal.read(buf),
             )
-        if variant == 16:
+        if variant == 17:
             return ClientEvent.CENTER_STATUS_CHANGED(
                 _UniffiFfiConverterTypeCenterStatus.read(buf),
             )
-        if variant == 17:
+        if variant == 18:
             return ClientEvent.PRESENCE_CHANGED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 18:
+        if variant == 19:
             return ClientEvent.WATCH_ENDED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 19:
+        if variant == 20:
             return ClientEvent.PROTOCOL_ERROR(
                 _UniffiFfiConverterTypeErrorInfo.read(buf),
             )
@@ -8351,6 +8946,10 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
             return
         if value.is_DISCONNECTED():
             _UniffiFfiConverterUInt64.check_lower(value.retry_at_ms)
+            return
+        if value.is_TRANSPORT_ERROR():
+            _UniffiFfiConverterString.check_lower(value.url)
+            _UniffiFfiConverterString.check_lower(value.message)
             return
         if value.is_REJECTED():
             _UniffiFfiConverterTypeErrorInfo.check_lower(value.error)
@@ -8416,59 +9015,63 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
         if value.is_DISCONNECTED():
             buf.write_i32(2)
             _UniffiFfiConverterUInt64.write(value.retry_at_ms, buf)
-        if value.is_REJECTED():
+        if value.is_TRANSPORT_ERROR():
             buf.write_i32(3)
+            _UniffiFfiConverterString.write(value.url, buf)
+            _UniffiFfiConverterString.write(value.message, buf)
+        if value.is_REJECTED():
+            buf.write_i32(4)
             _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
         if value.is_SYNCED():
-            buf.write_i32(4)
-        if value.is_COMPLETED():
             buf.write_i32(5)
+        if value.is_COMPLETED():
+            buf.write_i32(6)
             _UniffiFfiConverterUInt64.write(value.request_id, buf)
             _UniffiFfiConverterTypeResponse.write(value.response, buf)
         if value.is_FAILED():
-            buf.write_i32(6)
+            buf.write_i32(7)
             _UniffiFfiConverterUInt64.write(value.request_id, buf)
             _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
         if value.is_PROFILE_CHANGED():
-            buf.write_i32(7)
+            buf.write_i32(8)
             _UniffiFfiConverterTypeClientProfile.write(value.profile, buf)
         if value.is_ORDER_CHANGED():
-            buf.write_i32(8)
+            buf.write_i32(9)
             _UniffiFfiConverterTypeOrder.write(value.order, buf)
         if value.is_HISTORY_CHANGED():
-            buf.write_i32(9)
+            buf.write_i32(10)
             _UniffiFfiConverterTypeInteractionRecord.write(value.record, buf)
         if value.is_ALERT():
-            buf.write_i32(10)
+            buf.write_i32(11)
             _UniffiFfiConverterTypeAlertFired.write(value.fired, buf)
         if value.is_INVITATION_CHANGED():
-            buf.write_i32(11)
+            buf.write_i32(12)
             _UniffiFfiConverterTypeInvitation.write(value.invitation, buf)
         if value.is_INTERACTION_CHANGED():
-            buf.write_i32(12)
+            buf.write_i32(13)
             _UniffiFfiConverterTypeLiveInteraction.write(value.interaction, buf)
         if value.is_CHAT_RECEIVED():
-            buf.write_i32(13)
+            buf.write_i32(14)
             _UniffiFfiConverterTypeChatMessage.write(value.message, buf)
         if value.is_CHAT_DELIVERED():
-            buf.write_i32(14)
+            buf.write_i32(15)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterUInt64.write(value.seq, buf)
         if value.is_SIGNAL():
-            buf.write_i32(15)
+            buf.write_i32(16)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterTypeCallSignal.write(value.signal, buf)
         if value.is_CENTER_STATUS_CHANGED():
-            buf.write_i32(16)
+            buf.write_i32(17)
             _UniffiFfiConverterTypeCenterStatus.write(value.status, buf)
         if value.is_PRESENCE_CHANGED():
-            buf.write_i32(17)
-            _UniffiFfiConverterString.write(value.presentity, buf)
-        if value.is_WATCH_ENDED():
             buf.write_i32(18)
             _UniffiFfiConverterString.write(value.presentity, buf)
-        if value.is_PROTOCOL_ERROR():
+        if value.is_WATCH_ENDED():
             buf.write_i32(19)
+            _UniffiFfiConverterString.write(value.presentity, buf)
+        if value.is_PROTOCOL_ERROR():
+            buf.write_i32(20)
             _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
 
 
@@ -8733,7 +9336,7 @@ class _UniffiFfiConverterTypeFrontdeskError(_UniffiConverterRustBuffer):
 # namespace.
 class ListenerError(Exception):
     """
-    An exception a listener threw; the runtime drops it so one app bug does not stop the events.
+    An exception a listener threw; the runtime reports it and goes on, so one app bug does not stop the events.
 """
     pass
 
@@ -8741,12 +9344,12 @@ _UniffiTempListenerError = ListenerError
 
 class ListenerError:  # type: ignore
     """
-    An exception a listener threw; the runtime drops it so one app bug does not stop the events.
+    An exception a listener threw; the runtime reports it and goes on, so one app bug does not stop the events.
 """
     
     class Failed(_UniffiTempListenerError):
         """
-        The listener failed.
+        The listener failed; the library writes the reason to stderr.
 """
         
         def __init__(self, reason):
@@ -8758,6 +9361,21 @@ class ListenerError:  # type: ignore
         def __repr__(self):
             return "ListenerError.Failed({})".format(str(self))
     _UniffiTempListenerError.Failed = Failed # type: ignore
+    class Reported(_UniffiTempListenerError):
+        """
+        The listener failed and the foreign side already logged it (the Python package does, with the
+        traceback), so the library stays quiet.
+"""
+        
+        def __init__(self, reason):
+            super().__init__(", ".join([
+                "reason={!r}".format(reason),
+            ]))
+            self.reason = reason
+
+        def __repr__(self):
+            return "ListenerError.Reported({})".format(str(self))
+    _UniffiTempListenerError.Reported = Reported # type: ignore
 
 ListenerError = _UniffiTempListenerError # type: ignore
 del _UniffiTempListenerError
@@ -8771,6 +9389,10 @@ class _UniffiFfiConverterTypeListenerError(_UniffiConverterRustBuffer):
             return ListenerError.Failed(
                 _UniffiFfiConverterString.read(buf),
             )
+        if variant == 2:
+            return ListenerError.Reported(
+                _UniffiFfiConverterString.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -8778,11 +9400,17 @@ class _UniffiFfiConverterTypeListenerError(_UniffiConverterRustBuffer):
         if isinstance(value, ListenerError.Failed):
             _UniffiFfiConverterString.check_lower(value.reason)
             return
+        if isinstance(value, ListenerError.Reported):
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
 
     @staticmethod
     def write(value, buf):
         if isinstance(value, ListenerError.Failed):
             buf.write_i32(1)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, ListenerError.Reported):
+            buf.write_i32(2)
             _UniffiFfiConverterString.write(value.reason, buf)
 
 
@@ -8793,7 +9421,8 @@ class AgentListener():
     
     def on_event(self, event: AgentConsoleEvent) -> None:
         """
-        One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+        One event; must return quickly. An exception thrown here is logged (Python: the `frontdesk`
+        logger; elsewhere stderr) and the next event still comes.
 """
         raise NotImplementedError
 
@@ -8826,7 +9455,8 @@ class AgentListenerImpl(AgentListener):
         return inst
     def on_event(self, event: AgentConsoleEvent) -> None:
         """
-        One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+        One event; must return quickly. An exception thrown here is logged (Python: the `frontdesk`
+        logger; elsewhere stderr) and the next event still comes.
 """
         
         _UniffiFfiConverterTypeAgentConsoleEvent.check_lower(event)
@@ -8937,7 +9567,9 @@ class ClientListener():
     def on_event(self, event: ClientEvent) -> None:
         """
         One event, in order; must return quickly (it holds up the events after it). An exception
-        thrown here is dropped and the next event still comes.
+        thrown here cannot reach the app's own code (this call comes from the library's thread): it is
+        logged (Python: the `frontdesk` logger, with the traceback; other languages: stderr) and the
+        next event still comes.
 """
         raise NotImplementedError
 
@@ -8972,7 +9604,9 @@ class ClientListenerImpl(ClientListener):
     def on_event(self, event: ClientEvent) -> None:
         """
         One event, in order; must return quickly (it holds up the events after it). An exception
-        thrown here is dropped and the next event still comes.
+        thrown here cannot reach the app's own code (this call comes from the library's thread): it is
+        logged (Python: the `frontdesk` logger, with the traceback; other languages: stderr) and the
+        next event still comes.
 """
         
         _UniffiFfiConverterTypeClientEvent.check_lower(event)
@@ -9073,6 +9707,54 @@ class _UniffiFfiConverterTypeClientListener:
     def write(cls, value: ClientListener, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
+class _UniffiFfiConverterOptionalTypePresence(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypePresence.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypePresence.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypePresence.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterSequenceTypeAccessRule(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeAccessRule.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeAccessRule.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeAccessRule.read(buf) for i in range(count)
+        ]
+
 
 class FrontdeskClientProtocol(typing.Protocol):
     """
@@ -9119,9 +9801,9 @@ class FrontdeskClientProtocol(typing.Protocol):
         Reads center status once (it is also pushed as `CenterStatusChanged`).
 """
         raise NotImplementedError
-    def get_history(self, filter: HistoryFilter) -> int:
+    def get_history(self, filter: typing.Union[object, HistoryFilter] = _DEFAULT) -> int:
         """
-        Reads the own history, filtered by product, agent and date range.
+        Reads the own history, filtered by product, agent and date range (all of it, a page at a time, by default).
 """
         raise NotImplementedError
     def get_orders(self, ) -> int:
@@ -9144,7 +9826,7 @@ class FrontdeskClientProtocol(typing.Protocol):
         Reads an interaction's newest messages from the broker (the view merges them).
 """
         raise NotImplementedError
-    def get_transcript_page(self, interaction_id: str,before: typing.Optional[int],limit: typing.Optional[int]) -> int:
+    def get_transcript_page(self, interaction_id: str,before: typing.Union[object, typing.Optional[int]] = _DEFAULT,limit: typing.Union[object, typing.Optional[int]] = _DEFAULT) -> int:
         """
         Reads a page of an interaction's transcript: the newest `limit` messages numbered below
         `before` (the first message held, to read further back).
@@ -9170,9 +9852,20 @@ class FrontdeskClientProtocol(typing.Protocol):
         Whether the agent has received the client's chat message `seq` in an interaction.
 """
         raise NotImplementedError
+    def list_watchers(self, ) -> int:
+        """
+        Lists who watches the own status (answered with `Response.Watchers`).
+"""
+        raise NotImplementedError
     def order(self, order_id: str) -> Order:
         """
         One own order from the local view; `NotFound` if it is not one of the client's.
+"""
+        raise NotImplementedError
+    def presence(self, presentity: str) -> typing.Optional[Presence]:
+        """
+        The latest presence of a watched presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`);
+        none until its first document arrives after `watch`.
 """
         raise NotImplementedError
     def save_state(self, ) -> str:
@@ -9188,10 +9881,16 @@ class FrontdeskClientProtocol(typing.Protocol):
         Sends a chat message in an own interaction.
 """
         raise NotImplementedError
-    def send_email(self, subject: str,text: str,product_id: typing.Optional[str]) -> int:
+    def send_email(self, subject: str,text: str,product_id: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> int:
         """
         Writes to the center by email (subject and text), answered by mail to the client's email
         capability and in the app; it waits in the backlog when no agent is live.
+"""
+        raise NotImplementedError
+    def set_access_rules(self, rules: typing.List[AccessRule]) -> int:
+        """
+        Decides who may watch the own status (first matching rule wins; without one, the center sees
+        it and other clients are politely blocked). Replaces the previous rules.
 """
         raise NotImplementedError
     def set_status(self, status: ClientStatus) -> int:
@@ -9205,9 +9904,9 @@ class FrontdeskClientProtocol(typing.Protocol):
         agent of a connected voice or video interaction; the agent's arrive as `ClientEvent::Signal`.
 """
         raise NotImplementedError
-    def start_interaction(self, medium: Medium,product_id: typing.Optional[str],queue_id: typing.Optional[str],topic: typing.Optional[str]) -> int:
+    def start_interaction(self, medium: Medium,product_id: typing.Union[object, typing.Optional[str]] = _DEFAULT,queue_id: typing.Union[object, typing.Optional[str]] = _DEFAULT,topic: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> int:
         """
-        Starts a live interaction in the chosen medium, about a product or in a queue.
+        Starts a live interaction in the chosen medium, about a product or in a queue (each optional).
 """
         raise NotImplementedError
     def subscribe_alert(self, rule: AlertRule) -> int:
@@ -9245,13 +9944,13 @@ class FrontdeskClientProtocol(typing.Protocol):
         A snapshot of the local view (profile, orders, products, history seen, center status, …).
 """
         raise NotImplementedError
-    def wait(self, request_id: int,timeout_ms: int) -> Response:
+    def wait(self, request_id: int,timeout_ms: int = 10000) -> Response:
         """
         Blocks until the answer to `request_id` arrives and returns it, or throws its error. For scripts
         and tests: apps should take answers from the listener instead.
 """
         raise NotImplementedError
-    def wait_synced(self, timeout_ms: int) -> None:
+    def wait_synced(self, timeout_ms: int = 10000) -> None:
         """
         Blocks until the client has synced once, or throws why it cannot (e.g. `Unauthenticated`).
 """
@@ -9259,8 +9958,8 @@ class FrontdeskClientProtocol(typing.Protocol):
     def watch(self, presentity: str) -> int:
         """
         Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
-        `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
-        `save_state`. A malformed name throws `Invalid` at once.
+        `PresenceChanged` (`CenterStatusChanged` for the center) and stays in `presence()`. Kept
+        across reconnects and in `save_state`. A malformed name throws `Invalid` at once.
 """
         raise NotImplementedError
 
@@ -9277,9 +9976,11 @@ class FrontdeskClient(FrontdeskClientProtocol):
     @classmethod
     def connect(cls, url: str,token: str,instance: int,listener: ClientListener) -> FrontdeskClient:
         """
-        Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`);
-        `instance` names the app installation (keep it across restarts so the session resumes). Returns
-        at once: the connection is made on the library's threads and its events go to `listener`.
+        Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`; a
+        URL without a path gets `/client`); `instance` names the app installation (keep it across
+        restarts so the session resumes). Returns at once: the connection is made on the library's
+        threads and its events go to `listener`. A malformed URL throws `Invalid` here, since retrying
+        it could never succeed.
 """
         
         _UniffiFfiConverterString.check_lower(url)
@@ -9477,11 +10178,13 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def get_history(self, filter: HistoryFilter) -> int:
+    def get_history(self, filter: typing.Union[object, HistoryFilter] = _DEFAULT) -> int:
         """
-        Reads the own history, filtered by product, agent and date range.
+        Reads the own history, filtered by product, agent and date range (all of it, a page at a time, by default).
 """
         
+        if filter is _DEFAULT:
+            filter = HistoryFilter()
         _UniffiFfiConverterTypeHistoryFilter.check_lower(filter)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -9558,7 +10261,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def get_transcript_page(self, interaction_id: str,before: typing.Optional[int],limit: typing.Optional[int]) -> int:
+    def get_transcript_page(self, interaction_id: str,before: typing.Union[object, typing.Optional[int]] = _DEFAULT,limit: typing.Union[object, typing.Optional[int]] = _DEFAULT) -> int:
         """
         Reads a page of an interaction's transcript: the newest `limit` messages numbered below
         `before` (the first message held, to read further back).
@@ -9566,8 +10269,12 @@ class FrontdeskClient(FrontdeskClientProtocol):
         
         _UniffiFfiConverterString.check_lower(interaction_id)
 
+        if before is _DEFAULT:
+            before = None
         _UniffiFfiConverterOptionalUInt64.check_lower(before)
 
+        if limit is _DEFAULT:
+            limit = None
         _UniffiFfiConverterOptionalUInt32.check_lower(limit)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -9661,6 +10368,21 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def list_watchers(self, ) -> int:
+        """
+        Lists who watches the own status (answered with `Response.Watchers`).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_list_watchers,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def order(self, order_id: str) -> Order:
         """
         One own order from the local view; `NotFound` if it is not one of the client's.
@@ -9676,6 +10398,25 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def presence(self, presentity: str) -> typing.Optional[Presence]:
+        """
+        The latest presence of a watched presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`);
+        none until its first document arrives after `watch`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(presentity)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(presentity),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalTypePresence.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9718,7 +10459,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def send_email(self, subject: str,text: str,product_id: typing.Optional[str]) -> int:
+    def send_email(self, subject: str,text: str,product_id: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> int:
         """
         Writes to the center by email (subject and text), answered by mail to the client's email
         capability and in the app; it waits in the backlog when no agent is live.
@@ -9728,6 +10469,8 @@ class FrontdeskClient(FrontdeskClientProtocol):
 
         _UniffiFfiConverterString.check_lower(text)
 
+        if product_id is _DEFAULT:
+            product_id = None
         _UniffiFfiConverterOptionalString.check_lower(product_id)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -9740,6 +10483,25 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_access_rules(self, rules: typing.List[AccessRule]) -> int:
+        """
+        Decides who may watch the own status (first matching rule wins; without one, the center sees
+        it and other clients are politely blocked). Replaces the previous rules.
+"""
+        
+        _UniffiFfiConverterSequenceTypeAccessRule.check_lower(rules)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterSequenceTypeAccessRule.lower(rules),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_access_rules,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9783,17 +10545,23 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def start_interaction(self, medium: Medium,product_id: typing.Optional[str],queue_id: typing.Optional[str],topic: typing.Optional[str]) -> int:
+    def start_interaction(self, medium: Medium,product_id: typing.Union[object, typing.Optional[str]] = _DEFAULT,queue_id: typing.Union[object, typing.Optional[str]] = _DEFAULT,topic: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> int:
         """
-        Starts a live interaction in the chosen medium, about a product or in a queue.
+        Starts a live interaction in the chosen medium, about a product or in a queue (each optional).
 """
         
         _UniffiFfiConverterTypeMedium.check_lower(medium)
 
+        if product_id is _DEFAULT:
+            product_id = None
         _UniffiFfiConverterOptionalString.check_lower(product_id)
 
+        if queue_id is _DEFAULT:
+            queue_id = None
         _UniffiFfiConverterOptionalString.check_lower(queue_id)
 
+        if topic is _DEFAULT:
+            topic = None
         _UniffiFfiConverterOptionalString.check_lower(topic)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -9936,7 +10704,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def wait(self, request_id: int,timeout_ms: int) -> Response:
+    def wait(self, request_id: int,timeout_ms: int = 10000) -> Response:
         """
         Blocks until the answer to `request_id` arrives and returns it, or throws its error. For scripts
         and tests: apps should take answers from the listener instead.
@@ -9958,7 +10726,7 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def wait_synced(self, timeout_ms: int) -> None:
+    def wait_synced(self, timeout_ms: int = 10000) -> None:
         """
         Blocks until the client has synced once, or throws why it cannot (e.g. `Unauthenticated`).
 """
@@ -9979,8 +10747,8 @@ class FrontdeskClient(FrontdeskClientProtocol):
     def watch(self, presentity: str) -> int:
         """
         Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
-        `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
-        `save_state`. A malformed name throws `Invalid` at once.
+        `PresenceChanged` (`CenterStatusChanged` for the center) and stays in `presence()`. Kept
+        across reconnects and in `save_state`. A malformed name throws `Invalid` at once.
 """
         
         _UniffiFfiConverterString.check_lower(presentity)
@@ -10129,7 +10897,7 @@ class EmbeddedCenterProtocol(typing.Protocol):
         Moves an order to a new status (e.g. shipped); its client is told.
 """
         raise NotImplementedError
-    def set_queue_hours(self, queue_id: str,hours: typing.Optional[str]) -> None:
+    def set_queue_hours(self, queue_id: str,hours: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> None:
         """
         Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
         (none: always open); outside them its live media are not offered and email still is.
@@ -10613,7 +11381,7 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def set_queue_hours(self, queue_id: str,hours: typing.Optional[str]) -> None:
+    def set_queue_hours(self, queue_id: str,hours: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> None:
         """
         Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
         (none: always open); outside them its live media are not offered and email still is.
@@ -10621,6 +11389,8 @@ class EmbeddedCenter(EmbeddedCenterProtocol):
         
         _UniffiFfiConverterString.check_lower(queue_id)
 
+        if hours is _DEFAULT:
+            hours = None
         _UniffiFfiConverterOptionalString.check_lower(hours)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -11384,6 +12154,8 @@ class _UniffiFfiConverterTypeFrontdeskAgent:
 
 __all__ = [
     "InternalError",
+    "WatcherMatch",
+    "Decision",
     "Medium",
     "AgentState",
     "Direction",
@@ -11404,6 +12176,7 @@ __all__ = [
     "ClientEvent",
     "FrontdeskError",
     "ListenerError",
+    "AccessRule",
     "AgendaWindow",
     "LiveInteraction",
     "Invitation",
@@ -11429,6 +12202,7 @@ __all__ = [
     "ErrorInfo",
     "HistoryFilter",
     "IceServer",
+    "Presence",
     "ProfilePatch",
     "AgentListenerImpl",
     "AgentListener",

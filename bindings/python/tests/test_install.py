@@ -36,9 +36,9 @@ class Listener(fd.ClientListener):
         pass
 
 client = fd.EmbeddedCenter.demo().connect("tok-alice", 1, Listener())
-rid: int = client.start_interaction(fd.Medium.CHAT, None, None, None)
-response: fd.Response = client.wait(rid, 5000)
-client.start_interaction("chat", None, None, None)
+rid: int = client.start_interaction(fd.Medium.CHAT)
+response: fd.Response = client.wait(rid)
+client.start_interaction("chat")
 '''
 
 

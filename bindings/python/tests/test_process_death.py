@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 
 import frontdesk as fd
@@ -98,6 +99,10 @@ def _restore_and_check(server, state_path, ids, record_id, tag, instance):
         notes = _notes(client, record_id, tag)
         assert notes == [f"{tag} {i}" for i in range(3)]  # each once, in order
         # The watch and the installation id came back without being asked again.
+        deadline = time.monotonic() + 10
+        while client.presence("queue:support") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.presence("queue:support") is not None
         now = json.loads(client.save_state())
         assert "queue:support" in now["watches"]
         assert now["instance"] == saved["instance"] == instance

@@ -611,7 +611,8 @@ fileprivate struct FfiConverterString: FfiConverter {
 public protocol AgentListener: AnyObject, Sendable {
     
     /**
-     * One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+     * One event; must return quickly. An exception thrown here is logged (Python: the `frontdesk`
+     * logger; elsewhere stderr) and the next event still comes.
      */
     func onEvent(event: AgentConsoleEvent) throws 
     
@@ -673,7 +674,8 @@ open class AgentListenerImpl: AgentListener, @unchecked Sendable {
 
     
     /**
-     * One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+     * One event; must return quickly. An exception thrown here is logged (Python: the `frontdesk`
+     * logger; elsewhere stderr) and the next event still comes.
      */
 open func onEvent(event: AgentConsoleEvent)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
@@ -824,7 +826,9 @@ public protocol ClientListener: AnyObject, Sendable {
     
     /**
      * One event, in order; must return quickly (it holds up the events after it). An exception
-     * thrown here is dropped and the next event still comes.
+     * thrown here cannot reach the app's own code (this call comes from the library's thread): it is
+     * logged (Python: the `frontdesk` logger, with the traceback; other languages: stderr) and the
+     * next event still comes.
      */
     func onEvent(event: ClientEvent) throws 
     
@@ -888,7 +892,9 @@ open class ClientListenerImpl: ClientListener, @unchecked Sendable {
     
     /**
      * One event, in order; must return quickly (it holds up the events after it). An exception
-     * thrown here is dropped and the next event still comes.
+     * thrown here cannot reach the app's own code (this call comes from the library's thread): it is
+     * logged (Python: the `frontdesk` logger, with the traceback; other languages: stderr) and the
+     * next event still comes.
      */
 open func onEvent(event: ClientEvent)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
@@ -1494,7 +1500,7 @@ open func setOrderStatus(orderId: String, status: OrderStatus)throws  -> Order  
      * Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
      * (none: always open); outside them its live media are not offered and email still is.
      */
-open func setQueueHours(queueId: String, hours: String?)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+open func setQueueHours(queueId: String, hours: String? = nil)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
     uniffi_frontdesk_uniffi_fn_method_embeddedcenter_set_queue_hours(
             self.uniffiCloneHandle(),
@@ -2205,7 +2211,7 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     func getCenterStatus() throws  -> UInt64
     
     /**
-     * Reads the own history, filtered by product, agent and date range.
+     * Reads the own history, filtered by product, agent and date range (all of it, a page at a time, by default).
      */
     func getHistory(filter: HistoryFilter) throws  -> UInt64
     
@@ -2256,9 +2262,20 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     func isDelivered(interactionId: String, seq: UInt64) throws  -> Bool
     
     /**
+     * Lists who watches the own status (answered with `Response.Watchers`).
+     */
+    func listWatchers() throws  -> UInt64
+    
+    /**
      * One own order from the local view; `NotFound` if it is not one of the client's.
      */
     func order(orderId: String) throws  -> Order
+    
+    /**
+     * The latest presence of a watched presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`);
+     * none until its first document arrives after `watch`.
+     */
+    func presence(presentity: String) throws  -> Presence?
     
     /**
      * What to keep so the client survives its process (JSON: installation id, unanswered requests,
@@ -2280,6 +2297,12 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     func sendEmail(subject: String, text: String, productId: String?) throws  -> UInt64
     
     /**
+     * Decides who may watch the own status (first matching rule wins; without one, the center sees
+     * it and other clients are politely blocked). Replaces the previous rules.
+     */
+    func setAccessRules(rules: [AccessRule]) throws  -> UInt64
+    
+    /**
      * Publishes the own status to the center.
      */
     func setStatus(status: ClientStatus) throws  -> UInt64
@@ -2291,7 +2314,7 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     func signal(interactionId: String, signal: CallSignal) throws  -> UInt64
     
     /**
-     * Starts a live interaction in the chosen medium, about a product or in a queue.
+     * Starts a live interaction in the chosen medium, about a product or in a queue (each optional).
      */
     func startInteraction(medium: Medium, productId: String?, queueId: String?, topic: String?) throws  -> UInt64
     
@@ -2343,8 +2366,8 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     
     /**
      * Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
-     * `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
-     * `save_state`. A malformed name throws `Invalid` at once.
+     * `PresenceChanged` (`CenterStatusChanged` for the center) and stays in `presence()`. Kept
+     * across reconnects and in `save_state`. A malformed name throws `Invalid` at once.
      */
     func watch(presentity: String) throws  -> UInt64
     
@@ -2408,9 +2431,11 @@ open class FrontdeskClient: FrontdeskClientProtocol, @unchecked Sendable {
 
     
     /**
-     * Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`);
-     * `instance` names the app installation (keep it across restarts so the session resumes). Returns
-     * at once: the connection is made on the library's threads and its events go to `listener`.
+     * Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`; a
+     * URL without a path gets `/client`); `instance` names the app installation (keep it across
+     * restarts so the session resumes). Returns at once: the connection is made on the library's
+     * threads and its events go to `listener`. A malformed URL throws `Invalid` here, since retrying
+     * it could never succeed.
      */
 public static func connect(url: String, token: String, instance: UInt64, listener: ClientListener)throws  -> FrontdeskClient  {
     return try  FfiConverterTypeFrontdeskClient_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
@@ -2533,9 +2558,9 @@ open func getCenterStatus()throws  -> UInt64  {
 }
     
     /**
-     * Reads the own history, filtered by product, agent and date range.
+     * Reads the own history, filtered by product, agent and date range (all of it, a page at a time, by default).
      */
-open func getHistory(filter: HistoryFilter)throws  -> UInt64  {
+open func getHistory(filter: HistoryFilter = HistoryFilter())throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
     uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_history(
@@ -2598,7 +2623,7 @@ open func getTranscript(interactionId: String)throws  -> UInt64  {
      * Reads a page of an interaction's transcript: the newest `limit` messages numbered below
      * `before` (the first message held, to read further back).
      */
-open func getTranscriptPage(interactionId: String, before: UInt64?, limit: UInt32?)throws  -> UInt64  {
+open func getTranscriptPage(interactionId: String, before: UInt64? = nil, limit: UInt32? = nil)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
     uniffi_frontdesk_uniffi_fn_method_frontdeskclient_get_transcript_page(
@@ -2665,6 +2690,18 @@ open func isDelivered(interactionId: String, seq: UInt64)throws  -> Bool  {
 }
     
     /**
+     * Lists who watches the own status (answered with `Response.Watchers`).
+     */
+open func listWatchers()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_list_watchers(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * One own order from the local view; `NotFound` if it is not one of the client's.
      */
 open func order(orderId: String)throws  -> Order  {
@@ -2673,6 +2710,20 @@ open func order(orderId: String)throws  -> Order  {
     uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(orderId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The latest presence of a watched presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`);
+     * none until its first document arrives after `watch`.
+     */
+open func presence(presentity: String)throws  -> Presence?  {
+    return try  FfiConverterOptionTypePresence.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(presentity),uniffiCallStatus
     )
 })
 }
@@ -2710,7 +2761,7 @@ open func sendChat(interactionId: String, text: String)throws  -> UInt64  {
      * Writes to the center by email (subject and text), answered by mail to the client's email
      * capability and in the app; it waits in the backlog when no agent is live.
      */
-open func sendEmail(subject: String, text: String, productId: String?)throws  -> UInt64  {
+open func sendEmail(subject: String, text: String, productId: String? = nil)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
     uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email(
@@ -2718,6 +2769,20 @@ open func sendEmail(subject: String, text: String, productId: String?)throws  ->
         FfiConverterString.lower(subject),
         FfiConverterString.lower(text),
         FfiConverterOptionString.lower(productId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Decides who may watch the own status (first matching rule wins; without one, the center sees
+     * it and other clients are politely blocked). Replaces the previous rules.
+     */
+open func setAccessRules(rules: [AccessRule])throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_access_rules(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeAccessRule.lower(rules),uniffiCallStatus
     )
 })
 }
@@ -2751,9 +2816,9 @@ open func signal(interactionId: String, signal: CallSignal)throws  -> UInt64  {
 }
     
     /**
-     * Starts a live interaction in the chosen medium, about a product or in a queue.
+     * Starts a live interaction in the chosen medium, about a product or in a queue (each optional).
      */
-open func startInteraction(medium: Medium, productId: String?, queueId: String?, topic: String?)throws  -> UInt64  {
+open func startInteraction(medium: Medium, productId: String? = nil, queueId: String? = nil, topic: String? = nil)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
     uniffi_frontdesk_uniffi_fn_method_frontdeskclient_start_interaction(
@@ -2861,7 +2926,7 @@ open func view()throws  -> ClientView  {
      * Blocks until the answer to `request_id` arrives and returns it, or throws its error. For scripts
      * and tests: apps should take answers from the listener instead.
      */
-open func wait(requestId: UInt64, timeoutMs: UInt64)throws  -> Response  {
+open func wait(requestId: UInt64, timeoutMs: UInt64 = UInt64(10000))throws  -> Response  {
     return try  FfiConverterTypeResponse_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
     uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait(
@@ -2875,7 +2940,7 @@ open func wait(requestId: UInt64, timeoutMs: UInt64)throws  -> Response  {
     /**
      * Blocks until the client has synced once, or throws why it cannot (e.g. `Unauthenticated`).
      */
-open func waitSynced(timeoutMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+open func waitSynced(timeoutMs: UInt64 = UInt64(10000))throws   {try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
     uniffi_frontdesk_uniffi_fn_method_frontdeskclient_wait_synced(
             self.uniffiCloneHandle(),
@@ -2886,8 +2951,8 @@ open func waitSynced(timeoutMs: UInt64)throws   {try rustCallWithError(FfiConver
     
     /**
      * Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
-     * `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
-     * `save_state`. A malformed name throws `Invalid` at once.
+     * `PresenceChanged` (`CenterStatusChanged` for the center) and stays in `presence()`. Kept
+     * across reconnects and in `save_state`. A malformed name throws `Invalid` at once.
      */
 open func watch(presentity: String)throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
@@ -2945,6 +3010,75 @@ public func FfiConverterTypeFrontdeskClient_lower(_ value: FrontdeskClient) -> U
 }
 
 
+
+
+/**
+ * One rule about who may watch the client's own status; the first rule that matches decides.
+ */
+public struct AccessRule: Equatable, Hashable {
+    /**
+     * Who.
+     */
+    public var watcher: WatcherMatch
+    /**
+     * What.
+     */
+    public var decision: Decision
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Who.
+         */watcher: WatcherMatch, 
+        /**
+         * What.
+         */decision: Decision) {
+        self.watcher = watcher
+        self.decision = decision
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AccessRule: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAccessRule: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AccessRule {
+        return
+            try AccessRule(
+                watcher: FfiConverterTypeWatcherMatch.read(from: &buf), 
+                decision: FfiConverterTypeDecision.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AccessRule, into buf: inout [UInt8]) {
+        FfiConverterTypeWatcherMatch.write(value.watcher, into: &buf)
+        FfiConverterTypeDecision.write(value.decision, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccessRule_lift(_ buf: RustBuffer) throws -> AccessRule {
+    return try FfiConverterTypeAccessRule.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAccessRule_lower(_ value: AccessRule) -> RustBuffer {
+    return FfiConverterTypeAccessRule.lower(value)
+}
 
 
 /**
@@ -5316,6 +5450,135 @@ public func FfiConverterTypeOrder_lower(_ value: Order) -> RustBuffer {
 
 
 /**
+ * The latest presence of a watched presentity, as the client's view holds it.
+ */
+public struct Presence: Equatable, Hashable {
+    /**
+     * Presentity in wire form ("center", "queue:support", "agent:ann", "client:bob").
+     */
+    public var presentity: String
+    /**
+     * Grows with each change.
+     */
+    public var version: UInt64
+    /**
+     * Whether it can be reached some way now (an open tuple); a politely blocked watcher always sees false.
+     */
+    public var `open`: Bool
+    /**
+     * Media on which it can be reached now.
+     */
+    public var openMedia: [Medium]
+    /**
+     * Free text.
+     */
+    public var note: String?
+    /**
+     * Center figures (the center presentity).
+     */
+    public var center: CenterStatus?
+    /**
+     * The agent (an agent presentity).
+     */
+    public var agent: AgentSummary?
+    /**
+     * The client's status (a client presentity that allows us).
+     */
+    public var client: ClientStatus?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Presentity in wire form ("center", "queue:support", "agent:ann", "client:bob").
+         */presentity: String, 
+        /**
+         * Grows with each change.
+         */version: UInt64, 
+        /**
+         * Whether it can be reached some way now (an open tuple); a politely blocked watcher always sees false.
+         */`open`: Bool, 
+        /**
+         * Media on which it can be reached now.
+         */openMedia: [Medium], 
+        /**
+         * Free text.
+         */note: String?, 
+        /**
+         * Center figures (the center presentity).
+         */center: CenterStatus?, 
+        /**
+         * The agent (an agent presentity).
+         */agent: AgentSummary?, 
+        /**
+         * The client's status (a client presentity that allows us).
+         */client: ClientStatus?) {
+        self.presentity = presentity
+        self.version = version
+        self.`open` = `open`
+        self.openMedia = openMedia
+        self.note = note
+        self.center = center
+        self.agent = agent
+        self.client = client
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Presence: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePresence: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Presence {
+        return
+            try Presence(
+                presentity: FfiConverterString.read(from: &buf), 
+                version: FfiConverterUInt64.read(from: &buf), 
+                open: FfiConverterBool.read(from: &buf), 
+                openMedia: FfiConverterSequenceTypeMedium.read(from: &buf), 
+                note: FfiConverterOptionString.read(from: &buf), 
+                center: FfiConverterOptionTypeCenterStatus.read(from: &buf), 
+                agent: FfiConverterOptionTypeAgentSummary.read(from: &buf), 
+                client: FfiConverterOptionTypeClientStatus.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Presence, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.presentity, into: &buf)
+        FfiConverterUInt64.write(value.version, into: &buf)
+        FfiConverterBool.write(value.`open`, into: &buf)
+        FfiConverterSequenceTypeMedium.write(value.openMedia, into: &buf)
+        FfiConverterOptionString.write(value.note, into: &buf)
+        FfiConverterOptionTypeCenterStatus.write(value.center, into: &buf)
+        FfiConverterOptionTypeAgentSummary.write(value.agent, into: &buf)
+        FfiConverterOptionTypeClientStatus.write(value.client, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePresence_lift(_ buf: RustBuffer) throws -> Presence {
+    return try FfiConverterTypePresence.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePresence_lower(_ value: Presence) -> RustBuffer {
+    return FfiConverterTypePresence.lower(value)
+}
+
+
+/**
  * A product the center supports.
  */
 public struct Product: Equatable, Hashable {
@@ -5734,6 +5997,18 @@ public enum AgentConsoleEvent: Equatable, Hashable {
          */retryAtMs: UInt64
     )
     /**
+     * The network failed (a dial refused or timed out, a connection that broke); comes just before
+     * the `Disconnected` it causes.
+     */
+    case transportError(
+        /**
+         * The URL dialled.
+         */url: String, 
+        /**
+         * The cause.
+         */message: String
+    )
+    /**
      * The broker refused the token; connect again with a new one.
      */
     case rejected(
@@ -5814,22 +6089,25 @@ public struct FfiConverterTypeAgentConsoleEvent: FfiConverterRustBuffer {
         case 2: return .disconnected(retryAtMs: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 3: return .rejected(error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        case 3: return .transportError(url: try FfiConverterString.read(from: &buf), message: try FfiConverterString.read(from: &buf)
         )
         
-        case 4: return .seated(seat: try FfiConverterTypeAgentSeat.read(from: &buf)
+        case 4: return .rejected(error: try FfiConverterTypeErrorInfo.read(from: &buf)
         )
         
-        case 5: return .completed(requestId: try FfiConverterUInt64.read(from: &buf), response: try FfiConverterTypeResponse.read(from: &buf)
+        case 5: return .seated(seat: try FfiConverterTypeAgentSeat.read(from: &buf)
         )
         
-        case 6: return .failed(requestId: try FfiConverterUInt64.read(from: &buf), error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        case 6: return .completed(requestId: try FfiConverterUInt64.read(from: &buf), response: try FfiConverterTypeResponse.read(from: &buf)
         )
         
-        case 7: return .pushed(event: try FfiConverterTypeAgentEvent.read(from: &buf)
+        case 7: return .failed(requestId: try FfiConverterUInt64.read(from: &buf), error: try FfiConverterTypeErrorInfo.read(from: &buf)
         )
         
-        case 8: return .protocolError(error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        case 8: return .pushed(event: try FfiConverterTypeAgentEvent.read(from: &buf)
+        )
+        
+        case 9: return .protocolError(error: try FfiConverterTypeErrorInfo.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -5850,35 +6128,41 @@ public struct FfiConverterTypeAgentConsoleEvent: FfiConverterRustBuffer {
             FfiConverterUInt64.write(retryAtMs, into: &buf)
             
         
-        case let .rejected(error):
+        case let .transportError(url,message):
             writeInt(&buf, Int32(3))
+            FfiConverterString.write(url, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        
+        case let .rejected(error):
+            writeInt(&buf, Int32(4))
             FfiConverterTypeErrorInfo.write(error, into: &buf)
             
         
         case let .seated(seat):
-            writeInt(&buf, Int32(4))
+            writeInt(&buf, Int32(5))
             FfiConverterTypeAgentSeat.write(seat, into: &buf)
             
         
         case let .completed(requestId,response):
-            writeInt(&buf, Int32(5))
+            writeInt(&buf, Int32(6))
             FfiConverterUInt64.write(requestId, into: &buf)
             FfiConverterTypeResponse.write(response, into: &buf)
             
         
         case let .failed(requestId,error):
-            writeInt(&buf, Int32(6))
+            writeInt(&buf, Int32(7))
             FfiConverterUInt64.write(requestId, into: &buf)
             FfiConverterTypeErrorInfo.write(error, into: &buf)
             
         
         case let .pushed(event):
-            writeInt(&buf, Int32(7))
+            writeInt(&buf, Int32(8))
             FfiConverterTypeAgentEvent.write(event, into: &buf)
             
         
         case let .protocolError(error):
-            writeInt(&buf, Int32(8))
+            writeInt(&buf, Int32(9))
             FfiConverterTypeErrorInfo.write(error, into: &buf)
             
         }
@@ -6717,6 +7001,18 @@ public enum ClientEvent: Equatable, Hashable {
          */retryAtMs: UInt64
     )
     /**
+     * The network failed: a dial was refused or timed out, or a connection broke. Comes just before
+     * the `Disconnected` it causes (a network client only: in memory nothing can fail this way).
+     */
+    case transportError(
+        /**
+         * The URL dialled.
+         */url: String, 
+        /**
+         * The cause ("cannot connect: … Connection refused").
+         */message: String
+    )
+    /**
      * The broker refused the token or version; call `authenticate` with a new token.
      */
     case rejected(
@@ -6887,54 +7183,57 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
         case 2: return .disconnected(retryAtMs: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 3: return .rejected(error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        case 3: return .transportError(url: try FfiConverterString.read(from: &buf), message: try FfiConverterString.read(from: &buf)
         )
         
-        case 4: return .synced
-        
-        case 5: return .completed(requestId: try FfiConverterUInt64.read(from: &buf), response: try FfiConverterTypeResponse.read(from: &buf)
+        case 4: return .rejected(error: try FfiConverterTypeErrorInfo.read(from: &buf)
         )
         
-        case 6: return .failed(requestId: try FfiConverterUInt64.read(from: &buf), error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        case 5: return .synced
+        
+        case 6: return .completed(requestId: try FfiConverterUInt64.read(from: &buf), response: try FfiConverterTypeResponse.read(from: &buf)
         )
         
-        case 7: return .profileChanged(profile: try FfiConverterTypeClientProfile.read(from: &buf)
+        case 7: return .failed(requestId: try FfiConverterUInt64.read(from: &buf), error: try FfiConverterTypeErrorInfo.read(from: &buf)
         )
         
-        case 8: return .orderChanged(order: try FfiConverterTypeOrder.read(from: &buf)
+        case 8: return .profileChanged(profile: try FfiConverterTypeClientProfile.read(from: &buf)
         )
         
-        case 9: return .historyChanged(record: try FfiConverterTypeInteractionRecord.read(from: &buf)
+        case 9: return .orderChanged(order: try FfiConverterTypeOrder.read(from: &buf)
         )
         
-        case 10: return .alert(fired: try FfiConverterTypeAlertFired.read(from: &buf)
+        case 10: return .historyChanged(record: try FfiConverterTypeInteractionRecord.read(from: &buf)
         )
         
-        case 11: return .invitationChanged(invitation: try FfiConverterTypeInvitation.read(from: &buf)
+        case 11: return .alert(fired: try FfiConverterTypeAlertFired.read(from: &buf)
         )
         
-        case 12: return .interactionChanged(interaction: try FfiConverterTypeLiveInteraction.read(from: &buf)
+        case 12: return .invitationChanged(invitation: try FfiConverterTypeInvitation.read(from: &buf)
         )
         
-        case 13: return .chatReceived(message: try FfiConverterTypeChatMessage.read(from: &buf)
+        case 13: return .interactionChanged(interaction: try FfiConverterTypeLiveInteraction.read(from: &buf)
         )
         
-        case 14: return .chatDelivered(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf)
+        case 14: return .chatReceived(message: try FfiConverterTypeChatMessage.read(from: &buf)
         )
         
-        case 15: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
+        case 15: return .chatDelivered(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 16: return .centerStatusChanged(status: try FfiConverterTypeCenterStatus.read(from: &buf)
+        case 16: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
         )
         
-        case 17: return .presenceChanged(presentity: try FfiConverterString.read(from: &buf)
+        case 17: return .centerStatusChanged(status: try FfiConverterTypeCenterStatus.read(from: &buf)
         )
         
-        case 18: return .watchEnded(presentity: try FfiConverterString.read(from: &buf)
+        case 18: return .presenceChanged(presentity: try FfiConverterString.read(from: &buf)
         )
         
-        case 19: return .protocolError(error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        case 19: return .watchEnded(presentity: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 20: return .protocolError(error: try FfiConverterTypeErrorInfo.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -6955,91 +7254,97 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
             FfiConverterUInt64.write(retryAtMs, into: &buf)
             
         
-        case let .rejected(error):
+        case let .transportError(url,message):
             writeInt(&buf, Int32(3))
+            FfiConverterString.write(url, into: &buf)
+            FfiConverterString.write(message, into: &buf)
+            
+        
+        case let .rejected(error):
+            writeInt(&buf, Int32(4))
             FfiConverterTypeErrorInfo.write(error, into: &buf)
             
         
         case .synced:
-            writeInt(&buf, Int32(4))
+            writeInt(&buf, Int32(5))
         
         
         case let .completed(requestId,response):
-            writeInt(&buf, Int32(5))
+            writeInt(&buf, Int32(6))
             FfiConverterUInt64.write(requestId, into: &buf)
             FfiConverterTypeResponse.write(response, into: &buf)
             
         
         case let .failed(requestId,error):
-            writeInt(&buf, Int32(6))
+            writeInt(&buf, Int32(7))
             FfiConverterUInt64.write(requestId, into: &buf)
             FfiConverterTypeErrorInfo.write(error, into: &buf)
             
         
         case let .profileChanged(profile):
-            writeInt(&buf, Int32(7))
+            writeInt(&buf, Int32(8))
             FfiConverterTypeClientProfile.write(profile, into: &buf)
             
         
         case let .orderChanged(order):
-            writeInt(&buf, Int32(8))
+            writeInt(&buf, Int32(9))
             FfiConverterTypeOrder.write(order, into: &buf)
             
         
         case let .historyChanged(record):
-            writeInt(&buf, Int32(9))
+            writeInt(&buf, Int32(10))
             FfiConverterTypeInteractionRecord.write(record, into: &buf)
             
         
         case let .alert(fired):
-            writeInt(&buf, Int32(10))
+            writeInt(&buf, Int32(11))
             FfiConverterTypeAlertFired.write(fired, into: &buf)
             
         
         case let .invitationChanged(invitation):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(12))
             FfiConverterTypeInvitation.write(invitation, into: &buf)
             
         
         case let .interactionChanged(interaction):
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(13))
             FfiConverterTypeLiveInteraction.write(interaction, into: &buf)
             
         
         case let .chatReceived(message):
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
             FfiConverterTypeChatMessage.write(message, into: &buf)
             
         
         case let .chatDelivered(interactionId,seq):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(15))
             FfiConverterString.write(interactionId, into: &buf)
             FfiConverterUInt64.write(seq, into: &buf)
             
         
         case let .signal(interactionId,signal):
-            writeInt(&buf, Int32(15))
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(interactionId, into: &buf)
             FfiConverterTypeCallSignal.write(signal, into: &buf)
             
         
         case let .centerStatusChanged(status):
-            writeInt(&buf, Int32(16))
+            writeInt(&buf, Int32(17))
             FfiConverterTypeCenterStatus.write(status, into: &buf)
             
         
         case let .presenceChanged(presentity):
-            writeInt(&buf, Int32(17))
-            FfiConverterString.write(presentity, into: &buf)
-            
-        
-        case let .watchEnded(presentity):
             writeInt(&buf, Int32(18))
             FfiConverterString.write(presentity, into: &buf)
             
         
-        case let .protocolError(error):
+        case let .watchEnded(presentity):
             writeInt(&buf, Int32(19))
+            FfiConverterString.write(presentity, into: &buf)
+            
+        
+        case let .protocolError(error):
+            writeInt(&buf, Int32(20))
             FfiConverterTypeErrorInfo.write(error, into: &buf)
             
         }
@@ -7059,6 +7364,91 @@ public func FfiConverterTypeClientEvent_lift(_ buf: RustBuffer) throws -> Client
 #endif
 public func FfiConverterTypeClientEvent_lower(_ value: ClientEvent) -> RustBuffer {
     return FfiConverterTypeClientEvent.lower(value)
+}
+
+
+
+/**
+ * What an access rule decides for the watchers it matches.
+ */
+
+public enum Decision: Equatable, Hashable {
+    
+    /**
+     * They see the real status.
+     */
+    case allow
+    /**
+     * They are refused (their watch fails with `Forbidden`).
+     */
+    case block
+    /**
+     * They are accepted but always see "closed", so they cannot tell they are blocked (RFC 2778).
+     */
+    case politeBlock
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Decision: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDecision: FfiConverterRustBuffer {
+    typealias SwiftType = Decision
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Decision {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .allow
+        
+        case 2: return .block
+        
+        case 3: return .politeBlock
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Decision, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .allow:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .block:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .politeBlock:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecision_lift(_ buf: RustBuffer) throws -> Decision {
+    return try FfiConverterTypeDecision.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDecision_lower(_ value: Decision) -> RustBuffer {
+    return FfiConverterTypeDecision.lower(value)
 }
 
 
@@ -7905,7 +8295,7 @@ public func FfiConverterTypeInvitationState_lower(_ value: InvitationState) -> R
 
 
 /**
- * An exception a listener threw; the runtime drops it so one app bug does not stop the events.
+ * An exception a listener threw; the runtime reports it and goes on, so one app bug does not stop the events.
  */
 public 
 enum ListenerError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -7913,11 +8303,20 @@ enum ListenerError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     
     
     /**
-     * The listener failed.
+     * The listener failed; the library writes the reason to stderr.
      */
     case Failed(
         /**
          * What it said (not `message`: that clashes with Kotlin's `Throwable.message`).
+         */reason: String
+    )
+    /**
+     * The listener failed and the foreign side already logged it (the Python package does, with the
+     * traceback), so the library stays quiet.
+     */
+    case Reported(
+        /**
+         * What it said.
          */reason: String
     )
 
@@ -7952,6 +8351,9 @@ public struct FfiConverterTypeListenerError: FfiConverterRustBuffer {
         case 1: return .Failed(
             reason: try FfiConverterString.read(from: &buf)
             )
+        case 2: return .Reported(
+            reason: try FfiConverterString.read(from: &buf)
+            )
 
          default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -7966,6 +8368,11 @@ public struct FfiConverterTypeListenerError: FfiConverterRustBuffer {
         
         case let .Failed(reason):
             writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Reported(reason):
+            writeInt(&buf, Int32(2))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -8635,6 +9042,123 @@ public func FfiConverterTypeResponse_lower(_ value: Response) -> RustBuffer {
 }
 
 
+
+/**
+ * Which watchers an access rule applies to.
+ */
+
+public enum WatcherMatch: Equatable, Hashable {
+    
+    /**
+     * Everybody.
+     */
+    case anyone
+    /**
+     * Any client.
+     */
+    case anyClient
+    /**
+     * Any agent or supervisor.
+     */
+    case anyAgent
+    /**
+     * One client.
+     */
+    case client(
+        /**
+         * Client id.
+         */id: String
+    )
+    /**
+     * One agent.
+     */
+    case agent(
+        /**
+         * Agent id.
+         */id: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension WatcherMatch: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeWatcherMatch: FfiConverterRustBuffer {
+    typealias SwiftType = WatcherMatch
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> WatcherMatch {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .anyone
+        
+        case 2: return .anyClient
+        
+        case 3: return .anyAgent
+        
+        case 4: return .client(id: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 5: return .agent(id: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: WatcherMatch, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .anyone:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .anyClient:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .anyAgent:
+            writeInt(&buf, Int32(3))
+        
+        
+        case let .client(id):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(id, into: &buf)
+            
+        
+        case let .agent(id):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(id, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWatcherMatch_lift(_ buf: RustBuffer) throws -> WatcherMatch {
+    return try FfiConverterTypeWatcherMatch.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeWatcherMatch_lower(_ value: WatcherMatch) -> RustBuffer {
+    return FfiConverterTypeWatcherMatch.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -8758,6 +9282,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeAgentSummary: FfiConverterRustBuffer {
+    typealias SwiftType = AgentSummary?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeAgentSummary.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeAgentSummary.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeCenterStatus: FfiConverterRustBuffer {
     typealias SwiftType = CenterStatus?
 
@@ -8774,6 +9322,30 @@ fileprivate struct FfiConverterOptionTypeCenterStatus: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeCenterStatus.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeClientStatus: FfiConverterRustBuffer {
+    typealias SwiftType = ClientStatus?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeClientStatus.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeClientStatus.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -8846,6 +9418,30 @@ fileprivate struct FfiConverterOptionTypeLiveInteraction: FfiConverterRustBuffer
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeLiveInteraction.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypePresence: FfiConverterRustBuffer {
+    typealias SwiftType = Presence?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePresence.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePresence.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -8968,6 +9564,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeAccessRule: FfiConverterRustBuffer {
+    typealias SwiftType = [AccessRule]
+
+    public static func write(_ value: [AccessRule], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAccessRule.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AccessRule] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [AccessRule]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAccessRule.read(from: &buf))
         }
         return seq
     }
@@ -9363,7 +9984,7 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event() != 51860) {
+    if (uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event() != 1311) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_accept() != 16340) {
@@ -9498,7 +10119,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status() != 10219) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours() != 61521) {
+    if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours() != 23619) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown() != 9452) {
@@ -9525,7 +10146,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_center_status() != 34772) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history() != 6807) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history() != 13903) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_orders() != 46772) {
@@ -9540,7 +10161,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() != 44149) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page() != 55662) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page() != 31441) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_ice_servers() != 47882) {
@@ -9555,7 +10176,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered() != 32916) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers() != 49591) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() != 33183) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence() != 34842) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state() != 35980) {
@@ -9564,7 +10191,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() != 35172) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() != 62830) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() != 25538) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules() != 34510) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status() != 56840) {
@@ -9573,7 +10203,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_signal() != 27916) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() != 63855) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() != 29825) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_alert() != 15867) {
@@ -9597,16 +10227,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_view() != 2411) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait() != 48753) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait() != 50541) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() != 42713) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() != 3734) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch() != 25011) {
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch() != 41151) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() != 62551) {
+    if (uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() != 53738) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() != 20913) {
@@ -9618,7 +10248,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_new() != 42963) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 13989) {
+    if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 10044) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() != 28785) {

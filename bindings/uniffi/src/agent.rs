@@ -80,6 +80,14 @@ pub enum AgentConsoleEvent {
         /// Next attempt (ms since the epoch).
         retry_at_ms: u64,
     },
+    /// The network failed (a dial refused or timed out, a connection that broke); comes just before
+    /// the `Disconnected` it causes.
+    TransportError {
+        /// The URL dialled.
+        url: String,
+        /// The cause.
+        message: String,
+    },
     /// The broker refused the token; connect again with a new one.
     Rejected {
         /// Why.
@@ -116,17 +124,36 @@ pub enum AgentConsoleEvent {
     },
 }
 
+impl AgentConsoleEvent {
+    /// The variant's name, for messages about a listener that failed on it.
+    fn kind(&self) -> &'static str {
+        match self {
+            AgentConsoleEvent::Connected { .. } => "Connected",
+            AgentConsoleEvent::Disconnected { .. } => "Disconnected",
+            AgentConsoleEvent::TransportError { .. } => "TransportError",
+            AgentConsoleEvent::Rejected { .. } => "Rejected",
+            AgentConsoleEvent::Seated { .. } => "Seated",
+            AgentConsoleEvent::Completed { .. } => "Completed",
+            AgentConsoleEvent::Failed { .. } => "Failed",
+            AgentConsoleEvent::Pushed { .. } => "Pushed",
+            AgentConsoleEvent::ProtocolError { .. } => "ProtocolError",
+        }
+    }
+}
+
 /// Receives a console's events, in order, on the library's thread (hop to the UI thread for views).
 #[uniffi::export(with_foreign)]
 pub trait AgentListener: Send + Sync {
-    /// One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+    /// One event; must return quickly. An exception thrown here is logged (Python: the `frontdesk`
+    /// logger; elsewhere stderr) and the next event still comes.
     fn on_event(&self, event: AgentConsoleEvent) -> Result<(), ListenerError>;
 }
 
 enum Inbound {
     Up(u64),
     Frame(u64, Vec<u8>),
-    Down(u64),
+    /// The connection of that generation is gone, and why.
+    Down(u64, String),
 }
 
 enum Msg {
@@ -222,9 +249,7 @@ impl FrontdeskAgent {
         media: Vec<Medium>,
         listener: Arc<dyn AgentListener>,
     ) -> Result<Arc<Self>, FrontdeskError> {
-        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Err(FrontdeskError::Invalid { message: format!("bad broker URL {url:?}: want ws:// or wss://") });
-        }
+        let url = crate::network::endpoint_url(&url, "/agent")?;
         if name.trim().is_empty() || media.is_empty() {
             return Err(FrontdeskError::Invalid { message: "an agent needs a display name and at least one medium".into() });
         }
@@ -437,8 +462,15 @@ fn keep(st: &mut State, id: AgentRequestId, r: Result<Response, ErrorInfo>) {
     st.order.push_back(id);
 }
 
+/// What one turn produced, in order: console events still to convert, and network failures.
+enum Out {
+    Console(AgentClientEvent),
+    Note(AgentConsoleEvent),
+}
+
 struct Io {
     connector: WsConnector,
+    url: String,
     gen: u64,
     out: Option<UnboundedSender<Vec<u8>>>,
     inbox: UnboundedSender<Inbound>,
@@ -457,8 +489,9 @@ impl Io {
         self.out = Some(out);
     }
 
-    /// Runs the console at `now` until it has nothing more to do; returns its next deadline.
-    fn turn(&mut self, st: &mut State, inbound: &mut Vec<Inbound>) -> Option<Timestamp> {
+    /// Runs the console at `now` until it has nothing more to do; returns its next deadline. Network
+    /// failures go to `notes`, each after the console events that came before it.
+    fn turn(&mut self, st: &mut State, inbound: &mut Vec<Inbound>, out: &mut Vec<Out>) -> Option<Timestamp> {
         let now = wall_clock();
         if std::mem::take(&mut st.hang_up) {
             self.hang_up();
@@ -475,8 +508,10 @@ impl Io {
                     Inbound::Up(g) if g == self.gen => a.handle_connected(now),
                     // A malformed frame is reported by the console itself (protocol_error) and dropped.
                     Inbound::Frame(g, data) if g == self.gen => drop(a.handle_input(now, &data)),
-                    Inbound::Down(g) if g == self.gen => {
+                    Inbound::Down(g, why) if g == self.gen => {
                         self.out = None;
+                        out.extend(std::iter::from_fn(|| a.poll_event()).map(Out::Console));
+                        out.push(Out::Note(AgentConsoleEvent::TransportError { url: self.url.clone(), message: why }));
                         a.handle_disconnected(now);
                     }
                     _ => {}
@@ -501,7 +536,7 @@ impl Io {
 
 async fn run(sh: Arc<Shared>, url: String, mut rx: UnboundedReceiver<Msg>) {
     let (inbox, mut inbound_rx) = unbounded_channel();
-    let mut io = Io { connector: WsConnector::new(url), gen: 0, out: None, inbox };
+    let mut io = Io { connector: WsConnector::new(url.clone()), url, gen: 0, out: None, inbox };
     let mut inbound = Vec::new();
     loop {
         while let Ok(x) = inbound_rx.try_recv() {
@@ -509,18 +544,24 @@ async fn run(sh: Arc<Shared>, url: String, mut rx: UnboundedReceiver<Msg>) {
         }
         let (calls, deadline, listener) = {
             let mut st = lock(&sh);
-            let deadline = io.turn(&mut st, &mut inbound);
-            let mut calls = vec![];
-            while let Some(e) = st.agent.poll_event() {
-                calls.push(convert(&mut st, e));
-            }
+            let mut out = vec![];
+            let deadline = io.turn(&mut st, &mut inbound, &mut out);
+            out.extend(std::iter::from_fn(|| st.agent.poll_event()).map(Out::Console));
+            let calls: Vec<AgentConsoleEvent> = out
+                .into_iter()
+                .map(|o| match o {
+                    Out::Console(e) => convert(&mut st, e),
+                    Out::Note(n) => n,
+                })
+                .collect();
             (calls, deadline, st.listener.clone())
         };
         sh.changed.notify_all();
         if let Some(l) = listener {
             for ev in calls {
+                let kind = ev.kind();
                 // A listener that throws (or a Rust listener that panics) must not stop the console.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l.on_event(ev)));
+                crate::runtime::report_listener_failure(kind, std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l.on_event(ev))));
             }
         }
         let wait = deadline.map_or(Duration::from_secs(3600), |t| Duration::from_millis(t.0.saturating_sub(wall_clock().0).max(1)));
@@ -544,17 +585,24 @@ async fn run(sh: Arc<Shared>, url: String, mut rx: UnboundedReceiver<Msg>) {
 
 /// One connection: dials, then moves frames both ways until either side ends it.
 async fn connection(g: u64, mut connector: WsConnector, mut out: UnboundedReceiver<Vec<u8>>, inbox: UnboundedSender<Inbound>) {
-    let Ok(Ok(Transport { mut sender, mut receiver })) = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect()).await else {
-        let _ = inbox.send(Inbound::Down(g));
-        return;
+    let Transport { mut sender, mut receiver } = match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect()).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
+            let _ = inbox.send(Inbound::Down(g, format!("cannot connect: {e}")));
+            return;
+        }
+        Err(_) => {
+            let _ = inbox.send(Inbound::Down(g, format!("cannot connect: no answer within {} s", CONNECT_TIMEOUT.as_secs())));
+            return;
+        }
     };
     let _ = inbox.send(Inbound::Up(g));
     loop {
         tokio::select! {
             f = out.recv() => match f {
                 Some(f) => {
-                    if sender.send(f).await.is_err() {
-                        let _ = inbox.send(Inbound::Down(g));
+                    if let Err(e) = sender.send(f).await {
+                        let _ = inbox.send(Inbound::Down(g, format!("cannot send: {e}")));
                         return;
                     }
                 }
@@ -567,8 +615,8 @@ async fn connection(g: u64, mut connector: WsConnector, mut out: UnboundedReceiv
                 Ok(data) => {
                     let _ = inbox.send(Inbound::Frame(g, data));
                 }
-                Err(_) => {
-                    let _ = inbox.send(Inbound::Down(g));
+                Err(e) => {
+                    let _ = inbox.send(Inbound::Down(g, format!("connection lost: {e}")));
                     return;
                 }
             },

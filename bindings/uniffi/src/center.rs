@@ -158,6 +158,7 @@ impl EmbeddedCenter {
 
     /// Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
     /// (none: always open); outside them its live media are not offered and email still is.
+    #[uniffi::method(default(hours = None))]
     pub fn set_queue_hours(&self, queue_id: String, hours: Option<String>) -> Result<(), FrontdeskError> {
         let hours = hours
             .map(|h| fc::monitor::hours::BusinessHours::parse(&h))

@@ -69,7 +69,8 @@ pub(crate) fn saved_state(state_json: &str) -> Result<fc::client::SavedState, Fr
 impl FrontdeskClient {
     /// Starts `client` on its own runtime and I/O threads, talking to `url`.
     fn start_network(url: String, mut client: Client, listener: Arc<dyn crate::events::ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
-        use crate::network::{NetEngine, NET_KEY};
+        use crate::network::{endpoint_url, NetEngine, NET_KEY};
+        let url = endpoint_url(&url, "/client")?;
         client.start(crate::runtime::wall_clock());
         let mut failed = None;
         let rt = Runtime::start_with(|waker| match NetEngine::new(url, client, waker) {
@@ -93,9 +94,11 @@ impl FrontdeskClient {
 #[cfg(feature = "network")]
 #[uniffi::export]
 impl FrontdeskClient {
-    /// Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`);
-    /// `instance` names the app installation (keep it across restarts so the session resumes). Returns
-    /// at once: the connection is made on the library's threads and its events go to `listener`.
+    /// Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`; a
+    /// URL without a path gets `/client`); `instance` names the app installation (keep it across
+    /// restarts so the session resumes). Returns at once: the connection is made on the library's
+    /// threads and its events go to `listener`. A malformed URL throws `Invalid` here, since retrying
+    /// it could never succeed.
     #[uniffi::constructor]
     pub fn connect(url: String, token: String, instance: u64, listener: Arc<dyn crate::events::ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
         Self::start_network(url, Client::new(fc::client::ClientConfig::new(token, instance)), listener)
@@ -173,8 +176,16 @@ impl FrontdeskClient {
             .ok_or_else(|| not_found(format!("no order {order_id} of this client")))
     }
 
+    /// The latest presence of a watched presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`);
+    /// none until its first document arrives after `watch`.
+    pub fn presence(&self, presentity: String) -> Result<Option<Presence>, FrontdeskError> {
+        let p = crate::types::presentity(&presentity)?;
+        self.read_client(|c| c.view().presence.get(&p).cloned().map(Into::into))
+    }
+
     /// Blocks until the answer to `request_id` arrives and returns it, or throws its error. For scripts
     /// and tests: apps should take answers from the listener instead.
+    #[uniffi::method(default(timeout_ms = 10000))]
     pub fn wait(&self, request_id: u64, timeout_ms: u64) -> Result<Response, FrontdeskError> {
         let key = self.key;
         self.rt
@@ -183,6 +194,7 @@ impl FrontdeskClient {
     }
 
     /// Blocks until the client has synced once, or throws why it cannot (e.g. `Unauthenticated`).
+    #[uniffi::method(default(timeout_ms = 10000))]
     pub fn wait_synced(&self, timeout_ms: u64) -> Result<(), FrontdeskError> {
         let key = self.key;
         self.rt
@@ -205,7 +217,8 @@ impl FrontdeskClient {
         self.request(|c| c.update_profile(patch.into()))
     }
 
-    /// Reads the own history, filtered by product, agent and date range.
+    /// Reads the own history, filtered by product, agent and date range (all of it, a page at a time, by default).
+    #[uniffi::method(default(filter))]
     pub fn get_history(&self, filter: HistoryFilter) -> Result<u64, FrontdeskError> {
         self.request(|c| c.get_history(filter.into()))
     }
@@ -236,8 +249,8 @@ impl FrontdeskClient {
     }
 
     /// Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
-    /// `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
-    /// `save_state`. A malformed name throws `Invalid` at once.
+    /// `PresenceChanged` (`CenterStatusChanged` for the center) and stays in `presence()`. Kept
+    /// across reconnects and in `save_state`. A malformed name throws `Invalid` at once.
     pub fn watch(&self, presentity: String) -> Result<u64, FrontdeskError> {
         let p = crate::types::presentity(&presentity)?;
         self.request(|c| c.watch(p))
@@ -247,6 +260,17 @@ impl FrontdeskClient {
     pub fn unwatch(&self, presentity: String) -> Result<u64, FrontdeskError> {
         let p = crate::types::presentity(&presentity)?;
         self.request(|c| c.unwatch(p))
+    }
+
+    /// Decides who may watch the own status (first matching rule wins; without one, the center sees
+    /// it and other clients are politely blocked). Replaces the previous rules.
+    pub fn set_access_rules(&self, rules: Vec<AccessRule>) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.set_access_rules(rules.into_iter().map(Into::into).collect()))
+    }
+
+    /// Lists who watches the own status (answered with `Response.Watchers`).
+    pub fn list_watchers(&self) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.list_watchers())
     }
 
     /// Publishes the own status to the center.
@@ -279,7 +303,8 @@ impl FrontdeskClient {
         self.request(|c| c.invite_agent(fc::AgentId(agent_id), medium.into(), message))
     }
 
-    /// Starts a live interaction in the chosen medium, about a product or in a queue.
+    /// Starts a live interaction in the chosen medium, about a product or in a queue (each optional).
+    #[uniffi::method(default(product_id = None, queue_id = None, topic = None))]
     pub fn start_interaction(
         &self,
         medium: Medium,
@@ -303,6 +328,7 @@ impl FrontdeskClient {
 
     /// Writes to the center by email (subject and text), answered by mail to the client's email
     /// capability and in the app; it waits in the backlog when no agent is live.
+    #[uniffi::method(default(product_id = None))]
     pub fn send_email(&self, subject: String, text: String, product_id: Option<String>) -> Result<u64, FrontdeskError> {
         self.request(|c| c.send_email(product_id.map(fc::ProductId), subject, text))
     }
@@ -319,6 +345,7 @@ impl FrontdeskClient {
 
     /// Reads a page of an interaction's transcript: the newest `limit` messages numbered below
     /// `before` (the first message held, to read further back).
+    #[uniffi::method(default(before = None, limit = None))]
     pub fn get_transcript_page(&self, interaction_id: String, before: Option<u64>, limit: Option<u32>) -> Result<u64, FrontdeskError> {
         self.request(|c| c.get_transcript_page(fc::InteractionId(interaction_id), before, limit))
     }

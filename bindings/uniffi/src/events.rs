@@ -179,6 +179,14 @@ pub enum ClientEvent {
         /// Next attempt (ms since the epoch).
         retry_at_ms: u64,
     },
+    /// The network failed: a dial was refused or timed out, or a connection broke. Comes just before
+    /// the `Disconnected` it causes (a network client only: in memory nothing can fail this way).
+    TransportError {
+        /// The URL dialled.
+        url: String,
+        /// The cause ("cannot connect: … Connection refused").
+        message: String,
+    },
     /// The broker refused the token or version; call `authenticate` with a new token.
     Rejected {
         /// Why.
@@ -271,6 +279,34 @@ pub enum ClientEvent {
     },
 }
 
+impl ClientEvent {
+    /// The variant's name, for messages about a listener that failed on it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            ClientEvent::Connected { .. } => "Connected",
+            ClientEvent::Disconnected { .. } => "Disconnected",
+            ClientEvent::TransportError { .. } => "TransportError",
+            ClientEvent::Rejected { .. } => "Rejected",
+            ClientEvent::Synced => "Synced",
+            ClientEvent::Completed { .. } => "Completed",
+            ClientEvent::Failed { .. } => "Failed",
+            ClientEvent::ProfileChanged { .. } => "ProfileChanged",
+            ClientEvent::OrderChanged { .. } => "OrderChanged",
+            ClientEvent::HistoryChanged { .. } => "HistoryChanged",
+            ClientEvent::Alert { .. } => "Alert",
+            ClientEvent::InvitationChanged { .. } => "InvitationChanged",
+            ClientEvent::InteractionChanged { .. } => "InteractionChanged",
+            ClientEvent::ChatReceived { .. } => "ChatReceived",
+            ClientEvent::ChatDelivered { .. } => "ChatDelivered",
+            ClientEvent::Signal { .. } => "Signal",
+            ClientEvent::CenterStatusChanged { .. } => "CenterStatusChanged",
+            ClientEvent::PresenceChanged { .. } => "PresenceChanged",
+            ClientEvent::WatchEnded { .. } => "WatchEnded",
+            ClientEvent::ProtocolError { .. } => "ProtocolError",
+        }
+    }
+}
+
 impl From<CoreEvent> for ClientEvent {
     fn from(e: CoreEvent) -> Self {
         match e {
@@ -306,17 +342,26 @@ impl From<CoreEvent> for ClientEvent {
 #[uniffi::export(with_foreign)]
 pub trait ClientListener: Send + Sync {
     /// One event, in order; must return quickly (it holds up the events after it). An exception
-    /// thrown here is dropped and the next event still comes.
+    /// thrown here cannot reach the app's own code (this call comes from the library's thread): it is
+    /// logged (Python: the `frontdesk` logger, with the traceback; other languages: stderr) and the
+    /// next event still comes.
     fn on_event(&self, event: ClientEvent) -> Result<(), ListenerError>;
 }
 
-/// An exception a listener threw; the runtime drops it so one app bug does not stop the events.
+/// An exception a listener threw; the runtime reports it and goes on, so one app bug does not stop the events.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
 pub enum ListenerError {
-    /// The listener failed.
+    /// The listener failed; the library writes the reason to stderr.
     #[error("listener failed: {reason}")]
     Failed {
         /// What it said (not `message`: that clashes with Kotlin's `Throwable.message`).
+        reason: String,
+    },
+    /// The listener failed and the foreign side already logged it (the Python package does, with the
+    /// traceback), so the library stays quiet.
+    #[error("listener failed (already logged): {reason}")]
+    Reported {
+        /// What it said.
         reason: String,
     },
 }

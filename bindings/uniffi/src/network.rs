@@ -5,24 +5,70 @@
 //! frames the engine hands it, and posts what it reads into an inbox, waking the runtime thread. Each
 //! connection has a generation number so frames of a connection already given up on are ignored.
 
-use crate::runtime::{ClientKey, Engine, Waker};
+use crate::error::FrontdeskError;
+use crate::runtime::{ClientKey, Engine, EngineEvent, Waker};
 use frontdesk_core::broker::BrokerEvent;
-use frontdesk_core::client::{Client, ClientEvent as CoreEvent};
+use frontdesk_core::client::Client;
 use frontdesk_core::transport::{Connector, FrameSender, Transport};
 use frontdesk_core::Timestamp;
 use frontdesk_net::ws::WsConnector;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 /// The only key of a network engine.
 pub(crate) const NET_KEY: ClientKey = 0;
 
+/// A dial that gets no answer is given up after this long (then the client backs off and retries):
+/// without it a black-holed address would hold the one I/O thread forever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Checks a broker URL before anything is started, so a typo fails at `connect` instead of being
+/// retried forever; a URL without a path gets the broker's endpoint (`/client` or `/agent`). The
+/// same rules as the C ABI's `fd_client_connect`.
+pub(crate) fn endpoint_url(url: &str, path: &str) -> Result<String, FrontdeskError> {
+    let want = "want ws://HOST:PORT or wss://HOST:PORT/PATH";
+    let bad = |why: &str| FrontdeskError::Invalid { message: format!("bad broker URL {url:?}: {why} ({want})") };
+    let Some(rest) = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")) else {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Err(bad("http:// and https:// are the server's web pages; its WebSocket is ws:// or wss://"));
+        }
+        return Err(bad("the scheme must be ws:// or wss://"));
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("it contains spaces or control characters"));
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => {
+            let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed [ in the host"))?;
+            (h, after.strip_prefix(':'))
+        }
+        None => match host_port.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if let Some(p) = port {
+        if p.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(bad("the port must be a number from 1 to 65535"));
+        }
+    }
+    Ok(if rest[end..].is_empty() { format!("{url}{path}") } else { url.to_owned() })
+}
+
 enum Inbound {
     Up(u64),
     Frame(u64, Vec<u8>),
-    Down(u64),
+    /// The connection of that generation is gone, and why.
+    Down(u64, String),
 }
 
 enum IoCmd {
@@ -41,18 +87,19 @@ fn post(inbox: &Inbox, waker: &Waker, x: Inbound) {
 /// A client and its socket.
 pub(crate) struct NetEngine {
     client: Option<Client>,
+    url: String,
     gen: u64,
     inbox: Inbox,
     io: UnboundedSender<IoCmd>,
-    events: VecDeque<CoreEvent>,
+    events: VecDeque<EngineEvent>,
 }
 
 impl NetEngine {
-    /// Starts the I/O thread for `url`; the client connects on the first run.
+    /// Starts the I/O thread for `url` (checked by [`endpoint_url`]); the client connects on the first run.
     pub fn new(url: String, client: Client, waker: Waker) -> std::io::Result<Self> {
         let inbox: Inbox = Arc::default();
-        let io = spawn_io(url, inbox.clone(), waker)?;
-        Ok(NetEngine { client: Some(client), gen: 0, inbox, io, events: VecDeque::new() })
+        let io = spawn_io(url.clone(), inbox.clone(), waker)?;
+        Ok(NetEngine { client: Some(client), url, gen: 0, inbox, io, events: VecDeque::new() })
     }
 }
 
@@ -71,7 +118,14 @@ impl Engine for NetEngine {
                     Inbound::Up(g) if g == self.gen => c.handle_connected(now),
                     // A malformed frame is reported by the client itself and dropped.
                     Inbound::Frame(g, data) if g == self.gen => drop(c.handle_input(now, &data)),
-                    Inbound::Down(g) if g == self.gen => c.handle_disconnected(now),
+                    Inbound::Down(g, why) if g == self.gen => {
+                        // Flush the client's earlier events first, so the cause comes right before its Disconnected.
+                        while let Some(e) = c.poll_event() {
+                            self.events.push_back(EngineEvent::Core(e));
+                        }
+                        self.events.push_back(EngineEvent::Transport { url: self.url.clone(), message: why });
+                        c.handle_disconnected(now);
+                    }
                     _ => {}
                 }
             }
@@ -86,7 +140,7 @@ impl Engine for NetEngine {
                 let _ = self.io.send(IoCmd::Send(self.gen, frame));
             }
             while let Some(e) = c.poll_event() {
-                self.events.push_back(e);
+                self.events.push_back(EngineEvent::Core(e));
             }
             if !moved {
                 break;
@@ -102,7 +156,7 @@ impl Engine for NetEngine {
         self.client.as_mut().filter(|_| key == NET_KEY)
     }
 
-    fn poll_client_event(&mut self) -> Option<(ClientKey, CoreEvent)> {
+    fn poll_client_event(&mut self) -> Option<(ClientKey, EngineEvent)> {
         self.events.pop_front().map(|e| (NET_KEY, e))
     }
 
@@ -136,24 +190,28 @@ fn spawn_io(url: String, inbox: Inbox, waker: Waker) -> std::io::Result<Unbounde
             let mut current: Option<(u64, Box<dyn FrameSender>)> = None;
             while let Some(cmd) = rx.recv().await {
                 match cmd {
-                    IoCmd::Connect(g) => match connector.connect().await {
-                        Ok(Transport { sender, mut receiver }) => {
+                    IoCmd::Connect(g) => match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect()).await {
+                        Ok(Ok(Transport { sender, mut receiver })) => {
                             current = Some((g, sender));
                             post(&inbox, &waker, Inbound::Up(g));
                             let (inbox, waker) = (inbox.clone(), waker.clone());
                             tokio::spawn(async move {
-                                while let Ok(frame) = receiver.recv().await {
-                                    post(&inbox, &waker, Inbound::Frame(g, frame));
-                                }
-                                post(&inbox, &waker, Inbound::Down(g));
+                                let why = loop {
+                                    match receiver.recv().await {
+                                        Ok(frame) => post(&inbox, &waker, Inbound::Frame(g, frame)),
+                                        Err(e) => break format!("connection lost: {e}"),
+                                    }
+                                };
+                                post(&inbox, &waker, Inbound::Down(g, why));
                             });
                         }
-                        Err(_) => post(&inbox, &waker, Inbound::Down(g)),
+                        Ok(Err(e)) => post(&inbox, &waker, Inbound::Down(g, format!("cannot connect: {e}"))),
+                        Err(_) => post(&inbox, &waker, Inbound::Down(g, format!("cannot connect: no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
                     },
                     IoCmd::Send(g, frame) => {
                         if let Some((cg, s)) = current.as_mut().filter(|(cg, _)| *cg == g) {
-                            if s.send(frame).await.is_err() {
-                                post(&inbox, &waker, Inbound::Down(*cg));
+                            if let Err(e) = s.send(frame).await {
+                                post(&inbox, &waker, Inbound::Down(*cg, format!("cannot send: {e}")));
                                 current = None;
                             }
                         }

@@ -11,7 +11,7 @@
 //! behind the same trait.
 
 use crate::error::{closed, FrontdeskError, ErrorInfo};
-use crate::events::{AgentEvent, ClientEvent, ClientListener, Response};
+use crate::events::{AgentEvent, ClientEvent, ClientListener, ListenerError, Response};
 use frontdesk_core::broker::BrokerEvent;
 use frontdesk_core::client::{Client, ClientEvent as CoreEvent, RequestId};
 use frontdesk_core::embedded::{Embedded, Slot};
@@ -39,6 +39,20 @@ pub(crate) fn wall_clock() -> Timestamp {
     Timestamp(ms)
 }
 
+/// What an engine reports for one client: the core's events, and what only the host can see.
+pub(crate) enum EngineEvent {
+    /// An event of the client state machine.
+    Core(CoreEvent),
+    /// The network failed (a dial, or a connection that broke); the core only hears "disconnected".
+    #[cfg_attr(not(feature = "network"), allow(dead_code))]
+    Transport {
+        /// The URL dialled.
+        url: String,
+        /// The cause, as the socket layer put it.
+        message: String,
+    },
+}
+
 /// State machines the runtime thread drives.
 pub(crate) trait Engine: Send + 'static {
     /// Runs due timers and moves frames until nothing is left to do at `now`.
@@ -48,7 +62,7 @@ pub(crate) trait Engine: Send + 'static {
     /// A client by key.
     fn client(&mut self, key: ClientKey) -> Option<&mut Client>;
     /// Next app event of any client.
-    fn poll_client_event(&mut self) -> Option<(ClientKey, CoreEvent)>;
+    fn poll_client_event(&mut self) -> Option<(ClientKey, EngineEvent)>;
     /// Next broker event, where the engine hosts the broker.
     fn poll_broker_event(&mut self) -> Option<BrokerEvent>;
     /// Removes a client (its object was dropped or closed).
@@ -105,13 +119,13 @@ impl Engine for EmbeddedEngine {
         self.slots.contains(&slot).then(|| self.hub.client(slot))
     }
 
-    fn poll_client_event(&mut self) -> Option<(ClientKey, CoreEvent)> {
+    fn poll_client_event(&mut self) -> Option<(ClientKey, EngineEvent)> {
         // Round-robin over slots so one chatty client cannot starve the others.
         for _ in 0..self.slots.len() {
             self.cursor = (self.cursor + 1) % self.slots.len();
             let slot = self.slots[self.cursor];
             if let Some(e) = self.hub.poll_client_event(slot) {
-                return Some((slot as ClientKey, e));
+                return Some((slot as ClientKey, EngineEvent::Core(e)));
             }
         }
         None
@@ -147,7 +161,7 @@ impl Engine for NoEngine {
     fn client(&mut self, _key: ClientKey) -> Option<&mut Client> {
         None
     }
-    fn poll_client_event(&mut self) -> Option<(ClientKey, CoreEvent)> {
+    fn poll_client_event(&mut self) -> Option<(ClientKey, EngineEvent)> {
         None
     }
     fn poll_broker_event(&mut self) -> Option<BrokerEvent> {
@@ -365,17 +379,23 @@ fn step(sh: &Shared) -> Option<Timestamp> {
         let mut st = lock(sh);
         st.engine.run(wall_clock());
         while let Some((key, ev)) = st.engine.poll_client_event() {
-            match &ev {
-                CoreEvent::Completed { id, result } => {
-                    let r = result.clone().map(Response::from).map_err(|e: ErrorBody| ErrorInfo::from(e));
-                    st.keep_result(key, *id, r);
+            let ev = match ev {
+                EngineEvent::Core(ev) => {
+                    match &ev {
+                        CoreEvent::Completed { id, result } => {
+                            let r = result.clone().map(Response::from).map_err(|e: ErrorBody| ErrorInfo::from(e));
+                            st.keep_result(key, *id, r);
+                        }
+                        CoreEvent::Synced => st.standing.entry(key).or_default().synced = true,
+                        CoreEvent::Rejected(e) => st.standing.entry(key).or_default().rejected = Some(e.clone().into()),
+                        _ => {}
+                    }
+                    ev.into()
                 }
-                CoreEvent::Synced => st.standing.entry(key).or_default().synced = true,
-                CoreEvent::Rejected(e) => st.standing.entry(key).or_default().rejected = Some(e.clone().into()),
-                _ => {}
-            }
+                EngineEvent::Transport { url, message } => ClientEvent::TransportError { url, message },
+            };
             if let Some(l) = st.listeners.get(&key) {
-                calls.push((l.clone(), ev.into()));
+                calls.push((l.clone(), ev));
             }
         }
         while let Some(be) = st.engine.poll_broker_event() {
@@ -391,8 +411,24 @@ fn step(sh: &Shared) -> Option<Timestamp> {
     };
     sh.changed.notify_all();
     for (l, ev) in calls {
+        let kind = ev.kind();
         // A listener that throws (an error, or a panic in a Rust listener) must not stop the runtime.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l.on_event(ev)));
+        report_listener_failure(kind, std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l.on_event(ev))));
     }
     deadline
+}
+
+/// Says on stderr that a listener threw, unless its language already logged it: the exception cannot
+/// go anywhere else (the call came from the library's thread), and dropping it silently hides app bugs.
+pub(crate) fn report_listener_failure(kind: &str, outcome: std::thread::Result<Result<(), ListenerError>>) {
+    match outcome {
+        Ok(Ok(())) | Ok(Err(ListenerError::Reported { .. })) => {}
+        Ok(Err(ListenerError::Failed { reason })) => {
+            eprintln!("frontdesk: the listener threw on a {kind} event (the library goes on with the next one): {reason}")
+        }
+        Err(panic) => {
+            let why = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+            eprintln!("frontdesk: the listener panicked on a {kind} event (the library goes on with the next one): {why}")
+        }
+    }
 }

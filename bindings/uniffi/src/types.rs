@@ -939,6 +939,105 @@ impl ClientView {
     }
 }
 
+/// Which watchers an access rule applies to.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum WatcherMatch {
+    /// Everybody.
+    Anyone,
+    /// Any client.
+    AnyClient,
+    /// Any agent or supervisor.
+    AnyAgent,
+    /// One client.
+    Client {
+        /// Client id.
+        id: String,
+    },
+    /// One agent.
+    Agent {
+        /// Agent id.
+        id: String,
+    },
+}
+
+mirror_enum!(
+    /// What an access rule decides for the watchers it matches.
+    Decision <=> fc::monitor::access::Decision {
+        /// They see the real status.
+        Allow,
+        /// They are refused (their watch fails with `Forbidden`).
+        Block,
+        /// They are accepted but always see "closed", so they cannot tell they are blocked (RFC 2778).
+        PoliteBlock,
+    }
+);
+
+/// One rule about who may watch the client's own status; the first rule that matches decides.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AccessRule {
+    /// Who.
+    pub watcher: WatcherMatch,
+    /// What.
+    pub decision: Decision,
+}
+
+impl From<AccessRule> for fc::monitor::access::AccessRule {
+    fn from(r: AccessRule) -> Self {
+        use fc::monitor::access::WatcherMatch as W;
+        let watcher = match r.watcher {
+            WatcherMatch::Anyone => W::Anyone,
+            WatcherMatch::AnyClient => W::AnyClient,
+            WatcherMatch::AnyAgent => W::AnyAgent,
+            WatcherMatch::Client { id } => W::Client(fc::ClientId(id)),
+            WatcherMatch::Agent { id } => W::Agent(fc::AgentId(id)),
+        };
+        fc::monitor::access::AccessRule { watcher, decision: r.decision.into() }
+    }
+}
+
+/// The latest presence of a watched presentity, as the client's view holds it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Presence {
+    /// Presentity in wire form ("center", "queue:support", "agent:ann", "client:bob").
+    pub presentity: String,
+    /// Grows with each change.
+    pub version: u64,
+    /// Whether it can be reached some way now (an open tuple); a politely blocked watcher always sees false.
+    pub open: bool,
+    /// Media on which it can be reached now.
+    pub open_media: Vec<Medium>,
+    /// Free text.
+    pub note: Option<String>,
+    /// Center figures (the center presentity).
+    pub center: Option<CenterStatus>,
+    /// The agent (an agent presentity).
+    pub agent: Option<AgentSummary>,
+    /// The client's status (a client presentity that allows us).
+    pub client: Option<ClientStatus>,
+}
+
+impl From<fc::monitor::presence::PresenceDocument> for Presence {
+    fn from(d: fc::monitor::presence::PresenceDocument) -> Self {
+        use fc::monitor::presence::BasicStatus;
+        Presence {
+            presentity: d.entity.to_string(),
+            version: d.version,
+            open: d.is_open(),
+            open_media: d.tuples.iter().filter(|t| t.status == BasicStatus::Open).filter_map(|t| t.medium.map(Into::into)).collect(),
+            note: d.note,
+            center: d.center.map(Into::into),
+            agent: d.agent.map(Into::into),
+            client: d.client.map(Into::into),
+        }
+    }
+}
+
+impl From<fc::status::ClientStatus> for ClientStatus {
+    fn from(s: fc::status::ClientStatus) -> Self {
+        ClientStatus { activity: s.activity.into(), medium: s.medium.map(Into::into), note: s.note }
+    }
+}
+
 /// Parses a presentity's wire form, refusing anything else at once (not as a failed request later).
 pub(crate) fn presentity(s: &str) -> Result<fc::monitor::presence::Presentity, crate::error::FrontdeskError> {
     fc::monitor::presence::Presentity::parse(s).ok_or_else(|| crate::error::FrontdeskError::Invalid {

@@ -847,13 +847,19 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status(
     ): Int
@@ -1071,13 +1077,19 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_is_delivered(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`seq`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_list_watchers(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence(`ptr`: Long,`presentity`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_save_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email(`ptr`: Long,`subject`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,`productId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_access_rules(`ptr`: Long,`rules`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status(`ptr`: Long,`status`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1232,7 +1244,7 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
-    if ((lib.uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event() and 0xFFFF) != 51860) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_agentlistener_on_event() and 0xFFFF) != 1311) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_accept() and 0xFFFF) != 16340) {
@@ -1367,7 +1379,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_order_status() and 0xFFFF) != 10219) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours() and 0xFFFF) != 61521) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_set_queue_hours() and 0xFFFF) != 23619) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_shutdown() and 0xFFFF) != 9452) {
@@ -1394,7 +1406,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_center_status() and 0xFFFF) != 34772) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history() and 0xFFFF) != 6807) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_history() and 0xFFFF) != 13903) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_orders() and 0xFFFF) != 46772) {
@@ -1409,7 +1421,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript() and 0xFFFF) != 44149) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page() and 0xFFFF) != 55662) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_get_transcript_page() and 0xFFFF) != 31441) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_ice_servers() and 0xFFFF) != 47882) {
@@ -1424,7 +1436,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered() and 0xFFFF) != 32916) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers() and 0xFFFF) != 49591) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() and 0xFFFF) != 33183) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence() and 0xFFFF) != 34842) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state() and 0xFFFF) != 35980) {
@@ -1433,7 +1451,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() and 0xFFFF) != 35172) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() and 0xFFFF) != 62830) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() and 0xFFFF) != 25538) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules() and 0xFFFF) != 34510) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_status() and 0xFFFF) != 56840) {
@@ -1442,7 +1463,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_signal() and 0xFFFF) != 27916) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() and 0xFFFF) != 63855) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_start_interaction() and 0xFFFF) != 29825) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_alert() and 0xFFFF) != 15867) {
@@ -1466,16 +1487,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_view() and 0xFFFF) != 2411) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait() and 0xFFFF) != 48753) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait() and 0xFFFF) != 50541) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() and 0xFFFF) != 42713) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_wait_synced() and 0xFFFF) != 3734) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch() and 0xFFFF) != 25011) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch() and 0xFFFF) != 41151) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() and 0xFFFF) != 62551) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() and 0xFFFF) != 53738) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() and 0xFFFF) != 20913) {
@@ -1487,7 +1508,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_new() and 0xFFFF) != 42963) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() and 0xFFFF) != 13989) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() and 0xFFFF) != 10044) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() and 0xFFFF) != 28785) {
@@ -1959,7 +1980,8 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
 public interface AgentListener {
     
     /**
-     * One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+     * One event; must return quickly. An exception thrown here is logged (Python: the `frontdesk`
+     * logger; elsewhere stderr) and the next event still comes.
      */
     fun `onEvent`(`event`: AgentConsoleEvent)
     
@@ -2072,7 +2094,8 @@ open class AgentListenerImpl: Disposable, AutoCloseable, AgentListener
 
     
     /**
-     * One event; must return quickly. An exception thrown here is dropped and the next event still comes.
+     * One event; must return quickly. An exception thrown here is logged (Python: the `frontdesk`
+     * logger; elsewhere stderr) and the next event still comes.
      */
     @Throws(ListenerException::class)override fun `onEvent`(`event`: AgentConsoleEvent)
         = 
@@ -2290,7 +2313,9 @@ public interface ClientListener {
     
     /**
      * One event, in order; must return quickly (it holds up the events after it). An exception
-     * thrown here is dropped and the next event still comes.
+     * thrown here cannot reach the app's own code (this call comes from the library's thread): it is
+     * logged (Python: the `frontdesk` logger, with the traceback; other languages: stderr) and the
+     * next event still comes.
      */
     fun `onEvent`(`event`: ClientEvent)
     
@@ -2405,7 +2430,9 @@ open class ClientListenerImpl: Disposable, AutoCloseable, ClientListener
     
     /**
      * One event, in order; must return quickly (it holds up the events after it). An exception
-     * thrown here is dropped and the next event still comes.
+     * thrown here cannot reach the app's own code (this call comes from the library's thread): it is
+     * logged (Python: the `frontdesk` logger, with the traceback; other languages: stderr) and the
+     * next event still comes.
      */
     @Throws(ListenerException::class)override fun `onEvent`(`event`: ClientEvent)
         = 
@@ -2721,7 +2748,7 @@ public interface EmbeddedCenterInterface {
      * Sets a queue's business hours, written as `Mon-Fri 09:00-17:00, Sat 10:00-14:00 +01:00`
      * (none: always open); outside them its live media are not offered and email still is.
      */
-    fun `setQueueHours`(`queueId`: kotlin.String, `hours`: kotlin.String?)
+    fun `setQueueHours`(`queueId`: kotlin.String, `hours`: kotlin.String? = null)
     
     /**
      * Stops the center's thread; every client of it then throws `Closed`.
@@ -4283,9 +4310,9 @@ public interface FrontdeskClientInterface {
     fun `getCenterStatus`(): kotlin.ULong
     
     /**
-     * Reads the own history, filtered by product, agent and date range.
+     * Reads the own history, filtered by product, agent and date range (all of it, a page at a time, by default).
      */
-    fun `getHistory`(`filter`: HistoryFilter): kotlin.ULong
+    fun `getHistory`(`filter`: HistoryFilter = HistoryFilter()): kotlin.ULong
     
     /**
      * Reads the own orders.
@@ -4311,7 +4338,7 @@ public interface FrontdeskClientInterface {
      * Reads a page of an interaction's transcript: the newest `limit` messages numbered below
      * `before` (the first message held, to read further back).
      */
-    fun `getTranscriptPage`(`interactionId`: kotlin.String, `before`: kotlin.ULong?, `limit`: kotlin.UInt?): kotlin.ULong
+    fun `getTranscriptPage`(`interactionId`: kotlin.String, `before`: kotlin.ULong? = null, `limit`: kotlin.UInt? = null): kotlin.ULong
     
     /**
      * Reads STUN/TURN servers for a connected call (answered as `Response::IceServers`).
@@ -4334,9 +4361,20 @@ public interface FrontdeskClientInterface {
     fun `isDelivered`(`interactionId`: kotlin.String, `seq`: kotlin.ULong): kotlin.Boolean
     
     /**
+     * Lists who watches the own status (answered with `Response.Watchers`).
+     */
+    fun `listWatchers`(): kotlin.ULong
+    
+    /**
      * One own order from the local view; `NotFound` if it is not one of the client's.
      */
     fun `order`(`orderId`: kotlin.String): Order
+    
+    /**
+     * The latest presence of a watched presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`);
+     * none until its first document arrives after `watch`.
+     */
+    fun `presence`(`presentity`: kotlin.String): Presence?
     
     /**
      * What to keep so the client survives its process (JSON: installation id, unanswered requests,
@@ -4355,7 +4393,13 @@ public interface FrontdeskClientInterface {
      * Writes to the center by email (subject and text), answered by mail to the client's email
      * capability and in the app; it waits in the backlog when no agent is live.
      */
-    fun `sendEmail`(`subject`: kotlin.String, `text`: kotlin.String, `productId`: kotlin.String?): kotlin.ULong
+    fun `sendEmail`(`subject`: kotlin.String, `text`: kotlin.String, `productId`: kotlin.String? = null): kotlin.ULong
+    
+    /**
+     * Decides who may watch the own status (first matching rule wins; without one, the center sees
+     * it and other clients are politely blocked). Replaces the previous rules.
+     */
+    fun `setAccessRules`(`rules`: List<AccessRule>): kotlin.ULong
     
     /**
      * Publishes the own status to the center.
@@ -4369,9 +4413,9 @@ public interface FrontdeskClientInterface {
     fun `signal`(`interactionId`: kotlin.String, `signal`: CallSignal): kotlin.ULong
     
     /**
-     * Starts a live interaction in the chosen medium, about a product or in a queue.
+     * Starts a live interaction in the chosen medium, about a product or in a queue (each optional).
      */
-    fun `startInteraction`(`medium`: Medium, `productId`: kotlin.String?, `queueId`: kotlin.String?, `topic`: kotlin.String?): kotlin.ULong
+    fun `startInteraction`(`medium`: Medium, `productId`: kotlin.String? = null, `queueId`: kotlin.String? = null, `topic`: kotlin.String? = null): kotlin.ULong
     
     /**
      * Subscribes to a status alert; it fires as an `Alert` event.
@@ -4412,17 +4456,17 @@ public interface FrontdeskClientInterface {
      * Blocks until the answer to `request_id` arrives and returns it, or throws its error. For scripts
      * and tests: apps should take answers from the listener instead.
      */
-    fun `wait`(`requestId`: kotlin.ULong, `timeoutMs`: kotlin.ULong): Response
+    fun `wait`(`requestId`: kotlin.ULong, `timeoutMs`: kotlin.ULong = 10000uL): Response
     
     /**
      * Blocks until the client has synced once, or throws why it cannot (e.g. `Unauthenticated`).
      */
-    fun `waitSynced`(`timeoutMs`: kotlin.ULong)
+    fun `waitSynced`(`timeoutMs`: kotlin.ULong = 10000uL)
     
     /**
      * Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
-     * `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
-     * `save_state`. A malformed name throws `Invalid` at once.
+     * `PresenceChanged` (`CenterStatusChanged` for the center) and stays in `presence()`. Kept
+     * across reconnects and in `save_state`. A malformed name throws `Invalid` at once.
      */
     fun `watch`(`presentity`: kotlin.String): kotlin.ULong
     
@@ -4663,7 +4707,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
     
     /**
-     * Reads the own history, filtered by product, agent and date range.
+     * Reads the own history, filtered by product, agent and date range (all of it, a page at a time, by default).
      */
     @Throws(FrontdeskException::class)override fun `getHistory`(`filter`: HistoryFilter): kotlin.ULong {
             return FfiConverterULong.lift(
@@ -4845,6 +4889,23 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
     
     /**
+     * Lists who watches the own status (answered with `Response.Watchers`).
+     */
+    @Throws(FrontdeskException::class)override fun `listWatchers`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_list_watchers(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * One own order from the local view; `NotFound` if it is not one of the client's.
      */
     @Throws(FrontdeskException::class)override fun `order`(`orderId`: kotlin.String): Order {
@@ -4855,6 +4916,25 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
         it,
         
         FfiConverterString.lower(`orderId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The latest presence of a watched presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`);
+     * none until its first document arrives after `watch`.
+     */
+    @Throws(FrontdeskException::class)override fun `presence`(`presentity`: kotlin.String): Presence? {
+            return FfiConverterOptionalTypePresence.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence(
+        it,
+        
+        FfiConverterString.lower(`presentity`),_status)
 }
     }
     )
@@ -4923,6 +5003,25 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
     
     /**
+     * Decides who may watch the own status (first matching rule wins; without one, the center sees
+     * it and other clients are politely blocked). Replaces the previous rules.
+     */
+    @Throws(FrontdeskException::class)override fun `setAccessRules`(`rules`: List<AccessRule>): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_access_rules(
+        it,
+        
+        FfiConverterSequenceTypeAccessRule.lower(`rules`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Publishes the own status to the center.
      */
     @Throws(FrontdeskException::class)override fun `setStatus`(`status`: ClientStatus): kotlin.ULong {
@@ -4961,7 +5060,7 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
     
     /**
-     * Starts a live interaction in the chosen medium, about a product or in a queue.
+     * Starts a live interaction in the chosen medium, about a product or in a queue (each optional).
      */
     @Throws(FrontdeskException::class)override fun `startInteraction`(`medium`: Medium, `productId`: kotlin.String?, `queueId`: kotlin.String?, `topic`: kotlin.String?): kotlin.ULong {
             return FfiConverterULong.lift(
@@ -5146,8 +5245,8 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
     
     /**
      * Watches a presentity (`center`, `queue:ID`, `agent:ID`, `client:ID`): its presence arrives as
-     * `PresenceChanged` (`CenterStatusChanged` for the center). Kept across reconnects and in
-     * `save_state`. A malformed name throws `Invalid` at once.
+     * `PresenceChanged` (`CenterStatusChanged` for the center) and stays in `presence()`. Kept
+     * across reconnects and in `save_state`. A malformed name throws `Invalid` at once.
      */
     @Throws(FrontdeskException::class)override fun `watch`(`presentity`: kotlin.String): kotlin.ULong {
             return FfiConverterULong.lift(
@@ -5172,9 +5271,11 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
     companion object {
         
     /**
-     * Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`);
-     * `instance` names the app installation (keep it across restarts so the session resumes). Returns
-     * at once: the connection is made on the library's threads and its events go to `listener`.
+     * Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`; a
+     * URL without a path gets `/client`); `instance` names the app installation (keep it across
+     * restarts so the session resumes). Returns at once: the connection is made on the library's
+     * threads and its events go to `listener`. A malformed URL throws `Invalid` here, since retrying
+     * it could never succeed.
      */
     @Throws(FrontdeskException::class) fun `connect`(`url`: kotlin.String, `token`: kotlin.String, `instance`: kotlin.ULong, `listener`: ClientListener): FrontdeskClient {
             return FfiConverterTypeFrontdeskClient.lift(
@@ -5238,6 +5339,53 @@ public object FfiConverterTypeFrontdeskClient: FfiConverter<FrontdeskClient, Lon
 
     override fun write(value: FrontdeskClient, buf: ByteBuffer) {
         buf.putLong(lower(value))
+    }
+}
+
+
+
+/**
+ * One rule about who may watch the client's own status; the first rule that matches decides.
+ */
+data class AccessRule (
+    /**
+     * Who.
+     */
+    var `watcher`: WatcherMatch
+    , 
+    /**
+     * What.
+     */
+    var `decision`: Decision
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAccessRule: FfiConverterRustBuffer<AccessRule> {
+    override fun read(buf: ByteBuffer): AccessRule {
+        return AccessRule(
+            FfiConverterTypeWatcherMatch.read(buf),
+            FfiConverterTypeDecision.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AccessRule) = (
+            FfiConverterTypeWatcherMatch.allocationSize(value.`watcher`) +
+            FfiConverterTypeDecision.allocationSize(value.`decision`)
+    )
+
+    override fun write(value: AccessRule, buf: ByteBuffer) {
+            FfiConverterTypeWatcherMatch.write(value.`watcher`, buf)
+            FfiConverterTypeDecision.write(value.`decision`, buf)
     }
 }
 
@@ -6958,6 +7106,101 @@ public object FfiConverterTypeOrder: FfiConverterRustBuffer<Order> {
 
 
 /**
+ * The latest presence of a watched presentity, as the client's view holds it.
+ */
+data class Presence (
+    /**
+     * Presentity in wire form ("center", "queue:support", "agent:ann", "client:bob").
+     */
+    var `presentity`: kotlin.String
+    , 
+    /**
+     * Grows with each change.
+     */
+    var `version`: kotlin.ULong
+    , 
+    /**
+     * Whether it can be reached some way now (an open tuple); a politely blocked watcher always sees false.
+     */
+    var `open`: kotlin.Boolean
+    , 
+    /**
+     * Media on which it can be reached now.
+     */
+    var `openMedia`: List<Medium>
+    , 
+    /**
+     * Free text.
+     */
+    var `note`: kotlin.String?
+    , 
+    /**
+     * Center figures (the center presentity).
+     */
+    var `center`: CenterStatus?
+    , 
+    /**
+     * The agent (an agent presentity).
+     */
+    var `agent`: AgentSummary?
+    , 
+    /**
+     * The client's status (a client presentity that allows us).
+     */
+    var `client`: ClientStatus?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePresence: FfiConverterRustBuffer<Presence> {
+    override fun read(buf: ByteBuffer): Presence {
+        return Presence(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterSequenceTypeMedium.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeCenterStatus.read(buf),
+            FfiConverterOptionalTypeAgentSummary.read(buf),
+            FfiConverterOptionalTypeClientStatus.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Presence) = (
+            FfiConverterString.allocationSize(value.`presentity`) +
+            FfiConverterULong.allocationSize(value.`version`) +
+            FfiConverterBoolean.allocationSize(value.`open`) +
+            FfiConverterSequenceTypeMedium.allocationSize(value.`openMedia`) +
+            FfiConverterOptionalString.allocationSize(value.`note`) +
+            FfiConverterOptionalTypeCenterStatus.allocationSize(value.`center`) +
+            FfiConverterOptionalTypeAgentSummary.allocationSize(value.`agent`) +
+            FfiConverterOptionalTypeClientStatus.allocationSize(value.`client`)
+    )
+
+    override fun write(value: Presence, buf: ByteBuffer) {
+            FfiConverterString.write(value.`presentity`, buf)
+            FfiConverterULong.write(value.`version`, buf)
+            FfiConverterBoolean.write(value.`open`, buf)
+            FfiConverterSequenceTypeMedium.write(value.`openMedia`, buf)
+            FfiConverterOptionalString.write(value.`note`, buf)
+            FfiConverterOptionalTypeCenterStatus.write(value.`center`, buf)
+            FfiConverterOptionalTypeAgentSummary.write(value.`agent`, buf)
+            FfiConverterOptionalTypeClientStatus.write(value.`client`, buf)
+    }
+}
+
+
+
+/**
  * A product the center supports.
  */
 data class Product (
@@ -7277,6 +7520,26 @@ sealed class AgentConsoleEvent {
     }
     
     /**
+     * The network failed (a dial refused or timed out, a connection that broke); comes just before
+     * the `Disconnected` it causes.
+     */
+    data class TransportError(
+        /**
+         * The URL dialled.
+         */
+        val `url`: kotlin.String, 
+        /**
+         * The cause.
+         */
+        val `message`: kotlin.String) : AgentConsoleEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * The broker refused the token; connect again with a new one.
      */
     data class Rejected(
@@ -7396,24 +7659,28 @@ public object FfiConverterTypeAgentConsoleEvent : FfiConverterRustBuffer<AgentCo
             2 -> AgentConsoleEvent.Disconnected(
                 FfiConverterULong.read(buf),
                 )
-            3 -> AgentConsoleEvent.Rejected(
+            3 -> AgentConsoleEvent.TransportError(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            4 -> AgentConsoleEvent.Rejected(
                 FfiConverterTypeErrorInfo.read(buf),
                 )
-            4 -> AgentConsoleEvent.Seated(
+            5 -> AgentConsoleEvent.Seated(
                 FfiConverterTypeAgentSeat.read(buf),
                 )
-            5 -> AgentConsoleEvent.Completed(
+            6 -> AgentConsoleEvent.Completed(
                 FfiConverterULong.read(buf),
                 FfiConverterTypeResponse.read(buf),
                 )
-            6 -> AgentConsoleEvent.Failed(
+            7 -> AgentConsoleEvent.Failed(
                 FfiConverterULong.read(buf),
                 FfiConverterTypeErrorInfo.read(buf),
                 )
-            7 -> AgentConsoleEvent.Pushed(
+            8 -> AgentConsoleEvent.Pushed(
                 FfiConverterTypeAgentEvent.read(buf),
                 )
-            8 -> AgentConsoleEvent.ProtocolError(
+            9 -> AgentConsoleEvent.ProtocolError(
                 FfiConverterTypeErrorInfo.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -7433,6 +7700,14 @@ public object FfiConverterTypeAgentConsoleEvent : FfiConverterRustBuffer<AgentCo
             (
                 4UL
                 + FfiConverterULong.allocationSize(value.`retryAtMs`)
+            )
+        }
+        is AgentConsoleEvent.TransportError -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`url`)
+                + FfiConverterString.allocationSize(value.`message`)
             )
         }
         is AgentConsoleEvent.Rejected -> {
@@ -7493,35 +7768,41 @@ public object FfiConverterTypeAgentConsoleEvent : FfiConverterRustBuffer<AgentCo
                 FfiConverterULong.write(value.`retryAtMs`, buf)
                 Unit
             }
-            is AgentConsoleEvent.Rejected -> {
+            is AgentConsoleEvent.TransportError -> {
                 buf.putInt(3)
+                FfiConverterString.write(value.`url`, buf)
+                FfiConverterString.write(value.`message`, buf)
+                Unit
+            }
+            is AgentConsoleEvent.Rejected -> {
+                buf.putInt(4)
                 FfiConverterTypeErrorInfo.write(value.`error`, buf)
                 Unit
             }
             is AgentConsoleEvent.Seated -> {
-                buf.putInt(4)
+                buf.putInt(5)
                 FfiConverterTypeAgentSeat.write(value.`seat`, buf)
                 Unit
             }
             is AgentConsoleEvent.Completed -> {
-                buf.putInt(5)
+                buf.putInt(6)
                 FfiConverterULong.write(value.`requestId`, buf)
                 FfiConverterTypeResponse.write(value.`response`, buf)
                 Unit
             }
             is AgentConsoleEvent.Failed -> {
-                buf.putInt(6)
+                buf.putInt(7)
                 FfiConverterULong.write(value.`requestId`, buf)
                 FfiConverterTypeErrorInfo.write(value.`error`, buf)
                 Unit
             }
             is AgentConsoleEvent.Pushed -> {
-                buf.putInt(7)
+                buf.putInt(8)
                 FfiConverterTypeAgentEvent.write(value.`event`, buf)
                 Unit
             }
             is AgentConsoleEvent.ProtocolError -> {
-                buf.putInt(8)
+                buf.putInt(9)
                 FfiConverterTypeErrorInfo.write(value.`error`, buf)
                 Unit
             }
@@ -8531,6 +8812,26 @@ sealed class ClientEvent {
     }
     
     /**
+     * The network failed: a dial was refused or timed out, or a connection broke. Comes just before
+     * the `Disconnected` it causes (a network client only: in memory nothing can fail this way).
+     */
+    data class TransportError(
+        /**
+         * The URL dialled.
+         */
+        val `url`: kotlin.String, 
+        /**
+         * The cause ("cannot connect: … Connection refused").
+         */
+        val `message`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * The broker refused the token or version; call `authenticate` with a new token.
      */
     data class Rejected(
@@ -8814,57 +9115,61 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
             2 -> ClientEvent.Disconnected(
                 FfiConverterULong.read(buf),
                 )
-            3 -> ClientEvent.Rejected(
+            3 -> ClientEvent.TransportError(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            4 -> ClientEvent.Rejected(
                 FfiConverterTypeErrorInfo.read(buf),
                 )
-            4 -> ClientEvent.Synced
-            5 -> ClientEvent.Completed(
+            5 -> ClientEvent.Synced
+            6 -> ClientEvent.Completed(
                 FfiConverterULong.read(buf),
                 FfiConverterTypeResponse.read(buf),
                 )
-            6 -> ClientEvent.Failed(
+            7 -> ClientEvent.Failed(
                 FfiConverterULong.read(buf),
                 FfiConverterTypeErrorInfo.read(buf),
                 )
-            7 -> ClientEvent.ProfileChanged(
+            8 -> ClientEvent.ProfileChanged(
                 FfiConverterTypeClientProfile.read(buf),
                 )
-            8 -> ClientEvent.OrderChanged(
+            9 -> ClientEvent.OrderChanged(
                 FfiConverterTypeOrder.read(buf),
                 )
-            9 -> ClientEvent.HistoryChanged(
+            10 -> ClientEvent.HistoryChanged(
                 FfiConverterTypeInteractionRecord.read(buf),
                 )
-            10 -> ClientEvent.Alert(
+            11 -> ClientEvent.Alert(
                 FfiConverterTypeAlertFired.read(buf),
                 )
-            11 -> ClientEvent.InvitationChanged(
+            12 -> ClientEvent.InvitationChanged(
                 FfiConverterTypeInvitation.read(buf),
                 )
-            12 -> ClientEvent.InteractionChanged(
+            13 -> ClientEvent.InteractionChanged(
                 FfiConverterTypeLiveInteraction.read(buf),
                 )
-            13 -> ClientEvent.ChatReceived(
+            14 -> ClientEvent.ChatReceived(
                 FfiConverterTypeChatMessage.read(buf),
                 )
-            14 -> ClientEvent.ChatDelivered(
+            15 -> ClientEvent.ChatDelivered(
                 FfiConverterString.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            15 -> ClientEvent.Signal(
+            16 -> ClientEvent.Signal(
                 FfiConverterString.read(buf),
                 FfiConverterTypeCallSignal.read(buf),
                 )
-            16 -> ClientEvent.CenterStatusChanged(
+            17 -> ClientEvent.CenterStatusChanged(
                 FfiConverterTypeCenterStatus.read(buf),
                 )
-            17 -> ClientEvent.PresenceChanged(
+            18 -> ClientEvent.PresenceChanged(
                 FfiConverterString.read(buf),
                 )
-            18 -> ClientEvent.WatchEnded(
+            19 -> ClientEvent.WatchEnded(
                 FfiConverterString.read(buf),
                 )
-            19 -> ClientEvent.ProtocolError(
+            20 -> ClientEvent.ProtocolError(
                 FfiConverterTypeErrorInfo.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -8884,6 +9189,14 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
             (
                 4UL
                 + FfiConverterULong.allocationSize(value.`retryAtMs`)
+            )
+        }
+        is ClientEvent.TransportError -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`url`)
+                + FfiConverterString.allocationSize(value.`message`)
             )
         }
         is ClientEvent.Rejected -> {
@@ -9022,95 +9335,148 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterULong.write(value.`retryAtMs`, buf)
                 Unit
             }
-            is ClientEvent.Rejected -> {
+            is ClientEvent.TransportError -> {
                 buf.putInt(3)
+                FfiConverterString.write(value.`url`, buf)
+                FfiConverterString.write(value.`message`, buf)
+                Unit
+            }
+            is ClientEvent.Rejected -> {
+                buf.putInt(4)
                 FfiConverterTypeErrorInfo.write(value.`error`, buf)
                 Unit
             }
             is ClientEvent.Synced -> {
-                buf.putInt(4)
+                buf.putInt(5)
                 Unit
             }
             is ClientEvent.Completed -> {
-                buf.putInt(5)
+                buf.putInt(6)
                 FfiConverterULong.write(value.`requestId`, buf)
                 FfiConverterTypeResponse.write(value.`response`, buf)
                 Unit
             }
             is ClientEvent.Failed -> {
-                buf.putInt(6)
+                buf.putInt(7)
                 FfiConverterULong.write(value.`requestId`, buf)
                 FfiConverterTypeErrorInfo.write(value.`error`, buf)
                 Unit
             }
             is ClientEvent.ProfileChanged -> {
-                buf.putInt(7)
+                buf.putInt(8)
                 FfiConverterTypeClientProfile.write(value.`profile`, buf)
                 Unit
             }
             is ClientEvent.OrderChanged -> {
-                buf.putInt(8)
+                buf.putInt(9)
                 FfiConverterTypeOrder.write(value.`order`, buf)
                 Unit
             }
             is ClientEvent.HistoryChanged -> {
-                buf.putInt(9)
+                buf.putInt(10)
                 FfiConverterTypeInteractionRecord.write(value.`record`, buf)
                 Unit
             }
             is ClientEvent.Alert -> {
-                buf.putInt(10)
+                buf.putInt(11)
                 FfiConverterTypeAlertFired.write(value.`fired`, buf)
                 Unit
             }
             is ClientEvent.InvitationChanged -> {
-                buf.putInt(11)
+                buf.putInt(12)
                 FfiConverterTypeInvitation.write(value.`invitation`, buf)
                 Unit
             }
             is ClientEvent.InteractionChanged -> {
-                buf.putInt(12)
+                buf.putInt(13)
                 FfiConverterTypeLiveInteraction.write(value.`interaction`, buf)
                 Unit
             }
             is ClientEvent.ChatReceived -> {
-                buf.putInt(13)
+                buf.putInt(14)
                 FfiConverterTypeChatMessage.write(value.`message`, buf)
                 Unit
             }
             is ClientEvent.ChatDelivered -> {
-                buf.putInt(14)
+                buf.putInt(15)
                 FfiConverterString.write(value.`interactionId`, buf)
                 FfiConverterULong.write(value.`seq`, buf)
                 Unit
             }
             is ClientEvent.Signal -> {
-                buf.putInt(15)
+                buf.putInt(16)
                 FfiConverterString.write(value.`interactionId`, buf)
                 FfiConverterTypeCallSignal.write(value.`signal`, buf)
                 Unit
             }
             is ClientEvent.CenterStatusChanged -> {
-                buf.putInt(16)
+                buf.putInt(17)
                 FfiConverterTypeCenterStatus.write(value.`status`, buf)
                 Unit
             }
             is ClientEvent.PresenceChanged -> {
-                buf.putInt(17)
-                FfiConverterString.write(value.`presentity`, buf)
-                Unit
-            }
-            is ClientEvent.WatchEnded -> {
                 buf.putInt(18)
                 FfiConverterString.write(value.`presentity`, buf)
                 Unit
             }
-            is ClientEvent.ProtocolError -> {
+            is ClientEvent.WatchEnded -> {
                 buf.putInt(19)
+                FfiConverterString.write(value.`presentity`, buf)
+                Unit
+            }
+            is ClientEvent.ProtocolError -> {
+                buf.putInt(20)
                 FfiConverterTypeErrorInfo.write(value.`error`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What an access rule decides for the watchers it matches.
+ */
+
+enum class Decision {
+    
+    /**
+     * They see the real status.
+     */
+    ALLOW,
+    /**
+     * They are refused (their watch fails with `Forbidden`).
+     */
+    BLOCK,
+    /**
+     * They are accepted but always see "closed", so they cannot tell they are blocked (RFC 2778).
+     */
+    POLITE_BLOCK;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDecision: FfiConverterRustBuffer<Decision> {
+    override fun read(buf: ByteBuffer) = try {
+        Decision.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Decision) = 4UL
+
+    override fun write(value: Decision, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 
@@ -9693,17 +10059,32 @@ public object FfiConverterTypeInvitationState: FfiConverterRustBuffer<Invitation
 
 
 /**
- * An exception a listener threw; the runtime drops it so one app bug does not stop the events.
+ * An exception a listener threw; the runtime reports it and goes on, so one app bug does not stop the events.
  */
 sealed class ListenerException: kotlin.Exception() {
     
     /**
-     * The listener failed.
+     * The listener failed; the library writes the reason to stderr.
      */
     class Failed(
         
         /**
          * What it said (not `message`: that clashes with Kotlin's `Throwable.message`).
+         */
+        val `reason`: kotlin.String
+        ) : ListenerException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The listener failed and the foreign side already logged it (the Python package does, with the
+     * traceback), so the library stays quiet.
+     */
+    class Reported(
+        
+        /**
+         * What it said.
          */
         val `reason`: kotlin.String
         ) : ListenerException() {
@@ -9733,6 +10114,9 @@ public object FfiConverterTypeListenerError : FfiConverterRustBuffer<ListenerExc
             1 -> ListenerException.Failed(
                 FfiConverterString.read(buf),
                 )
+            2 -> ListenerException.Reported(
+                FfiConverterString.read(buf),
+                )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
     }
@@ -9744,6 +10128,11 @@ public object FfiConverterTypeListenerError : FfiConverterRustBuffer<ListenerExc
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
             )
+            is ListenerException.Reported -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
         }
     }
 
@@ -9751,6 +10140,11 @@ public object FfiConverterTypeListenerError : FfiConverterRustBuffer<ListenerExc
         when(value) {
             is ListenerException.Failed -> {
                 buf.putInt(1)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is ListenerException.Reported -> {
+                buf.putInt(2)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -10513,6 +10907,155 @@ public object FfiConverterTypeResponse : FfiConverterRustBuffer<Response>{
 
 
 
+/**
+ * Which watchers an access rule applies to.
+ */
+sealed class WatcherMatch {
+    
+    /**
+     * Everybody.
+     */
+    object Anyone : WatcherMatch()
+    
+    
+    /**
+     * Any client.
+     */
+    object AnyClient : WatcherMatch()
+    
+    
+    /**
+     * Any agent or supervisor.
+     */
+    object AnyAgent : WatcherMatch()
+    
+    
+    /**
+     * One client.
+     */
+    data class Client(
+        /**
+         * Client id.
+         */
+        val `id`: kotlin.String) : WatcherMatch()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * One agent.
+     */
+    data class Agent(
+        /**
+         * Agent id.
+         */
+        val `id`: kotlin.String) : WatcherMatch()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWatcherMatch : FfiConverterRustBuffer<WatcherMatch>{
+    override fun read(buf: ByteBuffer): WatcherMatch {
+        return when(buf.getInt()) {
+            1 -> WatcherMatch.Anyone
+            2 -> WatcherMatch.AnyClient
+            3 -> WatcherMatch.AnyAgent
+            4 -> WatcherMatch.Client(
+                FfiConverterString.read(buf),
+                )
+            5 -> WatcherMatch.Agent(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: WatcherMatch): ULong = when(value) {
+        is WatcherMatch.Anyone -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is WatcherMatch.AnyClient -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is WatcherMatch.AnyAgent -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is WatcherMatch.Client -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`id`)
+            )
+        }
+        is WatcherMatch.Agent -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`id`)
+            )
+        }
+    }
+
+    override fun write(value: WatcherMatch, buf: ByteBuffer) {
+        when(value) {
+            is WatcherMatch.Anyone -> {
+                buf.putInt(1)
+                Unit
+            }
+            is WatcherMatch.AnyClient -> {
+                buf.putInt(2)
+                Unit
+            }
+            is WatcherMatch.AnyAgent -> {
+                buf.putInt(3)
+                Unit
+            }
+            is WatcherMatch.Client -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`id`, buf)
+                Unit
+            }
+            is WatcherMatch.Agent -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`id`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
 
 /**
  * @suppress
@@ -10677,6 +11220,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeAgentSummary: FfiConverterRustBuffer<AgentSummary?> {
+    override fun read(buf: ByteBuffer): AgentSummary? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeAgentSummary.read(buf)
+    }
+
+    override fun allocationSize(value: AgentSummary?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeAgentSummary.allocationSize(value)
+        }
+    }
+
+    override fun write(value: AgentSummary?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeAgentSummary.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeCenterStatus: FfiConverterRustBuffer<CenterStatus?> {
     override fun read(buf: ByteBuffer): CenterStatus? {
         if (buf.get().toInt() == 0) {
@@ -10699,6 +11274,38 @@ public object FfiConverterOptionalTypeCenterStatus: FfiConverterRustBuffer<Cente
         } else {
             buf.put(1)
             FfiConverterTypeCenterStatus.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeClientStatus: FfiConverterRustBuffer<ClientStatus?> {
+    override fun read(buf: ByteBuffer): ClientStatus? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeClientStatus.read(buf)
+    }
+
+    override fun allocationSize(value: ClientStatus?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeClientStatus.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ClientStatus?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeClientStatus.write(value, buf)
         }
     }
 }
@@ -10795,6 +11402,38 @@ public object FfiConverterOptionalTypeLiveInteraction: FfiConverterRustBuffer<Li
         } else {
             buf.put(1)
             FfiConverterTypeLiveInteraction.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypePresence: FfiConverterRustBuffer<Presence?> {
+    override fun read(buf: ByteBuffer): Presence? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePresence.read(buf)
+    }
+
+    override fun allocationSize(value: Presence?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePresence.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Presence?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePresence.write(value, buf)
         }
     }
 }
@@ -10947,6 +11586,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeAccessRule: FfiConverterRustBuffer<List<AccessRule>> {
+    override fun read(buf: ByteBuffer): List<AccessRule> {
+        val len = buf.getInt()
+        return List<AccessRule>(len) {
+            FfiConverterTypeAccessRule.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<AccessRule>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAccessRule.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<AccessRule>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAccessRule.write(it, buf)
         }
     }
 }
