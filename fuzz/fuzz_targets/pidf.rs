@@ -103,6 +103,8 @@ fn build(b: &mut Bytes<'_>) -> PresenceDocument {
                 holding: b.u32(),
                 estimated_hold_secs: est,
                 offered: true,
+                open: b.byte() % 2 == 0,
+                until: None,
             });
         }
         doc.center = Some(CenterStatus { at: timestamp, queues, media_offered: vec![], agents: vec![] });
