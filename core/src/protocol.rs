@@ -600,6 +600,11 @@ pub enum BrokerFrame {
         /// For an agent's session, its role (`client` then holds the agent's id); absent for clients.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         role: Option<AgentRole>,
+        /// The first request id the broker takes as new: a client restored from an older save (or a
+        /// reinstall reusing its installation id) numbers its own new requests from here, so they are
+        /// never mistaken for requests another process sent under the same ids.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_request: Option<u64>,
     },
     /// Answer to a request.
     Response {

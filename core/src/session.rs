@@ -106,6 +106,9 @@ struct Pending<T> {
     body: String,
     tag: T,
     sent: bool,
+    /// The id the caller was given; the wire id differs once a welcome moved it past ids another
+    /// process of this installation used.
+    app_id: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +145,7 @@ struct Envelope<'a> {
     seq: Option<u64>,
     client: Option<ClientId>,
     resumed: Option<bool>,
+    next_request: Option<u64>,
     #[serde(default)]
     fatal: bool,
     error: Option<ErrorBody>,
@@ -175,6 +179,8 @@ pub struct Session<T> {
     last_rx: Timestamp,
     next_ping: Timestamp,
     next_id: u64,
+    /// Requests from this id on were made by this process (earlier ones came with a saved state).
+    fresh_from: u64,
     pending: BTreeMap<u64, Pending<T>>,
     last_seq: u64,
     early: BTreeMap<u64, String>,
@@ -197,6 +203,7 @@ impl<T> Session<T> {
             last_rx: Timestamp(0),
             next_ping: Timestamp(0),
             next_id: 1,
+            fresh_from: 1,
             pending: BTreeMap::new(),
             last_seq: 0,
             early: BTreeMap::new(),
@@ -213,8 +220,9 @@ impl<T> Session<T> {
     pub fn restore(cfg: ClientConfig, next_id: u64, last_seq: u64, pending: impl IntoIterator<Item = (u64, String, T)>) -> Self {
         let mut s = Session::new(cfg);
         s.last_seq = last_seq;
-        s.pending = pending.into_iter().map(|(id, body, tag)| (id, Pending { body, tag, sent: false })).collect();
+        s.pending = pending.into_iter().map(|(id, body, tag)| (id, Pending { body, tag, sent: false, app_id: id })).collect();
         s.next_id = next_id.max(s.pending.keys().next_back().map_or(1, |id| id.saturating_add(1)));
+        s.fresh_from = s.next_id;
         s
     }
 
@@ -403,13 +411,13 @@ impl<T> Session<T> {
         match f.t {
             Kind::Welcome => {
                 let client = f.client.ok_or_else(|| missing("client"))?;
-                self.on_welcome(client, f.resumed.ok_or_else(|| missing("resumed"))?);
+                self.on_welcome(client, f.resumed.ok_or_else(|| missing("resumed"))?, f.next_request);
             }
             Kind::Response => {
                 let id = f.id.ok_or_else(|| missing("id"))?;
                 let outcome = f.outcome.ok_or_else(|| missing("outcome"))?;
                 if let Some(p) = self.pending.remove(&id) {
-                    self.events.push_back(SessionEvent::Answered { id, tag: p.tag, outcome: outcome.get().to_owned() });
+                    self.events.push_back(SessionEvent::Answered { id: p.app_id, tag: p.tag, outcome: outcome.get().to_owned() });
                 }
             }
             Kind::Event => {
@@ -442,9 +450,23 @@ impl<T> Session<T> {
         Ok(())
     }
 
-    fn on_welcome(&mut self, client: ClientId, resumed: bool) {
+    fn on_welcome(&mut self, client: ClientId, resumed: bool, broker_next: Option<u64>) {
         if self.link != Link::Handshaking {
             return;
+        }
+        if let Some(n) = broker_next.filter(|n| resumed && *n > self.next_id) {
+            // Another process of this installation (one that died after the state was saved, or
+            // before a reinstall) sent ids this process has used since: its own requests, none sent
+            // yet, move past them, so none is answered with another request's answer.
+            let moved: Vec<u64> = self.pending.range(self.fresh_from..).map(|(id, _)| *id).collect();
+            let mut next = n;
+            for id in moved {
+                let p = self.pending.remove(&id).expect("listed above");
+                self.pending.insert(next, p);
+                next += 1;
+            }
+            self.next_id = next;
+            self.fresh_from = n;
         }
         self.link = Link::Ready;
         self.attempts = 0;
@@ -515,7 +537,7 @@ impl<T> Session<T> {
         self.cfg.check_request_size(&body)?;
         let id = self.next_id;
         self.next_id = self.next_id.checked_add(1).ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "request ids are exhausted"))?;
-        self.pending.insert(id, Pending { body, tag, sent: false });
+        self.pending.insert(id, Pending { body, tag, sent: false, app_id: id });
         self.flush_pending();
         Ok(id)
     }

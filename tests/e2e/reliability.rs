@@ -276,3 +276,30 @@ fn detached_sessions_expire_after_their_ttl_and_only_then() {
     b.handle_input(T0.add(ttl), a2, &hello("alice", 0));
     assert_eq!(welcome(&mut b), Some(false), "alice's session was dropped after the ttl");
 }
+
+/// A stale save: the app saved, made more requests, died without saving again; the restored app's
+/// new requests take ids the dead process already used. They must be executed, not answered with the
+/// dead process's answers.
+#[test]
+fn requests_after_restoring_a_stale_save_are_executed_not_taken_for_the_dead_process_ones() {
+    let name = |n: &str| ProfilePatch { demographics: Some(Demographics { name: Some(n.into()), ..Default::default() }), ..Default::default() };
+    let mut f = Fixture::new();
+    let a = f.connect("alice", 7);
+    let saved = serde_json::to_string(&f.hub.client_ref(a).save()).unwrap();
+    for n in ["Alice One", "Alice Two"] {
+        let id = f.hub.client(a).update_profile(name(n));
+        assert!(f.answer(a, id).is_ok());
+    }
+    f.hub.detach(f.now, a);
+    // Restored from the older save, offline: the new edit gets an id the dead process used.
+    let mut c = Client::restore(ClientConfig::new(token("alice"), 7), serde_json::from_str(&saved).unwrap());
+    let edit = c.update_profile(name("Alice Three"));
+    let b = f.hub.attach(f.now, c);
+    let Ok(Response::Profile(p)) = f.answer(b, edit) else { panic!("the edit is answered under the id it was given") };
+    assert_eq!(p.demographics.name.as_deref(), Some("Alice Three"), "executed, not the dead process's answer");
+    assert_eq!(f.hub.client_ref(b).view().profile.demographics.name.as_deref(), Some("Alice Three"));
+    // And the session goes on: the next request is new too.
+    let id = f.hub.client(b).update_profile(name("Alice Four"));
+    let Ok(Response::Profile(p)) = f.answer(b, id) else { panic!() };
+    assert_eq!(p.demographics.name.as_deref(), Some("Alice Four"));
+}

@@ -134,7 +134,8 @@ impl Broker {
             Party::Client(c) => c.clone(),
             Party::Agent { agent } => ClientId(agent.0.clone()),
         };
-        self.send_frame(conn, &BrokerFrame::Welcome { v: PROTOCOL_VERSION, client: id, resumed, role }, false);
+        let next_request = Some(self.sessions[&key].next_request);
+        self.send_frame(conn, &BrokerFrame::Welcome { v: PROTOCOL_VERSION, client: id, resumed, role, next_request }, false);
         self.run_hooks(hooks);
         let Party::Client(client) = party else {
             return self.mark_ready(conn);
