@@ -11,6 +11,7 @@ pub mod simulator;
 pub mod sqlite_store;
 pub mod tls;
 pub mod tokens;
+pub mod visitors;
 pub mod xmpp;
 
 pub use server::{start, Running, ServerConfig};

@@ -115,6 +115,18 @@ struct Cli {
     /// How long a minted TURN credential lasts.
     #[arg(long, default_value_t = 3600)]
     turn_ttl_secs: u64,
+    /// A website's public key: its pages get visitor tokens from POST /visitor (repeatable).
+    #[arg(long = "site-key", env = "FRONTDESK_SITE_KEYS", value_delimiter = ',')]
+    site_keys: Vec<String>,
+    /// The secret sites' backends sign user ids with (HMAC-SHA256), for verified visitors.
+    #[arg(long, env = "FRONTDESK_IDENTITY_SECRET", hide_env_values = true)]
+    identity_secret: Option<String>,
+    /// How long a visitor token lasts.
+    #[arg(long, default_value_t = 86_400)]
+    visitor_ttl_secs: u64,
+    /// Visitor tokens one address may get per minute.
+    #[arg(long, default_value_t = 20)]
+    visitors_per_min: u32,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -267,6 +279,12 @@ async fn main() {
         mail,
         queue_hours: cli.queue_hours,
         stun: cli.stun,
+        visitors: frontdesk_server::visitors::VisitorConfig {
+            site_keys: cli.site_keys,
+            identity_secret: cli.identity_secret.map(String::into_bytes),
+            ttl: std::time::Duration::from_secs(cli.visitor_ttl_secs),
+            per_addr_per_min: cli.visitors_per_min,
+        },
         turn: match (cli.turn.is_empty(), cli.turn_secret) {
             (false, Some(secret)) => Some(frontdesk_core::call::TurnConfig {
                 urls: cli.turn,

@@ -100,6 +100,8 @@ pub struct ServerConfig {
     pub stun: Vec<String>,
     /// TURN for calls, credentials minted per party (coturn's `use-auth-secret`).
     pub turn: Option<frontdesk_core::call::TurnConfig>,
+    /// Tokens for websites' visitors by public site key (`POST /visitor`); no keys turns it off.
+    pub visitors: crate::visitors::VisitorConfig,
 }
 
 impl Default for ServerConfig {
@@ -132,6 +134,7 @@ impl Default for ServerConfig {
             queue_hours: vec![],
             stun: vec![],
             turn: None,
+            visitors: crate::visitors::VisitorConfig { site_keys: vec![], identity_secret: None, ttl: Duration::from_secs(86_400), per_addr_per_min: 20 },
         }
     }
 }
@@ -246,6 +249,7 @@ struct Shared {
     rates: Arc<RateLimits>,
     sessions: Arc<SessionCap>,
     verifier: JwtVerifier,
+    visitors: crate::visitors::VisitorLimits,
 }
 
 /// Starts the server; it runs until [`Running::shutdown`].
@@ -304,7 +308,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         info!(addr = %xmpp_addr.unwrap(), "XMPP endpoint listening");
     }
     let cfg = Arc::new(cfg);
-    let shared = Arc::new(Shared { cfg: cfg.clone(), rates, sessions, verifier: JwtVerifier::new(&cfg.secret) });
+    let shared = Arc::new(Shared { cfg: cfg.clone(), rates, sessions, verifier: JwtVerifier::new(&cfg.secret), visitors: Default::default() });
     {
         let tx = tx.clone();
         let xctx = xctx.clone();
@@ -319,12 +323,12 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
                 let cfg = shared.cfg.clone();
                 let r = match cfg.tls.clone() {
                     Some(tls) => match slot.or_shed(tokio::time::timeout(cfg.handshake_timeout, tokio_rustls::TlsAcceptor::from(tls).accept(stream))).await {
-                        Ok(Ok(Ok(stream))) => connection(stream, tx, shared, n, xctx, slot).await,
+                        Ok(Ok(Ok(stream))) => connection(stream, tx, shared, n, xctx, slot, peer.ip()).await,
                         Ok(Ok(Err(e))) => Err(format!("TLS handshake failed: {e}")),
                         Ok(Err(_)) => Err("no TLS handshake in time".into()),
                         Err(e) => Err(e.to_string()),
                     },
-                    None => connection(stream, tx, shared, n, xctx, slot).await,
+                    None => connection(stream, tx, shared, n, xctx, slot, peer.ip()).await,
                 };
                 if let Err(e) = r {
                     tracing::debug!(%peer, "connection ended: {e}");
@@ -554,6 +558,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     n: u64,
     xctx: Arc<XmppContext>,
     unauth: UnauthConn,
+    peer: std::net::IpAddr,
 ) -> Result<(), String> {
     let cfg = shared.cfg.clone();
     // Until the broker knows of the connection it holds nothing but its socket: a shed one is dropped
@@ -566,6 +571,10 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .map_err(shed_err)?
         .map_err(|_| "no request in time")?
         .map_err(|e| e.to_string())?;
+    if crate::visitors::is_visitor_request(&head) {
+        let v = crate::visitors::serve(stream, head, peer, &cfg.visitors, &shared.visitors, &cfg.secret, &cfg.allowed_origins, wall_clock());
+        return unauth.or_shed(v).await.map_err(shed_err)?.map_err(|e| e.to_string());
+    }
     if !crate::http::is_websocket_upgrade(&head) {
         return unauth.or_shed(crate::http::serve(stream, &head)).await.map_err(shed_err)?.map_err(|e| e.to_string());
     }

@@ -1,0 +1,105 @@
+//! A website's visitors get tokens from a public site key (`POST /visitor`): anonymous ones, renewed
+//! ones, and ones whose user id the site's backend signed; everything else is a typed refusal.
+
+mod common;
+
+use common::*;
+use frontdesk_core::client::{ClientConfig, ClientEvent};
+use frontdesk_core::protocol::Response;
+use frontdesk_core::records::HistoryFilter;
+use frontdesk_server::visitors::VisitorConfig;
+use frontdesk_server::{start, ServerConfig};
+use hmac::{KeyInit, Mac};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const IDENTITY: &[u8] = b"site-identity-secret";
+
+async fn post(addr: std::net::SocketAddr, method: &str, body: &str, origin: Option<&str>) -> (u16, String, Value) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let origin = origin.map_or(String::new(), |o| format!("Origin: {o}\r\n"));
+    let req = format!("{method} /visitor HTTP/1.1\r\nHost: x\r\n{origin}Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = vec![];
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await.unwrap().unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_string(), serde_json::from_str(body).unwrap())
+}
+
+fn signed(user: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(IDENTITY).unwrap();
+    mac.update(user.as_bytes());
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn connects_as(base: &str, token: &str) -> (App, String) {
+    let mut cfg = ClientConfig::new(token.to_string(), 1);
+    cfg.backoff_initial = Duration::from_millis(50);
+    let mut app = App::start(base, cfg);
+    app.wait(10, |e| matches!(e, ClientEvent::Connected { .. })).await;
+    let client = app.h.with(|c| c.view().client.clone()).expect("the broker named the client");
+    (app, client.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_get_tokens_from_a_site_key_and_nothing_else_does() {
+    let port = free_port();
+    let cfg = ServerConfig {
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        db: None,
+        secret: SECRET.to_vec(),
+        simulate: false,
+        allowed_origins: vec!["https://shop.example".into()],
+        visitors: VisitorConfig { site_keys: vec!["shop-1".into()], identity_secret: Some(IDENTITY.to_vec()), ttl: Duration::from_secs(3600), per_addr_per_min: 8 },
+        ..ServerConfig::default()
+    };
+    let server = start(cfg).await.unwrap();
+    let (addr, base) = (server.addr, format!("ws://{}", server.addr));
+
+    // An anonymous visitor: a token for a fresh client, usable at once, with nothing of anyone else's.
+    let (status, head, v) = post(addr, "POST", r#"{"site":"shop-1"}"#, Some("https://shop.example")).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(head.contains("Access-Control-Allow-Origin: https://shop.example") && head.contains("Cache-Control: no-store"), "{head}");
+    let visitor = v["visitor"].as_str().unwrap().to_string();
+    assert!(visitor.starts_with("v-") && visitor.len() == 34, "{visitor}");
+    let (mut app, client) = connects_as(&base, v["token"].as_str().unwrap()).await;
+    assert_eq!(client, visitor);
+    let id = app.h.with(|c| c.get_history(HistoryFilter::default()));
+    assert!(matches!(app.answer(id).await, Ok(Response::History(h)) if h.is_empty()), "a visitor sees no one's history");
+    // The page comes back with its visitor id: the same client again.
+    let (status, _, v2) = post(addr, "POST", &format!(r#"{{"site":"shop-1","visitor":"{visitor}"}}"#), None).await;
+    assert_eq!((status, v2["client"].as_str()), (200, Some(visitor.as_str())));
+    // A user id the site's backend signed: a verified client.
+    let (status, _, u) = post(addr, "POST", &format!(r#"{{"site":"shop-1","user":"alice-42","hash":"{}"}}"#, signed("alice-42")), None).await;
+    assert_eq!(status, 200, "{u}");
+    let (_app2, client) = connects_as(&base, u["token"].as_str().unwrap()).await;
+    assert_eq!(client, "u-alice-42");
+
+    // Refusals, each with its reason.
+    let cases = [
+        ("POST", r#"{"site":"other"}"#.to_string(), 403, "unknown site key"),
+        ("POST", format!(r#"{{"site":"shop-1","user":"alice-42","hash":"{}"}}"#, signed("mallory")), 403, "does not match"),
+        ("POST", r#"{"site":"shop-1","user":"alice-42"}"#.to_string(), 400, "together"),
+        ("POST", r#"{"site":"shop-1","visitor":"u-alice-42"}"#.to_string(), 400, "visitor"),
+        ("POST", "not json".to_string(), 400, "body"),
+        ("GET", String::new(), 405, "POST"),
+    ];
+    for (method, body, want, why) in cases {
+        let (status, _, e) = post(addr, method, &body, None).await;
+        assert_eq!(status, want, "{body}: {e}");
+        assert!(e["error"].as_str().unwrap().contains(why), "{body}: {e}");
+    }
+    // A foreign origin gets no CORS header (its page cannot read the token).
+    let (_, head, _) = post(addr, "POST", r#"{"site":"shop-1"}"#, Some("https://evil.example")).await;
+    assert!(!head.contains("Access-Control-Allow-Origin"), "{head}");
+    // One address mints at most 8 per minute (this test made 5 successful and 5 refused-at-the-key before).
+    let mut statuses = vec![];
+    for _ in 0..4 {
+        statuses.push(post(addr, "POST", r#"{"site":"shop-1"}"#, None).await.0);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    server.shutdown().await;
+}
