@@ -1142,6 +1142,77 @@ enum FdStatus fd_client_send_chat(struct FdClient *client,
                                   uint64_t *id);
 
 /**
+ * Reads the own profile (answer: `{"kind":"profile",..}`).
+ *
+ * # Safety
+ * `id` must be NULL or writable.
+ */
+enum FdStatus fd_client_get_profile(struct FdClient *client, uint64_t *id);
+
+/**
+ * Reads the own orders (answer: `{"kind":"orders",..}`).
+ *
+ * # Safety
+ * `id` must be NULL or writable.
+ */
+enum FdStatus fd_client_get_orders(struct FdClient *client, uint64_t *id);
+
+/**
+ * Reads the product catalogue (answer: `{"kind":"products",..}`).
+ *
+ * # Safety
+ * `id` must be NULL or writable.
+ */
+enum FdStatus fd_client_get_products(struct FdClient *client, uint64_t *id);
+
+/**
+ * Writes to the center by email: an email interaction with a subject and a text, answered by mail to
+ * the client's email capability and in the app. `product` may be NULL.
+ *
+ * # Safety
+ * Strings must be NULL (product only) or NUL-terminated; `id` NULL or writable.
+ */
+enum FdStatus fd_client_send_email(struct FdClient *client,
+                                   const char *subject,
+                                   const char *text,
+                                   const char *product,
+                                   uint64_t *id);
+
+/**
+ * Reads a page of an interaction's transcript: the newest `limit` messages (0: the broker's page
+ * size) numbered below `before` (0: the newest); the view merges pages.
+ *
+ * # Safety
+ * `interaction` must be NULL or NUL-terminated; `id` NULL or writable.
+ */
+enum FdStatus fd_client_get_transcript(struct FdClient *client,
+                                       const char *interaction,
+                                       uint64_t before,
+                                       uint32_t limit,
+                                       uint64_t *id);
+
+/**
+ * Sends a call signalling message as JSON (`{"kind":"offer","sdp":..}`, `answer`, `candidate`,
+ * `end_of_candidates`, `media`, `hang_up`) to the agent of a connected voice or video interaction;
+ * the agent's come as `pushed` events with `"ev":"signal"`.
+ *
+ * # Safety
+ * Strings must be NULL or NUL-terminated; `id` NULL or writable.
+ */
+enum FdStatus fd_client_signal_json(struct FdClient *client,
+                                    const char *interaction,
+                                    const char *json,
+                                    uint64_t *id);
+
+/**
+ * Reads STUN/TURN servers for a connected call (answer: `{"kind":"ice_servers","value":[..]}`).
+ *
+ * # Safety
+ * `interaction` must be NULL or NUL-terminated; `id` NULL or writable.
+ */
+enum FdStatus fd_client_ice_servers(struct FdClient *client, const char *interaction, uint64_t *id);
+
+/**
  * Leaves an own interaction (abandons the queue or hangs up).
  *
  * # Safety

@@ -12,7 +12,7 @@ use frontdesk_core::client::{Client, ClientConfig, ClientView, RequestId, SavedS
 use frontdesk_core::protocol::Request;
 use frontdesk_core::records::HistoryFilter;
 use frontdesk_core::status::ClientStatus;
-use frontdesk_core::{AgentId, InteractionId, InvitationId, Timestamp};
+use frontdesk_core::{AgentId, InteractionId, InvitationId, ProductId, Timestamp};
 use serde::Serialize;
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
@@ -629,6 +629,88 @@ pub unsafe extern "C" fn fd_client_send_chat(client: *mut FdClient, interaction:
         let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
         let text = arg_str(text, "text")?.to_owned();
         request(client, id, |c| c.send_chat(interaction, text))
+    })
+}
+
+/// Reads the own profile (answer: `{"kind":"profile",..}`).
+///
+/// # Safety
+/// `id` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_get_profile(client: *mut FdClient, id: *mut u64) -> FdStatus {
+    guard(|| request(client, id, |c| c.get_profile()))
+}
+
+/// Reads the own orders (answer: `{"kind":"orders",..}`).
+///
+/// # Safety
+/// `id` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_get_orders(client: *mut FdClient, id: *mut u64) -> FdStatus {
+    guard(|| request(client, id, |c| c.get_orders()))
+}
+
+/// Reads the product catalogue (answer: `{"kind":"products",..}`).
+///
+/// # Safety
+/// `id` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_get_products(client: *mut FdClient, id: *mut u64) -> FdStatus {
+    guard(|| request(client, id, |c| c.get_products()))
+}
+
+/// Writes to the center by email: an email interaction with a subject and a text, answered by mail to
+/// the client's email capability and in the app. `product` may be NULL.
+///
+/// # Safety
+/// Strings must be NULL (product only) or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_send_email(client: *mut FdClient, subject: *const c_char, text: *const c_char, product: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let subject = arg_str(subject, "subject")?.to_owned();
+        let text = arg_str(text, "text")?.to_owned();
+        let product = arg_opt_str(product, "product")?.map(ProductId::new);
+        request(client, id, |c| c.send_email(product, subject, text))
+    })
+}
+
+/// Reads a page of an interaction's transcript: the newest `limit` messages (0: the broker's page
+/// size) numbered below `before` (0: the newest); the view merges pages.
+///
+/// # Safety
+/// `interaction` must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_get_transcript(client: *mut FdClient, interaction: *const c_char, before: u64, limit: u32, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
+        request(client, id, |c| c.get_transcript_page(interaction, (before > 0).then_some(before), (limit > 0).then_some(limit)))
+    })
+}
+
+/// Sends a call signalling message as JSON (`{"kind":"offer","sdp":..}`, `answer`, `candidate`,
+/// `end_of_candidates`, `media`, `hang_up`) to the agent of a connected voice or video interaction;
+/// the agent's come as `pushed` events with `"ev":"signal"`.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_signal_json(client: *mut FdClient, interaction: *const c_char, json: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
+        let signal: frontdesk_core::call::CallSignal = serde_json::from_str(arg_str(json, "json")?)?;
+        request(client, id, |c| c.signal(interaction, signal))
+    })
+}
+
+/// Reads STUN/TURN servers for a connected call (answer: `{"kind":"ice_servers","value":[..]}`).
+///
+/// # Safety
+/// `interaction` must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_ice_servers(client: *mut FdClient, interaction: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
+        request(client, id, |c| c.ice_servers(interaction))
     })
 }
 

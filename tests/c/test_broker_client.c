@@ -104,6 +104,31 @@ int main(void) {
     CHECK_OK(fd_client_send_chat(c, interaction, "hello from C", &rid));
     pump(&link, now += 1000);
     CHECK(console.chats_from_client == 1);
+    /* Typed reads: profile, orders, products, a transcript page. */
+    CHECK_OK(fd_client_get_profile(c, &rid));
+    pump(&link, now);
+    CHECK(client_saw(c, "\"kind\":\"profile\"", NULL, 0));
+    CHECK_OK(fd_client_get_orders(c, &rid));
+    pump(&link, now);
+    CHECK(client_saw(c, "\"kind\":\"orders\"", NULL, 0));
+    CHECK_OK(fd_client_get_products(c, NULL));
+    pump(&link, now);
+    CHECK(client_saw(c, "FastNet Router", NULL, 0));
+    CHECK_OK(fd_client_get_transcript(c, interaction, 2, 1, &rid));
+    pump(&link, now);
+    CHECK(client_saw(c, "\"kind\":\"transcript\"", ev, sizeof ev));
+    CHECK_HAS(ev, "hello from C");
+    /* A chat is no call: signalling and ICE servers are refused as invalid, answered as failed. */
+    CHECK_OK(fd_client_signal_json(c, interaction, "{\"kind\":\"end_of_candidates\"}", &rid));
+    pump(&link, now);
+    CHECK(client_saw(c, "not a call", NULL, 0));
+    CHECK_ST(fd_client_signal_json(c, interaction, "{\"kind\":\"warp\"}", &rid), FD_ERR_INVALID_ARGUMENT);
+    CHECK_OK(fd_client_ice_servers(c, interaction, &rid));
+    pump(&link, now);
+    /* Email without an email address in the profile: a typed refusal, the session goes on. */
+    CHECK_OK(fd_client_send_email(c, "Router", "It reboots", NULL, &rid));
+    pump(&link, now);
+    CHECK(client_saw(c, "email capability", NULL, 0));
     char *msg = NULL;
     CHECK_OK(fd_broker_agent_send_chat(b, now += 1000, "ann", interaction, "hello from Ann", &msg));
     CHECK_HAS(msg, "hello from Ann");

@@ -128,6 +128,13 @@ static void client_calls(FdClient *c, FdStatus want) {
     CHECK_ST(fd_client_invite_agent(c, "a", FD_MEDIUM_CHAT, "m", &id), want);
     CHECK_ST(fd_client_start_interaction(c, FD_MEDIUM_CHAT, NULL, NULL, NULL, &id), want);
     CHECK_ST(fd_client_send_chat(c, "i", "t", &id), want);
+    CHECK_ST(fd_client_get_profile(c, &id), want);
+    CHECK_ST(fd_client_get_orders(c, &id), want);
+    CHECK_ST(fd_client_get_products(c, &id), want);
+    CHECK_ST(fd_client_send_email(c, "s", "t", NULL, &id), want);
+    CHECK_ST(fd_client_get_transcript(c, "i", 0, 0, &id), want);
+    CHECK_ST(fd_client_signal_json(c, "i", "{\"kind\":\"end_of_candidates\"}", &id), want);
+    CHECK_ST(fd_client_ice_servers(c, "i", &id), want);
     CHECK_ST(fd_client_end_interaction(c, "i", &id), want);
     CHECK(s == NULL);
 }

@@ -208,7 +208,10 @@ impl Broker {
                 None if medium == Medium::Voice => Ok(None),
                 None => Err(err(
                     ErrorCode::Invalid,
-                    format!("add a {medium} capability (with an address) to your profile before starting a {medium} interaction"),
+                    {
+                        let a = if medium == Medium::Email { "an" } else { "a" };
+                        format!("add {a} {medium} capability (with an address) to your profile before starting {a} {medium} interaction")
+                    },
                 )),
             },
         }
