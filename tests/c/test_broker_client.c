@@ -125,10 +125,10 @@ int main(void) {
     CHECK_ST(fd_client_signal_json(c, interaction, "{\"kind\":\"warp\"}", &rid), FD_ERR_INVALID_ARGUMENT);
     CHECK_OK(fd_client_ice_servers(c, interaction, &rid));
     pump(&link, now);
-    /* Email without an email address in the profile: a typed refusal, the session goes on. */
+    /* Email where no queue takes it: a typed refusal, the session goes on. */
     CHECK_OK(fd_client_send_email(c, "Router", "It reboots", NULL, &rid));
     pump(&link, now);
-    CHECK(client_saw(c, "email capability", NULL, 0));
+    CHECK(client_saw(c, "no queue takes email", NULL, 0));
     char *msg = NULL;
     CHECK_OK(fd_broker_agent_send_chat(b, now += 1000, "ann", interaction, "hello from Ann", &msg));
     CHECK_HAS(msg, "hello from Ann");
