@@ -4,6 +4,16 @@
 use std::path::PathBuf;
 
 fn main() {
+    // A SONAME, so programs record which ABI they were linked against and a newer, incompatible
+    // library is not picked up by accident: libfrontdesk.so.<major>, or .so.0.<minor> before 1.0
+    // (where every minor version may change the ABI).
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if os == "linux" || os == "android" {
+        let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("set by cargo");
+        let minor = std::env::var("CARGO_PKG_VERSION_MINOR").expect("set by cargo");
+        let soname = if major == "0" { format!("libfrontdesk.so.0.{minor}") } else { format!("libfrontdesk.so.{major}") };
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+    }
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out = crate_dir.join("../bindings/c/frontdesk.h");
     println!("cargo:rerun-if-changed=src");

@@ -11,7 +11,7 @@ cd "$ROOT"
 
 # A fresh CI machine may lack the C toolchain pieces; install them when we can.
 missing=()
-for tool in cc:gcc c++:g++ make:make pkg-config:pkg-config valgrind:valgrind; do
+for tool in cc:gcc c++:g++ make:make pkg-config:pkg-config valgrind:valgrind readelf:binutils; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -132,7 +132,10 @@ export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror examples/c/acd_bridge.c -o "$LIBDIR/c/acd_bridge_pc" $(pkg-config --cflags --libs frontdesk)
 LD_LIBRARY_PATH="$PREFIX/lib" "$LIBDIR/c/acd_bridge_pc" > /dev/null
-echo "pkg-config build of examples/c/acd_bridge.c runs"
+# The program records the SONAME, and the install provides it (the development link points at it).
+soname=$(readelf -d "$PREFIX/lib/libfrontdesk.so" | sed -n 's/.*soname: \[\(.*\)\]/\1/p')
+[ -n "$soname" ] && [ -f "$PREFIX/lib/$soname" ] && readelf -d "$LIBDIR/c/acd_bridge_pc" | grep -q "NEEDED.*\[$soname\]" || { echo "libfrontdesk: SONAME missing or not what programs need" >&2; exit 1; }
+echo "pkg-config build of examples/c/acd_bridge.c runs (needs $soname)"
 
 if [ "${1:-}" = "--bench" ]; then
   echo "== bench (release)"
