@@ -264,7 +264,7 @@ test('an agent console: the same session at /agent, log_in and get_seat on conne
   ws().onopen({});
   const hello = ws().sent[0];
   assert.equal(hello.instance, 21);
-  assert.equal(hello.last_seq, 4);
+  assert.equal(hello.last_seq, 5);
   assert.deepEqual(b.view().delivered, [['ix', 2]], 'receipts seen before the reload are kept');
   recv({ t: 'welcome', v: 1, client: 'ann', resumed: true, role: 'agent' });
   assert.deepEqual(requests().map((r) => r.req.op), ['send_chat', 'log_in', 'get_seat', 'send_chat']);
