@@ -293,3 +293,52 @@ export type CallSignal =
   | { kind: "hang_up"; reason?: "normal" | "failed" | "media_refused" };
 /** A STUN/TURN server as `RTCPeerConnection` takes it. */
 export interface RTCIceServerLike { urls: string[]; username?: string; credential?: string; }
+
+/** Who ended a call and why: `local` is this side. */
+export interface CallEnd { by: "local" | "remote"; reason: "normal" | "failed" | "media_refused"; }
+
+/** A voice or video call of one interaction over a Client's or an Agent's session: WebRTC with perfect
+ *  negotiation, trickle ICE, an ICE restart when the connection drops, mute and camera. */
+export class Call {
+  /** A call for `interaction` over `party`'s signalling; `video` adds the camera, `polite` (the customer)
+   *  yields on offer collisions and makes the first offer; `onchange(call)` after every change. Call `start()`. */
+  constructor(party: Client | Agent, interaction: string, options?: { video?: boolean; polite?: boolean; onchange?: (call: Call) => void });
+  /** The interaction. */
+  readonly id: string;
+  /** Whether the camera is part of the call. */
+  readonly video: boolean;
+  /** Where the call is. */
+  readonly state: "new" | "media" | "connecting" | "connected" | "reconnecting" | "ended";
+  /** The microphone is muted (nothing is sent). */
+  readonly muted: boolean;
+  /** The camera is on. */
+  readonly camera: boolean;
+  /** The other side's microphone and camera, as it last said. */
+  readonly peer: { muted: boolean; camera: boolean };
+  /** This side's microphone (and camera) once granted. */
+  readonly local: MediaStream | null;
+  /** What the other side sends. */
+  readonly remote: MediaStream;
+  /** The WebRTC connection (for `getStats()`), once the devices are granted. */
+  readonly pc: RTCPeerConnection | null;
+  /** Milliseconds from the first offer to ICE connected. */
+  readonly setupMs: number | null;
+  /** When ICE first connected (ms since the epoch). */
+  readonly connectedAt: number | null;
+  /** How the call ended (null while it goes on). */
+  readonly ended: CallEnd | null;
+  /** Why the devices could not be used, after a `media_refused` end. */
+  readonly error?: Error;
+  /** Asks for the microphone (and camera), then connects; a refusal hangs up with `media_refused`. */
+  start(): Promise<void>;
+  /** Mutes or unmutes the microphone: while muted the sender carries no track, so no audio leaves. */
+  setMuted(muted: boolean): void;
+  /** Turns the camera off (released) or on again (asks for it anew). */
+  setCamera(on: boolean): Promise<void>;
+  /** Restarts ICE (done by itself when the connection drops). */
+  restart(): void;
+  /** Hangs up: the other side is told, the interaction ends and its record says why. */
+  hangUp(reason?: "normal" | "failed" | "media_refused"): Promise<void>;
+  /** Stops the media without signalling, for an interaction that already ended. */
+  close(): void;
+}

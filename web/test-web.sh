@@ -57,7 +57,11 @@ rm -f "$PKG/types-check.ts"
 cargo build -p frontdesk-server --bin frontdesk-server || { say "server build failed"; exit 1; }
 CARGO_TARGET_DIR=$TARGET timeout 240 node web/e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("end-to-end test")
 first=$(node -e "try{console.log(require('$OUT/results.json').firstStatusMs ?? '?')}catch{console.log('?')}")
+# 5b. Voice and video calls: the server and two Chromium processes with fake devices, in a network
+# namespace with only lo up (loopback flags alone where ip netns is unavailable), bounded.
+CARGO_TARGET_DIR=$TARGET timeout 240 node web/call-e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("call end-to-end test")
+setup=$(node -e "try{const r=require('$OUT/call-results.json');console.log(r.pass?r.voiceSetupMs+' ms voice, '+r.videoSetupMs+' ms video':'?')}catch{console.log('?')}")
 
-echo "test-web: wasm+glue+client+widget ${total}B gzipped (budget ${BUDGET}B); first status ${first} ms after navigation; screenshots in $OUT; ${#fail[@]} failure(s)"
+echo "test-web: wasm+glue+client+widget ${total}B gzipped (budget ${BUDGET}B); first status ${first} ms after navigation; call set-up ${setup} (offer to ICE connected); screenshots in $OUT; ${#fail[@]} failure(s)"
 for f in "${fail[@]}"; do say "FAILED: $f"; done
 [ ${#fail[@]} -eq 0 ]

@@ -3,7 +3,7 @@
 //   <frontdesk-widget token="…"></frontdesk-widget>
 // The client (frontdesk.js, its wasm engine frontdesk_wasm.js + frontdesk_wasm_bg.wasm) is loaded from beside this file. Theme it with the
 // --fd-* CSS custom properties (see docs/web.md); they pierce the shadow root.
-import init, { Client } from './frontdesk.js';
+import init, { Client, Call } from './frontdesk.js';
 
 const base = new URL('.', import.meta.url);
 const load = () => init();
@@ -19,12 +19,15 @@ let zones;
 const zoneList = () => (zones ??= [...new Set([localZone(), 'UTC', ...(Intl.supportedValuesOf?.('timeZone') ?? [])])].sort());
 const list = (s) => String(s).split(',').map((x) => x.trim()).filter(Boolean);
 const MEDIA = ['chat', 'voice', 'video', 'callback', 'email'];
+const isCall = (li) => li?.medium === 'voice' || li?.medium === 'video';
+const clock = (ms) => { const s = Math.max(0, Math.floor(ms / 1000)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`; };
 
 const CSS = `
 :host{--fd-bg:#fff;--fd-fg:#1b1f24;--fd-muted:#57606a;--fd-accent:#0b5cad;--fd-accent-fg:#fff;--fd-border:#d0d7de;
 --fd-ok:#1a7f37;--fd-warn:#9a6700;--fd-bad:#cf222e;--fd-radius:10px;--fd-font:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 display:block;max-width:420px;font:14px/1.45 var(--fd-font);color:var(--fd-fg)}
 *{box-sizing:border-box}
+[hidden]{display:none!important}
 .w{background:var(--fd-bg);border:1px solid var(--fd-border);border-radius:var(--fd-radius);overflow:hidden}
 header{display:flex;align-items:center;gap:8px;padding:10px 14px;background:var(--fd-accent);color:var(--fd-accent-fg)}
 header h2{font-size:16px;margin:0;flex:1}
@@ -64,6 +67,11 @@ fieldset{border:0;padding:0;margin:0}
 .ag{border:1px solid var(--fd-border);border-radius:6px;padding:6px 8px;margin:6px 0}
 .ag .days label{display:inline-flex;gap:3px;align-items:center;margin:0 8px 0 0;color:var(--fd-fg)}
 .ag .row label{margin:0}
+.call .v{position:relative;background:#000;border-radius:6px;overflow:hidden;margin-top:6px}
+.call video{display:block;width:100%;aspect-ratio:4/3}
+.call #lv{position:absolute;right:6px;bottom:6px;width:30%;border:1px solid #fff;border-radius:4px}
+.call .off{position:absolute;inset:0;display:grid;place-items:center;color:#fff}
+button.bad{background:var(--fd-bad);border-color:var(--fd-bad)}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 @media (max-width:480px){:host{max-width:none}.stats b{font-size:17px}}
 `;
@@ -112,13 +120,16 @@ class FrontdeskWidget extends HTMLElement {
     c.on('chat', (m) => this.emit('chat', m));
     c.on('invitation', (i) => this.emit('invitation', i));
     c.on('alert', (a) => this.emit('alert', a));
-    this.save = () => { try { localStorage.setItem(this.key, c.save()); } catch { /* best effort */ } };
+    // Leaving the page ends its call: the hang-up is queued first, so a reload still sends it.
+    this.save = () => { this.call?.hangUp(); try { localStorage.setItem(this.key, c.save()); } catch { /* best effort */ } };
     addEventListener('pagehide', this.save);
     c.start();
   }
 
   stop() {
     if (!this.client) return;
+    this.call?.hangUp();
+    this.call = null;
     this.save();
     removeEventListener('pagehide', this.save);
     this.client.close();
@@ -144,6 +155,10 @@ class FrontdeskWidget extends HTMLElement {
  <section aria-labelledby="inv-h" id="invs" hidden><h3 id="inv-h" style="margin:0 0 6px;font-size:14px">Invitations</h3><ul id="inv-list"></ul><p class="err" id="inv-msg" role="alert"></p></section>
  <section aria-labelledby="ct-h" data-testid="contact"><h3 id="ct-h" style="margin:0;font-size:14px">Talk to us</h3>
   <div id="live"></div>
+  <div id="call" class="call" data-testid="call" hidden><div class="v" id="vids"><video id="rv" autoplay playsinline></video><span class="off" id="roff" hidden>Camera off</span><video id="lv" autoplay playsinline muted></video></div>
+   <p><b id="call-st" role="status"></b> <span id="call-t" aria-label="Call duration"></span> <small id="call-peer"></small></p>
+   <div class="row" id="call-ctl"><button type="button" class="ghost" id="c-mute">Mute</button><button type="button" class="ghost" id="c-cam">Camera off</button><button type="button" class="bad" id="c-hang">Hang up</button></div>
+   <p class="err" id="call-err" role="alert"></p></div>
   <form id="start">
    <fieldset class="media"><legend class="sr">Medium</legend><div id="pick"></div></fieldset>
    <p id="s-note" role="status" data-testid="offline-note" hidden></p>
@@ -179,6 +194,9 @@ class FrontdeskWidget extends HTMLElement {
     this.$('#say').onsubmit = (e) => { e.preventDefault(); this.say(); };
     this.$('#log').onclick = (e) => { const b = e.target.dataset.before; if (b && this.current) this.client.getTranscript(this.current.id, { before: +b }).catch(this.shown('#c-msg')); };
     this.$('#end').onclick = () => this.current && this.client.endInteraction(this.current.id).catch(this.shown('#c-msg'));
+    this.$('#c-hang').onclick = () => (this.call && !this.call.ended ? this.call.hangUp() : this.current && this.client.endInteraction(this.current.id).catch(this.shown('#call-err')));
+    this.$('#c-mute').onclick = () => this.call?.setMuted(!this.call.muted);
+    this.$('#c-cam').onclick = () => this.call?.setCamera(!this.call.camera).catch((x) => { this.$('#call-err').textContent = `The camera could not start: ${x.message}`; });
     this.$('#prof').onsubmit = (e) => { e.preventDefault(); this.saveProfile(); };
     this.$('#h-product').onchange = this.$('#h-agent').onchange = () => this.refreshHistory();
     this.$('#al-sub').onclick = () => this.client?.subscribeAlert({ when: 'agent_available' })
@@ -260,8 +278,9 @@ class FrontdeskWidget extends HTMLElement {
       ? `<p role="status">Your email “${esc(live.topic || '')}” is with us${live.agent ? ` — ${esc(live.agent)} is on it` : ''}. We answer here and by mail to ${esc(live.client_address || '')}.</p>`
       : live.state === 'queued'
       ? `<p role="status">You are number ${live.position} in line for ${esc(live.medium)} (about ${secs(live.estimated_hold_secs)}).</p>`
-      : `<p role="status">Connected with ${esc(live.agent)} by ${esc(live.medium)}.</p>`;
+      : isCall(live) ? '' : `<p role="status">Connected with ${esc(live.agent)} by ${esc(live.medium)}.</p>`;
     this.$('#chat').hidden = !live || (live.medium !== 'chat' && live.medium !== 'email');
+    this.callPanel(live);
     if (live) {
       const delivered = new Set(v.delivered.map(([i, s]) => `${i}/${s}`));
       const sending = v.pending.filter((p) => p.req.op === 'send_chat' && p.req.interaction === live.id);
@@ -285,6 +304,56 @@ class FrontdeskWidget extends HTMLElement {
     // Refilled when the stored profile or the catalogue changes, never under the user's cursor.
     const pk = JSON.stringify(v.profile) + prods.length;
     if (pk !== this.profileRev && !this.$('#prof').contains(this.root.activeElement)) { this.profileRev = pk; this.fillProfile(v.profile, prods); }
+  }
+
+  // The call follows the live voice or video interaction; its panel is never re-rendered, so the
+  // media elements keep playing, and it stays after the call with the message saying how it ended.
+  callPanel(live) {
+    let k = this.call;
+    if (k && (live ? live.id !== k.id : !k.ended)) { k.close(); if (live) k = this.call = null; }
+    if (!k && isCall(live) && live.state === 'connected') {
+      k = this.call = new Call(this.client, live.id, { video: live.medium === 'video', polite: true, onchange: () => this.callView() });
+      this.$('#call-err').textContent = '';
+      k.start();
+    }
+    this.$('#call').hidden = !k && !isCall(live);
+    this.callView();
+  }
+
+  // Shows where the call is; while connected it ticks every second for the timer.
+  callView() {
+    const k = this.call;
+    const li = this.current;
+    const $ = (s) => this.$(s);
+    clearTimeout(this.tick);
+    if (!k) {
+      $('#call-st').textContent = li?.state === 'queued' ? 'Ringing… waiting for an agent' : '';
+      $('#vids').hidden = $('#c-mute').hidden = $('#c-cam').hidden = true;
+      $('#call-ctl').hidden = false;
+      $('#call-t').textContent = $('#call-peer').textContent = '';
+      return;
+    }
+    const e = k.ended;
+    const who = li?.agent || 'the agent';
+    $('#call-st').textContent = e ? (e.reason === 'media_refused' ? (e.by === 'local' ? '' : `The call ended: ${who}'s microphone or camera did not start.`)
+      : e.reason === 'failed' ? 'The call was lost: the connection failed.' : `Call ended${e.by === 'local' ? '' : ` by ${who}`}.`)
+      : { new: 'Starting the call…', media: `Allow the microphone${k.video ? ' and camera' : ''} to talk to ${who}…`, connecting: `Connecting to ${who}…`, connected: `On a call with ${who}`, reconnecting: 'Connection lost, reconnecting…' }[k.state];
+    if (e?.reason === 'media_refused' && e.by === 'local') {
+      $('#call-err').textContent = `Your ${k.video ? 'microphone or camera' : 'microphone'} could not be used (${k.error?.name === 'NotAllowedError' ? 'permission refused' : k.error?.message || 'no device'}). Allow it in the browser and call again.`;
+    }
+    $('#vids').hidden = !k.video || !!e;
+    $('#call-ctl').hidden = !!e;
+    $('#c-cam').hidden = !k.video;
+    $('#c-mute').hidden = false;
+    $('#c-mute').textContent = k.muted ? 'Unmute' : 'Mute';
+    $('#c-cam').textContent = k.camera ? 'Camera off' : 'Camera on';
+    $('#c-mute').disabled = $('#c-cam').disabled = !k.local;
+    $('#roff').hidden = k.peer.camera;
+    $('#call-peer').textContent = k.peer.muted ? `${who} muted` : '';
+    if ($('#rv').srcObject !== k.remote) $('#rv').srcObject = k.remote;
+    if (k.local && $('#lv').srcObject !== k.local) $('#lv').srcObject = k.local;
+    $('#call-t').textContent = k.connectedAt && !e ? clock(Date.now() - k.connectedAt) : '';
+    if (k.connectedAt && !e) this.tick = setTimeout(() => this.callView(), 1000);
   }
 
   history(records) {
@@ -347,7 +416,15 @@ class FrontdeskWidget extends HTMLElement {
     const product = this.$('#s-product').value || undefined;
     const topic = this.$('#s-topic').value || undefined;
     this.$('#s-msg').textContent = '';
-    if (medium !== 'email') { this.client.startInteraction(medium, product, topic).catch(this.shown('#s-msg')); return; }
+    if (medium !== 'email') {
+      // A call in the browser needs no address, but the center starts video only for a client whose
+      // profile says it can do video: this browser is said to be that device first.
+      const caps = this.client.view().profile.capabilities;
+      const ready = medium !== 'video' || caps.some((c) => c.medium === 'video') ? Promise.resolve()
+        : this.client.updateProfile({ capabilities: [...caps, { medium: 'video', address: null, devices: ['browser'] }] });
+      ready.then(() => this.client.startInteraction(medium, product, topic)).catch(this.shown('#s-msg'));
+      return;
+    }
     const addr = this.$('#m-addr').value.trim();
     const text = this.$('#m-text').value.trim();
     if (!/^[^@\s]+@[^@\s]+$/.test(addr)) { this.$('#s-msg').textContent = 'Enter your email address'; return; }
@@ -371,4 +448,4 @@ class FrontdeskWidget extends HTMLElement {
 }
 
 if (!customElements.get('frontdesk-widget')) customElements.define('frontdesk-widget', FrontdeskWidget);
-export { FrontdeskWidget, Client };
+export { FrontdeskWidget, Client, Call };

@@ -1,0 +1,321 @@
+// Voice and video calls end to end: the real frontdesk-server, the customer's demo page and the agent
+// console in two Chromium processes with fake media devices, all inside a network namespace with only
+// `lo` up (so WebRTC can use no other address of the machine), or, where `ip netns` is unavailable,
+// on loopback with Chromium's loopback flag, other addresses' candidates dropped, and a check that the
+// selected candidate pair is loopback.
+// Asserts from getStats(): audio flows both ways for 3 s, mute stops outbound audio, an ICE restart
+// reconnects, a customer hang-up ends the interaction on both sides with its record, video frames flow
+// both ways (and stop with the camera off), an agent hang-up, a peer that stops answering (the call
+// ends as failed), and a refused microphone; reports the set-up time (first offer to ICE connected).
+//   node web/call-e2e.mjs <frontdesk-server binary> <out dir for screenshots and call-results.json>
+import { chromium } from 'playwright-core';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir, networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const [bin, out] = process.argv.slice(2);
+mkdirSync(out, { recursive: true });
+const step = (s) => console.log(`call-e2e: ${s}`);
+
+// 1. Into a fresh network namespace (re-running this file there), unless already inside one.
+let isolation = process.env.FRONTDESK_CALL_NETNS ? `network namespace ${process.env.FRONTDESK_CALL_NETNS} (lo only)` : null;
+if (!isolation && !process.env.FRONTDESK_CALL_NO_NETNS) {
+  const ns = `fdcall${process.pid}`;
+  const ip = (...a) => spawnSync('ip', a, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (ip('netns', 'add', ns).status === 0) {
+    // The namespace goes away however this ends, a `timeout` from the caller included.
+    const done = (code) => { ip('netns', 'del', ns); process.exit(code); };
+    if (ip('-n', ns, 'link', 'set', 'lo', 'up').status !== 0) { console.error('call-e2e: lo would not come up in the namespace'); done(1); }
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url), bin, out], { stdio: 'inherit', env: { ...process.env, FRONTDESK_CALL_NETNS: ns } });
+    for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => { child.kill('SIGTERM'); setTimeout(() => done(1), 3000); });
+    child.on('exit', (code) => done(code ?? 1));
+    await new Promise(() => {});
+  }
+  step('ip netns is not available here: loopback only (--allow-loopback-in-peer-connection; candidates on other addresses dropped, so media is addressed to loopback, though a socket may be bound to the machine\'s own address)');
+}
+isolation ??= 'loopback only, no network namespace: non-loopback candidates dropped';
+if (process.env.FRONTDESK_CALL_NETNS) {
+  const up = Object.keys(networkInterfaces());
+  if (up.some((n) => n !== 'lo')) throw new Error(`the namespace has interfaces besides lo: ${up}`);
+}
+step(`isolation: ${isolation}`);
+
+const deadline = setTimeout(() => { console.error('call-e2e: timed out after 170 s'); cleanup(); process.exit(1); }, 170_000);
+// Stopped from outside: the server must not outlive the test (in the namespace it would keep running).
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => { cleanup(); process.exit(1); });
+const dir = mkdtempSync(join(tmpdir(), 'frontdesk-call-'));
+const port = await new Promise((ok) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); }); });
+const extra = execFileSync(bin, ['--help']).toString().includes('--xmpp-addr') ? ['--xmpp-addr', 'off'] : [];
+let server;
+const browsers = [];
+
+function start() {
+  return new Promise((ok, fail) => {
+    server = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--db', join(dir, 'fd.db'), '--no-sim', ...extra], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
+    let text = '';
+    server.stdout.on('data', (d) => {
+      text += d;
+      const demo = text.match(/demo page.*?(http:\/\/\S+)/);
+      const agent = text.match(/agent console.*?(http:\/\/\S+)/);
+      if (demo && agent) ok({ demo: demo[1], agent: agent[1] });
+    });
+    server.on('exit', (c) => fail(new Error(`server exited ${c}: ${text}`)));
+  });
+}
+function cleanup() {
+  try { server?.kill('SIGKILL'); } catch {}
+  for (const b of browsers) b.close().catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const must = (ok, what) => { if (!ok) throw new Error(what); };
+
+// The page's current call: the widget's, or the console's newest.
+const CALL = {
+  client: "document.querySelector('frontdesk-widget').call",
+  agent: '[...globalThis.frontdeskCalls.values()].at(-1)?.call',
+};
+
+// What getStats() says of a side's call: RTP byte and frame counters and the selected candidate pair.
+function probe(page, side) {
+  return page.evaluate(async (expr) => {
+    const k = (0, eval)(expr);
+    const r = { state: k?.state, ice: k?.pc?.iceConnectionState, setupMs: k?.setupMs, inAudio: 0, outAudio: 0, inFrames: 0, outFrames: 0, pair: null };
+    if (!k?.pc || k.pc.signalingState === 'closed') return r;
+    const s = await k.pc.getStats();
+    s.forEach((x) => {
+      if (x.type === 'inbound-rtp' && x.kind === 'audio') r.inAudio += x.bytesReceived;
+      if (x.type === 'outbound-rtp' && x.kind === 'audio') r.outAudio += x.bytesSent;
+      if (x.type === 'inbound-rtp' && x.kind === 'video') r.inFrames += x.framesDecoded ?? 0;
+      if (x.type === 'outbound-rtp' && x.kind === 'video') r.outFrames += x.framesEncoded ?? 0;
+      if (x.type === 'transport' && x.selectedCandidatePairId) {
+        const p = s.get(x.selectedCandidatePairId);
+        const l = s.get(p.localCandidateId);
+        const m = s.get(p.remoteCandidateId);
+        r.pair = `${l.address}:${l.port} ${l.candidateType} ${l.protocol} -> ${m.address}:${m.port}`;
+        r.addrs = [l.address, m.address];
+      }
+    });
+    return r;
+  }, CALL[side]);
+}
+
+// Samples both sides every second for `secs` seconds.
+async function series(pages, secs) {
+  const out = { client: [], agent: [] };
+  for (let i = 0; i <= secs; i++) {
+    if (i) await sleep(1000);
+    for (const s of ['client', 'agent']) out[s].push(await probe(pages[s], s));
+  }
+  return out;
+}
+const grows = (xs, f) => xs.every((x, i) => i === 0 || f(x) > f(xs[i - 1]));
+// In the namespace the local socket is on loopback (and so reaches only loopback; the remote of a
+// peer-reflexive pair has no address in the stats). Without one, Chromium may bind the machine's own
+// address, so at least every packet must be addressed to loopback.
+const LO = /^(127\.\d+\.\d+\.\d+|::1)$/;
+const loopback = ([local, remote] = []) => LO.test(local) || (!process.env.FRONTDESK_CALL_NETNS && LO.test(remote));
+
+try {
+  const urls = await start();
+  step(`server on 127.0.0.1:${port}`);
+  const args = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection'];
+  const pages = {};
+  // One Chromium process per party, each with its own profile, as two people's browsers are; the
+  // agent's profile is named so that its processes can be found (and frozen) below.
+  const agentProfile = join(dir, 'agent-profile');
+  for (const side of ['client', 'agent']) {
+    const ctx = await chromium.launchPersistentContext(side === 'agent' ? agentProfile : join(dir, 'client-profile'),
+      { executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: false, args, viewport: { width: 1100, height: 1000 } });
+    browsers.push(ctx);
+    // Outside a namespace, candidates on the machine's other addresses are dropped before ICE can
+    // send anything to them, so only loopback pairs are ever checked.
+    if (!process.env.FRONTDESK_CALL_NETNS) {
+      await ctx.addInitScript(() => {
+        const add = RTCPeerConnection.prototype.addIceCandidate;
+        RTCPeerConnection.prototype.addIceCandidate = function (c, ...rest) {
+          const a = c?.candidate?.split(' ')[4];
+          return a && !/^(127\.|::1$)/.test(a) ? Promise.resolve() : add.call(this, c, ...rest);
+        };
+      });
+    }
+    const p = (pages[side] = ctx.pages()[0] ?? await ctx.newPage());
+    p.on('pageerror', (e) => console.error(`call-e2e: ${side} page error: ${e.message}`));
+    // Resource errors are reported with their address below; the rest of the console is worth seeing.
+    p.on('console', (m) => { if ((m.type() === 'error' || m.type() === 'warning') && !m.text().startsWith('Failed to load resource')) console.error(`call-e2e: ${side} console: ${m.text()}`); });
+    p.on('response', (r) => { if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) console.error(`call-e2e: ${side}: ${r.status()} for ${r.url()}`); });
+  }
+  globalThis.pages = pages;
+  const { client, agent } = pages;
+  const shot = (p, n) => p.screenshot({ path: join(out, `call-${n}.png`), fullPage: true });
+  const w = client.locator('frontdesk-widget');
+  const card = agent.locator('[data-testid=call]').first();
+  const until = (p, expr, arg, ms = 15_000) => p.waitForFunction(expr, arg, { timeout: ms, polling: 100 });
+  const liveState = (p, side) => p.evaluate((side) => {
+    const v = side === 'client' ? document.querySelector('frontdesk-widget').client.view() : globalThis.frontdeskAgent.view();
+    return Object.fromEntries(v.interactions.map((x) => [x.id, x.state]));
+  }, side);
+
+  await agent.goto(urls.agent);
+  await agent.locator('#conn', { hasText: 'Online' }).waitFor({ timeout: 15_000 });
+  await client.goto(urls.demo);
+  await until(client, () => document.querySelector('frontdesk-widget')?.firstStatusMs != null);
+
+  // Starts a call from the widget and accepts it in the console; resolves when ICE is connected on both sides.
+  async function call(medium) {
+    await w.locator('#start').waitFor({ state: 'visible', timeout: 15_000 });
+    await w.locator(`#pick input[value=${medium}]:enabled`).check({ timeout: 15_000 });
+    await w.locator('#s-go').click();
+    await agent.locator('[data-testid=offer] [data-accept]').first().click({ timeout: 15_000 });
+    const id = await until(client, () => document.querySelector('frontdesk-widget').call?.id).then((h) => h.jsonValue());
+    for (const [p, side] of [[client, 'client'], [agent, 'agent']]) await until(p, (e) => (0, eval)(e)?.state === 'connected', CALL[side]);
+    const [c, a] = [await probe(client, 'client'), await probe(agent, 'agent')];
+    for (const r of [c, a]) must(loopback(r.addrs), `the selected candidate pair is not loopback: ${r.pair}`);
+    step(`${medium} call ${id} connected: set-up ${c.setupMs} ms on the customer's side (offer sent to ICE connected), ${a.setupMs} ms on the agent's (offer received to ICE connected); pair ${c.pair}`);
+    return { id, setupMs: c.setupMs, agentSetupMs: a.setupMs, pair: c.pair };
+  }
+  // The record of an ended call, as the customer's history shows it.
+  const record = (id) => until(client, (id) => document.querySelector('frontdesk-widget').client.view().history.find((r) => r.id === id)?.summary, id).then((h) => h.jsonValue());
+
+  // 2. A voice call: audio flows both ways for at least 3 s.
+  const voice = await call('voice');
+  await w.locator('#call-t', { hasText: /\d:\d\d/ }).waitFor({ timeout: 5_000 });
+  let s = await series(pages, 4);
+  must(grows(s.client, (x) => x.inAudio), `customer's inbound audio bytes did not grow: ${s.client.map((x) => x.inAudio)}`);
+  must(grows(s.agent, (x) => x.inAudio), `agent's inbound audio bytes did not grow: ${s.agent.map((x) => x.inAudio)}`);
+  step(`audio both ways for 4 s: customer received ${s.client.at(-1).inAudio - s.client[0].inAudio} B, agent ${s.agent.at(-1).inAudio - s.agent[0].inAudio} B`);
+  await shot(client, '1-client-voice');
+  await shot(agent, '1-agent-voice');
+
+  // 3. Mute: the customer's sender carries no track, so its outbound audio bytes stop (and the agent's
+  // inbound with them), while the agent's audio still arrives; unmute and it flows again.
+  await w.locator('#c-mute').click();
+  await card.locator('.peer', { hasText: 'muted' }).waitFor({ timeout: 5_000 });
+  await sleep(600);
+  s = await series(pages, 3);
+  const flat = (xs, f) => f(xs.at(-1)) === f(xs[0]);
+  must(flat(s.client, (x) => x.outAudio), `muted, the customer still sent audio: ${s.client.map((x) => x.outAudio)}`);
+  must(flat(s.agent, (x) => x.inAudio), `muted, the agent still received audio: ${s.agent.map((x) => x.inAudio)}`);
+  must(grows(s.client, (x) => x.inAudio), 'the agent\'s audio stopped while the customer was muted');
+  await shot(client, '2-client-muted');
+  await w.locator('#c-mute').click();
+  await sleep(600);
+  s = await series(pages, 2);
+  must(grows(s.client, (x) => x.outAudio) && grows(s.agent, (x) => x.inAudio), 'audio did not flow again after unmute');
+  step('mute: the customer\'s outbound audio bytes stood still for 3 s (agent\'s inbound too), the agent\'s audio kept coming; unmuted, it flows again');
+
+  // 4. An ICE restart (as after a network change): new ICE credentials, connected again, audio flows.
+  const ufrag = (p, side) => p.evaluate((e) => (0, eval)(e).pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1], CALL[side]);
+  const before = await ufrag(agent, 'agent');
+  await w.evaluate((e) => e.call.restart());
+  await until(agent, ([e, u]) => (0, eval)(e).pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1] !== u, [CALL.agent, before]);
+  for (const [p, side] of [[client, 'client'], [agent, 'agent']]) await until(p, (e) => (0, eval)(e)?.state === 'connected' && (0, eval)(e).pc.iceConnectionState !== 'checking', CALL[side]);
+  s = await series(pages, 2);
+  must(grows(s.client, (x) => x.inAudio) && grows(s.agent, (x) => x.inAudio), 'audio did not flow after the ICE restart');
+  step('ICE restart: the agent answered new ICE credentials, the call stayed up, audio flows both ways');
+
+  // 5. The customer hangs up: the interaction ends on both sides, the record says who.
+  await w.locator('#c-hang').click();
+  await w.locator('#call-st', { hasText: 'Call ended' }).waitFor({ timeout: 5_000 });
+  await card.locator('.st', { hasText: 'The customer hung up' }).waitFor({ timeout: 10_000 });
+  await until(agent, (id) => globalThis.frontdeskAgent.view().interactions.find((x) => x.id === id)?.state === 'ended', voice.id);
+  must((await liveState(client, 'client'))[voice.id] === 'ended', 'the interaction did not end on the customer\'s side');
+  must((await probe(agent, 'agent')).state === 'ended', 'the agent\'s call did not end');
+  await w.locator('#start').waitFor({ state: 'visible', timeout: 5_000 });
+  const voiceRecord = await record(voice.id);
+  must(/^voice call, \d+ min \d+ s, hung up by the customer$/.test(voiceRecord), `record: ${voiceRecord}`);
+  step(`customer hung up: ended on both sides; record "${voiceRecord}"`);
+  await shot(agent, '3-agent-voice-ended');
+  await card.locator('.done').click();
+
+  // 6. A video call: decoded frames grow both ways (and audio too).
+  const video = await call('video');
+  s = await series(pages, 4);
+  must(grows(s.client, (x) => x.inFrames), `customer's decoded video frames did not grow: ${s.client.map((x) => x.inFrames)}`);
+  must(grows(s.agent, (x) => x.inFrames), `agent's decoded video frames did not grow: ${s.agent.map((x) => x.inFrames)}`);
+  must(grows(s.client, (x) => x.inAudio) && grows(s.agent, (x) => x.inAudio), 'audio did not flow both ways on the video call');
+  const playing = await agent.evaluate(() => { const v = document.querySelector('[data-testid=call] video.rv'); return !v.paused && v.videoWidth > 0; });
+  must(playing, 'the console\'s remote video is not playing');
+  step(`video both ways for 4 s: the customer decoded ${s.client.at(-1).inFrames - s.client[0].inFrames} frames, the agent ${s.agent.at(-1).inFrames - s.agent[0].inFrames}`);
+  await shot(client, '4-client-video');
+  await shot(agent, '4-agent-video');
+
+  // 7. The customer turns the camera off: no frames reach the agent, who sees it said; on again, they flow.
+  await w.locator('#c-cam').click();
+  await card.locator('.off:not([hidden])').waitFor({ timeout: 5_000 });
+  await sleep(600);
+  s = await series(pages, 2);
+  must(flat(s.agent, (x) => x.inFrames), `camera off, the agent still decoded frames: ${s.agent.map((x) => x.inFrames)}`);
+  must(await w.evaluate((e) => e.call.local.getVideoTracks().length === 0), 'the camera was not released');
+  await w.locator('#c-cam').click();
+  await until(client, () => document.querySelector('frontdesk-widget').call.camera);
+  await sleep(1000);
+  s = await series(pages, 2);
+  must(grows(s.agent, (x) => x.inFrames), 'frames did not flow again with the camera back on');
+  step('camera off: the camera released, no frames reached the agent; on again, they flow');
+
+  // 8. The agent hangs up this time.
+  await card.locator('.hang').click();
+  await w.locator('#call-st', { hasText: 'Call ended by' }).waitFor({ timeout: 10_000 });
+  await until(agent, (id) => globalThis.frontdeskAgent.view().interactions.find((x) => x.id === id)?.state === 'ended', video.id);
+  const videoRecord = await record(video.id);
+  must(/^video call, \d+ min \d+ s, hung up by /.test(videoRecord) && !videoRecord.includes('customer'), `record: ${videoRecord}`);
+  step(`agent hung up: ended on both sides; record "${videoRecord}"`);
+  await card.locator('.done').click();
+
+  // 9. The agent's browser freezes (SIGSTOP, as a machine that hangs): the customer's ICE disconnects,
+  // a restart gets no answer, and the customer's side ends the call as failed, never a silent dead
+  // call; once thawed, the console says so too, and the record says how it ended.
+  const lost = await call('voice');
+  // The agent's Chromium (started by this process, with that profile) and all its descendants.
+  const procs = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,args=']).toString().trim().split('\n').map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/)).filter(Boolean).map(([, pid, ppid, cmd]) => ({ pid: +pid, ppid: +ppid, cmd }));
+  const agentPids = procs.filter((x) => x.ppid === process.pid && x.cmd.includes(agentProfile)).map((x) => x.pid);
+  for (let i = 0; i < agentPids.length; i++) for (const x of procs) if (x.ppid === agentPids[i]) agentPids.push(x.pid);
+  must(agentPids.length > 1, `the agent's browser processes were not found: ${agentPids}`);
+  const signalAll = (sig) => { for (const pid of agentPids) try { process.kill(pid, sig); } catch {} };
+  const cut = Date.now();
+  signalAll('SIGSTOP');
+  try {
+    await until(client, () => document.querySelector('frontdesk-widget').call.state === 'reconnecting', null, 20_000);
+    await w.locator('#call-st', { hasText: 'the connection failed' }).waitFor({ timeout: 40_000 });
+  } finally { signalAll('SIGCONT'); }
+  const failedMs = Date.now() - cut;
+  await card.locator('.st', { hasText: 'the connection failed' }).waitFor({ timeout: 15_000 });
+  const lostRecord = await record(lost.id);
+  must(/^voice call, \d+ min \d+ s, the connection failed \(the customer's side\)$/.test(lostRecord), `record: ${lostRecord}`);
+  step(`agent's browser frozen (${agentPids.length} processes): the customer's side tried an ICE restart, then ended the call as failed ${failedMs} ms after the freeze; the console said so once thawed; record "${lostRecord}"`);
+  await shot(client, '5-client-failed');
+  await card.locator('.done').click();
+
+  // 10. The customer's microphone is refused: the widget says so, the call ends as media_refused.
+  await client.evaluate(() => { navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError')); });
+  await w.locator('#start').waitFor({ state: 'visible', timeout: 10_000 });
+  await w.locator('#pick input[value=voice]:enabled').check({ timeout: 15_000 });
+  await w.locator('#s-go').click();
+  await agent.locator('[data-testid=offer] [data-accept]').first().click({ timeout: 15_000 });
+  await w.locator('#call-err', { hasText: 'permission refused' }).waitFor({ timeout: 15_000 });
+  const refusedId = await w.evaluate((e) => e.call.id);
+  await card.locator('.st', { hasText: 'refused' }).waitFor({ timeout: 10_000 });
+  const refusedRecord = await record(refusedId);
+  must(/refused the microphone or camera/.test(refusedRecord), `record: ${refusedRecord}`);
+  step(`microphone refused: the widget said so, the call ended on both sides; record "${refusedRecord}"`);
+  await shot(client, '6-client-refused');
+
+  const results = { isolation, voiceSetupMs: voice.setupMs, voiceAgentSetupMs: voice.agentSetupMs, videoSetupMs: video.setupMs, videoAgentSetupMs: video.agentSetupMs, pair: voice.pair, records: [voiceRecord, videoRecord, lostRecord, refusedRecord], failedMs, pass: true };
+  writeFileSync(join(out, 'call-results.json'), JSON.stringify(results, null, 2));
+  step(`PASS (set-up: voice ${voice.setupMs} ms, video ${video.setupMs} ms)`);
+  clearTimeout(deadline);
+  cleanup();
+} catch (e) {
+  console.error(`call-e2e: FAIL: ${e.stack || e}`);
+  for (const [n, p] of Object.entries(globalThis.pages || {})) await p.screenshot({ path: join(out, `call-fail-${n}.png`), fullPage: true }).catch(() => {});
+  writeFileSync(join(out, 'call-results.json'), JSON.stringify({ isolation, pass: false, error: String(e) }, null, 2));
+  clearTimeout(deadline);
+  cleanup();
+  process.exit(1);
+}
