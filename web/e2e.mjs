@@ -22,7 +22,7 @@ let server, browser;
 
 function start() {
   return new Promise((ok, fail) => {
-    server = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--db', db, '--no-sim', ...extra], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
+    server = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--db', db, '--no-sim', '--site-key', 'demo-site', ...extra], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
     let text = '';
     server.stdout.on('data', (d) => {
       text += d;
@@ -195,6 +195,29 @@ try {
   await agent.locator('[data-testid=agent-msg]', { hasText: 'After the refused requests' }).waitFor({ timeout: 10_000 });
   step('oversized note refused (too_large), malformed agenda refused (invalid); later requests and chat still work');
   await shot(client, '5c-client-profile-errors');
+
+  // 5d. A website's visitor: no token on the page, only the public site key; the widget gets a visitor
+  // token, connects, shows live status, and after a reload is the same visitor.
+  const visitorCtx = await browser.newContext({ viewport: { width: 800, height: 900 } });
+  const vp = await visitorCtx.newPage();
+  globalThis.pages.visitor = vp;
+  const demoBase = urls.demo.split('#')[0];
+  await vp.goto(`${demoBase}#site-key=demo-site`);
+  const vw = vp.locator('frontdesk-widget');
+  await vw.locator('#conn', { hasText: 'Online' }).waitFor({ timeout: 15_000 });
+  const who = await vw.evaluate((e) => e.client.view().client);
+  if (!/^v-[0-9a-f]{32}$/.test(who || '')) throw new Error(`visitor client id ${who}`);
+  await vp.reload();
+  await vw.locator('#conn', { hasText: 'Online' }).waitFor({ timeout: 15_000 });
+  const again = await vw.evaluate((e) => e.client.view().client);
+  if (again !== who) throw new Error(`after a reload the visitor is ${again}, was ${who}`);
+  // A fragment change alone is no navigation: load the page again with the foreign key.
+  await vp.goto(`${demoBase}#site-key=not-ours`);
+  await vp.reload();
+  await vw.locator('#conn', { hasText: 'unknown site key' }).waitFor({ timeout: 10_000 });
+  step(`visitor from a site key: ${who}, the same after a reload; an unknown key is refused with its reason`);
+  await shot(vp, '5d-visitor');
+  await visitorCtx.close();
 
   // 6. A narrow (phone) viewport and the other panels, for the record.
   await client.setViewportSize({ width: 390, height: 1400 });

@@ -1,7 +1,8 @@
 import { Client, Call, CenterStatus, ChatMessage, Invitation, AlertFired } from './frontdesk.js';
 export { Client, Call };
 
-/** `<frontdesk-widget token="…" server="wss://…" title="…">`: the live contact-center widget. */
+/** `<frontdesk-widget token="…" server="wss://…" title="…">`, or `site-key="…"` instead of `token` for
+ *  visitors (a token from the server's `POST /visitor`): the live contact-center widget. */
 export declare class FrontdeskWidget extends HTMLElement {
   /** The client once the widget has a token (null before). */
   readonly client: Client | null;

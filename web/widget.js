@@ -78,7 +78,7 @@ button.bad{background:var(--fd-bad);border-color:var(--fd-bad)}
 
 /** The widget element; `client` is its frontdesk Client once connected. */
 class FrontdeskWidget extends HTMLElement {
-  static observedAttributes = ['token', 'server'];
+  static observedAttributes = ['token', 'server', 'site-key'];
 
   constructor() {
     super();
@@ -100,12 +100,33 @@ class FrontdeskWidget extends HTMLElement {
 
   get key() { return `frontdesk:${this.server}`; }
 
+  /** A visitor token from the site's public key (`site-key`): the same visitor again when the page
+   *  keeps its id, so a site needs no backend to embed the widget. */
+  async visitorToken() {
+    const k = `frontdesk:visitor:${this.server}`;
+    let visitor = null;
+    try { visitor = localStorage.getItem(k); } catch { /* storage blocked: a new visitor each time */ }
+    const r = await fetch(`${this.server.replace(/^ws/, 'http')}/visitor`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ site: this.getAttribute('site-key'), visitor }) });
+    const a = await r.json();
+    if (!r.ok) throw new Error(a.error || `visitor token: HTTP ${r.status}`);
+    try { if (a.visitor) localStorage.setItem(k, a.visitor); } catch { /* best effort */ }
+    return a.token;
+  }
+
   async boot() {
-    const token = this.getAttribute('token');
+    // An upgrade calls attributeChangedCallback and connectedCallback back to back: only the newest
+    // boot goes on, and they share one visitor request, so one visitor is minted and kept.
+    const gen = (this.gen = (this.gen || 0) + 1);
+    let token = this.getAttribute('token');
     this.render();
+    if (!token && this.getAttribute('site-key')) {
+      this.visitorP ||= this.visitorToken().finally(() => { this.visitorP = null; });
+      try { token = await this.visitorP; } catch (e) { if (gen === this.gen) this.$('#conn').textContent = e.message; return; }
+    }
+    if (gen !== this.gen) return;
     if (!token) { this.$('#conn').textContent = 'No token'; return; }
     await load();
-    if (this.client || !this.isConnected) return;
+    if (this.client || !this.isConnected || gen !== this.gen) return;
     let saved = null;
     try { saved = localStorage.getItem(this.key); } catch { /* storage blocked: start fresh */ }
     const c = (this.client = new Client(this.server, token, { saved }));
@@ -113,7 +134,16 @@ class FrontdeskWidget extends HTMLElement {
     c.on('change', () => this.update());
     c.on('connected', (e) => this.emit('connected', e));
     c.on('disconnected', (e) => this.emit('disconnected', e));
-    c.on('rejected', (e) => { this.$('#conn').textContent = `Rejected: ${e.message}`; this.emit('rejected', e); });
+    c.on('rejected', (e) => {
+      // A visitor's token expired: get a fresh one for the same visitor and go on.
+      if (!this.getAttribute('token') && this.getAttribute('site-key') && !this.renewing) {
+        this.renewing = true;
+        this.visitorToken().then((t) => { c.setToken(t); c.start(); }, () => {}).finally(() => { this.renewing = false; });
+        return;
+      }
+      this.$('#conn').textContent = `Rejected: ${e.message}`;
+      this.emit('rejected', e);
+    });
     c.on('synced', () => { this.synced = true; this.refreshHistory(); });
     this.restored = !!saved;
     this.synced = false;
@@ -279,7 +309,8 @@ class FrontdeskWidget extends HTMLElement {
       : live.state === 'queued'
       ? `<p role="status">You are number ${live.position} in line for ${esc(live.medium)} (about ${secs(live.estimated_hold_secs)}).</p>`
       : isCall(live) ? '' : `<p role="status">Connected with ${esc(live.agent)} by ${esc(live.medium)}.</p>`;
-    this.$('#chat').hidden = !live || (live.medium !== 'chat' && live.medium !== 'email');
+    // Calls keep their chat beside them; only a callback has none.
+    this.$('#chat').hidden = !live || live.medium === 'callback';
     this.callPanel(live);
     if (live) {
       const delivered = new Set(v.delivered.map(([i, s]) => `${i}/${s}`));

@@ -43,9 +43,10 @@ impl Medium {
         !matches!(self, Medium::Email)
     }
 
-    /// Whether its interactions carry written messages (a transcript).
+    /// Whether its interactions carry written messages (a transcript): chat and email, and calls,
+    /// where the chat stays usable beside the voice or video (a link to paste, a number to spell).
     pub fn has_messages(self) -> bool {
-        matches!(self, Medium::Chat | Medium::Email)
+        !matches!(self, Medium::Callback)
     }
 }
 

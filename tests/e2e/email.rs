@@ -167,13 +167,21 @@ fn mail_matched_to_nothing_reaches_the_client_with_that_address_or_is_refused() 
 }
 
 #[test]
-fn chat_and_email_take_messages_other_media_refuse_them() {
+fn chat_email_and_calls_take_messages_a_callback_refuses_them() {
     let mut f = Fixture::new();
     f.ann_available();
     let a = f.connect("alice", 1);
+    // A call needs no address in the profile, and its chat stays usable beside it.
     let id = f.hub.client(a).start_interaction(Medium::Voice, Some("router".into()), None, None);
     let Ok(Response::Interaction(voice)) = f.answer(a, id) else { panic!() };
-    let id = f.hub.client(a).send_chat(voice.id.clone(), "hello?");
+    let id = f.hub.client(a).send_chat(voice.id.clone(), "my order number is A-1001");
+    assert!(f.answer(a, id).is_ok());
+    let caps = vec![Capability { medium: Medium::Callback, address: Some("+33 1 23 45 67 89".into()), devices: vec![] }];
+    let id = f.hub.client(a).update_profile(ProfilePatch { capabilities: Some(caps), ..Default::default() });
+    f.answer(a, id).unwrap();
+    let id = f.hub.client(a).start_interaction(Medium::Callback, Some("router".into()), None, None);
+    let Ok(Response::Interaction(cb)) = f.answer(a, id) else { panic!() };
+    let id = f.hub.client(a).send_chat(cb.id.clone(), "hello?");
     assert_eq!(f.answer(a, id).unwrap_err().code, ErrorCode::Invalid);
 }
 

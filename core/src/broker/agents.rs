@@ -307,7 +307,7 @@ impl Broker {
             err(ErrorCode::Forbidden, format!("{agent} does not handle interaction {interaction}"))
         })?;
         if !l.li.medium.has_messages() {
-            return Err(err(ErrorCode::Invalid, format!("messages go in chat and email interactions, not {}", l.li.medium)));
+            return Err(err(ErrorCode::Invalid, format!("messages go in chat, email and call interactions, not {}", l.li.medium)));
         }
         if text.is_empty() || text.len() > MAX_CHAT_BYTES {
             return Err(err(ErrorCode::Invalid, format!("a message has 1 to {MAX_CHAT_BYTES} bytes")));

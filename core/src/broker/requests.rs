@@ -123,7 +123,7 @@ impl Broker {
                     return Err(err(ErrorCode::Conflict, "the interaction has ended"));
                 }
                 if !l.li.medium.has_messages() {
-                    return Err(err(ErrorCode::Invalid, format!("messages go in chat and email interactions, not {}", l.li.medium)));
+                    return Err(err(ErrorCode::Invalid, format!("messages go in chat, email and call interactions, not {}", l.li.medium)));
                 }
                 if text.is_empty() || text.len() > MAX_CHAT_BYTES {
                     return Err(err(ErrorCode::Invalid, format!("a message has 1 to {MAX_CHAT_BYTES} bytes")));
@@ -205,7 +205,8 @@ impl Broker {
             Medium::Chat => Ok(None),
             Medium::Voice | Medium::Callback | Medium::Email | Medium::Video => match cap {
                 Some(c) => Ok(c.address.clone()),
-                None if medium == Medium::Voice => Ok(None),
+                // A call in the app needs no address: the app itself is the endpoint.
+                None if matches!(medium, Medium::Voice | Medium::Video) => Ok(None),
                 None => Err(err(
                     ErrorCode::Invalid,
                     {
