@@ -168,12 +168,31 @@ async fn customer(i: usize, base: String, token: String, a: Arc<Args>, stats: Ar
                 }
             }
         }
-        // The app is killed: its state is saved as the app would have, and the connection just drops.
-        // Requests still in flight are answered after the resume; their latency is not the server's.
-        sent_at.clear();
-        saved = Some(h.with(|c| c.save()));
+        // The app is killed: the connection just drops and the state is saved as the app would have.
+        // Answers the app had already received when it stopped are counted first (an app acts on
+        // them before it saves); requests still in flight are answered after the resume, and their
+        // latency is not the server's.
         h.shutdown();
         let _ = task.await;
+        let mut received = vec![];
+        while let Ok(Some(e)) = rx.try_next() {
+            received.push(e);
+        }
+        h.with(|c| received.extend(std::iter::from_fn(|| c.poll_event())));
+        for e in received {
+            if let ClientEvent::Completed { id, result } = e {
+                *answers.entry(id).or_default() += 1;
+                if answers[&id] > 1 {
+                    stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+                stats.answered.fetch_add(1, Ordering::Relaxed);
+                if result.is_err() {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        sent_at.clear();
+        saved = Some(h.with(|c| c.save()));
         stats.churns.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(rng.exp(1.5).min(Duration::from_secs(10))).await;
     }
