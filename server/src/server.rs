@@ -321,14 +321,16 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
             let (tx, shared, xctx, n) = (tx.clone(), shared.clone(), xctx.clone(), next_conn);
             tokio::spawn(async move {
                 let cfg = shared.cfg.clone();
+                // Each branch boxed: one future sized for the TLS case would make every plain
+                // connection's task as large (the TLS accept and connection::<TlsStream> together).
                 let r = match cfg.tls.clone() {
                     Some(tls) => match slot.or_shed(tokio::time::timeout(cfg.handshake_timeout, tokio_rustls::TlsAcceptor::from(tls).accept(stream))).await {
-                        Ok(Ok(Ok(stream))) => connection(stream, tx, shared, n, xctx, slot, peer.ip()).await,
+                        Ok(Ok(Ok(stream))) => Box::pin(connection(stream, tx, shared, n, xctx, slot, peer.ip())).await,
                         Ok(Ok(Err(e))) => Err(format!("TLS handshake failed: {e}")),
                         Ok(Err(_)) => Err("no TLS handshake in time".into()),
                         Err(e) => Err(e.to_string()),
                     },
-                    None => connection(stream, tx, shared, n, xctx, slot, peer.ip()).await,
+                    None => Box::pin(connection(stream, tx, shared, n, xctx, slot, peer.ip())).await,
                 };
                 if let Err(e) = r {
                     tracing::debug!(%peer, "connection ended: {e}");
@@ -571,12 +573,14 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .map_err(shed_err)?
         .map_err(|_| "no request in time")?
         .map_err(|e| e.to_string())?;
+    // The plain-HTTP answers are boxed, so a WebSocket connection's future (which lives as long as
+    // the session) is not sized for them.
     if crate::visitors::is_visitor_request(&head) {
-        let v = crate::visitors::serve(stream, head, peer, &cfg.visitors, &shared.visitors, &cfg.secret, &cfg.allowed_origins, wall_clock());
+        let v = Box::pin(crate::visitors::serve(stream, head, peer, &cfg.visitors, &shared.visitors, &cfg.secret, &cfg.allowed_origins, wall_clock()));
         return unauth.or_shed(v).await.map_err(shed_err)?.map_err(|e| e.to_string());
     }
     if !crate::http::is_websocket_upgrade(&head) {
-        return unauth.or_shed(crate::http::serve(stream, &head)).await.map_err(shed_err)?.map_err(|e| e.to_string());
+        return unauth.or_shed(Box::pin(crate::http::serve(stream, &head))).await.map_err(shed_err)?.map_err(|e| e.to_string());
     }
     let mut path = String::new();
     let allowed = &cfg.allowed_origins;
