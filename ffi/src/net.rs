@@ -120,33 +120,7 @@ pub(crate) fn agent_url(url: &str) -> Res<String> {
 }
 
 fn endpoint_url(url: &str, path: &str) -> Res<String> {
-    let bad = |why: &str| Error::invalid(format!("bad broker URL {url:?}: {why} (want ws://HOST:PORT or wss://HOST:PORT/PATH)"));
-    let rest = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")).ok_or_else(|| bad("the scheme must be ws:// or wss://"))?;
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("it contains spaces or control characters"));
-    }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let (host, port) = match host_port.strip_prefix('[') {
-        Some(v6) => {
-            let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed [ in the host"))?;
-            (h, after.strip_prefix(':'))
-        }
-        None => match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        },
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    if let Some(p) = port {
-        if p.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(bad("the port must be a number from 1 to 65535"));
-        }
-    }
-    Ok(if rest[end..].is_empty() { format!("{url}{path}") } else { url.to_owned() })
+    frontdesk_core::transport::broker_endpoint(url, path).map_err(Error::invalid)
 }
 
 #[cfg(feature = "network")]

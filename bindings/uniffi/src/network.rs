@@ -25,43 +25,9 @@ pub(crate) const NET_KEY: ClientKey = 0;
 /// without it a black-holed address would hold the one I/O thread forever.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Checks a broker URL before anything is started, so a typo fails at `connect` instead of being
-/// retried forever; a URL without a path gets the broker's endpoint (`/client` or `/agent`). The
-/// same rules as the C ABI's `fd_client_connect`.
+/// The broker URL, checked by the core's rules (the C ABI's too), as a typed error.
 pub(crate) fn endpoint_url(url: &str, path: &str) -> Result<String, FrontdeskError> {
-    let want = "want ws://HOST:PORT or wss://HOST:PORT/PATH";
-    let bad = |why: &str| FrontdeskError::Invalid { message: format!("bad broker URL {url:?}: {why} ({want})") };
-    let Some(rest) = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")) else {
-        if url.starts_with("http://") || url.starts_with("https://") {
-            return Err(bad("http:// and https:// are the server's web pages; its WebSocket is ws:// or wss://"));
-        }
-        return Err(bad("the scheme must be ws:// or wss://"));
-    };
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("it contains spaces or control characters"));
-    }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let (host, port) = match host_port.strip_prefix('[') {
-        Some(v6) => {
-            let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed [ in the host"))?;
-            (h, after.strip_prefix(':'))
-        }
-        None => match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        },
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    if let Some(p) = port {
-        if p.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(bad("the port must be a number from 1 to 65535"));
-        }
-    }
-    Ok(if rest[end..].is_empty() { format!("{url}{path}") } else { url.to_owned() })
+    frontdesk_core::transport::broker_endpoint(url, path).map_err(|message| FrontdeskError::Invalid { message })
 }
 
 enum Inbound {

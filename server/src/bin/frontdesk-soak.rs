@@ -175,7 +175,7 @@ async fn customer(i: usize, base: String, token: String, a: Arc<Args>, stats: Ar
         h.shutdown();
         let _ = task.await;
         let mut received = vec![];
-        while let Ok(Some(e)) = rx.try_next() {
+        while let Ok(e) = rx.try_recv() {
             received.push(e);
         }
         h.with(|c| received.extend(std::iter::from_fn(|| c.poll_event())));
