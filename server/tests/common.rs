@@ -296,3 +296,54 @@ impl App {
         }
     }
 }
+
+/// A Python with aiosmtpd (the mail tests' relay and sender): `FRONTDESK_PYTHON` (tests/run-all.sh
+/// sets it to the venv it prepares), else that venv, else `python3`; without one a test fails and
+/// says how to make it.
+pub fn aiosmtpd_python() -> String {
+    static FOUND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FOUND.get_or_init(find_aiosmtpd_python).clone()
+}
+
+fn find_aiosmtpd_python() -> String {
+    let venv = std::env::var("HOME").map(|h| format!("{h}/.cache/frontdesk-test-venv/bin/python")).unwrap_or_default();
+    let candidates: Vec<String> = std::env::var("FRONTDESK_PYTHON").into_iter().chain([venv, "python3".to_string()]).collect();
+    for py in &candidates {
+        let ok = std::process::Command::new(py).args(["-c", "import aiosmtpd"]).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success());
+        if ok {
+            return py.clone();
+        }
+    }
+    panic!(
+        "the mail tests need Python with aiosmtpd; tried {candidates:?}. Create the test venv with\n  \
+         python3 -m venv ~/.cache/frontdesk-test-venv && ~/.cache/frontdesk-test-venv/bin/pip install aiosmtpd==1.4.6 slixmpp==1.17.0\n\
+         (or run `bash tests/run-all.sh`, which does it), then run\n  \
+         FRONTDESK_PYTHON=~/.cache/frontdesk-test-venv/bin/python cargo test -p frontdesk-server --test mail --test mail_flow"
+    );
+}
+
+/// A directory for a test's scripts, certificates and databases, removed at the end.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// A fresh directory named after `name`, this process and the moment.
+    pub fn new(name: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let p = std::env::temp_dir().join(format!("frontdesk-test-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    /// Writes a file into it; its path.
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> std::path::PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

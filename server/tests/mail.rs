@@ -6,6 +6,9 @@
 //! prepares), else the venv at `~/.cache/frontdesk-test-venv`, else `python3`. Without one the
 //! tests fail and say how to make it.
 
+mod common;
+
+use common::{aiosmtpd_python as python, TempDir};
 use frontdesk_server::mail::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -19,52 +22,6 @@ use tokio::time::timeout;
 
 const REPLY_DOMAIN: &str = "reply.test";
 const LIMIT: usize = 64 * 1024;
-
-fn python() -> String {
-    static FOUND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    FOUND.get_or_init(find_python).clone()
-}
-
-fn find_python() -> String {
-    let venv = std::env::var("HOME").map(|h| format!("{h}/.cache/frontdesk-test-venv/bin/python")).unwrap_or_default();
-    let candidates: Vec<String> = std::env::var("FRONTDESK_PYTHON").into_iter().chain([venv, "python3".to_string()]).collect();
-    for py in &candidates {
-        let ok = std::process::Command::new(py).args(["-c", "import aiosmtpd"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-        if ok {
-            return py.clone();
-        }
-    }
-    panic!(
-        "the mail tests need Python with aiosmtpd; tried {candidates:?}. Create the test venv with\n  \
-         python3 -m venv ~/.cache/frontdesk-test-venv && ~/.cache/frontdesk-test-venv/bin/pip install aiosmtpd==1.4.6 slixmpp==1.17.0\n\
-         (or run `bash tests/run-all.sh`, which does it), then run\n  \
-         FRONTDESK_PYTHON=~/.cache/frontdesk-test-venv/bin/python cargo test -p frontdesk-server --test mail"
-    );
-}
-
-/// A directory for scripts and certificates, removed at the end.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let p = std::env::temp_dir().join(format!("frontdesk-mail-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn write(&self, name: &str, content: &[u8]) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, content).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The relay: prints `PORT n`, then one JSON line per message (headers as Python's email
 /// package reads them, so the check does not trust our own parser); refuses `refuse@…` with 550

@@ -10,6 +10,7 @@
 mod common;
 
 use common::*;
+use common::aiosmtpd_python as python;
 use frontdesk_core::client::ClientEvent;
 use frontdesk_core::interaction::{Author, LiveInteraction};
 use frontdesk_core::profile::{Capability, ProfilePatch};
@@ -20,7 +21,7 @@ use frontdesk_server::mail::{InboundConfig, MailerConfig, TlsMode};
 use frontdesk_server::mailroom::{InboundSettings, MailSettings};
 use frontdesk_server::{start, Running, ServerConfig};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -30,49 +31,6 @@ use tokio::time::timeout;
 const REPLY_DOMAIN: &str = "reply.test";
 const ALICE: &str = "alice@client.test";
 
-fn python() -> String {
-    static FOUND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    FOUND.get_or_init(find_python).clone()
-}
-
-fn find_python() -> String {
-    let venv = std::env::var("HOME").map(|h| format!("{h}/.cache/frontdesk-test-venv/bin/python")).unwrap_or_default();
-    let candidates: Vec<String> = std::env::var("FRONTDESK_PYTHON").into_iter().chain([venv, "python3".to_string()]).collect();
-    for py in &candidates {
-        if std::process::Command::new(py).args(["-c", "import aiosmtpd"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success()) {
-            return py.clone();
-        }
-    }
-    panic!(
-        "the mail tests need Python with aiosmtpd; tried {candidates:?}. Create the test venv with\n  \
-         python3 -m venv ~/.cache/frontdesk-test-venv && ~/.cache/frontdesk-test-venv/bin/pip install aiosmtpd==1.4.6\n\
-         then run FRONTDESK_PYTHON=~/.cache/frontdesk-test-venv/bin/python cargo test -p frontdesk-server --test mail_flow"
-    );
-}
-
-/// A directory for the database and the scripts, removed at the end.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let p = std::env::temp_dir().join(format!("frontdesk-mailflow-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn write(&self, name: &str, content: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, content).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The centre's relay on a given port: prints `PORT n`, then one JSON line per message, headers as
 /// Python's email package reads them (so the check does not trust our own parser).
