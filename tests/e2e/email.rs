@@ -215,3 +215,21 @@ fn outside_business_hours_live_media_are_not_offered_and_email_still_is() {
     let bad = BusinessHours { utc_offset_minutes: 0, windows: vec![] };
     assert_eq!(f.hub.broker.set_queue_hours(f.now, "support".into(), Some(bad)).unwrap_err().code, ErrorCode::Invalid);
 }
+
+#[test]
+fn a_mail_that_fell_due_again_wakes_the_host_by_itself() {
+    let mut f = Fixture::new();
+    let (_a, e, ix) = written_and_taken(&mut f);
+    f.hub.broker.agent_send_chat(f.now, &e, &ix, "Try this").unwrap();
+    let m = f.hub.broker.take_mail_due(f.now).pop().unwrap();
+    f.hub.broker.center_mail_outcome(f.now, &m.id, MailOutcome::Temporary("421 busy".into())).unwrap();
+    f.settle();
+    f.broker_events();
+    // The back-off (60 s after the first failure) is a timer: the host hears of it with no poll.
+    assert!(f.hub.broker.poll_timeout().is_some_and(|t| t.0 <= f.now.0 + 60_000));
+    f.advance(59_000);
+    assert!(!f.broker_events().iter().any(|x| matches!(x, BrokerEvent::MailOwed)), "not before it is due");
+    f.advance(1_000);
+    assert!(f.broker_events().iter().any(|x| matches!(x, BrokerEvent::MailOwed)), "woken when due");
+    assert_eq!(f.hub.broker.take_mail_due(f.now).len(), 1);
+}

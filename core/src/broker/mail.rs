@@ -86,24 +86,18 @@ impl Broker {
         v.sort_by(|a, b| a.written_at.cmp(&b.written_at).then_with(|| a.id.cmp(&b.id)));
         let lease = now.add(self.cfg.mail_lease);
         for m in &v {
-            if let Some(held) = self.mail.get_mut(&m.id) {
-                held.due = lease;
-                self.dirty_mail.insert(m.id.clone());
-            }
+            self.mail_due_at(&m.id, lease);
         }
         self.pump();
         v
     }
 
-    /// When the next owed mail falls due (for `poll_timeout`).
-    pub(super) fn next_mail_due(&self) -> Option<Timestamp> {
-        self.mail.values().map(|m| m.due).min()
-    }
-
-    /// Wakes the host for mail that fell due (after a back-off or a lease).
-    pub(super) fn mail_timeout(&mut self, now: Timestamp) {
-        if self.next_mail_due().is_some_and(|t| t <= now) {
-            self.events.push_back(BrokerEvent::MailOwed);
+    /// Sets when an owed mail is due, with a timer that wakes the host then (`Timer::Mail`).
+    pub(super) fn mail_due_at(&mut self, id: &str, due: Timestamp) {
+        if let Some(m) = self.mail.get_mut(id) {
+            m.due = due;
+            self.dirty_mail.insert(id.to_owned());
+            self.timers.insert((due, Timer::Mail(id.to_owned())));
         }
     }
 
@@ -123,8 +117,7 @@ impl Broker {
                 m.attempts += 1;
                 if m.attempts < self.cfg.mail_attempts {
                     let backoff = self.cfg.mail_retry.saturating_mul(1 << m.attempts.min(7)).min(Duration::from_secs(3600));
-                    m.due = now.add(backoff);
-                    self.dirty_mail.insert(id.to_owned());
+                    self.mail_due_at(id, now.add(backoff));
                     self.pump();
                     return Ok(());
                 }
@@ -205,8 +198,9 @@ impl Broker {
             attempts: 0,
             due: msg.at,
         };
-        self.dirty_mail.insert(m.id.clone());
-        self.mail.insert(m.id.clone(), m);
+        let (id, due) = (m.id.clone(), m.due);
+        self.mail.insert(id.clone(), m);
+        self.mail_due_at(&id, due);
         self.events.push_back(BrokerEvent::MailOwed);
     }
 

@@ -126,6 +126,7 @@ pub enum BrokerEvent {
 enum Timer {
     Invitation(InvitationId),
     Offer(InteractionId),
+    Mail(String),
 }
 
 #[derive(Debug)]
@@ -328,7 +329,7 @@ impl Broker {
         // cheaper than finding them.
         let timers = self.timers.first().map(|(at, _)| *at);
         let sessions = self.detached.first().map(|(at, _)| *at);
-        [timers, sessions, self.monitor.poll_timeout(), self.next_mail_due()].into_iter().flatten().min()
+        [timers, sessions, self.monitor.poll_timeout()].into_iter().flatten().min()
     }
 
     /// Expires invitations, offers and abandoned sessions, and refreshes hold-time figures.
@@ -336,13 +337,18 @@ impl Broker {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.tick(now);
         self.monitor.handle_timeout(now);
-        self.mail_timeout(now);
         while let Some((at, t)) = self.timers.first().cloned().filter(|(at, _)| *at <= now) {
             self.timers.remove(&(at, t.clone()));
             match t {
                 Timer::Invitation(id) => {
                     if self.invitations.get(&id).is_some_and(|i| i.state == InvitationState::Pending && i.expires_at <= now) {
                         self.settle_invitation(&id, InvitationState::Expired);
+                    }
+                }
+                Timer::Mail(id) => {
+                    // A back-off or a lease ran out: the host's mailer takes what is due.
+                    if self.mail.get(&id).is_some_and(|m| m.due <= now) {
+                        self.events.push_back(BrokerEvent::MailOwed);
                     }
                 }
                 Timer::Offer(id) => {

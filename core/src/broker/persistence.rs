@@ -44,10 +44,11 @@ impl Broker {
         // Live interactions come back as they were: queued ones wait again in their queue, connected
         // ones wait for their agent to log in again.
         // Mail owed before the restart is owed still; the mailer sends it when it is due.
-        for mut m in self.store.load_mail()? {
+        for m in self.store.load_mail()? {
             // A lease held by the mailer of the process that died ends now.
-            m.due = m.due.min(now);
-            self.mail.insert(m.id.clone(), m);
+            let (id, due) = (m.id.clone(), m.due.min(now));
+            self.mail.insert(id.clone(), m);
+            self.mail_due_at(&id, due);
         }
         let mut lives = self.store.load_live()?;
         lives.sort_by_key(|l| l.created_at);
