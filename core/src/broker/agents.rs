@@ -205,7 +205,7 @@ impl Broker {
             AgentRequest::AddNote { interaction, text } => self.agent_add_note(now, &agent, &interaction, &text).map(Response::Record),
             AgentRequest::CenterStatus => Ok(Response::CenterStatus(self.monitor.center_status())),
             AgentRequest::Signal { interaction, signal } => self.relay_signal(calls::Side::Agent(&agent), &interaction, signal),
-            AgentRequest::IceServers { interaction } => self.ice_servers(calls::Side::Agent(&agent), &interaction),
+            AgentRequest::IceServers { interaction } => self.ice_servers(calls::Side::Agent(&agent), &interaction).map(Response::IceServers),
             AgentRequest::Transcript { interaction, before, limit } => {
                 self.agent_transcript(&agent, &interaction, before, limit).map(Response::Transcript)
             }

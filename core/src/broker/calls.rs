@@ -75,7 +75,7 @@ impl Broker {
     }
 
     /// STUN/TURN servers for this side's connected call, TURN credentials minted for it.
-    pub(super) fn ice_servers(&self, side: Side, interaction: &InteractionId) -> Result<Response, ErrorBody> {
+    pub(super) fn ice_servers(&self, side: Side, interaction: &InteractionId) -> Result<Vec<IceServer>, ErrorBody> {
         self.own_call(&side, interaction)?;
         let who = match side {
             Side::Client(c) => format!("client-{c}"),
@@ -85,7 +85,7 @@ impl Broker {
         if let Some(t) = &self.cfg.turn {
             v.push(t.mint(self.now, &who));
         }
-        Ok(Response::IceServers(v))
+        Ok(v)
     }
 
     /// An in-process agent host sends a call signalling message (as a console's `signal` request).
@@ -99,9 +99,6 @@ impl Broker {
     /// STUN/TURN servers for a call an in-process agent handles.
     pub fn agent_ice_servers(&mut self, now: Timestamp, agent: &AgentId, interaction: &InteractionId) -> Result<Vec<IceServer>, BrokerError> {
         self.tick(now);
-        match self.ice_servers(Side::Agent(agent), interaction)? {
-            Response::IceServers(v) => Ok(v),
-            _ => Err(err(ErrorCode::Internal, "unexpected answer")),
-        }
+        self.ice_servers(Side::Agent(agent), interaction)
     }
 }

@@ -139,7 +139,7 @@ impl Broker {
                 Ok(Response::Transcript(self.transcript_page(&interaction, before, limit)?))
             }
             Request::Signal { interaction, signal } => self.relay_signal(calls::Side::Client(&me), &interaction, signal),
-            Request::IceServers { interaction } => self.ice_servers(calls::Side::Client(&me), &interaction),
+            Request::IceServers { interaction } => self.ice_servers(calls::Side::Client(&me), &interaction).map(Response::IceServers),
             Request::GetLive => {
                 let mut v = vec![];
                 let mine: Vec<&Live> = self.live.values().filter(|l| l.li.client == me).collect();
