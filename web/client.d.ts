@@ -49,7 +49,18 @@ export interface Order { id: string; client: string; product: string; status: "p
 /** An invitation between an agent and the client. */
 export interface Invitation { id: string; direction: "agent_to_client" | "client_to_agent"; client: string; agent: string; agent_name: string; medium: Medium; message: string; created_at: number; expires_at: number; state: "pending" | "accepted" | "declined" | "expired" | "cancelled"; interaction: string | null; }
 /** A live interaction; `state` says whether it is queued, connected or ended. */
-export interface LiveInteraction { id: string; client: string; medium: Medium; queue: string | null; product: string | null; topic: string | null; agent: string | null; direction: "inbound" | "outbound"; state: "queued" | "connected" | "ended"; position?: number; estimated_hold_secs?: number | null; outcome?: string; created_at: number; connected_at: number | null; ended_at: number | null; client_address: string | null; }
+export interface LiveInteraction { id: string; client: string; medium: Medium; queue: string | null; product: string | null; topic: string | null; agent: string | null; direction: "inbound" | "outbound"; state: "queued" | "connected" | "ended"; position?: number; estimated_hold_secs?: number | null; outcome?: string; created_at: number; connected_at: number | null; ended_at: number | null; client_address: string | null; callback?: Callback; }
+/** Why a callback's dial failed. */
+export type DialFailure = "busy" | "no_answer" | "rejected" | "unreachable" | "interrupted" | "cancelled";
+/** A callback's telephony state. */
+export interface Callback {
+  number: string; at?: number; attempts: number; dial: number;
+  phase: "scheduled" | "dialing_agent" | "dialing_customer" | "connected" | "retry_at" | "failed" | "ended";
+  /** With `retry_at`: when the agents get it again. */
+  retry_at?: number;
+  /** With `retry_at` and `failed`: why the last attempt failed. */
+  reason?: DialFailure;
+}
 /** A chat message. */
 export interface ChatMessage { interaction: string; seq: number; from: { kind: "client" | "agent"; id: string }; text: string; at: number; }
 /** A status alert condition. */
@@ -158,6 +169,8 @@ export class Client {
   inviteAgent(agent: string, medium: Medium, message?: string): Promise<Invitation>;
   /** Starts a live interaction in the chosen medium. */
   startInteraction(medium: Medium, product?: string | null, topic?: string | null): Promise<LiveInteraction>;
+  /** Asks to be called back (now, or at `at` inside the own agenda); the place in the queue is kept. */
+  requestCallback(opts?: { number?: string; at?: number; product?: string; topic?: string }): Promise<LiveInteraction>;
   /** Sends a call signalling message to the agent of a connected call; theirs arrive as `signal` events. */
   signal(interaction: string, signal: CallSignal): Promise<void>;
   /** STUN/TURN servers for a connected call. */

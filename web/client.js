@@ -311,6 +311,12 @@ export class Client extends Party {
   sendEmail(subject, text, product) {
     return this._call({ op: 'start_interaction', medium: 'email', product: product ?? null, topic: subject, message: text });
   }
+  /** Asks to be called back at `number` (international form; the profile's phone number if
+   *  omitted), at `at` (ms since the epoch, inside the own agenda) or as soon as possible ("call
+   *  me now"). Resolves with the interaction; its `callback` follows the call. */
+  requestCallback({ number, at, product, topic } = {}) {
+    return this._call({ op: 'request_callback', number: number ?? null, at: at ?? null, product: product ?? null, topic: topic ?? null });
+  }
   /** Sends a chat message in an own interaction; resolves with the message as stored. */
   sendChat(interaction, text) { return this._call({ op: 'send_chat', interaction, text }); }
   /** Reads a page of an interaction's transcript: the newest `limit` messages numbered below

@@ -724,6 +724,48 @@ enum FdStatus fd_broker_agent_end(struct FdBroker *broker,
                                   const char *interaction);
 
 /**
+ * Sets an agent's phone (a SIP URI; NULL for none), which the host's dialer rings for the
+ * callbacks the agent takes.
+ *
+ * # Safety
+ * Strings must be NULL (phone only) or NUL-terminated.
+ */
+enum FdStatus fd_broker_agent_set_phone(struct FdBroker *broker,
+                                        uint64_t now_ms,
+                                        const char *agent,
+                                        const char *phone);
+
+/**
+ * Says whether the host places callbacks itself: when on, an agent taking a callback produces a
+ * `dial_owed` event and a dial in `fd_broker_take_dials`, and only agents with a phone get them.
+ */
+enum FdStatus fd_broker_set_dialer(struct FdBroker *broker, bool on);
+
+/**
+ * Writes the dials owed as a JSON array to `*out` (`[{"interaction":..,"dial":1,"agent_phone":
+ * "sip:..","number":"+49.."}]`), each handed out once; free it with `fd_string_free`.
+ *
+ * # Safety
+ * `out` must be NULL or writable.
+ */
+enum FdStatus fd_broker_take_dials(struct FdBroker *broker, uint64_t now_ms, char **out);
+
+/**
+ * Reports what the dialer saw on dial number `dial` of a callback, as JSON: `{"progress":
+ * "agent_ringing"}`, `customer_ringing`, `connected`, `{"progress":"ended","by":"customer"}` or
+ * `{"progress":"failed","side":"customer","reason":"busy"}` (`no_answer`, `rejected`,
+ * `unreachable`, `cancelled`). A report on a dial that is over fails with `FD_ERR_WRONG_STATE`.
+ *
+ * # Safety
+ * Strings must be NULL or NUL-terminated.
+ */
+enum FdStatus fd_broker_dial_progress(struct FdBroker *broker,
+                                      uint64_t now_ms,
+                                      const char *interaction,
+                                      uint32_t dial,
+                                      const char *json);
+
+/**
  * Configures a queue: products served (none means any) and a mask of `FD_MEDIA_*` bits.
  *
  * # Safety
@@ -1177,6 +1219,21 @@ enum FdStatus fd_client_send_email(struct FdClient *client,
                                    const char *text,
                                    const char *product,
                                    uint64_t *id);
+
+/**
+ * Asks to be called back at `number` (NULL: the profile's phone number), at `at_ms` inside the
+ * own agenda (0: as soon as possible, "call me now"); `product` and `topic` may be NULL. The
+ * interaction's `callback` field follows the call.
+ *
+ * # Safety
+ * Strings must be NULL or NUL-terminated; `id` NULL or writable.
+ */
+enum FdStatus fd_client_request_callback(struct FdClient *client,
+                                         const char *number,
+                                         uint64_t at_ms,
+                                         const char *product,
+                                         const char *topic,
+                                         uint64_t *id);
 
 /**
  * Reads a page of an interaction's transcript: the newest `limit` messages (0: the broker's page

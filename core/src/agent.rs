@@ -267,6 +267,13 @@ impl AgentView {
             AgentEvent::MailFailed { interaction, seq, reason, .. } => {
                 self.mail_failed.insert((interaction.clone(), *seq), reason.clone());
             }
+            AgentEvent::DialFailed { interaction, side, .. } => {
+                // Back in its queue (or ended): no longer this agent's.
+                self.interactions.remove(interaction);
+                if *side == crate::callback::CallSide::Agent {
+                    self.state = AgentState::Away;
+                }
+            }
         }
     }
 
@@ -700,6 +707,11 @@ impl AgentClient {
     /// Changes state.
     pub fn set_state(&mut self, state: AgentState) -> AgentRequestId {
         self.request(AgentRequest::SetState { state })
+    }
+
+    /// Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes.
+    pub fn set_phone(&mut self, phone: Option<String>) -> AgentRequestId {
+        self.request(AgentRequest::SetPhone { phone })
     }
 
     /// Invites a client.

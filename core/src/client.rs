@@ -633,6 +633,13 @@ impl Client {
         self.request(Request::StartInteraction { medium, product, queue, topic, message: None })
     }
 
+    /// Asks to be called back at `number` (the profile's phone number if none), at `at` inside the
+    /// own agenda or as soon as possible ("call me now"); the place in the queue is kept meanwhile
+    /// and the interaction's `callback` shows where the call is.
+    pub fn request_callback(&mut self, number: Option<String>, at: Option<Timestamp>, product: Option<ProductId>, topic: Option<String>) -> RequestId {
+        self.request(Request::RequestCallback { number, at, product, queue: None, topic })
+    }
+
     /// Writes to the center by email: an email interaction with a subject and a text, answered by
     /// mail to the client's email capability (and in the app).
     pub fn send_email(&mut self, product: Option<ProductId>, subject: impl Into<String>, text: impl Into<String>) -> RequestId {

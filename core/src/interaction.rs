@@ -56,6 +56,9 @@ pub struct LiveInteraction {
     pub ended_at: Option<Timestamp>,
     /// Address the center uses to reach the client (phone number for callback and voice, email for email).
     pub client_address: Option<String>,
+    /// Telephony state of a callback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<crate::callback::Callback>,
 }
 
 /// Who wrote a chat message.

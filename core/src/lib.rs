@@ -19,6 +19,7 @@ pub use medium::Medium;
 pub use time::Timestamp;
 pub mod alert;
 pub mod call;
+pub mod callback;
 pub mod interaction;
 pub mod invitation;
 pub mod protocol;

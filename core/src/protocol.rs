@@ -16,6 +16,7 @@ use crate::monitor::presence::{PresenceDocument, Presentity};
 use crate::monitor::WatcherInfo;
 use crate::principal::{AgentRole, Principal};
 use crate::status::AgentState;
+use crate::time::Timestamp;
 use crate::ids::ProductId as SkillId;
 use crate::profile::{ClientProfile, ProfilePatch};
 use crate::call::{CallSignal, IceServer};
@@ -172,6 +173,25 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// Ask to be called back, keeping a place in the queue meanwhile ("call me now" when `at` is
+    /// none).
+    RequestCallback {
+        /// Number to call, international form (+ country code); the profile's phone number if none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        number: Option<String>,
+        /// A slot inside the own agenda; as soon as possible if none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<Timestamp>,
+        /// Product it is about.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product: Option<ProductId>,
+        /// Queue, if the client picks one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<QueueId>,
+        /// Topic in the client's words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+    },
     /// Send a chat message in an own interaction.
     SendChat {
         /// Interaction.
@@ -230,6 +250,12 @@ pub enum AgentRequest {
     },
     /// Leave the seat: offers go to others, live interactions back to their queue.
     LogOut,
+    /// Set the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes.
+    SetPhone {
+        /// The URI; none to take no callbacks.
+        #[serde(default)]
+        phone: Option<String>,
+    },
     /// The seat as it is now: state, offer, live interactions with transcripts, pending invitations.
     GetSeat,
     /// Change state.
@@ -575,6 +601,16 @@ pub enum AgentEvent {
         to: String,
         /// Why, as the relay or the mailer said.
         reason: String,
+    },
+    /// A callback this agent took could not be put through: the agent's phone (the agent is set
+    /// away) or the client's line failed; the callback waits in its queue for a retry or has ended.
+    DialFailed {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Which leg failed.
+        side: crate::callback::CallSide,
+        /// Why.
+        reason: crate::callback::DialFailure,
     },
     /// A call signalling message from the client.
     Signal {

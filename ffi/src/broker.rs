@@ -449,6 +449,64 @@ pub unsafe extern "C" fn fd_broker_agent_end(broker: *mut FdBroker, now_ms: u64,
     })
 }
 
+/// Sets an agent's phone (a SIP URI; NULL for none), which the host's dialer rings for the
+/// callbacks the agent takes.
+///
+/// # Safety
+/// Strings must be NULL (phone only) or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn fd_broker_agent_set_phone(broker: *mut FdBroker, now_ms: u64, agent: *const c_char, phone: *const c_char) -> FdStatus {
+    guard(|| {
+        let agent = AgentId::new(arg_str(agent, "agent")?);
+        let phone = arg_opt_str(phone, "phone")?.map(str::to_owned);
+        with(broker, |b| Ok(b.broker.agent_set_phone(Timestamp(now_ms), &agent, phone)?))
+    })
+}
+
+// ------------------------------------------------------------------ callbacks (the host's dialer)
+
+/// Says whether the host places callbacks itself: when on, an agent taking a callback produces a
+/// `dial_owed` event and a dial in `fd_broker_take_dials`, and only agents with a phone get them.
+#[no_mangle]
+pub extern "C" fn fd_broker_set_dialer(broker: *mut FdBroker, on: bool) -> FdStatus {
+    guard(|| with(broker, |b| {
+        b.broker.set_dialer(on);
+        Ok(())
+    }))
+}
+
+/// Writes the dials owed as a JSON array to `*out` (`[{"interaction":..,"dial":1,"agent_phone":
+/// "sip:..","number":"+49.."}]`), each handed out once; free it with `fd_string_free`.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_broker_take_dials(broker: *mut FdBroker, now_ms: u64, out: *mut *mut c_char) -> FdStatus {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = std::ptr::null_mut();
+        let dials = with(broker, |b| Ok(b.broker.take_dials(Timestamp(now_ms))))?;
+        *out = into_c_string(serde_json::to_string(&dials)?)?;
+        Ok(())
+    })
+}
+
+/// Reports what the dialer saw on dial number `dial` of a callback, as JSON: `{"progress":
+/// "agent_ringing"}`, `customer_ringing`, `connected`, `{"progress":"ended","by":"customer"}` or
+/// `{"progress":"failed","side":"customer","reason":"busy"}` (`no_answer`, `rejected`,
+/// `unreachable`, `cancelled`). A report on a dial that is over fails with `FD_ERR_WRONG_STATE`.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn fd_broker_dial_progress(broker: *mut FdBroker, now_ms: u64, interaction: *const c_char, dial: u32, json: *const c_char) -> FdStatus {
+    guard(|| {
+        let id = InteractionId::new(arg_str(interaction, "interaction")?);
+        let progress: frontdesk_core::callback::DialProgress = serde_json::from_str(arg_str(json, "json")?)?;
+        with(broker, |b| Ok(b.broker.center_dial_progress(Timestamp(now_ms), &id, dial, progress)?))
+    })
+}
+
 // ------------------------------------------------------------------ center data
 
 /// Configures a queue: products served (none means any) and a mask of `FD_MEDIA_*` bits.

@@ -674,6 +674,29 @@ pub unsafe extern "C" fn fd_client_send_email(client: *mut FdClient, subject: *c
     })
 }
 
+/// Asks to be called back at `number` (NULL: the profile's phone number), at `at_ms` inside the
+/// own agenda (0: as soon as possible, "call me now"); `product` and `topic` may be NULL. The
+/// interaction's `callback` field follows the call.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_request_callback(
+    client: *mut FdClient,
+    number: *const c_char,
+    at_ms: u64,
+    product: *const c_char,
+    topic: *const c_char,
+    id: *mut u64,
+) -> FdStatus {
+    guard(|| {
+        let number = arg_opt_str(number, "number")?.map(str::to_owned);
+        let product = arg_opt_str(product, "product")?.map(ProductId::new);
+        let topic = arg_opt_str(topic, "topic")?.map(str::to_owned);
+        request(client, id, |c| c.request_callback(number, (at_ms > 0).then_some(Timestamp(at_ms)), product, topic))
+    })
+}
+
 /// Reads a page of an interaction's transcript: the newest `limit` messages (0: the broker's page
 /// size) numbered below `before` (0: the newest); the view merges pages.
 ///

@@ -63,6 +63,7 @@ enum AgentJson<'a> {
     ChatDelivered { interaction: &'a InteractionId, seq: u64 },
     MailFailed { interaction: &'a InteractionId, seq: u64, to: &'a str, reason: &'a str },
     Signal { interaction: &'a InteractionId, signal: &'a frontdesk_core::call::CallSignal },
+    DialFailed { interaction: &'a InteractionId, side: frontdesk_core::callback::CallSide, reason: frontdesk_core::callback::DialFailure },
 }
 
 #[derive(Serialize)]
@@ -74,6 +75,8 @@ enum BrokerJson<'a> {
         event: AgentJson<'a>,
     },
     MailOwed,
+    DialOwed,
+    DialCancelled { interaction: &'a InteractionId },
     ClientOnline { client: &'a ClientId },
     ClientOffline { client: &'a ClientId },
     Presence { watcher: WatcherId, document: &'a PresenceDocument },
@@ -95,10 +98,13 @@ pub(crate) fn broker_event(e: &BrokerEvent) -> String {
                 AgentEvent::ChatDelivered { interaction, seq } => AgentJson::ChatDelivered { interaction, seq: *seq },
                 AgentEvent::MailFailed { interaction, seq, to, reason } => AgentJson::MailFailed { interaction, seq: *seq, to, reason },
                 AgentEvent::Signal { interaction, signal } => AgentJson::Signal { interaction, signal },
+                AgentEvent::DialFailed { interaction, side, reason } => AgentJson::DialFailed { interaction, side: *side, reason: *reason },
             };
             encode(&BrokerJson::Agent { agent, event })
         }
         BrokerEvent::MailOwed => encode(&BrokerJson::MailOwed),
+        BrokerEvent::DialOwed => encode(&BrokerJson::DialOwed),
+        BrokerEvent::DialCancelled { interaction } => encode(&BrokerJson::DialCancelled { interaction }),
         BrokerEvent::ClientOnline(c) => encode(&BrokerJson::ClientOnline { client: c }),
         BrokerEvent::ClientOffline(c) => encode(&BrokerJson::ClientOffline { client: c }),
         BrokerEvent::Presence { watcher, doc } => encode(&BrokerJson::Presence { watcher: *watcher, document: doc }),

@@ -321,7 +321,7 @@ fn live_interaction_in_chosen_medium_is_queued_offered_connected_and_ended() {
     f.answer(a, id).unwrap();
     let id = f.hub.client(a).start_interaction(Medium::Callback, Some("router".into()), None, Some("rebooting".into()));
     let Response::Interaction(li) = f.answer(a, id).unwrap() else { panic!() };
-    assert_eq!(li.client_address.as_deref(), Some("+33 1 23 45 67 89"));
+    assert_eq!(li.client_address.as_deref(), Some("+33123456789"), "normalized to E.164");
     assert_eq!(li.queue.as_ref().unwrap().as_str(), "support");
     let offered = f.agent_events("ann");
     assert!(offered.iter().any(|e| matches!(e, AgentEvent::Offered(x) if x.id == li.id)), "{offered:?}");

@@ -353,6 +353,11 @@ impl FrontdeskAgent {
         self.with(|a| a.set_state(state.into()))
     }
 
+    /// Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes.
+    pub fn set_phone(&self, phone: Option<String>) -> Result<u64, FrontdeskError> {
+        self.with(|a| a.set_phone(phone))
+    }
+
     /// Invites a client.
     pub fn invite(&self, client_id: String, medium: Medium, message: String) -> Result<u64, FrontdeskError> {
         self.with(|a| a.invite(fc::ClientId(client_id), medium.into(), message))

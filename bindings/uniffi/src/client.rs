@@ -315,6 +315,14 @@ impl FrontdeskClient {
         self.request(|c| c.start_interaction(medium.into(), product_id.map(fc::ProductId), queue_id.map(fc::QueueId), topic))
     }
 
+    /// Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
+    /// the own agenda or as soon as possible ("call me now"); the interaction's `callback` follows
+    /// the call.
+    #[uniffi::method(default(number = None, at_ms = None, product_id = None, topic = None))]
+    pub fn request_callback(&self, number: Option<String>, at_ms: Option<u64>, product_id: Option<String>, topic: Option<String>) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.request_callback(number, at_ms.map(fc::Timestamp::from_millis), product_id.map(fc::ProductId), topic))
+    }
+
     /// Sends a call signalling message (SDP offer/answer, ICE candidate, media state, hang-up) to the
     /// agent of a connected voice or video interaction; the agent's arrive as `ClientEvent::Signal`.
     pub fn signal(&self, interaction_id: String, signal: crate::call::CallSignal) -> Result<u64, FrontdeskError> {

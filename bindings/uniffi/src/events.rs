@@ -428,6 +428,15 @@ pub enum AgentEvent {
         /// Why.
         reason: String,
     },
+    /// A callback this agent took could not be put through (its own phone: the agent is set away).
+    DialFailed {
+        /// Interaction.
+        interaction_id: String,
+        /// Which leg failed.
+        side: crate::types::CallSide,
+        /// Why.
+        reason: crate::types::DialFailure,
+    },
     /// A call signalling message from the client, for the console's WebRTC stack.
     Signal {
         /// Interaction.
@@ -449,6 +458,7 @@ impl From<CoreAgentEvent> for AgentEvent {
             CoreAgentEvent::Chat(m) => AgentEvent::Chat { message: m.into() },
             CoreAgentEvent::ChatDelivered { interaction, seq } => AgentEvent::ChatDelivered { interaction_id: interaction.0, seq },
             CoreAgentEvent::MailFailed { interaction, seq, to, reason } => AgentEvent::MailFailed { interaction_id: interaction.0, seq, to, reason },
+            CoreAgentEvent::DialFailed { interaction, side, reason } => AgentEvent::DialFailed { interaction_id: interaction.0, side: side.into(), reason: reason.into() },
             CoreAgentEvent::Signal { interaction, signal } => AgentEvent::Signal { interaction_id: interaction.0, signal: signal.into() },
         }
     }

@@ -46,6 +46,94 @@ mirror_enum!(
 );
 
 mirror_enum!(
+    /// Which leg of a callback.
+    CallSide <=> fc::callback::CallSide {
+        /// The agent's phone.
+        Agent,
+        /// The client's phone.
+        Customer,
+    }
+);
+
+mirror_enum!(
+    /// Why a callback's dial failed.
+    DialFailure <=> fc::callback::DialFailure {
+        /// The line was busy.
+        Busy,
+        /// Nobody answered in time.
+        NoAnswer,
+        /// Refused (declined, number unknown): not retried.
+        Rejected,
+        /// The trunk or the phone could not be reached.
+        Unreachable,
+        /// The server stopped while dialing.
+        Interrupted,
+        /// Cancelled by the client or the agent.
+        Cancelled,
+    }
+);
+
+/// Where a callback is.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum CallbackPhase {
+    /// Waiting for its slot or an agent (the interaction's state has the place in the queue).
+    Scheduled,
+    /// An agent took it; the agent's phone rings.
+    DialingAgent,
+    /// The client's phone rings.
+    DialingCustomer,
+    /// Both talk.
+    Connected,
+    /// The last attempt failed; the agents get it again at `at_ms`.
+    RetryAt {
+        /// When.
+        at_ms: u64,
+        /// Why the last attempt failed.
+        reason: DialFailure,
+    },
+    /// Given up.
+    Failed {
+        /// Why the last attempt failed.
+        reason: DialFailure,
+    },
+    /// Over.
+    Ended,
+}
+
+/// A callback's telephony state.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Callback {
+    /// Number called, E.164.
+    pub number: String,
+    /// Booked slot; none for "as soon as possible".
+    pub at_ms: Option<u64>,
+    /// Where it is.
+    pub phase: CallbackPhase,
+    /// Attempts on the client's line that failed.
+    pub attempts: u32,
+}
+
+impl From<fc::callback::Callback> for Callback {
+    fn from(c: fc::callback::Callback) -> Self {
+        use fc::callback::CallbackPhase as P;
+        Callback {
+            number: c.number,
+            at_ms: c.at.map(ms),
+            phase: match c.phase {
+                P::Scheduled => CallbackPhase::Scheduled,
+                P::DialingAgent => CallbackPhase::DialingAgent,
+                P::DialingCustomer => CallbackPhase::DialingCustomer,
+                P::Connected => CallbackPhase::Connected,
+                P::RetryAt { at, reason } => CallbackPhase::RetryAt { at_ms: ms(at), reason: reason.into() },
+                P::Failed { reason } => CallbackPhase::Failed { reason: reason.into() },
+                P::Ended => CallbackPhase::Ended,
+            },
+            attempts: c.attempts,
+        }
+    }
+}
+
+mirror_enum!(
     /// Who started an interaction.
     Direction <=> fc::records::Direction {
         /// The client reached out.
@@ -821,6 +909,8 @@ pub struct LiveInteraction {
     pub ended_at_ms: Option<u64>,
     /// Address the center uses to reach the client (phone number, email).
     pub client_address: Option<String>,
+    /// A callback's telephony state.
+    pub callback: Option<Callback>,
 }
 
 impl From<fc::interaction::LiveInteraction> for LiveInteraction {
@@ -844,6 +934,7 @@ impl From<fc::interaction::LiveInteraction> for LiveInteraction {
             connected_at_ms: l.connected_at.map(ms),
             ended_at_ms: l.ended_at.map(ms),
             client_address: l.client_address,
+            callback: l.callback.map(Into::into),
         }
     }
 }

@@ -41,6 +41,7 @@ impl Broker {
                 state: AgentState::Away,
                 offer: None,
                 active: BTreeSet::new(),
+                phone: None,
             },
         );
         self.tell_monitor(CenterEvent::AgentLoggedIn { agent: agent.clone(), name: name.into(), skills, media });
@@ -190,6 +191,7 @@ impl Broker {
                 self.logout_seat(&agent)?;
                 Ok(Response::Done)
             }
+            AgentRequest::SetPhone { phone } => self.agent_set_phone(now, &agent, phone).map(|_| Response::Done),
             AgentRequest::GetSeat => self.seat_view(&agent).map(Response::Seat),
             AgentRequest::SetState { state } => self.agent_set_state(now, &agent, state).map(|_| Response::Done),
             AgentRequest::Invite { client, medium, message } => self.agent_invite(now, &agent, &client, medium, &message).map(Response::Invitation),
@@ -251,9 +253,10 @@ impl Broker {
         self.set_agent_state(agent, AgentState::Busy);
         self.push_event(&li.client, &Event::Interaction(li.clone()), None, None);
         self.tell_agent(agent, AgentEvent::Connected(li.clone()), None);
+        self.callback_taken(interaction);
         self.route();
         self.pump();
-        Ok(li)
+        Ok(self.live.get(interaction).map_or(li, |l| l.li.clone()))
     }
 
     /// An agent declines the interaction offered to it; it goes to another agent.

@@ -68,6 +68,14 @@ pub struct BrokerConfig {
     /// Signalling messages one call may relay (offers, answers, candidates, restarts), so one
     /// party cannot keep the broker relaying for ever.
     pub max_signals_per_call: u32,
+    /// The host places callbacks itself (a SIP dialer): taking one asks it for a call
+    /// ([`crate::broker::Broker::take_dials`]) and only agents with a phone are offered them. Without
+    /// one, the agent sees the number and calls by hand.
+    pub dialer: bool,
+    /// Attempts on the client's line (busy, no answer…) before a callback is given up.
+    pub callback_attempts: u32,
+    /// Wait before the next attempt, with the client's place in the queue kept.
+    pub callback_retry: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -100,6 +108,9 @@ impl Default for BrokerConfig {
             ice_servers: vec![],
             turn: None,
             max_signals_per_call: 2000,
+            dialer: false,
+            callback_attempts: 3,
+            callback_retry: Duration::from_secs(120),
         }
     }
 }

@@ -95,6 +95,7 @@ impl Broker {
             connected_at: Some(self.now),
             ended_at: None,
             client_address,
+            callback: None,
         };
         self.live.insert(id.clone(), Live { li: li.clone(), external: false, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0, signals: 0 });
         self.dirty_live.insert(id.clone());

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod center;
 mod agents;
 mod calls;
+mod callbacks;
 mod config;
 mod center_api;
 mod connections;
@@ -100,6 +101,14 @@ pub enum BrokerEvent {
     },
     /// Mail became owed: the host's mailer should look at [`Broker::mail_due`].
     MailOwed,
+    /// A callback was taken by an agent: the host's dialer should look at [`Broker::take_dials`].
+    DialOwed,
+    /// A callback being dialed or talked on ended in the app (the client cancelled, the agent
+    /// ended it): the host's dialer hangs up its legs.
+    DialCancelled {
+        /// The callback.
+        interaction: InteractionId,
+    },
     /// A client's first session attached.
     ClientOnline(ClientId),
     /// A client's last session detached.
@@ -127,6 +136,7 @@ enum Timer {
     Invitation(InvitationId),
     Offer(InteractionId),
     Mail(String),
+    Callback(InteractionId),
 }
 
 #[derive(Debug)]
@@ -151,6 +161,8 @@ struct Seat {
     state: AgentState,
     offer: Option<InteractionId>,
     active: BTreeSet<InteractionId>,
+    /// The agent's phone (SIP URI) for callbacks.
+    phone: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +219,8 @@ pub struct Broker {
     /// Mail owed to clients, by id, until the host's mailer delivers it.
     mail: BTreeMap<String, mail::OutboundMail>,
     dirty_mail: HashSet<String>,
+    /// Callbacks taken by agents whose dial the host has not yet taken.
+    dials: BTreeSet<InteractionId>,
     store_error: Option<StoreError>,
     counter: u64,
     now: Timestamp,
@@ -271,6 +285,7 @@ impl Broker {
             dirty_invitations: HashSet::new(),
             mail: BTreeMap::new(),
             dirty_mail: HashSet::new(),
+            dials: BTreeSet::new(),
             store_error: None,
             counter: 0,
             now: Timestamp(0),
@@ -351,6 +366,7 @@ impl Broker {
                         self.events.push_back(BrokerEvent::MailOwed);
                     }
                 }
+                Timer::Callback(id) => self.callback_due(&id),
                 Timer::Offer(id) => {
                     let late = self.live.get(&id).and_then(|l| l.offered.clone()).filter(|(_, since)| since.add(self.cfg.offer_ttl) <= now);
                     if let Some((agent, _)) = late {

@@ -52,7 +52,39 @@ impl Broker {
         }
         let mut lives = self.store.load_live()?;
         lives.sort_by_key(|l| l.created_at);
-        for li in lives {
+        for mut li in lives {
+            if let Some((outcome, summary)) = self.restore_callback(&mut li) {
+                let mut ended = li.clone();
+                ended.state = InteractionState::Ended { outcome };
+                ended.ended_at = Some(now);
+                let record = InteractionRecord {
+                    id: li.id.clone(),
+                    client: li.client.clone(),
+                    started_at: li.created_at,
+                    ended_at: Some(now),
+                    product: li.product.clone(),
+                    agent: li.agent.clone(),
+                    medium: li.medium,
+                    direction: li.direction,
+                    outcome,
+                    summary,
+                    notes: vec![],
+                };
+                self.store.put_record(&record)?;
+                self.store.delete_live(&li.id)?;
+                self.push_event(&li.client, &Event::Interaction(ended), None, None);
+                self.push_event(&li.client.clone(), &Event::HistoryChanged(record), None, None);
+                continue;
+            }
+            if self.waits_for_slot(&li) {
+                let chat_seq = self.store.transcript_page(&li.id, None, 1)?.last().map_or(0, |m| m.seq);
+                self.live.insert(li.id.clone(), Live { li, external: false, offered: None, declined_by: HashSet::new(), chat_seq, delivered_to_agent: 0, signals: 0 });
+                continue;
+            }
+            if li.callback.is_some() {
+                // Its new state (a retry after the restart) is saved with the others.
+                self.dirty_live.insert(li.id.clone());
+            }
             if let (InteractionState::Queued { .. }, Some(q)) = (&li.state, &li.queue) {
                 let _ = self.monitor.handle_center_event(
                     now,
@@ -68,6 +100,7 @@ impl Broker {
         seats.dedup_by(|a, b| a.0 == b.0);
         for (agent, role, seat) in seats {
             self.take_seat(agent.clone(), &seat.name, role, seat.skills, seat.media, true);
+            self.seats.get_mut(&agent).expect("taken").phone = seat.phone;
             if let Some(state) = seat.state.filter(|s| *s != AgentState::LoggedOut) {
                 if self.seats[&agent].active.is_empty() {
                     self.set_agent_state(&agent, state);
@@ -122,6 +155,7 @@ impl Broker {
                             skills: s.skills.clone(),
                             media: s.media.clone(),
                             state: Some(s.state),
+                            phone: s.phone.clone(),
                         });
                     }
                     rec.alerts = self.alerts.iter().filter(|(_, a)| a.session == key).map(|(id, a)| (id.clone(), a.rule.clone())).collect();

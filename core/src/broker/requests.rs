@@ -114,8 +114,14 @@ impl Broker {
                 self.tell_agent(&agent, AgentEvent::InvitationReceived(inv.clone()), None);
                 Ok(Response::Invitation(inv))
             }
+            Request::StartInteraction { medium: Medium::Callback, product, queue, topic, message: None } => {
+                self.request_callback(&me, None, None, product, queue, topic).map(Response::Interaction)
+            }
             Request::StartInteraction { medium, product, queue, topic, message } => {
                 self.start_interaction(&me, medium, product, queue, topic, message).map(Response::Interaction)
+            }
+            Request::RequestCallback { number, at, product, queue, topic } => {
+                self.request_callback(&me, number, at, product, queue, topic).map(Response::Interaction)
             }
             Request::SendChat { interaction, text } => {
                 let l = self.own_live(&me, &interaction)?;
@@ -227,6 +233,23 @@ impl Broker {
         topic: Option<String>,
         message: Option<String>,
     ) -> Result<LiveInteraction, ErrorBody> {
+        self.start_interaction_with(me, medium, product, queue, topic, message, None, true)
+    }
+
+    /// Starts an interaction; a callback carries its telephony state, and one booked for later
+    /// (`queue_now` false) enters its queue when its slot comes.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start_interaction_with(
+        &mut self,
+        me: &ClientId,
+        medium: Medium,
+        product: Option<ProductId>,
+        queue: Option<QueueId>,
+        topic: Option<String>,
+        message: Option<String>,
+        callback: Option<crate::callback::Callback>,
+        queue_now: bool,
+    ) -> Result<LiveInteraction, ErrorBody> {
         if topic.as_ref().is_some_and(|t| t.len() > 500) {
             return Err(err(ErrorCode::Invalid, "a topic has at most 500 bytes"));
         }
@@ -253,13 +276,17 @@ impl Broker {
         };
         let status = self.monitor.center_status();
         let qs = status.queue(&queue, medium).ok_or_else(|| err(ErrorCode::NotFound, format!("queue {queue} does not take {medium}")))?;
-        if !qs.offered && !qs.open {
+        // A callback booked for later does not need the queue to be open now.
+        if queue_now && !qs.offered && !qs.open {
             return Err(err(ErrorCode::Unavailable, format!("{} is closed now (outside its business hours); email is taken at any time", qs.name)));
         }
-        if !qs.offered {
+        if queue_now && !qs.offered {
             return Err(err(ErrorCode::Unavailable, format!("{medium} is not offered in {} right now", qs.name)));
         }
-        let client_address = self.client_address(me, medium)?;
+        let client_address = match &callback {
+            Some(cb) => Some(cb.number.clone()),
+            None => self.client_address(me, medium)?,
+        };
         let id = InteractionId(self.next_id("ix"));
         let li = LiveInteraction {
             id: id.clone(),
@@ -275,16 +302,19 @@ impl Broker {
             connected_at: None,
             ended_at: None,
             client_address,
+            callback,
         };
         let external = match self.center.admit(self.now, &li) {
             Admission::RouteHere => false,
             Admission::External => true,
             Admission::Refuse(why) => return Err(err(ErrorCode::Unavailable, why)),
         };
-        self.monitor.handle_center_event(
-            self.now,
-            CenterEvent::InteractionQueued { interaction: id.clone(), queue, medium, client: Some(me.clone()) },
-        )?;
+        if queue_now {
+            self.monitor.handle_center_event(
+                self.now,
+                CenterEvent::InteractionQueued { interaction: id.clone(), queue, medium, client: Some(me.clone()) },
+            )?;
+        }
         self.live.insert(id.clone(), Live { li, external, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0, signals: 0 });
         self.dirty_live.insert(id.clone());
         if let Some(text) = message {

@@ -24,10 +24,12 @@ impl Broker {
         for (_, id) in waiting {
             let l = &self.live[&id];
             let (Some(queue), medium) = (l.li.queue.clone(), l.li.medium) else { continue };
-            // Only the head of each queue is offered, so order is kept.
-            if self.monitor.waiting(&queue, medium).first() != Some(&id) {
+            // Only the head of each queue is offered, so order is kept; a callback waiting for its
+            // retry keeps its place without holding up those behind it.
+            if self.monitor.waiting(&queue, medium).iter().find(|w| !self.held(w)) != Some(&id) {
                 continue;
             }
+            let needs_phone = medium == Medium::Callback && self.cfg.dialer;
             let best = self
                 .seats
                 .iter()
@@ -36,6 +38,7 @@ impl Broker {
                         && s.offer.is_none()
                         && (!s.remote || self.agent_attached(a))
                         && !l.declined_by.contains(*a)
+                        && (!needs_phone || s.phone.is_some())
                         && self.monitor.agent_serves(a, &queue, medium)
                 })
                 .min_by_key(|(a, _)| (self.monitor.agent(a).map(|x| x.since), (*a).clone()))
@@ -77,11 +80,26 @@ impl Broker {
         let now = self.now;
         let l = self.live.get(id).ok_or_else(|| err(ErrorCode::NotFound, format!("no live interaction {id}")))?;
         let was_queued = matches!(l.li.state, InteractionState::Queued { .. });
+        let cancelled = l.li.callback.as_ref().filter(|c| {
+            matches!(c.phase, crate::callback::CallbackPhase::DialingAgent | crate::callback::CallbackPhase::DialingCustomer | crate::callback::CallbackPhase::Scheduled | crate::callback::CallbackPhase::RetryAt { .. })
+        });
+        let how = how.or_else(|| cancelled.map(|c| (RecordOutcome::Abandoned, format!("callback to {}: cancelled before it was put through", c.number))));
         let (outcome, summary) = how.unwrap_or_else(|| {
             let outcome = if was_queued { RecordOutcome::Abandoned } else { RecordOutcome::Completed };
             (outcome, l.li.topic.clone().unwrap_or_else(|| format!("{} interaction", l.li.medium)))
         });
-        let (li, record) = ended(&l.li, outcome, now, summary);
+        let (mut li, record) = ended(&l.li, outcome, now, summary);
+        if let Some(cb) = li.callback.as_mut() {
+            use crate::callback::CallbackPhase as P;
+            if matches!(cb.phase, P::DialingAgent | P::DialingCustomer | P::Connected) {
+                // Ended in the app while the phones ring or talk: the dialer hangs up.
+                self.events.push_back(BrokerEvent::DialCancelled { interaction: id.clone() });
+            }
+            if !matches!(cb.phase, P::Failed { .. }) {
+                cb.phase = P::Ended;
+            }
+        }
+        self.dials.remove(id);
         // The store write goes first: if it fails, nothing in memory has changed.
         self.store.put_record(&record)?;
         let offered = self.live.remove(id).and_then(|l| l.offered);

@@ -56,6 +56,9 @@ pub struct SeatRecord {
     /// State when last saved.
     #[serde(default)]
     pub state: Option<crate::status::AgentState>,
+    /// Phone for callbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 /// The data the broker reads and writes. Writes between two [`DataStore::commit`] calls form one

@@ -162,6 +162,7 @@ async fn agent(token: String, url: String, name: String) {
                     AgentEvent::OfferWithdrawn(_) => { println!("[offer withdrawn]"); offered = None; }
                     AgentEvent::MailFailed { seq, to, reason, .. } => println!("[message #{seq} could not be mailed to {to}: {reason}]"),
                     AgentEvent::Signal { .. } => {} // a terminal makes no calls
+                    AgentEvent::DialFailed { side, reason, .. } => println!("[callback: the {side:?} leg failed: {}]", reason.describe()),
                 },
                 Some(ConsoleEvent::Answered { result: Err(e), .. }) => println!("[error: {}]", e.message),
                 Some(ConsoleEvent::Answered { result: Ok(Response::Interaction(li)), .. }) if li.state == InteractionState::Connected => current = Some(li.id),
