@@ -114,6 +114,8 @@ impl Sipp {
 /// SDP addresses of what it received.
 struct Ladder {
     steps: Vec<String>,
+    /// When sipp logged the first INVITE it received, in seconds of its day.
+    invite_at: Option<f64>,
     received_sdp_addrs: Vec<String>,
     raw: String,
 }
@@ -123,6 +125,7 @@ impl Ladder {
         let raw = std::fs::read_to_string(path).unwrap_or_default();
         let mut steps: Vec<String> = Vec::new();
         let mut addrs = Vec::new();
+        let mut invite_at = None;
         for chunk in raw.split("----------------------------------------------- ") {
             let received = chunk.contains("message received");
             if !received && !chunk.contains("message sent") {
@@ -133,6 +136,9 @@ impl Ladder {
             let first = first.trim();
             let name = if let Some(rest) = first.strip_prefix("SIP/2.0 ") { rest.split(' ').next().unwrap_or("").to_string() } else { first.split(' ').next().unwrap_or("").to_string() };
             let step = format!("{} {name}", if received { ">" } else { "<" });
+            if received && name == "INVITE" && invite_at.is_none() {
+                invite_at = seconds_of_day(chunk.split_whitespace().nth(1).unwrap_or(""));
+            }
             if received {
                 addrs.extend(chunk.lines().filter_map(|l| l.trim().strip_prefix("c=")).filter_map(|c| c.split_whitespace().nth(2).map(str::to_string)));
             }
@@ -140,13 +146,26 @@ impl Ladder {
                 steps.push(step);
             }
         }
-        Ladder { steps, received_sdp_addrs: addrs, raw }
+        Ladder { steps, invite_at, received_sdp_addrs: addrs, raw }
     }
 
     fn assert(&self, want: &[&str]) {
         assert_eq!(self.steps, want, "sipp's ladder; messages:\n{}", self.raw);
         assert!(self.received_sdp_addrs.iter().all(|a| a == "127.0.0.1"), "SDP to the trunk names only loopback: {:?}", self.received_sdp_addrs);
     }
+}
+
+/// `HH:MM:SS.micros` as seconds.
+fn seconds_of_day(t: &str) -> Option<f64> {
+    let mut p = t.split(':');
+    let (h, m, s): (f64, f64, f64) = (p.next()?.parse().ok()?, p.next()?.parse().ok()?, p.next()?.parse().ok()?);
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+/// Now, in seconds of the UTC day (sipp logs local time; the test machines run in UTC).
+fn now_of_day() -> f64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    (d.as_secs() % 86_400) as f64 + d.subsec_micros() as f64 / 1e6
 }
 
 /// baresip as the agent's phone, answering by itself; events and commands over ctrl_tcp.
@@ -273,10 +292,9 @@ async fn answered_call_ends_when_the_customer_hangs_up() {
     let trunk_port = free_port();
     let trunk = Sipp::start("answer_hangup.xml", trunk_port, &["-d", "2500"]).await;
     let dialer = Dialer::bind(config(trunk.port)).await.unwrap();
-    let placed = Instant::now();
+    let (placed, placed_of_day) = (Instant::now(), now_of_day());
     let mut call = dialer.place(callback(&agent.uri));
     let ringing = connect(&mut call, placed).await;
-    eprintln!("place() to the customer's 180 Ringing: {} ms", ringing.as_millis());
     agent.event("CALL_ESTABLISHED", STEP).await;
     agent.event("CALL_RTPESTAB", STEP).await;
     match step(&mut call, STEP).await {
@@ -288,6 +306,8 @@ async fn answered_call_ends_when_the_customer_hangs_up() {
     let (status, ladder) = trunk.finish().await;
     assert!(status.success(), "sipp's scenario");
     ladder.assert(&["> INVITE", "< 180", "< 200", "> ACK", "< BYE", "> 200"]);
+    let invite = ladder.invite_at.map(|t| t - placed_of_day).filter(|d| d.abs() < 60.0);
+    eprintln!("place() to sipp's INVITE: {:?} ms; to the customer's 180 Ringing: {} ms", invite.map(|d| (d * 1000.0).round()), ringing.as_millis());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
