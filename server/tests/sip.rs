@@ -455,7 +455,7 @@ fn check_digest(raw: &str, header: &str, user: &str, password: &str) {
         let rest = &line[at..];
         match rest.strip_prefix('"') {
             Some(q) => q[..q.find('"').unwrap()].to_string(),
-            None => rest.split(|c| c == ',' || c == ' ').next().unwrap().to_string(),
+            None => rest.split([',', ' ']).next().unwrap().to_string(),
         }
     };
     assert_eq!(param("username"), user);

@@ -322,8 +322,6 @@ impl Leg {
                     self.invite = None;
                     return LegEvent::Failed(reason);
                 }
-                // Nothing left to wait for but a BYE that will never come: stay quiet.
-                _ = std::future::pending::<()>(), if !pending && !self.states_open => {}
             }
         }
     }
