@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use (xmllint for the PIDF schema test, valgrind and pkg-config for the C
-# ABI, coturn for the TURN credential test); cheap when already present.
+# ABI, coturn for the TURN credential test, sipp and baresip for the SIP dialer test); cheap when
+# already present. FRONTDESK_REQUIRE_SIP makes the SIP test fail rather than skip without them.
 need=""
-for p in pkg-config valgrind libxml2-utils coturn; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
+for p in pkg-config valgrind libxml2-utils coturn sip-tester baresip-core; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
 if [ -n "$need" ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "== installing Debian packages:$need"
@@ -22,6 +23,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import slixmpp, aiosm
   "$venv/bin/pip" install -q --disable-pip-version-check "slixmpp==1.17.0" "aiosmtpd==1.4.6"
 fi
 export FRONTDESK_PYTHON="$venv/bin/python"
+export FRONTDESK_REQUIRE_SIP=1
 
 echo "== Rust: unit, end-to-end, property and network tests"
 mkdir -p target

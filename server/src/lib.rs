@@ -5,6 +5,7 @@ pub mod console;
 pub mod http;
 pub mod limits;
 pub mod mail;
+pub mod sip;
 pub mod mailroom;
 pub mod server;
 pub mod simulator;
