@@ -178,7 +178,13 @@ struct Baresip {
 }
 
 impl Baresip {
+    /// A phone that answers by itself.
     async fn start() -> Baresip {
+        Baresip::with_answermode("auto").await
+    }
+
+    /// A phone that only rings (`manual`) or answers by itself (`auto`).
+    async fn with_answermode(mode: &str) -> Baresip {
         let dir = TempDir::new("baresip");
         let (sip, ctrl) = (free_port(), free_port());
         let config = format!(
@@ -189,7 +195,7 @@ impl Baresip {
             heard = dir.0.join("heard.wav").display()
         );
         dir.write("config", config);
-        dir.write("accounts", format!("<sip:agent1@127.0.0.1:{sip}>;regint=0;answermode=auto\n"));
+        dir.write("accounts", format!("<sip:agent1@127.0.0.1:{sip}>;regint=0;answermode={mode}\n"));
         let child = Command::new("baresip")
             .arg("-f")
             .arg(&dir.0)
@@ -519,4 +525,54 @@ async fn malformed_datagrams_are_dropped_and_the_dialer_keeps_answering() {
     let (n, _) = timeout(Duration::from_secs(5), peer.recv_from(&mut buf)).await.expect("an answer to OPTIONS after the garbage").unwrap();
     let answer = String::from_utf8_lossy(&buf[..n]);
     assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_while_the_agent_rings_cancels_the_agent_leg() {
+    if !peers() {
+        return;
+    }
+    let mut agent = Baresip::with_answermode("manual").await;
+    let dialer = Dialer::bind(config(free_port())).await.unwrap();
+    let mut call = dialer.place(callback(&agent.uri));
+    assert_eq!(step(&mut call, STEP).await, Progress::AgentRinging);
+    agent.event("CALL_INCOMING", STEP).await;
+    call.cancel();
+    assert_eq!(step(&mut call, Duration::from_secs(5)).await, Progress::Failed { leg: Side::Center, reason: FailReason::Cancelled });
+    agent.event("CALL_CLOSED", STEP).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_agent_is_cancelled_after_the_ring_timeout() {
+    if !peers() {
+        return;
+    }
+    let mut agent = Baresip::with_answermode("manual").await;
+    let mut cfg = config(free_port());
+    cfg.ring_timeout = Duration::from_secs(2);
+    let dialer = Dialer::bind(cfg).await.unwrap();
+    let mut call = dialer.place(callback(&agent.uri));
+    assert_eq!(step(&mut call, STEP).await, Progress::AgentRinging);
+    assert_eq!(step(&mut call, Duration::from_secs(6)).await, Progress::Failed { leg: Side::Agent, reason: FailReason::NoAnswer });
+    agent.event("CALL_CLOSED", STEP).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_hanging_up_while_the_customer_rings_cancels_the_customer() {
+    if !peers() {
+        return;
+    }
+    let mut agent = Baresip::start().await;
+    let trunk = Sipp::start("noanswer.xml", free_port(), &[]).await;
+    let dialer = Dialer::bind(config(trunk.port)).await.unwrap();
+    let mut call = dialer.place(callback(&agent.uri));
+    assert_eq!(step(&mut call, STEP).await, Progress::AgentRinging);
+    assert_eq!(step(&mut call, STEP).await, Progress::AgentAnswered);
+    assert_eq!(step(&mut call, STEP).await, Progress::CustomerRinging);
+    agent.event("CALL_ESTABLISHED", STEP).await;
+    agent.command("hangup").await;
+    assert_eq!(step(&mut call, STEP).await, Progress::Failed { leg: Side::Agent, reason: FailReason::Cancelled });
+    let (status, ladder) = trunk.finish().await;
+    assert!(status.success());
+    ladder.assert(&["> INVITE", "< 180", "> CANCEL", "< 200", "< 487", "> ACK"]);
 }
