@@ -10,6 +10,7 @@ pub mod mailroom;
 pub mod server;
 pub mod simulator;
 pub mod sqlite_store;
+mod switchboard;
 pub mod tls;
 pub mod tokens;
 pub mod visitors;

@@ -127,6 +127,31 @@ struct Cli {
     /// Visitor tokens one address may get per minute.
     #[arg(long, default_value_t = 20)]
     visitors_per_min: u32,
+    /// The SIP trunk for callbacks, e.g. `sip:trunk.example.net:5060` (the client's number becomes
+    /// its user part); turns the SIP dialer on. Agents set their phones (SIP URIs) in the console.
+    #[arg(long, env = "FRONTDESK_SIP_TRUNK")]
+    sip_trunk: Option<String>,
+    /// The UDP address the dialer listens on and advertises (a reachable one, not 0.0.0.0).
+    #[arg(long, env = "FRONTDESK_SIP_LISTEN", default_value = "127.0.0.1:5060")]
+    sip_listen: SocketAddr,
+    /// Digest user on the trunk.
+    #[arg(long, env = "FRONTDESK_SIP_USER", requires = "sip_password")]
+    sip_user: Option<String>,
+    /// Digest password on the trunk (better given in the environment).
+    #[arg(long, env = "FRONTDESK_SIP_PASSWORD", hide_env_values = true, requires = "sip_user")]
+    sip_password: Option<String>,
+    /// The calling number clients see.
+    #[arg(long, env = "FRONTDESK_SIP_CALLER_ID")]
+    sip_caller_id: Option<String>,
+    /// Seconds a phone may ring before the leg counts as not answered.
+    #[arg(long, default_value_t = 30)]
+    sip_ring_secs: u64,
+    /// Attempts on a client's line (busy, no answer) before a callback is given up.
+    #[arg(long, default_value_t = 3)]
+    callback_attempts: u32,
+    /// Seconds between callback attempts; the client keeps its place in the queue meanwhile.
+    #[arg(long, default_value_t = 120)]
+    callback_retry_secs: u64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -213,7 +238,7 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rsipstack=warn".into())).init();
     let cli = Cli::parse();
     let secret = cli.secret.as_bytes().to_vec();
     if let Some(Cmd::Token { client, agent, supervisor, ttl }) = cli.cmd {
@@ -285,6 +310,14 @@ async fn main() {
             ttl: std::time::Duration::from_secs(cli.visitor_ttl_secs),
             per_addr_per_min: cli.visitors_per_min,
         },
+        sip: cli.sip_trunk.map(|uri| {
+            let trunk = frontdesk_server::sip::Trunk { uri, user: cli.sip_user, password: cli.sip_password, caller_id: cli.sip_caller_id };
+            let mut c = frontdesk_server::sip::SipConfig::new(cli.sip_listen, trunk);
+            c.ring_timeout = std::time::Duration::from_secs(cli.sip_ring_secs.max(5));
+            c
+        }),
+        callback_attempts: cli.callback_attempts,
+        callback_retry: std::time::Duration::from_secs(cli.callback_retry_secs.max(1)),
         turn: match (cli.turn.is_empty(), cli.turn_secret) {
             (false, Some(secret)) => Some(frontdesk_core::call::TurnConfig {
                 urls: cli.turn,
@@ -310,6 +343,10 @@ async fn main() {
     match &relay {
         Some(r) => println!("email replies go out through the relay at {r}"),
         None => println!("email: no relay (--smtp-relay), agents' email replies stay owed"),
+    }
+    match running.sip_addr {
+        Some(s) => println!("callbacks: SIP dialer on udp {s}"),
+        None => println!("callbacks: no SIP trunk (--sip-trunk), agents call clients back by hand"),
     }
     if let Some(s) = running.smtp_addr {
         println!("SMTP listener on {s} (the mail server relays reply+<token>@{reply_domain} here)");

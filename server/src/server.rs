@@ -102,6 +102,12 @@ pub struct ServerConfig {
     pub turn: Option<frontdesk_core::call::TurnConfig>,
     /// Tokens for websites' visitors by public site key (`POST /visitor`); no keys turns it off.
     pub visitors: crate::visitors::VisitorConfig,
+    /// SIP for callbacks (the dialer and its trunk); `None` leaves callbacks to agents, who see the number.
+    pub sip: Option<crate::sip::SipConfig>,
+    /// Attempts on a client's line before a callback is given up.
+    pub callback_attempts: u32,
+    /// Wait between callback attempts (the client keeps its place).
+    pub callback_retry: Duration,
 }
 
 impl Default for ServerConfig {
@@ -135,6 +141,9 @@ impl Default for ServerConfig {
             stun: vec![],
             turn: None,
             visitors: crate::visitors::VisitorConfig { site_keys: vec![], identity_secret: None, ttl: Duration::from_secs(86_400), per_addr_per_min: 20 },
+            sip: None,
+            callback_attempts: BrokerConfig::default().callback_attempts,
+            callback_retry: BrokerConfig::default().callback_retry,
         }
     }
 }
@@ -184,6 +193,8 @@ pub(crate) enum Input {
     Closed(ConnId),
     /// A send's outcome or an inbound message from the mailroom's tasks.
     Mail(MailInput),
+    /// What the SIP dialer saw on a callback.
+    Dial(crate::switchboard::DialReport),
 }
 
 /// A running server.
@@ -194,6 +205,8 @@ pub struct Running {
     pub xmpp_addr: Option<SocketAddr>,
     /// The inbound SMTP listener's bound address, if on.
     pub smtp_addr: Option<SocketAddr>,
+    /// The SIP dialer's bound address, if on.
+    pub sip_addr: Option<SocketAddr>,
     smtp: Option<crate::mail::SmtpListener>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -231,7 +244,17 @@ fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
     };
     let mail_retry = cfg.mail.as_ref().map_or(BrokerConfig::default().mail_retry, |m| m.retry);
     let ice_servers = if cfg.stun.is_empty() { vec![] } else { vec![frontdesk_core::call::IceServer { urls: cfg.stun.clone(), username: None, credential: None }] };
-    let bcfg = BrokerConfig { agent_grace: cfg.agent_grace, mail_retry, ice_servers, turn: cfg.turn.clone(), ..BrokerConfig::default() };
+    let bcfg = BrokerConfig {
+        agent_grace: cfg.agent_grace,
+        mail_retry,
+        ice_servers,
+        turn: cfg.turn.clone(),
+        // Before the restore, which retries callbacks a killed process was dialing.
+        dialer: cfg.sip.is_some(),
+        callback_attempts: cfg.callback_attempts.max(1),
+        callback_retry: cfg.callback_retry,
+        ..BrokerConfig::default()
+    };
     let mut b = Broker::with_parts(bcfg, verifier, store, Box::new(BuiltinRouting), StatusMonitor::default());
     let restored = b.restore_sessions(now).map_err(|e| e.to_string())?;
     info!(restored, "sessions restored from the store");
@@ -261,6 +284,8 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
     let (tx, rx) = mpsc::unbounded_channel();
     let mailroom = Mailroom::open(cfg.db.as_deref(), cfg.mail.as_ref(), tx.clone())?;
+    let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), tx.clone()).await?;
+    let sip_addr = switchboard.local_addr();
     let smtp = match cfg.mail.as_ref().and_then(|m| m.inbound.as_ref()) {
         Some(inbound) => Some(mailroom::listen(inbound, tx.clone()).await?),
         None => None,
@@ -339,7 +364,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         })));
     }
     let task = tokio::spawn(async move {
-        run(broker, sim, mailroom, rx, stop_rx, cfg, xrx).await;
+        run(broker, sim, mailroom, switchboard, rx, stop_rx, cfg, xrx).await;
         for a in &accepts {
             a.abort();
         }
@@ -350,13 +375,14 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         }
     });
     info!(%addr, "frontdesk server listening");
-    Ok(Running { addr, xmpp_addr, smtp_addr, smtp, stop: Some(stop_tx), task, pending })
+    Ok(Running { addr, xmpp_addr, smtp_addr, sip_addr, smtp, stop: Some(stop_tx), task, pending })
 }
 
 async fn run(
     mut broker: Broker,
     mut sim: Option<Simulator>,
     mut mailroom: Mailroom,
+    mut switchboard: crate::switchboard::Switchboard,
     mut rx: mpsc::UnboundedReceiver<Input>,
     mut stop: oneshot::Receiver<()>,
     cfg: Arc<ServerConfig>,
@@ -391,7 +417,7 @@ async fn run(
                         // past the high-water mark, they are bounded by what was admitted), then
                         // the error, then close.
                         broker.set_writable(conn, true);
-                        flush(&mut broker, &mut sim, &mut mailroom, &mut conns, &xmpp_outs, now, usize::MAX);
+                        flush(&mut broker, &mut sim, &mut mailroom, &mut switchboard, &mut conns, &xmpp_outs, now, usize::MAX);
                         if let Some(out) = conns.remove(&conn) {
                             out.send(frame);
                             let _ = out.tx.send(Out::Close);
@@ -402,6 +428,7 @@ async fn run(
                         broker.handle_disconnect(now, conn);
                     }
                     Some(Input::Mail(m)) => mailroom.handle(&mut broker, now, m),
+                    Some(Input::Dial(r)) => switchboard.handle(&mut broker, now, r),
                 }
             }
             Some(req) = xmpp_rx.recv() => xmpp_request(&mut broker, &mut xmpp_outs, req),
@@ -416,7 +443,7 @@ async fn run(
                 s.handle_timeout(now, &mut broker);
             }
         }
-        flush(&mut broker, &mut sim, &mut mailroom, &mut conns, &xmpp_outs, now, high);
+        flush(&mut broker, &mut sim, &mut mailroom, &mut switchboard, &mut conns, &xmpp_outs, now, high);
         if let Some(e) = broker.take_store_error() {
             warn!("store error: {e}");
         }
@@ -433,6 +460,7 @@ fn flush(
     broker: &mut Broker,
     sim: &mut Option<Simulator>,
     mailroom: &mut Mailroom,
+    switchboard: &mut crate::switchboard::Switchboard,
     conns: &mut HashMap<ConnId, ConnOut>,
     xmpp_outs: &HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>>,
     now: Timestamp,
@@ -474,6 +502,8 @@ fn flush(
                     }
                 }
                 BrokerEvent::MailOwed => mailroom.wake(),
+                BrokerEvent::DialOwed => switchboard.wake(),
+                BrokerEvent::DialCancelled { interaction } => switchboard.cancel(interaction),
                 _ => {}
             }
             if let Some(s) = sim.as_mut() {
@@ -487,6 +517,9 @@ fn flush(
             }
         }
         if mailroom.pump(broker, now) {
+            any = true;
+        }
+        if switchboard.pump(broker, now) {
             any = true;
         }
         if !any {
