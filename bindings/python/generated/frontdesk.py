@@ -610,6 +610,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat() != 9860:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone() != 44590:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state() != 6505:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown() != 10382:
@@ -665,6 +667,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() != 33183:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence() != 34842:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback() != 59545:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state() != 35980:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -862,6 +866,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invita
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state.restype = ctypes.c_uint16
@@ -946,6 +953,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order.restype
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state.restype = ctypes.c_uint16
@@ -1288,6 +1298,12 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat.argtypes =
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_phone.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_phone.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_state.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1459,6 +1475,15 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence.argtypes =
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_request_callback.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_request_callback.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_save_state.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -2740,12 +2765,493 @@ class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
+
+
+
+
+
+class DialFailure(enum.Enum):
+    """
+    Why a callback's dial failed.
+"""
+    
+    BUSY = 0
+    """
+    The line was busy.
+"""
+    
+    NO_ANSWER = 1
+    """
+    Nobody answered in time.
+"""
+    
+    REJECTED = 2
+    """
+    Refused (declined, number unknown): not retried.
+"""
+    
+    UNREACHABLE = 3
+    """
+    The trunk or the phone could not be reached.
+"""
+    
+    INTERRUPTED = 4
+    """
+    The server stopped while dialing.
+"""
+    
+    CANCELLED = 5
+    """
+    Cancelled by the client or the agent.
+"""
+    
+
+
+class _UniffiFfiConverterTypeDialFailure(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return DialFailure.BUSY
+        if variant == 2:
+            return DialFailure.NO_ANSWER
+        if variant == 3:
+            return DialFailure.REJECTED
+        if variant == 4:
+            return DialFailure.UNREACHABLE
+        if variant == 5:
+            return DialFailure.INTERRUPTED
+        if variant == 6:
+            return DialFailure.CANCELLED
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == DialFailure.BUSY:
+            return
+        if value == DialFailure.NO_ANSWER:
+            return
+        if value == DialFailure.REJECTED:
+            return
+        if value == DialFailure.UNREACHABLE:
+            return
+        if value == DialFailure.INTERRUPTED:
+            return
+        if value == DialFailure.CANCELLED:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == DialFailure.BUSY:
+            buf.write_i32(1)
+        if value == DialFailure.NO_ANSWER:
+            buf.write_i32(2)
+        if value == DialFailure.REJECTED:
+            buf.write_i32(3)
+        if value == DialFailure.UNREACHABLE:
+            buf.write_i32(4)
+        if value == DialFailure.INTERRUPTED:
+            buf.write_i32(5)
+        if value == DialFailure.CANCELLED:
+            buf.write_i32(6)
+
+
+
+
+
+
+
+
+class CallbackPhase:
+    """
+    Where a callback is.
+"""
+    def __init__(self):
+        raise RuntimeError("CallbackPhase cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class SCHEDULED:
+        """
+        Waiting for its slot or an agent (the interaction's state has the place in the queue).
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallbackPhase.SCHEDULED()".format()
+        def __eq__(self, other):
+            if not isinstance(other, CallbackPhase):
+                return NotImplemented
+            if not other.is_SCHEDULED():
+                return False
+            return True
+
+    @dataclass
+    class DIALING_AGENT:
+        """
+        An agent took it; the agent's phone rings.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallbackPhase.DIALING_AGENT()".format()
+        def __eq__(self, other):
+            if not isinstance(other, CallbackPhase):
+                return NotImplemented
+            if not other.is_DIALING_AGENT():
+                return False
+            return True
+
+    @dataclass
+    class DIALING_CUSTOMER:
+        """
+        The client's phone rings.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallbackPhase.DIALING_CUSTOMER()".format()
+        def __eq__(self, other):
+            if not isinstance(other, CallbackPhase):
+                return NotImplemented
+            if not other.is_DIALING_CUSTOMER():
+                return False
+            return True
+
+    @dataclass
+    class CONNECTED:
+        """
+        Both talk.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallbackPhase.CONNECTED()".format()
+        def __eq__(self, other):
+            if not isinstance(other, CallbackPhase):
+                return NotImplemented
+            if not other.is_CONNECTED():
+                return False
+            return True
+
+    @dataclass
+    class RETRY_AT:
+        """
+        The last attempt failed; the agents get it again at `at_ms`.
+"""
+        
+        def __init__(self, at_ms:int, reason:DialFailure):
+            self.at_ms = at_ms
+            
+            """
+        When.
+"""
+        
+            self.reason = reason
+            
+            """
+        Why the last attempt failed.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallbackPhase.RETRY_AT(at_ms={}, reason={})".format(self.at_ms, self.reason)
+        def __eq__(self, other):
+            if not isinstance(other, CallbackPhase):
+                return NotImplemented
+            if not other.is_RETRY_AT():
+                return False
+            if self.at_ms != other.at_ms:
+                return False
+            if self.reason != other.reason:
+                return False
+            return True
+
+    @dataclass
+    class FAILED:
+        """
+        Given up.
+"""
+        
+        def __init__(self, reason:DialFailure):
+            self.reason = reason
+            
+            """
+        Why the last attempt failed.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallbackPhase.FAILED(reason={})".format(self.reason)
+        def __eq__(self, other):
+            if not isinstance(other, CallbackPhase):
+                return NotImplemented
+            if not other.is_FAILED():
+                return False
+            if self.reason != other.reason:
+                return False
+            return True
+
+    @dataclass
+    class ENDED:
+        """
+        Over.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallbackPhase.ENDED()".format()
+        def __eq__(self, other):
+            if not isinstance(other, CallbackPhase):
+                return NotImplemented
+            if not other.is_ENDED():
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_SCHEDULED(self) -> bool:
+        return isinstance(self, CallbackPhase.SCHEDULED)
+    def is_scheduled(self) -> bool:
+        return isinstance(self, CallbackPhase.SCHEDULED)
+    def is_DIALING_AGENT(self) -> bool:
+        return isinstance(self, CallbackPhase.DIALING_AGENT)
+    def is_dialing_agent(self) -> bool:
+        return isinstance(self, CallbackPhase.DIALING_AGENT)
+    def is_DIALING_CUSTOMER(self) -> bool:
+        return isinstance(self, CallbackPhase.DIALING_CUSTOMER)
+    def is_dialing_customer(self) -> bool:
+        return isinstance(self, CallbackPhase.DIALING_CUSTOMER)
+    def is_CONNECTED(self) -> bool:
+        return isinstance(self, CallbackPhase.CONNECTED)
+    def is_connected(self) -> bool:
+        return isinstance(self, CallbackPhase.CONNECTED)
+    def is_RETRY_AT(self) -> bool:
+        return isinstance(self, CallbackPhase.RETRY_AT)
+    def is_retry_at(self) -> bool:
+        return isinstance(self, CallbackPhase.RETRY_AT)
+    def is_FAILED(self) -> bool:
+        return isinstance(self, CallbackPhase.FAILED)
+    def is_failed(self) -> bool:
+        return isinstance(self, CallbackPhase.FAILED)
+    def is_ENDED(self) -> bool:
+        return isinstance(self, CallbackPhase.ENDED)
+    def is_ended(self) -> bool:
+        return isinstance(self, CallbackPhase.ENDED)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+CallbackPhase.SCHEDULED = type("CallbackPhase.SCHEDULED", (CallbackPhase.SCHEDULED, CallbackPhase,), {})  # type: ignore
+CallbackPhase.DIALING_AGENT = type("CallbackPhase.DIALING_AGENT", (CallbackPhase.DIALING_AGENT, CallbackPhase,), {})  # type: ignore
+CallbackPhase.DIALING_CUSTOMER = type("CallbackPhase.DIALING_CUSTOMER", (CallbackPhase.DIALING_CUSTOMER, CallbackPhase,), {})  # type: ignore
+CallbackPhase.CONNECTED = type("CallbackPhase.CONNECTED", (CallbackPhase.CONNECTED, CallbackPhase,), {})  # type: ignore
+CallbackPhase.RETRY_AT = type("CallbackPhase.RETRY_AT", (CallbackPhase.RETRY_AT, CallbackPhase,), {})  # type: ignore
+CallbackPhase.FAILED = type("CallbackPhase.FAILED", (CallbackPhase.FAILED, CallbackPhase,), {})  # type: ignore
+CallbackPhase.ENDED = type("CallbackPhase.ENDED", (CallbackPhase.ENDED, CallbackPhase,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeCallbackPhase(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return CallbackPhase.SCHEDULED(
+            )
+        if variant == 2:
+            return CallbackPhase.DIALING_AGENT(
+            )
+        if variant == 3:
+            return CallbackPhase.DIALING_CUSTOMER(
+            )
+        if variant == 4:
+            return CallbackPhase.CONNECTED(
+            )
+        if variant == 5:
+            return CallbackPhase.RETRY_AT(
+                _UniffiFfiConverterUInt64.read(buf),
+                _UniffiFfiConverterTypeDialFailure.read(buf),
+            )
+        if variant == 6:
+            return CallbackPhase.FAILED(
+                _UniffiFfiConverterTypeDialFailure.read(buf),
+            )
+        if variant == 7:
+            return CallbackPhase.ENDED(
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_SCHEDULED():
+            return
+        if value.is_DIALING_AGENT():
+            return
+        if value.is_DIALING_CUSTOMER():
+            return
+        if value.is_CONNECTED():
+            return
+        if value.is_RETRY_AT():
+            _UniffiFfiConverterUInt64.check_lower(value.at_ms)
+            _UniffiFfiConverterTypeDialFailure.check_lower(value.reason)
+            return
+        if value.is_FAILED():
+            _UniffiFfiConverterTypeDialFailure.check_lower(value.reason)
+            return
+        if value.is_ENDED():
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_SCHEDULED():
+            buf.write_i32(1)
+        if value.is_DIALING_AGENT():
+            buf.write_i32(2)
+        if value.is_DIALING_CUSTOMER():
+            buf.write_i32(3)
+        if value.is_CONNECTED():
+            buf.write_i32(4)
+        if value.is_RETRY_AT():
+            buf.write_i32(5)
+            _UniffiFfiConverterUInt64.write(value.at_ms, buf)
+            _UniffiFfiConverterTypeDialFailure.write(value.reason, buf)
+        if value.is_FAILED():
+            buf.write_i32(6)
+            _UniffiFfiConverterTypeDialFailure.write(value.reason, buf)
+        if value.is_ENDED():
+            buf.write_i32(7)
+
+
+
+@dataclass
+class Callback:
+    """
+    A callback's telephony state.
+"""
+    def __init__(self, *, number:str, at_ms:typing.Optional[int], phase:CallbackPhase, attempts:int):
+        self.number = number
+        self.at_ms = at_ms
+        self.phase = phase
+        self.attempts = attempts
+        
+        
+
+    
+    def __str__(self):
+        return "Callback(number={}, at_ms={}, phase={}, attempts={})".format(self.number, self.at_ms, self.phase, self.attempts)
+    def __eq__(self, other):
+        if self.number != other.number:
+            return False
+        if self.at_ms != other.at_ms:
+            return False
+        if self.phase != other.phase:
+            return False
+        if self.attempts != other.attempts:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeCallback(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Callback(
+            number=_UniffiFfiConverterString.read(buf),
+            at_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
+            phase=_UniffiFfiConverterTypeCallbackPhase.read(buf),
+            attempts=_UniffiFfiConverterUInt32.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.number)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.at_ms)
+        _UniffiFfiConverterTypeCallbackPhase.check_lower(value.phase)
+        _UniffiFfiConverterUInt32.check_lower(value.attempts)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.number, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.at_ms, buf)
+        _UniffiFfiConverterTypeCallbackPhase.write(value.phase, buf)
+        _UniffiFfiConverterUInt32.write(value.attempts, buf)
+
+class _UniffiFfiConverterOptionalTypeCallback(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeCallback.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeCallback.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeCallback.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 @dataclass
 class LiveInteraction:
     """
     A live interaction.
 """
-    def __init__(self, *, id:str, client_id:str, medium:Medium, queue_id:typing.Optional[str], product_id:typing.Optional[str], topic:typing.Optional[str], agent_id:typing.Optional[str], direction:Direction, state:InteractionState, created_at_ms:int, connected_at_ms:typing.Optional[int], ended_at_ms:typing.Optional[int], client_address:typing.Optional[str]):
+    def __init__(self, *, id:str, client_id:str, medium:Medium, queue_id:typing.Optional[str], product_id:typing.Optional[str], topic:typing.Optional[str], agent_id:typing.Optional[str], direction:Direction, state:InteractionState, created_at_ms:int, connected_at_ms:typing.Optional[int], ended_at_ms:typing.Optional[int], client_address:typing.Optional[str], callback:typing.Optional[Callback]):
         self.id = id
         self.client_id = client_id
         self.medium = medium
@@ -2759,12 +3265,13 @@ class LiveInteraction:
         self.connected_at_ms = connected_at_ms
         self.ended_at_ms = ended_at_ms
         self.client_address = client_address
+        self.callback = callback
         
         
 
     
     def __str__(self):
-        return "LiveInteraction(id={}, client_id={}, medium={}, queue_id={}, product_id={}, topic={}, agent_id={}, direction={}, state={}, created_at_ms={}, connected_at_ms={}, ended_at_ms={}, client_address={})".format(self.id, self.client_id, self.medium, self.queue_id, self.product_id, self.topic, self.agent_id, self.direction, self.state, self.created_at_ms, self.connected_at_ms, self.ended_at_ms, self.client_address)
+        return "LiveInteraction(id={}, client_id={}, medium={}, queue_id={}, product_id={}, topic={}, agent_id={}, direction={}, state={}, created_at_ms={}, connected_at_ms={}, ended_at_ms={}, client_address={}, callback={})".format(self.id, self.client_id, self.medium, self.queue_id, self.product_id, self.topic, self.agent_id, self.direction, self.state, self.created_at_ms, self.connected_at_ms, self.ended_at_ms, self.client_address, self.callback)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -2792,6 +3299,8 @@ class LiveInteraction:
             return False
         if self.client_address != other.client_address:
             return False
+        if self.callback != other.callback:
+            return False
         return True
 
 class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
@@ -2811,6 +3320,7 @@ class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
             connected_at_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
             ended_at_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
             client_address=_UniffiFfiConverterOptionalString.read(buf),
+            callback=_UniffiFfiConverterOptionalTypeCallback.read(buf),
         )
 
     @staticmethod
@@ -2828,6 +3338,7 @@ class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt64.check_lower(value.connected_at_ms)
         _UniffiFfiConverterOptionalUInt64.check_lower(value.ended_at_ms)
         _UniffiFfiConverterOptionalString.check_lower(value.client_address)
+        _UniffiFfiConverterOptionalTypeCallback.check_lower(value.callback)
 
     @staticmethod
     def write(value, buf):
@@ -2844,6 +3355,7 @@ class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt64.write(value.connected_at_ms, buf)
         _UniffiFfiConverterOptionalUInt64.write(value.ended_at_ms, buf)
         _UniffiFfiConverterOptionalString.write(value.client_address, buf)
+        _UniffiFfiConverterOptionalTypeCallback.write(value.callback, buf)
 
 class _UniffiFfiConverterOptionalTypeLiveInteraction(_UniffiConverterRustBuffer):
     @classmethod
@@ -6665,6 +7177,55 @@ class _UniffiFfiConverterTypeResponse(_UniffiConverterRustBuffer):
 
 
 
+class CallSide(enum.Enum):
+    """
+    Which leg of a callback.
+"""
+    
+    AGENT = 0
+    """
+    The agent's phone.
+"""
+    
+    CUSTOMER = 1
+    """
+    The client's phone.
+"""
+    
+
+
+class _UniffiFfiConverterTypeCallSide(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return CallSide.AGENT
+        if variant == 2:
+            return CallSide.CUSTOMER
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == CallSide.AGENT:
+            return
+        if value == CallSide.CUSTOMER:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == CallSide.AGENT:
+            buf.write_i32(1)
+        if value == CallSide.CUSTOMER:
+            buf.write_i32(2)
+
+
+
+
+
+
+
+
 class HangUpReason(enum.Enum):
     """
     How a call ended, as the side that ended it says.
@@ -7380,6 +7941,52 @@ class AgentEvent:
             return True
 
     @dataclass
+    class DIAL_FAILED:
+        """
+        A callback this agent took could not be put through (its own phone: the agent is set away).
+"""
+        
+        def __init__(self, interaction_id:str, side:CallSide, reason:DialFailure):
+            self.interaction_id = interaction_id
+            
+            """
+        Interaction.
+"""
+        
+            self.side = side
+            
+            """
+        Which leg failed.
+"""
+        
+            self.reason = reason
+            
+            """
+        Why.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.DIAL_FAILED(interaction_id={}, side={}, reason={})".format(self.interaction_id, self.side, self.reason)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_DIAL_FAILED():
+                return False
+            if self.interaction_id != other.interaction_id:
+                return False
+            if self.side != other.side:
+                return False
+            if self.reason != other.reason:
+                return False
+            return True
+
+    @dataclass
     class SIGNAL:
         """
         A call signalling message from the client, for the console's WebRTC stack.
@@ -7457,6 +8064,10 @@ class AgentEvent:
         return isinstance(self, AgentEvent.MAIL_FAILED)
     def is_mail_failed(self) -> bool:
         return isinstance(self, AgentEvent.MAIL_FAILED)
+    def is_DIAL_FAILED(self) -> bool:
+        return isinstance(self, AgentEvent.DIAL_FAILED)
+    def is_dial_failed(self) -> bool:
+        return isinstance(self, AgentEvent.DIAL_FAILED)
     def is_SIGNAL(self) -> bool:
         return isinstance(self, AgentEvent.SIGNAL)
     def is_signal(self) -> bool:
@@ -7475,6 +8086,7 @@ AgentEvent.INVITATION_UPDATED = type("AgentEvent.INVITATION_UPDATED", (AgentEven
 AgentEvent.CHAT = type("AgentEvent.CHAT", (AgentEvent.CHAT, AgentEvent,), {})  # type: ignore
 AgentEvent.CHAT_DELIVERED = type("AgentEvent.CHAT_DELIVERED", (AgentEvent.CHAT_DELIVERED, AgentEvent,), {})  # type: ignore
 AgentEvent.MAIL_FAILED = type("AgentEvent.MAIL_FAILED", (AgentEvent.MAIL_FAILED, AgentEvent,), {})  # type: ignore
+AgentEvent.DIAL_FAILED = type("AgentEvent.DIAL_FAILED", (AgentEvent.DIAL_FAILED, AgentEvent,), {})  # type: ignore
 AgentEvent.SIGNAL = type("AgentEvent.SIGNAL", (AgentEvent.SIGNAL, AgentEvent,), {})  # type: ignore
 
 
@@ -7525,6 +8137,12 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 10:
+            return AgentEvent.DIAL_FAILED(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterTypeCallSide.read(buf),
+                _UniffiFfiConverterTypeDialFailure.read(buf),
+            )
+        if variant == 11:
             return AgentEvent.SIGNAL(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterTypeCallSignal.read(buf),
@@ -7563,6 +8181,11 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterUInt64.check_lower(value.seq)
             _UniffiFfiConverterString.check_lower(value.to)
             _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if value.is_DIAL_FAILED():
+            _UniffiFfiConverterString.check_lower(value.interaction_id)
+            _UniffiFfiConverterTypeCallSide.check_lower(value.side)
+            _UniffiFfiConverterTypeDialFailure.check_lower(value.reason)
             return
         if value.is_SIGNAL():
             _UniffiFfiConverterString.check_lower(value.interaction_id)
@@ -7603,8 +8226,13 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterUInt64.write(value.seq, buf)
             _UniffiFfiConverterString.write(value.to, buf)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if value.is_SIGNAL():
+        if value.is_DIAL_FAILED():
             buf.write_i32(10)
+            _UniffiFfiConverterString.write(value.interaction_id, buf)
+            _UniffiFfiConverterTypeCallSide.write(value.side, buf)
+            _UniffiFfiConverterTypeDialFailure.write(value.reason, buf)
+        if value.is_SIGNAL():
+            buf.write_i32(11)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterTypeCallSignal.write(value.signal, buf)
 
@@ -9868,6 +10496,13 @@ class FrontdeskClientProtocol(typing.Protocol):
         none until its first document arrives after `watch`.
 """
         raise NotImplementedError
+    def request_callback(self, number: typing.Union[object, typing.Optional[str]] = _DEFAULT,at_ms: typing.Union[object, typing.Optional[int]] = _DEFAULT,product_id: typing.Union[object, typing.Optional[str]] = _DEFAULT,topic: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> int:
+        """
+        Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
+        the own agenda or as soon as possible ("call me now"); the interaction's `callback` follows
+        the call.
+"""
+        raise NotImplementedError
     def save_state(self, ) -> str:
         """
         What to keep so the client survives its process (JSON: installation id, unanswered requests,
@@ -10417,6 +11052,43 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def request_callback(self, number: typing.Union[object, typing.Optional[str]] = _DEFAULT,at_ms: typing.Union[object, typing.Optional[int]] = _DEFAULT,product_id: typing.Union[object, typing.Optional[str]] = _DEFAULT,topic: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> int:
+        """
+        Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
+        the own agenda or as soon as possible ("call me now"); the interaction's `callback` follows
+        the call.
+"""
+        
+        if number is _DEFAULT:
+            number = None
+        _UniffiFfiConverterOptionalString.check_lower(number)
+
+        if at_ms is _DEFAULT:
+            at_ms = None
+        _UniffiFfiConverterOptionalUInt64.check_lower(at_ms)
+
+        if product_id is _DEFAULT:
+            product_id = None
+        _UniffiFfiConverterOptionalString.check_lower(product_id)
+
+        if topic is _DEFAULT:
+            topic = None
+        _UniffiFfiConverterOptionalString.check_lower(topic)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterOptionalString.lower(number),
+            _UniffiFfiConverterOptionalUInt64.lower(at_ms),
+            _UniffiFfiConverterOptionalString.lower(product_id),
+            _UniffiFfiConverterOptionalString.lower(topic),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_request_callback,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -11547,6 +12219,11 @@ class FrontdeskAgentProtocol(typing.Protocol):
         Sends a chat message (stored once, however often the connection drops).
 """
         raise NotImplementedError
+    def set_phone(self, phone: typing.Optional[str]) -> int:
+        """
+        Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes.
+"""
+        raise NotImplementedError
     def set_state(self, state: AgentState) -> int:
         """
         Changes state (`Available` to take offers).
@@ -11994,6 +12671,24 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_phone(self, phone: typing.Optional[str]) -> int:
+        """
+        Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes.
+"""
+        
+        _UniffiFfiConverterOptionalString.check_lower(phone)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterOptionalString.lower(phone),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_phone,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def set_state(self, state: AgentState) -> int:
         """
         Changes state (`Available` to take offers).
@@ -12161,6 +12856,8 @@ __all__ = [
     "Direction",
     "Outcome",
     "InteractionState",
+    "DialFailure",
+    "CallbackPhase",
     "InvitationDirection",
     "InvitationState",
     "AlertRule",
@@ -12169,6 +12866,7 @@ __all__ = [
     "OrderStatus",
     "ErrorCode",
     "Response",
+    "CallSide",
     "HangUpReason",
     "CallSignal",
     "AgentEvent",
@@ -12178,6 +12876,7 @@ __all__ = [
     "ListenerError",
     "AccessRule",
     "AgendaWindow",
+    "Callback",
     "LiveInteraction",
     "Invitation",
     "AgentSeat",

@@ -1668,6 +1668,11 @@ public protocol FrontdeskAgentProtocol: AnyObject, Sendable {
     func sendChat(interactionId: String, text: String) throws  -> UInt64
     
     /**
+     * Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes.
+     */
+    func setPhone(phone: String?) throws  -> UInt64
+    
+    /**
      * Changes state (`Available` to take offers).
      */
     func setState(state: AgentState) throws  -> UInt64
@@ -2024,6 +2029,19 @@ open func sendChat(interactionId: String, text: String)throws  -> UInt64  {
 }
     
     /**
+     * Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes.
+     */
+open func setPhone(phone: String?)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_phone(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(phone),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Changes state (`Available` to take offers).
      */
 open func setState(state: AgentState)throws  -> UInt64  {
@@ -2276,6 +2294,13 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
      * none until its first document arrives after `watch`.
      */
     func presence(presentity: String) throws  -> Presence?
+    
+    /**
+     * Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
+     * the own agenda or as soon as possible ("call me now"); the interaction's `callback` follows
+     * the call.
+     */
+    func requestCallback(number: String?, atMs: UInt64?, productId: String?, topic: String?) throws  -> UInt64
     
     /**
      * What to keep so the client survives its process (JSON: installation id, unanswered requests,
@@ -2724,6 +2749,24 @@ open func presence(presentity: String)throws  -> Presence?  {
     uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(presentity),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
+     * the own agenda or as soon as possible ("call me now"); the interaction's `callback` follows
+     * the call.
+     */
+open func requestCallback(number: String? = nil, atMs: UInt64? = nil, productId: String? = nil, topic: String? = nil)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_request_callback(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(number),
+        FfiConverterOptionUInt64.lower(atMs),
+        FfiConverterOptionString.lower(productId),
+        FfiConverterOptionString.lower(topic),uniffiCallStatus
     )
 })
 }
@@ -3653,6 +3696,95 @@ public func FfiConverterTypeAlertFired_lift(_ buf: RustBuffer) throws -> AlertFi
 #endif
 public func FfiConverterTypeAlertFired_lower(_ value: AlertFired) -> RustBuffer {
     return FfiConverterTypeAlertFired.lower(value)
+}
+
+
+/**
+ * A callback's telephony state.
+ */
+public struct Callback: Equatable, Hashable {
+    /**
+     * Number called, E.164.
+     */
+    public var number: String
+    /**
+     * Booked slot; none for "as soon as possible".
+     */
+    public var atMs: UInt64?
+    /**
+     * Where it is.
+     */
+    public var phase: CallbackPhase
+    /**
+     * Attempts on the client's line that failed.
+     */
+    public var attempts: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Number called, E.164.
+         */number: String, 
+        /**
+         * Booked slot; none for "as soon as possible".
+         */atMs: UInt64?, 
+        /**
+         * Where it is.
+         */phase: CallbackPhase, 
+        /**
+         * Attempts on the client's line that failed.
+         */attempts: UInt32) {
+        self.number = number
+        self.atMs = atMs
+        self.phase = phase
+        self.attempts = attempts
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Callback: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCallback: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Callback {
+        return
+            try Callback(
+                number: FfiConverterString.read(from: &buf), 
+                atMs: FfiConverterOptionUInt64.read(from: &buf), 
+                phase: FfiConverterTypeCallbackPhase.read(from: &buf), 
+                attempts: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Callback, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.number, into: &buf)
+        FfiConverterOptionUInt64.write(value.atMs, into: &buf)
+        FfiConverterTypeCallbackPhase.write(value.phase, into: &buf)
+        FfiConverterUInt32.write(value.attempts, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallback_lift(_ buf: RustBuffer) throws -> Callback {
+    return try FfiConverterTypeCallback.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallback_lower(_ value: Callback) -> RustBuffer {
+    return FfiConverterTypeCallback.lower(value)
 }
 
 
@@ -5128,6 +5260,10 @@ public struct LiveInteraction: Equatable, Hashable {
      * Address the center uses to reach the client (phone number, email).
      */
     public var clientAddress: String?
+    /**
+     * A callback's telephony state.
+     */
+    public var callback: Callback?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5170,7 +5306,10 @@ public struct LiveInteraction: Equatable, Hashable {
          */endedAtMs: UInt64?, 
         /**
          * Address the center uses to reach the client (phone number, email).
-         */clientAddress: String?) {
+         */clientAddress: String?, 
+        /**
+         * A callback's telephony state.
+         */callback: Callback?) {
         self.id = id
         self.clientId = clientId
         self.medium = medium
@@ -5184,6 +5323,7 @@ public struct LiveInteraction: Equatable, Hashable {
         self.connectedAtMs = connectedAtMs
         self.endedAtMs = endedAtMs
         self.clientAddress = clientAddress
+        self.callback = callback
     }
 
     
@@ -5214,7 +5354,8 @@ public struct FfiConverterTypeLiveInteraction: FfiConverterRustBuffer {
                 createdAtMs: FfiConverterUInt64.read(from: &buf), 
                 connectedAtMs: FfiConverterOptionUInt64.read(from: &buf), 
                 endedAtMs: FfiConverterOptionUInt64.read(from: &buf), 
-                clientAddress: FfiConverterOptionString.read(from: &buf)
+                clientAddress: FfiConverterOptionString.read(from: &buf), 
+                callback: FfiConverterOptionTypeCallback.read(from: &buf)
         )
     }
 
@@ -5232,6 +5373,7 @@ public struct FfiConverterTypeLiveInteraction: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.connectedAtMs, into: &buf)
         FfiConverterOptionUInt64.write(value.endedAtMs, into: &buf)
         FfiConverterOptionString.write(value.clientAddress, into: &buf)
+        FfiConverterOptionTypeCallback.write(value.callback, into: &buf)
     }
 }
 
@@ -6277,6 +6419,20 @@ public enum AgentEvent: Equatable, Hashable {
          */reason: String
     )
     /**
+     * A callback this agent took could not be put through (its own phone: the agent is set away).
+     */
+    case dialFailed(
+        /**
+         * Interaction.
+         */interactionId: String, 
+        /**
+         * Which leg failed.
+         */side: CallSide, 
+        /**
+         * Why.
+         */reason: DialFailure
+    )
+    /**
      * A call signalling message from the client, for the console's WebRTC stack.
      */
     case signal(
@@ -6335,7 +6491,10 @@ public struct FfiConverterTypeAgentEvent: FfiConverterRustBuffer {
         case 9: return .mailFailed(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf), to: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 10: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
+        case 10: return .dialFailed(interactionId: try FfiConverterString.read(from: &buf), side: try FfiConverterTypeCallSide.read(from: &buf), reason: try FfiConverterTypeDialFailure.read(from: &buf)
+        )
+        
+        case 11: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -6395,8 +6554,15 @@ public struct FfiConverterTypeAgentEvent: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .signal(interactionId,signal):
+        case let .dialFailed(interactionId,side,reason):
             writeInt(&buf, Int32(10))
+            FfiConverterString.write(interactionId, into: &buf)
+            FfiConverterTypeCallSide.write(side, into: &buf)
+            FfiConverterTypeDialFailure.write(reason, into: &buf)
+            
+        
+        case let .signal(interactionId,signal):
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(interactionId, into: &buf)
             FfiConverterTypeCallSignal.write(signal, into: &buf)
             
@@ -6733,6 +6899,81 @@ public func FfiConverterTypeAuthor_lower(_ value: Author) -> RustBuffer {
 
 
 /**
+ * Which leg of a callback.
+ */
+
+public enum CallSide: Equatable, Hashable {
+    
+    /**
+     * The agent's phone.
+     */
+    case agent
+    /**
+     * The client's phone.
+     */
+    case customer
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CallSide: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCallSide: FfiConverterRustBuffer {
+    typealias SwiftType = CallSide
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CallSide {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .agent
+        
+        case 2: return .customer
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CallSide, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .agent:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .customer:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallSide_lift(_ buf: RustBuffer) throws -> CallSide {
+    return try FfiConverterTypeCallSide.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallSide_lower(_ value: CallSide) -> RustBuffer {
+    return FfiConverterTypeCallSide.lower(value)
+}
+
+
+
+/**
  * One signalling message between the customer's and the agent's WebRTC stacks.
  */
 
@@ -6889,6 +7130,147 @@ public func FfiConverterTypeCallSignal_lift(_ buf: RustBuffer) throws -> CallSig
 #endif
 public func FfiConverterTypeCallSignal_lower(_ value: CallSignal) -> RustBuffer {
     return FfiConverterTypeCallSignal.lower(value)
+}
+
+
+
+/**
+ * Where a callback is.
+ */
+
+public enum CallbackPhase: Equatable, Hashable {
+    
+    /**
+     * Waiting for its slot or an agent (the interaction's state has the place in the queue).
+     */
+    case scheduled
+    /**
+     * An agent took it; the agent's phone rings.
+     */
+    case dialingAgent
+    /**
+     * The client's phone rings.
+     */
+    case dialingCustomer
+    /**
+     * Both talk.
+     */
+    case connected
+    /**
+     * The last attempt failed; the agents get it again at `at_ms`.
+     */
+    case retryAt(
+        /**
+         * When.
+         */atMs: UInt64, 
+        /**
+         * Why the last attempt failed.
+         */reason: DialFailure
+    )
+    /**
+     * Given up.
+     */
+    case failed(
+        /**
+         * Why the last attempt failed.
+         */reason: DialFailure
+    )
+    /**
+     * Over.
+     */
+    case ended
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CallbackPhase: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCallbackPhase: FfiConverterRustBuffer {
+    typealias SwiftType = CallbackPhase
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CallbackPhase {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .scheduled
+        
+        case 2: return .dialingAgent
+        
+        case 3: return .dialingCustomer
+        
+        case 4: return .connected
+        
+        case 5: return .retryAt(atMs: try FfiConverterUInt64.read(from: &buf), reason: try FfiConverterTypeDialFailure.read(from: &buf)
+        )
+        
+        case 6: return .failed(reason: try FfiConverterTypeDialFailure.read(from: &buf)
+        )
+        
+        case 7: return .ended
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CallbackPhase, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .scheduled:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .dialingAgent:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .dialingCustomer:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .connected:
+            writeInt(&buf, Int32(4))
+        
+        
+        case let .retryAt(atMs,reason):
+            writeInt(&buf, Int32(5))
+            FfiConverterUInt64.write(atMs, into: &buf)
+            FfiConverterTypeDialFailure.write(reason, into: &buf)
+            
+        
+        case let .failed(reason):
+            writeInt(&buf, Int32(6))
+            FfiConverterTypeDialFailure.write(reason, into: &buf)
+            
+        
+        case .ended:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallbackPhase_lift(_ buf: RustBuffer) throws -> CallbackPhase {
+    return try FfiConverterTypeCallbackPhase.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallbackPhase_lower(_ value: CallbackPhase) -> RustBuffer {
+    return FfiConverterTypeCallbackPhase.lower(value)
 }
 
 
@@ -7449,6 +7831,121 @@ public func FfiConverterTypeDecision_lift(_ buf: RustBuffer) throws -> Decision 
 #endif
 public func FfiConverterTypeDecision_lower(_ value: Decision) -> RustBuffer {
     return FfiConverterTypeDecision.lower(value)
+}
+
+
+
+/**
+ * Why a callback's dial failed.
+ */
+
+public enum DialFailure: Equatable, Hashable {
+    
+    /**
+     * The line was busy.
+     */
+    case busy
+    /**
+     * Nobody answered in time.
+     */
+    case noAnswer
+    /**
+     * Refused (declined, number unknown): not retried.
+     */
+    case rejected
+    /**
+     * The trunk or the phone could not be reached.
+     */
+    case unreachable
+    /**
+     * The server stopped while dialing.
+     */
+    case interrupted
+    /**
+     * Cancelled by the client or the agent.
+     */
+    case cancelled
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension DialFailure: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDialFailure: FfiConverterRustBuffer {
+    typealias SwiftType = DialFailure
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DialFailure {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .busy
+        
+        case 2: return .noAnswer
+        
+        case 3: return .rejected
+        
+        case 4: return .unreachable
+        
+        case 5: return .interrupted
+        
+        case 6: return .cancelled
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DialFailure, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .busy:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .noAnswer:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .rejected:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .unreachable:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .interrupted:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .cancelled:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDialFailure_lift(_ buf: RustBuffer) throws -> DialFailure {
+    return try FfiConverterTypeDialFailure.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDialFailure_lower(_ value: DialFailure) -> RustBuffer {
+    return FfiConverterTypeDialFailure.lower(value)
 }
 
 
@@ -9306,6 +9803,30 @@ fileprivate struct FfiConverterOptionTypeAgentSummary: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeCallback: FfiConverterRustBuffer {
+    typealias SwiftType = Callback?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeCallback.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeCallback.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeCenterStatus: FfiConverterRustBuffer {
     typealias SwiftType = CenterStatus?
 
@@ -10041,6 +10562,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat() != 9860) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone() != 44590) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state() != 6505) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -10183,6 +10707,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence() != 34842) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback() != 59545) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state() != 35980) {

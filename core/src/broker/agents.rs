@@ -244,7 +244,9 @@ impl Broker {
         l.li.agent = Some(agent.clone());
         l.li.state = InteractionState::Connected;
         l.li.connected_at = Some(now);
-        let li = l.li.clone();
+        // Before anyone is told, so client and agent see the callback's dial under way.
+        self.callback_taken(interaction);
+        let li = self.live[interaction].li.clone();
         self.dirty_live.insert(interaction.clone());
         let seat = self.seats.get_mut(agent).expect("offers go to seated agents");
         seat.offer = None;
@@ -253,10 +255,9 @@ impl Broker {
         self.set_agent_state(agent, AgentState::Busy);
         self.push_event(&li.client, &Event::Interaction(li.clone()), None, None);
         self.tell_agent(agent, AgentEvent::Connected(li.clone()), None);
-        self.callback_taken(interaction);
         self.route();
         self.pump();
-        Ok(self.live.get(interaction).map_or(li, |l| l.li.clone()))
+        Ok(li)
     }
 
     /// An agent declines the interaction offered to it; it goes to another agent.

@@ -93,10 +93,8 @@ impl Broker {
         cb.dial += 1;
         cb.phase = CallbackPhase::DialingAgent;
         self.dirty_live.insert(id.clone());
-        let li = l.li.clone();
         self.dials.insert(id.clone());
         self.events.push_back(BrokerEvent::DialOwed);
-        self.push_event(&li.client, &Event::Interaction(li.clone()), None, None);
     }
 
     /// Calls the host's dialer owes, each once: ring `agent_phone`, then `number`, then bridge.

@@ -757,6 +757,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_shutdown(
@@ -852,6 +854,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state(
     ): Int
@@ -971,6 +975,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_phone(`ptr`: Long,`phone`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_state(`ptr`: Long,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1083,6 +1089,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence(`ptr`: Long,`presentity`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_request_callback(`ptr`: Long,`number`: RustBuffer.ByValue,`atMs`: RustBuffer.ByValue,`productId`: RustBuffer.ByValue,`topic`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_save_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_chat(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1301,6 +1309,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat() and 0xFFFF) != 9860) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone() and 0xFFFF) != 44590) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_state() and 0xFFFF) != 6505) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1443,6 +1454,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence() and 0xFFFF) != 34842) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback() and 0xFFFF) != 59545) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state() and 0xFFFF) != 35980) {
@@ -3511,6 +3525,11 @@ public interface FrontdeskAgentInterface {
     fun `sendChat`(`interactionId`: kotlin.String, `text`: kotlin.String): kotlin.ULong
     
     /**
+     * Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes.
+     */
+    fun `setPhone`(`phone`: kotlin.String?): kotlin.ULong
+    
+    /**
      * Changes state (`Available` to take offers).
      */
     fun `setState`(`state`: AgentState): kotlin.ULong
@@ -3986,6 +4005,24 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
 
     
     /**
+     * Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes.
+     */
+    @Throws(FrontdeskException::class)override fun `setPhone`(`phone`: kotlin.String?): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_phone(
+        it,
+        
+        FfiConverterOptionalString.lower(`phone`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Changes state (`Available` to take offers).
      */
     @Throws(FrontdeskException::class)override fun `setState`(`state`: AgentState): kotlin.ULong {
@@ -4375,6 +4412,13 @@ public interface FrontdeskClientInterface {
      * none until its first document arrives after `watch`.
      */
     fun `presence`(`presentity`: kotlin.String): Presence?
+    
+    /**
+     * Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
+     * the own agenda or as soon as possible ("call me now"); the interaction's `callback` follows
+     * the call.
+     */
+    fun `requestCallback`(`number`: kotlin.String? = null, `atMs`: kotlin.ULong? = null, `productId`: kotlin.String? = null, `topic`: kotlin.String? = null): kotlin.ULong
     
     /**
      * What to keep so the client survives its process (JSON: installation id, unanswered requests,
@@ -4935,6 +4979,29 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
         it,
         
         FfiConverterString.lower(`presentity`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
+     * the own agenda or as soon as possible ("call me now"); the interaction's `callback` follows
+     * the call.
+     */
+    @Throws(FrontdeskException::class)override fun `requestCallback`(`number`: kotlin.String?, `atMs`: kotlin.ULong?, `productId`: kotlin.String?, `topic`: kotlin.String?): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_request_callback(
+        it,
+        
+        FfiConverterOptionalString.lower(`number`),
+        FfiConverterOptionalULong.lower(`atMs`),
+        FfiConverterOptionalString.lower(`productId`),
+        FfiConverterOptionalString.lower(`topic`),_status)
 }
     }
     )
@@ -5805,6 +5872,69 @@ public object FfiConverterTypeAlertFired: FfiConverterRustBuffer<AlertFired> {
             FfiConverterTypeAlertRule.write(value.`rule`, buf)
             FfiConverterULong.write(value.`atMs`, buf)
             FfiConverterString.write(value.`message`, buf)
+    }
+}
+
+
+
+/**
+ * A callback's telephony state.
+ */
+data class Callback (
+    /**
+     * Number called, E.164.
+     */
+    var `number`: kotlin.String
+    , 
+    /**
+     * Booked slot; none for "as soon as possible".
+     */
+    var `atMs`: kotlin.ULong?
+    , 
+    /**
+     * Where it is.
+     */
+    var `phase`: CallbackPhase
+    , 
+    /**
+     * Attempts on the client's line that failed.
+     */
+    var `attempts`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCallback: FfiConverterRustBuffer<Callback> {
+    override fun read(buf: ByteBuffer): Callback {
+        return Callback(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterTypeCallbackPhase.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Callback) = (
+            FfiConverterString.allocationSize(value.`number`) +
+            FfiConverterOptionalULong.allocationSize(value.`atMs`) +
+            FfiConverterTypeCallbackPhase.allocationSize(value.`phase`) +
+            FfiConverterUInt.allocationSize(value.`attempts`)
+    )
+
+    override fun write(value: Callback, buf: ByteBuffer) {
+            FfiConverterString.write(value.`number`, buf)
+            FfiConverterOptionalULong.write(value.`atMs`, buf)
+            FfiConverterTypeCallbackPhase.write(value.`phase`, buf)
+            FfiConverterUInt.write(value.`attempts`, buf)
     }
 }
 
@@ -6896,6 +7026,11 @@ data class LiveInteraction (
      * Address the center uses to reach the client (phone number, email).
      */
     var `clientAddress`: kotlin.String?
+    , 
+    /**
+     * A callback's telephony state.
+     */
+    var `callback`: Callback?
     
 ){
     
@@ -6925,6 +7060,7 @@ public object FfiConverterTypeLiveInteraction: FfiConverterRustBuffer<LiveIntera
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeCallback.read(buf),
         )
     }
 
@@ -6941,7 +7077,8 @@ public object FfiConverterTypeLiveInteraction: FfiConverterRustBuffer<LiveIntera
             FfiConverterULong.allocationSize(value.`createdAtMs`) +
             FfiConverterOptionalULong.allocationSize(value.`connectedAtMs`) +
             FfiConverterOptionalULong.allocationSize(value.`endedAtMs`) +
-            FfiConverterOptionalString.allocationSize(value.`clientAddress`)
+            FfiConverterOptionalString.allocationSize(value.`clientAddress`) +
+            FfiConverterOptionalTypeCallback.allocationSize(value.`callback`)
     )
 
     override fun write(value: LiveInteraction, buf: ByteBuffer) {
@@ -6958,6 +7095,7 @@ public object FfiConverterTypeLiveInteraction: FfiConverterRustBuffer<LiveIntera
             FfiConverterOptionalULong.write(value.`connectedAtMs`, buf)
             FfiConverterOptionalULong.write(value.`endedAtMs`, buf)
             FfiConverterOptionalString.write(value.`clientAddress`, buf)
+            FfiConverterOptionalTypeCallback.write(value.`callback`, buf)
     }
 }
 
@@ -7971,6 +8109,29 @@ sealed class AgentEvent {
     }
     
     /**
+     * A callback this agent took could not be put through (its own phone: the agent is set away).
+     */
+    data class DialFailed(
+        /**
+         * Interaction.
+         */
+        val `interactionId`: kotlin.String, 
+        /**
+         * Which leg failed.
+         */
+        val `side`: frontdesk.CallSide, 
+        /**
+         * Why.
+         */
+        val `reason`: frontdesk.DialFailure) : AgentEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * A call signalling message from the client, for the console's WebRTC stack.
      */
     data class Signal(
@@ -8036,7 +8197,12 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            10 -> AgentEvent.Signal(
+            10 -> AgentEvent.DialFailed(
+                FfiConverterString.read(buf),
+                FfiConverterTypeCallSide.read(buf),
+                FfiConverterTypeDialFailure.read(buf),
+                )
+            11 -> AgentEvent.Signal(
                 FfiConverterString.read(buf),
                 FfiConverterTypeCallSignal.read(buf),
                 )
@@ -8112,6 +8278,15 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
                 + FfiConverterString.allocationSize(value.`reason`)
             )
         }
+        is AgentEvent.DialFailed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`interactionId`)
+                + FfiConverterTypeCallSide.allocationSize(value.`side`)
+                + FfiConverterTypeDialFailure.allocationSize(value.`reason`)
+            )
+        }
         is AgentEvent.Signal -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -8173,8 +8348,15 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is AgentEvent.Signal -> {
+            is AgentEvent.DialFailed -> {
                 buf.putInt(10)
+                FfiConverterString.write(value.`interactionId`, buf)
+                FfiConverterTypeCallSide.write(value.`side`, buf)
+                FfiConverterTypeDialFailure.write(value.`reason`, buf)
+                Unit
+            }
+            is AgentEvent.Signal -> {
+                buf.putInt(11)
                 FfiConverterString.write(value.`interactionId`, buf)
                 FfiConverterTypeCallSignal.write(value.`signal`, buf)
                 Unit
@@ -8497,6 +8679,49 @@ public object FfiConverterTypeAuthor : FfiConverterRustBuffer<Author>{
 
 
 /**
+ * Which leg of a callback.
+ */
+
+enum class CallSide {
+    
+    /**
+     * The agent's phone.
+     */
+    AGENT,
+    /**
+     * The client's phone.
+     */
+    CUSTOMER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCallSide: FfiConverterRustBuffer<CallSide> {
+    override fun read(buf: ByteBuffer) = try {
+        CallSide.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: CallSide) = 4UL
+
+    override fun write(value: CallSide, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * One signalling message between the customer's and the agent's WebRTC stacks.
  */
 sealed class CallSignal {
@@ -8719,6 +8944,196 @@ public object FfiConverterTypeCallSignal : FfiConverterRustBuffer<CallSignal>{
             is CallSignal.HangUp -> {
                 buf.putInt(6)
                 FfiConverterTypeHangUpReason.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * Where a callback is.
+ */
+sealed class CallbackPhase {
+    
+    /**
+     * Waiting for its slot or an agent (the interaction's state has the place in the queue).
+     */
+    object Scheduled : CallbackPhase()
+    
+    
+    /**
+     * An agent took it; the agent's phone rings.
+     */
+    object DialingAgent : CallbackPhase()
+    
+    
+    /**
+     * The client's phone rings.
+     */
+    object DialingCustomer : CallbackPhase()
+    
+    
+    /**
+     * Both talk.
+     */
+    object Connected : CallbackPhase()
+    
+    
+    /**
+     * The last attempt failed; the agents get it again at `at_ms`.
+     */
+    data class RetryAt(
+        /**
+         * When.
+         */
+        val `atMs`: kotlin.ULong, 
+        /**
+         * Why the last attempt failed.
+         */
+        val `reason`: frontdesk.DialFailure) : CallbackPhase()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Given up.
+     */
+    data class Failed(
+        /**
+         * Why the last attempt failed.
+         */
+        val `reason`: frontdesk.DialFailure) : CallbackPhase()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Over.
+     */
+    object Ended : CallbackPhase()
+    
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCallbackPhase : FfiConverterRustBuffer<CallbackPhase>{
+    override fun read(buf: ByteBuffer): CallbackPhase {
+        return when(buf.getInt()) {
+            1 -> CallbackPhase.Scheduled
+            2 -> CallbackPhase.DialingAgent
+            3 -> CallbackPhase.DialingCustomer
+            4 -> CallbackPhase.Connected
+            5 -> CallbackPhase.RetryAt(
+                FfiConverterULong.read(buf),
+                FfiConverterTypeDialFailure.read(buf),
+                )
+            6 -> CallbackPhase.Failed(
+                FfiConverterTypeDialFailure.read(buf),
+                )
+            7 -> CallbackPhase.Ended
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: CallbackPhase): ULong = when(value) {
+        is CallbackPhase.Scheduled -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is CallbackPhase.DialingAgent -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is CallbackPhase.DialingCustomer -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is CallbackPhase.Connected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is CallbackPhase.RetryAt -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`atMs`)
+                + FfiConverterTypeDialFailure.allocationSize(value.`reason`)
+            )
+        }
+        is CallbackPhase.Failed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeDialFailure.allocationSize(value.`reason`)
+            )
+        }
+        is CallbackPhase.Ended -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+    }
+
+    override fun write(value: CallbackPhase, buf: ByteBuffer) {
+        when(value) {
+            is CallbackPhase.Scheduled -> {
+                buf.putInt(1)
+                Unit
+            }
+            is CallbackPhase.DialingAgent -> {
+                buf.putInt(2)
+                Unit
+            }
+            is CallbackPhase.DialingCustomer -> {
+                buf.putInt(3)
+                Unit
+            }
+            is CallbackPhase.Connected -> {
+                buf.putInt(4)
+                Unit
+            }
+            is CallbackPhase.RetryAt -> {
+                buf.putInt(5)
+                FfiConverterULong.write(value.`atMs`, buf)
+                FfiConverterTypeDialFailure.write(value.`reason`, buf)
+                Unit
+            }
+            is CallbackPhase.Failed -> {
+                buf.putInt(6)
+                FfiConverterTypeDialFailure.write(value.`reason`, buf)
+                Unit
+            }
+            is CallbackPhase.Ended -> {
+                buf.putInt(7)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -9476,6 +9891,65 @@ public object FfiConverterTypeDecision: FfiConverterRustBuffer<Decision> {
     override fun allocationSize(value: Decision) = 4UL
 
     override fun write(value: Decision, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Why a callback's dial failed.
+ */
+
+enum class DialFailure {
+    
+    /**
+     * The line was busy.
+     */
+    BUSY,
+    /**
+     * Nobody answered in time.
+     */
+    NO_ANSWER,
+    /**
+     * Refused (declined, number unknown): not retried.
+     */
+    REJECTED,
+    /**
+     * The trunk or the phone could not be reached.
+     */
+    UNREACHABLE,
+    /**
+     * The server stopped while dialing.
+     */
+    INTERRUPTED,
+    /**
+     * Cancelled by the client or the agent.
+     */
+    CANCELLED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDialFailure: FfiConverterRustBuffer<DialFailure> {
+    override fun read(buf: ByteBuffer) = try {
+        DialFailure.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: DialFailure) = 4UL
+
+    override fun write(value: DialFailure, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -11242,6 +11716,38 @@ public object FfiConverterOptionalTypeAgentSummary: FfiConverterRustBuffer<Agent
         } else {
             buf.put(1)
             FfiConverterTypeAgentSummary.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeCallback: FfiConverterRustBuffer<Callback?> {
+    override fun read(buf: ByteBuffer): Callback? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeCallback.read(buf)
+    }
+
+    override fun allocationSize(value: Callback?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeCallback.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Callback?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeCallback.write(value, buf)
         }
     }
 }
