@@ -37,7 +37,7 @@ static int client_saw(FdClient *c, const char *needle, char *buf, size_t n) {
 }
 
 static void seed(FdBroker *b) {
-    CHECK_OK(fd_broker_configure_queue(b, T0, "support", "Support", ROUTER, 1, FD_MEDIA_CHAT | FD_MEDIA_VOICE));
+    CHECK_OK(fd_broker_configure_queue(b, T0, "support", "Support", ROUTER, 1, FD_MEDIA_CHAT | FD_MEDIA_VOICE | FD_MEDIA_CALLBACK));
     CHECK_OK(fd_broker_put_product_json(b, "{\"id\":\"router\",\"name\":\"FastNet Router\",\"description\":\"A router\"}"));
     CHECK_OK(fd_broker_put_record_json(b,
         "{\"id\":\"h1\",\"client\":\"alice\",\"started_at\":1795500000000,\"ended_at\":1795500600000,"
@@ -47,7 +47,7 @@ static void seed(FdBroker *b) {
         "{\"id\":\"o1\",\"client\":\"alice\",\"product\":\"router\",\"status\":\"placed\",\"history\":[],"
         "\"delivery\":{\"address\":\"1 Main St\",\"window\":null,\"instructions\":null},\"revision\":1}"));
     CHECK_OK(fd_broker_put_profile_json(b, "alice", "{}"));
-    CHECK_OK(fd_broker_agent_login(b, T0, "ann", "Ann", FD_ROLE_AGENT, ROUTER, 1, FD_MEDIA_CHAT | FD_MEDIA_VOICE));
+    CHECK_OK(fd_broker_agent_login(b, T0, "ann", "Ann", FD_ROLE_AGENT, ROUTER, 1, FD_MEDIA_CHAT | FD_MEDIA_VOICE | FD_MEDIA_CALLBACK));
     CHECK_OK(fd_broker_agent_set_state(b, T0, "ann", FD_AGENT_AVAILABLE));
 }
 
@@ -165,6 +165,42 @@ int main(void) {
     fd_string_free(li);
     CHECK_OK(fd_broker_agent_end(b, now += 1000, "ann", offered));
     pump(&link, now);
+
+    /* Callbacks with a host dialer: "call me now" at a number; ann's phone is rung first, the
+       dialer's progress comes back, a report on another dial is refused, the end writes a record. */
+    CHECK_OK(fd_broker_set_dialer(b, true));
+    CHECK_OK(fd_client_request_callback(c, "0301234", 0, NULL, NULL, &rid));
+    pump(&link, now);
+    CHECK(client_saw(c, "number:", NULL, 0));
+    CHECK_ST(fd_broker_agent_set_phone(b, now, "ann", "tel:123"), FD_ERR_INVALID_ARGUMENT);
+    CHECK_ST(fd_broker_agent_set_phone(b, now, NULL, "sip:ann@127.0.0.1"), FD_ERR_NULL_POINTER);
+    CHECK_OK(fd_broker_agent_set_phone(b, now, "ann", "sip:ann@127.0.0.1:5070"));
+    CHECK_OK(fd_broker_agent_set_state(b, now, "ann", FD_AGENT_AVAILABLE));
+    CHECK_OK(fd_client_request_callback(c, "+49 30 123456", 0, "router", "call me", &rid));
+    pump(&link, now += 1000);
+    CHECK(json_str(console.last, "\"offered\"", "id", offered, sizeof offered));
+    CHECK_OK(fd_broker_agent_accept(b, now, "ann", offered, &li));
+    CHECK_HAS(li, "\"phase\":\"dialing_agent\"");
+    fd_string_free(li);
+    char *dials = NULL;
+    CHECK_OK(fd_broker_take_dials(b, now, &dials));
+    CHECK_HAS(dials, "\"agent_phone\":\"sip:ann@127.0.0.1:5070\"");
+    CHECK_HAS(dials, "\"number\":\"+4930123456\"");
+    CHECK_HAS(dials, "\"dial\":1");
+    fd_string_free(dials);
+    CHECK_OK(fd_broker_take_dials(b, now, &dials));
+    CHECK(strcmp(dials, "[]") == 0);
+    fd_string_free(dials);
+    CHECK_OK(fd_broker_dial_progress(b, now, offered, 1, "{\"progress\":\"customer_ringing\"}"));
+    CHECK_ST(fd_broker_dial_progress(b, now, offered, 1, "{\"progress\":\"teleported\"}"), FD_ERR_INVALID_ARGUMENT);
+    CHECK_ST(fd_broker_dial_progress(b, now, offered, 7, "{\"progress\":\"connected\"}"), FD_ERR_WRONG_STATE);
+    CHECK_OK(fd_broker_dial_progress(b, now, offered, 1, "{\"progress\":\"connected\"}"));
+    pump(&link, now);
+    CHECK(client_saw(c, "\"phase\":\"connected\"", NULL, 0));
+    CHECK_OK(fd_broker_dial_progress(b, now += 61000, offered, 1, "{\"progress\":\"ended\",\"by\":\"agent\"}"));
+    pump(&link, now);
+    CHECK(client_saw(c, "callback to +4930123456, 1 min 1 s, hung up by Ann", NULL, 0));
+    CHECK_OK(fd_broker_set_dialer(b, false));
 
     /* The client invites the agent; the agent declines. */
     CHECK_OK(fd_client_invite_agent(c, "ann", FD_MEDIUM_VOICE, "call me", &rid));
