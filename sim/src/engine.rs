@@ -5,7 +5,9 @@ use crate::floor::{mmsm_floor, Floor};
 use frontdesk_core::center_event::CenterEvent;
 use frontdesk_core::ids::{AgentId, InteractionId, ProductId, QueueId};
 use frontdesk_core::medium::Medium;
-use frontdesk_core::monitor::holdtime::{all_estimators, ql_m_secs, HoldTimeEstimator, Observation, QueueKey, QueueSnapshot};
+use frontdesk_core::monitor::holdtime::{
+    all_estimators, ql_m_secs, Adaptive, AdaptiveSettings, HoldTimeEstimator, Observation, QueueKey, QueueLength, QueueSnapshot, RateBook, RateSettings,
+};
 use frontdesk_core::monitor::{MonitorConfig, StatusMonitor};
 use frontdesk_core::status::AgentState;
 use frontdesk_core::time::Timestamp;
@@ -19,11 +21,16 @@ use std::time::{Duration, Instant};
 /// Simulated time zero, as a wall-clock instant (any fixed day works; the core never reads a clock).
 const EPOCH_MS: u64 = 1_767_225_600_000;
 
-/// One queue of the simulated center.
+/// One line of the simulated center: a queue and the medium its clients chose.
+///
+/// Two specs with the same name and different media are one queue of the monitor taking both media
+/// (e.g. voice and callback); the monitor keys its figures and learned rates by `QueueKey {queue, medium}`.
 #[derive(Debug, Clone)]
 pub struct QueueSpec {
     /// Name, also the product its agents must have as a skill.
     pub name: String,
+    /// Medium of its clients' interactions (`InteractionQueued`).
+    pub medium: Medium,
     /// Arrival process.
     pub arrivals: Arrivals,
     /// Handle time of its clients.
@@ -33,11 +40,15 @@ pub struct QueueSpec {
 }
 
 /// Agents with the same skills.
+///
+/// They log in with the products of the specs they serve as skills and the specs' media as media; the
+/// monitor counts an agent for every (queue, medium) pair of those, so a group should serve whole
+/// combinations (a group serving queue A on voice and queue B on callback would count for A on callback too).
 #[derive(Debug, Clone)]
 pub struct AgentGroup {
     /// How many.
     pub count: u32,
-    /// Indexes of the queues they serve.
+    /// Indexes of the queue specs they serve.
     pub skills: Vec<usize>,
 }
 
@@ -46,7 +57,7 @@ pub struct AgentGroup {
 pub struct Scenario {
     /// Name in reports.
     pub name: String,
-    /// Queues (all voice).
+    /// Queues, one spec per (queue, medium) line.
     pub queues: Vec<QueueSpec>,
     /// Agents, staffed the whole run.
     pub agents: Vec<AgentGroup>,
@@ -66,6 +77,7 @@ impl Scenario {
             name: name.into(),
             queues: vec![QueueSpec {
                 name: "q".into(),
+                medium: Medium::Voice,
                 arrivals: Arrivals::Constant(lambda),
                 handle: Dist::Exp { mean: 1.0 / mu },
                 patience: if theta > 0.0 { Dist::Exp { mean: 1.0 / theta } } else { Dist::Never },
@@ -78,10 +90,15 @@ impl Scenario {
         }
     }
 
-    /// The analytic floor when the scenario is M/M/s+M (one queue, constant rate, exponential times).
-    pub fn floor(&self) -> Option<Floor> {
-        let [q] = &self.queues[..] else { return None };
-        let [g] = &self.agents[..] else { return None };
+    /// The analytic floor of line `i` when it is its own M/M/s+M: constant rate, exponential times, and
+    /// exactly one agent group serving it, a group that serves nothing else.
+    pub fn line_floor(&self, i: usize) -> Option<Floor> {
+        let q = &self.queues[i];
+        let mut serving = self.agents.iter().filter(|g| g.skills.contains(&i));
+        let (Some(g), None) = (serving.next(), serving.next()) else { return None };
+        if g.skills != [i] {
+            return None;
+        }
         let Arrivals::Constant(lambda) = q.arrivals else { return None };
         if !q.handle.is_exponential() {
             return None;
@@ -92,6 +109,27 @@ impl Scenario {
             Dist::LogNormal { .. } => return None,
         };
         mmsm_floor(g.count, lambda, 1.0 / q.handle.mean(), theta)
+    }
+
+    /// The analytic floor when every line is its own M/M/s+M (one queue, or dedicated pools per line).
+    ///
+    /// Over independent lines an arrival belongs to line i with probability λ_i/Λ, so E[W], P(W > 0) and the
+    /// least ASE are the λ-weighted averages of the lines', and RASE = ASE / E[W]² as for every row of the report.
+    pub fn floor(&self) -> Option<Floor> {
+        let floors: Vec<Floor> = (0..self.queues.len()).map(|i| self.line_floor(i)).collect::<Option<_>>()?;
+        if let [f] = floors[..] {
+            return Some(f);
+        }
+        let lambdas: Vec<f64> = self.queues.iter().map(|q| q.arrivals.mean()).collect();
+        let total: f64 = lambdas.iter().sum();
+        let avg = |f: fn(&Floor) -> f64| floors.iter().zip(&lambdas).map(|(x, l)| f(x) * l).sum::<f64>() / total;
+        let (mean_wait, p_wait, ase) = (avg(|f| f.mean_wait), avg(|f| f.p_wait), avg(|f| f.ase));
+        Some(Floor { mean_wait, p_wait, ase, rase: ase / (mean_wait * mean_wait) })
+    }
+
+    /// Whether some queue takes more than one medium (then media-pooled predictors are added as references).
+    pub fn mixes_media(&self) -> bool {
+        self.queues.iter().enumerate().any(|(i, q)| self.queues[..i].iter().any(|p| p.name == q.name && p.medium != q.medium))
     }
 }
 
@@ -133,6 +171,26 @@ pub struct Outcome {
     pub run_secs: f64,
     /// Simulated seconds.
     pub sim_secs: f64,
+    /// The same figures per line (queue spec), in scenario order; empty inside a line.
+    pub lines: Vec<Line>,
+}
+
+/// One line's (queue and medium) share of an outcome, with the rates the monitor's observations taught.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// Figures over this line's measured clients (`n` of them; `floor` is the line's own M/M/s+M floor).
+    pub outcome: Outcome,
+    /// The line's key in the monitor.
+    pub key: QueueKey,
+    /// True service and abandonment rates (1/s).
+    pub true_mu: f64,
+    /// True abandonment rate (1/s; zero for clients who never abandon).
+    pub true_theta: f64,
+    /// μ learned from the monitor's observations of this key over the whole run (a `RateBook` with a
+    /// half-life far longer than the run, fed the same observations as the predictors).
+    pub learned_mu: f64,
+    /// θ learned likewise.
+    pub learned_theta: f64,
 }
 
 impl Outcome {
@@ -186,8 +244,9 @@ impl Outcome {
     }
 }
 
-/// Forwards the monitor's observations to every predictor, so all learn from exactly the same events.
-struct Tap(Arc<Mutex<Vec<Box<dyn HoldTimeEstimator>>>>);
+/// Forwards the monitor's observations to every predictor, so all learn from exactly the same events, and
+/// to a rate book that keeps the whole run (the learned rates per line in the outcome).
+struct Tap(Arc<Mutex<Vec<Box<dyn HoldTimeEstimator>>>>, Arc<Mutex<RateBook>>);
 
 impl HoldTimeEstimator for Tap {
     fn name(&self) -> &'static str {
@@ -198,11 +257,55 @@ impl HoldTimeEstimator for Tap {
         for e in self.0.lock().expect("not poisoned").iter_mut() {
             e.observe(key, now, obs);
         }
+        self.1.lock().expect("not poisoned").observe(key, now, obs);
     }
 
     fn estimate(&self, key: &QueueKey, snapshot: &QueueSnapshot, ahead: u32) -> Option<Duration> {
-        self.0.lock().expect("not poisoned").last()?.estimate(key, snapshot, ahead)
+        let panel = self.0.lock().expect("not poisoned");
+        let e = panel.iter().find(|e| e.name() == "adaptive").or(panel.last())?;
+        e.estimate(key, snapshot, ahead)
     }
+}
+
+/// A predictor whose learning ignores the medium: every observation and question goes to the queue's
+/// voice key, while the live snapshot (agents, clients waiting) stays the medium's own. It shows what
+/// keying rates by queue alone would cost where media differ (callbacks are far more patient than callers).
+pub struct MediaPooled<E> {
+    name: &'static str,
+    inner: E,
+}
+
+impl<E: HoldTimeEstimator> MediaPooled<E> {
+    /// Wraps `inner`, reporting as `name`.
+    pub fn new(name: &'static str, inner: E) -> Self {
+        MediaPooled { name, inner }
+    }
+}
+
+fn pooled_key(key: &QueueKey) -> QueueKey {
+    QueueKey { queue: key.queue.clone(), medium: Medium::Voice }
+}
+
+impl<E: HoldTimeEstimator> HoldTimeEstimator for MediaPooled<E> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn observe(&mut self, key: &QueueKey, now: Timestamp, obs: Observation) {
+        self.inner.observe(&pooled_key(key), now, obs);
+    }
+
+    fn estimate(&self, key: &QueueKey, snapshot: &QueueSnapshot, ahead: u32) -> Option<Duration> {
+        self.inner.estimate(&pooled_key(key), snapshot, ahead)
+    }
+}
+
+/// `ql-m` and `adaptive` with default settings, learning with media pooled (see [`MediaPooled`]).
+pub fn media_pooled_estimators() -> Vec<Box<dyn HoldTimeEstimator>> {
+    vec![
+        Box::new(MediaPooled::new("ql-m pooled", QueueLength::new(RateSettings::default()))),
+        Box::new(MediaPooled::new("adaptive pooled", Adaptive::new(AdaptiveSettings::default()))),
+    ]
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -300,24 +403,16 @@ impl Sim<'_> {
         self.monitor.handle_center_event(ts(t), e).expect("the simulator only sends consistent events");
     }
 
-    /// The client's delay is now known: score every prediction made for it.
+    /// The client's delay is now known: score every prediction made for it, overall and on its line.
     fn resolve(&mut self, c: usize, w: f64) {
         let Some(m) = self.clients[c].measured else { return };
         self.unresolved -= 1;
         let b = m * self.out.batches.len() / self.sc.measured;
-        self.out.sum_w += w;
-        self.out.batches[b].0 += 1;
-        self.out.batches[b].1 += w;
-        if w > 0.0 {
-            self.out.delayed += 1;
-        }
-        for (i, p) in self.out.predictors.iter_mut().enumerate() {
-            let e = self.preds[m * self.npred + i] - w;
-            p.sq += e * e;
-            p.abs += e.abs();
-            p.bias += e;
-            p.batch_sq[b] += e * e;
-        }
+        let preds = &self.preds[m * self.npred..(m + 1) * self.npred];
+        tally(&mut self.out, b, w, preds);
+        let line = &mut self.out.lines[self.clients[c].queue].outcome;
+        line.n += 1;
+        tally(line, b, w, preds);
     }
 
     fn serve(&mut self, a: usize, c: usize, t: f64, was_idle: bool) {
@@ -355,7 +450,8 @@ impl Sim<'_> {
             self.preds[base + panel.len()] = ql_m_secs(snap.servers, snap.available, snap.holding, mu, theta);
         }
         self.clients.push(Client { arrival: t, queue: q, state: State::Waiting, measured });
-        self.feed(t, CenterEvent::InteractionQueued { interaction: iid(c), queue: self.qids[q].clone(), medium: Medium::Voice, client: None });
+        let medium = self.sc.queues[q].medium;
+        self.feed(t, CenterEvent::InteractionQueued { interaction: iid(c), queue: self.qids[q].clone(), medium, client: None });
         let agents = &self.agents;
         if let Some(pos) = self.idle.iter().position(|&a| agents[a].skills.contains(&q)) {
             let a = self.idle.swap_remove(pos);
@@ -372,7 +468,9 @@ impl Sim<'_> {
     fn abandon(&mut self, c: usize, t: f64) {
         if self.clients[c].state == State::Waiting {
             self.clients[c].state = State::Ghost;
-            self.out.abandoned += usize::from(self.clients[c].measured.is_some());
+            let measured = usize::from(self.clients[c].measured.is_some());
+            self.out.abandoned += measured;
+            self.out.lines[self.clients[c].queue].outcome.abandoned += measured;
             self.feed(t, CenterEvent::InteractionAbandoned { interaction: iid(c) });
         }
     }
@@ -409,12 +507,34 @@ impl Sim<'_> {
     }
 }
 
+/// Adds one scored client to `out` (whose `n` the caller keeps).
+fn tally(out: &mut Outcome, b: usize, w: f64, preds: &[f64]) {
+    out.sum_w += w;
+    out.batches[b].0 += 1;
+    out.batches[b].1 += w;
+    if w > 0.0 {
+        out.delayed += 1;
+    }
+    for (p, &pred) in out.predictors.iter_mut().zip(preds) {
+        let e = pred - w;
+        p.sq += e * e;
+        p.abs += e.abs();
+        p.bias += e;
+        p.batch_sq[b] += e * e;
+    }
+}
+
 /// Number of batches for confidence intervals.
 const BATCHES: usize = 20;
 
-/// Runs a scenario with every predictor of `frontdesk_core` (plus QL_m with the true rates as a reference).
+/// Runs a scenario with every predictor of `frontdesk_core` (plus QL_m with the true rates as a reference,
+/// and, where a queue takes several media, `ql-m` and `adaptive` learning with media pooled).
 pub fn run(sc: &Scenario) -> Outcome {
-    run_with(sc, all_estimators())
+    let mut e = all_estimators();
+    if sc.mixes_media() {
+        e.extend(media_pooled_estimators());
+    }
+    run_with(sc, e)
 }
 
 /// Runs a scenario with the given predictors.
@@ -424,7 +544,36 @@ pub fn run_with(sc: &Scenario, estimators: Vec<Box<dyn HoldTimeEstimator>>) -> O
     names.push("ql-m*".into());
     let npred = names.len();
     let panel = Arc::new(Mutex::new(estimators));
-    let monitor = StatusMonitor::new(MonitorConfig { refresh_interval: Duration::from_secs(5), estimator: Box::new(Tap(panel.clone())) });
+    // Rates over the whole run: a half-life of about 300 years.
+    let probe = Arc::new(Mutex::new(RateBook::new(RateSettings { half_life: Duration::from_secs(10_000_000_000), ..RateSettings::default() })));
+    let monitor =
+        StatusMonitor::new(MonitorConfig { refresh_interval: Duration::from_secs(5), estimator: Box::new(Tap(panel.clone(), probe.clone())) });
+    let empty = |name: String, n: usize, floor: Option<Floor>| Outcome {
+        name,
+        n,
+        sum_w: 0.0,
+        delayed: 0,
+        abandoned: 0,
+        batches: vec![(0, 0.0); BATCHES],
+        predictors: names.iter().map(|name| PredictorStats { name: name.clone(), batch_sq: vec![0.0; BATCHES], ..Default::default() }).collect(),
+        floor,
+        run_secs: 0.0,
+        sim_secs: 0.0,
+        lines: vec![],
+    };
+    let keys: Vec<QueueKey> = sc.queues.iter().map(|q| QueueKey { queue: QueueId(q.name.clone()), medium: q.medium }).collect();
+    let true_rates: Vec<(f64, f64)> = sc.queues.iter().map(|q| (1.0 / q.handle.mean(), 1.0 / q.patience.mean())).collect();
+    let mut out = empty(sc.name.clone(), sc.measured, sc.floor());
+    out.lines = (0..sc.queues.len())
+        .map(|i| Line {
+            outcome: empty(format!("{}/{}", sc.queues[i].name, sc.queues[i].medium), 0, sc.line_floor(i)),
+            key: keys[i].clone(),
+            true_mu: true_rates[i].0,
+            true_theta: true_rates[i].1,
+            learned_mu: f64::NAN,
+            learned_theta: f64::NAN,
+        })
+        .collect();
     let mut sim = Sim {
         sc,
         rng: SmallRng::seed_from_u64(sc.seed),
@@ -432,45 +581,40 @@ pub fn run_with(sc: &Scenario, estimators: Vec<Box<dyn HoldTimeEstimator>>) -> O
         seq: 0,
         monitor,
         panel,
-        keys: sc.queues.iter().map(|q| QueueKey { queue: QueueId(q.name.clone()), medium: Medium::Voice }).collect(),
+        keys,
         qids: sc.queues.iter().map(|q| QueueId(q.name.clone())).collect(),
-        true_rates: sc.queues.iter().map(|q| (1.0 / q.handle.mean(), 1.0 / q.patience.mean())).collect(),
+        true_rates,
         clients: Vec::new(),
         agents: Vec::new(),
         idle: Vec::new(),
         queues: vec![VecDeque::new(); sc.queues.len()],
         preds: vec![0.0; sc.measured * npred],
         npred,
-        out: Outcome {
-            name: sc.name.clone(),
-            n: sc.measured,
-            sum_w: 0.0,
-            delayed: 0,
-            abandoned: 0,
-            batches: vec![(0, 0.0); BATCHES],
-            predictors: names
-                .into_iter()
-                .map(|name| PredictorStats { name, batch_sq: vec![0.0; BATCHES], ..Default::default() })
-                .collect(),
-            floor: sc.floor(),
-            run_secs: 0.0,
-            sim_secs: 0.0,
-        },
+        out,
         measured: 0,
         unresolved: 0,
     };
+    // One monitor queue per name, taking the media of all its specs.
     for (i, q) in sc.queues.iter().enumerate() {
-        sim.feed(
-            0.0,
-            CenterEvent::QueueConfigured { queue: sim.qids[i].clone(), name: q.name.clone(), products: vec![ProductId(q.name.clone())], media: vec![Medium::Voice] },
-        );
+        if sc.queues[..i].iter().any(|p| p.name == q.name) {
+            continue;
+        }
+        let mut media: Vec<Medium> = sc.queues.iter().filter(|p| p.name == q.name).map(|p| p.medium).collect();
+        media.sort();
+        media.dedup();
+        sim.feed(0.0, CenterEvent::QueueConfigured { queue: sim.qids[i].clone(), name: q.name.clone(), products: vec![ProductId(q.name.clone())], media });
     }
     for g in &sc.agents {
+        let mut skills: Vec<ProductId> = g.skills.iter().map(|&q| ProductId(sc.queues[q].name.clone())).collect();
+        skills.sort();
+        skills.dedup();
+        let mut media: Vec<Medium> = g.skills.iter().map(|&q| sc.queues[q].medium).collect();
+        media.sort();
+        media.dedup();
         for _ in 0..g.count {
             let a = sim.agents.len();
             let id = AgentId(format!("a{a}"));
-            let skills = g.skills.iter().map(|&q| ProductId(sc.queues[q].name.clone())).collect();
-            sim.feed(0.0, CenterEvent::AgentLoggedIn { agent: id.clone(), name: id.0.clone(), skills, media: vec![Medium::Voice] });
+            sim.feed(0.0, CenterEvent::AgentLoggedIn { agent: id.clone(), name: id.0.clone(), skills: skills.clone(), media: media.clone() });
             sim.feed(0.0, CenterEvent::AgentStateChanged { agent: id.clone(), state: AgentState::Available });
             sim.agents.push(Agent { id, skills: g.skills.clone(), client: None });
             sim.idle.push(a);
@@ -495,5 +639,13 @@ pub fn run_with(sc: &Scenario, estimators: Vec<Box<dyn HoldTimeEstimator>>) -> O
     let mut out = sim.out;
     out.sim_secs = t;
     out.run_secs = started.elapsed().as_secs_f64();
+    let book = probe.lock().expect("not poisoned");
+    let now = ts(t);
+    for l in &mut out.lines {
+        let (mu, theta, _) = book.rates(&l.key, now);
+        (l.learned_mu, l.learned_theta) = (mu, theta);
+        (l.outcome.sim_secs, l.outcome.run_secs) = (out.sim_secs, out.run_secs);
+    }
+    drop(book);
     out
 }

@@ -16,5 +16,5 @@ pub mod report;
 pub mod scenarios;
 
 pub use dist::{Arrivals, Dist};
-pub use engine::{run, AgentGroup, Outcome, QueueSpec, Scenario};
+pub use engine::{media_pooled_estimators, run, run_with, AgentGroup, Line, MediaPooled, Outcome, QueueSpec, Scenario};
 pub use floor::{mmsm_floor, Floor};

@@ -2,7 +2,7 @@
 //!
 //! `frontdesk-sim [--scale X] [--only SUBSTRING]`: X scales the measured arrivals (default 1).
 
-use frontdesk_sim::report::{error_table, rase_table, timing_table};
+use frontdesk_sim::report::{error_table, line_table, rase_table, timing_table};
 use frontdesk_sim::scenarios::standard;
 use std::time::Instant;
 
@@ -33,6 +33,10 @@ fn main() {
     }
     println!("## RASE (average squared error / squared mean delay)\n");
     println!("{}", rase_table(&outs));
+    if outs.iter().any(|o| o.lines.len() > 1) {
+        println!("## Per line (queue and medium)\n");
+        println!("{}", line_table(&outs));
+    }
     println!("## Average squared error (s²) / mean absolute error (s) / mean error (s)\n");
     println!("{}", error_table(&outs));
     println!("## Run time\n");

@@ -65,6 +65,62 @@ pub fn rase_table(outs: &[Outcome]) -> String {
     s
 }
 
+/// Predictors shown per line: the learned QL_m and the default, each also learning with media pooled.
+pub const LINE_COLUMNS: [&str; 4] = ["ql-m", "ql-m pooled", "adaptive", "adaptive pooled"];
+
+/// Per line (queue and medium) of every scenario with more than one: the line's share of arrivals, its
+/// delays and own floor, the mean patience 1/θ the monitor's observations of that key taught (true value in
+/// brackets), and RASE over the line's clients (ASE over the line's squared mean delay).
+pub fn line_table(outs: &[Outcome]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| scenario | line | share | mean delay (s) [analytic] | P(wait) [analytic] | abandoned | learned 1/θ (min) [true] | floor (analytic) | ql-m* (sim, ±95%) | {} | adaptive / floor | adaptive / ql-m* |",
+        LINE_COLUMNS.join(" | ")
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|{}---:|---:|", "---:|".repeat(LINE_COLUMNS.len()));
+    for o in outs.iter().filter(|o| o.lines.len() > 1) {
+        let total: usize = o.lines.iter().map(|l| l.outcome.n).sum();
+        for l in &o.lines {
+            let lo = &l.outcome;
+            let floor = lo.floor.map_or("—".into(), |f| num(f.rase));
+            let star = lo.index("ql-m*").map_or("—".into(), |i| format!("{} ± {}", num(lo.rase(i)), num(lo.rase_ci(i))));
+            let cols: Vec<String> = LINE_COLUMNS.iter().map(|c| cell(lo, c, Outcome::rase)).collect();
+            let ratio = match (lo.floor, lo.index("adaptive")) {
+                (Some(f), Some(i)) => format!("{:.3}", lo.rase(i) / f.rase),
+                _ => "—".into(),
+            };
+            let paired = match (lo.index("adaptive"), lo.index("ql-m*")) {
+                (Some(i), Some(j)) => format!("{:.3}", lo.rase(i) / lo.rase(j)),
+                _ => "—".into(),
+            };
+            let (mw, pw) = match lo.floor {
+                Some(f) => (format!(" [{:.1}]", f.mean_wait), format!(" [{:.3}]", f.p_wait)),
+                None => (String::new(), String::new()),
+            };
+            let patience = |theta: f64| if theta > 0.0 { format!("{:.1}", 1.0 / theta / 60.0) } else { "∞".into() };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.3} | {:.1}{mw} | {:.3}{pw} | {:.3} | {} [{}] | {} | {} | {} | {} | {} |",
+                o.name,
+                lo.name,
+                lo.n as f64 / total.max(1) as f64,
+                lo.mean_wait(),
+                lo.delayed as f64 / lo.n.max(1) as f64,
+                lo.abandoned as f64 / lo.n.max(1) as f64,
+                patience(l.learned_theta),
+                patience(l.true_theta),
+                floor,
+                star,
+                cols.join(" | "),
+                ratio,
+                paired
+            );
+        }
+    }
+    s
+}
+
 /// Average squared error (s²), mean absolute error and mean error (s) per predictor.
 pub fn error_table(outs: &[Outcome]) -> String {
     let mut s = String::new();

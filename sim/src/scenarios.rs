@@ -2,6 +2,7 @@
 
 use crate::dist::{Arrivals, Dist};
 use crate::engine::{AgentGroup, QueueSpec, Scenario};
+use frontdesk_core::medium::Medium;
 
 /// Service rate of the reference scenarios: one client per 5 minutes per agent.
 pub const MU: f64 = 1.0 / 300.0;
@@ -32,13 +33,61 @@ pub fn standard(scale: f64) -> Vec<Scenario> {
     day.warmup = 86_400.0;
     v.push(day);
     v.push(two_skill(n(2_000_000), 104));
+    v.push(callback_dedicated(n(1_000_000), 105));
+    v.push(callback_shared(n(1_000_000), 106));
     v
+}
+
+/// Share of a callback scenario's arrivals that choose a callback instead of holding.
+pub const CALLBACK_SHARE: f64 = 0.3;
+/// Abandonment rate of clients waiting for a callback: a mean patience of 4 hours (cancelling the
+/// request, or giving up on it), against 10 minutes on hold ([`THETA`]).
+pub const THETA_CALLBACK: f64 = 1.0 / (4.0 * 3600.0);
+
+/// One queue "support" taking voice and callback: 10 agents' worth of load at ρ = 1 (λ = 10μ), 30 % of it
+/// callbacks; both media take 5 min to handle, callers hold for 10 min on average and callback clients 4 h.
+fn callback_lines() -> Vec<QueueSpec> {
+    let line = |medium: Medium, share: f64, patience: f64| QueueSpec {
+        name: "support".into(),
+        medium,
+        arrivals: Arrivals::Constant(share * 10.0 * MU),
+        handle: Dist::Exp { mean: 1.0 / MU },
+        patience: Dist::Exp { mean: patience },
+    };
+    vec![line(Medium::Voice, 1.0 - CALLBACK_SHARE, 1.0 / THETA), line(Medium::Callback, CALLBACK_SHARE, 1.0 / THETA_CALLBACK)]
+}
+
+/// Callbacks with their own agents: 7 on voice, 3 on callback, so each line is its own M/M/s+M at ρ = 1
+/// (voice M/M/7+M with θ = 1/10 min, callback M/M/3+M with θ = 1/4 h) and the analytic floor applies.
+pub fn callback_dedicated(measured: usize, seed: u64) -> Scenario {
+    Scenario {
+        name: "callback 30%, 7 voice + 3 callback agents, ρ=1".into(),
+        queues: callback_lines(),
+        agents: vec![AgentGroup { count: 7, skills: vec![0] }, AgentGroup { count: 3, skills: vec![1] }],
+        // The callback line relaxes on the scale of 1/θ = 4 h and the slow candidate learns over 12 h.
+        warmup: 86_400.0,
+        measured,
+        seed,
+    }
+}
+
+/// The same load with the 10 agents shared by both media (a freed agent takes the longer-waiting head).
+pub fn callback_shared(measured: usize, seed: u64) -> Scenario {
+    Scenario {
+        name: "callback 30%, 10 shared agents, ρ=1".into(),
+        queues: callback_lines(),
+        agents: vec![AgentGroup { count: 10, skills: vec![0, 1] }],
+        warmup: 86_400.0,
+        measured,
+        seed,
+    }
 }
 
 /// Two queues, 20 dedicated agents each and 10 shared: sales (4 min) 22 erlangs, support (6 min) 30 erlangs.
 pub fn two_skill(measured: usize, seed: u64) -> Scenario {
     let q = |name: &str, lambda: f64, handle: f64| QueueSpec {
         name: name.into(),
+        medium: Medium::Voice,
         arrivals: Arrivals::Constant(lambda),
         handle: Dist::Exp { mean: handle },
         patience: Dist::Exp { mean: 600.0 },
