@@ -218,10 +218,17 @@ async fn answered_callback_connects_the_agent_and_the_customer() {
         ann.request(AgentRequest::SetState { state: AgentState::Busy }).await.unwrap();
         let mut alice = Customer::ask(&base, "alice").await;
         // The callback waits for an agent; then ann becomes free.
+        // No acks meanwhile: the test console does not set TCP_NODELAY, so an ack written just
+        // before the accept would hold the accept back for the server's delayed ACK (~40 ms).
+        ann.auto_ack = false;
         let freed = now_of_day();
         ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
-        accept(&mut ann, &alice.li.id).await;
-        let accepted = now_of_day();
+        ann.event(|e| matches!(e, AgentEvent::Offered(o) if o.id == alice.li.id)).await;
+        let offered = now_of_day();
+        let r = ann.request(AgentRequest::Accept { interaction: alice.li.id.clone() }).await;
+        assert!(r.is_ok(), "accept: {r:?}");
+        ann.auto_ack = true;
+        ann.ack().await;
         alice.phase(STEP.as_secs(), dialing_customer, "dialing_customer").await;
         alice.phase(STEP.as_secs(), connected, "connected").await;
         phone.event("CALL_ESTABLISHED", STEP).await;
@@ -239,10 +246,10 @@ async fn answered_callback_connects_the_agent_and_the_customer() {
         assert_eq!(r.agent.as_ref().map(|a| a.as_str()), Some("ann"));
         let invite = ladder.invite_at.expect("sipp logged the INVITE's time");
         eprintln!(
-            "FIGURE agent free -> customer INVITE at sipp: {:.0} ms (of which free -> accepted {:.0} ms, accepted -> INVITE {:.0} ms)",
+            "FIGURE agent free -> customer INVITE at sipp: {:.1} ms (free -> offer at the console {:.1} ms, offer -> INVITE, with the accept and the agent leg, {:.1} ms)",
             (invite - freed) * 1000.0,
-            (accepted - freed) * 1000.0,
-            (invite - accepted) * 1000.0
+            (offered - freed) * 1000.0,
+            (invite - offered) * 1000.0
         );
         alice.app.h.shutdown();
         srv.shutdown().await;
@@ -317,7 +324,7 @@ async fn cancel_while_the_customer_rings_hangs_up_both_legs() {
         ladder.assert(&["> INVITE", "< 180", "> CANCEL", "< 200", "< 487", "> ACK"]);
         loopback_only(&ladder);
         let r = alice.record().await;
-        assert_eq!((r.medium, r.outcome), (Medium::Callback, Outcome::Abandoned), "{r:?}");
+        assert_eq!((r.medium, r.outcome, r.summary.as_str()), (Medium::Callback, Outcome::Abandoned, "callback to +4930123456: cancelled before it was put through"), "{r:?}");
         alice.app.h.shutdown();
         srv.shutdown().await;
     })
@@ -387,6 +394,10 @@ async fn sigkill_while_dialing_retries_once_after_the_restart() {
             Ok(Response::Seat(seat)) => eprintln!("agent seat after the restart: {:?}, offer {:?}, live {}", seat.state, seat.offer.map(|o| o.id), seat.live.len()),
             other => panic!("get_seat: {other:?}"),
         }
+        // The seat comes back Busy with nothing live (the restore took the callback off it), so
+        // nothing is offered until the agent says she is free: a known bug in the core's restore
+        // (restore_sessions keeps the saved Busy of a seat whose callback restore_callback freed).
+        // The console does what its agent would do when it shows Busy with nothing on it.
         ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
         accept(&mut ann, &alice.li.id).await;
         alice.phase(STEP.as_secs(), connected, "connected after the restart").await;
