@@ -33,8 +33,10 @@ pub fn standard(scale: f64) -> Vec<Scenario> {
     day.warmup = 86_400.0;
     v.push(day);
     v.push(two_skill(n(2_000_000), 104));
-    v.push(callback_dedicated(n(1_000_000), 105));
-    v.push(callback_shared(n(1_000_000), 106));
+    // The callback line's queue relaxes over 1/θ = 4 h: 4 million arrivals (3.8 simulated years) keep its
+    // mean delay, the RASE denominator, within about 1 % of the analytic one.
+    v.push(callback_dedicated(n(4_000_000), 105));
+    v.push(callback_shared(n(4_000_000), 106));
     v
 }
 
