@@ -391,14 +391,11 @@ async fn sigkill_while_dialing_retries_once_after_the_restart() {
         // The console comes back to its seat and takes the callback again.
         assert!(ann.reattach(20).await, "the console's session resumed");
         match ann.request(AgentRequest::GetSeat).await {
-            Ok(Response::Seat(seat)) => eprintln!("agent seat after the restart: {:?}, offer {:?}, live {}", seat.state, seat.offer.map(|o| o.id), seat.live.len()),
+            // The restore took the callback off her seat, so she is free again (not Busy with
+            // nothing live) and is offered it without doing anything.
+            Ok(Response::Seat(seat)) => assert!(seat.state == AgentState::Available || seat.offer.is_some(), "seat after the restart: {seat:?}"),
             other => panic!("get_seat: {other:?}"),
         }
-        // The seat comes back Busy with nothing live (the restore took the callback off it), so
-        // nothing is offered until the agent says she is free: a known bug in the core's restore
-        // (restore_sessions keeps the saved Busy of a seat whose callback restore_callback freed).
-        // The console does what its agent would do when it shows Busy with nothing on it.
-        ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
         accept(&mut ann, &alice.li.id).await;
         alice.phase(STEP.as_secs(), connected, "connected after the restart").await;
         phone.event("CALL_RTPESTAB", STEP).await;

@@ -103,6 +103,9 @@ impl Broker {
             self.seats.get_mut(&agent).expect("taken").phone = seat.phone;
             if let Some(state) = seat.state.filter(|s| *s != AgentState::LoggedOut) {
                 if self.seats[&agent].active.is_empty() {
+                    // Busy with nothing live (a callback the restart took back to its queue) would
+                    // leave the agent out of routing with nobody to serve.
+                    let state = if state == AgentState::Busy { AgentState::Available } else { state };
                     self.set_agent_state(&agent, state);
                 }
             }
