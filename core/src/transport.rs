@@ -19,7 +19,27 @@ pub enum TransportError {
 /// Checks a broker URL before anything is started, so a typo fails at once instead of being
 /// retried forever; a URL without a path gets the broker's endpoint `path` (`/client`, `/agent`).
 /// Shared by every binding that connects, so each refuses the same URLs with the same reasons.
+///
+/// Several URLs separated by commas name the nodes of a cluster: each is checked, and the
+/// connection fails over from one to the next (`ws://a:8080, ws://b:8080`).
 pub fn broker_endpoint(url: &str, path: &str) -> Result<String, String> {
+    if !url.contains(',') {
+        return one_endpoint(url, path);
+    }
+    let parts: Vec<&str> = url.split(',').map(str::trim).collect();
+    if parts.len() > MAX_URLS {
+        return Err(format!("at most {MAX_URLS} broker URLs, not {}", parts.len()));
+    }
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("bad broker URL list {url:?}: an empty entry between commas"));
+    }
+    Ok(parts.into_iter().map(|p| one_endpoint(p, path)).collect::<Result<Vec<_>, _>>()?.join(","))
+}
+
+/// Most URLs a client fails over between.
+pub const MAX_URLS: usize = 16;
+
+fn one_endpoint(url: &str, path: &str) -> Result<String, String> {
     let bad = |why: &str| format!("bad broker URL {url:?}: {why} (want ws://HOST:PORT or wss://HOST:PORT/PATH)");
     let Some(rest) = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")) else {
         if url.starts_with("http://") || url.starts_with("https://") {
@@ -168,5 +188,20 @@ pub mod memory {
     pub fn listener() -> (MemoryConnector, MemoryListener) {
         let (tx, rx) = mpsc::unbounded();
         (MemoryConnector { tx, online: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)) }, rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_url_gets_its_endpoint_and_lists_are_checked_entry_by_entry() {
+        assert_eq!(broker_endpoint("ws://a:8080", "/client").unwrap(), "ws://a:8080/client");
+        assert_eq!(broker_endpoint("ws://a:8080, wss://b/x", "/client").unwrap(), "ws://a:8080/client,wss://b/x");
+        assert!(broker_endpoint("ws://a:8080,,ws://b:1", "/client").unwrap_err().contains("empty entry"));
+        assert!(broker_endpoint("ws://a:8080, http://b:1", "/client").unwrap_err().contains("http://"));
+        let many = vec!["ws://a:1"; MAX_URLS + 1].join(",");
+        assert!(broker_endpoint(&many, "/client").unwrap_err().contains("at most"));
     }
 }

@@ -81,15 +81,30 @@ pub fn ensure_crypto_provider() {
 /// Dials a broker at a `ws://` or `wss://` URL.
 #[derive(Debug, Clone)]
 pub struct WsConnector {
-    url: String,
+    /// The nodes to try, in turn.
+    urls: Vec<String>,
+    /// The one tried next: kept after a success, moved on after a failure.
+    at: usize,
     tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl WsConnector {
-    /// For a URL such as `ws://127.0.0.1:8080/client`; `wss://` trusts the system's roots.
+    /// For a URL such as `ws://127.0.0.1:8080/client`, or several separated by commas (the nodes
+    /// of a cluster: a failed connect moves on to the next, so the driver's next attempt after its
+    /// back-off tries another node); `wss://` trusts the system's roots.
     pub fn new(url: impl Into<String>) -> Self {
         ensure_crypto_provider();
-        WsConnector { url: url.into(), tls: None }
+        let url = url.into();
+        let mut urls: Vec<String> = url.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect();
+        if urls.is_empty() {
+            urls.push(url);
+        }
+        WsConnector { urls, at: 0, tls: None }
+    }
+
+    /// The URL the next connect tries.
+    pub fn current(&self) -> &str {
+        &self.urls[self.at]
     }
 
     /// Trusts exactly these certificates for `wss://` instead of the system's roots (a private CA, or a
@@ -108,9 +123,13 @@ impl WsConnector {
 impl Connector for WsConnector {
     async fn connect(&mut self) -> Result<Transport, TransportError> {
         let connector = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
-        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(self.url.as_str(), Some(ws_config()), true, connector)
-            .await
-            .map_err(|e| TransportError::Failed(e.to_string()))?;
-        Ok(transport(ws))
+        let url = self.urls[self.at].clone();
+        match tokio_tungstenite::connect_async_tls_with_config(url.as_str(), Some(ws_config()), true, connector).await {
+            Ok((ws, _)) => Ok(transport(ws)),
+            Err(e) => {
+                self.at = (self.at + 1) % self.urls.len();
+                Err(TransportError::Failed(if self.urls.len() > 1 { format!("{url}: {e}") } else { e.to_string() }))
+            }
+        }
     }
 }

@@ -32,7 +32,11 @@ impl Drop for Socket {
 pub struct Inner {
     /// The sans-IO session.
     pub core: Core<()>,
-    url: String,
+    /// The nodes to try (one URL, or several separated by commas).
+    urls: Vec<String>,
+    /// The one tried next: kept while it works, moved on when a socket to it never opened.
+    at: usize,
+    opened: bool,
     socket: Option<Socket>,
     timer: Option<(Timestamp, JsValue)>,
     tick: Option<Closure<dyn FnMut()>>,
@@ -43,6 +47,10 @@ pub struct Inner {
 impl Inner {
     /// Shared state for a core session that will connect to `url`.
     pub fn new(core: Core<()>, url: String, listener: Function) -> Rc<RefCell<Inner>> {
+        let mut urls: Vec<String> = url.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect();
+        if urls.is_empty() {
+            urls.push(url);
+        }
         Rc::new_cyclic(|me: &Weak<RefCell<Inner>>| {
             let w = me.clone();
             let tick = Closure::<dyn FnMut()>::new(move || {
@@ -55,7 +63,7 @@ impl Inner {
                     pump(&rc);
                 }
             });
-            RefCell::new(Inner { core, url, socket: None, timer: None, tick: Some(tick), listener, me: me.clone() })
+            RefCell::new(Inner { core, urls, at: 0, opened: false, socket: None, timer: None, tick: Some(tick), listener, me: me.clone() })
         })
     }
 
@@ -68,11 +76,11 @@ impl Inner {
         }
     }
 
-    fn handler(&self, f: fn(&mut Core<()>, Timestamp, JsValue) -> Option<String>) -> Closure<dyn FnMut(JsValue)> {
+    fn handler(&self, f: fn(&mut Inner, Timestamp, JsValue) -> Option<String>) -> Closure<dyn FnMut(JsValue)> {
         let w = self.me.clone();
         Closure::new(move |e: JsValue| {
             if let Some(rc) = w.upgrade() {
-                let bad = f(&mut rc.borrow_mut().core, js::now(), e);
+                let bad = f(&mut rc.borrow_mut(), js::now(), e);
                 if let Some(bad) = bad {
                     report(&rc, "error", &bad.into(), &JsValue::UNDEFINED);
                 }
@@ -83,21 +91,27 @@ impl Inner {
 
     fn open(&mut self, now: Timestamp) {
         self.socket = None;
-        match WebSocket::new(&self.url) {
+        self.opened = false;
+        match WebSocket::new(&self.urls[self.at]) {
             Ok(ws) => {
                 let handlers = [
-                    self.handler(|c, now, _| {
-                        c.handle_connected(now);
+                    self.handler(|g, now, _| {
+                        g.opened = true;
+                        g.core.handle_connected(now);
                         None
                     }),
-                    self.handler(|c, now, e| {
+                    self.handler(|g, now, e| {
                         let s = e.unchecked_into::<MessageEvent>().data().as_string()?;
                         // A bad frame is dropped and reported; the session goes on.
-                        let e = c.handle_input(now, s.as_bytes()).err()?;
+                        let e = g.core.handle_input(now, s.as_bytes()).err()?;
                         Some(error_json(&e.to_body()))
                     }),
-                    self.handler(|c, now, _| {
-                        c.handle_disconnected(now);
+                    self.handler(|g, now, _| {
+                        if !g.opened {
+                            // That node is down: the next attempt, after the back-off, tries another.
+                            g.at = (g.at + 1) % g.urls.len();
+                        }
+                        g.core.handle_disconnected(now);
                         None
                     }),
                 ];
@@ -108,6 +122,7 @@ impl Inner {
             }
             Err(_) => {
                 // No WebSocket or a bad URL: count it as a failed attempt so the core backs off.
+                self.at = (self.at + 1) % self.urls.len();
                 self.core.handle_connected(now);
                 self.core.handle_disconnected(now);
             }
