@@ -7,6 +7,7 @@ pub mod limits;
 pub mod mail;
 pub mod sip;
 pub mod mailroom;
+pub mod pg_store;
 pub mod server;
 pub mod simulator;
 pub mod sqlite_store;
