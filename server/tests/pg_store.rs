@@ -475,6 +475,30 @@ fn the_store_answers_as_the_memory_store_does() {
     assert_eq!(pg.psql("frontdesk", "SELECT count(*) FROM session_events WHERE kind = 'client'"), "0");
 }
 
+/// The broker calls its store from inside its tokio task: the store must work there, on either
+/// flavour of runtime, without `block_in_place` (which a current-thread runtime refuses).
+#[test]
+fn the_store_works_when_called_from_inside_a_tokio_runtime() {
+    let Some(pg) = Cluster::start() else { return };
+    let current = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for (n, rt) in [current, multi].into_iter().enumerate() {
+        let url = pg.url();
+        rt.block_on(async move {
+            let task = tokio::spawn(async move {
+                let mut s = PgStore::connect(&url).unwrap();
+                s.put_order(&order(&format!("o{n}"))).unwrap();
+                assert_eq!(s.orders(&"alice".into()).unwrap().len(), n + 1);
+                s.commit().unwrap();
+                // Dropped here too, inside the runtime.
+            });
+            task.await.unwrap();
+        });
+    }
+    let s = PgStore::connect(&pg.url()).unwrap();
+    assert_eq!(order_ids(&s), vec!["o0", "o1"]);
+}
+
 /// Chat messages per second a client gets answered through a whole broker on `store`.
 fn chats_per_second(store: impl DataStore + 'static, n: u64) -> f64 {
     let (mut b, _) = broker(store, T0);
