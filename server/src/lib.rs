@@ -12,6 +12,7 @@ pub mod server;
 pub mod simulator;
 pub mod sqlite_store;
 mod switchboard;
+pub mod cluster;
 pub mod tls;
 pub mod tokens;
 pub mod visitors;

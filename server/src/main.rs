@@ -152,6 +152,15 @@ struct Cli {
     /// Seconds between callback attempts; the client keeps its place in the queue meanwhile.
     #[arg(long, default_value_t = 120)]
     callback_retry_secs: u64,
+    /// Run as one node of a cluster on this PostgreSQL (libpq URL) instead of the SQLite --db; needs --nats.
+    #[arg(long, env = "FRONTDESK_POSTGRES", requires = "nats", hide_env_values = true)]
+    postgres: Option<String>,
+    /// The NATS server the cluster's nodes talk through, e.g. nats://127.0.0.1:4222; needs --postgres.
+    #[arg(long, env = "FRONTDESK_NATS", requires = "postgres")]
+    nats: Option<String>,
+    /// This node's name in the cluster (unique; the host name if not given).
+    #[arg(long, env = "FRONTDESK_NODE")]
+    node: Option<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -316,6 +325,14 @@ async fn main() {
             c.ring_timeout = std::time::Duration::from_secs(cli.sip_ring_secs.max(5));
             c
         }),
+        cluster: match (cli.postgres, cli.nats) {
+            (Some(postgres), Some(nats)) => Some(frontdesk_server::cluster::ClusterConfig {
+                postgres,
+                nats,
+                node: cli.node.unwrap_or_else(|| std::env::var("HOSTNAME").unwrap_or_else(|_| format!("node-{}", std::process::id()))),
+            }),
+            _ => None,
+        },
         callback_attempts: cli.callback_attempts,
         callback_retry: std::time::Duration::from_secs(cli.callback_retry_secs.max(1)),
         turn: match (cli.turn.is_empty(), cli.turn_secret) {

@@ -104,6 +104,8 @@ pub struct ServerConfig {
     pub visitors: crate::visitors::VisitorConfig,
     /// SIP for callbacks (the dialer and its trunk); `None` leaves callbacks to agents, who see the number.
     pub sip: Option<crate::sip::SipConfig>,
+    /// Several nodes on PostgreSQL and NATS (`docs/cluster.md`); `None` is one node on `db`.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
     /// Attempts on a client's line before a callback is given up.
     pub callback_attempts: u32,
     /// Wait between callback attempts (the client keeps its place).
@@ -142,13 +144,14 @@ impl Default for ServerConfig {
             turn: None,
             visitors: crate::visitors::VisitorConfig { site_keys: vec![], identity_secret: None, ttl: Duration::from_secs(86_400), per_addr_per_min: 20 },
             sip: None,
+            cluster: None,
             callback_attempts: BrokerConfig::default().callback_attempts,
             callback_retry: BrokerConfig::default().callback_retry,
         }
     }
 }
 
-enum Out {
+pub(crate) enum Out {
     Frame(Vec<u8>),
     Close,
 }
@@ -157,22 +160,22 @@ enum Out {
 /// (which subtracts once a frame is written). Above the high-water mark the broker holds the
 /// connection's events (`set_writable(false)`) and the connection's reader stops reading, so the
 /// queue holds at most the high-water mark and one frame.
-struct OutQueue {
-    bytes: AtomicUsize,
-    paused: AtomicBool,
-    low: usize,
+pub(crate) struct OutQueue {
+    pub(crate) bytes: AtomicUsize,
+    pub(crate) paused: AtomicBool,
+    pub(crate) low: usize,
 }
 
 /// The broker task's end of a connection.
 pub(crate) struct ConnOut {
-    tx: mpsc::UnboundedSender<Out>,
-    q: Arc<OutQueue>,
+    pub(crate) tx: mpsc::UnboundedSender<Out>,
+    pub(crate) q: Arc<OutQueue>,
 }
 
 impl ConnOut {
     /// Queues a frame, counted before the writer can see it (the writer subtracts what it wrote);
     /// returns the bytes now queued.
-    fn send(&self, frame: Vec<u8>) -> usize {
+    pub(crate) fn send(&self, frame: Vec<u8>) -> usize {
         let len = frame.len();
         let queued = self.q.bytes.fetch_add(len, Ordering::SeqCst) + len;
         if self.tx.send(Out::Frame(frame)).is_err() {
@@ -234,13 +237,18 @@ impl Running {
 
 fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
     let verifier: Box<dyn Verifier> = Box::new(JwtVerifier::new(&cfg.secret));
-    let (store, fresh): (Box<dyn DataStore>, bool) = match &cfg.db {
-        Some(p) => {
+    let (store, fresh): (Box<dyn DataStore>, bool) = match (&cfg.cluster, &cfg.db) {
+        (Some(c), _) => {
+            let s = crate::pg_store::PgStore::connect(&c.postgres).map_err(|e| format!("PostgreSQL: {e}"))?;
+            let fresh = s.is_empty().map_err(|e| e.to_string())?;
+            (Box::new(s), fresh)
+        }
+        (None, Some(p)) => {
             let s = SqliteStore::open(p).map_err(|e| e.to_string())?;
             let fresh = s.is_empty().map_err(|e| e.to_string())?;
             (Box::new(s), fresh)
         }
-        None => (Box::new(MemoryStore::new()), true),
+        (None, None) => (Box::new(MemoryStore::new()), true),
     };
     let mail_retry = cfg.mail.as_ref().map_or(BrokerConfig::default().mail_retry, |m| m.retry);
     let ice_servers = if cfg.stun.is_empty() { vec![] } else { vec![frontdesk_core::call::IceServer { urls: cfg.stun.clone(), username: None, credential: None }] };
@@ -280,15 +288,22 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let listener = TcpListener::bind(cfg.addr).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let now = wall_clock();
-    let mut broker = build_broker(&cfg, now)?;
-    let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
     let (tx, rx) = mpsc::unbounded_channel();
-    let mailroom = Mailroom::open(cfg.db.as_deref(), cfg.mail.as_ref(), tx.clone())?;
-    let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), tx.clone()).await?;
-    let sip_addr = switchboard.local_addr();
-    let smtp = match cfg.mail.as_ref().and_then(|m| m.inbound.as_ref()) {
-        Some(inbound) => Some(mailroom::listen(inbound, tx.clone()).await?),
-        None => None,
+    // In a cluster the broker runs on whichever node leads, later; here only on this node, now.
+    let (local, sip_addr, smtp) = match &cfg.cluster {
+        Some(_) => (None, None, None),
+        None => {
+            let mut broker = build_broker(&cfg, now)?;
+            let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
+            let mailroom = Mailroom::open(cfg.db.as_deref(), cfg.mail.as_ref(), tx.clone())?;
+            let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), tx.clone()).await?;
+            let sip_addr = switchboard.local_addr();
+            let smtp = match cfg.mail.as_ref().and_then(|m| m.inbound.as_ref()) {
+                Some(inbound) => Some(mailroom::listen(inbound, tx.clone()).await?),
+                None => None,
+            };
+            (Some((broker, sim, mailroom, switchboard)), sip_addr, smtp)
+        }
     };
     let smtp_addr = smtp.as_ref().map(|l| l.local_addr());
     if let Some(a) = smtp_addr {
@@ -312,7 +327,11 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     });
     let mut xmpp_addr = None;
     let mut accepts = vec![];
-    if let Some(xa) = cfg.xmpp_addr {
+    if cfg.cluster.is_some() && cfg.xmpp_addr.is_some() {
+        // Its sessions talk to a broker in this process; a gateway has none.
+        warn!("the XMPP endpoint is not served by a cluster node; turn it off with --xmpp-addr off");
+    }
+    if let Some(xa) = cfg.xmpp_addr.filter(|_| cfg.cluster.is_none()) {
         let xl = TcpListener::bind(xa).await.map_err(|e| format!("cannot listen on {xa}: {e}"))?;
         xmpp_addr = Some(xl.local_addr().map_err(|e| e.to_string())?);
         let ctx = xctx.clone();
@@ -364,7 +383,10 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         })));
     }
     let task = tokio::spawn(async move {
-        run(broker, sim, mailroom, switchboard, rx, stop_rx, cfg, xrx).await;
+        match local {
+            Some((broker, sim, mailroom, switchboard)) => run(broker, sim, mailroom, switchboard, rx, stop_rx, cfg, xrx).await,
+            None => cluster_node(cfg, rx, stop_rx).await,
+        }
         for a in &accepts {
             a.abort();
         }
@@ -376,6 +398,79 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     });
     info!(%addr, "frontdesk server listening");
     Ok(Running { addr, xmpp_addr, smtp_addr, sip_addr, smtp, stop: Some(stop_tx), task, pending })
+}
+
+/// A cluster node: the gateway for this node's sockets, and the broker while this node leads.
+async fn cluster_node(cfg: Arc<ServerConfig>, rx: mpsc::UnboundedReceiver<Input>, stop: oneshot::Receiver<()>) {
+    use crate::cluster;
+    let cl = cfg.cluster.clone().expect("a cluster node");
+    let (nats, down) = match cluster::connect_nats(&cl.nats).await {
+        Ok(x) => x,
+        Err(e) => {
+            warn!("{e}");
+            return;
+        }
+    };
+    let gateway = tokio::spawn(cluster::gateway(rx, nats.clone(), down, cl.node.clone()));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let leader = {
+        let (cfg, cancel, nats) = (cfg.clone(), cancel.clone(), nats.clone());
+        tokio::spawn(async move {
+            let (lock, dead) = tokio::select! {
+                l = cluster::acquire(&cl.postgres, &cl.node) => l,
+                _ = cancel.cancelled() => return,
+            };
+            let now = wall_clock();
+            // Blocking while the store restores: this node serves no broker traffic until then anyway.
+            let mut broker = match build_broker(&cfg, now) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!("cannot lead: {e}");
+                    std::process::exit(3);
+                }
+            };
+            let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
+            let (ltx, lrx) = mpsc::unbounded_channel();
+            let mailroom = match Mailroom::open(None, cfg.mail.as_ref(), ltx.clone()) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!("cannot lead: {e}");
+                    std::process::exit(3);
+                }
+            };
+            let switchboard = match crate::switchboard::Switchboard::start(cfg.sip.as_ref(), ltx.clone()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("cannot lead: {e}");
+                    std::process::exit(3);
+                }
+            };
+            let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone(), cfg.out_low_water));
+            let beat = tokio::spawn(cluster::heartbeat(nats.clone(), cl.node.clone(), now.0));
+            let (lstop_tx, lstop_rx) = oneshot::channel();
+            let (_xtx, xrx) = mpsc::unbounded_channel();
+            let mut broker_task = tokio::spawn(run(broker, sim, mailroom, switchboard, lrx, lstop_rx, cfg.clone(), xrx));
+            tokio::select! {
+                _ = dead => {
+                    // Another node may lead by now: two brokers on one database must never run.
+                    tracing::error!("lost the leader lock (PostgreSQL connection gone): exiting");
+                    std::process::exit(3);
+                }
+                _ = &mut broker_task => {}
+                _ = cancel.cancelled() => {
+                    let _ = lstop_tx.send(());
+                    let _ = broker_task.await;
+                }
+            }
+            inbound.abort();
+            beat.abort();
+            drop(lock);
+        })
+    };
+    let _ = stop.await;
+    cancel.cancel();
+    let _ = leader.await;
+    gateway.abort();
 }
 
 async fn run(

@@ -1,0 +1,277 @@
+//! Three nodes on loopback sharing one PostgreSQL and one NATS (both real, started here): a client on
+//! one node and an agent on another chat both ways, a status change reaches a watcher on the third,
+//! and a SIGKILL of the leading node loses nothing acknowledged — its clients fail over to the
+//! other nodes, which take over the broker from the database.
+//!
+//! Without PostgreSQL 15 or nats-server the tests say so and pass, unless `FRONTDESK_REQUIRE_CLUSTER`
+//! is set (tests/run-all.sh sets it): then they fail.
+
+mod common;
+
+use common::{client_token, free_port, Agent, TempDir, SECRET};
+use frontdesk_core::client::{Client, ClientConfig, ClientEvent};
+use frontdesk_core::driver::{client_driver, Handle};
+use frontdesk_core::interaction::Author;
+use frontdesk_core::protocol::{AgentEvent, AgentRequest, Event, Response};
+use frontdesk_core::status::AgentState;
+use frontdesk_core::Medium;
+use frontdesk_net::ws::WsConnector;
+use frontdesk_net::TokioRuntime;
+use futures::channel::mpsc::UnboundedReceiver;
+use futures::StreamExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+fn have_services() -> bool {
+    let nats = Command::new("which").arg("nats-server").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    let pg = Path::new(PG_BIN).join("initdb").exists();
+    if nats && pg {
+        return true;
+    }
+    if std::env::var_os("FRONTDESK_REQUIRE_CLUSTER").is_some() {
+        panic!("PostgreSQL 15 or nats-server missing and FRONTDESK_REQUIRE_CLUSTER is set: apt-get install -y postgresql nats-server");
+    }
+    eprintln!("SKIPPED: PostgreSQL 15 or nats-server not installed (apt-get install -y postgresql nats-server)");
+    false
+}
+
+/// A throwaway PostgreSQL cluster in a temp dir, on a loopback port, stopped on drop.
+struct Postgres {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    fn start(tmp: &TempDir) -> Postgres {
+        let dir = tmp.0.join("pg");
+        std::fs::create_dir_all(&dir).unwrap();
+        // initdb refuses to run as root; the cluster belongs to the postgres user.
+        let as_pg = |args: &[&str]| {
+            let st = Command::new("runuser").arg("-u").arg("postgres").arg("--").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+            assert!(st.success(), "{args:?} failed");
+        };
+        Command::new("chown").args(["-R", "postgres:postgres", tmp.0.to_str().unwrap()]).status().unwrap();
+        let d = dir.to_str().unwrap();
+        as_pg(&[&format!("{PG_BIN}/initdb"), "-D", d, "-A", "trust", "-U", "postgres", "--no-sync"]);
+        let port = free_port();
+        let opts = format!("-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off");
+        as_pg(&[&format!("{PG_BIN}/pg_ctl"), "-D", d, "-o", &opts, "-l", &format!("{d}/log"), "-w", "start"]);
+        Postgres { dir, port }
+    }
+
+    fn url(&self) -> String {
+        format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--", &format!("{PG_BIN}/pg_ctl"), "-D", self.dir.to_str().unwrap(), "-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn nats(port: u16) -> Proc {
+    Proc(Command::new("nats-server").args(["-a", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nats-server"))
+}
+
+/// One node: its port and its log (to see who leads).
+struct Node {
+    name: String,
+    port: u16,
+    log: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl Node {
+    fn start(name: &str, pg: &Postgres, nats_port: u16, tmp: &TempDir) -> Node {
+        let port = free_port();
+        let log = tmp.0.join(format!("{name}.log"));
+        let mut n = Node { name: name.into(), port, log, proc: None };
+        n.spawn(pg, nats_port);
+        n
+    }
+
+    fn spawn(&mut self, pg: &Postgres, nats_port: u16) {
+        let log = std::fs::File::create(&self.log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_frontdesk-server"))
+            .args(["--addr", &format!("127.0.0.1:{}", self.port), "--secret", std::str::from_utf8(SECRET).unwrap(), "--no-sim", "--xmpp-addr", "off"])
+            .args(["--postgres", &pg.url(), "--nats", &format!("nats://127.0.0.1:{nats_port}"), "--node", &self.name])
+            .env("RUST_LOG", "info,rsipstack=warn")
+            .env("NO_COLOR", "1")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("server binary starts");
+        self.proc = Some(Proc(child));
+    }
+
+    fn base(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    fn leads(&self) -> bool {
+        std::fs::read_to_string(&self.log).is_ok_and(|l| l.contains("this node leads"))
+    }
+
+    fn kill(&mut self) {
+        self.proc = None;
+    }
+}
+
+async fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < end, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A client on the async driver whose URL lists several nodes.
+struct App {
+    h: Handle<Client>,
+    rx: UnboundedReceiver<ClientEvent>,
+    seen: Vec<ClientEvent>,
+}
+
+impl App {
+    fn start(urls: &[String], c: &str) -> App {
+        let mut cfg = ClientConfig::new(client_token(c), 7);
+        cfg.backoff_initial = Duration::from_millis(50);
+        cfg.backoff_max = Duration::from_millis(400);
+        let list = urls.iter().map(|u| format!("{u}/client")).collect::<Vec<_>>().join(",");
+        let (h, rx, fut) = client_driver(Client::new(cfg), WsConnector::new(list), TokioRuntime);
+        tokio::spawn(fut);
+        App { h, rx, seen: vec![] }
+    }
+
+    async fn wait(&mut self, secs: u64, f: impl Fn(&ClientEvent) -> bool) -> ClientEvent {
+        if let Some(i) = self.seen.iter().position(&f) {
+            return self.seen.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let e = tokio::time::timeout_at(deadline, self.rx.next()).await.unwrap_or_else(|_| panic!("timed out; last {:?}", self.seen.iter().rev().take(4).collect::<Vec<_>>())).expect("driver");
+            if f(&e) {
+                return e;
+            }
+            self.seen.push(e);
+        }
+    }
+
+    async fn answer(&mut self, id: u64, secs: u64) -> Result<Response, frontdesk_core::protocol::ErrorBody> {
+        match self.wait(secs, |e| matches!(e, ClientEvent::Completed { id: i, .. } if *i == id)).await {
+            ClientEvent::Completed { result, .. } => result,
+            _ => unreachable!(),
+        }
+    }
+}
+
+/// Reattaches a console whose node closed its socket (the leader changed), until it resumes.
+async fn back(a: &mut Agent, secs: u64) {
+    assert!(a.reattach(secs).await, "the console's session resumed on the new leader");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_one_broker_and_a_sigkilled_leader_loses_nothing() {
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let _nats = nats(nats_port);
+    // A leads (it starts first); B and C follow.
+    let mut a = Node::start("a", &pg, nats_port, &tmp);
+    let end = Instant::now() + Duration::from_secs(20);
+    while !a.leads() {
+        assert!(Instant::now() < end, "node a did not lead: {}", std::fs::read_to_string(&a.log).unwrap_or_default());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b = Node::start("b", &pg, nats_port, &tmp);
+    let c = Node::start("c", &pg, nats_port, &tmp);
+    for n in [&a, &b, &c] {
+        common::wait_listening(n.port).await;
+    }
+    assert!(!b.leads() && !c.leads(), "one leader");
+
+    // Ann's console on B, Alice on A (failing over to B and C), Bob on C.
+    let mut ann = Agent::connect(&b.base(), "ann", vec![Medium::Chat]).await;
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
+    let mut alice = App::start(&[a.base(), b.base(), c.base()], "alice");
+    alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let mut bob = App::start(&[c.base()], "bob");
+    bob.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+
+    // A chat across nodes, both ways.
+    let id = alice.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, Some("across nodes".into())));
+    let Ok(Response::Interaction(li)) = alice.answer(id, 10).await else { panic!("not started") };
+    let offered = ann.event(|e| matches!(e, AgentEvent::Offered(_))).await;
+    assert!(matches!(offered, AgentEvent::Offered(o) if o.id == li.id));
+    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
+    let id = alice.h.with(|c| c.send_chat(li.id.clone(), "hello from node a"));
+    alice.answer(id, 10).await.unwrap();
+    ann.event(|e| matches!(e, AgentEvent::Chat(m) if m.text == "hello from node a")).await;
+    ann.request(AgentRequest::SendChat { interaction: li.id.clone(), text: "hello from node b".into() }).await.unwrap();
+    alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Chat(m)) if m.text == "hello from node b")).await;
+
+    // A status change made on B reaches the watcher on C.
+    ann.request(AgentRequest::SetState { state: AgentState::AfterWork }).await.unwrap();
+    until(10, "bob on node c sees ann's state set on node b", || bob_sees(&bob_view(&bob), AgentState::AfterWork)).await;
+
+    // Traffic, and the leader killed in the middle of it.
+    let started = Instant::now();
+    let mut acked = vec![];
+    for i in 0..40 {
+        if i == 15 {
+            a.kill();
+        }
+        let text = format!("message {i}");
+        let id = alice.h.with(|c| c.send_chat(li.id.clone(), text.clone()));
+        // Queued while the cluster changes leader; answered once a new one has the database.
+        if alice.answer(id, 30).await.is_ok() {
+            acked.push(text);
+        }
+    }
+    let failover = started.elapsed();
+    until(20, "b or c leads", || b.leads() || c.leads()).await;
+    assert_eq!(acked.len(), 40, "every message was answered, none refused");
+    eprintln!("40 messages with a leader SIGKILLed after 15: {:.1} s; new leader {}", failover.as_secs_f64(), if b.leads() { "b" } else { "c" });
+
+    // The console comes back on B and sees each message once, in order.
+    back(&mut ann, 20).await;
+    let r = ann.request(AgentRequest::Transcript { interaction: li.id.clone(), before: None, limit: Some(200) }).await;
+    let Ok(Response::Transcript(msgs)) = r else { panic!("transcript: {r:?}") };
+    let mine: Vec<&str> = msgs.iter().filter(|m| matches!(m.from, Author::Client(_))).map(|m| m.text.as_str()).collect();
+    let mut want = vec!["hello from node a"];
+    want.extend(acked.iter().map(String::as_str));
+    assert_eq!(mine, want, "every acknowledged message exactly once, in order");
+    // The chat goes on both ways on the new leader.
+    ann.request(AgentRequest::SendChat { interaction: li.id.clone(), text: "still here".into() }).await.unwrap();
+    alice.wait(20, |e| matches!(e, ClientEvent::Pushed(Event::Chat(m)) if m.text == "still here")).await;
+    let _ = (b, c);
+}
+
+fn bob_view(bob: &App) -> Option<frontdesk_core::status::CenterStatus> {
+    bob.h.with(|c| c.view().center.clone())
+}
+
+fn bob_sees(center: &Option<frontdesk_core::status::CenterStatus>, state: AgentState) -> bool {
+    center.as_ref().is_some_and(|c| c.agents.iter().any(|a| a.id.as_str() == "ann" && a.state == state))
+}
