@@ -18,7 +18,12 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
   cargo install wasm-bindgen-cli --version 0.2.130
 fi
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
-command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+# chromium for the browsers, coturn for the TURN-only call, iptables to drop the media inside the call test's namespace.
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v turnserver >/dev/null || missing+=(coturn)
+command -v iptables >/dev/null || missing+=(iptables)
+[ ${#missing[@]} -eq 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
 
 # 2. Build the package and compare it with the committed bundle the server embeds.
 PKG=$TARGET/web/pkg
@@ -59,8 +64,8 @@ CARGO_TARGET_DIR=$TARGET timeout 240 node web/e2e.mjs "$TARGET/debug/frontdesk-s
 first=$(node -e "try{console.log(require('$OUT/results.json').firstStatusMs ?? '?')}catch{console.log('?')}")
 # 5b. Voice and video calls: the server and two Chromium processes with fake devices, in a network
 # namespace with only lo up (loopback flags alone where ip netns is unavailable), bounded.
-CARGO_TARGET_DIR=$TARGET timeout 240 node web/call-e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("call end-to-end test")
-setup=$(node -e "try{const r=require('$OUT/call-results.json');console.log(r.pass?r.voiceSetupMs+' ms voice, '+r.videoSetupMs+' ms video':'?')}catch{console.log('?')}")
+CARGO_TARGET_DIR=$TARGET timeout 280 node web/call-e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("call end-to-end test")
+setup=$(node -e "try{const r=require('$OUT/call-results.json');console.log(r.pass?r.voiceSetupMs+' ms voice, '+r.videoSetupMs+' ms video, '+r.relaySetupMs+' ms video through TURN only':'?')}catch{console.log('?')}")
 
 echo "test-web: wasm+glue+client+widget ${total}B gzipped (budget ${BUDGET}B); first status ${first} ms after navigation; call set-up ${setup} (offer to ICE connected); screenshots in $OUT; ${#fail[@]} failure(s)"
 for f in "${fail[@]}"; do say "FAILED: $f"; done
