@@ -8,7 +8,8 @@
 // both ways (and stop with the camera off), the microphone switched from the keyboard mid-call, an
 // agent hang-up, the same video call through coturn as the only path (relay candidates on both sides,
 // credentials minted by the server), the customer's network dropping mid-call (the session resumes,
-// the media comes back by an ICE restart), a peer that stops answering (the call ends as failed), and
+// the media comes back by an ICE restart; gone for longer than the bound, the call ends as failed
+// with its record), a peer that stops answering (the call ends as failed), and
 // a refused microphone; reports the set-up times (first offer to ICE connected).
 // The customer's page reaches the server through a relay in this process, so its connection (and only
 // its) can be cut; media is cut with iptables inside the namespace (that step needs both).
@@ -413,6 +414,30 @@ try {
   const droppedRecord = await record(dropped.id);
   must(/^voice call, \d+ min \d+ s, hung up by the customer$/.test(droppedRecord), `record: ${droppedRecord}`);
   await card.locator('.done').click();
+  let goneRecord = null, goneMs = null;
+  if (canDropMedia) {
+    // 8d. The customer's network stays away longer than the bound: the agent's side ends the call as
+    // failed (the record is written then), the customer's side gives up by itself too, and once the
+    // network is back the customer's session resumes and shows the call ended, with that record.
+    const gone = await call('voice');
+    relay.down = true;
+    relay.cut();
+    iptables('-I');
+    const cut = Date.now();
+    try {
+      await card.locator('.st', { hasText: 'the connection failed' }).waitFor({ timeout: 40_000 });
+      goneMs = Date.now() - cut;
+      await w.locator('#call-st', { hasText: 'the connection failed' }).waitFor({ timeout: 20_000 });
+    } finally {
+      iptables('-D');
+      relay.down = false;
+    }
+    goneRecord = await record(gone.id);
+    must(/^voice call, \d+ min \d+ s, the connection failed \(Ann's side\)$/.test(goneRecord), `record: ${goneRecord}`);
+    must((await liveState(client, 'client'))[gone.id] === 'ended', 'the customer\'s resumed session does not show the call ended');
+    step(`network gone for good: the agent's side ended the call as failed ${goneMs} ms after the drop, the customer's side gave up too; resumed, the customer sees record "${goneRecord}"`);
+    await card.locator('.done').click();
+  }
 
   // 9. The agent's browser freezes (SIGSTOP, as a machine that hangs): the customer's ICE disconnects,
   // a restart gets no answer, and the customer's side ends the call as failed, never a silent dead
@@ -453,7 +478,7 @@ try {
   await shot(client, '6-client-refused');
 
   const results = { isolation, voiceSetupMs: voice.setupMs, voiceAgentSetupMs: voice.agentSetupMs, videoSetupMs: video.setupMs, videoAgentSetupMs: video.agentSetupMs,
-    relaySetupMs: relayed.setupMs, relayAgentSetupMs: relayed.agentSetupMs, relayPair: relayed.pair, dropRecoveryMs, pair: voice.pair, records: [voiceRecord, videoRecord, droppedRecord, lostRecord, refusedRecord], failedMs, pass: true };
+    relaySetupMs: relayed.setupMs, relayAgentSetupMs: relayed.agentSetupMs, relayPair: relayed.pair, dropRecoveryMs, pair: voice.pair, records: [voiceRecord, videoRecord, droppedRecord, goneRecord, lostRecord, refusedRecord], failedMs, goneMs, pass: true };
   writeFileSync(join(out, 'call-results.json'), JSON.stringify(results, null, 2));
   step(`PASS (set-up: voice ${voice.setupMs} ms, video ${video.setupMs} ms, video through TURN only ${relayed.setupMs} ms)`);
   clearTimeout(deadline);

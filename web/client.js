@@ -761,7 +761,8 @@ export class Call {
 
   _media() { this._send({ kind: 'media', muted: this.muted, camera: this.camera }); this._set(); }
 
-  _send(s) { if (!this.ended) this.party.signal(this.id, s).catch((e) => this._warn(e)); }
+  // Signals queued while the session was away are refused once the call has ended meanwhile: expected.
+  _send(s) { if (!this.ended) this.party.signal(this.id, s).catch((e) => this.ended || this._warn(e)); }
 
   _warn(e) { this.lastError = e; console.warn('frontdesk call:', e); }
 
