@@ -139,7 +139,7 @@ try {
   await agent.screenshot({ path: join(out, 'native-call-agent.png'), fullPage: true });
   const code = await Promise.race([exited, sleep(30_000).then(() => 'timeout')]);
   const done = lines.find((l) => l.event === 'done');
-  must(code === 0 && done, `the Python peer exited ${code}: ${JSON.stringify(lines.at(-1))}`);
+  must(code === 0 && done && done.hung_up_by_agent === null, `the Python peer exited ${code}: ${JSON.stringify(lines.at(-1))}`);
   must(done.frames_received >= 30, `Python received only ${done.frames_received} video frames`);
   step(`frames both ways: the console decoded ${series.at(-1).inFrames - series[0].inFrames} frames in 3 s (and audio), Python received ${done.frames_received} frames and sent ${done.frames_sent} in ${lines.filter((l) => l.event === 'frames').length} s`);
 

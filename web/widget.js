@@ -400,7 +400,8 @@ class FrontdeskWidget extends HTMLElement {
     const key = `${k.id}/${k.camera}/${k.devices.audio}/${k.devices.video}`;
     if (this.devKey === key) return;
     this.devKey = key;
-    navigator.mediaDevices.ondevicechange = () => { this.devKey = null; if (this.call) this.callView(); };
+    // A listener, not ondevicechange: the page around the widget may have its own.
+    if (!this.devWatch) navigator.mediaDevices.addEventListener('devicechange', this.devWatch = () => { this.devKey = null; if (this.call) this.callView(); });
     const d = await Call.deviceList().catch(() => ({ audio: [], video: [] }));
     const cur = { audio: k.local?.getAudioTracks()[0]?.getSettings().deviceId, video: k.local?.getVideoTracks()[0]?.getSettings().deviceId };
     for (const [kind, sel, name] of [['audio', '#c-mic', 'Microphone'], ['video', '#c-vdev', 'Camera']]) {
