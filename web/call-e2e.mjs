@@ -208,7 +208,8 @@ try {
     const p = (pages[side] = ctx.pages()[0] ?? await ctx.newPage());
     p.on('pageerror', (e) => console.error(`call-e2e: ${side} page error: ${e.message}`));
     // Resource errors are reported with their address below; the rest of the console is worth seeing.
-    p.on('console', (m) => { if ((m.type() === 'error' || m.type() === 'warning') && !m.text().startsWith('Failed to load resource')) console.error(`call-e2e: ${side} console: ${m.text()}`); });
+    // Failed WebSockets through the relay are the drops this test makes itself.
+    p.on('console', (m) => { if ((m.type() === 'error' || m.type() === 'warning') && !m.text().startsWith('Failed to load resource') && !m.text().includes(`ws://127.0.0.1:${proxyPort}/client' failed`)) console.error(`call-e2e: ${side} console: ${m.text()}`); });
     p.on('response', (r) => { if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) console.error(`call-e2e: ${side}: ${r.status()} for ${r.url()}`); });
   }
   globalThis.pages = pages;
