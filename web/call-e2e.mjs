@@ -242,7 +242,7 @@ try {
     return { id, setupMs: c.setupMs, agentSetupMs: a.setupMs, pair: c.pair, types: [c.types, a.types], agentPair: a.pair };
   }
   // The record of an ended call, as the customer's history shows it.
-  const record = (id) => until(client, (id) => document.querySelector('frontdesk-widget').client.view().history.find((r) => r.id === id)?.summary, id).then((h) => h.jsonValue());
+  const record = (id, ms) => until(client, (id) => document.querySelector('frontdesk-widget').client.view().history.find((r) => r.id === id)?.summary, id, ms).then((h) => h.jsonValue());
 
   // 2. A voice call: audio flows both ways for at least 3 s.
   const voice = await call('voice');
@@ -425,6 +425,7 @@ try {
     relay.cut();
     iptables('-I');
     const cut = Date.now();
+    let back;
     try {
       await card.locator('.st', { hasText: 'the connection failed' }).waitFor({ timeout: 40_000 });
       goneMs = Date.now() - cut;
@@ -432,11 +433,13 @@ try {
     } finally {
       iptables('-D');
       relay.down = false;
+      back = Date.now();
     }
-    goneRecord = await record(gone.id);
+    // The session's reconnect back-off grew during the outage (up to 30 s between attempts).
+    goneRecord = await record(gone.id, 40_000);
     must(/^voice call, \d+ min \d+ s, the connection failed \(Ann's side\)$/.test(goneRecord), `record: ${goneRecord}`);
     must((await liveState(client, 'client'))[gone.id] === 'ended', 'the customer\'s resumed session does not show the call ended');
-    step(`network gone for good: the agent's side ended the call as failed ${goneMs} ms after the drop, the customer's side gave up too; resumed, the customer sees record "${goneRecord}"`);
+    step(`network gone for good: the agent's side ended the call as failed ${goneMs} ms after the drop, the customer's side gave up too; resumed ${Date.now() - back} ms after the network came back, the customer sees record "${goneRecord}"`);
     await card.locator('.done').click();
   }
 
