@@ -5,13 +5,20 @@
 // selected candidate pair is loopback.
 // Asserts from getStats(): audio flows both ways for 3 s, mute stops outbound audio, an ICE restart
 // reconnects, a customer hang-up ends the interaction on both sides with its record, video frames flow
-// both ways (and stop with the camera off), an agent hang-up, a peer that stops answering (the call
-// ends as failed), and a refused microphone; reports the set-up time (first offer to ICE connected).
+// both ways (and stop with the camera off), the microphone switched from the keyboard mid-call, an
+// agent hang-up, the same video call through coturn as the only path (relay candidates on both sides,
+// credentials minted by the server), the customer's network dropping mid-call (the session resumes,
+// the media comes back by an ICE restart; gone for longer than the bound, the call ends as failed
+// with its record), a peer that stops answering (the call ends as failed), and
+// a refused microphone; reports the set-up times (first offer to ICE connected).
+// The customer's page reaches the server through a relay in this process, so its connection (and only
+// its) can be cut; media is cut with iptables inside the namespace (that step needs both).
 //   node web/call-e2e.mjs <frontdesk-server binary> <out dir for screenshots and call-results.json>
 import { chromium } from 'playwright-core';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, connect } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { tmpdir, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,30 +50,82 @@ if (process.env.FRONTDESK_CALL_NETNS) {
 }
 step(`isolation: ${isolation}`);
 
-const deadline = setTimeout(() => { console.error('call-e2e: timed out after 170 s'); cleanup(); process.exit(1); }, 170_000);
+const deadline = setTimeout(() => { console.error('call-e2e: timed out after 230 s'); cleanup(); process.exit(1); }, 230_000);
 // Stopped from outside: the server must not outlive the test (in the namespace it would keep running).
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => { cleanup(); process.exit(1); });
 const dir = mkdtempSync(join(tmpdir(), 'frontdesk-call-'));
 const port = await new Promise((ok) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); }); });
 const extra = execFileSync(bin, ['--help']).toString().includes('--xmpp-addr') ? ['--xmpp-addr', 'off'] : [];
-let server;
+let server, turn;
 const browsers = [];
+// coturn on loopback with the shared-secret scheme: the server mints each party's credential per call.
+const TURN_SECRET = 'call-e2e-turn-secret';
+const turnPort = await new Promise((ok) => { const x = createServer().listen(0, '127.0.0.1', () => { const p = x.address().port; x.close(() => ok(p)); }); });
+
+async function startTurn() {
+  turn = spawn('turnserver', ['--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${turnPort}`, '--use-auth-secret',
+    `--static-auth-secret=${TURN_SECRET}`, '--realm=frontdesk.test', '--no-tls', '--no-dtls', '--no-cli', '--no-tcp-relay',
+    '--allow-loopback-peers', '--min-port=49152', '--max-port=49400', `--db=${join(dir, 'turndb')}`, `--pidfile=${join(dir, 'turn.pid')}`],
+  { stdio: 'ignore' });
+  const gone = new Promise((_, fail) => {
+    turn.on('error', (e) => fail(new Error(`coturn would not start (apt-get install coturn): ${e.message}`)));
+    turn.on('exit', (c) => fail(new Error(`coturn exited ${c}`)));
+  });
+  // Ready once it answers a STUN binding request (coturn logs nothing useful on stdout).
+  const sock = createSocket('udp4');
+  const answered = new Promise((ok) => sock.once('message', ok));
+  const req = Buffer.alloc(20);
+  req.writeUInt16BE(0x0001, 0);
+  req.writeUInt32BE(0x2112a442, 4);
+  const poke = setInterval(() => sock.send(req, turnPort, '127.0.0.1'), 200);
+  try {
+    await Promise.race([answered, gone, sleep(10_000).then(() => { throw new Error('coturn did not answer STUN in 10 s'); })]);
+  } finally { clearInterval(poke); sock.close(); }
+}
+
+// The customer's way to the server: a TCP relay that can drop like a network does (every socket
+// reset at once, new ones refused until it is back).
+const relay = { down: false, pairs: new Set() };
+const proxy = createServer((c) => {
+  if (relay.down) return c.resetAndDestroy();
+  const u = connect(port, '127.0.0.1');
+  const pair = [c, u];
+  relay.pairs.add(pair);
+  const end = () => { relay.pairs.delete(pair); c.destroy(); u.destroy(); };
+  for (const x of pair) x.on('error', end).on('close', end);
+  c.pipe(u);
+  u.pipe(c);
+});
+relay.cut = () => { for (const [c, u] of relay.pairs) { c.resetAndDestroy(); u.destroy(); } relay.pairs.clear(); };
+const proxyPort = await new Promise((ok) => proxy.listen(0, '127.0.0.1', () => ok(proxy.address().port)));
+// Media (UDP) in this namespace stops and comes back; never outside a namespace of our own.
+const iptables = (op) => {
+  for (const cmd of ['iptables', 'ip6tables']) {
+    const r = spawnSync(cmd, [op, 'INPUT', '-p', 'udp', '-j', 'DROP'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (r.status !== 0) throw new Error(`${cmd} ${op}: ${r.stderr}`);
+  }
+};
+const canDropMedia = !!process.env.FRONTDESK_CALL_NETNS && spawnSync('iptables', ['-L', 'INPUT', '-n'], { stdio: 'ignore' }).status === 0;
 
 function start() {
   return new Promise((ok, fail) => {
-    server = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--db', join(dir, 'fd.db'), '--no-sim', ...extra], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
+    server = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--db', join(dir, 'fd.db'), '--no-sim', ...extra,
+      '--turn', `turn:127.0.0.1:${turnPort}?transport=udp`, '--turn-secret', TURN_SECRET], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
     let text = '';
     server.stdout.on('data', (d) => {
       text += d;
       const demo = text.match(/demo page.*?(http:\/\/\S+)/);
       const agent = text.match(/agent console.*?(http:\/\/\S+)/);
-      if (demo && agent) ok({ demo: demo[1], agent: agent[1] });
+      if (demo && agent) ok({ demo: demo[1].replace(`:${port}/`, `:${proxyPort}/`), agent: agent[1] });
     });
     server.on('exit', (c) => fail(new Error(`server exited ${c}: ${text}`)));
   });
 }
 function cleanup() {
   try { server?.kill('SIGKILL'); } catch {}
+  try { turn?.kill('SIGKILL'); } catch {}
+  proxy.close();
+  relay.cut();
   for (const b of browsers) b.close().catch(() => {});
   rmSync(dir, { recursive: true, force: true });
 }
@@ -95,8 +154,9 @@ function probe(page, side) {
         const p = s.get(x.selectedCandidatePairId);
         const l = s.get(p.localCandidateId);
         const m = s.get(p.remoteCandidateId);
-        r.pair = `${l.address}:${l.port} ${l.candidateType} ${l.protocol} -> ${m.address}:${m.port}`;
+        r.pair = `${l.address}:${l.port} ${l.candidateType} ${l.protocol} -> ${m.address}:${m.port} ${m.candidateType}`;
         r.addrs = [l.address, m.address];
+        r.types = [l.candidateType, m.candidateType];
       }
     });
     return r;
@@ -120,8 +180,9 @@ const LO = /^(127\.\d+\.\d+\.\d+|::1)$/;
 const loopback = ([local, remote] = []) => LO.test(local) || (!process.env.FRONTDESK_CALL_NETNS && LO.test(remote));
 
 try {
+  await startTurn();
   const urls = await start();
-  step(`server on 127.0.0.1:${port}`);
+  step(`server on 127.0.0.1:${port} (the customer's page through a relay on ${proxyPort}), coturn on 127.0.0.1:${turnPort}`);
   const args = ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync', '--use-fake-ui-for-media-stream',
     '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection'];
@@ -147,7 +208,8 @@ try {
     const p = (pages[side] = ctx.pages()[0] ?? await ctx.newPage());
     p.on('pageerror', (e) => console.error(`call-e2e: ${side} page error: ${e.message}`));
     // Resource errors are reported with their address below; the rest of the console is worth seeing.
-    p.on('console', (m) => { if ((m.type() === 'error' || m.type() === 'warning') && !m.text().startsWith('Failed to load resource')) console.error(`call-e2e: ${side} console: ${m.text()}`); });
+    // Failed WebSockets through the relay are the drops this test makes itself.
+    p.on('console', (m) => { if ((m.type() === 'error' || m.type() === 'warning') && !m.text().startsWith('Failed to load resource') && !m.text().includes(`ws://127.0.0.1:${proxyPort}/client' failed`)) console.error(`call-e2e: ${side} console: ${m.text()}`); });
     p.on('response', (r) => { if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) console.error(`call-e2e: ${side}: ${r.status()} for ${r.url()}`); });
   }
   globalThis.pages = pages;
@@ -167,7 +229,7 @@ try {
   await until(client, () => document.querySelector('frontdesk-widget')?.firstStatusMs != null);
 
   // Starts a call from the widget and accepts it in the console; resolves when ICE is connected on both sides.
-  async function call(medium) {
+  async function call(medium, how = '') {
     await w.locator('#start').waitFor({ state: 'visible', timeout: 15_000 });
     await w.locator(`#pick input[value=${medium}]:enabled`).check({ timeout: 15_000 });
     await w.locator('#s-go').click();
@@ -176,11 +238,11 @@ try {
     for (const [p, side] of [[client, 'client'], [agent, 'agent']]) await until(p, (e) => (0, eval)(e)?.state === 'connected', CALL[side]);
     const [c, a] = [await probe(client, 'client'), await probe(agent, 'agent')];
     for (const r of [c, a]) must(loopback(r.addrs), `the selected candidate pair is not loopback: ${r.pair}`);
-    step(`${medium} call ${id} connected: set-up ${c.setupMs} ms on the customer's side (offer sent to ICE connected), ${a.setupMs} ms on the agent's (offer received to ICE connected); pair ${c.pair}`);
-    return { id, setupMs: c.setupMs, agentSetupMs: a.setupMs, pair: c.pair };
+    step(`${medium} call${how} ${id} connected: set-up ${c.setupMs} ms on the customer's side (offer sent to ICE connected), ${a.setupMs} ms on the agent's (offer received to ICE connected); pair ${c.pair}`);
+    return { id, setupMs: c.setupMs, agentSetupMs: a.setupMs, pair: c.pair, types: [c.types, a.types], agentPair: a.pair };
   }
   // The record of an ended call, as the customer's history shows it.
-  const record = (id) => until(client, (id) => document.querySelector('frontdesk-widget').client.view().history.find((r) => r.id === id)?.summary, id).then((h) => h.jsonValue());
+  const record = (id, ms) => until(client, (id) => document.querySelector('frontdesk-widget').client.view().history.find((r) => r.id === id)?.summary, id, ms).then((h) => h.jsonValue());
 
   // 2. A voice call: audio flows both ways for at least 3 s.
   const voice = await call('voice');
@@ -245,6 +307,23 @@ try {
   await shot(client, '4-client-video');
   await shot(agent, '4-agent-video');
 
+  // 6b. The customer picks another microphone from the keyboard: the new device's track replaces the
+  // old one on the sender (no renegotiation), and the agent still hears the customer.
+  const mic = w.locator('#c-mic');
+  await mic.waitFor({ state: 'visible', timeout: 5_000 });
+  const mics = await mic.locator('option').evaluateAll((os) => os.map((o) => o.value));
+  must(mics.length >= 2, `the widget offers ${mics.length} microphone(s): ${mics}`);
+  const micBefore = await w.evaluate((e) => e.call.local.getAudioTracks()[0].getSettings().deviceId);
+  await mic.focus();
+  await client.keyboard.press(mics.indexOf(micBefore) === mics.length - 1 ? 'ArrowUp' : 'ArrowDown');
+  await until(client, (d) => document.querySelector('frontdesk-widget').call.pc.getSenders().find((x) => x.track?.kind === 'audio')?.track.getSettings().deviceId !== d, micBefore, 5_000);
+  const micAfter = await w.evaluate((e) => ({ sent: e.call.pc.getSenders().find((x) => x.track?.kind === 'audio').track.getSettings().deviceId, picked: e.shadowRoot.querySelector('#c-mic').value, live: e.call.local.getAudioTracks().length }));
+  must(micAfter.sent === micAfter.picked && micAfter.live === 1, `the sender does not carry the picked microphone: ${JSON.stringify(micAfter)}`);
+  await sleep(500);
+  s = await series(pages, 2);
+  must(grows(s.agent, (x) => x.inAudio), 'the agent stopped hearing the customer after the microphone change');
+  step(`device choice: ${mics.length} microphones offered; switched by keyboard, the sender carries the new one (replaceTrack), audio still arrives`);
+
   // 7. The customer turns the camera off: no frames reach the agent, who sees it said; on again, they flow.
   await w.locator('#c-cam').click();
   await card.locator('.off:not([hidden])').waitFor({ timeout: 5_000 });
@@ -267,6 +346,102 @@ try {
   must(/^video call, \d+ min \d+ s, hung up by /.test(videoRecord) && !videoRecord.includes('customer'), `record: ${videoRecord}`);
   step(`agent hung up: ended on both sides; record "${videoRecord}"`);
   await card.locator('.done').click();
+
+  // 8b. TURN as the only path: the widget's ice-policy="relay" and the console's #ice=relay, so both
+  // sides gather and use only relay candidates, with the credentials the server minted for the call
+  // (coturn checks their HMAC); audio and video flow both ways through coturn.
+  await w.evaluate((e) => e.setAttribute('ice-policy', 'relay'));
+  await agent.evaluate(() => { location.hash += '&ice=relay'; });
+  const relayed = await call('video', ' through TURN only');
+  for (const [side, t] of [['customer', relayed.types[0]], ['agent', relayed.types[1]]]) must(t?.[0] === 'relay' && t?.[1] === 'relay', `the ${side}'s selected pair is not relay to relay: ${t}`);
+  const creds = await Promise.all([[client, 'client'], [agent, 'agent']].map(([p, side]) => p.evaluate((e) => { const k = (0, eval)(e); const c = k.pc.getConfiguration(); return { policy: c.iceTransportPolicy, turn: c.iceServers.filter((x) => [x.urls].flat().some((u) => u.startsWith('turn:'))).map((x) => x.username) }; }, CALL[side])));
+  for (const c of creds) {
+    const [, expiry] = c.turn[0]?.match(/^(\d+):./) ?? [];
+    must(c.policy === 'relay' && expiry && +expiry * 1000 > Date.now(), `not relay-only with a minted, unexpired TURN credential: ${JSON.stringify(c)}`);
+  }
+  must(creds[0].turn[0] !== creds[1].turn[0], 'both parties got the same TURN user name');
+  s = await series(pages, 4);
+  for (const side of ['client', 'agent']) {
+    must(grows(s[side], (x) => x.inAudio), `${side}: audio did not flow through TURN: ${s[side].map((x) => x.inAudio)}`);
+    must(grows(s[side], (x) => x.inFrames), `${side}: video did not flow through TURN: ${s[side].map((x) => x.inFrames)}`);
+  }
+  step(`TURN only: relay to relay on both sides (${relayed.pair} / ${relayed.agentPair}), user names ${creds.map((c) => c.turn[0]).join(', ')}; for 4 s the customer decoded ${s.client.at(-1).inFrames - s.client[0].inFrames} frames, the agent ${s.agent.at(-1).inFrames - s.agent[0].inFrames}, audio both ways`);
+  await shot(client, '5-client-relay');
+  await w.locator('#c-hang').click();
+  await card.locator('.st', { hasText: 'The customer hung up' }).waitFor({ timeout: 10_000 });
+  await card.locator('.done').click();
+  await w.evaluate((e) => e.removeAttribute('ice-policy'));
+  await agent.evaluate(() => { location.hash = location.hash.replace('&ice=relay', ''); });
+
+  // 8c. The customer's network drops mid-call. First only the session's connection is cut: the
+  // session reconnects and resumes, and the media, which never went through it, keeps flowing.
+  const dropped = await call('voice');
+  const resumed = client.evaluate(() => new Promise((ok) => document.querySelector('frontdesk-widget').addEventListener('frontdesk-connected', (e) => ok(e.detail), { once: true })));
+  relay.cut();
+  s = await series(pages, 3);
+  const again = await Promise.race([resumed, sleep(10_000).then(() => null)]);
+  must(again?.resumed === true, `the customer's session did not resume: ${JSON.stringify(again)}`);
+  must(grows(s.client, (x) => x.inAudio) && grows(s.agent, (x) => x.inAudio), 'audio stopped while the session reconnected');
+  must(s.client.every((x) => x.state === 'connected'), `the call left connected: ${s.client.map((x) => x.state)}`);
+  step('session cut mid-call: it resumed, the call stayed connected, audio flowed both ways throughout');
+  let dropRecoveryMs = null;
+  if (canDropMedia) {
+    // Then the whole network: session and media. ICE disconnects; the customer (the polite side)
+    // restarts ICE, its offer waits in the session's queue, and once the network is back the session
+    // resumes, the agent answers the new credentials, and audio flows again.
+    const before2 = await ufrag(agent, 'agent');
+    relay.down = true;
+    relay.cut();
+    iptables('-I');
+    let restored;
+    try {
+      await until(client, () => document.querySelector('frontdesk-widget').call.state === 'reconnecting', null, 15_000);
+      await until(agent, (e) => (0, eval)(e).state === 'reconnecting', CALL.agent, 10_000);
+      await sleep(1000);
+    } finally {
+      iptables('-D');
+      relay.down = false;
+      restored = Date.now();
+    }
+    await until(agent, ([e, u]) => (0, eval)(e).pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1] !== u, [CALL.agent, before2], 20_000);
+    for (const [p, side] of [[client, 'client'], [agent, 'agent']]) await until(p, (e) => (0, eval)(e)?.state === 'connected' && (0, eval)(e).pc.iceConnectionState !== 'checking', CALL[side], 20_000);
+    dropRecoveryMs = Date.now() - restored;
+    s = await series(pages, 3);
+    must(grows(s.client, (x) => x.inAudio) && grows(s.agent, (x) => x.inAudio), 'audio did not come back after the network did');
+    step(`network dropped (session and media): both sides said reconnecting; ${dropRecoveryMs} ms after it came back the session had resumed, the agent had answered the customer's ICE restart, and audio flows both ways`);
+  } else step('network drop of the media skipped: needs the network namespace and iptables');
+  await w.locator('#c-hang').click();
+  await card.locator('.st', { hasText: 'The customer hung up' }).waitFor({ timeout: 10_000 });
+  const droppedRecord = await record(dropped.id);
+  must(/^voice call, \d+ min \d+ s, hung up by the customer$/.test(droppedRecord), `record: ${droppedRecord}`);
+  await card.locator('.done').click();
+  let goneRecord = null, goneMs = null;
+  if (canDropMedia) {
+    // 8d. The customer's network stays away longer than the bound: the agent's side ends the call as
+    // failed (the record is written then), the customer's side gives up by itself too, and once the
+    // network is back the customer's session resumes and shows the call ended, with that record.
+    const gone = await call('voice');
+    relay.down = true;
+    relay.cut();
+    iptables('-I');
+    const cut = Date.now();
+    let back;
+    try {
+      await card.locator('.st', { hasText: 'the connection failed' }).waitFor({ timeout: 40_000 });
+      goneMs = Date.now() - cut;
+      await w.locator('#call-st', { hasText: 'the connection failed' }).waitFor({ timeout: 20_000 });
+    } finally {
+      iptables('-D');
+      relay.down = false;
+      back = Date.now();
+    }
+    // The session's reconnect back-off grew during the outage (up to 30 s between attempts).
+    goneRecord = await record(gone.id, 40_000);
+    must(/^voice call, \d+ min \d+ s, the connection failed \(Ann's side\)$/.test(goneRecord), `record: ${goneRecord}`);
+    must((await liveState(client, 'client'))[gone.id] === 'ended', 'the customer\'s resumed session does not show the call ended');
+    step(`network gone for good: the agent's side ended the call as failed ${goneMs} ms after the drop, the customer's side gave up too; resumed ${Date.now() - back} ms after the network came back, the customer sees record "${goneRecord}"`);
+    await card.locator('.done').click();
+  }
 
   // 9. The agent's browser freezes (SIGSTOP, as a machine that hangs): the customer's ICE disconnects,
   // a restart gets no answer, and the customer's side ends the call as failed, never a silent dead
@@ -306,9 +481,10 @@ try {
   step(`microphone refused: the widget said so, the call ended on both sides; record "${refusedRecord}"`);
   await shot(client, '6-client-refused');
 
-  const results = { isolation, voiceSetupMs: voice.setupMs, voiceAgentSetupMs: voice.agentSetupMs, videoSetupMs: video.setupMs, videoAgentSetupMs: video.agentSetupMs, pair: voice.pair, records: [voiceRecord, videoRecord, lostRecord, refusedRecord], failedMs, pass: true };
+  const results = { isolation, voiceSetupMs: voice.setupMs, voiceAgentSetupMs: voice.agentSetupMs, videoSetupMs: video.setupMs, videoAgentSetupMs: video.agentSetupMs,
+    relaySetupMs: relayed.setupMs, relayAgentSetupMs: relayed.agentSetupMs, relayPair: relayed.pair, dropRecoveryMs, pair: voice.pair, records: [voiceRecord, videoRecord, droppedRecord, goneRecord, lostRecord, refusedRecord], failedMs, goneMs, pass: true };
   writeFileSync(join(out, 'call-results.json'), JSON.stringify(results, null, 2));
-  step(`PASS (set-up: voice ${voice.setupMs} ms, video ${video.setupMs} ms)`);
+  step(`PASS (set-up: voice ${voice.setupMs} ms, video ${video.setupMs} ms, video through TURN only ${relayed.setupMs} ms)`);
   clearTimeout(deadline);
   cleanup();
 } catch (e) {

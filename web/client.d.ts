@@ -310,12 +310,34 @@ export interface RTCIceServerLike { urls: string[]; username?: string; credentia
 /** Who ended a call and why: `local` is this side. */
 export interface CallEnd { by: "local" | "remote"; reason: "normal" | "failed" | "media_refused"; }
 
+/** Options of a new Call. */
+export interface CallOptions {
+  /** Add the camera (a video call). */
+  video?: boolean;
+  /** The customer's side: yields on offer collisions, makes the first offer, restarts ICE. */
+  polite?: boolean;
+  /** `relay`: media only through TURN (neither party learns the other's addresses); default `all`. */
+  iceTransportPolicy?: "all" | "relay";
+  /** The microphone and camera to use (`deviceId`s from `Call.deviceList()`); default the browser's. */
+  devices?: { audio?: string; video?: string };
+  /** Called after every change. */
+  onchange?: (call: Call) => void;
+}
+
 /** A voice or video call of one interaction over a Client's or an Agent's session: WebRTC with perfect
- *  negotiation, trickle ICE, an ICE restart when the connection drops, mute and camera. */
+ *  negotiation, trickle ICE, an ICE restart when the connection drops, mute, camera and device choice. */
 export class Call {
-  /** A call for `interaction` over `party`'s signalling; `video` adds the camera, `polite` (the customer)
-   *  yields on offer collisions and makes the first offer; `onchange(call)` after every change. Call `start()`. */
-  constructor(party: Client | Agent, interaction: string, options?: { video?: boolean; polite?: boolean; onchange?: (call: Call) => void });
+  /** A call for `interaction` over `party`'s signalling (see `CallOptions`). Call `start()`. */
+  constructor(party: Client | Agent, interaction: string, options?: CallOptions);
+  /** The microphones and cameras there are (labelled once the call has its devices). */
+  static deviceList(): Promise<{ audio: MediaDeviceInfo[]; video: MediaDeviceInfo[] }>;
+  /** The chosen microphone and camera (absent: the browser's default). */
+  readonly devices: { audio?: string; video?: string };
+  /** Which ICE candidates the call may use. */
+  readonly iceTransportPolicy: "all" | "relay";
+  /** Switches the microphone or camera mid-call (replaceTrack, no renegotiation); rejects and keeps
+   *  the old device when the new one cannot be opened. */
+  setDevice(kind: "audio" | "video", deviceId: string): Promise<void>;
   /** The interaction. */
   readonly id: string;
   /** Whether the camera is part of the call. */

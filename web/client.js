@@ -568,12 +568,16 @@ const SETUP_MS = 60_000;
 const RESTART_MS = 15_000;
 
 /** A voice or video call of one interaction over a Client's or an Agent's session: WebRTC with perfect
- *  negotiation, trickle ICE, an ICE restart when the connection drops, mute and camera. */
+ *  negotiation, trickle ICE, an ICE restart when the connection drops, mute, camera and device choice. */
 export class Call {
   /** A call for `interaction` over `party`'s signalling; `video` adds the camera, `polite` (the customer)
-   *  yields on offer collisions and makes the first offer; `onchange(call)` after every change. Call `start()`. */
-  constructor(party, interaction, { video = false, polite = false, onchange } = {}) {
-    Object.assign(this, { party, id: interaction, video, polite, onchange });
+   *  yields on offer collisions, makes the first offer and restarts ICE; `iceTransportPolicy: 'relay'`
+   *  sends media only through TURN (hiding both parties' addresses from each other); `devices`
+   *  (`{audio, video}` device ids) picks the microphone and camera; `onchange(call)` after every change. Call `start()`. */
+  constructor(party, interaction, { video = false, polite = false, iceTransportPolicy = 'all', devices = {}, onchange } = {}) {
+    Object.assign(this, { party, id: interaction, video, polite, iceTransportPolicy, onchange });
+    /** The chosen microphone and camera (`deviceId`s; absent: the browser's default). */
+    this.devices = { ...devices };
     /** `new`, `media` (asking for devices), `connecting`, `connected`, `reconnecting`, `ended`. */
     this.state = 'new';
     this.muted = false;
@@ -601,7 +605,7 @@ export class Call {
   async start() {
     this._set('media');
     try {
-      this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: this.video });
+      this.local = await navigator.mediaDevices.getUserMedia({ audio: this._want('audio'), video: this.video && this._want('video') });
     } catch (e) {
       this.error = e;
       return this.hangUp('media_refused');
@@ -609,7 +613,7 @@ export class Call {
     // The server has no STUN/TURN configured: loopback and LAN peers still connect.
     const iceServers = await this.party.iceServers(this.id).catch(() => []);
     if (this.ended) return this._stop();
-    const pc = (this.pc = new RTCPeerConnection({ iceServers }));
+    const pc = (this.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: this.iceTransportPolicy === 'relay' ? 'relay' : 'all' }));
     pc.ontrack = ({ track }) => { this.remote.addTrack(track); this._set(); };
     pc.onicecandidate = ({ candidate: c }) => this._send(c
       ? { kind: 'candidate', candidate: c.candidate, sdp_mid: c.sdpMid ?? undefined, sdp_mline_index: c.sdpMLineIndex ?? undefined }
@@ -644,7 +648,7 @@ export class Call {
   async setCamera(on) {
     if (!this.video || !this.local || this.ended || !!on === this.camera) return;
     if (on) {
-      const [t] = (await navigator.mediaDevices.getUserMedia({ video: true })).getVideoTracks();
+      const [t] = (await navigator.mediaDevices.getUserMedia({ video: this._want('video') })).getVideoTracks();
       if (this.ended) return t.stop();
       this.local.addTrack(t);
     } else for (const t of this.local.getVideoTracks()) { t.stop(); this.local.removeTrack(t); }
@@ -653,7 +657,34 @@ export class Call {
     this._media();
   }
 
-  /** Restarts ICE (done by itself when the connection drops); the other side answers the new offer. */
+  /** The microphones and cameras there are (labelled once the call has its devices). */
+  static async deviceList() {
+    const all = await navigator.mediaDevices.enumerateDevices();
+    return { audio: all.filter((d) => d.kind === 'audioinput'), video: all.filter((d) => d.kind === 'videoinput') };
+  }
+
+  /** Switches the microphone (`audio`) or camera (`video`) to a device from `deviceList()` mid-call:
+   *  the new track replaces the old on the sender, so nothing is renegotiated. Rejects (and keeps the
+   *  old device) when the new one cannot be opened. */
+  async setDevice(kind, deviceId) {
+    const old = this.devices[kind];
+    this.devices[kind] = deviceId || undefined;
+    // A camera that is off is only remembered: it opens with the chosen device when turned on.
+    if (!this.local || this.ended || (kind === 'video' && (!this.video || !this.camera))) return this._set();
+    let t;
+    try {
+      [t] = (await navigator.mediaDevices.getUserMedia({ [kind]: this._want(kind) })).getTracks();
+    } catch (e) { this.devices[kind] = old; throw e; }
+    if (this.ended) return t.stop();
+    const was = kind === 'audio' ? this.local.getAudioTracks() : this.local.getVideoTracks();
+    this.local.addTrack(t);
+    for (const x of was) { x.stop(); this.local.removeTrack(x); }
+    this._apply();
+    this._set();
+  }
+
+  /** Restarts ICE (done by itself on the polite side when the connection drops); the other side
+   *  answers the new offer. */
   restart() {
     if (!this.pc || this.ended) return;
     this._restarting = true;
@@ -716,8 +747,17 @@ export class Call {
       clearTimeout(this._t);
       this._set('connected');
     } else if (s === 'failed' && this._restarting) this.hangUp('failed');
-    else if ((s === 'disconnected' || s === 'failed') && !this._restarting) this.restart();
+    else if ((s === 'disconnected' || s === 'failed') && !this._restarting && this.state !== 'reconnecting') {
+      // One side restarts, so the two restarts never collide: the polite one, which yields on
+      // collisions anyway. The other waits for its offer (relayed once the polite side's session is
+      // back), under the same bound, so a peer that never returns still ends the call as failed.
+      if (this.polite) this.restart();
+      else { this._set('reconnecting'); this._deadline(RESTART_MS); }
+    }
   }
+
+  // The constraint for a device kind: the chosen device exactly, else any.
+  _want(kind) { return this.devices[kind] ? { deviceId: { exact: this.devices[kind] } } : true; }
 
   // A call that does not (re)connect in time ends as failed rather than staying silent.
   _deadline(ms) {
@@ -727,7 +767,8 @@ export class Call {
 
   _media() { this._send({ kind: 'media', muted: this.muted, camera: this.camera }); this._set(); }
 
-  _send(s) { if (!this.ended) this.party.signal(this.id, s).catch((e) => this._warn(e)); }
+  // Signals queued while the session was away are refused once the call has ended meanwhile: expected.
+  _send(s) { if (!this.ended) this.party.signal(this.id, s).catch((e) => this.ended || this._warn(e)); }
 
   _warn(e) { this.lastError = e; console.warn('frontdesk call:', e); }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Web bindings and widget, end to end, from a fresh Debian 12 (as root): installs the tools, builds the
 # package, checks it against the committed bundle and the size budget, runs the wasm-bindgen tests and
-# the headless-Chromium end-to-end test, and prints one summary line. Screenshots: target/web-e2e/.
+# the headless-Chromium end-to-end tests (the widget; calls, TURN-only and a network drop included; a
+# Python/aiortc peer calling the console), and prints one summary line. Screenshots: target/web-e2e/.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -18,7 +19,12 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
   cargo install wasm-bindgen-cli --version 0.2.130
 fi
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
-command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+# chromium for the browsers, coturn for the TURN-only call, iptables to drop the media inside the call test's namespace.
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v turnserver >/dev/null || missing+=(coturn)
+command -v iptables >/dev/null || missing+=(iptables)
+[ ${#missing[@]} -eq 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
 
 # 2. Build the package and compare it with the committed bundle the server embeds.
 PKG=$TARGET/web/pkg
@@ -59,9 +65,28 @@ CARGO_TARGET_DIR=$TARGET timeout 240 node web/e2e.mjs "$TARGET/debug/frontdesk-s
 first=$(node -e "try{console.log(require('$OUT/results.json').firstStatusMs ?? '?')}catch{console.log('?')}")
 # 5b. Voice and video calls: the server and two Chromium processes with fake devices, in a network
 # namespace with only lo up (loopback flags alone where ip netns is unavailable), bounded.
-CARGO_TARGET_DIR=$TARGET timeout 240 node web/call-e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("call end-to-end test")
-setup=$(node -e "try{const r=require('$OUT/call-results.json');console.log(r.pass?r.voiceSetupMs+' ms voice, '+r.videoSetupMs+' ms video':'?')}catch{console.log('?')}")
+CARGO_TARGET_DIR=$TARGET timeout 280 node web/call-e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("call end-to-end test")
+setup=$(node -e "try{const r=require('$OUT/call-results.json');console.log(r.pass?r.voiceSetupMs+' ms voice, '+r.videoSetupMs+' ms video, '+r.relaySetupMs+' ms video through TURN only':'?')}catch{console.log('?')}")
+# 5c. A native peer: the Python example on the uniffi bindings with aiortc calls the console in Chromium
+# (namespace only). The library only, not the wheel: the package is laid out from the committed
+# generated module (test-bindings.sh checks that it is current). aiortc lives in a cached venv.
+native="?"
+AIORTC=1.16.0
+VENV=${FRONTDESK_CACHE:-$HOME/.cache/frontdesk-web}/native-call-venv
+if ! cargo build -p frontdesk-uniffi; then
+  fail+=("uniffi library build")
+else
+  if ! "$VENV/bin/python" -c "import aiortc, sys; sys.exit(aiortc.__version__ != '$AIORTC')" 2>/dev/null; then
+    python3 -c 'import ensurepip, venv' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
+    rm -rf "$VENV" && python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --disable-pip-version-check "aiortc==$AIORTC"
+  fi
+  if timeout 150 node web/native-call-e2e.mjs "$TARGET/debug/frontdesk-server" "$TARGET/debug/libfrontdesk_uniffi.so" "$VENV/bin/python" "$OUT"; then
+    native=$(node -e "const r=require('$OUT/native-call-results.json');console.log(r.skipped?'skipped (no ip netns)':r.setupMs+' ms')")
+  else
+    fail+=("native (Python + aiortc) call test")
+  fi
+fi
 
-echo "test-web: wasm+glue+client+widget ${total}B gzipped (budget ${BUDGET}B); first status ${first} ms after navigation; call set-up ${setup} (offer to ICE connected); screenshots in $OUT; ${#fail[@]} failure(s)"
+echo "test-web: wasm+glue+client+widget ${total}B gzipped (budget ${BUDGET}B); first status ${first} ms after navigation; call set-up ${setup} (offer to ICE connected), Python/aiortc to the console ${native}; screenshots in $OUT; ${#fail[@]} failure(s)"
 for f in "${fail[@]}"; do say "FAILED: $f"; done
 [ ${#fail[@]} -eq 0 ]

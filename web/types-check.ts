@@ -1,6 +1,6 @@
 // Compiled (not run) by test-web.sh with `tsc --noEmit --strict`: the package's TypeScript types are
 // valid and describe the documented usage of the Client and the widget.
-import init, { Agent, Client, MEDIA, type AgentView, type CenterStatus, type ChatMessage, type ClientView, type FrontdeskError } from './frontdesk.js';
+import init, { Agent, Call, Client, MEDIA, type CallOptions, type AgentView, type CenterStatus, type ChatMessage, type ClientView, type FrontdeskError } from './frontdesk.js';
 import type { FrontdeskWidget } from './frontdesk-widget.js';
 
 export async function example(token: string, saved: string | null): Promise<number> {
@@ -21,4 +21,14 @@ export async function example(token: string, saved: string | null): Promise<numb
   const av: AgentView = a.view();
   const live = await c.getLive();
   return seat.live.length + av.offers.length + live.length + sent.seq + v.pending.length + history.length + (widget?.firstStatusMs ?? 0) + c.save().length;
+}
+
+// A relay-only call on a chosen microphone, switched to another mid-call.
+export async function relayCall(c: Client, interaction: string): Promise<string> {
+  const { audio } = await Call.deviceList();
+  const options: CallOptions = { video: true, polite: true, iceTransportPolicy: 'relay', devices: { audio: audio[0]?.deviceId } };
+  const k = new Call(c, interaction, options);
+  await k.start();
+  await k.setDevice('audio', audio.at(-1)?.deviceId ?? '');
+  return `${k.iceTransportPolicy} ${k.devices.audio ?? 'default'} ${k.state}`;
 }

@@ -2,7 +2,8 @@ import { Client, Call, CenterStatus, ChatMessage, Invitation, AlertFired } from 
 export { Client, Call };
 
 /** `<frontdesk-widget token="…" server="wss://…" title="…">`, or `site-key="…"` instead of `token` for
- *  visitors (a token from the server's `POST /visitor`): the live contact-center widget. */
+ *  visitors (a token from the server's `POST /visitor`); `ice-policy="relay"` sends call media only
+ *  through TURN: the live contact-center widget. */
 export declare class FrontdeskWidget extends HTMLElement {
   /** The client once the widget has a token (null before). */
   readonly client: Client | null;

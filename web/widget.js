@@ -188,6 +188,7 @@ class FrontdeskWidget extends HTMLElement {
   <div id="call" class="call" data-testid="call" hidden><div class="v" id="vids"><video id="rv" autoplay playsinline></video><span class="off" id="roff" hidden>Camera off</span><video id="lv" autoplay playsinline muted></video></div>
    <p><b id="call-st" role="status"></b> <span id="call-t" aria-label="Call duration"></span> <small id="call-peer"></small></p>
    <div class="row" id="call-ctl"><button type="button" class="ghost" id="c-mute">Mute</button><button type="button" class="ghost" id="c-cam">Camera off</button><button type="button" class="bad" id="c-hang">Hang up</button></div>
+   <div class="row" id="call-dev" hidden><select id="c-mic" aria-label="Microphone"></select><select id="c-vdev" aria-label="Camera"></select></div>
    <p class="err" id="call-err" role="alert"></p></div>
   <form id="start">
    <fieldset class="media"><legend class="sr">Medium</legend><div id="pick"></div></fieldset>
@@ -343,8 +344,12 @@ class FrontdeskWidget extends HTMLElement {
     let k = this.call;
     if (k && (live ? live.id !== k.id : !k.ended)) { k.close(); if (live) k = this.call = null; }
     if (!k && isCall(live) && live.state === 'connected') {
-      k = this.call = new Call(this.client, live.id, { video: live.medium === 'video', polite: true, onchange: () => this.callView() });
+      // `ice-policy="relay"`: media only through the center's TURN server, so the agent never learns
+      // the visitor's address (and a network that blocks direct media still gets through).
+      const iceTransportPolicy = this.getAttribute('ice-policy') === 'relay' ? 'relay' : 'all';
+      k = this.call = new Call(this.client, live.id, { video: live.medium === 'video', polite: true, iceTransportPolicy, devices: this.devices, onchange: () => this.callView() });
       this.$('#call-err').textContent = '';
+      this.devKey = null;
       k.start();
     }
     this.$('#call').hidden = !k && !isCall(live);
@@ -383,8 +388,32 @@ class FrontdeskWidget extends HTMLElement {
     $('#call-peer').textContent = k.peer.muted ? `${who} muted` : '';
     if ($('#rv').srcObject !== k.remote) $('#rv').srcObject = k.remote;
     if (k.local && $('#lv').srcObject !== k.local) $('#lv').srcObject = k.local;
+    $('#call-dev').hidden = !k.local || !!e;
+    if (k.local && !e) this.devicePickers(k);
     $('#call-t').textContent = k.connectedAt && !e ? clock(Date.now() - k.connectedAt) : '';
     if (k.connectedAt && !e) this.tick = setTimeout(() => this.callView(), 1000);
+  }
+
+  // The microphone and camera pickers, filled once the devices are granted (labels need that) and
+  // again when a device comes or goes; a choice applies at once and to the next call.
+  async devicePickers(k) {
+    const key = `${k.id}/${k.camera}/${k.devices.audio}/${k.devices.video}`;
+    if (this.devKey === key) return;
+    this.devKey = key;
+    // A listener, not ondevicechange: the page around the widget may have its own.
+    if (!this.devWatch) navigator.mediaDevices.addEventListener('devicechange', this.devWatch = () => { this.devKey = null; if (this.call) this.callView(); });
+    const d = await Call.deviceList().catch(() => ({ audio: [], video: [] }));
+    const cur = { audio: k.local?.getAudioTracks()[0]?.getSettings().deviceId, video: k.local?.getVideoTracks()[0]?.getSettings().deviceId };
+    for (const [kind, sel, name] of [['audio', '#c-mic', 'Microphone'], ['video', '#c-vdev', 'Camera']]) {
+      const s = this.$(sel);
+      s.hidden = kind === 'video' && !k.video;
+      s.innerHTML = d[kind].map((x, i) => `<option value="${esc(x.deviceId)}"${(k.devices[kind] || cur[kind]) === x.deviceId ? ' selected' : ''}>${esc(x.label || `${name} ${i + 1}`)}</option>`).join('');
+      s.onchange = () => {
+        this.devices = { ...this.devices, [kind]: s.value };
+        this.$('#call-err').textContent = '';
+        k.setDevice(kind, s.value).catch((x) => { this.devKey = null; this.$('#call-err').textContent = `That ${name.toLowerCase()} could not be used (${x.name === 'NotAllowedError' ? 'permission refused' : x.message || x.name}).`; this.callView(); });
+      };
+    }
   }
 
   history(records) {
