@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use (xmllint for the PIDF schema test, valgrind and pkg-config for the C
-# ABI, coturn for the TURN credential test, sipp and baresip for the SIP dialer test); cheap when
-# already present. FRONTDESK_REQUIRE_SIP makes the SIP test fail rather than skip without them.
+# ABI, coturn for the TURN credential test, sipp and baresip for the SIP dialer test, PostgreSQL and
+# nats-server for the PostgreSQL store and the cluster tests, which start their own instances on
+# loopback); cheap when already present. The FRONTDESK_REQUIRE_* variables make those tests fail
+# rather than skip without them.
 need=""
-for p in pkg-config valgrind libxml2-utils coturn sip-tester baresip-core; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
+for p in pkg-config valgrind libxml2-utils coturn sip-tester baresip-core postgresql-15 nats-server; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
 if [ -n "$need" ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "== installing Debian packages:$need"
@@ -23,7 +25,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import slixmpp, aiosm
   "$venv/bin/pip" install -q --disable-pip-version-check "slixmpp==1.17.0" "aiosmtpd==1.4.6"
 fi
 export FRONTDESK_PYTHON="$venv/bin/python"
-export FRONTDESK_REQUIRE_SIP=1
+export FRONTDESK_REQUIRE_SIP=1 FRONTDESK_REQUIRE_PG=1 FRONTDESK_REQUIRE_CLUSTER=1
 
 echo "== Rust: unit, end-to-end, property and network tests"
 mkdir -p target
