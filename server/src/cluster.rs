@@ -55,15 +55,21 @@ fn header<'a>(h: Option<&'a HeaderMap>, k: &str) -> Option<&'a str> {
 
 /// Connects to NATS, reporting its disconnects so sockets whose frames it may have dropped are
 /// closed.
-pub(crate) async fn connect_nats(url: &str) -> Result<(async_nats::Client, mpsc::UnboundedReceiver<()>), String> {
+pub(crate) async fn connect_nats(url: &str) -> Result<(async_nats::Client, mpsc::UnboundedReceiver<bool>), String> {
     let (tx, rx) = mpsc::unbounded_channel();
     let client = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .event_callback(move |e| {
             let tx = tx.clone();
             async move {
-                if matches!(e, async_nats::Event::Disconnected) {
-                    let _ = tx.send(());
+                match e {
+                    async_nats::Event::Disconnected => {
+                        let _ = tx.send(false);
+                    }
+                    async_nats::Event::Connected => {
+                        let _ = tx.send(true);
+                    }
+                    _ => {}
                 }
             }
         })
@@ -81,7 +87,7 @@ struct Leader {
 }
 
 /// The gateway: the node's sockets, passed to whichever node leads.
-pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_nats::Client, mut nats_down: mpsc::UnboundedReceiver<()>, node: String) {
+pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_nats::Client, mut nats_events: mpsc::UnboundedReceiver<bool>, node: String) {
     let mut socks: HashMap<u64, ConnOut> = HashMap::new();
     let mut next: u64 = 0;
     let (mut outs, mut beats) = match (nats.subscribe(format!("fd.out.{node}")).await, nats.subscribe("fd.leader").await) {
@@ -174,10 +180,15 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                 }
                 last_beat = Instant::now();
             }
-            Some(()) = nats_down.recv() => {
-                // Frames may have been lost either way: start over with the sessions' resume.
-                leader = None;
-                drop_all(&mut socks);
+            Some(up) = nats_events.recv() => {
+                if up {
+                    // Back: the leader drops what it still holds of this node's old sockets.
+                    let _ = nats.publish_with_headers("fd.in", headers(&node, 0, "reset"), Vec::new().into()).await;
+                } else {
+                    // Frames may have been lost either way: start over with the sessions' resume.
+                    leader = None;
+                    drop_all(&mut socks);
+                }
             }
             _ = tick.tick() => {
                 // Refused (the reply dropped) after a wait: the client retries, maybe elsewhere.

@@ -416,61 +416,61 @@ async fn cluster_node(cfg: Arc<ServerConfig>, rx: mpsc::UnboundedReceiver<Input>
     let leader = {
         let (cfg, cancel, nats) = (cfg.clone(), cancel.clone(), nats.clone());
         tokio::spawn(async move {
-            let (lock, dead) = tokio::select! {
-                l = cluster::acquire(&cl.postgres, &cl.node) => l,
-                _ = cancel.cancelled() => return,
-            };
-            let now = wall_clock();
-            // Blocking while the store restores: this node serves no broker traffic until then anyway.
-            let mut broker = match build_broker(&cfg, now) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!("cannot lead: {e}");
-                    std::process::exit(3);
+            // Lead while the lock holds; after losing it (PostgreSQL restarted, the connection cut)
+            // stop the broker at once and queue for the lock again with the others.
+            loop {
+                let (lock, dead) = tokio::select! {
+                    l = cluster::acquire(&cl.postgres, &cl.node) => l,
+                    _ = cancel.cancelled() => return,
+                };
+                match lead(&cfg, &nats, &cl.node, dead, &cancel).await {
+                    Ok(()) => return,
+                    Err(e) => warn!("stopped leading: {e}"),
                 }
-            };
-            let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
-            let (ltx, lrx) = mpsc::unbounded_channel();
-            let mailroom = match Mailroom::open(None, cfg.mail.as_ref(), ltx.clone()) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::error!("cannot lead: {e}");
-                    std::process::exit(3);
-                }
-            };
-            let switchboard = match crate::switchboard::Switchboard::start(cfg.sip.as_ref(), ltx.clone()).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!("cannot lead: {e}");
-                    std::process::exit(3);
-                }
-            };
-            let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone(), cfg.out_low_water));
-            let beat = tokio::spawn(cluster::heartbeat(nats.clone(), cl.node.clone(), now.0));
-            let (lstop_tx, lstop_rx) = oneshot::channel();
-            let (_xtx, xrx) = mpsc::unbounded_channel();
-            let mut broker_task = tokio::spawn(run(broker, sim, mailroom, switchboard, lrx, lstop_rx, cfg.clone(), xrx));
-            tokio::select! {
-                _ = dead => {
-                    // Another node may lead by now: two brokers on one database must never run.
-                    tracing::error!("lost the leader lock (PostgreSQL connection gone): exiting");
-                    std::process::exit(3);
-                }
-                _ = &mut broker_task => {}
-                _ = cancel.cancelled() => {
-                    let _ = lstop_tx.send(());
-                    let _ = broker_task.await;
-                }
+                drop(lock);
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            inbound.abort();
-            beat.abort();
-            drop(lock);
         })
     };
     let _ = stop.await;
     cancel.cancel();
     let _ = leader.await;
     gateway.abort();
+}
+
+/// Runs the broker while this node holds the leader lock: `Ok` when the node stops, `Err` when the
+/// lock (or the broker) is lost.
+async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, node: &str, dead: oneshot::Receiver<()>, cancel: &tokio_util::sync::CancellationToken) -> Result<(), String> {
+    use crate::cluster;
+    let now = wall_clock();
+    // Blocking while the store restores: this node serves no broker traffic until then anyway.
+    let mut broker = build_broker(cfg, now)?;
+    let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
+    let (ltx, lrx) = mpsc::unbounded_channel();
+    let mailroom = Mailroom::open(None, cfg.mail.as_ref(), ltx.clone())?;
+    let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), ltx.clone()).await?;
+    let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone(), cfg.out_low_water));
+    let beat = tokio::spawn(cluster::heartbeat(nats.clone(), node.to_owned(), now.0));
+    let (lstop_tx, lstop_rx) = oneshot::channel();
+    let (_xtx, xrx) = mpsc::unbounded_channel();
+    let mut broker_task = tokio::spawn(run(broker, sim, mailroom, switchboard, lrx, lstop_rx, cfg.clone(), xrx));
+    let r = tokio::select! {
+        _ = dead => {
+            // Another node may lead by now: two brokers on one database must never run.
+            broker_task.abort();
+            let _ = (&mut broker_task).await;
+            Err("the leader lock's PostgreSQL connection is gone".to_owned())
+        }
+        _ = &mut broker_task => Err("the broker stopped".to_owned()),
+        _ = cancel.cancelled() => {
+            let _ = lstop_tx.send(());
+            let _ = broker_task.await;
+            Ok(())
+        }
+    };
+    inbound.abort();
+    beat.abort();
+    r
 }
 
 async fn run(

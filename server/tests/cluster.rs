@@ -45,6 +45,19 @@ struct Postgres {
 }
 
 impl Postgres {
+    /// Stops and starts the server on the same data and port, as an operator's restart would.
+    fn restart(&self) {
+        let d = self.dir.to_str().unwrap();
+        let opts = format!("-p {} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off", self.port);
+        let st = Command::new("runuser")
+            .args(["-u", "postgres", "--", &format!("{PG_BIN}/pg_ctl"), "-D", d, "-o", &opts, "-l", &format!("{d}/log"), "-m", "fast", "-w", "restart"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "pg_ctl restart");
+    }
+
     fn start(tmp: &TempDir) -> Postgres {
         let dir = tmp.0.join("pg");
         std::fs::create_dir_all(&dir).unwrap();
@@ -274,4 +287,60 @@ fn bob_view(bob: &App) -> Option<frontdesk_core::status::CenterStatus> {
 
 fn bob_sees(center: &Option<frontdesk_core::status::CenterStatus>, state: AgentState) -> bool {
     center.as_ref().is_some_and(|c| c.agents.iter().any(|a| a.id.as_str() == "ann" && a.state == state))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_and_postgres_restarts_mid_traffic_lose_nothing_acknowledged() {
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-restarts");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let mut bus = Some(nats(nats_port));
+    let a = Node::start("a", &pg, nats_port, &tmp);
+    let b = Node::start("b", &pg, nats_port, &tmp);
+    until(20, "a node leads", || a.leads() || b.leads()).await;
+    for n in [&a, &b] {
+        common::wait_listening(n.port).await;
+    }
+    let mut ann = Agent::connect(&a.base(), "ann", vec![Medium::Chat]).await;
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
+    let mut alice = App::start(&[b.base(), a.base()], "alice");
+    alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let id = alice.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, None));
+    let Ok(Response::Interaction(li)) = alice.answer(id, 10).await else { panic!("not started") };
+    ann.event(|e| matches!(e, AgentEvent::Offered(_))).await;
+    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
+    let mut acked = vec![];
+    let started = Instant::now();
+    for i in 0..30 {
+        if i == 10 {
+            // NATS goes away and comes back on the same port.
+            bus = None;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            bus = Some(nats(nats_port));
+        }
+        if i == 20 {
+            pg.restart();
+        }
+        let text = format!("message {i}");
+        let id = alice.h.with(|c| c.send_chat(li.id.clone(), text.clone()));
+        if alice.answer(id, 40).await.is_ok() {
+            acked.push(text);
+        }
+    }
+    eprintln!("30 messages through a NATS restart and a PostgreSQL restart: {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(acked.len(), 30, "every message answered");
+    let logs = [&a, &b].map(|n| std::fs::read_to_string(&n.log).unwrap_or_default());
+    assert!(logs.iter().any(|l| l.contains("stopped leading")), "the PostgreSQL restart cost the leader its lock, and it queued again");
+    assert_eq!(logs.iter().map(|l| l.matches("this node leads").count()).sum::<usize>(), 2, "led twice in all: before and after the restart");
+    // The console was cut off meanwhile (its node dropped its sockets with NATS): it resumes, and
+    // reads each message once, in order.
+    back(&mut ann, 20).await;
+    let r = ann.request(AgentRequest::Transcript { interaction: li.id.clone(), before: None, limit: Some(200) }).await;
+    let Ok(Response::Transcript(msgs)) = r else { panic!("transcript: {r:?}") };
+    let mine: Vec<&str> = msgs.iter().filter(|m| matches!(m.from, Author::Client(_))).map(|m| m.text.as_str()).collect();
+    assert_eq!(mine, acked.iter().map(String::as_str).collect::<Vec<_>>(), "every acknowledged message exactly once, in order");
+    drop(bus);
 }
