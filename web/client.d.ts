@@ -260,6 +260,8 @@ export class Agent {
   getSeat(): Promise<SeatView>;
   /** Changes state. */
   setState(state: AgentState): Promise<null>;
+  /** Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes. */
+  setPhone(phone: string | null): Promise<null>;
   /** Invites a client. */
   invite(client: string, medium: Medium, message?: string): Promise<Invitation>;
   /** Answers a client's invitation. */

@@ -111,6 +111,9 @@ function mergeLive(v, { interaction: li, transcript }) {
   transcript.forEach((m) => addChat(v, m));
 }
 
+// One server, or the nodes of a cluster separated by commas (the session fails over between them).
+const endpoints = (server, path) => String(server).split(',').map((s) => `${s.trim().replace(/\/+$/, '')}${path}`).join(',');
+
 // What a Client and an Agent share: the wasm session, listeners, Promises of requests, save/restore.
 class Party {
   constructor(url, token, options, saved) {
@@ -242,7 +245,7 @@ export class Client extends Party {
   /** A client of the server at `server` (`wss://host[:port]`; `/client` is appended); call `start()`. */
   constructor(server, token, options = {}) {
     const saved = options.saved ? JSON.parse(options.saved) : null;
-    super(`${String(server).replace(/\/+$/, '')}/client`, token, options, saved);
+    super(endpoints(server, '/client'), token, options, saved);
     this._watches = new Set(saved?.watches ?? (options.watchCenter === false ? [] : ['center']));
     this._synced = false;
     this._lastCenter = null;
@@ -419,7 +422,7 @@ export class Agent extends Party {
   /** An agent console for `token`; `options`: `name`, `skills`, `media` (to log in with), `saved`, `instance`. */
   constructor(server, token, options = {}) {
     const saved = options.saved ? JSON.parse(options.saved) : null;
-    super(`${String(server).replace(/\/+$/, '')}/agent`, token, options, saved);
+    super(endpoints(server, '/agent'), token, options, saved);
     this._login = saved ? saved.login : { name: options.name || 'Agent', skills: options.skills ?? [], media: options.media ?? MEDIA };
     // Requests made while the session is down wait here and go out after that connection's log_in, so
     // a seat that ended meanwhile is taken again before them; restored ones answer as `completed`.
@@ -458,6 +461,8 @@ export class Agent extends Party {
   getSeat() { return this._call({ op: 'get_seat' }); }
   /** Changes state (`available`, `busy`, `away`, `after_work`). */
   setState(state) { return this._call({ op: 'set_state', state }); }
+  /** Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes; null for none. */
+  setPhone(phone) { return this._call({ op: 'set_phone', phone: phone || null }); }
   /** Invites a client in a medium. */
   invite(client, medium, message = '') { return this._call({ op: 'invite', client, medium, message }); }
   /** Answers a client's invitation. */

@@ -304,3 +304,22 @@ for (const name of ['chat_lifecycle', 'restored_live_chat']) {
     c.close();
   });
 }
+
+test('the nodes of a cluster: a socket that never opens moves the next attempt to the next node', async () => {
+  const c = new Client('ws://a.test:1, ws://b.test:2/', 'tok', { instance: 11 });
+  c.start();
+  assert.equal(ws().url, 'ws://a.test:1/client');
+  // Node a is down: its socket closes without opening; after the back-off the session tries b.
+  ws().onclose({});
+  const n = sockets.length;
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.ok(sockets.length > n, 'a new attempt after the back-off');
+  assert.equal(ws().url, 'ws://b.test:2/client');
+  // Once a node answers, a later drop retries that node first.
+  ws().onopen({});
+  recv({ t: 'welcome', v: 1, client: 'alice', resumed: false });
+  ws().onclose({});
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(ws().url, 'ws://b.test:2/client');
+  c.close();
+});

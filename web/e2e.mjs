@@ -219,6 +219,43 @@ try {
   await shot(vp, '5d-visitor');
   await visitorCtx.close();
 
+  // 5e. Callbacks: the customer ends the chat, asks to be called back now at a typed number, keeps a
+  // place in line, the console takes it (no SIP trunk here: the agent calls by hand) and hangs up;
+  // then a slot is booked from the agenda and cancelled.
+  await w.locator('#end').click();
+  // The email of step 1a is still open in the backlog: it is ended too.
+  await w.locator('#live', { hasText: 'Router keeps rebooting' }).waitFor({ timeout: 10_000 });
+  await w.locator('#end').click();
+  await w.locator('#start').waitFor({ state: 'visible', timeout: 10_000 });
+  await w.evaluate((e) => e.client.updateProfile({ agenda: [{ days: [1, 2, 3, 4, 5, 6, 7], start_minute: 0, end_minute: 1440, time_zone: 'UTC', media: [] }] }));
+  await w.locator('#pick input[value=callback]').check();
+  await w.locator('#cb-num').waitFor({ state: 'visible', timeout: 5_000 });
+  await w.locator('#cb-num').fill('030 1234567');
+  await w.getByRole('button', { name: 'Call me' }).click();
+  await w.locator('#s-msg', { hasText: 'number:' }).waitFor({ timeout: 10_000 });
+  await w.locator('#cb-num').fill('+44 20 7946 0000');
+  await w.locator('#s-topic').fill('Call me about the router');
+  await w.getByRole('button', { name: 'Call me' }).click();
+  await agent.locator('[data-testid=offer]', { hasText: 'callback' }).waitFor({ timeout: 10_000 });
+  await agent.locator('[data-testid=offer] button[data-accept]').click();
+  await agent.locator('[data-testid=callback]', { hasText: '+442079460000' }).waitFor({ timeout: 10_000 });
+  await w.locator('[data-testid=callback-state][data-phase=connected]').waitFor({ timeout: 10_000 });
+  await shot(agent, '5e-agent-callback');
+  await agent.locator('[data-testid=conv][data-state=connected] button[data-end]').click();
+  await w.locator('#start').waitFor({ state: 'visible', timeout: 10_000 });
+  // A booked slot from the agenda: offered in the picker, shown with its time, cancelled by the customer.
+  await w.locator('#pick input[value=callback]').check();
+  const slot = await w.locator('#cb-when option').nth(1).getAttribute('value');
+  await w.locator('#cb-when').selectOption(slot);
+  await w.getByRole('button', { name: 'Call me' }).click();
+  await w.locator('[data-testid=callback-state]', { hasText: 'We will call you on +442079460000 at' }).waitFor({ timeout: 10_000 });
+  await shot(client, '5e-client-booked-callback');
+  await w.locator('#cb-cancel').click();
+  await w.locator('#start').waitFor({ state: 'visible', timeout: 10_000 });
+  const cbRecords = await w.evaluate((e) => e.client.view().history.filter((r) => r.medium === 'callback').map((r) => r.outcome));
+  if (JSON.stringify(cbRecords.sort()) !== '["abandoned","completed"]') throw new Error(`callback records: ${JSON.stringify(cbRecords)}`);
+  step('callback: a bad number refused, "call me now" taken by the console and hung up, a booked slot shown and cancelled; both in history');
+
   // 6. A narrow (phone) viewport and the other panels, for the record.
   await client.setViewportSize({ width: 390, height: 1400 });
   for (const d of ['#d-hist', '#d-ord', '#d-al']) await w.locator(`${d} > summary`).click();

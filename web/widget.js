@@ -21,6 +21,43 @@ const list = (s) => String(s).split(',').map((x) => x.trim()).filter(Boolean);
 const MEDIA = ['chat', 'voice', 'video', 'callback', 'email'];
 const isCall = (li) => li?.medium === 'voice' || li?.medium === 'video';
 const clock = (ms) => { const s = Math.max(0, Math.floor(ms / 1000)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`; };
+const at = (ms) => new Date(ms).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' });
+
+// Half hours of the coming week that lie in an agenda window taking calls, read in the window's zone
+// as the broker does; at most 24, from an hour from now.
+function agendaSlots(agenda, now) {
+  const ws = agenda.filter((w) => !w.media?.length || w.media.some((m) => m === 'callback' || m === 'voice'));
+  const out = [];
+  const fmt = {};
+  const step = 1800e3;
+  for (let t = Math.ceil((now + 3600e3) / step) * step; t < now + 7 * 86400e3 && out.length < 24; t += step) {
+    const ok = ws.some((w) => {
+      try {
+        const f = (fmt[w.time_zone] ??= new Intl.DateTimeFormat('en-GB', { timeZone: w.time_zone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }));
+        const p = Object.fromEntries(f.formatToParts(t).map((x) => [x.type, x.value]));
+        const m = (+p.hour % 24) * 60 + +p.minute;
+        return w.days.includes(DAYS.indexOf(p.weekday) + 1) && m >= w.start_minute && m < w.end_minute;
+      } catch { return false; }
+    });
+    if (ok) out.push(t);
+  }
+  return out;
+}
+
+const WHY = { busy: 'The line was busy', no_answer: 'Nobody answered', unreachable: 'We could not get through', interrupted: 'We were interrupted' };
+// Where a callback is, in the customer's words, with a way to cancel it.
+function callbackState(li) {
+  const cb = li.callback || {};
+  const n = esc(cb.number || li.client_address || '');
+  const text = cb.phase === 'retry_at' ? `${WHY[cb.reason] || 'The call did not go through'}; we will try again at ${at(cb.retry_at)} on ${n}.`
+    : cb.phase === 'dialing_agent' ? `An agent is taking your call; we will ring ${n} in a moment.`
+    : cb.phase === 'dialing_customer' ? `Calling you now on ${n}…`
+    : cb.phase === 'connected' ? `On the phone with ${esc(li.agent || 'an agent')}.`
+    : cb.at && cb.at > Date.now() && !li.position ? `We will call you on ${n} at ${at(cb.at)}.`
+    : li.state === 'queued' ? `You are number ${li.position} in line; we will call you on ${n} (about ${secs(li.estimated_hold_secs)}).`
+    : `Connected with ${esc(li.agent || 'an agent')}; we will call you on ${n}.`;
+  return `<p role="status" data-testid="callback-state" data-phase="${esc(cb.phase || '')}">${text}</p>${cb.phase === 'connected' ? '' : '<div class="row"><button type="button" class="ghost" id="cb-cancel">Cancel the callback</button></div>'}`;
+}
 
 const CSS = `
 :host{--fd-bg:#fff;--fd-fg:#1b1f24;--fd-muted:#57606a;--fd-accent:#0b5cad;--fd-accent-fg:#fff;--fd-border:#d0d7de;
@@ -195,6 +232,8 @@ class FrontdeskWidget extends HTMLElement {
    <p id="s-note" role="status" data-testid="offline-note" hidden></p>
    <div class="row"><select id="s-product" aria-label="Product"><option value="">Any product</option></select>
    <input id="s-topic" aria-label="Topic" placeholder="What is it about?"><button id="s-go">Start</button></div>
+   <div id="cb" class="row" hidden><input id="cb-num" type="tel" aria-label="Your phone number" placeholder="+44 20 7946 0000" autocomplete="tel">
+   <select id="cb-when" aria-label="When to call you"></select></div>
    <div id="mail" hidden><input id="m-addr" type="email" aria-label="Your email address" placeholder="Your email address" autocomplete="email">
    <textarea id="m-text" aria-label="Your message" rows="3" placeholder="Your message"></textarea></div>
    <p class="err" id="s-msg" role="alert"></p>
@@ -225,6 +264,7 @@ class FrontdeskWidget extends HTMLElement {
     this.$('#say').onsubmit = (e) => { e.preventDefault(); this.say(); };
     this.$('#log').onclick = (e) => { const b = e.target.dataset.before; if (b && this.current) this.client.getTranscript(this.current.id, { before: +b }).catch(this.shown('#c-msg')); };
     this.$('#end').onclick = () => this.current && this.client.endInteraction(this.current.id).catch(this.shown('#c-msg'));
+    this.$('#live').onclick = (e) => e.target.closest('#cb-cancel') && this.current && this.client.endInteraction(this.current.id).catch(this.shown('#s-msg'));
     this.$('#c-hang').onclick = () => (this.call && !this.call.ended ? this.call.hangUp() : this.current && this.client.endInteraction(this.current.id).catch(this.shown('#call-err')));
     this.$('#c-mute').onclick = () => this.call?.setMuted(!this.call.muted);
     this.$('#c-cam').onclick = () => this.call?.setCamera(!this.call.camera).catch((x) => { this.$('#call-err').textContent = `The camera could not start: ${x.message}`; });
@@ -305,7 +345,7 @@ class FrontdeskWidget extends HTMLElement {
     this.current = live;
     // A restored page waits for its live interactions (get_live) before it offers to start one.
     this.$('#start').hidden = !!live || (this.restored && !this.synced && v.connected);
-    this.$('#live').innerHTML = !live ? '' : live.medium === 'email'
+    this.$('#live').innerHTML = !live ? '' : live.medium === 'callback' ? callbackState(live) : live.medium === 'email'
       ? `<p role="status">Your email “${esc(live.topic || '')}” is with us${live.agent ? ` — ${esc(live.agent)} is on it` : ''}. We answer here and by mail to ${esc(live.client_address || '')}.</p>`
       : live.state === 'queued'
       ? `<p role="status">You are number ${live.position} in line for ${esc(live.medium)} (about ${secs(live.estimated_hold_secs)}).</p>`
@@ -463,12 +503,29 @@ class FrontdeskWidget extends HTMLElement {
   // The email fields show with the email medium; the address comes from (and goes to) the profile.
   mailForm() {
     const mail = (this.medium || 'chat') === 'email';
+    const cb = (this.medium || 'chat') === 'callback';
     this.$('#mail').hidden = !mail;
-    this.$('#s-go').textContent = mail ? 'Send email' : 'Start';
+    this.$('#cb').hidden = !cb;
+    if (cb) this.callbackForm();
+    this.$('#s-go').textContent = mail ? 'Send email' : cb ? 'Call me' : 'Start';
     this.$('#s-topic').placeholder = mail ? 'Subject' : 'What is it about?';
     const cap = this.client?.view().profile.capabilities.find((c) => c.medium === 'email');
     const a = this.$('#m-addr');
     if (mail && !a.value && cap?.address) a.value = cap.address;
+  }
+
+  // The number from the profile, and "as soon as possible" or a half hour inside the agenda in the
+  // coming week (the broker refuses a slot outside it, so only those are offered).
+  callbackForm() {
+    const p = this.client?.view().profile;
+    const cap = p?.capabilities.find((c) => c.medium === 'callback' || c.medium === 'voice');
+    const n = this.$('#cb-num');
+    if (!n.value && cap?.address) n.value = cap.address;
+    const sel = this.$('#cb-when');
+    const keep = sel.value;
+    sel.innerHTML = '<option value="">As soon as possible</option>' + agendaSlots(p?.agenda || [], Date.now())
+      .map((t) => `<option value="${t}">${esc(new Date(t).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' }))}</option>`).join('');
+    sel.value = keep;
   }
 
   startLive() {
@@ -476,6 +533,13 @@ class FrontdeskWidget extends HTMLElement {
     const product = this.$('#s-product').value || undefined;
     const topic = this.$('#s-topic').value || undefined;
     this.$('#s-msg').textContent = '';
+    if (medium === 'callback') {
+      const number = this.$('#cb-num').value.trim();
+      if (!number) { this.$('#s-msg').textContent = 'Enter your phone number, with its country code (+44…)'; this.$('#cb-num').focus(); return; }
+      const at = +this.$('#cb-when').value || undefined;
+      this.client.requestCallback({ number, at, product, topic }).catch(this.shown('#s-msg'));
+      return;
+    }
     if (medium !== 'email') {
       // A call in the browser needs no address, but the center starts video only for a client whose
       // profile says it can do video: this browser is said to be that device first.

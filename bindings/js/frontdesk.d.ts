@@ -16,7 +16,7 @@ export interface ClientOptions {
 /** An agent as the center shows it. */
 export interface AgentSummary { id: string; name: string; state: "logged_out" | "available" | "busy" | "after_work" | "away"; skills: string[]; media: Medium[]; since: number; }
 /** One queue in one medium. */
-export interface QueueStatus { queue: string; name: string; medium: Medium; products: string[]; agents_available: number; agents_staffed: number; holding: number; estimated_hold_secs: number | null; offered: boolean; }
+export interface QueueStatus { queue: string; name: string; medium: Medium; products: string[]; agents_available: number; agents_staffed: number; holding: number; estimated_hold_secs: number | null; offered: boolean; /** Within business hours (always, without hours). */ open: boolean; /** When it next opens or closes (ms since the epoch). */ until?: number; }
 /** Center status, pushed live as `status` events. */
 export interface CenterStatus { at: number; queues: QueueStatus[]; media_offered: Medium[]; agents: AgentSummary[]; }
 
@@ -38,7 +38,7 @@ export interface Note { at: number; author: string; text: string; }
 /** A past interaction. */
 export interface InteractionRecord { id: string; client: string; started_at: number; ended_at: number | null; product: string | null; agent: string | null; medium: Medium; direction: "inbound" | "outbound"; outcome: "completed" | "abandoned" | "failed"; summary: string; notes: Note[]; }
 /** Which history to read. */
-export interface HistoryFilter { product?: string; agent?: string; from?: number; until?: number; }
+export interface HistoryFilter { product?: string; agent?: string; from?: number; until?: number; /** Paging: records after this one (the last of a full page). */ after?: string; /** Paging: at most this many. */ limit?: number; }
 /** A product. */
 export interface Product { id: string; name: string; description: string; }
 /** Delivery details of an order. */
@@ -49,7 +49,18 @@ export interface Order { id: string; client: string; product: string; status: "p
 /** An invitation between an agent and the client. */
 export interface Invitation { id: string; direction: "agent_to_client" | "client_to_agent"; client: string; agent: string; agent_name: string; medium: Medium; message: string; created_at: number; expires_at: number; state: "pending" | "accepted" | "declined" | "expired" | "cancelled"; interaction: string | null; }
 /** A live interaction; `state` says whether it is queued, connected or ended. */
-export interface LiveInteraction { id: string; client: string; medium: Medium; queue: string | null; product: string | null; topic: string | null; agent: string | null; direction: "inbound" | "outbound"; state: "queued" | "connected" | "ended"; position?: number; estimated_hold_secs?: number | null; outcome?: string; created_at: number; connected_at: number | null; ended_at: number | null; client_address: string | null; }
+export interface LiveInteraction { id: string; client: string; medium: Medium; queue: string | null; product: string | null; topic: string | null; agent: string | null; direction: "inbound" | "outbound"; state: "queued" | "connected" | "ended"; position?: number; estimated_hold_secs?: number | null; outcome?: string; created_at: number; connected_at: number | null; ended_at: number | null; client_address: string | null; callback?: Callback; }
+/** Why a callback's dial failed. */
+export type DialFailure = "busy" | "no_answer" | "rejected" | "unreachable" | "interrupted" | "cancelled";
+/** A callback's telephony state. */
+export interface Callback {
+  number: string; at?: number; attempts: number; dial: number;
+  phase: "scheduled" | "dialing_agent" | "dialing_customer" | "connected" | "retry_at" | "failed" | "ended";
+  /** With `retry_at`: when the agents get it again. */
+  retry_at?: number;
+  /** With `retry_at` and `failed`: why the last attempt failed. */
+  reason?: DialFailure;
+}
 /** A chat message. */
 export interface ChatMessage { interaction: string; seq: number; from: { kind: "client" | "agent"; id: string }; text: string; at: number; }
 /** A status alert condition. */
@@ -158,10 +169,18 @@ export class Client {
   inviteAgent(agent: string, medium: Medium, message?: string): Promise<Invitation>;
   /** Starts a live interaction in the chosen medium. */
   startInteraction(medium: Medium, product?: string | null, topic?: string | null): Promise<LiveInteraction>;
+  /** Asks to be called back (now, or at `at` inside the own agenda); the place in the queue is kept. */
+  requestCallback(opts?: { number?: string; at?: number; product?: string; topic?: string }): Promise<LiveInteraction>;
+  /** Sends a call signalling message to the agent of a connected call; theirs arrive as `signal` events. */
+  signal(interaction: string, signal: CallSignal): Promise<void>;
+  /** STUN/TURN servers for a connected call. */
+  iceServers(interaction: string): Promise<RTCIceServerLike[]>;
+  /** Writes to the center by email; answered by mail and in the view. */
+  sendEmail(subject: string, text: string, product?: string | null): Promise<LiveInteraction>;
   /** Sends a chat message in an own interaction. */
   sendChat(interaction: string, text: string): Promise<ChatMessage>;
   /** Reads an interaction's transcript. */
-  getTranscript(interaction: string): Promise<ChatMessage[]>;
+  getTranscript(interaction: string, page?: TranscriptPage): Promise<ChatMessage[]>;
   /** Leaves an interaction. */
   endInteraction(interaction: string): Promise<LiveInteraction>;
 }
@@ -203,6 +222,8 @@ export interface AgentView {
   invitations: Invitation[];
   /** Profiles of the clients served, by client id (null while being read). */
   profiles: Record<string, ClientProfile | null>;
+  /** Own replies on email interactions that could not be mailed, with why. */
+  mailFailed: { interaction: string; seq: number; to: string; reason: string }[];
   /** App requests not yet answered ("sending"). */
   pending: { id: number; req: Request }[];
 }
@@ -239,6 +260,8 @@ export class Agent {
   getSeat(): Promise<SeatView>;
   /** Changes state. */
   setState(state: AgentState): Promise<null>;
+  /** Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes. */
+  setPhone(phone: string | null): Promise<null>;
   /** Invites a client. */
   invite(client: string, medium: Medium, message?: string): Promise<Invitation>;
   /** Answers a client's invitation. */
@@ -260,5 +283,99 @@ export class Agent {
   /** Reads center status. */
   centerStatus(): Promise<CenterStatus>;
   /** Reads an interaction's transcript. */
-  transcript(interaction: string): Promise<ChatMessage[]>;
+  transcript(interaction: string, page?: TranscriptPage): Promise<ChatMessage[]>;
+  /** Sends a call signalling message to the client of a connected call. */
+  signal(interaction: string, signal: CallSignal): Promise<void>;
+  /** STUN/TURN servers for a connected call. */
+  iceServers(interaction: string): Promise<RTCIceServerLike[]>;
+}
+
+/** Which page of a transcript to read: the newest `limit` messages numbered below `before`. */
+export interface TranscriptPage {
+  /** Only messages numbered below this (the first one held, to read further back). */
+  before?: number;
+  /** At most this many (the broker caps it at its page size). */
+  limit?: number;
+}
+
+/** A call signalling message between the two WebRTC stacks. */
+export type CallSignal =
+  | { kind: "offer"; sdp: string; restart?: boolean }
+  | { kind: "answer"; sdp: string }
+  | { kind: "candidate"; candidate: string; sdp_mid?: string; sdp_mline_index?: number }
+  | { kind: "end_of_candidates" }
+  | { kind: "media"; muted: boolean; camera: boolean }
+  | { kind: "hang_up"; reason?: "normal" | "failed" | "media_refused" };
+/** A STUN/TURN server as `RTCPeerConnection` takes it. */
+export interface RTCIceServerLike { urls: string[]; username?: string; credential?: string; }
+
+/** Who ended a call and why: `local` is this side. */
+export interface CallEnd { by: "local" | "remote"; reason: "normal" | "failed" | "media_refused"; }
+
+/** Options of a new Call. */
+export interface CallOptions {
+  /** Add the camera (a video call). */
+  video?: boolean;
+  /** The customer's side: yields on offer collisions, makes the first offer, restarts ICE. */
+  polite?: boolean;
+  /** `relay`: media only through TURN (neither party learns the other's addresses); default `all`. */
+  iceTransportPolicy?: "all" | "relay";
+  /** The microphone and camera to use (`deviceId`s from `Call.deviceList()`); default the browser's. */
+  devices?: { audio?: string; video?: string };
+  /** Called after every change. */
+  onchange?: (call: Call) => void;
+}
+
+/** A voice or video call of one interaction over a Client's or an Agent's session: WebRTC with perfect
+ *  negotiation, trickle ICE, an ICE restart when the connection drops, mute, camera and device choice. */
+export class Call {
+  /** A call for `interaction` over `party`'s signalling (see `CallOptions`). Call `start()`. */
+  constructor(party: Client | Agent, interaction: string, options?: CallOptions);
+  /** The microphones and cameras there are (labelled once the call has its devices). */
+  static deviceList(): Promise<{ audio: MediaDeviceInfo[]; video: MediaDeviceInfo[] }>;
+  /** The chosen microphone and camera (absent: the browser's default). */
+  readonly devices: { audio?: string; video?: string };
+  /** Which ICE candidates the call may use. */
+  readonly iceTransportPolicy: "all" | "relay";
+  /** Switches the microphone or camera mid-call (replaceTrack, no renegotiation); rejects and keeps
+   *  the old device when the new one cannot be opened. */
+  setDevice(kind: "audio" | "video", deviceId: string): Promise<void>;
+  /** The interaction. */
+  readonly id: string;
+  /** Whether the camera is part of the call. */
+  readonly video: boolean;
+  /** Where the call is. */
+  readonly state: "new" | "media" | "connecting" | "connected" | "reconnecting" | "ended";
+  /** The microphone is muted (nothing is sent). */
+  readonly muted: boolean;
+  /** The camera is on. */
+  readonly camera: boolean;
+  /** The other side's microphone and camera, as it last said. */
+  readonly peer: { muted: boolean; camera: boolean };
+  /** This side's microphone (and camera) once granted. */
+  readonly local: MediaStream | null;
+  /** What the other side sends. */
+  readonly remote: MediaStream;
+  /** The WebRTC connection (for `getStats()`), once the devices are granted. */
+  readonly pc: RTCPeerConnection | null;
+  /** Milliseconds from the first offer to ICE connected. */
+  readonly setupMs: number | null;
+  /** When ICE first connected (ms since the epoch). */
+  readonly connectedAt: number | null;
+  /** How the call ended (null while it goes on). */
+  readonly ended: CallEnd | null;
+  /** Why the devices could not be used, after a `media_refused` end. */
+  readonly error?: Error;
+  /** Asks for the microphone (and camera), then connects; a refusal hangs up with `media_refused`. */
+  start(): Promise<void>;
+  /** Mutes or unmutes the microphone: while muted the sender carries no track, so no audio leaves. */
+  setMuted(muted: boolean): void;
+  /** Turns the camera off (released) or on again (asks for it anew). */
+  setCamera(on: boolean): Promise<void>;
+  /** Restarts ICE (done by itself when the connection drops). */
+  restart(): void;
+  /** Hangs up: the other side is told, the interaction ends and its record says why. */
+  hangUp(reason?: "normal" | "failed" | "media_refused"): Promise<void>;
+  /** Stops the media without signalling, for an interaction that already ended. */
+  close(): void;
 }
