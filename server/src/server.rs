@@ -473,6 +473,9 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, node: &str, de
     r
 }
 
+/// Most inputs committed together.
+const MAX_BATCH: usize = 256;
+
 async fn run(
     mut broker: Broker,
     mut sim: Option<Simulator>,
@@ -498,33 +501,48 @@ async fn run(
             _ = &mut stop => break,
             input = rx.recv() => {
                 let now = wall_clock();
-                match input {
-                    None => break,
-                    Some(Input::Open(out, reply)) => {
-                        let id = broker.open_connection(now);
-                        conns.insert(id, out);
-                        let _ = reply.send(id);
+                let Some(input) = input else { break };
+                // Frames already waiting join this one in a group commit: one transaction for many
+                // requests (the database's fsync is the bound), answers sent only after it.
+                let mut batch = vec![input];
+                while batch.len() < MAX_BATCH && matches!(batch.last(), Some(Input::Frame(..))) {
+                    match rx.try_recv() {
+                        Ok(i) => batch.push(i),
+                        Err(_) => break,
                     }
-                    Some(Input::Frame(conn, data)) => broker.handle_input(now, conn, &data),
-                    Some(Input::Writable(conn)) => broker.set_writable(conn, true),
-                    Some(Input::Shed(conn, frame)) => {
-                        // Every frame read before this one was handled: send the answers due (even
-                        // past the high-water mark, they are bounded by what was admitted), then
-                        // the error, then close.
-                        broker.set_writable(conn, true);
-                        flush(&mut broker, &mut sim, &mut mailroom, &mut switchboard, &mut conns, &xmpp_outs, now, usize::MAX);
-                        if let Some(out) = conns.remove(&conn) {
-                            out.send(frame);
-                            let _ = out.tx.send(Out::Close);
-                        }
-                    }
-                    Some(Input::Closed(conn)) => {
-                        conns.remove(&conn);
-                        broker.handle_disconnect(now, conn);
-                    }
-                    Some(Input::Mail(m)) => mailroom.handle(&mut broker, now, m),
-                    Some(Input::Dial(r)) => switchboard.handle(&mut broker, now, r),
                 }
+                broker.begin_batch();
+                for input in batch {
+                    match input {
+                        Input::Open(out, reply) => {
+                            let id = broker.open_connection(now);
+                            conns.insert(id, out);
+                            let _ = reply.send(id);
+                        }
+                        Input::Frame(conn, data) => broker.handle_input(now, conn, &data),
+                        Input::Writable(conn) => broker.set_writable(conn, true),
+                        Input::Shed(conn, frame) => {
+                            // Every frame read before this one was handled: commit, send the answers
+                            // due (even past the high-water mark, they are bounded by what was
+                            // admitted), then the error, then close.
+                            broker.end_batch();
+                            broker.set_writable(conn, true);
+                            flush(&mut broker, &mut sim, &mut mailroom, &mut switchboard, &mut conns, &xmpp_outs, now, usize::MAX);
+                            if let Some(out) = conns.remove(&conn) {
+                                out.send(frame);
+                                let _ = out.tx.send(Out::Close);
+                            }
+                            broker.begin_batch();
+                        }
+                        Input::Closed(conn) => {
+                            conns.remove(&conn);
+                            broker.handle_disconnect(now, conn);
+                        }
+                        Input::Mail(m) => mailroom.handle(&mut broker, now, m),
+                        Input::Dial(r) => switchboard.handle(&mut broker, now, r),
+                    }
+                }
+                broker.end_batch();
             }
             Some(req) = xmpp_rx.recv() => xmpp_request(&mut broker, &mut xmpp_outs, req),
             _ = sleep => {}

@@ -36,7 +36,9 @@ impl Broker {
             return;
         }
         self.distribute();
-        self.persist();
+        if !self.batch {
+            self.persist();
+        }
     }
 
     pub(super) fn distribute(&mut self) {

@@ -206,6 +206,8 @@ pub struct Broker {
     /// Set while a request executes: distribution and persistence wait for the end of the input, so
     /// a mutation commits together with the answer that says it was applied.
     deferred: bool,
+    /// Set between [`Broker::begin_batch`] and [`Broker::end_batch`]: inputs commit together.
+    batch: bool,
     next_watcher: WatcherId,
     seats: HashMap<AgentId, Seat>,
     live: HashMap<InteractionId, Live>,
@@ -273,6 +275,7 @@ impl Broker {
             by_client: HashMap::new(),
             by_agent: HashMap::new(),
             deferred: false,
+            batch: false,
             next_watcher: SELF_WATCHER + 1,
             seats: HashMap::new(),
             live: HashMap::new(),
@@ -330,6 +333,20 @@ impl Broker {
     }
 
 
+
+    /// Starts a group commit: what the inputs handled until [`end_batch`](Self::end_batch) change
+    /// is made durable in one transaction there, instead of one per input. The host must not send
+    /// anything from [`poll_transmit`](Self::poll_transmit) before `end_batch`, since those frames
+    /// answer inputs that are not committed yet.
+    pub fn begin_batch(&mut self) {
+        self.batch = true;
+    }
+
+    /// Ends a group commit: everything since [`begin_batch`](Self::begin_batch) commits now.
+    pub fn end_batch(&mut self) {
+        self.batch = false;
+        self.pump();
+    }
 
     /// The next event for the host (agent consoles, presence of clients).
     #[must_use]
