@@ -158,6 +158,10 @@ struct Cli {
     /// The NATS server the cluster's nodes talk through, e.g. nats://127.0.0.1:4222; needs --postgres.
     #[arg(long, env = "FRONTDESK_NATS", requires = "postgres")]
     nats: Option<String>,
+    /// A TOML file of these flags (`postgres = "…"`, `no-sim = true`, `stun = ["…"]`), read before the
+    /// command line, which wins.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// This node's name in the cluster (unique; the host name if not given).
     #[arg(long, env = "FRONTDESK_NODE")]
     node: Option<String>,
@@ -245,10 +249,102 @@ enum Cmd {
     },
 }
 
+/// `--config FILE`: a TOML file whose keys are the long flags (`postgres = "…"`, `node = "a"`,
+/// `no-sim = true`, `stun = ["stun:…", "stun:…"]`), read as if given first on the command line; a
+/// flag given on the command line wins over the file.
+fn with_config_file(args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
+    let pos = args.iter().position(|a| a == "--config" || a.to_string_lossy().starts_with("--config="));
+    let Some(pos) = pos else { return Ok(args) };
+    let mut args = args;
+    let path = match args[pos].to_string_lossy().strip_prefix("--config=") {
+        Some(p) => {
+            let p = p.to_owned();
+            args.remove(pos);
+            p
+        }
+        None => {
+            args.remove(pos);
+            if pos >= args.len() {
+                return Err("--config needs a file".into());
+            }
+            args.remove(pos).to_string_lossy().into_owned()
+        }
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("--config {path}: {e}"))?;
+    let table: toml::Table = text.parse().map_err(|e| format!("--config {path}: {e}"))?;
+    let given: std::collections::HashSet<String> =
+        args.iter().filter_map(|a| a.to_str()?.strip_prefix("--").map(|f| f.split('=').next().unwrap_or(f).to_owned())).collect();
+    let mut from_file: Vec<std::ffi::OsString> = vec![];
+    for (key, value) in table {
+        if given.contains(&key) {
+            continue;
+        }
+        let flag = format!("--{key}");
+        let scalar = |v: &toml::Value| match v {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            other => Err(format!("--config {path}: {key} = {} is not a string or a number", other.type_str())),
+        };
+        match &value {
+            toml::Value::Boolean(true) => from_file.push(flag.into()),
+            toml::Value::Boolean(false) => {}
+            toml::Value::Array(items) => {
+                for v in items {
+                    from_file.push(flag.clone().into());
+                    from_file.push(scalar(v)?.into());
+                }
+            }
+            v => {
+                from_file.push(flag.into());
+                from_file.push(scalar(v)?.into());
+            }
+        }
+    }
+    // After the program name, before what the command line says (a subcommand stays last).
+    let tail = args.split_off(1);
+    args.extend(from_file);
+    args.extend(tail);
+    Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<std::ffi::OsString> {
+        v.iter().map(|s| s.into()).collect()
+    }
+
+    #[test]
+    fn a_config_file_reads_as_flags_and_the_command_line_wins() {
+        let dir = std::env::temp_dir().join(format!("fd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("node.toml");
+        std::fs::write(&f, "postgres = \"host=db\"\nnats = \"nats://bus:4222\"\nnode = \"a\"\nno-sim = true\nmemory = false\nstun = [\"stun:a:3478\", \"stun:b:3478\"]\nagent-grace-secs = 30\n").unwrap();
+        let args = with_config_file(os(&["fd", "--config", f.to_str().unwrap(), "--node", "b"])).unwrap();
+        let cli = Cli::try_parse_from(args).unwrap();
+        assert_eq!((cli.postgres.as_deref(), cli.nats.as_deref(), cli.node.as_deref()), (Some("host=db"), Some("nats://bus:4222"), Some("b")));
+        assert!(cli.no_sim && !cli.memory);
+        assert_eq!(cli.stun, ["stun:a:3478", "stun:b:3478"]);
+        assert_eq!(cli.agent_grace_secs, 30);
+        std::fs::write(&f, "node = [1, {x = 2}]").unwrap();
+        assert!(with_config_file(os(&["fd", &format!("--config={}", f.display())])).unwrap_err().contains("not a string"));
+        assert!(with_config_file(os(&["fd", "--config", "/nonexistent.toml"])).unwrap_err().contains("/nonexistent.toml"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rsipstack=warn".into())).init();
-    let cli = Cli::parse();
+    let cli = match with_config_file(std::env::args_os().collect()) {
+        Ok(args) => Cli::parse_from(args),
+        Err(e) => {
+            eprintln!("frontdesk-server: {e}");
+            std::process::exit(2);
+        }
+    };
     let secret = cli.secret.as_bytes().to_vec();
     if let Some(Cmd::Token { client, agent, supervisor, ttl }) = cli.cmd {
         let who = match (client, agent) {

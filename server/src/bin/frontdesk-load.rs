@@ -40,6 +40,28 @@ struct Args {
     /// bytes with one agent; the baseline's own fields make 1,171).
     #[arg(long, default_value_t = 623)]
     socketio_pad: usize,
+    /// Load servers already running instead of starting one: their base URLs, comma-separated
+    /// (`ws://127.0.0.1:8080,ws://127.0.0.1:8081`), sessions spread over them in turn — the nodes of
+    /// a cluster. Memory is then not measured here (the nodes are not this tool's children).
+    #[arg(long)]
+    connect: Option<String>,
+    /// Client ids are PREFIX0, PREFIX1…: several load processes use different prefixes.
+    #[arg(long, default_value = "load")]
+    prefix: String,
+    /// The secret the servers sign tokens with (with --connect).
+    #[arg(long, default_value = "load-secret")]
+    secret: String,
+    /// Only count: no agent flips and no request rounds here (another process flips); prints the
+    /// notifications this process's sessions received per second.
+    #[arg(long)]
+    passive: bool,
+    /// With several load processes: after connecting, each creates DIR/ready-PREFIX and waits for
+    /// --workers such files before measuring, so all sessions are there before the fan-out.
+    #[arg(long)]
+    barrier: Option<std::path::PathBuf>,
+    /// How many load processes meet at the barrier.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -52,10 +74,14 @@ fn rss_kib(pid: u32) -> u64 {
 #[tokio::main]
 async fn main() {
     let a = Args::parse();
-    let secret = "load-secret";
+    let secret = a.secret.as_str();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     if a.socketio {
         socketio(&a, port).await;
+        return;
+    }
+    if let Some(urls) = a.connect.clone() {
+        external(&a, urls.split(',').map(|u| u.trim().trim_end_matches('/').to_owned()).collect()).await;
         return;
     }
     let bin = a.server.clone().unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("frontdesk-server"));
@@ -105,6 +131,71 @@ async fn main() {
     round_trips(&mut senders, &c, &a, "requests", |id| format!(r#"{{"t":"request","id":{id},"req":{{"op":"get_center_status"}}}}"#)).await;
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Sessions on servers already running (the nodes of a cluster), spread over them in turn.
+async fn external(a: &Args, bases: Vec<String>) {
+    let secret = a.secret.as_str();
+    let c = Counters::default();
+    let t0 = Instant::now();
+    let mut senders = Vec::with_capacity(a.clients);
+    let now = wall_clock();
+    for i in 0..a.clients {
+        let base = &bases[i % bases.len()];
+        let tok = tokens::issue(secret.as_bytes(), &Principal::Client(format!("{}{i}", a.prefix).as_str().into()), now, 3600);
+        let ws = loop {
+            match tokio_tungstenite::connect_async(format!("{base}/client")).await {
+                Ok((ws, _)) => break ws,
+                // A node's accept queue overflows under a burst: try again shortly.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let (mut tx, rx) = ws.split();
+        tx.send(Message::text(format!(r#"{{"t":"hello","v":1,"token":"{tok}","instance":1,"last_seq":0,"next_request":1}}"#))).await.unwrap();
+        tx.send(Message::text(r#"{"t":"request","id":1,"req":{"op":"watch","presentity":"center"}}"#)).await.unwrap();
+        spawn_reader(rx, &c, r#"{"t":"status""#, r#"{"t":"response""#);
+        senders.push(tx);
+    }
+    while Counters::get(&c.answers) < a.clients as u64 {
+        assert!(t0.elapsed() < Duration::from_secs(600), "only {} of {} sessions answered", Counters::get(&c.answers), a.clients);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let connect = t0.elapsed();
+    println!("{}: {} sessions on {} nodes connected, authenticated and watching in {:.2} s ({:.0}/s)", a.prefix, a.clients, bases.len(), connect.as_secs_f64(), a.clients as f64 / connect.as_secs_f64());
+    if let Some(dir) = &a.barrier {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(format!("ready-{}", a.prefix)), "").unwrap();
+        while std::fs::read_dir(dir).map_or(0, |d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("ready-")).count()) < a.workers {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if a.passive {
+        // Counts what the other process's flips bring: first to last notification.
+        let before = Counters::get(&c.frames);
+        let target = before + (a.flips * a.clients) as u64;
+        let until = Instant::now() + Duration::from_secs(300);
+        while Counters::get(&c.frames) == before && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let t1 = Instant::now();
+        while Counters::get(&c.frames) < target && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let n = Counters::get(&c.frames) - before;
+        println!("{}: fan-out: {n} presence notifications in {:.2} s → {:.0} notifications/s to this process's {} sessions", a.prefix, t1.elapsed().as_secs_f64(), n as f64 / t1.elapsed().as_secs_f64(), a.clients);
+    } else {
+        let (mut agent, _) = tokio_tungstenite::connect_async(format!("{}/agent", bases[0])).await.unwrap();
+        let at = tokens::issue(secret.as_bytes(), &Principal::Agent("ann".into(), AgentRole::Agent), now, 3600);
+        agent.send(Message::text(format!(r#"{{"t":"hello","v":1,"token":"{at}","instance":1,"last_seq":0,"next_request":1}}"#))).await.unwrap();
+        agent.send(Message::text(serde_json::to_string(&serde_json::json!({"t":"request","id":1,"req":AgentRequest::LogIn { name: "Ann".into(), skills: vec![], media: vec![frontdesk_core::Medium::Chat] }})).unwrap())).await.unwrap();
+        fan_out(&mut agent, &c, a, |k| {
+            let state = if k % 2 == 0 { frontdesk_core::status::AgentState::Available } else { frontdesk_core::status::AgentState::Away };
+            serde_json::to_string(&serde_json::json!({"t":"request","id":k as u64 + 2,"req":AgentRequest::SetState { state }})).unwrap()
+        })
+        .await;
+        round_trips(&mut senders, &c, a, &format!("{}: requests", a.prefix), |id| format!(r#"{{"t":"request","id":{id},"req":{{"op":"get_center_status"}}}}"#)).await;
+    }
 }
 
 /// What the readers of all connections have seen.

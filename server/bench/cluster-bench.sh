@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# A cluster on this machine under load: PostgreSQL and NATS on loopback, NODES frontdesk-server
+# nodes, and WORKERS frontdesk-load processes (one process may hold at most 20,000 sockets here)
+# opening SESSIONS sessions spread over all nodes. Prints connect time, memory per session over all
+# nodes, status fan-out across nodes and request round trips. A benchmark, not a test: run it by hand
+# after `cargo build --release -p frontdesk-server --bins`.
+#
+#   bash server/bench/cluster-bench.sh [SESSIONS=100000] [NODES=6] [WORKERS=6]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${FRONTDESK_BIN:-$ROOT/target/release}
+SESSIONS=${1:-100000}
+NODES=${2:-6}
+WORKERS=${3:-6}
+PG_BIN=/usr/lib/postgresql/15/bin
+SECRET=bench-secret
+TMP=$(mktemp -d /tmp/frontdesk-cluster-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  [ -d "$TMP/pg" ] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TMP/pg" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+ulimit -n 20000
+
+# PostgreSQL as shipped (fsync on: every commit waits for the disk) and NATS.
+chown postgres "$TMP"
+runuser -u postgres -- "$PG_BIN/initdb" -D "$TMP/pg" -A trust -U postgres >/dev/null
+PGPORT=$(free_port)
+runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TMP/pg" -o "-p $PGPORT -k $TMP/pg -c listen_addresses=127.0.0.1" -l "$TMP/pg/log" -w start >/dev/null
+NATSPORT=$(free_port)
+nats-server -a 127.0.0.1 -p "$NATSPORT" >/dev/null 2>&1 & pids+=($!)
+
+urls=""; node_pids=()
+for i in $(seq 1 "$NODES"); do
+  port=$(free_port)
+  RUST_LOG=warn,frontdesk_server=info "$BIN/frontdesk-server" --addr "127.0.0.1:$port" --secret "$SECRET" --no-sim --xmpp-addr off \
+    --postgres "host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres" --nats "nats://127.0.0.1:$NATSPORT" --node "n$i" \
+    --max-msgs-per-sec 100000 --rate-burst 100000 --max-unauth-per-addr 100000 --max-sessions-per-token 100000 >"$TMP/n$i.log" 2>&1 &
+  pids+=($!); node_pids+=($!)
+  urls+="${urls:+,}ws://127.0.0.1:$port"
+  # The first node leads; the others start once it does, so the leader is known.
+  if [ "$i" = 1 ]; then
+    for _ in $(seq 1 200); do grep -q "this node leads" "$TMP/n1.log" && break; sleep 0.1; done
+  fi
+done
+sleep 1
+idle=0; for p in "${node_pids[@]}"; do idle=$((idle + $(rss "$p"))); done
+echo "cluster: $NODES nodes (n1 leads), PostgreSQL (fsync on) and NATS on loopback; $WORKERS load processes, $SESSIONS sessions"
+
+per=$((SESSIONS / WORKERS))
+worker_pids=()
+for w in $(seq 1 "$WORKERS"); do
+  mode=--passive; [ "$w" = 1 ] && mode=""
+  "$BIN/frontdesk-load" --connect "$urls" --clients "$per" --prefix "w$w-" --secret "$SECRET" --barrier "$TMP/barrier" --workers "$WORKERS" \
+    --flips 10 --seconds 5 $mode >"$TMP/w$w.out" 2>&1 &
+  worker_pids+=($!); pids+=($!)
+done
+# Memory once every session is there (all workers at the barrier).
+for _ in $(seq 1 6000); do [ "$(ls "$TMP/barrier" 2>/dev/null | wc -l)" -ge "$WORKERS" ] && break; sleep 0.1; done
+sleep 2
+loaded=0; for p in "${node_pids[@]}"; do loaded=$((loaded + $(rss "$p"))); done
+lead=$(rss "${node_pids[0]}")
+status=0
+for p in "${worker_pids[@]}"; do wait "$p" || status=1; done
+cat "$TMP"/w*.out
+echo "memory: nodes $((idle / 1024)) MiB idle, $((loaded / 1024)) MiB with $SESSIONS sessions → $(( (loaded - idle) / (per * WORKERS) )) KiB per session over all nodes (the leader alone: $((lead / 1024)) MiB)"
+total=$(cat "$TMP"/w*.out | sed -n 's/.*→ \([0-9]*\) notifications\/s.*/\1/p' | awk "{s+=\$1} END {print s}")
+echo "fan-out across nodes: ${total:-?} notifications/s delivered in all (sum over the load processes)"
+exit $status
