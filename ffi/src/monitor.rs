@@ -285,7 +285,7 @@ pub unsafe extern "C" fn fd_monitor_queue_status(monitor: *const FdMonitor, queu
 pub unsafe extern "C" fn fd_monitor_media_offered(monitor: *const FdMonitor, out: *mut u32) -> FdStatus {
     guard(|| {
         let out = out_ptr(out, "out")?;
-        *out = handle::with_ref::<MonitorCore, _>(h(monitor), |c| Ok(types::media_mask(&c.monitor.center_status().media_offered)))?;
+        *out = handle::with_ref::<MonitorCore, _>(h(monitor), |c| Ok(types::media_mask(&c.monitor.media_offered())))?;
         Ok(())
     })
 }

@@ -9,6 +9,7 @@ pub mod holdtime;
 pub mod hours;
 pub mod pidf;
 pub mod presence;
+mod staffing;
 
 use crate::center_event::CenterEvent;
 use crate::ids::{AgentId, ClientId, InteractionId, ProductId, QueueId};
@@ -19,6 +20,7 @@ use crate::time::Timestamp;
 use access::{AccessRule, Decision};
 use holdtime::{HoldTimeEstimator, Observation, QueueKey, QueueSnapshot};
 use presence::{Activity, BasicStatus, PresenceDocument, Presentity, Tuple};
+use staffing::Staffing;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +132,9 @@ struct QueueConfig {
     name: String,
     products: Vec<ProductId>,
     media: Vec<Medium>,
+    /// Agents serving the queue, by medium (indexed by `Medium as usize`), kept up to date on every
+    /// agent event so that status reads never scan the agents.
+    staff: [Staffing; Medium::ALL.len()],
 }
 
 #[derive(Debug, Clone)]
@@ -232,24 +237,37 @@ impl StatusMonitor {
             }
             CenterEvent::QueueConfigured { queue, name, products, media } => {
                 self.dirty.insert(Presentity::Queue(queue.clone()));
-                self.queues.insert(queue, QueueConfig { name, products, media });
+                // A (re)configured queue counts its agents once; every later agent event keeps the count.
+                let mut q = QueueConfig { name, products, media, staff: Default::default() };
+                for a in self.agents.values() {
+                    q.count(a, 1);
+                }
+                self.queues.insert(queue, q);
             }
             CenterEvent::AgentLoggedIn { agent, name, skills, media } => {
                 self.dirty.insert(Presentity::Agent(agent.clone()));
-                self.agents.insert(agent.clone(), AgentSummary { id: agent, name, state: AgentState::Away, skills, media, since: now });
+                let a = AgentSummary { id: agent.clone(), name, state: AgentState::Away, skills, media, since: now };
+                if let Some(old) = self.agents.insert(agent, a) {
+                    self.count_agent(&old, -1);
+                }
             }
             CenterEvent::AgentLoggedOut { agent } => {
-                if self.agents.remove(&agent).is_none() {
+                let Some(old) = self.agents.remove(&agent) else {
                     return Err(MonitorError::UnknownAgent(agent));
-                }
+                };
+                self.count_agent(&old, -1);
                 self.dirty.insert(Presentity::Agent(agent));
                 self.mark_all_queues();
             }
             CenterEvent::AgentStateChanged { agent, state } => {
                 let a = self.agents.get_mut(&agent).ok_or_else(|| MonitorError::UnknownAgent(agent.clone()))?;
                 if a.state != state {
+                    let old = a.clone();
                     a.state = state;
                     a.since = now;
+                    let new = a.clone();
+                    self.count_agent(&old, -1);
+                    self.count_agent(&new, 1);
                 }
                 if state == AgentState::LoggedOut {
                     self.agents.remove(&agent);
@@ -588,16 +606,7 @@ impl StatusMonitor {
 
     fn snapshot(&self, qid: &QueueId, q: &QueueConfig, m: Medium) -> (QueueKey, QueueSnapshot) {
         let key = QueueKey { queue: qid.clone(), medium: m };
-        let mut servers = 0;
-        let mut available = 0;
-        for a in self.agents.values().filter(|a| Self::serves(a, q, m)) {
-            if matches!(a.state, AgentState::Available | AgentState::Busy | AgentState::AfterWork) {
-                servers += 1;
-            }
-            if a.state == AgentState::Available {
-                available += 1;
-            }
-        }
+        let Staffing { servers, available } = q.staff[m as usize];
         let w = self.waiting.get(&key);
         let holding = w.map_or(0, |w| w.len() as u32);
         let head_wait = w
