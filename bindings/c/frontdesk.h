@@ -1184,6 +1184,27 @@ enum FdStatus fd_client_send_chat(struct FdClient *client,
                                   uint64_t *id);
 
 /**
+ * Registers this device for pushes while the app has no attached session (backgrounded):
+ * `platform` is `"fcm"`, `"apns"`, `"webpush"` or `"webhook"`, `token` the device token the
+ * platform gave the app. Registering the same token again replaces it (answer: `{"kind":"done"}`).
+ *
+ * # Safety
+ * Strings must be NULL or NUL-terminated; `id` NULL or writable.
+ */
+enum FdStatus fd_client_register_push(struct FdClient *client,
+                                      const char *platform,
+                                      const char *token,
+                                      uint64_t *id);
+
+/**
+ * Forgets a device registered with `fd_client_register_push` (answer: `{"kind":"done"}`).
+ *
+ * # Safety
+ * Strings must be NULL or NUL-terminated; `id` NULL or writable.
+ */
+enum FdStatus fd_client_unregister_push(struct FdClient *client, const char *token, uint64_t *id);
+
+/**
  * Reads the own profile (answer: `{"kind":"profile",..}`).
  *
  * # Safety

@@ -652,6 +652,17 @@ impl Client {
         self.request(Request::Signal { interaction, signal })
     }
 
+    /// Registers this device for pushes while no session of the client is attached (the app is in
+    /// the background); the host wakes it through the push service of `platform`.
+    pub fn register_push(&mut self, platform: crate::push::PushPlatform, token: impl Into<String>) -> RequestId {
+        self.request(Request::RegisterPush { platform, token: token.into() })
+    }
+
+    /// Forgets a device registered with [`register_push`](Self::register_push).
+    pub fn unregister_push(&mut self, token: impl Into<String>) -> RequestId {
+        self.request(Request::UnregisterPush { token: token.into() })
+    }
+
     /// Reads the STUN/TURN servers for a connected call (TURN credentials minted for it).
     pub fn ice_servers(&mut self, interaction: InteractionId) -> RequestId {
         self.request(Request::IceServers { interaction })

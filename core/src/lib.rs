@@ -23,6 +23,7 @@ pub mod callback;
 pub mod interaction;
 pub mod invitation;
 pub mod protocol;
+pub mod push;
 pub mod broker;
 pub mod client;
 pub mod agent;

@@ -231,6 +231,20 @@ pub enum Request {
         /// Interaction.
         interaction: InteractionId,
     },
+    /// Registers a device to wake while no session of the client is attached (the app is in the
+    /// background): agent messages, invitations, a callback dialing and a connected interaction
+    /// then come as a push too. Registering the same token again replaces it.
+    RegisterPush {
+        /// Push service of the token.
+        platform: crate::push::PushPlatform,
+        /// Device token.
+        token: String,
+    },
+    /// Forgets a device registered with `register_push` (the app logged out or lost the token).
+    UnregisterPush {
+        /// Device token.
+        token: String,
+    },
 }
 
 /// What an agent (or a supervisor) can ask of the broker on its own session; the broker scopes

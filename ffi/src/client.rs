@@ -632,6 +632,35 @@ pub unsafe extern "C" fn fd_client_send_chat(client: *mut FdClient, interaction:
     })
 }
 
+/// Registers this device for pushes while the app has no attached session (backgrounded):
+/// `platform` is `"fcm"`, `"apns"`, `"webpush"` or `"webhook"`, `token` the device token the
+/// platform gave the app. Registering the same token again replaces it (answer: `{"kind":"done"}`).
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_register_push(client: *mut FdClient, platform: *const c_char, token: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let p = arg_str(platform, "platform")?;
+        let platform = frontdesk_core::push::PushPlatform::parse(p)
+            .ok_or_else(|| Error::invalid(format!("platform: {p:?} is not fcm, apns, webpush or webhook")))?;
+        let token = arg_str(token, "token")?.to_owned();
+        request(client, id, |c| c.register_push(platform, token))
+    })
+}
+
+/// Forgets a device registered with `fd_client_register_push` (answer: `{"kind":"done"}`).
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_unregister_push(client: *mut FdClient, token: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let token = arg_str(token, "token")?.to_owned();
+        request(client, id, |c| c.unregister_push(token))
+    })
+}
+
 /// Reads the own profile (answer: `{"kind":"profile",..}`).
 ///
 /// # Safety

@@ -81,6 +81,13 @@ enum BrokerJson<'a> {
     ClientOffline { client: &'a ClientId },
     Presence { watcher: WatcherId, document: &'a PresenceDocument },
     WatchEnded { watcher: WatcherId, presentity: &'a Presentity },
+    Push {
+        client: &'a ClientId,
+        target: &'a frontdesk_core::push::PushTarget,
+        title: &'a str,
+        body: &'a str,
+        interaction: Option<&'a InteractionId>,
+    },
 }
 
 /// A broker event as JSON: `{"type":"agent","agent":..,"event":"offered","data":{..}}` or client presence.
@@ -109,6 +116,9 @@ pub(crate) fn broker_event(e: &BrokerEvent) -> String {
         BrokerEvent::ClientOffline(c) => encode(&BrokerJson::ClientOffline { client: c }),
         BrokerEvent::Presence { watcher, doc } => encode(&BrokerJson::Presence { watcher: *watcher, document: doc }),
         BrokerEvent::WatchEnded { watcher, presentity } => encode(&BrokerJson::WatchEnded { watcher: *watcher, presentity }),
+        BrokerEvent::Push { client, target, title, body, interaction } => {
+            encode(&BrokerJson::Push { client, target, title, body, interaction: interaction.as_ref() })
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod mail;
 pub mod sip;
 pub mod mailroom;
 pub mod pg_store;
+pub mod push;
 pub mod server;
 pub mod simulator;
 pub mod sqlite_store;

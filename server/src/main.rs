@@ -155,6 +155,10 @@ struct Cli {
     /// Run as one node of a cluster on this PostgreSQL (libpq URL) instead of the SQLite --db; needs --nats.
     #[arg(long, env = "FRONTDESK_POSTGRES", requires = "nats", hide_env_values = true)]
     postgres: Option<String>,
+    /// Where pushes for backgrounded apps go: the app vendor's relay (http://host:port/path), which
+    /// forwards them to FCM, APNs or Web Push; each push is POSTed as JSON, with retries.
+    #[arg(long, env = "FRONTDESK_PUSH_WEBHOOK", value_name = "URL")]
+    push_webhook: Option<String>,
     /// The NATS server the cluster's nodes talk through, e.g. nats://127.0.0.1:4222; needs --postgres.
     #[arg(long, env = "FRONTDESK_NATS", requires = "postgres")]
     nats: Option<String>,
@@ -368,6 +372,15 @@ async fn main() {
         },
         _ => None,
     };
+    if let Some(url) = &cli.push_webhook {
+        match frontdesk_server::push::RelayUrl::parse(url) {
+            Ok(u) => frontdesk_server::push::start(u),
+            Err(e) => {
+                eprintln!("frontdesk-server: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let (ws, http) = if tls.is_some() { ("wss", "https") } else { ("ws", "http") };
     let mail = match mail_settings(&cli) {
         Ok(m) => m,

@@ -617,6 +617,7 @@ fn flush(
                 BrokerEvent::MailOwed => mailroom.wake(),
                 BrokerEvent::DialOwed => switchboard.wake(),
                 BrokerEvent::DialCancelled { interaction } => switchboard.cancel(interaction),
+                BrokerEvent::Push { .. } => crate::push::deliver(&e),
                 _ => {}
             }
             if let Some(s) = sim.as_mut() {

@@ -125,6 +125,14 @@ int main(void) {
     CHECK_ST(fd_client_signal_json(c, interaction, "{\"kind\":\"warp\"}", &rid), FD_ERR_INVALID_ARGUMENT);
     CHECK_OK(fd_client_ice_servers(c, interaction, &rid));
     pump(&link, now);
+    /* A device to wake while the app is backgrounded; an unknown platform is refused at once. */
+    CHECK_OK(fd_client_register_push(c, "fcm", "fcm-token-from-c", &rid));
+    pump(&link, now);
+    CHECK(client_saw(c, "\"kind\":\"done\"", NULL, 0));
+    CHECK_ST(fd_client_register_push(c, "carrier-pigeon", "t", &rid), FD_ERR_INVALID_ARGUMENT);
+    CHECK_OK(fd_client_unregister_push(c, "fcm-token-from-c", &rid));
+    pump(&link, now);
+    CHECK(client_saw(c, "\"kind\":\"done\"", NULL, 0));
     /* Email where no queue takes it: a typed refusal, the session goes on. */
     CHECK_OK(fd_client_send_email(c, "Router", "It reboots", NULL, &rid));
     pump(&link, now);

@@ -135,6 +135,8 @@ static void client_calls(FdClient *c, FdStatus want) {
     CHECK_ST(fd_client_get_transcript(c, "i", 0, 0, &id), want);
     CHECK_ST(fd_client_signal_json(c, "i", "{\"kind\":\"end_of_candidates\"}", &id), want);
     CHECK_ST(fd_client_ice_servers(c, "i", &id), want);
+    CHECK_ST(fd_client_register_push(c, "fcm", "t", &id), want);
+    CHECK_ST(fd_client_unregister_push(c, "t", &id), want);
     CHECK_ST(fd_client_end_interaction(c, "i", &id), want);
     CHECK(s == NULL);
 }

@@ -668,6 +668,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence() != 34842:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_register_push() != 3302:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback() != 59545:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state() != 35980:
@@ -687,6 +689,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_alert() != 15867:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript() != 54364:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unregister_push() != 13314:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert() != 32615:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -953,6 +957,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order.restype
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_register_push.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_register_push.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback.restype = ctypes.c_uint16
@@ -983,6 +990,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_ale
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unregister_push.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unregister_push.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert.restype = ctypes.c_uint16
@@ -1475,6 +1485,13 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence.argtypes =
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_register_push.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_register_push.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_request_callback.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1544,6 +1561,12 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_transcript.argtypes
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_transcript.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unregister_push.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unregister_push.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unsubscribe_alert.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -10042,6 +10065,77 @@ class _UniffiFfiConverterTypeListenerError(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.write(value.reason, buf)
 
 
+
+
+
+
+class PushPlatform(enum.Enum):
+    """
+    Which push service a device token belongs to.
+"""
+    
+    FCM = 0
+    """
+    Firebase Cloud Messaging (Android).
+"""
+    
+    APNS = 1
+    """
+    Apple Push Notification service (iOS).
+"""
+    
+    WEBPUSH = 2
+    """
+    Web Push (a browser's push subscription, as JSON).
+"""
+    
+    WEBHOOK = 3
+    """
+    The app vendor's own endpoint, named by the token.
+"""
+    
+
+
+class _UniffiFfiConverterTypePushPlatform(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return PushPlatform.FCM
+        if variant == 2:
+            return PushPlatform.APNS
+        if variant == 3:
+            return PushPlatform.WEBPUSH
+        if variant == 4:
+            return PushPlatform.WEBHOOK
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == PushPlatform.FCM:
+            return
+        if value == PushPlatform.APNS:
+            return
+        if value == PushPlatform.WEBPUSH:
+            return
+        if value == PushPlatform.WEBHOOK:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == PushPlatform.FCM:
+            buf.write_i32(1)
+        if value == PushPlatform.APNS:
+            buf.write_i32(2)
+        if value == PushPlatform.WEBPUSH:
+            buf.write_i32(3)
+        if value == PushPlatform.WEBHOOK:
+            buf.write_i32(4)
+
+
+
+
 class AgentListener():
     """
     Receives a console's events, in order, on the library's thread (hop to the UI thread for views).
@@ -10496,6 +10590,12 @@ class FrontdeskClientProtocol(typing.Protocol):
         none until its first document arrives after `watch`.
 """
         raise NotImplementedError
+    def register_push(self, platform: PushPlatform,token: str) -> int:
+        """
+        Registers this device for pushes while the app has no attached session (backgrounded); the
+        server's relay wakes it through `platform` with `token` (answered as `Response::Done`).
+"""
+        raise NotImplementedError
     def request_callback(self, number: typing.Union[object, typing.Optional[str]] = _DEFAULT,at_ms: typing.Union[object, typing.Optional[int]] = _DEFAULT,product_id: typing.Union[object, typing.Optional[str]] = _DEFAULT,topic: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> int:
         """
         Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
@@ -10552,6 +10652,11 @@ class FrontdeskClientProtocol(typing.Protocol):
     def transcript(self, interaction_id: str) -> typing.List[ChatMessage]:
         """
         The transcript of an interaction as known locally.
+"""
+        raise NotImplementedError
+    def unregister_push(self, token: str) -> int:
+        """
+        Forgets a device registered with `register_push`.
 """
         raise NotImplementedError
     def unsubscribe_alert(self, alert_id: str) -> int:
@@ -11055,6 +11160,28 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def register_push(self, platform: PushPlatform,token: str) -> int:
+        """
+        Registers this device for pushes while the app has no attached session (backgrounded); the
+        server's relay wakes it through `platform` with `token` (answered as `Response::Done`).
+"""
+        
+        _UniffiFfiConverterTypePushPlatform.check_lower(platform)
+
+        _UniffiFfiConverterString.check_lower(token)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypePushPlatform.lower(platform),
+            _UniffiFfiConverterString.lower(token),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_register_push,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def request_callback(self, number: typing.Union[object, typing.Optional[str]] = _DEFAULT,at_ms: typing.Union[object, typing.Optional[int]] = _DEFAULT,product_id: typing.Union[object, typing.Optional[str]] = _DEFAULT,topic: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> int:
         """
         Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
@@ -11283,6 +11410,24 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_transcript,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def unregister_push(self, token: str) -> int:
+        """
+        Forgets a device registered with `register_push`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(token)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(token),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unregister_push,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -12874,6 +13019,7 @@ __all__ = [
     "ClientEvent",
     "FrontdeskError",
     "ListenerError",
+    "PushPlatform",
     "AccessRule",
     "AgendaWindow",
     "Callback",

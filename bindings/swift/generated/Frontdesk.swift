@@ -2296,6 +2296,12 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     func presence(presentity: String) throws  -> Presence?
     
     /**
+     * Registers this device for pushes while the app has no attached session (backgrounded); the
+     * server's relay wakes it through `platform` with `token` (answered as `Response::Done`).
+     */
+    func registerPush(platform: PushPlatform, token: String) throws  -> UInt64
+    
+    /**
      * Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
      * the own agenda or as soon as possible ("call me now"); the interaction's `callback` follows
      * the call.
@@ -2352,6 +2358,11 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
      * The transcript of an interaction as known locally.
      */
     func transcript(interactionId: String) throws  -> [ChatMessage]
+    
+    /**
+     * Forgets a device registered with `register_push`.
+     */
+    func unregisterPush(token: String) throws  -> UInt64
     
     /**
      * Cancels a status alert.
@@ -2754,6 +2765,21 @@ open func presence(presentity: String)throws  -> Presence?  {
 }
     
     /**
+     * Registers this device for pushes while the app has no attached session (backgrounded); the
+     * server's relay wakes it through `platform` with `token` (answered as `Response::Done`).
+     */
+open func registerPush(platform: PushPlatform, token: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_register_push(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePushPlatform_lower(platform),
+        FfiConverterString.lower(token),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
      * the own agenda or as soon as possible ("call me now"); the interaction's `callback` follows
      * the call.
@@ -2896,6 +2922,19 @@ open func transcript(interactionId: String)throws  -> [ChatMessage]  {
     uniffi_frontdesk_uniffi_fn_method_frontdeskclient_transcript(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Forgets a device registered with `register_push`.
+     */
+open func unregisterPush(token: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unregister_push(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(token),uniffiCallStatus
     )
 })
 }
@@ -9188,6 +9227,101 @@ public func FfiConverterTypeOutcome_lower(_ value: Outcome) -> RustBuffer {
 
 
 /**
+ * Which push service a device token belongs to.
+ */
+
+public enum PushPlatform: Equatable, Hashable {
+    
+    /**
+     * Firebase Cloud Messaging (Android).
+     */
+    case fcm
+    /**
+     * Apple Push Notification service (iOS).
+     */
+    case apns
+    /**
+     * Web Push (a browser's push subscription, as JSON).
+     */
+    case webpush
+    /**
+     * The app vendor's own endpoint, named by the token.
+     */
+    case webhook
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PushPlatform: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePushPlatform: FfiConverterRustBuffer {
+    typealias SwiftType = PushPlatform
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PushPlatform {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .fcm
+        
+        case 2: return .apns
+        
+        case 3: return .webpush
+        
+        case 4: return .webhook
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PushPlatform, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .fcm:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .apns:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .webpush:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .webhook:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushPlatform_lift(_ buf: RustBuffer) throws -> PushPlatform {
+    return try FfiConverterTypePushPlatform.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePushPlatform_lower(_ value: PushPlatform) -> RustBuffer {
+    return FfiConverterTypePushPlatform.lower(value)
+}
+
+
+
+/**
  * The successful answer to a request.
  */
 
@@ -10709,6 +10843,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence() != 34842) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_register_push() != 3302) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback() != 59545) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -10737,6 +10874,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript() != 54364) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unregister_push() != 13314) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert() != 32615) {

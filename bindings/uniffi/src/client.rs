@@ -341,6 +341,17 @@ impl FrontdeskClient {
         self.request(|c| c.send_email(product_id.map(fc::ProductId), subject, text))
     }
 
+    /// Registers this device for pushes while the app has no attached session (backgrounded); the
+    /// server's relay wakes it through `platform` with `token` (answered as `Response::Done`).
+    pub fn register_push(&self, platform: PushPlatform, token: String) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.register_push(platform.into(), token))
+    }
+
+    /// Forgets a device registered with `register_push`.
+    pub fn unregister_push(&self, token: String) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.unregister_push(token))
+    }
+
     /// Sends a chat message in an own interaction.
     pub fn send_chat(&self, interaction_id: String, text: String) -> Result<u64, FrontdeskError> {
         self.request(|c| c.send_chat(fc::InteractionId(interaction_id), text))

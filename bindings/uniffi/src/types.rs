@@ -46,6 +46,20 @@ mirror_enum!(
 );
 
 mirror_enum!(
+    /// Which push service a device token belongs to.
+    PushPlatform <=> fc::push::PushPlatform {
+        /// Firebase Cloud Messaging (Android).
+        Fcm,
+        /// Apple Push Notification service (iOS).
+        Apns,
+        /// Web Push (a browser's push subscription, as JSON).
+        Webpush,
+        /// The app vendor's own endpoint, named by the token.
+        Webhook,
+    }
+);
+
+mirror_enum!(
     /// Which leg of a callback.
     CallSide <=> fc::callback::CallSide {
         /// The agent's phone.

@@ -76,6 +76,11 @@ pub struct BrokerConfig {
     pub callback_attempts: u32,
     /// Wait before the next attempt, with the client's place in the queue kept.
     pub callback_retry: Duration,
+    /// At most one push per client in this time: later events in the window wake no one again
+    /// (the app, once open, reads them all through its session).
+    pub push_interval: Duration,
+    /// Devices one client may register for pushes.
+    pub max_push_targets: usize,
 }
 
 impl Default for BrokerConfig {
@@ -111,6 +116,8 @@ impl Default for BrokerConfig {
             dialer: false,
             callback_attempts: 3,
             callback_retry: Duration::from_secs(120),
+            push_interval: Duration::from_secs(30),
+            max_push_targets: 8,
         }
     }
 }

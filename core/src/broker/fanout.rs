@@ -7,6 +7,7 @@ impl Broker {
 
     /// Queues a reliable event for every session of a client (except `skip`), encoded once.
     pub(super) fn push_event(&mut self, client: &ClientId, event: &Event, skip: Option<&SessionKey>, hook: Option<AckHook>) {
+        self.wake_if_away(client, event);
         let Some(keys) = self.by_client.get(client).cloned() else { return };
         let payload: Arc<str> = serde_json::to_string(event).expect("events serialize").into();
         for k in keys {

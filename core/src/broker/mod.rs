@@ -16,6 +16,7 @@ mod fanout;
 mod invitations;
 pub mod mail;
 mod persistence;
+mod push;
 mod requests;
 mod routing;
 mod session;
@@ -121,6 +122,20 @@ pub enum BrokerEvent {
         /// The document (shared by all its watchers).
         doc: Arc<crate::monitor::presence::PresenceDocument>,
     },
+    /// Something waits for a client with no attached session: the host wakes its device (one event
+    /// per registered target, at most once per client per `push_interval`).
+    Push {
+        /// The client.
+        client: ClientId,
+        /// The device to wake.
+        target: crate::push::PushTarget,
+        /// Short title (who wrote, what happened).
+        title: String,
+        /// Text preview.
+        body: String,
+        /// The interaction concerned, for the app to open.
+        interaction: Option<InteractionId>,
+    },
     /// An external watcher's subscription ended because the owner's rules now block it.
     WatchEnded {
         /// The watcher.
@@ -223,6 +238,8 @@ pub struct Broker {
     dirty_mail: HashSet<String>,
     /// Callbacks taken by agents whose dial the host has not yet taken.
     dials: BTreeSet<InteractionId>,
+    /// Devices to wake by client, and when each client was last pushed.
+    pushes: push::Pushes,
     store_error: Option<StoreError>,
     counter: u64,
     now: Timestamp,
@@ -289,6 +306,7 @@ impl Broker {
             mail: BTreeMap::new(),
             dirty_mail: HashSet::new(),
             dials: BTreeSet::new(),
+            pushes: push::Pushes::default(),
             store_error: None,
             counter: 0,
             now: Timestamp(0),

@@ -146,6 +146,11 @@ impl Broker {
             }
             Request::Signal { interaction, signal } => self.relay_signal(calls::Side::Client(&me), &interaction, signal),
             Request::IceServers { interaction } => self.ice_servers(calls::Side::Client(&me), &interaction).map(Response::IceServers),
+            Request::RegisterPush { platform, token } => self.register_push(&me, platform, token).map(|()| Response::Done),
+            Request::UnregisterPush { token } => {
+                self.pushes.unregister(&me, &token);
+                Ok(Response::Done)
+            }
             Request::GetLive => {
                 let mut v = vec![];
                 let mine: Vec<&Live> = self.live.values().filter(|l| l.li.client == me).collect();

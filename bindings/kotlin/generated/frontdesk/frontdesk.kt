@@ -855,6 +855,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_register_push(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_save_state(
@@ -874,6 +876,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_subscribe_alert(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unregister_push(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert(
     ): Int
@@ -1089,6 +1093,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence(`ptr`: Long,`presentity`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_register_push(`ptr`: Long,`platform`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_request_callback(`ptr`: Long,`number`: RustBuffer.ByValue,`atMs`: RustBuffer.ByValue,`productId`: RustBuffer.ByValue,`topic`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_save_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1109,6 +1115,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unregister_push(`ptr`: Long,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unsubscribe_alert(`ptr`: Long,`alertId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unwatch(`ptr`: Long,`presentity`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1456,6 +1464,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence() and 0xFFFF) != 34842) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_register_push() and 0xFFFF) != 3302) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_request_callback() and 0xFFFF) != 59545) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1484,6 +1495,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_transcript() and 0xFFFF) != 54364) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unregister_push() and 0xFFFF) != 13314) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_unsubscribe_alert() and 0xFFFF) != 32615) {
@@ -4414,6 +4428,12 @@ public interface FrontdeskClientInterface {
     fun `presence`(`presentity`: kotlin.String): Presence?
     
     /**
+     * Registers this device for pushes while the app has no attached session (backgrounded); the
+     * server's relay wakes it through `platform` with `token` (answered as `Response::Done`).
+     */
+    fun `registerPush`(`platform`: PushPlatform, `token`: kotlin.String): kotlin.ULong
+    
+    /**
      * Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
      * the own agenda or as soon as possible ("call me now"); the interaction's `callback` follows
      * the call.
@@ -4470,6 +4490,11 @@ public interface FrontdeskClientInterface {
      * The transcript of an interaction as known locally.
      */
     fun `transcript`(`interactionId`: kotlin.String): List<ChatMessage>
+    
+    /**
+     * Forgets a device registered with `register_push`.
+     */
+    fun `unregisterPush`(`token`: kotlin.String): kotlin.ULong
     
     /**
      * Cancels a status alert.
@@ -4987,6 +5012,26 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
     
     /**
+     * Registers this device for pushes while the app has no attached session (backgrounded); the
+     * server's relay wakes it through `platform` with `token` (answered as `Response::Done`).
+     */
+    @Throws(FrontdeskException::class)override fun `registerPush`(`platform`: PushPlatform, `token`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_register_push(
+        it,
+        
+        FfiConverterTypePushPlatform.lower(`platform`),
+        FfiConverterString.lower(`token`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Asks to be called back at `number` (the profile's phone number if none), at `at_ms` inside
      * the own agenda or as soon as possible ("call me now"); the interaction's `callback` follows
      * the call.
@@ -5176,6 +5221,24 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
         it,
         
         FfiConverterString.lower(`interactionId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Forgets a device registered with `register_push`.
+     */
+    @Throws(FrontdeskException::class)override fun `unregisterPush`(`token`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_unregister_push(
+        it,
+        
+        FfiConverterString.lower(`token`),_status)
 }
     }
     )
@@ -10778,6 +10841,57 @@ public object FfiConverterTypeOutcome: FfiConverterRustBuffer<Outcome> {
     override fun allocationSize(value: Outcome) = 4UL
 
     override fun write(value: Outcome, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Which push service a device token belongs to.
+ */
+
+enum class PushPlatform {
+    
+    /**
+     * Firebase Cloud Messaging (Android).
+     */
+    FCM,
+    /**
+     * Apple Push Notification service (iOS).
+     */
+    APNS,
+    /**
+     * Web Push (a browser's push subscription, as JSON).
+     */
+    WEBPUSH,
+    /**
+     * The app vendor's own endpoint, named by the token.
+     */
+    WEBHOOK;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePushPlatform: FfiConverterRustBuffer<PushPlatform> {
+    override fun read(buf: ByteBuffer) = try {
+        PushPlatform.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: PushPlatform) = 4UL
+
+    override fun write(value: PushPlatform, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
