@@ -262,6 +262,115 @@ try {
   await w.locator('#h-list li').first().waitFor({ timeout: 5_000 });
   await shot(client, '6-client-phone-panels');
 
+  // 7. The launcher, as a website embeds it: closed, only the widget's script loads; opened by keyboard,
+  // the engine loads and the panel works. A chat started there takes focus to the message box; minimized,
+  // an agent message shows a badge, beeps and (opted in) notifies; ended, it leaves a note with the
+  // transcript to download and a rating stored on the record; focus returns to Start. French by `lang`.
+  // A refused token says so instead of "Reconnecting…".
+  const lctx = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  await lctx.grantPermissions(['notifications'], { origin: new URL(urls.demo).origin });
+  await lctx.addInitScript(() => {
+    window.__beeps = 0; window.__notes = [];
+    const start = OscillatorNode.prototype.start;
+    OscillatorNode.prototype.start = function (...a) { window.__beeps++; return start.apply(this, a); };
+    const N = window.Notification;
+    window.Notification = class extends N { constructor(t, o) { super(t, o); window.__notes.push(`${t}: ${o?.body}`); } };
+  });
+  const lp = await lctx.newPage();
+  globalThis.pages.launcher = lp;
+  lp.on('pageerror', (e) => console.error(`e2e: launcher page error: ${e.message}`));
+  const loaded = [];
+  lp.on('request', (r) => loaded.push(new URL(r.url()).pathname));
+  await lp.goto(`${urls.demo}&launcher`);
+  const lw = lp.locator('frontdesk-widget');
+  await lw.locator('#fab').waitFor({ timeout: 10_000 });
+  await lp.waitForTimeout(500);
+  const closedLoads = [...new Set(loaded)];
+  if (closedLoads.some((u) => /frontdesk\.js|wasm/.test(u)) || !closedLoads.includes('/frontdesk-widget.js')) throw new Error(`closed launcher loaded ${closedLoads}`);
+  if (!(await lw.locator('#panel').isHidden()) || (await lw.locator('#fab').getAttribute('aria-expanded')) !== 'false') throw new Error('the launcher starts open');
+  await lp.keyboard.press('Tab');
+  const focusId = () => lp.evaluate(() => document.querySelector('frontdesk-widget').shadowRoot.activeElement?.id ?? null);
+  if ((await focusId()) !== 'fab') throw new Error(`Tab focused ${await focusId()}, not the launcher`);
+  await lp.keyboard.press('Enter');
+  await lw.locator('#conn', { hasText: 'Online' }).waitFor({ timeout: 15_000 });
+  if (!loaded.includes('/frontdesk.js') || !loaded.includes('/frontdesk_wasm_bg.wasm')) throw new Error(`opening loaded ${[...new Set(loaded)]}`);
+  if ((await focusId()) === null) throw new Error('opening the launcher left focus outside the panel');
+  const availLabel = await lw.locator('#avail-l').textContent();
+  const availN = Number(await lw.locator('#avail').textContent());
+  if (availLabel !== (availN === 1 ? 'agent available' : 'agents available')) throw new Error(`"${availN} ${availLabel}"`);
+  step(`launcher: closed it loaded only ${closedLoads.join(', ')}; opened by keyboard, the engine loaded and the panel went online ("${availN} ${availLabel}")`);
+  await shot(lp, '7a-launcher-open');
+  // A chat from the launcher, with a product: started from the keyboard, focus lands in the message box.
+  await lw.locator('#pick input[value=chat]').check();
+  const prod = await lw.locator('#s-product option').nth(1).evaluate((o) => ({ id: o.value, name: o.textContent }));
+  await lw.locator('#s-product').selectOption(prod.id);
+  await lw.locator('#s-topic').fill('Launcher chat');
+  await lw.locator('#s-go').focus();
+  await lp.keyboard.press('Enter');
+  await lw.locator('#say-in').waitFor({ state: 'visible', timeout: 10_000 });
+  await lp.waitForFunction(() => document.querySelector('frontdesk-widget').shadowRoot.activeElement?.id === 'say-in', null, { timeout: 5_000 });
+  await agent.locator('[data-testid=offer]', { hasText: 'chat' }).waitFor({ timeout: 10_000 });
+  await agent.locator('[data-testid=offer] button[data-accept]').click();
+  await lw.locator('#live', { hasText: 'Connected with' }).waitFor({ timeout: 10_000 });
+  await lw.locator('#say-in').fill('Hello from the launcher');
+  await lw.locator('#say-in').press('Enter');
+  const lin = agent.locator('[data-testid=conv][data-state=connected] input[data-conv]');
+  await agent.locator('[data-testid=agent-msg]', { hasText: 'Hello from the launcher' }).waitFor({ timeout: 10_000 });
+  // Opt in to notifications, minimize with Escape (focus back on the launcher), get a message.
+  await lw.locator('#notify').click();
+  await lw.locator('#notify').waitFor({ state: 'hidden', timeout: 5_000 });
+  await lw.locator('#say-in').press('Escape');
+  await lw.locator('#panel').waitFor({ state: 'hidden', timeout: 5_000 });
+  if ((await focusId()) !== 'fab') throw new Error(`after Escape focus is on ${await focusId()}`);
+  await lin.fill('A reply while you were away');
+  await lin.press('Enter');
+  await lw.locator('#badge', { hasText: '1' }).waitFor({ timeout: 10_000 });
+  const fabName = await lw.locator('#fab').getAttribute('aria-label');
+  const beeps = await lp.evaluate(() => window.__beeps);
+  const notes = await lp.evaluate(() => window.__notes);
+  if (beeps < 1 || notes.length !== 1 || !notes[0].includes('A reply while you were away')) throw new Error(`beeps ${beeps}, notifications ${JSON.stringify(notes)}`);
+  await shot(lp, '7b-launcher-badge');
+  await lp.keyboard.press('Enter');
+  await lw.locator('[data-testid=msg]', { hasText: 'A reply while you were away' }).waitFor({ timeout: 5_000 });
+  if (!(await lw.locator('#badge').isHidden())) throw new Error('the badge stays after opening');
+  step(`minimized: a new agent message showed the badge ("${fabName}"), beeped ${beeps}×, notified "${notes[0]}"; opening cleared it`);
+  // End: a note with the transcript, focus on Start, a download and a rating on the record.
+  await lw.locator('#end').focus();
+  await lp.keyboard.press('Enter');
+  await lw.locator('[data-testid=ended]').waitFor({ timeout: 10_000 });
+  await lp.waitForFunction(() => document.querySelector('frontdesk-widget').shadowRoot.activeElement?.id === 's-go', null, { timeout: 5_000 });
+  await lw.locator('[data-testid=msg]', { hasText: 'Hello from the launcher' }).waitFor({ timeout: 5_000 });
+  const [dl] = await Promise.all([lp.waitForEvent('download'), lw.locator('#dl').click()]);
+  const { readFileSync } = await import('node:fs');
+  const text = readFileSync(await dl.path(), 'utf8');
+  if (!/You: Hello from the launcher/.test(text) || !text.includes('A reply while you were away')) throw new Error(`transcript file: ${text}`);
+  await lw.locator('label[for=r4]').click();
+  await lw.locator('#r-note').fill('quick and kind');
+  await lw.locator('#r-go').click();
+  await lw.locator('#r-msg', { hasText: 'Thank you' }).waitFor({ timeout: 10_000 });
+  const chatId = await lw.evaluate((e) => e.client.view().history.find((r) => r.summary?.includes?.('Launcher') || r.notes.some((n) => n.text.startsWith('Rating')))?.id);
+  await lp.waitForFunction((id) => document.querySelector('frontdesk-widget').client.view().history.find((r) => r.id === id)?.notes.some((n) => n.text === 'Rating: 4/5 — quick and kind'), chatId, { timeout: 10_000 });
+  await lw.locator('#d-hist > summary').click();
+  const hist = await lw.locator('#h-list').textContent();
+  if (!hist.includes(prod.name)) throw new Error(`history shows no product name "${prod.name}": ${hist}`);
+  await shot(lp, '7c-launcher-ended');
+  step(`ended: note shown, focus on Start, transcript downloaded (${text.split('\n').length} lines), rating stored as a note; history names "${prod.name}"`);
+  // French, by the lang attribute.
+  await lw.evaluate((e) => e.setAttribute('lang', 'fr'));
+  await lw.locator('#conn', { hasText: 'En ligne' }).waitFor({ timeout: 15_000 });
+  await lw.locator('#s-go', { hasText: 'Commencer' }).waitFor({ timeout: 5_000 });
+  await shot(lp, '7d-launcher-fr');
+  // A refused token: the reason, not "Reconnecting…".
+  const bp = await lctx.newPage();
+  await bp.goto(`${demoBase}#token=not-a-valid-token`);
+  const bw = bp.locator('frontdesk-widget');
+  await bw.locator('#conn', { hasText: 'Not connected' }).waitFor({ timeout: 10_000 });
+  await bp.waitForTimeout(2000);
+  const rej = await bw.locator('#conn').textContent();
+  if (!rej.startsWith('Not connected')) throw new Error(`a refused token shows "${rej}"`);
+  step(`French by lang="fr"; a refused token shows "${rej}"`);
+  await lctx.close();
+
   writeFileSync(join(out, 'results.json'), JSON.stringify({ firstStatusMs, recoverMs, pass: true }, null, 2));
   step('PASS');
   clearTimeout(deadline);

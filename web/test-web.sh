@@ -46,6 +46,12 @@ done
 mkdir -p "$OUT"
 echo "$sizes total ${total}B gz (budget ${BUDGET}B)" | tee "$OUT/sizes.txt"
 [ "$total" -le "$BUDGET" ] || fail+=("size budget: ${total}B gzipped > ${BUDGET}B")
+# Closed, the widget is a launcher button: only its own script loads until the visitor opens it (e2e
+# step 7 checks that nothing else is fetched); the engine, its glue and the client come on open.
+CLOSED_BUDGET=${FRONTDESK_WEB_CLOSED_BUDGET_BYTES:-61440}   # 60 KB gzipped before it is opened
+closed=$(gzip -9c "$PKG/frontdesk-widget.js" | wc -c)
+echo "closed (launcher): frontdesk-widget.js ${closed}B gz (budget ${CLOSED_BUDGET}B); opened: ${total}B gz (budget ${BUDGET}B)" | tee -a "$OUT/sizes.txt"
+[ "$closed" -le "$CLOSED_BUDGET" ] || fail+=("closed size budget: ${closed}B gzipped > ${CLOSED_BUDGET}B")
 
 # 4. wasm-bindgen tests (node).
 (cd wasm && CARGO_TARGET_DIR=$TARGET/web CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
@@ -62,6 +68,8 @@ rm -f "$PKG/types-check.ts"
 # 5. End to end: the server (embedding web/ and the wasm artefacts) and two Chromium contexts, loopback only, bounded.
 cargo build -p frontdesk-server --bin frontdesk-server || { say "server build failed"; exit 1; }
 CARGO_TARGET_DIR=$TARGET timeout 240 node web/e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("end-to-end test")
+# 5a. Accessibility: axe-core on the widget (closed, opened, in a chat, ended, in French) and the console.
+CARGO_TARGET_DIR=$TARGET timeout 120 node web/a11y-e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("accessibility test (axe)")
 first=$(node -e "try{console.log(require('$OUT/results.json').firstStatusMs ?? '?')}catch{console.log('?')}")
 # 5b. Voice and video calls: the server and two Chromium processes with fake devices, in a network
 # namespace with only lo up (loopback flags alone where ip netns is unavailable), bounded.
@@ -87,6 +95,6 @@ else
   fi
 fi
 
-echo "test-web: wasm+glue+client+widget ${total}B gzipped (budget ${BUDGET}B); first status ${first} ms after navigation; call set-up ${setup} (offer to ICE connected), Python/aiortc to the console ${native}; screenshots in $OUT; ${#fail[@]} failure(s)"
+echo "test-web: wasm+glue+client+widget ${total}B gzipped (budget ${BUDGET}B), closed launcher ${closed}B (budget ${CLOSED_BUDGET}B); first status ${first} ms after navigation; call set-up ${setup} (offer to ICE connected), Python/aiortc to the console ${native}; screenshots in $OUT; ${#fail[@]} failure(s)"
 for f in "${fail[@]}"; do say "FAILED: $f"; done
 [ ${#fail[@]} -eq 0 ]
