@@ -1,13 +1,7 @@
-// <frontdesk-widget>: a live contact-center widget for any page. One script tag:
-//   <script type="module" src="https://center.example/frontdesk-widget.js"></script>
-//   <frontdesk-widget token="…"></frontdesk-widget>
-// It starts closed, as a launcher button: only this file loads until the visitor opens it; then the
-// client (frontdesk.js, its wasm engine frontdesk_wasm.js + frontdesk_wasm_bg.wasm) loads from beside
-// this file. `mode="inline"` shows the panel in the page at once. Theme it with the --fd-* CSS custom
-// properties (see docs/web.md); they pierce the shadow root.
+// <frontdesk-widget token="…">, a contact-center widget for any page; closed, a launcher button that loads the
+// client (frontdesk.js and its wasm engine) from beside this file on open. Attributes, strings, events: docs/web.md.
 const base = new URL('.', import.meta.url);
 let engine;
-// The client module and its wasm engine, loaded once, on first use.
 const load = () => (engine ??= import('./frontdesk.js').then(async (m) => { await m.default(); return m; }));
 
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -24,7 +18,8 @@ const isCall = (li) => li?.medium === 'voice' || li?.medium === 'video';
 const clock = (ms) => { const s = Math.max(0, Math.floor(ms / 1000)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`; };
 const store = (s, k, v) => { try { return v === undefined ? s.getItem(k) : v === null ? s.removeItem(k) : s.setItem(k, v); } catch { return null; } };
 
-// Every string the widget shows, by language; `{x}` is filled in, a pair is [one, other].
+// Every string the widget shows, by language ({x} filled in, [one, other] by plural); a page adds
+// languages in window.frontdeskStrings before this script (demo.html has French).
 const T = {
   en: {
     title: 'Customer service', open: 'Chat with us', unread: ['{n} new message', '{n} new messages'], min: 'Minimize',
@@ -36,8 +31,7 @@ const T = {
     talk: 'Talk to us', medium: 'Medium', product: 'Product', anyprod: 'Any product', topic: 'Topic', about: 'What is it about?', subject: 'Subject',
     start: 'Start', callme: 'Call me', sendmail: 'Send email', phone: 'Your phone number', when: 'When to call you', asap: 'As soon as possible',
     email: 'Your email address', yourmsg: 'Your message', deflt: 'Message from the website',
-    closed: 'We are closed now. Write to us by email and we will answer.', closeduntil: 'We are closed now and open again {u}. Write to us by email and we will answer.',
-    nobody: 'Nobody is available right now. Write to us by email and we will answer.',
+    closed: 'We are closed now.', closeduntil: 'We are closed now and open again {u}.', nobody: 'Nobody is available right now.', writeus: 'Write to us by email and we will answer.',
     needphone: 'Enter your phone number, with its country code (+44…)', needmail: 'Enter your email address', needtext: 'Write your message',
     queued: 'You are number {p} in line for {m} (about {w}).', conn: 'Connected with {a} by {m}.', anagent: 'an agent', theagent: 'the agent',
     mailwith: 'Your email “{t}” is with us. We answer here and by mail to {to}.', mailon: 'Your email “{t}” is with us — {a} is on it. We answer here and by mail to {to}.',
@@ -53,55 +47,16 @@ const T = {
     ringing: 'Ringing… waiting for an agent', k_new: 'Starting the call…', k_media: 'Allow the microphone to talk to {a}…', k_mediav: 'Allow the microphone and camera to talk to {a}…',
     k_connecting: 'Connecting to {a}…', k_connected: 'On a call with {a}', k_reconnecting: 'Connection lost, reconnecting…', k_muted: '{a} muted',
     k_refused: 'The call ended: {a}’s microphone or camera did not start.', k_failed: 'The call was lost: the connection failed.', k_ended: 'Call ended.', k_endedby: 'Call ended by {a}.',
-    k_local: 'Your {d} could not be used ({w}). Allow it in the browser and call again.', k_dev: 'That device could not be used ({w}).', k_cam: 'The camera could not start: {w}',
-    d_mic: 'microphone', d_both: 'microphone or camera', denied: 'permission refused', nodev: 'no device',
+    k_dev: 'Your microphone or camera could not be used ({w}). Allow it in the browser and try again.', denied: 'permission refused',
     profile: 'Your profile', name: 'Name', country: 'Country', langs: 'Languages', interested: 'Interested in', topics: 'Topics', agenda: 'When we may contact you',
     addwin: 'Add a time window', saveprof: 'Save profile', days: 'Days', from: 'From', to: 'To', tz: 'Time zone', remove: 'Remove', needday: 'Pick at least one day for each time window',
     saving: 'Saving…', saved: 'Saved', history: 'History', byprod: 'Filter by product', allprod: 'All products', byagent: 'Filter by agent', allagents: 'All agents', nothing: 'Nothing yet',
-    x_completed: 'completed', x_abandoned: 'abandoned', x_failed: 'failed',
-    orders: 'Orders', noorders: 'No orders', o_placed: 'placed', o_processing: 'processing', o_shipped: 'shipped', o_delivered: 'delivered', o_cancelled: 'cancelled',
+    orders: 'Orders', noorders: 'No orders',
     alerts: 'Alerts', tellme: 'Tell me when an agent is free', willtell: 'We will tell you',
   },
-  fr: {
-    title: 'Service client', open: 'Discuter avec nous', unread: ['{n} nouveau message', '{n} nouveaux messages'], min: 'Réduire',
-    connecting: 'Connexion…', online: 'En ligne', reconnecting: 'Reconnexion…', notoken: 'Pas de jeton', rejected: 'Non connecté : {m}',
-    status: 'État du centre', avail: ['agent disponible', 'agents disponibles'], waiting: 'en attente', hold: 'attente estimée', offered: 'Canaux proposés', off: '(fermé)',
-    m_chat: 'chat', m_voice: 'appel', m_video: 'vidéo', m_callback: 'rappel', m_email: 'e-mail',
-    a_chat: 'un chat', a_voice: 'un appel vocal', a_video: 'un appel vidéo', a_callback: 'un rappel', a_email: 'un e-mail',
-    invs: 'Invitations', invites: '{a} vous invite à {m} : « {t} »', accept: 'Accepter', decline: 'Refuser', invitation: 'Invitation de {a}',
-    talk: 'Contactez-nous', medium: 'Canal', product: 'Produit', anyprod: 'Tous produits', topic: 'Sujet', about: 'De quoi s’agit-il ?', subject: 'Objet',
-    start: 'Commencer', callme: 'Rappelez-moi', sendmail: 'Envoyer l’e-mail', phone: 'Votre numéro de téléphone', when: 'Quand vous appeler', asap: 'Dès que possible',
-    email: 'Votre adresse e-mail', yourmsg: 'Votre message', deflt: 'Message depuis le site',
-    closed: 'Nous sommes fermés. Écrivez-nous par e-mail, nous vous répondrons.', closeduntil: 'Nous sommes fermés et rouvrons {u}. Écrivez-nous par e-mail, nous vous répondrons.',
-    nobody: 'Personne n’est disponible pour le moment. Écrivez-nous par e-mail, nous vous répondrons.',
-    needphone: 'Saisissez votre numéro avec l’indicatif du pays (+33…)', needmail: 'Saisissez votre adresse e-mail', needtext: 'Écrivez votre message',
-    queued: 'Vous êtes numéro {p} dans la file pour : {m} (environ {w}).', conn: 'En relation avec {a} par {m}.', anagent: 'un agent', theagent: 'l’agent',
-    mailwith: 'Votre e-mail « {t} » nous est parvenu. Nous répondons ici et à {to}.', mailon: 'Votre e-mail « {t} » nous est parvenu — {a} s’en occupe. Nous répondons ici et à {to}.',
-    transcript: 'Conversation', message: 'Message', type: 'Votre message', send: 'Envoyer', end: 'Terminer', earlier: 'Messages précédents', delivered: 'reçu', sending: 'envoi…',
-    notify: 'M’avertir des nouveaux messages', newfrom: 'Nouveau message de {a}',
-    ended: 'Votre conversation avec {a} est terminée.', download: 'Télécharger la conversation', close: 'Fermer', you: 'Vous',
-    rate: 'Qu’en avez-vous pensé ?', stars: ['{n} étoile', '{n} étoiles'], comment: 'Un commentaire ? (facultatif)', sendrate: 'Envoyer la note', thanks: 'Merci pour votre note.',
-    busy: 'La ligne était occupée', no_answer: 'Personne n’a répondu', unreachable: 'Nous n’avons pas pu vous joindre', interrupted: 'L’appel a été interrompu', notthrough: 'L’appel n’a pas abouti',
-    cb_retry: '{r} ; nous réessaierons à {at} au {n}.', cb_agent: 'Un agent prend votre appel ; nous appelons le {n} dans un instant.', cb_calling: 'Nous vous appelons au {n}…',
-    cb_on: 'Au téléphone avec {a}.', cb_at: 'Nous vous appellerons au {n} à {at}.', cb_queued: 'Vous êtes numéro {p} dans la file ; nous vous appellerons au {n} (environ {w}).',
-    cb_conn: 'En relation avec {a} ; nous vous appellerons au {n}.', cb_cancel: 'Annuler le rappel',
-    camoff: 'Caméra coupée', camon: 'Activer la caméra', mute: 'Couper le micro', unmute: 'Rétablir le micro', hang: 'Raccrocher', mic: 'Micro', cam: 'Caméra', duration: 'Durée de l’appel',
-    ringing: 'Appel en cours… en attente d’un agent', k_new: 'Démarrage de l’appel…', k_media: 'Autorisez le micro pour parler à {a}…', k_mediav: 'Autorisez le micro et la caméra pour parler à {a}…',
-    k_connecting: 'Connexion à {a}…', k_connected: 'En appel avec {a}', k_reconnecting: 'Connexion perdue, reconnexion…', k_muted: '{a} a coupé son micro',
-    k_refused: 'Appel terminé : le micro ou la caméra de {a} n’a pas démarré.', k_failed: 'Appel perdu : la connexion a échoué.', k_ended: 'Appel terminé.', k_endedby: 'Appel terminé par {a}.',
-    k_local: 'Impossible d’utiliser votre {d} ({w}). Autorisez-le dans le navigateur et rappelez.', k_dev: 'Impossible d’utiliser cet appareil ({w}).', k_cam: 'La caméra n’a pas pu démarrer : {w}',
-    d_mic: 'micro', d_both: 'micro ou caméra', denied: 'autorisation refusée', nodev: 'aucun appareil',
-    profile: 'Votre profil', name: 'Nom', country: 'Pays', langs: 'Langues', interested: 'Intéressé par', topics: 'Sujets', agenda: 'Quand nous pouvons vous contacter',
-    addwin: 'Ajouter un créneau', saveprof: 'Enregistrer le profil', days: 'Jours', from: 'De', to: 'À', tz: 'Fuseau horaire', remove: 'Supprimer', needday: 'Choisissez au moins un jour pour chaque créneau',
-    saving: 'Enregistrement…', saved: 'Enregistré', history: 'Historique', byprod: 'Filtrer par produit', allprod: 'Tous les produits', byagent: 'Filtrer par agent', allagents: 'Tous les agents', nothing: 'Rien pour l’instant',
-    x_completed: 'terminé', x_abandoned: 'abandonné', x_failed: 'échoué',
-    orders: 'Commandes', noorders: 'Aucune commande', o_placed: 'passée', o_processing: 'en préparation', o_shipped: 'expédiée', o_delivered: 'livrée', o_cancelled: 'annulée',
-    alerts: 'Alertes', tellme: 'Prévenez-moi quand un agent est libre', willtell: 'Nous vous préviendrons',
-  },
+  ...globalThis.frontdeskStrings,
 };
 
-// Half hours of the coming week that lie in an agenda window taking calls, read in the window's zone
-// as the broker does; at most 24, from an hour from now.
 function agendaSlots(agenda, now) {
   const ws = agenda.filter((w) => !w.media?.length || w.media.some((m) => m === 'callback' || m === 'voice'));
   const out = [];
@@ -187,7 +142,7 @@ button.bad{background:var(--fd-bad);border-color:var(--fd-bad)}
 :host(:not([mode=inline])) .w{position:fixed;inset:0;width:auto;max-height:none;border-radius:0;z-index:1}}
 `;
 
-/** The widget element; `client` is its frontdesk Client once opened and connected. */
+/** The widget element; `client` is its frontdesk Client once opened. */
 class FrontdeskWidget extends HTMLElement {
   static observedAttributes = ['token', 'server', 'site-key', 'lang', 'title', 'mode', 'open'];
 
@@ -203,8 +158,6 @@ class FrontdeskWidget extends HTMLElement {
 
   connectedCallback() {
     this.render();
-    // A visitor who had the panel open (or opened it, then minimized it) on an earlier page of this
-    // tab gets it back as it was, with the session running.
     const was = this.inline ? null : store(sessionStorage, this.uiKey);
     if (was === 'open') this.setAttribute('open', '');
     if (this.isOpen || was) this.boot();
@@ -219,12 +172,10 @@ class FrontdeskWidget extends HTMLElement {
     if (on) this.boot();
   }
 
-  /** Whether the panel shows inline in the page (`mode="inline"`), not behind a launcher button. */
+  /** Whether the panel sits in the page (`mode="inline"`) rather than behind the launcher. */
   get inline() { return this.getAttribute('mode') === 'inline'; }
-  /** Whether the panel is shown: inline, or the launcher opened (the `open` attribute). */
   get isOpen() { return this.inline || this.hasAttribute('open'); }
 
-  /** The WebSocket base URL: the `server` attribute, else the origin this script came from. */
   get server() {
     return this.getAttribute('server') || base.origin.replace(/^http/, 'ws');
   }
@@ -232,13 +183,12 @@ class FrontdeskWidget extends HTMLElement {
   get key() { return `frontdesk:${this.server}`; }
   get uiKey() { return `frontdesk:ui:${this.server}`; }
 
-  /** The language of the strings: the `lang` attribute, else the browser's first known one, else English. */
-  get lang() {
+  /** The strings' language: `lang`, else the browser's first one with a table, else English. */
+  get language() {
     const a = this.getAttribute('lang');
     return [a, ...(a ? [] : navigator.languages || [navigator.language])].map((l) => String(l || '').slice(0, 2).toLowerCase()).find((l) => T[l]) || 'en';
   }
 
-  // A string of the table in the widget's language ({x} filled in from `a`; `a.n` picks a plural form).
   t(k, a = {}) {
     let s = T[this.lng][k] ?? T.en[k] ?? k;
     if (Array.isArray(s)) s = s[new Intl.PluralRules(this.lng).select(a.n) === 'one' ? 0 : 1];
@@ -247,9 +197,6 @@ class FrontdeskWidget extends HTMLElement {
   h(k, a) { return esc(this.t(k, a)); }
   time(ms, o = { dateStyle: 'short', timeStyle: 'short' }) { return ms ? new Date(ms).toLocaleString(this.loc, o) : ''; }
   at(ms) { return this.time(ms, { weekday: 'short', hour: '2-digit', minute: '2-digit' }); }
-
-  /** A visitor token from the site's public key (`site-key`): the same visitor again when the page
-   *  keeps its id, so a site needs no backend to embed the widget. */
   async visitorToken() {
     const k = `frontdesk:visitor:${this.server}`;
     const visitor = store(localStorage, k);
@@ -283,13 +230,12 @@ class FrontdeskWidget extends HTMLElement {
     c.on('connected', (e) => { this.problem = null; this.emit('connected', e); });
     c.on('disconnected', (e) => this.emit('disconnected', e));
     c.on('rejected', (e) => {
-      // A visitor's token expired: get a fresh one for the same visitor and go on.
       if (!this.getAttribute('token') && this.getAttribute('site-key') && !this.renewing) {
         this.renewing = true;
         this.visitorToken().then((t) => { c.setToken(t); c.start(); }, () => {}).finally(() => { this.renewing = false; });
         return;
       }
-      // The server refused the credential: say so (until a connection works), not "Reconnecting…".
+      // Refused: the reason stays until a connection works, instead of "Reconnecting…".
       this.problem = this.t('rejected', { m: e.message });
       this.update();
       this.emit('rejected', e);
@@ -328,19 +274,15 @@ class FrontdeskWidget extends HTMLElement {
   emit(type, detail) { this.dispatchEvent(new CustomEvent(`frontdesk-${type}`, { detail, bubbles: true, composed: true })); }
   $(s) { return this.root.querySelector(s); }
 
-  // Opens (true) or closes the launcher's panel; focus goes into the panel, or back to the launcher.
   toggle(open) {
     if (this.inline) return;
-    // Sound needs a user's gesture once: this click is one.
     if (open && !this.ac && !this.hasAttribute('muted')) try { this.ac = new AudioContext(); } catch { /* no sound */ }
     this.toggleAttribute('open', open);
     (open ? this.focusIn() : this.$('#fab')).focus();
   }
 
-  // Where focus goes in the panel: the message box in a chat, else the Start button, else the heading.
   focusIn() { return [this.$('#say-in'), this.$('#s-go'), this.$('#hd')].find((e) => e && !e.closest('[hidden]')); }
 
-  // The launcher's state: panel shown or not, the unread badge, and what the next page of this tab restores.
   layout() {
     const open = this.isOpen;
     if (open && !document.hidden) this.unread = 0;
@@ -355,8 +297,7 @@ class FrontdeskWidget extends HTMLElement {
     if (!this.inline && this.client) store(sessionStorage, this.uiKey, open ? 'open' : 'min');
   }
 
-  // A new agent message or invitation while the visitor is not looking (panel closed or page hidden):
-  // a badge on the launcher, a short beep (not with `muted`) and, once they opted in, a notification.
+  // Unseen agent messages and invitations: a badge, a beep (unless `muted`), a notification if opted in.
   alert(title, body) {
     if (this.isOpen && !document.hidden) return;
     this.unread++;
@@ -385,7 +326,7 @@ class FrontdeskWidget extends HTMLElement {
   }
 
   render() {
-    this.lng = this.lang;
+    this.lng = this.language;
     this.loc = this.getAttribute('lang') || [];
     const h = (k, a) => this.h(k, a);
     const dn = (i) => esc(new Date(Date.UTC(2024, 0, i + 1)).toLocaleString(this.loc, { weekday: 'short', timeZone: 'UTC' }));
@@ -463,7 +404,7 @@ class FrontdeskWidget extends HTMLElement {
     $('#live').onclick = (e) => e.target.closest('#cb-cancel') && this.current && this.client.endInteraction(this.current.id).catch(this.shown('#s-msg'));
     $('#c-hang').onclick = () => (this.call && !this.call.ended ? this.call.hangUp() : this.current && this.client.endInteraction(this.current.id).catch(this.shown('#call-err')));
     $('#c-mute').onclick = () => this.call?.setMuted(!this.call.muted);
-    $('#c-cam').onclick = () => this.call?.setCamera(!this.call.camera).catch((x) => { $('#call-err').textContent = this.t('k_cam', { w: x.message }); });
+    $('#c-cam').onclick = () => this.call?.setCamera(!this.call.camera).catch((x) => { $('#call-err').textContent = this.t('k_dev', { w: x.message }); });
     $('#prof').onsubmit = (e) => { e.preventDefault(); this.saveProfile(); };
     $('#h-product').onchange = $('#h-agent').onchange = () => this.refreshHistory();
     $('#al-sub').onclick = () => this.client?.subscribeAlert({ when: 'agent_available' })
@@ -482,10 +423,8 @@ class FrontdeskWidget extends HTMLElement {
     this.layout();
   }
 
-  // An error shown next to the form whose request caused it; the widget goes on working.
   shown(sel) { return (err) => { const m = this.$(sel); if (m) m.textContent = err?.message || String(err); }; }
 
-  // One agenda window of the editor: weekdays, from/to (a "to" of 00:00 is midnight at the end), time zone.
   window(w = { days: [1, 2, 3, 4, 5], start_minute: 540, end_minute: 1020, time_zone: localZone() }) {
     const tz = [...new Set([w.time_zone, ...zoneList()])];
     return `<div class="ag" data-testid="agenda-window"><fieldset class="days"><legend class="sr">${this.h('days')}</legend>${this.dayNames.map((d, i) => `<label><input type="checkbox" value="${i + 1}"${w.days.includes(i + 1) ? ' checked' : ''}>${d}</label>`).join('')}</fieldset>
@@ -503,20 +442,18 @@ class FrontdeskWidget extends HTMLElement {
     this.$('#hold').textContent = holds.length ? secs(Math.min(...holds)) : '—';
     const mk = s.media_offered.join();
     if (mk !== this.mediaKey) {
-    // Re-rendered only when the offer changes, so keyboard focus on the picker survives status updates.
     this.mediaKey = mk;
     this.$('#media').innerHTML = MEDIA.map((m) => `<span class="chip${s.media_offered.includes(m) ? ' on' : ''}">${this.h(`m_${m}`)}${s.media_offered.includes(m) ? '' : ` ${this.h('off')}`}</span>`).join('');
     this.$('#pick').innerHTML = MEDIA.map((m) => `<label><input type="radio" name="m" value="${m}"${s.media_offered.includes(m) ? '' : ' disabled'}${(this.medium || 'chat') === m ? ' checked' : ''}>${this.h(`m_${m}`)}</label>`).join('');
     this.$('#pick').onchange = (e) => { this.medium = e.target.value; this.mailForm(); };
     }
-    // Nobody live (or closed): say so and offer email rather than a dead button.
     const live = offered.filter((q) => q.medium !== 'email');
     const closed = s.queues.filter((q) => !q.open);
     const note = this.$('#s-note');
     note.hidden = live.length > 0;
-    note.textContent = closed.length && !live.length
+    note.textContent = (closed.length && !live.length
       ? (closed[0].until ? this.t('closeduntil', { u: this.time(closed[0].until) }) : this.t('closed'))
-      : this.t('nobody');
+      : this.t('nobody')) + ` ${this.t('writeus')}`;
     if (!live.length && s.media_offered.includes('email') && (this.medium || 'chat') !== 'email') {
       this.medium = 'email';
       this.mediaKey = null;
@@ -525,14 +462,12 @@ class FrontdeskWidget extends HTMLElement {
     }
     this.mailForm();
     if (this.firstStatusMs == null) {
-      // Since navigation start: what a visitor waits from page load to a live status.
       this.firstStatusMs = Math.round(performance.now());
       this.dataset.firstStatusMs = this.firstStatusMs;
     }
     this.emit('status', s);
   }
 
-  // Where a callback is, in the customer's words, with a way to cancel it.
   callbackState(li) {
     const cb = li.callback || {};
     const n = cb.number || li.client_address || '';
@@ -552,17 +487,15 @@ class FrontdeskWidget extends HTMLElement {
     if (!c) return;
     const v = c.view();
     const $ = (s) => this.$(s);
-    // Focus inside the widget that a change below would hide or remove goes where the visitor goes on.
+    // Focus on something this update hides or removes moves on to the message box or Start.
     const focused = this.root.activeElement;
     $('.w').classList.toggle('on', v.connected);
     if (v.connected) this.everOnline = true;
     $('#conn').textContent = v.connected ? this.t('online') : this.problem || this.t(this.everOnline ? 'reconnecting' : 'connecting');
-    // Invitations
     const inv = v.invitations.filter((i) => i.state === 'pending' && i.direction === 'agent_to_client');
     $('#invs').hidden = !inv.length;
     $('#inv-list').innerHTML = inv.map((i) => `<li data-testid="invitation">${this.h('invites', { a: i.agent_name, m: this.t(`a_${i.medium}`), t: i.message })}
       <div class="row"><button data-inv="${esc(i.id)}" data-accept="1">${this.h('accept')}</button><button class="ghost" data-inv="${esc(i.id)}" data-accept="0">${this.h('decline')}</button></div></li>`).join('');
-    // Live interaction and chat; a conversation that ended stays, with its transcript, a download and a rating.
     const live = v.interactions.filter((x) => x.state !== 'ended').sort((a, b) => b.created_at - a.created_at)[0];
     const prev = this.current;
     if (prev && prev.id !== live?.id) {
@@ -572,7 +505,6 @@ class FrontdeskWidget extends HTMLElement {
     if (live) this.done = null;
     this.current = live;
     const done = this.done?.li;
-    // A restored page waits for its live interactions (get_live) before it offers to start one.
     $('#start').hidden = !!live || (this.restored && !this.synced && v.connected);
     $('#live').innerHTML = !live ? '' : live.medium === 'callback' ? this.callbackState(live) : live.medium === 'email'
       ? `<p role="status">${this.h(live.agent ? 'mailon' : 'mailwith', { t: live.topic || '', a: live.agent, to: live.client_address || '' })}</p>`
@@ -581,7 +513,6 @@ class FrontdeskWidget extends HTMLElement {
       : isCall(live) ? '' : `<p role="status">${this.h('conn', { a: live.agent, m: this.t(`m_${live.medium}`) })}</p>`;
     $('#done').hidden = !done;
     if (done) $('#done-t').textContent = this.t('ended', { m: this.t(`m_${done.medium}`), a: done.agent });
-    // Calls keep their chat beside them; only a callback has none.
     const shown = live || done;
     $('#chat').hidden = !shown || shown.medium === 'callback';
     $('#say').hidden = !live;
@@ -592,13 +523,11 @@ class FrontdeskWidget extends HTMLElement {
       const sending = v.pending.filter((p) => p.req.op === 'send_chat' && p.req.interaction === shown.id);
       const log = $('#log');
       const msgs = v.chats[shown.id] || [];
-      // A resumed chat holds its newest messages; older ones come a page at a time.
       log.innerHTML = (msgs[0]?.seq > 1 ? `<button class="ghost" data-before="${msgs[0].seq}" data-testid="earlier">${this.h('earlier')}</button>` : '') + msgs.map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${esc(m.text)}${m.from.kind === 'client' && delivered.has(`${shown.id}/${m.seq}`) ? ` <small aria-label="${this.h('delivered')}">✓</small>` : ''}</div>`).join('')
         + sending.map((p) => `<div class="msg me" data-testid="msg-pending">${esc(p.req.text)} <small>${this.h('sending')}</small></div>`).join('');
       log.scrollTop = log.scrollHeight;
     }
     if (focused && (!focused.isConnected || focused.closest('[hidden]'))) this.focusIn()?.focus();
-    // Products (pickers), orders, alerts, history options
     const prods = v.products;
     const opt = (sel, items, keep) => { const s = $(sel); const cur = s.value; s.innerHTML = keep + items.map(([id, n]) => `<option value="${esc(id)}">${esc(n)}</option>`).join(''); s.value = cur; };
     opt('#s-product', prods.map((p) => [p.id, p.name]), `<option value="">${this.h('anyprod')}</option>`);
@@ -606,18 +535,15 @@ class FrontdeskWidget extends HTMLElement {
     const agents = [...new Set(v.history.map((r) => r.agent).filter(Boolean))];
     if (!this.filter.agent) opt('#h-agent', agents.map((a) => [a, a]), `<option value="">${this.h('allagents')}</option>`);
     this.prods = prods;
-    $('#o-list').innerHTML = v.orders.map((o) => `<li><b>${esc(o.id)}</b> ${esc(this.product(o.product))} — <span class="status-${esc(o.status)}">${this.h(`o_${o.status}`)}</span><br><small>${esc(o.delivery.address)}${o.delivery.window ? ` · ${esc(o.delivery.window)}` : ''}</small></li>`).join('') || `<li class="muted">${this.h('noorders')}</li>`;
+    $('#o-list').innerHTML = v.orders.map((o) => `<li><b>${esc(o.id)}</b> ${esc(this.product(o.product))} — <span class="status-${esc(o.status)}">${esc(o.status)}</span><br><small>${esc(o.delivery.address)}${o.delivery.window ? ` · ${esc(o.delivery.window)}` : ''}</small></li>`).join('') || `<li class="muted">${this.h('noorders')}</li>`;
     $('#al-list').innerHTML = v.alerts.slice().reverse().map((a) => `<li role="alert">${esc(a.message)} <small>${this.time(a.at)}</small></li>`).join('');
     this.history(v.history);
-    // Refilled when the stored profile or the catalogue changes, never under the user's cursor.
     const pk = JSON.stringify(v.profile) + prods.length;
     if (pk !== this.profileRev && !$('#prof').contains(this.root.activeElement)) { this.profileRev = pk; this.fillProfile(v.profile, prods); }
   }
 
-  // A product's name from the catalogue (its id while the catalogue is not there).
   product(id) { return (this.prods || []).find((p) => p.id === id)?.name || id || ''; }
 
-  // The ended conversation's transcript as a text file.
   download() {
     const li = this.done?.li;
     if (!li) return;
@@ -633,7 +559,6 @@ class FrontdeskWidget extends HTMLElement {
     setTimeout(() => URL.revokeObjectURL(a.href), 60e3);
   }
 
-  // The post-chat rating, kept as a note on the conversation's record.
   rate() {
     const n = +this.root.querySelector('.stars input:checked')?.value;
     const li = this.done?.li;
@@ -647,14 +572,10 @@ class FrontdeskWidget extends HTMLElement {
     }, this.shown('#r-msg'));
   }
 
-  // The call follows the live voice or video interaction; its panel is never re-rendered, so the
-  // media elements keep playing, and it stays after the call with the message saying how it ended.
   callPanel(live) {
     let k = this.call;
     if (k && (live ? live.id !== k.id : !k.ended)) { k.close(); if (live) k = this.call = null; }
     if (!k && isCall(live) && live.state === 'connected') {
-      // `ice-policy="relay"`: media only through the center's TURN server, so the agent never learns
-      // the visitor's address (and a network that blocks direct media still gets through).
       const iceTransportPolicy = this.getAttribute('ice-policy') === 'relay' ? 'relay' : 'all';
       k = this.call = new this.Call(this.client, live.id, { video: live.medium === 'video', polite: true, iceTransportPolicy, devices: this.devices, onchange: () => this.callView() });
       this.$('#call-err').textContent = '';
@@ -665,7 +586,6 @@ class FrontdeskWidget extends HTMLElement {
     this.callView();
   }
 
-  // Shows where the call is; while connected it ticks every second for the timer.
   callView() {
     const k = this.call;
     const li = this.current;
@@ -684,8 +604,8 @@ class FrontdeskWidget extends HTMLElement {
     $('#call-st').textContent = e ? (e.reason === 'media_refused' ? (e.by === 'local' ? '' : t('k_refused', { a }))
       : e.reason === 'failed' ? t('k_failed') : e.by === 'local' ? t('k_ended') : t('k_endedby', { a }))
       : t(k.state === 'media' && k.video ? 'k_mediav' : `k_${k.state}`, { a });
-    const why = (x) => (x?.name === 'NotAllowedError' ? t('denied') : x?.message || x?.name || t('nodev'));
-    if (e?.reason === 'media_refused' && e.by === 'local') $('#call-err').textContent = t('k_local', { d: t(k.video ? 'd_both' : 'd_mic'), w: why(k.error) });
+    const why = (x) => (x?.name === 'NotAllowedError' ? t('denied') : x?.message || x?.name);
+    if (e?.reason === 'media_refused' && e.by === 'local') $('#call-err').textContent = t('k_dev', { w: why(k.error) });
     $('#vids').hidden = !k.video || !!e;
     $('#call-ctl').hidden = !!e;
     $('#c-cam').hidden = !k.video;
@@ -703,13 +623,10 @@ class FrontdeskWidget extends HTMLElement {
     if (k.connectedAt && !e) this.tick = setTimeout(() => this.callView(), 1000);
   }
 
-  // The microphone and camera pickers, filled once the devices are granted (labels need that) and
-  // again when a device comes or goes; a choice applies at once and to the next call.
   async devicePickers(k, why) {
     const key = `${k.id}/${k.camera}/${k.devices.audio}/${k.devices.video}`;
     if (this.devKey === key) return;
     this.devKey = key;
-    // A listener, not ondevicechange: the page around the widget may have its own.
     if (!this.devWatch) navigator.mediaDevices.addEventListener('devicechange', this.devWatch = () => { this.devKey = null; if (this.call) this.callView(); });
     const d = await this.Call.deviceList().catch(() => ({ audio: [], video: [] }));
     const cur = { audio: k.local?.getAudioTracks()[0]?.getSettings().deviceId, video: k.local?.getVideoTracks()[0]?.getSettings().deviceId };
@@ -728,7 +645,7 @@ class FrontdeskWidget extends HTMLElement {
   history(records) {
     const f = this.filter;
     const rows = records.filter((r) => (!f.product || r.product === f.product) && (!f.agent || r.agent === f.agent));
-    this.$('#h-list').innerHTML = rows.map((r) => `<li><b>${esc(r.summary)}</b><br><small>${[this.time(r.started_at), this.t(`m_${r.medium}`), this.product(r.product), r.agent, this.t(`x_${r.outcome}`)].filter(Boolean).map(esc).join(' · ')}</small></li>`).join('') || `<li class="muted">${this.h('nothing')}</li>`;
+    this.$('#h-list').innerHTML = rows.map((r) => `<li><b>${esc(r.summary)}</b><br><small>${[this.time(r.started_at), this.t(`m_${r.medium}`), this.product(r.product), r.agent, r.outcome].filter(Boolean).map(esc).join(' · ')}</small></li>`).join('') || `<li class="muted">${this.h('nothing')}</li>`;
   }
   refreshHistory() {
     const product = this.$('#h-product').value || undefined;
@@ -753,7 +670,6 @@ class FrontdeskWidget extends HTMLElement {
     const agenda = [...this.root.querySelectorAll('#ag-rows .ag')].map((r) => ({
       days: [...r.querySelectorAll('.days input:checked')].map((i) => Number(i.value)),
       start_minute: mins(r.querySelector('.ag-from').value),
-      // 00:00 as the end is midnight at the end of the day.
       end_minute: mins(r.querySelector('.ag-to').value) || 1440,
       time_zone: r.querySelector('.ag-tz').value || localZone(),
       media: [],
@@ -768,7 +684,6 @@ class FrontdeskWidget extends HTMLElement {
     this.client.updateProfile(patch).then(() => { m.textContent = this.t('saved'); }, (x) => { m.textContent = x.message; });
   }
 
-  // The email fields show with the email medium; the address comes from (and goes to) the profile.
   mailForm() {
     const mail = (this.medium || 'chat') === 'email';
     const cb = (this.medium || 'chat') === 'callback';
@@ -782,8 +697,6 @@ class FrontdeskWidget extends HTMLElement {
     if (mail && !a.value && cap?.address) a.value = cap.address;
   }
 
-  // The number from the profile, and "as soon as possible" or a half hour inside the agenda in the
-  // coming week (the broker refuses a slot outside it, so only those are offered).
   callbackForm() {
     const p = this.client?.view().profile;
     const cap = p?.capabilities.find((c) => c.medium === 'callback' || c.medium === 'voice');
@@ -809,8 +722,6 @@ class FrontdeskWidget extends HTMLElement {
       return;
     }
     if (medium !== 'email') {
-      // A call in the browser needs no address, but the center starts video only for a client whose
-      // profile says it can do video: this browser is said to be that device first.
       const caps = this.client.view().profile.capabilities;
       const ready = medium !== 'video' || caps.some((c) => c.medium === 'video') ? Promise.resolve()
         : this.client.updateProfile({ capabilities: [...caps, { medium: 'video', address: null, devices: ['browser'] }] });
@@ -823,7 +734,6 @@ class FrontdeskWidget extends HTMLElement {
     if (!text) { this.$('#s-msg').textContent = this.t('needtext'); return; }
     const caps = this.client.view().profile.capabilities;
     const cap = caps.find((c) => c.medium === 'email');
-    // A new address is saved first, so the answer goes where the client says.
     const saved = cap?.address === addr ? Promise.resolve()
       : this.client.updateProfile({ capabilities: [...caps.filter((c) => c.medium !== 'email'), { medium: 'email', address: addr, devices: [] }] });
     saved.then(() => this.client.sendEmail(topic || this.t('deflt'), text, product))
@@ -839,5 +749,6 @@ class FrontdeskWidget extends HTMLElement {
   }
 }
 
+FrontdeskWidget.strings = T;
 if (!customElements.get('frontdesk-widget')) customElements.define('frontdesk-widget', FrontdeskWidget);
 export { FrontdeskWidget, load };
