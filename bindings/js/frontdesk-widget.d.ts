@@ -1,10 +1,25 @@
-import { Client, Call, CenterStatus, ChatMessage, Invitation, AlertFired } from './frontdesk.js';
-export { Client, Call };
+import type { Client, Call, CenterStatus, ChatMessage, Invitation, AlertFired } from './frontdesk.js';
+
+/** Loads the client module (frontdesk.js) and its wasm engine once; the widget calls it when opened. */
+export declare function load(): Promise<typeof import('./frontdesk.js')>;
 
 /** `<frontdesk-widget token="…" server="wss://…" title="…">`, or `site-key="…"` instead of `token` for
  *  visitors (a token from the server's `POST /visitor`); `ice-policy="relay"` sends call media only
- *  through TURN: the live contact-center widget. */
+ *  through TURN. Closed it is a launcher button (`open` opens it; `mode="inline"` puts the panel in the
+ *  page); `lang` picks the strings, `muted` silences the beep: the live contact-center widget. */
 export declare class FrontdeskWidget extends HTMLElement {
+  /** Strings by language (`en` built in; more from `window.frontdeskStrings` before the script loads). */
+  static readonly strings: Record<string, Record<string, string | [string, string]>>;
+  /** Whether the panel is shown (inline, or the launcher opened). */
+  readonly isOpen: boolean;
+  /** Whether the panel sits in the page (`mode="inline"`). */
+  readonly inline: boolean;
+  /** Agent messages and invitations that arrived while the panel was closed or the page hidden. */
+  readonly unread: number;
+  /** The language of the strings in use. */
+  readonly language: string;
+  /** Opens (true) or closes the launcher's panel, moving focus into it or back to the button. */
+  toggle(open: boolean): void;
   /** The client once the widget has a token (null before). */
   readonly client: Client | null;
   /** The call of the live voice or video interaction (and the last one, ended, until another starts). */

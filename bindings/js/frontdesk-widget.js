@@ -1,15 +1,10 @@
-// <frontdesk-widget>: a live contact-center widget for any page. One script tag:
-//   <script type="module" src="https://center.example/frontdesk-widget.js"></script>
-//   <frontdesk-widget token="…"></frontdesk-widget>
-// The client (frontdesk.js, its wasm engine frontdesk_wasm.js + frontdesk_wasm_bg.wasm) is loaded from beside this file. Theme it with the
-// --fd-* CSS custom properties (see docs/web.md); they pierce the shadow root.
-import init, { Client, Call } from './frontdesk.js';
-
+// <frontdesk-widget token="…">, a contact-center widget for any page; closed, a launcher button that loads the
+// client (frontdesk.js and its wasm engine) from beside this file on open. Attributes, strings, events: docs/web.md.
 const base = new URL('.', import.meta.url);
-const load = () => init();
+let engine;
+const load = () => (engine ??= import('./frontdesk.js').then(async (m) => { await m.default(); return m; }));
 
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const time = (ms) => (ms ? new Date(ms).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' }) : '');
 const secs = (s) => (s == null ? '—' : s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
 const hhmm = (m) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
 const mins = (s) => { const [h, m] = String(s).split(':').map(Number); return (h || 0) * 60 + (m || 0); };
@@ -21,10 +16,47 @@ const list = (s) => String(s).split(',').map((x) => x.trim()).filter(Boolean);
 const MEDIA = ['chat', 'voice', 'video', 'callback', 'email'];
 const isCall = (li) => li?.medium === 'voice' || li?.medium === 'video';
 const clock = (ms) => { const s = Math.max(0, Math.floor(ms / 1000)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`; };
-const at = (ms) => new Date(ms).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' });
+const store = (s, k, v) => { try { return v === undefined ? s.getItem(k) : v === null ? s.removeItem(k) : s.setItem(k, v); } catch { return null; } };
 
-// Half hours of the coming week that lie in an agenda window taking calls, read in the window's zone
-// as the broker does; at most 24, from an hour from now.
+// Every string the widget shows, by language ({x} filled in, [one, other] by plural); a page adds
+// languages in window.frontdeskStrings before this script (demo.html has French).
+const T = {
+  en: {
+    title: 'Customer service', open: 'Chat with us', unread: ['{n} new message', '{n} new messages'], min: 'Minimize',
+    connecting: 'Connecting…', online: 'Online', reconnecting: 'Reconnecting…', notoken: 'No token', rejected: 'Not connected: {m}',
+    status: 'Center status', avail: ['agent available', 'agents available'], waiting: 'waiting', hold: 'est. hold', offered: 'Media offered', off: '(off)',
+    m_chat: 'chat', m_voice: 'voice', m_video: 'video', m_callback: 'callback', m_email: 'email',
+    a_chat: 'a chat', a_voice: 'a voice call', a_video: 'a video call', a_callback: 'a callback', a_email: 'an email',
+    invs: 'Invitations', invites: '{a} invites you to {m}: “{t}”', accept: 'Accept', decline: 'Decline', invitation: 'Invitation from {a}',
+    talk: 'Talk to us', medium: 'Medium', product: 'Product', anyprod: 'Any product', topic: 'Topic', about: 'What is it about?', subject: 'Subject',
+    start: 'Start', callme: 'Call me', sendmail: 'Send email', phone: 'Your phone number', when: 'When to call you', asap: 'As soon as possible',
+    email: 'Your email address', yourmsg: 'Your message', deflt: 'Message from the website',
+    closed: 'We are closed now.', closeduntil: 'We are closed now and open again {u}.', nobody: 'Nobody is available right now.', writeus: 'Write to us by email and we will answer.',
+    needphone: 'Enter your phone number, with its country code (+44…)', needmail: 'Enter your email address', needtext: 'Write your message',
+    queued: 'You are number {p} in line for {m} (about {w}).', conn: 'Connected with {a} by {m}.', anagent: 'an agent', theagent: 'the agent',
+    mailwith: 'Your email “{t}” is with us. We answer here and by mail to {to}.', mailon: 'Your email “{t}” is with us — {a} is on it. We answer here and by mail to {to}.',
+    transcript: 'Chat transcript', message: 'Message', type: 'Type a message', send: 'Send', end: 'End', earlier: 'Earlier messages', delivered: 'delivered', sending: 'sending…',
+    notify: 'Notify me of new messages', newfrom: 'New message from {a}',
+    ended: 'Your {m} with {a} has ended.', download: 'Download transcript', close: 'Close', you: 'You',
+    rate: 'How did we do?', stars: ['{n} star', '{n} stars'], comment: 'Anything to add? (optional)', sendrate: 'Send rating', thanks: 'Thank you for your rating.',
+    busy: 'The line was busy', no_answer: 'Nobody answered', unreachable: 'We could not get through', interrupted: 'We were interrupted', notthrough: 'The call did not go through',
+    cb_retry: '{r}; we will try again at {at} on {n}.', cb_agent: 'An agent is taking your call; we will ring {n} in a moment.', cb_calling: 'Calling you now on {n}…',
+    cb_on: 'On the phone with {a}.', cb_at: 'We will call you on {n} at {at}.', cb_queued: 'You are number {p} in line; we will call you on {n} (about {w}).',
+    cb_conn: 'Connected with {a}; we will call you on {n}.', cb_cancel: 'Cancel the callback',
+    camoff: 'Camera off', camon: 'Camera on', mute: 'Mute', unmute: 'Unmute', hang: 'Hang up', mic: 'Microphone', cam: 'Camera', duration: 'Call duration',
+    ringing: 'Ringing… waiting for an agent', k_new: 'Starting the call…', k_media: 'Allow the microphone to talk to {a}…', k_mediav: 'Allow the microphone and camera to talk to {a}…',
+    k_connecting: 'Connecting to {a}…', k_connected: 'On a call with {a}', k_reconnecting: 'Connection lost, reconnecting…', k_muted: '{a} muted',
+    k_refused: 'The call ended: {a}’s microphone or camera did not start.', k_failed: 'The call was lost: the connection failed.', k_ended: 'Call ended.', k_endedby: 'Call ended by {a}.',
+    k_dev: 'Your microphone or camera could not be used ({w}). Allow it in the browser and try again.', denied: 'permission refused',
+    profile: 'Your profile', name: 'Name', country: 'Country', langs: 'Languages', interested: 'Interested in', topics: 'Topics', agenda: 'When we may contact you',
+    addwin: 'Add a time window', saveprof: 'Save profile', days: 'Days', from: 'From', to: 'To', tz: 'Time zone', remove: 'Remove', needday: 'Pick at least one day for each time window',
+    saving: 'Saving…', saved: 'Saved', history: 'History', byprod: 'Filter by product', allprod: 'All products', byagent: 'Filter by agent', allagents: 'All agents', nothing: 'Nothing yet',
+    orders: 'Orders', noorders: 'No orders',
+    alerts: 'Alerts', tellme: 'Tell me when an agent is free', willtell: 'We will tell you',
+  },
+  ...globalThis.frontdeskStrings,
+};
+
 function agendaSlots(agenda, now) {
   const ws = agenda.filter((w) => !w.media?.length || w.media.some((m) => m === 'callback' || m === 'voice'));
   const out = [];
@@ -44,37 +76,29 @@ function agendaSlots(agenda, now) {
   return out;
 }
 
-const WHY = { busy: 'The line was busy', no_answer: 'Nobody answered', unreachable: 'We could not get through', interrupted: 'We were interrupted' };
-// Where a callback is, in the customer's words, with a way to cancel it.
-function callbackState(li) {
-  const cb = li.callback || {};
-  const n = esc(cb.number || li.client_address || '');
-  const text = cb.phase === 'retry_at' ? `${WHY[cb.reason] || 'The call did not go through'}; we will try again at ${at(cb.retry_at)} on ${n}.`
-    : cb.phase === 'dialing_agent' ? `An agent is taking your call; we will ring ${n} in a moment.`
-    : cb.phase === 'dialing_customer' ? `Calling you now on ${n}…`
-    : cb.phase === 'connected' ? `On the phone with ${esc(li.agent || 'an agent')}.`
-    : cb.at && cb.at > Date.now() && !li.position ? `We will call you on ${n} at ${at(cb.at)}.`
-    : li.state === 'queued' ? `You are number ${li.position} in line; we will call you on ${n} (about ${secs(li.estimated_hold_secs)}).`
-    : `Connected with ${esc(li.agent || 'an agent')}; we will call you on ${n}.`;
-  return `<p role="status" data-testid="callback-state" data-phase="${esc(cb.phase || '')}">${text}</p>${cb.phase === 'connected' ? '' : '<div class="row"><button type="button" class="ghost" id="cb-cancel">Cancel the callback</button></div>'}`;
-}
-
 const CSS = `
 :host{--fd-bg:#fff;--fd-fg:#1b1f24;--fd-muted:#57606a;--fd-accent:#0b5cad;--fd-accent-fg:#fff;--fd-border:#d0d7de;
 --fd-ok:#1a7f37;--fd-warn:#9a6700;--fd-bad:#cf222e;--fd-radius:10px;--fd-font:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 display:block;max-width:420px;font:14px/1.45 var(--fd-font);color:var(--fd-fg)}
+:host(:not([mode=inline])){position:fixed;right:16px;bottom:16px;z-index:2147483000}
+:host(:not([mode=inline])) .w{position:absolute;right:0;bottom:68px;width:min(400px,calc(100vw - 32px));max-height:calc(100vh - 100px);overflow:auto;box-shadow:0 8px 28px #0004}
 *{box-sizing:border-box}
 [hidden]{display:none!important}
+#fab{width:56px;height:56px;border-radius:50%;padding:0;display:grid;place-items:center;position:relative;box-shadow:0 4px 14px #0005}
+#fab svg{width:28px;height:28px;fill:currentColor}
+.badge{position:absolute;top:-4px;right:-4px;min-width:22px;height:22px;border-radius:11px;background:var(--fd-bad);color:#fff;font:700 12px/18px var(--fd-font);padding:0 5px;border:2px solid #fff}
 .w{background:var(--fd-bg);border:1px solid var(--fd-border);border-radius:var(--fd-radius);overflow:hidden}
 header{display:flex;align-items:center;gap:8px;padding:10px 14px;background:var(--fd-accent);color:var(--fd-accent-fg)}
 header h2{font-size:16px;margin:0;flex:1}
 header small{color:inherit}
+header button{background:none;border-color:transparent;color:inherit;padding:0 8px;font-size:20px;line-height:1.2}
+header button:focus-visible{outline-color:var(--fd-accent-fg)!important;outline-offset:0!important}
 .dot{width:10px;height:10px;border-radius:50%;background:var(--fd-warn);border:1px solid #fff}
 .on .dot{background:#2da44e}
 section,details{border-top:1px solid var(--fd-border)}
 details>summary{padding:10px 14px;cursor:pointer;font-weight:600}
 details>div,section{padding:10px 14px}
-summary:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,textarea:focus-visible{outline:3px solid var(--fd-accent);outline-offset:2px}
+summary:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,textarea:focus-visible,.stars input:focus-visible+label{outline:3px solid var(--fd-accent);outline-offset:2px}
 .stats{display:grid;grid-template-columns:repeat(3,1fr);gap:8px;text-align:center}
 .stats b{display:block;font-size:20px}
 .stats span,.muted,small{color:var(--fd-muted)}
@@ -84,7 +108,7 @@ li:last-child{border-bottom:0}
 .chips{display:flex;flex-wrap:wrap;gap:4px;margin-top:8px}
 .chip{border:1px solid var(--fd-border);border-radius:99px;padding:1px 8px;font-size:12px}
 .chip.on{border-color:var(--fd-ok);color:var(--fd-ok)}
-label{display:block;margin:6px 0 2px;font-size:13px;color:var(--fd-muted)}
+label,legend{display:block;margin:6px 0 2px;font-size:13px;color:var(--fd-muted)}
 input,select,textarea{font:inherit;color:inherit;background:var(--fd-bg);border:1px solid var(--fd-border);border-radius:6px;padding:6px 8px;width:100%}
 input[type=radio],input[type=checkbox]{width:auto}
 button{font:inherit;border:1px solid var(--fd-accent);background:var(--fd-accent);color:var(--fd-accent-fg);border-radius:6px;padding:6px 12px;cursor:pointer}
@@ -94,10 +118,11 @@ button:disabled{opacity:.55;cursor:not-allowed}
 .row>*{flex:1}
 .row>button{flex:0 0 auto}
 fieldset{border:0;padding:0;margin:0}
-.media label{display:inline-flex;gap:4px;align-items:center;margin-right:10px;color:var(--fd-fg)}
+.media label,.il label{display:inline-flex;gap:4px;align-items:center;margin-right:10px;color:var(--fd-fg)}
 .log{max-height:220px;overflow:auto;display:flex;flex-direction:column;gap:6px;padding:4px 0}
 .msg{max-width:85%;padding:6px 10px;border-radius:12px;background:#eef1f4;color:#1b1f24;align-self:flex-start}
 .msg.me{align-self:flex-end;background:var(--fd-accent);color:var(--fd-accent-fg)}
+.msg.me small{color:inherit}
 .status-placed,.status-processing{color:var(--fd-warn)}.status-shipped,.status-delivered{color:var(--fd-ok)}.status-cancelled{color:var(--fd-bad)}
 .err{color:var(--fd-bad);font-size:13px;margin:4px 0 0}
 .err:empty{display:none}
@@ -109,13 +134,17 @@ fieldset{border:0;padding:0;margin:0}
 .call #lv{position:absolute;right:6px;bottom:6px;width:30%;border:1px solid #fff;border-radius:4px}
 .call .off{position:absolute;inset:0;display:grid;place-items:center;color:#fff}
 button.bad{background:var(--fd-bad);border-color:var(--fd-bad)}
-.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
-@media (max-width:480px){:host{max-width:none}.stats b{font-size:17px}}
+.done{background:#f6f8fa;border-radius:6px;padding:8px 10px;margin-bottom:8px}
+.stars label{display:inline;font-size:24px;margin:0 2px;cursor:pointer;color:var(--fd-muted)}
+.stars label.on{color:var(--fd-warn)}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+@media (max-width:480px){:host{max-width:none}.stats b{font-size:17px}
+:host(:not([mode=inline])) .w{position:fixed;inset:0;width:auto;max-height:none;border-radius:0;z-index:1}}
 `;
 
-/** The widget element; `client` is its frontdesk Client once connected. */
+/** The widget element; `client` is its frontdesk Client once opened. */
 class FrontdeskWidget extends HTMLElement {
-  static observedAttributes = ['token', 'server', 'site-key'];
+  static observedAttributes = ['token', 'server', 'site-key', 'lang', 'title', 'mode', 'open'];
 
   constructor() {
     super();
@@ -124,76 +153,114 @@ class FrontdeskWidget extends HTMLElement {
     this.firstStatusMs = null;
     this.filter = {};
     this.profileRev = '';
+    this.unread = 0;
   }
 
-  connectedCallback() { this.boot(); }
+  connectedCallback() {
+    this.render();
+    const was = this.inline ? null : store(sessionStorage, this.uiKey);
+    if (was === 'open') this.setAttribute('open', '');
+    if (this.isOpen || was) this.boot();
+  }
   disconnectedCallback() { this.stop(); }
-  attributeChangedCallback(_n, old, now) { if (old !== now && this.isConnected) { this.stop(); this.boot(); } }
+  attributeChangedCallback(n, old, now) {
+    if (old === now || !this.isConnected || !this.root.firstChild) return;
+    if (n === 'open') { this.layout(); if (this.isOpen) this.boot(); return; }
+    const on = !!this.client || this.isOpen;
+    this.stop();
+    this.render();
+    if (on) this.boot();
+  }
 
-  /** The WebSocket base URL: the `server` attribute, else the origin this script came from. */
+  /** Whether the panel sits in the page (`mode="inline"`) rather than behind the launcher. */
+  get inline() { return this.getAttribute('mode') === 'inline'; }
+  get isOpen() { return this.inline || this.hasAttribute('open'); }
+
   get server() {
     return this.getAttribute('server') || base.origin.replace(/^http/, 'ws');
   }
 
   get key() { return `frontdesk:${this.server}`; }
+  get uiKey() { return `frontdesk:ui:${this.server}`; }
 
-  /** A visitor token from the site's public key (`site-key`): the same visitor again when the page
-   *  keeps its id, so a site needs no backend to embed the widget. */
+  /** The strings' language: `lang`, else the browser's first one with a table, else English. */
+  get language() {
+    const a = this.getAttribute('lang');
+    return [a, ...(a ? [] : navigator.languages || [navigator.language])].map((l) => String(l || '').slice(0, 2).toLowerCase()).find((l) => T[l]) || 'en';
+  }
+
+  t(k, a = {}) {
+    let s = T[this.lng][k] ?? T.en[k] ?? k;
+    if (Array.isArray(s)) s = s[new Intl.PluralRules(this.lng).select(a.n) === 'one' ? 0 : 1];
+    return s.replace(/\{(\w+)\}/g, (_, x) => a[x] ?? '');
+  }
+  h(k, a) { return esc(this.t(k, a)); }
+  time(ms, o = { dateStyle: 'short', timeStyle: 'short' }) { return ms ? new Date(ms).toLocaleString(this.loc, o) : ''; }
+  at(ms) { return this.time(ms, { weekday: 'short', hour: '2-digit', minute: '2-digit' }); }
   async visitorToken() {
     const k = `frontdesk:visitor:${this.server}`;
-    let visitor = null;
-    try { visitor = localStorage.getItem(k); } catch { /* storage blocked: a new visitor each time */ }
+    const visitor = store(localStorage, k);
     const r = await fetch(`${this.server.replace(/^ws/, 'http')}/visitor`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ site: this.getAttribute('site-key'), visitor }) });
     const a = await r.json();
     if (!r.ok) throw new Error(a.error || `visitor token: HTTP ${r.status}`);
-    try { if (a.visitor) localStorage.setItem(k, a.visitor); } catch { /* best effort */ }
+    if (a.visitor) store(localStorage, k, a.visitor);
     return a.token;
   }
 
   async boot() {
     // An upgrade calls attributeChangedCallback and connectedCallback back to back: only the newest
     // boot goes on, and they share one visitor request, so one visitor is minted and kept.
+    if (this.client) return;
     const gen = (this.gen = (this.gen || 0) + 1);
     let token = this.getAttribute('token');
-    this.render();
     if (!token && this.getAttribute('site-key')) {
       this.visitorP ||= this.visitorToken().finally(() => { this.visitorP = null; });
       try { token = await this.visitorP; } catch (e) { if (gen === this.gen) this.$('#conn').textContent = e.message; return; }
     }
     if (gen !== this.gen) return;
-    if (!token) { this.$('#conn').textContent = 'No token'; return; }
-    await load();
+    if (!token) { this.$('#conn').textContent = this.t('notoken'); return; }
+    const { Client, Call } = await load();
     if (this.client || !this.isConnected || gen !== this.gen) return;
-    let saved = null;
-    try { saved = localStorage.getItem(this.key); } catch { /* storage blocked: start fresh */ }
+    this.Call = Call;
+    const saved = store(localStorage, this.key);
     const c = (this.client = new Client(this.server, token, { saved }));
+    this.problem = null;
     c.on('status', (s) => this.status(s));
     c.on('change', () => this.update());
-    c.on('connected', (e) => this.emit('connected', e));
+    c.on('connected', (e) => { this.problem = null; this.emit('connected', e); });
     c.on('disconnected', (e) => this.emit('disconnected', e));
     c.on('rejected', (e) => {
-      // A visitor's token expired: get a fresh one for the same visitor and go on.
       if (!this.getAttribute('token') && this.getAttribute('site-key') && !this.renewing) {
         this.renewing = true;
         this.visitorToken().then((t) => { c.setToken(t); c.start(); }, () => {}).finally(() => { this.renewing = false; });
         return;
       }
-      this.$('#conn').textContent = `Rejected: ${e.message}`;
+      // Refused: the reason stays until a connection works, instead of "Reconnecting…".
+      this.problem = this.t('rejected', { m: e.message });
+      this.update();
       this.emit('rejected', e);
     });
     c.on('synced', () => { this.synced = true; this.refreshHistory(); });
     this.restored = !!saved;
     this.synced = false;
-    c.on('chat', (m) => this.emit('chat', m));
-    c.on('invitation', (i) => this.emit('invitation', i));
+    c.on('chat', (m) => {
+      this.emit('chat', m);
+      if (m.from.kind !== 'client') this.alert(this.t('newfrom', { a: this.current?.agent || m.from.id }), m.text);
+    });
+    c.on('invitation', (i) => {
+      this.emit('invitation', i);
+      if (i.state === 'pending' && i.direction === 'agent_to_client') this.alert(this.t('invitation', { a: i.agent_name }), i.message);
+    });
     c.on('alert', (a) => this.emit('alert', a));
     // Leaving the page ends its call: the hang-up is queued first, so a reload still sends it.
-    this.save = () => { this.call?.hangUp(); try { localStorage.setItem(this.key, c.save()); } catch { /* best effort */ } };
+    this.save = () => { this.call?.hangUp(); store(localStorage, this.key, c.save()); };
     addEventListener('pagehide', this.save);
     c.start();
+    this.layout();
   }
 
   stop() {
+    this.gen = (this.gen || 0) + 1;
     if (!this.client) return;
     this.call?.hangUp();
     this.call = null;
@@ -207,112 +274,186 @@ class FrontdeskWidget extends HTMLElement {
   emit(type, detail) { this.dispatchEvent(new CustomEvent(`frontdesk-${type}`, { detail, bubbles: true, composed: true })); }
   $(s) { return this.root.querySelector(s); }
 
-  render() {
-    this.root.innerHTML = `<style>${CSS}</style>
-<div class="w" part="panel">
- <header><span class="dot" aria-hidden="true"></span><h2>${esc(this.getAttribute('title') || 'Customer service')}</h2><small id="conn" role="status">Connecting…</small></header>
- <section aria-labelledby="st-h" data-testid="status"><h3 id="st-h" class="sr">Center status</h3>
-  <div class="stats" aria-live="polite">
-   <div><b id="avail">—</b><span>agents available</span></div>
-   <div><b id="holding">—</b><span>waiting</span></div>
-   <div><b id="hold">—</b><span>est. hold</span></div>
-  </div>
-  <div class="chips" id="media" aria-label="Media offered"></div>
- </section>
- <section aria-labelledby="inv-h" id="invs" hidden><h3 id="inv-h" style="margin:0 0 6px;font-size:14px">Invitations</h3><ul id="inv-list"></ul><p class="err" id="inv-msg" role="alert"></p></section>
- <section aria-labelledby="ct-h" data-testid="contact"><h3 id="ct-h" style="margin:0;font-size:14px">Talk to us</h3>
-  <div id="live"></div>
-  <div id="call" class="call" data-testid="call" hidden><div class="v" id="vids"><video id="rv" autoplay playsinline></video><span class="off" id="roff" hidden>Camera off</span><video id="lv" autoplay playsinline muted></video></div>
-   <p><b id="call-st" role="status"></b> <span id="call-t" aria-label="Call duration"></span> <small id="call-peer"></small></p>
-   <div class="row" id="call-ctl"><button type="button" class="ghost" id="c-mute">Mute</button><button type="button" class="ghost" id="c-cam">Camera off</button><button type="button" class="bad" id="c-hang">Hang up</button></div>
-   <div class="row" id="call-dev" hidden><select id="c-mic" aria-label="Microphone"></select><select id="c-vdev" aria-label="Camera"></select></div>
-   <p class="err" id="call-err" role="alert"></p></div>
-  <form id="start">
-   <fieldset class="media"><legend class="sr">Medium</legend><div id="pick"></div></fieldset>
-   <p id="s-note" role="status" data-testid="offline-note" hidden></p>
-   <div class="row"><select id="s-product" aria-label="Product"><option value="">Any product</option></select>
-   <input id="s-topic" aria-label="Topic" placeholder="What is it about?"><button id="s-go">Start</button></div>
-   <div id="cb" class="row" hidden><input id="cb-num" type="tel" aria-label="Your phone number" placeholder="+44 20 7946 0000" autocomplete="tel">
-   <select id="cb-when" aria-label="When to call you"></select></div>
-   <div id="mail" hidden><input id="m-addr" type="email" aria-label="Your email address" placeholder="Your email address" autocomplete="email">
-   <textarea id="m-text" aria-label="Your message" rows="3" placeholder="Your message"></textarea></div>
-   <p class="err" id="s-msg" role="alert"></p>
-  </form>
-  <div id="chat" hidden>
-   <div class="log" id="log" role="log" aria-live="polite" aria-label="Chat transcript"></div>
-   <form class="row" id="say"><input id="say-in" aria-label="Message" placeholder="Type a message" autocomplete="off"><button>Send</button><button type="button" class="ghost" id="end">End</button></form>
-   <p class="err" id="c-msg" role="alert"></p>
-  </div>
- </section>
- <details id="d-prof"><summary>Your profile</summary><div><form id="prof">
-  <label for="p-name">Name</label><input id="p-name">
-  <div class="row"><div><label for="p-country">Country</label><input id="p-country"></div><div><label for="p-lang">Languages</label><input id="p-lang" placeholder="en, fr"></div></div>
-  <fieldset><legend style="font-size:13px;color:var(--fd-muted);margin-top:8px">Interested in</legend><div id="p-products"></div></fieldset>
-  <label for="p-topics">Topics</label><input id="p-topics" placeholder="billing, wifi">
-  <fieldset id="p-agenda"><legend style="font-size:13px;color:var(--fd-muted);margin-top:8px">When we may contact you</legend><div id="ag-rows"></div>
-  <button type="button" class="ghost" id="ag-add">Add a time window</button></fieldset>
-  <div class="row"><small id="p-msg" role="status"></small><button>Save profile</button></div></form></div></details>
- <details id="d-hist"><summary>History</summary><div>
-  <div class="row"><select id="h-product" aria-label="Filter by product"><option value="">All products</option></select>
-  <select id="h-agent" aria-label="Filter by agent"><option value="">All agents</option></select></div>
-  <ul id="h-list" data-testid="history"></ul><p class="err" id="h-msg" role="alert"></p></div></details>
- <details id="d-ord"><summary>Orders</summary><div><ul id="o-list"></ul></div></details>
- <details id="d-al"><summary>Alerts</summary><div>
-  <button type="button" class="ghost" id="al-sub">Tell me when an agent is free</button><p class="err" id="al-msg" role="alert"></p><ul id="al-list"></ul></div></details>
-</div>`;
-    this.$('#start').onsubmit = (e) => { e.preventDefault(); this.startLive(); };
-    this.$('#say').onsubmit = (e) => { e.preventDefault(); this.say(); };
-    this.$('#log').onclick = (e) => { const b = e.target.dataset.before; if (b && this.current) this.client.getTranscript(this.current.id, { before: +b }).catch(this.shown('#c-msg')); };
-    this.$('#end').onclick = () => this.current && this.client.endInteraction(this.current.id).catch(this.shown('#c-msg'));
-    this.$('#live').onclick = (e) => e.target.closest('#cb-cancel') && this.current && this.client.endInteraction(this.current.id).catch(this.shown('#s-msg'));
-    this.$('#c-hang').onclick = () => (this.call && !this.call.ended ? this.call.hangUp() : this.current && this.client.endInteraction(this.current.id).catch(this.shown('#call-err')));
-    this.$('#c-mute').onclick = () => this.call?.setMuted(!this.call.muted);
-    this.$('#c-cam').onclick = () => this.call?.setCamera(!this.call.camera).catch((x) => { this.$('#call-err').textContent = `The camera could not start: ${x.message}`; });
-    this.$('#prof').onsubmit = (e) => { e.preventDefault(); this.saveProfile(); };
-    this.$('#h-product').onchange = this.$('#h-agent').onchange = () => this.refreshHistory();
-    this.$('#al-sub').onclick = () => this.client?.subscribeAlert({ when: 'agent_available' })
-      .then(() => { this.$('#al-sub').textContent = 'We will tell you'; this.$('#al-sub').disabled = true; this.$('#al-msg').textContent = ''; }, this.shown('#al-msg'));
-    this.$('#inv-list').onclick = (e) => {
-      const b = e.target.closest('button[data-inv]');
-      if (b) this.client.respondInvitation(b.dataset.inv, b.dataset.accept === '1').then(() => { this.$('#inv-msg').textContent = ''; }, this.shown('#inv-msg'));
-    };
-    this.$('#ag-add').onclick = () => this.$('#ag-rows').insertAdjacentHTML('beforeend', this.window());
-    this.$('#ag-rows').onclick = (e) => e.target.closest('.ag-del')?.closest('.ag').remove();
+  toggle(open) {
+    if (this.inline) return;
+    if (open && !this.ac && !this.hasAttribute('muted')) try { this.ac = new AudioContext(); } catch { /* no sound */ }
+    this.toggleAttribute('open', open);
+    (open ? this.focusIn() : this.$('#fab')).focus();
   }
 
-  // An error shown next to the form whose request caused it; the widget goes on working.
+  focusIn() { return [this.$('#say-in'), this.$('#s-go'), this.$('#hd')].find((e) => e && !e.closest('[hidden]')); }
+
+  layout() {
+    const open = this.isOpen;
+    if (open && !document.hidden) this.unread = 0;
+    this.$('.w').hidden = !open;
+    const fab = this.$('#fab');
+    fab.hidden = this.inline;
+    fab.setAttribute('aria-expanded', open);
+    const b = this.$('#badge');
+    b.hidden = !this.unread;
+    b.textContent = this.unread;
+    fab.setAttribute('aria-label', this.t('open') + (this.unread ? ` (${this.t('unread', { n: this.unread })})` : ''));
+    if (!this.inline && this.client) store(sessionStorage, this.uiKey, open ? 'open' : 'min');
+  }
+
+  // Unseen agent messages and invitations: a badge, a beep (unless `muted`), a notification if opted in.
+  alert(title, body) {
+    if (this.isOpen && !document.hidden) return;
+    this.unread++;
+    this.layout();
+    if (!this.hasAttribute('muted')) this.beep();
+    if (store(localStorage, 'frontdesk:notify') && globalThis.Notification?.permission === 'granted') {
+      try {
+        const n = new Notification(title, { body, tag: 'frontdesk' });
+        n.onclick = () => { focus(); this.toggle(true); n.close(); };
+      } catch { /* some browsers allow notifications only from a service worker */ }
+    }
+  }
+
+  beep() {
+    try {
+      const a = (this.ac ??= new AudioContext());
+      const o = a.createOscillator();
+      const g = a.createGain();
+      o.frequency.value = 880;
+      g.gain.setValueAtTime(0.15, a.currentTime);
+      g.gain.exponentialRampToValueAtTime(0.001, a.currentTime + 0.25);
+      o.connect(g).connect(a.destination);
+      o.start();
+      o.stop(a.currentTime + 0.25);
+    } catch { /* no sound */ }
+  }
+
+  render() {
+    this.lng = this.language;
+    this.loc = this.getAttribute('lang') || [];
+    const h = (k, a) => this.h(k, a);
+    const dn = (i) => esc(new Date(Date.UTC(2024, 0, i + 1)).toLocaleString(this.loc, { weekday: 'short', timeZone: 'UTC' }));
+    this.dayNames = DAYS.map((_, i) => dn(i));
+    this.root.innerHTML = `<style>${CSS}</style>
+<div class="w" part="panel" id="panel" role="region" aria-labelledby="hd">
+ <header><span class="dot" aria-hidden="true"></span><h2 id="hd" tabindex="-1">${esc(this.getAttribute('title') || this.t('title'))}</h2><small id="conn" role="status">${h('connecting')}</small>${this.inline ? '' : `<button type="button" id="min" aria-label="${h('min')}">×</button>`}</header>
+ <section aria-labelledby="st-h" data-testid="status"><h3 id="st-h" class="sr">${h('status')}</h3>
+  <div class="stats" aria-live="polite">
+   <div><b id="avail">—</b><span id="avail-l">${h('avail', { n: 2 })}</span></div>
+   <div><b id="holding">—</b><span>${h('waiting')}</span></div>
+   <div><b id="hold">—</b><span>${h('hold')}</span></div>
+  </div>
+  <div class="chips" id="media" role="group" aria-label="${h('offered')}"></div>
+ </section>
+ <section aria-labelledby="inv-h" id="invs" hidden><h3 id="inv-h" style="margin:0 0 6px;font-size:14px">${h('invs')}</h3><ul id="inv-list"></ul><p class="err" id="inv-msg" role="alert"></p></section>
+ <section aria-labelledby="ct-h" data-testid="contact"><h3 id="ct-h" style="margin:0;font-size:14px">${h('talk')}</h3>
+  <div id="live"></div>
+  <div id="done" class="done" data-testid="ended" hidden><p id="done-t" role="status" style="margin:0"></p>
+   <form id="rate"><fieldset class="stars"><legend>${h('rate')}</legend>${[1, 2, 3, 4, 5].map((n) => `<input type="radio" class="sr" name="stars" id="r${n}" value="${n}"><label for="r${n}" title="${h('stars', { n })}"><span aria-hidden="true">★</span><span class="sr">${h('stars', { n })}</span></label>`).join('')}</fieldset>
+   <div class="row"><input id="r-note" aria-label="${h('comment')}" placeholder="${h('comment')}"><button id="r-go">${h('sendrate')}</button></div></form>
+   <p id="r-msg" role="status" class="muted"></p>
+   <div class="row"><button type="button" class="ghost" id="dl">${h('download')}</button><button type="button" class="ghost" id="done-x">${h('close')}</button></div></div>
+  <div id="call" class="call" data-testid="call" hidden><div class="v" id="vids"><video id="rv" autoplay playsinline></video><span class="off" id="roff" hidden>${h('camoff')}</span><video id="lv" autoplay playsinline muted></video></div>
+   <p><b id="call-st" role="status"></b> <span id="call-t" role="timer" aria-label="${h('duration')}"></span> <small id="call-peer"></small></p>
+   <div class="row" id="call-ctl"><button type="button" class="ghost" id="c-mute">${h('mute')}</button><button type="button" class="ghost" id="c-cam">${h('camoff')}</button><button type="button" class="bad" id="c-hang">${h('hang')}</button></div>
+   <div class="row" id="call-dev" hidden><select id="c-mic" aria-label="${h('mic')}"></select><select id="c-vdev" aria-label="${h('cam')}"></select></div>
+   <p class="err" id="call-err" role="alert"></p></div>
+  <div id="chat" hidden>
+   <div class="log" id="log" role="log" aria-live="polite" aria-label="${h('transcript')}" tabindex="0"></div>
+   <form class="row" id="say"><input id="say-in" aria-label="${h('message')}" placeholder="${h('type')}" autocomplete="off"><button>${h('send')}</button><button type="button" class="ghost" id="end">${h('end')}</button></form>
+   <button type="button" class="ghost" id="notify" hidden style="margin-top:6px">${h('notify')}</button>
+   <p class="err" id="c-msg" role="alert"></p>
+  </div>
+  <form id="start">
+   <fieldset class="media"><legend class="sr">${h('medium')}</legend><div id="pick"></div></fieldset>
+   <p id="s-note" role="status" data-testid="offline-note" hidden></p>
+   <div class="row"><select id="s-product" aria-label="${h('product')}"><option value="">${h('anyprod')}</option></select>
+   <input id="s-topic" aria-label="${h('topic')}" placeholder="${h('about')}"><button id="s-go">${h('start')}</button></div>
+   <div id="cb" class="row" hidden><input id="cb-num" type="tel" aria-label="${h('phone')}" placeholder="+44 20 7946 0000" autocomplete="tel">
+   <select id="cb-when" aria-label="${h('when')}"></select></div>
+   <div id="mail" hidden><input id="m-addr" type="email" aria-label="${h('email')}" placeholder="${h('email')}" autocomplete="email">
+   <textarea id="m-text" aria-label="${h('yourmsg')}" rows="3" placeholder="${h('yourmsg')}"></textarea></div>
+   <p class="err" id="s-msg" role="alert"></p>
+  </form>
+ </section>
+ <details id="d-prof"><summary>${h('profile')}</summary><div><form id="prof">
+  <label for="p-name">${h('name')}</label><input id="p-name">
+  <div class="row"><div><label for="p-country">${h('country')}</label><input id="p-country"></div><div><label for="p-lang">${h('langs')}</label><input id="p-lang" placeholder="en, fr"></div></div>
+  <fieldset class="il"><legend>${h('interested')}</legend><div id="p-products"></div></fieldset>
+  <label for="p-topics">${h('topics')}</label><input id="p-topics" placeholder="billing, wifi">
+  <fieldset id="p-agenda"><legend>${h('agenda')}</legend><div id="ag-rows"></div>
+  <button type="button" class="ghost" id="ag-add">${h('addwin')}</button></fieldset>
+  <div class="row"><small id="p-msg" role="status"></small><button>${h('saveprof')}</button></div></form></div></details>
+ <details id="d-hist"><summary>${h('history')}</summary><div>
+  <div class="row"><select id="h-product" aria-label="${h('byprod')}"><option value="">${h('allprod')}</option></select>
+  <select id="h-agent" aria-label="${h('byagent')}"><option value="">${h('allagents')}</option></select></div>
+  <ul id="h-list" data-testid="history"></ul><p class="err" id="h-msg" role="alert"></p></div></details>
+ <details id="d-ord"><summary>${h('orders')}</summary><div><ul id="o-list"></ul></div></details>
+ <details id="d-al"><summary>${h('alerts')}</summary><div>
+  <button type="button" class="ghost" id="al-sub">${h('tellme')}</button><p class="err" id="al-msg" role="alert"></p><ul id="al-list"></ul></div></details>
+</div>
+<button type="button" id="fab" part="launcher" aria-controls="panel"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/></svg><span class="badge" id="badge" aria-hidden="true" hidden></span></button>`;
+    this.mediaKey = null;
+    this.profileRev = '';
+    this.done = null;
+    const $ = (s) => this.$(s);
+    $('#fab').onclick = () => this.toggle(!this.isOpen);
+    if (!this.inline) $('#min').onclick = () => this.toggle(false);
+    $('.w').onkeydown = (e) => { if (e.key === 'Escape' && !this.inline) { e.stopPropagation(); this.toggle(false); } };
+    $('#start').onsubmit = (e) => { e.preventDefault(); this.startLive(); };
+    $('#say').onsubmit = (e) => { e.preventDefault(); this.say(); };
+    $('#log').onclick = (e) => { const b = e.target.dataset.before; const li = this.current || this.done?.li; if (b && li) this.client.getTranscript(li.id, { before: +b }).catch(this.shown('#c-msg')); };
+    $('#end').onclick = () => this.current && this.client.endInteraction(this.current.id).catch(this.shown('#c-msg'));
+    $('#live').onclick = (e) => e.target.closest('#cb-cancel') && this.current && this.client.endInteraction(this.current.id).catch(this.shown('#s-msg'));
+    $('#c-hang').onclick = () => (this.call && !this.call.ended ? this.call.hangUp() : this.current && this.client.endInteraction(this.current.id).catch(this.shown('#call-err')));
+    $('#c-mute').onclick = () => this.call?.setMuted(!this.call.muted);
+    $('#c-cam').onclick = () => this.call?.setCamera(!this.call.camera).catch((x) => { $('#call-err').textContent = this.t('k_dev', { w: x.message }); });
+    $('#prof').onsubmit = (e) => { e.preventDefault(); this.saveProfile(); };
+    $('#h-product').onchange = $('#h-agent').onchange = () => this.refreshHistory();
+    $('#al-sub').onclick = () => this.client?.subscribeAlert({ when: 'agent_available' })
+      .then(() => { $('#al-sub').textContent = this.t('willtell'); $('#al-sub').disabled = true; $('#al-msg').textContent = ''; }, this.shown('#al-msg'));
+    $('#inv-list').onclick = (e) => {
+      const b = e.target.closest('button[data-inv]');
+      if (b) this.client.respondInvitation(b.dataset.inv, b.dataset.accept === '1').then(() => { $('#inv-msg').textContent = ''; }, this.shown('#inv-msg'));
+    };
+    $('#ag-add').onclick = () => $('#ag-rows').insertAdjacentHTML('beforeend', this.window());
+    $('#ag-rows').onclick = (e) => e.target.closest('.ag-del')?.closest('.ag').remove();
+    $('#notify').onclick = () => Notification.requestPermission().then((p) => { if (p === 'granted') store(localStorage, 'frontdesk:notify', '1'); this.update(); });
+    $('#dl').onclick = () => this.download();
+    $('#done-x').onclick = () => { this.done = null; this.update(); this.focusIn()?.focus(); };
+    $('.stars').onchange = () => { const n = +this.root.querySelector('.stars input:checked')?.value; this.root.querySelectorAll('.stars label').forEach((l, i) => l.classList.toggle('on', i < n)); };
+    $('#rate').onsubmit = (e) => { e.preventDefault(); this.rate(); };
+    this.layout();
+  }
+
   shown(sel) { return (err) => { const m = this.$(sel); if (m) m.textContent = err?.message || String(err); }; }
 
-  // One agenda window of the editor: weekdays, from/to (a "to" of 00:00 is midnight at the end), time zone.
   window(w = { days: [1, 2, 3, 4, 5], start_minute: 540, end_minute: 1020, time_zone: localZone() }) {
     const tz = [...new Set([w.time_zone, ...zoneList()])];
-    return `<div class="ag" data-testid="agenda-window"><fieldset class="days"><legend class="sr">Days</legend>${DAYS.map((d, i) => `<label><input type="checkbox" value="${i + 1}"${w.days.includes(i + 1) ? ' checked' : ''}>${d}</label>`).join('')}</fieldset>
-<div class="row"><label>From <input type="time" class="ag-from" value="${hhmm(w.start_minute)}"></label><label>To <input type="time" class="ag-to" value="${hhmm(w.end_minute % 1440)}"></label></div>
-<div class="row"><select class="ag-tz" aria-label="Time zone">${tz.map((z) => `<option${z === w.time_zone ? ' selected' : ''}>${esc(z)}</option>`).join('')}</select><button type="button" class="ghost ag-del">Remove</button></div></div>`;
+    return `<div class="ag" data-testid="agenda-window"><fieldset class="days"><legend class="sr">${this.h('days')}</legend>${this.dayNames.map((d, i) => `<label><input type="checkbox" value="${i + 1}"${w.days.includes(i + 1) ? ' checked' : ''}>${d}</label>`).join('')}</fieldset>
+<div class="row"><label>${this.h('from')} <input type="time" class="ag-from" value="${hhmm(w.start_minute)}"></label><label>${this.h('to')} <input type="time" class="ag-to" value="${hhmm(w.end_minute % 1440)}"></label></div>
+<div class="row"><select class="ag-tz" aria-label="${this.h('tz')}">${tz.map((z) => `<option${z === w.time_zone ? ' selected' : ''}>${esc(z)}</option>`).join('')}</select><button type="button" class="ghost ag-del">${this.h('remove')}</button></div></div>`;
   }
 
   status(s) {
     const offered = s.queues.filter((q) => q.offered);
     const holds = offered.map((q) => q.estimated_hold_secs).filter((x) => x != null);
-    this.$('#avail').textContent = s.agents.filter((a) => a.state === 'available').length;
-    this.$('#holding').textContent = offered.reduce((n, q) => n + q.holding, 0);
+    const n = s.agents.filter((a) => a.state === 'available').length;
+    this.$('#avail').textContent = n;
+    this.$('#avail-l').textContent = this.t('avail', { n });
+    this.$('#holding').textContent = offered.reduce((k, q) => k + q.holding, 0);
     this.$('#hold').textContent = holds.length ? secs(Math.min(...holds)) : '—';
     const mk = s.media_offered.join();
     if (mk !== this.mediaKey) {
-    // Re-rendered only when the offer changes, so keyboard focus on the picker survives status updates.
     this.mediaKey = mk;
-    this.$('#media').innerHTML = MEDIA.map((m) => `<span class="chip${s.media_offered.includes(m) ? ' on' : ''}">${m}${s.media_offered.includes(m) ? '' : ' (off)'}</span>`).join('');
-    this.$('#pick').innerHTML = MEDIA.map((m, i) => `<label><input type="radio" name="m" value="${m}"${s.media_offered.includes(m) ? '' : ' disabled'}${(this.medium || 'chat') === m ? ' checked' : ''}>${m}</label>`).join('');
+    this.$('#media').innerHTML = MEDIA.map((m) => `<span class="chip${s.media_offered.includes(m) ? ' on' : ''}">${this.h(`m_${m}`)}${s.media_offered.includes(m) ? '' : ` ${this.h('off')}`}</span>`).join('');
+    this.$('#pick').innerHTML = MEDIA.map((m) => `<label><input type="radio" name="m" value="${m}"${s.media_offered.includes(m) ? '' : ' disabled'}${(this.medium || 'chat') === m ? ' checked' : ''}>${this.h(`m_${m}`)}</label>`).join('');
     this.$('#pick').onchange = (e) => { this.medium = e.target.value; this.mailForm(); };
     }
-    // Nobody live (or closed): say so and offer email rather than a dead button.
     const live = offered.filter((q) => q.medium !== 'email');
     const closed = s.queues.filter((q) => !q.open);
     const note = this.$('#s-note');
     note.hidden = live.length > 0;
-    note.textContent = closed.length && !live.length
-      ? `We are closed now${closed[0].until ? ` and open again ${time(closed[0].until)}` : ''}. Write to us by email and we will answer.`
-      : 'Nobody is available right now. Write to us by email and we will answer.';
+    note.textContent = (closed.length && !live.length
+      ? (closed[0].until ? this.t('closeduntil', { u: this.time(closed[0].until) }) : this.t('closed'))
+      : this.t('nobody')) + ` ${this.t('writeus')}`;
     if (!live.length && s.media_offered.includes('email') && (this.medium || 'chat') !== 'email') {
       this.medium = 'email';
       this.mediaKey = null;
@@ -321,73 +462,122 @@ class FrontdeskWidget extends HTMLElement {
     }
     this.mailForm();
     if (this.firstStatusMs == null) {
-      // Since navigation start: what a visitor waits from page load to a live status.
       this.firstStatusMs = Math.round(performance.now());
       this.dataset.firstStatusMs = this.firstStatusMs;
     }
     this.emit('status', s);
   }
 
+  callbackState(li) {
+    const cb = li.callback || {};
+    const n = cb.number || li.client_address || '';
+    const a = li.agent || this.t('anagent');
+    const text = cb.phase === 'retry_at' ? this.t('cb_retry', { r: this.t(['busy', 'no_answer', 'unreachable', 'interrupted'].includes(cb.reason) ? cb.reason : 'notthrough'), at: this.at(cb.retry_at), n })
+      : cb.phase === 'dialing_agent' ? this.t('cb_agent', { n })
+      : cb.phase === 'dialing_customer' ? this.t('cb_calling', { n })
+      : cb.phase === 'connected' ? this.t('cb_on', { a })
+      : cb.at && cb.at > Date.now() && !li.position ? this.t('cb_at', { n, at: this.at(cb.at) })
+      : li.state === 'queued' ? this.t('cb_queued', { p: li.position, n, w: secs(li.estimated_hold_secs) })
+      : this.t('cb_conn', { a, n });
+    return `<p role="status" data-testid="callback-state" data-phase="${esc(cb.phase || '')}">${esc(text)}</p>${cb.phase === 'connected' ? '' : `<div class="row"><button type="button" class="ghost" id="cb-cancel">${this.h('cb_cancel')}</button></div>`}`;
+  }
+
   update() {
     const c = this.client;
     if (!c) return;
     const v = c.view();
-    const w = this.$('.w');
-    w.classList.toggle('on', v.connected);
-    this.$('#conn').textContent = v.connected ? 'Online' : 'Reconnecting…';
-    // Invitations
+    const $ = (s) => this.$(s);
+    // Focus on something this update hides or removes moves on to the message box or Start.
+    const focused = this.root.activeElement;
+    $('.w').classList.toggle('on', v.connected);
+    if (v.connected) this.everOnline = true;
+    $('#conn').textContent = v.connected ? this.t('online') : this.problem || this.t(this.everOnline ? 'reconnecting' : 'connecting');
     const inv = v.invitations.filter((i) => i.state === 'pending' && i.direction === 'agent_to_client');
-    this.$('#invs').hidden = !inv.length;
-    this.$('#inv-list').innerHTML = inv.map((i) => `<li data-testid="invitation"><b>${esc(i.agent_name)}</b> invites you to a ${esc(i.medium)}: “${esc(i.message)}”
-      <div class="row"><button data-inv="${esc(i.id)}" data-accept="1">Accept</button><button class="ghost" data-inv="${esc(i.id)}" data-accept="0">Decline</button></div></li>`).join('');
-    // Live interaction and chat
+    $('#invs').hidden = !inv.length;
+    $('#inv-list').innerHTML = inv.map((i) => `<li data-testid="invitation">${this.h('invites', { a: i.agent_name, m: this.t(`a_${i.medium}`), t: i.message })}
+      <div class="row"><button data-inv="${esc(i.id)}" data-accept="1">${this.h('accept')}</button><button class="ghost" data-inv="${esc(i.id)}" data-accept="0">${this.h('decline')}</button></div></li>`).join('');
     const live = v.interactions.filter((x) => x.state !== 'ended').sort((a, b) => b.created_at - a.created_at)[0];
+    const prev = this.current;
+    if (prev && prev.id !== live?.id) {
+      const p = v.interactions.find((x) => x.id === prev.id);
+      if (p?.state === 'ended' && p.agent && ['chat', 'voice', 'video'].includes(p.medium)) this.done = { li: p };
+    }
+    if (live) this.done = null;
     this.current = live;
-    // A restored page waits for its live interactions (get_live) before it offers to start one.
-    this.$('#start').hidden = !!live || (this.restored && !this.synced && v.connected);
-    this.$('#live').innerHTML = !live ? '' : live.medium === 'callback' ? callbackState(live) : live.medium === 'email'
-      ? `<p role="status">Your email “${esc(live.topic || '')}” is with us${live.agent ? ` — ${esc(live.agent)} is on it` : ''}. We answer here and by mail to ${esc(live.client_address || '')}.</p>`
+    const done = this.done?.li;
+    $('#start').hidden = !!live || (this.restored && !this.synced && v.connected);
+    $('#live').innerHTML = !live ? '' : live.medium === 'callback' ? this.callbackState(live) : live.medium === 'email'
+      ? `<p role="status">${this.h(live.agent ? 'mailon' : 'mailwith', { t: live.topic || '', a: live.agent, to: live.client_address || '' })}</p>`
       : live.state === 'queued'
-      ? `<p role="status">You are number ${live.position} in line for ${esc(live.medium)} (about ${secs(live.estimated_hold_secs)}).</p>`
-      : isCall(live) ? '' : `<p role="status">Connected with ${esc(live.agent)} by ${esc(live.medium)}.</p>`;
-    // Calls keep their chat beside them; only a callback has none.
-    this.$('#chat').hidden = !live || live.medium === 'callback';
+      ? `<p role="status">${this.h('queued', { p: live.position, m: this.t(`m_${live.medium}`), w: secs(live.estimated_hold_secs) })}</p>`
+      : isCall(live) ? '' : `<p role="status">${this.h('conn', { a: live.agent, m: this.t(`m_${live.medium}`) })}</p>`;
+    $('#done').hidden = !done;
+    if (done) $('#done-t').textContent = this.t('ended', { m: this.t(`m_${done.medium}`), a: done.agent });
+    const shown = live || done;
+    $('#chat').hidden = !shown || shown.medium === 'callback';
+    $('#say').hidden = !live;
+    $('#notify').hidden = !live || !globalThis.Notification || Notification.permission === 'denied' || (Notification.permission === 'granted' && !!store(localStorage, 'frontdesk:notify'));
     this.callPanel(live);
-    if (live) {
+    if (shown) {
       const delivered = new Set(v.delivered.map(([i, s]) => `${i}/${s}`));
-      const sending = v.pending.filter((p) => p.req.op === 'send_chat' && p.req.interaction === live.id);
-      const log = this.$('#log');
-      const msgs = v.chats[live.id] || [];
-      // A resumed chat holds its newest messages; older ones come a page at a time.
-      log.innerHTML = (msgs[0]?.seq > 1 ? `<button class="ghost" data-before="${msgs[0].seq}" data-testid="earlier">Earlier messages</button>` : '') + msgs.map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${esc(m.text)}${m.from.kind === 'client' && delivered.has(`${live.id}/${m.seq}`) ? ' <small aria-label="delivered">✓</small>' : ''}</div>`).join('')
-        + sending.map((p) => `<div class="msg me" data-testid="msg-pending">${esc(p.req.text)} <small>sending…</small></div>`).join('');
+      const sending = v.pending.filter((p) => p.req.op === 'send_chat' && p.req.interaction === shown.id);
+      const log = $('#log');
+      const msgs = v.chats[shown.id] || [];
+      log.innerHTML = (msgs[0]?.seq > 1 ? `<button class="ghost" data-before="${msgs[0].seq}" data-testid="earlier">${this.h('earlier')}</button>` : '') + msgs.map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${esc(m.text)}${m.from.kind === 'client' && delivered.has(`${shown.id}/${m.seq}`) ? ` <small aria-label="${this.h('delivered')}">✓</small>` : ''}</div>`).join('')
+        + sending.map((p) => `<div class="msg me" data-testid="msg-pending">${esc(p.req.text)} <small>${this.h('sending')}</small></div>`).join('');
       log.scrollTop = log.scrollHeight;
     }
-    // Products (pickers), orders, alerts, history options
+    if (focused && (!focused.isConnected || focused.closest('[hidden]'))) this.focusIn()?.focus();
     const prods = v.products;
-    const opt = (sel, items, keep) => { const s = this.$(sel); const cur = s.value; s.innerHTML = keep + items.map(([id, n]) => `<option value="${esc(id)}">${esc(n)}</option>`).join(''); s.value = cur; };
-    opt('#s-product', prods.map((p) => [p.id, p.name]), '<option value="">Any product</option>');
-    opt('#h-product', prods.map((p) => [p.id, p.name]), '<option value="">All products</option>');
+    const opt = (sel, items, keep) => { const s = $(sel); const cur = s.value; s.innerHTML = keep + items.map(([id, n]) => `<option value="${esc(id)}">${esc(n)}</option>`).join(''); s.value = cur; };
+    opt('#s-product', prods.map((p) => [p.id, p.name]), `<option value="">${this.h('anyprod')}</option>`);
+    opt('#h-product', prods.map((p) => [p.id, p.name]), `<option value="">${this.h('allprod')}</option>`);
     const agents = [...new Set(v.history.map((r) => r.agent).filter(Boolean))];
-    if (!this.filter.agent) opt('#h-agent', agents.map((a) => [a, a]), '<option value="">All agents</option>');
-    this.$('#o-list').innerHTML = v.orders.map((o) => `<li><b>${esc(o.id)}</b> ${esc(prods.find((p) => p.id === o.product)?.name || o.product)} — <span class="status-${esc(o.status)}">${esc(o.status)}</span><br><small>${esc(o.delivery.address)}${o.delivery.window ? ` · ${esc(o.delivery.window)}` : ''}</small></li>`).join('') || '<li class="muted">No orders</li>';
-    this.$('#al-list').innerHTML = v.alerts.slice().reverse().map((a) => `<li role="alert">${esc(a.message)} <small>${time(a.at)}</small></li>`).join('');
+    if (!this.filter.agent) opt('#h-agent', agents.map((a) => [a, a]), `<option value="">${this.h('allagents')}</option>`);
+    this.prods = prods;
+    $('#o-list').innerHTML = v.orders.map((o) => `<li><b>${esc(o.id)}</b> ${esc(this.product(o.product))} — <span class="status-${esc(o.status)}">${esc(o.status)}</span><br><small>${esc(o.delivery.address)}${o.delivery.window ? ` · ${esc(o.delivery.window)}` : ''}</small></li>`).join('') || `<li class="muted">${this.h('noorders')}</li>`;
+    $('#al-list').innerHTML = v.alerts.slice().reverse().map((a) => `<li role="alert">${esc(a.message)} <small>${this.time(a.at)}</small></li>`).join('');
     this.history(v.history);
-    // Refilled when the stored profile or the catalogue changes, never under the user's cursor.
     const pk = JSON.stringify(v.profile) + prods.length;
-    if (pk !== this.profileRev && !this.$('#prof').contains(this.root.activeElement)) { this.profileRev = pk; this.fillProfile(v.profile, prods); }
+    if (pk !== this.profileRev && !$('#prof').contains(this.root.activeElement)) { this.profileRev = pk; this.fillProfile(v.profile, prods); }
   }
 
-  // The call follows the live voice or video interaction; its panel is never re-rendered, so the
-  // media elements keep playing, and it stays after the call with the message saying how it ended.
+  product(id) { return (this.prods || []).find((p) => p.id === id)?.name || id || ''; }
+
+  download() {
+    const li = this.done?.li;
+    if (!li) return;
+    const who = (m) => (m.from.kind === 'client' ? this.t('you') : li.agent || m.from.id);
+    const text = [`${this.getAttribute('title') || this.t('title')} — ${this.time(li.created_at)}${li.topic ? ` — ${li.topic}` : ''}`, '',
+      ...(this.client.view().chats[li.id] || []).map((m) => `[${this.time(m.at)}] ${who(m)}: ${m.text}`)].join('\n');
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([`${text}\n`], { type: 'text/plain;charset=utf-8' }));
+    a.download = `transcript-${li.id}.txt`;
+    this.root.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60e3);
+  }
+
+  rate() {
+    const n = +this.root.querySelector('.stars input:checked')?.value;
+    const li = this.done?.li;
+    if (!n || !li) return;
+    const note = this.$('#r-note').value.trim();
+    const m = this.$('#r-msg');
+    m.textContent = this.t('saving');
+    this.client.addNote(li.id, `Rating: ${n}/5${note ? ` — ${note}` : ''}`).then(() => {
+      m.textContent = this.t('thanks');
+      this.$('#rate').hidden = true;
+    }, this.shown('#r-msg'));
+  }
+
   callPanel(live) {
     let k = this.call;
     if (k && (live ? live.id !== k.id : !k.ended)) { k.close(); if (live) k = this.call = null; }
     if (!k && isCall(live) && live.state === 'connected') {
-      // `ice-policy="relay"`: media only through the center's TURN server, so the agent never learns
-      // the visitor's address (and a network that blocks direct media still gets through).
       const iceTransportPolicy = this.getAttribute('ice-policy') === 'relay' ? 'relay' : 'all';
-      k = this.call = new Call(this.client, live.id, { video: live.medium === 'video', polite: true, iceTransportPolicy, devices: this.devices, onchange: () => this.callView() });
+      k = this.call = new this.Call(this.client, live.id, { video: live.medium === 'video', polite: true, iceTransportPolicy, devices: this.devices, onchange: () => this.callView() });
       this.$('#call-err').textContent = '';
       this.devKey = null;
       k.start();
@@ -396,62 +586,58 @@ class FrontdeskWidget extends HTMLElement {
     this.callView();
   }
 
-  // Shows where the call is; while connected it ticks every second for the timer.
   callView() {
     const k = this.call;
     const li = this.current;
     const $ = (s) => this.$(s);
+    const t = (x, a) => this.t(x, a);
     clearTimeout(this.tick);
     if (!k) {
-      $('#call-st').textContent = li?.state === 'queued' ? 'Ringing… waiting for an agent' : '';
+      $('#call-st').textContent = li?.state === 'queued' ? t('ringing') : '';
       $('#vids').hidden = $('#c-mute').hidden = $('#c-cam').hidden = true;
       $('#call-ctl').hidden = false;
       $('#call-t').textContent = $('#call-peer').textContent = '';
       return;
     }
     const e = k.ended;
-    const who = li?.agent || 'the agent';
-    $('#call-st').textContent = e ? (e.reason === 'media_refused' ? (e.by === 'local' ? '' : `The call ended: ${who}'s microphone or camera did not start.`)
-      : e.reason === 'failed' ? 'The call was lost: the connection failed.' : `Call ended${e.by === 'local' ? '' : ` by ${who}`}.`)
-      : { new: 'Starting the call…', media: `Allow the microphone${k.video ? ' and camera' : ''} to talk to ${who}…`, connecting: `Connecting to ${who}…`, connected: `On a call with ${who}`, reconnecting: 'Connection lost, reconnecting…' }[k.state];
-    if (e?.reason === 'media_refused' && e.by === 'local') {
-      $('#call-err').textContent = `Your ${k.video ? 'microphone or camera' : 'microphone'} could not be used (${k.error?.name === 'NotAllowedError' ? 'permission refused' : k.error?.message || 'no device'}). Allow it in the browser and call again.`;
-    }
+    const a = li?.agent || t('theagent');
+    $('#call-st').textContent = e ? (e.reason === 'media_refused' ? (e.by === 'local' ? '' : t('k_refused', { a }))
+      : e.reason === 'failed' ? t('k_failed') : e.by === 'local' ? t('k_ended') : t('k_endedby', { a }))
+      : t(k.state === 'media' && k.video ? 'k_mediav' : `k_${k.state}`, { a });
+    const why = (x) => (x?.name === 'NotAllowedError' ? t('denied') : x?.message || x?.name);
+    if (e?.reason === 'media_refused' && e.by === 'local') $('#call-err').textContent = t('k_dev', { w: why(k.error) });
     $('#vids').hidden = !k.video || !!e;
     $('#call-ctl').hidden = !!e;
     $('#c-cam').hidden = !k.video;
     $('#c-mute').hidden = false;
-    $('#c-mute').textContent = k.muted ? 'Unmute' : 'Mute';
-    $('#c-cam').textContent = k.camera ? 'Camera off' : 'Camera on';
+    $('#c-mute').textContent = t(k.muted ? 'unmute' : 'mute');
+    $('#c-cam').textContent = t(k.camera ? 'camoff' : 'camon');
     $('#c-mute').disabled = $('#c-cam').disabled = !k.local;
     $('#roff').hidden = k.peer.camera;
-    $('#call-peer').textContent = k.peer.muted ? `${who} muted` : '';
+    $('#call-peer').textContent = k.peer.muted ? t('k_muted', { a }) : '';
     if ($('#rv').srcObject !== k.remote) $('#rv').srcObject = k.remote;
     if (k.local && $('#lv').srcObject !== k.local) $('#lv').srcObject = k.local;
     $('#call-dev').hidden = !k.local || !!e;
-    if (k.local && !e) this.devicePickers(k);
+    if (k.local && !e) this.devicePickers(k, why);
     $('#call-t').textContent = k.connectedAt && !e ? clock(Date.now() - k.connectedAt) : '';
     if (k.connectedAt && !e) this.tick = setTimeout(() => this.callView(), 1000);
   }
 
-  // The microphone and camera pickers, filled once the devices are granted (labels need that) and
-  // again when a device comes or goes; a choice applies at once and to the next call.
-  async devicePickers(k) {
+  async devicePickers(k, why) {
     const key = `${k.id}/${k.camera}/${k.devices.audio}/${k.devices.video}`;
     if (this.devKey === key) return;
     this.devKey = key;
-    // A listener, not ondevicechange: the page around the widget may have its own.
     if (!this.devWatch) navigator.mediaDevices.addEventListener('devicechange', this.devWatch = () => { this.devKey = null; if (this.call) this.callView(); });
-    const d = await Call.deviceList().catch(() => ({ audio: [], video: [] }));
+    const d = await this.Call.deviceList().catch(() => ({ audio: [], video: [] }));
     const cur = { audio: k.local?.getAudioTracks()[0]?.getSettings().deviceId, video: k.local?.getVideoTracks()[0]?.getSettings().deviceId };
-    for (const [kind, sel, name] of [['audio', '#c-mic', 'Microphone'], ['video', '#c-vdev', 'Camera']]) {
+    for (const [kind, sel, name] of [['audio', '#c-mic', this.t('mic')], ['video', '#c-vdev', this.t('cam')]]) {
       const s = this.$(sel);
       s.hidden = kind === 'video' && !k.video;
       s.innerHTML = d[kind].map((x, i) => `<option value="${esc(x.deviceId)}"${(k.devices[kind] || cur[kind]) === x.deviceId ? ' selected' : ''}>${esc(x.label || `${name} ${i + 1}`)}</option>`).join('');
       s.onchange = () => {
         this.devices = { ...this.devices, [kind]: s.value };
         this.$('#call-err').textContent = '';
-        k.setDevice(kind, s.value).catch((x) => { this.devKey = null; this.$('#call-err').textContent = `That ${name.toLowerCase()} could not be used (${x.name === 'NotAllowedError' ? 'permission refused' : x.message || x.name}).`; this.callView(); });
+        k.setDevice(kind, s.value).catch((x) => { this.devKey = null; this.$('#call-err').textContent = this.t('k_dev', { w: why(x) }); this.callView(); });
       };
     }
   }
@@ -459,9 +645,8 @@ class FrontdeskWidget extends HTMLElement {
   history(records) {
     const f = this.filter;
     const rows = records.filter((r) => (!f.product || r.product === f.product) && (!f.agent || r.agent === f.agent));
-    this.$('#h-list').innerHTML = rows.map((r) => `<li><b>${esc(r.summary)}</b><br><small>${time(r.started_at)} · ${esc(r.medium)} · ${esc(r.product || '')} · ${esc(r.agent || '')} · ${esc(r.outcome)}</small></li>`).join('') || '<li class="muted">Nothing yet</li>';
+    this.$('#h-list').innerHTML = rows.map((r) => `<li><b>${esc(r.summary)}</b><br><small>${[this.time(r.started_at), this.t(`m_${r.medium}`), this.product(r.product), r.agent, r.outcome].filter(Boolean).map(esc).join(' · ')}</small></li>`).join('') || `<li class="muted">${this.h('nothing')}</li>`;
   }
-
   refreshHistory() {
     const product = this.$('#h-product').value || undefined;
     const agent = this.$('#h-agent').value || undefined;
@@ -475,7 +660,7 @@ class FrontdeskWidget extends HTMLElement {
     this.$('#p-country').value = d.country || '';
     this.$('#p-lang').value = d.languages.join(', ');
     this.$('#p-topics').value = p.interests.topics.join(', ');
-    this.$('#p-products').innerHTML = prods.map((x) => `<label style="display:inline-flex;gap:4px;margin-right:10px;color:var(--fd-fg)"><input type="checkbox" value="${esc(x.id)}"${p.interests.products.includes(x.id) ? ' checked' : ''}>${esc(x.name)}</label>`).join('');
+    this.$('#p-products').innerHTML = prods.map((x) => `<label><input type="checkbox" value="${esc(x.id)}"${p.interests.products.includes(x.id) ? ' checked' : ''}>${esc(x.name)}</label>`).join('');
     this.$('#ag-rows').innerHTML = p.agenda.map((w) => this.window(w)).join('');
   }
 
@@ -485,37 +670,33 @@ class FrontdeskWidget extends HTMLElement {
     const agenda = [...this.root.querySelectorAll('#ag-rows .ag')].map((r) => ({
       days: [...r.querySelectorAll('.days input:checked')].map((i) => Number(i.value)),
       start_minute: mins(r.querySelector('.ag-from').value),
-      // 00:00 as the end is midnight at the end of the day.
       end_minute: mins(r.querySelector('.ag-to').value) || 1440,
       time_zone: r.querySelector('.ag-tz').value || localZone(),
       media: [],
     }));
-    if (agenda.some((w) => !w.days.length)) { m.textContent = 'Pick at least one day for each time window'; return; }
+    if (agenda.some((w) => !w.days.length)) { m.textContent = this.t('needday'); return; }
     const patch = {
       demographics: { ...v.profile.demographics, name: this.$('#p-name').value || null, country: this.$('#p-country').value || null, languages: list(this.$('#p-lang').value) },
       interests: { products: [...this.root.querySelectorAll('#p-products input:checked')].map((i) => i.value), topics: list(this.$('#p-topics').value) },
       agenda,
     };
-    m.textContent = 'Saving…';
-    this.client.updateProfile(patch).then(() => { m.textContent = 'Saved'; }, (x) => { m.textContent = x.message; });
+    m.textContent = this.t('saving');
+    this.client.updateProfile(patch).then(() => { m.textContent = this.t('saved'); }, (x) => { m.textContent = x.message; });
   }
 
-  // The email fields show with the email medium; the address comes from (and goes to) the profile.
   mailForm() {
     const mail = (this.medium || 'chat') === 'email';
     const cb = (this.medium || 'chat') === 'callback';
     this.$('#mail').hidden = !mail;
     this.$('#cb').hidden = !cb;
     if (cb) this.callbackForm();
-    this.$('#s-go').textContent = mail ? 'Send email' : cb ? 'Call me' : 'Start';
-    this.$('#s-topic').placeholder = mail ? 'Subject' : 'What is it about?';
+    this.$('#s-go').textContent = this.t(mail ? 'sendmail' : cb ? 'callme' : 'start');
+    this.$('#s-topic').placeholder = this.t(mail ? 'subject' : 'about');
     const cap = this.client?.view().profile.capabilities.find((c) => c.medium === 'email');
     const a = this.$('#m-addr');
     if (mail && !a.value && cap?.address) a.value = cap.address;
   }
 
-  // The number from the profile, and "as soon as possible" or a half hour inside the agenda in the
-  // coming week (the broker refuses a slot outside it, so only those are offered).
   callbackForm() {
     const p = this.client?.view().profile;
     const cap = p?.capabilities.find((c) => c.medium === 'callback' || c.medium === 'voice');
@@ -523,8 +704,8 @@ class FrontdeskWidget extends HTMLElement {
     if (!n.value && cap?.address) n.value = cap.address;
     const sel = this.$('#cb-when');
     const keep = sel.value;
-    sel.innerHTML = '<option value="">As soon as possible</option>' + agendaSlots(p?.agenda || [], Date.now())
-      .map((t) => `<option value="${t}">${esc(new Date(t).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' }))}</option>`).join('');
+    sel.innerHTML = `<option value="">${this.h('asap')}</option>` + agendaSlots(p?.agenda || [], Date.now())
+      .map((t) => `<option value="${t}">${esc(this.at(t))}</option>`).join('');
     sel.value = keep;
   }
 
@@ -535,30 +716,27 @@ class FrontdeskWidget extends HTMLElement {
     this.$('#s-msg').textContent = '';
     if (medium === 'callback') {
       const number = this.$('#cb-num').value.trim();
-      if (!number) { this.$('#s-msg').textContent = 'Enter your phone number, with its country code (+44…)'; this.$('#cb-num').focus(); return; }
+      if (!number) { this.$('#s-msg').textContent = this.t('needphone'); this.$('#cb-num').focus(); return; }
       const at = +this.$('#cb-when').value || undefined;
       this.client.requestCallback({ number, at, product, topic }).catch(this.shown('#s-msg'));
       return;
     }
     if (medium !== 'email') {
-      // A call in the browser needs no address, but the center starts video only for a client whose
-      // profile says it can do video: this browser is said to be that device first.
       const caps = this.client.view().profile.capabilities;
       const ready = medium !== 'video' || caps.some((c) => c.medium === 'video') ? Promise.resolve()
         : this.client.updateProfile({ capabilities: [...caps, { medium: 'video', address: null, devices: ['browser'] }] });
-      ready.then(() => this.client.startInteraction(medium, product, topic)).catch(this.shown('#s-msg'));
+      ready.then(() => this.client.startInteraction(medium, product, topic)).then(() => { this.$('#s-topic').value = ''; }, this.shown('#s-msg'));
       return;
     }
     const addr = this.$('#m-addr').value.trim();
     const text = this.$('#m-text').value.trim();
-    if (!/^[^@\s]+@[^@\s]+$/.test(addr)) { this.$('#s-msg').textContent = 'Enter your email address'; return; }
-    if (!text) { this.$('#s-msg').textContent = 'Write your message'; return; }
+    if (!/^[^@\s]+@[^@\s]+$/.test(addr)) { this.$('#s-msg').textContent = this.t('needmail'); return; }
+    if (!text) { this.$('#s-msg').textContent = this.t('needtext'); return; }
     const caps = this.client.view().profile.capabilities;
     const cap = caps.find((c) => c.medium === 'email');
-    // A new address is saved first, so the answer goes where the client says.
     const saved = cap?.address === addr ? Promise.resolve()
       : this.client.updateProfile({ capabilities: [...caps.filter((c) => c.medium !== 'email'), { medium: 'email', address: addr, devices: [] }] });
-    saved.then(() => this.client.sendEmail(topic || 'Message from the website', text, product))
+    saved.then(() => this.client.sendEmail(topic || this.t('deflt'), text, product))
       .then(() => { this.$('#m-text').value = ''; this.$('#s-topic').value = ''; }, this.shown('#s-msg'));
   }
 
@@ -571,5 +749,6 @@ class FrontdeskWidget extends HTMLElement {
   }
 }
 
+FrontdeskWidget.strings = T;
 if (!customElements.get('frontdesk-widget')) customElements.define('frontdesk-widget', FrontdeskWidget);
-export { FrontdeskWidget, Client, Call };
+export { FrontdeskWidget, load };
