@@ -18,6 +18,7 @@ TMP=$(mktemp -d /tmp/frontdesk-cluster-bench.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   [ -d "$TMP/pg" ] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TMP/pg" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$TMP"
 }

@@ -12,8 +12,8 @@
 //! is the frame itself.
 
 use crate::server::{ConnOut, Input, Out, OutQueue};
-use async_nats::HeaderMap;
 use frontdesk_core::broker::ConnId;
+use async_nats::HeaderMap;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -59,6 +59,9 @@ pub(crate) async fn connect_nats(url: &str) -> Result<(async_nats::Client, mpsc:
     let (tx, rx) = mpsc::unbounded_channel();
     let client = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
+        // A burst of frames (every client of a node reconnecting at once) must wait in memory, not
+        // be dropped as a slow consumer's.
+        .subscription_capacity(1 << 20)
         .event_callback(move |e| {
             let tx = tx.clone();
             async move {
@@ -140,6 +143,8 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                     }
                     // The mailroom and the dialer live with the broker, never on a gateway.
                     Input::Mail(_) | Input::Dial(_) => continue,
+                    // The leader's own inputs, never a gateway's.
+                    Input::RemoteOpen(..) | Input::RemoteFrame(..) | Input::RemoteWritable(..) | Input::RemoteClosed(..) | Input::RemoteReset(_) => continue,
                 };
                 if nats.publish_with_headers("fd.in", headers(&node, sock, kind), data.into()).await.is_err() {
                     drop_all(&mut socks);
@@ -242,56 +247,35 @@ pub(crate) async fn acquire(url: &str, node: &str) -> (tokio_postgres::Client, o
     }
 }
 
-/// The leader's side of the bus: sockets of every gateway become broker connections.
+/// The leader's side of the bus: sockets of every gateway become broker connections. It never
+/// waits for the broker (whose task keeps the socket-to-connection map), so a burst of opens
+/// cannot back up the subscription until NATS drops messages.
 pub(crate) async fn inbound(nats: async_nats::Client, tx: mpsc::UnboundedSender<Input>, low_water: usize) {
     let Ok(mut sub) = nats.subscribe("fd.in").await else {
         warn!("the leader cannot subscribe on NATS");
         return;
     };
-    let mut conns: HashMap<(String, u64), ConnId> = HashMap::new();
     while let Some(m) = sub.next().await {
         let h = m.headers.as_ref();
         let (Some(node), Some(sock), Some(kind)) = (header(h, "n"), header(h, "s").and_then(|s| s.parse::<u64>().ok()), header(h, "k")) else {
             continue;
         };
-        let key = (node.to_owned(), sock);
-        match kind {
+        let node = node.to_owned();
+        let input = match kind {
             "open" => {
                 let (otx, orx) = mpsc::unbounded_channel();
                 let q = Arc::new(OutQueue { bytes: AtomicUsize::new(0), paused: AtomicBool::new(false), low: low_water });
-                tokio::spawn(remote_writer(orx, nats.clone(), node.to_owned(), sock, q.clone()));
-                let (rtx, rrx) = oneshot::channel();
-                if tx.send(Input::Open(ConnOut { tx: otx, q }, rtx)).is_err() {
-                    break;
-                }
-                if let Ok(c) = rrx.await {
-                    conns.insert(key, c);
-                }
+                tokio::spawn(remote_writer(orx, nats.clone(), node.clone(), sock, q.clone()));
+                Input::RemoteOpen(node, sock, ConnOut { tx: otx, q })
             }
-            "frame" => {
-                if let Some(c) = conns.get(&key) {
-                    let _ = tx.send(Input::Frame(*c, m.payload.to_vec()));
-                }
-            }
-            "writable" => {
-                if let Some(c) = conns.get(&key) {
-                    let _ = tx.send(Input::Writable(*c));
-                }
-            }
-            "closed" => {
-                if let Some(c) = conns.remove(&key) {
-                    let _ = tx.send(Input::Closed(c));
-                }
-            }
-            "reset" => {
-                let gone: Vec<(String, u64)> = conns.keys().filter(|(n, _)| n == node).cloned().collect();
-                for k in gone {
-                    if let Some(c) = conns.remove(&k) {
-                        let _ = tx.send(Input::Closed(c));
-                    }
-                }
-            }
-            _ => {}
+            "frame" => Input::RemoteFrame(node, sock, m.payload.to_vec()),
+            "writable" => Input::RemoteWritable(node, sock),
+            "closed" => Input::RemoteClosed(node, sock),
+            "reset" => Input::RemoteReset(node),
+            _ => continue,
+        };
+        if tx.send(input).is_err() {
+            break;
         }
     }
 }

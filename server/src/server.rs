@@ -198,6 +198,17 @@ pub(crate) enum Input {
     Mail(MailInput),
     /// What the SIP dialer saw on a callback.
     Dial(crate::switchboard::DialReport),
+    /// A socket of a cluster node (node, socket) opened; in order with its frames, so the bus's
+    /// reader never waits for the broker.
+    RemoteOpen(String, u64, ConnOut),
+    /// A frame from a cluster node's socket.
+    RemoteFrame(String, u64, Vec<u8>),
+    /// A cluster node's socket drained.
+    RemoteWritable(String, u64),
+    /// A cluster node's socket closed.
+    RemoteClosed(String, u64),
+    /// A cluster node (re)joined the bus: whatever the broker holds of its sockets is gone.
+    RemoteReset(String),
 }
 
 /// A running server.
@@ -488,6 +499,8 @@ async fn run(
 ) {
     let mut xmpp_outs: HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>> = HashMap::new();
     let mut conns: HashMap<ConnId, ConnOut> = HashMap::new();
+    // Sockets of cluster nodes by (node, socket), when this node leads.
+    let mut remote: HashMap<(String, u64), ConnId> = HashMap::new();
     let high = cfg.out_high_water;
     loop {
         let deadline = [broker.poll_timeout(), sim.as_ref().and_then(|s| s.poll_timeout())].into_iter().flatten().min();
@@ -505,7 +518,7 @@ async fn run(
                 // Frames already waiting join this one in a group commit: one transaction for many
                 // requests (the database's fsync is the bound), answers sent only after it.
                 let mut batch = vec![input];
-                while batch.len() < MAX_BATCH && matches!(batch.last(), Some(Input::Frame(..))) {
+                while batch.len() < MAX_BATCH && matches!(batch.last(), Some(Input::Frame(..) | Input::RemoteFrame(..))) {
                     match rx.try_recv() {
                         Ok(i) => batch.push(i),
                         Err(_) => break,
@@ -540,6 +553,36 @@ async fn run(
                         }
                         Input::Mail(m) => mailroom.handle(&mut broker, now, m),
                         Input::Dial(r) => switchboard.handle(&mut broker, now, r),
+                        Input::RemoteOpen(node, sock, out) => {
+                            let id = broker.open_connection(now);
+                            conns.insert(id, out);
+                            remote.insert((node, sock), id);
+                        }
+                        Input::RemoteFrame(node, sock, data) => {
+                            if let Some(id) = remote.get(&(node, sock)) {
+                                broker.handle_input(now, *id, &data);
+                            }
+                        }
+                        Input::RemoteWritable(node, sock) => {
+                            if let Some(id) = remote.get(&(node, sock)) {
+                                broker.set_writable(*id, true);
+                            }
+                        }
+                        Input::RemoteClosed(node, sock) => {
+                            if let Some(id) = remote.remove(&(node, sock)) {
+                                conns.remove(&id);
+                                broker.handle_disconnect(now, id);
+                            }
+                        }
+                        Input::RemoteReset(node) => {
+                            let gone: Vec<(String, u64)> = remote.keys().filter(|(n, _)| *n == node).cloned().collect();
+                            for k in gone {
+                                if let Some(id) = remote.remove(&k) {
+                                    conns.remove(&id);
+                                    broker.handle_disconnect(now, id);
+                                }
+                            }
+                        }
                     }
                 }
                 broker.end_batch();
