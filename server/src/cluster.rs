@@ -37,7 +37,7 @@ pub struct ClusterConfig {
 const LEADER_LOCK: i64 = 0x66_6465_736b;
 /// How often the leader says it is alive, and how long gateways wait before they stop believing it.
 const HEARTBEAT: Duration = Duration::from_millis(300);
-const LEADER_TIMEOUT: Duration = Duration::from_secs(2);
+const LEADER_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often a follower tries the lock.
 const TRY_LOCK: Duration = Duration::from_millis(300);
 
@@ -90,10 +90,12 @@ struct Leader {
 }
 
 /// The gateway: the node's sockets, passed to whichever node leads.
-pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_nats::Client, mut nats_events: mpsc::UnboundedReceiver<bool>, node: String) {
+/// Heartbeats travel on `control`, a NATS connection of their own, so they never queue behind a
+/// burst of frames.
+pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_nats::Client, control: async_nats::Client, mut nats_events: mpsc::UnboundedReceiver<bool>, node: String) {
     let mut socks: HashMap<u64, ConnOut> = HashMap::new();
     let mut next: u64 = 0;
-    let (mut outs, mut beats) = match (nats.subscribe(format!("fd.out.{node}")).await, nats.subscribe("fd.leader").await) {
+    let (mut outs, mut beats) = match (nats.subscribe(format!("fd.out.{node}")).await, control.subscribe("fd.leader").await) {
         (Ok(o), Ok(b)) => (o, b),
         _ => {
             warn!("gateway cannot subscribe on NATS; no sockets are served");
@@ -198,10 +200,12 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
             _ = tick.tick() => {
                 // Refused (the reply dropped) after a wait: the client retries, maybe elsewhere.
                 waiting.retain(|(since, _, _)| since.elapsed() < LEADER_TIMEOUT * 3);
+                // A late heartbeat is no reason to drop every socket (under load that starts a
+                // reconnect storm): the sockets go when another leader is heard or NATS drops.
+                // Meanwhile new sockets wait for a heartbeat.
                 if leader.is_some() && last_beat.elapsed() > LEADER_TIMEOUT {
-                    warn!("no heartbeat from the leader: closing this node's sockets");
+                    warn!("no heartbeat from the leader for {:?}: new sockets wait", last_beat.elapsed());
                     leader = None;
-                    drop_all(&mut socks);
                 }
             }
         }

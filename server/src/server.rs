@@ -422,10 +422,17 @@ async fn cluster_node(cfg: Arc<ServerConfig>, rx: mpsc::UnboundedReceiver<Input>
             return;
         }
     };
-    let gateway = tokio::spawn(cluster::gateway(rx, nats.clone(), down, cl.node.clone()));
+    let control = match cluster::connect_nats(&cl.nats).await {
+        Ok((c, _)) => c,
+        Err(e) => {
+            warn!("{e}");
+            return;
+        }
+    };
+    let gateway = tokio::spawn(cluster::gateway(rx, nats.clone(), control.clone(), down, cl.node.clone()));
     let cancel = tokio_util::sync::CancellationToken::new();
     let leader = {
-        let (cfg, cancel, nats) = (cfg.clone(), cancel.clone(), nats.clone());
+        let (cfg, cancel, nats, control) = (cfg.clone(), cancel.clone(), nats.clone(), control.clone());
         tokio::spawn(async move {
             // Lead while the lock holds; after losing it (PostgreSQL restarted, the connection cut)
             // stop the broker at once and queue for the lock again with the others.
@@ -434,7 +441,7 @@ async fn cluster_node(cfg: Arc<ServerConfig>, rx: mpsc::UnboundedReceiver<Input>
                     l = cluster::acquire(&cl.postgres, &cl.node) => l,
                     _ = cancel.cancelled() => return,
                 };
-                match lead(&cfg, &nats, &cl.node, dead, &cancel).await {
+                match lead(&cfg, &nats, &control, &cl.node, dead, &cancel).await {
                     Ok(()) => return,
                     Err(e) => warn!("stopped leading: {e}"),
                 }
@@ -451,7 +458,7 @@ async fn cluster_node(cfg: Arc<ServerConfig>, rx: mpsc::UnboundedReceiver<Input>
 
 /// Runs the broker while this node holds the leader lock: `Ok` when the node stops, `Err` when the
 /// lock (or the broker) is lost.
-async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, node: &str, dead: oneshot::Receiver<()>, cancel: &tokio_util::sync::CancellationToken) -> Result<(), String> {
+async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &async_nats::Client, node: &str, dead: oneshot::Receiver<()>, cancel: &tokio_util::sync::CancellationToken) -> Result<(), String> {
     use crate::cluster;
     let now = wall_clock();
     // Blocking while the store restores: this node serves no broker traffic until then anyway.
@@ -461,7 +468,7 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, node: &str, de
     let mailroom = Mailroom::open(None, cfg.mail.as_ref(), ltx.clone())?;
     let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), ltx.clone()).await?;
     let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone(), cfg.out_low_water));
-    let beat = tokio::spawn(cluster::heartbeat(nats.clone(), node.to_owned(), now.0));
+    let beat = tokio::spawn(cluster::heartbeat(control.clone(), node.to_owned(), now.0));
     let (lstop_tx, lstop_rx) = oneshot::channel();
     let (_xtx, xrx) = mpsc::unbounded_channel();
     let mut broker_task = tokio::spawn(run(broker, sim, mailroom, switchboard, lrx, lstop_rx, cfg.clone(), xrx));
