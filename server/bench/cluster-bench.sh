@@ -33,7 +33,10 @@ runuser -u postgres -- "$PG_BIN/initdb" -D "$TMP/pg" -A trust -U postgres >/dev/
 PGPORT=$(free_port)
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TMP/pg" -o "-p $PGPORT -k $TMP/pg -c listen_addresses=127.0.0.1" -l "$TMP/pg/log" -w start >/dev/null
 NATSPORT=$(free_port)
-nats-server -a 127.0.0.1 -p "$NATSPORT" >/dev/null 2>&1 & pids+=($!)
+# A node that falls behind a burst is disconnected as a slow consumer at NATS's 64 MB default
+# (and its sockets then dropped): give the bus room for every session's frames at once.
+printf 'max_pending: 1GB\nwrite_deadline: "30s"\n' > "$TMP/nats.conf"
+nats-server -c "$TMP/nats.conf" -a 127.0.0.1 -p "$NATSPORT" >"$TMP/nats.log" 2>&1 & pids+=($!)
 
 urls=""; node_pids=()
 for i in $(seq 1 "$NODES"); do
