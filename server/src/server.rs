@@ -558,7 +558,13 @@ async fn run(
                             conns.remove(&conn);
                             broker.handle_disconnect(now, conn);
                         }
-                        Input::Mail(m) => mailroom.handle(&mut broker, now, m),
+                        Input::Mail(m) => {
+                            // Outside the group: a received mail is answered 250 only once it is
+                            // committed, and the mailroom's own tables share the database file.
+                            broker.end_batch();
+                            mailroom.handle(&mut broker, now, m);
+                            broker.begin_batch();
+                        }
                         Input::Dial(r) => switchboard.handle(&mut broker, now, r),
                         Input::RemoteOpen(node, sock, out) => {
                             let id = broker.open_connection(now);
