@@ -3194,9 +3194,9 @@ class _UniffiFfiConverterTypeCallbackPhase(_UniffiConverterRustBuffer):
 
 
 @dataclass
-class Callback:
+class CallbackInfo:
     """
-    A callback's telephony state.
+    A callback's telephony state (not `Callback`: Kotlin's bindings import JNA's `Callback`).
 """
     def __init__(self, *, number:str, at_ms:typing.Optional[int], phase:CallbackPhase, attempts:int):
         self.number = number
@@ -3208,7 +3208,7 @@ class Callback:
 
     
     def __str__(self):
-        return "Callback(number={}, at_ms={}, phase={}, attempts={})".format(self.number, self.at_ms, self.phase, self.attempts)
+        return "CallbackInfo(number={}, at_ms={}, phase={}, attempts={})".format(self.number, self.at_ms, self.phase, self.attempts)
     def __eq__(self, other):
         if self.number != other.number:
             return False
@@ -3220,10 +3220,10 @@ class Callback:
             return False
         return True
 
-class _UniffiFfiConverterTypeCallback(_UniffiConverterRustBuffer):
+class _UniffiFfiConverterTypeCallbackInfo(_UniffiConverterRustBuffer):
     @staticmethod
     def read(buf):
-        return Callback(
+        return CallbackInfo(
             number=_UniffiFfiConverterString.read(buf),
             at_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
             phase=_UniffiFfiConverterTypeCallbackPhase.read(buf),
@@ -3244,11 +3244,11 @@ class _UniffiFfiConverterTypeCallback(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeCallbackPhase.write(value.phase, buf)
         _UniffiFfiConverterUInt32.write(value.attempts, buf)
 
-class _UniffiFfiConverterOptionalTypeCallback(_UniffiConverterRustBuffer):
+class _UniffiFfiConverterOptionalTypeCallbackInfo(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
         if value is not None:
-            _UniffiFfiConverterTypeCallback.check_lower(value)
+            _UniffiFfiConverterTypeCallbackInfo.check_lower(value)
 
     @classmethod
     def write(cls, value, buf):
@@ -3257,7 +3257,7 @@ class _UniffiFfiConverterOptionalTypeCallback(_UniffiConverterRustBuffer):
             return
 
         buf.write_u8(1)
-        _UniffiFfiConverterTypeCallback.write(value, buf)
+        _UniffiFfiConverterTypeCallbackInfo.write(value, buf)
 
     @classmethod
     def read(cls, buf):
@@ -3265,7 +3265,7 @@ class _UniffiFfiConverterOptionalTypeCallback(_UniffiConverterRustBuffer):
         if flag == 0:
             return None
         elif flag == 1:
-            return _UniffiFfiConverterTypeCallback.read(buf)
+            return _UniffiFfiConverterTypeCallbackInfo.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
@@ -3274,7 +3274,7 @@ class LiveInteraction:
     """
     A live interaction.
 """
-    def __init__(self, *, id:str, client_id:str, medium:Medium, queue_id:typing.Optional[str], product_id:typing.Optional[str], topic:typing.Optional[str], agent_id:typing.Optional[str], direction:Direction, state:InteractionState, created_at_ms:int, connected_at_ms:typing.Optional[int], ended_at_ms:typing.Optional[int], client_address:typing.Optional[str], callback:typing.Optional[Callback]):
+    def __init__(self, *, id:str, client_id:str, medium:Medium, queue_id:typing.Optional[str], product_id:typing.Optional[str], topic:typing.Optional[str], agent_id:typing.Optional[str], direction:Direction, state:InteractionState, created_at_ms:int, connected_at_ms:typing.Optional[int], ended_at_ms:typing.Optional[int], client_address:typing.Optional[str], callback:typing.Optional[CallbackInfo]):
         self.id = id
         self.client_id = client_id
         self.medium = medium
@@ -3343,7 +3343,7 @@ class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
             connected_at_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
             ended_at_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
             client_address=_UniffiFfiConverterOptionalString.read(buf),
-            callback=_UniffiFfiConverterOptionalTypeCallback.read(buf),
+            callback=_UniffiFfiConverterOptionalTypeCallbackInfo.read(buf),
         )
 
     @staticmethod
@@ -3361,7 +3361,7 @@ class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt64.check_lower(value.connected_at_ms)
         _UniffiFfiConverterOptionalUInt64.check_lower(value.ended_at_ms)
         _UniffiFfiConverterOptionalString.check_lower(value.client_address)
-        _UniffiFfiConverterOptionalTypeCallback.check_lower(value.callback)
+        _UniffiFfiConverterOptionalTypeCallbackInfo.check_lower(value.callback)
 
     @staticmethod
     def write(value, buf):
@@ -3378,7 +3378,7 @@ class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt64.write(value.connected_at_ms, buf)
         _UniffiFfiConverterOptionalUInt64.write(value.ended_at_ms, buf)
         _UniffiFfiConverterOptionalString.write(value.client_address, buf)
-        _UniffiFfiConverterOptionalTypeCallback.write(value.callback, buf)
+        _UniffiFfiConverterOptionalTypeCallbackInfo.write(value.callback, buf)
 
 class _UniffiFfiConverterOptionalTypeLiveInteraction(_UniffiConverterRustBuffer):
     @classmethod
@@ -13022,7 +13022,7 @@ __all__ = [
     "PushPlatform",
     "AccessRule",
     "AgendaWindow",
-    "Callback",
+    "CallbackInfo",
     "LiveInteraction",
     "Invitation",
     "AgentSeat",

@@ -3739,9 +3739,9 @@ public func FfiConverterTypeAlertFired_lower(_ value: AlertFired) -> RustBuffer 
 
 
 /**
- * A callback's telephony state.
+ * A callback's telephony state (not `Callback`: Kotlin's bindings import JNA's `Callback`).
  */
-public struct Callback: Equatable, Hashable {
+public struct CallbackInfo: Equatable, Hashable {
     /**
      * Number called, E.164.
      */
@@ -3786,16 +3786,16 @@ public struct Callback: Equatable, Hashable {
 }
 
 #if compiler(>=6)
-extension Callback: Sendable {}
+extension CallbackInfo: Sendable {}
 #endif
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public struct FfiConverterTypeCallback: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Callback {
+public struct FfiConverterTypeCallbackInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CallbackInfo {
         return
-            try Callback(
+            try CallbackInfo(
                 number: FfiConverterString.read(from: &buf), 
                 atMs: FfiConverterOptionUInt64.read(from: &buf), 
                 phase: FfiConverterTypeCallbackPhase.read(from: &buf), 
@@ -3803,7 +3803,7 @@ public struct FfiConverterTypeCallback: FfiConverterRustBuffer {
         )
     }
 
-    public static func write(_ value: Callback, into buf: inout [UInt8]) {
+    public static func write(_ value: CallbackInfo, into buf: inout [UInt8]) {
         FfiConverterString.write(value.number, into: &buf)
         FfiConverterOptionUInt64.write(value.atMs, into: &buf)
         FfiConverterTypeCallbackPhase.write(value.phase, into: &buf)
@@ -3815,15 +3815,15 @@ public struct FfiConverterTypeCallback: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public func FfiConverterTypeCallback_lift(_ buf: RustBuffer) throws -> Callback {
-    return try FfiConverterTypeCallback.lift(buf)
+public func FfiConverterTypeCallbackInfo_lift(_ buf: RustBuffer) throws -> CallbackInfo {
+    return try FfiConverterTypeCallbackInfo.lift(buf)
 }
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public func FfiConverterTypeCallback_lower(_ value: Callback) -> RustBuffer {
-    return FfiConverterTypeCallback.lower(value)
+public func FfiConverterTypeCallbackInfo_lower(_ value: CallbackInfo) -> RustBuffer {
+    return FfiConverterTypeCallbackInfo.lower(value)
 }
 
 
@@ -5302,7 +5302,7 @@ public struct LiveInteraction: Equatable, Hashable {
     /**
      * A callback's telephony state.
      */
-    public var callback: Callback?
+    public var callback: CallbackInfo?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5348,7 +5348,7 @@ public struct LiveInteraction: Equatable, Hashable {
          */clientAddress: String?, 
         /**
          * A callback's telephony state.
-         */callback: Callback?) {
+         */callback: CallbackInfo?) {
         self.id = id
         self.clientId = clientId
         self.medium = medium
@@ -5394,7 +5394,7 @@ public struct FfiConverterTypeLiveInteraction: FfiConverterRustBuffer {
                 connectedAtMs: FfiConverterOptionUInt64.read(from: &buf), 
                 endedAtMs: FfiConverterOptionUInt64.read(from: &buf), 
                 clientAddress: FfiConverterOptionString.read(from: &buf), 
-                callback: FfiConverterOptionTypeCallback.read(from: &buf)
+                callback: FfiConverterOptionTypeCallbackInfo.read(from: &buf)
         )
     }
 
@@ -5412,7 +5412,7 @@ public struct FfiConverterTypeLiveInteraction: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.connectedAtMs, into: &buf)
         FfiConverterOptionUInt64.write(value.endedAtMs, into: &buf)
         FfiConverterOptionString.write(value.clientAddress, into: &buf)
-        FfiConverterOptionTypeCallback.write(value.callback, into: &buf)
+        FfiConverterOptionTypeCallbackInfo.write(value.callback, into: &buf)
     }
 }
 
@@ -9937,8 +9937,8 @@ fileprivate struct FfiConverterOptionTypeAgentSummary: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeCallback: FfiConverterRustBuffer {
-    typealias SwiftType = Callback?
+fileprivate struct FfiConverterOptionTypeCallbackInfo: FfiConverterRustBuffer {
+    typealias SwiftType = CallbackInfo?
 
     public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
         guard let value = value else {
@@ -9946,13 +9946,13 @@ fileprivate struct FfiConverterOptionTypeCallback: FfiConverterRustBuffer {
             return
         }
         writeInt(&buf, Int8(1))
-        FfiConverterTypeCallback.write(value, into: &buf)
+        FfiConverterTypeCallbackInfo.write(value, into: &buf)
     }
 
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
-        case 1: return try FfiConverterTypeCallback.read(from: &buf)
+        case 1: return try FfiConverterTypeCallbackInfo.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

@@ -114,9 +114,9 @@ pub enum CallbackPhase {
     Ended,
 }
 
-/// A callback's telephony state.
+/// A callback's telephony state (not `Callback`: Kotlin's bindings import JNA's `Callback`).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct Callback {
+pub struct CallbackInfo {
     /// Number called, E.164.
     pub number: String,
     /// Booked slot; none for "as soon as possible".
@@ -127,10 +127,10 @@ pub struct Callback {
     pub attempts: u32,
 }
 
-impl From<fc::callback::Callback> for Callback {
+impl From<fc::callback::Callback> for CallbackInfo {
     fn from(c: fc::callback::Callback) -> Self {
         use fc::callback::CallbackPhase as P;
-        Callback {
+        CallbackInfo {
             number: c.number,
             at_ms: c.at.map(ms),
             phase: match c.phase {
@@ -924,7 +924,7 @@ pub struct LiveInteraction {
     /// Address the center uses to reach the client (phone number, email).
     pub client_address: Option<String>,
     /// A callback's telephony state.
-    pub callback: Option<Callback>,
+    pub callback: Option<CallbackInfo>,
 }
 
 impl From<fc::interaction::LiveInteraction> for LiveInteraction {

@@ -5941,9 +5941,9 @@ public object FfiConverterTypeAlertFired: FfiConverterRustBuffer<AlertFired> {
 
 
 /**
- * A callback's telephony state.
+ * A callback's telephony state (not `Callback`: Kotlin's bindings import JNA's `Callback`).
  */
-data class Callback (
+data class CallbackInfo (
     /**
      * Number called, E.164.
      */
@@ -5976,9 +5976,9 @@ data class Callback (
 /**
  * @suppress
  */
-public object FfiConverterTypeCallback: FfiConverterRustBuffer<Callback> {
-    override fun read(buf: ByteBuffer): Callback {
-        return Callback(
+public object FfiConverterTypeCallbackInfo: FfiConverterRustBuffer<CallbackInfo> {
+    override fun read(buf: ByteBuffer): CallbackInfo {
+        return CallbackInfo(
             FfiConverterString.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterTypeCallbackPhase.read(buf),
@@ -5986,14 +5986,14 @@ public object FfiConverterTypeCallback: FfiConverterRustBuffer<Callback> {
         )
     }
 
-    override fun allocationSize(value: Callback) = (
+    override fun allocationSize(value: CallbackInfo) = (
             FfiConverterString.allocationSize(value.`number`) +
             FfiConverterOptionalULong.allocationSize(value.`atMs`) +
             FfiConverterTypeCallbackPhase.allocationSize(value.`phase`) +
             FfiConverterUInt.allocationSize(value.`attempts`)
     )
 
-    override fun write(value: Callback, buf: ByteBuffer) {
+    override fun write(value: CallbackInfo, buf: ByteBuffer) {
             FfiConverterString.write(value.`number`, buf)
             FfiConverterOptionalULong.write(value.`atMs`, buf)
             FfiConverterTypeCallbackPhase.write(value.`phase`, buf)
@@ -7093,7 +7093,7 @@ data class LiveInteraction (
     /**
      * A callback's telephony state.
      */
-    var `callback`: Callback?
+    var `callback`: CallbackInfo?
     
 ){
     
@@ -7123,7 +7123,7 @@ public object FfiConverterTypeLiveInteraction: FfiConverterRustBuffer<LiveIntera
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalTypeCallback.read(buf),
+            FfiConverterOptionalTypeCallbackInfo.read(buf),
         )
     }
 
@@ -7141,7 +7141,7 @@ public object FfiConverterTypeLiveInteraction: FfiConverterRustBuffer<LiveIntera
             FfiConverterOptionalULong.allocationSize(value.`connectedAtMs`) +
             FfiConverterOptionalULong.allocationSize(value.`endedAtMs`) +
             FfiConverterOptionalString.allocationSize(value.`clientAddress`) +
-            FfiConverterOptionalTypeCallback.allocationSize(value.`callback`)
+            FfiConverterOptionalTypeCallbackInfo.allocationSize(value.`callback`)
     )
 
     override fun write(value: LiveInteraction, buf: ByteBuffer) {
@@ -7158,7 +7158,7 @@ public object FfiConverterTypeLiveInteraction: FfiConverterRustBuffer<LiveIntera
             FfiConverterOptionalULong.write(value.`connectedAtMs`, buf)
             FfiConverterOptionalULong.write(value.`endedAtMs`, buf)
             FfiConverterOptionalString.write(value.`clientAddress`, buf)
-            FfiConverterOptionalTypeCallback.write(value.`callback`, buf)
+            FfiConverterOptionalTypeCallbackInfo.write(value.`callback`, buf)
     }
 }
 
@@ -11840,28 +11840,28 @@ public object FfiConverterOptionalTypeAgentSummary: FfiConverterRustBuffer<Agent
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeCallback: FfiConverterRustBuffer<Callback?> {
-    override fun read(buf: ByteBuffer): Callback? {
+public object FfiConverterOptionalTypeCallbackInfo: FfiConverterRustBuffer<CallbackInfo?> {
+    override fun read(buf: ByteBuffer): CallbackInfo? {
         if (buf.get().toInt() == 0) {
             return null
         }
-        return FfiConverterTypeCallback.read(buf)
+        return FfiConverterTypeCallbackInfo.read(buf)
     }
 
-    override fun allocationSize(value: Callback?): ULong {
+    override fun allocationSize(value: CallbackInfo?): ULong {
         if (value == null) {
             return 1UL
         } else {
-            return 1UL + FfiConverterTypeCallback.allocationSize(value)
+            return 1UL + FfiConverterTypeCallbackInfo.allocationSize(value)
         }
     }
 
-    override fun write(value: Callback?, buf: ByteBuffer) {
+    override fun write(value: CallbackInfo?, buf: ByteBuffer) {
         if (value == null) {
             buf.put(0)
         } else {
             buf.put(1)
-            FfiConverterTypeCallback.write(value, buf)
+            FfiConverterTypeCallbackInfo.write(value, buf)
         }
     }
 }
