@@ -275,7 +275,8 @@ impl Broker {
         }
     }
 
-    fn refresh_position(&mut self, id: &InteractionId) {
+    /// Sets a waiting interaction's place and estimated hold from the monitor.
+    pub(super) fn refresh_position(&mut self, id: &InteractionId) {
         if let Some((pos, est)) = self.monitor.waiting_position(id) {
             if let Some(l) = self.live.get_mut(id) {
                 l.li.state = InteractionState::Queued { position: pos, estimated_hold_secs: est.map(|d| d.as_secs_f64().round()) };

@@ -54,38 +54,20 @@ impl Broker {
         lives.sort_by_key(|l| l.created_at);
         for mut li in lives {
             if let Some((outcome, summary)) = self.restore_callback(&mut li) {
-                let mut ended = li.clone();
-                ended.state = InteractionState::Ended { outcome };
-                ended.ended_at = Some(now);
-                let record = InteractionRecord {
-                    id: li.id.clone(),
-                    client: li.client.clone(),
-                    started_at: li.created_at,
-                    ended_at: Some(now),
-                    product: li.product.clone(),
-                    agent: li.agent.clone(),
-                    medium: li.medium,
-                    direction: li.direction,
-                    outcome,
-                    summary,
-                    notes: vec![],
-                };
+                let (ended, record) = super::routing::ended(&li, outcome, now, summary);
                 self.store.put_record(&record)?;
                 self.store.delete_live(&li.id)?;
                 self.push_event(&li.client, &Event::Interaction(ended), None, None);
                 self.push_event(&li.client.clone(), &Event::HistoryChanged(record), None, None);
                 continue;
             }
-            if self.waits_for_slot(&li) {
-                let chat_seq = self.store.transcript_page(&li.id, None, 1)?.last().map_or(0, |m| m.seq);
-                self.live.insert(li.id.clone(), Live { li, external: false, offered: None, declined_by: HashSet::new(), chat_seq, delivered_to_agent: 0, signals: 0 });
-                continue;
-            }
-            if li.callback.is_some() {
+            // A callback booked for later joins its queue when its slot comes.
+            let booked = self.waits_for_slot(&li);
+            if li.callback.is_some() && !booked {
                 // Its new state (a retry after the restart) is saved with the others.
                 self.dirty_live.insert(li.id.clone());
             }
-            if let (InteractionState::Queued { .. }, Some(q)) = (&li.state, &li.queue) {
+            if let (false, InteractionState::Queued { .. }, Some(q)) = (booked, &li.state, &li.queue) {
                 let _ = self.monitor.handle_center_event(
                     now,
                     CenterEvent::InteractionQueued { interaction: li.id.clone(), queue: q.clone(), medium: li.medium, client: Some(li.client.clone()) },

@@ -327,10 +327,7 @@ impl Broker {
             let msg = self.append_chat(&id, Author::Client(me.clone()), text)?;
             self.push_event(me, &Event::Chat(msg), None, None);
         }
-        if let Some((pos, est)) = self.monitor.waiting_position(&id) {
-            self.live.get_mut(&id).expect("inserted").li.state =
-                InteractionState::Queued { position: pos, estimated_hold_secs: est.map(|d| d.as_secs_f64().round()) };
-        }
+        self.refresh_position(&id);
         self.route();
         Ok(self.live[&id].li.clone())
     }

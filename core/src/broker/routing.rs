@@ -175,17 +175,14 @@ impl Broker {
                 CenterEvent::InteractionQueued { interaction: id.clone(), queue: self.live[id].li.queue.clone().expect("set"), medium, client: Some(client.clone()) },
             );
         }
-        if let Some((pos, est)) = self.monitor.waiting_position(id) {
-            self.live.get_mut(id).expect("exists").li.state =
-                InteractionState::Queued { position: pos, estimated_hold_secs: est.map(|d| d.as_secs_f64().round()) };
-        }
+        self.refresh_position(id);
         let li = self.live[id].li.clone();
         self.push_event(&client, &Event::Interaction(li), None, None);
     }
 }
 
 /// An interaction as it ends, and the history record it becomes.
-fn ended(live: &LiveInteraction, outcome: RecordOutcome, now: Timestamp, summary: String) -> (LiveInteraction, InteractionRecord) {
+pub(super) fn ended(live: &LiveInteraction, outcome: RecordOutcome, now: Timestamp, summary: String) -> (LiveInteraction, InteractionRecord) {
     let mut li = live.clone();
     li.state = InteractionState::Ended { outcome };
     li.ended_at = Some(now);
