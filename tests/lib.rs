@@ -222,12 +222,12 @@ pub mod link {
                 }
                 while let Some(t) = self.broker.poll_transmit() {
                     if Some(t.conn) == self.conn {
-                        self.to_client.push_back(t.data);
+                        self.to_client.push_back(t.data.into());
                         if t.close {
                             self.to_client.push_back(b"<close>".to_vec());
                         }
                     } else {
-                        self.others.push_back((t.conn, t.data, t.close));
+                        self.others.push_back((t.conn, t.data.into(), t.close));
                     }
                 }
                 while let Some(e) = self.client.poll_event() {

@@ -193,7 +193,7 @@ where
             for t in out {
                 let mut gone = false;
                 if let Some(s) = senders.get_mut(&t.conn) {
-                    gone = s.send(t.data).await.is_err();
+                    gone = s.send(t.data.into()).await.is_err();
                     if t.close {
                         s.close().await;
                         gone = true;

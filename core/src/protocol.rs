@@ -364,8 +364,8 @@ pub enum AgentRequest {
 }
 
 impl AgentRequest {
-    /// Whether the request only reads, so a duplicate may simply be executed again.
-    pub fn is_read_only(&self) -> bool {
+    /// Whether a duplicate may simply be executed again: the request only reads.
+    pub fn is_repeatable(&self) -> bool {
         matches!(
             self,
             AgentRequest::GetSeat
@@ -411,11 +411,15 @@ pub struct SeatView {
 }
 
 impl Request {
-    /// Whether the request only reads, so a duplicate may simply be executed again.
-    pub fn is_read_only(&self) -> bool {
+    /// Whether a duplicate may simply be executed again: the request only reads, or, like watching,
+    /// repeating it in order ends in the same state. Its answer is then not kept, which for a watch
+    /// saves a whole presence document per session.
+    pub fn is_repeatable(&self) -> bool {
         matches!(
             self,
-            Request::GetProfile
+            Request::Watch { .. }
+                | Request::Unwatch { .. }
+                | Request::GetProfile
                 | Request::GetHistory { .. }
                 | Request::GetProducts
                 | Request::GetOrders

@@ -186,7 +186,7 @@ pub unsafe extern "C" fn fd_broker_poll_transmit(broker: *mut FdBroker, out: *mu
         let out = out_ptr(out, "out")?;
         *out = FdTransmit { conn: 0, data: FdBytes::EMPTY, close: false };
         if let Some(t) = with(broker, |b| Ok(b.broker.poll_transmit()))? {
-            *out = FdTransmit { conn: t.conn, data: FdBytes::from_vec(t.data), close: t.close };
+            *out = FdTransmit { conn: t.conn, data: FdBytes::from_vec(t.data.into()), close: t.close };
         }
         Ok(())
     })

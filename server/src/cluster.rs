@@ -158,7 +158,7 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                 let close = header(m.headers.as_ref(), "c").is_some();
                 if let Some(out) = socks.get(&sock) {
                     if !m.payload.is_empty() {
-                        out.send(m.payload.to_vec());
+                        out.send(m.payload.clone());
                     }
                     if close {
                         let _ = out.tx.send(Out::Close);

@@ -152,7 +152,7 @@ impl Default for ServerConfig {
 }
 
 pub(crate) enum Out {
-    Frame(Vec<u8>),
+    Frame(bytes::Bytes),
     Close,
 }
 
@@ -175,7 +175,8 @@ pub(crate) struct ConnOut {
 impl ConnOut {
     /// Queues a frame, counted before the writer can see it (the writer subtracts what it wrote);
     /// returns the bytes now queued.
-    pub(crate) fn send(&self, frame: Vec<u8>) -> usize {
+    pub(crate) fn send(&self, frame: impl Into<bytes::Bytes>) -> usize {
+        let frame = frame.into();
         let len = frame.len();
         let queued = self.q.bytes.fetch_add(len, Ordering::SeqCst) + len;
         if self.tx.send(Out::Frame(frame)).is_err() {
@@ -836,9 +837,10 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 match o {
                     Out::Frame(f) => {
                         let len = f.len();
-                        let m = match String::from_utf8(f) {
-                            Ok(s) => Message::text(s),
-                            Err(e) => Message::binary(e.into_bytes()),
+                        // The broker's frames are JSON; shared, so a status change is not copied per socket.
+                        let m = match tokio_tungstenite::tungstenite::Utf8Bytes::try_from(f.clone()) {
+                            Ok(s) => Message::Text(s),
+                            Err(_) => Message::Binary(f),
                         };
                         // A peer that takes no bytes for this long is dropped.
                         let sent = tokio::time::timeout(stall, sink.send(m)).await;

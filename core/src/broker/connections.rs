@@ -28,7 +28,8 @@ impl Broker {
     pub fn handle_disconnect(&mut self, now: Timestamp, conn: ConnId) {
         self.tick(now);
         let Some(c) = self.conns.remove(&conn) else { return };
-        if let Some(key) = c.session {
+        if let Some(id) = c.session {
+            let key = self.sessions.at(id).key.clone();
             self.detach(&key, conn);
         }
         self.pump();
@@ -49,7 +50,7 @@ impl Broker {
                     self.bad_frame(conn, e);
                 }
             }
-            Err(e) => match (request_id_of(data), self.conns[&conn].session.clone()) {
+            Err(e) => match (request_id_of(data), self.conns[&conn].session.map(|id| self.sessions.at(id).key.clone())) {
                 (Some(id), Some(key)) => {
                     let refusal = match e {
                         DecodeError::TooLarge(n) => err(
@@ -87,7 +88,7 @@ impl Broker {
             self.send_frame(conn, &BrokerFrame::Pong { n: need(f.n, "n")? }, false);
             return Ok(());
         }
-        let Some(key) = self.conns[&conn].session.clone() else {
+        let Some(key) = self.conns[&conn].session.map(|id| self.sessions.at(id).key.clone()) else {
             // Not a Response: nothing was executed, and a request must stay pending on its sender.
             return Err(err(ErrorCode::Unauthenticated, "send hello first; the frame was dropped"));
         };
@@ -133,7 +134,7 @@ impl Broker {
                 return;
             }
             c.closed |= close;
-            c.outq.push_back((data, close));
+            c.outq.push_back((data.into(), close));
             self.mark_ready(conn);
         }
     }
@@ -150,45 +151,52 @@ impl Broker {
     /// The next frame to send. Connections take turns, so one busy client cannot starve the others.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let max_in_flight = self.cfg.max_in_flight as u64;
         while let Some(conn) = self.ready.pop_front() {
             let Some(c) = self.conns.get_mut(&conn) else { continue };
             c.queued = false;
             if !c.writable {
                 continue;
             }
-            if let Some((data, close)) = c.outq.pop_front() {
-                if close {
+            let session = if c.closed { None } else { c.session.map(|id| self.sessions.at_mut(id)) };
+            let frame = match c.outq.pop_front() {
+                Some((data, true)) => {
                     c.outq.clear();
-                } else {
-                    self.mark_ready(conn);
+                    return Some(Transmit { conn, data, close: true });
                 }
-                return Some(Transmit { conn, data, close });
+                Some((data, false)) => Some(data),
+                None => None,
+            };
+            let mut session = session;
+            let frame = match (frame, session.as_deref_mut()) {
+                (Some(f), _) => Some(f),
+                (None, Some(s)) => next_event(s, max_in_flight).or_else(|| s.watches.iter_mut().find_map(|w| Self::status_frame(&self.status, w))),
+                (None, None) => None,
+            };
+            let Some(data) = frame else { continue };
+            // Visit the connection again only if it has more: one pass per connection and frame.
+            let more = !c.outq.is_empty() || session.is_some_and(|s| s.has_more(max_in_flight));
+            if more {
+                c.queued = true;
+                self.ready.push_back(conn);
             }
-            if c.closed {
-                continue;
-            }
-            let Some(key) = c.session.clone() else { continue };
-            let max_in_flight = self.cfg.max_in_flight as u64;
-            let s = self.sessions.get_mut(&key).expect("attached sessions exist");
-            let acked = s.acked();
-            if s.sent_upto < acked {
-                s.sent_upto = acked;
-            }
-            if s.sent_upto - acked < max_in_flight {
-                let idx = (s.sent_upto - acked) as usize;
-                if let Some(e) = s.outbox.get(idx) {
-                    let data = BrokerFrame::event_from_payload(e.seq, &e.payload);
-                    s.sent_upto = e.seq;
-                    self.mark_ready(conn);
-                    return Some(Transmit { conn, data, close: false });
-                }
-            }
-            if let Some((_, payload)) = s.pending_status.pop_first() {
-                let data = BrokerFrame::status_from_payload(&payload);
-                self.mark_ready(conn);
-                return Some(Transmit { conn, data, close: false });
-            }
+            return Some(Transmit { conn, data, close: false });
         }
         None
     }
+}
+
+/// The next unacknowledged event within the in-flight window, framed with its sequence number.
+fn next_event(s: &mut Session, max_in_flight: u64) -> Option<bytes::Bytes> {
+    let acked = s.acked();
+    if s.sent_upto < acked {
+        s.sent_upto = acked;
+    }
+    if s.sent_upto - acked >= max_in_flight {
+        return None;
+    }
+    let e = s.outbox.get((s.sent_upto - acked) as usize)?;
+    let data = BrokerFrame::event_from_payload(e.seq, &e.payload);
+    s.sent_upto = e.seq;
+    Some(data.into())
 }

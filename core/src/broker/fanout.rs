@@ -50,18 +50,24 @@ impl Broker {
                     if n.presentity == Presentity::Center {
                         center_changed = true;
                     }
+                    let frame: bytes::Bytes = BrokerFrame::status_from_payload(&n.payload).into();
                     let targets: Vec<WatcherId> = match &n.recipients {
-                        Recipients::AllowedWatchers => self.monitor.watchers(&n.presentity).collect(),
+                        Recipients::AllowedWatchers => {
+                            self.note_status(&n, frame.clone());
+                            self.monitor.watchers(&n.presentity).collect()
+                        }
                         Recipients::Only(v) => v.clone(),
                     };
+                    let only = matches!(n.recipients, Recipients::Only(_));
                     for w in targets {
-                        if self.external.contains(&w) {
+                        if !self.external.is_empty() && self.external.contains(&w) {
                             self.events.push_back(BrokerEvent::Presence { watcher: w, doc: n.doc.clone() });
                             continue;
                         }
-                        let Some(key) = self.by_watcher.get(&w) else { continue };
-                        let s = self.sessions.get_mut(key).expect("indexed sessions exist");
-                        s.pending_status.insert(n.presentity.clone(), n.payload.clone());
+                        let Some(id) = self.sessions.by_watcher(w) else { continue };
+                        let s = self.sessions.at_mut(id);
+                        let Some(watch) = s.watch_mut(&n.presentity) else { continue };
+                        watch.due = if only { Due::Doc(frame.clone(), n.doc.version) } else { Due::Latest };
                         if let Some(c) = s.conn {
                             self.mark_ready(c);
                         }
@@ -71,10 +77,9 @@ impl Broker {
                     self.events.push_back(BrokerEvent::WatchEnded { watcher, presentity });
                 }
                 MonitorEvent::Terminated { watcher, presentity } => {
-                    if let Some(key) = self.by_watcher.get(&watcher).cloned() {
-                        let s = self.sessions.get_mut(&key).expect("indexed sessions exist");
-                        s.watches.remove(&presentity);
-                        s.pending_status.remove(&presentity);
+                    if let Some(id) = self.sessions.by_watcher(watcher) {
+                        let s = self.sessions.at_mut(id);
+                        s.remove_watch(&presentity);
                         if let Some(c) = s.conn {
                             self.send_frame(c, &BrokerFrame::WatchEnded { presentity }, false);
                         }
@@ -85,6 +90,46 @@ impl Broker {
         if center_changed {
             self.evaluate_alerts();
             self.refresh_positions();
+        }
+    }
+
+    /// Keeps a presentity's newest document as shared frames: whole, and as a delta from the one
+    /// before, so each watcher gets whichever it can use without anything encoded per watcher.
+    fn note_status(&mut self, n: &crate::monitor::Notification, full: bytes::Bytes) {
+        let delta = None;
+        self.status.insert(n.presentity.clone(), StatusFrames { doc: n.doc.clone(), full, delta });
+    }
+
+    /// The frame that brings a watch up to date, if it is behind: a delta when the party has the
+    /// version it is based on, else the whole document.
+    pub(super) fn status_frame(status: &FastMap<Presentity, StatusFrames>, watch: &mut session::Watch) -> Option<bytes::Bytes> {
+        match std::mem::replace(&mut watch.due, Due::Nothing) {
+            Due::Nothing => None,
+            Due::Doc(frame, version) => {
+                watch.has = version;
+                Some(frame)
+            }
+            Due::Latest => {
+                let f = status.get(&watch.presentity)?;
+                let version = f.doc.version;
+                if watch.has >= version {
+                    return None;
+                }
+                let frame = match &f.delta {
+                    Some((base, d)) if *base == watch.has => d.clone(),
+                    _ => f.full.clone(),
+                };
+                watch.has = version;
+                Some(frame)
+            }
+        }
+    }
+
+    /// Ends one subscription, and forgets the frames of a presentity nobody watches any more.
+    pub(super) fn unsubscribe(&mut self, watcher: WatcherId, p: &Presentity) {
+        self.monitor.unsubscribe(watcher, p);
+        if self.monitor.watcher_count(p) == 0 {
+            self.status.remove(p);
         }
     }
 

@@ -47,7 +47,7 @@ use crate::status::{AgentState, ClientActivity, ClientStatus};
 use crate::time::Timestamp;
 use auth::{AuthError, Verifier};
 use center::{Admission, BuiltinRouting, CenterAdapter};
-use session::{AckHook, Cached, Session};
+use session::{AckHook, Cached, Due, FastMap, Session, SessionId, Sessions};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,8 +84,8 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
 pub struct Transmit {
     /// Connection.
     pub conn: ConnId,
-    /// One frame.
-    pub data: Vec<u8>,
+    /// One frame, shared with every other connection it goes to (a status change is encoded once).
+    pub data: bytes::Bytes,
     /// Close the connection after sending this frame.
     pub close: bool,
 }
@@ -156,8 +156,8 @@ enum Timer {
 
 #[derive(Debug)]
 struct Conn {
-    session: Option<SessionKey>,
-    outq: VecDeque<(Vec<u8>, bool)>,
+    session: Option<SessionId>,
+    outq: VecDeque<(bytes::Bytes, bool)>,
     writable: bool,
     queued: bool,
     bad_frames: u32,
@@ -193,6 +193,14 @@ struct Live {
     signals: u32,
 }
 
+/// A presentity's latest document as frames: whole, and as a delta from the version before.
+#[derive(Debug, Clone)]
+struct StatusFrames {
+    doc: Arc<crate::monitor::presence::PresenceDocument>,
+    full: bytes::Bytes,
+    delta: Option<(u64, bytes::Bytes)>,
+}
+
 #[derive(Debug, Clone)]
 struct AlertSub {
     session: SessionKey,
@@ -207,15 +215,16 @@ pub struct Broker {
     store: Box<dyn DataStore>,
     center: Box<dyn CenterAdapter>,
     monitor: StatusMonitor,
-    conns: HashMap<ConnId, Conn>,
+    conns: FastMap<ConnId, Conn>,
     next_conn: ConnId,
     ready: VecDeque<ConnId>,
-    sessions: HashMap<SessionKey, Session>,
+    sessions: Sessions,
     /// Invitation expiries and offer time-outs by when they are due.
     timers: BTreeSet<(Timestamp, Timer)>,
     /// Detached sessions by when they expire, so expiry is found without scanning every session.
     detached: BTreeSet<(Timestamp, SessionKey)>,
-    by_watcher: HashMap<WatcherId, SessionKey>,
+    /// The latest status frames of every presentity with watchers, encoded once for all of them.
+    status: FastMap<Presentity, StatusFrames>,
     by_client: HashMap<ClientId, Vec<SessionKey>>,
     by_agent: HashMap<AgentId, Vec<SessionKey>>,
     /// Set while a request executes: distribution and persistence wait for the end of the input, so
@@ -282,13 +291,13 @@ impl Broker {
             store,
             center,
             monitor,
-            conns: HashMap::new(),
+            conns: FastMap::default(),
             next_conn: 1,
             ready: VecDeque::new(),
-            sessions: HashMap::new(),
+            sessions: Sessions::default(),
             detached: BTreeSet::new(),
             timers: BTreeSet::new(),
-            by_watcher: HashMap::new(),
+            status: FastMap::default(),
             by_client: HashMap::new(),
             by_agent: HashMap::new(),
             deferred: false,

@@ -11,29 +11,28 @@ impl Broker {
         let n = records.len();
         let mut seats = vec![];
         for mut r in records {
-            let w = self.next_watcher;
-            self.next_watcher += 1;
             let alerts = std::mem::take(&mut r.alerts);
             if let (Party::Agent { agent }, Some(seat)) = (&r.party, r.seat.take()) {
                 seats.push((agent.clone(), r.role.unwrap_or(AgentRole::Agent), seat));
             }
             let expires_at = now.add(self.detached_ttl(&r.party));
-            let s = Session::from_record(r, w, expires_at);
+            let s = Session::from_record(r, 0, expires_at);
             let status = self.monitor.center_status();
             for (id, rule) in alerts {
                 let holds = rule.evaluate(&status).is_some();
                 self.alerts.insert(id, AlertSub { session: s.key.clone(), rule, holds });
             }
             let key = s.key.clone();
+            let id = self.sessions.insert(s);
+            let s = self.sessions.at(id);
             if let Party::Client(c) = &key.0 {
                 let principal = Principal::Client(c.clone());
-                for p in &s.watches {
-                    let _ = self.monitor.subscribe(w, &principal, p);
+                for p in s.watched() {
+                    let _ = self.monitor.subscribe(s.watcher, &principal, p);
                 }
             }
             self.detached.insert((expires_at, key.clone()));
-            self.index_session(&key, w);
-            self.sessions.insert(key, s);
+            self.index_session(&key);
         }
         for inv in self.store.load_invitations()? {
             if inv.state == InvitationState::Pending {

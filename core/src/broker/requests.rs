@@ -46,23 +46,24 @@ impl Broker {
             Request::GetCenterStatus => Ok(Response::CenterStatus(self.monitor.center_status())),
             Request::Watch { presentity } => {
                 let s = &self.sessions[key];
-                if s.watches.len() >= self.cfg.max_watches && !s.watches.contains(&presentity) {
+                if s.watches.len() >= self.cfg.max_watches && !s.watching(&presentity) {
                     return Err(err(ErrorCode::RateLimited, format!("presentity: at most {} watches per session", self.cfg.max_watches)));
                 }
                 let w = s.watcher;
                 let doc = self.monitor.subscribe(w, &Principal::Client(me), &presentity)?;
                 let s = self.sessions.get_mut(key).expect("exists");
-                s.watches.insert(presentity.clone());
-                s.pending_status.remove(&presentity);
+                // The answer carries the document: later changes go as deltas from its version.
+                let watch = s.add_watch(presentity.clone());
+                watch.has = doc.version;
+                watch.due = Due::Nothing;
                 self.dirty.insert(key.clone());
                 Ok(Response::Presence(doc))
             }
             Request::Unwatch { presentity } => {
                 let s = self.sessions.get_mut(key).expect("exists");
-                s.watches.remove(&presentity);
-                s.pending_status.remove(&presentity);
+                s.remove_watch(&presentity);
                 let w = s.watcher;
-                self.monitor.unsubscribe(w, &presentity);
+                self.unsubscribe(w, &presentity);
                 self.dirty.insert(key.clone());
                 Ok(Response::Done)
             }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::monitor::presence::Presentity;
 use crate::monitor::WatcherId;
 use crate::time::Timestamp;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// Who holds a session: a client, or an agent at its console.
@@ -96,8 +96,28 @@ pub(crate) struct Session {
     pub next_seq: u64,
     pub outbox: VecDeque<OutEvent>,
     pub sent_upto: u64,
-    pub watches: BTreeSet<Presentity>,
-    pub pending_status: BTreeMap<Presentity, Arc<str>>,
+    /// What the party watches; a few entries, so a list beats a map in size and speed.
+    pub watches: Vec<Watch>,
+}
+
+/// One presentity a session watches: the version its party has, and what is due to it.
+#[derive(Debug, Clone)]
+pub(crate) struct Watch {
+    pub presentity: Presentity,
+    /// Version of the last document or delta sent; a delta based on it can follow.
+    pub has: u64,
+    pub due: Due,
+}
+
+/// What a watch is owed. Nothing is encoded per watcher: the frames are shared.
+#[derive(Debug, Clone)]
+pub(crate) enum Due {
+    Nothing,
+    /// Whatever the presentity's latest document is when the connection can take it (changes
+    /// coalesce while it cannot).
+    Latest,
+    /// A document for this watcher alone (after an access change or a reconnect), and its version.
+    Doc(bytes::Bytes, u64),
 }
 
 /// How far a session's logs in the store reach.
@@ -148,7 +168,7 @@ impl Session {
             answered: vec![],
             next_seq: self.next_seq,
             outbox: vec![],
-            watches: self.watches.iter().cloned().collect(),
+            watches: self.watches.iter().map(|w| w.presentity.clone()).collect(),
             alerts: vec![],
         }
     }
@@ -181,7 +201,9 @@ impl Session {
         s.outbox_bytes = s.outbox.iter().map(|e| e.payload.len()).sum();
         s.answer_bytes = s.answered.iter().map(|(_, c)| c.len()).sum();
         s.sent_upto = s.acked();
-        s.watches = r.watches.into_iter().collect();
+        for p in r.watches {
+            s.add_watch(p);
+        }
         s.expires_at = Some(expires_at);
         s
     }
@@ -203,9 +225,46 @@ impl Session {
             next_seq: 1,
             outbox: VecDeque::new(),
             sent_upto: 0,
-            watches: BTreeSet::new(),
-            pending_status: BTreeMap::new(),
+            watches: Vec::new(),
         }
+    }
+
+    /// Whether the session watches `p`.
+    pub fn watching(&self, p: &Presentity) -> bool {
+        self.watches.iter().any(|w| &w.presentity == p)
+    }
+
+    /// The watch of `p`, to change.
+    pub fn watch_mut(&mut self, p: &Presentity) -> Option<&mut Watch> {
+        self.watches.iter_mut().find(|w| &w.presentity == p)
+    }
+
+    /// Starts watching `p` (once), with nothing sent yet.
+    pub fn add_watch(&mut self, p: Presentity) -> &mut Watch {
+        match self.watches.iter().position(|w| w.presentity == p) {
+            Some(i) => &mut self.watches[i],
+            None => {
+                self.watches.push(Watch { presentity: p, has: 0, due: Due::Nothing });
+                self.watches.last_mut().expect("just pushed")
+            }
+        }
+    }
+
+    /// Stops watching `p`; nothing more is sent about it.
+    pub fn remove_watch(&mut self, p: &Presentity) {
+        self.watches.retain(|w| &w.presentity != p);
+    }
+
+    /// The presentities watched.
+    pub fn watched(&self) -> impl Iterator<Item = &Presentity> {
+        self.watches.iter().map(|w| &w.presentity)
+    }
+
+    /// Whether anything is left to send: events within the in-flight window, or a watch owed.
+    pub fn has_more(&self, max_in_flight: u64) -> bool {
+        let acked = self.acked();
+        let sent = self.sent_upto.max(acked) - acked;
+        (sent < max_in_flight && (sent as usize) < self.outbox.len()) || self.watches.iter().any(|w| !matches!(w.due, Due::Nothing))
     }
 
     /// Highest sequence the client acknowledged.
@@ -265,5 +324,107 @@ impl Session {
     /// How to answer a duplicate of `id`, if it is still remembered.
     pub fn recall(&self, id: u64) -> Option<&Cached> {
         self.answered.iter().rev().find(|(i, _)| *i == id).map(|(_, c)| c)
+    }
+}
+
+/// Watcher ids of sessions carry this bit and their slot number, so a notification finds its session
+/// without a map; other watchers (the broker's own, the center API's) are counted below it. Well
+/// under 2^53, so the ids stay exact in JavaScript.
+pub(crate) const SESSION_WATCHERS: WatcherId = 1 << 40;
+
+/// A session's number in the broker's table: the hot paths (fan-out, sending) reach a session by it
+/// without hashing the party's id.
+pub(crate) type SessionId = u32;
+
+/// Fast hashing for keys the broker chose itself (connection, watcher and session numbers, ids it
+/// already checked), where SipHash's protection against chosen keys buys nothing.
+pub(crate) type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
+
+/// The sessions, in slots reused after a session ends, and found by key through one index.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    slots: Vec<Option<Session>>,
+    free: Vec<SessionId>,
+    ids: FastMap<SessionKey, SessionId>,
+}
+
+impl Sessions {
+    /// Number of sessions.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The number of a session by key.
+    pub fn id(&self, key: &SessionKey) -> Option<SessionId> {
+        self.ids.get(key).copied()
+    }
+
+    /// Whether a session with this key exists.
+    pub fn contains_key(&self, key: &SessionKey) -> bool {
+        self.ids.contains_key(key)
+    }
+
+    /// A session by key.
+    pub fn get(&self, key: &SessionKey) -> Option<&Session> {
+        self.id(key).map(|id| self.at(id))
+    }
+
+    /// A session by key, to change.
+    pub fn get_mut(&mut self, key: &SessionKey) -> Option<&mut Session> {
+        let id = self.id(key)?;
+        Some(self.at_mut(id))
+    }
+
+    /// A session by number; numbers held by the broker always name a live session.
+    pub fn at(&self, id: SessionId) -> &Session {
+        self.slots[id as usize].as_ref().expect("session numbers held by the broker are live")
+    }
+
+    /// A session by number, to change.
+    pub fn at_mut(&mut self, id: SessionId) -> &mut Session {
+        self.slots[id as usize].as_mut().expect("session numbers held by the broker are live")
+    }
+
+    /// The session that watches as `w`, found from the watcher id itself, without an index.
+    pub fn by_watcher(&self, w: WatcherId) -> Option<SessionId> {
+        if w & SESSION_WATCHERS == 0 {
+            return None;
+        }
+        let id = (w & !SESSION_WATCHERS) as SessionId;
+        self.slots.get(id as usize)?.as_ref().filter(|s| s.watcher == w).map(|_| id)
+    }
+
+    /// Adds a session (replacing one with the same key) and gives it the watcher id of its slot;
+    /// its number.
+    pub fn insert(&mut self, mut s: Session) -> SessionId {
+        if let Some(id) = self.id(&s.key) {
+            s.watcher = SESSION_WATCHERS | id as WatcherId;
+            *self.at_mut(id) = s;
+            return id;
+        }
+        let key = s.key.clone();
+        let id = self.free.pop().unwrap_or(self.slots.len() as SessionId);
+        s.watcher = SESSION_WATCHERS | id as WatcherId;
+        if id as usize == self.slots.len() {
+            self.slots.push(Some(s));
+        } else {
+            self.slots[id as usize] = Some(s);
+        }
+        self.ids.insert(key, id);
+        id
+    }
+
+    /// Removes a session; its number may name another session afterwards.
+    pub fn remove(&mut self, key: &SessionKey) -> Option<Session> {
+        let id = self.ids.remove(key)?;
+        self.free.push(id);
+        self.slots[id as usize].take()
+    }
+}
+
+impl std::ops::Index<&SessionKey> for Sessions {
+    type Output = Session;
+    fn index(&self, key: &SessionKey) -> &Session {
+        self.get(key).expect("indexed sessions exist")
     }
 }

@@ -52,8 +52,7 @@ impl Broker {
     }
 
     /// Indexes a new session under its party.
-    pub(super) fn index_session(&mut self, key: &SessionKey, watcher: WatcherId) {
-        self.by_watcher.insert(watcher, key.clone());
+    pub(super) fn index_session(&mut self, key: &SessionKey) {
         match &key.0 {
             Party::Client(c) => self.by_client.entry(c.clone()).or_default().push(key.clone()),
             Party::Agent { agent } => self.by_agent.entry(agent.clone()).or_default().push(key.clone()),
@@ -102,12 +101,10 @@ impl Broker {
                     }
                 }
             }
-            let w = self.next_watcher;
-            self.next_watcher += 1;
-            let mut s = Session::new(key.clone(), w, next_request);
+            let mut s = Session::new(key.clone(), 0, next_request);
             s.role = role;
-            self.sessions.insert(key.clone(), s);
-            self.index_session(&key, w);
+            self.sessions.insert(s);
+            self.index_session(&key);
         }
         // A session holds one connection: a newer one (the phone woke up) replaces a dead one.
         let old = self.sessions[&key].conn;
@@ -129,7 +126,7 @@ impl Broker {
         self.dirty.insert(key.clone());
         // Everything unacknowledged goes again on the new connection.
         s.sent_upto = s.acked();
-        self.conns.get_mut(&conn).expect("exists").session = Some(key.clone());
+        self.conns.get_mut(&conn).expect("exists").session = self.sessions.id(&key);
         let id = match &party {
             Party::Client(c) => c.clone(),
             Party::Agent { agent } => ClientId(agent.0.clone()),
@@ -157,16 +154,20 @@ impl Broker {
     pub(super) fn refresh_watches(&mut self, key: &SessionKey) {
         let Party::Client(client) = &key.0 else { return };
         let principal = Principal::Client(client.clone());
-        let watches: Vec<Presentity> = self.sessions[key].watches.iter().cloned().collect();
+        let watches: Vec<Presentity> = self.sessions[key].watched().cloned().collect();
         for p in watches {
             if let Ok(doc) = self.monitor.fetch(&principal, &p) {
-                let payload: Arc<str> = serde_json::to_string(&doc).expect("documents serialize").into();
-                self.sessions.get_mut(key).expect("exists").pending_status.insert(p, payload);
+                // The party may have lost what it had: a whole document, and deltas from its version.
+                let payload = serde_json::to_string(&doc).expect("documents serialize");
+                let frame = bytes::Bytes::from(BrokerFrame::status_from_payload(&payload));
+                if let Some(w) = self.sessions.get_mut(key).expect("exists").watch_mut(&p) {
+                    w.due = Due::Doc(frame, doc.version);
+                }
             }
         }
     }
 
-    /// Decodes a request body for the party that sent it and executes it; says whether it only read.
+    /// Decodes a request body for the party that sent it and executes it; says whether a duplicate may run again.
     fn execute_body(&mut self, key: &SessionKey, body: Result<Cow<'_, str>, ErrorBody>) -> (Result<Response, ErrorBody>, bool) {
         let body = match body {
             Ok(b) => b,
@@ -175,14 +176,14 @@ impl Broker {
         match &key.0 {
             Party::Client(_) => match decode_body::<Request>(&body) {
                 Ok(req) => {
-                    let ro = req.is_read_only();
+                    let ro = req.is_repeatable();
                     (self.execute(key, req), ro)
                 }
                 Err(e) => (Err(e), false),
             },
             Party::Agent { .. } => match decode_body::<AgentRequest>(&body) {
                 Ok(req) => {
-                    let ro = req.is_read_only();
+                    let ro = req.is_repeatable();
                     (self.execute_agent(key, req), ro)
                 }
                 Err(e) => (Err(e), false),
@@ -190,12 +191,12 @@ impl Broker {
         }
     }
 
-    /// Whether a body is a read, so a duplicate whose answer is forgotten may run again.
-    fn body_is_read_only(key: &SessionKey, body: &Result<Cow<'_, str>, ErrorBody>) -> bool {
+    /// Whether a duplicate of this body whose answer is forgotten may run again.
+    fn body_is_repeatable(key: &SessionKey, body: &Result<Cow<'_, str>, ErrorBody>) -> bool {
         let Ok(body) = body else { return false };
         match &key.0 {
-            Party::Client(_) => decode_body::<Request>(body).is_ok_and(|r| r.is_read_only()),
-            Party::Agent { .. } => decode_body::<AgentRequest>(body).is_ok_and(|r| r.is_read_only()),
+            Party::Client(_) => decode_body::<Request>(body).is_ok_and(|r| r.is_repeatable()),
+            Party::Agent { .. } => decode_body::<AgentRequest>(body).is_ok_and(|r| r.is_repeatable()),
         }
     }
 
@@ -207,7 +208,7 @@ impl Broker {
             match s.recall(id).cloned() {
                 Some(Cached::Frame(f)) => return self.send_raw(conn, f.to_vec(), false),
                 Some(Cached::Reexecute) => {}
-                None if Self::body_is_read_only(key, &body) => {}
+                None if Self::body_is_repeatable(key, &body) => {}
                 None => {
                     let e = err(ErrorCode::Conflict, format!("request {id} was already applied; its answer is no longer kept"));
                     return self.send_frame(conn, &BrokerFrame::Response { id, outcome: Outcome::Err(e) }, false);
@@ -243,7 +244,7 @@ impl Broker {
         let mut next = Some((id, body));
         while let Some((id, body)) = next.take() {
             self.deferred = true;
-            let (out, read_only) = self.execute_body(key, body);
+            let (out, repeatable) = self.execute_body(key, body);
             self.deferred = false;
             let frame = self.answer_frame(id, out);
             let (keep, max_bytes) = (self.cfg.answers_kept, self.cfg.max_answer_bytes);
@@ -251,7 +252,7 @@ impl Broker {
                 // The request ended its own session (an agent that logged out and was reset).
                 return self.send_raw(conn, frame.to_vec(), false);
             };
-            s.remember(id, if read_only { Cached::Reexecute } else { Cached::Frame(frame.clone()) }, keep, max_bytes);
+            s.remember(id, if repeatable { Cached::Reexecute } else { Cached::Frame(frame.clone()) }, keep, max_bytes);
             s.next_request = id.saturating_add(1);
             self.dirty.insert(key.clone());
             next = id.checked_add(1).and_then(|n| s.early.remove(&n).map(|r| (n, r.map(Cow::Owned))));
@@ -280,10 +281,9 @@ impl Broker {
         self.set_expiry(key, None);
         let Some(s) = self.sessions.remove(key) else { return };
         self.dirty.insert(key.clone());
-        for p in &s.watches {
-            self.monitor.unsubscribe(s.watcher, p);
+        for p in s.watched() {
+            self.unsubscribe(s.watcher, p);
         }
-        self.by_watcher.remove(&s.watcher);
         match &key.0 {
             Party::Client(c) => {
                 if let Some(v) = self.by_client.get_mut(c) {

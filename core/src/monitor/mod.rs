@@ -21,7 +21,7 @@ use access::{AccessRule, Decision};
 use holdtime::{HoldTimeEstimator, Observation, QueueKey, QueueSnapshot};
 use presence::{Activity, BasicStatus, PresenceDocument, Presentity, Tuple};
 use staffing::Staffing;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -146,9 +146,11 @@ struct Tracked {
 
 #[derive(Debug, Default)]
 struct Subscribers {
-    allowed: HashSet<WatcherId>,
-    polite: HashSet<WatcherId>,
-    principals: HashMap<WatcherId, Principal>,
+    // Ordered sets: a notification visits watchers in the order their sessions were made, which
+    // is the order the broker keeps them in memory, and a B-tree is smaller than a hash table.
+    allowed: BTreeSet<WatcherId>,
+    polite: BTreeSet<WatcherId>,
+    principals: BTreeMap<WatcherId, Principal>,
 }
 
 /// The status monitor state machine.
