@@ -241,10 +241,13 @@ struct Pending {
 /// What a client must keep across an app restart so nothing queued is lost: save it when the app goes
 /// to the background and pass it to [`Client::restore`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SavedState {
     instance: u64,
     next_id: u64,
     last_seq: u64,
+    // Opaque to hosts (they store the JSON and hand it back), so the schema only says "an object per request id".
+    #[cfg_attr(feature = "schema", schemars(with = "BTreeMap<u64, serde_json::Map<String, serde_json::Value>>"))]
     pending: BTreeMap<u64, Pending>,
     watches: BTreeSet<Presentity>,
 }
