@@ -64,10 +64,13 @@ fn h(a: *const FdAgent) -> usize {
 
 /// What `media_json` may be: a list of media, or an object with media and skills.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
-enum Seat {
-    Media(Vec<Medium>),
+pub(crate) enum Seat {
+    // fd_agent_connect refuses an empty list, so the schema does too.
+    Media(#[cfg_attr(feature = "schema", schemars(length(min = 1)))] Vec<Medium>),
     Full {
+        #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
         media: Vec<Medium>,
         #[serde(default)]
         skills: Vec<ProductId>,

@@ -456,7 +456,8 @@ pub unsafe extern "C" fn fd_client_subscribe(
 }
 
 #[derive(Serialize)]
-struct ViewJson<'a> {
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub(crate) struct ViewJson<'a> {
     client: &'a Option<frontdesk_core::ClientId>,
     profile: &'a frontdesk_core::profile::ClientProfile,
     orders: Vec<&'a frontdesk_core::records::Order>,
