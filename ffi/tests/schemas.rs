@@ -155,7 +155,7 @@ fn json_the_c_tests_pass_matches_the_schemas() {
 fn param_index(header: &str, name: &str, param: &str) -> Option<usize> {
     let start = header.find(&format!(" {name}("))? + name.len() + 2;
     let end = start + header[start..].find(')')?;
-    header[start..end].split(',').position(|p| p.trim().rsplit(|ch: char| ch == ' ' || ch == '*').next() == Some(param))
+    header[start..end].split(',').position(|p| p.trim().rsplit([' ', '*']).next() == Some(param))
 }
 
 struct Call {
@@ -296,6 +296,8 @@ struct Link {
     client: *mut FdClient,
     conn: u64,
     up: bool,
+    /// Every frame the client sent, so the requests the typed C calls make can be checked too.
+    sent: Vec<Value>,
 }
 
 impl Link {
@@ -315,6 +317,8 @@ impl Link {
             }
             let mut f = FdBytes { data: std::ptr::null_mut(), len: 0 };
             while fd_client_poll_transmit(self.client, &mut f) == FdStatus::FD_OK && !f.data.is_null() {
+                let bytes = std::slice::from_raw_parts(f.data, f.len);
+                self.sent.push(serde_json::from_slice(bytes).expect("a client frame is JSON"));
                 ok(fd_broker_handle_input(self.broker, now, self.conn, f.data, f.len));
                 fd_bytes_free(&mut f);
                 moved = true;
@@ -455,7 +459,7 @@ unsafe fn broker_and_client(s: &Schemas) {
     let mut cl = std::ptr::null_mut();
     ok(fd_client_new(c("tok-alice").as_ptr(), 1, &mut cl));
     ok(fd_client_start(cl, now));
-    let mut link = Link { broker: b, client: cl, conn: 0, up: false };
+    let mut link = Link { broker: b, client: cl, conn: 0, up: false, sent: vec![] };
     link.pump(now);
     assert!(drain_client(s, cl).iter().any(|e| e.contains(r#""type":"synced""#)));
     drain_broker(s, b);
@@ -563,6 +567,21 @@ unsafe fn broker_and_client(s: &Schemas) {
     link.pump(now);
     drain_client(s, cl);
     drain_broker(s, b);
+
+    // What the typed calls (fd_client_get_history, _respond_invitation, _send_chat, _start_interaction,
+    // _request_callback, ...) put on the wire is a request of the same schema.
+    let ops: Vec<String> = link
+        .sent
+        .iter()
+        .filter(|f| f["t"] == "request")
+        .map(|f| {
+            s.valid("client-request.schema.json", &f["req"].to_string());
+            f["req"]["op"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    for op in ["get_history", "respond_invitation", "send_chat", "start_interaction", "request_callback", "signal"] {
+        assert!(ops.iter().any(|o| o == op), "no {op} request among {ops:?}");
+    }
 
     // Reads of the broker's embedded monitor.
     let mut out = std::ptr::null_mut();
