@@ -147,6 +147,9 @@ LD_LIBRARY_PATH="$PREFIX/lib" "$LIBDIR/c/acd_bridge_pc" > /dev/null
 soname=$(readelf -d "$PREFIX/lib/libfrontdesk.so" | sed -n 's/.*soname: \[\(.*\)\]/\1/p')
 [ -n "$soname" ] && [ -f "$PREFIX/lib/$soname" ] && readelf -d "$LIBDIR/c/acd_bridge_pc" | grep -q "NEEDED.*\[$soname\]" || { echo "libfrontdesk: SONAME missing or not what programs need" >&2; exit 1; }
 echo "pkg-config build of examples/c/acd_bridge.c runs (needs $soname)"
+# The schemas install beside the header, one per file the generator writes.
+[ "$(ls "$PREFIX"/share/frontdesk/schemas/*.schema.json | wc -l)" = "$(ls ffi/schemas/*.schema.json | wc -l)" ] \
+  || { echo "install: share/frontdesk/schemas lacks schema files" >&2; exit 1; }
 
 if [ "${1:-}" = "--bench" ]; then
   echo "== bench (release)"
