@@ -246,8 +246,7 @@ pub struct SavedState {
     instance: u64,
     next_id: u64,
     last_seq: u64,
-    // Opaque to hosts (they store the JSON and hand it back), so the schema only says "an object per request id".
-    #[cfg_attr(feature = "schema", schemars(with = "BTreeMap<u64, serde_json::Map<String, serde_json::Value>>"))]
+    #[cfg_attr(feature = "schema", schemars(with = "BTreeMap<u64, serde_json::Map<String, serde_json::Value>>", description = "Requests not yet answered, by id; opaque: hand the saved JSON back unchanged."))]
     pending: BTreeMap<u64, Pending>,
     watches: BTreeSet<Presentity>,
 }

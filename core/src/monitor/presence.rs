@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 /// Something whose presence can be watched.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-// Serialized by hand as its wire form (`to_uri_part`), so the schema is that string, not the enum.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(with = "String", extend("pattern" = "^(center|(queue|agent|client):.+)$")))]
 pub enum Presentity {
     /// The whole center: queues, media offered and agents.
