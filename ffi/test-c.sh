@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds libfrontdesk, fails on header drift, compiles the header as C11 and C++17, builds the C
+# Builds libfrontdesk, fails on header drift and on JSON Schema drift (ffi/schemas/), validates real
+# JSON against those schemas, compiles the header as C11 and C++17, builds the C
 # tests and examples with -Werror, runs them all under valgrind, runs the network client against a
 # real frontdesk-server (with a scripted agent), runs the agent console (fd_agent_connect) with a
 # client against it, and checks the pkg-config install.
@@ -33,6 +34,16 @@ if ! git ls-files --error-unmatch bindings/c/frontdesk.h >/dev/null 2>&1; then
   echo "bindings/c/frontdesk.h is not committed" >&2; exit 1
 fi
 git diff --exit-code -- bindings/c/frontdesk.h || { echo "frontdesk.h drifted from ffi/src: commit the regenerated header" >&2; exit 1; }
+
+echo "== JSON Schema drift (ffi/schemas/ against the Rust types)"
+# Like the header: regenerate into the committed directory, then fail on any difference or stray file.
+cargo run -q -p frontdesk-ffi --features schema --bin fd-schemas
+git diff --exit-code -- ffi/schemas || { echo "ffi/schemas drifted from the Rust types: commit the regenerated schemas" >&2; exit 1; }
+untracked="$(git ls-files --others --exclude-standard -- ffi/schemas)"
+[ -z "$untracked" ] || { echo "ffi/schemas has files that are not committed: $untracked" >&2; exit 1; }
+
+echo "== JSON Schemas against real JSON (the C tests' literals, and what the library emits and accepts)"
+cargo test -p frontdesk-ffi --features schema --test schemas
 
 echo "== header compiles as C11 and C++17 without warnings"
 printf '#include "frontdesk.h"\nint main(void) { return fd_version() == 0; }\n' > "$CARGO_TARGET_DIR/hdr.c"
@@ -136,6 +147,9 @@ LD_LIBRARY_PATH="$PREFIX/lib" "$LIBDIR/c/acd_bridge_pc" > /dev/null
 soname=$(readelf -d "$PREFIX/lib/libfrontdesk.so" | sed -n 's/.*soname: \[\(.*\)\]/\1/p')
 [ -n "$soname" ] && [ -f "$PREFIX/lib/$soname" ] && readelf -d "$LIBDIR/c/acd_bridge_pc" | grep -q "NEEDED.*\[$soname\]" || { echo "libfrontdesk: SONAME missing or not what programs need" >&2; exit 1; }
 echo "pkg-config build of examples/c/acd_bridge.c runs (needs $soname)"
+# The schemas install beside the header, one per file the generator writes.
+[ "$(ls "$PREFIX"/share/frontdesk/schemas/*.schema.json | wc -l)" = "$(ls ffi/schemas/*.schema.json | wc -l)" ] \
+  || { echo "install: share/frontdesk/schemas lacks schema files" >&2; exit 1; }
 
 if [ "${1:-}" = "--bench" ]; then
   echo "== bench (release)"

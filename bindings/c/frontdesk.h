@@ -399,6 +399,8 @@ uint64_t fd_now_ms(void);
  *
  * Ownership: the caller owns `*out` and frees it with `fd_agent_free`.
  *
+ * JSON Schema of `media_json`: `ffi/schemas/agent-media.schema.json`.
+ *
  * # Safety
  * Strings must be NULL or NUL-terminated; `out` NULL or writable.
  */
@@ -420,6 +422,8 @@ enum FdStatus fd_agent_free(struct FdAgent *agent);
  *
  * Ownership: free `*out` with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/agent-event.schema.json`.
+ *
  * # Safety
  * `out` must be NULL or writable.
  */
@@ -429,6 +433,8 @@ enum FdStatus fd_agent_wait_event(struct FdAgent *agent, uint32_t timeout_ms, ch
  * Takes the next event (JSON) into `*out` without waiting; writes NULL when none is pending.
  *
  * Ownership: free `*out` with `fd_string_free`.
+ *
+ * JSON Schema of `*out`: `ffi/schemas/agent-event.schema.json`.
  *
  * # Safety
  * `out` must be NULL or writable.
@@ -443,6 +449,8 @@ enum FdStatus fd_agent_poll_event(struct FdAgent *agent, char **out);
  *
  * Ownership: free `*out` with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/agent-view.schema.json`.
+ *
  * # Safety
  * `out` must be NULL or writable.
  */
@@ -454,6 +462,8 @@ enum FdStatus fd_agent_view_json(const struct FdAgent *agent, char **out);
  * `accept`, `decline`, `send_chat`, `end`, `client_profile`, `client_history`, `add_note`,
  * `center_status`, `transcript`); `*id` (if not NULL) gets its id, answered by a `completed` event.
  * `FD_ERR_INVALID_ARGUMENT` if the JSON is not such a request.
+ *
+ * JSON Schema of `json`: `ffi/schemas/agent-request.schema.json`.
  *
  * # Safety
  * `json` must be NULL or NUL-terminated; `id` NULL or writable.
@@ -504,6 +514,8 @@ enum FdStatus fd_agent_end(struct FdAgent *agent, const char *interaction, uint6
  * `{"tok-alice":{"kind":"client","id":"alice"},"tok-ann":{"kind":"agent","id":["ann","agent"]}}`.
  *
  * Ownership: the caller owns `*out` and frees it with `fd_broker_free`.
+ *
+ * JSON Schema of `tokens_json`: `ffi/schemas/broker-tokens.schema.json`.
  *
  * # Safety
  * `tokens_json` must be NULL or NUL-terminated; `out` NULL or writable.
@@ -578,6 +590,8 @@ enum FdStatus fd_broker_handle_timeout(struct FdBroker *broker,
  * `{"type":"client_online","client":..}`, `{"type":"client_offline","client":..}`.
  * Ownership: free `*out` with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/broker-event.schema.json`.
+ *
  * # Safety
  * `out` must be NULL or writable.
  */
@@ -588,6 +602,8 @@ enum FdStatus fd_broker_poll_event(struct FdBroker *broker,
  * Registers a callback for broker events (see `fd_monitor_subscribe` for delivery rules).
  *
  * Ownership: free `*out` with `fd_subscription_free`.
+ *
+ * JSON Schema of each event the callback gets: `ffi/schemas/broker-event.schema.json`.
  *
  * # Safety
  * `out` must be NULL or writable; `callback` must stay callable until the subscription is freed.
@@ -635,6 +651,8 @@ enum FdStatus fd_broker_agent_set_state(struct FdBroker *broker,
  * An agent accepts the interaction offered to it; `FD_ERR_WRONG_STATE` if none is. `out` may be
  * NULL; else it receives the live interaction as JSON, to free with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/live-interaction.schema.json`.
+ *
  * # Safety
  * Strings must be NULL or NUL-terminated; `out` NULL or writable.
  */
@@ -659,6 +677,8 @@ enum FdStatus fd_broker_agent_decline(struct FdBroker *broker,
  * An agent invites a client to an interaction in a medium (an `FdMedium`). `out` may be NULL; else
  * it receives the invitation as JSON (its `id` is what the client answers), to free with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/invitation.schema.json`.
+ *
  * # Safety
  * Strings must be NULL or NUL-terminated; `out` NULL or writable.
  */
@@ -674,6 +694,8 @@ enum FdStatus fd_broker_agent_invite(struct FdBroker *broker,
  * An agent answers an invitation a client sent it. `out` may be NULL; else it receives the
  * invitation as JSON, to free with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/invitation.schema.json`.
+ *
  * # Safety
  * Strings must be NULL or NUL-terminated; `out` NULL or writable.
  */
@@ -687,6 +709,8 @@ enum FdStatus fd_broker_agent_respond_invitation(struct FdBroker *broker,
 /**
  * An agent sends a chat message in an interaction it handles. `out` may be NULL; else it receives
  * the stored message as JSON, to free with `fd_string_free`.
+ *
+ * JSON Schema of `*out`: `ffi/schemas/chat-message.schema.json`.
  *
  * # Safety
  * Strings must be NULL or NUL-terminated; `out` NULL or writable.
@@ -702,6 +726,8 @@ enum FdStatus fd_broker_agent_send_chat(struct FdBroker *broker,
  * An agent sends a call signalling message, as JSON (`{"kind":"offer","sdp":..}`, `answer`,
  * `candidate`, `end_of_candidates`, `media`, `hang_up` with a `reason`), to the client of a
  * connected voice or video interaction it handles; the client's come as `signal` agent events.
+ *
+ * JSON Schema of `json`: `ffi/schemas/call-signal.schema.json`.
  *
  * # Safety
  * Strings must be NULL or NUL-terminated.
@@ -745,6 +771,8 @@ enum FdStatus fd_broker_set_dialer(struct FdBroker *broker, bool on);
  * Writes the dials owed as a JSON array to `*out` (`[{"interaction":..,"dial":1,"agent_phone":
  * "sip:..","number":"+49.."}]`), each handed out once; free it with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/dials.schema.json`.
+ *
  * # Safety
  * `out` must be NULL or writable.
  */
@@ -755,6 +783,8 @@ enum FdStatus fd_broker_take_dials(struct FdBroker *broker, uint64_t now_ms, cha
  * "agent_ringing"}`, `customer_ringing`, `connected`, `{"progress":"ended","by":"customer"}` or
  * `{"progress":"failed","side":"customer","reason":"busy"}` (`no_answer`, `rejected`,
  * `unreachable`, `cancelled`). A report on a dial that is over fails with `FD_ERR_WRONG_STATE`.
+ *
+ * JSON Schema of `json`: `ffi/schemas/dial-progress.schema.json`.
  *
  * # Safety
  * Strings must be NULL or NUL-terminated.
@@ -795,6 +825,8 @@ enum FdStatus fd_broker_set_queue_hours(struct FdBroker *broker,
 /**
  * Feeds a center event from an external ACD, as JSON (same shapes as `fd_monitor_push_json`).
  *
+ * JSON Schema of `json`: `ffi/schemas/center-event.schema.json`.
+ *
  * # Safety
  * `json` must be NULL or NUL-terminated.
  */
@@ -805,6 +837,8 @@ enum FdStatus fd_broker_center_event_json(struct FdBroker *broker,
 /**
  * Adds or replaces a product, as JSON (`{"id":"router","name":"..","description":".."}`).
  *
+ * JSON Schema of `json`: `ffi/schemas/product.schema.json`.
+ *
  * # Safety
  * `json` must be NULL or NUL-terminated.
  */
@@ -812,6 +846,8 @@ enum FdStatus fd_broker_put_product_json(struct FdBroker *broker, const char *js
 
 /**
  * Adds or replaces a history record from the center's CRM, as JSON; the client is told.
+ *
+ * JSON Schema of `json`: `ffi/schemas/interaction-record.schema.json`.
  *
  * # Safety
  * `json` must be NULL or NUL-terminated.
@@ -821,6 +857,8 @@ enum FdStatus fd_broker_put_record_json(struct FdBroker *broker, const char *jso
 /**
  * Adds or replaces an order, as JSON; the client is told.
  *
+ * JSON Schema of `json`: `ffi/schemas/order.schema.json`.
+ *
  * # Safety
  * `json` must be NULL or NUL-terminated.
  */
@@ -828,6 +866,8 @@ enum FdStatus fd_broker_put_order_json(struct FdBroker *broker, const char *json
 
 /**
  * Seeds a client's profile from the center's CRM, as JSON.
+ *
+ * JSON Schema of `json`: `ffi/schemas/client-profile.schema.json`.
  *
  * # Safety
  * Strings must be NULL or NUL-terminated.
@@ -871,6 +911,8 @@ enum FdStatus fd_broker_queue_status(const struct FdBroker *broker,
 /**
  * Writes the center status as JSON to `*out`; free it with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/center-status.schema.json`.
+ *
  * # Safety
  * `out` must be NULL or writable.
  */
@@ -878,6 +920,8 @@ enum FdStatus fd_broker_center_status_json(const struct FdBroker *broker, char *
 
 /**
  * Writes a presentity's presence document as JSON to `*out`; free it with `fd_string_free`.
+ *
+ * JSON Schema of `*out`: `ffi/schemas/presence.schema.json`.
  *
  * # Safety
  * `presentity` must be NULL or NUL-terminated; `out` NULL or writable.
@@ -901,6 +945,8 @@ enum FdStatus fd_client_new(const char *token, uint64_t instance, struct FdClien
  * Creates a client that continues a state saved by `fd_client_save_json` (queued requests kept).
  *
  * Ownership: the caller owns `*out` and frees it with `fd_client_free`.
+ *
+ * JSON Schema of `saved_json`: `ffi/schemas/client-saved-state.schema.json`.
  *
  * # Safety
  * Strings must be NULL or NUL-terminated; `out` NULL or writable.
@@ -945,6 +991,8 @@ enum FdStatus fd_client_connect(const char *url,
  *
  * Ownership: free `*out` with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/client-event.schema.json`.
+ *
  * # Safety
  * `out` must be NULL or writable.
  */
@@ -959,6 +1007,8 @@ enum FdStatus fd_client_free(struct FdClient *client);
 
 /**
  * Writes what to keep across an app restart as JSON to `*out`; free it with `fd_string_free`.
+ *
+ * JSON Schema of `*out`: `ffi/schemas/client-saved-state.schema.json`.
  *
  * # Safety
  * `out` must be NULL or writable.
@@ -1064,6 +1114,8 @@ enum FdStatus fd_client_is_connected(const struct FdClient *client, bool *out);
  * reports transport_error {url, message} before each disconnected caused by the network.
  * Ownership: free `*out` with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/client-event.schema.json`.
+ *
  * # Safety
  * `out` must be NULL or writable.
  */
@@ -1073,6 +1125,8 @@ enum FdStatus fd_client_poll_event(struct FdClient *client, char **out);
  * Registers a callback for client events (see `fd_monitor_subscribe` for delivery rules).
  *
  * Ownership: free `*out` with `fd_subscription_free`.
+ *
+ * JSON Schema of each event the callback gets: `ffi/schemas/client-event.schema.json`.
  *
  * # Safety
  * `out` must be NULL or writable; `callback` must stay callable until the subscription is freed.
@@ -1088,6 +1142,8 @@ enum FdStatus fd_client_subscribe(struct FdClient *client,
  *
  * Ownership: free `*out` with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/client-view.schema.json`.
+ *
  * # Safety
  * `out` must be NULL or writable.
  */
@@ -1095,6 +1151,8 @@ enum FdStatus fd_client_view_json(const struct FdClient *client, char **out);
 
 /**
  * Sends any request given as protocol JSON (`{"op":"get_orders"}`); `*id` (if not NULL) gets its id.
+ *
+ * JSON Schema of `json`: `ffi/schemas/client-request.schema.json`.
  *
  * # Safety
  * `json` must be NULL or NUL-terminated; `id` NULL or writable.
@@ -1130,6 +1188,8 @@ enum FdStatus fd_client_watch(struct FdClient *client, const char *presentity, u
 
 /**
  * Publishes the own status, as JSON (`{"activity":"online","medium":"chat","note":null}`).
+ *
+ * JSON Schema of `json`: `ffi/schemas/client-status.schema.json`.
  *
  * # Safety
  * `json` must be NULL or NUL-terminated; `id` NULL or writable.
@@ -1274,6 +1334,8 @@ enum FdStatus fd_client_get_transcript(struct FdClient *client,
  * `end_of_candidates`, `media`, `hang_up`) to the agent of a connected voice or video interaction;
  * the agent's come as `pushed` events with `"ev":"signal"`.
  *
+ * JSON Schema of `json`: `ffi/schemas/call-signal.schema.json`.
+ *
  * # Safety
  * Strings must be NULL or NUL-terminated; `id` NULL or writable.
  */
@@ -1350,6 +1412,8 @@ enum FdStatus fd_monitor_free(struct FdMonitor *monitor);
  *
  * Types: queue_configured, agent_logged_in, agent_logged_out, agent_state_changed,
  * interaction_queued, interaction_answered, interaction_abandoned, interaction_ended.
+ *
+ * JSON Schema of `json`: `ffi/schemas/center-event.schema.json`.
  *
  * # Safety
  * `json` must be NULL or a NUL-terminated string.
@@ -1455,6 +1519,8 @@ enum FdStatus fd_monitor_interaction_ended(struct FdMonitor *monitor,
 /**
  * Publishes a client's own status, as JSON (`{"activity":"online","medium":"chat","note":null}`).
  *
+ * JSON Schema of `json`: `ffi/schemas/client-status.schema.json`.
+ *
  * # Safety
  * Strings must be NULL or NUL-terminated.
  */
@@ -1497,6 +1563,8 @@ enum FdStatus fd_monitor_media_offered(const struct FdMonitor *monitor, uint32_t
  *
  * Ownership: `*out` is the caller's; free it with `fd_string_free`. Left NULL on error.
  *
+ * JSON Schema of `*out`: `ffi/schemas/center-status.schema.json`.
+ *
  * # Safety
  * `out` must be NULL or writable.
  */
@@ -1507,6 +1575,8 @@ enum FdStatus fd_monitor_center_status_json(const struct FdMonitor *monitor, cha
  * JSON to `*out`: the RFC 2778 tuples plus agent, queue or client details.
  *
  * Ownership: `*out` is the caller's; free it with `fd_string_free`. Left NULL on error.
+ *
+ * JSON Schema of `*out`: `ffi/schemas/presence.schema.json`.
  *
  * # Safety
  * `presentity` must be NULL or NUL-terminated; `out` NULL or writable.
@@ -1548,6 +1618,8 @@ enum FdStatus fd_monitor_agent_pidf(struct FdMonitor *monitor,
  * e.g. `{"kind":"client","id":"alice"}` for a client). `doc_out` may be NULL; else it receives the
  * document the watcher sees now, to free with `fd_string_free`.
  *
+ * JSON Schema of `principal_json`: `ffi/schemas/principal.schema.json`; of `*doc_out`: `ffi/schemas/presence.schema.json`.
+ *
  * # Safety
  * Strings must be NULL or NUL-terminated; `doc_out` NULL or writable.
  */
@@ -1587,6 +1659,8 @@ enum FdStatus fd_monitor_handle_timeout(struct FdMonitor *monitor, uint64_t now_
  * presentity between two polls are coalesced) and `{"type":"terminated","watcher":..,"presentity":..}`.
  * Ownership: free `*out` with `fd_string_free`.
  *
+ * JSON Schema of `*out`: `ffi/schemas/monitor-event.schema.json`.
+ *
  * # Safety
  * `out` must be NULL or writable.
  */
@@ -1599,6 +1673,8 @@ enum FdStatus fd_monitor_poll_event(struct FdMonitor *monitor,
  * that changes the monitor, instead of waiting for a poll.
  *
  * Ownership: free `*out` with `fd_subscription_free`. `user_data` is passed back untouched.
+ *
+ * JSON Schema of each event the callback gets: `ffi/schemas/monitor-event.schema.json`.
  *
  * # Safety
  * `out` must be NULL or writable; `callback` must stay callable until the subscription is freed.

@@ -68,6 +68,7 @@ impl AgentConfig {
 
 /// What the console tells the app.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentClientEvent {
     /// The session is up; `resumed` says whether it continued the previous one.
@@ -96,6 +97,7 @@ pub enum AgentClientEvent {
         id: AgentRequestId,
         /// Answer; as JSON `{"ok":…}` or `{"err":…}`, like the wire.
         #[serde(serialize_with = "as_outcome")]
+        #[cfg_attr(feature = "schema", schemars(with = "Outcome"))]
         result: Result<Response, ErrorBody>,
     },
     /// The broker pushed an event (already applied to the view).
@@ -117,6 +119,7 @@ fn as_outcome<S: serde::Serializer>(r: &Result<Response, ErrorBody>, s: S) -> Re
 
 /// The console's local copy of its seat.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AgentView {
     /// Who the broker says we are.
     pub agent: Option<AgentId>,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A condition on center status; the alert fires each time it becomes true.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "when", rename_all = "snake_case")]
 pub enum AlertRule {
     /// An agent (optionally a given one, or one skilled for a product, on a medium) is available.
@@ -69,6 +70,7 @@ impl AlertRule {
 
 /// An alert that fired.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AlertFired {
     /// The subscription.
     pub alert: AlertId,

@@ -14,6 +14,7 @@ pub const MAX_CANDIDATE_BYTES: usize = 1024;
 
 /// One signalling message between the customer's and the agent's WebRTC stacks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CallSignal {
     /// A session description offer (`restart` when it restarts ICE after a network change).
@@ -79,6 +80,7 @@ impl CallSignal {
 
 /// How a call ended, as the side that ended it says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HangUpReason {
     /// An ordinary hang-up.
@@ -92,6 +94,7 @@ pub enum HangUpReason {
 
 /// A STUN or TURN server a party's WebRTC stack may use, as `RTCIceServer` takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IceServer {
     /// `stun:` or `turn:`/`turns:` URLs.
     pub urls: Vec<String>,

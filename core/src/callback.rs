@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// A callback's telephony state, carried by its live interaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Callback {
     /// Number to call, E.164 (`+4930123456`).
     pub number: String,
@@ -32,6 +33,7 @@ pub struct Callback {
 
 /// Where a callback is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum CallbackPhase {
     /// Waiting for its slot or for an agent (its place in the queue is the interaction's state).
@@ -61,6 +63,7 @@ pub enum CallbackPhase {
 
 /// Why a dial failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DialFailure {
     /// The line was busy.
@@ -98,6 +101,7 @@ impl DialFailure {
 
 /// A call the host's dialer owes: ring the agent, then the client, then bridge them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Dial {
     /// The callback.
     pub interaction: InteractionId,
@@ -111,6 +115,7 @@ pub struct Dial {
 
 /// Which leg of a dial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CallSide {
     /// The agent's phone.
@@ -121,6 +126,7 @@ pub enum CallSide {
 
 /// What the host's dialer saw.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "progress", rename_all = "snake_case")]
 pub enum DialProgress {
     /// The agent's phone rings.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// One thing that happened in the center; from the broker's built-in routing or a vendor's ACD bridge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CenterEvent {
     /// A queue exists (or changed) with the products and media it serves.

@@ -241,10 +241,12 @@ struct Pending {
 /// What a client must keep across an app restart so nothing queued is lost: save it when the app goes
 /// to the background and pass it to [`Client::restore`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SavedState {
     instance: u64,
     next_id: u64,
     last_seq: u64,
+    #[cfg_attr(feature = "schema", schemars(with = "BTreeMap<u64, serde_json::Map<String, serde_json::Value>>", description = "Requests not yet answered, by id; opaque: hand the saved JSON back unchanged."))]
     pending: BTreeMap<u64, Pending>,
     watches: BTreeSet<Presentity>,
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a live interaction is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum InteractionState {
     /// Waiting for an agent.
@@ -28,6 +29,7 @@ pub enum InteractionState {
 
 /// A live interaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LiveInteraction {
     /// Id, shared with the history record it becomes.
     pub id: InteractionId,
@@ -63,6 +65,7 @@ pub struct LiveInteraction {
 
 /// Who wrote a chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Author {
     /// The client.
@@ -73,6 +76,7 @@ pub enum Author {
 
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChatMessage {
     /// Interaction it belongs to.
     pub interaction: InteractionId,

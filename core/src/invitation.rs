@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Who invited whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InvitationDirection {
     /// An agent invites a client.
@@ -17,6 +18,7 @@ pub enum InvitationDirection {
 
 /// Where an invitation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InvitationState {
     /// Waiting for an answer.
@@ -33,6 +35,7 @@ pub enum InvitationState {
 
 /// An invitation to a live interaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Invitation {
     /// Broker-assigned id; unguessable by other clients only in the sense that it is checked against the invitee.
     pub id: InvitationId,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A communication medium; voice and callback travel over the telephone network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Medium {
     /// Text chat in the app or page.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// What an agent's role allows beyond its own interactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AgentRole {
     /// Sees and serves the clients it is interacting with or has invited.
@@ -15,6 +16,7 @@ pub enum AgentRole {
 
 /// An authenticated party.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Principal {
     /// A customer.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Who the client is, as far as the client chooses to say.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Demographics {
     /// Name to address the client by.
     pub name: Option<String>,
@@ -20,6 +21,7 @@ pub struct Demographics {
 
 /// One medium the client can use, with the address the center reaches them at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Capability {
     /// The medium.
     pub medium: Medium,
@@ -32,6 +34,7 @@ pub struct Capability {
 
 /// A weekly window in which the client can be reached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AgendaWindow {
     /// ISO weekdays, 1 = Monday … 7 = Sunday.
     pub days: Vec<u8>,
@@ -48,6 +51,7 @@ pub struct AgendaWindow {
 
 /// What the client cares about, used for routing and alerts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Interests {
     /// Products the client owns or wants.
     #[serde(default)]
@@ -59,6 +63,7 @@ pub struct Interests {
 
 /// Everything the client may post and edit about themselves.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ClientProfile {
     /// Demographics.
     #[serde(default)]
@@ -79,6 +84,7 @@ pub struct ClientProfile {
 
 /// A partial edit of the profile: each present field replaces the stored one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ProfilePatch {
     /// New demographics.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -73,6 +73,7 @@ pub enum ClientFrame {
 
 /// What a client can ask of the broker; the broker scopes every request to the caller's own data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     /// Read the own profile.
@@ -250,6 +251,7 @@ pub enum Request {
 /// What an agent (or a supervisor) can ask of the broker on its own session; the broker scopes
 /// every request to what the agent's role allows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum AgentRequest {
     /// Take a seat (or join the seat this agent already has, from another console).
@@ -380,6 +382,7 @@ impl AgentRequest {
 
 /// A live interaction with its transcript so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LiveWithTranscript {
     /// The interaction.
     pub interaction: LiveInteraction,
@@ -391,6 +394,7 @@ pub struct LiveWithTranscript {
 
 /// An agent's seat as the broker holds it, for a console that (re)attaches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SeatView {
     /// Agent id.
     pub agent: AgentId,
@@ -434,6 +438,7 @@ impl Request {
 
 /// The successful answer to a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum Response {
     /// Nothing to return.
@@ -476,6 +481,7 @@ pub enum Response {
 
 /// Why a request or frame failed; stable codes for programs, a message for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame is not valid JSON of a known shape.
@@ -506,6 +512,7 @@ pub enum ErrorCode {
 
 /// An error with its code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[error("{code:?}: {message}")]
 pub struct ErrorBody {
     /// Code.
@@ -523,6 +530,7 @@ impl ErrorBody {
 
 /// Outcome of a request as carried on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Success.
@@ -551,6 +559,7 @@ impl From<Outcome> for Result<Response, ErrorBody> {
 
 /// Something the broker pushes to the client reliably (sequenced, acknowledged, replayed on resume).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "ev", content = "data", rename_all = "snake_case")]
 pub enum Event {
     /// The profile changed (edited on another device, or by the center).
@@ -586,6 +595,7 @@ pub enum Event {
 /// Something the broker pushes to an agent's sessions reliably (sequenced, acknowledged, replayed on
 /// resume); in-process hosts get the same as [`BrokerEvent::Agent`](crate::broker::BrokerEvent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "ev", content = "data", rename_all = "snake_case")]
 pub enum AgentEvent {
     /// A live interaction is offered; accept or decline it.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which push service a token belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PushPlatform {
     /// Firebase Cloud Messaging (Android).
@@ -39,6 +40,7 @@ impl PushPlatform {
 
 /// One device (or browser) of a client that can be woken.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PushTarget {
     /// Push service.
     pub platform: PushPlatform,

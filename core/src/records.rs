@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Who started an interaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// The client reached out.
@@ -17,6 +18,7 @@ pub enum Direction {
 
 /// How an interaction ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Handled by an agent.
@@ -29,6 +31,7 @@ pub enum Outcome {
 
 /// A client-visible note attached to a past interaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Note {
     /// When it was written.
     pub at: Timestamp,
@@ -40,6 +43,7 @@ pub struct Note {
 
 /// One entry of the client's interaction history; every record is time stamped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct InteractionRecord {
     /// Interaction id.
     pub id: InteractionId,
@@ -68,6 +72,7 @@ pub struct InteractionRecord {
 
 /// Which history records a client wants; every set field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HistoryFilter {
     /// Only this product.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,6 +108,7 @@ impl HistoryFilter {
 
 /// A product the center supports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Product {
     /// Product id.
     pub id: ProductId,
@@ -114,6 +120,7 @@ pub struct Product {
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Placed, not yet paid or confirmed.
@@ -137,6 +144,7 @@ impl OrderStatus {
 
 /// Where and when an order is delivered; the part of an order the client may edit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeliveryDetails {
     /// Postal address.
     pub address: String,
@@ -148,6 +156,7 @@ pub struct DeliveryDetails {
 
 /// One change of an order's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StatusChange {
     /// When.
     pub at: Timestamp,
@@ -157,6 +166,7 @@ pub struct StatusChange {
 
 /// A client's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Order {
     /// Order id.
     pub id: OrderId,

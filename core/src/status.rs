@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// What an agent is doing, as the center's ACD reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AgentState {
     /// Not logged in.
@@ -30,6 +31,7 @@ impl AgentState {
 
 /// An agent as clients see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AgentSummary {
     /// Agent id.
     pub id: AgentId,
@@ -47,6 +49,7 @@ pub struct AgentSummary {
 
 /// Figures of one queue for one medium.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueueStatus {
     /// Queue id.
     pub queue: QueueId,
@@ -80,6 +83,7 @@ fn yes() -> bool {
 
 /// The center as a whole.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CenterStatus {
     /// When the figures were computed.
     pub at: Timestamp,
@@ -107,6 +111,7 @@ impl CenterStatus {
 
 /// Whether a client is around.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ClientActivity {
     /// Using the app now.
@@ -120,6 +125,7 @@ pub enum ClientActivity {
 
 /// The client's own status, visible to the center (and to others the client allows).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ClientStatus {
     /// Activity.
     pub activity: ClientActivity,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// Milliseconds since the Unix epoch (UTC); records are stamped with it and timers are set in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
 

@@ -64,10 +64,13 @@ fn h(a: *const FdAgent) -> usize {
 
 /// What `media_json` may be: a list of media, or an object with media and skills.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
-enum Seat {
-    Media(Vec<Medium>),
+pub(crate) enum Seat {
+    // fd_agent_connect refuses an empty list, so the schema does too.
+    Media(#[cfg_attr(feature = "schema", schemars(length(min = 1)))] Vec<Medium>),
     Full {
+        #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
         media: Vec<Medium>,
         #[serde(default)]
         skills: Vec<ProductId>,
@@ -96,6 +99,8 @@ enum Seat {
 /// Threads: as for `fd_client_connect` (one library thread per console; `fd_agent_free` joins it).
 ///
 /// Ownership: the caller owns `*out` and frees it with `fd_agent_free`.
+///
+/// JSON Schema of `media_json`: `ffi/schemas/agent-media.schema.json`.
 ///
 /// # Safety
 /// Strings must be NULL or NUL-terminated; `out` NULL or writable.
@@ -143,6 +148,8 @@ pub extern "C" fn fd_agent_free(agent: *mut FdAgent) -> FdStatus {
 ///
 /// Ownership: free `*out` with `fd_string_free`.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/agent-event.schema.json`.
+///
 /// # Safety
 /// `out` must be NULL or writable.
 #[no_mangle]
@@ -160,6 +167,8 @@ pub unsafe extern "C" fn fd_agent_wait_event(agent: *mut FdAgent, timeout_ms: u3
 /// Takes the next event (JSON) into `*out` without waiting; writes NULL when none is pending.
 ///
 /// Ownership: free `*out` with `fd_string_free`.
+///
+/// JSON Schema of `*out`: `ffi/schemas/agent-event.schema.json`.
 ///
 /// # Safety
 /// `out` must be NULL or writable.
@@ -181,6 +190,8 @@ pub unsafe extern "C" fn fd_agent_poll_event(agent: *mut FdAgent, out: *mut *mut
 /// client's app received), `center`.
 ///
 /// Ownership: free `*out` with `fd_string_free`.
+///
+/// JSON Schema of `*out`: `ffi/schemas/agent-view.schema.json`.
 ///
 /// # Safety
 /// `out` must be NULL or writable.
@@ -215,6 +226,8 @@ unsafe fn request(agent: *mut FdAgent, id: *mut u64, f: impl FnOnce(&mut AgentCl
 /// `accept`, `decline`, `send_chat`, `end`, `client_profile`, `client_history`, `add_note`,
 /// `center_status`, `transcript`); `*id` (if not NULL) gets its id, answered by a `completed` event.
 /// `FD_ERR_INVALID_ARGUMENT` if the JSON is not such a request.
+///
+/// JSON Schema of `json`: `ffi/schemas/agent-request.schema.json`.
 ///
 /// # Safety
 /// `json` must be NULL or NUL-terminated; `id` NULL or writable.

@@ -88,6 +88,8 @@ unsafe fn clear(out: *mut *mut c_char) {
 ///
 /// Ownership: the caller owns `*out` and frees it with `fd_broker_free`.
 ///
+/// JSON Schema of `tokens_json`: `ffi/schemas/broker-tokens.schema.json`.
+///
 /// # Safety
 /// `tokens_json` must be NULL or NUL-terminated; `out` NULL or writable.
 #[no_mangle]
@@ -223,6 +225,8 @@ pub extern "C" fn fd_broker_handle_timeout(broker: *mut FdBroker, now_ms: u64) -
 /// `{"type":"client_online","client":..}`, `{"type":"client_offline","client":..}`.
 /// Ownership: free `*out` with `fd_string_free`.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/broker-event.schema.json`.
+///
 /// # Safety
 /// `out` must be NULL or writable.
 #[no_mangle]
@@ -240,6 +244,8 @@ pub unsafe extern "C" fn fd_broker_poll_event(broker: *mut FdBroker, out: *mut *
 /// Registers a callback for broker events (see `fd_monitor_subscribe` for delivery rules).
 ///
 /// Ownership: free `*out` with `fd_subscription_free`.
+///
+/// JSON Schema of each event the callback gets: `ffi/schemas/broker-event.schema.json`.
 ///
 /// # Safety
 /// `out` must be NULL or writable; `callback` must stay callable until the subscription is freed.
@@ -315,6 +321,8 @@ pub unsafe extern "C" fn fd_broker_agent_set_state(broker: *mut FdBroker, now_ms
 /// An agent accepts the interaction offered to it; `FD_ERR_WRONG_STATE` if none is. `out` may be
 /// NULL; else it receives the live interaction as JSON, to free with `fd_string_free`.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/live-interaction.schema.json`.
+///
 /// # Safety
 /// Strings must be NULL or NUL-terminated; `out` NULL or writable.
 #[no_mangle]
@@ -350,6 +358,8 @@ pub unsafe extern "C" fn fd_broker_agent_decline(broker: *mut FdBroker, now_ms: 
 /// An agent invites a client to an interaction in a medium (an `FdMedium`). `out` may be NULL; else
 /// it receives the invitation as JSON (its `id` is what the client answers), to free with `fd_string_free`.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/invitation.schema.json`.
+///
 /// # Safety
 /// Strings must be NULL or NUL-terminated; `out` NULL or writable.
 #[no_mangle]
@@ -376,6 +386,8 @@ pub unsafe extern "C" fn fd_broker_agent_invite(
 /// An agent answers an invitation a client sent it. `out` may be NULL; else it receives the
 /// invitation as JSON, to free with `fd_string_free`.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/invitation.schema.json`.
+///
 /// # Safety
 /// Strings must be NULL or NUL-terminated; `out` NULL or writable.
 #[no_mangle]
@@ -398,6 +410,8 @@ pub unsafe extern "C" fn fd_broker_agent_respond_invitation(
 
 /// An agent sends a chat message in an interaction it handles. `out` may be NULL; else it receives
 /// the stored message as JSON, to free with `fd_string_free`.
+///
+/// JSON Schema of `*out`: `ffi/schemas/chat-message.schema.json`.
 ///
 /// # Safety
 /// Strings must be NULL or NUL-terminated; `out` NULL or writable.
@@ -423,6 +437,8 @@ pub unsafe extern "C" fn fd_broker_agent_send_chat(
 /// An agent sends a call signalling message, as JSON (`{"kind":"offer","sdp":..}`, `answer`,
 /// `candidate`, `end_of_candidates`, `media`, `hang_up` with a `reason`), to the client of a
 /// connected voice or video interaction it handles; the client's come as `signal` agent events.
+///
+/// JSON Schema of `json`: `ffi/schemas/call-signal.schema.json`.
 ///
 /// # Safety
 /// Strings must be NULL or NUL-terminated.
@@ -478,6 +494,8 @@ pub extern "C" fn fd_broker_set_dialer(broker: *mut FdBroker, on: bool) -> FdSta
 /// Writes the dials owed as a JSON array to `*out` (`[{"interaction":..,"dial":1,"agent_phone":
 /// "sip:..","number":"+49.."}]`), each handed out once; free it with `fd_string_free`.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/dials.schema.json`.
+///
 /// # Safety
 /// `out` must be NULL or writable.
 #[no_mangle]
@@ -495,6 +513,8 @@ pub unsafe extern "C" fn fd_broker_take_dials(broker: *mut FdBroker, now_ms: u64
 /// "agent_ringing"}`, `customer_ringing`, `connected`, `{"progress":"ended","by":"customer"}` or
 /// `{"progress":"failed","side":"customer","reason":"busy"}` (`no_answer`, `rejected`,
 /// `unreachable`, `cancelled`). A report on a dial that is over fails with `FD_ERR_WRONG_STATE`.
+///
+/// JSON Schema of `json`: `ffi/schemas/dial-progress.schema.json`.
 ///
 /// # Safety
 /// Strings must be NULL or NUL-terminated.
@@ -555,6 +575,8 @@ pub unsafe extern "C" fn fd_broker_set_queue_hours(broker: *mut FdBroker, now_ms
 
 /// Feeds a center event from an external ACD, as JSON (same shapes as `fd_monitor_push_json`).
 ///
+/// JSON Schema of `json`: `ffi/schemas/center-event.schema.json`.
+///
 /// # Safety
 /// `json` must be NULL or NUL-terminated.
 #[no_mangle]
@@ -566,6 +588,8 @@ pub unsafe extern "C" fn fd_broker_center_event_json(broker: *mut FdBroker, now_
 }
 
 /// Adds or replaces a product, as JSON (`{"id":"router","name":"..","description":".."}`).
+///
+/// JSON Schema of `json`: `ffi/schemas/product.schema.json`.
 ///
 /// # Safety
 /// `json` must be NULL or NUL-terminated.
@@ -579,6 +603,8 @@ pub unsafe extern "C" fn fd_broker_put_product_json(broker: *mut FdBroker, json:
 
 /// Adds or replaces a history record from the center's CRM, as JSON; the client is told.
 ///
+/// JSON Schema of `json`: `ffi/schemas/interaction-record.schema.json`.
+///
 /// # Safety
 /// `json` must be NULL or NUL-terminated.
 #[no_mangle]
@@ -591,6 +617,8 @@ pub unsafe extern "C" fn fd_broker_put_record_json(broker: *mut FdBroker, json: 
 
 /// Adds or replaces an order, as JSON; the client is told.
 ///
+/// JSON Schema of `json`: `ffi/schemas/order.schema.json`.
+///
 /// # Safety
 /// `json` must be NULL or NUL-terminated.
 #[no_mangle]
@@ -602,6 +630,8 @@ pub unsafe extern "C" fn fd_broker_put_order_json(broker: *mut FdBroker, json: *
 }
 
 /// Seeds a client's profile from the center's CRM, as JSON.
+///
+/// JSON Schema of `json`: `ffi/schemas/client-profile.schema.json`.
 ///
 /// # Safety
 /// Strings must be NULL or NUL-terminated.
@@ -660,6 +690,8 @@ pub unsafe extern "C" fn fd_broker_queue_status(broker: *const FdBroker, queue: 
 
 /// Writes the center status as JSON to `*out`; free it with `fd_string_free`.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/center-status.schema.json`.
+///
 /// # Safety
 /// `out` must be NULL or writable.
 #[no_mangle]
@@ -674,6 +706,8 @@ pub unsafe extern "C" fn fd_broker_center_status_json(broker: *const FdBroker, o
 }
 
 /// Writes a presentity's presence document as JSON to `*out`; free it with `fd_string_free`.
+///
+/// JSON Schema of `*out`: `ffi/schemas/presence.schema.json`.
 ///
 /// # Safety
 /// `presentity` must be NULL or NUL-terminated; `out` NULL or writable.

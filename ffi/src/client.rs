@@ -141,6 +141,8 @@ pub unsafe extern "C" fn fd_client_new(token: *const c_char, instance: u64, out:
 ///
 /// Ownership: the caller owns `*out` and frees it with `fd_client_free`.
 ///
+/// JSON Schema of `saved_json`: `ffi/schemas/client-saved-state.schema.json`.
+///
 /// # Safety
 /// Strings must be NULL or NUL-terminated; `out` NULL or writable.
 #[no_mangle]
@@ -198,6 +200,8 @@ pub unsafe extern "C" fn fd_client_connect(url: *const c_char, token: *const c_c
 ///
 /// Ownership: free `*out` with `fd_string_free`.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/client-event.schema.json`.
+///
 /// # Safety
 /// `out` must be NULL or writable.
 #[no_mangle]
@@ -219,6 +223,8 @@ pub extern "C" fn fd_client_free(client: *mut FdClient) -> FdStatus {
 }
 
 /// Writes what to keep across an app restart as JSON to `*out`; free it with `fd_string_free`.
+///
+/// JSON Schema of `*out`: `ffi/schemas/client-saved-state.schema.json`.
 ///
 /// # Safety
 /// `out` must be NULL or writable.
@@ -421,6 +427,8 @@ pub unsafe extern "C" fn fd_client_is_connected(client: *const FdClient, out: *m
 /// reports transport_error {url, message} before each disconnected caused by the network.
 /// Ownership: free `*out` with `fd_string_free`.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/client-event.schema.json`.
+///
 /// # Safety
 /// `out` must be NULL or writable.
 #[no_mangle]
@@ -439,6 +447,8 @@ pub unsafe extern "C" fn fd_client_poll_event(client: *mut FdClient, out: *mut *
 ///
 /// Ownership: free `*out` with `fd_subscription_free`.
 ///
+/// JSON Schema of each event the callback gets: `ffi/schemas/client-event.schema.json`.
+///
 /// # Safety
 /// `out` must be NULL or writable; `callback` must stay callable until the subscription is freed.
 #[no_mangle]
@@ -456,7 +466,8 @@ pub unsafe extern "C" fn fd_client_subscribe(
 }
 
 #[derive(Serialize)]
-struct ViewJson<'a> {
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub(crate) struct ViewJson<'a> {
     client: &'a Option<frontdesk_core::ClientId>,
     profile: &'a frontdesk_core::profile::ClientProfile,
     orders: Vec<&'a frontdesk_core::records::Order>,
@@ -491,6 +502,8 @@ fn view_json(v: &ClientView) -> Res<String> {
 ///
 /// Ownership: free `*out` with `fd_string_free`.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/client-view.schema.json`.
+///
 /// # Safety
 /// `out` must be NULL or writable.
 #[no_mangle]
@@ -517,6 +530,8 @@ unsafe fn request(client: *mut FdClient, id: *mut u64, f: impl FnOnce(&mut Clien
 }
 
 /// Sends any request given as protocol JSON (`{"op":"get_orders"}`); `*id` (if not NULL) gets its id.
+///
+/// JSON Schema of `json`: `ffi/schemas/client-request.schema.json`.
 ///
 /// # Safety
 /// `json` must be NULL or NUL-terminated; `id` NULL or writable.
@@ -560,6 +575,8 @@ pub unsafe extern "C" fn fd_client_watch(client: *mut FdClient, presentity: *con
 }
 
 /// Publishes the own status, as JSON (`{"activity":"online","medium":"chat","note":null}`).
+///
+/// JSON Schema of `json`: `ffi/schemas/client-status.schema.json`.
 ///
 /// # Safety
 /// `json` must be NULL or NUL-terminated; `id` NULL or writable.
@@ -742,6 +759,8 @@ pub unsafe extern "C" fn fd_client_get_transcript(client: *mut FdClient, interac
 /// Sends a call signalling message as JSON (`{"kind":"offer","sdp":..}`, `answer`, `candidate`,
 /// `end_of_candidates`, `media`, `hang_up`) to the agent of a connected voice or video interaction;
 /// the agent's come as `pushed` events with `"ev":"signal"`.
+///
+/// JSON Schema of `json`: `ffi/schemas/call-signal.schema.json`.
 ///
 /// # Safety
 /// Strings must be NULL or NUL-terminated; `id` NULL or writable.

@@ -29,8 +29,9 @@ fn encode<T: Serialize>(v: &T) -> String {
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum MonitorJson<'a> {
+pub(crate) enum MonitorJson<'a> {
     Notify { presentity: &'a Presentity, watchers: Vec<WatcherId>, document: &'a PresenceDocument },
     Terminated { watcher: WatcherId, presentity: &'a Presentity },
 }
@@ -51,8 +52,9 @@ pub(crate) fn monitor_event(m: &StatusMonitor, e: &MonitorEvent) -> String {
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "event", content = "data", rename_all = "snake_case")]
-enum AgentJson<'a> {
+pub(crate) enum AgentJson<'a> {
     Offered(&'a LiveInteraction),
     OfferWithdrawn(&'a InteractionId),
     Connected(&'a LiveInteraction),
@@ -67,8 +69,9 @@ enum AgentJson<'a> {
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum BrokerJson<'a> {
+pub(crate) enum BrokerJson<'a> {
     Agent {
         agent: &'a AgentId,
         #[serde(flatten)]
@@ -125,8 +128,9 @@ pub(crate) fn broker_event(e: &BrokerEvent) -> String {
 // Built on the stack and serialized at once; boxing the big variant would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 #[derive(Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum ClientJson<'a> {
+pub(crate) enum ClientJson<'a> {
     Connected { resumed: bool },
     Disconnected { retry_at: Timestamp },
     Rejected { error: &'a ErrorBody },
@@ -139,16 +143,17 @@ enum ClientJson<'a> {
 }
 
 #[derive(Serialize)]
-#[serde(tag = "type", rename = "transport_error")]
-struct TransportErrorJson<'a> {
-    url: &'a str,
-    message: &'a str,
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+// One variant rather than a tagged struct: schemars leaves a struct's serde tag out of its schema.
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum TransportErrorJson<'a> {
+    TransportError { url: &'a str, message: &'a str },
 }
 
 /// A network client's connection attempt failed or its connection dropped (the client retries).
 #[cfg_attr(not(feature = "network"), allow(dead_code))]
 pub(crate) fn transport_error(url: &str, message: &str) -> String {
-    encode(&TransportErrorJson { url, message })
+    encode(&TransportErrorJson::TransportError { url, message })
 }
 
 /// A client event as JSON; a request's answer is `{"type":"completed","id":N,"result":{"ok":..}|{"err":..}}`.

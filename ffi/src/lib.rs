@@ -22,6 +22,8 @@ pub mod handle;
 pub mod monitor;
 mod net;
 mod read;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod strings;
 pub mod types;
 

@@ -81,6 +81,8 @@ pub extern "C" fn fd_monitor_free(monitor: *mut FdMonitor) -> FdStatus {
 /// Types: queue_configured, agent_logged_in, agent_logged_out, agent_state_changed,
 /// interaction_queued, interaction_answered, interaction_abandoned, interaction_ended.
 ///
+/// JSON Schema of `json`: `ffi/schemas/center-event.schema.json`.
+///
 /// # Safety
 /// `json` must be NULL or a NUL-terminated string.
 #[no_mangle]
@@ -234,6 +236,8 @@ pub unsafe extern "C" fn fd_monitor_interaction_ended(monitor: *mut FdMonitor, n
 
 /// Publishes a client's own status, as JSON (`{"activity":"online","medium":"chat","note":null}`).
 ///
+/// JSON Schema of `json`: `ffi/schemas/client-status.schema.json`.
+///
 /// # Safety
 /// Strings must be NULL or NUL-terminated.
 #[no_mangle]
@@ -294,6 +298,8 @@ pub unsafe extern "C" fn fd_monitor_media_offered(monitor: *const FdMonitor, out
 ///
 /// Ownership: `*out` is the caller's; free it with `fd_string_free`. Left NULL on error.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/center-status.schema.json`.
+///
 /// # Safety
 /// `out` must be NULL or writable.
 #[no_mangle]
@@ -311,6 +317,8 @@ pub unsafe extern "C" fn fd_monitor_center_status_json(monitor: *const FdMonitor
 /// JSON to `*out`: the RFC 2778 tuples plus agent, queue or client details.
 ///
 /// Ownership: `*out` is the caller's; free it with `fd_string_free`. Left NULL on error.
+///
+/// JSON Schema of `*out`: `ffi/schemas/presence.schema.json`.
 ///
 /// # Safety
 /// `presentity` must be NULL or NUL-terminated; `out` NULL or writable.
@@ -372,6 +380,8 @@ pub unsafe extern "C" fn fd_monitor_agent_pidf(monitor: *mut FdMonitor, now_ms: 
 /// `notify` events listing the watcher. `principal_json` says who watches (NULL: a trusted service,
 /// e.g. `{"kind":"client","id":"alice"}` for a client). `doc_out` may be NULL; else it receives the
 /// document the watcher sees now, to free with `fd_string_free`.
+///
+/// JSON Schema of `principal_json`: `ffi/schemas/principal.schema.json`; of `*doc_out`: `ffi/schemas/presence.schema.json`.
 ///
 /// # Safety
 /// Strings must be NULL or NUL-terminated; `doc_out` NULL or writable.
@@ -445,6 +455,8 @@ pub extern "C" fn fd_monitor_handle_timeout(monitor: *mut FdMonitor, now_ms: u64
 /// presentity between two polls are coalesced) and `{"type":"terminated","watcher":..,"presentity":..}`.
 /// Ownership: free `*out` with `fd_string_free`.
 ///
+/// JSON Schema of `*out`: `ffi/schemas/monitor-event.schema.json`.
+///
 /// # Safety
 /// `out` must be NULL or writable.
 #[no_mangle]
@@ -464,6 +476,8 @@ pub unsafe extern "C" fn fd_monitor_poll_event(monitor: *mut FdMonitor, out: *mu
 /// that changes the monitor, instead of waiting for a poll.
 ///
 /// Ownership: free `*out` with `fd_subscription_free`. `user_data` is passed back untouched.
+///
+/// JSON Schema of each event the callback gets: `ffi/schemas/monitor-event.schema.json`.
 ///
 /// # Safety
 /// `out` must be NULL or writable; `callback` must stay callable until the subscription is freed.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which watchers a rule applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum WatcherMatch {
     /// Everybody.
@@ -37,6 +38,7 @@ impl WatcherMatch {
 
 /// What a rule decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// The watcher sees the real presence.
@@ -49,6 +51,7 @@ pub enum Decision {
 
 /// One rule; the first matching rule of a presentity decides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AccessRule {
     /// Who.
     pub watcher: WatcherMatch,

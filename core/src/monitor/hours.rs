@@ -12,6 +12,7 @@ const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
 
 /// One weekly opening window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OpenWindow {
     /// ISO weekdays, 1 = Monday … 7 = Sunday.
     pub days: Vec<u8>,
@@ -23,6 +24,7 @@ pub struct OpenWindow {
 
 /// Weekly opening hours in the center's local time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BusinessHours {
     /// Local time minus UTC, in minutes (60 for UTC+01:00).
     pub utc_offset_minutes: i32,

@@ -118,6 +118,7 @@ pub enum MonitorEvent {
 
 /// How a watcher stands with a presentity, for the owner's watcher list.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WatcherInfo {
     /// Watcher id.
     pub watcher: WatcherId,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Something whose presence can be watched.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(with = "String", extend("pattern" = "^(center|(queue|agent|client):.+)$")))]
 pub enum Presentity {
     /// The whole center: queues, media offered and agents.
     Center,
@@ -86,6 +87,7 @@ impl<'de> Deserialize<'de> for Presentity {
 
 /// PIDF basic status of a tuple: can the presentity be reached this way now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BasicStatus {
     /// Reachable.
@@ -96,6 +98,7 @@ pub enum BasicStatus {
 
 /// RPID (RFC 4480) activities we report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Activity {
     /// In a voice or video interaction.
@@ -114,6 +117,7 @@ pub enum Activity {
 
 /// One communication means of a presentity (RFC 2778 presence tuple).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Tuple {
     /// Stable id within the document.
     pub id: String,
@@ -132,6 +136,7 @@ pub struct Tuple {
 
 /// What a watcher receives about one presentity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PresenceDocument {
     /// Whose presence.
     pub entity: Presentity,
