@@ -95,6 +95,8 @@ pub enum SessionEvent<T> {
     Event(String),
     /// A presence document of a watched presentity, as JSON text.
     Status(String),
+    /// What changed in a watched presentity (a `PresenceDelta`), as JSON text.
+    Delta(String),
     /// A watch ended because the owner now blocks it; the presentity as JSON text.
     WatchEnded(String),
     /// The broker reported a non-fatal problem with a frame.
@@ -132,6 +134,7 @@ enum Kind {
     Response,
     Event,
     Status,
+    Delta,
     WatchEnded,
     Error,
     Pong,
@@ -155,6 +158,8 @@ struct Envelope<'a> {
     event: Option<&'a RawValue>,
     #[serde(borrow)]
     doc: Option<&'a RawValue>,
+    #[serde(borrow)]
+    delta: Option<&'a RawValue>,
     #[serde(borrow)]
     presentity: Option<&'a RawValue>,
 }
@@ -426,6 +431,7 @@ impl<T> Session<T> {
                 self.on_event(seq, event.get());
             }
             Kind::Status => self.events.push_back(SessionEvent::Status(f.doc.ok_or_else(|| missing("doc"))?.get().to_owned())),
+            Kind::Delta => self.events.push_back(SessionEvent::Delta(f.delta.ok_or_else(|| missing("delta"))?.get().to_owned())),
             Kind::WatchEnded => {
                 let p = f.presentity.ok_or_else(|| missing("presentity"))?;
                 self.events.push_back(SessionEvent::WatchEnded(p.get().to_owned()));
