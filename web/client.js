@@ -62,6 +62,31 @@ function applyPresence(v, d, force) {
   return true;
 }
 
+// A presence delta on the document it was made from (core/src/monitor/delta.rs): a list comes whole, or
+// as `{set}` items replacing those of their key; null removes. Nothing (a gap) when it does not fit.
+function applyDelta(old, d) {
+  if (old?.version !== d.base || d.center && !old.center) return;
+  const put = (o, k, v, key) => {
+    if (v === undefined) return 1;
+    if (key && !Array.isArray(v)) {
+      const l = [...(o[k] ?? [])];
+      for (const x of v.set) {
+        const i = l.findIndex((y) => key.every((f) => y[f] === x[f]));
+        if (i < 0) return;
+        l[i] = x;
+      }
+      v = l;
+    }
+    // As a whole document has it: no key for a removed value or no activities.
+    if (v === null || k === 'activities' && !v.length) delete o[k];
+    else o[k] = v;
+    return 1;
+  };
+  const n = { ...old, version: d.version, timestamp: d.timestamp }, c = d.center, m = c && (n.center = { ...old.center, at: c.at });
+  return put(n, 'tuples', d.tuples, ['id']) && put(n, 'activities', d.activities) && put(n, 'note', d.note) && put(n, 'agent', d.agent) && put(n, 'client', d.client)
+    && (!c || put(m, 'queues', c.queues, ['queue', 'medium']) && put(m, 'media_offered', c.media_offered) && put(m, 'agents', c.agents, ['id'])) && n;
+}
+
 function applyEvent(v, { ev, data }) {
   switch (ev) {
     case 'profile_changed': if (data.revision >= v.stored.revision) v.stored = data; break;
@@ -234,6 +259,8 @@ class Party {
       return;
     }
     if (!ok) out.push(['error', failure(outcome.err)]);
+    // A watch sent again after a lost delta: its document carries the change the delta had.
+    if (m.purpose === 'repair' && ok) out.push(['presence', ok.value]);
     this._settled(m, out);
   }
 
@@ -378,6 +405,14 @@ export class Client extends Party {
     if (kind === 'status') {
       const d = JSON.parse(a);
       if (applyPresence(v, d, false)) out.push(['presence', d]);
+    } else if (kind === 'delta') {
+      const d = JSON.parse(a), p = d.entity, old = v.presence[p];
+      // Older than the document held (a re-watch's answer overtook it): nothing was missed.
+      if (!this._watches.has(p) || old?.version >= d.version && old.version !== d.base) return;
+      const n = applyDelta(old, d);
+      if (n) applyPresence(v, n, true), out.push(['presence', n]);
+      // A gap: the answer to a watch is the whole document; one in flight will do.
+      else if (!this._has((m) => m.req.op === 'watch' && m.req.presentity === p)) this._send({ op: 'watch', presentity: p }, 'repair');
     } else if (kind === 'watch_ended') {
       const p = JSON.parse(a);
       this._watches.delete(p);
