@@ -62,29 +62,21 @@ function applyPresence(v, d, force) {
   return true;
 }
 
-// A presence delta on the document it was made from (core/src/monitor/delta.rs): a list comes whole, or
-// as `{set}` items replacing those of their key; null removes. Nothing (a gap) when it does not fit.
-function applyDelta(old, d) {
-  if (old?.version !== d.base || d.center && !old.center) return;
-  const put = (o, k, v, key) => {
-    if (v === undefined) return 1;
-    if (key && !Array.isArray(v)) {
-      const l = [...(o[k] ?? [])];
-      for (const x of v.set) {
-        const i = l.findIndex((y) => key.every((f) => y[f] === x[f]));
-        if (i < 0) return;
-        l[i] = x;
-      }
+// A delta on the document it was made from, as core/src/monitor/delta.rs applies it; false on a gap.
+const KEY = { tuples: ['id'], queues: ['queue', 'medium'], agents: ['id'] };
+function applyDelta(o, d) {
+  const { base, center: c, ...r } = d, n = { ...o };
+  const put = (t, s) => Object.entries(s).every(([k, v]) => {
+    if (v?.set) {
+      const l = [...t[k]];
+      if (!v.set.every((x) => { const i = l.findIndex((y) => KEY[k].every((f) => y[f] === x[f])); return i >= 0 && (l[i] = x); })) return;
       v = l;
     }
-    // As a whole document has it: no key for a removed value or no activities.
-    if (v === null || k === 'activities' && !v.length) delete o[k];
-    else o[k] = v;
+    // No key, as in a whole document.
+    v === null || k == 'activities' && !v.length ? delete t[k] : t[k] = v;
     return 1;
-  };
-  const n = { ...old, version: d.version, timestamp: d.timestamp }, c = d.center, m = c && (n.center = { ...old.center, at: c.at });
-  return put(n, 'tuples', d.tuples, ['id']) && put(n, 'activities', d.activities) && put(n, 'note', d.note) && put(n, 'agent', d.agent) && put(n, 'client', d.client)
-    && (!c || put(m, 'queues', c.queues, ['queue', 'medium']) && put(m, 'media_offered', c.media_offered) && put(m, 'agents', c.agents, ['id'])) && n;
+  });
+  return o?.version === base && put(n, r) && (!c || o.center && put(n.center = { ...o.center }, c)) && n;
 }
 
 function applyEvent(v, { ev, data }) {
@@ -259,7 +251,7 @@ class Party {
       return;
     }
     if (!ok) out.push(['error', failure(outcome.err)]);
-    // A watch sent again after a lost delta: its document carries the change the delta had.
+    // Its document carries the change a lost delta had.
     if (m.purpose === 'repair' && ok) out.push(['presence', ok.value]);
     this._settled(m, out);
   }
@@ -406,12 +398,11 @@ export class Client extends Party {
       const d = JSON.parse(a);
       if (applyPresence(v, d, false)) out.push(['presence', d]);
     } else if (kind === 'delta') {
-      const d = JSON.parse(a), p = d.entity, old = v.presence[p];
-      // Older than the document held (a re-watch's answer overtook it): nothing was missed.
-      if (!this._watches.has(p) || old?.version >= d.version && old.version !== d.base) return;
-      const n = applyDelta(old, d);
+      const d = JSON.parse(a), p = d.entity, o = v.presence[p], n = applyDelta(o, d);
+      // Stale: a re-watch's answer overtook it.
+      if (!this._watches.has(p) || !n && o?.version >= d.version) return;
       if (n) applyPresence(v, n, true), out.push(['presence', n]);
-      // A gap: the answer to a watch is the whole document; one in flight will do.
+      // A gap: re-watch, once.
       else if (!this._has((m) => m.req.op === 'watch' && m.req.presentity === p)) this._send({ op: 'watch', presentity: p }, 'repair');
     } else if (kind === 'watch_ended') {
       const p = JSON.parse(a);

@@ -156,10 +156,9 @@ struct Envelope<'a> {
     outcome: Option<&'a RawValue>,
     #[serde(borrow)]
     event: Option<&'a RawValue>,
-    #[serde(borrow)]
+    /// A status frame's `doc`, or a delta frame's `delta` (one field, for a smaller wasm module).
+    #[serde(borrow, alias = "delta")]
     doc: Option<&'a RawValue>,
-    #[serde(borrow)]
-    delta: Option<&'a RawValue>,
     #[serde(borrow)]
     presentity: Option<&'a RawValue>,
 }
@@ -431,7 +430,7 @@ impl<T> Session<T> {
                 self.on_event(seq, event.get());
             }
             Kind::Status => self.events.push_back(SessionEvent::Status(f.doc.ok_or_else(|| missing("doc"))?.get().to_owned())),
-            Kind::Delta => self.events.push_back(SessionEvent::Delta(f.delta.ok_or_else(|| missing("delta"))?.get().to_owned())),
+            Kind::Delta => self.events.push_back(SessionEvent::Delta(f.doc.ok_or_else(|| missing("delta"))?.get().to_owned())),
             Kind::WatchEnded => {
                 let p = f.presentity.ok_or_else(|| missing("presentity"))?;
                 self.events.push_back(SessionEvent::WatchEnded(p.get().to_owned()));
