@@ -587,6 +587,15 @@ mod tests {
     }
 
     #[test]
+    fn a_delta_frame_reaches_the_layer_above_as_its_raw_text() {
+        let mut s = up();
+        let delta = r#"{"entity":"center","base":1,"version":2,"timestamp":3}"#;
+        s.handle_input(Timestamp(2), &BrokerFrame::delta_from_payload(delta)).unwrap();
+        assert_eq!(s.poll_event(), Some(SessionEvent::Delta(delta.into())));
+        assert!(matches!(s.handle_input(Timestamp(2), br#"{"t":"delta"}"#), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
     fn events_are_delivered_once_in_order_with_one_resend_per_gap() {
         let mut s = up();
         let _ = sent(&mut s);

@@ -126,7 +126,7 @@ fn mutate(a: &PresenceDocument, tape: &[(u8, u16)]) -> PresenceDocument {
             7 => b.note = (x % 3 != 0).then(|| format!("note {x}")),
             8 => b.activities = (0..x % 3).map(|k| ACTIVITIES[(x + k) as usize % 6]).collect(),
             9 => b.agent = (x % 3 != 0).then(|| agent(x % 12, x, u64::from(x))),
-            10 => b.client = (x % 3 != 0).then(|| ClientStatus { activity: ClientActivity::Idle, medium: Some(Medium::Chat), note: None }),
+            10 => b.client = (x % 3 != 0).then_some(ClientStatus { activity: ClientActivity::Idle, medium: Some(Medium::Chat), note: None }),
             _ => {
                 b.center = match b.center.take() {
                     Some(_) => None,
