@@ -65,6 +65,49 @@ test('the first connection syncs the view and shows live center status', () => {
   c.close();
 });
 
+test('presence deltas reach the view and the app as whole documents; a gap re-watches once', () => {
+  const { c } = connected();
+  const seen = [];
+  c.on('presence', (d) => seen.push(structuredClone(d)));
+  const [watch] = requests();
+  const agents = [0, 1, 2].map((i) => ({ id: `a${i}`, name: `A${i}`, state: 'available', skills: [], media: ['chat'], since: 1 }));
+  const doc = { entity: 'center', version: 1, timestamp: 5, tuples: [{ id: 't1', status: 'open' }], note: 'n', center: { ...center, agents } };
+  answer(watch, { kind: 'presence', value: doc });
+  // Keyed upserts (an agent, a queue by queue and medium), a removed note, new activities.
+  const q = { ...center.queues[0], holding: 4 };
+  recv({ t: 'delta', delta: { entity: 'center', base: 1, version: 2, timestamp: 6, activities: ['busy'], note: null,
+    center: { at: 6, queues: { set: [q] }, agents: { set: [{ ...agents[1], state: 'busy' }] } } } });
+  const two = { entity: 'center', version: 2, timestamp: 6, tuples: doc.tuples, activities: ['busy'],
+    center: { ...center, at: 6, queues: [q], agents: [agents[0], { ...agents[1], state: 'busy' }, agents[2]] } };
+  assert.deepEqual(seen, [two]);
+  assert.deepEqual(c.view().presence.center, two);
+  assert.deepEqual(c.view().center, two.center, 'the center figures follow, as with a document');
+  // Whole lists, and activities gone as a document would have them: no key.
+  recv({ t: 'delta', delta: { entity: 'center', base: 2, version: 3, timestamp: 7, tuples: [], activities: [], center: { at: 7, agents: [agents[2]], media_offered: [] } } });
+  const three = { entity: 'center', version: 3, timestamp: 7, tuples: [], center: { ...two.center, at: 7, agents: [agents[2]], media_offered: [] } };
+  assert.deepEqual(seen.at(-1), three);
+  const sent = requests().length;
+  // 3 -> 4 was lost: the next two do not fit; one re-watch, and the view keeps version 3.
+  recv({ t: 'delta', delta: { entity: 'center', base: 4, version: 5, timestamp: 9, note: 'x' } });
+  recv({ t: 'delta', delta: { entity: 'center', base: 5, version: 6, timestamp: 9, note: 'y' } });
+  const again = requests().slice(sent);
+  assert.deepEqual(again.map((r) => r.req), [{ op: 'watch', presentity: 'center' }]);
+  assert.equal(c.view().presence.center.version, 3);
+  assert.equal(c.view().pending.length, 0, 'the re-watch is the client\'s own');
+  answer(again[0], { kind: 'presence', value: { ...three, version: 6, note: 'y' } });
+  assert.deepEqual(seen.at(-1), { ...three, version: 6, note: 'y' }, 'the repaired document is announced');
+  recv({ t: 'delta', delta: { entity: 'center', base: 5, version: 6, timestamp: 9, note: 'y' } });
+  assert.equal(requests().length, sent + 1, 'a delta older than the document held is no gap');
+  // A `set` naming an agent the document lacks is a gap too; a presentity not watched is ignored.
+  recv({ t: 'delta', delta: { entity: 'agent:x', base: 0, version: 1, timestamp: 9 } });
+  recv({ t: 'delta', delta: { entity: 'center', base: 6, version: 7, timestamp: 9, center: { at: 9, agents: { set: [agents[0]] } } } });
+  assert.deepEqual(requests().slice(sent + 1).map((r) => r.req), [{ op: 'watch', presentity: 'center' }]);
+  assert.equal(c.view().presence.center.version, 6);
+  assert.ok(!('agent:x' in c.view().presence));
+  assert.equal(seen.length, 3);
+  c.close();
+});
+
 test('profile edits show at once and survive answers that overtake them', async () => {
   const { c } = connected();
   const [, prof] = requests();

@@ -62,6 +62,23 @@ function applyPresence(v, d, force) {
   return true;
 }
 
+// A delta on the document it was made from, as core/src/monitor/delta.rs applies it; false on a gap.
+const KEY = { tuples: ['id'], queues: ['queue', 'medium'], agents: ['id'] };
+function applyDelta(o, d) {
+  const { base, center: c, ...r } = d, n = { ...o };
+  const put = (t, s) => Object.entries(s).every(([k, v]) => {
+    if (v?.set) {
+      const l = [...t[k]];
+      if (!v.set.every((x) => { const i = l.findIndex((y) => KEY[k].every((f) => y[f] === x[f])); return i >= 0 && (l[i] = x); })) return;
+      v = l;
+    }
+    // No key, as in a whole document.
+    v === null || k == 'activities' && !v.length ? delete t[k] : t[k] = v;
+    return 1;
+  });
+  return o?.version === base && put(n, r) && (!c || o.center && put(n.center = { ...o.center }, c)) && n;
+}
+
 function applyEvent(v, { ev, data }) {
   switch (ev) {
     case 'profile_changed': if (data.revision >= v.stored.revision) v.stored = data; break;
@@ -234,6 +251,8 @@ class Party {
       return;
     }
     if (!ok) out.push(['error', failure(outcome.err)]);
+    // Its document carries the change a lost delta had.
+    if (m.purpose === 'repair' && ok) out.push(['presence', ok.value]);
     this._settled(m, out);
   }
 
@@ -378,6 +397,13 @@ export class Client extends Party {
     if (kind === 'status') {
       const d = JSON.parse(a);
       if (applyPresence(v, d, false)) out.push(['presence', d]);
+    } else if (kind === 'delta') {
+      const d = JSON.parse(a), p = d.entity, o = v.presence[p], n = applyDelta(o, d);
+      // Stale: a re-watch's answer overtook it.
+      if (!this._watches.has(p) || !n && o?.version >= d.version) return;
+      if (n) applyPresence(v, n, true), out.push(['presence', n]);
+      // A gap: re-watch, once.
+      else if (!this._has((m) => m.req.op === 'watch' && m.req.presentity === p)) this._send({ op: 'watch', presentity: p }, 'repair');
     } else if (kind === 'watch_ended') {
       const p = JSON.parse(a);
       this._watches.delete(p);

@@ -610,7 +610,7 @@ impl AgentClient {
                 self.events.push_back(AgentClientEvent::Pushed { event });
             }
             // Agents watch nothing; a broker that sends these anyway is ignored.
-            SessionEvent::Status(_) | SessionEvent::WatchEnded(_) => {}
+            SessionEvent::Status(_) | SessionEvent::Delta(_) | SessionEvent::WatchEnded(_) => {}
             SessionEvent::ProtocolError(error) => self.events.push_back(AgentClientEvent::ProtocolError { error }),
         }
         Ok(())

@@ -12,6 +12,7 @@ use crate::interaction::{ChatMessage, LiveInteraction};
 use crate::invitation::Invitation;
 use crate::medium::Medium;
 use crate::monitor::access::AccessRule;
+use crate::monitor::delta::PresenceDelta;
 use crate::monitor::presence::{PresenceDocument, Presentity};
 use crate::profile::{ClientProfile, ProfilePatch};
 use crate::protocol::{DecodeError, ErrorBody, ErrorCode, Event, Outcome, Request, Response};
@@ -229,6 +230,9 @@ enum Purpose {
     App,
     Sync,
     Rewatch,
+    /// A watch sent again because a delta did not fit the document held: its answer is announced
+    /// like a pushed document, since it carries the change the lost delta had.
+    Repair,
 }
 
 /// What the client attaches to each queued request: the typed request and why it was made.
@@ -260,6 +264,7 @@ pub struct Client {
     events: VecDeque<ClientEvent>,
     view: ClientView,
     refused: u64,
+    gaps: u64,
 }
 
 fn body(req: &Request) -> String {
@@ -277,7 +282,7 @@ impl Client {
         if cfg.watch_center {
             watches.insert(Presentity::Center);
         }
-        Client { session: Session::new(cfg), watches, synced: false, events: VecDeque::new(), view: ClientView::default(), refused: 0 }
+        Client { session: Session::new(cfg), watches, synced: false, events: VecDeque::new(), view: ClientView::default(), refused: 0, gaps: 0 }
     }
 
     /// A client that continues where a saved one stopped (same installation, queued requests kept).
@@ -301,6 +306,7 @@ impl Client {
             events,
             view: ClientView::default(),
             refused: 0,
+            gaps: 0,
         }
     }
 
@@ -328,6 +334,12 @@ impl Client {
     /// Requests not yet answered, oldest first (a UI shows these as "sending").
     pub fn pending_requests(&self) -> impl Iterator<Item = (RequestId, &Request)> + '_ {
         self.session.pending().filter(|(_, _, p)| p.purpose == Purpose::App).map(|(id, _, p)| (id, &p.req))
+    }
+
+    /// Presence deltas that did not fit the document held (one was lost, or none was held yet), each
+    /// repaired by fetching the whole document again.
+    pub fn presence_gaps(&self) -> u64 {
+        self.gaps
     }
 
     /// Last event sequence delivered to the app.
@@ -435,9 +447,14 @@ impl Client {
                 if let (Request::Watch { presentity }, Err(_)) = (&p.req, &result) {
                     self.watches.remove(presentity);
                 }
+                if let (Purpose::Repair, Ok(Response::Presence(d))) = (p.purpose, &result) {
+                    if self.view.presence.get(&d.entity) == Some(d) {
+                        self.events.push_back(ClientEvent::Presence(d.clone()));
+                    }
+                }
                 match p.purpose {
                     Purpose::App => self.events.push_back(ClientEvent::Completed { id, result }),
-                    Purpose::Sync | Purpose::Rewatch => {
+                    Purpose::Sync | Purpose::Rewatch | Purpose::Repair => {
                         if let Err(e) = result {
                             self.events.push_back(ClientEvent::ProtocolError(e));
                         }
@@ -463,6 +480,10 @@ impl Client {
                     self.events.push_back(ClientEvent::Presence(doc));
                 }
             }
+            SessionEvent::Delta(text) => {
+                let delta: PresenceDelta = serde_json::from_str(&text).map_err(|e| malformed("presence delta", e))?;
+                self.on_delta(delta);
+            }
             SessionEvent::WatchEnded(text) => {
                 let presentity: Presentity = serde_json::from_str(&text).map_err(|e| malformed("presentity", e))?;
                 self.watches.remove(&presentity);
@@ -472,6 +493,33 @@ impl Client {
             SessionEvent::ProtocolError(e) => self.events.push_back(ClientEvent::ProtocolError(e)),
         }
         Ok(())
+    }
+
+    fn on_delta(&mut self, delta: PresenceDelta) {
+        if !self.watches.contains(&delta.entity) {
+            return;
+        }
+        let held = self.view.presence.get(&delta.entity);
+        if held.is_some_and(|d| d.version >= delta.version && d.version != delta.base) {
+            // Older than what is held (the answer to a re-watch overtook it): nothing was missed.
+            return;
+        }
+        let mut doc = held.cloned();
+        match doc.as_mut().map(|d| delta.apply(d)) {
+            Some(Ok(())) => {
+                let doc = doc.expect("applied to it");
+                self.view.apply_presence(doc.clone(), true);
+                self.events.push_back(ClientEvent::Presence(doc));
+            }
+            _ => {
+                self.gaps += 1;
+                // The answer to a watch carries the whole document; one in flight already will do.
+                let watch = Request::Watch { presentity: delta.entity };
+                if !self.session.pending().any(|(_, _, x)| x.req == watch) {
+                    let _ = self.enqueue(watch, Purpose::Repair);
+                }
+            }
+        }
     }
 
     fn on_welcome(&mut self, client: ClientId, resumed: bool) {
@@ -691,3 +739,7 @@ impl Client {
         self.request(Request::EndInteraction { interaction })
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

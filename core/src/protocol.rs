@@ -12,6 +12,7 @@ use crate::interaction::{ChatMessage, LiveInteraction};
 use crate::invitation::Invitation;
 use crate::medium::Medium;
 use crate::monitor::access::AccessRule;
+use crate::monitor::delta::PresenceDelta;
 use crate::monitor::presence::{PresenceDocument, Presentity};
 use crate::monitor::WatcherInfo;
 use crate::principal::{AgentRole, Principal};
@@ -689,6 +690,12 @@ pub enum BrokerFrame {
         /// The document.
         doc: PresenceDocument,
     },
+    /// What changed in a watched presentity since the version `delta.base`; a watcher holding
+    /// another version re-watches to get the whole document.
+    Delta {
+        /// The change.
+        delta: PresenceDelta,
+    },
     /// A watch ended because the owner's rules now block it.
     WatchEnded {
         /// Presentity.
@@ -948,6 +955,15 @@ impl BrokerFrame {
         v
     }
 
+    /// A delta frame around an already encoded presence delta, so one encoding serves every watcher.
+    pub fn delta_from_payload(delta_json: &str) -> Vec<u8> {
+        let mut v = Vec::with_capacity(delta_json.len() + 22);
+        v.extend_from_slice(b"{\"t\":\"delta\",\"delta\":");
+        v.extend_from_slice(delta_json.as_bytes());
+        v.push(b'}');
+        v
+    }
+
     /// An event frame around an already encoded event.
     pub fn event_from_payload(seq: u64, event_json: &str) -> Vec<u8> {
         let mut v = Vec::with_capacity(event_json.len() + 40);
@@ -983,6 +999,21 @@ mod tests {
         let json = serde_json::to_string(&ev).unwrap();
         let f = BrokerFrame::decode(&BrokerFrame::event_from_payload(42, &json), MAX_FRAME_BYTES).unwrap();
         assert_eq!(f, BrokerFrame::Event { seq: 42, event: ev });
+    }
+
+    #[test]
+    fn delta_frames_round_trip_and_match_their_shared_payload() {
+        let delta: PresenceDelta = serde_json::from_str(
+            r#"{"entity":"agent:ann","base":4,"version":5,"timestamp":1234,"activities":["away"],"note":null,"tuples":{"set":[{"id":"agent-chat","status":"closed"}]}}"#,
+        )
+        .unwrap();
+        let f = BrokerFrame::Delta { delta: delta.clone() };
+        let bytes = f.encode();
+        assert!(bytes.starts_with(br#"{"t":"delta","delta":{"entity":"agent:ann","base":4,"version":5,"#), "{}", String::from_utf8_lossy(&bytes));
+        assert_eq!(BrokerFrame::decode(&bytes, MAX_FRAME_BYTES).unwrap(), f);
+        let json = serde_json::to_string(&delta).unwrap();
+        assert_eq!(BrokerFrame::delta_from_payload(&json), bytes, "the shared payload frames it the same way");
+        assert!(matches!(BrokerFrame::decode(br#"{"t":"delta","delta":{"entity":"center"}}"#, MAX_FRAME_BYTES), Err(DecodeError::Malformed(_))));
     }
 
     #[test]

@@ -95,6 +95,8 @@ pub enum SessionEvent<T> {
     Event(String),
     /// A presence document of a watched presentity, as JSON text.
     Status(String),
+    /// What changed in a watched presentity (a `PresenceDelta`), as JSON text.
+    Delta(String),
     /// A watch ended because the owner now blocks it; the presentity as JSON text.
     WatchEnded(String),
     /// The broker reported a non-fatal problem with a frame.
@@ -132,6 +134,7 @@ enum Kind {
     Response,
     Event,
     Status,
+    Delta,
     WatchEnded,
     Error,
     Pong,
@@ -153,7 +156,8 @@ struct Envelope<'a> {
     outcome: Option<&'a RawValue>,
     #[serde(borrow)]
     event: Option<&'a RawValue>,
-    #[serde(borrow)]
+    /// A status frame's `doc`, or a delta frame's `delta` (one field, for a smaller wasm module).
+    #[serde(borrow, alias = "delta")]
     doc: Option<&'a RawValue>,
     #[serde(borrow)]
     presentity: Option<&'a RawValue>,
@@ -426,6 +430,7 @@ impl<T> Session<T> {
                 self.on_event(seq, event.get());
             }
             Kind::Status => self.events.push_back(SessionEvent::Status(f.doc.ok_or_else(|| missing("doc"))?.get().to_owned())),
+            Kind::Delta => self.events.push_back(SessionEvent::Delta(f.doc.ok_or_else(|| missing("delta"))?.get().to_owned())),
             Kind::WatchEnded => {
                 let p = f.presentity.ok_or_else(|| missing("presentity"))?;
                 self.events.push_back(SessionEvent::WatchEnded(p.get().to_owned()));
@@ -579,6 +584,15 @@ mod tests {
         s.handle_input(Timestamp(3), &BrokerFrame::event_from_payload(4, r#"{"ev":"chat_delivered","data":{"interaction":"i","seq":1}}"#)).unwrap();
         s.handle_timeout(Timestamp(2 + s.config().ping_interval.as_millis() as u64));
         assert_eq!(sent(&mut s), vec![ClientFrame::Ping { n: 20_002 }, ClientFrame::Ack { seq: 4 }]);
+    }
+
+    #[test]
+    fn a_delta_frame_reaches_the_layer_above_as_its_raw_text() {
+        let mut s = up();
+        let delta = r#"{"entity":"center","base":1,"version":2,"timestamp":3}"#;
+        s.handle_input(Timestamp(2), &BrokerFrame::delta_from_payload(delta)).unwrap();
+        assert_eq!(s.poll_event(), Some(SessionEvent::Delta(delta.into())));
+        assert!(matches!(s.handle_input(Timestamp(2), br#"{"t":"delta"}"#), Err(DecodeError::Malformed(_))));
     }
 
     #[test]

@@ -177,6 +177,7 @@ pub fn pump(rc: &Rc<RefCell<Inner>>) {
                 SessionEvent::Answered { id, outcome, .. } => ("answered", (id as f64).into(), outcome.into()),
                 SessionEvent::Event(s) => ("event", s.into(), u),
                 SessionEvent::Status(s) => ("status", s.into(), u),
+                SessionEvent::Delta(s) => ("delta", s.into(), u),
                 SessionEvent::WatchEnded(s) => ("watch_ended", s.into(), u),
                 SessionEvent::ProtocolError(e) => ("error", error_json(&e).into(), u),
             });

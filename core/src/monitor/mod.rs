@@ -9,6 +9,7 @@ pub mod holdtime;
 pub mod hours;
 pub mod pidf;
 pub mod presence;
+pub mod delta;
 mod staffing;
 
 use crate::center_event::CenterEvent;
