@@ -27,7 +27,8 @@ mkdir -p "$OUT"
   --enable-mutable-globals --enable-multivalue \
   "$TMP/frontdesk_wasm_bg.wasm" -o "$OUT/frontdesk_wasm_bg.wasm"
 cp "$TMP/frontdesk_wasm.js" "$TMP/frontdesk_wasm.d.ts" "$OUT/"
-cp "$ROOT/web/client.js" "$OUT/frontdesk.js"
+# Whole-line comments are for readers of web/client.js, not for every page load (about 1.9 KB gzipped).
+grep -v '^[[:space:]]*//' "$ROOT/web/client.js" > "$OUT/frontdesk.js"
 cp "$ROOT/web/client.d.ts" "$OUT/frontdesk.d.ts"
 cp "$ROOT/web/package.dist.json" "$OUT/package.json"
 cp "$ROOT/web/widget.js" "$OUT/frontdesk-widget.js"

@@ -69,7 +69,7 @@ function applyDelta(o, d) {
   const put = (t, s) => Object.entries(s).every(([k, v]) => {
     if (v?.set) {
       const l = [...t[k]];
-      if (!v.set.every((x) => { const i = l.findIndex((y) => KEY[k].every((f) => y[f] === x[f])); return i >= 0 && (l[i] = x); })) return;
+      if (!v.set.every((x) => { const i = l.findIndex((y) => KEY[k].every((f) => y[f] === x[f])); return i >= 0 && (l[i] = { ...l[i], ...x }); })) return;
       v = l;
     }
     // No key, as in a whole document.

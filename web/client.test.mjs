@@ -336,6 +336,7 @@ for (const name of ['chat_lifecycle', 'restored_live_chat']) {
         recv({ t: 'response', id: requests().at(-1).id, outcome: s.answer.outcome });
       } else if (s.event) recv({ t: 'event', seq: ++seq, event: s.event });
       else if (s.status) recv({ t: 'status', doc: s.status });
+      else if (s.delta) recv({ t: 'delta', delta: s.delta });
     }
     const v = c.view();
     const got = {

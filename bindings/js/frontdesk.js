@@ -1,9 +1,3 @@
-// frontdesk.js — the browser client: a Promise-based Client with a live local view.
-// The reliable part (session, resume, the request queue that survives disconnects and reloads, events
-// once and in order, acks, resends, keep-alive, backoff) is the core's Rust session compiled to wasm
-// (frontdesk_wasm.js). Bodies reach this file as JSON text, read by the browser's own JSON.parse, so the
-// module carries no per-type decoding code; this file keeps the view as the native client's ClientView
-// does (core/src/client.rs — keep the two in step).
 import initWasm, { Session } from './frontdesk_wasm.js';
 
 let ready;
@@ -16,7 +10,6 @@ export default function init(wasm) {
 export const MEDIA = ['chat', 'voice', 'video', 'callback', 'email'];
 const fail = (code, message) => Object.assign(new Error(message), { code });
 const failure = (e) => fail(e.code, e.message);
-// What the wasm session throws when it refuses a request: its error as JSON text.
 const refusal = (e) => {
   try { return failure(JSON.parse(e)); } catch { return fail('internal', String(e?.message ?? e)); }
 };
@@ -62,17 +55,15 @@ function applyPresence(v, d, force) {
   return true;
 }
 
-// A delta on the document it was made from, as core/src/monitor/delta.rs applies it; false on a gap.
 const KEY = { tuples: ['id'], queues: ['queue', 'medium'], agents: ['id'] };
 function applyDelta(o, d) {
   const { base, center: c, ...r } = d, n = { ...o };
   const put = (t, s) => Object.entries(s).every(([k, v]) => {
     if (v?.set) {
       const l = [...t[k]];
-      if (!v.set.every((x) => { const i = l.findIndex((y) => KEY[k].every((f) => y[f] === x[f])); return i >= 0 && (l[i] = x); })) return;
+      if (!v.set.every((x) => { const i = l.findIndex((y) => KEY[k].every((f) => y[f] === x[f])); return i >= 0 && (l[i] = { ...l[i], ...x }); })) return;
       v = l;
     }
-    // No key, as in a whole document.
     v === null || k == 'activities' && !v.length ? delete t[k] : t[k] = v;
     return 1;
   });
@@ -96,7 +87,6 @@ function applyEvent(v, { ev, data }) {
 
 function applyResponse(v, req, { kind, value }) {
   switch (kind) {
-    // Answers can overtake each other on a reordering transport; the newer revision wins.
     case 'profile': if (value.revision >= v.stored.revision) v.stored = value; break;
     case 'history':
       if (req.op === 'get_history' && defaultFilter(req.filter)) v.history = value;
@@ -110,14 +100,12 @@ function applyResponse(v, req, { kind, value }) {
     case 'presence': applyPresence(v, value, true); break;
     case 'invitation': v.invitations[value.id] = value; break;
     case 'interaction': {
-      // A queued-position answer may arrive after a newer pushed state; keep the further one.
       const old = v.interactions[value.id];
       if (!old || progress(old) <= progress(value)) v.interactions[value.id] = value;
       break;
     }
     case 'chat': addChat(v, value); break;
     case 'transcript': if (req.op === 'get_transcript' || req.op === 'transcript') value.forEach((m) => addChat(v, m)); break;
-    // Live interactions with their transcripts (after a reload): merged, never stepping back.
     case 'live': value.forEach((l) => mergeLive(v, l)); break;
   }
 }
@@ -128,16 +116,13 @@ function mergeLive(v, { interaction: li, transcript }) {
   transcript.forEach((m) => addChat(v, m));
 }
 
-// One server, or the nodes of a cluster separated by commas (the session fails over between them).
 const endpoints = (server, path) => String(server).split(',').map((s) => `${s.trim().replace(/\/+$/, '')}${path}`).join(',');
 
-// What a Client and an Agent share: the wasm session, listeners, Promises of requests, save/restore.
 class Party {
   constructor(url, token, options, saved) {
     this._listeners = new Map();
     this._promises = new Map();
     this._meta = new Map();
-    // Math.random is enough: the instance only has to differ between installations of one party.
     const instance = options.instance ?? Math.floor(Math.random() * 9e15);
     this._s = new Session(url, String(token), instance, saved ? JSON.stringify(saved.session) : undefined, (k, a, b) => this._on(k, a, b));
     const purposes = new Map(saved?.purposes ?? []);
@@ -181,7 +166,6 @@ class Party {
     return JSON.stringify({ session: JSON.parse(this._s.save()), purposes, ...extra });
   }
 
-  // Throws a FrontdeskError (`too_large`) for a request the session refuses: it is never queued or saved.
   _send(req, purpose) {
     let id;
     try { id = this._s.send(JSON.stringify(req)); } catch (e) { throw refusal(e); }
@@ -191,8 +175,6 @@ class Party {
 
   _has(pred) { return [...this._meta.values()].some(pred); }
 
-  // Queues an app request; a Promise settled when its answer arrives (after any reconnects), or at
-  // once, rejected, when the request cannot be sent at all.
   _call(req) {
     let id;
     try { id = this._send(req, 'app'); } catch (e) { return Promise.reject(e); }
@@ -205,7 +187,6 @@ class Party {
   _queued() {}
 
   _emit(kind, data) {
-    // Copy first: a listener may add or remove listeners.
     for (const l of [...(this._listeners.get(kind) ?? [])]) {
       try { l(data); } catch (e) { queueMicrotask(() => { throw e; }); }
     }
@@ -221,7 +202,6 @@ class Party {
       case 'event': {
         const e = JSON.parse(a);
         this._event(e);
-        // Under its own name (`chat`, `invitation`, `offered`…) for listeners of one kind, and as `event`.
         out.push([e.ev, e.data], ['event', e]);
         break;
       }
@@ -244,14 +224,11 @@ class Party {
     if (m.purpose === 'app') {
       const p = this._promises.get(id);
       this._promises.delete(id);
-      // The answer's value without its `kind` tag: the method already says what it returns.
       if (p) ok ? p[0](ok.value ?? null) : p[1](failure(outcome.err));
-      // A request restored from a saved state: its Promise died with the old page.
       else out.push(['completed', ok ? { id, ok: true, value: ok } : { id, ok: false, error: outcome.err }]);
       return;
     }
     if (!ok) out.push(['error', failure(outcome.err)]);
-    // Its document carries the change a lost delta had.
     if (m.purpose === 'repair' && ok) out.push(['presence', ok.value]);
     this._settled(m, out);
   }
@@ -269,7 +246,6 @@ export class Client extends Party {
     this._synced = false;
     this._lastCenter = null;
     this._view = emptyView();
-    // Receipts are not part of get_live: the ones seen before a reload are kept with the saved state.
     this._view.delivered = saved?.delivered ?? [];
     this._profile();
   }
@@ -357,15 +333,12 @@ export class Client extends Party {
     return p;
   }
 
-  // Local effects once a request is queued, so a refused one leaves the view as it was.
   _queued(req) {
     if (req.op === 'update_profile') this._profile();
     if (req.op === 'watch') this._watches.add(req.presentity);
     if (req.op === 'unwatch') { this._watches.delete(req.presentity); delete this._view.presence[req.presentity]; }
   }
 
-  // The shown profile: the newest stored one with the edits still waiting for an answer on top, in id
-  // order (the broker applies requests in id order). A refused edit thus drops out of the view.
   _profile() {
     const v = this._view;
     v.profile = structuredClone(v.stored);
@@ -375,13 +348,11 @@ export class Client extends Party {
   _connected(client, resumed) {
     this._view.client = client;
     if (!resumed) {
-      // A new session: its presence versions are its own, and its watches must be made again.
       for (const d of Object.values(this._view.presence)) d.version = 0;
       for (const p of this._watches) {
         if (!this._has((m) => m.req.op === 'watch' && m.req.presentity === p)) this._send({ op: 'watch', presentity: p }, 'rewatch');
       }
     }
-    // Also on a resumed session: a client restored from a saved state has an empty view.
     if (!this._synced && !this._has((m) => m.purpose === 'sync')) {
       for (const op of ['get_profile', 'get_orders', 'get_products', 'get_live']) this._send({ op }, 'sync');
     }
@@ -399,10 +370,8 @@ export class Client extends Party {
       if (applyPresence(v, d, false)) out.push(['presence', d]);
     } else if (kind === 'delta') {
       const d = JSON.parse(a), p = d.entity, o = v.presence[p], n = applyDelta(o, d);
-      // Stale: a re-watch's answer overtook it.
       if (!this._watches.has(p) || !n && o?.version >= d.version) return;
       if (n) applyPresence(v, n, true), out.push(['presence', n]);
-      // A gap: re-watch, once.
       else if (!this._has((m) => m.req.op === 'watch' && m.req.presentity === p)) this._send({ op: 'watch', presentity: p }, 'repair');
     } else if (kind === 'watch_ended') {
       const p = JSON.parse(a);
@@ -412,7 +381,6 @@ export class Client extends Party {
     }
   }
 
-  // Center status reaches the view by pushes and by (re)watch answers: compare, so `status` fires for the first too.
   _after(out) {
     const v = this._view;
     const center = v.center && JSON.stringify(v.center);
@@ -450,8 +418,6 @@ export class Agent extends Party {
     const saved = options.saved ? JSON.parse(options.saved) : null;
     super(endpoints(server, '/agent'), token, options, saved);
     this._login = saved ? saved.login : { name: options.name || 'Agent', skills: options.skills ?? [], media: options.media ?? MEDIA };
-    // Requests made while the session is down wait here and go out after that connection's log_in, so
-    // a seat that ended meanwhile is taken again before them; restored ones answer as `completed`.
     this._held = (saved?.held ?? []).map((req) => ({ req }));
     this._view = emptySeat();
     this._view.delivered = saved?.delivered ?? [];
@@ -459,7 +425,6 @@ export class Agent extends Party {
 
   _call(req) {
     if (this.connected) return super._call(req);
-    // Held here until the log-in, but refused at the call by the session's own check, as a sent one is.
     try { this._s.checkRequest(JSON.stringify(req)); } catch (e) { return Promise.reject(refusal(e)); }
     const p = new Promise((resolve, reject) => this._held.push({ req, resolve, reject }));
     this._emit('change');
@@ -528,7 +493,6 @@ export class Agent extends Party {
     }
   }
 
-  // The profile of every client served, read once.
   _profiles() {
     const v = this._view;
     for (const li of Object.values(v.interactions)) {
@@ -558,7 +522,6 @@ export class Agent extends Party {
       case 'chat_delivered':
         if (!v.delivered.some(([i, s]) => i === data.interaction && s === data.seq)) v.delivered.push([data.interaction, data.seq]);
         break;
-      // A reply on an email interaction that could not be mailed: shown beside the message.
       case 'mail_failed':
         if (!v.mailFailed.some((f) => f.interaction === data.interaction && f.seq === data.seq)) v.mailFailed.push(data);
         break;
@@ -577,7 +540,6 @@ export class Agent extends Party {
         Object.assign(v, { agent: value.agent, name: value.name, state: value.state });
         v.offers = value.offer ? { [value.offer.id]: value.offer } : {};
         const live = new Set(value.live.map((l) => l.interaction.id));
-        // What the seat no longer holds ended while this console was away.
         for (const li of Object.values(v.interactions)) if (li.state !== 'ended' && !live.has(li.id)) v.interactions[li.id] = { ...li, state: 'ended' };
         value.live.forEach((l) => mergeLive(v, l));
         value.invitations.forEach((i) => { v.invitations[i.id] = i; });
@@ -620,11 +582,9 @@ export class Call {
     this.setupMs = null;
     this.connectedAt = null;
     this.ended = null;
-    // Signals wait for the peer connection; they are applied one at a time, in the order they came.
     this._q = new Promise((ok) => { this._go = ok; });
     this._sig = ({ interaction: i, signal: s }) => {
       if (i !== this.id) return;
-      // A hang-up or a media state must not wait behind a slow device prompt.
       if (s.kind === 'hang_up') return this._close('remote', s.reason || 'normal');
       if (s.kind === 'media') { this.peer = { muted: s.muted, camera: s.camera }; return this._set(); }
       this._q = this._q.then(() => this._signal(s)).catch((e) => this._warn(e));
@@ -641,7 +601,6 @@ export class Call {
       this.error = e;
       return this.hangUp('media_refused');
     }
-    // The server has no STUN/TURN configured: loopback and LAN peers still connect.
     const iceServers = await this.party.iceServers(this.id).catch(() => []);
     if (this.ended) return this._stop();
     const pc = (this.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: this.iceTransportPolicy === 'relay' ? 'relay' : 'all' }));
@@ -658,10 +617,7 @@ export class Call {
       } catch (e) { this._warn(e); } finally { this._making = false; }
     };
     pc.oniceconnectionstatechange = () => this._ice();
-    // A restart over a working path may keep ICE connected without an event: done once answered.
     pc.onsignalingstatechange = () => { if (pc.signalingState === 'stable' && this._restarting) this._ice(); };
-    // The customer offers first; the agent's tracks go on the transceivers of that offer, so both
-    // sides never offer at once on a new call.
     if (this.polite) this._tracks();
     this._set('connecting');
     this._deadline(SETUP_MS);
@@ -700,7 +656,6 @@ export class Call {
   async setDevice(kind, deviceId) {
     const old = this.devices[kind];
     this.devices[kind] = deviceId || undefined;
-    // A camera that is off is only remembered: it opens with the chosen device when turned on.
     if (!this.local || this.ended || (kind === 'video' && (!this.video || !this.camera))) return this._set();
     let t;
     try {
@@ -727,7 +682,6 @@ export class Call {
   /** Hangs up: the other side is told, the interaction ends and its record says why (`reason`). */
   hangUp(reason = 'normal') {
     if (this.ended) return Promise.resolve();
-    // A call that already ended on the server answers `conflict`: nothing is left to end.
     const sent = this.party.signal(this.id, { kind: 'hang_up', reason }).catch(() => {});
     this._close('local', reason);
     return sent;
@@ -751,7 +705,6 @@ export class Call {
         this._send({ kind: 'answer', sdp: pc.localDescription.sdp });
       }
     } else if (s.kind === 'candidate') {
-      // Candidates of an offer this side ignored fail to apply, and that is expected.
       await pc.addIceCandidate({ candidate: s.candidate, sdpMid: s.sdp_mid, sdpMLineIndex: s.sdp_mline_index }).catch((e) => this._ignore || this._warn(e));
     }
   }
@@ -779,18 +732,13 @@ export class Call {
       this._set('connected');
     } else if (s === 'failed' && this._restarting) this.hangUp('failed');
     else if ((s === 'disconnected' || s === 'failed') && !this._restarting && this.state !== 'reconnecting') {
-      // One side restarts, so the two restarts never collide: the polite one, which yields on
-      // collisions anyway. The other waits for its offer (relayed once the polite side's session is
-      // back), under the same bound, so a peer that never returns still ends the call as failed.
       if (this.polite) this.restart();
       else { this._set('reconnecting'); this._deadline(RESTART_MS); }
     }
   }
 
-  // The constraint for a device kind: the chosen device exactly, else any.
   _want(kind) { return this.devices[kind] ? { deviceId: { exact: this.devices[kind] } } : true; }
 
-  // A call that does not (re)connect in time ends as failed rather than staying silent.
   _deadline(ms) {
     clearTimeout(this._t);
     this._t = setTimeout(() => { if (this.state !== 'connected') this.hangUp('failed'); }, ms);
@@ -798,7 +746,6 @@ export class Call {
 
   _media() { this._send({ kind: 'media', muted: this.muted, camera: this.camera }); this._set(); }
 
-  // Signals queued while the session was away are refused once the call has ended meanwhile: expected.
   _send(s) { if (!this.ended) this.party.signal(this.id, s).catch((e) => this.ended || this._warn(e)); }
 
   _warn(e) { this.lastError = e; console.warn('frontdesk call:', e); }

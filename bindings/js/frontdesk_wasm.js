@@ -196,13 +196,13 @@ function __wbg_get_imports() {
             arg0.onopen = arg1;
         },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 3, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h85e2f4b57059b5c4);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 4, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h0ea5265b06a1f620);
             return ret;
         },
         __wbindgen_generic_0000000000000002: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [], shim_idx: 4, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__hbe5c392e013798b9);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [], shim_idx: 3, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h223956b911d47145);
             return ret;
         },
         __wbindgen_generic_0000000000000003: function(arg0) {
@@ -230,12 +230,12 @@ function __wbg_get_imports() {
     };
 }
 
-function wasm_bindgen__convert__closures_____invoke__hbe5c392e013798b9(arg0, arg1) {
-    wasm.wasm_bindgen__convert__closures_____invoke__hbe5c392e013798b9(arg0, arg1);
+function wasm_bindgen__convert__closures_____invoke__h223956b911d47145(arg0, arg1) {
+    wasm.wasm_bindgen__convert__closures_____invoke__h223956b911d47145(arg0, arg1);
 }
 
-function wasm_bindgen__convert__closures_____invoke__h85e2f4b57059b5c4(arg0, arg1, arg2) {
-    wasm.wasm_bindgen__convert__closures_____invoke__h85e2f4b57059b5c4(arg0, arg1, arg2);
+function wasm_bindgen__convert__closures_____invoke__h0ea5265b06a1f620(arg0, arg1, arg2) {
+    wasm.wasm_bindgen__convert__closures_____invoke__h0ea5265b06a1f620(arg0, arg1, arg2);
 }
 
 const SessionFinalization = (typeof FinalizationRegistry === 'undefined')

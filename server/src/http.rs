@@ -85,15 +85,15 @@ pub type Asset = (&'static str, &'static str, &'static [u8]);
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 
-/// Files the server serves over plain HTTP: the demo page, the agent console, the client and the
-/// widget straight from `web/`, and the wasm engine built by `web/build.sh` (its artefacts are the
+/// Files the server serves over plain HTTP: the demo page, the agent console and the widget straight
+/// from `web/`, and the client and the wasm engine as `web/build.sh` built them (its artefacts are the
 /// only generated files committed, in bindings/js; `web/test-web.sh` fails when they are stale).
 pub static ASSETS: &[Asset] = &[
     ("/", HTML, include_bytes!("../../web/demo.html")),
     ("/index.html", HTML, include_bytes!("../../web/demo.html")),
     ("/agent.html", HTML, include_bytes!("../../web/agent.html")),
     ("/frontdesk-widget.js", JS, include_bytes!("../../web/widget.js")),
-    ("/frontdesk.js", JS, include_bytes!("../../web/client.js")),
+    ("/frontdesk.js", JS, include_bytes!("../../bindings/js/frontdesk.js")),
     ("/frontdesk_wasm.js", JS, include_bytes!("../../bindings/js/frontdesk_wasm.js")),
     ("/frontdesk_wasm_bg.wasm", "application/wasm", include_bytes!("../../bindings/js/frontdesk_wasm_bg.wasm")),
     ("/health", "text/plain; charset=utf-8", b"ok\n"),

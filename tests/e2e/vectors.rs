@@ -8,6 +8,7 @@
 
 use frontdesk_core::client::ClientView;
 use frontdesk_core::interaction::Author;
+use frontdesk_core::monitor::delta::PresenceDelta;
 use frontdesk_core::monitor::presence::PresenceDocument;
 use frontdesk_core::profile::{AgendaWindow, ProfilePatch};
 use frontdesk_core::protocol::{Event, Outcome, Request};
@@ -46,6 +47,7 @@ impl Recorder {
                         }
                         "event" => self.steps.push(json!({"event": f["event"]})),
                         "status" => self.steps.push(json!({"status": f["doc"]})),
+                        "delta" => self.steps.push(json!({"delta": f["delta"]})),
                         _ => {}
                     }
                 }
@@ -95,6 +97,12 @@ fn replay(trace: &Value) -> ClientView {
             v.apply_event(&serde_json::from_value::<Event>(e.clone()).unwrap());
         } else if let Some(d) = step.get("status") {
             v.apply_presence(serde_json::from_value::<PresenceDocument>(d.clone()).unwrap(), false);
+        } else if let Some(d) = step.get("delta") {
+            // A recorded delta always fits: the trace has no losses.
+            let d: PresenceDelta = serde_json::from_value(d.clone()).unwrap();
+            let mut doc = v.presence[&d.entity].clone();
+            d.apply(&mut doc).expect("a recorded delta fits the document before it");
+            v.apply_presence(doc, false);
         }
     }
     v

@@ -96,7 +96,11 @@ impl Broker {
     /// Keeps a presentity's newest document as shared frames: whole, and as a delta from the one
     /// before, so each watcher gets whichever it can use without anything encoded per watcher.
     fn note_status(&mut self, n: &crate::monitor::Notification, full: bytes::Bytes) {
-        let delta = None;
+        let delta = self.status.get(&n.presentity).and_then(|prev| {
+            let d = crate::monitor::delta::PresenceDelta::between(&prev.doc, &n.doc)?;
+            let json = serde_json::to_string(&d).expect("deltas serialize");
+            Some((prev.doc.version, bytes::Bytes::from(BrokerFrame::delta_from_payload(&json))))
+        });
         self.status.insert(n.presentity.clone(), StatusFrames { doc: n.doc.clone(), full, delta });
     }
 

@@ -16,10 +16,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub enum ListChange<T> {
     /// The whole new list (membership or order changed).
     Whole(Vec<T>),
-    /// Only the changed items, each replacing the item with its key; membership and order stay.
+    /// Only the changed items, each as its key and the fields that changed (`null` for one gone),
+    /// merged onto the item with that key; membership and order stay. Fields, not whole items:
+    /// one agent going busy changes two counters in each queue it serves.
     Set {
-        /// The replacements.
-        set: Vec<T>,
+        /// The changes.
+        set: Vec<serde_json::Map<String, serde_json::Value>>,
     },
 }
 
@@ -100,63 +102,107 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 /// Items of a list that a `set` can name.
-trait Keyed {
-    fn same_key(&self, other: &Self) -> bool;
+trait Keyed: Serialize + serde::de::DeserializeOwned {
+    /// The fields that name an item.
+    const KEY: &'static [&'static str];
+    /// What an item is called in an error.
+    const KIND: &'static str;
     fn describe(&self) -> String;
 }
 
 impl Keyed for Tuple {
-    fn same_key(&self, o: &Self) -> bool {
-        self.id == o.id
-    }
+    const KEY: &'static [&'static str] = &["id"];
+    const KIND: &'static str = "tuple";
     fn describe(&self) -> String {
         format!("tuple {}", self.id)
     }
 }
 
 impl Keyed for QueueStatus {
-    fn same_key(&self, o: &Self) -> bool {
-        self.queue == o.queue && self.medium == o.medium
-    }
+    const KEY: &'static [&'static str] = &["queue", "medium"];
+    const KIND: &'static str = "queue";
     fn describe(&self) -> String {
         format!("queue {} for {}", self.queue, self.medium)
     }
 }
 
 impl Keyed for AgentSummary {
-    fn same_key(&self, o: &Self) -> bool {
-        self.id == o.id
-    }
+    const KEY: &'static [&'static str] = &["id"];
+    const KIND: &'static str = "agent";
     fn describe(&self) -> String {
         format!("agent {}", self.id)
     }
+}
+
+type Fields = serde_json::Map<String, serde_json::Value>;
+
+fn fields<T: Serialize>(v: &T) -> Fields {
+    match serde_json::to_value(v).expect("presence always serializes") {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("list items of a presence document are objects"),
+    }
+}
+
+fn same_key<T: Keyed>(a: &Fields, b: &Fields) -> bool {
+    T::KEY.iter().all(|k| a.get(*k) == b.get(*k))
 }
 
 fn list_change<T: Keyed + Clone + PartialEq>(old: &[T], new: &[T]) -> Option<ListChange<T>> {
     if old == new {
         return None;
     }
-    let same_members = old.len() == new.len() && old.iter().zip(new).all(|(a, b)| a.same_key(b));
+    let (of, nf): (Vec<Fields>, Vec<Fields>) = (old.iter().map(fields).collect(), new.iter().map(fields).collect());
+    let same_members = old.len() == new.len() && of.iter().zip(&nf).all(|(a, b)| same_key::<T>(a, b));
     // A `set` names items by key, so it is only exact when no key repeats.
-    let unique = || old.iter().enumerate().all(|(i, a)| old[..i].iter().all(|b| !a.same_key(b)));
-    if same_members && unique() {
-        Some(ListChange::Set { set: old.iter().zip(new).filter(|(a, b)| a != b).map(|(_, b)| b.clone()).collect() })
-    } else {
-        Some(ListChange::Whole(new.to_vec()))
+    let unique = || of.iter().enumerate().all(|(i, a)| of[..i].iter().all(|b| !same_key::<T>(a, b)));
+    if !(same_members && unique()) {
+        return Some(ListChange::Whole(new.to_vec()));
     }
+    let set = of
+        .iter()
+        .zip(nf)
+        .filter(|(a, b)| a != &b)
+        .map(|(a, b)| {
+            let mut patch: Fields = b.iter().filter(|(k, v)| T::KEY.contains(&k.as_str()) || a.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            for k in a.keys().filter(|k| !b.contains_key(*k)) {
+                patch.insert(k.clone(), serde_json::Value::Null);
+            }
+            patch
+        })
+        .collect();
+    Some(ListChange::Set { set })
 }
 
-fn apply_list<T: Keyed + Clone>(c: &ListChange<T>, list: &mut Vec<T>) -> Result<(), DeltaGap> {
-    match c {
-        ListChange::Whole(v) => *list = v.clone(),
-        ListChange::Set { set } => {
-            for item in set {
-                let slot = list.iter_mut().find(|x| x.same_key(item)).ok_or_else(|| DeltaGap::Missing(item.describe()))?;
-                *slot = item.clone();
-            }
+fn apply_list<T: Keyed + Clone>(c: &ListChange<T>, list: &mut [T]) -> Result<(), DeltaGap> {
+    let set = match c {
+        ListChange::Whole(_) => unreachable!("whole lists are replaced by the caller"),
+        ListChange::Set { set } => set,
+    };
+    let mut all: Vec<Fields> = list.iter().map(fields).collect();
+    for patch in set {
+        let missing = || {
+            let key: Vec<String> = T::KEY.iter().map(|k| patch.get(*k).and_then(|v| v.as_str()).unwrap_or("?").to_owned()).collect();
+            DeltaGap::Missing(format!("{} {}", T::KIND, key.join(" for ")))
+        };
+        let i = all.iter().position(|x| same_key::<T>(x, patch)).ok_or_else(missing)?;
+        for (k, v) in patch {
+            all[i].insert(k.clone(), v.clone());
         }
+        let describe = list[i].describe();
+        list[i] = serde_json::from_value(serde_json::Value::Object(all[i].clone())).map_err(|e| DeltaGap::Missing(format!("{describe}: {e}")))?;
     }
     Ok(())
+}
+
+/// Replaces or patches a list as a [`ListChange`] says.
+fn change_list<T: Keyed + Clone>(c: &ListChange<T>, list: &mut Vec<T>) -> Result<(), DeltaGap> {
+    match c {
+        ListChange::Whole(v) => {
+            *list = v.clone();
+            Ok(())
+        }
+        ListChange::Set { .. } => apply_list(c, list),
+    }
 }
 
 fn changed<T: PartialEq + Clone>(old: &T, new: &T) -> Option<T> {
@@ -215,7 +261,7 @@ impl PresenceDelta {
         next.version = self.version;
         next.timestamp = self.timestamp;
         if let Some(t) = &self.tuples {
-            apply_list(t, &mut next.tuples)?;
+            change_list(t, &mut next.tuples)?;
         }
         if let Some(a) = &self.activities {
             next.activities = a.clone();
@@ -227,13 +273,13 @@ impl PresenceDelta {
             let mine = next.center.as_mut().ok_or_else(|| DeltaGap::Missing("the center figures".into()))?;
             mine.at = c.at;
             if let Some(q) = &c.queues {
-                apply_list(q, &mut mine.queues)?;
+                change_list(q, &mut mine.queues)?;
             }
             if let Some(m) = &c.media_offered {
                 mine.media_offered = m.clone();
             }
             if let Some(a) = &c.agents {
-                apply_list(a, &mut mine.agents)?;
+                change_list(a, &mut mine.agents)?;
             }
         }
         if let Some(a) = &self.agent {
