@@ -68,7 +68,8 @@ fn run(n: usize) {
     let per_session = (LIVE.load(Relaxed) - heap0 - (n * std::mem::size_of::<u64>()) as isize) as f64 / n as f64;
     let mut times = vec![];
     let mut bytes = 0usize;
-    for round in 0..5 {
+    let rounds: usize = std::env::var("FANOUT_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
+    for round in 0..rounds {
         let state = if round % 2 == 0 { AgentState::Busy } else { AgentState::Available };
         let allocs0 = ALLOCS.load(Relaxed);
         let start = Instant::now();
@@ -87,7 +88,7 @@ fn run(n: usize) {
     let best = times.iter().map(|t| t.0).min().unwrap();
     let allocs = times.last().unwrap().1;
     println!(
-        "{n:>9} sessions: one change to all {:>8.1} ms (best of 5; {:.0} ns and {:.2} allocations per delivery, {} B per frame); idle session heap {:.0} B",
+        "{n:>9} sessions: one change to all {:>8.1} ms (best of {rounds}; {:.0} ns and {:.2} allocations per delivery, {} B per frame); idle session heap {:.0} B",
         best.as_secs_f64() * 1e3,
         best.as_nanos() as f64 / n as f64,
         allocs as f64 / n as f64,

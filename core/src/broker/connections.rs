@@ -8,10 +8,7 @@ impl Broker {
     /// A transport connection opened; returns its id for later calls.
     pub fn open_connection(&mut self, now: Timestamp) -> ConnId {
         self.tick(now);
-        let id = self.next_conn;
-        self.next_conn += 1;
-        self.conns.insert(id, Conn { session: None, outq: VecDeque::new(), writable: true, queued: false, bad_frames: 0, closed: false });
-        id
+        self.conns.insert(Conn { session: None, outq: VecDeque::new(), writable: true, queued: false, bad_frames: 0, closed: false })
     }
 
     /// Tells whether a connection can take more bytes; while it cannot, presence updates coalesce.

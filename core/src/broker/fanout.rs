@@ -51,25 +51,34 @@ impl Broker {
                         center_changed = true;
                     }
                     let frame: bytes::Bytes = BrokerFrame::status_from_payload(&n.payload).into();
-                    let targets: Vec<WatcherId> = match &n.recipients {
+                    let only = match &n.recipients {
                         Recipients::AllowedWatchers => {
                             self.note_status(&n, frame.clone());
-                            self.monitor.watchers(&n.presentity).collect()
+                            None
                         }
-                        Recipients::Only(v) => v.clone(),
+                        Recipients::Only(v) => Some(v),
                     };
-                    let only = matches!(n.recipients, Recipients::Only(_));
+                    // Field by field, so the monitor's watcher set is walked in place while
+                    // sessions and connections change: no list of a million watchers is built.
+                    let (sessions, conns, ready, events, external) = (&mut self.sessions, &mut self.conns, &mut self.ready, &mut self.events, &self.external);
+                    let targets: Box<dyn Iterator<Item = WatcherId>> = match only {
+                        None => Box::new(self.monitor.watchers(&n.presentity)),
+                        Some(v) => Box::new(v.iter().copied()),
+                    };
                     for w in targets {
-                        if !self.external.is_empty() && self.external.contains(&w) {
-                            self.events.push_back(BrokerEvent::Presence { watcher: w, doc: n.doc.clone() });
+                        if !external.is_empty() && external.contains(&w) {
+                            events.push_back(BrokerEvent::Presence { watcher: w, doc: n.doc.clone() });
                             continue;
                         }
-                        let Some(id) = self.sessions.by_watcher(w) else { continue };
-                        let s = self.sessions.at_mut(id);
+                        let Some(id) = sessions.by_watcher(w) else { continue };
+                        let s = sessions.at_mut(id);
                         let Some(watch) = s.watch_mut(&n.presentity) else { continue };
-                        watch.due = if only { Due::Doc(frame.clone(), n.doc.version) } else { Due::Latest };
-                        if let Some(c) = s.conn {
-                            self.mark_ready(c);
+                        watch.due = if only.is_some() { Due::Doc(frame.clone(), n.doc.version) } else { Due::Latest };
+                        if let Some(c) = s.conn.and_then(|c| conns.get_mut(&c).map(|cc| (c, cc))) {
+                            if !c.1.queued {
+                                c.1.queued = true;
+                                ready.push_back(c.0);
+                            }
                         }
                     }
                 }

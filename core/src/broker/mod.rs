@@ -154,6 +154,71 @@ enum Timer {
     Callback(InteractionId),
 }
 
+/// Connections in reused slots. A connection id is its slot and the slot's generation, so the hot
+/// paths reach a connection by indexing, and an id kept after its connection closed names nothing.
+#[derive(Debug, Default)]
+struct Conns {
+    slots: Vec<(u32, Option<Conn>)>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl Conns {
+    fn slot(id: ConnId) -> (usize, u32) {
+        ((id & 0xffff_ffff) as usize, (id >> 32) as u32)
+    }
+
+    fn get(&self, id: &ConnId) -> Option<&Conn> {
+        let (i, g) = Self::slot(*id);
+        self.slots.get(i).filter(|s| s.0 == g)?.1.as_ref()
+    }
+
+    fn get_mut(&mut self, id: &ConnId) -> Option<&mut Conn> {
+        let (i, g) = Self::slot(*id);
+        self.slots.get_mut(i).filter(|s| s.0 == g)?.1.as_mut()
+    }
+
+    fn contains_key(&self, id: &ConnId) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds a connection; its id (never 0, never one given before).
+    fn insert(&mut self, c: Conn) -> ConnId {
+        self.len += 1;
+        match self.free.pop() {
+            Some(i) => {
+                let s = &mut self.slots[i as usize];
+                s.0 += 1;
+                s.1 = Some(c);
+                ((s.0 as u64) << 32) | i as u64
+            }
+            None => {
+                self.slots.push((1, Some(c)));
+                (1u64 << 32) | (self.slots.len() - 1) as u64
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &ConnId) -> Option<Conn> {
+        let (i, g) = Self::slot(*id);
+        let c = self.slots.get_mut(i).filter(|s| s.0 == g)?.1.take()?;
+        self.len -= 1;
+        self.free.push(i as u32);
+        Some(c)
+    }
+}
+
+impl std::ops::Index<&ConnId> for Conns {
+    type Output = Conn;
+    fn index(&self, id: &ConnId) -> &Conn {
+        self.get(id).expect("connection ids held by the broker are open")
+    }
+}
+
 #[derive(Debug)]
 struct Conn {
     session: Option<SessionId>,
@@ -215,8 +280,7 @@ pub struct Broker {
     store: Box<dyn DataStore>,
     center: Box<dyn CenterAdapter>,
     monitor: StatusMonitor,
-    conns: FastMap<ConnId, Conn>,
-    next_conn: ConnId,
+    conns: Conns,
     ready: VecDeque<ConnId>,
     sessions: Sessions,
     /// Invitation expiries and offer time-outs by when they are due.
@@ -291,8 +355,7 @@ impl Broker {
             store,
             center,
             monitor,
-            conns: FastMap::default(),
-            next_conn: 1,
+            conns: Conns::default(),
             ready: VecDeque::new(),
             sessions: Sessions::default(),
             detached: BTreeSet::new(),
