@@ -151,6 +151,10 @@ impl Default for ServerConfig {
     }
 }
 
+/// Frames one socket's writer takes from its queue for a single write.
+const WRITE_BATCH: usize = 64;
+
+/// What the broker task sends a connection's writer.
 pub(crate) enum Out {
     Frame(bytes::Bytes),
     Close,
@@ -833,26 +837,49 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let mut writer = {
         let (q, tx, stall) = (q.clone(), tx.clone(), cfg.stall_timeout);
         tokio::spawn(async move {
+            // Everything already queued goes in one write: a fan-out tick that owes a socket several
+            // frames costs one send, not one per frame.
+            let mut batch: Vec<Out> = Vec::with_capacity(1);
             while let Some(o) = out_rx.recv().await {
-                match o {
-                    Out::Frame(f) => {
-                        let len = f.len();
+                batch.push(o);
+                while batch.len() < WRITE_BATCH {
+                    match out_rx.try_recv() {
+                        Ok(o) => batch.push(o),
+                        Err(_) => break,
+                    }
+                }
+                let (mut len, mut close) = (0, false);
+                // A peer that takes no bytes for this long is dropped.
+                let sent = tokio::time::timeout(stall, async {
+                    for o in batch.drain(..) {
+                        let Out::Frame(f) = o else {
+                            close = true;
+                            break;
+                        };
+                        len += f.len();
                         // The broker's frames are JSON; shared, so a status change is not copied per socket.
                         let m = match tokio_tungstenite::tungstenite::Utf8Bytes::try_from(f.clone()) {
                             Ok(s) => Message::Text(s),
                             Err(_) => Message::Binary(f),
                         };
-                        // A peer that takes no bytes for this long is dropped.
-                        let sent = tokio::time::timeout(stall, sink.send(m)).await;
-                        let left = q.bytes.fetch_sub(len, Ordering::SeqCst).saturating_sub(len);
-                        if left <= q.low && q.paused.swap(false, Ordering::SeqCst) {
-                            let _ = tx.send(Input::Writable(conn));
-                        }
-                        if !matches!(sent, Ok(Ok(()))) {
-                            return false;
-                        }
+                        sink.feed(m).await?;
                     }
-                    Out::Close => break,
+                    sink.flush().await
+                })
+                .await;
+                batch.clear();
+                if batch.capacity() > WRITE_BATCH {
+                    batch = Vec::with_capacity(1);
+                }
+                let left = q.bytes.fetch_sub(len, Ordering::SeqCst).saturating_sub(len);
+                if left <= q.low && q.paused.swap(false, Ordering::SeqCst) {
+                    let _ = tx.send(Input::Writable(conn));
+                }
+                if !matches!(sent, Ok(Ok(()))) {
+                    return false;
+                }
+                if close {
+                    break;
                 }
             }
             let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
