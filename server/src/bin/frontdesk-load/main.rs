@@ -21,6 +21,9 @@ use futures::StreamExt;
 use measure::{send, Counters, Figures, Run, Ws, PHASE};
 use std::time::{Duration, Instant};
 
+/// Logins timed one by one on an idle XMPP server: the median of several, as the machine is shared.
+const LOGIN_PROBES: usize = 9;
+
 /// The agent every XMPP subscriber of frontdesk watches.
 pub const FRONTDESK_AGENT: &str = "agent-ann@frontdesk.local";
 
@@ -58,7 +61,7 @@ struct Args {
     /// its idle RSS divided by the connections.
     ///
     /// XMPP, over TCP with STARTTLS and SASL PLAIN for both (the load generator waits for each answer,
-    /// 64 logins in flight): first one login on the idle server (median of 5), then --clients
+    /// 64 logins in flight): first one login on the idle server (median of 9), then --clients
     /// subscribers each send initial presence and a subscription request to one agent and are ready at
     /// its first presence; the agent's presence alternates dnd and available --flips times; then XEP-0199
     /// pings in rounds. Prosody (Debian's package, installed with apt-get if absent) runs from a
@@ -316,7 +319,7 @@ async fn xmpp_tcp(a: &Args) -> Run<Figures> {
     use frontdesk_core::status::AgentState::{Available, Busy};
     let fd = Frontdesk::start(a, true).await?;
     let peer = std::sync::Arc::new(fd.xmpp_peer(&a.secret));
-    let login_ms = xmpp::login_latency(&peer, 5).await?;
+    let login_ms = xmpp::login_latency(&peer, LOGIN_PROBES).await?;
     let mut agent = agent_console(&fd.base, &a.secret, frontdesk_core::Medium::Voice).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let c = Counters::default();
@@ -332,7 +335,7 @@ async fn xmpp_prosody(a: &Args) -> Run<Figures> {
     let p = prosody::start(a.clients, free_port()).await?;
     let idle = measure::rss_kib(p.child.pid());
     let peer = std::sync::Arc::new(p.peer());
-    let login_ms = xmpp::login_latency(&peer, 5).await?;
+    let login_ms = xmpp::login_latency(&peer, LOGIN_PROBES).await?;
     let mut agent = xmpp::agent_client(&peer, "agent").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let c = Counters::default();

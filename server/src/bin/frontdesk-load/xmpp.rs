@@ -199,6 +199,8 @@ async fn login(peer: &Peer, tls: &tokio_rustls::TlsConnector, user: &str) -> Run
 /// One login on the idle server, `n` times in turn; the median, ms.
 pub async fn login_latency(peer: &Peer, n: usize) -> Run<f64> {
     let tls = tls_connector();
+    // The previous server's sockets are still being torn down by the kernel.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut ms = vec![];
     for i in 0..n {
         let t = Instant::now();
