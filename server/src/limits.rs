@@ -499,4 +499,18 @@ mod tests {
         reg.shed_oldest(1);
         assert_eq!(tokio::time::timeout(Duration::from_secs(1), waiting).await.unwrap().unwrap(), Err(Shed));
     }
+
+    /// Timing Nagle's stall in a test would be flaky on a shared machine; the option itself is not.
+    #[tokio::test]
+    async fn every_accepted_socket_has_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let accepting = tokio::spawn(accept_loop(listener, "test", AddrCap::new(100), UnauthRegistry::new(), move |stream, _, _| {
+            let _ = tx.send(stream.nodelay().unwrap());
+        }));
+        let _client = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap(), Some(true));
+        accepting.abort();
+    }
 }
