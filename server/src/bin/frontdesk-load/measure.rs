@@ -163,7 +163,18 @@ pub async fn report_connect(ready: &AtomicU64, n: usize, t0: Instant, server: Op
 /// Makes `flips` status changes, each once the previous one reached every watcher (so nothing is
 /// coalesced away), and prints notifications per second.
 pub async fn fan_out(c: &Counters, clients: usize, flips: usize, mut flip: impl AsyncFnMut(usize) -> Run<()>) -> Run<f64> {
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The agent's own login changed the status too: its notifications still on their way would
+    // otherwise count towards the first flip.
+    let until = Instant::now() + PHASE;
+    let mut last = Counters::get(&c.frames);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = Counters::get(&c.frames);
+        if now == last || Instant::now() > until {
+            break;
+        }
+        last = now;
+    }
     let (before, bytes_before) = (Counters::get(&c.frames), Counters::get(&c.bytes));
     let t1 = Instant::now();
     for k in 0..flips {
