@@ -321,31 +321,30 @@ async fn xmpp_tcp(a: &Args) -> Run<Figures> {
     let peer = std::sync::Arc::new(fd.xmpp_peer(&a.secret));
     let login_ms = xmpp::login_latency(&peer, LOGIN_PROBES).await?;
     let mut agent = agent_console(&fd.base, &a.secret, frontdesk_core::Medium::Voice).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let c = Counters::default();
-    let (mut f, mut outs) = xmpp::subscribe_tcp(peer, a.clients, fd.server(), &c).await?;
-    f.login_ms = Some(login_ms);
-    f.fan_out = measure::fan_out(&c, a.clients, a.flips, async |k| set_state(&mut agent, k, Busy, Available).await).await?;
-    f.requests = Some(xmpp::pings(&mut outs, &c, a.seconds, "frontdesk.local").await?);
-    Ok(f)
+    xmpp_load(a, peer, fd.server(), login_ms, async |k| set_state(&mut agent, k, Busy, Available).await).await
 }
 
 /// The same XMPP load on Prosody, its agent's presence alternating dnd and available.
 async fn xmpp_prosody(a: &Args) -> Run<Figures> {
+    use xmpp::Say;
     let p = prosody::start(a.clients, free_port()).await?;
     let idle = measure::rss_kib(p.child.pid());
     let peer = std::sync::Arc::new(p.peer());
     let login_ms = xmpp::login_latency(&peer, LOGIN_PROBES).await?;
     let mut agent = xmpp::agent_client(&peer, "agent").await?;
+    let show = |k: usize| if k % 2 == 0 { "<presence><show>dnd</show></presence>" } else { "<presence/>" };
+    xmpp_load(a, peer, Some((p.child.pid(), idle)), login_ms, async |k| agent.say("agent presence", show(k).into()).await).await
+}
+
+/// Subscribers over TCP, the agent's presence flipping, then pings: what both XMPP servers get once
+/// their presence source is logged in.
+async fn xmpp_load(a: &Args, peer: std::sync::Arc<xmpp::Peer>, server: Option<(u32, u64)>, login_ms: f64, flip: impl AsyncFnMut(usize) -> Run<()>) -> Run<Figures> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let c = Counters::default();
-    let (mut f, mut outs) = xmpp::subscribe_tcp(peer, a.clients, Some((p.child.pid(), idle)), &c).await?;
+    let domain = peer.domain.clone();
+    let (mut f, mut outs) = xmpp::subscribe_tcp(peer, a.clients, server, &c).await?;
     f.login_ms = Some(login_ms);
-    f.fan_out = measure::fan_out(&c, a.clients, a.flips, async |k| {
-        use xmpp::Say;
-        agent.say("agent presence", if k % 2 == 0 { "<presence><show>dnd</show></presence>".into() } else { "<presence/>".into() }).await
-    })
-    .await?;
-    f.requests = Some(xmpp::pings(&mut outs, &c, a.seconds, prosody::DOMAIN).await?);
+    f.fan_out = measure::fan_out(&c, a.clients, a.flips, flip).await?;
+    f.requests = Some(xmpp::pings(&mut outs, &c, a.seconds, &domain).await?);
     Ok(f)
 }
