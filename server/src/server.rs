@@ -374,9 +374,6 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         let xctx = xctx.clone();
         let mut next_conn = 0u64;
         accepts.push(tokio::spawn(accept_loop(listener, "main", unauth, pending.clone(), move |stream, peer, slot| {
-            // Frames are small and often come in bursts (a sync is several): without this, Nagle's
-            // algorithm holds the second one until the peer's delayed ACK, about 40 ms later.
-            let _ = stream.set_nodelay(true);
             next_conn += 1;
             let (tx, shared, xctx, n) = (tx.clone(), shared.clone(), xctx.clone(), next_conn);
             tokio::spawn(async move {

@@ -1,0 +1,224 @@
+//! The measurements every peer gets, whatever its protocol: connect, memory, fan-out and round trips,
+//! each wait bounded so a lost message fails the run instead of hanging it.
+
+use futures::{SinkExt, StreamExt};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long one connect, send or expected answer may take before the run fails.
+pub const STEP: Duration = Duration::from_secs(30);
+
+/// How long a whole phase (all connects, one flip reaching everyone) may take.
+pub const PHASE: Duration = Duration::from_secs(300);
+
+/// A run's outcome: figures, or what went missing.
+pub type Run<T> = Result<T, String>;
+
+/// What one peer measured; a row of the comparison table each.
+#[derive(Clone, Debug, Default)]
+pub struct Figures {
+    /// Every connection connected, authenticated and watching (or subscribed).
+    pub connect: Duration,
+    /// Server RSS growth over its idle RSS per connection, KiB; `None` when the server is not ours.
+    pub kib_per_conn: Option<f64>,
+    /// Status notifications (or presence pushes) delivered per second.
+    pub fan_out: f64,
+    /// Request round trips per second; `None` where the peer has no request measured.
+    pub requests: Option<f64>,
+    /// One login on the idle server, median of a few, milliseconds (XMPP only).
+    pub login_ms: Option<f64>,
+}
+
+/// Fails with `what` if `fut` does not finish within `limit`.
+pub async fn within<T>(what: impl std::fmt::Display, limit: Duration, fut: impl Future<Output = T>) -> Run<T> {
+    tokio::time::timeout(limit, fut).await.map_err(|_| format!("{what}: nothing within {} s (a lost message?)", limit.as_secs()))
+}
+
+/// Polls `count` until it reaches `target`; fails with a count of what arrived after `limit`.
+pub async fn wait_for(what: &str, count: &AtomicU64, target: u64, limit: Duration) -> Run<()> {
+    let until = Instant::now() + limit;
+    loop {
+        let n = count.load(Ordering::Relaxed);
+        if n >= target {
+            return Ok(());
+        }
+        if Instant::now() >= until {
+            return Err(format!("{what}: {n} of {target} arrived within {} s (a lost message?)", limit.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Resident memory of a process, KiB (0 if it is gone).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Waits until something listens on a loopback port (a child server starting).
+pub async fn listening(what: &str, port: u16) -> Run<()> {
+    within(format!("{what} listening on 127.0.0.1:{port}"), STEP, async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+/// A WebSocket client connection, as every WebSocket mode opens it.
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket, bounded by [`STEP`].
+pub async fn connect_ws<R: tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin>(what: &str, req: R) -> Run<Ws> {
+    within(what, STEP, tokio_tungstenite::connect_async(req)).await?.map(|(ws, _)| ws).map_err(|e| format!("{what}: {e}"))
+}
+
+/// Sends one text frame, bounded by [`STEP`] (a server that stops reading would block it).
+pub async fn send<S>(what: &str, tx: &mut S, text: impl Into<String>) -> Run<()>
+where
+    S: futures::Sink<Message> + Unpin,
+    S::Error: std::fmt::Display,
+{
+    within(what, STEP, tx.send(Message::text(text.into()))).await?.map_err(|e| format!("{what}: {e}"))
+}
+
+/// Reads text frames until one satisfies `done`, bounded by [`STEP`].
+pub async fn expect_text<S>(what: &str, rx: &mut S, done: impl Fn(&str) -> bool) -> Run<String>
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    within(what, STEP, async {
+        while let Some(m) = rx.next().await {
+            match m {
+                Ok(Message::Text(t)) if done(t.as_str()) => return Ok(t.as_str().to_owned()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("{what}: {e}")),
+            }
+        }
+        Err(format!("{what}: the server closed the connection"))
+    })
+    .await?
+}
+
+/// What the readers of all connections have seen.
+#[derive(Default, Clone)]
+pub struct Counters {
+    /// Status notifications (or presence pushes) received.
+    pub frames: Arc<AtomicU64>,
+    /// Their bytes.
+    pub bytes: Arc<AtomicU64>,
+    /// Answers to requests received.
+    pub answers: Arc<AtomicU64>,
+}
+
+impl Counters {
+    /// One counter's value now.
+    pub fn get(n: &AtomicU64) -> u64 {
+        n.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts the status frames and answers one connection receives.
+pub fn spawn_reader<S>(mut rx: S, c: &Counters, status: &'static str, answer: &'static str)
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin + Send + 'static,
+{
+    let c = c.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = rx.next().await {
+            if let Message::Text(t) = m {
+                if t.as_str().starts_with(status) {
+                    c.bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
+                    c.frames.fetch_add(1, Ordering::Relaxed);
+                } else if t.as_str().starts_with(answer) {
+                    c.answers.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+}
+
+/// Waits until `ready` counts every connection, then prints the connect rate and memory per
+/// connection (the server settled for half a second first).
+pub async fn report_connect(ready: &AtomicU64, n: usize, t0: Instant, server: Option<(u32, u64)>, what: &str, how: &str) -> Run<Figures> {
+    wait_for(&format!("{what}: {how}"), ready, n as u64, PHASE).await?;
+    let connect = t0.elapsed();
+    println!("{what}: {n} {how} in {:.2} s ({:.0}/s)", connect.as_secs_f64(), n as f64 / connect.as_secs_f64());
+    let mut f = Figures { connect, ..Figures::default() };
+    if let Some((pid, idle)) = server {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let loaded = rss_kib(pid);
+        let per = loaded.saturating_sub(idle) as f64 / n as f64;
+        println!("server memory: {} MiB idle, {} MiB loaded → {per:.1} KiB per connection", idle / 1024, loaded / 1024);
+        f.kib_per_conn = Some(per);
+    }
+    Ok(f)
+}
+
+/// Makes `flips` status changes, each once the previous one reached every watcher (so nothing is
+/// coalesced away), and prints notifications per second.
+pub async fn fan_out(c: &Counters, clients: usize, flips: usize, mut flip: impl AsyncFnMut(usize) -> Run<()>) -> Run<f64> {
+    // The agent's own login changed the status too: its notifications still on their way would
+    // otherwise count towards the first flip.
+    let until = Instant::now() + PHASE;
+    let mut last = Counters::get(&c.frames);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = Counters::get(&c.frames);
+        if now == last || Instant::now() > until {
+            break;
+        }
+        last = now;
+    }
+    let (before, bytes_before) = (Counters::get(&c.frames), Counters::get(&c.bytes));
+    let t1 = Instant::now();
+    for k in 0..flips {
+        flip(k).await?;
+        let target = before + (k as u64 + 1) * clients as u64;
+        wait_for(&format!("fan-out, change {} of {flips}", k + 1), &c.frames, target, PHASE).await?;
+    }
+    let fan = Counters::get(&c.frames) - before;
+    let fan_t = t1.elapsed();
+    let rate = fan as f64 / fan_t.as_secs_f64();
+    // XMPP readers count stanzas in a byte stream, not frames: they have no size to tell.
+    let size = match (Counters::get(&c.bytes) - bytes_before) / fan.max(1) {
+        0 => String::new(),
+        b => format!(", {b} bytes each"),
+    };
+    println!(
+        "fan-out: {fan} notifications in {:.2} s → {rate:.0} notifications/s ({flips} changes to {clients} watchers, {:.1} ms per change to all{size})",
+        fan_t.as_secs_f64(),
+        fan_t.as_secs_f64() * 1000.0 / flips as f64,
+    );
+    Ok(rate)
+}
+
+/// Every connection sends a request as soon as all answers to the previous round are back, for
+/// `seconds`; prints answers per second.
+pub async fn round_trips<S>(senders: &mut [S], c: &Counters, seconds: u64, what: &str, req: impl Fn(u64) -> String) -> Run<f64>
+where
+    S: futures::Sink<Message> + Unpin,
+    S::Error: std::fmt::Display,
+{
+    let start = Counters::get(&c.answers);
+    let t2 = Instant::now();
+    let deadline = t2 + Duration::from_secs(seconds);
+    let mut id = 2u64;
+    while Instant::now() < deadline {
+        for tx in senders.iter_mut() {
+            send(what, tx, req(id)).await?;
+        }
+        id += 1;
+        let target = start + (id - 2) * senders.len() as u64;
+        wait_for(&format!("{what}, round {}", id - 2), &c.answers, target, PHASE).await?;
+    }
+    let n = Counters::get(&c.answers) - start;
+    let rate = n as f64 / t2.elapsed().as_secs_f64();
+    println!("{what}: {n} answered in {:.2} s → {rate:.0} requests/s", t2.elapsed().as_secs_f64());
+    Ok(rate)
+}
