@@ -213,6 +213,9 @@ impl AgentView {
     }
 
     fn note_read(&mut self, interaction: &InteractionId, seq: u64) {
+        if seq == 0 {
+            return;
+        }
         let r = self.read.entry(interaction.clone()).or_default();
         *r = (*r).max(seq);
     }

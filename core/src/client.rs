@@ -122,6 +122,9 @@ impl ClientView {
     }
 
     fn note_read(&mut self, interaction: &InteractionId, seq: u64) {
+        if seq == 0 {
+            return;
+        }
         let r = self.read.entry(interaction.clone()).or_default();
         *r = (*r).max(seq);
     }
