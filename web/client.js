@@ -28,7 +28,7 @@ function emptyView() {
   const profile = { demographics: { name: null, languages: [], country: null, birth_year: null }, capabilities: [], agenda: [], interests: { products: [], topics: [] }, revision: 0 };
   return {
     client: null, profile, stored: profile,
-    orders: {}, products: [], history: [], center: null, presence: {}, invitations: {}, interactions: {}, chats: {}, delivered: [], alerts: [],
+    orders: {}, products: [], history: [], center: null, presence: {}, invitations: {}, interactions: {}, chats: {}, delivered: [], read: {}, typing: {}, alerts: [],
   };
 }
 
@@ -91,8 +91,14 @@ function applyEvent(v, { ev, data }) {
     case 'chat_delivered':
       if (!v.delivered.some(([i, s]) => i === data.interaction && s === data.seq)) v.delivered.push([data.interaction, data.seq]);
       break;
+    case 'chat_read': markRead(v, data.interaction, data.seq); break;
   }
 }
+
+// The other side's read mark only rises (a replay or an older answer never lowers it).
+const markRead = (v, i, s) => { if (s > (v.read[i] ?? 0)) v.read[i] = s; };
+// How long a typing notice holds without a refresh, and how often one is repeated (core/src/typing.rs).
+const TYPING_TTL = 6000, TYPING_REFRESH = 2000;
 
 function applyResponse(v, req, { kind, value }) {
   switch (kind) {
@@ -123,6 +129,7 @@ function applyResponse(v, req, { kind, value }) {
 }
 
 function mergeLive(v, { interaction: li, transcript }) {
+  markRead(v, li.id, li[v.agent === undefined ? 'agent_read' : 'client_read']);
   const old = v.interactions[li.id];
   if (!old || progress(old) <= progress(li)) v.interactions[li.id] = li;
   transcript.forEach((m) => addChat(v, m));
@@ -137,6 +144,8 @@ class Party {
     this._listeners = new Map();
     this._promises = new Map();
     this._meta = new Map();
+    this._typed = {};
+    this._timers = {};
     // Math.random is enough: the instance only has to differ between installations of one party.
     const instance = options.instance ?? Math.floor(Math.random() * 9e15);
     this._s = new Session(url, String(token), instance, saved ? JSON.stringify(saved.session) : undefined, (k, a, b) => this._on(k, a, b));
@@ -166,6 +175,31 @@ class Party {
     const l = this._listeners.get(kind);
     const i = l ? l.indexOf(listener) : -1;
     if (i >= 0) l.splice(i, 1);
+  }
+
+  /** Marks the other side's messages read up to `seq` (while the chat is visible); a lower mark changes nothing. */
+  markRead(interaction, seq) { return this._call({ op: 'mark_read', interaction, seq }); }
+
+  /** Says this side is typing (`on`) or stopped; call it on every keystroke: a notice goes out at most
+   *  every 2 s, never queued while offline. Returns whether one went out; throws `not_found` for an
+   *  interaction that is not connected here. The other side's come as `typing` events. */
+  sendTyping(interaction, on = true) {
+    if (this._view.interactions[interaction]?.state !== 'connected') throw fail('not_found', `no connected interaction ${interaction}`);
+    const t = this._typed[interaction], now = Date.now();
+    if (t ? t[0] === on && (!on || now < t[1] + TYPING_REFRESH) : !on) return false;
+    this._typed[interaction] = [on, now];
+    return this._s.sendSoft(JSON.stringify({ t: 'typing', typing: { interaction, on } }));
+  }
+
+  // The other side's notice: shown until it says stopped or TYPING_TTL passes without a refresh.
+  _typing(t, out) {
+    const v = this._view, i = t.interaction;
+    if (!v.interactions[i]) return;
+    clearTimeout(this._timers[i]);
+    if (t.on) this._timers[i] = setTimeout(() => this._on('typing', JSON.stringify({ interaction: i, on: false })), TYPING_TTL);
+    if (!!v.typing[i] === t.on) return;
+    t.on ? v.typing[i] = true : delete v.typing[i];
+    out.push(['typing', t]);
   }
 
   /** Sends any protocol request (`{op: "get_profile"}` …); resolves with the answer's value. */
@@ -226,6 +260,7 @@ class Party {
         break;
       }
       case 'error': out.push(['error', failure(JSON.parse(a))]); break;
+      case 'typing': this._typing(JSON.parse(a), out); break;
       default: this._other(kind, a, out);
     }
     this._after(out);
@@ -437,7 +472,7 @@ export class Client extends Party {
 }
 
 function emptySeat() {
-  return { agent: null, name: null, state: null, center: null, offers: {}, interactions: {}, chats: {}, delivered: [], invitations: {}, profiles: {}, mailFailed: [] };
+  return { agent: null, name: null, state: null, center: null, offers: {}, interactions: {}, chats: {}, delivered: [], read: {}, typing: {}, invitations: {}, profiles: {}, mailFailed: [] };
 }
 
 /** An agent's console: the same reliable session as a client (`/agent` is appended to `server`), a
@@ -558,6 +593,7 @@ export class Agent extends Party {
       case 'chat_delivered':
         if (!v.delivered.some(([i, s]) => i === data.interaction && s === data.seq)) v.delivered.push([data.interaction, data.seq]);
         break;
+      case 'chat_read': markRead(v, data.interaction, data.seq); break;
       // A reply on an email interaction that could not be mailed: shown beside the message.
       case 'mail_failed':
         if (!v.mailFailed.some((f) => f.interaction === data.interaction && f.seq === data.seq)) v.mailFailed.push(data);

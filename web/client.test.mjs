@@ -367,3 +367,42 @@ test('the nodes of a cluster: a socket that never opens moves the next attempt t
   assert.equal(ws().url, 'ws://b.test:2/client');
   c.close();
 });
+
+test('typing notices go out throttled and unqueued, the other side\'s expire; read marks only rise', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const { c } = connected();
+  const live = requests().find((r) => r.req.op === 'get_live');
+  answer(live, { kind: 'live', value: [{ interaction: li('ix', 'connected', { agent_read: 1 }), transcript: [msg('ix', 1, 'client', 'hi'), msg('ix', 2, 'agent', 'hello')] }] });
+  assert.equal(c.view().read.ix, 1, 'the read mark of get_live');
+  const typing = () => ws().sent.filter((f) => f.t === 'typing');
+  assert.equal(c.sendTyping('ix'), true);
+  assert.deepEqual(typing(), [{ t: 'typing', typing: { interaction: 'ix', on: true } }]);
+  assert.equal(c.sendTyping('ix'), false, 'a keystroke within 2 s sends nothing');
+  t.mock.timers.tick(2000);
+  assert.equal(c.sendTyping('ix'), true, 'refreshed after 2 s');
+  assert.equal(c.sendTyping('ix', false), true);
+  assert.equal(typing().length, 3);
+  assert.throws(() => c.sendTyping('not-mine'), (e) => e.code === 'not_found');
+  assert.ok(!requests().some((r) => r.req.op === 'typing'), 'never a request');
+  const seen = [];
+  c.on('typing', (d) => seen.push(d.on));
+  recv({ t: 'typing', typing: { interaction: 'ix', on: true } });
+  recv({ t: 'typing', typing: { interaction: 'other', on: true } });
+  assert.deepEqual(c.view().typing, { ix: true });
+  t.mock.timers.tick(5000);
+  recv({ t: 'typing', typing: { interaction: 'ix', on: true } });
+  t.mock.timers.tick(5999);
+  assert.deepEqual(c.view().typing, { ix: true }, 'a refresh holds it');
+  t.mock.timers.tick(1);
+  assert.deepEqual(c.view().typing, {}, 'expired without a refresh');
+  assert.deepEqual(seen, [true, false]);
+  recv({ t: 'event', seq: 1, event: { ev: 'chat_read', data: { interaction: 'ix', seq: 2 } } });
+  recv({ t: 'event', seq: 2, event: { ev: 'chat_read', data: { interaction: 'ix', seq: 1 } } });
+  assert.equal(c.view().read.ix, 2, 'a lower mark does not lower it');
+  c.markRead('ix', 2);
+  assert.deepEqual(requests().at(-1).req, { op: 'mark_read', interaction: 'ix', seq: 2 });
+  // Offline: dropped, not queued for later.
+  ws().onclose({ code: 1006 });
+  t.mock.timers.tick(3000);
+  assert.equal(c.sendTyping('ix'), false);
+});

@@ -96,6 +96,21 @@ try {
   step('chat went both ways');
   await shot(client, '3-client-chat');
   await shot(agent, '3-agent-chat');
+
+  // 4b. Typing both ways (soft notices, shown in polite live regions) and read receipts both ways: each
+  // side has the other's messages on a visible page, so each shows "Read" under its own last one.
+  await w.locator('#say-in').pressSequentially('is it');
+  await agent.locator('[data-testid=agent-typing]', { hasText: 'alice is typing' }).waitFor({ timeout: 10_000 });
+  await agentInput.pressSequentially('x');
+  await w.locator('[data-testid=typing]', { hasText: 'is typing…' }).waitFor({ timeout: 10_000 });
+  if ((await w.locator('#typing').getAttribute('aria-live')) !== 'polite') throw new Error('the typing line is not a polite live region');
+  await agentInput.fill('');
+  await w.locator('#say-in').fill('');
+  await w.locator('[data-testid=typing]', { hasText: 'is typing' }).waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
+  if (await w.locator('#typing').textContent()) throw new Error('"is typing" stayed after the agent stopped');
+  await w.locator('[data-testid=msg]', { hasText: 'Hello from alice' }).locator('[data-testid=read]').waitFor({ timeout: 10_000 });
+  await agent.locator('[data-testid=agent-msg]', { hasText: 'Hi alice, Ann here' }).locator('[data-testid=agent-read]').waitFor({ timeout: 10_000 });
+  step('typing shown both ways and cleared on stop; "Read" shown on both sides');
   const once = async (p, sel, t) => {
     const n = await p.locator(sel, { hasText: t }).count();
     if (n !== 1) throw new Error(`"${t}" shown ${n} times`);

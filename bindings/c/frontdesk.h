@@ -388,9 +388,9 @@ uint64_t fd_now_ms(void);
  * seat after every connect; requests made before the session is up wait and go out after that
  * log-in, once. Events (`fd_agent_wait_event`, `fd_agent_poll_event`) are JSON objects with a
  * `"type"`: `connected {resumed}`, `seated {seat}`, `completed {id, result: {"ok":..}|{"err":..}}`,
- * `pushed {event: {"ev":"offered"|"connected"|"chat"|"chat_delivered"|..,"data":..}}`,
+ * `pushed {event: {"ev":"offered"|"connected"|"chat"|"chat_delivered"|"chat_read"|..,"data":..}}`,
  * `disconnected {retry_at}` (after a `transport_error {url, message}`), `rejected {error}`,
- * `protocol_error {error}`.
+ * `protocol_error {error}`, `typing {interaction, on}` (the client's typing notices, not sequenced).
  *
  * `FD_ERR_INVALID_ARGUMENT` for a malformed URL, an empty name or bad media JSON;
  * `FD_ERR_UNAVAILABLE` if the library was built without its `network` feature.
@@ -445,7 +445,8 @@ enum FdStatus fd_agent_poll_event(struct FdAgent *agent, char **out);
  * Writes the console's view as JSON to `*out`: `agent`, `name`, `role`, `media`, `state`, `offer`
  * (or null), `interactions` and `chats` (by interaction id; each transcript in sequence order, each
  * message once), `invitations` (by id), `delivered` (`[[interaction, seq], ..]`: our messages the
- * client's app received), `center`.
+ * client's app received), `read` (by interaction id: the client read our messages up to this seq),
+ * `center`.
  *
  * Ownership: free `*out` with `fd_string_free`.
  *
@@ -500,6 +501,32 @@ enum FdStatus fd_agent_send_chat(struct FdAgent *agent,
                                  const char *interaction,
                                  const char *text,
                                  uint64_t *id);
+
+/**
+ * Marks the client's messages read up to `seq` in an interaction the agent handles; the client
+ * gets `chat_read`. A mark at or below one already made changes nothing.
+ *
+ * # Safety
+ * `interaction` must be NULL or NUL-terminated; `id` NULL or writable.
+ */
+enum FdStatus fd_agent_mark_read(struct FdAgent *agent,
+                                 const char *interaction,
+                                 uint64_t seq,
+                                 uint64_t *id);
+
+/**
+ * Tells the client the agent is typing (`on`) or stopped; call it on every keystroke, a notice goes
+ * out at most every couple of seconds. Soft state: dropped while offline, never queued. `*sent` (if
+ * not NULL) says whether a notice went out; `FD_ERR_NOT_FOUND` for an interaction the console does
+ * not hold connected. The client's come as `{"type":"typing","interaction":..,"on":..}` events.
+ *
+ * # Safety
+ * `interaction` must be NULL or NUL-terminated; `sent` NULL or writable.
+ */
+enum FdStatus fd_agent_send_typing(struct FdAgent *agent,
+                                   const char *interaction,
+                                   bool on,
+                                   bool *sent);
 
 /**
  * Ends an interaction the agent handles.
@@ -1242,6 +1269,34 @@ enum FdStatus fd_client_send_chat(struct FdClient *client,
                                   const char *interaction,
                                   const char *text,
                                   uint64_t *id);
+
+/**
+ * Marks the agent's messages in an own interaction read up to `seq` (call it while the chat is on
+ * screen); the agent gets `chat_read`. A mark at or below one already made changes nothing.
+ *
+ * # Safety
+ * `interaction` must be NULL or NUL-terminated; `id` NULL or writable.
+ */
+enum FdStatus fd_client_mark_read(struct FdClient *client,
+                                  const char *interaction,
+                                  uint64_t seq,
+                                  uint64_t *id);
+
+/**
+ * Tells the agent the customer is typing (`on`) or stopped, in an own connected interaction; call
+ * it on every keystroke, a notice goes out at most every couple of seconds. Soft state: dropped
+ * while offline, never queued. `*sent` (if not NULL) says whether a notice went out;
+ * `FD_ERR_NOT_FOUND` for an interaction that is not connected and the client's. `now_ms` is the
+ * host's clock (a network client uses the wall clock). The agent's come as `typing` events.
+ *
+ * # Safety
+ * `interaction` must be NULL or NUL-terminated; `sent` NULL or writable.
+ */
+enum FdStatus fd_client_send_typing(struct FdClient *client,
+                                    uint64_t now_ms,
+                                    const char *interaction,
+                                    bool on,
+                                    bool *sent);
 
 /**
  * Registers this device for pushes while the app has no attached session (backgrounded):

@@ -35,7 +35,7 @@ const T = {
     needphone: 'Enter your phone number, with its country code (+44…)', needmail: 'Enter your email address', needtext: 'Write your message',
     queued: 'You are number {p} in line for {m} (about {w}).', conn: 'Connected with {a} by {m}.', anagent: 'an agent', theagent: 'the agent',
     mailwith: 'Your email “{t}” is with us. We answer here and by mail to {to}.', mailon: 'Your email “{t}” is with us — {a} is on it. We answer here and by mail to {to}.',
-    transcript: 'Chat transcript', message: 'Message', type: 'Type a message', send: 'Send', end: 'End', earlier: 'Earlier messages', delivered: 'delivered', sending: 'sending…',
+    transcript: 'Chat transcript', message: 'Message', type: 'Type a message', send: 'Send', end: 'End', earlier: 'Earlier messages', delivered: 'delivered', sending: 'sending…', typing: '{a} is typing…', read: 'Read',
     notify: 'Notify me of new messages', newfrom: 'New message from {a}',
     ended: 'Your {m} with {a} has ended.', download: 'Download transcript', close: 'Close', you: 'You',
     rate: 'How did we do?', stars: ['{n} star', '{n} stars'], comment: 'Anything to add? (optional)', sendrate: 'Send rating', thanks: 'Thank you for your rating.',
@@ -165,7 +165,7 @@ class FrontdeskWidget extends HTMLElement {
   disconnectedCallback() { this.stop(); }
   attributeChangedCallback(n, old, now) {
     if (old === now || !this.isConnected || !this.root.firstChild) return;
-    if (n === 'open') { this.layout(); if (this.isOpen) this.boot(); return; }
+    if (n === 'open') { this.layout(); if (this.isOpen) this.boot(); this.update(); return; }
     const on = !!this.client || this.isOpen;
     this.stop();
     this.render();
@@ -227,6 +227,7 @@ class FrontdeskWidget extends HTMLElement {
     this.problem = null;
     c.on('status', (s) => this.status(s));
     c.on('change', () => this.update());
+    document.addEventListener('visibilitychange', (this.vis ??= () => this.update()));
     c.on('connected', (e) => { this.problem = null; this.emit('connected', e); });
     c.on('disconnected', (e) => this.emit('disconnected', e));
     c.on('rejected', (e) => {
@@ -357,6 +358,7 @@ class FrontdeskWidget extends HTMLElement {
    <p class="err" id="call-err" role="alert"></p></div>
   <div id="chat" hidden>
    <div class="log" id="log" role="log" aria-live="polite" aria-label="${h('transcript')}" tabindex="0"></div>
+   <p class="muted" id="typing" aria-live="polite" data-testid="typing"></p>
    <form class="row" id="say"><input id="say-in" aria-label="${h('message')}" placeholder="${h('type')}" autocomplete="off"><button>${h('send')}</button><button type="button" class="ghost" id="end">${h('end')}</button></form>
    <button type="button" class="ghost" id="notify" hidden style="margin-top:6px">${h('notify')}</button>
    <p class="err" id="c-msg" role="alert"></p>
@@ -399,6 +401,7 @@ class FrontdeskWidget extends HTMLElement {
     $('.w').onkeydown = (e) => { if (e.key === 'Escape' && !this.inline) { e.stopPropagation(); this.toggle(false); } };
     $('#start').onsubmit = (e) => { e.preventDefault(); this.startLive(); };
     $('#say').onsubmit = (e) => { e.preventDefault(); this.say(); };
+    $('#say-in').oninput = (e) => this.typed(!!e.target.value);
     $('#log').onclick = (e) => { const b = e.target.dataset.before; const li = this.current || this.done?.li; if (b && li) this.client.getTranscript(li.id, { before: +b }).catch(this.shown('#c-msg')); };
     $('#end').onclick = () => this.current && this.client.endInteraction(this.current.id).catch(this.shown('#c-msg'));
     $('#live').onclick = (e) => e.target.closest('#cb-cancel') && this.current && this.client.endInteraction(this.current.id).catch(this.shown('#s-msg'));
@@ -519,14 +522,18 @@ class FrontdeskWidget extends HTMLElement {
     $('#notify').hidden = !live || !globalThis.Notification || Notification.permission === 'denied' || (Notification.permission === 'granted' && !!store(localStorage, 'frontdesk:notify'));
     this.callPanel(live);
     if (shown) {
-      const delivered = new Set(v.delivered.map(([i, s]) => `${i}/${s}`));
+      const delivered = new Set(v.delivered.map(([i, s]) => `${i}/${s}`)), rd = v.read[shown.id] || 0;
       const sending = v.pending.filter((p) => p.req.op === 'send_chat' && p.req.interaction === shown.id);
       const log = $('#log');
-      const msgs = v.chats[shown.id] || [];
-      log.innerHTML = (msgs[0]?.seq > 1 ? `<button class="ghost" data-before="${msgs[0].seq}" data-testid="earlier">${this.h('earlier')}</button>` : '') + msgs.map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${esc(m.text)}${m.from.kind === 'client' && delivered.has(`${shown.id}/${m.seq}`) ? ` <small aria-label="${this.h('delivered')}">✓</small>` : ''}</div>`).join('')
+      const msgs = v.chats[shown.id] || [], mine = msgs.filter((m) => m.from.kind === 'client' && m.seq <= rd).pop();
+      log.innerHTML = (msgs[0]?.seq > 1 ? `<button class="ghost" data-before="${msgs[0].seq}" data-testid="earlier">${this.h('earlier')}</button>` : '') + msgs.map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${esc(m.text)}${m.from.kind === 'client' && delivered.has(`${shown.id}/${m.seq}`) ? ` <small aria-label="${this.h('delivered')}">✓</small>` : ''}${m === mine ? `<br><small data-testid="read">${this.h('read')}</small>` : ''}</div>`).join('')
         + sending.map((p) => `<div class="msg me" data-testid="msg-pending">${esc(p.req.text)} <small>${this.h('sending')}</small></div>`).join('');
       log.scrollTop = log.scrollHeight;
+      // The agent's messages count as read only while the panel is open on a visible page.
+      const last = msgs.filter((m) => m.from.kind === 'agent').pop()?.seq;
+      if (live && last > (this.marked?.[live.id] ?? 0) && this.isOpen && !document.hidden) (this.marked ??= {})[live.id] = last, c.markRead(live.id, last).catch(() => {});
     }
+    $('#typing').textContent = live && v.typing[live.id] ? this.t('typing', { a: live.agent }) : '';
     if (focused && (!focused.isConnected || focused.closest('[hidden]'))) this.focusIn()?.focus();
     const prods = v.products;
     const opt = (sel, items, keep) => { const s = $(sel); const cur = s.value; s.innerHTML = keep + items.map(([id, n]) => `<option value="${esc(id)}">${esc(n)}</option>`).join(''); s.value = cur; };
@@ -740,12 +747,18 @@ class FrontdeskWidget extends HTMLElement {
       .then(() => { this.$('#m-text').value = ''; this.$('#s-topic').value = ''; }, this.shown('#s-msg'));
   }
 
+  // Throttled by the client; a chat that just ended refuses it, which the customer need not see.
+  typed(on) {
+    try { this.current && this.client.sendTyping(this.current.id, on); } catch { /* not connected */ }
+  }
+
   say() {
     const i = this.$('#say-in');
     if (!i.value.trim() || !this.current) return;
     this.$('#c-msg').textContent = '';
     this.client.sendChat(this.current.id, i.value).catch(this.shown('#c-msg'));
     i.value = '';
+    this.typed(false);
   }
 }
 

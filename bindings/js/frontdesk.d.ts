@@ -49,7 +49,7 @@ export interface Order { id: string; client: string; product: string; status: "p
 /** An invitation between an agent and the client. */
 export interface Invitation { id: string; direction: "agent_to_client" | "client_to_agent"; client: string; agent: string; agent_name: string; medium: Medium; message: string; created_at: number; expires_at: number; state: "pending" | "accepted" | "declined" | "expired" | "cancelled"; interaction: string | null; }
 /** A live interaction; `state` says whether it is queued, connected or ended. */
-export interface LiveInteraction { id: string; client: string; medium: Medium; queue: string | null; product: string | null; topic: string | null; agent: string | null; direction: "inbound" | "outbound"; state: "queued" | "connected" | "ended"; position?: number; estimated_hold_secs?: number | null; outcome?: string; created_at: number; connected_at: number | null; ended_at: number | null; client_address: string | null; callback?: Callback; }
+export interface LiveInteraction { id: string; client: string; medium: Medium; queue: string | null; product: string | null; topic: string | null; agent: string | null; direction: "inbound" | "outbound"; state: "queued" | "connected" | "ended"; position?: number; estimated_hold_secs?: number | null; outcome?: string; created_at: number; connected_at: number | null; ended_at: number | null; client_address: string | null; callback?: Callback; client_read?: number; agent_read?: number; }
 /** Why a callback's dial failed. */
 export type DialFailure = "busy" | "no_answer" | "rejected" | "unreachable" | "interrupted" | "cancelled";
 /** A callback's telephony state. */
@@ -97,6 +97,10 @@ export interface ClientView {
   chats: Record<string, ChatMessage[]>;
   /** Own chat messages the agent has received, as [interaction, seq]. */
   delivered: [string, number][];
+  /** The agent has read own messages up to this seq, by interaction id. */
+  read: Record<string, number>;
+  /** Interactions whose agent is typing now (soft state: cleared after 6 s without a refresh). */
+  typing: Record<string, true>;
   alerts: AlertFired[];
   /** App requests not yet answered ("sending"). */
   pending: { id: number; req: Request }[];
@@ -177,6 +181,13 @@ export class Client {
   iceServers(interaction: string): Promise<RTCIceServerLike[]>;
   /** Writes to the center by email; answered by mail and in the view. */
   sendEmail(subject: string, text: string, product?: string | null): Promise<LiveInteraction>;
+  /** Marks the other side's messages read up to `seq` (while the chat is visible); the other side gets `chat_read`. */
+  markRead(interaction: string, seq: number): Promise<null>;
+  /** Says this side is typing (`on`, default true) or stopped; call it on every keystroke: a notice goes
+   *  out at most every 2 s and never while offline. Returns whether one went out; throws a
+   *  `FrontdeskError` `not_found` for an interaction not connected here. The other side's arrive as
+   *  `typing` events (`{interaction, on}`), not sequenced. */
+  sendTyping(interaction: string, on?: boolean): boolean;
   /** Sends a chat message in an own interaction. */
   sendChat(interaction: string, text: string): Promise<ChatMessage>;
   /** Reads an interaction's transcript. */
@@ -219,6 +230,10 @@ export interface AgentView {
   chats: Record<string, ChatMessage[]>;
   /** Own chat messages the client has received, as [interaction, seq]. */
   delivered: [string, number][];
+  /** The client has read own messages up to this seq, by interaction id. */
+  read: Record<string, number>;
+  /** Interactions whose client is typing now (soft state: cleared after 6 s without a refresh). */
+  typing: Record<string, true>;
   invitations: Invitation[];
   /** Profiles of the clients served, by client id (null while being read). */
   profiles: Record<string, ClientProfile | null>;
@@ -242,7 +257,7 @@ export class Agent {
   setToken(token: string): void;
   /** Whether a session with the server is up. */
   readonly connected: boolean;
-  /** Adds a listener: `connected`, `disconnected`, `rejected`, `event`, `offered`, `offer_withdrawn`, `connected`, `ended`, `invitation_received`, `invitation_updated`, `chat`, `chat_delivered`, `completed`, `error`, `change`. */
+  /** Adds a listener: `connected`, `disconnected`, `rejected`, `event`, `offered`, `offer_withdrawn`, `connected`, `ended`, `invitation_received`, `invitation_updated`, `chat`, `chat_delivered`, `chat_read`, `typing`, `completed`, `error`, `change`. */
   on(kind: string, listener: (data: any) => void): void;
   /** Removes a listener added with `on`. */
   off(kind: string, listener: (data: any) => void): void;
@@ -270,6 +285,13 @@ export class Agent {
   accept(interaction: string): Promise<LiveInteraction>;
   /** Declines an offered interaction. */
   decline(interaction: string): Promise<null>;
+  /** Marks the other side's messages read up to `seq` (while the chat is visible); the other side gets `chat_read`. */
+  markRead(interaction: string, seq: number): Promise<null>;
+  /** Says this side is typing (`on`, default true) or stopped; call it on every keystroke: a notice goes
+   *  out at most every 2 s and never while offline. Returns whether one went out; throws a
+   *  `FrontdeskError` `not_found` for an interaction not connected here. The other side's arrive as
+   *  `typing` events (`{interaction, on}`), not sequenced. */
+  sendTyping(interaction: string, on?: boolean): boolean;
   /** Sends a chat message. */
   sendChat(interaction: string, text: string): Promise<ChatMessage>;
   /** Ends an interaction. */

@@ -21,7 +21,8 @@ export class Session {
      * installation; `saved` is a string from `save()` of an earlier page (its queue is resent).
      * `listener(kind, a, b)` gets: `connected` (client id, resumed), `disconnected` (retry at, ms),
      * `rejected` (error JSON), `answered` (request id, outcome JSON), `event` (event JSON, in order,
-     * once), `status` (presence JSON), `watch_ended` (presentity JSON), `error` (error JSON).
+     * once), `status` (presence JSON), `watch_ended` (presentity JSON), `typing` (a typing notice's
+     * JSON, not sequenced), `error` (error JSON).
      */
     constructor(url: string, token: string, instance: number, saved: string | null | undefined, listener: Function);
     /**
@@ -32,6 +33,11 @@ export class Session {
      * What to keep across a page reload so nothing queued is lost: pass it back to the constructor.
      */
     save(): string;
+    /**
+     * Sends a soft-state frame (a typing notice, JSON text) if connected, else drops it: it is never
+     * queued, so it cannot arrive late. Returns whether it went out.
+     */
+    sendSoft(frame: string): boolean;
     /**
      * Queues a request (`{"op":…}` as JSON text); returns its id. It goes out now if connected, or
      * once connected; its answer comes as `answered`, after any number of reconnects. A request
@@ -65,6 +71,7 @@ export interface InitOutput {
     readonly session_pending: (a: number) => [number, number];
     readonly session_save: (a: number) => [number, number];
     readonly session_send: (a: number, b: number, c: number) => [number, number, number];
+    readonly session_sendSoft: (a: number, b: number, c: number) => number;
     readonly session_setToken: (a: number, b: number, c: number) => void;
     readonly session_start: (a: number) => void;
     readonly wasm_bindgen__convert__closures_____invoke__h0ea5265b06a1f620: (a: number, b: number, c: any) => void;

@@ -46,7 +46,8 @@ export class Session {
      * installation; `saved` is a string from `save()` of an earlier page (its queue is resent).
      * `listener(kind, a, b)` gets: `connected` (client id, resumed), `disconnected` (retry at, ms),
      * `rejected` (error JSON), `answered` (request id, outcome JSON), `event` (event JSON, in order,
-     * once), `status` (presence JSON), `watch_ended` (presentity JSON), `error` (error JSON).
+     * once), `status` (presence JSON), `watch_ended` (presentity JSON), `typing` (a typing notice's
+     * JSON, not sequenced), `error` (error JSON).
      * @param {string} url
      * @param {string} token
      * @param {number} instance
@@ -105,6 +106,18 @@ export class Session {
         } finally {
             wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
         }
+    }
+    /**
+     * Sends a soft-state frame (a typing notice, JSON text) if connected, else drops it: it is never
+     * queued, so it cannot arrive late. Returns whether it went out.
+     * @param {string} frame
+     * @returns {boolean}
+     */
+    sendSoft(frame) {
+        const ptr0 = passStringToWasm0(frame, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        const ret = wasm.session_sendSoft(this.__wbg_ptr, ptr0, len0);
+        return ret !== 0;
     }
     /**
      * Queues a request (`{"op":…}` as JSON text); returns its id. It goes out now if connected, or

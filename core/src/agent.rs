@@ -31,6 +31,7 @@ use crate::records::HistoryFilter;
 use crate::session::{Session, SessionEvent};
 use crate::status::{AgentState, CenterStatus};
 use crate::time::Timestamp;
+use crate::typing::{Typing, TypingPeers, TypingThrottle};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -111,6 +112,13 @@ pub enum AgentClientEvent {
         /// What went wrong.
         error: ErrorBody,
     },
+    /// The client started or stopped typing in a chat (also when a notice expired).
+    Typing {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Typing now.
+        on: bool,
+    },
 }
 
 fn as_outcome<S: serde::Serializer>(r: &Result<Response, ErrorBody>, s: S) -> Result<S::Ok, S::Error> {
@@ -146,6 +154,11 @@ pub struct AgentView {
     /// Messages of ours on email interactions that could not be mailed, with why: (interaction,
     /// seq) → reason.
     pub mail_failed: BTreeMap<(InteractionId, u64), String>,
+    /// The client's read marks: our messages up to this seq are read, by interaction.
+    pub read: BTreeMap<InteractionId, u64>,
+    /// Where the client is typing now (soft state, not part of the serialized view).
+    #[serde(skip)]
+    pub typing: TypingPeers,
 }
 
 impl Default for AgentView {
@@ -163,6 +176,8 @@ impl Default for AgentView {
             delivered: BTreeSet::new(),
             center: None,
             mail_failed: BTreeMap::new(),
+            read: BTreeMap::new(),
+            typing: TypingPeers::default(),
         }
     }
 }
@@ -192,11 +207,28 @@ impl AgentView {
         v.into_iter()
     }
 
+    /// Whether the client has read our message `seq` in `interaction`.
+    pub fn is_read(&self, interaction: &InteractionId, seq: u64) -> bool {
+        self.read.get(interaction).is_some_and(|r| *r >= seq)
+    }
+
+    fn note_read(&mut self, interaction: &InteractionId, seq: u64) {
+        if seq == 0 {
+            return;
+        }
+        let r = self.read.entry(interaction.clone()).or_default();
+        *r = (*r).max(seq);
+    }
+
     fn add_chat(&mut self, m: ChatMessage) {
         crate::interaction::insert_message(self.chats.entry(m.interaction.clone()).or_default(), m);
     }
 
     fn upsert_interaction(&mut self, li: &LiveInteraction) {
+        self.note_read(&li.id, li.client_read);
+        if li.state != InteractionState::Connected {
+            self.typing.forget(&li.id);
+        }
         // An answer can arrive after a newer pushed state; keep the further one.
         let newer = self.interactions.get(&li.id).is_some_and(|old| progress(old) > progress(li));
         if !newer {
@@ -219,6 +251,7 @@ impl AgentView {
         let live: BTreeSet<&InteractionId> = s.live.iter().map(|l| &l.interaction.id).collect();
         self.interactions.retain(|id, l| l.state != InteractionState::Connected || live.contains(id));
         for l in &s.live {
+            self.note_read(&l.interaction.id, l.interaction.client_read);
             self.interactions.insert(l.interaction.id.clone(), l.interaction.clone());
             for m in &l.transcript {
                 self.add_chat(m.clone());
@@ -267,6 +300,7 @@ impl AgentView {
             AgentEvent::ChatDelivered { interaction, seq } => {
                 self.delivered.insert((interaction.clone(), *seq));
             }
+            AgentEvent::ChatRead { interaction, seq } => self.note_read(interaction, *seq),
             AgentEvent::MailFailed { interaction, seq, reason, .. } => {
                 self.mail_failed.insert((interaction.clone(), *seq), reason.clone());
             }
@@ -378,6 +412,7 @@ pub struct AgentClient {
     next_app_id: AgentRequestId,
     events: VecDeque<AgentClientEvent>,
     view: AgentView,
+    throttle: TypingThrottle,
 }
 
 fn body(req: &AgentRequest) -> String {
@@ -402,6 +437,7 @@ impl AgentClient {
             next_app_id: 1,
             events: VecDeque::new(),
             view: AgentView::default(),
+            throttle: TypingThrottle::default(),
         }
     }
 
@@ -434,6 +470,7 @@ impl AgentClient {
             next_app_id: saved.next_app_id.max(1),
             events,
             view: AgentView::default(),
+            throttle: TypingThrottle::default(),
         }
     }
 
@@ -519,12 +556,16 @@ impl AgentClient {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.session.poll_timeout()
+        [self.session.poll_timeout(), self.view.typing.poll_timeout()].into_iter().flatten().min()
     }
 
-    /// Time passed: reconnect, keep alive, or give up on a silent connection. Early calls are no-ops.
+    /// Time passed: reconnect, keep alive, give up on a silent connection, or let a typing notice
+    /// expire. Early calls are no-ops.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.session.handle_timeout(now);
+        for interaction in self.view.typing.expire(now) {
+            self.events.push_back(AgentClientEvent::Typing { interaction, on: false });
+        }
         self.drain();
     }
 
@@ -612,6 +653,12 @@ impl AgentClient {
             // Agents watch nothing; a broker that sends these anyway is ignored.
             SessionEvent::Status(_) | SessionEvent::Delta(_) | SessionEvent::WatchEnded(_) => {}
             SessionEvent::ProtocolError(error) => self.events.push_back(AgentClientEvent::ProtocolError { error }),
+            SessionEvent::Typing(text) => {
+                let t: Typing = serde_json::from_str(&text).map_err(|e| malformed("typing", e))?;
+                if self.view.interactions.contains_key(&t.interaction) && self.view.typing.note(self.session.now(), &t) {
+                    self.events.push_back(AgentClientEvent::Typing { interaction: t.interaction, on: t.on });
+                }
+            }
         }
         Ok(())
     }
@@ -740,6 +787,22 @@ impl AgentClient {
     /// Sends a chat message (stored once, however often the connection drops).
     pub fn send_chat(&mut self, interaction: InteractionId, text: impl Into<String>) -> AgentRequestId {
         self.request(AgentRequest::SendChat { interaction, text: text.into() })
+    }
+
+    /// Marks the client's messages read up to `seq` (call it while the chat is on screen); the
+    /// client sees `chat_read`. Marks at or below one already made change nothing.
+    pub fn mark_read(&mut self, interaction: InteractionId, seq: u64) -> AgentRequestId {
+        self.request(AgentRequest::MarkRead { interaction, seq })
+    }
+
+    /// Tells the client the agent is typing (`on`) or stopped; call it on every keystroke, it goes
+    /// out at most every couple of seconds. Soft state: dropped when offline, never queued.
+    /// Returns whether a notice was sent; `not_found` for an interaction this console does not hold.
+    pub fn send_typing(&mut self, now: Timestamp, interaction: &InteractionId, on: bool) -> Result<bool, ErrorBody> {
+        if !self.view.interactions.get(interaction).is_some_and(|l| l.state == InteractionState::Connected) {
+            return Err(ErrorBody::new(ErrorCode::NotFound, format!("no connected interaction {interaction}")));
+        }
+        Ok(self.throttle.admit(now, interaction, on) && self.session.send_soft(Typing::frame(interaction, on)))
     }
 
     /// Ends an interaction.

@@ -20,6 +20,7 @@ use crate::session::{Session, SessionEvent};
 use crate::records::{DeliveryDetails, HistoryFilter, InteractionRecord, Order, Product};
 use crate::status::{CenterStatus, ClientStatus};
 use crate::time::Timestamp;
+use crate::typing::{Typing, TypingPeers, TypingThrottle};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -64,6 +65,14 @@ pub enum ClientEvent {
     WatchEnded(Presentity),
     /// The broker reported a non-fatal problem with a frame.
     ProtocolError(ErrorBody),
+    /// The agent started or stopped typing in a chat (also when a notice expired); see
+    /// [`ClientView::typing`].
+    Typing {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Typing now.
+        on: bool,
+    },
 }
 
 /// The client's local copy of its data and of the center's status.
@@ -91,6 +100,10 @@ pub struct ClientView {
     pub chats: BTreeMap<InteractionId, Vec<ChatMessage>>,
     /// Chat messages of ours the agent has received: (interaction, seq).
     pub delivered: BTreeSet<(InteractionId, u64)>,
+    /// Our messages the agent has read, up to this seq, by interaction.
+    pub read: BTreeMap<InteractionId, u64>,
+    /// Where the agent is typing now.
+    pub typing: TypingPeers,
     /// Alerts that fired, oldest first.
     pub alerts: Vec<AlertFired>,
 }
@@ -106,6 +119,14 @@ impl ClientView {
         if self.orders.get(&o.id).map_or(true, |old| old.revision <= o.revision) {
             self.orders.insert(o.id.clone(), o);
         }
+    }
+
+    fn note_read(&mut self, interaction: &InteractionId, seq: u64) {
+        if seq == 0 {
+            return;
+        }
+        let r = self.read.entry(interaction.clone()).or_default();
+        *r = (*r).max(seq);
     }
 
     fn add_chat(&mut self, m: ChatMessage) {
@@ -130,12 +151,16 @@ impl ClientView {
                 self.invitations.insert(i.id.clone(), i.clone());
             }
             Event::Interaction(li) => {
+                if li.state != crate::interaction::InteractionState::Connected {
+                    self.typing.forget(&li.id);
+                }
                 self.interactions.insert(li.id.clone(), li.clone());
             }
             Event::Chat(m) => self.add_chat(m.clone()),
             Event::ChatDelivered { interaction, seq } => {
                 self.delivered.insert((interaction.clone(), *seq));
             }
+            Event::ChatRead { interaction, seq } => self.note_read(interaction, *seq),
         }
     }
 
@@ -169,6 +194,7 @@ impl ClientView {
                 self.invitations.insert(i.id.clone(), i.clone());
             }
             Response::Interaction(li) => {
+                self.note_read(&li.id, li.agent_read);
                 // A queued-position answer may arrive after a newer pushed state; keep the further one.
                 let newer = self.interactions.get(&li.id).is_some_and(|old| progress(old) > progress(li));
                 if !newer {
@@ -187,6 +213,7 @@ impl ClientView {
             }
             Response::Live(v) => {
                 for l in v {
+                    self.note_read(&l.interaction.id, l.interaction.agent_read);
                     let newer = self.interactions.get(&l.interaction.id).is_some_and(|old| progress(old) > progress(&l.interaction));
                     if !newer {
                         self.interactions.insert(l.interaction.id.clone(), l.interaction.clone());
@@ -265,6 +292,7 @@ pub struct Client {
     view: ClientView,
     refused: u64,
     gaps: u64,
+    throttle: TypingThrottle,
 }
 
 fn body(req: &Request) -> String {
@@ -282,7 +310,7 @@ impl Client {
         if cfg.watch_center {
             watches.insert(Presentity::Center);
         }
-        Client { session: Session::new(cfg), watches, synced: false, events: VecDeque::new(), view: ClientView::default(), refused: 0, gaps: 0 }
+        Client { session: Session::new(cfg), watches, synced: false, events: VecDeque::new(), view: ClientView::default(), refused: 0, gaps: 0, throttle: TypingThrottle::default() }
     }
 
     /// A client that continues where a saved one stopped (same installation, queued requests kept).
@@ -307,6 +335,7 @@ impl Client {
             view: ClientView::default(),
             refused: 0,
             gaps: 0,
+            throttle: TypingThrottle::default(),
         }
     }
 
@@ -384,12 +413,16 @@ impl Client {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.session.poll_timeout()
+        [self.session.poll_timeout(), self.view.typing.poll_timeout()].into_iter().flatten().min()
     }
 
-    /// Time passed: reconnect, keep alive, or give up on a silent connection. Early calls are no-ops.
+    /// Time passed: reconnect, keep alive, give up on a silent connection, or let a typing notice
+    /// expire. Early calls are no-ops.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.session.handle_timeout(now);
+        for interaction in self.view.typing.expire(now) {
+            self.events.push_back(ClientEvent::Typing { interaction, on: false });
+        }
         self.drain();
     }
 
@@ -491,6 +524,13 @@ impl Client {
                 self.events.push_back(ClientEvent::WatchEnded(presentity));
             }
             SessionEvent::ProtocolError(e) => self.events.push_back(ClientEvent::ProtocolError(e)),
+            SessionEvent::Typing(text) => {
+                let t: Typing = serde_json::from_str(&text).map_err(|e| malformed("typing", e))?;
+                // Only for a chat the view knows: a broken broker cannot grow the view at will.
+                if self.view.interactions.contains_key(&t.interaction) && self.view.typing.note(self.session.now(), &t) {
+                    self.events.push_back(ClientEvent::Typing { interaction: t.interaction, on: t.on });
+                }
+            }
         }
         Ok(())
     }
@@ -732,6 +772,22 @@ impl Client {
     /// `before`; the view merges it with what it holds.
     pub fn get_transcript_page(&mut self, interaction: InteractionId, before: Option<u64>, limit: Option<u32>) -> RequestId {
         self.request(Request::GetTranscript { interaction, before, limit })
+    }
+
+    /// Marks the agent's messages read up to `seq` (call it while the chat is on screen); the agent
+    /// sees `ChatRead`. Marks at or below one already made change nothing.
+    pub fn mark_read(&mut self, interaction: InteractionId, seq: u64) -> RequestId {
+        self.request(Request::MarkRead { interaction, seq })
+    }
+
+    /// Tells the agent the customer is typing (`on`) or stopped; call it on every keystroke, it
+    /// goes out at most every couple of seconds. Soft state: dropped when offline, never queued.
+    /// Returns whether a notice was sent; `not_found` for an interaction that is not the client's.
+    pub fn send_typing(&mut self, now: Timestamp, interaction: &InteractionId, on: bool) -> Result<bool, ErrorBody> {
+        if !self.view.interactions.get(interaction).is_some_and(|l| l.state == crate::interaction::InteractionState::Connected) {
+            return Err(ErrorBody::new(ErrorCode::NotFound, format!("no connected interaction {interaction}")));
+        }
+        Ok(self.throttle.admit(now, interaction, on) && self.session.send_soft(Typing::frame(interaction, on)))
     }
 
     /// Leaves an interaction.

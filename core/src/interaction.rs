@@ -61,6 +61,17 @@ pub struct LiveInteraction {
     /// Telephony state of a callback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback: Option<crate::callback::Callback>,
+    /// The agent's messages the client has read, up to this seq (kept here so a console or app
+    /// that starts over still shows "read").
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub client_read: u64,
+    /// The client's messages the agent has read, up to this seq.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub agent_read: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Who wrote a chat message.

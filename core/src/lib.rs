@@ -28,6 +28,7 @@ pub mod broker;
 pub mod client;
 pub mod agent;
 pub mod session;
+pub mod typing;
 pub mod embedded;
 pub mod driver;
 pub mod transport;

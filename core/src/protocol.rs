@@ -18,6 +18,7 @@ use crate::monitor::WatcherInfo;
 use crate::principal::{AgentRole, Principal};
 use crate::status::AgentState;
 use crate::time::Timestamp;
+use crate::typing::Typing;
 use crate::ids::ProductId as SkillId;
 use crate::profile::{ClientProfile, ProfilePatch};
 use crate::call::{CallSignal, IceServer};
@@ -69,6 +70,11 @@ pub enum ClientFrame {
     Ping {
         /// Echoed back.
         n: u64,
+    },
+    /// A typing notice for the other party of a live chat; dropped when not connected, never queued.
+    Typing {
+        /// The notice.
+        typing: Typing,
     },
 }
 
@@ -201,6 +207,14 @@ pub enum Request {
         /// Text.
         text: String,
     },
+    /// Marks the agent's messages read up to `seq` (the panel showing them is visible); a lower
+    /// mark than one already made changes nothing.
+    MarkRead {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Highest message seen.
+        seq: u64,
+    },
     /// Read the transcript of an own interaction, one page at a time: the newest `limit` messages
     /// before sequence number `before` (messages are numbered 1, 2, 3… per interaction).
     GetTranscript {
@@ -313,6 +327,13 @@ pub enum AgentRequest {
         /// Text.
         text: String,
     },
+    /// Marks the client's messages read up to `seq`; a lower mark than one already made changes nothing.
+    MarkRead {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Highest message seen.
+        seq: u64,
+    },
     /// End an interaction.
     End {
         /// Interaction.
@@ -377,6 +398,7 @@ impl AgentRequest {
                 | AgentRequest::CenterStatus
                 | AgentRequest::Transcript { .. }
                 | AgentRequest::IceServers { .. }
+                | AgentRequest::MarkRead { .. }
         )
     }
 }
@@ -433,6 +455,7 @@ impl Request {
                 | Request::GetTranscript { .. }
                 | Request::GetLive
                 | Request::IceServers { .. }
+                | Request::MarkRead { .. }
         )
     }
 }
@@ -584,6 +607,13 @@ pub enum Event {
         /// Message sequence.
         seq: u64,
     },
+    /// The agent has read the client's messages up to `seq`.
+    ChatRead {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Highest message read.
+        seq: u64,
+    },
     /// A call signalling message from the agent.
     Signal {
         /// Interaction.
@@ -618,6 +648,13 @@ pub enum AgentEvent {
         /// Interaction.
         interaction: InteractionId,
         /// Message sequence.
+        seq: u64,
+    },
+    /// The client has read the agent's messages up to `seq`.
+    ChatRead {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Highest message read.
         seq: u64,
     },
     /// A message the agent wrote on an email interaction could not be mailed.
@@ -701,6 +738,12 @@ pub enum BrokerFrame {
         /// Presentity.
         presentity: Presentity,
     },
+    /// The other party of a live chat is typing or stopped; soft state, not sequenced, forgotten
+    /// after [`TYPING_TTL`](crate::typing::TYPING_TTL) without a refresh.
+    Typing {
+        /// The notice.
+        typing: Typing,
+    },
     /// A frame-level error (the frame was dropped; the session goes on unless `fatal`).
     Error {
         /// What went wrong.
@@ -729,6 +772,8 @@ pub enum InKind {
     Resend,
     /// Keep-alive.
     Ping,
+    /// A typing notice.
+    Typing,
 }
 
 /// A frame to the broker read only as far as its envelope. The request body stays raw until the
@@ -759,6 +804,8 @@ pub struct InEnvelope<'a> {
     pub after: Option<u64>,
     /// Ping: echoed.
     pub n: Option<u64>,
+    /// Typing: the notice.
+    pub typing: Option<Typing>,
 }
 
 impl<'a> InEnvelope<'a> {

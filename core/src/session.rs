@@ -99,6 +99,9 @@ pub enum SessionEvent<T> {
     Delta(String),
     /// A watch ended because the owner now blocks it; the presentity as JSON text.
     WatchEnded(String),
+    /// The other party of a live chat is typing or stopped (a [`Typing`](crate::typing::Typing)), as
+    /// JSON text; not sequenced, so it is never replayed.
+    Typing(String),
     /// The broker reported a non-fatal problem with a frame.
     ProtocolError(ErrorBody),
 }
@@ -136,6 +139,7 @@ enum Kind {
     Status,
     Delta,
     WatchEnded,
+    Typing,
     Error,
     Pong,
 }
@@ -156,8 +160,9 @@ struct Envelope<'a> {
     outcome: Option<&'a RawValue>,
     #[serde(borrow)]
     event: Option<&'a RawValue>,
-    /// A status frame's `doc`, or a delta frame's `delta` (one field, for a smaller wasm module).
-    #[serde(borrow, alias = "delta")]
+    /// A status frame's `doc`, a delta frame's `delta` or a typing frame's `typing` (one field, for a
+    /// smaller wasm module).
+    #[serde(borrow, alias = "delta", alias = "typing")]
     doc: Option<&'a RawValue>,
     #[serde(borrow)]
     presentity: Option<&'a RawValue>,
@@ -233,6 +238,11 @@ impl<T> Session<T> {
     /// The settings.
     pub fn config(&self) -> &ClientConfig {
         &self.cfg
+    }
+
+    /// The latest time the session was given.
+    pub fn now(&self) -> Timestamp {
+        self.now
     }
 
     /// Whether the session with the broker is up.
@@ -378,6 +388,16 @@ impl<T> Session<T> {
         }
     }
 
+    /// Sends a frame that is soft state (a typing notice) if the session is up, and drops it if not:
+    /// it is never queued, so it cannot go out late. Returns whether it was sent.
+    pub fn send_soft(&mut self, frame: String) -> bool {
+        if self.link != Link::Ready {
+            return false;
+        }
+        self.transmits.push_back(frame.into_bytes());
+        true
+    }
+
     /// Next frame to send on the transport.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
@@ -431,6 +451,7 @@ impl<T> Session<T> {
             }
             Kind::Status => self.events.push_back(SessionEvent::Status(f.doc.ok_or_else(|| missing("doc"))?.get().to_owned())),
             Kind::Delta => self.events.push_back(SessionEvent::Delta(f.doc.ok_or_else(|| missing("delta"))?.get().to_owned())),
+            Kind::Typing => self.events.push_back(SessionEvent::Typing(f.doc.ok_or_else(|| missing("typing"))?.get().to_owned())),
             Kind::WatchEnded => {
                 let p = f.presentity.ok_or_else(|| missing("presentity"))?;
                 self.events.push_back(SessionEvent::WatchEnded(p.get().to_owned()));

@@ -89,9 +89,9 @@ pub(crate) enum Seat {
 /// seat after every connect; requests made before the session is up wait and go out after that
 /// log-in, once. Events (`fd_agent_wait_event`, `fd_agent_poll_event`) are JSON objects with a
 /// `"type"`: `connected {resumed}`, `seated {seat}`, `completed {id, result: {"ok":..}|{"err":..}}`,
-/// `pushed {event: {"ev":"offered"|"connected"|"chat"|"chat_delivered"|..,"data":..}}`,
+/// `pushed {event: {"ev":"offered"|"connected"|"chat"|"chat_delivered"|"chat_read"|..,"data":..}}`,
 /// `disconnected {retry_at}` (after a `transport_error {url, message}`), `rejected {error}`,
-/// `protocol_error {error}`.
+/// `protocol_error {error}`, `typing {interaction, on}` (the client's typing notices, not sequenced).
 ///
 /// `FD_ERR_INVALID_ARGUMENT` for a malformed URL, an empty name or bad media JSON;
 /// `FD_ERR_UNAVAILABLE` if the library was built without its `network` feature.
@@ -187,7 +187,8 @@ pub unsafe extern "C" fn fd_agent_poll_event(agent: *mut FdAgent, out: *mut *mut
 /// Writes the console's view as JSON to `*out`: `agent`, `name`, `role`, `media`, `state`, `offer`
 /// (or null), `interactions` and `chats` (by interaction id; each transcript in sequence order, each
 /// message once), `invitations` (by id), `delivered` (`[[interaction, seq], ..]`: our messages the
-/// client's app received), `center`.
+/// client's app received), `read` (by interaction id: the client read our messages up to this seq),
+/// `center`.
 ///
 /// Ownership: free `*out` with `fd_string_free`.
 ///
@@ -276,6 +277,44 @@ pub unsafe extern "C" fn fd_agent_send_chat(agent: *mut FdAgent, interaction: *c
         let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
         let text = arg_str(text, "text")?.to_owned();
         request(agent, id, |a| a.send_chat(interaction, text))
+    })
+}
+
+/// Marks the client's messages read up to `seq` in an interaction the agent handles; the client
+/// gets `chat_read`. A mark at or below one already made changes nothing.
+///
+/// # Safety
+/// `interaction` must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_agent_mark_read(agent: *mut FdAgent, interaction: *const c_char, seq: u64, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
+        request(agent, id, |a| a.mark_read(interaction, seq))
+    })
+}
+
+/// Tells the client the agent is typing (`on`) or stopped; call it on every keystroke, a notice goes
+/// out at most every couple of seconds. Soft state: dropped while offline, never queued. `*sent` (if
+/// not NULL) says whether a notice went out; `FD_ERR_NOT_FOUND` for an interaction the console does
+/// not hold connected. The client's come as `{"type":"typing","interaction":..,"on":..}` events.
+///
+/// # Safety
+/// `interaction` must be NULL or NUL-terminated; `sent` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_agent_send_typing(agent: *mut FdAgent, interaction: *const c_char, on: bool, sent: *mut bool) -> FdStatus {
+    guard(|| {
+        let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
+        let went = handle::with_mut::<AgentCore, _>(h(agent), |c| {
+            let r = c.agent.send_typing(Timestamp(crate::fd_now_ms()), &interaction, on)?;
+            if let Some(n) = &c.net {
+                n.wake();
+            }
+            Ok(r)
+        })?;
+        if !sent.is_null() {
+            *sent = went;
+        }
+        Ok(())
     })
 }
 

@@ -649,6 +649,42 @@ pub unsafe extern "C" fn fd_client_send_chat(client: *mut FdClient, interaction:
     })
 }
 
+/// Marks the agent's messages in an own interaction read up to `seq` (call it while the chat is on
+/// screen); the agent gets `chat_read`. A mark at or below one already made changes nothing.
+///
+/// # Safety
+/// `interaction` must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_mark_read(client: *mut FdClient, interaction: *const c_char, seq: u64, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
+        request(client, id, |c| c.mark_read(interaction, seq))
+    })
+}
+
+/// Tells the agent the customer is typing (`on`) or stopped, in an own connected interaction; call
+/// it on every keystroke, a notice goes out at most every couple of seconds. Soft state: dropped
+/// while offline, never queued. `*sent` (if not NULL) says whether a notice went out;
+/// `FD_ERR_NOT_FOUND` for an interaction that is not connected and the client's. `now_ms` is the
+/// host's clock (a network client uses the wall clock). The agent's come as `typing` events.
+///
+/// # Safety
+/// `interaction` must be NULL or NUL-terminated; `sent` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_send_typing(client: *mut FdClient, now_ms: u64, interaction: *const c_char, on: bool, sent: *mut bool) -> FdStatus {
+    guard(|| {
+        let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
+        let went = with(client, |c| {
+            let now = time(c, now_ms);
+            Ok(c.client.send_typing(now, &interaction, on)?)
+        })?;
+        if !sent.is_null() {
+            *sent = went;
+        }
+        Ok(())
+    })
+}
+
 /// Registers this device for pushes while the app has no attached session (backgrounded):
 /// `platform` is `"fcm"`, `"apns"`, `"webpush"` or `"webhook"`, `token` the device token the
 /// platform gave the app. Registering the same token again replaces it (answer: `{"kind":"done"}`).

@@ -63,6 +63,7 @@ pub(crate) enum AgentJson<'a> {
     InvitationUpdated(&'a Invitation),
     Chat(&'a ChatMessage),
     ChatDelivered { interaction: &'a InteractionId, seq: u64 },
+    ChatRead { interaction: &'a InteractionId, seq: u64 },
     MailFailed { interaction: &'a InteractionId, seq: u64, to: &'a str, reason: &'a str },
     Signal { interaction: &'a InteractionId, signal: &'a frontdesk_core::call::CallSignal },
     DialFailed { interaction: &'a InteractionId, side: frontdesk_core::callback::CallSide, reason: frontdesk_core::callback::DialFailure },
@@ -106,6 +107,7 @@ pub(crate) fn broker_event(e: &BrokerEvent) -> String {
                 AgentEvent::InvitationUpdated(i) => AgentJson::InvitationUpdated(i),
                 AgentEvent::Chat(m) => AgentJson::Chat(m),
                 AgentEvent::ChatDelivered { interaction, seq } => AgentJson::ChatDelivered { interaction, seq: *seq },
+                AgentEvent::ChatRead { interaction, seq } => AgentJson::ChatRead { interaction, seq: *seq },
                 AgentEvent::MailFailed { interaction, seq, to, reason } => AgentJson::MailFailed { interaction, seq: *seq, to, reason },
                 AgentEvent::Signal { interaction, signal } => AgentJson::Signal { interaction, signal },
                 AgentEvent::DialFailed { interaction, side, reason } => AgentJson::DialFailed { interaction, side: *side, reason: *reason },
@@ -140,6 +142,7 @@ pub(crate) enum ClientJson<'a> {
     Presence { document: &'a PresenceDocument },
     WatchEnded { presentity: &'a Presentity },
     ProtocolError { error: &'a ErrorBody },
+    Typing { interaction: &'a InteractionId, on: bool },
 }
 
 #[derive(Serialize)]
@@ -168,6 +171,7 @@ pub(crate) fn client_event(e: &ClientEvent) -> String {
         ClientEvent::Presence(d) => ClientJson::Presence { document: d },
         ClientEvent::WatchEnded(p) => ClientJson::WatchEnded { presentity: p },
         ClientEvent::ProtocolError(b) => ClientJson::ProtocolError { error: b },
+        ClientEvent::Typing { interaction, on } => ClientJson::Typing { interaction, on: *on },
     })
 }
 

@@ -144,7 +144,7 @@ fn pump(s: &mut Shared, ev: &mpsc::UnboundedSender<ConsoleEvent>) {
                 Err(e) => ConsoleEvent::ProtocolError(ErrorBody::new(frontdesk_core::protocol::ErrorCode::Malformed, format!("unreadable event {text}: {e}"))),
             },
             SessionEvent::ProtocolError(e) => ConsoleEvent::ProtocolError(e),
-            SessionEvent::Status(_) | SessionEvent::Delta(_) | SessionEvent::WatchEnded(_) => continue,
+            SessionEvent::Status(_) | SessionEvent::Delta(_) | SessionEvent::WatchEnded(_) | SessionEvent::Typing(_) => continue,
         };
         let _ = ev.send(out);
     }

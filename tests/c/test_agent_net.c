@@ -183,6 +183,9 @@ int main(int argc, char **argv) {
     CHECK_OK(fd_agent_send_chat(g, ix, "Unplug it for ten seconds, please.", &id));
     ev = agent_answer(g, id, 20000);
     CHECK_HAS(ev, "\"kind\":\"chat\"");
+    uint64_t agent_seq = 0;
+    if (ev != NULL && strstr(ev, "\"seq\":") != NULL) agent_seq = strtoull(strstr(ev, "\"seq\":") + 6, NULL, 10);
+    CHECK(agent_seq > 0);
     fd_string_free(ev);
     ev = client_ev(c, "\"ev\":\"chat\"", "ten seconds", 20000);
     CHECK(ev != NULL);
@@ -200,6 +203,41 @@ int main(int argc, char **argv) {
         const char *first = strstr(view, "keeps blinking");
         CHECK(first != NULL && strstr(first + 1, "keeps blinking") == NULL);
     }
+    fd_string_free(view);
+
+    /* Typing both ways: soft state, as `typing` events, refused for an interaction not the caller's. */
+    bool sent = false;
+    CHECK_OK(fd_client_send_typing(c, fd_now_ms(), ix, true, &sent));
+    CHECK(sent);
+    ev = agent_ev(g, "\"type\":\"typing\"", "\"on\":true", 20000);
+    CHECK(ev != NULL);
+    fd_string_free(ev);
+    CHECK_OK(fd_agent_send_typing(g, ix, true, &sent));
+    CHECK(sent);
+    ev = client_ev(c, "\"type\":\"typing\"", "\"on\":true", 20000);
+    CHECK(ev != NULL);
+    fd_string_free(ev);
+    CHECK_OK(fd_agent_send_typing(g, ix, false, &sent));
+    ev = client_ev(c, "\"type\":\"typing\"", "\"on\":false", 20000);
+    CHECK(ev != NULL);
+    fd_string_free(ev);
+    CHECK_ST(fd_client_send_typing(c, fd_now_ms(), "ix-not-mine", true, &sent), FD_ERR_NOT_FOUND);
+    CHECK_ST(fd_agent_send_typing(g, "ix-not-mine", true, NULL), FD_ERR_NOT_FOUND);
+
+    /* Read marks both ways, as sequenced `chat_read` events. */
+    CHECK_OK(fd_client_mark_read(c, ix, agent_seq, &id));
+    ev = client_answer(c, id, 20000);
+    CHECK_HAS(ev, "\"kind\":\"done\"");
+    fd_string_free(ev);
+    ev = agent_ev(g, "\"ev\":\"chat_read\"", ix, 20000);
+    CHECK(ev != NULL);
+    fd_string_free(ev);
+    CHECK_OK(fd_agent_mark_read(g, ix, 1, &id));
+    ev = client_ev(c, "\"ev\":\"chat_read\"", NULL, 20000);
+    CHECK(ev != NULL);
+    fd_string_free(ev);
+    CHECK_OK(fd_agent_view_json(g, &view));
+    CHECK_HAS(view, "\"read\":{\"");
     fd_string_free(view);
 
     /* Typed end; then the interaction is over on both sides. */

@@ -179,6 +179,7 @@ pub fn pump(rc: &Rc<RefCell<Inner>>) {
                 SessionEvent::Status(s) => ("status", s.into(), u),
                 SessionEvent::Delta(s) => ("delta", s.into(), u),
                 SessionEvent::WatchEnded(s) => ("watch_ended", s.into(), u),
+                SessionEvent::Typing(s) => ("typing", s.into(), u),
                 SessionEvent::ProtocolError(e) => ("error", error_json(&e).into(), u),
             });
         }

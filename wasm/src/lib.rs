@@ -41,7 +41,8 @@ impl Session {
     /// installation; `saved` is a string from `save()` of an earlier page (its queue is resent).
     /// `listener(kind, a, b)` gets: `connected` (client id, resumed), `disconnected` (retry at, ms),
     /// `rejected` (error JSON), `answered` (request id, outcome JSON), `event` (event JSON, in order,
-    /// once), `status` (presence JSON), `watch_ended` (presentity JSON), `error` (error JSON).
+    /// once), `status` (presence JSON), `watch_ended` (presentity JSON), `typing` (a typing notice's
+    /// JSON, not sequenced), `error` (error JSON).
     #[wasm_bindgen(constructor)]
     pub fn new(url: String, token: &str, instance: f64, saved: Option<String>, listener: Function) -> Session {
         let saved = saved.and_then(|s| serde_json::from_str::<Saved>(&s).ok());
@@ -94,6 +95,15 @@ impl Session {
             // The refusal as it is (`too_large`, or `internal` once the ids are exhausted).
             Err(e) => Err(JsValue::from_str(&serde_json::to_string(&e).unwrap_or_default())),
         }
+    }
+
+    /// Sends a soft-state frame (a typing notice, JSON text) if connected, else drops it: it is never
+    /// queued, so it cannot arrive late. Returns whether it went out.
+    #[wasm_bindgen(js_name = sendSoft)]
+    pub fn send_soft(&self, frame: String) -> bool {
+        let sent = self.inner.borrow_mut().core.send_soft(frame);
+        pump(&self.inner);
+        sent
     }
 
     /// Whether the session with the server is up.

@@ -122,6 +122,13 @@ pub enum AgentConsoleEvent {
         /// What went wrong.
         error: ErrorInfo,
     },
+    /// The client started or stopped typing (also when a notice expired).
+    Typing {
+        /// Interaction.
+        interaction_id: String,
+        /// Typing now.
+        on: bool,
+    },
 }
 
 impl AgentConsoleEvent {
@@ -137,6 +144,7 @@ impl AgentConsoleEvent {
             AgentConsoleEvent::Failed { .. } => "Failed",
             AgentConsoleEvent::Pushed { .. } => "Pushed",
             AgentConsoleEvent::ProtocolError { .. } => "ProtocolError",
+            AgentConsoleEvent::Typing { .. } => "Typing",
         }
     }
 }
@@ -383,6 +391,17 @@ impl FrontdeskAgent {
         self.with(|a| a.send_chat(fc::InteractionId(interaction_id), text))
     }
 
+    /// Marks the client's messages read up to `seq`; the client sees `ChatRead`.
+    pub fn mark_read(&self, interaction_id: String, seq: u64) -> Result<u64, FrontdeskError> {
+        self.with(|a| a.mark_read(fc::InteractionId(interaction_id), seq))
+    }
+
+    /// Tells the client the agent is typing (`on`) or stopped; call it on every keystroke, a notice
+    /// goes out at most every couple of seconds. Returns whether one went out (none while offline).
+    pub fn send_typing(&self, interaction_id: String, on: bool) -> Result<bool, FrontdeskError> {
+        Ok(self.with(|a| a.send_typing(crate::runtime::wall_clock(), &fc::InteractionId(interaction_id), on))??)
+    }
+
     /// Ends an interaction.
     pub fn end(&self, interaction_id: String) -> Result<u64, FrontdeskError> {
         self.with(|a| a.end(fc::InteractionId(interaction_id)))
@@ -454,6 +473,7 @@ fn convert(st: &mut State, e: AgentClientEvent) -> AgentConsoleEvent {
         }
         AgentClientEvent::Pushed { event } => AgentConsoleEvent::Pushed { event: event.into() },
         AgentClientEvent::ProtocolError { error } => AgentConsoleEvent::ProtocolError { error: error.into() },
+        AgentClientEvent::Typing { interaction, on } => AgentConsoleEvent::Typing { interaction_id: interaction.0, on },
     }
 }
 

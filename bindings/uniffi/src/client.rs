@@ -357,6 +357,18 @@ impl FrontdeskClient {
         self.request(|c| c.send_chat(fc::InteractionId(interaction_id), text))
     }
 
+    /// Marks the agent's messages read up to `seq` (while the chat is on screen); the agent sees it.
+    pub fn mark_read(&self, interaction_id: String, seq: u64) -> Result<u64, FrontdeskError> {
+        self.request(|c| c.mark_read(fc::InteractionId(interaction_id), seq))
+    }
+
+    /// Tells the agent the customer is typing (`on`) or stopped; call it on every keystroke, a
+    /// notice goes out at most every couple of seconds. Returns whether one went out (none offline);
+    /// `NotFound` for an interaction that is not the client's and connected.
+    pub fn send_typing(&self, interaction_id: String, on: bool) -> Result<bool, FrontdeskError> {
+        Ok(self.on_client(|c, now| c.send_typing(now, &fc::InteractionId(interaction_id), on))??)
+    }
+
     /// Reads an interaction's newest messages from the broker (the view merges them).
     pub fn get_transcript(&self, interaction_id: String) -> Result<u64, FrontdeskError> {
         self.request(|c| c.get_transcript(fc::InteractionId(interaction_id)))

@@ -250,6 +250,20 @@ pub enum ClientEvent {
         /// Message sequence.
         seq: u64,
     },
+    /// The agent has read the client's messages up to `seq`.
+    ChatRead {
+        /// Interaction.
+        interaction_id: String,
+        /// Highest message read.
+        seq: u64,
+    },
+    /// The agent started or stopped typing (also when a notice expired).
+    Typing {
+        /// Interaction.
+        interaction_id: String,
+        /// Typing now.
+        on: bool,
+    },
     /// A call signalling message from the agent, for the app's WebRTC stack.
     Signal {
         /// Interaction.
@@ -298,6 +312,8 @@ impl ClientEvent {
             ClientEvent::InteractionChanged { .. } => "InteractionChanged",
             ClientEvent::ChatReceived { .. } => "ChatReceived",
             ClientEvent::ChatDelivered { .. } => "ChatDelivered",
+            ClientEvent::ChatRead { .. } => "ChatRead",
+            ClientEvent::Typing { .. } => "Typing",
             ClientEvent::Signal { .. } => "Signal",
             ClientEvent::CenterStatusChanged { .. } => "CenterStatusChanged",
             ClientEvent::PresenceChanged { .. } => "PresenceChanged",
@@ -325,6 +341,7 @@ impl From<CoreEvent> for ClientEvent {
                 Event::Interaction(l) => ClientEvent::InteractionChanged { interaction: l.into() },
                 Event::Chat(m) => ClientEvent::ChatReceived { message: m.into() },
                 Event::ChatDelivered { interaction, seq } => ClientEvent::ChatDelivered { interaction_id: interaction.0, seq },
+                Event::ChatRead { interaction, seq } => ClientEvent::ChatRead { interaction_id: interaction.0, seq },
                 Event::Signal { interaction, signal } => ClientEvent::Signal { interaction_id: interaction.0, signal: signal.into() },
             },
             CoreEvent::Presence(doc) => match doc.center {
@@ -333,6 +350,7 @@ impl From<CoreEvent> for ClientEvent {
             },
             CoreEvent::WatchEnded(p) => ClientEvent::WatchEnded { presentity: p.to_string() },
             CoreEvent::ProtocolError(e) => ClientEvent::ProtocolError { error: e.into() },
+            CoreEvent::Typing { interaction, on } => ClientEvent::Typing { interaction_id: interaction.0, on },
         }
     }
 }
@@ -417,6 +435,13 @@ pub enum AgentEvent {
         /// Message sequence.
         seq: u64,
     },
+    /// The client has read the agent's messages up to `seq`.
+    ChatRead {
+        /// Interaction.
+        interaction_id: String,
+        /// Highest message read.
+        seq: u64,
+    },
     /// A message the agent wrote on an email interaction could not be mailed.
     MailFailed {
         /// Interaction.
@@ -457,6 +482,7 @@ impl From<CoreAgentEvent> for AgentEvent {
             CoreAgentEvent::InvitationUpdated(i) => AgentEvent::InvitationUpdated { invitation: i.into() },
             CoreAgentEvent::Chat(m) => AgentEvent::Chat { message: m.into() },
             CoreAgentEvent::ChatDelivered { interaction, seq } => AgentEvent::ChatDelivered { interaction_id: interaction.0, seq },
+            CoreAgentEvent::ChatRead { interaction, seq } => AgentEvent::ChatRead { interaction_id: interaction.0, seq },
             CoreAgentEvent::MailFailed { interaction, seq, to, reason } => AgentEvent::MailFailed { interaction_id: interaction.0, seq, to, reason },
             CoreAgentEvent::DialFailed { interaction, side, reason } => AgentEvent::DialFailed { interaction_id: interaction.0, side: side.into(), reason: reason.into() },
             CoreAgentEvent::Signal { interaction, signal } => AgentEvent::Signal { interaction_id: interaction.0, signal: signal.into() },

@@ -925,6 +925,10 @@ pub struct LiveInteraction {
     pub client_address: Option<String>,
     /// A callback's telephony state.
     pub callback: Option<CallbackInfo>,
+    /// The agent's messages the client has read, up to this seq (0: none).
+    pub client_read: u64,
+    /// The client's messages the agent has read, up to this seq (0: none).
+    pub agent_read: u64,
 }
 
 impl From<fc::interaction::LiveInteraction> for LiveInteraction {
@@ -949,6 +953,8 @@ impl From<fc::interaction::LiveInteraction> for LiveInteraction {
             ended_at_ms: l.ended_at.map(ms),
             client_address: l.client_address,
             callback: l.callback.map(Into::into),
+            client_read: l.client_read,
+            agent_read: l.agent_read,
         }
     }
 }

@@ -201,6 +201,7 @@ impl Broker {
             AgentRequest::Accept { interaction } => self.agent_accept(now, &agent, &interaction).map(Response::Interaction),
             AgentRequest::Decline { interaction } => self.agent_decline(now, &agent, &interaction).map(|_| Response::Done),
             AgentRequest::SendChat { interaction, text } => self.agent_send_chat(now, &agent, &interaction, &text).map(Response::Chat),
+            AgentRequest::MarkRead { interaction, seq } => self.agent_mark_read(now, &agent, &interaction, seq).map(|()| Response::Done),
             AgentRequest::End { interaction } => self.agent_end(now, &agent, &interaction).map(Response::Interaction),
             AgentRequest::ClientProfile { client } => self.agent_client_profile(&agent, &client).map(Response::Profile),
             AgentRequest::ClientHistory { client, filter } => self.agent_client_history(&agent, &client, &filter).map(Response::History),

@@ -81,6 +81,9 @@ pub struct BrokerConfig {
     pub push_interval: Duration,
     /// Devices one client may register for pushes.
     pub max_push_targets: usize,
+    /// Typing notices passed on per interaction and side in one second; more are dropped silently
+    /// (typing is soft state, and the receiver's indicator holds for seconds anyway).
+    pub max_typing_per_sec: u32,
 }
 
 impl Default for BrokerConfig {
@@ -118,6 +121,7 @@ impl Default for BrokerConfig {
             callback_retry: Duration::from_secs(120),
             push_interval: Duration::from_secs(30),
             max_push_targets: 8,
+            max_typing_per_sec: 4,
         }
     }
 }

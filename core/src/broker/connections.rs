@@ -116,6 +116,7 @@ impl Broker {
                 let body = f.req.map(|r| std::borrow::Cow::Borrowed(r.get())).ok_or_else(|| err(ErrorCode::Invalid, format!("request {id}: missing field `req`")));
                 self.on_request(conn, &key, id, body);
             }
+            InKind::Typing => self.on_typing(conn, &key, f.typing.ok_or_else(|| err(ErrorCode::Malformed, "missing field `typing`"))?),
             InKind::Hello | InKind::Ping => unreachable!("handled above"),
         }
         Ok(())

@@ -96,6 +96,8 @@ impl Broker {
             ended_at: None,
             client_address,
             callback: None,
+            client_read: 0,
+            agent_read: 0,
         };
         self.live.insert(id.clone(), Live { li: li.clone(), external: false, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0, signals: 0 });
         self.dirty_live.insert(id.clone());

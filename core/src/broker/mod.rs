@@ -21,6 +21,7 @@ mod requests;
 mod routing;
 mod session;
 mod sessions;
+mod typing;
 pub mod store;
 
 pub use crate::protocol::AgentEvent;
@@ -314,6 +315,8 @@ pub struct Broker {
     /// Devices to wake by client, and when each client was last pushed.
     pushes: push::Pushes,
     store_error: Option<StoreError>,
+    /// Typing notices passed on in the current second, by interaction and side (true: the agent's).
+    typing: HashMap<(InteractionId, bool), (Timestamp, u32)>,
     counter: u64,
     now: Timestamp,
 }
@@ -380,6 +383,7 @@ impl Broker {
             dials: BTreeSet::new(),
             pushes: push::Pushes::default(),
             store_error: None,
+            typing: HashMap::new(),
             counter: 0,
             now: Timestamp(0),
         }

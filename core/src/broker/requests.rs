@@ -137,6 +137,7 @@ impl Broker {
                 }
                 Ok(Response::Chat(self.client_message(&me, &interaction, text, Some(key))?))
             }
+            Request::MarkRead { interaction, seq } => self.client_mark_read(&me, &interaction, seq).map(|()| Response::Done),
             Request::GetTranscript { interaction, before, limit } => {
                 let mine = self.live.get(&interaction).is_some_and(|l| l.li.client == me)
                     || self.store.record(&interaction)?.is_some_and(|r| r.client == me);
@@ -309,6 +310,8 @@ impl Broker {
             ended_at: None,
             client_address,
             callback,
+            client_read: 0,
+            agent_read: 0,
         };
         let external = match self.center.admit(self.now, &li) {
             Admission::RouteHere => false,

@@ -157,6 +157,7 @@ async fn agent(token: String, url: String, name: String) {
                     AgentEvent::Ended(_) => { println!("[interaction ended]"); current = None; }
                     AgentEvent::Chat(m) => println!("{}: {}", match m.from { Author::Client(c) => c.0, Author::Agent(a) => a.0 }, m.text),
                     AgentEvent::ChatDelivered { seq, .. } => println!("[delivered #{seq}]"),
+                    AgentEvent::ChatRead { seq, .. } => println!("[read up to #{seq}]"),
                     AgentEvent::InvitationReceived(i) => println!("[{} invites you: {} ({})]", i.client, i.message, i.id),
                     AgentEvent::InvitationUpdated(i) => println!("[invitation {} {:?}]", i.id, i.state),
                     AgentEvent::OfferWithdrawn(_) => { println!("[offer withdrawn]"); offered = None; }
