@@ -606,9 +606,13 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out() != 60359:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_mark_read() != 12863:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation() != 2324:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat() != 9860:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_typing() != 47717:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone() != 44590:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -664,6 +668,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers() != 49591:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_mark_read() != 9084:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() != 33183:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence() != 34842:
@@ -677,6 +683,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat() != 35172:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() != 25538:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_typing() != 3294:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules() != 34510:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -864,12 +872,18 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_in.restype
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_mark_read.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_mark_read.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_typing.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_typing.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone.restype = ctypes.c_uint16
@@ -951,6 +965,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_is_delivered.
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_mark_read.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_mark_read.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order.restype = ctypes.c_uint16
@@ -972,6 +989,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat.res
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_typing.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_typing.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules.restype = ctypes.c_uint16
@@ -1294,6 +1314,13 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_out.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_out.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_mark_read.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_mark_read.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_respond_invitation.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1308,6 +1335,13 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat.argtypes =
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_typing.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_int8,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_typing.restype = ctypes.c_int8
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_phone.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1473,6 +1507,13 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_list_watchers.argty
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_list_watchers.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_mark_read.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_mark_read.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1521,6 +1562,13 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email.argtypes
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_typing.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_int8,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_typing.restype = ctypes.c_int8
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_access_rules.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -3274,7 +3322,7 @@ class LiveInteraction:
     """
     A live interaction.
 """
-    def __init__(self, *, id:str, client_id:str, medium:Medium, queue_id:typing.Optional[str], product_id:typing.Optional[str], topic:typing.Optional[str], agent_id:typing.Optional[str], direction:Direction, state:InteractionState, created_at_ms:int, connected_at_ms:typing.Optional[int], ended_at_ms:typing.Optional[int], client_address:typing.Optional[str], callback:typing.Optional[CallbackInfo]):
+    def __init__(self, *, id:str, client_id:str, medium:Medium, queue_id:typing.Optional[str], product_id:typing.Optional[str], topic:typing.Optional[str], agent_id:typing.Optional[str], direction:Direction, state:InteractionState, created_at_ms:int, connected_at_ms:typing.Optional[int], ended_at_ms:typing.Optional[int], client_address:typing.Optional[str], callback:typing.Optional[CallbackInfo], client_read:int, agent_read:int):
         self.id = id
         self.client_id = client_id
         self.medium = medium
@@ -3289,12 +3337,14 @@ class LiveInteraction:
         self.ended_at_ms = ended_at_ms
         self.client_address = client_address
         self.callback = callback
+        self.client_read = client_read
+        self.agent_read = agent_read
         
         
 
     
     def __str__(self):
-        return "LiveInteraction(id={}, client_id={}, medium={}, queue_id={}, product_id={}, topic={}, agent_id={}, direction={}, state={}, created_at_ms={}, connected_at_ms={}, ended_at_ms={}, client_address={}, callback={})".format(self.id, self.client_id, self.medium, self.queue_id, self.product_id, self.topic, self.agent_id, self.direction, self.state, self.created_at_ms, self.connected_at_ms, self.ended_at_ms, self.client_address, self.callback)
+        return "LiveInteraction(id={}, client_id={}, medium={}, queue_id={}, product_id={}, topic={}, agent_id={}, direction={}, state={}, created_at_ms={}, connected_at_ms={}, ended_at_ms={}, client_address={}, callback={}, client_read={}, agent_read={})".format(self.id, self.client_id, self.medium, self.queue_id, self.product_id, self.topic, self.agent_id, self.direction, self.state, self.created_at_ms, self.connected_at_ms, self.ended_at_ms, self.client_address, self.callback, self.client_read, self.agent_read)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -3324,6 +3374,10 @@ class LiveInteraction:
             return False
         if self.callback != other.callback:
             return False
+        if self.client_read != other.client_read:
+            return False
+        if self.agent_read != other.agent_read:
+            return False
         return True
 
 class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
@@ -3344,6 +3398,8 @@ class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
             ended_at_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
             client_address=_UniffiFfiConverterOptionalString.read(buf),
             callback=_UniffiFfiConverterOptionalTypeCallbackInfo.read(buf),
+            client_read=_UniffiFfiConverterUInt64.read(buf),
+            agent_read=_UniffiFfiConverterUInt64.read(buf),
         )
 
     @staticmethod
@@ -3362,6 +3418,8 @@ class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt64.check_lower(value.ended_at_ms)
         _UniffiFfiConverterOptionalString.check_lower(value.client_address)
         _UniffiFfiConverterOptionalTypeCallbackInfo.check_lower(value.callback)
+        _UniffiFfiConverterUInt64.check_lower(value.client_read)
+        _UniffiFfiConverterUInt64.check_lower(value.agent_read)
 
     @staticmethod
     def write(value, buf):
@@ -3379,6 +3437,8 @@ class _UniffiFfiConverterTypeLiveInteraction(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt64.write(value.ended_at_ms, buf)
         _UniffiFfiConverterOptionalString.write(value.client_address, buf)
         _UniffiFfiConverterOptionalTypeCallbackInfo.write(value.callback, buf)
+        _UniffiFfiConverterUInt64.write(value.client_read, buf)
+        _UniffiFfiConverterUInt64.write(value.agent_read, buf)
 
 class _UniffiFfiConverterOptionalTypeLiveInteraction(_UniffiConverterRustBuffer):
     @classmethod
@@ -7910,6 +7970,44 @@ class AgentEvent:
             return True
 
     @dataclass
+    class CHAT_READ:
+        """
+        The client has read the agent's messages up to `seq`.
+"""
+        
+        def __init__(self, interaction_id:str, seq:int):
+            self.interaction_id = interaction_id
+            
+            """
+        Interaction.
+"""
+        
+            self.seq = seq
+            
+            """
+        Highest message read.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.CHAT_READ(interaction_id={}, seq={})".format(self.interaction_id, self.seq)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_CHAT_READ():
+                return False
+            if self.interaction_id != other.interaction_id:
+                return False
+            if self.seq != other.seq:
+                return False
+            return True
+
+    @dataclass
     class MAIL_FAILED:
         """
         A message the agent wrote on an email interaction could not be mailed.
@@ -8083,6 +8181,10 @@ class AgentEvent:
         return isinstance(self, AgentEvent.CHAT_DELIVERED)
     def is_chat_delivered(self) -> bool:
         return isinstance(self, AgentEvent.CHAT_DELIVERED)
+    def is_CHAT_READ(self) -> bool:
+        return isinstance(self, AgentEvent.CHAT_READ)
+    def is_chat_read(self) -> bool:
+        return isinstance(self, AgentEvent.CHAT_READ)
     def is_MAIL_FAILED(self) -> bool:
         return isinstance(self, AgentEvent.MAIL_FAILED)
     def is_mail_failed(self) -> bool:
@@ -8108,6 +8210,7 @@ AgentEvent.INVITATION_RECEIVED = type("AgentEvent.INVITATION_RECEIVED", (AgentEv
 AgentEvent.INVITATION_UPDATED = type("AgentEvent.INVITATION_UPDATED", (AgentEvent.INVITATION_UPDATED, AgentEvent,), {})  # type: ignore
 AgentEvent.CHAT = type("AgentEvent.CHAT", (AgentEvent.CHAT, AgentEvent,), {})  # type: ignore
 AgentEvent.CHAT_DELIVERED = type("AgentEvent.CHAT_DELIVERED", (AgentEvent.CHAT_DELIVERED, AgentEvent,), {})  # type: ignore
+AgentEvent.CHAT_READ = type("AgentEvent.CHAT_READ", (AgentEvent.CHAT_READ, AgentEvent,), {})  # type: ignore
 AgentEvent.MAIL_FAILED = type("AgentEvent.MAIL_FAILED", (AgentEvent.MAIL_FAILED, AgentEvent,), {})  # type: ignore
 AgentEvent.DIAL_FAILED = type("AgentEvent.DIAL_FAILED", (AgentEvent.DIAL_FAILED, AgentEvent,), {})  # type: ignore
 AgentEvent.SIGNAL = type("AgentEvent.SIGNAL", (AgentEvent.SIGNAL, AgentEvent,), {})  # type: ignore
@@ -8153,19 +8256,24 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterUInt64.read(buf),
             )
         if variant == 9:
+            return AgentEvent.CHAT_READ(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        if variant == 10:
             return AgentEvent.MAIL_FAILED(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterUInt64.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 10:
+        if variant == 11:
             return AgentEvent.DIAL_FAILED(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterTypeCallSide.read(buf),
                 _UniffiFfiConverterTypeDialFailure.read(buf),
             )
-        if variant == 11:
+        if variant == 12:
             return AgentEvent.SIGNAL(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterTypeCallSignal.read(buf),
@@ -8196,6 +8304,10 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeChatMessage.check_lower(value.message)
             return
         if value.is_CHAT_DELIVERED():
+            _UniffiFfiConverterString.check_lower(value.interaction_id)
+            _UniffiFfiConverterUInt64.check_lower(value.seq)
+            return
+        if value.is_CHAT_READ():
             _UniffiFfiConverterString.check_lower(value.interaction_id)
             _UniffiFfiConverterUInt64.check_lower(value.seq)
             return
@@ -8243,19 +8355,23 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
             buf.write_i32(8)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterUInt64.write(value.seq, buf)
-        if value.is_MAIL_FAILED():
+        if value.is_CHAT_READ():
             buf.write_i32(9)
+            _UniffiFfiConverterString.write(value.interaction_id, buf)
+            _UniffiFfiConverterUInt64.write(value.seq, buf)
+        if value.is_MAIL_FAILED():
+            buf.write_i32(10)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterUInt64.write(value.seq, buf)
             _UniffiFfiConverterString.write(value.to, buf)
             _UniffiFfiConverterString.write(value.reason, buf)
         if value.is_DIAL_FAILED():
-            buf.write_i32(10)
+            buf.write_i32(11)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterTypeCallSide.write(value.side, buf)
             _UniffiFfiConverterTypeDialFailure.write(value.reason, buf)
         if value.is_SIGNAL():
-            buf.write_i32(11)
+            buf.write_i32(12)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterTypeCallSignal.write(value.signal, buf)
 
@@ -8569,6 +8685,44 @@ class AgentConsoleEvent:
                 return False
             return True
 
+    @dataclass
+    class TYPING:
+        """
+        The client started or stopped typing (also when a notice expired).
+"""
+        
+        def __init__(self, interaction_id:str, on:bool):
+            self.interaction_id = interaction_id
+            
+            """
+        Interaction.
+"""
+        
+            self.on = on
+            
+            """
+        Typing now.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentConsoleEvent.TYPING(interaction_id={}, on={})".format(self.interaction_id, self.on)
+        def __eq__(self, other):
+            if not isinstance(other, AgentConsoleEvent):
+                return NotImplemented
+            if not other.is_TYPING():
+                return False
+            if self.interaction_id != other.interaction_id:
+                return False
+            if self.on != other.on:
+                return False
+            return True
+
     
 
     # For each variant, we have `is_NAME` and `is_name` methods for easily checking
@@ -8609,6 +8763,10 @@ class AgentConsoleEvent:
         return isinstance(self, AgentConsoleEvent.PROTOCOL_ERROR)
     def is_protocol_error(self) -> bool:
         return isinstance(self, AgentConsoleEvent.PROTOCOL_ERROR)
+    def is_TYPING(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.TYPING)
+    def is_typing(self) -> bool:
+        return isinstance(self, AgentConsoleEvent.TYPING)
     
 
 # Now, a little trick - we make each nested variant class be a subclass of the main
@@ -8623,6 +8781,7 @@ AgentConsoleEvent.COMPLETED = type("AgentConsoleEvent.COMPLETED", (AgentConsoleE
 AgentConsoleEvent.FAILED = type("AgentConsoleEvent.FAILED", (AgentConsoleEvent.FAILED, AgentConsoleEvent,), {})  # type: ignore
 AgentConsoleEvent.PUSHED = type("AgentConsoleEvent.PUSHED", (AgentConsoleEvent.PUSHED, AgentConsoleEvent,), {})  # type: ignore
 AgentConsoleEvent.PROTOCOL_ERROR = type("AgentConsoleEvent.PROTOCOL_ERROR", (AgentConsoleEvent.PROTOCOL_ERROR, AgentConsoleEvent,), {})  # type: ignore
+AgentConsoleEvent.TYPING = type("AgentConsoleEvent.TYPING", (AgentConsoleEvent.TYPING, AgentConsoleEvent,), {})  # type: ignore
 
 
 
@@ -8670,6 +8829,11 @@ class _UniffiFfiConverterTypeAgentConsoleEvent(_UniffiConverterRustBuffer):
             return AgentConsoleEvent.PROTOCOL_ERROR(
                 _UniffiFfiConverterTypeErrorInfo.read(buf),
             )
+        if variant == 10:
+            return AgentConsoleEvent.TYPING(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterBoolean.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -8703,6 +8867,10 @@ class _UniffiFfiConverterTypeAgentConsoleEvent(_UniffiConverterRustBuffer):
             return
         if value.is_PROTOCOL_ERROR():
             _UniffiFfiConverterTypeErrorInfo.check_lower(value.error)
+            return
+        if value.is_TYPING():
+            _UniffiFfiConverterString.check_lower(value.interaction_id)
+            _UniffiFfiConverterBoolean.check_lower(value.on)
             return
         raise ValueError(value)
 
@@ -8738,6 +8906,10 @@ class _UniffiFfiConverterTypeAgentConsoleEvent(_UniffiConverterRustBuffer):
         if value.is_PROTOCOL_ERROR():
             buf.write_i32(9)
             _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
+        if value.is_TYPING():
+            buf.write_i32(10)
+            _UniffiFfiConverterString.write(value.interaction_id, buf)
+            _UniffiFfiConverterBoolean.write(value.on, buf)
 
 
 
@@ -9230,6 +9402,82 @@ class ClientEvent:
             return True
 
     @dataclass
+    class CHAT_READ:
+        """
+        The agent has read the client's messages up to `seq`.
+"""
+        
+        def __init__(self, interaction_id:str, seq:int):
+            self.interaction_id = interaction_id
+            
+            """
+        Interaction.
+"""
+        
+            self.seq = seq
+            
+            """
+        Highest message read.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "ClientEvent.CHAT_READ(interaction_id={}, seq={})".format(self.interaction_id, self.seq)
+        def __eq__(self, other):
+            if not isinstance(other, ClientEvent):
+                return NotImplemented
+            if not other.is_CHAT_READ():
+                return False
+            if self.interaction_id != other.interaction_id:
+                return False
+            if self.seq != other.seq:
+                return False
+            return True
+
+    @dataclass
+    class TYPING:
+        """
+        The agent started or stopped typing (also when a notice expired).
+"""
+        
+        def __init__(self, interaction_id:str, on:bool):
+            self.interaction_id = interaction_id
+            
+            """
+        Interaction.
+"""
+        
+            self.on = on
+            
+            """
+        Typing now.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "ClientEvent.TYPING(interaction_id={}, on={})".format(self.interaction_id, self.on)
+        def __eq__(self, other):
+            if not isinstance(other, ClientEvent):
+                return NotImplemented
+            if not other.is_TYPING():
+                return False
+            if self.interaction_id != other.interaction_id:
+                return False
+            if self.on != other.on:
+                return False
+            return True
+
+    @dataclass
     class SIGNAL:
         """
         A call signalling message from the agent, for the app's WebRTC stack.
@@ -9451,6 +9699,14 @@ class ClientEvent:
         return isinstance(self, ClientEvent.CHAT_DELIVERED)
     def is_chat_delivered(self) -> bool:
         return isinstance(self, ClientEvent.CHAT_DELIVERED)
+    def is_CHAT_READ(self) -> bool:
+        return isinstance(self, ClientEvent.CHAT_READ)
+    def is_chat_read(self) -> bool:
+        return isinstance(self, ClientEvent.CHAT_READ)
+    def is_TYPING(self) -> bool:
+        return isinstance(self, ClientEvent.TYPING)
+    def is_typing(self) -> bool:
+        return isinstance(self, ClientEvent.TYPING)
     def is_SIGNAL(self) -> bool:
         return isinstance(self, ClientEvent.SIGNAL)
     def is_signal(self) -> bool:
@@ -9491,6 +9747,8 @@ ClientEvent.INVITATION_CHANGED = type("ClientEvent.INVITATION_CHANGED", (ClientE
 ClientEvent.INTERACTION_CHANGED = type("ClientEvent.INTERACTION_CHANGED", (ClientEvent.INTERACTION_CHANGED, ClientEvent,), {})  # type: ignore
 ClientEvent.CHAT_RECEIVED = type("ClientEvent.CHAT_RECEIVED", (ClientEvent.CHAT_RECEIVED, ClientEvent,), {})  # type: ignore
 ClientEvent.CHAT_DELIVERED = type("ClientEvent.CHAT_DELIVERED", (ClientEvent.CHAT_DELIVERED, ClientEvent,), {})  # type: ignore
+ClientEvent.CHAT_READ = type("ClientEvent.CHAT_READ", (ClientEvent.CHAT_READ, ClientEvent,), {})  # type: ignore
+ClientEvent.TYPING = type("ClientEvent.TYPING", (ClientEvent.TYPING, ClientEvent,), {})  # type: ignore
 ClientEvent.SIGNAL = type("ClientEvent.SIGNAL", (ClientEvent.SIGNAL, ClientEvent,), {})  # type: ignore
 ClientEvent.CENTER_STATUS_CHANGED = type("ClientEvent.CENTER_STATUS_CHANGED", (ClientEvent.CENTER_STATUS_CHANGED, ClientEvent,), {})  # type: ignore
 ClientEvent.PRESENCE_CHANGED = type("ClientEvent.PRESENCE_CHANGED", (ClientEvent.PRESENCE_CHANGED, ClientEvent,), {})  # type: ignore
@@ -9568,23 +9826,33 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterUInt64.read(buf),
             )
         if variant == 16:
+            return ClientEvent.CHAT_READ(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        if variant == 17:
+            return ClientEvent.TYPING(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterBoolean.read(buf),
+            )
+        if variant == 18:
             return ClientEvent.SIGNAL(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterTypeCallSignal.read(buf),
             )
-        if variant == 17:
+        if variant == 19:
             return ClientEvent.CENTER_STATUS_CHANGED(
                 _UniffiFfiConverterTypeCenterStatus.read(buf),
             )
-        if variant == 18:
+        if variant == 20:
             return ClientEvent.PRESENCE_CHANGED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 19:
+        if variant == 21:
             return ClientEvent.WATCH_ENDED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 20:
+        if variant == 22:
             return ClientEvent.PROTOCOL_ERROR(
                 _UniffiFfiConverterTypeErrorInfo.read(buf),
             )
@@ -9639,6 +9907,14 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
         if value.is_CHAT_DELIVERED():
             _UniffiFfiConverterString.check_lower(value.interaction_id)
             _UniffiFfiConverterUInt64.check_lower(value.seq)
+            return
+        if value.is_CHAT_READ():
+            _UniffiFfiConverterString.check_lower(value.interaction_id)
+            _UniffiFfiConverterUInt64.check_lower(value.seq)
+            return
+        if value.is_TYPING():
+            _UniffiFfiConverterString.check_lower(value.interaction_id)
+            _UniffiFfiConverterBoolean.check_lower(value.on)
             return
         if value.is_SIGNAL():
             _UniffiFfiConverterString.check_lower(value.interaction_id)
@@ -9708,21 +9984,29 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
             buf.write_i32(15)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterUInt64.write(value.seq, buf)
-        if value.is_SIGNAL():
+        if value.is_CHAT_READ():
             buf.write_i32(16)
+            _UniffiFfiConverterString.write(value.interaction_id, buf)
+            _UniffiFfiConverterUInt64.write(value.seq, buf)
+        if value.is_TYPING():
+            buf.write_i32(17)
+            _UniffiFfiConverterString.write(value.interaction_id, buf)
+            _UniffiFfiConverterBoolean.write(value.on, buf)
+        if value.is_SIGNAL():
+            buf.write_i32(18)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterTypeCallSignal.write(value.signal, buf)
         if value.is_CENTER_STATUS_CHANGED():
-            buf.write_i32(17)
+            buf.write_i32(19)
             _UniffiFfiConverterTypeCenterStatus.write(value.status, buf)
         if value.is_PRESENCE_CHANGED():
-            buf.write_i32(18)
+            buf.write_i32(20)
             _UniffiFfiConverterString.write(value.presentity, buf)
         if value.is_WATCH_ENDED():
-            buf.write_i32(19)
+            buf.write_i32(21)
             _UniffiFfiConverterString.write(value.presentity, buf)
         if value.is_PROTOCOL_ERROR():
-            buf.write_i32(20)
+            buf.write_i32(22)
             _UniffiFfiConverterTypeErrorInfo.write(value.error, buf)
 
 
@@ -10579,6 +10863,11 @@ class FrontdeskClientProtocol(typing.Protocol):
         Lists who watches the own status (answered with `Response.Watchers`).
 """
         raise NotImplementedError
+    def mark_read(self, interaction_id: str,seq: int) -> int:
+        """
+        Marks the agent's messages read up to `seq` (while the chat is on screen); the agent sees it.
+"""
+        raise NotImplementedError
     def order(self, order_id: str) -> Order:
         """
         One own order from the local view; `NotFound` if it is not one of the client's.
@@ -10620,6 +10909,13 @@ class FrontdeskClientProtocol(typing.Protocol):
         """
         Writes to the center by email (subject and text), answered by mail to the client's email
         capability and in the app; it waits in the backlog when no agent is live.
+"""
+        raise NotImplementedError
+    def send_typing(self, interaction_id: str,on: bool) -> bool:
+        """
+        Tells the agent the customer is typing (`on`) or stopped; call it on every keystroke, a
+        notice goes out at most every couple of seconds. Returns whether one went out (none offline);
+        `NotFound` for an interaction that is not the client's and connected.
 """
         raise NotImplementedError
     def set_access_rules(self, rules: typing.List[AccessRule]) -> int:
@@ -11123,6 +11419,27 @@ class FrontdeskClient(FrontdeskClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def mark_read(self, interaction_id: str,seq: int) -> int:
+        """
+        Marks the agent's messages read up to `seq` (while the chat is on screen); the agent sees it.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterUInt64.check_lower(seq)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterUInt64.lower(seq),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_mark_read,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def order(self, order_id: str) -> Order:
         """
         One own order from the local view; `NotFound` if it is not one of the client's.
@@ -11282,6 +11599,29 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def send_typing(self, interaction_id: str,on: bool) -> bool:
+        """
+        Tells the agent the customer is typing (`on`) or stopped; call it on every keystroke, a
+        notice goes out at most every couple of seconds. Returns whether one went out (none offline);
+        `NotFound` for an interaction that is not the client's and connected.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterBoolean.check_lower(on)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterBoolean.lower(on),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_typing,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -12354,6 +12694,11 @@ class FrontdeskAgentProtocol(typing.Protocol):
         Leaves the seat; no automatic log-in until `log_in`.
 """
         raise NotImplementedError
+    def mark_read(self, interaction_id: str,seq: int) -> int:
+        """
+        Marks the client's messages read up to `seq`; the client sees `ChatRead`.
+"""
+        raise NotImplementedError
     def respond_invitation(self, invitation_id: str,accept: bool) -> int:
         """
         Answers a client's invitation.
@@ -12362,6 +12707,12 @@ class FrontdeskAgentProtocol(typing.Protocol):
     def send_chat(self, interaction_id: str,text: str) -> int:
         """
         Sends a chat message (stored once, however often the connection drops).
+"""
+        raise NotImplementedError
+    def send_typing(self, interaction_id: str,on: bool) -> bool:
+        """
+        Tells the client the agent is typing (`on`) or stopped; call it on every keystroke, a notice
+        goes out at most every couple of seconds. Returns whether one went out (none while offline).
 """
         raise NotImplementedError
     def set_phone(self, phone: typing.Optional[str]) -> int:
@@ -12774,6 +13125,27 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def mark_read(self, interaction_id: str,seq: int) -> int:
+        """
+        Marks the client's messages read up to `seq`; the client sees `ChatRead`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterUInt64.check_lower(seq)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterUInt64.lower(seq),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_mark_read,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def respond_invitation(self, invitation_id: str,accept: bool) -> int:
         """
         Answers a client's invitation.
@@ -12813,6 +13185,28 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def send_typing(self, interaction_id: str,on: bool) -> bool:
+        """
+        Tells the client the agent is typing (`on`) or stopped; call it on every keystroke, a notice
+        goes out at most every couple of seconds. Returns whether one went out (none while offline).
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterBoolean.check_lower(on)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterBoolean.lower(on),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_typing,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -1658,6 +1658,11 @@ public protocol FrontdeskAgentProtocol: AnyObject, Sendable {
     func logOut() throws  -> UInt64
     
     /**
+     * Marks the client's messages read up to `seq`; the client sees `ChatRead`.
+     */
+    func markRead(interactionId: String, seq: UInt64) throws  -> UInt64
+    
+    /**
      * Answers a client's invitation.
      */
     func respondInvitation(invitationId: String, accept: Bool) throws  -> UInt64
@@ -1666,6 +1671,12 @@ public protocol FrontdeskAgentProtocol: AnyObject, Sendable {
      * Sends a chat message (stored once, however often the connection drops).
      */
     func sendChat(interactionId: String, text: String) throws  -> UInt64
+    
+    /**
+     * Tells the client the agent is typing (`on`) or stopped; call it on every keystroke, a notice
+     * goes out at most every couple of seconds. Returns whether one went out (none while offline).
+     */
+    func sendTyping(interactionId: String, on: Bool) throws  -> Bool
     
     /**
      * Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes.
@@ -2001,6 +2012,20 @@ open func logOut()throws  -> UInt64  {
 }
     
     /**
+     * Marks the client's messages read up to `seq`; the client sees `ChatRead`.
+     */
+open func markRead(interactionId: String, seq: UInt64)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_mark_read(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterUInt64.lower(seq),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Answers a client's invitation.
      */
 open func respondInvitation(invitationId: String, accept: Bool)throws  -> UInt64  {
@@ -2024,6 +2049,21 @@ open func sendChat(interactionId: String, text: String)throws  -> UInt64  {
             self.uniffiCloneHandle(),
         FfiConverterString.lower(interactionId),
         FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Tells the client the agent is typing (`on`) or stopped; call it on every keystroke, a notice
+     * goes out at most every couple of seconds. Returns whether one went out (none while offline).
+     */
+open func sendTyping(interactionId: String, on: Bool)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_typing(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterBool.lower(on),uniffiCallStatus
     )
 })
 }
@@ -2285,6 +2325,11 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
     func listWatchers() throws  -> UInt64
     
     /**
+     * Marks the agent's messages read up to `seq` (while the chat is on screen); the agent sees it.
+     */
+    func markRead(interactionId: String, seq: UInt64) throws  -> UInt64
+    
+    /**
      * One own order from the local view; `NotFound` if it is not one of the client's.
      */
     func order(orderId: String) throws  -> Order
@@ -2326,6 +2371,13 @@ public protocol FrontdeskClientProtocol: AnyObject, Sendable {
      * capability and in the app; it waits in the backlog when no agent is live.
      */
     func sendEmail(subject: String, text: String, productId: String?) throws  -> UInt64
+    
+    /**
+     * Tells the agent the customer is typing (`on`) or stopped; call it on every keystroke, a
+     * notice goes out at most every couple of seconds. Returns whether one went out (none offline);
+     * `NotFound` for an interaction that is not the client's and connected.
+     */
+    func sendTyping(interactionId: String, on: Bool) throws  -> Bool
     
     /**
      * Decides who may watch the own status (first matching rule wins; without one, the center sees
@@ -2738,6 +2790,20 @@ open func listWatchers()throws  -> UInt64  {
 }
     
     /**
+     * Marks the agent's messages read up to `seq` (while the chat is on screen); the agent sees it.
+     */
+open func markRead(interactionId: String, seq: UInt64)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_mark_read(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterUInt64.lower(seq),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * One own order from the local view; `NotFound` if it is not one of the client's.
      */
 open func order(orderId: String)throws  -> Order  {
@@ -2838,6 +2904,22 @@ open func sendEmail(subject: String, text: String, productId: String? = nil)thro
         FfiConverterString.lower(subject),
         FfiConverterString.lower(text),
         FfiConverterOptionString.lower(productId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Tells the agent the customer is typing (`on`) or stopped; call it on every keystroke, a
+     * notice goes out at most every couple of seconds. Returns whether one went out (none offline);
+     * `NotFound` for an interaction that is not the client's and connected.
+     */
+open func sendTyping(interactionId: String, on: Bool)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_typing(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterBool.lower(on),uniffiCallStatus
     )
 })
 }
@@ -5303,6 +5385,14 @@ public struct LiveInteraction: Equatable, Hashable {
      * A callback's telephony state.
      */
     public var callback: CallbackInfo?
+    /**
+     * The agent's messages the client has read, up to this seq (0: none).
+     */
+    public var clientRead: UInt64
+    /**
+     * The client's messages the agent has read, up to this seq (0: none).
+     */
+    public var agentRead: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5348,7 +5438,13 @@ public struct LiveInteraction: Equatable, Hashable {
          */clientAddress: String?, 
         /**
          * A callback's telephony state.
-         */callback: CallbackInfo?) {
+         */callback: CallbackInfo?, 
+        /**
+         * The agent's messages the client has read, up to this seq (0: none).
+         */clientRead: UInt64, 
+        /**
+         * The client's messages the agent has read, up to this seq (0: none).
+         */agentRead: UInt64) {
         self.id = id
         self.clientId = clientId
         self.medium = medium
@@ -5363,6 +5459,8 @@ public struct LiveInteraction: Equatable, Hashable {
         self.endedAtMs = endedAtMs
         self.clientAddress = clientAddress
         self.callback = callback
+        self.clientRead = clientRead
+        self.agentRead = agentRead
     }
 
     
@@ -5394,7 +5492,9 @@ public struct FfiConverterTypeLiveInteraction: FfiConverterRustBuffer {
                 connectedAtMs: FfiConverterOptionUInt64.read(from: &buf), 
                 endedAtMs: FfiConverterOptionUInt64.read(from: &buf), 
                 clientAddress: FfiConverterOptionString.read(from: &buf), 
-                callback: FfiConverterOptionTypeCallbackInfo.read(from: &buf)
+                callback: FfiConverterOptionTypeCallbackInfo.read(from: &buf), 
+                clientRead: FfiConverterUInt64.read(from: &buf), 
+                agentRead: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -5413,6 +5513,8 @@ public struct FfiConverterTypeLiveInteraction: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.endedAtMs, into: &buf)
         FfiConverterOptionString.write(value.clientAddress, into: &buf)
         FfiConverterOptionTypeCallbackInfo.write(value.callback, into: &buf)
+        FfiConverterUInt64.write(value.clientRead, into: &buf)
+        FfiConverterUInt64.write(value.agentRead, into: &buf)
     }
 }
 
@@ -6243,6 +6345,17 @@ public enum AgentConsoleEvent: Equatable, Hashable {
          * What went wrong.
          */error: ErrorInfo
     )
+    /**
+     * The client started or stopped typing (also when a notice expired).
+     */
+    case typing(
+        /**
+         * Interaction.
+         */interactionId: String, 
+        /**
+         * Typing now.
+         */on: Bool
+    )
 
 
 
@@ -6289,6 +6402,9 @@ public struct FfiConverterTypeAgentConsoleEvent: FfiConverterRustBuffer {
         )
         
         case 9: return .protocolError(error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        )
+        
+        case 10: return .typing(interactionId: try FfiConverterString.read(from: &buf), on: try FfiConverterBool.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -6345,6 +6461,12 @@ public struct FfiConverterTypeAgentConsoleEvent: FfiConverterRustBuffer {
         case let .protocolError(error):
             writeInt(&buf, Int32(9))
             FfiConverterTypeErrorInfo.write(error, into: &buf)
+            
+        
+        case let .typing(interactionId,on):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(interactionId, into: &buf)
+            FfiConverterBool.write(on, into: &buf)
             
         }
     }
@@ -6441,6 +6563,17 @@ public enum AgentEvent: Equatable, Hashable {
          */seq: UInt64
     )
     /**
+     * The client has read the agent's messages up to `seq`.
+     */
+    case chatRead(
+        /**
+         * Interaction.
+         */interactionId: String, 
+        /**
+         * Highest message read.
+         */seq: UInt64
+    )
+    /**
      * A message the agent wrote on an email interaction could not be mailed.
      */
     case mailFailed(
@@ -6527,13 +6660,16 @@ public struct FfiConverterTypeAgentEvent: FfiConverterRustBuffer {
         case 8: return .chatDelivered(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 9: return .mailFailed(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf), to: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 9: return .chatRead(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 10: return .dialFailed(interactionId: try FfiConverterString.read(from: &buf), side: try FfiConverterTypeCallSide.read(from: &buf), reason: try FfiConverterTypeDialFailure.read(from: &buf)
+        case 10: return .mailFailed(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf), to: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
+        case 11: return .dialFailed(interactionId: try FfiConverterString.read(from: &buf), side: try FfiConverterTypeCallSide.read(from: &buf), reason: try FfiConverterTypeDialFailure.read(from: &buf)
+        )
+        
+        case 12: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -6585,8 +6721,14 @@ public struct FfiConverterTypeAgentEvent: FfiConverterRustBuffer {
             FfiConverterUInt64.write(seq, into: &buf)
             
         
-        case let .mailFailed(interactionId,seq,to,reason):
+        case let .chatRead(interactionId,seq):
             writeInt(&buf, Int32(9))
+            FfiConverterString.write(interactionId, into: &buf)
+            FfiConverterUInt64.write(seq, into: &buf)
+            
+        
+        case let .mailFailed(interactionId,seq,to,reason):
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(interactionId, into: &buf)
             FfiConverterUInt64.write(seq, into: &buf)
             FfiConverterString.write(to, into: &buf)
@@ -6594,14 +6736,14 @@ public struct FfiConverterTypeAgentEvent: FfiConverterRustBuffer {
             
         
         case let .dialFailed(interactionId,side,reason):
-            writeInt(&buf, Int32(10))
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(interactionId, into: &buf)
             FfiConverterTypeCallSide.write(side, into: &buf)
             FfiConverterTypeDialFailure.write(reason, into: &buf)
             
         
         case let .signal(interactionId,signal):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(interactionId, into: &buf)
             FfiConverterTypeCallSignal.write(signal, into: &buf)
             
@@ -7535,6 +7677,28 @@ public enum ClientEvent: Equatable, Hashable {
          */seq: UInt64
     )
     /**
+     * The agent has read the client's messages up to `seq`.
+     */
+    case chatRead(
+        /**
+         * Interaction.
+         */interactionId: String, 
+        /**
+         * Highest message read.
+         */seq: UInt64
+    )
+    /**
+     * The agent started or stopped typing (also when a notice expired).
+     */
+    case typing(
+        /**
+         * Interaction.
+         */interactionId: String, 
+        /**
+         * Typing now.
+         */on: Bool
+    )
+    /**
      * A call signalling message from the agent, for the app's WebRTC stack.
      */
     case signal(
@@ -7642,19 +7806,25 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
         case 15: return .chatDelivered(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 16: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
+        case 16: return .chatRead(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 17: return .centerStatusChanged(status: try FfiConverterTypeCenterStatus.read(from: &buf)
+        case 17: return .typing(interactionId: try FfiConverterString.read(from: &buf), on: try FfiConverterBool.read(from: &buf)
         )
         
-        case 18: return .presenceChanged(presentity: try FfiConverterString.read(from: &buf)
+        case 18: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
         )
         
-        case 19: return .watchEnded(presentity: try FfiConverterString.read(from: &buf)
+        case 19: return .centerStatusChanged(status: try FfiConverterTypeCenterStatus.read(from: &buf)
         )
         
-        case 20: return .protocolError(error: try FfiConverterTypeErrorInfo.read(from: &buf)
+        case 20: return .presenceChanged(presentity: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 21: return .watchEnded(presentity: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 22: return .protocolError(error: try FfiConverterTypeErrorInfo.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -7743,29 +7913,41 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
             FfiConverterUInt64.write(seq, into: &buf)
             
         
-        case let .signal(interactionId,signal):
+        case let .chatRead(interactionId,seq):
             writeInt(&buf, Int32(16))
+            FfiConverterString.write(interactionId, into: &buf)
+            FfiConverterUInt64.write(seq, into: &buf)
+            
+        
+        case let .typing(interactionId,on):
+            writeInt(&buf, Int32(17))
+            FfiConverterString.write(interactionId, into: &buf)
+            FfiConverterBool.write(on, into: &buf)
+            
+        
+        case let .signal(interactionId,signal):
+            writeInt(&buf, Int32(18))
             FfiConverterString.write(interactionId, into: &buf)
             FfiConverterTypeCallSignal.write(signal, into: &buf)
             
         
         case let .centerStatusChanged(status):
-            writeInt(&buf, Int32(17))
+            writeInt(&buf, Int32(19))
             FfiConverterTypeCenterStatus.write(status, into: &buf)
             
         
         case let .presenceChanged(presentity):
-            writeInt(&buf, Int32(18))
+            writeInt(&buf, Int32(20))
             FfiConverterString.write(presentity, into: &buf)
             
         
         case let .watchEnded(presentity):
-            writeInt(&buf, Int32(19))
+            writeInt(&buf, Int32(21))
             FfiConverterString.write(presentity, into: &buf)
             
         
         case let .protocolError(error):
-            writeInt(&buf, Int32(20))
+            writeInt(&buf, Int32(22))
             FfiConverterTypeErrorInfo.write(error, into: &buf)
             
         }
@@ -10690,10 +10872,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out() != 60359) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_mark_read() != 12863) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation() != 2324) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat() != 9860) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_typing() != 47717) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone() != 44590) {
@@ -10837,6 +11025,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers() != 49591) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_mark_read() != 9084) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() != 33183) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -10856,6 +11047,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() != 25538) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_typing() != 3294) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules() != 34510) {

@@ -753,9 +753,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_mark_read(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_typing(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone(
     ): Int
@@ -851,6 +855,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_mark_read(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_presence(
@@ -864,6 +870,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_chat(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_typing(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules(
     ): Int
@@ -975,10 +983,14 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_log_out(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_mark_read(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`seq`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_respond_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,`accept`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_chat(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_typing(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`on`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_phone(`ptr`: Long,`phone`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_set_state(`ptr`: Long,`state`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1089,6 +1101,8 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_list_watchers(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_mark_read(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`seq`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_order(`ptr`: Long,`orderId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_presence(`ptr`: Long,`presentity`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1103,6 +1117,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_email(`ptr`: Long,`subject`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,`productId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_typing(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`on`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_access_rules(`ptr`: Long,`rules`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_set_status(`ptr`: Long,`status`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1311,10 +1327,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_log_out() and 0xFFFF) != 60359) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_mark_read() and 0xFFFF) != 12863) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_respond_invitation() and 0xFFFF) != 2324) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_chat() and 0xFFFF) != 9860) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_send_typing() and 0xFFFF) != 47717) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_set_phone() and 0xFFFF) != 44590) {
@@ -1458,6 +1480,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_list_watchers() and 0xFFFF) != 49591) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_mark_read() and 0xFFFF) != 9084) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_order() and 0xFFFF) != 33183) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1477,6 +1502,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_email() and 0xFFFF) != 25538) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_send_typing() and 0xFFFF) != 3294) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_set_access_rules() and 0xFFFF) != 34510) {
@@ -3529,6 +3557,11 @@ public interface FrontdeskAgentInterface {
     fun `logOut`(): kotlin.ULong
     
     /**
+     * Marks the client's messages read up to `seq`; the client sees `ChatRead`.
+     */
+    fun `markRead`(`interactionId`: kotlin.String, `seq`: kotlin.ULong): kotlin.ULong
+    
+    /**
      * Answers a client's invitation.
      */
     fun `respondInvitation`(`invitationId`: kotlin.String, `accept`: kotlin.Boolean): kotlin.ULong
@@ -3537,6 +3570,12 @@ public interface FrontdeskAgentInterface {
      * Sends a chat message (stored once, however often the connection drops).
      */
     fun `sendChat`(`interactionId`: kotlin.String, `text`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Tells the client the agent is typing (`on`) or stopped; call it on every keystroke, a notice
+     * goes out at most every couple of seconds. Returns whether one went out (none while offline).
+     */
+    fun `sendTyping`(`interactionId`: kotlin.String, `on`: kotlin.Boolean): kotlin.Boolean
     
     /**
      * Sets the phone (a SIP URI) the center's dialer rings for the callbacks this agent takes.
@@ -3981,6 +4020,25 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
 
     
     /**
+     * Marks the client's messages read up to `seq`; the client sees `ChatRead`.
+     */
+    @Throws(FrontdeskException::class)override fun `markRead`(`interactionId`: kotlin.String, `seq`: kotlin.ULong): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_mark_read(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterULong.lower(`seq`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Answers a client's invitation.
      */
     @Throws(FrontdeskException::class)override fun `respondInvitation`(`invitationId`: kotlin.String, `accept`: kotlin.Boolean): kotlin.ULong {
@@ -4011,6 +4069,26 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
         
         FfiConverterString.lower(`interactionId`),
         FfiConverterString.lower(`text`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Tells the client the agent is typing (`on`) or stopped; call it on every keystroke, a notice
+     * goes out at most every couple of seconds. Returns whether one went out (none while offline).
+     */
+    @Throws(FrontdeskException::class)override fun `sendTyping`(`interactionId`: kotlin.String, `on`: kotlin.Boolean): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_send_typing(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterBoolean.lower(`on`),_status)
 }
     }
     )
@@ -4417,6 +4495,11 @@ public interface FrontdeskClientInterface {
     fun `listWatchers`(): kotlin.ULong
     
     /**
+     * Marks the agent's messages read up to `seq` (while the chat is on screen); the agent sees it.
+     */
+    fun `markRead`(`interactionId`: kotlin.String, `seq`: kotlin.ULong): kotlin.ULong
+    
+    /**
      * One own order from the local view; `NotFound` if it is not one of the client's.
      */
     fun `order`(`orderId`: kotlin.String): Order
@@ -4458,6 +4541,13 @@ public interface FrontdeskClientInterface {
      * capability and in the app; it waits in the backlog when no agent is live.
      */
     fun `sendEmail`(`subject`: kotlin.String, `text`: kotlin.String, `productId`: kotlin.String? = null): kotlin.ULong
+    
+    /**
+     * Tells the agent the customer is typing (`on`) or stopped; call it on every keystroke, a
+     * notice goes out at most every couple of seconds. Returns whether one went out (none offline);
+     * `NotFound` for an interaction that is not the client's and connected.
+     */
+    fun `sendTyping`(`interactionId`: kotlin.String, `on`: kotlin.Boolean): kotlin.Boolean
     
     /**
      * Decides who may watch the own status (first matching rule wins; without one, the center sees
@@ -4975,6 +5065,25 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
 
     
     /**
+     * Marks the agent's messages read up to `seq` (while the chat is on screen); the agent sees it.
+     */
+    @Throws(FrontdeskException::class)override fun `markRead`(`interactionId`: kotlin.String, `seq`: kotlin.ULong): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_mark_read(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterULong.lower(`seq`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * One own order from the local view; `NotFound` if it is not one of the client's.
      */
     @Throws(FrontdeskException::class)override fun `order`(`orderId`: kotlin.String): Order {
@@ -5107,6 +5216,27 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
         FfiConverterString.lower(`subject`),
         FfiConverterString.lower(`text`),
         FfiConverterOptionalString.lower(`productId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Tells the agent the customer is typing (`on`) or stopped; call it on every keystroke, a
+     * notice goes out at most every couple of seconds. Returns whether one went out (none offline);
+     * `NotFound` for an interaction that is not the client's and connected.
+     */
+    @Throws(FrontdeskException::class)override fun `sendTyping`(`interactionId`: kotlin.String, `on`: kotlin.Boolean): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskclient_send_typing(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterBoolean.lower(`on`),_status)
 }
     }
     )
@@ -7094,6 +7224,16 @@ data class LiveInteraction (
      * A callback's telephony state.
      */
     var `callback`: CallbackInfo?
+    , 
+    /**
+     * The agent's messages the client has read, up to this seq (0: none).
+     */
+    var `clientRead`: kotlin.ULong
+    , 
+    /**
+     * The client's messages the agent has read, up to this seq (0: none).
+     */
+    var `agentRead`: kotlin.ULong
     
 ){
     
@@ -7124,6 +7264,8 @@ public object FfiConverterTypeLiveInteraction: FfiConverterRustBuffer<LiveIntera
             FfiConverterOptionalULong.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalTypeCallbackInfo.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
@@ -7141,7 +7283,9 @@ public object FfiConverterTypeLiveInteraction: FfiConverterRustBuffer<LiveIntera
             FfiConverterOptionalULong.allocationSize(value.`connectedAtMs`) +
             FfiConverterOptionalULong.allocationSize(value.`endedAtMs`) +
             FfiConverterOptionalString.allocationSize(value.`clientAddress`) +
-            FfiConverterOptionalTypeCallbackInfo.allocationSize(value.`callback`)
+            FfiConverterOptionalTypeCallbackInfo.allocationSize(value.`callback`) +
+            FfiConverterULong.allocationSize(value.`clientRead`) +
+            FfiConverterULong.allocationSize(value.`agentRead`)
     )
 
     override fun write(value: LiveInteraction, buf: ByteBuffer) {
@@ -7159,6 +7303,8 @@ public object FfiConverterTypeLiveInteraction: FfiConverterRustBuffer<LiveIntera
             FfiConverterOptionalULong.write(value.`endedAtMs`, buf)
             FfiConverterOptionalString.write(value.`clientAddress`, buf)
             FfiConverterOptionalTypeCallbackInfo.write(value.`callback`, buf)
+            FfiConverterULong.write(value.`clientRead`, buf)
+            FfiConverterULong.write(value.`agentRead`, buf)
     }
 }
 
@@ -7838,6 +7984,25 @@ sealed class AgentConsoleEvent {
         companion object
     }
     
+    /**
+     * The client started or stopped typing (also when a notice expired).
+     */
+    data class Typing(
+        /**
+         * Interaction.
+         */
+        val `interactionId`: kotlin.String, 
+        /**
+         * Typing now.
+         */
+        val `on`: kotlin.Boolean) : AgentConsoleEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
 
     
 
@@ -7883,6 +8048,10 @@ public object FfiConverterTypeAgentConsoleEvent : FfiConverterRustBuffer<AgentCo
                 )
             9 -> AgentConsoleEvent.ProtocolError(
                 FfiConverterTypeErrorInfo.read(buf),
+                )
+            10 -> AgentConsoleEvent.Typing(
+                FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
@@ -7955,6 +8124,14 @@ public object FfiConverterTypeAgentConsoleEvent : FfiConverterRustBuffer<AgentCo
                 + FfiConverterTypeErrorInfo.allocationSize(value.`error`)
             )
         }
+        is AgentConsoleEvent.Typing -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`interactionId`)
+                + FfiConverterBoolean.allocationSize(value.`on`)
+            )
+        }
     }
 
     override fun write(value: AgentConsoleEvent, buf: ByteBuffer) {
@@ -8005,6 +8182,12 @@ public object FfiConverterTypeAgentConsoleEvent : FfiConverterRustBuffer<AgentCo
             is AgentConsoleEvent.ProtocolError -> {
                 buf.putInt(9)
                 FfiConverterTypeErrorInfo.write(value.`error`, buf)
+                Unit
+            }
+            is AgentConsoleEvent.Typing -> {
+                buf.putInt(10)
+                FfiConverterString.write(value.`interactionId`, buf)
+                FfiConverterBoolean.write(value.`on`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -8145,6 +8328,25 @@ sealed class AgentEvent {
     }
     
     /**
+     * The client has read the agent's messages up to `seq`.
+     */
+    data class ChatRead(
+        /**
+         * Interaction.
+         */
+        val `interactionId`: kotlin.String, 
+        /**
+         * Highest message read.
+         */
+        val `seq`: kotlin.ULong) : AgentEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * A message the agent wrote on an email interaction could not be mailed.
      */
     data class MailFailed(
@@ -8254,18 +8456,22 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
                 FfiConverterString.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            9 -> AgentEvent.MailFailed(
+            9 -> AgentEvent.ChatRead(
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            10 -> AgentEvent.MailFailed(
                 FfiConverterString.read(buf),
                 FfiConverterULong.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            10 -> AgentEvent.DialFailed(
+            11 -> AgentEvent.DialFailed(
                 FfiConverterString.read(buf),
                 FfiConverterTypeCallSide.read(buf),
                 FfiConverterTypeDialFailure.read(buf),
                 )
-            11 -> AgentEvent.Signal(
+            12 -> AgentEvent.Signal(
                 FfiConverterString.read(buf),
                 FfiConverterTypeCallSignal.read(buf),
                 )
@@ -8324,6 +8530,14 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
             )
         }
         is AgentEvent.ChatDelivered -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`interactionId`)
+                + FfiConverterULong.allocationSize(value.`seq`)
+            )
+        }
+        is AgentEvent.ChatRead -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
@@ -8403,8 +8617,14 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
                 FfiConverterULong.write(value.`seq`, buf)
                 Unit
             }
-            is AgentEvent.MailFailed -> {
+            is AgentEvent.ChatRead -> {
                 buf.putInt(9)
+                FfiConverterString.write(value.`interactionId`, buf)
+                FfiConverterULong.write(value.`seq`, buf)
+                Unit
+            }
+            is AgentEvent.MailFailed -> {
+                buf.putInt(10)
                 FfiConverterString.write(value.`interactionId`, buf)
                 FfiConverterULong.write(value.`seq`, buf)
                 FfiConverterString.write(value.`to`, buf)
@@ -8412,14 +8632,14 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
                 Unit
             }
             is AgentEvent.DialFailed -> {
-                buf.putInt(10)
+                buf.putInt(11)
                 FfiConverterString.write(value.`interactionId`, buf)
                 FfiConverterTypeCallSide.write(value.`side`, buf)
                 FfiConverterTypeDialFailure.write(value.`reason`, buf)
                 Unit
             }
             is AgentEvent.Signal -> {
-                buf.putInt(11)
+                buf.putInt(12)
                 FfiConverterString.write(value.`interactionId`, buf)
                 FfiConverterTypeCallSignal.write(value.`signal`, buf)
                 Unit
@@ -9493,6 +9713,44 @@ sealed class ClientEvent {
     }
     
     /**
+     * The agent has read the client's messages up to `seq`.
+     */
+    data class ChatRead(
+        /**
+         * Interaction.
+         */
+        val `interactionId`: kotlin.String, 
+        /**
+         * Highest message read.
+         */
+        val `seq`: kotlin.ULong) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The agent started or stopped typing (also when a notice expired).
+     */
+    data class Typing(
+        /**
+         * Interaction.
+         */
+        val `interactionId`: kotlin.String, 
+        /**
+         * Typing now.
+         */
+        val `on`: kotlin.Boolean) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * A call signalling message from the agent, for the app's WebRTC stack.
      */
     data class Signal(
@@ -9634,20 +9892,28 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterString.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            16 -> ClientEvent.Signal(
+            16 -> ClientEvent.ChatRead(
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            17 -> ClientEvent.Typing(
+                FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
+                )
+            18 -> ClientEvent.Signal(
                 FfiConverterString.read(buf),
                 FfiConverterTypeCallSignal.read(buf),
                 )
-            17 -> ClientEvent.CenterStatusChanged(
+            19 -> ClientEvent.CenterStatusChanged(
                 FfiConverterTypeCenterStatus.read(buf),
                 )
-            18 -> ClientEvent.PresenceChanged(
+            20 -> ClientEvent.PresenceChanged(
                 FfiConverterString.read(buf),
                 )
-            19 -> ClientEvent.WatchEnded(
+            21 -> ClientEvent.WatchEnded(
                 FfiConverterString.read(buf),
                 )
-            20 -> ClientEvent.ProtocolError(
+            22 -> ClientEvent.ProtocolError(
                 FfiConverterTypeErrorInfo.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -9761,6 +10027,22 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 4UL
                 + FfiConverterString.allocationSize(value.`interactionId`)
                 + FfiConverterULong.allocationSize(value.`seq`)
+            )
+        }
+        is ClientEvent.ChatRead -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`interactionId`)
+                + FfiConverterULong.allocationSize(value.`seq`)
+            )
+        }
+        is ClientEvent.Typing -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`interactionId`)
+                + FfiConverterBoolean.allocationSize(value.`on`)
             )
         }
         is ClientEvent.Signal -> {
@@ -9881,29 +10163,41 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterULong.write(value.`seq`, buf)
                 Unit
             }
-            is ClientEvent.Signal -> {
+            is ClientEvent.ChatRead -> {
                 buf.putInt(16)
+                FfiConverterString.write(value.`interactionId`, buf)
+                FfiConverterULong.write(value.`seq`, buf)
+                Unit
+            }
+            is ClientEvent.Typing -> {
+                buf.putInt(17)
+                FfiConverterString.write(value.`interactionId`, buf)
+                FfiConverterBoolean.write(value.`on`, buf)
+                Unit
+            }
+            is ClientEvent.Signal -> {
+                buf.putInt(18)
                 FfiConverterString.write(value.`interactionId`, buf)
                 FfiConverterTypeCallSignal.write(value.`signal`, buf)
                 Unit
             }
             is ClientEvent.CenterStatusChanged -> {
-                buf.putInt(17)
+                buf.putInt(19)
                 FfiConverterTypeCenterStatus.write(value.`status`, buf)
                 Unit
             }
             is ClientEvent.PresenceChanged -> {
-                buf.putInt(18)
+                buf.putInt(20)
                 FfiConverterString.write(value.`presentity`, buf)
                 Unit
             }
             is ClientEvent.WatchEnded -> {
-                buf.putInt(19)
+                buf.putInt(21)
                 FfiConverterString.write(value.`presentity`, buf)
                 Unit
             }
             is ClientEvent.ProtocolError -> {
-                buf.putInt(20)
+                buf.putInt(22)
                 FfiConverterTypeErrorInfo.write(value.`error`, buf)
                 Unit
             }
