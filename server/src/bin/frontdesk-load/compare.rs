@@ -55,7 +55,7 @@ pub async fn run(a: &Args) -> Run<()> {
     println!("== frontdesk, WebSocket sessions");
     let fd = crate::sessions(a).await?;
     println!("\n== socket.io baseline");
-    let sio = crate::socketio::run(a.clients, a.flips, a.seconds, a.socketio_pad, crate::free_port()).await?;
+    let sio = crate::socketio::run(a.clients, a.flips, a.seconds, a.socketio_pad, a.socketio_delta, crate::free_port()).await?;
     println!("\n== frontdesk, XMPP over TCP (STARTTLS)");
     let fx = crate::xmpp_tcp(a).await?;
     println!("\n== Prosody, XMPP over TCP (STARTTLS)");

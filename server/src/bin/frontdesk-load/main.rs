@@ -77,6 +77,10 @@ struct Args {
     /// bytes with one agent; the baseline's own fields make 1,171).
     #[arg(long, default_value_t = 623)]
     socketio_pad: usize,
+    /// The socket.io baseline broadcasts what changed (the agent and the queue's counters, about 330
+    /// bytes) instead of its whole document, as frontdesk sends deltas; the filler is then not added.
+    #[arg(long)]
+    socketio_delta: bool,
     /// Load servers already running instead of starting one: their base URLs, comma-separated
     /// (`ws://127.0.0.1:8080,ws://127.0.0.1:8081`), sessions spread over them in turn — the nodes of
     /// a cluster. Memory is then not measured here (the nodes are not this tool's children).
@@ -181,7 +185,7 @@ async fn main() {
     let r = if a.compare {
         compare::run(&a).await
     } else if a.socketio {
-        socketio::run(a.clients, a.flips, a.seconds, a.socketio_pad, free_port()).await.map(drop)
+        socketio::run(a.clients, a.flips, a.seconds, a.socketio_pad, a.socketio_delta, free_port()).await.map(drop)
     } else if let Some(urls) = a.connect.clone() {
         external(&a, urls.split(',').map(|u| u.trim().trim_end_matches('/').to_owned()).collect()).await
     } else if a.xmpp && a.xmpp_tcp {

@@ -23,10 +23,17 @@ fn install() -> Run<()> {
 }
 
 /// Connect, memory, fan-out and round trips against the baseline, with `pad` filler bytes in its
-/// center document.
-pub async fn run(clients: usize, flips: usize, seconds: u64, pad: usize, port: u16) -> Run<Figures> {
+/// center document, or (`delta`) broadcasting what changed instead of the document.
+pub async fn run(clients: usize, flips: usize, seconds: u64, pad: usize, delta: bool, port: u16) -> Run<Figures> {
     install()?;
-    let child = Child::spawn("node server/bench/socketio/server.mjs", std::process::Command::new("node").arg(dir().join("server.mjs")).arg(port.to_string()).arg(pad.to_string()))?;
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(dir().join("server.mjs")).arg(port.to_string());
+    if delta {
+        cmd.arg("0").arg("delta");
+    } else {
+        cmd.arg(pad.to_string());
+    }
+    let child = Child::spawn("node server/bench/socketio/server.mjs", &mut cmd)?;
     measure::listening("socket.io", port).await?;
     let idle = measure::rss_kib(child.pid());
     let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
