@@ -37,6 +37,11 @@ if [ -f ffi/test-c.sh ]; then
   bash ffi/test-c.sh
 fi
 
+if [ -f bindings/mobile/check-targets.sh ]; then
+  echo "== mobile targets: cargo check for Android (aarch64, x86_64) and iOS (aarch64)"
+  bash bindings/mobile/check-targets.sh
+fi
+
 if [ -f bindings/test-bindings.sh ]; then
   echo "== uniffi bindings (Python, Kotlin, Swift generation)"
   bash bindings/test-bindings.sh
