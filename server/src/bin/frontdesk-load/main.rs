@@ -227,7 +227,7 @@ async fn open_sessions(a: &Args, bases: &[String], c: &Counters) -> Run<Vec<futu
         let (mut tx, rx) = ws.split();
         send("hello", &mut tx, hello(&a.secret, &Principal::Client(format!("{}{i}", a.prefix).as_str().into()), 1)).await?;
         send("watch", &mut tx, r#"{"t":"request","id":1,"req":{"op":"watch","presentity":"center"}}"#).await?;
-        measure::spawn_reader(rx, c, r#"{"t":"status""#, r#"{"t":"response""#);
+        measure::spawn_reader(rx, c, &[r#"{"t":"status""#, r#"{"t":"delta""#], r#"{"t":"response""#);
         senders.push(tx);
     }
     Ok(senders)

@@ -123,8 +123,9 @@ impl Counters {
     }
 }
 
-/// Counts the status frames and answers one connection receives.
-pub fn spawn_reader<S>(mut rx: S, c: &Counters, status: &'static str, answer: &'static str)
+/// Counts the status frames (whole documents or deltas: any of `status`) and answers one connection
+/// receives.
+pub fn spawn_reader<S>(mut rx: S, c: &Counters, status: &'static [&'static str], answer: &'static str)
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin + Send + 'static,
 {
@@ -132,7 +133,7 @@ where
     tokio::spawn(async move {
         while let Some(Ok(m)) = rx.next().await {
             if let Message::Text(t) = m {
-                if t.as_str().starts_with(status) {
+                if status.iter().any(|s| t.as_str().starts_with(s)) {
                     c.bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
                     c.frames.fetch_add(1, Ordering::Relaxed);
                 } else if t.as_str().starts_with(answer) {

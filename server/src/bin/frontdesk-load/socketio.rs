@@ -49,7 +49,7 @@ pub async fn run(clients: usize, flips: usize, seconds: u64, pad: usize, delta: 
         // An event sent before the namespace's connect ack is dropped by the server.
         expect_text(&format!("{what}: namespace connect ack"), &mut rx, |t| t.starts_with("40")).await?;
         send(&what, &mut tx, r#"421["watch","center"]"#).await?;
-        measure::spawn_reader(rx, &c, r#"42["status""#, "43");
+        measure::spawn_reader(rx, &c, &[r#"42["status""#], "43");
         senders.push(tx);
     }
     let mut f = measure::report_connect(&c.answers, clients, t0, Some((child.pid(), idle)), "socket.io sockets", "connected and watching").await?;
