@@ -221,7 +221,8 @@ where
     tokio::spawn(async move {
         while let Some(Ok(m)) = rx.next().await {
             if let Message::Text(t) = m {
-                if t.as_str().starts_with(status) {
+                // A status change after the first document comes as a delta frame.
+                if t.as_str().starts_with(status) || t.as_str().starts_with(r#"{"t":"delta""#) {
                     c.bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
                     c.frames.fetch_add(1, Ordering::Relaxed);
                 } else if t.as_str().starts_with(answer) {
