@@ -505,6 +505,32 @@ struct Pending {
     owed: HashMap<u64, Owed>,
 }
 
+impl Pending {
+    /// Adds one frame for a socket. It joins the entry that already carries the same frame unless
+    /// this socket had a later entry since (then it would overtake that one): a run of one change to
+    /// many watchers is one entry however the broker interleaves it with answers to others.
+    fn add(&mut self, sock: u64, q: &Arc<OutQueue>, data: Bytes, close: bool) {
+        let len = data.len();
+        let owed = self.owed.entry(sock).or_insert_with(|| Owed { last: None, bytes: 0, q: q.clone() });
+        owed.bytes += len;
+        let key = (data.as_ptr() as usize, len);
+        match self.by_frame.get(&key) {
+            Some(&i) if !close && len > 0 && owed.last.is_none_or(|l| l < i) => {
+                self.entries[i].socks.push(sock);
+                owed.last = Some(i);
+            }
+            _ => {
+                let i = self.entries.len();
+                self.entries.push(OutEntry { socks: vec![sock], frame: data, close });
+                if !close && len > 0 {
+                    self.by_frame.insert(key, i);
+                }
+                owed.last = Some(i);
+            }
+        }
+    }
+}
+
 /// The leader's line to one gateway incarnation.
 struct Link {
     inc: u64,
@@ -601,29 +627,9 @@ impl Outbox {
         let Some(r) = self.socks.get(&t.conn) else { return Some(t) };
         let Transmit { conn, data, close } = t;
         let Some(link) = self.links.get_mut(&r.node) else { return None };
-        let p = &mut link.pending;
         let len = data.len();
         let queued = r.q.bytes.fetch_add(len, Ordering::SeqCst) + len;
-        let owed = p.owed.entry(r.sock).or_insert_with(|| Owed { last: None, bytes: 0, q: r.q.clone() });
-        owed.bytes += len;
-        let key = (data.as_ptr() as usize, len);
-        // The frame joins the entry that already carries it unless this socket had a later frame
-        // since (then it would overtake that one): a run of one change to many watchers is one
-        // entry however the broker interleaves it with answers to others.
-        match p.by_frame.get(&key) {
-            Some(&i) if !close && len > 0 && owed.last.is_none_or(|l| l < i) => {
-                p.entries[i].socks.push(r.sock);
-                owed.last = Some(i);
-            }
-            _ => {
-                let i = p.entries.len();
-                p.entries.push(OutEntry { socks: vec![r.sock], frame: data, close });
-                if !close && len > 0 {
-                    p.by_frame.insert(key, i);
-                }
-                owed.last = Some(i);
-            }
-        }
+        link.pending.add(r.sock, &r.q, data, close);
         if close {
             let (node, sock) = (r.node.clone(), r.sock);
             self.socks.remove(&conn);
@@ -741,4 +747,93 @@ async fn node_writer(mut rx: mpsc::UnboundedReceiver<Batch>, nats: async_nats::C
         }
     }
     info!(%node, messages = stats.messages, bytes = stats.bytes, frames = stats.frames, deliveries = stats.deliveries, "fd.out totals (the gateway started over)");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue() -> Arc<OutQueue> {
+        Arc::new(OutQueue { bytes: AtomicUsize::new(0), paused: AtomicBool::new(false), low: 0 })
+    }
+
+    /// Each socket's frames, in the order the gateway writes them.
+    fn per_socket(entries: &[OutEntry]) -> HashMap<u64, Vec<(Bytes, bool)>> {
+        let mut m: HashMap<u64, Vec<(Bytes, bool)>> = HashMap::new();
+        for e in entries {
+            for s in &e.socks {
+                m.entry(*s).or_default().push((e.frame.clone(), e.close));
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn a_batch_round_trips_and_garbage_is_refused() {
+        let entries = vec![
+            OutEntry { socks: vec![1, 300, 1 << 40], frame: Bytes::from_static(b"{\"t\":\"delta\"}"), close: false },
+            OutEntry { socks: vec![7], frame: Bytes::new(), close: true },
+        ];
+        let wire = Bytes::from(encode_out(&entries));
+        assert_eq!(decode_out(&wire).unwrap(), entries);
+        assert!(decode_out(&wire.slice(..wire.len() - 1)).is_err());
+        assert!(decode_out(&Bytes::from_static(&[0xff, 0xff])).is_err());
+    }
+
+    #[test]
+    fn shared_frames_are_grouped_and_every_socket_keeps_its_order() {
+        let frames: Vec<Bytes> = (0..4).map(|i| Bytes::from(format!("shared frame {i}"))).collect();
+        let q = queue();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200 {
+            let mut p = Pending::default();
+            let mut want: HashMap<u64, Vec<(Bytes, bool)>> = HashMap::new();
+            let mut closed = std::collections::HashSet::new();
+            for _ in 0..60 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let sock = seed % 6;
+                if closed.contains(&sock) {
+                    continue;
+                }
+                // Shared frames (one allocation for many sockets), own answers, now and then a close.
+                let (data, close) = match (seed >> 8) % 10 {
+                    0..=5 => (frames[((seed >> 16) % 4) as usize].clone(), false),
+                    6..=8 => (Bytes::from(format!("answer {seed}")), false),
+                    _ => (Bytes::from_static(b"bye"), true),
+                };
+                if close {
+                    closed.insert(sock);
+                }
+                want.entry(sock).or_default().push((data.clone(), close));
+                p.add(sock, &q, data, close);
+            }
+            assert_eq!(per_socket(&p.entries), want);
+        }
+        // One change to many watchers between answers to some of them is one entry.
+        let mut p = Pending::default();
+        for s in 0..100 {
+            p.add(s, &q, frames[0].clone(), false);
+            if s % 10 == 0 {
+                p.add(s, &q, Bytes::from(format!("answer {s}")), false);
+            }
+        }
+        assert_eq!(p.entries.iter().filter(|e| e.frame == frames[0]).count(), 1);
+        assert_eq!(p.entries[0].socks.len(), 100);
+    }
+
+    #[test]
+    fn a_gap_in_the_numbers_is_seen_and_a_new_leader_starts_at_one() {
+        let mut s = OutSeq::default();
+        assert_eq!(s.check(5, 1), SeqVerdict::Deliver);
+        assert_eq!(s.check(5, 2), SeqVerdict::Deliver);
+        assert_eq!(s.check(5, 4), SeqVerdict::Gap(3, 4));
+        assert_eq!(s.check(5, 3), SeqVerdict::Stale);
+        assert_eq!(s.check(4, 9), SeqVerdict::Stale, "an older leader");
+        assert_eq!(s.check(6, 1), SeqVerdict::Deliver, "a new leader numbers from 1");
+        assert_eq!(s.check(7, 2), SeqVerdict::Gap(1, 2), "a new leader's first message lost");
+        s.reset();
+        assert_eq!(s.check(7, 1), SeqVerdict::Deliver);
+    }
 }
