@@ -140,7 +140,9 @@ async fn external(a: &Args, bases: Vec<String>) {
     let t0 = Instant::now();
     let mut senders = Vec::with_capacity(a.clients);
     let now = wall_clock();
+    let mut alive = Keepalive(Instant::now());
     for i in 0..a.clients {
+        alive.tick(&mut senders).await;
         let base = &bases[i % bases.len()];
         let tok = tokens::issue(secret.as_bytes(), &Principal::Client(format!("{}{i}", a.prefix).as_str().into()), now, 3600);
         let ws = loop {
@@ -158,6 +160,7 @@ async fn external(a: &Args, bases: Vec<String>) {
     }
     while Counters::get(&c.answers) < a.clients as u64 {
         assert!(t0.elapsed() < Duration::from_secs(600), "only {} of {} sessions answered", Counters::get(&c.answers), a.clients);
+        alive.tick(&mut senders).await;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let connect = t0.elapsed();
@@ -166,25 +169,32 @@ async fn external(a: &Args, bases: Vec<String>) {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join(format!("ready-{}", a.prefix)), "").unwrap();
         while std::fs::read_dir(dir).map_or(0, |d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("ready-")).count()) < a.workers {
+            alive.tick(&mut senders).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     if a.passive {
+        // Pinged now, the sessions need no ping during a short fan-out (which it would share NATS with).
+        alive.ping(&mut senders).await;
         // Counts what the other process's flips bring: first to last notification.
         let before = Counters::get(&c.frames);
         let target = before + (a.flips * a.clients) as u64;
         let until = Instant::now() + Duration::from_secs(300);
         while Counters::get(&c.frames) == before && Instant::now() < until {
+            alive.tick(&mut senders).await;
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let t1 = Instant::now();
         while Counters::get(&c.frames) < target && Instant::now() < until {
+            alive.tick(&mut senders).await;
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let n = Counters::get(&c.frames) - before;
         println!("{}: fan-out: {n} presence notifications in {:.2} s → {:.0} notifications/s to this process's {} sessions", a.prefix, t1.elapsed().as_secs_f64(), n as f64 / t1.elapsed().as_secs_f64(), a.clients);
+        report_closed(&c, a);
     } else {
+        alive.ping(&mut senders).await;
         let (mut agent, _) = tokio_tungstenite::connect_async(format!("{}/agent", bases[0])).await.unwrap();
         let at = tokens::issue(secret.as_bytes(), &Principal::Agent("ann".into(), AgentRole::Agent), now, 3600);
         agent.send(Message::text(format!(r#"{{"t":"hello","v":1,"token":"{at}","instance":1,"last_seq":0,"next_request":1}}"#))).await.unwrap();
@@ -194,7 +204,35 @@ async fn external(a: &Args, bases: Vec<String>) {
             serde_json::to_string(&serde_json::json!({"t":"request","id":k as u64 + 2,"req":AgentRequest::SetState { state }})).unwrap()
         })
         .await;
+        report_closed(&c, a);
         round_trips(&mut senders, &c, a, &format!("{}: requests", a.prefix), |id| format!(r#"{{"t":"request","id":{id},"req":{{"op":"get_center_status"}}}}"#)).await;
+    }
+}
+
+/// Says how many of this process's sockets the server closed and whether every notification came.
+fn report_closed(c: &Counters, a: &Args) {
+    let closed = Counters::get(&c.closed);
+    if closed > 0 {
+        println!("{}: {closed} of {} sockets were closed by the server (their sessions would resume in a real client)", a.prefix, a.clients);
+    }
+}
+
+/// Pings every session as a real client does (every 20 s): a session silent for the server's idle
+/// timeout (90 s) is closed, and a connect phase of 100,000 sessions alone takes longer than that.
+struct Keepalive(Instant);
+
+impl Keepalive {
+    async fn tick<S: futures::Sink<Message> + Unpin>(&mut self, senders: &mut [S]) {
+        if self.0.elapsed() >= Duration::from_secs(20) {
+            self.ping(senders).await;
+        }
+    }
+
+    async fn ping<S: futures::Sink<Message> + Unpin>(&mut self, senders: &mut [S]) {
+        for tx in senders.iter_mut() {
+            let _ = tx.send(Message::text(r#"{"t":"ping","n":0}"#)).await;
+        }
+        self.0 = Instant::now();
     }
 }
 
@@ -204,6 +242,8 @@ struct Counters {
     frames: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
     answers: Arc<AtomicU64>,
+    /// Sockets the server closed (a lost session would otherwise look like a slow fan-out).
+    closed: Arc<AtomicU64>,
 }
 
 impl Counters {
@@ -230,6 +270,7 @@ where
                 }
             }
         }
+        c.closed.fetch_add(1, Ordering::Relaxed);
     });
 }
 
