@@ -7,7 +7,8 @@
 #
 #   bash server/bench/cluster-bench.sh [SESSIONS=100000] [NODES=6] [WORKERS=6]
 #
-# NODE_ARGS adds flags to every node (e.g. `--idle-timeout-secs 20`); KEEP_LOGS=DIR keeps the logs.
+# NODE_ARGS adds flags to every node (e.g. `--idle-timeout-secs 20`), LOAD_ARGS to every load process
+# (e.g. `--ping-secs 0`); KEEP_LOGS=DIR keeps the logs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${FRONTDESK_BIN:-$ROOT/target/release}
@@ -19,6 +20,7 @@ SECRET=bench-secret
 TMP=$(mktemp -d /tmp/frontdesk-cluster-bench.XXXXXX)
 pids=()
 cleanup() {
+  if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS"; cp "$TMP"/*.log "$TMP"/*.out "$KEEP_LOGS"/ 2>/dev/null || true; echo "logs kept in $KEEP_LOGS"; fi
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ -d "$TMP/pg" ] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$TMP/pg" -m immediate stop >/dev/null 2>&1 || true
@@ -65,18 +67,20 @@ worker_pids=()
 for w in $(seq 1 "$WORKERS"); do
   mode=--passive; [ "$w" = 1 ] && mode=""
   "$BIN/frontdesk-load" --connect "$urls" --clients "$per" --prefix "w$w-" --secret "$SECRET" --barrier "$TMP/barrier" --workers "$WORKERS" \
-    --flips 10 --seconds 5 $mode >"$TMP/w$w.out" 2>&1 &
+    --flips 10 --seconds 5 $mode ${LOAD_ARGS:-} >"$TMP/w$w.out" 2>&1 &
   worker_pids+=($!); pids+=($!)
 done
 # Memory once every session is there (all workers at the barrier).
 for _ in $(seq 1 6000); do [ "$(ls "$TMP/barrier" 2>/dev/null | wc -l)" -ge "$WORKERS" ] && break; sleep 0.1; done
+# The flips start 0.8 s after the load processes meet; the first one's fan-out line ends them.
+read -r m0 b0 < <(varz)
+[ -n "${NATS_TAP:-}" ] && { python3 "$NATS_TAP" "$NATSPORT" "$TMP/tap.stop" > "$TMP/tap.out" & pids+=($!); }
 sleep 2
 loaded=0; for p in "${node_pids[@]}"; do loaded=$((loaded + $(rss "$p"))); done
 lead=$(rss "${node_pids[0]}")
-# The flips start once the first load process has met the others; its fan-out line ends them.
-read -r m0 b0 < <(varz)
-for _ in $(seq 1 60000); do grep -q "fan-out:" "$TMP/w1.out" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 60000); do grep -q "fan-out:" "$TMP/w1.out" 2>/dev/null && break; kill -0 "${worker_pids[0]}" 2>/dev/null || break; sleep 0.05; done
 read -r m1 b1 < <(varz)
+[ -n "${NATS_TAP:-}" ] && { touch "$TMP/tap.stop"; sleep 0.5; cat "$TMP/tap.out"; }
 status=0
 for p in "${worker_pids[@]}"; do wait "$p" || status=1; done
 cat "$TMP"/w*.out
@@ -93,5 +97,4 @@ for i in $(seq 1 "$NODES"); do
 done
 sc=$(grep -ci "slow consumer" "$TMP/nats.log" || true)
 [ "$sc" != 0 ] && { echo "nats-server: $sc slow-consumer reports"; grep -i "slow consumer" "$TMP/nats.log" | head -3; }
-[ -n "${KEEP_LOGS:-}" ] && { mkdir -p "$KEEP_LOGS"; cp "$TMP"/*.log "$TMP"/*.out "$KEEP_LOGS"/; echo "logs kept in $KEEP_LOGS"; }
 exit $status
