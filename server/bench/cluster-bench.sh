@@ -8,7 +8,7 @@
 #   bash server/bench/cluster-bench.sh [SESSIONS=100000] [NODES=6] [WORKERS=6]
 #
 # NODE_ARGS adds flags to every node (e.g. `--idle-timeout-secs 20`), LOAD_ARGS to every load process
-# (e.g. `--ping-secs 0`); KEEP_LOGS=DIR keeps the logs.
+# (e.g. `--ping-secs 0`); KEEP_LOGS=DIR keeps the logs; NATS_TAP=1 counts NATS messages by subject.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${FRONTDESK_BIN:-$ROOT/target/release}
@@ -45,6 +45,45 @@ nats-server -c "$TMP/nats.conf" -a 127.0.0.1 -p "$NATSPORT" -m "$MONPORT" >"$TMP
 # NATS's own counters (messages and bytes published, all subjects), read before and after the fan-out.
 varz() { python3 -c 'import json,sys,urllib.request; v=json.load(urllib.request.urlopen(sys.argv[1])); print(v["in_msgs"], v["in_bytes"])' "http://127.0.0.1:$MONPORT/varz"; }
 
+# NATS_TAP=1: a subscriber to every subject counts the fan-out's messages by subject (and fd.in by kind).
+cat > "$TMP/natstap.py" <<'TAP'
+# Counts NATS messages and payload bytes by subject (fd.out.* folded) until the stop file appears.
+import socket, sys, os, collections
+port, stop = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b'CONNECT {"verbose":false,"headers":true,"no_responders":false}\r\nSUB > 1\r\nPING\r\n')
+s.settimeout(0.2)
+buf = b""; cnt = collections.Counter(); byt = collections.Counter()
+while not os.path.exists(stop):
+    try:
+        d = s.recv(1 << 20)
+    except socket.timeout:
+        continue
+    if not d: break
+    buf += d
+    while True:
+        i = buf.find(b"\r\n")
+        if i < 0: break
+        line = buf[:i].split()
+        if not line: buf = buf[i+2:]; continue
+        op = line[0]
+        if op in (b"MSG", b"HMSG"):
+            total = int(line[-1])
+            if len(buf) < i + 2 + total + 2: break
+            subj = line[1].decode()
+            if subj.startswith("fd.out."): subj = "fd.out.*"
+            if subj == "fd.in" and op == b"HMSG":
+                hdr = buf[i+2:i+2+int(line[-2])].decode(errors="replace")
+                kind = [l[3:] for l in hdr.split("\r\n") if l.startswith("k: ")]
+                subj += " " + (kind[0] if kind else "?")
+            cnt[subj] += 1; byt[subj] += total
+            buf = buf[i + 2 + total + 2:]
+        else:
+            if op == b"PING": s.sendall(b"PONG\r\n")
+            buf = buf[i+2:]
+for k in sorted(cnt): print(f"tap: {k}: {cnt[k]} messages, {byt[k]} bytes (headers included)")
+TAP
+
 urls=""; node_pids=()
 for i in $(seq 1 "$NODES"); do
   port=$(free_port)
@@ -74,7 +113,7 @@ done
 for _ in $(seq 1 6000); do [ "$(ls "$TMP/barrier" 2>/dev/null | wc -l)" -ge "$WORKERS" ] && break; sleep 0.1; done
 # The flips start 0.8 s after the load processes meet; the first one's fan-out line ends them.
 read -r m0 b0 < <(varz)
-[ -n "${NATS_TAP:-}" ] && { python3 "$NATS_TAP" "$NATSPORT" "$TMP/tap.stop" > "$TMP/tap.out" & pids+=($!); }
+[ -n "${NATS_TAP:-}" ] && { python3 "$TMP/natstap.py" "$NATSPORT" "$TMP/tap.stop" > "$TMP/tap.out" & pids+=($!); }
 sleep 2
 loaded=0; for p in "${node_pids[@]}"; do loaded=$((loaded + $(rss "$p"))); done
 lead=$(rss "${node_pids[0]}")
