@@ -626,7 +626,8 @@ impl Outbox {
     pub(crate) fn push(&mut self, broker: &mut Broker, t: Transmit, high: usize) -> Option<Transmit> {
         let Some(r) = self.socks.get(&t.conn) else { return Some(t) };
         let Transmit { conn, data, close } = t;
-        let Some(link) = self.links.get_mut(&r.node) else { return None };
+        // A socket always has its node's line; without one the frame has nowhere to go.
+        let link = self.links.get_mut(&r.node)?;
         let len = data.len();
         let queued = r.q.bytes.fetch_add(len, Ordering::SeqCst) + len;
         link.pending.add(r.sock, &r.q, data, close);

@@ -27,6 +27,10 @@ struct Args {
     /// Seconds of request traffic for the round-trip measurement.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Seconds between pings of every session with --connect (0: never, as this tool did before,
+    /// so that the server's idle timeout closes sessions that wait longer).
+    #[arg(long, default_value_t = 20)]
+    ping_secs: u64,
     /// Path of the server binary (default: beside this one).
     #[arg(long)]
     server: Option<std::path::PathBuf>,
@@ -140,7 +144,7 @@ async fn external(a: &Args, bases: Vec<String>) {
     let t0 = Instant::now();
     let mut senders = Vec::with_capacity(a.clients);
     let now = wall_clock();
-    let mut alive = Keepalive(Instant::now());
+    let mut alive = Keepalive(Instant::now(), a.ping_secs);
     for i in 0..a.clients {
         alive.tick(&mut senders).await;
         let base = &bases[i % bases.len()];
@@ -165,6 +169,9 @@ async fn external(a: &Args, bases: Vec<String>) {
     }
     let connect = t0.elapsed();
     println!("{}: {} sessions on {} nodes connected, authenticated and watching in {:.2} s ({:.0}/s)", a.prefix, a.clients, bases.len(), connect.as_secs_f64(), a.clients as f64 / connect.as_secs_f64());
+    // Pinged before the barrier, the sessions need no ping during a short fan-out (which would
+    // share NATS with it and blur its counts).
+    alive.ping(&mut senders).await;
     if let Some(dir) = &a.barrier {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join(format!("ready-{}", a.prefix)), "").unwrap();
@@ -175,8 +182,6 @@ async fn external(a: &Args, bases: Vec<String>) {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     if a.passive {
-        // Pinged now, the sessions need no ping during a short fan-out (which it would share NATS with).
-        alive.ping(&mut senders).await;
         // Counts what the other process's flips bring: first to last notification.
         let before = Counters::get(&c.frames);
         let target = before + (a.flips * a.clients) as u64;
@@ -194,7 +199,6 @@ async fn external(a: &Args, bases: Vec<String>) {
         println!("{}: fan-out: {n} presence notifications in {:.2} s → {:.0} notifications/s to this process's {} sessions", a.prefix, t1.elapsed().as_secs_f64(), n as f64 / t1.elapsed().as_secs_f64(), a.clients);
         report_closed(&c, a);
     } else {
-        alive.ping(&mut senders).await;
         let (mut agent, _) = tokio_tungstenite::connect_async(format!("{}/agent", bases[0])).await.unwrap();
         let at = tokens::issue(secret.as_bytes(), &Principal::Agent("ann".into(), AgentRole::Agent), now, 3600);
         agent.send(Message::text(format!(r#"{{"t":"hello","v":1,"token":"{at}","instance":1,"last_seq":0,"next_request":1}}"#))).await.unwrap();
@@ -219,16 +223,19 @@ fn report_closed(c: &Counters, a: &Args) {
 
 /// Pings every session as a real client does (every 20 s): a session silent for the server's idle
 /// timeout (90 s) is closed, and a connect phase of 100,000 sessions alone takes longer than that.
-struct Keepalive(Instant);
+struct Keepalive(Instant, u64);
 
 impl Keepalive {
     async fn tick<S: futures::Sink<Message> + Unpin>(&mut self, senders: &mut [S]) {
-        if self.0.elapsed() >= Duration::from_secs(20) {
+        if self.0.elapsed() >= Duration::from_secs(self.1) {
             self.ping(senders).await;
         }
     }
 
     async fn ping<S: futures::Sink<Message> + Unpin>(&mut self, senders: &mut [S]) {
+        if self.1 == 0 {
+            return;
+        }
         for tx in senders.iter_mut() {
             let _ = tx.send(Message::text(r#"{"t":"ping","n":0}"#)).await;
         }
