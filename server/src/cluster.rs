@@ -7,13 +7,17 @@
 //! more: a socket whose frames may have been lost is closed, and the session layer's resume
 //! (requests resent, unacknowledged events replayed from the store) fills the gap.
 //!
-//! Subjects: `fd.in` (gateways to the leader), `fd.out.<node>` (the leader to one gateway),
-//! `fd.leader` (the leader's heartbeat). Each message names its socket in headers; the payload
-//! is the frame itself.
+//! Subjects: `fd.in` (gateways to the leader, one message per socket frame, named in headers),
+//! `fd.out.<node>` (the leader to one gateway: everything one flush owes that gateway's sockets in
+//! one numbered message, each distinct frame once with the list of sockets it goes to — a status
+//! change shared by 16,000 watchers on a node crosses NATS once), `fd.leader` (the leader's
+//! heartbeat). A gap in a gateway's numbers means NATS dropped something: the gateway drops its
+//! sockets, which resume from the broker.
 
 use crate::server::{ConnOut, Input, Out, OutQueue};
-use frontdesk_core::broker::ConnId;
+use frontdesk_core::broker::{Broker, ConnId, Transmit};
 use async_nats::HeaderMap;
+use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -41,12 +45,20 @@ const LEADER_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often a follower tries the lock.
 const TRY_LOCK: Duration = Duration::from_millis(300);
 
-fn headers(node: &str, sock: u64, kind: &str) -> HeaderMap {
+fn headers(node: &str, inc: u64, sock: u64, kind: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert("n", node);
+    h.insert("r", inc.to_string().as_str());
     h.insert("s", sock.to_string().as_str());
     h.insert("k", kind);
     h
+}
+
+/// A fresh name for this gateway's stream of sockets: what the leader sent for an older one is
+/// ignored, so a gateway that started over never mistakes stale frames for its new sockets'.
+fn incarnation() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 40)
 }
 
 fn header<'a>(h: Option<&'a HeaderMap>, k: &str) -> Option<&'a str> {
@@ -72,6 +84,10 @@ pub(crate) async fn connect_nats(url: &str) -> Result<(async_nats::Client, mpsc:
                     async_nats::Event::Connected => {
                         let _ = tx.send(true);
                     }
+                    // Messages were dropped on this side: the sequence numbers on fd.out catch
+                    // it for frames; say so for everything else.
+                    async_nats::Event::SlowConsumer(sid) => warn!(sid, "NATS dropped messages: this client's subscription is a slow consumer"),
+                    async_nats::Event::ServerError(e) => warn!("NATS server error: {e}"),
                     _ => {}
                 }
             }
@@ -102,13 +118,18 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
             return;
         }
     };
+    // Every message to the leader names this incarnation; the leader numbers its answers to it.
+    let mut inc = incarnation();
+    let mut seq = OutSeq::default();
     // A leader still holding sockets of this node from before (this node restarted) drops them.
-    let _ = nats.publish_with_headers("fd.in", headers(&node, 0, "reset"), Vec::new().into()).await;
+    let _ = nats.publish_with_headers("fd.in", headers(&node, inc, 0, "reset"), Vec::new().into()).await;
     let mut leader: Option<Leader> = None;
     let mut last_beat = Instant::now();
     // Sockets that came while nobody led: admitted when a leader is heard, refused after a while.
     let mut waiting: Vec<(Instant, ConnOut, oneshot::Sender<ConnId>)> = vec![];
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let (mut received, mut delivered, mut gaps) = (0u64, 0u64, 0u64);
+    let mut logged = Instant::now();
     let drop_all = |socks: &mut HashMap<u64, ConnOut>| {
         // Clients and consoles come back and resume on the leader there is now.
         for (_, out) in socks.drain() {
@@ -146,23 +167,54 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                     // The mailroom and the dialer live with the broker, never on a gateway.
                     Input::Mail(_) | Input::Dial(_) => continue,
                     // The leader's own inputs, never a gateway's.
-                    Input::RemoteOpen(..) | Input::RemoteFrame(..) | Input::RemoteWritable(..) | Input::RemoteClosed(..) | Input::RemoteReset(_) => continue,
+                    Input::RemoteOpen(..) | Input::RemoteFrame(..) | Input::RemoteWritable(..) | Input::RemoteClosed(..) | Input::RemoteReset(..) => continue,
                 };
-                if nats.publish_with_headers("fd.in", headers(&node, sock, kind), data.into()).await.is_err() {
+                if nats.publish_with_headers("fd.in", headers(&node, inc, sock, kind), data.into()).await.is_err() {
+                    warn!("publishing on fd.in failed: this node's sockets resume");
                     drop_all(&mut socks);
                 }
             }
             m = outs.next() => {
                 let Some(m) = m else { break };
-                let Some(sock) = header(m.headers.as_ref(), "s").and_then(|s| s.parse::<u64>().ok()) else { continue };
-                let close = header(m.headers.as_ref(), "c").is_some();
-                if let Some(out) = socks.get(&sock) {
-                    if !m.payload.is_empty() {
-                        out.send(m.payload.clone());
+                let h = m.headers.as_ref();
+                let num = |k| header(h, k).and_then(|v| v.parse::<u64>().ok());
+                let (Some(e), Some(r), Some(q)) = (num("e"), num("r"), num("q")) else { continue };
+                // For sockets of an incarnation this node has left behind.
+                if r != inc {
+                    continue;
+                }
+                received += 1;
+                let entries = match seq.check(e, q) {
+                    SeqVerdict::Stale => continue,
+                    SeqVerdict::Deliver => decode_out(&m.payload).map_err(|e| e.to_string()),
+                    SeqVerdict::Gap(want, got) => Err(format!("message {want} to {} lost", got - 1)),
+                };
+                match entries {
+                    Ok(entries) => {
+                        for en in entries {
+                            for s in en.socks {
+                                let Some(out) = socks.get(&s) else { continue };
+                                if !en.frame.is_empty() {
+                                    delivered += 1;
+                                    out.send(en.frame.clone());
+                                }
+                                if en.close {
+                                    let _ = out.tx.send(Out::Close);
+                                    socks.remove(&s);
+                                }
+                            }
+                        }
                     }
-                    if close {
-                        let _ = out.tx.send(Out::Close);
-                        socks.remove(&sock);
+                    Err(why) => {
+                        // NATS delivers at most once: what was lost cannot be named, so every
+                        // socket of this node starts over and resumes from the broker, which
+                        // holds every event a session has not acknowledged.
+                        gaps += 1;
+                        warn!(sockets = socks.len(), gaps, "fd.out.{node}: {why}: dropping this node's sockets so they resume");
+                        drop_all(&mut socks);
+                        inc = incarnation();
+                        seq.reset();
+                        let _ = nats.publish_with_headers("fd.in", headers(&node, inc, 0, "reset"), Vec::new().into()).await;
                     }
                 }
             }
@@ -180,7 +232,7 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                     for (_, out, reply) in waiting.drain(..) {
                         next += 1;
                         socks.insert(next, out);
-                        if reply.send(next).is_ok() && nats.publish_with_headers("fd.in", headers(&node, next, "open"), Vec::new().into()).await.is_err() {
+                        if reply.send(next).is_ok() && nats.publish_with_headers("fd.in", headers(&node, inc, next, "open"), Vec::new().into()).await.is_err() {
                             drop_all(&mut socks);
                         }
                     }
@@ -189,10 +241,13 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
             }
             Some(up) = nats_events.recv() => {
                 if up {
-                    // Back: the leader drops what it still holds of this node's old sockets.
-                    let _ = nats.publish_with_headers("fd.in", headers(&node, 0, "reset"), Vec::new().into()).await;
+                    // Back as a new incarnation: the leader drops what it still holds of the old one.
+                    inc = incarnation();
+                    seq.reset();
+                    let _ = nats.publish_with_headers("fd.in", headers(&node, inc, 0, "reset"), Vec::new().into()).await;
                 } else {
                     // Frames may have been lost either way: start over with the sessions' resume.
+                    warn!(sockets = socks.len(), "NATS connection lost: this node's sockets resume");
                     leader = None;
                     drop_all(&mut socks);
                 }
@@ -206,6 +261,10 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                 if leader.is_some() && last_beat.elapsed() > LEADER_TIMEOUT {
                     warn!("no heartbeat from the leader for {:?}: new sockets wait", last_beat.elapsed());
                     leader = None;
+                }
+                if received > 0 && logged.elapsed() >= Duration::from_secs(5) {
+                    logged = Instant::now();
+                    info!(messages = received, deliveries = delivered, gaps, sockets = socks.len(), "fd.out.{node} received");
                 }
             }
         }
@@ -254,53 +313,28 @@ pub(crate) async fn acquire(url: &str, node: &str) -> (tokio_postgres::Client, o
 /// The leader's side of the bus: sockets of every gateway become broker connections. It never
 /// waits for the broker (whose task keeps the socket-to-connection map), so a burst of opens
 /// cannot back up the subscription until NATS drops messages.
-pub(crate) async fn inbound(nats: async_nats::Client, tx: mpsc::UnboundedSender<Input>, low_water: usize) {
+pub(crate) async fn inbound(nats: async_nats::Client, tx: mpsc::UnboundedSender<Input>) {
     let Ok(mut sub) = nats.subscribe("fd.in").await else {
         warn!("the leader cannot subscribe on NATS");
         return;
     };
     while let Some(m) = sub.next().await {
         let h = m.headers.as_ref();
-        let (Some(node), Some(sock), Some(kind)) = (header(h, "n"), header(h, "s").and_then(|s| s.parse::<u64>().ok()), header(h, "k")) else {
+        let num = |k| header(h, k).and_then(|v| v.parse::<u64>().ok());
+        let (Some(node), Some(inc), Some(sock), Some(kind)) = (header(h, "n"), num("r"), num("s"), header(h, "k")) else {
             continue;
         };
         let node = node.to_owned();
         let input = match kind {
-            "open" => {
-                let (otx, orx) = mpsc::unbounded_channel();
-                let q = Arc::new(OutQueue { bytes: AtomicUsize::new(0), paused: AtomicBool::new(false), low: low_water });
-                tokio::spawn(remote_writer(orx, nats.clone(), node.clone(), sock, q.clone()));
-                Input::RemoteOpen(node, sock, ConnOut { tx: otx, q })
-            }
+            "open" => Input::RemoteOpen(node, inc, sock),
             "frame" => Input::RemoteFrame(node, sock, m.payload.to_vec()),
             "writable" => Input::RemoteWritable(node, sock),
             "closed" => Input::RemoteClosed(node, sock),
-            "reset" => Input::RemoteReset(node),
+            "reset" => Input::RemoteReset(node, inc),
             _ => continue,
         };
         if tx.send(input).is_err() {
             break;
-        }
-    }
-}
-
-/// One remote connection's writer on the leader: frames go to the gateway that holds the socket,
-/// in order.
-async fn remote_writer(mut rx: mpsc::UnboundedReceiver<Out>, nats: async_nats::Client, node: String, sock: u64, q: Arc<OutQueue>) {
-    let subject = format!("fd.out.{node}");
-    while let Some(o) = rx.recv().await {
-        match o {
-            Out::Frame(f) => {
-                let len = f.len();
-                let _ = nats.publish_with_headers(subject.clone(), headers(&node, sock, "frame"), f.into()).await;
-                q.bytes.fetch_sub(len, Ordering::SeqCst);
-            }
-            Out::Close => {
-                let mut h = headers(&node, sock, "frame");
-                h.insert("c", "1");
-                let _ = nats.publish_with_headers(subject.clone(), h, Vec::new().into()).await;
-                break;
-            }
         }
     }
 }
@@ -312,5 +346,495 @@ pub(crate) async fn heartbeat(nats: async_nats::Client, node: String, epoch: u64
         t.tick().await;
         let _ = nats.publish("fd.leader", format!("{node} {epoch}").into()).await;
         let _ = nats.flush().await;
+    }
+}
+
+/// One distinct frame of an `fd.out` batch and the sockets it goes to, in the batch's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutEntry {
+    /// The gateway's socket ids.
+    pub socks: Vec<u64>,
+    /// The frame (empty for a bare close); shared with the batch's payload when decoded.
+    pub frame: Bytes,
+    /// Close these sockets after the frame.
+    pub close: bool,
+}
+
+/// An `fd.out` payload that does not parse: the gateway treats it like a lost message.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed fd.out batch at byte {0}")]
+pub struct BadBatch(pub usize);
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*at)?;
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Appends one entry: varint (sockets << 1 | close), varint frame length, the socket ids as
+/// varints (small integers, so mostly two or three bytes), then the frame.
+fn encode_entry(out: &mut Vec<u8>, socks: &[u64], frame: &[u8], close: bool) {
+    put_varint(out, (socks.len() as u64) << 1 | u64::from(close));
+    put_varint(out, frame.len() as u64);
+    for s in socks {
+        put_varint(out, *s);
+    }
+    out.extend_from_slice(frame);
+}
+
+/// Encodes a batch as `fd.out` carries it (see `decode_out`).
+pub fn encode_out(entries: &[OutEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        encode_entry(&mut out, &e.socks, &e.frame, e.close);
+    }
+    out
+}
+
+/// Reads an `fd.out` payload; frames are slices of it, not copies, so one frame written to many
+/// local sockets stays one allocation.
+pub fn decode_out(payload: &Bytes) -> Result<Vec<OutEntry>, BadBatch> {
+    let b = &payload[..];
+    let mut at = 0;
+    let mut entries = vec![];
+    while at < b.len() {
+        let head = get_varint(b, &mut at).ok_or(BadBatch(at))?;
+        let len = get_varint(b, &mut at).ok_or(BadBatch(at))? as usize;
+        let n = (head >> 1) as usize;
+        if n > b.len() {
+            return Err(BadBatch(at));
+        }
+        let mut socks = Vec::with_capacity(n);
+        for _ in 0..n {
+            socks.push(get_varint(b, &mut at).ok_or(BadBatch(at))?);
+        }
+        let end = at.checked_add(len).filter(|e| *e <= b.len()).ok_or(BadBatch(at))?;
+        entries.push(OutEntry { socks, frame: payload.slice(at..end), close: head & 1 == 1 });
+        at = end;
+    }
+    Ok(entries)
+}
+
+/// What a gateway makes of the numbers on `fd.out`: the leader numbers its messages to each
+/// gateway incarnation from 1, so a jump means NATS lost one on the way (at-most-once delivery:
+/// a slow consumer's messages are dropped without a word to the publisher).
+#[derive(Debug, Default)]
+pub(crate) struct OutSeq {
+    /// The leader's epoch and the next number expected from it.
+    expect: Option<(u64, u64)>,
+}
+
+/// What to do with one `fd.out` message.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SeqVerdict {
+    /// Next in line: deliver it.
+    Deliver,
+    /// From a leader older than the one already heard: ignore it.
+    Stale,
+    /// Messages before it were lost: (expected, got).
+    Gap(u64, u64),
+}
+
+impl OutSeq {
+    /// Checks a message's (epoch, number) and advances.
+    pub(crate) fn check(&mut self, epoch: u64, seq: u64) -> SeqVerdict {
+        let want = match self.expect {
+            Some((e, _)) if epoch < e => return SeqVerdict::Stale,
+            Some((e, next)) if epoch == e => next,
+            // A new leader numbers from 1.
+            _ => 1,
+        };
+        if seq < want {
+            return SeqVerdict::Stale;
+        }
+        self.expect = Some((epoch, seq + 1));
+        if seq == want {
+            SeqVerdict::Deliver
+        } else {
+            SeqVerdict::Gap(want, seq)
+        }
+    }
+
+    /// Starts over (a new incarnation: the leader numbers it from 1).
+    pub(crate) fn reset(&mut self) {
+        self.expect = None;
+    }
+}
+
+/// Most payload bytes in one `fd.out` message (NATS refuses more than its `max_payload`, 1 MiB by
+/// default; a flush that owes more goes as several numbered messages).
+const MAX_OUT_MESSAGE: usize = 512 << 10;
+
+/// A remote socket as the leader's broker task knows it.
+struct RemoteSock {
+    node: String,
+    sock: u64,
+    q: Arc<OutQueue>,
+}
+
+/// What one flush owes one socket so far: the last entry it is in (a later frame may only join
+/// entries after it, so its frames stay in order) and the bytes to count off once published.
+struct Owed {
+    last: Option<usize>,
+    bytes: usize,
+    q: Arc<OutQueue>,
+}
+
+/// What one flush owes one gateway.
+#[derive(Default)]
+struct Pending {
+    entries: Vec<OutEntry>,
+    /// Entries of shared frames by (pointer, length): a frame the broker encoded once for many
+    /// watchers joins one entry.
+    by_frame: HashMap<(usize, usize), usize>,
+    owed: HashMap<u64, Owed>,
+}
+
+impl Pending {
+    /// Adds one frame for a socket. It joins the entry that already carries the same frame unless
+    /// this socket had a later entry since (then it would overtake that one): a run of one change to
+    /// many watchers is one entry however the broker interleaves it with answers to others.
+    fn add(&mut self, sock: u64, q: &Arc<OutQueue>, data: Bytes, close: bool) {
+        let len = data.len();
+        let owed = self.owed.entry(sock).or_insert_with(|| Owed { last: None, bytes: 0, q: q.clone() });
+        owed.bytes += len;
+        let key = (data.as_ptr() as usize, len);
+        match self.by_frame.get(&key) {
+            Some(&i) if !close && len > 0 && owed.last.is_none_or(|l| l < i) => {
+                self.entries[i].socks.push(sock);
+                owed.last = Some(i);
+            }
+            _ => {
+                let i = self.entries.len();
+                self.entries.push(OutEntry { socks: vec![sock], frame: data, close });
+                if !close && len > 0 {
+                    self.by_frame.insert(key, i);
+                }
+                owed.last = Some(i);
+            }
+        }
+    }
+}
+
+/// The leader's line to one gateway incarnation.
+struct Link {
+    inc: u64,
+    tx: mpsc::UnboundedSender<Batch>,
+    pending: Pending,
+}
+
+/// One flush's frames for one gateway, in order, with the bytes each socket's queue gets back
+/// once they are on NATS.
+struct Batch {
+    entries: Vec<OutEntry>,
+    owed: Vec<(u64, usize, Arc<OutQueue>)>,
+}
+
+/// The broker task's end of every remote socket: frames of one flush for one gateway leave as one
+/// batch, each distinct frame once.
+pub(crate) struct Outbox {
+    nats: Option<async_nats::Client>,
+    inputs: Option<mpsc::UnboundedSender<Input>>,
+    epoch: u64,
+    low_water: usize,
+    socks: HashMap<ConnId, RemoteSock>,
+    by_sock: HashMap<(String, u64), ConnId>,
+    links: HashMap<String, Link>,
+}
+
+impl Outbox {
+    /// No remote sockets (one node on its own).
+    pub(crate) fn none() -> Outbox {
+        Outbox { nats: None, inputs: None, epoch: 0, low_water: 0, socks: HashMap::new(), by_sock: HashMap::new(), links: HashMap::new() }
+    }
+
+    /// The leader's outbox: batches go out on `nats`; a drained queue is reported on `inputs`.
+    pub(crate) fn new(nats: async_nats::Client, inputs: mpsc::UnboundedSender<Input>, epoch: u64, low_water: usize) -> Outbox {
+        Outbox { nats: Some(nats), inputs: Some(inputs), epoch, low_water, ..Outbox::none() }
+    }
+
+    /// The broker connection of a gateway's socket.
+    pub(crate) fn conn(&self, node: &str, sock: u64) -> Option<ConnId> {
+        self.by_sock.get(&(node.to_owned(), sock)).copied()
+    }
+
+    /// A gateway's socket opened as broker connection `id`. A new incarnation of that gateway first
+    /// ends every connection of its old one: they are returned for the broker to disconnect.
+    pub(crate) fn open(&mut self, node: String, inc: u64, sock: u64, id: ConnId) -> Vec<ConnId> {
+        let gone = self.link(&node, inc);
+        let q = Arc::new(OutQueue { bytes: AtomicUsize::new(0), paused: AtomicBool::new(false), low: self.low_water });
+        self.by_sock.insert((node.clone(), sock), id);
+        self.socks.insert(id, RemoteSock { node, sock, q });
+        gone
+    }
+
+    /// The line to a gateway incarnation, created if new; returns the connections of an older one.
+    fn link(&mut self, node: &str, inc: u64) -> Vec<ConnId> {
+        if self.links.get(node).is_some_and(|l| l.inc == inc) {
+            return vec![];
+        }
+        let gone = self.reset(node, inc);
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let (Some(nats), Some(inputs)) = (&self.nats, &self.inputs) {
+            tokio::spawn(node_writer(rx, nats.clone(), inputs.clone(), node.to_owned(), inc, self.epoch));
+        }
+        self.links.insert(node.to_owned(), Link { inc, tx, pending: Pending::default() });
+        gone
+    }
+
+    /// A gateway's socket closed: its broker connection, if it had one.
+    pub(crate) fn close(&mut self, node: &str, sock: u64) -> Option<ConnId> {
+        let id = self.by_sock.remove(&(node.to_owned(), sock))?;
+        self.socks.remove(&id);
+        Some(id)
+    }
+
+    /// A gateway started over as incarnation `inc`: every connection of an older one, for the broker
+    /// to disconnect.
+    pub(crate) fn reset(&mut self, node: &str, inc: u64) -> Vec<ConnId> {
+        if self.links.get(node).is_some_and(|l| l.inc == inc) {
+            return vec![];
+        }
+        // Its writer ends once it has published what it holds (which the gateway ignores).
+        self.links.remove(node);
+        let gone: Vec<ConnId> = self.socks.iter().filter(|(_, r)| r.node == node).map(|(id, _)| *id).collect();
+        for id in &gone {
+            if let Some(r) = self.socks.remove(id) {
+                self.by_sock.remove(&(r.node, r.sock));
+            }
+        }
+        gone
+    }
+
+    /// Queues a broker transmit for a remote socket, pausing the connection's events above `high`
+    /// bytes as a local socket's are; hands back a transmit that is not for a remote socket.
+    pub(crate) fn push(&mut self, broker: &mut Broker, t: Transmit, high: usize) -> Option<Transmit> {
+        let Some(r) = self.socks.get(&t.conn) else { return Some(t) };
+        let Transmit { conn, data, close } = t;
+        // A socket always has its node's line; without one the frame has nowhere to go.
+        let link = self.links.get_mut(&r.node)?;
+        let len = data.len();
+        let queued = r.q.bytes.fetch_add(len, Ordering::SeqCst) + len;
+        link.pending.add(r.sock, &r.q, data, close);
+        if close {
+            let (node, sock) = (r.node.clone(), r.sock);
+            self.socks.remove(&conn);
+            self.by_sock.remove(&(node, sock));
+            return None;
+        }
+        // Above the high-water mark the broker holds this connection's events until the writer has
+        // handed its bytes to NATS.
+        if queued > high && !r.q.paused.swap(true, Ordering::SeqCst) {
+            broker.set_writable(conn, false);
+            if r.q.bytes.load(Ordering::SeqCst) <= r.q.low && r.q.paused.swap(false, Ordering::SeqCst) {
+                broker.set_writable(conn, true);
+            }
+        }
+        None
+    }
+
+    /// Hands each gateway's share of this flush to its writer.
+    pub(crate) fn send(&mut self) {
+        for link in self.links.values_mut() {
+            if link.pending.entries.is_empty() {
+                continue;
+            }
+            let p = &mut link.pending;
+            p.by_frame.clear();
+            let owed = p.owed.drain().map(|(s, o)| (s, o.bytes, o.q)).collect();
+            let _ = link.tx.send(Batch { entries: std::mem::take(&mut p.entries), owed });
+        }
+    }
+
+    /// Closes every remote socket (the broker stops).
+    pub(crate) fn close_all(&mut self) {
+        let ids: Vec<ConnId> = self.socks.keys().copied().collect();
+        for id in ids {
+            let Some(r) = self.socks.remove(&id) else { continue };
+            if let Some(link) = self.links.get_mut(&r.node) {
+                link.pending.entries.push(OutEntry { socks: vec![r.sock], frame: Bytes::new(), close: true });
+            }
+        }
+        self.by_sock.clear();
+        self.send();
+    }
+}
+
+/// How much a leader has put on `fd.out` for one gateway, for the log (`fd.out` totals).
+#[derive(Default)]
+struct OutStats {
+    messages: u64,
+    bytes: u64,
+    frames: u64,
+    deliveries: u64,
+}
+
+/// The leader's writer for one gateway incarnation: batches in order, numbered, as few messages as
+/// fit; then each socket's queue is counted down and a paused one reported drained.
+async fn node_writer(mut rx: mpsc::UnboundedReceiver<Batch>, nats: async_nats::Client, inputs: mpsc::UnboundedSender<Input>, node: String, inc: u64, epoch: u64) {
+    let subject = format!("fd.out.{node}");
+    let limit = (nats.server_info().max_payload.saturating_sub(4096)).clamp(16 << 10, MAX_OUT_MESSAGE);
+    let mut seq = 0u64;
+    let mut stats = OutStats::default();
+    let mut logged = Instant::now();
+    let mut buf: Vec<u8> = Vec::new();
+    let publish = |buf: &mut Vec<u8>, seq: &mut u64, stats: &mut OutStats| {
+        *seq += 1;
+        let mut h = HeaderMap::new();
+        h.insert("e", epoch.to_string().as_str());
+        h.insert("r", inc.to_string().as_str());
+        h.insert("q", seq.to_string().as_str());
+        stats.messages += 1;
+        stats.bytes += buf.len() as u64;
+        let payload = Bytes::from(std::mem::take(buf));
+        (subject.clone(), h, payload)
+    };
+    while let Some(first) = rx.recv().await {
+        // Everything already waiting goes in the same messages, still in order.
+        let mut batches = vec![first];
+        while let Ok(b) = rx.try_recv() {
+            batches.push(b);
+        }
+        let mut out = vec![];
+        for b in &batches {
+            for e in &b.entries {
+                stats.frames += 1;
+                stats.deliveries += e.socks.len() as u64;
+                // A socket list too long for one message is split (each part still in order).
+                let per = ((limit.saturating_sub(e.frame.len())) / 10).max(1);
+                for part in e.socks.chunks(per) {
+                    if !buf.is_empty() && buf.len() + e.frame.len() + part.len() * 10 + 20 > limit {
+                        out.push(publish(&mut buf, &mut seq, &mut stats));
+                    }
+                    encode_entry(&mut buf, part, &e.frame, e.close);
+                }
+            }
+        }
+        if !buf.is_empty() {
+            out.push(publish(&mut buf, &mut seq, &mut stats));
+        }
+        for (subject, h, payload) in out {
+            if let Err(e) = nats.publish_with_headers(subject, h, payload).await {
+                // The gateway sees the gap and drops its sockets.
+                warn!(%node, "fd.out publish failed: {e}");
+            }
+        }
+        for b in batches {
+            for (sock, len, q) in b.owed {
+                let left = q.bytes.fetch_sub(len, Ordering::SeqCst).saturating_sub(len);
+                if left <= q.low && q.paused.swap(false, Ordering::SeqCst) {
+                    let _ = inputs.send(Input::RemoteWritable(node.clone(), sock));
+                }
+            }
+        }
+        if logged.elapsed() >= Duration::from_secs(5) {
+            logged = Instant::now();
+            info!(%node, messages = stats.messages, bytes = stats.bytes, frames = stats.frames, deliveries = stats.deliveries, "fd.out totals");
+        }
+    }
+    info!(%node, messages = stats.messages, bytes = stats.bytes, frames = stats.frames, deliveries = stats.deliveries, "fd.out totals (the gateway started over)");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue() -> Arc<OutQueue> {
+        Arc::new(OutQueue { bytes: AtomicUsize::new(0), paused: AtomicBool::new(false), low: 0 })
+    }
+
+    /// Each socket's frames, in the order the gateway writes them.
+    fn per_socket(entries: &[OutEntry]) -> HashMap<u64, Vec<(Bytes, bool)>> {
+        let mut m: HashMap<u64, Vec<(Bytes, bool)>> = HashMap::new();
+        for e in entries {
+            for s in &e.socks {
+                m.entry(*s).or_default().push((e.frame.clone(), e.close));
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn a_batch_round_trips_and_garbage_is_refused() {
+        let entries = vec![
+            OutEntry { socks: vec![1, 300, 1 << 40], frame: Bytes::from_static(b"{\"t\":\"delta\"}"), close: false },
+            OutEntry { socks: vec![7], frame: Bytes::new(), close: true },
+        ];
+        let wire = Bytes::from(encode_out(&entries));
+        assert_eq!(decode_out(&wire).unwrap(), entries);
+        assert!(decode_out(&wire.slice(..wire.len() - 1)).is_err());
+        assert!(decode_out(&Bytes::from_static(&[0xff, 0xff])).is_err());
+    }
+
+    #[test]
+    fn shared_frames_are_grouped_and_every_socket_keeps_its_order() {
+        let frames: Vec<Bytes> = (0..4).map(|i| Bytes::from(format!("shared frame {i}"))).collect();
+        let q = queue();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200 {
+            let mut p = Pending::default();
+            let mut want: HashMap<u64, Vec<(Bytes, bool)>> = HashMap::new();
+            let mut closed = std::collections::HashSet::new();
+            for _ in 0..60 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let sock = seed % 6;
+                if closed.contains(&sock) {
+                    continue;
+                }
+                // Shared frames (one allocation for many sockets), own answers, now and then a close.
+                let (data, close) = match (seed >> 8) % 10 {
+                    0..=5 => (frames[((seed >> 16) % 4) as usize].clone(), false),
+                    6..=8 => (Bytes::from(format!("answer {seed}")), false),
+                    _ => (Bytes::from_static(b"bye"), true),
+                };
+                if close {
+                    closed.insert(sock);
+                }
+                want.entry(sock).or_default().push((data.clone(), close));
+                p.add(sock, &q, data, close);
+            }
+            assert_eq!(per_socket(&p.entries), want);
+        }
+        // One change to many watchers between answers to some of them is one entry.
+        let mut p = Pending::default();
+        for s in 0..100 {
+            p.add(s, &q, frames[0].clone(), false);
+            if s % 10 == 0 {
+                p.add(s, &q, Bytes::from(format!("answer {s}")), false);
+            }
+        }
+        assert_eq!(p.entries.iter().filter(|e| e.frame == frames[0]).count(), 1);
+        assert_eq!(p.entries[0].socks.len(), 100);
+    }
+
+    #[test]
+    fn a_gap_in_the_numbers_is_seen_and_a_new_leader_starts_at_one() {
+        let mut s = OutSeq::default();
+        assert_eq!(s.check(5, 1), SeqVerdict::Deliver);
+        assert_eq!(s.check(5, 2), SeqVerdict::Deliver);
+        assert_eq!(s.check(5, 4), SeqVerdict::Gap(3, 4));
+        assert_eq!(s.check(5, 3), SeqVerdict::Stale);
+        assert_eq!(s.check(4, 9), SeqVerdict::Stale, "an older leader");
+        assert_eq!(s.check(6, 1), SeqVerdict::Deliver, "a new leader numbers from 1");
+        assert_eq!(s.check(7, 2), SeqVerdict::Gap(1, 2), "a new leader's first message lost");
+        s.reset();
+        assert_eq!(s.check(7, 1), SeqVerdict::Deliver);
     }
 }

@@ -203,17 +203,18 @@ pub(crate) enum Input {
     Mail(MailInput),
     /// What the SIP dialer saw on a callback.
     Dial(crate::switchboard::DialReport),
-    /// A socket of a cluster node (node, socket) opened; in order with its frames, so the bus's
-    /// reader never waits for the broker.
-    RemoteOpen(String, u64, ConnOut),
+    /// A socket of a cluster node (node, the node's incarnation, socket) opened; in order with its
+    /// frames, so the bus's reader never waits for the broker.
+    RemoteOpen(String, u64, u64),
     /// A frame from a cluster node's socket.
     RemoteFrame(String, u64, Vec<u8>),
     /// A cluster node's socket drained.
     RemoteWritable(String, u64),
     /// A cluster node's socket closed.
     RemoteClosed(String, u64),
-    /// A cluster node (re)joined the bus: whatever the broker holds of its sockets is gone.
-    RemoteReset(String),
+    /// A cluster node (re)joined the bus as a new incarnation: whatever the broker holds of its
+    /// older sockets is gone.
+    RemoteReset(String, u64),
 }
 
 /// A running server.
@@ -397,7 +398,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     }
     let task = tokio::spawn(async move {
         match local {
-            Some((broker, sim, mailroom, switchboard)) => run(broker, sim, mailroom, switchboard, rx, stop_rx, cfg, xrx).await,
+            Some((broker, sim, mailroom, switchboard)) => run(broker, sim, mailroom, switchboard, rx, stop_rx, cfg, xrx, crate::cluster::Outbox::none()).await,
             None => cluster_node(cfg, rx, stop_rx).await,
         }
         for a in &accepts {
@@ -469,11 +470,12 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
     let (ltx, lrx) = mpsc::unbounded_channel();
     let mailroom = Mailroom::open(None, cfg.mail.as_ref(), ltx.clone())?;
     let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), ltx.clone()).await?;
-    let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone(), cfg.out_low_water));
+    let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone()));
+    let outbox = cluster::Outbox::new(nats.clone(), ltx.clone(), now.0, cfg.out_low_water);
     let beat = tokio::spawn(cluster::heartbeat(control.clone(), node.to_owned(), now.0));
     let (lstop_tx, lstop_rx) = oneshot::channel();
     let (_xtx, xrx) = mpsc::unbounded_channel();
-    let mut broker_task = tokio::spawn(run(broker, sim, mailroom, switchboard, lrx, lstop_rx, cfg.clone(), xrx));
+    let mut broker_task = tokio::spawn(run(broker, sim, mailroom, switchboard, lrx, lstop_rx, cfg.clone(), xrx, outbox));
     let r = tokio::select! {
         _ = dead => {
             // Another node may lead by now: two brokers on one database must never run.
@@ -505,11 +507,11 @@ async fn run(
     mut stop: oneshot::Receiver<()>,
     cfg: Arc<ServerConfig>,
     mut xmpp_rx: mpsc::UnboundedReceiver<XmppRequest>,
+    // Sockets of cluster nodes, when this node leads.
+    mut remote: crate::cluster::Outbox,
 ) {
     let mut xmpp_outs: HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>> = HashMap::new();
     let mut conns: HashMap<ConnId, ConnOut> = HashMap::new();
-    // Sockets of cluster nodes by (node, socket), when this node leads.
-    let mut remote: HashMap<(String, u64), ConnId> = HashMap::new();
     let high = cfg.out_high_water;
     loop {
         let deadline = [broker.poll_timeout(), sim.as_ref().and_then(|s| s.poll_timeout())].into_iter().flatten().min();
@@ -549,7 +551,7 @@ async fn run(
                             // admitted), then the error, then close.
                             broker.end_batch();
                             broker.set_writable(conn, true);
-                            flush(&mut broker, &mut sim, &mut mailroom, &mut switchboard, &mut conns, &xmpp_outs, now, usize::MAX);
+                            flush(&mut broker, &mut sim, &mut mailroom, &mut switchboard, &mut conns, &mut remote, &xmpp_outs, now, usize::MAX);
                             if let Some(out) = conns.remove(&conn) {
                                 out.send(frame);
                                 let _ = out.tx.send(Out::Close);
@@ -568,34 +570,30 @@ async fn run(
                             broker.begin_batch();
                         }
                         Input::Dial(r) => switchboard.handle(&mut broker, now, r),
-                        Input::RemoteOpen(node, sock, out) => {
+                        Input::RemoteOpen(node, inc, sock) => {
                             let id = broker.open_connection(now);
-                            conns.insert(id, out);
-                            remote.insert((node, sock), id);
+                            for old in remote.open(node, inc, sock, id) {
+                                broker.handle_disconnect(now, old);
+                            }
                         }
                         Input::RemoteFrame(node, sock, data) => {
-                            if let Some(id) = remote.get(&(node, sock)) {
-                                broker.handle_input(now, *id, &data);
+                            if let Some(id) = remote.conn(&node, sock) {
+                                broker.handle_input(now, id, &data);
                             }
                         }
                         Input::RemoteWritable(node, sock) => {
-                            if let Some(id) = remote.get(&(node, sock)) {
-                                broker.set_writable(*id, true);
+                            if let Some(id) = remote.conn(&node, sock) {
+                                broker.set_writable(id, true);
                             }
                         }
                         Input::RemoteClosed(node, sock) => {
-                            if let Some(id) = remote.remove(&(node, sock)) {
-                                conns.remove(&id);
+                            if let Some(id) = remote.close(&node, sock) {
                                 broker.handle_disconnect(now, id);
                             }
                         }
-                        Input::RemoteReset(node) => {
-                            let gone: Vec<(String, u64)> = remote.keys().filter(|(n, _)| *n == node).cloned().collect();
-                            for k in gone {
-                                if let Some(id) = remote.remove(&k) {
-                                    conns.remove(&id);
-                                    broker.handle_disconnect(now, id);
-                                }
+                        Input::RemoteReset(node, inc) => {
+                            for old in remote.reset(&node, inc) {
+                                broker.handle_disconnect(now, old);
                             }
                         }
                     }
@@ -614,7 +612,7 @@ async fn run(
                 s.handle_timeout(now, &mut broker);
             }
         }
-        flush(&mut broker, &mut sim, &mut mailroom, &mut switchboard, &mut conns, &xmpp_outs, now, high);
+        flush(&mut broker, &mut sim, &mut mailroom, &mut switchboard, &mut conns, &mut remote, &xmpp_outs, now, high);
         if let Some(e) = broker.take_store_error() {
             warn!("store error: {e}");
         }
@@ -623,6 +621,7 @@ async fn run(
     for (_, out) in conns.drain() {
         let _ = out.tx.send(Out::Close);
     }
+    remote.close_all();
     // Every input was committed as it was handled; dropping the broker closes the database.
     drop(broker);
 }
@@ -633,6 +632,7 @@ fn flush(
     mailroom: &mut Mailroom,
     switchboard: &mut crate::switchboard::Switchboard,
     conns: &mut HashMap<ConnId, ConnOut>,
+    remote: &mut crate::cluster::Outbox,
     xmpp_outs: &HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>>,
     now: Timestamp,
     high: usize,
@@ -641,6 +641,8 @@ fn flush(
         let mut any = false;
         while let Some(t) = broker.poll_transmit() {
             any = true;
+            // A cluster node's socket: this flush's frames go to its node in one batch.
+            let Some(t) = remote.push(broker, t, high) else { continue };
             if let Some(out) = conns.get(&t.conn) {
                 let queued = out.send(t.data);
                 if t.close {
@@ -698,6 +700,7 @@ fn flush(
             break;
         }
     }
+    remote.send();
 }
 
 fn xmpp_request(b: &mut Broker, outs: &mut HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>>, req: XmppRequest) {

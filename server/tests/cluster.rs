@@ -344,3 +344,115 @@ async fn nats_and_postgres_restarts_mid_traffic_lose_nothing_acknowledged() {
     assert_eq!(mine, acked.iter().map(String::as_str).collect::<Vec<_>>(), "every acknowledged message exactly once, in order");
     drop(bus);
 }
+
+/// A bare WebSocket watcher of the center: every text frame it reads, and whether its socket ended.
+struct Watcher {
+    frames: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _tx: futures::stream::SplitSink<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, tokio_tungstenite::tungstenite::Message>,
+}
+
+impl Watcher {
+    async fn start(base: &str, name: &str) -> Watcher {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let (ws, _) = tokio_tungstenite::connect_async(format!("{base}/client")).await.expect("connect");
+        let (mut tx, mut rx) = ws.split();
+        let tok = client_token(name);
+        tx.send(Message::text(format!(r#"{{"t":"hello","v":1,"token":"{tok}","instance":1,"last_seq":0,"next_request":1}}"#))).await.unwrap();
+        tx.send(Message::text(r#"{"t":"request","id":1,"req":{"op":"watch","presentity":"center"}}"#)).await.unwrap();
+        let w = Watcher { frames: Default::default(), ended: Default::default(), _tx: tx };
+        let (frames, ended) = (w.frames.clone(), w.ended.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = rx.next().await {
+                if let Message::Text(t) = m {
+                    frames.lock().unwrap().push(t.as_str().to_owned());
+                }
+            }
+            ended.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        w
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.frames.lock().unwrap().iter().filter(|f| f.contains(needle)).count()
+    }
+
+    fn ended(&self) -> bool {
+        self.ended.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// What arrived on `fd.out.<node>` so far, by node.
+async fn drain_out(sub: &mut async_nats::Subscriber, got: &mut Vec<async_nats::Message>, for_ms: u64) {
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(for_ms), sub.next()).await {
+        got.push(m);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_change_crosses_nats_once_per_gateway_and_a_lost_message_is_repaired() {
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-fanout");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let _nats = nats(nats_port);
+    let a = Node::start("a", &pg, nats_port, &tmp);
+    until(20, "a leads", || a.leads()).await;
+    let b = Node::start("b", &pg, nats_port, &tmp);
+    let c = Node::start("c", &pg, nats_port, &tmp);
+    for n in [&a, &b, &c] {
+        common::wait_listening(n.port).await;
+    }
+    let bus = async_nats::connect(format!("nats://127.0.0.1:{nats_port}")).await.unwrap();
+    let mut out = bus.subscribe("fd.out.>").await.unwrap();
+
+    // Ann's console on the leader; two watchers on each of B and C, and Bob (who resumes) on B.
+    let mut ann = Agent::connect(&a.base(), "ann", vec![Medium::Chat]).await;
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
+    let watchers = [Watcher::start(&b.base(), "w1").await, Watcher::start(&b.base(), "w2").await, Watcher::start(&c.base(), "w3").await, Watcher::start(&c.base(), "w4").await];
+    let mut bob = App::start(&[b.base()], "bob");
+    bob.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    until(10, "every watcher has the center", || watchers.iter().all(|w| w.count("\"ann\"") >= 1) && bob_sees(&bob_view(&bob), AgentState::Available)).await;
+    let mut got = vec![];
+    drain_out(&mut out, &mut got, 300).await;
+
+    // One change: each watcher reads it once, and each gateway's NATS subject carries it once.
+    ann.request(AgentRequest::SetState { state: AgentState::AfterWork }).await.unwrap();
+    until(10, "every watcher sees after_work", || watchers.iter().all(|w| w.count("\"after_work\"") >= 1)).await;
+    got.clear();
+    drain_out(&mut out, &mut got, 300).await;
+    for w in &watchers {
+        assert_eq!(w.count("\"after_work\""), 1, "once per watcher");
+    }
+    for node in ["b", "c"] {
+        let msgs: Vec<_> = got.iter().filter(|m| m.subject.as_str() == format!("fd.out.{node}")).collect();
+        let entries: Vec<_> = msgs.iter().flat_map(|m| frontdesk_server::cluster::decode_out(&m.payload).expect("an fd.out batch")).filter(|e| std::str::from_utf8(&e.frame).is_ok_and(|f| f.contains("\"after_work\""))).collect();
+        let watching = if node == "b" { 3 } else { 2 };
+        eprintln!("fd.out.{node}: {} message(s), {} payload bytes for one change to {watching} watchers", msgs.len(), msgs.iter().map(|m| m.payload.len()).sum::<usize>());
+        assert_eq!(entries.len(), 1, "node {node}: the change crossed NATS once ({} messages)", msgs.len());
+        assert_eq!(entries[0].socks.len(), watching, "node {node}: one entry names every watcher there");
+    }
+
+    // A lost message on fd.out.b (forged: the next number skipped): B notices, drops its sockets,
+    // and Bob resumes through it and sees the next change.
+    let last = got.iter().rev().find(|m| m.subject.as_str() == "fd.out.b").expect("a message to b");
+    let h = last.headers.clone().unwrap();
+    let q: u64 = h.get("q").unwrap().as_str().parse().unwrap();
+    let mut forged = async_nats::HeaderMap::new();
+    forged.insert("e", h.get("e").unwrap().as_str());
+    forged.insert("r", h.get("r").unwrap().as_str());
+    forged.insert("q", (q + 1000).to_string().as_str());
+    bus.publish_with_headers("fd.out.b", forged, Vec::new().into()).await.unwrap();
+    bus.flush().await.unwrap();
+    until(10, "b's watchers are dropped", || watchers[..2].iter().all(Watcher::ended)).await;
+    assert!(watchers[2..].iter().all(|w| !w.ended()), "c's watchers are untouched");
+    let log = std::fs::read_to_string(&b.log).unwrap();
+    assert!(log.contains("lost: dropping this node's sockets so they resume"), "the gap is logged: {log}");
+    ann.request(AgentRequest::SetState { state: AgentState::Away }).await.unwrap();
+    until(30, "bob on b sees ann away after the gap", || bob_sees(&bob_view(&bob), AgentState::Away)).await;
+    until(10, "c's watchers see away once", || watchers[2..].iter().all(|w| w.count("\"away\"") == 1)).await;
+    let _ = (a, c);
+}

@@ -81,6 +81,10 @@ struct Args {
     /// bytes) instead of its whole document, as frontdesk sends deltas; the filler is then not added.
     #[arg(long)]
     socketio_delta: bool,
+    /// Seconds between pings of every session with --connect (0: never, so the server's idle timeout
+    /// closes sessions that wait longer).
+    #[arg(long, default_value_t = 20)]
+    ping_secs: u64,
     /// Load servers already running instead of starting one: their base URLs, comma-separated
     /// (`ws://127.0.0.1:8080,ws://127.0.0.1:8081`), sessions spread over them in turn — the nodes of
     /// a cluster. Memory is then not measured here (the nodes are not this tool's children).
@@ -207,11 +211,65 @@ fn hello(secret: &str, principal: &Principal, instance: u32) -> String {
     format!(r#"{{"t":"hello","v":1,"token":"{tok}","instance":{instance},"last_seq":0,"next_request":1}}"#)
 }
 
+/// The sending halves of the sessions' sockets.
+type Senders = Vec<futures::stream::SplitSink<Ws, tokio_tungstenite::tungstenite::Message>>;
+
+/// Pings every session as a real client does: a session silent for the server's idle timeout (90 s)
+/// is closed, and connecting 100,000 sessions alone takes longer than that.
+struct Keepalive(Instant, u64);
+
+impl Keepalive {
+    /// Pings every `secs` seconds (0: never).
+    fn every(secs: u64) -> Self {
+        Keepalive(Instant::now(), secs)
+    }
+
+    /// Pings if the interval has passed.
+    async fn tick(&mut self, senders: &mut Senders) {
+        if self.1 > 0 && self.0.elapsed() >= Duration::from_secs(self.1) {
+            self.ping(senders).await;
+        }
+    }
+
+    /// Pings every session now.
+    async fn ping(&mut self, senders: &mut Senders) {
+        if self.1 == 0 {
+            return;
+        }
+        for tx in senders.iter_mut() {
+            let _ = futures::SinkExt::send(tx, tokio_tungstenite::tungstenite::Message::text(r#"{"t":"ping","n":0}"#)).await;
+        }
+        self.0 = Instant::now();
+    }
+
+    /// Waits, pinging, until `n` reaches `target`; fails after `limit`.
+    async fn wait(&mut self, senders: &mut Senders, what: &str, n: &std::sync::atomic::AtomicU64, target: u64, limit: Duration) -> Run<()> {
+        let until = Instant::now() + limit;
+        while Counters::get(n) < target {
+            if Instant::now() > until {
+                return Err(format!("{what}: {} of {target} after {} s", Counters::get(n), limit.as_secs()));
+            }
+            self.tick(senders).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+}
+
+/// Says how many of this process's sockets the server closed.
+fn report_closed(c: &Counters, a: &Args) {
+    let closed = Counters::get(&c.closed);
+    if closed > 0 {
+        println!("{}: {closed} of {} sockets were closed by the server (their sessions would resume in a real client)", a.prefix, a.clients);
+    }
+}
+
 /// Opens `clients` sessions spread over `bases` (in turn), each authenticating and watching center
 /// status in one go; retries a connect the accept queue refused (a burst on a cluster's node).
-async fn open_sessions(a: &Args, bases: &[String], c: &Counters) -> Run<Vec<futures::stream::SplitSink<Ws, tokio_tungstenite::tungstenite::Message>>> {
+async fn open_sessions(a: &Args, bases: &[String], c: &Counters, alive: &mut Keepalive) -> Run<Senders> {
     let mut senders = Vec::with_capacity(a.clients);
     for i in 0..a.clients {
+        alive.tick(&mut senders).await;
         let base = &bases[i % bases.len()];
         let mut tries = 0;
         let ws = loop {
@@ -254,7 +312,7 @@ async fn sessions(a: &Args) -> Run<Figures> {
     let fd = Frontdesk::start(a, false).await?;
     let c = Counters::default();
     let t0 = Instant::now();
-    let mut senders = open_sessions(a, std::slice::from_ref(&fd.base), &c).await?;
+    let mut senders = open_sessions(a, std::slice::from_ref(&fd.base), &c, &mut Keepalive::every(0)).await?;
     let mut f = measure::report_connect(&c.answers, a.clients, t0, fd.server(), "sessions", "connected, authenticated and watching").await?;
     // Fan-out: each agent state flip changes center status for every watcher.
     let mut agent = agent_console(&fd.base, &a.secret, frontdesk_core::Medium::Chat).await?;
@@ -269,8 +327,9 @@ async fn external(a: &Args, bases: Vec<String>) -> Run<()> {
     use frontdesk_core::status::AgentState::{Available, Away};
     let c = Counters::default();
     let t0 = Instant::now();
-    let mut senders = open_sessions(a, &bases, &c).await?;
-    measure::wait_for(&format!("{}: sessions answering", a.prefix), &c.answers, a.clients as u64, Duration::from_secs(600)).await?;
+    let mut alive = Keepalive::every(a.ping_secs);
+    let mut senders = open_sessions(a, &bases, &c, &mut alive).await?;
+    alive.wait(&mut senders, &format!("{}: sessions answering", a.prefix), &c.answers, a.clients as u64, Duration::from_secs(600)).await?;
     let connect = t0.elapsed();
     println!("{}: {} sessions on {} nodes connected, authenticated and watching in {:.2} s ({:.0}/s)", a.prefix, a.clients, bases.len(), connect.as_secs_f64(), a.clients as f64 / connect.as_secs_f64());
     if let Some(dir) = &a.barrier {
@@ -282,22 +341,30 @@ async fn external(a: &Args, bases: Vec<String>) -> Run<()> {
             if Instant::now() > until {
                 return Err(format!("barrier: {} of {} load processes ready after 600 s", ready(), a.workers));
             }
+            alive.tick(&mut senders).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    // Pinged just before the fan-out, the sessions need no ping during it (which would share NATS
+    // with it and blur its counts).
+    alive.ping(&mut senders).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     if a.passive {
         // Counts what the other process's flips bring: first to last notification.
         let before = Counters::get(&c.frames);
         let target = before + (a.flips * a.clients) as u64;
-        measure::wait_for(&format!("{}: first notification", a.prefix), &c.frames, before + 1, PHASE).await?;
+        alive.wait(&mut senders, &format!("{}: first notification", a.prefix), &c.frames, before + 1, PHASE).await?;
         let t1 = Instant::now();
-        measure::wait_for(&format!("{}: fan-out", a.prefix), &c.frames, target, PHASE).await?;
+        let done = alive.wait(&mut senders, &format!("{}: fan-out", a.prefix), &c.frames, target, PHASE).await;
+        report_closed(&c, a);
+        done?;
         let n = Counters::get(&c.frames) - before;
         println!("{}: fan-out: {n} presence notifications in {:.2} s → {:.0} notifications/s to this process's {} sessions", a.prefix, t1.elapsed().as_secs_f64(), n as f64 / t1.elapsed().as_secs_f64(), a.clients);
     } else {
         let mut agent = agent_console(&bases[0], &a.secret, frontdesk_core::Medium::Chat).await?;
-        measure::fan_out(&c, a.clients, a.flips, async |k| set_state(&mut agent, k, Available, Away).await).await?;
+        let done = measure::fan_out(&c, a.clients, a.flips, async |k| set_state(&mut agent, k, Available, Away).await).await;
+        report_closed(&c, a);
+        done?;
         measure::round_trips(&mut senders, &c, a.seconds, &format!("{}: requests", a.prefix), |id| format!(r#"{{"t":"request","id":{id},"req":{{"op":"get_center_status"}}}}"#)).await?;
     }
     Ok(())

@@ -114,6 +114,8 @@ pub struct Counters {
     pub bytes: Arc<AtomicU64>,
     /// Answers to requests received.
     pub answers: Arc<AtomicU64>,
+    /// Sockets the server closed (a lost session would otherwise look like a slow fan-out).
+    pub closed: Arc<AtomicU64>,
 }
 
 impl Counters {
@@ -141,6 +143,7 @@ where
                 }
             }
         }
+        c.closed.fetch_add(1, Ordering::Relaxed);
     });
 }
 
