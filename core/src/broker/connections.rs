@@ -139,10 +139,7 @@ impl Broker {
 
     pub(super) fn mark_ready(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            if !c.queued {
-                c.queued = true;
-                self.ready.push_back(conn);
-            }
+            enqueue(&mut self.ready, conn, c);
         }
     }
 
@@ -156,31 +153,36 @@ impl Broker {
             if !c.writable {
                 continue;
             }
-            let session = if c.closed { None } else { c.session.map(|id| self.sessions.at_mut(id)) };
-            let frame = match c.outq.pop_front() {
+            let mut session = if c.closed { None } else { c.session.map(|id| self.sessions.at_mut(id)) };
+            let data = match c.outq.pop_front() {
                 Some((data, true)) => {
                     c.outq.clear();
                     return Some(Transmit { conn, data, close: true });
                 }
-                Some((data, false)) => Some(data),
-                None => None,
+                Some((data, false)) => data,
+                None => {
+                    let Some(s) = session.as_deref_mut() else { continue };
+                    let Some(data) = next_event(s, max_in_flight).or_else(|| s.watches.iter_mut().find_map(|w| Self::status_frame(&self.status, w))) else {
+                        continue;
+                    };
+                    data
+                }
             };
-            let mut session = session;
-            let frame = match (frame, session.as_deref_mut()) {
-                (Some(f), _) => Some(f),
-                (None, Some(s)) => next_event(s, max_in_flight).or_else(|| s.watches.iter_mut().find_map(|w| Self::status_frame(&self.status, w))),
-                (None, None) => None,
-            };
-            let Some(data) = frame else { continue };
             // Visit the connection again only if it has more: one pass per connection and frame.
-            let more = !c.outq.is_empty() || session.is_some_and(|s| s.has_more(max_in_flight));
-            if more {
-                c.queued = true;
-                self.ready.push_back(conn);
+            if !c.outq.is_empty() || session.is_some_and(|s| s.has_more(max_in_flight)) {
+                enqueue(&mut self.ready, conn, c);
             }
             return Some(Transmit { conn, data, close: false });
         }
         None
+    }
+}
+
+/// Puts a connection in the sending turn once, however often it is marked before its turn comes.
+pub(super) fn enqueue(ready: &mut VecDeque<ConnId>, conn: ConnId, c: &mut Conn) {
+    if !c.queued {
+        c.queued = true;
+        ready.push_back(conn);
     }
 }
 

@@ -74,11 +74,8 @@ impl Broker {
                         let s = sessions.at_mut(id);
                         let Some(watch) = s.watch_mut(&n.presentity) else { continue };
                         watch.due = if only.is_some() { Due::Doc(frame.clone(), n.doc.version) } else { Due::Latest };
-                        if let Some(c) = s.conn.and_then(|c| conns.get_mut(&c).map(|cc| (c, cc))) {
-                            if !c.1.queued {
-                                c.1.queued = true;
-                                ready.push_back(c.0);
-                            }
+                        if let Some((conn, c)) = s.conn.and_then(|conn| conns.get_mut(&conn).map(|c| (conn, c))) {
+                            super::connections::enqueue(ready, conn, c);
                         }
                     }
                 }

@@ -16,7 +16,7 @@ impl Broker {
                 seats.push((agent.clone(), r.role.unwrap_or(AgentRole::Agent), seat));
             }
             let expires_at = now.add(self.detached_ttl(&r.party));
-            let s = Session::from_record(r, 0, expires_at);
+            let s = Session::from_record(r, expires_at);
             let status = self.monitor.center_status();
             for (id, rule) in alerts {
                 let holds = rule.evaluate(&status).is_some();

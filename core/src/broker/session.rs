@@ -188,8 +188,8 @@ impl Session {
     }
 
     /// A detached session rebuilt from its durable part.
-    pub fn from_record(r: crate::broker::store::SessionRecord, watcher: WatcherId, expires_at: Timestamp) -> Self {
-        let mut s = Session::new((r.party, r.instance), watcher, r.next_request);
+    pub fn from_record(r: crate::broker::store::SessionRecord, expires_at: Timestamp) -> Self {
+        let mut s = Session::new((r.party, r.instance), r.next_request);
         s.role = r.role;
         s.answered = r
             .answered
@@ -208,10 +208,11 @@ impl Session {
         s
     }
 
-    pub fn new(key: SessionKey, watcher: WatcherId, next_request: u64) -> Self {
+    pub fn new(key: SessionKey, next_request: u64) -> Self {
         Session {
             key,
-            watcher,
+            // Given by `Sessions::insert`, from the slot.
+            watcher: 0,
             conn: None,
             next_request,
             early: BTreeMap::new(),

@@ -101,7 +101,7 @@ impl Broker {
                     }
                 }
             }
-            let mut s = Session::new(key.clone(), 0, next_request);
+            let mut s = Session::new(key.clone(), next_request);
             s.role = role;
             self.sessions.insert(s);
             self.index_session(&key);
