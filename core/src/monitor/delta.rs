@@ -173,9 +173,13 @@ fn list_change<T: Keyed + Clone + PartialEq>(old: &[T], new: &[T]) -> Option<Lis
     Some(ListChange::Set { set })
 }
 
-fn apply_list<T: Keyed + Clone>(c: &ListChange<T>, list: &mut [T]) -> Result<(), DeltaGap> {
+/// Replaces or patches a list as a [`ListChange`] says.
+fn change_list<T: Keyed + Clone>(c: &ListChange<T>, list: &mut Vec<T>) -> Result<(), DeltaGap> {
     let set = match c {
-        ListChange::Whole(_) => unreachable!("whole lists are replaced by the caller"),
+        ListChange::Whole(v) => {
+            *list = v.clone();
+            return Ok(());
+        }
         ListChange::Set { set } => set,
     };
     let mut all: Vec<Fields> = list.iter().map(fields).collect();
@@ -192,17 +196,6 @@ fn apply_list<T: Keyed + Clone>(c: &ListChange<T>, list: &mut [T]) -> Result<(),
         list[i] = serde_json::from_value(serde_json::Value::Object(all[i].clone())).map_err(|e| DeltaGap::Missing(format!("{describe}: {e}")))?;
     }
     Ok(())
-}
-
-/// Replaces or patches a list as a [`ListChange`] says.
-fn change_list<T: Keyed + Clone>(c: &ListChange<T>, list: &mut Vec<T>) -> Result<(), DeltaGap> {
-    match c {
-        ListChange::Whole(v) => {
-            *list = v.clone();
-            Ok(())
-        }
-        ListChange::Set { .. } => apply_list(c, list),
-    }
 }
 
 fn changed<T: PartialEq + Clone>(old: &T, new: &T) -> Option<T> {
