@@ -2,7 +2,8 @@
 # Web bindings and widget, end to end, from a fresh Debian 12 (as root): installs the tools, builds the
 # package, checks it against the committed bundle and the size budget, runs the wasm-bindgen tests and
 # the headless-Chromium end-to-end tests (the widget; calls, TURN-only and a network drop included; a
-# Python/aiortc peer calling the console), and prints one summary line. Screenshots: target/web-e2e/.
+# Python/aiortc peer calling the console), and prints one summary line. Screenshots: target/web-e2e/, and the
+# widget closed, open, phone, dark and RTL in ${FRONTDESK_ARTIFACTS:-target/artifacts}/screenshots/ (CI artifacts).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -72,7 +73,8 @@ rm -f "$PKG/types-check.ts"
 # 5. End to end: the server (embedding web/ and the wasm artefacts) and two Chromium contexts, loopback only, bounded.
 cargo build -p frontdesk-server --bin frontdesk-server || { say "server build failed"; exit 1; }
 CARGO_TARGET_DIR=$TARGET timeout 240 node web/e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("end-to-end test")
-# 5a. Accessibility: axe-core on the widget (closed, opened, in a chat, ended, in French) and the console.
+# 5a. Accessibility: axe-core on the widget (closed, opened, in a chat, ended, in French, German, Arabic RTL,
+# dark, phone width) and the console; it saves the widget-*.png screenshots.
 CARGO_TARGET_DIR=$TARGET timeout 120 node web/a11y-e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("accessibility test (axe)")
 first=$(node -e "try{console.log(require('$OUT/results.json').firstStatusMs ?? '?')}catch{console.log('?')}")
 # 5b. Voice and video calls: the server and two Chromium processes with fake devices, in a network
