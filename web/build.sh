@@ -28,8 +28,15 @@ mkdir -p "$OUT"
   "$TMP/frontdesk_wasm_bg.wasm" -o "$OUT/frontdesk_wasm_bg.wasm"
 cp "$TMP/frontdesk_wasm.js" "$TMP/frontdesk_wasm.d.ts" "$OUT/"
 # Whole-line comments are for readers of web/client.js, not for every page load (about 1.9 KB gzipped).
-grep -v '^[[:space:]]*//' "$ROOT/web/client.js" > "$OUT/frontdesk.js"
+# The client (Client, Agent) and the calls are two modules: the widget loads frontdesk-call.js only when
+# a call starts (about 3 KB gzipped); frontdesk.js, the package's entry, is both.
+grep -v '^[[:space:]]*//' "$ROOT/web/client.js" > "$OUT/frontdesk-client.js"
+grep -v '^[[:space:]]*//' "$ROOT/web/call.js" > "$OUT/frontdesk-call.js"
+printf '%s\n' "export { default } from './frontdesk-client.js';" "export * from './frontdesk-client.js';" \
+  "export { Call } from './frontdesk-call.js';" > "$OUT/frontdesk.js"
 cp "$ROOT/web/client.d.ts" "$OUT/frontdesk.d.ts"
 cp "$ROOT/web/package.dist.json" "$OUT/package.json"
 cp "$ROOT/web/widget.js" "$OUT/frontdesk-widget.js"
+# Languages other than English, each loaded only by a widget that shows it.
+for f in "$ROOT"/web/widget-*.js; do cp "$f" "$OUT/frontdesk-$(basename "$f")"; done
 cp "$ROOT/web/widget.d.ts" "$OUT/frontdesk-widget.d.ts"

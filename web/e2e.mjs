@@ -301,14 +301,15 @@ try {
   await lw.locator('#fab').waitFor({ timeout: 10_000 });
   await lp.waitForTimeout(500);
   const closedLoads = [...new Set(loaded)];
-  if (closedLoads.some((u) => /frontdesk\.js|wasm/.test(u)) || !closedLoads.includes('/frontdesk-widget.js')) throw new Error(`closed launcher loaded ${closedLoads}`);
+  if (closedLoads.some((u) => /frontdesk(-client|-call)?\.js|wasm/.test(u)) || !closedLoads.includes('/frontdesk-widget.js')) throw new Error(`closed launcher loaded ${closedLoads}`);
   if (!(await lw.locator('#panel').isHidden()) || (await lw.locator('#fab').getAttribute('aria-expanded')) !== 'false') throw new Error('the launcher starts open');
   await lp.keyboard.press('Tab');
   const focusId = () => lp.evaluate(() => document.querySelector('frontdesk-widget').shadowRoot.activeElement?.id ?? null);
   if ((await focusId()) !== 'fab') throw new Error(`Tab focused ${await focusId()}, not the launcher`);
   await lp.keyboard.press('Enter');
   await lw.locator('#conn', { hasText: 'Online' }).waitFor({ timeout: 15_000 });
-  if (!loaded.includes('/frontdesk.js') || !loaded.includes('/frontdesk_wasm_bg.wasm')) throw new Error(`opening loaded ${[...new Set(loaded)]}`);
+  // Opened, the client and its engine load; the call code waits for a call.
+  if (!loaded.includes('/frontdesk-client.js') || !loaded.includes('/frontdesk_wasm_bg.wasm') || loaded.includes('/frontdesk-call.js')) throw new Error(`opening loaded ${[...new Set(loaded)]}`);
   if ((await focusId()) === null) throw new Error('opening the launcher left focus outside the panel');
   const availLabel = await lw.locator('#avail-l').textContent();
   const availN = Number(await lw.locator('#avail').textContent());
@@ -341,6 +342,9 @@ try {
   await lin.press('Enter');
   await lw.locator('#badge', { hasText: '1' }).waitFor({ timeout: 10_000 });
   const fabName = await lw.locator('#fab').getAttribute('aria-label');
+  // Closed with a live session, the launcher shows the agents available (and hold time) beside it.
+  const pill = await lw.locator('[data-testid=launcher-status]').textContent({ timeout: 5_000 });
+  if (!(await lw.locator('[data-testid=launcher-status]').isVisible()) || !/^\d+ agents? available/.test(pill) || !fabName.includes(pill)) throw new Error(`launcher status "${pill}", name "${fabName}"`);
   const beeps = await lp.evaluate(() => window.__beeps);
   const notes = await lp.evaluate(() => window.__notes);
   if (beeps < 1 || notes.length !== 1 || !notes[0].includes('A reply while you were away')) throw new Error(`beeps ${beeps}, notifications ${JSON.stringify(notes)}`);
@@ -348,7 +352,8 @@ try {
   await lp.keyboard.press('Enter');
   await lw.locator('[data-testid=msg]', { hasText: 'A reply while you were away' }).waitFor({ timeout: 5_000 });
   if (!(await lw.locator('#badge').isHidden())) throw new Error('the badge stays after opening');
-  step(`minimized: a new agent message showed the badge ("${fabName}"), beeped ${beeps}×, notified "${notes[0]}"; opening cleared it`);
+  if (!(await lw.locator('[data-testid=launcher-status]').isHidden())) throw new Error('the launcher status stays beside an open panel');
+  step(`minimized: a new agent message showed the badge and the status ("${fabName}"), beeped ${beeps}×, notified "${notes[0]}"; opening cleared it`);
   // End: a note with the transcript, focus on Start, a download and a rating on the record.
   await lw.locator('#end').focus();
   await lp.keyboard.press('Enter');

@@ -1,8 +1,15 @@
 // <frontdesk-widget token="…">, a contact-center widget for any page; closed, a launcher button that loads the
-// client (frontdesk.js and its wasm engine) from beside this file on open. Attributes, strings, events: docs/web.md.
+// client (frontdesk-client.js and its wasm engine) from beside this file on open, the calls (frontdesk-call.js)
+// when one starts and a language's strings (frontdesk-widget-LANG.js) when shown in it. Attributes, strings,
+// events: docs/web.md.
 const base = new URL('.', import.meta.url);
-let engine;
-const load = () => (engine ??= import('./frontdesk.js').then(async (m) => { await m.default(); return m; }));
+let engine, calls;
+const load = () => (engine ??= import('./frontdesk-client.js').then(async (m) => { await m.default(); return m; }));
+const loadCall = () => (calls ??= import('./frontdesk-call.js').then((m) => m.Call));
+// Languages with a file beside this one; Arabic is laid out right to left.
+const FILES = ['fr', 'de', 'es', 'ar'], RTL = ['ar'];
+const got = {};
+const strings = (l) => FILES.includes(l) && (got[l] ??= import(`./frontdesk-widget-${l}.js`).then((m) => { T[l] = { ...m.default, ...T[l] }; }, () => {}));
 
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const secs = (s) => (s == null ? '—' : s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
@@ -18,8 +25,9 @@ const isCall = (li) => li?.medium === 'voice' || li?.medium === 'video';
 const clock = (ms) => { const s = Math.max(0, Math.floor(ms / 1000)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`; };
 const store = (s, k, v) => { try { return v === undefined ? s.getItem(k) : v === null ? s.removeItem(k) : s.setItem(k, v); } catch { return null; } };
 
-// Every string the widget shows, by language ({x} filled in, [one, other] by plural); a page adds
-// languages in window.frontdeskStrings before this script (demo.html has French).
+// Every string the widget shows, by language ({x} filled in; by plural [one, other] or Intl.PluralRules'
+// categories {zero, one, two, few, many, other}); French, German, Spanish and Arabic load from their files
+// when used, and a page adds or overrides languages in window.frontdeskStrings before this script.
 const T = {
   en: {
     title: 'Customer service', open: 'Chat with us', unread: ['{n} new message', '{n} new messages'], min: 'Minimize',
@@ -78,15 +86,18 @@ function agendaSlots(agenda, now) {
 
 const CSS = `
 :host{--fd-bg:#fff;--fd-fg:#1b1f24;--fd-muted:#57606a;--fd-accent:#0b5cad;--fd-accent-fg:#fff;--fd-border:#d0d7de;
---fd-ok:#1a7f37;--fd-warn:#9a6700;--fd-bad:#cf222e;--fd-radius:10px;--fd-font:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+--fd-ok:#1a7f37;--fd-warn:#9a6700;--fd-bad:#cf222e;--fd-msg:#eef1f4;--fd-radius:10px;--fd-font:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 display:block;max-width:420px;font:14px/1.45 var(--fd-font);color:var(--fd-fg)}
-:host(:not([mode=inline])){position:fixed;right:16px;bottom:16px;z-index:2147483000}
-:host(:not([mode=inline])) .w{position:absolute;right:0;bottom:68px;width:min(400px,calc(100vw - 32px));max-height:calc(100vh - 100px);overflow:auto;box-shadow:0 8px 28px #0004}
+@media (prefers-color-scheme:dark){:host(:not([theme=light])){--fd-bg:#0d1117;--fd-fg:#e6edf3;--fd-muted:#9198a1;--fd-accent:#4493f8;--fd-accent-fg:#0d1117;--fd-border:#3d444d;
+--fd-ok:#3fb950;--fd-warn:#d29922;--fd-bad:#f85149;--fd-msg:#262c36}}
+:host(:not([mode=inline])){position:fixed;inset-inline-end:16px;bottom:16px;z-index:2147483000}
+:host(:not([mode=inline])) .w{position:absolute;inset-inline-end:0;bottom:68px;width:min(400px,calc(100vw - 32px));max-height:calc(100vh - 100px);overflow:auto;box-shadow:0 8px 28px #0004}
 *{box-sizing:border-box}
 [hidden]{display:none!important}
 #fab{width:56px;height:56px;border-radius:50%;padding:0;display:grid;place-items:center;position:relative;box-shadow:0 4px 14px #0005}
 #fab svg{width:28px;height:28px;fill:currentColor}
-.badge{position:absolute;top:-4px;right:-4px;min-width:22px;height:22px;border-radius:11px;background:var(--fd-bad);color:#fff;font:700 12px/18px var(--fd-font);padding:0 5px;border:2px solid #fff}
+.pill{position:absolute;inset-inline-end:64px;bottom:14px;white-space:nowrap;background:var(--fd-bg);border:1px solid var(--fd-border);border-radius:99px;padding:2px 10px;font-size:13px;box-shadow:0 2px 8px #0003}
+.badge{position:absolute;top:-4px;inset-inline-end:-4px;min-width:22px;height:22px;border-radius:11px;background:#cf222e;color:#fff;font:700 12px/18px var(--fd-font);padding:0 5px;border:2px solid #fff}
 .w{background:var(--fd-bg);border:1px solid var(--fd-border);border-radius:var(--fd-radius);overflow:hidden}
 header{display:flex;align-items:center;gap:8px;padding:10px 14px;background:var(--fd-accent);color:var(--fd-accent-fg)}
 header h2{font-size:16px;margin:0;flex:1}
@@ -118,23 +129,23 @@ button:disabled{opacity:.55;cursor:not-allowed}
 .row>*{flex:1}
 .row>button{flex:0 0 auto}
 fieldset{border:0;padding:0;margin:0}
-.media label,.il label{display:inline-flex;gap:4px;align-items:center;margin-right:10px;color:var(--fd-fg)}
+.media label,.il label{display:inline-flex;gap:4px;align-items:center;margin-inline-end:10px;color:var(--fd-fg)}
 .log{max-height:220px;overflow:auto;display:flex;flex-direction:column;gap:6px;padding:4px 0}
-.msg{max-width:85%;padding:6px 10px;border-radius:12px;background:#eef1f4;color:#1b1f24;align-self:flex-start}
+.msg{max-width:85%;padding:6px 10px;border-radius:12px;background:var(--fd-msg);align-self:flex-start}
 .msg.me{align-self:flex-end;background:var(--fd-accent);color:var(--fd-accent-fg)}
 .msg.me small{color:inherit}
 .status-placed,.status-processing{color:var(--fd-warn)}.status-shipped,.status-delivered{color:var(--fd-ok)}.status-cancelled{color:var(--fd-bad)}
 .err{color:var(--fd-bad);font-size:13px;margin:4px 0 0}
 .err:empty{display:none}
 .ag{border:1px solid var(--fd-border);border-radius:6px;padding:6px 8px;margin:6px 0}
-.ag .days label{display:inline-flex;gap:3px;align-items:center;margin:0 8px 0 0;color:var(--fd-fg)}
+.ag .days label{display:inline-flex;gap:3px;align-items:center;margin:0;margin-inline-end:8px;color:var(--fd-fg)}
 .ag .row label{margin:0}
 .call .v{position:relative;background:#000;border-radius:6px;overflow:hidden;margin-top:6px}
 .call video{display:block;width:100%;aspect-ratio:4/3}
-.call #lv{position:absolute;right:6px;bottom:6px;width:30%;border:1px solid #fff;border-radius:4px}
+.call #lv{position:absolute;inset-inline-end:6px;bottom:6px;width:30%;border:1px solid #fff;border-radius:4px}
 .call .off{position:absolute;inset:0;display:grid;place-items:center;color:#fff}
 button.bad{background:var(--fd-bad);border-color:var(--fd-bad)}
-.done{background:#f6f8fa;border-radius:6px;padding:8px 10px;margin-bottom:8px}
+.done{background:var(--fd-msg);border-radius:6px;padding:8px 10px;margin-bottom:8px}
 .stars label{display:inline;font-size:24px;margin:0 2px;cursor:pointer;color:var(--fd-muted)}
 .stars label.on{color:var(--fd-warn)}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
@@ -157,10 +168,17 @@ class FrontdeskWidget extends HTMLElement {
   }
 
   connectedCallback() {
-    this.render();
-    const was = this.inline ? null : store(sessionStorage, this.uiKey);
-    if (was === 'open') this.setAttribute('open', '');
-    if (this.isOpen || was) this.boot();
+    this.ready(() => {
+      this.render();
+      const was = this.inline ? null : store(sessionStorage, this.uiKey);
+      if (was === 'open') this.setAttribute('open', '');
+      if (this.isOpen || was) this.boot();
+    });
+  }
+  // Runs `go` once the language's strings are there: at once for English or a page's own table.
+  ready(go) {
+    const p = strings(this.language);
+    p ? p.then(() => this.isConnected && go()) : go();
   }
   disconnectedCallback() { this.stop(); }
   attributeChangedCallback(n, old, now) {
@@ -168,8 +186,7 @@ class FrontdeskWidget extends HTMLElement {
     if (n === 'open') { this.layout(); if (this.isOpen) this.boot(); this.update(); return; }
     const on = !!this.client || this.isOpen;
     this.stop();
-    this.render();
-    if (on) this.boot();
+    this.ready(() => { this.render(); if (on) this.boot(); });
   }
 
   /** Whether the panel sits in the page (`mode="inline"`) rather than behind the launcher. */
@@ -183,15 +200,15 @@ class FrontdeskWidget extends HTMLElement {
   get key() { return `frontdesk:${this.server}`; }
   get uiKey() { return `frontdesk:ui:${this.server}`; }
 
-  /** The strings' language: `lang`, else the browser's first one with a table, else English. */
+  /** The strings' language: `lang`, else the page's (`<html lang>`), else the browser's first one we have, else English. */
   get language() {
-    const a = this.getAttribute('lang');
-    return [a, ...(a ? [] : navigator.languages || [navigator.language])].map((l) => String(l || '').slice(0, 2).toLowerCase()).find((l) => T[l]) || 'en';
+    const a = this.getAttribute('lang') || this.parentElement?.closest('[lang]')?.lang;
+    return [a, ...(a ? [] : navigator.languages || [navigator.language])].map((l) => String(l || '').slice(0, 2).toLowerCase()).find((l) => T[l] || FILES.includes(l)) || 'en';
   }
 
   t(k, a = {}) {
-    let s = T[this.lng][k] ?? T.en[k] ?? k;
-    if (Array.isArray(s)) s = s[new Intl.PluralRules(this.lng).select(a.n) === 'one' ? 0 : 1];
+    let s = T[this.lng]?.[k] ?? T.en[k] ?? k;
+    if (typeof s === 'object') { const c = new Intl.PluralRules(this.lng).select(a.n); s = Array.isArray(s) ? s[c === 'one' ? 0 : 1] : s[c] ?? s.other; }
     return s.replace(/\{(\w+)\}/g, (_, x) => a[x] ?? '');
   }
   h(k, a) { return esc(this.t(k, a)); }
@@ -219,9 +236,8 @@ class FrontdeskWidget extends HTMLElement {
     }
     if (gen !== this.gen) return;
     if (!token) { this.$('#conn').textContent = this.t('notoken'); return; }
-    const { Client, Call } = await load();
+    const { Client } = await load();
     if (this.client || !this.isConnected || gen !== this.gen) return;
-    this.Call = Call;
     const saved = store(localStorage, this.key);
     const c = (this.client = new Client(this.server, token, { saved }));
     this.problem = null;
@@ -270,6 +286,7 @@ class FrontdeskWidget extends HTMLElement {
     this.client.close();
     this.client.free();
     this.client = null;
+    this.live = null;
   }
 
   emit(type, detail) { this.dispatchEvent(new CustomEvent(`frontdesk-${type}`, { detail, bubbles: true, composed: true })); }
@@ -294,7 +311,11 @@ class FrontdeskWidget extends HTMLElement {
     const b = this.$('#badge');
     b.hidden = !this.unread;
     b.textContent = this.unread;
-    fab.setAttribute('aria-label', this.t('open') + (this.unread ? ` (${this.t('unread', { n: this.unread })})` : ''));
+    // Closed with a live session: agents available and the hold time beside the button, and in its name.
+    const st = this.$('#fab-st'), l = this.live;
+    st.hidden = open || !l;
+    st.textContent = l ? `${l.n} ${this.t('avail', { n: l.n })}${l.hold ? ` · ${secs(l.hold)}` : ''}` : '';
+    fab.setAttribute('aria-label', this.t('open') + (this.unread ? ` (${this.t('unread', { n: this.unread })})` : '') + (l ? `, ${st.textContent}` : ''));
     if (!this.inline && this.client) store(sessionStorage, this.uiKey, open ? 'open' : 'min');
   }
 
@@ -328,12 +349,14 @@ class FrontdeskWidget extends HTMLElement {
 
   render() {
     this.lng = this.language;
-    this.loc = this.getAttribute('lang') || [];
+    this.loc = this.getAttribute('lang') || this.lng;
+    // The host's own direction places the launcher (inline-end: left in Arabic); a site's `dir` wins.
+    if (!this.hasAttribute('dir') || this.ownDir) this.dir = RTL.includes(this.lng) ? 'rtl' : 'ltr', this.ownDir = true;
     const h = (k, a) => this.h(k, a);
     const dn = (i) => esc(new Date(Date.UTC(2024, 0, i + 1)).toLocaleString(this.loc, { weekday: 'short', timeZone: 'UTC' }));
     this.dayNames = DAYS.map((_, i) => dn(i));
     this.root.innerHTML = `<style>${CSS}</style>
-<div class="w" part="panel" id="panel" role="region" aria-labelledby="hd">
+<div class="w" part="panel" id="panel" role="region" aria-labelledby="hd" lang="${this.lng}">
  <header><span class="dot" aria-hidden="true"></span><h2 id="hd" tabindex="-1">${esc(this.getAttribute('title') || this.t('title'))}</h2><small id="conn" role="status">${h('connecting')}</small>${this.inline ? '' : `<button type="button" id="min" aria-label="${h('min')}">×</button>`}</header>
  <section aria-labelledby="st-h" data-testid="status"><h3 id="st-h" class="sr">${h('status')}</h3>
   <div class="stats" aria-live="polite">
@@ -391,7 +414,7 @@ class FrontdeskWidget extends HTMLElement {
  <details id="d-al"><summary>${h('alerts')}</summary><div>
   <button type="button" class="ghost" id="al-sub">${h('tellme')}</button><p class="err" id="al-msg" role="alert"></p><ul id="al-list"></ul></div></details>
 </div>
-<button type="button" id="fab" part="launcher" aria-controls="panel"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/></svg><span class="badge" id="badge" aria-hidden="true" hidden></span></button>`;
+<button type="button" id="fab" part="launcher" aria-controls="panel" lang="${this.lng}"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"/></svg><span class="badge" id="badge" aria-hidden="true" hidden></span></button><span class="pill" id="fab-st" aria-hidden="true" data-testid="launcher-status" hidden></span>`;
     this.mediaKey = null;
     this.profileRev = '';
     this.done = null;
@@ -443,6 +466,8 @@ class FrontdeskWidget extends HTMLElement {
     this.$('#avail-l').textContent = this.t('avail', { n });
     this.$('#holding').textContent = offered.reduce((k, q) => k + q.holding, 0);
     this.$('#hold').textContent = holds.length ? secs(Math.min(...holds)) : '—';
+    this.live = { n, hold: holds.length ? Math.min(...holds) : null };
+    this.layout();
     const mk = s.media_offered.join();
     if (mk !== this.mediaKey) {
     this.mediaKey = mk;
@@ -582,7 +607,9 @@ class FrontdeskWidget extends HTMLElement {
   callPanel(live) {
     let k = this.call;
     if (k && (live ? live.id !== k.id : !k.ended)) { k.close(); if (live) k = this.call = null; }
-    if (!k && isCall(live) && live.state === 'connected') {
+    // The call code loads while the call is queued (or, at the latest, once it is connected).
+    if (isCall(live) && !this.Call) loadCall().then((C) => { this.Call = C; this.update(); }, (x) => { this.$('#call-err').textContent = x.message; });
+    if (!k && isCall(live) && live.state === 'connected' && this.Call) {
       const iceTransportPolicy = this.getAttribute('ice-policy') === 'relay' ? 'relay' : 'all';
       k = this.call = new this.Call(this.client, live.id, { video: live.medium === 'video', polite: true, iceTransportPolicy, devices: this.devices, onchange: () => this.callView() });
       this.$('#call-err').textContent = '';

@@ -1,15 +1,16 @@
 import type { Client, Call, CenterStatus, ChatMessage, Invitation, AlertFired } from './frontdesk.js';
 
-/** Loads the client module (frontdesk.js) and its wasm engine once; the widget calls it when opened. */
-export declare function load(): Promise<typeof import('./frontdesk.js')>;
+/** Loads the client module (frontdesk-client.js: Client, Agent) and its wasm engine once; the widget calls it when opened. */
+export declare function load(): Promise<Omit<typeof import('./frontdesk.js'), 'Call'>>;
 
 /** `<frontdesk-widget token="…" server="wss://…" title="…">`, or `site-key="…"` instead of `token` for
  *  visitors (a token from the server's `POST /visitor`); `ice-policy="relay"` sends call media only
  *  through TURN. Closed it is a launcher button (`open` opens it; `mode="inline"` puts the panel in the
  *  page); `lang` picks the strings, `muted` silences the beep: the live contact-center widget. */
 export declare class FrontdeskWidget extends HTMLElement {
-  /** Strings by language (`en` built in; more from `window.frontdeskStrings` before the script loads). */
-  static readonly strings: Record<string, Record<string, string | [string, string]>>;
+  /** Strings by language (`en` built in; fr, de, es, ar loaded from their files when shown; more from
+   *  `window.frontdeskStrings` before the script loads). A plural is `[one, other]` or by Intl.PluralRules category. */
+  static readonly strings: Record<string, Record<string, string | [string, string] | Partial<Record<Intl.LDMLPluralRule, string>>>>;
   /** Whether the panel is shown (inline, or the launcher opened). */
   readonly isOpen: boolean;
   /** Whether the panel sits in the page (`mode="inline"`). */
