@@ -86,7 +86,7 @@ pub fn start(url: RelayUrl) {
 
 /// Hands a broker event to the delivery task if it is a push and a relay is configured.
 pub fn deliver(e: &BrokerEvent) {
-    let BrokerEvent::Push { client, target, title, body, interaction } = e else { return };
+    let BrokerEvent::Push { client, target, title, body, interaction, .. } = e else { return };
     let Some(tx) = RELAY.get() else { return };
     let _ = tx.send(PushBody {
         client: client.to_string(),
