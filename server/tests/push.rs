@@ -1,6 +1,6 @@
 //! Pushes end to end: a client registers its device, its app is backgrounded (the socket goes), an
 //! agent writes, and the relay given with `--push-webhook` (a real HTTP listener on 127.0.0.1 here)
-//! receives one push with the text preview — after a refused first attempt, so the retry is
+//! receives one push with the text preview (allowed by `--push-include-text`) — after a refused first attempt, so the retry is
 //! exercised; when the app comes back it reads the messages through its session as usual.
 
 mod common;
@@ -57,7 +57,7 @@ async fn a_backgrounded_app_is_pushed_through_the_relay_and_reads_the_message_on
     let dir = TempDir::new("push");
     let port = free_port();
     let url = format!("http://127.0.0.1:{relay_port}/push");
-    let mut child = spawn_server(port, &dir.0.join("fd.db"), &["--push-webhook", &url]);
+    let mut child = spawn_server(port, &dir.0.join("fd.db"), &["--push-webhook", &url, "--push-include-text"]);
     wait_listening(port).await;
     let base = format!("ws://127.0.0.1:{port}");
 
@@ -99,6 +99,8 @@ async fn a_backgrounded_app_is_pushed_through_the_relay_and_reads_the_message_on
             title: "ANN".into(),
             body: text.into(),
             interaction: Some(li.id.to_string()),
+            kind: "message".into(),
+            collapse: li.id.to_string(),
         }
     );
     println!("push: agent's message to the relay's 200 in {} ms (one 503 and a retry)", sent.elapsed().as_millis());
@@ -158,6 +160,7 @@ async fn a_registration_survives_a_restart_and_the_away_app_is_still_pushed() {
     let p: PushBody = serde_json::from_str(&body).unwrap();
     assert_eq!((p.client.as_str(), p.platform.as_str(), p.token.as_str()), ("alice", "apns", "apns-device-1"));
     assert_eq!(p.interaction, Some(li.id.to_string()));
+    assert_eq!((p.title.as_str(), p.body.as_str()), ("New activity", "You have a new message"), "no text without --push-include-text");
     let _ = child.kill();
     let _ = child.wait();
 }
