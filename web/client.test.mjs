@@ -142,6 +142,14 @@ test('events reach the view once and in order; Promises settle with typed errors
   answer(req, { kind: 'interaction', value: { id: 'ix', state: 'queued', position: 1 } });
   assert.equal((await start).state, 'queued');
   assert.equal(c.view().interactions[0].state, 'connected');
+  const reg = c.registerPush('fcm', 'fcm-token-1');
+  assert.deepEqual(requests().at(-1).req, { op: 'register_push', platform: 'fcm', token: 'fcm-token-1' });
+  answer(requests().at(-1), { kind: 'done' });
+  await reg;
+  const unreg = c.unregisterPush('fcm-token-1');
+  assert.deepEqual(requests().at(-1).req, { op: 'unregister_push', token: 'fcm-token-1' });
+  recv({ t: 'response', id: requests().at(-1).id, outcome: { err: { code: 'invalid', message: 'bad token' } } });
+  await assert.rejects(unreg, (e) => e.code === 'invalid');
   const chat = c.sendChat('nope', 'hi');
   recv({ t: 'response', id: requests().at(-1).id, outcome: { err: { code: 'not_found', message: 'no such interaction' } } });
   await assert.rejects(chat, (e) => e.code === 'not_found' && /no such/.test(e.message));

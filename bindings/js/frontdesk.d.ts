@@ -190,6 +190,10 @@ export class Client {
   sendTyping(interaction: string, on?: boolean): boolean;
   /** Sends a chat message in an own interaction. */
   sendChat(interaction: string, text: string): Promise<ChatMessage>;
+  /** Registers this device's push token: the server wakes it while no session is attached. */
+  registerPush(platform: 'fcm' | 'apns' | 'webpush' | 'webhook', token: string): Promise<null>;
+  /** Forgets a push token. */
+  unregisterPush(token: string): Promise<null>;
   /** Reads an interaction's transcript. */
   getTranscript(interaction: string, page?: TranscriptPage): Promise<ChatMessage[]>;
   /** Leaves an interaction. */

@@ -121,7 +121,7 @@ pub(crate) fn broker_event(e: &BrokerEvent) -> String {
         BrokerEvent::ClientOffline(c) => encode(&BrokerJson::ClientOffline { client: c }),
         BrokerEvent::Presence { watcher, doc } => encode(&BrokerJson::Presence { watcher: *watcher, document: doc }),
         BrokerEvent::WatchEnded { watcher, presentity } => encode(&BrokerJson::WatchEnded { watcher: *watcher, presentity }),
-        BrokerEvent::Push { client, target, title, body, interaction } => {
+        BrokerEvent::Push { client, target, title, body, interaction, .. } => {
             encode(&BrokerJson::Push { client, target, title, body, interaction: interaction.as_ref() })
         }
     }

@@ -155,10 +155,38 @@ struct Cli {
     /// Run as one node of a cluster on this PostgreSQL (libpq URL) instead of the SQLite --db; needs --nats.
     #[arg(long, env = "FRONTDESK_POSTGRES", requires = "nats", hide_env_values = true)]
     postgres: Option<String>,
-    /// Where pushes for backgrounded apps go: the app vendor's relay (http://host:port/path), which
-    /// forwards them to FCM, APNs or Web Push; each push is POSTed as JSON, with retries.
+    /// Where pushes for backgrounded apps go when no direct sender serves their platform: the app
+    /// vendor's relay (http:// or https://), which forwards them; each push is POSTed as JSON, with retries.
     #[arg(long, env = "FRONTDESK_PUSH_WEBHOOK", value_name = "URL")]
     push_webhook: Option<String>,
+    /// The app's Firebase service account key (JSON): FCM tokens are pushed through FCM HTTP v1 directly.
+    #[arg(long, value_name = "FILE")]
+    push_fcm_service_account: Option<PathBuf>,
+    /// FCM's base URL instead of https://fcm.googleapis.com (a test or a proxy).
+    #[arg(long, value_name = "URL")]
+    push_fcm_endpoint: Option<String>,
+    /// The app's APNs auth key (.p8): APNs tokens are pushed through APNs directly; needs the key id, team id and topic.
+    #[arg(long, value_name = "FILE", requires_all = ["push_apns_key_id", "push_apns_team_id", "push_apns_topic"])]
+    push_apns_key: Option<PathBuf>,
+    /// The APNs key's id (10 characters, from the developer account).
+    #[arg(long)]
+    push_apns_key_id: Option<String>,
+    /// The Apple developer team id.
+    #[arg(long)]
+    push_apns_team_id: Option<String>,
+    /// The app's bundle id (apns-topic).
+    #[arg(long)]
+    push_apns_topic: Option<String>,
+    /// APNs' base URL instead of https://api.push.apple.com (https://api.sandbox.push.apple.com for development builds).
+    #[arg(long, value_name = "URL")]
+    push_apns_endpoint: Option<String>,
+    /// A PEM CA certificate to trust for push services and the relay, besides the system's.
+    #[arg(long, value_name = "FILE")]
+    push_ca: Option<PathBuf>,
+    /// Let pushes carry titles and message text (off: a generic text and ids only, so the text
+    /// never passes through Google's or Apple's servers).
+    #[arg(long)]
+    push_include_text: bool,
     /// The NATS server the cluster's nodes talk through, e.g. nats://127.0.0.1:4222; needs --postgres.
     #[arg(long, env = "FRONTDESK_NATS", requires = "postgres")]
     nats: Option<String>,
@@ -203,6 +231,33 @@ fn relay_host_port(s: &str, default_port: u16) -> Result<(String, u16), String> 
         _ if s.is_empty() => Err("--smtp-relay is empty".into()),
         _ => Ok((s.trim_start_matches('[').trim_end_matches(']').to_string(), default_port)),
     }
+}
+
+/// The push senders the flags configure, if any.
+fn push_senders(cli: &Cli) -> Result<Option<frontdesk_server::push::Senders>, String> {
+    use frontdesk_server::push::{apns::Apns, fcm::Fcm, http, Senders};
+    if cli.push_webhook.is_none() && cli.push_fcm_service_account.is_none() && cli.push_apns_key.is_none() {
+        return Ok(None);
+    }
+    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let ca = cli.push_ca.as_ref().map(read).transpose()?;
+    let webhook = cli.push_webhook.as_deref().map(http::Url::parse).transpose().map_err(|e| format!("--push-webhook {e}"))?;
+    let fcm = match &cli.push_fcm_service_account {
+        Some(p) => Some(Fcm::new(&String::from_utf8_lossy(&read(p)?), cli.push_fcm_endpoint.as_deref())?),
+        None => None,
+    };
+    let apns = match &cli.push_apns_key {
+        Some(p) => Some(Apns::new(
+            &read(p)?,
+            cli.push_apns_key_id.as_deref().unwrap_or(""),
+            cli.push_apns_team_id.as_deref().unwrap_or(""),
+            cli.push_apns_topic.as_deref().unwrap_or(""),
+            cli.push_apns_endpoint.as_deref(),
+        )?),
+        None => None,
+    };
+    let http = Some(http::Client::new(ca.as_deref())?);
+    Ok(Some(Senders { webhook, fcm, apns, include_text: cli.push_include_text, http }))
 }
 
 fn mail_settings(cli: &Cli) -> Result<Option<MailSettings>, String> {
@@ -372,13 +427,17 @@ async fn main() {
         },
         _ => None,
     };
-    if let Some(url) = &cli.push_webhook {
-        match frontdesk_server::push::RelayUrl::parse(url) {
-            Ok(u) => frontdesk_server::push::start(u),
-            Err(e) => {
-                eprintln!("frontdesk-server: {e}");
+    match push_senders(&cli) {
+        Ok(Some(s)) => {
+            if let Err(e) = frontdesk_server::push::start(s) {
+                eprintln!("frontdesk-server: push: {e}");
                 std::process::exit(2);
             }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("frontdesk-server: {e}");
+            std::process::exit(2);
         }
     }
     let (ws, http) = if tls.is_some() { ("wss", "https") } else { ("ws", "http") };

@@ -23,6 +23,7 @@ use frontdesk_core::broker::store::{DataStore, SessionRecord, StoreError};
 use frontdesk_core::broker::Party;
 use frontdesk_core::interaction::{ChatMessage, LiveInteraction};
 use frontdesk_core::invitation::Invitation;
+use frontdesk_core::push::PushTarget;
 use frontdesk_core::profile::ClientProfile;
 use frontdesk_core::records::{HistoryFilter, InteractionRecord, Order, Product};
 use frontdesk_core::{ClientId, InteractionId, InvitationId, Medium, OrderId};
@@ -54,6 +55,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE mail_owed (id TEXT PRIMARY KEY, doc JSON NOT NULL);
      CREATE TABLE addresses (medium TEXT NOT NULL, address TEXT NOT NULL, client TEXT NOT NULL, PRIMARY KEY (medium, address, client));
      CREATE INDEX addresses_client ON addresses (client);",
+    // 2: the devices clients registered for pushes.
+    "CREATE TABLE push_targets (client TEXT PRIMARY KEY, doc JSON NOT NULL);",
 ];
 
 /// The schema version this code writes; a database at a higher version is refused.
@@ -456,6 +459,23 @@ impl DataStore for PgStore {
     fn delete_mail(&mut self, id: &str) -> Result<(), StoreError> {
         self.write("DELETE FROM mail_owed WHERE id = $1", params![id.to_owned()]);
         Ok(())
+    }
+
+    fn save_push_targets(&mut self, client: &ClientId, targets: &[PushTarget]) -> Result<(), StoreError> {
+        if targets.is_empty() {
+            self.write("DELETE FROM push_targets WHERE client = $1", params![client.as_str().to_owned()]);
+        } else {
+            self.write(
+                "INSERT INTO push_targets (client, doc) VALUES ($1, $2::text::json) ON CONFLICT (client) DO UPDATE SET doc = EXCLUDED.doc",
+                params![client.as_str().to_owned(), to_json(&targets)],
+            );
+        }
+        Ok(())
+    }
+
+    fn load_push_targets(&self) -> Result<Vec<(ClientId, Vec<PushTarget>)>, StoreError> {
+        let rows = self.read("SELECT client, doc::text FROM push_targets ORDER BY client", params![])?;
+        rows.iter().map(|r| Ok((ClientId(r.get(0)), from_json(&r.get::<_, String>(1))?))).collect()
     }
 
     fn load_mail(&self) -> Result<Vec<OutboundMail>, StoreError> {

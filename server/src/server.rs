@@ -513,6 +513,7 @@ async fn run(
     let mut xmpp_outs: HashMap<WatcherId, mpsc::UnboundedSender<XmppPush>> = HashMap::new();
     let mut conns: HashMap<ConnId, ConnOut> = HashMap::new();
     let high = cfg.out_high_water;
+    let mut gone_tokens = crate::push::gone_tokens();
     loop {
         let deadline = [broker.poll_timeout(), sim.as_ref().and_then(|s| s.poll_timeout())].into_iter().flatten().min();
         let sleep = async {
@@ -601,6 +602,9 @@ async fn run(
                 broker.end_batch();
             }
             Some(req) = xmpp_rx.recv() => xmpp_request(&mut broker, &mut xmpp_outs, req),
+            Some((client, token)) = gone_tokens.recv() => {
+                broker.drop_push_target(wall_clock(), &client, &token);
+            }
             _ = sleep => {}
         }
         let now = wall_clock();

@@ -24,6 +24,7 @@ use frontdesk_core::interaction::{ChatMessage, LiveInteraction};
 use frontdesk_core::profile::ClientProfile;
 use frontdesk_core::records::{HistoryFilter, InteractionRecord, Order, Product};
 use frontdesk_core::invitation::Invitation;
+use frontdesk_core::push::PushTarget;
 use frontdesk_core::{ClientId, InteractionId, InvitationId, Medium, OrderId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -84,7 +85,8 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS session_answers (kind TEXT NOT NULL, party TEXT NOT NULL, instance INTEGER NOT NULL, id INTEGER NOT NULL, frame TEXT, PRIMARY KEY (kind, party, instance, id));
              CREATE TABLE IF NOT EXISTS mail_owed (id TEXT PRIMARY KEY, json TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS addresses (medium TEXT NOT NULL, address TEXT NOT NULL, client TEXT NOT NULL, PRIMARY KEY (medium, address, client));
-             CREATE INDEX IF NOT EXISTS addresses_client ON addresses(client);",
+             CREATE INDEX IF NOT EXISTS addresses_client ON addresses(client);
+             CREATE TABLE IF NOT EXISTS push_targets (client TEXT PRIMARY KEY, json TEXT NOT NULL);",
         )
         .map_err(e)?;
         let mut store = SqliteStore { conn, in_tx: false };
@@ -173,6 +175,22 @@ impl DataStore for SqliteStore {
     fn delete_mail(&mut self, id: &str) -> Result<(), StoreError> {
         self.write()?.execute("DELETE FROM mail_owed WHERE id = ?1", params![id]).map_err(e)?;
         Ok(())
+    }
+
+    fn save_push_targets(&mut self, client: &ClientId, targets: &[PushTarget]) -> Result<(), StoreError> {
+        let c = self.write()?;
+        if targets.is_empty() {
+            c.execute("DELETE FROM push_targets WHERE client = ?1", params![client.as_str()]).map_err(e)?;
+        } else {
+            c.execute("INSERT OR REPLACE INTO push_targets (client, json) VALUES (?1, ?2)", params![client.as_str(), to_json(&targets)]).map_err(e)?;
+        }
+        Ok(())
+    }
+
+    fn load_push_targets(&self) -> Result<Vec<(ClientId, Vec<PushTarget>)>, StoreError> {
+        let mut st = self.conn.prepare("SELECT client, json FROM push_targets ORDER BY client").map_err(e)?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(e)?;
+        rows.map(|r| r.map_err(e).and_then(|(c, j)| Ok((ClientId(c), from_json(&j)?)))).collect()
     }
 
     fn load_mail(&self) -> Result<Vec<OutboundMail>, StoreError> {

@@ -1,6 +1,6 @@
 //! Pushes end to end: a client registers its device, its app is backgrounded (the socket goes), an
 //! agent writes, and the relay given with `--push-webhook` (a real HTTP listener on 127.0.0.1 here)
-//! receives one push with the text preview — after a refused first attempt, so the retry is
+//! receives one push with the text preview (allowed by `--push-include-text`) — after a refused first attempt, so the retry is
 //! exercised; when the app comes back it reads the messages through its session as usual.
 
 mod common;
@@ -57,7 +57,7 @@ async fn a_backgrounded_app_is_pushed_through_the_relay_and_reads_the_message_on
     let dir = TempDir::new("push");
     let port = free_port();
     let url = format!("http://127.0.0.1:{relay_port}/push");
-    let mut child = spawn_server(port, &dir.0.join("fd.db"), &["--push-webhook", &url]);
+    let mut child = spawn_server(port, &dir.0.join("fd.db"), &["--push-webhook", &url, "--push-include-text"]);
     wait_listening(port).await;
     let base = format!("ws://127.0.0.1:{port}");
 
@@ -99,6 +99,8 @@ async fn a_backgrounded_app_is_pushed_through_the_relay_and_reads_the_message_on
             title: "ANN".into(),
             body: text.into(),
             interaction: Some(li.id.to_string()),
+            kind: "message".into(),
+            collapse: li.id.to_string(),
         }
     );
     println!("push: agent's message to the relay's 200 in {} ms (one 503 and a retry)", sent.elapsed().as_millis());
@@ -117,6 +119,48 @@ async fn a_backgrounded_app_is_pushed_through_the_relay_and_reads_the_message_on
         let _ = tokio::time::timeout(Duration::from_millis(100), futures::StreamExt::next(&mut back.rx)).await;
     }
     assert!(posts.recv_timeout(Duration::from_millis(300)).is_err());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::zombie_processes)] // killed and waited for mid-test, and at the end
+async fn a_registration_survives_a_restart_and_the_away_app_is_still_pushed() {
+    let (relay_port, posts) = relay(0);
+    let dir = TempDir::new("push-restart");
+    let db = dir.0.join("fd.db");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{relay_port}/push");
+    let mut child = spawn_server(port, &db, &["--push-webhook", &url]);
+    wait_listening(port).await;
+    let base = format!("ws://127.0.0.1:{port}");
+    let mut ann = Agent::connect(&base, "ann", vec![Medium::Chat]).await;
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
+    let mut alice = App::start(&base, App::config("alice", 3));
+    alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let id = alice.h.with(|c| c.register_push(PushPlatform::Apns, "apns-device-1"));
+    assert_eq!(alice.answer(id).await, Ok(Response::Done));
+    let id = alice.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, None));
+    let Ok(Response::Interaction(li)) = alice.answer(id).await else { panic!() };
+    ann.event(|e| matches!(e, AgentEvent::Offered(o) if o.id == li.id)).await;
+    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
+    alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Interaction(x)) if x.id == li.id && x.state == InteractionState::Connected)).await;
+
+    // The server dies and comes back on the same database; the app is backgrounded meanwhile.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    alice.h.shutdown();
+    drop(alice);
+    let mut child = spawn_server(port, &db, &["--push-webhook", &url]);
+    wait_listening(port).await;
+    assert!(ann.reattach(20).await, "the console's session resumed");
+    ann.request(AgentRequest::SendChat { interaction: li.id.clone(), text: "Back after the restart".into() }).await.unwrap();
+    let (status, _, body) = posts.recv_timeout(Duration::from_secs(10)).expect("the device registered before the restart is pushed");
+    assert_eq!(status, 200);
+    let p: PushBody = serde_json::from_str(&body).unwrap();
+    assert_eq!((p.client.as_str(), p.platform.as_str(), p.token.as_str()), ("alice", "apns", "apns-device-1"));
+    assert_eq!(p.interaction, Some(li.id.to_string()));
+    assert_eq!((p.title.as_str(), p.body.as_str()), ("New activity", "You have a new message"), "no text without --push-include-text");
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -38,7 +38,7 @@ fn an_away_client_is_pushed_once_per_window_and_reads_everything_on_return() {
     f.settle();
     let p = pushes(&mut f);
     assert_eq!(p.len(), 1, "one push per window: {p:?}");
-    let BrokerEvent::Push { client, target, title, body, interaction } = &p[0] else { unreachable!() };
+    let BrokerEvent::Push { client, target, title, body, interaction, .. } = &p[0] else { unreachable!() };
     assert_eq!(client, &cid("alice"));
     assert_eq!(target.token, "fcm-token-1");
     assert_eq!(title, "Ann");

@@ -136,6 +136,8 @@ pub enum BrokerEvent {
         body: String,
         /// The interaction concerned, for the app to open.
         interaction: Option<InteractionId>,
+        /// What happened (with `interaction`, the collapse key: [`crate::push::collapse_key`]).
+        kind: crate::push::PushKind,
     },
     /// An external watcher's subscription ended because the owner's rules now block it.
     WatchEnded {

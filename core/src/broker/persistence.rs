@@ -49,6 +49,9 @@ impl Broker {
             self.mail.insert(id.clone(), m);
             self.mail_due_at(&id, due);
         }
+        for (client, targets) in self.store.load_push_targets()? {
+            self.pushes.restore(client, targets);
+        }
         let mut lives = self.store.load_live()?;
         lives.sort_by_key(|l| l.created_at);
         for mut li in lives {
@@ -182,6 +185,11 @@ impl Broker {
                 None => self.store.delete_mail(&id),
             };
             if let Err(e) = r {
+                self.store_error = Some(e);
+            }
+        }
+        for client in std::mem::take(&mut self.pushes.dirty) {
+            if let Err(e) = self.store.save_push_targets(&client, self.pushes.saved(&client)) {
                 self.store_error = Some(e);
             }
         }

@@ -150,7 +150,7 @@ impl Broker {
             Request::IceServers { interaction } => self.ice_servers(calls::Side::Client(&me), &interaction).map(Response::IceServers),
             Request::RegisterPush { platform, token } => self.register_push(&me, platform, token).map(|()| Response::Done),
             Request::UnregisterPush { token } => {
-                self.pushes.unregister(&me, &token);
+                let _ = self.pushes.unregister(&me, &token);
                 Ok(Response::Done)
             }
             Request::GetLive => {

@@ -173,6 +173,14 @@ pub trait DataStore: Send {
     fn client_by_address(&self, _medium: crate::medium::Medium, _address: &str) -> Result<Option<ClientId>, StoreError> {
         Ok(None)
     }
+    /// Saves the devices a client registered for pushes (none: forget them).
+    fn save_push_targets(&mut self, _client: &ClientId, _targets: &[crate::push::PushTarget]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Every client's registered push devices, for a broker starting up.
+    fn load_push_targets(&self) -> Result<Vec<(ClientId, Vec<crate::push::PushTarget>)>, StoreError> {
+        Ok(vec![])
+    }
     /// Makes every write since the last commit durable, all together.
     fn commit(&mut self) -> Result<(), StoreError> {
         Ok(())
