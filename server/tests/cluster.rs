@@ -6,9 +6,11 @@
 //! Without PostgreSQL 15 or nats-server the tests say so and pass, unless `FRONTDESK_REQUIRE_CLUSTER`
 //! is set (tests/run-all.sh sets it): then they fail.
 
+mod cluster_support;
 mod common;
 
-use common::{client_token, free_port, Agent, TempDir, SECRET};
+use cluster_support::{have_services, nats, until, Node, Postgres};
+use common::{client_token, free_port, Agent, TempDir};
 use frontdesk_core::client::{Client, ClientConfig, ClientEvent};
 use frontdesk_core::driver::{client_driver, Handle};
 use frontdesk_core::interaction::Author;
@@ -19,142 +21,7 @@ use frontdesk_net::ws::WsConnector;
 use frontdesk_net::TokioRuntime;
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::StreamExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-fn have_services() -> bool {
-    let nats = Command::new("which").arg("nats-server").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
-    let pg = Path::new(PG_BIN).join("initdb").exists();
-    if nats && pg {
-        return true;
-    }
-    if std::env::var_os("FRONTDESK_REQUIRE_CLUSTER").is_some() {
-        panic!("PostgreSQL 15 or nats-server missing and FRONTDESK_REQUIRE_CLUSTER is set: apt-get install -y postgresql nats-server");
-    }
-    eprintln!("SKIPPED: PostgreSQL 15 or nats-server not installed (apt-get install -y postgresql nats-server)");
-    false
-}
-
-/// A throwaway PostgreSQL cluster in a temp dir, on a loopback port, stopped on drop.
-struct Postgres {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Postgres {
-    /// Stops and starts the server on the same data and port, as an operator's restart would.
-    fn restart(&self) {
-        let d = self.dir.to_str().unwrap();
-        let opts = format!("-p {} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off", self.port);
-        let st = Command::new("runuser")
-            .args(["-u", "postgres", "--", &format!("{PG_BIN}/pg_ctl"), "-D", d, "-o", &opts, "-l", &format!("{d}/log"), "-m", "fast", "-w", "restart"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success(), "pg_ctl restart");
-    }
-
-    fn start(tmp: &TempDir) -> Postgres {
-        let dir = tmp.0.join("pg");
-        std::fs::create_dir_all(&dir).unwrap();
-        // initdb refuses to run as root; the cluster belongs to the postgres user.
-        let as_pg = |args: &[&str]| {
-            let st = Command::new("runuser").arg("-u").arg("postgres").arg("--").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
-            assert!(st.success(), "{args:?} failed");
-        };
-        Command::new("chown").args(["-R", "postgres:postgres", tmp.0.to_str().unwrap()]).status().unwrap();
-        let d = dir.to_str().unwrap();
-        as_pg(&[&format!("{PG_BIN}/initdb"), "-D", d, "-A", "trust", "-U", "postgres", "--no-sync"]);
-        let port = free_port();
-        let opts = format!("-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off");
-        as_pg(&[&format!("{PG_BIN}/pg_ctl"), "-D", d, "-o", &opts, "-l", &format!("{d}/log"), "-w", "start"]);
-        Postgres { dir, port }
-    }
-
-    fn url(&self) -> String {
-        format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port)
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--", &format!("{PG_BIN}/pg_ctl"), "-D", self.dir.to_str().unwrap(), "-m", "immediate", "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn nats(port: u16) -> Proc {
-    Proc(Command::new("nats-server").args(["-a", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nats-server"))
-}
-
-/// One node: its port and its log (to see who leads).
-struct Node {
-    name: String,
-    port: u16,
-    log: PathBuf,
-    proc: Option<Proc>,
-}
-
-impl Node {
-    fn start(name: &str, pg: &Postgres, nats_port: u16, tmp: &TempDir) -> Node {
-        let port = free_port();
-        let log = tmp.0.join(format!("{name}.log"));
-        let mut n = Node { name: name.into(), port, log, proc: None };
-        n.spawn(pg, nats_port);
-        n
-    }
-
-    fn spawn(&mut self, pg: &Postgres, nats_port: u16) {
-        let log = std::fs::File::create(&self.log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_frontdesk-server"))
-            .args(["--addr", &format!("127.0.0.1:{}", self.port), "--secret", std::str::from_utf8(SECRET).unwrap(), "--no-sim", "--xmpp-addr", "off"])
-            .args(["--postgres", &pg.url(), "--nats", &format!("nats://127.0.0.1:{nats_port}"), "--node", &self.name])
-            .env("RUST_LOG", "info,rsipstack=warn")
-            .env("NO_COLOR", "1")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("server binary starts");
-        self.proc = Some(Proc(child));
-    }
-
-    fn base(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
-    }
-
-    fn leads(&self) -> bool {
-        std::fs::read_to_string(&self.log).is_ok_and(|l| l.contains("this node leads"))
-    }
-
-    fn kill(&mut self) {
-        self.proc = None;
-    }
-}
-
-async fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < end, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// A client on the async driver whose URL lists several nodes.
 struct App {
