@@ -76,6 +76,8 @@ CARGO_TARGET_DIR=$TARGET timeout 240 node web/e2e.mjs "$TARGET/debug/frontdesk-s
 # 5a. Accessibility: axe-core on the widget (closed, opened, in a chat, ended, in French, German, Arabic RTL,
 # dark, phone width) and the console; it saves the widget-*.png screenshots.
 CARGO_TARGET_DIR=$TARGET timeout 150 node web/a11y-e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("accessibility test (axe)")
+# 5a'. The agent desktop: two chats, a transfer, a wrap-up, the wallboard; axe; screenshots in $FRONTDESK_ARTIFACTS/screenshots.
+CARGO_TARGET_DIR=$TARGET timeout 170 node web/desk-e2e.mjs "$TARGET/debug/frontdesk-server" "${FRONTDESK_ARTIFACTS:-$ROOT/target/artifacts}" || fail+=("agent desktop test")
 first=$(node -e "try{console.log(require('$OUT/results.json').firstStatusMs ?? '?')}catch{console.log('?')}")
 # 5b. Voice and video calls: the server and two Chromium processes with fake devices, in a network
 # namespace with only lo up (loopback flags alone where ip netns is unavailable), bounded.

@@ -537,6 +537,32 @@ enum FdStatus fd_agent_send_typing(struct FdAgent *agent,
 enum FdStatus fd_agent_end(struct FdAgent *agent, const char *interaction, uint64_t *id);
 
 /**
+ * Transfers a connected interaction the agent holds to another agent (`to_agent`) or a queue
+ * (`to_queue`): exactly one of them non-NULL. `note` (NULL for none) goes to the next agent.
+ *
+ * # Safety
+ * Strings must be NULL or NUL-terminated; `id` NULL or writable.
+ */
+enum FdStatus fd_agent_transfer(struct FdAgent *agent,
+                                const char *interaction,
+                                const char *to_agent,
+                                const char *to_queue,
+                                const char *note,
+                                uint64_t *id);
+
+/**
+ * Records the outcome of an interaction the agent ended (once); `note` may be NULL.
+ *
+ * # Safety
+ * Strings must be NULL or NUL-terminated; `id` NULL or writable.
+ */
+enum FdStatus fd_agent_wrap_up(struct FdAgent *agent,
+                               const char *interaction,
+                               const char *outcome,
+                               const char *note,
+                               uint64_t *id);
+
+/**
  * Creates a broker (in-memory store, built-in routing) that accepts the tokens in `tokens_json`:
  * `{"tok-alice":{"kind":"client","id":"alice"},"tok-ann":{"kind":"agent","id":["ann","agent"]}}`.
  *

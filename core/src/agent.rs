@@ -268,6 +268,15 @@ impl AgentView {
         match e {
             // Signalling is for the console's WebRTC stack, not the view.
             AgentEvent::Signal { .. } => {}
+            AgentEvent::Transferred { interaction, from, .. } => {
+                // Handed on by this agent: no longer its own (the offer to a target comes separately).
+                if self.agent.as_ref() == Some(from) {
+                    self.interactions.remove(interaction);
+                    if !self.interactions.values().any(|l| l.state == InteractionState::Connected) && self.state == AgentState::Busy {
+                        self.state = AgentState::Available;
+                    }
+                }
+            }
             AgentEvent::Offered(li) => {
                 self.offer = Some(li.clone());
                 self.interactions.insert(li.id.clone(), li.clone());
@@ -834,6 +843,21 @@ impl AgentClient {
     /// the client's come as `AgentEvent::Signal`.
     pub fn signal(&mut self, interaction: InteractionId, signal: crate::call::CallSignal) -> AgentRequestId {
         self.request(AgentRequest::Signal { interaction, signal })
+    }
+
+    /// Hands a connected interaction to another agent or a queue, with a note for the next agent.
+    pub fn transfer(&mut self, interaction: InteractionId, to: crate::protocol::TransferTarget, note: Option<String>) -> AgentRequestId {
+        self.request(AgentRequest::Transfer { interaction, to, note })
+    }
+
+    /// Records how an interaction this agent ended went (an outcome of the center's list), once.
+    pub fn wrap_up(&mut self, interaction: InteractionId, outcome: impl Into<String>, note: Option<String>) -> AgentRequestId {
+        self.request(AgentRequest::WrapUp { interaction, outcome: outcome.into(), note })
+    }
+
+    /// Reads the wallboard (supervisors only; others get `forbidden`).
+    pub fn wallboard(&mut self) -> AgentRequestId {
+        self.request(AgentRequest::Wallboard)
     }
 
     /// Reads the STUN/TURN servers for a connected call (TURN credentials minted for it).

@@ -223,7 +223,7 @@ impl ClientView {
                     }
                 }
             }
-            Response::Done | Response::Alert(_) | Response::Watchers(_) | Response::Seat(_) | Response::IceServers(_) => {}
+            Response::Done | Response::Alert(_) | Response::Watchers(_) | Response::Seat(_) | Response::IceServers(_) | Response::Wallboard(_) => {}
         }
     }
 

@@ -385,6 +385,30 @@ pub enum AgentRequest {
         /// Interaction.
         interaction: InteractionId,
     },
+    // Agent desktop (transfer, wrap-up, wallboard): see the types after `AgentEvent`.
+    /// Hand a connected interaction the agent holds to another agent or a queue; the client stays
+    /// connected, and the transcript and the note follow.
+    Transfer {
+        /// Interaction.
+        interaction: InteractionId,
+        /// Who takes it.
+        to: TransferTarget,
+        /// A note for the next agent (kept on the history record).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Record how an interaction the agent ended went, on its history record (once).
+    WrapUp {
+        /// Interaction.
+        interaction: InteractionId,
+        /// One of the center's wrap-up outcomes (any text when it configures none).
+        outcome: String,
+        /// Free text.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// The supervisor's wallboard: queues, agents and service level now (supervisors only).
+    Wallboard,
 }
 
 impl AgentRequest {
@@ -399,6 +423,7 @@ impl AgentRequest {
                 | AgentRequest::Transcript { .. }
                 | AgentRequest::IceServers { .. }
                 | AgentRequest::MarkRead { .. }
+                | AgentRequest::Wallboard
         )
     }
 }
@@ -435,6 +460,9 @@ pub struct SeatView {
     pub live: Vec<LiveWithTranscript>,
     /// Invitations sent or received that wait for an answer.
     pub invitations: Vec<Invitation>,
+    /// The outcomes a wrap-up may name (any text when empty).
+    #[serde(default)]
+    pub wrap_up_outcomes: Vec<String>,
 }
 
 impl Request {
@@ -501,6 +529,8 @@ pub enum Response {
     Seat(SeatView),
     /// STUN/TURN servers for a call.
     IceServers(Vec<IceServer>),
+    /// The supervisor's wallboard.
+    Wallboard(Wallboard),
 }
 
 /// Why a request or frame failed; stable codes for programs, a message for people.
@@ -685,6 +715,86 @@ pub enum AgentEvent {
         /// The message.
         signal: CallSignal,
     },
+    /// An interaction was transferred: to the agent that held it (it is no longer its), and to the
+    /// agent it goes to (an offer follows).
+    Transferred {
+        /// Interaction.
+        interaction: InteractionId,
+        /// The agent that held it.
+        from: AgentId,
+        /// Where it goes.
+        to: TransferTarget,
+        /// The note for the next agent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+}
+
+// ---------------------------------------------------------------- agent desktop types
+
+/// Where a transfer sends an interaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum TransferTarget {
+    /// A logged-in agent that takes interactions (available or busy); it gets an offer.
+    Agent(AgentId),
+    /// A queue; the interaction waits there for the next free agent.
+    Queue(QueueId),
+}
+
+/// One queue on the wallboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct WallboardQueue {
+    /// The queue's figures (waiting, estimated hold time, staffing).
+    #[serde(flatten)]
+    pub figures: crate::status::QueueStatus,
+    /// How long the longest waiting interaction has waited, in seconds (none when none waits).
+    pub longest_wait_secs: Option<f64>,
+}
+
+/// One agent on the wallboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct WallboardAgent {
+    /// Agent id.
+    pub id: AgentId,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: AgentRole,
+    /// State.
+    pub state: AgentState,
+    /// Connected interactions.
+    pub live: Vec<InteractionId>,
+    /// The interaction offered now.
+    pub offer: Option<InteractionId>,
+}
+
+/// The supervisor's wallboard at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Wallboard {
+    /// When the figures were taken.
+    pub at: Timestamp,
+    /// Per queue and medium.
+    pub queues: Vec<WallboardQueue>,
+    /// Seated agents.
+    pub agents: Vec<WallboardAgent>,
+    /// Service level: answered within the threshold over all answered and abandoned in the window
+    /// (none when nothing was answered or abandoned).
+    pub service_level: Option<f64>,
+    /// Threshold, in seconds.
+    pub threshold_secs: u32,
+    /// Window, in seconds.
+    pub window_secs: u32,
+    /// Answered in the window.
+    pub answered: u32,
+    /// Of those, answered within the threshold.
+    pub answered_in_threshold: u32,
+    /// Abandoned in the window (left the queue before an agent answered).
+    pub abandoned: u32,
 }
 
 /// A frame from the broker to a client.

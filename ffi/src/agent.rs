@@ -329,3 +329,44 @@ pub unsafe extern "C" fn fd_agent_end(agent: *mut FdAgent, interaction: *const c
         request(agent, id, |a| a.end(interaction))
     })
 }
+
+/// Transfers a connected interaction the agent holds to another agent (`to_agent`) or a queue
+/// (`to_queue`): exactly one of them non-NULL. `note` (NULL for none) goes to the next agent.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_agent_transfer(
+    agent: *mut FdAgent,
+    interaction: *const c_char,
+    to_agent: *const c_char,
+    to_queue: *const c_char,
+    note: *const c_char,
+    id: *mut u64,
+) -> FdStatus {
+    use frontdesk_core::protocol::TransferTarget;
+    guard(|| {
+        let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
+        let to = match (crate::strings::arg_opt_str(to_agent, "to_agent")?, crate::strings::arg_opt_str(to_queue, "to_queue")?) {
+            (Some(a), None) => TransferTarget::Agent(a.into()),
+            (None, Some(q)) => TransferTarget::Queue(q.into()),
+            _ => return Err(Error::invalid("to_agent, to_queue: name exactly one")),
+        };
+        let note = crate::strings::arg_opt_str(note, "note")?.map(str::to_owned);
+        request(agent, id, |a| a.transfer(interaction, to, note))
+    })
+}
+
+/// Records the outcome of an interaction the agent ended (once); `note` may be NULL.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `id` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_agent_wrap_up(agent: *mut FdAgent, interaction: *const c_char, outcome: *const c_char, note: *const c_char, id: *mut u64) -> FdStatus {
+    guard(|| {
+        let interaction = InteractionId::new(arg_str(interaction, "interaction")?);
+        let outcome = arg_str(outcome, "outcome")?.to_owned();
+        let note = crate::strings::arg_opt_str(note, "note")?.map(str::to_owned);
+        request(agent, id, |a| a.wrap_up(interaction, outcome, note))
+    })
+}

@@ -67,6 +67,7 @@ pub(crate) enum AgentJson<'a> {
     MailFailed { interaction: &'a InteractionId, seq: u64, to: &'a str, reason: &'a str },
     Signal { interaction: &'a InteractionId, signal: &'a frontdesk_core::call::CallSignal },
     DialFailed { interaction: &'a InteractionId, side: frontdesk_core::callback::CallSide, reason: frontdesk_core::callback::DialFailure },
+    Transferred { interaction: &'a InteractionId, from: &'a AgentId, to: &'a frontdesk_core::protocol::TransferTarget, note: Option<&'a str> },
 }
 
 #[derive(Serialize)]
@@ -111,6 +112,7 @@ pub(crate) fn broker_event(e: &BrokerEvent) -> String {
                 AgentEvent::MailFailed { interaction, seq, to, reason } => AgentJson::MailFailed { interaction, seq: *seq, to, reason },
                 AgentEvent::Signal { interaction, signal } => AgentJson::Signal { interaction, signal },
                 AgentEvent::DialFailed { interaction, side, reason } => AgentJson::DialFailed { interaction, side: *side, reason: *reason },
+                AgentEvent::Transferred { interaction, from, to, note } => AgentJson::Transferred { interaction, from, to, note: note.as_deref() },
             };
             encode(&BrokerJson::Agent { agent, event })
         }

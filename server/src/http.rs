@@ -92,6 +92,8 @@ pub static ASSETS: &[Asset] = &[
     ("/", HTML, include_bytes!("../../web/demo.html")),
     ("/index.html", HTML, include_bytes!("../../web/demo.html")),
     ("/agent.html", HTML, include_bytes!("../../web/agent.html")),
+    ("/agent.js", JS, include_bytes!("../../web/agent.js")),
+    ("/agent-canned.json", "application/json", include_bytes!("../../web/agent-canned.json")),
     ("/frontdesk-widget.js", JS, include_bytes!("../../web/widget.js")),
     ("/frontdesk-widget-fr.js", JS, include_bytes!("../../web/widget-fr.js")),
     ("/frontdesk-widget-de.js", JS, include_bytes!("../../web/widget-de.js")),

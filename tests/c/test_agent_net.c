@@ -93,6 +93,8 @@ static void arg_misuse(const char *url, const char *token) {
     CHECK_ST(fd_agent_accept(NULL, "i1", &id), FD_ERR_NULL_POINTER);
     CHECK_ST(fd_agent_send_chat(NULL, "i1", "x", &id), FD_ERR_NULL_POINTER);
     CHECK_ST(fd_agent_end(NULL, "i1", &id), FD_ERR_NULL_POINTER);
+    CHECK_ST(fd_agent_transfer(NULL, "i1", "bo", NULL, NULL, &id), FD_ERR_NULL_POINTER);
+    CHECK_ST(fd_agent_wrap_up(NULL, "i1", "resolved", NULL, &id), FD_ERR_NULL_POINTER);
     CHECK_ST(fd_agent_request_json(NULL, "{\"op\":\"get_seat\"}", &id), FD_ERR_NULL_POINTER);
     CHECK_OK(fd_agent_free(NULL));
 }
@@ -247,6 +249,18 @@ int main(int argc, char **argv) {
     fd_string_free(ev);
     ev = client_ev(c, "\"ev\":\"interaction\"", "\"state\":\"ended\"", 20000);
     CHECK(ev != NULL);
+    fd_string_free(ev);
+    /* Wrap-up after the end, stored on the history record; a transfer names one target, and only
+       what the agent holds is transferred. */
+    CHECK_OK(fd_agent_wrap_up(g, ix, "resolved", "fixed by a reboot", &id));
+    ev = agent_answer(g, id, 20000);
+    CHECK_HAS(ev, "Wrap-up: resolved. fixed by a reboot");
+    fd_string_free(ev);
+    CHECK_ST(fd_agent_transfer(g, ix, "bo", "support", NULL, &id), FD_ERR_INVALID_ARGUMENT);
+    CHECK_ST(fd_agent_transfer(g, ix, NULL, NULL, NULL, &id), FD_ERR_INVALID_ARGUMENT);
+    CHECK_OK(fd_agent_transfer(g, ix, NULL, "support", "over to you", &id));
+    ev = agent_answer(g, id, 20000);
+    CHECK_HAS(ev, "\"forbidden\"");
     fd_string_free(ev);
     /* Accepting something never offered is refused by the broker, as that request's answer. */
     CHECK_OK(fd_agent_accept(g, ix, &id));

@@ -624,11 +624,17 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript() != 4318:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transfer() != 40282:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view() != 59645:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait() != 55284:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated() != 27899:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wallboard() != 36872:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wrap_up() != 29003:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() != 20913:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -899,6 +905,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_signal.restype
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transfer.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transfer.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view.restype = ctypes.c_uint16
@@ -908,6 +917,12 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait.restype =
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wallboard.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wallboard.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wrap_up.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wrap_up.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect.restype = ctypes.c_uint16
@@ -1372,6 +1387,15 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transcript.argtypes 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transcript.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transfer.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transfer.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_view.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1390,6 +1414,19 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait_seated.argtypes
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait_seated.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wallboard.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wallboard.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wrap_up.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wrap_up.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -6916,6 +6953,36 @@ class Response:
             return True
 
     @dataclass
+    class WALLBOARD:
+        """
+        The supervisor's wallboard, as the wire's JSON (queues, agents, service level).
+"""
+        
+        def __init__(self, json:str):
+            self.json = json
+            
+            """
+        The wallboard's JSON.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Response.WALLBOARD(json={})".format(self.json)
+        def __eq__(self, other):
+            if not isinstance(other, Response):
+                return NotImplemented
+            if not other.is_WALLBOARD():
+                return False
+            if self.json != other.json:
+                return False
+            return True
+
+    @dataclass
     class OTHER:
         """
         Another answer this API does not model.
@@ -7021,6 +7088,10 @@ class Response:
         return isinstance(self, Response.ICE_SERVERS)
     def is_ice_servers(self) -> bool:
         return isinstance(self, Response.ICE_SERVERS)
+    def is_WALLBOARD(self) -> bool:
+        return isinstance(self, Response.WALLBOARD)
+    def is_wallboard(self) -> bool:
+        return isinstance(self, Response.WALLBOARD)
     def is_OTHER(self) -> bool:
         return isinstance(self, Response.OTHER)
     def is_other(self) -> bool:
@@ -7048,6 +7119,7 @@ Response.TRANSCRIPT = type("Response.TRANSCRIPT", (Response.TRANSCRIPT, Response
 Response.LIVE = type("Response.LIVE", (Response.LIVE, Response,), {})  # type: ignore
 Response.SEAT = type("Response.SEAT", (Response.SEAT, Response,), {})  # type: ignore
 Response.ICE_SERVERS = type("Response.ICE_SERVERS", (Response.ICE_SERVERS, Response,), {})  # type: ignore
+Response.WALLBOARD = type("Response.WALLBOARD", (Response.WALLBOARD, Response,), {})  # type: ignore
 Response.OTHER = type("Response.OTHER", (Response.OTHER, Response,), {})  # type: ignore
 
 
@@ -7129,6 +7201,10 @@ class _UniffiFfiConverterTypeResponse(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterSequenceTypeIceServer.read(buf),
             )
         if variant == 19:
+            return Response.WALLBOARD(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 20:
             return Response.OTHER(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -7188,6 +7264,9 @@ class _UniffiFfiConverterTypeResponse(_UniffiConverterRustBuffer):
             return
         if value.is_ICE_SERVERS():
             _UniffiFfiConverterSequenceTypeIceServer.check_lower(value.servers)
+            return
+        if value.is_WALLBOARD():
+            _UniffiFfiConverterString.check_lower(value.json)
             return
         if value.is_OTHER():
             _UniffiFfiConverterString.check_lower(value.json)
@@ -7249,8 +7328,11 @@ class _UniffiFfiConverterTypeResponse(_UniffiConverterRustBuffer):
         if value.is_ICE_SERVERS():
             buf.write_i32(18)
             _UniffiFfiConverterSequenceTypeIceServer.write(value.servers, buf)
-        if value.is_OTHER():
+        if value.is_WALLBOARD():
             buf.write_i32(19)
+            _UniffiFfiConverterString.write(value.json, buf)
+        if value.is_OTHER():
+            buf.write_i32(20)
             _UniffiFfiConverterString.write(value.json, buf)
 
 
@@ -8062,6 +8144,68 @@ class AgentEvent:
             return True
 
     @dataclass
+    class TRANSFERRED:
+        """
+        An interaction was transferred: away from this agent (`from` is it), or to it (an offer follows).
+"""
+        
+        def __init__(self, interaction_id:str, _from:str, to_agent:typing.Optional[str], to_queue:typing.Optional[str], note:typing.Optional[str]):
+            self.interaction_id = interaction_id
+            
+            """
+        Interaction.
+"""
+        
+            self._from = _from
+            
+            """
+        The agent that held it.
+"""
+        
+            self.to_agent = to_agent
+            
+            """
+        The agent it goes to, if to an agent.
+"""
+        
+            self.to_queue = to_queue
+            
+            """
+        The queue it goes to, if to a queue.
+"""
+        
+            self.note = note
+            
+            """
+        The note for the next agent.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AgentEvent.TRANSFERRED(interaction_id={}, _from={}, to_agent={}, to_queue={}, note={})".format(self.interaction_id, self._from, self.to_agent, self.to_queue, self.note)
+        def __eq__(self, other):
+            if not isinstance(other, AgentEvent):
+                return NotImplemented
+            if not other.is_TRANSFERRED():
+                return False
+            if self.interaction_id != other.interaction_id:
+                return False
+            if self._from != other._from:
+                return False
+            if self.to_agent != other.to_agent:
+                return False
+            if self.to_queue != other.to_queue:
+                return False
+            if self.note != other.note:
+                return False
+            return True
+
+    @dataclass
     class DIAL_FAILED:
         """
         A callback this agent took could not be put through (its own phone: the agent is set away).
@@ -8189,6 +8333,10 @@ class AgentEvent:
         return isinstance(self, AgentEvent.MAIL_FAILED)
     def is_mail_failed(self) -> bool:
         return isinstance(self, AgentEvent.MAIL_FAILED)
+    def is_TRANSFERRED(self) -> bool:
+        return isinstance(self, AgentEvent.TRANSFERRED)
+    def is_transferred(self) -> bool:
+        return isinstance(self, AgentEvent.TRANSFERRED)
     def is_DIAL_FAILED(self) -> bool:
         return isinstance(self, AgentEvent.DIAL_FAILED)
     def is_dial_failed(self) -> bool:
@@ -8212,6 +8360,7 @@ AgentEvent.CHAT = type("AgentEvent.CHAT", (AgentEvent.CHAT, AgentEvent,), {})  #
 AgentEvent.CHAT_DELIVERED = type("AgentEvent.CHAT_DELIVERED", (AgentEvent.CHAT_DELIVERED, AgentEvent,), {})  # type: ignore
 AgentEvent.CHAT_READ = type("AgentEvent.CHAT_READ", (AgentEvent.CHAT_READ, AgentEvent,), {})  # type: ignore
 AgentEvent.MAIL_FAILED = type("AgentEvent.MAIL_FAILED", (AgentEvent.MAIL_FAILED, AgentEvent,), {})  # type: ignore
+AgentEvent.TRANSFERRED = type("AgentEvent.TRANSFERRED", (AgentEvent.TRANSFERRED, AgentEvent,), {})  # type: ignore
 AgentEvent.DIAL_FAILED = type("AgentEvent.DIAL_FAILED", (AgentEvent.DIAL_FAILED, AgentEvent,), {})  # type: ignore
 AgentEvent.SIGNAL = type("AgentEvent.SIGNAL", (AgentEvent.SIGNAL, AgentEvent,), {})  # type: ignore
 
@@ -8268,12 +8417,20 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 11:
+            return AgentEvent.TRANSFERRED(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterOptionalString.read(buf),
+                _UniffiFfiConverterOptionalString.read(buf),
+                _UniffiFfiConverterOptionalString.read(buf),
+            )
+        if variant == 12:
             return AgentEvent.DIAL_FAILED(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterTypeCallSide.read(buf),
                 _UniffiFfiConverterTypeDialFailure.read(buf),
             )
-        if variant == 12:
+        if variant == 13:
             return AgentEvent.SIGNAL(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterTypeCallSignal.read(buf),
@@ -8316,6 +8473,13 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterUInt64.check_lower(value.seq)
             _UniffiFfiConverterString.check_lower(value.to)
             _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if value.is_TRANSFERRED():
+            _UniffiFfiConverterString.check_lower(value.interaction_id)
+            _UniffiFfiConverterString.check_lower(value._from)
+            _UniffiFfiConverterOptionalString.check_lower(value.to_agent)
+            _UniffiFfiConverterOptionalString.check_lower(value.to_queue)
+            _UniffiFfiConverterOptionalString.check_lower(value.note)
             return
         if value.is_DIAL_FAILED():
             _UniffiFfiConverterString.check_lower(value.interaction_id)
@@ -8365,13 +8529,20 @@ class _UniffiFfiConverterTypeAgentEvent(_UniffiConverterRustBuffer):
             _UniffiFfiConverterUInt64.write(value.seq, buf)
             _UniffiFfiConverterString.write(value.to, buf)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if value.is_DIAL_FAILED():
+        if value.is_TRANSFERRED():
             buf.write_i32(11)
+            _UniffiFfiConverterString.write(value.interaction_id, buf)
+            _UniffiFfiConverterString.write(value._from, buf)
+            _UniffiFfiConverterOptionalString.write(value.to_agent, buf)
+            _UniffiFfiConverterOptionalString.write(value.to_queue, buf)
+            _UniffiFfiConverterOptionalString.write(value.note, buf)
+        if value.is_DIAL_FAILED():
+            buf.write_i32(12)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterTypeCallSide.write(value.side, buf)
             _UniffiFfiConverterTypeDialFailure.write(value.reason, buf)
         if value.is_SIGNAL():
-            buf.write_i32(12)
+            buf.write_i32(13)
             _UniffiFfiConverterString.write(value.interaction_id, buf)
             _UniffiFfiConverterTypeCallSignal.write(value.signal, buf)
 
@@ -12742,6 +12913,11 @@ class FrontdeskAgentProtocol(typing.Protocol):
         The transcript of an interaction as known locally (each message once, in order).
 """
         raise NotImplementedError
+    def transfer(self, interaction_id: str,to_agent: typing.Optional[str],to_queue: typing.Optional[str],note: typing.Optional[str]) -> int:
+        """
+        Hands a connected interaction to another agent (`to_agent`) or a queue (`to_queue`; exactly one).
+"""
+        raise NotImplementedError
     def view(self, ) -> AgentView:
         """
         A copy of the local view.
@@ -12755,6 +12931,16 @@ class FrontdeskAgentProtocol(typing.Protocol):
     def wait_seated(self, timeout_ms: int) -> AgentView:
         """
         Blocks until the console has its seat, or throws why not (e.g. `Unauthenticated`).
+"""
+        raise NotImplementedError
+    def wallboard(self, ) -> int:
+        """
+        Reads the wallboard (supervisors only), answered as `Response::Wallboard`.
+"""
+        raise NotImplementedError
+    def wrap_up(self, interaction_id: str,outcome: str,note: typing.Optional[str]) -> int:
+        """
+        Records how an ended interaction went (an outcome of the center's list), once.
 """
         raise NotImplementedError
 
@@ -13302,6 +13488,33 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def transfer(self, interaction_id: str,to_agent: typing.Optional[str],to_queue: typing.Optional[str],note: typing.Optional[str]) -> int:
+        """
+        Hands a connected interaction to another agent (`to_agent`) or a queue (`to_queue`; exactly one).
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterOptionalString.check_lower(to_agent)
+
+        _UniffiFfiConverterOptionalString.check_lower(to_queue)
+
+        _UniffiFfiConverterOptionalString.check_lower(note)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterOptionalString.lower(to_agent),
+            _UniffiFfiConverterOptionalString.lower(to_queue),
+            _UniffiFfiConverterOptionalString.lower(note),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transfer,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def view(self, ) -> AgentView:
         """
         A copy of the local view.
@@ -13353,6 +13566,45 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait_seated,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def wallboard(self, ) -> int:
+        """
+        Reads the wallboard (supervisors only), answered as `Response::Wallboard`.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wallboard,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def wrap_up(self, interaction_id: str,outcome: str,note: typing.Optional[str]) -> int:
+        """
+        Records how an ended interaction went (an outcome of the center's list), once.
+"""
+        
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterString.check_lower(outcome)
+
+        _UniffiFfiConverterOptionalString.check_lower(note)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterString.lower(outcome),
+            _UniffiFfiConverterOptionalString.lower(note),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wrap_up,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -1706,6 +1706,11 @@ public protocol FrontdeskAgentProtocol: AnyObject, Sendable {
     func transcript(interactionId: String)  -> [ChatMessage]
     
     /**
+     * Hands a connected interaction to another agent (`to_agent`) or a queue (`to_queue`; exactly one).
+     */
+    func transfer(interactionId: String, toAgent: String?, toQueue: String?, note: String?) throws  -> UInt64
+    
+    /**
      * A copy of the local view.
      */
     func view()  -> AgentView
@@ -1719,6 +1724,16 @@ public protocol FrontdeskAgentProtocol: AnyObject, Sendable {
      * Blocks until the console has its seat, or throws why not (e.g. `Unauthenticated`).
      */
     func waitSeated(timeoutMs: UInt64) throws  -> AgentView
+    
+    /**
+     * Reads the wallboard (supervisors only), answered as `Response::Wallboard`.
+     */
+    func wallboard() throws  -> UInt64
+    
+    /**
+     * Records how an ended interaction went (an outcome of the center's list), once.
+     */
+    func wrapUp(interactionId: String, outcome: String, note: String?) throws  -> UInt64
     
 }
 /**
@@ -2135,6 +2150,22 @@ open func transcript(interactionId: String) -> [ChatMessage]  {
 }
     
     /**
+     * Hands a connected interaction to another agent (`to_agent`) or a queue (`to_queue`; exactly one).
+     */
+open func transfer(interactionId: String, toAgent: String?, toQueue: String?, note: String?)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transfer(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterOptionString.lower(toAgent),
+        FfiConverterOptionString.lower(toQueue),
+        FfiConverterOptionString.lower(note),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * A copy of the local view.
      */
 open func view() -> AgentView  {
@@ -2169,6 +2200,33 @@ open func waitSeated(timeoutMs: UInt64)throws  -> AgentView  {
     uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait_seated(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(timeoutMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Reads the wallboard (supervisors only), answered as `Response::Wallboard`.
+     */
+open func wallboard()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wallboard(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Records how an ended interaction went (an outcome of the center's list), once.
+     */
+open func wrapUp(interactionId: String, outcome: String, note: String?)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wrap_up(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(interactionId),
+        FfiConverterString.lower(outcome),
+        FfiConverterOptionString.lower(note),uniffiCallStatus
     )
 })
 }
@@ -6591,6 +6649,26 @@ public enum AgentEvent: Equatable, Hashable {
          */reason: String
     )
     /**
+     * An interaction was transferred: away from this agent (`from` is it), or to it (an offer follows).
+     */
+    case transferred(
+        /**
+         * Interaction.
+         */interactionId: String, 
+        /**
+         * The agent that held it.
+         */from: String, 
+        /**
+         * The agent it goes to, if to an agent.
+         */toAgent: String?, 
+        /**
+         * The queue it goes to, if to a queue.
+         */toQueue: String?, 
+        /**
+         * The note for the next agent.
+         */note: String?
+    )
+    /**
      * A callback this agent took could not be put through (its own phone: the agent is set away).
      */
     case dialFailed(
@@ -6666,10 +6744,13 @@ public struct FfiConverterTypeAgentEvent: FfiConverterRustBuffer {
         case 10: return .mailFailed(interactionId: try FfiConverterString.read(from: &buf), seq: try FfiConverterUInt64.read(from: &buf), to: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .dialFailed(interactionId: try FfiConverterString.read(from: &buf), side: try FfiConverterTypeCallSide.read(from: &buf), reason: try FfiConverterTypeDialFailure.read(from: &buf)
+        case 11: return .transferred(interactionId: try FfiConverterString.read(from: &buf), from: try FfiConverterString.read(from: &buf), toAgent: try FfiConverterOptionString.read(from: &buf), toQueue: try FfiConverterOptionString.read(from: &buf), note: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 12: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
+        case 12: return .dialFailed(interactionId: try FfiConverterString.read(from: &buf), side: try FfiConverterTypeCallSide.read(from: &buf), reason: try FfiConverterTypeDialFailure.read(from: &buf)
+        )
+        
+        case 13: return .signal(interactionId: try FfiConverterString.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -6735,15 +6816,24 @@ public struct FfiConverterTypeAgentEvent: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .dialFailed(interactionId,side,reason):
+        case let .transferred(interactionId,from,toAgent,toQueue,note):
             writeInt(&buf, Int32(11))
+            FfiConverterString.write(interactionId, into: &buf)
+            FfiConverterString.write(from, into: &buf)
+            FfiConverterOptionString.write(toAgent, into: &buf)
+            FfiConverterOptionString.write(toQueue, into: &buf)
+            FfiConverterOptionString.write(note, into: &buf)
+            
+        
+        case let .dialFailed(interactionId,side,reason):
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(interactionId, into: &buf)
             FfiConverterTypeCallSide.write(side, into: &buf)
             FfiConverterTypeDialFailure.write(reason, into: &buf)
             
         
         case let .signal(interactionId,signal):
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(interactionId, into: &buf)
             FfiConverterTypeCallSignal.write(signal, into: &buf)
             
@@ -9650,6 +9740,14 @@ public enum Response: Equatable, Hashable {
          */servers: [IceServer]
     )
     /**
+     * The supervisor's wallboard, as the wire's JSON (queues, agents, service level).
+     */
+    case wallboard(
+        /**
+         * The wallboard's JSON.
+         */json: String
+    )
+    /**
      * Another answer this API does not model.
      */
     case other(
@@ -9731,7 +9829,10 @@ public struct FfiConverterTypeResponse: FfiConverterRustBuffer {
         case 18: return .iceServers(servers: try FfiConverterSequenceTypeIceServer.read(from: &buf)
         )
         
-        case 19: return .other(json: try FfiConverterString.read(from: &buf)
+        case 19: return .wallboard(json: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 20: return .other(json: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -9831,8 +9932,13 @@ public struct FfiConverterTypeResponse: FfiConverterRustBuffer {
             FfiConverterSequenceTypeIceServer.write(servers, into: &buf)
             
         
-        case let .other(json):
+        case let .wallboard(json):
             writeInt(&buf, Int32(19))
+            FfiConverterString.write(json, into: &buf)
+            
+        
+        case let .other(json):
+            writeInt(&buf, Int32(20))
             FfiConverterString.write(json, into: &buf)
             
         }
@@ -10899,6 +11005,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript() != 4318) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transfer() != 40282) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view() != 59645) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -10906,6 +11015,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated() != 27899) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wallboard() != 36872) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wrap_up() != 29003) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_add_client_token() != 65450) {

@@ -407,6 +407,26 @@ impl FrontdeskAgent {
         self.with(|a| a.end(fc::InteractionId(interaction_id)))
     }
 
+    /// Hands a connected interaction to another agent (`to_agent`) or a queue (`to_queue`; exactly one).
+    pub fn transfer(&self, interaction_id: String, to_agent: Option<String>, to_queue: Option<String>, note: Option<String>) -> Result<u64, FrontdeskError> {
+        let to = match (to_agent, to_queue) {
+            (Some(a), None) => fc::protocol::TransferTarget::Agent(fc::AgentId(a)),
+            (None, Some(q)) => fc::protocol::TransferTarget::Queue(fc::QueueId(q)),
+            _ => return Err(FrontdeskError::Invalid { message: "transfer: name either an agent or a queue".into() }),
+        };
+        self.with(|a| a.transfer(fc::InteractionId(interaction_id), to, note))
+    }
+
+    /// Records how an ended interaction went (an outcome of the center's list), once.
+    pub fn wrap_up(&self, interaction_id: String, outcome: String, note: Option<String>) -> Result<u64, FrontdeskError> {
+        self.with(|a| a.wrap_up(fc::InteractionId(interaction_id), outcome, note))
+    }
+
+    /// Reads the wallboard (supervisors only), answered as `Response::Wallboard`.
+    pub fn wallboard(&self) -> Result<u64, FrontdeskError> {
+        self.with(|a| a.wallboard())
+    }
+
     /// Reads a served client's profile.
     pub fn client_profile(&self, client_id: String) -> Result<u64, FrontdeskError> {
         self.with(|a| a.client_profile(fc::ClientId(client_id)))

@@ -97,6 +97,11 @@ pub enum Response {
         /// Servers, TURN credentials minted for this call.
         servers: Vec<crate::call::IceServer>,
     },
+    /// The supervisor's wallboard, as the wire's JSON (queues, agents, service level).
+    Wallboard {
+        /// The wallboard's JSON.
+        json: String,
+    },
     /// Another answer this API does not model.
     Other {
         /// The answer as JSON text.
@@ -162,6 +167,7 @@ impl From<CoreResponse> for Response {
             CoreResponse::Live(v) => Response::Live { interactions: v.into_iter().map(|l| l.interaction.into()).collect() },
             CoreResponse::Seat(s) => Response::Seat { seat: s.into() },
             CoreResponse::IceServers(v) => Response::IceServers { servers: v.into_iter().map(Into::into).collect() },
+            CoreResponse::Wallboard(w) => Response::Wallboard { json: serde_json::to_string(&w).unwrap_or_default() },
         }
     }
 }
@@ -453,6 +459,19 @@ pub enum AgentEvent {
         /// Why.
         reason: String,
     },
+    /// An interaction was transferred: away from this agent (`from` is it), or to it (an offer follows).
+    Transferred {
+        /// Interaction.
+        interaction_id: String,
+        /// The agent that held it.
+        from: String,
+        /// The agent it goes to, if to an agent.
+        to_agent: Option<String>,
+        /// The queue it goes to, if to a queue.
+        to_queue: Option<String>,
+        /// The note for the next agent.
+        note: Option<String>,
+    },
     /// A callback this agent took could not be put through (its own phone: the agent is set away).
     DialFailed {
         /// Interaction.
@@ -486,6 +505,13 @@ impl From<CoreAgentEvent> for AgentEvent {
             CoreAgentEvent::MailFailed { interaction, seq, to, reason } => AgentEvent::MailFailed { interaction_id: interaction.0, seq, to, reason },
             CoreAgentEvent::DialFailed { interaction, side, reason } => AgentEvent::DialFailed { interaction_id: interaction.0, side: side.into(), reason: reason.into() },
             CoreAgentEvent::Signal { interaction, signal } => AgentEvent::Signal { interaction_id: interaction.0, signal: signal.into() },
+            CoreAgentEvent::Transferred { interaction, from, to, note } => {
+                let (to_agent, to_queue) = match to {
+                    fc::protocol::TransferTarget::Agent(a) => (Some(a.0), None),
+                    fc::protocol::TransferTarget::Queue(q) => (None, Some(q.0)),
+                };
+                AgentEvent::Transferred { interaction_id: interaction.0, from: from.0, to_agent, to_queue, note }
+            }
         }
     }
 }

@@ -156,6 +156,7 @@ impl Broker {
             offer: seat.offer.as_ref().and_then(|id| self.live.get(id)).map(|l| l.li.clone()),
             live,
             invitations,
+            wrap_up_outcomes: self.cfg.wrap_up_outcomes.clone(),
         })
     }
 
@@ -212,6 +213,11 @@ impl Broker {
             AgentRequest::Transcript { interaction, before, limit } => {
                 self.agent_transcript(&agent, &interaction, before, limit).map(Response::Transcript)
             }
+            AgentRequest::Transfer { interaction, to, note } => self.agent_transfer(now, &agent, &interaction, to, note).map(|_| Response::Done),
+            AgentRequest::WrapUp { interaction, outcome, note } => {
+                self.agent_wrap_up(now, &agent, &interaction, &outcome, note.as_deref()).map(Response::Record)
+            }
+            AgentRequest::Wallboard => self.wallboard(&agent).map(Response::Wallboard),
         }
     }
 
@@ -242,6 +248,11 @@ impl Broker {
         }
         let l = self.live.get_mut(interaction).expect("checked");
         l.offered = None;
+        if !l.answered {
+            l.answered = true;
+            self.sl.0.push_back((now, now.since(l.li.created_at)));
+        }
+        let l = self.live.get_mut(interaction).expect("checked");
         l.li.agent = Some(agent.clone());
         l.li.state = InteractionState::Connected;
         l.li.connected_at = Some(now);
@@ -357,7 +368,8 @@ impl Broker {
         limit: Option<u32>,
     ) -> Result<Vec<ChatMessage>, BrokerError> {
         let seat = self.seat(agent)?;
-        let handles = self.live.get(interaction).is_some_and(|l| l.li.agent.as_ref() == Some(agent))
+        // An agent offered a transfer reads what was said before it accepts.
+        let handles = self.live.get(interaction).is_some_and(|l| l.li.agent.as_ref() == Some(agent) || l.offered.as_ref().is_some_and(|(a, _)| a == agent))
             || self.store.record(interaction)?.is_some_and(|r| r.agent.as_ref() == Some(agent));
         if !handles && seat.role != AgentRole::Supervisor {
             return Err(err(ErrorCode::Forbidden, format!("{agent} does not handle interaction {interaction}")));

@@ -84,6 +84,12 @@ pub struct BrokerConfig {
     /// Typing notices passed on per interaction and side in one second; more are dropped silently
     /// (typing is soft state, and the receiver's indicator holds for seconds anyway).
     pub max_typing_per_sec: u32,
+    /// Outcomes an agent's wrap-up may name; empty lets it write any.
+    pub wrap_up_outcomes: Vec<String>,
+    /// Answered within this wait counts toward the service level.
+    pub service_level_threshold: Duration,
+    /// The service level covers answers and abandons in this window.
+    pub service_level_window: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -122,6 +128,9 @@ impl Default for BrokerConfig {
             push_interval: Duration::from_secs(30),
             max_push_targets: 8,
             max_typing_per_sec: 4,
+            wrap_up_outcomes: ["resolved", "follow-up needed", "escalated", "no action needed"].map(String::from).to_vec(),
+            service_level_threshold: Duration::from_secs(20),
+            service_level_window: Duration::from_secs(3600),
         }
     }
 }

@@ -99,7 +99,7 @@ impl Broker {
             client_read: 0,
             agent_read: 0,
         };
-        self.live.insert(id.clone(), Live { li: li.clone(), external: false, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0, signals: 0 });
+        self.live.insert(id.clone(), Live { li: li.clone(), external: false, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0, signals: 0, notes: vec![], answered: false });
         self.dirty_live.insert(id.clone());
         let seat = self.seats.get_mut(&inv.agent).expect("checked");
         seat.active.insert(id);

@@ -10,6 +10,7 @@ mod agents;
 mod calls;
 mod callbacks;
 mod config;
+mod desk;
 mod center_api;
 mod connections;
 mod fanout;
@@ -259,6 +260,10 @@ struct Live {
     delivered_to_agent: u64,
     /// Call signalling messages relayed so far (bounded per call).
     signals: u32,
+    /// Transfer notes, put on the history record when it ends.
+    notes: Vec<Note>,
+    /// Answered once already (a transfer's second answer is no new answer for the service level).
+    answered: bool,
 }
 
 /// A presentity's latest document as frames: whole, and as a delta from the version before.
@@ -314,6 +319,8 @@ pub struct Broker {
     dirty_mail: HashSet<String>,
     /// Callbacks taken by agents whose dial the host has not yet taken.
     dials: BTreeSet<InteractionId>,
+    /// Recent answers (when, waited) and abandons (when), for the wallboard's service level.
+    sl: (VecDeque<(Timestamp, Duration)>, VecDeque<Timestamp>),
     /// Devices to wake by client, and when each client was last pushed.
     pushes: push::Pushes,
     store_error: Option<StoreError>,
@@ -383,6 +390,7 @@ impl Broker {
             mail: BTreeMap::new(),
             dirty_mail: HashSet::new(),
             dials: BTreeSet::new(),
+            sl: (VecDeque::new(), VecDeque::new()),
             pushes: push::Pushes::default(),
             store_error: None,
             typing: HashMap::new(),

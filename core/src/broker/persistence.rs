@@ -76,7 +76,7 @@ impl Broker {
                 );
             }
             let chat_seq = self.store.transcript_page(&li.id, None, 1)?.last().map_or(0, |m| m.seq);
-            self.live.insert(li.id.clone(), Live { li, external: false, offered: None, declined_by: HashSet::new(), chat_seq, delivered_to_agent: 0, signals: 0 });
+            self.live.insert(li.id.clone(), Live { li, external: false, offered: None, declined_by: HashSet::new(), chat_seq, delivered_to_agent: 0, signals: 0, notes: vec![], answered: false });
         }
         // Seats of agents whose consoles had sessions are taken again, with their interactions; a
         // console that does not come back within the grace period ends the seat.

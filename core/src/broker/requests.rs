@@ -324,7 +324,7 @@ impl Broker {
                 CenterEvent::InteractionQueued { interaction: id.clone(), queue, medium, client: Some(me.clone()) },
             )?;
         }
-        self.live.insert(id.clone(), Live { li, external, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0, signals: 0 });
+        self.live.insert(id.clone(), Live { li, external, offered: None, declined_by: HashSet::new(), chat_seq: 0, delivered_to_agent: 0, signals: 0, notes: vec![], answered: false });
         self.dirty_live.insert(id.clone());
         if let Some(text) = message {
             // Before routing, so the agent it is offered to sees it with the offer's transcript.

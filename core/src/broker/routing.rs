@@ -88,7 +88,11 @@ impl Broker {
             let outcome = if was_queued { RecordOutcome::Abandoned } else { RecordOutcome::Completed };
             (outcome, l.li.topic.clone().unwrap_or_else(|| format!("{} interaction", l.li.medium)))
         });
-        let (mut li, record) = ended(&l.li, outcome, now, summary);
+        let (mut li, mut record) = ended(&l.li, outcome, now, summary);
+        record.notes.extend(l.notes.iter().cloned());
+        if was_queued && !l.answered {
+            self.sl.1.push_back(now);
+        }
         if let Some(cb) = li.callback.as_mut() {
             use crate::callback::CallbackPhase as P;
             if matches!(cb.phase, P::DialingAgent | P::DialingCustomer | P::Connected) {

@@ -163,6 +163,10 @@ async fn agent(token: String, url: String, name: String) {
                     AgentEvent::OfferWithdrawn(_) => { println!("[offer withdrawn]"); offered = None; }
                     AgentEvent::MailFailed { seq, to, reason, .. } => println!("[message #{seq} could not be mailed to {to}: {reason}]"),
                     AgentEvent::Signal { .. } => {} // a terminal makes no calls
+                    AgentEvent::Transferred { interaction, from, to, .. } => {
+                        println!("[{interaction} transferred by {from} to {to:?}]");
+                        if current.as_ref() == Some(&interaction) { current = None; }
+                    }
                     AgentEvent::DialFailed { side, reason, .. } => println!("[callback: the {side:?} leg failed: {}]", reason.describe()),
                 },
                 Some(ConsoleEvent::Answered { result: Err(e), .. }) => println!("[error: {}]", e.message),

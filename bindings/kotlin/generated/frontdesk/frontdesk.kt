@@ -771,11 +771,17 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transfer(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wallboard(
+    ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wrap_up(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_add_client_token(
     ): Int
@@ -1001,12 +1007,18 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transcript(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transfer(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`toAgent`: RustBuffer.ByValue,`toQueue`: RustBuffer.ByValue,`note`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_view(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait(`ptr`: Long,`requestId`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wait_seated(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wallboard(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wrap_up(`ptr`: Long,`interactionId`: RustBuffer.ByValue,`outcome`: RustBuffer.ByValue,`note`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_frontdesk_uniffi_fn_clone_embeddedcenter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_free_embeddedcenter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1354,6 +1366,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transcript() and 0xFFFF) != 4318) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_transfer() and 0xFFFF) != 40282) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_view() and 0xFFFF) != 59645) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1361,6 +1376,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wait_seated() and 0xFFFF) != 27899) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wallboard() and 0xFFFF) != 36872) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wrap_up() and 0xFFFF) != 29003) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_embeddedcenter_add_client_token() and 0xFFFF) != 65450) {
@@ -3605,6 +3626,11 @@ public interface FrontdeskAgentInterface {
     fun `transcript`(`interactionId`: kotlin.String): List<ChatMessage>
     
     /**
+     * Hands a connected interaction to another agent (`to_agent`) or a queue (`to_queue`; exactly one).
+     */
+    fun `transfer`(`interactionId`: kotlin.String, `toAgent`: kotlin.String?, `toQueue`: kotlin.String?, `note`: kotlin.String?): kotlin.ULong
+    
+    /**
      * A copy of the local view.
      */
     fun `view`(): AgentView
@@ -3618,6 +3644,16 @@ public interface FrontdeskAgentInterface {
      * Blocks until the console has its seat, or throws why not (e.g. `Unauthenticated`).
      */
     fun `waitSeated`(`timeoutMs`: kotlin.ULong): AgentView
+    
+    /**
+     * Reads the wallboard (supervisors only), answered as `Response::Wallboard`.
+     */
+    fun `wallboard`(): kotlin.ULong
+    
+    /**
+     * Records how an ended interaction went (an outcome of the center's list), once.
+     */
+    fun `wrapUp`(`interactionId`: kotlin.String, `outcome`: kotlin.String, `note`: kotlin.String?): kotlin.ULong
     
     companion object
 }
@@ -4186,6 +4222,27 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
 
     
     /**
+     * Hands a connected interaction to another agent (`to_agent`) or a queue (`to_queue`; exactly one).
+     */
+    @Throws(FrontdeskException::class)override fun `transfer`(`interactionId`: kotlin.String, `toAgent`: kotlin.String?, `toQueue`: kotlin.String?, `note`: kotlin.String?): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_transfer(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterOptionalString.lower(`toAgent`),
+        FfiConverterOptionalString.lower(`toQueue`),
+        FfiConverterOptionalString.lower(`note`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * A copy of the local view.
      */override fun `view`(): AgentView {
             return FfiConverterTypeAgentView.lift(
@@ -4231,6 +4288,43 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
         it,
         
         FfiConverterULong.lower(`timeoutMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Reads the wallboard (supervisors only), answered as `Response::Wallboard`.
+     */
+    @Throws(FrontdeskException::class)override fun `wallboard`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wallboard(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Records how an ended interaction went (an outcome of the center's list), once.
+     */
+    @Throws(FrontdeskException::class)override fun `wrapUp`(`interactionId`: kotlin.String, `outcome`: kotlin.String, `note`: kotlin.String?): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_wrap_up(
+        it,
+        
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterString.lower(`outcome`),
+        FfiConverterOptionalString.lower(`note`),_status)
 }
     }
     )
@@ -8374,6 +8468,37 @@ sealed class AgentEvent {
     }
     
     /**
+     * An interaction was transferred: away from this agent (`from` is it), or to it (an offer follows).
+     */
+    data class Transferred(
+        /**
+         * Interaction.
+         */
+        val `interactionId`: kotlin.String, 
+        /**
+         * The agent that held it.
+         */
+        val `from`: kotlin.String, 
+        /**
+         * The agent it goes to, if to an agent.
+         */
+        val `toAgent`: kotlin.String?, 
+        /**
+         * The queue it goes to, if to a queue.
+         */
+        val `toQueue`: kotlin.String?, 
+        /**
+         * The note for the next agent.
+         */
+        val `note`: kotlin.String?) : AgentEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * A callback this agent took could not be put through (its own phone: the agent is set away).
      */
     data class DialFailed(
@@ -8466,12 +8591,19 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            11 -> AgentEvent.DialFailed(
+            11 -> AgentEvent.Transferred(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterOptionalString.read(buf),
+                FfiConverterOptionalString.read(buf),
+                FfiConverterOptionalString.read(buf),
+                )
+            12 -> AgentEvent.DialFailed(
                 FfiConverterString.read(buf),
                 FfiConverterTypeCallSide.read(buf),
                 FfiConverterTypeDialFailure.read(buf),
                 )
-            12 -> AgentEvent.Signal(
+            13 -> AgentEvent.Signal(
                 FfiConverterString.read(buf),
                 FfiConverterTypeCallSignal.read(buf),
                 )
@@ -8555,6 +8687,17 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
                 + FfiConverterString.allocationSize(value.`reason`)
             )
         }
+        is AgentEvent.Transferred -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`interactionId`)
+                + FfiConverterString.allocationSize(value.`from`)
+                + FfiConverterOptionalString.allocationSize(value.`toAgent`)
+                + FfiConverterOptionalString.allocationSize(value.`toQueue`)
+                + FfiConverterOptionalString.allocationSize(value.`note`)
+            )
+        }
         is AgentEvent.DialFailed -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -8631,15 +8774,24 @@ public object FfiConverterTypeAgentEvent : FfiConverterRustBuffer<AgentEvent>{
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is AgentEvent.DialFailed -> {
+            is AgentEvent.Transferred -> {
                 buf.putInt(11)
+                FfiConverterString.write(value.`interactionId`, buf)
+                FfiConverterString.write(value.`from`, buf)
+                FfiConverterOptionalString.write(value.`toAgent`, buf)
+                FfiConverterOptionalString.write(value.`toQueue`, buf)
+                FfiConverterOptionalString.write(value.`note`, buf)
+                Unit
+            }
+            is AgentEvent.DialFailed -> {
+                buf.putInt(12)
                 FfiConverterString.write(value.`interactionId`, buf)
                 FfiConverterTypeCallSide.write(value.`side`, buf)
                 FfiConverterTypeDialFailure.write(value.`reason`, buf)
                 Unit
             }
             is AgentEvent.Signal -> {
-                buf.putInt(12)
+                buf.putInt(13)
                 FfiConverterString.write(value.`interactionId`, buf)
                 FfiConverterTypeCallSignal.write(value.`signal`, buf)
                 Unit
@@ -11461,6 +11613,21 @@ sealed class Response {
     }
     
     /**
+     * The supervisor's wallboard, as the wire's JSON (queues, agents, service level).
+     */
+    data class Wallboard(
+        /**
+         * The wallboard's JSON.
+         */
+        val `json`: kotlin.String) : Response()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * Another answer this API does not model.
      */
     data class Other(
@@ -11543,7 +11710,10 @@ public object FfiConverterTypeResponse : FfiConverterRustBuffer<Response>{
             18 -> Response.IceServers(
                 FfiConverterSequenceTypeIceServer.read(buf),
                 )
-            19 -> Response.Other(
+            19 -> Response.Wallboard(
+                FfiConverterString.read(buf),
+                )
+            20 -> Response.Other(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -11676,6 +11846,13 @@ public object FfiConverterTypeResponse : FfiConverterRustBuffer<Response>{
                 + FfiConverterSequenceTypeIceServer.allocationSize(value.`servers`)
             )
         }
+        is Response.Wallboard -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`json`)
+            )
+        }
         is Response.Other -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -11776,8 +11953,13 @@ public object FfiConverterTypeResponse : FfiConverterRustBuffer<Response>{
                 FfiConverterSequenceTypeIceServer.write(value.`servers`, buf)
                 Unit
             }
-            is Response.Other -> {
+            is Response.Wallboard -> {
                 buf.putInt(19)
+                FfiConverterString.write(value.`json`, buf)
+                Unit
+            }
+            is Response.Other -> {
+                buf.putInt(20)
                 FfiConverterString.write(value.`json`, buf)
                 Unit
             }
