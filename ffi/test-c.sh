@@ -161,8 +161,10 @@ for _ in $(seq 100); do
 done
 [ -n "$TLS_PORT" ] || { cat "$TLSDIR/server.out" >&2; kill "$TLS_PID" 2>/dev/null || true; echo "frontdesk-server (TLS) did not start" >&2; exit 1; }
 tls_ok=1
+# ring's assembly AES-GCM writes bytes memcheck cannot see defined (false "uninitialised" reports on
+# every TLS record), so here valgrind checks leaks and invalid accesses without definedness tracking.
 # shellcheck disable=SC2086
-timeout 180 $NET_VALGRIND "$BUILD/test_tls" "wss://localhost:$TLS_PORT" "$("$LIBDIR/frontdesk-server" token --client tina)" \
+timeout 180 $NET_VALGRIND --undef-value-errors=no "$BUILD/test_tls" "wss://localhost:$TLS_PORT" "$("$LIBDIR/frontdesk-server" token --client tina)" \
   "$("$LIBDIR/frontdesk-server" token --agent tess-tls)" "$TLSDIR/ca.pem" "$TLSDIR/other.pem" > "$TLSDIR/test.out" 2>&1 || tls_ok=0
 kill "$TLS_PID" 2>/dev/null || true; wait "$TLS_PID" 2>/dev/null || true
 [ "$tls_ok" = 1 ] || { cat "$TLSDIR/test.out" >&2; exit 1; }
