@@ -25,6 +25,9 @@ dependencies {
     // The generated bindings call the library through JNA; the AAR flavour carries its native parts.
     implementation("net.java.dev.jna:jna:5.15.0@aar")
     api("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.9.0")
+    // The Kotlin half of rustls-platform-verifier (Android's trust manager, see FrontdeskTls.kt); its
+    // version must equal that of the rustls-platform-verifier-android crate in Cargo.lock.
+    implementation("org.rustls:rustls-platform-verifier:0.2.0")
 }
 
 // The Rust library is built before the Java parts, so an AAR never ships without it.

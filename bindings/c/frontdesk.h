@@ -412,6 +412,25 @@ enum FdStatus fd_agent_connect(const char *url,
                                struct FdAgent **out);
 
 /**
+ * Like `fd_agent_connect`, with roots for `wss://` as `fd_client_connect_tls` takes them (a PEM
+ * bundle on top of the platform's trust store, or with `only` instead of it), with the same errors.
+ *
+ * Ownership: the caller owns `*out` and frees it with `fd_agent_free`.
+ *
+ * # Safety
+ * As for `fd_agent_connect`; `roots_pem` NULL or `roots_len` readable bytes.
+ */
+enum FdStatus fd_agent_connect_tls(const char *url,
+                                   const char *token,
+                                   uint64_t instance,
+                                   const char *name,
+                                   const char *media_json,
+                                   const uint8_t *roots_pem,
+                                   size_t roots_len,
+                                   bool only,
+                                   struct FdAgent **out);
+
+/**
  * Frees an agent console (closes its connection, stops and joins its thread); NULL is a no-op, a
  * second free returns `FD_ERR_INVALID_HANDLE`. The seat stays on the broker for its grace period.
  */
@@ -1035,6 +1054,47 @@ enum FdStatus fd_client_connect(const char *url,
                                 const char *token,
                                 uint64_t instance,
                                 struct FdClient **out);
+
+/**
+ * Like `fd_client_connect`, and a `wss://` server's certificate may also chain to one of the PEM
+ * certificates in `roots_pem` (`roots_len` bytes, not NUL-terminated; a bundle of
+ * `-----BEGIN CERTIFICATE-----` blocks): on top of the platform's trust store, or, with `only`,
+ * instead of it (a private CA deployment). The library copies the bundle.
+ *
+ * `FD_ERR_NULL_POINTER` for a NULL `roots_pem` (use `fd_client_connect` for the platform's roots
+ * alone); `FD_ERR_INVALID_ARGUMENT` for an empty bundle, one without a certificate or with one that
+ * cannot be a root, the message naming it. A server whose certificate is refused anyway is reported
+ * like an unreachable one, `transport_error {url, message}`, the message naming the cause:
+ * "cannot connect: server certificate refused: unknown issuer: …", "… name mismatch: …", "… expired: …".
+ *
+ * Ownership: the caller owns `*out` and frees it with `fd_client_free`.
+ *
+ * # Safety
+ * Strings must be NULL or NUL-terminated; `roots_pem` NULL or `roots_len` readable bytes; `out`
+ * NULL or writable.
+ */
+enum FdStatus fd_client_connect_tls(const char *url,
+                                    const char *token,
+                                    uint64_t instance,
+                                    const uint8_t *roots_pem,
+                                    size_t roots_len,
+                                    bool only,
+                                    struct FdClient **out);
+
+/**
+ * Android only: hands the TLS verifier (rustls-platform-verifier, which asks Android's own trust
+ * manager) the JVM and the app's `Context`; call it once, before the first `wss://` connect, from
+ * JNI code with its `JNIEnv*` and a `jobject` Context (the app also needs the verifier's Kotlin
+ * component, see docs/bindings.md). Until then a `wss://` dial fails with a `transport_error` saying so.
+ *
+ * `FD_ERR_NULL_POINTER` for a NULL argument, `FD_ERR_INTERNAL` if the JVM calls failed;
+ * `FD_ERR_UNAVAILABLE` on every other platform, which needs no such call.
+ *
+ * # Safety
+ * `jni_env` must be the calling thread's `JNIEnv*` and `context` a valid reference.
+ */
+enum FdStatus fd_tls_android_init(void *jni_env,
+                                  void *context);
 
 /**
  * Takes the next client event (JSON) into `*out`, waiting up to `timeout_ms` for one; writes NULL if

@@ -14,6 +14,10 @@ pub enum TransportError {
     /// Could not connect or a network error.
     #[error("transport failed: {0}")]
     Failed(String),
+    /// The server's TLS certificate was refused; the text names the cause (unknown issuer, expired,
+    /// name mismatch). Retrying cannot help until the server or the trusted roots change.
+    #[error("server certificate refused: {0}")]
+    Certificate(String),
 }
 
 /// Checks a broker URL before anything is started, so a typo fails at once instead of being

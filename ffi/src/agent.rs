@@ -113,7 +113,48 @@ pub unsafe extern "C" fn fd_agent_connect(
     media_json: *const c_char,
     out: *mut *mut FdAgent,
 ) -> FdStatus {
+    guard(|| connect_agent(url, token, instance, name, media_json, None, out))
+}
+
+/// Like `fd_agent_connect`, with roots for `wss://` as `fd_client_connect_tls` takes them (a PEM
+/// bundle on top of the platform's trust store, or with `only` instead of it), with the same errors.
+///
+/// Ownership: the caller owns `*out` and frees it with `fd_agent_free`.
+///
+/// # Safety
+/// As for `fd_agent_connect`; `roots_pem` NULL or `roots_len` readable bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn fd_agent_connect_tls(
+    url: *const c_char,
+    token: *const c_char,
+    instance: u64,
+    name: *const c_char,
+    media_json: *const c_char,
+    roots_pem: *const u8,
+    roots_len: usize,
+    only: bool,
+    out: *mut *mut FdAgent,
+) -> FdStatus {
     guard(|| {
+        if !out.is_null() {
+            *out = std::ptr::null_mut();
+        }
+        let trust = crate::client::tls_trust(roots_pem, roots_len, only)?;
+        connect_agent(url, token, instance, name, media_json, Some(trust), out)
+    })
+}
+
+unsafe fn connect_agent(
+    url: *const c_char,
+    token: *const c_char,
+    instance: u64,
+    name: *const c_char,
+    media_json: *const c_char,
+    trust: Option<net::Trust>,
+    out: *mut *mut FdAgent,
+) -> crate::error::Res<()> {
+    {
         let out = out_ptr(out, "out")?;
         *out = std::ptr::null_mut();
         let url = net::agent_url(arg_str(url, "url")?)?;
@@ -132,9 +173,9 @@ pub unsafe extern "C" fn fd_agent_connect(
         }
         let mut agent = AgentClient::new(AgentConfig::new(token, instance, name, media).with_skills(skills));
         agent.start(Timestamp(crate::fd_now_ms()));
-        *out = net::start(url, |link| AgentCore { agent, net: Some(link) })? as *mut FdAgent;
+        *out = net::start(url, trust, |link| AgentCore { agent, net: Some(link) })? as *mut FdAgent;
         Ok(())
-    })
+    }
 }
 
 /// Frees an agent console (closes its connection, stops and joins its thread); NULL is a no-op, a

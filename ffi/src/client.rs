@@ -181,16 +181,97 @@ pub unsafe extern "C" fn fd_client_restore(token: *const c_char, saved_json: *co
 /// Strings must be NULL or NUL-terminated; `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fd_client_connect(url: *const c_char, token: *const c_char, instance: u64, out: *mut *mut FdClient) -> FdStatus {
+    guard(|| connect_client(url, token, instance, None, out))
+}
+
+/// Like `fd_client_connect`, and a `wss://` server's certificate may also chain to one of the PEM
+/// certificates in `roots_pem` (`roots_len` bytes, not NUL-terminated; a bundle of
+/// `-----BEGIN CERTIFICATE-----` blocks): on top of the platform's trust store, or, with `only`,
+/// instead of it (a private CA deployment). The library copies the bundle.
+///
+/// `FD_ERR_NULL_POINTER` for a NULL `roots_pem` (use `fd_client_connect` for the platform's roots
+/// alone); `FD_ERR_INVALID_ARGUMENT` for an empty bundle, one without a certificate or with one that
+/// cannot be a root, the message naming it. A server whose certificate is refused anyway is reported
+/// like an unreachable one, `transport_error {url, message}`, the message naming the cause:
+/// "cannot connect: server certificate refused: unknown issuer: …", "… name mismatch: …", "… expired: …".
+///
+/// Ownership: the caller owns `*out` and frees it with `fd_client_free`.
+///
+/// # Safety
+/// Strings must be NULL or NUL-terminated; `roots_pem` NULL or `roots_len` readable bytes; `out`
+/// NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fd_client_connect_tls(
+    url: *const c_char,
+    token: *const c_char,
+    instance: u64,
+    roots_pem: *const u8,
+    roots_len: usize,
+    only: bool,
+    out: *mut *mut FdClient,
+) -> FdStatus {
     guard(|| {
-        let out = out_ptr(out, "out")?;
-        *out = std::ptr::null_mut();
-        let url = net::client_url(arg_str(url, "url")?)?;
-        let token = arg_str(token, "token")?;
-        let mut client = Client::new(ClientConfig::new(token, instance));
-        client.start(Timestamp(crate::fd_now_ms()));
-        *out = net::start(url, |link| ClientCore::network(client, link))? as *mut FdClient;
-        Ok(())
+        if !out.is_null() {
+            *out = std::ptr::null_mut();
+        }
+        let trust = tls_trust(roots_pem, roots_len, only)?;
+        connect_client(url, token, instance, Some(trust), out)
     })
+}
+
+/// The roots of a `*_connect_tls` call, copied.
+pub(crate) unsafe fn tls_trust(roots_pem: *const u8, roots_len: usize, only: bool) -> Res<net::Trust> {
+    if roots_pem.is_null() {
+        return Err(Error::null("roots_pem"));
+    }
+    if roots_len == 0 {
+        return Err(Error::invalid("roots_pem: the bundle is empty (roots_len is 0)"));
+    }
+    Ok(net::Trust { pem: arg_bytes(roots_pem, roots_len, "roots_pem")?.to_vec(), only })
+}
+
+unsafe fn connect_client(url: *const c_char, token: *const c_char, instance: u64, trust: Option<net::Trust>, out: *mut *mut FdClient) -> Res<()> {
+    let out = out_ptr(out, "out")?;
+    *out = std::ptr::null_mut();
+    let url = net::client_url(arg_str(url, "url")?)?;
+    let token = arg_str(token, "token")?;
+    let mut client = Client::new(ClientConfig::new(token, instance));
+    client.start(Timestamp(crate::fd_now_ms()));
+    *out = net::start(url, trust, |link| ClientCore::network(client, link))? as *mut FdClient;
+    Ok(())
+}
+
+/// Android only: hands the TLS verifier (rustls-platform-verifier, which asks Android's own trust
+/// manager) the JVM and the app's `Context`; call it once, before the first `wss://` connect, from
+/// JNI code with its `JNIEnv*` and a `jobject` Context (the app also needs the verifier's Kotlin
+/// component, see docs/bindings.md). Until then a `wss://` dial fails with a `transport_error` saying so.
+///
+/// `FD_ERR_NULL_POINTER` for a NULL argument, `FD_ERR_INTERNAL` if the JVM calls failed;
+/// `FD_ERR_UNAVAILABLE` on every other platform, which needs no such call.
+///
+/// # Safety
+/// `jni_env` must be the calling thread's `JNIEnv*` and `context` a valid reference.
+#[no_mangle]
+pub unsafe extern "C" fn fd_tls_android_init(jni_env: *mut c_void, context: *mut c_void) -> FdStatus {
+    guard(|| {
+        if jni_env.is_null() {
+            return Err(Error::null("jni_env"));
+        }
+        if context.is_null() {
+            return Err(Error::null("context"));
+        }
+        android_init(jni_env, context)
+    })
+}
+
+#[cfg(all(feature = "network", target_os = "android"))]
+unsafe fn android_init(env: *mut c_void, context: *mut c_void) -> Res<()> {
+    frontdesk_net::tls::android_init(env, context).map_err(|e| Error::new(FdStatus::FD_ERR_INTERNAL, e))
+}
+
+#[cfg(not(all(feature = "network", target_os = "android")))]
+unsafe fn android_init(_env: *mut c_void, _context: *mut c_void) -> Res<()> {
+    Err(Error::new(FdStatus::FD_ERR_UNAVAILABLE, "only Android needs fd_tls_android_init (its TLS verifier calls into the JVM)"))
 }
 
 /// Takes the next client event (JSON) into `*out`, waiting up to `timeout_ms` for one; writes NULL if

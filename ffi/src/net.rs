@@ -123,12 +123,19 @@ fn endpoint_url(url: &str, path: &str) -> Res<String> {
     frontdesk_core::transport::broker_endpoint(url, path).map_err(Error::invalid)
 }
 
+/// Roots a `*_connect_tls` call passes for `wss://`: a PEM bundle, on top of the platform's or alone.
+#[cfg_attr(not(feature = "network"), allow(dead_code))]
+pub(crate) struct Trust {
+    pub pem: Vec<u8>,
+    pub only: bool,
+}
+
 #[cfg(feature = "network")]
 pub(crate) use imp::{start, stop};
 
 /// Without the `network` feature there is no thread: `fd_client_connect` returns `FD_ERR_UNAVAILABLE`.
 #[cfg(not(feature = "network"))]
-pub(crate) fn start<T: NetCore>(_url: String, _make: impl FnOnce(NetLink) -> T) -> Res<usize> {
+pub(crate) fn start<T: NetCore>(_url: String, _trust: Option<Trust>, _make: impl FnOnce(NetLink) -> T) -> Res<usize> {
     Err(Error::new(crate::error::FdStatus::FD_ERR_UNAVAILABLE, "this libfrontdesk was built without the network feature"))
 }
 
@@ -138,13 +145,14 @@ pub(crate) fn stop<T: NetCore>(_o: &crate::handle::Object<T>) {}
 
 #[cfg(feature = "network")]
 mod imp {
-    use super::{Driven, NetCore, NetLink, VecDeque};
+    use super::{Driven, NetCore, NetLink, Trust, VecDeque};
     use crate::error::{Error, FdStatus, Res};
     use crate::events::transport_error;
     use crate::handle::{self, Object};
     use frontdesk_core::transport::{Connector, Transport};
     use frontdesk_core::Timestamp;
     use frontdesk_net::wall_clock;
+    use frontdesk_net::tls::TrustedRoots;
     use frontdesk_net::ws::WsConnector;
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::sync::{Arc, Weak};
@@ -205,7 +213,16 @@ mod imp {
     static NEXT_THREAD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
     /// Creates a network handle (`make` wraps a started machine with the link) and its thread.
-    pub(crate) fn start<T: NetCore>(url: String, make: impl FnOnce(NetLink) -> T) -> Res<usize> {
+    pub(crate) fn start<T: NetCore>(url: String, trust: Option<Trust>, make: impl FnOnce(NetLink) -> T) -> Res<usize> {
+        // Roots are checked here, so a bad bundle fails the call instead of every dial.
+        let connector = match trust {
+            None => WsConnector::new(url.clone()),
+            Some(t) => {
+                let roots = frontdesk_net::tls::pem_certificates(&t.pem).map_err(|e| Error::invalid(tls_text(e)))?;
+                let roots = if t.only { TrustedRoots::Only(roots) } else { TrustedRoots::PlatformAnd(roots) };
+                WsConnector::new(url.clone()).with_trusted_roots(roots).map_err(|e| Error::invalid(tls_text(e)))?
+            }
+        };
         let (tx, rx) = unbounded_channel();
         let number = NEXT_THREAD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let link = NetLink { notes: VecDeque::new(), close_transport: false, ctl: Ctl { tx, thread: None, number } };
@@ -226,7 +243,7 @@ mod imp {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => {
                     say(Ok(()));
-                    rt.block_on(run(weak, url, rx));
+                    rt.block_on(run(weak, connector, url, rx));
                     // Dropping the runtime here cancels what is left (connections being abandoned).
                 }
                 Err(e) => say(Err(e.to_string())),
@@ -273,9 +290,14 @@ mod imp {
         }
     }
 
-    async fn run<T: NetCore>(client: Weak<Object<T>>, url: String, mut rx: UnboundedReceiver<Msg>) {
+    /// A setup error's text without the transport's generic prefix.
+    fn tls_text(e: frontdesk_core::transport::TransportError) -> String {
+        e.to_string().trim_start_matches("transport failed: ").to_owned()
+    }
+
+    async fn run<T: NetCore>(client: Weak<Object<T>>, connector: WsConnector, url: String, mut rx: UnboundedReceiver<Msg>) {
         let (inbox, mut inbound_rx) = unbounded_channel();
-        let mut io = Io { connector: WsConnector::new(url.clone()), url, gen: 0, conn: None, inbox };
+        let mut io = Io { connector, url, gen: 0, conn: None, inbox };
         let mut inbound = Vec::new();
         loop {
             while let Ok(x) = inbound_rx.try_recv() {

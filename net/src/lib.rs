@@ -7,6 +7,8 @@ use futures::future::{BoxFuture, FutureExt};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[cfg(feature = "websocket")]
+pub mod tls;
+#[cfg(feature = "websocket")]
 pub mod ws;
 
 /// The driver's clock and timers on tokio.

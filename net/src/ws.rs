@@ -1,7 +1,8 @@
 //! WebSocket transport: one binary or text message per frame.
 
 use async_trait::async_trait;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use crate::tls::{self, TrustedRoots};
 use frontdesk_core::transport::{Connector, FrameReceiver, FrameSender, Transport, TransportError};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -87,13 +88,16 @@ pub struct WsConnector {
     urls: Vec<String>,
     /// The one tried next: kept after a success, moved on after a failure.
     at: usize,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    roots: TrustedRoots,
+    /// Built from `roots` on the first `wss://` dial (on Linux that reads the system's store) and shared
+    /// by clones, so redialing does not rebuild it.
+    tls: Arc<OnceLock<Arc<rustls::ClientConfig>>>,
 }
 
 impl WsConnector {
     /// For a URL such as `ws://127.0.0.1:8080/client`, or several separated by commas (the nodes
     /// of a cluster: a failed connect moves on to the next, so the driver's next attempt after its
-    /// back-off tries another node); `wss://` trusts the system's roots.
+    /// back-off tries another node); `wss://` is verified by the platform (see [`crate::tls`]).
     pub fn new(url: impl Into<String>) -> Self {
         ensure_crypto_provider();
         let url = url.into();
@@ -101,7 +105,7 @@ impl WsConnector {
         if urls.is_empty() {
             urls.push(url);
         }
-        WsConnector { urls, at: 0, tls: None }
+        WsConnector { urls, at: 0, roots: TrustedRoots::Platform, tls: Arc::default() }
     }
 
     /// The URL the next connect tries.
@@ -109,28 +113,74 @@ impl WsConnector {
         &self.urls[self.at]
     }
 
-    /// Trusts exactly these certificates for `wss://` instead of the system's roots (a private CA, or a
-    /// server's own self-signed certificate). Errors name a certificate that cannot be a root.
-    pub fn with_root_certificates(mut self, roots: Vec<rustls::pki_types::CertificateDer<'static>>) -> Result<Self, TransportError> {
-        let mut store = rustls::RootCertStore::empty();
-        for c in roots {
-            store.add(c).map_err(|e| TransportError::Failed(format!("root certificate: {e}")))?;
-        }
-        self.tls = Some(Arc::new(rustls::ClientConfig::builder().with_root_certificates(store).with_no_client_auth()));
+    /// Which roots `wss://` trusts. The configuration is built here, so a bad certificate or a
+    /// platform without a usable store fails now, with the reason, rather than at every dial.
+    pub fn with_trusted_roots(mut self, roots: TrustedRoots) -> Result<Self, TransportError> {
+        let cfg = tls::client_config(&roots)?;
+        self.roots = roots;
+        self.tls = Arc::new(OnceLock::from(cfg));
         Ok(self)
     }
+
+    /// Trusts these certificates as well as the platform's (a private CA next to the public ones).
+    pub fn with_extra_roots(self, roots: Vec<rustls::pki_types::CertificateDer<'static>>) -> Result<Self, TransportError> {
+        self.with_trusted_roots(TrustedRoots::PlatformAnd(roots))
+    }
+
+    /// [`Self::with_extra_roots`] from a PEM bundle.
+    pub fn with_extra_roots_pem(self, pem: &[u8]) -> Result<Self, TransportError> {
+        let roots = tls::pem_certificates(pem)?;
+        self.with_extra_roots(roots)
+    }
+
+    /// Trusts exactly these certificates for `wss://` instead of the platform's (a private CA, or a
+    /// server's own self-signed certificate). Errors name a certificate that cannot be a root.
+    pub fn with_root_certificates(self, roots: Vec<rustls::pki_types::CertificateDer<'static>>) -> Result<Self, TransportError> {
+        self.with_trusted_roots(TrustedRoots::Only(roots))
+    }
+
+    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, TransportError> {
+        if let Some(c) = self.tls.get() {
+            return Ok(c.clone());
+        }
+        let c = tls::client_config(&self.roots)?;
+        Ok(self.tls.get_or_init(|| c).clone())
+    }
+}
+
+/// A dial's failure, typed: a refused certificate becomes [`TransportError::Certificate`] naming why.
+fn dial_error(e: tokio_tungstenite::tungstenite::Error) -> TransportError {
+    use tokio_tungstenite::tungstenite::Error as E;
+    if let E::Io(io) = &e {
+        if let Some(why) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()).and_then(tls::certificate_failure) {
+            return TransportError::Certificate(why);
+        }
+    }
+    TransportError::Failed(e.to_string())
 }
 
 #[async_trait]
 impl Connector for WsConnector {
     async fn connect(&mut self) -> Result<Transport, TransportError> {
-        let connector = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
         let url = self.urls[self.at].clone();
-        match tokio_tungstenite::connect_async_tls_with_config(url.as_str(), Some(ws_config()), true, connector).await {
+        let tls = if url.starts_with("wss://") { self.tls_config().map(Some) } else { Ok(None) };
+        let r = match tls {
+            Ok(tls) => tokio_tungstenite::connect_async_tls_with_config(url.as_str(), Some(ws_config()), true, tls.map(tokio_tungstenite::Connector::Rustls))
+                .await
+                .map_err(dial_error),
+            Err(e) => Err(e),
+        };
+        match r {
             Ok((ws, _)) => Ok(transport(ws)),
             Err(e) => {
                 self.at = (self.at + 1) % self.urls.len();
-                Err(TransportError::Failed(if self.urls.len() > 1 { format!("{url}: {e}") } else { e.to_string() }))
+                if self.urls.len() == 1 {
+                    return Err(e);
+                }
+                Err(match e {
+                    TransportError::Certificate(why) => TransportError::Certificate(format!("{url}: {why}")),
+                    other => TransportError::Failed(format!("{url}: {}", other.to_string().trim_start_matches("transport failed: "))),
+                })
             }
         }
     }

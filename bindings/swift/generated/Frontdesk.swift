@@ -1795,8 +1795,9 @@ open class FrontdeskAgent: FrontdeskAgentProtocol, @unchecked Sendable {
      * `ws://10.0.2.2:8080/agent`); `instance` names the console installation (keep it so the session
      * resumes). Returns at once; the console logs in as `name` handling `media` after every connect
      * the broker did not resume, re-reads its seat after every connect, and reports to `listener`.
+     * `extra_roots_pem` as for `FrontdeskClient.connect`.
      */
-public static func connect(url: String, token: String, instance: UInt64, name: String, media: [Medium], listener: AgentListener)throws  -> FrontdeskAgent  {
+public static func connect(url: String, token: String, instance: UInt64, name: String, media: [Medium], listener: AgentListener, extraRootsPem: String? = nil)throws  -> FrontdeskAgent  {
     return try  FfiConverterTypeFrontdeskAgent_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
     uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect(
@@ -1805,7 +1806,8 @@ public static func connect(url: String, token: String, instance: UInt64, name: S
         FfiConverterUInt64.lower(instance),
         FfiConverterString.lower(name),
         FfiConverterSequenceTypeMedium.lower(media),
-        FfiConverterTypeAgentListener_lower(listener),uniffiCallStatus
+        FfiConverterTypeAgentListener_lower(listener),
+        FfiConverterOptionString.lower(extraRootsPem),uniffiCallStatus
     )
 })
 }
@@ -2582,15 +2584,22 @@ open class FrontdeskClient: FrontdeskClientProtocol, @unchecked Sendable {
      * restarts so the session resumes). Returns at once: the connection is made on the library's
      * threads and its events go to `listener`. A malformed URL throws `Invalid` here, since retrying
      * it could never succeed.
+     *
+     * `wss://` servers are verified by the platform (Android's, Apple's or Windows' own verifier, the
+     * system's roots on Linux); `extra_roots_pem`, a PEM bundle, adds roots on top (a private CA), and
+     * a bundle without a usable certificate throws `Invalid`. A refused certificate is reported as a
+     * `TransportError` event whose message names the cause ("server certificate refused: unknown
+     * issuer …", "… name mismatch …", "… expired …").
      */
-public static func connect(url: String, token: String, instance: UInt64, listener: ClientListener)throws  -> FrontdeskClient  {
+public static func connect(url: String, token: String, instance: UInt64, listener: ClientListener, extraRootsPem: String? = nil)throws  -> FrontdeskClient  {
     return try  FfiConverterTypeFrontdeskClient_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
     uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect(
         FfiConverterString.lower(url),
         FfiConverterString.lower(token),
         FfiConverterUInt64.lower(instance),
-        FfiConverterTypeClientListener_lower(listener),uniffiCallStatus
+        FfiConverterTypeClientListener_lower(listener),
+        FfiConverterOptionString.lower(extraRootsPem),uniffiCallStatus
     )
 })
 }
@@ -2599,15 +2608,17 @@ public static func connect(url: String, token: String, instance: UInt64, listene
      * Continues a client whose process ended (the OS killed the app) from what `save_state` returned:
      * same installation id, its unanswered requests (they go out once, in order, as soon as it is
      * online) and its watches. The token is not part of the state: pass the current one.
+     * `extra_roots_pem` as for `connect`.
      */
-public static func restore(url: String, token: String, stateJson: String, listener: ClientListener)throws  -> FrontdeskClient  {
+public static func restore(url: String, token: String, stateJson: String, listener: ClientListener, extraRootsPem: String? = nil)throws  -> FrontdeskClient  {
     return try  FfiConverterTypeFrontdeskClient_lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
         uniffiCallStatus in
     uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore(
         FfiConverterString.lower(url),
         FfiConverterString.lower(token),
         FfiConverterString.lower(stateJson),
-        FfiConverterTypeClientListener_lower(listener),uniffiCallStatus
+        FfiConverterTypeClientListener_lower(listener),
+        FfiConverterOptionString.lower(extraRootsPem),uniffiCallStatus
     )
 })
 }
@@ -11215,7 +11226,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() != 53738) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() != 20913) {
+    if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() != 6948) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_demo() != 52368) {
@@ -11224,10 +11235,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_new() != 42963) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 10044) {
+    if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 8264) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() != 28785) {
+    if (uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() != 62467) {
         return InitializationResult.apiChecksumMismatch
     }
 

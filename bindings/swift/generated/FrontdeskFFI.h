@@ -307,7 +307,7 @@ void uniffi_frontdesk_uniffi_fn_free_frontdeskagent(uint64_t handle, RustCallSta
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_UNIFFI_FN_CONSTRUCTOR_FRONTDESKAGENT_CONNECT
 #define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_UNIFFI_FN_CONSTRUCTOR_FRONTDESKAGENT_CONNECT
-uint64_t uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect(RustBuffer url, RustBuffer token, uint64_t instance, RustBuffer name, RustBuffer media, uint64_t listener, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect(RustBuffer url, RustBuffer token, uint64_t instance, RustBuffer name, RustBuffer media, uint64_t listener, RustBuffer extra_roots_pem, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_UNIFFI_FN_METHOD_FRONTDESKAGENT_ACCEPT
@@ -604,12 +604,12 @@ void uniffi_frontdesk_uniffi_fn_free_frontdeskclient(uint64_t handle, RustCallSt
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_UNIFFI_FN_CONSTRUCTOR_FRONTDESKCLIENT_CONNECT
 #define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_UNIFFI_FN_CONSTRUCTOR_FRONTDESKCLIENT_CONNECT
-uint64_t uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect(RustBuffer url, RustBuffer token, uint64_t instance, uint64_t listener, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect(RustBuffer url, RustBuffer token, uint64_t instance, uint64_t listener, RustBuffer extra_roots_pem, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_UNIFFI_FN_CONSTRUCTOR_FRONTDESKCLIENT_RESTORE
 #define UNIFFI_FFIDEF_UNIFFI_FRONTDESK_UNIFFI_FN_CONSTRUCTOR_FRONTDESKCLIENT_RESTORE
-uint64_t uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore(RustBuffer url, RustBuffer token, RustBuffer state_json, uint64_t listener, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore(RustBuffer url, RustBuffer token, RustBuffer state_json, uint64_t listener, RustBuffer extra_roots_pem, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FRONTDESK_UNIFFI_FN_METHOD_FRONTDESKCLIENT_ACCEPT_INVITATION

@@ -248,7 +248,8 @@ impl FrontdeskAgent {
     /// `ws://10.0.2.2:8080/agent`); `instance` names the console installation (keep it so the session
     /// resumes). Returns at once; the console logs in as `name` handling `media` after every connect
     /// the broker did not resume, re-reads its seat after every connect, and reports to `listener`.
-    #[uniffi::constructor]
+    /// `extra_roots_pem` as for `FrontdeskClient.connect`.
+    #[uniffi::constructor(default(extra_roots_pem = None))]
     pub fn connect(
         url: String,
         token: String,
@@ -256,8 +257,10 @@ impl FrontdeskAgent {
         name: String,
         media: Vec<Medium>,
         listener: Arc<dyn AgentListener>,
+        extra_roots_pem: Option<String>,
     ) -> Result<Arc<Self>, FrontdeskError> {
         let url = crate::network::endpoint_url(&url, "/agent")?;
+        let connector = crate::network::connector(&url, extra_roots_pem)?;
         if name.trim().is_empty() || media.is_empty() {
             return Err(FrontdeskError::Invalid { message: "an agent needs a display name and at least one medium".into() });
         }
@@ -284,7 +287,7 @@ impl FrontdeskAgent {
         let sh2 = sh.clone();
         let thread = std::thread::Builder::new()
             .name("frontdesk-agent".into())
-            .spawn(move || rt.block_on(run(sh2, url, rx)))
+            .spawn(move || rt.block_on(run(sh2, connector, url, rx)))
             .map_err(|e| FrontdeskError::Internal { message: format!("cannot start the network thread: {e}") })?;
         let thread_id = thread.thread().id();
         Ok(Arc::new(FrontdeskAgent { sh, tx, thread: Mutex::new(Some(thread)), thread_id }))
@@ -579,9 +582,9 @@ impl Io {
     }
 }
 
-async fn run(sh: Arc<Shared>, url: String, mut rx: UnboundedReceiver<Msg>) {
+async fn run(sh: Arc<Shared>, connector: WsConnector, url: String, mut rx: UnboundedReceiver<Msg>) {
     let (inbox, mut inbound_rx) = unbounded_channel();
-    let mut io = Io { connector: WsConnector::new(url.clone()), url, gen: 0, out: None, inbox };
+    let mut io = Io { connector, url, gen: 0, out: None, inbox };
     let mut inbound = Vec::new();
     loop {
         while let Ok(x) = inbound_rx.try_recv() {

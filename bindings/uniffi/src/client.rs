@@ -68,12 +68,18 @@ pub(crate) fn saved_state(state_json: &str) -> Result<fc::client::SavedState, Fr
 #[cfg(feature = "network")]
 impl FrontdeskClient {
     /// Starts `client` on its own runtime and I/O threads, talking to `url`.
-    fn start_network(url: String, mut client: Client, listener: Arc<dyn crate::events::ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
-        use crate::network::{endpoint_url, NetEngine, NET_KEY};
+    fn start_network(
+        url: String,
+        extra_roots_pem: Option<String>,
+        mut client: Client,
+        listener: Arc<dyn crate::events::ClientListener>,
+    ) -> Result<Arc<Self>, FrontdeskError> {
+        use crate::network::{connector, endpoint_url, NetEngine, NET_KEY};
         let url = endpoint_url(&url, "/client")?;
+        let connector = connector(&url, extra_roots_pem)?;
         client.start(crate::runtime::wall_clock());
         let mut failed = None;
-        let rt = Runtime::start_with(|waker| match NetEngine::new(url, client, waker) {
+        let rt = Runtime::start_with(|waker| match NetEngine::new(url, connector, client, waker) {
             Ok(e) => Box::new(e),
             Err(e) => {
                 failed = Some(e);
@@ -99,18 +105,37 @@ impl FrontdeskClient {
     /// restarts so the session resumes). Returns at once: the connection is made on the library's
     /// threads and its events go to `listener`. A malformed URL throws `Invalid` here, since retrying
     /// it could never succeed.
-    #[uniffi::constructor]
-    pub fn connect(url: String, token: String, instance: u64, listener: Arc<dyn crate::events::ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
-        Self::start_network(url, Client::new(fc::client::ClientConfig::new(token, instance)), listener)
+    ///
+    /// `wss://` servers are verified by the platform (Android's, Apple's or Windows' own verifier, the
+    /// system's roots on Linux); `extra_roots_pem`, a PEM bundle, adds roots on top (a private CA), and
+    /// a bundle without a usable certificate throws `Invalid`. A refused certificate is reported as a
+    /// `TransportError` event whose message names the cause ("server certificate refused: unknown
+    /// issuer …", "… name mismatch …", "… expired …").
+    #[uniffi::constructor(default(extra_roots_pem = None))]
+    pub fn connect(
+        url: String,
+        token: String,
+        instance: u64,
+        listener: Arc<dyn crate::events::ClientListener>,
+        extra_roots_pem: Option<String>,
+    ) -> Result<Arc<Self>, FrontdeskError> {
+        Self::start_network(url, extra_roots_pem, Client::new(fc::client::ClientConfig::new(token, instance)), listener)
     }
 
     /// Continues a client whose process ended (the OS killed the app) from what `save_state` returned:
     /// same installation id, its unanswered requests (they go out once, in order, as soon as it is
     /// online) and its watches. The token is not part of the state: pass the current one.
-    #[uniffi::constructor]
-    pub fn restore(url: String, token: String, state_json: String, listener: Arc<dyn crate::events::ClientListener>) -> Result<Arc<Self>, FrontdeskError> {
+    /// `extra_roots_pem` as for `connect`.
+    #[uniffi::constructor(default(extra_roots_pem = None))]
+    pub fn restore(
+        url: String,
+        token: String,
+        state_json: String,
+        listener: Arc<dyn crate::events::ClientListener>,
+        extra_roots_pem: Option<String>,
+    ) -> Result<Arc<Self>, FrontdeskError> {
         let saved = saved_state(&state_json)?;
-        Self::start_network(url, Client::restore(fc::client::ClientConfig::new(token, 0), saved), listener)
+        Self::start_network(url, extra_roots_pem, Client::restore(fc::client::ClientConfig::new(token, 0), saved), listener)
     }
 }
 

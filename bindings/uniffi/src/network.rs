@@ -25,6 +25,18 @@ pub(crate) const NET_KEY: ClientKey = 0;
 /// without it a black-holed address would hold the one I/O thread forever.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The connector for `url`: `wss://` trusts the platform's roots, and those of `extra_roots_pem` (a PEM
+/// bundle) too; a bundle without a usable certificate throws `Invalid` at once.
+pub(crate) fn connector(url: &str, extra_roots_pem: Option<String>) -> Result<WsConnector, FrontdeskError> {
+    let c = WsConnector::new(url);
+    match extra_roots_pem {
+        None => Ok(c),
+        Some(pem) => c.with_extra_roots_pem(pem.as_bytes()).map_err(|e| FrontdeskError::Invalid {
+            message: format!("extra_roots_pem: {}", e.to_string().trim_start_matches("transport failed: ")),
+        }),
+    }
+}
+
 /// The broker URL, checked by the core's rules (the C ABI's too), as a typed error.
 pub(crate) fn endpoint_url(url: &str, path: &str) -> Result<String, FrontdeskError> {
     frontdesk_core::transport::broker_endpoint(url, path).map_err(|message| FrontdeskError::Invalid { message })
@@ -62,9 +74,9 @@ pub(crate) struct NetEngine {
 
 impl NetEngine {
     /// Starts the I/O thread for `url` (checked by [`endpoint_url`]); the client connects on the first run.
-    pub fn new(url: String, client: Client, waker: Waker) -> std::io::Result<Self> {
+    pub fn new(url: String, connector: WsConnector, client: Client, waker: Waker) -> std::io::Result<Self> {
         let inbox: Inbox = Arc::default();
-        let io = spawn_io(url.clone(), inbox.clone(), waker)?;
+        let io = spawn_io(connector, inbox.clone(), waker)?;
         Ok(NetEngine { client: Some(client), url, gen: 0, inbox, io, events: VecDeque::new() })
     }
 }
@@ -147,12 +159,11 @@ impl Engine for NetEngine {
 }
 
 /// The I/O thread; it ends when the engine (and so the command sender) is dropped.
-fn spawn_io(url: String, inbox: Inbox, waker: Waker) -> std::io::Result<UnboundedSender<IoCmd>> {
+fn spawn_io(mut connector: WsConnector, inbox: Inbox, waker: Waker) -> std::io::Result<UnboundedSender<IoCmd>> {
     let (tx, mut rx) = unbounded_channel::<IoCmd>();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new().name("frontdesk-io".into()).spawn(move || {
         rt.block_on(async move {
-            let mut connector = WsConnector::new(url);
             let mut current: Option<(u64, Box<dyn FrameSender>)> = None;
             while let Some(cmd) = rx.recv().await {
                 match cmd {
@@ -192,4 +203,23 @@ fn spawn_io(url: String, inbox: Inbox, waker: Waker) -> std::io::Result<Unbounde
         });
     })?;
     Ok(tx)
+}
+
+/// `frontdesk.FrontdeskTls.init(context)` on Android (bindings/android): hands rustls-platform-verifier
+/// the JVM and the app's Context, which Android's verifier needs before the first `wss://` dial.
+/// Returns whether it worked (a failure's cause goes to logcat from the verifier's Kotlin side).
+///
+/// # Safety
+/// Called by the JVM with its own valid `JNIEnv*` and references.
+#[cfg(target_os = "android")]
+#[no_mangle]
+pub unsafe extern "system" fn Java_frontdesk_FrontdeskTls_nativeInit(env: *mut std::ffi::c_void, _class: *mut std::ffi::c_void, context: *mut std::ffi::c_void) -> u8 {
+    match std::panic::catch_unwind(|| frontdesk_net::tls::android_init(env, context)) {
+        Ok(Ok(())) => 1,
+        Ok(Err(e)) => {
+            eprintln!("frontdesk: FrontdeskTls.init failed: {e}");
+            0
+        }
+        Err(_) => 0,
+    }
 }

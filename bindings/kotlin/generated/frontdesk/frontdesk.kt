@@ -955,7 +955,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_free_frontdeskagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`instance`: Long,`name`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`instance`: Long,`name`: RustBuffer.ByValue,`media`: RustBuffer.ByValue,`listener`: Long,`extraRootsPem`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_accept(`ptr`: Long,`interactionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1073,9 +1073,9 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_free_frontdeskclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`instance`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`instance`: Long,`listener`: Long,`extraRootsPem`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`stateJson`: RustBuffer.ByValue,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore(`url`: RustBuffer.ByValue,`token`: RustBuffer.ByValue,`stateJson`: RustBuffer.ByValue,`listener`: Long,`extraRootsPem`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskclient_accept_invitation(`ptr`: Long,`invitationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1576,7 +1576,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_clientlistener_on_event() and 0xFFFF) != 53738) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() and 0xFFFF) != 20913) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() and 0xFFFF) != 6948) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_demo() and 0xFFFF) != 52368) {
@@ -1585,10 +1585,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_embeddedcenter_new() and 0xFFFF) != 42963) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() and 0xFFFF) != 10044) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() and 0xFFFF) != 8264) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() and 0xFFFF) != 28785) {
+    if ((lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() and 0xFFFF) != 62467) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -4344,8 +4344,9 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
      * `ws://10.0.2.2:8080/agent`); `instance` names the console installation (keep it so the session
      * resumes). Returns at once; the console logs in as `name` handling `media` after every connect
      * the broker did not resume, re-reads its seat after every connect, and reports to `listener`.
+     * `extra_roots_pem` as for `FrontdeskClient.connect`.
      */
-    @Throws(FrontdeskException::class) fun `connect`(`url`: kotlin.String, `token`: kotlin.String, `instance`: kotlin.ULong, `name`: kotlin.String, `media`: List<Medium>, `listener`: AgentListener): FrontdeskAgent {
+    @Throws(FrontdeskException::class) fun `connect`(`url`: kotlin.String, `token`: kotlin.String, `instance`: kotlin.ULong, `name`: kotlin.String, `media`: List<Medium>, `listener`: AgentListener, `extraRootsPem`: kotlin.String? = null): FrontdeskAgent {
             return FfiConverterTypeFrontdeskAgent.lift(
     uniffiRustCallWithError(FrontdeskException) { _status ->
     UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect(
@@ -4356,7 +4357,8 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
         FfiConverterULong.lower(`instance`),
         FfiConverterString.lower(`name`),
         FfiConverterSequenceTypeMedium.lower(`media`),
-        FfiConverterTypeAgentListener.lower(`listener`),_status)
+        FfiConverterTypeAgentListener.lower(`listener`),
+        FfiConverterOptionalString.lower(`extraRootsPem`),_status)
 }
     )
     }
@@ -5630,8 +5632,14 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
      * restarts so the session resumes). Returns at once: the connection is made on the library's
      * threads and its events go to `listener`. A malformed URL throws `Invalid` here, since retrying
      * it could never succeed.
+     *
+     * `wss://` servers are verified by the platform (Android's, Apple's or Windows' own verifier, the
+     * system's roots on Linux); `extra_roots_pem`, a PEM bundle, adds roots on top (a private CA), and
+     * a bundle without a usable certificate throws `Invalid`. A refused certificate is reported as a
+     * `TransportError` event whose message names the cause ("server certificate refused: unknown
+     * issuer …", "… name mismatch …", "… expired …").
      */
-    @Throws(FrontdeskException::class) fun `connect`(`url`: kotlin.String, `token`: kotlin.String, `instance`: kotlin.ULong, `listener`: ClientListener): FrontdeskClient {
+    @Throws(FrontdeskException::class) fun `connect`(`url`: kotlin.String, `token`: kotlin.String, `instance`: kotlin.ULong, `listener`: ClientListener, `extraRootsPem`: kotlin.String? = null): FrontdeskClient {
             return FfiConverterTypeFrontdeskClient.lift(
     uniffiRustCallWithError(FrontdeskException) { _status ->
     UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect(
@@ -5640,7 +5648,8 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
         FfiConverterString.lower(`url`),
         FfiConverterString.lower(`token`),
         FfiConverterULong.lower(`instance`),
-        FfiConverterTypeClientListener.lower(`listener`),_status)
+        FfiConverterTypeClientListener.lower(`listener`),
+        FfiConverterOptionalString.lower(`extraRootsPem`),_status)
 }
     )
     }
@@ -5651,8 +5660,9 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
      * Continues a client whose process ended (the OS killed the app) from what `save_state` returned:
      * same installation id, its unanswered requests (they go out once, in order, as soon as it is
      * online) and its watches. The token is not part of the state: pass the current one.
+     * `extra_roots_pem` as for `connect`.
      */
-    @Throws(FrontdeskException::class) fun `restore`(`url`: kotlin.String, `token`: kotlin.String, `stateJson`: kotlin.String, `listener`: ClientListener): FrontdeskClient {
+    @Throws(FrontdeskException::class) fun `restore`(`url`: kotlin.String, `token`: kotlin.String, `stateJson`: kotlin.String, `listener`: ClientListener, `extraRootsPem`: kotlin.String? = null): FrontdeskClient {
             return FfiConverterTypeFrontdeskClient.lift(
     uniffiRustCallWithError(FrontdeskException) { _status ->
     UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore(
@@ -5661,7 +5671,8 @@ open class FrontdeskClient: Disposable, AutoCloseable, FrontdeskClientInterface
         FfiConverterString.lower(`url`),
         FfiConverterString.lower(`token`),
         FfiConverterString.lower(`stateJson`),
-        FfiConverterTypeClientListener.lower(`listener`),_status)
+        FfiConverterTypeClientListener.lower(`listener`),
+        FfiConverterOptionalString.lower(`extraRootsPem`),_status)
 }
     )
     }

@@ -55,14 +55,17 @@ class AsyncClient:
         self.dropped = 0  # events the app did not read in time (the view still has their effect)
 
     @classmethod
-    async def connect(cls, url: str, token: str, instance: int, *, state: Optional[str] = None) -> "AsyncClient":
-        """Connects (or continues a saved state, from ``save_state()``); raises on a bad URL at once."""
+    async def connect(
+        cls, url: str, token: str, instance: int, *, state: Optional[str] = None, extra_roots_pem: Optional[str] = None
+    ) -> "AsyncClient":
+        """Connects (or continues a saved state, from ``save_state()``); raises on a bad URL at once.
+        ``extra_roots_pem`` (a PEM bundle) is trusted for ``wss://`` on top of the platform's roots."""
         self = cls(asyncio.get_running_loop())
         bridge = _Bridge(self._loop, self)
         if state is None:
-            self.sync = FrontdeskClient.connect(url, token, instance, bridge)
+            self.sync = FrontdeskClient.connect(url, token, instance, bridge, extra_roots_pem)
         else:
-            self.sync = FrontdeskClient.restore(url, token, state, bridge)
+            self.sync = FrontdeskClient.restore(url, token, state, bridge, extra_roots_pem)
         return self
 
     def _deliver(self, event: ClientEvent) -> None:
