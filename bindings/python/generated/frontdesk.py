@@ -636,7 +636,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_wrap_up() != 29003:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() != 20913:
+    if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskagent_connect() != 6948:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_accept_invitation() != 54712:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -722,9 +722,9 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskclient_watch() != 41151:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 10044:
+    if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_connect() != 8264:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() != 28785:
+    if lib.uniffi_frontdesk_uniffi_checksum_constructor_frontdeskclient_restore() != 62467:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
 # A ctypes library to expose the extern-C FFI definitions.
@@ -1434,6 +1434,7 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect.argtype
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.c_uint64,
+    _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskagent_connect.restype = ctypes.c_uint64
@@ -1706,6 +1707,7 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect.argtyp
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.c_uint64,
+    _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_connect.restype = ctypes.c_uint64
@@ -1714,6 +1716,7 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore.argtyp
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.c_uint64,
+    _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_constructor_frontdeskclient_restore.restype = ctypes.c_uint64
@@ -11181,13 +11184,19 @@ class FrontdeskClient(FrontdeskClientProtocol):
     
     _handle: ctypes.c_uint64
     @classmethod
-    def connect(cls, url: str,token: str,instance: int,listener: ClientListener) -> FrontdeskClient:
+    def connect(cls, url: str,token: str,instance: int,listener: ClientListener,extra_roots_pem: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> FrontdeskClient:
         """
         Connects to a broker server at a `ws://` or `wss://` URL (e.g. `ws://10.0.2.2:8080/client`; a
         URL without a path gets `/client`); `instance` names the app installation (keep it across
         restarts so the session resumes). Returns at once: the connection is made on the library's
         threads and its events go to `listener`. A malformed URL throws `Invalid` here, since retrying
         it could never succeed.
+
+        `wss://` servers are verified by the platform (Android's, Apple's or Windows' own verifier, the
+        system's roots on Linux); `extra_roots_pem`, a PEM bundle, adds roots on top (a private CA), and
+        a bundle without a usable certificate throws `Invalid`. A refused certificate is reported as a
+        `TransportError` event whose message names the cause ("server certificate refused: unknown
+        issuer …", "… name mismatch …", "… expired …").
 """
         
         _UniffiFfiConverterString.check_lower(url)
@@ -11197,11 +11206,16 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _UniffiFfiConverterUInt64.check_lower(instance)
 
         _UniffiFfiConverterTypeClientListener.check_lower(listener)
+
+        if extra_roots_pem is _DEFAULT:
+            extra_roots_pem = None
+        _UniffiFfiConverterOptionalString.check_lower(extra_roots_pem)
         _uniffi_lowered_args = (
             _UniffiFfiConverterString.lower(url),
             _UniffiFfiConverterString.lower(token),
             _UniffiFfiConverterUInt64.lower(instance),
             _UniffiFfiConverterTypeClientListener.lower(listener),
+            _UniffiFfiConverterOptionalString.lower(extra_roots_pem),
         )
         _uniffi_lift_return = _UniffiFfiConverterTypeFrontdeskClient.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
@@ -11212,11 +11226,12 @@ class FrontdeskClient(FrontdeskClientProtocol):
         )
         return cls._uniffi_make_instance(_uniffi_ffi_result)
     @classmethod
-    def restore(cls, url: str,token: str,state_json: str,listener: ClientListener) -> FrontdeskClient:
+    def restore(cls, url: str,token: str,state_json: str,listener: ClientListener,extra_roots_pem: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> FrontdeskClient:
         """
         Continues a client whose process ended (the OS killed the app) from what `save_state` returned:
         same installation id, its unanswered requests (they go out once, in order, as soon as it is
         online) and its watches. The token is not part of the state: pass the current one.
+        `extra_roots_pem` as for `connect`.
 """
         
         _UniffiFfiConverterString.check_lower(url)
@@ -11226,11 +11241,16 @@ class FrontdeskClient(FrontdeskClientProtocol):
         _UniffiFfiConverterString.check_lower(state_json)
 
         _UniffiFfiConverterTypeClientListener.check_lower(listener)
+
+        if extra_roots_pem is _DEFAULT:
+            extra_roots_pem = None
+        _UniffiFfiConverterOptionalString.check_lower(extra_roots_pem)
         _uniffi_lowered_args = (
             _UniffiFfiConverterString.lower(url),
             _UniffiFfiConverterString.lower(token),
             _UniffiFfiConverterString.lower(state_json),
             _UniffiFfiConverterTypeClientListener.lower(listener),
+            _UniffiFfiConverterOptionalString.lower(extra_roots_pem),
         )
         _uniffi_lift_return = _UniffiFfiConverterTypeFrontdeskClient.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
@@ -12951,12 +12971,13 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
     
     _handle: ctypes.c_uint64
     @classmethod
-    def connect(cls, url: str,token: str,instance: int,name: str,media: typing.List[Medium],listener: AgentListener) -> FrontdeskAgent:
+    def connect(cls, url: str,token: str,instance: int,name: str,media: typing.List[Medium],listener: AgentListener,extra_roots_pem: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> FrontdeskAgent:
         """
         Connects an agent console to a broker server at a `ws://` or `wss://` URL (e.g.
         `ws://10.0.2.2:8080/agent`); `instance` names the console installation (keep it so the session
         resumes). Returns at once; the console logs in as `name` handling `media` after every connect
         the broker did not resume, re-reads its seat after every connect, and reports to `listener`.
+        `extra_roots_pem` as for `FrontdeskClient.connect`.
 """
         
         _UniffiFfiConverterString.check_lower(url)
@@ -12970,6 +12991,10 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _UniffiFfiConverterSequenceTypeMedium.check_lower(media)
 
         _UniffiFfiConverterTypeAgentListener.check_lower(listener)
+
+        if extra_roots_pem is _DEFAULT:
+            extra_roots_pem = None
+        _UniffiFfiConverterOptionalString.check_lower(extra_roots_pem)
         _uniffi_lowered_args = (
             _UniffiFfiConverterString.lower(url),
             _UniffiFfiConverterString.lower(token),
@@ -12977,6 +13002,7 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
             _UniffiFfiConverterString.lower(name),
             _UniffiFfiConverterSequenceTypeMedium.lower(media),
             _UniffiFfiConverterTypeAgentListener.lower(listener),
+            _UniffiFfiConverterOptionalString.lower(extra_roots_pem),
         )
         _uniffi_lift_return = _UniffiFfiConverterTypeFrontdeskAgent.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
