@@ -349,6 +349,10 @@ export class Client extends Party {
   }
   /** Sends a chat message in an own interaction; resolves with the message as stored. */
   sendChat(interaction, text) { return this._call({ op: 'send_chat', interaction, text }); }
+  /** Registers this device's push token (`fcm`, `apns`, `webpush`, `webhook`): pushed while no session is attached. */
+  registerPush(platform, token) { return this._call({ op: 'register_push', platform, token }); }
+  /** Forgets a push token. */
+  unregisterPush(token) { return this._call({ op: 'unregister_push', token }); }
   /** Reads a page of an interaction's transcript: the newest `limit` messages numbered below
    *  `before` (omit both for the newest); the view merges pages. */
   getTranscript(interaction, { before, limit } = {}) { return this._call({ op: 'get_transcript', interaction, before, limit }); }
