@@ -68,6 +68,33 @@ fn a_watcher_that_fell_behind_gets_the_whole_document_once() {
 }
 
 #[test]
+fn a_connection_that_fills_up_before_its_change_is_taken_gets_the_whole_latest_document_later() {
+    let (mut b, c, doc) = watching();
+    set(&mut b, AgentState::Available);
+    // The host found the socket full before it drained the broker: the change waits and coalesces.
+    b.set_writable(c, false);
+    set(&mut b, AgentState::Busy);
+    assert!(frames(&mut b).is_empty(), "nothing goes to a connection that cannot take it");
+    b.set_writable(c, true);
+    let out = frames(&mut b);
+    let [(BrokerFrame::Status { doc: got }, _)] = &out[..] else { panic!("one whole document, got {out:?}") };
+    assert!(got.version > doc.version);
+    assert_eq!(got, &b.monitor().document(&Presentity::Center), "the latest, the two changes coalesced");
+}
+
+#[test]
+fn a_change_goes_before_frames_queued_after_it_on_the_same_connection() {
+    let (mut b, c, doc) = watching();
+    set(&mut b, AgentState::Available);
+    b.handle_input(T0, c, &ClientFrame::Ping { n: 7 }.encode());
+    let out = frames(&mut b);
+    assert!(
+        matches!(&out[..], [(BrokerFrame::Delta { delta }, _), (BrokerFrame::Pong { n: 7 }, _)] if delta.base == doc.version),
+        "the change first, then the answer: {out:?}"
+    );
+}
+
+#[test]
 fn a_lost_delta_is_noticed_and_repaired_by_the_client() {
     let mut l = Link::new(Fixture::new(), "alice", 1);
     l.outputs();

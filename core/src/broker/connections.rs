@@ -146,6 +146,9 @@ impl Broker {
     /// The next frame to send. Connections take turns, so one busy client cannot starve the others.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.poll_fanned() {
+            return Some(t);
+        }
         let max_in_flight = self.cfg.max_in_flight as u64;
         while let Some(conn) = self.ready.pop_front() {
             let Some(c) = self.conns.get_mut(&conn) else { continue };
@@ -173,6 +176,36 @@ impl Broker {
                 enqueue(&mut self.ready, conn, c);
             }
             return Some(Transmit { conn, data, close: false });
+        }
+        None
+    }
+}
+
+impl Broker {
+    /// The next frame of a fan-out, to a connection that had nothing else queued when it was decided.
+    fn poll_fanned(&mut self) -> Option<Transmit> {
+        while let Some(f) = self.fanned.front_mut() {
+            let Some(&conn) = f.conns.get(f.next) else {
+                let mut list = self.fanned.pop_front().expect("checked").conns;
+                list.clear();
+                self.spare.push(list);
+                continue;
+            };
+            f.next += 1;
+            let Some(c) = self.conns.get_mut(&conn) else { continue };
+            if c.closed {
+                continue;
+            }
+            if !c.writable {
+                // It filled up since: the frame is owed again and coalesces until it can be taken;
+                // its party may lack the base of a delta now, so a whole document follows.
+                if let Some(w) = c.session.map(|id| self.sessions.at_mut(id)).and_then(|s| s.watch_mut(&f.presentity)) {
+                    w.has = 0;
+                    w.due = Due::Latest;
+                }
+                continue;
+            }
+            return Some(Transmit { conn, data: f.data.clone(), close: false });
         }
         None
     }

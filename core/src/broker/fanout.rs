@@ -61,6 +61,16 @@ impl Broker {
                     // Field by field, so the monitor's watcher set is walked in place while
                     // sessions and connections change: no list of a million watchers is built.
                     let (sessions, conns, ready, events, external) = (&mut self.sessions, &mut self.conns, &mut self.ready, &mut self.events, &self.external);
+                    // A connection with nothing else to send gets its frame decided now, in the one
+                    // walk over the watchers, and joins that frame's list (delta or whole); the
+                    // others are marked and take the frame in their turn in `poll_transmit`.
+                    let latest = only.is_none().then(|| self.status.get(&n.presentity)).flatten();
+                    let version = n.doc.version;
+                    let (mut to_delta, mut to_full) = (vec![], vec![]);
+                    if latest.is_some() {
+                        to_full = self.spare.pop().unwrap_or_default();
+                        to_delta = self.spare.pop().unwrap_or_default();
+                    }
                     let targets: Box<dyn Iterator<Item = WatcherId>> = match only {
                         None => Box::new(self.monitor.watchers(&n.presentity)),
                         Some(v) => Box::new(v.iter().copied()),
@@ -72,10 +82,34 @@ impl Broker {
                         }
                         let Some(id) = sessions.by_watcher(w) else { continue };
                         let s = sessions.at_mut(id);
+                        let conn = s.conn;
                         let Some(watch) = s.watch_mut(&n.presentity) else { continue };
-                        watch.due = if only.is_some() { Due::Doc(frame.clone(), n.doc.version) } else { Due::Latest };
-                        if let Some((conn, c)) = s.conn.and_then(|conn| conns.get_mut(&conn).map(|c| (conn, c))) {
-                            super::connections::enqueue(ready, conn, c);
+                        let c = conn.and_then(|conn| conns.get_mut(&conn).map(|c| (conn, c)));
+                        match (latest, c) {
+                            (Some(f), Some((conn, c))) if !c.queued && c.writable && !c.closed && matches!(watch.due, Due::Nothing) => {
+                                if watch.has >= version {
+                                    continue;
+                                }
+                                match &f.delta {
+                                    Some((base, _)) if *base == watch.has => to_delta.push(conn),
+                                    _ => to_full.push(conn),
+                                }
+                                watch.has = version;
+                            }
+                            (_, c) => {
+                                watch.due = if only.is_some() { Due::Doc(frame.clone(), version) } else { Due::Latest };
+                                if let Some((conn, c)) = c {
+                                    super::connections::enqueue(ready, conn, c);
+                                }
+                            }
+                        }
+                    }
+                    if let Some(f) = latest {
+                        for (data, list) in [(f.delta.as_ref().map(|d| d.1.clone()), to_delta), (Some(f.full.clone()), to_full)] {
+                            match data {
+                                Some(data) if !list.is_empty() => self.fanned.push_back(Fanned { data, presentity: n.presentity.clone(), conns: list, next: 0 }),
+                                _ => self.spare.push(list),
+                            }
                         }
                     }
                 }

@@ -274,6 +274,15 @@ struct StatusFrames {
     delta: Option<(u64, bytes::Bytes)>,
 }
 
+/// One shared status frame and the idle connections it goes to, sent in list order.
+#[derive(Debug)]
+struct Fanned {
+    data: bytes::Bytes,
+    presentity: Presentity,
+    conns: Vec<ConnId>,
+    next: usize,
+}
+
 #[derive(Debug, Clone)]
 struct AlertSub {
     session: SessionKey,
@@ -290,6 +299,11 @@ pub struct Broker {
     monitor: StatusMonitor,
     conns: Conns,
     ready: VecDeque<ConnId>,
+    /// Status frames decided in the fan-out for connections that had nothing else to send, each
+    /// with its connections in order; sent before `ready`, so every connection keeps its order.
+    fanned: VecDeque<Fanned>,
+    /// Emptied connection lists of sent fan-outs, kept so the next change allocates nothing.
+    spare: Vec<Vec<ConnId>>,
     sessions: Sessions,
     /// Invitation expiries and offer time-outs by when they are due.
     timers: BTreeSet<(Timestamp, Timer)>,
@@ -369,6 +383,8 @@ impl Broker {
             monitor,
             conns: Conns::default(),
             ready: VecDeque::new(),
+            fanned: VecDeque::new(),
+            spare: Vec::new(),
             sessions: Sessions::default(),
             detached: BTreeSet::new(),
             timers: BTreeSet::new(),
