@@ -577,6 +577,10 @@ impl Client {
                 }
             }
         }
+        // Events acknowledged by another process of this installation are gone: read the view again.
+        if self.session.take_missed_events() {
+            self.synced = false;
+        }
         // Also on a resumed session: a client restored from a saved state has an empty view.
         if !self.synced && !self.session.pending().any(|(_, _, p)| p.purpose == Purpose::Sync) {
             for r in [Request::GetProfile, Request::GetOrders, Request::GetProducts, Request::GetLive] {

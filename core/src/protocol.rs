@@ -817,6 +817,11 @@ pub enum BrokerFrame {
         /// never mistaken for requests another process sent under the same ids.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_request: Option<u64>,
+        /// On a resumed session, the last event another process of this installation acknowledged,
+        /// when it is past the `last_seq` this hello gave: those events are gone, so the party
+        /// continues its numbering after them (and syncs its view) instead of waiting for them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        acked: Option<u64>,
     },
     /// Answer to a request.
     Response {

@@ -153,6 +153,7 @@ struct Envelope<'a> {
     client: Option<ClientId>,
     resumed: Option<bool>,
     next_request: Option<u64>,
+    acked: Option<u64>,
     #[serde(default)]
     fatal: bool,
     error: Option<ErrorBody>,
@@ -194,6 +195,8 @@ pub struct Session<T> {
     last_seq: u64,
     early: BTreeMap<u64, String>,
     early_bytes: usize,
+    /// Set when a welcome skipped events another process had acknowledged; taken by the layer above.
+    missed_events: bool,
     ack_due: bool,
     resend_wanted: bool,
     transmits: VecDeque<Vec<u8>>,
@@ -217,6 +220,7 @@ impl<T> Session<T> {
             last_seq: 0,
             early: BTreeMap::new(),
             early_bytes: 0,
+            missed_events: false,
             ack_due: false,
             resend_wanted: false,
             transmits: VecDeque::new(),
@@ -255,7 +259,13 @@ impl<T> Session<T> {
         self.next_id
     }
 
-    /// Last event sequence delivered.
+    /// Whether the last welcome skipped events acknowledged by another process of this
+    /// installation (so the view must be read again); reading it clears it.
+    pub fn take_missed_events(&mut self) -> bool {
+        std::mem::take(&mut self.missed_events)
+    }
+
+    /// The last event delivered in order.
     pub fn last_seq(&self) -> u64 {
         self.last_seq
     }
@@ -435,7 +445,7 @@ impl<T> Session<T> {
         match f.t {
             Kind::Welcome => {
                 let client = f.client.ok_or_else(|| missing("client"))?;
-                self.on_welcome(client, f.resumed.ok_or_else(|| missing("resumed"))?, f.next_request);
+                self.on_welcome(client, f.resumed.ok_or_else(|| missing("resumed"))?, f.next_request, f.acked);
             }
             Kind::Response => {
                 let id = f.id.ok_or_else(|| missing("id"))?;
@@ -476,9 +486,18 @@ impl<T> Session<T> {
         Ok(())
     }
 
-    fn on_welcome(&mut self, client: ClientId, resumed: bool, broker_next: Option<u64>) {
+    fn on_welcome(&mut self, client: ClientId, resumed: bool, broker_next: Option<u64>, acked: Option<u64>) {
         if self.link != Link::Handshaking {
             return;
+        }
+        if let Some(a) = acked.filter(|a| resumed && *a > self.last_seq) {
+            // Another process of this installation acknowledged events this one never saw; the
+            // broker no longer has them, so waiting for them would hold every later event back.
+            // Numbering continues after them and the layer above re-reads its view.
+            self.last_seq = a;
+            self.early.retain(|seq, _| *seq > a);
+            self.early_bytes = self.early.values().map(|e| e.len()).sum();
+            self.missed_events = true;
         }
         if let Some(n) = broker_next.filter(|n| resumed && *n > self.next_id) {
             // Another process of this installation (one that died after the state was saved, or

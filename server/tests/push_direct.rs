@@ -276,6 +276,12 @@ async fn a_backgrounded_app_gets_one_push_per_waiting_interaction_without_text_a
         assert!(Instant::now() < until, "not delivered on return: {t:?}");
         let _ = tokio::time::timeout(Duration::from_millis(100), futures::StreamExt::next(&mut back.rx)).await;
     }
+    // The invitation has no other way in than the resumed session's events.
+    let until = Instant::now() + Duration::from_secs(10);
+    while !back.h.with(|c| c.view().invitations.values().any(|i| i.message.contains("warranty"))) {
+        assert!(Instant::now() < until, "the waiting invitation is delivered on return");
+        let _ = tokio::time::timeout(Duration::from_millis(100), futures::StreamExt::next(&mut back.rx)).await;
+    }
     ann.request(AgentRequest::SendChat { interaction: li.clone(), text: "Good to have you back".into() }).await.unwrap();
     assert!(collect(&mut seen, 0, 500).await.is_empty(), "a resumed app is not pushed");
 

@@ -103,3 +103,25 @@ fn an_invitation_wakes_an_away_client_and_bad_tokens_are_refused() {
     assert_eq!(title, "Ann invites you to a chat");
     assert_eq!(body, "Can I help with your order?");
 }
+
+#[test]
+fn a_fresh_app_on_the_same_installation_gets_what_waited_after_events_its_predecessor_acknowledged() {
+    let mut f = Fixture::new();
+    let a = f.connect("alice", 1);
+    f.hub.broker.agent_invite(f.now, &AgentId::from("ann"), &cid("alice"), Medium::Chat, "First?").unwrap();
+    f.settle();
+    f.advance(1000);
+    f.settle();
+    assert_eq!(f.hub.client(a).view().invitations.len(), 1, "the first invitation arrived while attached");
+    f.hub.set_online(f.now, a, false);
+    f.hub.broker.agent_invite(f.now, &AgentId::from("ann"), &cid("alice"), Medium::Chat, "Second?").unwrap();
+    f.settle();
+    // The app was reinstalled, or its process died before it saved: same installation, empty state.
+    let b = f.connect("alice", 1);
+    f.settle();
+    f.advance(1000);
+    f.settle();
+    assert!(f.events(b).iter().any(|e| matches!(e, ClientEvent::Connected { resumed: true })));
+    let msgs: Vec<String> = f.hub.client(b).view().invitations.values().map(|i| i.message.clone()).collect();
+    assert!(msgs.contains(&"Second?".to_owned()), "what waited while away is delivered, not held behind acknowledged events: {msgs:?}");
+}

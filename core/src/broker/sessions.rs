@@ -123,6 +123,8 @@ impl Broker {
         s.next_request = s.next_request.max(next_request);
         s.forget_answers_below(next_request);
         let hooks = if resumed { s.ack(last_seq.min(s.next_seq - 1)) } else { vec![] };
+        // A process that lost its state (no save, or an older one) knows less than was acknowledged.
+        let acked = Some(s.acked()).filter(|a| resumed && *a > last_seq);
         self.dirty.insert(key.clone());
         // Everything unacknowledged goes again on the new connection.
         s.sent_upto = s.acked();
@@ -132,7 +134,7 @@ impl Broker {
             Party::Agent { agent } => ClientId(agent.0.clone()),
         };
         let next_request = Some(self.sessions[&key].next_request);
-        self.send_frame(conn, &BrokerFrame::Welcome { v: PROTOCOL_VERSION, client: id, resumed, role, next_request }, false);
+        self.send_frame(conn, &BrokerFrame::Welcome { v: PROTOCOL_VERSION, client: id, resumed, role, next_request, acked }, false);
         self.run_hooks(hooks);
         let Party::Client(client) = party else {
             return self.mark_ready(conn);
