@@ -20,7 +20,7 @@ const dir = mkdtempSync(join(tmpdir(), 'frontdesk-a11y-'));
 const port = await new Promise((ok) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); }); });
 const extra = execFileSync(bin, ['--help']).toString().includes('--xmpp-addr') ? ['--xmpp-addr', 'off'] : [];
 let server, browser;
-const cleanup = () => { try { server?.kill('SIGKILL'); } catch {} try { browser?.close(); } catch {} rmSync(dir, { recursive: true, force: true }); };
+const cleanup = () => { try { server?.kill('SIGKILL'); } catch {} try { browser?.close(); } catch {} rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }); };
 const deadline = setTimeout(() => { console.error('a11y: timed out'); cleanup(); process.exit(1); }, 110_000);
 const shots = join(process.env.FRONTDESK_ARTIFACTS || 'target/artifacts', 'screenshots');
 mkdirSync(shots, { recursive: true });

@@ -127,7 +127,7 @@ function cleanup() {
   proxy.close();
   relay.cut();
   for (const b of browsers) b.close().catch(() => {});
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const must = (ok, what) => { if (!ok) throw new Error(what); };

@@ -19,7 +19,7 @@ const dir = mkdtempSync(join(tmpdir(), 'frontdesk-desk-'));
 const port = await new Promise((ok) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); }); });
 const extra = execFileSync(bin, ['--help']).toString().includes('--xmpp-addr') ? ['--xmpp-addr', 'off'] : [];
 let server, browser;
-const cleanup = () => { try { server?.kill('SIGKILL'); } catch {} try { browser?.close(); } catch {} rmSync(dir, { recursive: true, force: true }); };
+const cleanup = () => { try { server?.kill('SIGKILL'); } catch {} try { browser?.close(); } catch {} rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }); };
 const deadline = setTimeout(() => { console.error('desk: timed out'); cleanup(); process.exit(1); }, 150_000);
 const step = (s) => console.log(`desk: ${s}`);
 const token = (...args) => execFileSync(bin, ['token', ...args]).toString().trim();

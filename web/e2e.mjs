@@ -33,7 +33,7 @@ function start() {
     server.on('exit', (c) => fail(new Error(`server exited ${c}: ${text}`)));
   });
 }
-function cleanup() { try { server?.kill('SIGKILL'); } catch {} try { browser?.close(); } catch {} rmSync(dir, { recursive: true, force: true }); }
+function cleanup() { try { server?.kill('SIGKILL'); } catch {} try { browser?.close(); } catch {} rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }); }
 const step = (s) => console.log(`e2e: ${s}`);
 
 try {

@@ -55,7 +55,7 @@ const must = (ok, what) => { if (!ok) throw new Error(what); };
 function cleanup() {
   for (const p of [server, peer]) try { p?.kill('SIGKILL'); } catch {}
   browser?.close().catch(() => {});
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }
 
 // The frontdesk Python package as the wheel lays it out (build-wheel.sh), from the committed
