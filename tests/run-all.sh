@@ -27,28 +27,37 @@ fi
 export FRONTDESK_PYTHON="$venv/bin/python"
 export FRONTDESK_REQUIRE_SIP=1 FRONTDESK_REQUIRE_PG=1 FRONTDESK_REQUIRE_CLUSTER=1
 
+# Each stage prints its duration, so the stage that pushes CI past its time budget is visible.
+t_last=$(date +%s)
+lap() { local now; now=$(date +%s); echo "== $1 took $((now - t_last)) s"; t_last=$now; }
+
 echo "== Rust: unit, end-to-end, property and network tests"
 mkdir -p target
 cargo test --workspace --exclude frontdesk-uniffi --exclude frontdesk-ffi
-if [ -f fuzz/smoke.sh ]; then echo "== fuzz smoke (cargo-fuzz, bounded)"; bash fuzz/smoke.sh; fi
+lap "Rust tests"
+if [ -f fuzz/smoke.sh ]; then echo "== fuzz smoke (cargo-fuzz, bounded)"; bash fuzz/smoke.sh; lap "fuzz smoke"; fi
 
 if [ -f ffi/test-c.sh ]; then
   echo "== C ABI"
   bash ffi/test-c.sh
+  lap "C ABI"
 fi
 
 if [ -f bindings/mobile/check-targets.sh ]; then
   echo "== mobile targets: cargo check for Android (aarch64, x86_64) and iOS (aarch64)"
   bash bindings/mobile/check-targets.sh
+  lap "mobile targets"
 fi
 
 if [ -f bindings/test-bindings.sh ]; then
   echo "== uniffi bindings (Python, Kotlin, Swift generation)"
   bash bindings/test-bindings.sh
+  lap "uniffi bindings"
 fi
 if [ -f web/test-web.sh ]; then
   echo "== web: wasm bindings, widget size, end-to-end in headless Chromium"
   # Fails if everything a page loads (wasm, glue, client, widget) exceeds 100 KB gzipped.
   bash web/test-web.sh
+  lap "web"
 fi
 echo "== all tests passed"
