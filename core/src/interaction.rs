@@ -95,10 +95,13 @@ pub struct ChatMessage {
     pub seq: u64,
     /// Author.
     pub from: Author,
-    /// Text.
+    /// Text (for a file, its name, so a reader that shows only text still shows something).
     pub text: String,
     /// When the broker accepted it.
     pub at: Timestamp,
+    /// The file this message carries, read with `GET /attachments/{interaction}/{seq}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::attachment::Attachment>,
 }
 
 /// Longest chat message accepted, in bytes.

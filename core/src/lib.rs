@@ -18,6 +18,7 @@ pub use ids::*;
 pub use medium::Medium;
 pub use time::Timestamp;
 pub mod alert;
+pub mod attachment;
 pub mod call;
 pub mod callback;
 pub mod interaction;

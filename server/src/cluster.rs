@@ -166,6 +166,10 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                     }
                     // The mailroom and the dialer live with the broker, never on a gateway.
                     Input::Mail(_) | Input::Dial(_) => continue,
+                    Input::Attach(a) => {
+                        a.refuse("files are not yet taken by a cluster; run one node (docs/cluster.md)");
+                        continue;
+                    }
                     // The leader's own inputs, never a gateway's.
                     Input::RemoteOpen(..) | Input::RemoteFrame(..) | Input::RemoteWritable(..) | Input::RemoteClosed(..) | Input::RemoteReset(..) => continue,
                 };

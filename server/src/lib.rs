@@ -1,6 +1,7 @@
 //! The frontdesk broker server: the broker and status monitor over WebSocket, SQLite persistence,
 //! signed tokens, an agent console client and a simulated center.
 
+pub mod attachments;
 pub mod console;
 pub mod http;
 pub mod limits;

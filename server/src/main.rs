@@ -152,6 +152,16 @@ struct Cli {
     /// Seconds between callback attempts; the client keeps its place in the queue meanwhile.
     #[arg(long, default_value_t = 120)]
     callback_retry_secs: u64,
+    /// Largest file a party may send in a conversation, in bytes (0 turns attachments off).
+    #[arg(long, default_value_t = 10 << 20)]
+    attachment_max_bytes: usize,
+    /// Media types parties may send (HTML, SVG and scripts are refused whatever this says).
+    #[arg(long = "attachment-type", value_delimiter = ',', default_values_t = frontdesk_core::attachment::AttachmentPolicy::default().types)]
+    attachment_types: Vec<String>,
+    /// A command run (`sh -c`) for each uploaded file, the file on stdin, its name and type in
+    /// FRONTDESK_ATTACHMENT_NAME and _TYPE; exit status 0 lets it through (e.g. `clamdscan --no-summary -`).
+    #[arg(long, env = "FRONTDESK_ATTACHMENT_SCAN")]
+    attachment_scan: Option<String>,
     /// Run as one node of a cluster on this PostgreSQL (libpq URL) instead of the SQLite --db; needs --nats.
     #[arg(long, env = "FRONTDESK_POSTGRES", requires = "nats", hide_env_values = true)]
     postgres: Option<String>,
@@ -503,6 +513,8 @@ async fn main() {
         },
         callback_attempts: cli.callback_attempts,
         callback_retry: std::time::Duration::from_secs(cli.callback_retry_secs.max(1)),
+        attachments: frontdesk_core::attachment::AttachmentPolicy { max_bytes: cli.attachment_max_bytes, types: cli.attachment_types },
+        attachment_scan: cli.attachment_scan,
         turn: match (cli.turn.is_empty(), cli.turn_secret) {
             (false, Some(secret)) => Some(frontdesk_core::call::TurnConfig {
                 urls: cli.turn,

@@ -57,6 +57,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX addresses_client ON addresses (client);",
     // 2: the devices clients registered for pushes.
     "CREATE TABLE push_targets (client TEXT PRIMARY KEY, doc JSON NOT NULL);",
+    // 3: the files sent in conversations, beside the messages that carry them.
+    "CREATE TABLE attachments (interaction TEXT NOT NULL, seq BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (interaction, seq));",
 ];
 
 /// The schema version this code writes; a database at a higher version is refused.
@@ -536,6 +538,19 @@ impl DataStore for PgStore {
 
     fn transcript(&self, id: &InteractionId) -> Result<Vec<ChatMessage>, StoreError> {
         self.docs("SELECT doc::text FROM chat WHERE interaction = $1 ORDER BY seq", params![id.as_str().to_owned()])
+    }
+
+    fn put_attachment(&mut self, interaction: &InteractionId, seq: u64, data: &[u8]) -> Result<(), StoreError> {
+        self.write(
+            "INSERT INTO attachments (interaction, seq, data) VALUES ($1, $2, $3) ON CONFLICT (interaction, seq) DO UPDATE SET data = EXCLUDED.data",
+            params![interaction.as_str().to_owned(), int(seq), data.to_vec()],
+        );
+        Ok(())
+    }
+
+    fn attachment(&self, interaction: &InteractionId, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self.read("SELECT data FROM attachments WHERE interaction = $1 AND seq = $2", params![interaction.as_str().to_owned(), int(seq)])?;
+        Ok(rows.first().map(|r| r.get::<_, Vec<u8>>(0)))
     }
 
     fn transcript_page(&self, id: &InteractionId, before: Option<u64>, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {

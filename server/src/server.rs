@@ -110,6 +110,11 @@ pub struct ServerConfig {
     pub callback_attempts: u32,
     /// Wait between callback attempts (the client keeps its place).
     pub callback_retry: Duration,
+    /// Files parties may send in a conversation (`POST /attachments/…`).
+    pub attachments: frontdesk_core::attachment::AttachmentPolicy,
+    /// A command (`sh -c`) that gets each uploaded file on stdin and exits 0 to let it through: the
+    /// hook for a virus scanner (`clamdscan -`); `None` takes files unscanned.
+    pub attachment_scan: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -147,6 +152,8 @@ impl Default for ServerConfig {
             cluster: None,
             callback_attempts: BrokerConfig::default().callback_attempts,
             callback_retry: BrokerConfig::default().callback_retry,
+            attachments: Default::default(),
+            attachment_scan: None,
         }
     }
 }
@@ -215,6 +222,57 @@ pub(crate) enum Input {
     /// A cluster node (re)joined the bus as a new incarnation: whatever the broker holds of its
     /// older sockets is gone.
     RemoteReset(String, u64),
+    /// A file posted or asked for over HTTP (boxed: it is rare and large).
+    Attach(Box<AttachReply>),
+}
+
+/// An attachment request for the broker, with where its answer goes.
+pub(crate) enum AttachReply {
+    /// A party sends a file.
+    Post {
+        who: frontdesk_core::principal::Principal,
+        interaction: frontdesk_core::InteractionId,
+        name: String,
+        content_type: String,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<crate::attachments::AttachAnswer, frontdesk_core::protocol::ErrorBody>>,
+    },
+    /// A party reads one.
+    Get {
+        who: frontdesk_core::principal::Principal,
+        interaction: frontdesk_core::InteractionId,
+        seq: u64,
+        reply: oneshot::Sender<Result<crate::attachments::AttachAnswer, frontdesk_core::protocol::ErrorBody>>,
+    },
+}
+
+impl AttachReply {
+    /// Answers on the broker's side. A posted file is answered only after it is committed.
+    fn run(self, broker: &mut Broker, now: Timestamp) {
+        use crate::attachments::AttachAnswer;
+        match self {
+            AttachReply::Post { who, interaction, name, content_type, data, reply } => {
+                let mut r = broker.attach(now, &who, &interaction, &name, &content_type, &data).map(AttachAnswer::Posted);
+                if let Some(e) = broker.take_store_error() {
+                    warn!("store error: {e}");
+                    r = Err(frontdesk_core::protocol::ErrorBody::new(frontdesk_core::protocol::ErrorCode::Internal, "the file could not be stored"));
+                }
+                let _ = reply.send(r);
+            }
+            AttachReply::Get { who, interaction, seq, reply } => {
+                let _ = reply.send(broker.attachment(&who, &interaction, seq).map(|(m, d)| AttachAnswer::File(m, d)));
+            }
+        }
+    }
+
+    /// Refuses on a node that holds no broker.
+    pub(crate) fn refuse(self, why: &str) {
+        let e = || Err(frontdesk_core::protocol::ErrorBody::new(frontdesk_core::protocol::ErrorCode::Unavailable, why));
+        match self {
+            AttachReply::Post { reply, .. } => drop(reply.send(e())),
+            AttachReply::Get { reply, .. } => drop(reply.send(e())),
+        }
+    }
 }
 
 /// A running server.
@@ -278,6 +336,7 @@ fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
         dialer: cfg.sip.is_some(),
         callback_attempts: cfg.callback_attempts.max(1),
         callback_retry: cfg.callback_retry,
+        attachments: cfg.attachments.clone(),
         ..BrokerConfig::default()
     };
     let mut b = Broker::with_parts(bcfg, verifier, store, Box::new(BuiltinRouting), StatusMonitor::default());
@@ -571,6 +630,12 @@ async fn run(
                             broker.begin_batch();
                         }
                         Input::Dial(r) => switchboard.handle(&mut broker, now, r),
+                        Input::Attach(a) => {
+                            // Outside the group, like mail: the answer waits for its own commit.
+                            broker.end_batch();
+                            a.run(&mut broker, now);
+                            broker.begin_batch();
+                        }
                         Input::RemoteOpen(node, inc, sock) => {
                             let id = broker.open_connection(now);
                             for old in remote.open(node, inc, sock, id) {
@@ -790,6 +855,18 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     if crate::visitors::is_visitor_request(&head) {
         let v = Box::pin(crate::visitors::serve(stream, head, peer, &cfg.visitors, &shared.visitors, &cfg.secret, &cfg.allowed_origins, wall_clock()));
         return unauth.or_shed(v).await.map_err(shed_err)?.map_err(|e| e.to_string());
+    }
+    if crate::attachments::is_attachment_request(&head) {
+        let ep = crate::attachments::Endpoint {
+            verifier: &shared.verifier,
+            broker: &tx,
+            max_bytes: cfg.attachments.max_bytes,
+            allowed_origins: &cfg.allowed_origins,
+            scan: cfg.attachment_scan.as_deref(),
+            body_timeout: Duration::from_secs(60),
+        };
+        let a = Box::pin(crate::attachments::serve(stream, head, ep, wall_clock()));
+        return unauth.or_shed(a).await.map_err(shed_err)?.map_err(|e| e.to_string());
     }
     if !crate::http::is_websocket_upgrade(&head) {
         return unauth.or_shed(Box::pin(crate::http::serve(stream, &head))).await.map_err(shed_err)?.map_err(|e| e.to_string());

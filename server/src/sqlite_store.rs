@@ -86,7 +86,8 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS mail_owed (id TEXT PRIMARY KEY, json TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS addresses (medium TEXT NOT NULL, address TEXT NOT NULL, client TEXT NOT NULL, PRIMARY KEY (medium, address, client));
              CREATE INDEX IF NOT EXISTS addresses_client ON addresses(client);
-             CREATE TABLE IF NOT EXISTS push_targets (client TEXT PRIMARY KEY, json TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS push_targets (client TEXT PRIMARY KEY, json TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS attachments (interaction TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (interaction, seq));",
         )
         .map_err(e)?;
         let mut store = SqliteStore { conn, in_tx: false };
@@ -256,6 +257,20 @@ impl DataStore for SqliteStore {
 
     fn transcript(&self, id: &InteractionId) -> Result<Vec<ChatMessage>, StoreError> {
         self.query_all("SELECT json FROM chat WHERE interaction = ?1 ORDER BY seq", id.as_str())
+    }
+
+    fn put_attachment(&mut self, interaction: &InteractionId, seq: u64, data: &[u8]) -> Result<(), StoreError> {
+        self.write()?
+            .execute("INSERT OR REPLACE INTO attachments (interaction, seq, data) VALUES (?1, ?2, ?3)", params![interaction.as_str(), seq as i64, data])
+            .map_err(e)?;
+        Ok(())
+    }
+
+    fn attachment(&self, interaction: &InteractionId, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row("SELECT data FROM attachments WHERE interaction = ?1 AND seq = ?2", params![interaction.as_str(), seq as i64], |r| r.get(0))
+            .optional()
+            .map_err(e)
     }
 
     fn transcript_page(&self, id: &InteractionId, before: Option<u64>, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
@@ -441,7 +456,7 @@ mod tests {
         let (mut sql, mut mem) = (SqliteStore::in_memory().unwrap(), MemoryStore::new());
         for (ix, n) in [("i1", 30u64), ("i2", 5)] {
             for seq in 1..=n {
-                let m = ChatMessage { interaction: ix.into(), seq, from: Author::Client("alice".into()), text: format!("{ix}-{seq}"), at: Timestamp(seq) };
+                let m = ChatMessage { interaction: ix.into(), seq, from: Author::Client("alice".into()), text: format!("{ix}-{seq}"), at: Timestamp(seq), attachment: None };
                 sql.append_chat(&m).unwrap();
                 mem.append_chat(&m).unwrap();
             }

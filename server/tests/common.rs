@@ -69,6 +69,16 @@ impl Agent {
         a
     }
 
+    /// A supervisor's console, connected and logged in.
+    pub async fn supervisor(base: &str, id: &str) -> Agent {
+        let mut a = Agent::new(base, id);
+        a.token = token(Principal::Agent(id.into(), AgentRole::Supervisor));
+        assert!(!a.attach().await, "a fresh session");
+        let r = a.request(AgentRequest::LogIn { name: id.to_uppercase(), skills: vec![], media: vec![Medium::Chat] }).await;
+        assert!(matches!(r, Ok(Response::Seat(_))), "log_in: {r:?}");
+        a
+    }
+
     /// A console not yet connected.
     pub fn new(base: &str, id: &str) -> Agent {
         Agent {
@@ -96,7 +106,7 @@ impl Agent {
             let f = self.recv_frame().await;
             match f["t"].as_str() {
                 Some("welcome") => {
-                    assert_eq!(f["role"], "agent", "{f}");
+                    assert!(f["role"] == "agent" || f["role"] == "supervisor", "{f}");
                     let resumed = f["resumed"].as_bool().unwrap();
                     if !resumed {
                         self.last_seq = 0;

@@ -623,7 +623,9 @@ async fn what_one_address_holds_before_authenticating_is_bounded() {
 /// (8 MiB), so frames waiting for the broker stay bounded; answers already due still come first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_principal_sending_megabytes_at_once_is_limited_by_bytes() {
-    let (srv, base) = server(config()).await;
+    // The default burst (8 MiB) with a refill too slow to matter however slowly a loaded machine
+    // sends: at the default 1 MiB/s, a send taking 3 s refilled enough for all 40 frames.
+    let (srv, base) = server(ServerConfig { max_bytes_per_sec: 32 << 10, ..config() }).await;
     let mut ws = raw(&base).await;
     ws.send(hello(&client_token("heavy"), 1, 1)).await.unwrap();
     let big = |i: u64| Request::UpdateProfile { patch: ProfilePatch { demographics: Some(Demographics { name: Some(format!("{i}{}", "h".repeat(250_000))), ..Default::default() }), ..Default::default() } };

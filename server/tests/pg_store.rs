@@ -417,7 +417,7 @@ fn the_store_answers_as_the_memory_store_does() {
     // Pages of a transcript, by index; text that `jsonb` would refuse and frames stored byte for byte.
     for (ix, n) in [("i1", 30u64), ("i2", 5)] {
         for seq in 1..=n {
-            let m = ChatMessage { interaction: ix.into(), seq, from: Author::Client("alice".into()), text: format!("{ix}-{seq} \u{0}é✓"), at: Timestamp(seq) };
+            let m = ChatMessage { interaction: ix.into(), seq, from: Author::Client("alice".into()), text: format!("{ix}-{seq} \u{0}é✓"), at: Timestamp(seq), attachment: None };
             s.append_chat(&m).unwrap();
             mem.append_chat(&m).unwrap();
         }
@@ -530,7 +530,7 @@ fn commits_per_second() {
     let through_memory = chats_per_second(MemoryStore::new(), n);
     let party = Party::Client("bench".into());
     let write = |s: &mut dyn DataStore, i: u64| {
-        let m = ChatMessage { interaction: "bench".into(), seq: i, from: Author::Client("bench".into()), text: format!("message {i}"), at: Timestamp(i) };
+        let m = ChatMessage { interaction: "bench".into(), seq: i, from: Author::Client("bench".into()), text: format!("message {i}"), at: Timestamp(i), attachment: None };
         s.append_chat(&m).unwrap();
         let ev = format!("{{\"chat\":{}}}", serde_json::to_string(&m).unwrap());
         s.append_session_log(&party, 1, &[(i, &ev)], &[(i, Some("{\"ok\":true}"))]).unwrap();

@@ -987,6 +987,20 @@ pub struct ChatMessage {
     pub text: String,
     /// When the broker accepted it.
     pub at_ms: u64,
+    /// The file it carries, read from the server with `GET /attachments/{interaction_id}/{seq}`.
+    #[uniffi(default)]
+    pub attachment: Option<Attachment>,
+}
+
+/// What a chat message says about the file it carries.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Attachment {
+    /// File name as the sender gave it.
+    pub name: String,
+    /// Media type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 impl From<fc::interaction::ChatMessage> for ChatMessage {
@@ -1000,6 +1014,7 @@ impl From<fc::interaction::ChatMessage> for ChatMessage {
             },
             text: m.text,
             at_ms: ms(m.at),
+            attachment: m.attachment.map(|a| Attachment { name: a.name, content_type: a.content_type, size: a.size }),
         }
     }
 }

@@ -319,17 +319,36 @@ impl Broker {
     /// An agent sends a chat message in an interaction it handles.
     pub fn agent_send_chat(&mut self, now: Timestamp, agent: &AgentId, interaction: &InteractionId, text: &str) -> Result<ChatMessage, BrokerError> {
         self.tick(now);
+        if text.is_empty() || text.len() > MAX_CHAT_BYTES {
+            self.agent_may_post(agent, interaction)?;
+            return Err(err(ErrorCode::Invalid, format!("a message has 1 to {MAX_CHAT_BYTES} bytes")));
+        }
+        self.agent_message(agent, interaction, text.into(), None)
+    }
+
+    /// Checks that an agent may post in an interaction: it handles it, and the medium has messages.
+    pub(super) fn agent_may_post(&self, agent: &AgentId, interaction: &InteractionId) -> Result<(), BrokerError> {
         let l = self.live.get(interaction).filter(|l| l.li.agent.as_ref() == Some(agent)).ok_or_else(|| {
             err(ErrorCode::Forbidden, format!("{agent} does not handle interaction {interaction}"))
         })?;
         if !l.li.medium.has_messages() {
             return Err(err(ErrorCode::Invalid, format!("messages go in chat, email and call interactions, not {}", l.li.medium)));
         }
-        if text.is_empty() || text.len() > MAX_CHAT_BYTES {
-            return Err(err(ErrorCode::Invalid, format!("a message has 1 to {MAX_CHAT_BYTES} bytes")));
-        }
+        Ok(())
+    }
+
+    /// Posts an agent's message (text or a file) and sends it to the client.
+    pub(super) fn agent_message(
+        &mut self,
+        agent: &AgentId,
+        interaction: &InteractionId,
+        text: String,
+        file: Option<(crate::attachment::Attachment, &[u8])>,
+    ) -> Result<ChatMessage, BrokerError> {
+        self.agent_may_post(agent, interaction)?;
+        let l = &self.live[interaction];
         let (client, email) = (l.li.client.clone(), l.li.medium == Medium::Email);
-        let msg = self.append_chat(interaction, Author::Agent(agent.clone()), text.into())?;
+        let msg = self.append_message(interaction, Author::Agent(agent.clone()), text, file)?;
         if email {
             self.owe_mail(agent, &msg);
         }
@@ -367,14 +386,20 @@ impl Broker {
         before: Option<u64>,
         limit: Option<u32>,
     ) -> Result<Vec<ChatMessage>, BrokerError> {
+        self.agent_may_read_interaction(agent, interaction)?;
+        self.transcript_page(interaction, before, limit)
+    }
+
+    /// Checks that an agent may read an interaction's transcript and files: it handles or handled
+    /// it, is offered it (a transfer is read before it is accepted), or supervises.
+    pub(super) fn agent_may_read_interaction(&self, agent: &AgentId, interaction: &InteractionId) -> Result<(), BrokerError> {
         let seat = self.seat(agent)?;
-        // An agent offered a transfer reads what was said before it accepts.
         let handles = self.live.get(interaction).is_some_and(|l| l.li.agent.as_ref() == Some(agent) || l.offered.as_ref().is_some_and(|(a, _)| a == agent))
             || self.store.record(interaction)?.is_some_and(|r| r.agent.as_ref() == Some(agent));
         if !handles && seat.role != AgentRole::Supervisor {
             return Err(err(ErrorCode::Forbidden, format!("{agent} does not handle interaction {interaction}")));
         }
-        self.transcript_page(interaction, before, limit)
+        Ok(())
     }
 
     pub(super) fn agent_may_read(&self, agent: &AgentId, client: &ClientId) -> Result<(), BrokerError> {

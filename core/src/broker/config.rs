@@ -90,6 +90,8 @@ pub struct BrokerConfig {
     pub service_level_threshold: Duration,
     /// The service level covers answers and abandons in this window.
     pub service_level_window: Duration,
+    /// Files parties may send in a conversation.
+    pub attachments: crate::attachment::AttachmentPolicy,
 }
 
 impl Default for BrokerConfig {
@@ -131,6 +133,7 @@ impl Default for BrokerConfig {
             wrap_up_outcomes: ["resolved", "follow-up needed", "escalated", "no action needed"].map(String::from).to_vec(),
             service_level_threshold: Duration::from_secs(20),
             service_level_window: Duration::from_secs(3600),
+            attachments: Default::default(),
         }
     }
 }

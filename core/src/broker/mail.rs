@@ -153,7 +153,7 @@ impl Broker {
         if let Some(id) = &mail.interaction {
             if self.live.get(id).is_some_and(|l| l.li.medium == Medium::Email && !matches!(l.li.state, InteractionState::Ended { .. })) {
                 let client = self.live[id].li.client.clone();
-                let message = self.client_message(&client, id, text, None)?;
+                let message = self.client_message(&client, id, text, None, None)?;
                 self.pump();
                 return Ok(MailReceived { interaction: id.clone(), message, new_interaction: false });
             }
@@ -206,8 +206,15 @@ impl Broker {
 
     /// A message from the client into an own interaction, to the client's sessions (but `skip`, which
     /// has it in its answer) and the agent (whose console's acknowledgement is the client's receipt).
-    pub(super) fn client_message(&mut self, me: &ClientId, interaction: &InteractionId, text: String, skip: Option<&SessionKey>) -> Result<ChatMessage, BrokerError> {
-        let msg = self.append_chat(interaction, Author::Client(me.clone()), text)?;
+    pub(super) fn client_message(
+        &mut self,
+        me: &ClientId,
+        interaction: &InteractionId,
+        text: String,
+        file: Option<(crate::attachment::Attachment, &[u8])>,
+        skip: Option<&SessionKey>,
+    ) -> Result<ChatMessage, BrokerError> {
+        let msg = self.append_message(interaction, Author::Client(me.clone()), text, file)?;
         self.push_event(me, &Event::Chat(msg.clone()), skip, None);
         let agent = self.live[interaction].li.agent.clone();
         if let Some(agent) = agent {

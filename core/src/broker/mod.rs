@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod center;
 mod agents;
+mod attachments;
 mod calls;
 mod callbacks;
 mod config;

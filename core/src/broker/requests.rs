@@ -125,25 +125,15 @@ impl Broker {
                 self.request_callback(&me, number, at, product, queue, topic).map(Response::Interaction)
             }
             Request::SendChat { interaction, text } => {
-                let l = self.own_live(&me, &interaction)?;
-                if matches!(l.li.state, InteractionState::Ended { .. }) {
-                    return Err(err(ErrorCode::Conflict, "the interaction has ended"));
-                }
-                if !l.li.medium.has_messages() {
-                    return Err(err(ErrorCode::Invalid, format!("messages go in chat, email and call interactions, not {}", l.li.medium)));
-                }
+                self.client_may_post(&me, &interaction)?;
                 if text.is_empty() || text.len() > MAX_CHAT_BYTES {
                     return Err(err(ErrorCode::Invalid, format!("a message has 1 to {MAX_CHAT_BYTES} bytes")));
                 }
-                Ok(Response::Chat(self.client_message(&me, &interaction, text, Some(key))?))
+                Ok(Response::Chat(self.client_message(&me, &interaction, text, None, Some(key))?))
             }
             Request::MarkRead { interaction, seq } => self.client_mark_read(&me, &interaction, seq).map(|()| Response::Done),
             Request::GetTranscript { interaction, before, limit } => {
-                let mine = self.live.get(&interaction).is_some_and(|l| l.li.client == me)
-                    || self.store.record(&interaction)?.is_some_and(|r| r.client == me);
-                if !mine {
-                    return Err(err(ErrorCode::NotFound, format!("no interaction {interaction}")));
-                }
+                self.client_may_read(&me, &interaction)?;
                 Ok(Response::Transcript(self.transcript_page(&interaction, before, limit)?))
             }
             Request::Signal { interaction, signal } => self.relay_signal(calls::Side::Client(&me), &interaction, signal),
@@ -203,10 +193,52 @@ impl Broker {
         self.live.get(id).filter(|l| &l.li.client == me).ok_or_else(|| err(ErrorCode::NotFound, format!("no live interaction {id}")))
     }
 
+    /// Checks that a client may post in an interaction: its own, not ended, in a medium with messages.
+    pub(super) fn client_may_post(&self, me: &ClientId, interaction: &InteractionId) -> Result<(), ErrorBody> {
+        let l = self.own_live(me, interaction)?;
+        if matches!(l.li.state, InteractionState::Ended { .. }) {
+            return Err(err(ErrorCode::Conflict, "the interaction has ended"));
+        }
+        if !l.li.medium.has_messages() {
+            return Err(err(ErrorCode::Invalid, format!("messages go in chat, email and call interactions, not {}", l.li.medium)));
+        }
+        Ok(())
+    }
+
+    /// Checks that a client may read an interaction's transcript and files: one of its own, live or
+    /// past. Another's is "not found", so a client cannot learn which interactions exist.
+    pub(super) fn client_may_read(&self, me: &ClientId, interaction: &InteractionId) -> Result<(), ErrorBody> {
+        let mine = self.live.get(interaction).is_some_and(|l| &l.li.client == me) || self.store.record(interaction)?.is_some_and(|r| &r.client == me);
+        if mine {
+            Ok(())
+        } else {
+            Err(err(ErrorCode::NotFound, format!("no interaction {interaction}")))
+        }
+    }
+
     pub(super) fn append_chat(&mut self, interaction: &InteractionId, from: Author, text: String) -> Result<ChatMessage, ErrorBody> {
-        let l = self.live.get_mut(interaction).expect("caller checked");
-        l.chat_seq += 1;
-        let msg = ChatMessage { interaction: interaction.clone(), seq: l.chat_seq, from, text, at: self.now };
+        self.append_message(interaction, from, text, None)
+    }
+
+    /// Numbers and stores a message, and the file it carries first: a message never names a file
+    /// the store lacks (a file without its message is only dead weight).
+    pub(super) fn append_message(
+        &mut self,
+        interaction: &InteractionId,
+        from: Author,
+        text: String,
+        file: Option<(crate::attachment::Attachment, &[u8])>,
+    ) -> Result<ChatMessage, ErrorBody> {
+        let seq = self.live.get(interaction).expect("caller checked").chat_seq + 1;
+        let attachment = match file {
+            Some((meta, data)) => {
+                self.store.put_attachment(interaction, seq, data)?;
+                Some(meta)
+            }
+            None => None,
+        };
+        self.live.get_mut(interaction).expect("caller checked").chat_seq = seq;
+        let msg = ChatMessage { interaction: interaction.clone(), seq, from, text, at: self.now, attachment };
         self.store.append_chat(&msg)?;
         Ok(msg)
     }

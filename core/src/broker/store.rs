@@ -181,6 +181,15 @@ pub trait DataStore: Send {
     fn load_push_targets(&self) -> Result<Vec<(ClientId, Vec<crate::push::PushTarget>)>, StoreError> {
         Ok(vec![])
     }
+    /// Stores the bytes of the file carried by message `seq` of an interaction; written in the same
+    /// unit as the message, so a message never names a file that is not there.
+    fn put_attachment(&mut self, _interaction: &InteractionId, _seq: u64, _data: &[u8]) -> Result<(), StoreError> {
+        Err(StoreError("this store keeps no files".into()))
+    }
+    /// The bytes of the file carried by message `seq` of an interaction.
+    fn attachment(&self, _interaction: &InteractionId, _seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
     /// Makes every write since the last commit durable, all together.
     fn commit(&mut self) -> Result<(), StoreError> {
         Ok(())
@@ -195,6 +204,7 @@ pub struct MemoryStore {
     products: BTreeMap<String, Product>,
     orders: BTreeMap<OrderId, Order>,
     transcripts: HashMap<InteractionId, Vec<ChatMessage>>,
+    files: HashMap<(InteractionId, u64), Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -262,6 +272,15 @@ impl DataStore for MemoryStore {
 
     fn transcript(&self, id: &InteractionId) -> Result<Vec<ChatMessage>, StoreError> {
         Ok(self.transcripts.get(id).cloned().unwrap_or_default())
+    }
+
+    fn put_attachment(&mut self, interaction: &InteractionId, seq: u64, data: &[u8]) -> Result<(), StoreError> {
+        self.files.insert((interaction.clone(), seq), data.to_vec());
+        Ok(())
+    }
+
+    fn attachment(&self, interaction: &InteractionId, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.files.get(&(interaction.clone(), seq)).cloned())
     }
 
     fn client_by_address(&self, medium: crate::medium::Medium, address: &str) -> Result<Option<ClientId>, StoreError> {
