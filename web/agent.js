@@ -221,8 +221,8 @@ function render() {
     const sending = v.pending.filter((r) => r.req.op === 'send_chat' && r.req.interaction === li.id);
     return `<article class="card" aria-label="Conversation ${esc(li.id)}" data-testid="conv" data-state="${esc(li.state)}">
     <h2>${esc(li.client)} · ${esc(li.medium)} · ${esc(li.state)}${li.topic ? ` · ${esc(li.topic)}` : ''}</h2>
-    <div class="conv"><div>${li.medium === 'callback' ? `<p data-testid="callback" data-phase="${esc(li.callback?.phase || '')}">Callback to <b>${esc(li.callback?.number || li.client_address || '')}</b> · ${esc(PHASE[li.callback?.phase] || li.callback?.phase || li.state)}${li.callback?.attempts ? ` · ${li.callback.attempts} failed attempt${li.callback.attempts > 1 ? 's' : ''}` : ''}</p>${li.state === 'ended' ? '' : `<div class="row"><button type="button" class="bad" data-end="${esc(li.id)}">Hang up</button></div>`}` : li.medium === 'email' ? `<p class="mail" data-testid="mail-to">Email “${esc(li.topic || '')}” · replies go to ${esc(li.client_address || '')}</p>` : ''}${li.medium === 'voice' || li.medium === 'video' ? `<p class="muted">${esc(li.medium)} call, ${esc(li.outcome || li.state)}</p>` : li.medium === 'callback' ? '' : `<div class="log" role="log" aria-live="polite">${msgs[0]?.seq > 1 ? `<button class="ghost" data-earlier="${esc(li.id)}" data-before="${msgs[0].seq}">Earlier messages</button>` : ''}${msgs.map((m) => `<div class="msg${m.from.kind === 'agent' && m.from.id === v.agent ? ' me' : ''}" data-testid="agent-msg"><span class="meta">${esc(m.from.kind === 'agent' ? (m.from.id === v.agent ? 'You' : m.from.id) : v.profiles[li.client]?.demographics?.name || li.client)} · <time datetime="${esc(new Date(m.at).toISOString())}">${esc(time(m.at))}</time></span>${esc(m.text)}${m.from.kind === 'agent' && delivered.has(`${li.id}/${m.seq}`) ? ' ✓' : ''}${m === mine ? ' <small data-testid="agent-read">Read</small>' : ''}${failed(li.id, m.seq)}</div>`).join('')}${sending.map((r) => `<div class="msg me" data-testid="agent-msg-pending">${esc(r.req.text)} (sending…)</div>`).join('')}</div>`}
-    ${li.state === 'ended' || li.medium === 'voice' || li.medium === 'video' || li.medium === 'callback' ? '' : `<p class="muted" aria-live="polite" data-testid="agent-typing">${v.typing[li.id] ? `${esc(li.client)} is typing…` : ''}</p><form class="row" data-form="${esc(li.id)}"><input data-conv="${esc(li.id)}" aria-label="Message to ${esc(li.client)}" autocomplete="off"><button>Send</button><button type="button" class="ghost" data-end="${esc(li.id)}">End</button></form>
+    <div class="conv"><div>${li.medium === 'callback' ? `<p data-testid="callback" data-phase="${esc(li.callback?.phase || '')}">Callback to <b>${esc(li.callback?.number || li.client_address || '')}</b> · ${esc(PHASE[li.callback?.phase] || li.callback?.phase || li.state)}${li.callback?.attempts ? ` · ${li.callback.attempts} failed attempt${li.callback.attempts > 1 ? 's' : ''}` : ''}</p>${li.state === 'ended' ? '' : `<div class="row"><button type="button" class="bad" data-end="${esc(li.id)}">Hang up</button></div>`}` : li.medium === 'email' ? `<p class="mail" data-testid="mail-to">Email “${esc(li.topic || '')}” · replies go to ${esc(li.client_address || '')}</p>` : ''}${li.medium === 'voice' || li.medium === 'video' ? `<p class="muted">${esc(li.medium)} call, ${esc(li.outcome || li.state)}</p>` : li.medium === 'callback' ? '' : `<div class="log" role="log" aria-live="polite">${msgs[0]?.seq > 1 ? `<button class="ghost" data-earlier="${esc(li.id)}" data-before="${msgs[0].seq}">Earlier messages</button>` : ''}${msgs.map((m) => `<div class="msg${m.from.kind === 'agent' && m.from.id === v.agent ? ' me' : ''}" data-testid="agent-msg"><span class="meta">${esc(m.from.kind === 'agent' ? (m.from.id === v.agent ? 'You' : m.from.id) : v.profiles[li.client]?.demographics?.name || li.client)} · <time datetime="${esc(new Date(m.at).toISOString())}">${esc(time(m.at))}</time></span>${m.attachment ? fileChip(li.id, m) : esc(m.text)}${m.from.kind === 'agent' && delivered.has(`${li.id}/${m.seq}`) ? ' ✓' : ''}${m === mine ? ' <small data-testid="agent-read">Read</small>' : ''}${failed(li.id, m.seq)}</div>`).join('')}${sending.map((r) => `<div class="msg me" data-testid="agent-msg-pending">${esc(r.req.text)} (sending…)</div>`).join('')}</div>`}
+    ${li.state === 'ended' || li.medium === 'voice' || li.medium === 'video' || li.medium === 'callback' ? '' : `<p class="muted" aria-live="polite" data-testid="agent-typing">${v.typing[li.id] ? `${esc(li.client)} is typing…` : ''}</p><form class="row" data-form="${esc(li.id)}"><input data-conv="${esc(li.id)}" aria-label="Message to ${esc(li.client)}" autocomplete="off"><button>Send</button><button type="button" class="ghost" data-pick="${esc(li.id)}" aria-label="Send a file to ${esc(li.client)}">File…</button><input type="file" hidden data-attach="${esc(li.id)}"><button type="button" class="ghost" data-end="${esc(li.id)}">End</button></form>
     <div class="canned"><select data-canned="${esc(li.id)}" aria-label="Canned answer for ${esc(li.client)}">${desk.canned.map((c, n) => `<option value="${n}">${esc(c)}</option>`).join('')}</select><button type="button" class="ghost" data-insert="${esc(li.id)}">Insert</button><button type="button" class="ghost" data-transfer="${esc(li.id)}">Transfer…</button></div>`}
     ${li.state === 'ended' && li.agent === v.agent && li.medium !== 'callback' ? wrapForm(li) : ''}
     <p class="err" role="alert">${esc(errs[li.id] || '')}</p></div>
@@ -230,6 +230,18 @@ function render() {
   }).join('') || '<p>No conversation yet.</p>';
   box.querySelectorAll('.log').forEach((l) => { l.scrollTop = l.scrollHeight; });
   if (keep) { const i = box.querySelector(`[data-conv="${CSS.escape(keep)}"]`); if (i) { i.value = typed; i.focus(); } }
+}
+
+// A file in a conversation: a button that downloads it (the server serves it only with the token).
+const fileChip = (id, m) => `<button type="button" class="ghost" data-file="${esc(id)}" data-seq="${m.seq}" data-name="${esc(m.attachment.name)}" data-testid="agent-file">📎 ${esc(m.attachment.name)} (${Math.max(1, Math.round(m.attachment.size / 1024))} KB)</button>`;
+
+function download(blob, name) {
+  const u = URL.createObjectURL(blob);
+  const l = Object.assign(document.createElement('a'), { href: u, download: name });
+  document.body.append(l);
+  l.click();
+  l.remove();
+  setTimeout(() => URL.revokeObjectURL(u), 60_000);
 }
 
 function wrapForm(li) {
@@ -279,6 +291,8 @@ document.addEventListener('click', (e) => {
   }
   if (b.dataset.transfer) { xferId = b.dataset.transfer; $('#x-err').textContent = ''; $('#x-note').value = ''; fillTargets(); $('#xfer').showModal(); }
   if (b.dataset.tr) { const r = b.dataset.tr; a.transcript(r).then((m) => { desk.trs[r] = m || []; render(); }, (x) => { desk.trs[r] = [{ from: { kind: 'agent', id: '' }, at: Date.now(), text: `(${x.message})` }]; render(); }); }
+  if (b.dataset.pick) document.querySelector(`[data-attach="${CSS.escape(b.dataset.pick)}"]`)?.click();
+  if (b.dataset.file) a.attachment(b.dataset.file, +b.dataset.seq).then((blob) => download(blob, b.dataset.name), forConv(b.dataset.file));
   if (b.dataset.inv) a.respondInvitation(b.dataset.inv, !!b.dataset.yes).then(() => { $('#i-err').textContent = ''; }, shown('#i-err'));
 });
 document.addEventListener('submit', (e) => {
@@ -298,6 +312,13 @@ document.addEventListener('submit', (e) => {
     try { a.sendTyping(id, false); } catch { /* ended */ }
     if (text.trim()) { delete errs[id]; a.sendChat(id, text).catch(forConv(id)); }
   }
+});
+document.addEventListener('change', (e) => {
+  const id = e.target.dataset?.attach, f = e.target.files?.[0];
+  if (!id || !f || !a) return;
+  e.target.value = '';
+  delete errs[id];
+  a.attach(id, f).catch(forConv(id));
 });
 $('#phone').onchange = (e) => {
   try { sessionStorage.setItem(`${key}:phone`, e.target.value); } catch { /* best effort */ }

@@ -135,6 +135,14 @@ function mergeLive(v, { interaction: li, transcript }) {
   transcript.forEach((m) => addChat(v, m));
 }
 
+// An HTTP answer that is not a success, thrown with the server's reason; `undefined` otherwise.
+async function failed(r) {
+  if (r.ok) return undefined;
+  let why = r.statusText;
+  try { why = (await r.json()).error ?? why; } catch { /* not JSON: keep the status text */ }
+  throw Object.assign(new Error(why), { status: r.status });
+}
+
 // One server, or the nodes of a cluster separated by commas (the session fails over between them).
 const endpoints = (server, path) => String(server).split(',').map((s) => `${s.trim().replace(/\/+$/, '')}${path}`).join(',');
 
@@ -148,6 +156,9 @@ class Party {
     this._timers = {};
     // Math.random is enough: the instance only has to differ between installations of one party.
     const instance = options.instance ?? Math.floor(Math.random() * 9e15);
+    this._token = String(token);
+    // Files go over HTTP to the first server (ws:// → http://), beside the session.
+    this._http = url.split(',')[0].replace(/^ws/, 'http').replace(/\/(client|agent)$/, '');
     this._s = new Session(url, String(token), instance, saved ? JSON.stringify(saved.session) : undefined, (k, a, b) => this._on(k, a, b));
     const purposes = new Map(saved?.purposes ?? []);
     for (const [id, req] of JSON.parse(this._s.pending())) this._meta.set(id, { req, purpose: purposes.get(id) ?? 'app' });
@@ -160,7 +171,26 @@ class Party {
   /** Releases the wasm session (after `close()`); the object is unusable afterwards. */
   free() { this._s.free(); }
   /** Replaces the credential (after a `rejected` event); call `start()` again. */
-  setToken(token) { this._s.setToken(String(token)); }
+  setToken(token) { this._token = String(token); this._s.setToken(this._token); }
+
+  /**
+   * Sends a file (a `File` or `Blob`) in an interaction; resolves to the chat message that carries it
+   * (`message.attachment` = `{ name, content_type, size }`). Rejects with an `Error` whose `status`
+   * is the HTTP status (413 too big, 403 a type not taken, 422 refused by the scanner).
+   */
+  async attach(interaction, file, name = file.name) {
+    const r = await fetch(`${this._http}/attachments/${encodeURIComponent(interaction)}?name=${encodeURIComponent(name || 'file')}`, {
+      method: 'POST', headers: { authorization: `Bearer ${this._token}`, 'content-type': file.type || 'application/octet-stream' }, body: file,
+    });
+    const m = await failed(r) ?? await r.json();
+    return m;
+  }
+
+  /** Reads the file carried by message `seq` of an interaction, as a `Blob` of its type. */
+  async attachment(interaction, seq) {
+    const r = await fetch(`${this._http}/attachments/${encodeURIComponent(interaction)}/${seq}`, { headers: { authorization: `Bearer ${this._token}` } });
+    return await failed(r) ?? r.blob();
+  }
   /** Whether a session with the server is up. */
   get connected() { return this._s.connected; }
 

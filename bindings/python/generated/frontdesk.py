@@ -4535,6 +4535,51 @@ class _UniffiFfiConverterTypeAlertFired(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.message, buf)
 
 @dataclass
+class Attachment:
+    """
+    What a chat message says about the file it carries.
+"""
+    def __init__(self, *, name:str, content_type:str, size:int):
+        self.name = name
+        self.content_type = content_type
+        self.size = size
+        
+        
+
+    
+    def __str__(self):
+        return "Attachment(name={}, content_type={}, size={})".format(self.name, self.content_type, self.size)
+    def __eq__(self, other):
+        if self.name != other.name:
+            return False
+        if self.content_type != other.content_type:
+            return False
+        if self.size != other.size:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeAttachment(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Attachment(
+            name=_UniffiFfiConverterString.read(buf),
+            content_type=_UniffiFfiConverterString.read(buf),
+            size=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterString.check_lower(value.content_type)
+        _UniffiFfiConverterUInt64.check_lower(value.size)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterString.write(value.content_type, buf)
+        _UniffiFfiConverterUInt64.write(value.size, buf)
+
+@dataclass
 class Capability:
     """
     One medium the client can use, with the address the center reaches them at.
@@ -4713,23 +4758,49 @@ class _UniffiFfiConverterTypeAuthor(_UniffiConverterRustBuffer):
 
 
 
+class _UniffiFfiConverterOptionalTypeAttachment(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeAttachment.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeAttachment.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeAttachment.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 @dataclass
 class ChatMessage:
     """
     One chat message.
 """
-    def __init__(self, *, interaction_id:str, seq:int, author:Author, text:str, at_ms:int):
+    def __init__(self, *, interaction_id:str, seq:int, author:Author, text:str, at_ms:int, attachment:typing.Optional[Attachment] = None):
         self.interaction_id = interaction_id
         self.seq = seq
         self.author = author
         self.text = text
         self.at_ms = at_ms
+        self.attachment = attachment
         
         
 
     
     def __str__(self):
-        return "ChatMessage(interaction_id={}, seq={}, author={}, text={}, at_ms={})".format(self.interaction_id, self.seq, self.author, self.text, self.at_ms)
+        return "ChatMessage(interaction_id={}, seq={}, author={}, text={}, at_ms={}, attachment={})".format(self.interaction_id, self.seq, self.author, self.text, self.at_ms, self.attachment)
     def __eq__(self, other):
         if self.interaction_id != other.interaction_id:
             return False
@@ -4740,6 +4811,8 @@ class ChatMessage:
         if self.text != other.text:
             return False
         if self.at_ms != other.at_ms:
+            return False
+        if self.attachment != other.attachment:
             return False
         return True
 
@@ -4752,6 +4825,7 @@ class _UniffiFfiConverterTypeChatMessage(_UniffiConverterRustBuffer):
             author=_UniffiFfiConverterTypeAuthor.read(buf),
             text=_UniffiFfiConverterString.read(buf),
             at_ms=_UniffiFfiConverterUInt64.read(buf),
+            attachment=_UniffiFfiConverterOptionalTypeAttachment.read(buf),
         )
 
     @staticmethod
@@ -4761,6 +4835,7 @@ class _UniffiFfiConverterTypeChatMessage(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeAuthor.check_lower(value.author)
         _UniffiFfiConverterString.check_lower(value.text)
         _UniffiFfiConverterUInt64.check_lower(value.at_ms)
+        _UniffiFfiConverterOptionalTypeAttachment.check_lower(value.attachment)
 
     @staticmethod
     def write(value, buf):
@@ -4769,6 +4844,7 @@ class _UniffiFfiConverterTypeChatMessage(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeAuthor.write(value.author, buf)
         _UniffiFfiConverterString.write(value.text, buf)
         _UniffiFfiConverterUInt64.write(value.at_ms, buf)
+        _UniffiFfiConverterOptionalTypeAttachment.write(value.attachment, buf)
 
 class _UniffiFfiConverterOptionalUInt16(_UniffiConverterRustBuffer):
     @classmethod
@@ -13703,6 +13779,7 @@ __all__ = [
     "CenterStatus",
     "AgentView",
     "AlertFired",
+    "Attachment",
     "Capability",
     "ChatMessage",
     "Demographics",

@@ -3890,6 +3890,85 @@ public func FfiConverterTypeAlertFired_lower(_ value: AlertFired) -> RustBuffer 
 
 
 /**
+ * What a chat message says about the file it carries.
+ */
+public struct Attachment: Equatable, Hashable {
+    /**
+     * File name as the sender gave it.
+     */
+    public var name: String
+    /**
+     * Media type.
+     */
+    public var contentType: String
+    /**
+     * Size in bytes.
+     */
+    public var size: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * File name as the sender gave it.
+         */name: String, 
+        /**
+         * Media type.
+         */contentType: String, 
+        /**
+         * Size in bytes.
+         */size: UInt64) {
+        self.name = name
+        self.contentType = contentType
+        self.size = size
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Attachment: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAttachment: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Attachment {
+        return
+            try Attachment(
+                name: FfiConverterString.read(from: &buf), 
+                contentType: FfiConverterString.read(from: &buf), 
+                size: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Attachment, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.contentType, into: &buf)
+        FfiConverterUInt64.write(value.size, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachment_lift(_ buf: RustBuffer) throws -> Attachment {
+    return try FfiConverterTypeAttachment.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAttachment_lower(_ value: Attachment) -> RustBuffer {
+    return FfiConverterTypeAttachment.lower(value)
+}
+
+
+/**
  * A callback's telephony state (not `Callback`: Kotlin's bindings import JNA's `Callback`).
  */
 public struct CallbackInfo: Equatable, Hashable {
@@ -4170,6 +4249,10 @@ public struct ChatMessage: Equatable, Hashable {
      * When the broker accepted it.
      */
     public var atMs: UInt64
+    /**
+     * The file it carries, read from the server with `GET /attachments/{interaction_id}/{seq}`.
+     */
+    public var attachment: Attachment?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4188,12 +4271,16 @@ public struct ChatMessage: Equatable, Hashable {
          */text: String, 
         /**
          * When the broker accepted it.
-         */atMs: UInt64) {
+         */atMs: UInt64, 
+        /**
+         * The file it carries, read from the server with `GET /attachments/{interaction_id}/{seq}`.
+         */attachment: Attachment? = nil) {
         self.interactionId = interactionId
         self.seq = seq
         self.author = author
         self.text = text
         self.atMs = atMs
+        self.attachment = attachment
     }
 
     
@@ -4216,7 +4303,8 @@ public struct FfiConverterTypeChatMessage: FfiConverterRustBuffer {
                 seq: FfiConverterUInt64.read(from: &buf), 
                 author: FfiConverterTypeAuthor.read(from: &buf), 
                 text: FfiConverterString.read(from: &buf), 
-                atMs: FfiConverterUInt64.read(from: &buf)
+                atMs: FfiConverterUInt64.read(from: &buf), 
+                attachment: FfiConverterOptionTypeAttachment.read(from: &buf)
         )
     }
 
@@ -4226,6 +4314,7 @@ public struct FfiConverterTypeChatMessage: FfiConverterRustBuffer {
         FfiConverterTypeAuthor.write(value.author, into: &buf)
         FfiConverterString.write(value.text, into: &buf)
         FfiConverterUInt64.write(value.atMs, into: &buf)
+        FfiConverterOptionTypeAttachment.write(value.attachment, into: &buf)
     }
 }
 
@@ -10228,6 +10317,30 @@ fileprivate struct FfiConverterOptionTypeAgentSummary: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeAgentSummary.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeAttachment: FfiConverterRustBuffer {
+    typealias SwiftType = Attachment?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeAttachment.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeAttachment.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

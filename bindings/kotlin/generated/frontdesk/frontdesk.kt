@@ -6176,6 +6176,61 @@ public object FfiConverterTypeAlertFired: FfiConverterRustBuffer<AlertFired> {
 
 
 /**
+ * What a chat message says about the file it carries.
+ */
+data class Attachment (
+    /**
+     * File name as the sender gave it.
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * Media type.
+     */
+    var `contentType`: kotlin.String
+    , 
+    /**
+     * Size in bytes.
+     */
+    var `size`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttachment: FfiConverterRustBuffer<Attachment> {
+    override fun read(buf: ByteBuffer): Attachment {
+        return Attachment(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Attachment) = (
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`contentType`) +
+            FfiConverterULong.allocationSize(value.`size`)
+    )
+
+    override fun write(value: Attachment, buf: ByteBuffer) {
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`contentType`, buf)
+            FfiConverterULong.write(value.`size`, buf)
+    }
+}
+
+
+
+/**
  * A callback's telephony state (not `Callback`: Kotlin's bindings import JNA's `Callback`).
  */
 data class CallbackInfo (
@@ -6384,6 +6439,11 @@ data class ChatMessage (
      * When the broker accepted it.
      */
     var `atMs`: kotlin.ULong
+    , 
+    /**
+     * The file it carries, read from the server with `GET /attachments/{interaction_id}/{seq}`.
+     */
+    var `attachment`: Attachment? = null 
     
 ){
     
@@ -6405,6 +6465,7 @@ public object FfiConverterTypeChatMessage: FfiConverterRustBuffer<ChatMessage> {
             FfiConverterTypeAuthor.read(buf),
             FfiConverterString.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterOptionalTypeAttachment.read(buf),
         )
     }
 
@@ -6413,7 +6474,8 @@ public object FfiConverterTypeChatMessage: FfiConverterRustBuffer<ChatMessage> {
             FfiConverterULong.allocationSize(value.`seq`) +
             FfiConverterTypeAuthor.allocationSize(value.`author`) +
             FfiConverterString.allocationSize(value.`text`) +
-            FfiConverterULong.allocationSize(value.`atMs`)
+            FfiConverterULong.allocationSize(value.`atMs`) +
+            FfiConverterOptionalTypeAttachment.allocationSize(value.`attachment`)
     )
 
     override fun write(value: ChatMessage, buf: ByteBuffer) {
@@ -6422,6 +6484,7 @@ public object FfiConverterTypeChatMessage: FfiConverterRustBuffer<ChatMessage> {
             FfiConverterTypeAuthor.write(value.`author`, buf)
             FfiConverterString.write(value.`text`, buf)
             FfiConverterULong.write(value.`atMs`, buf)
+            FfiConverterOptionalTypeAttachment.write(value.`attachment`, buf)
     }
 }
 
@@ -12317,6 +12380,38 @@ public object FfiConverterOptionalTypeAgentSummary: FfiConverterRustBuffer<Agent
         } else {
             buf.put(1)
             FfiConverterTypeAgentSummary.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeAttachment: FfiConverterRustBuffer<Attachment?> {
+    override fun read(buf: ByteBuffer): Attachment? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeAttachment.read(buf)
+    }
+
+    override fun allocationSize(value: Attachment?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeAttachment.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Attachment?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeAttachment.write(value, buf)
         }
     }
 }
