@@ -31,6 +31,10 @@ export FRONTDESK_REQUIRE_SIP=1 FRONTDESK_REQUIRE_PG=1 FRONTDESK_REQUIRE_CLUSTER=
 t_last=$(date +%s)
 lap() { local now; now=$(date +%s); echo "== $1 took $((now - t_last)) s"; t_last=$now; }
 
+# Line tables are enough for backtraces and valgrind's reports; full debug info made every one of the
+# ~60 test binaries slow to link and several GB larger.
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+
 echo "== Rust: unit, end-to-end, property and network tests"
 mkdir -p target
 cargo test --workspace --exclude frontdesk-uniffi --exclude frontdesk-ffi

@@ -18,6 +18,8 @@ shim=$(mktemp -d); trap 'rm -rf "$shim"' EXIT
 echo '#define assert(x) ((void)0)' > "$shim/assert.h"
 printf '#define TARGET_OS_MAC 1\n#define TARGET_OS_IPHONE 1\n#define TARGET_OS_IOS 1\n#define TARGET_OS_OSX 0\n#define TARGET_OS_SIMULATOR 0\n' > "$shim/TargetConditionals.h"
 printf '#include <stddef.h>\nvoid *memcpy(void *, const void *, size_t);\nvoid *memmove(void *, const void *, size_t);\nvoid *memset(void *, int, size_t);\nint memcmp(const void *, const void *, size_t);\nsize_t strlen(const char *);\n' > "$shim/string.h"
+# One cargo run for the three targets, so their crates build side by side on every core.
+vars=() args=()
 for t in $targets; do
   case "$t" in
     aarch64-linux-android) cc_target=aarch64-linux-android24 ;;
@@ -25,8 +27,9 @@ for t in $targets; do
     aarch64-apple-ios) cc_target=arm64-apple-ios13.0 ;;
   esac
   v=${t//-/_}
-  echo "== cargo check for $t"
-  env "CC_$v=clang" "AR_$v=llvm-ar" "CFLAGS_$v=--target=$cc_target -ffreestanding -nostdlibinc -isystem $shim" \
-    SDKROOT="$shim" cargo check --quiet -p frontdesk-uniffi -p frontdesk-ffi --target "$t"
+  vars+=("CC_$v=clang" "AR_$v=llvm-ar" "CFLAGS_$v=--target=$cc_target -ffreestanding -nostdlibinc -isystem $shim")
+  args+=(--target "$t")
 done
+echo "== cargo check for $targets"
+env "${vars[@]}" SDKROOT="$shim" cargo check --quiet -p frontdesk-uniffi -p frontdesk-ffi "${args[@]}"
 echo "== mobile targets type-check"
