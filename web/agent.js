@@ -17,7 +17,7 @@ const calls = new Map();
 globalThis.frontdeskCalls = calls;
 // Desk state: requests the Agent class has no method for go through its one request path.
 const req = (body) => a._call(body);
-const desk = { me: null, role: null, state: null, outcomes: [], canned: [], center: null, gone: new Set(), notes: {}, hist: {}, trs: {}, wrapped: {}, loading: new Set() };
+const desk = { me: null, role: null, state: null, outcomes: [], canned: [], center: null, gone: new Set(), notes: {}, hist: {}, orders: {}, trs: {}, wrapped: {}, loading: new Set() };
 globalThis.frontdeskDesk = desk;
 const DEFAULT_CANNED = ['Hello, how can I help you today?', 'Let me check that for you, one moment please.', 'Is there anything else I can help you with?', 'Thank you for contacting us. Have a nice day!'];
 fetch('agent-canned.json').then((r) => (r.ok ? r.json() : DEFAULT_CANNED)).catch(() => DEFAULT_CANNED).then((c) => { desk.canned = Array.isArray(c) ? c.map(String) : DEFAULT_CANNED; if (a) render(); });
@@ -125,7 +125,19 @@ function who(pr) {
     <dt>Interested in</dt><dd>${esc([...pr.interests.products, ...pr.interests.topics].join(', ') || '—')}</dd>
     <dt>Agenda</dt><dd data-testid="agenda">${esc(pr.agenda.map((w) => `${w.days.map((d) => ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d % 7]).join(' ')} ${String(Math.floor(w.start_minute / 60)).padStart(2, '0')}:${String(w.start_minute % 60).padStart(2, '0')}–${String(Math.floor(w.end_minute / 60)).padStart(2, '0')}:${String(w.end_minute % 60).padStart(2, '0')} ${w.time_zone}`).join('; ') || '—')}</dd></dl>`;
 }
-const panel = (client, pr) => `${who(pr)}<details open><summary>History</summary>${history(client)}</details>`;
+// Orders, loaded once per client like the history: the question is often about one of them.
+function orders(client) {
+  if (!desk.orders[client] && !desk.loading.has(`o:${client}`)) {
+    desk.loading.add(`o:${client}`);
+    a.clientOrders(client).then((o) => { desk.orders[client] = o; }, () => { desk.orders[client] = []; }).finally(() => { desk.loading.delete(`o:${client}`); render(); });
+  }
+  const o = desk.orders[client];
+  if (!o) return '<p class="muted">Loading orders…</p>';
+  if (!o.length) return '<p class="muted">No orders.</p>';
+  return `<ul>${o.slice(0, 10).map((x) => `<li data-testid="order">${esc(x.id)} · ${esc(x.product)} · <b>${esc(String(x.status).replace(/_/g, ' '))}</b>${x.delivery?.address ? `<br>${esc(x.delivery.address)}` : ''}</li>`).join('')}</ul>`;
+}
+
+const panel = (client, pr) => `${who(pr)}<details open><summary>Orders</summary>${orders(client)}</details><details open><summary>History</summary>${history(client)}</details>`;
 
 const PHASE = { scheduled: 'waiting', dialing_agent: 'your phone rings — pick up', dialing_customer: 'calling the customer', connected: 'on the phone', retry_at: 'will retry', failed: 'failed', ended: 'ended' };
 const clock = (ms) => { const s = Math.max(0, Math.floor(ms / 1000)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`; };

@@ -574,6 +574,8 @@ export class Agent extends Party {
   clientProfile(client) { return this._call({ op: 'client_profile', client }); }
   /** Reads a served client's history. */
   clientHistory(client, filter = {}) { return this._call({ op: 'client_history', client, filter }); }
+  /** A served client's orders, newest first. */
+  clientOrders(client) { return this._call({ op: 'client_orders', client }); }
   /** Adds a note to a past interaction the agent handled. */
   addNote(interaction, text) { return this._call({ op: 'add_note', interaction, text }); }
   /** Reads center status. */

@@ -115,8 +115,24 @@ try {
   await ann.keyboard.press('Enter');
   await bob.w.locator('[data-testid=msg]', { hasText: 'one moment' }).waitFor({ timeout: 10_000 });
   step('canned answer inserted by keyboard and sent; messages carry names and times');
-  // The customer panel: history with a past record, the profile.
+  // The customer panel: history with a past record, the profile, the orders.
   await ann.locator('[data-testid=customer] [data-testid=hist]').first().waitFor({ timeout: 10_000 });
+  const aliceCard = ann.locator('[data-testid=conv]', { hasText: 'my router reboots' });
+  await aliceCard.locator('[data-testid=customer] [data-testid=order]').first().waitFor({ timeout: 10_000 });
+  step(`alice's panel lists ${await aliceCard.locator('[data-testid=order]').count()} order(s)`);
+
+  // A file from the desk: bob's widget gets the message that carries it; ann downloads the same bytes.
+  const pdf = Buffer.from('%PDF-1.4\n% the wall mount guide\n%%EOF\n');
+  await bobConv.locator('input[data-attach]').setInputFiles({ name: 'mount-guide.pdf', mimeType: 'application/pdf', buffer: pdf });
+  const chip = bobConv.locator('[data-testid=agent-file]', { hasText: 'mount-guide.pdf' });
+  await chip.waitFor({ timeout: 10_000 });
+  const [dl] = await Promise.all([ann.waitForEvent('download'), chip.click()]);
+  const got = await new Promise((ok, fail) => dl.createReadStream().then((st) => { const b = []; st.on('data', (d) => b.push(d)); st.on('end', () => ok(Buffer.concat(b))); st.on('error', fail); }, fail));
+  if (!got.equals(pdf) || dl.suggestedFilename() !== 'mount-guide.pdf') throw new Error(`downloaded ${dl.suggestedFilename()} of ${got.length} bytes`);
+  // A page is refused with its reason, shown in the conversation.
+  await bobConv.locator('input[data-attach]').setInputFiles({ name: 'x.html', mimeType: 'text/html', buffer: Buffer.from('<script>alert(1)</script>') });
+  await bobConv.locator('.err', { hasText: 'not taken' }).waitFor({ timeout: 10_000 });
+  step('ann sent a PDF and downloaded it back; an HTML file was refused');
   await shot(ann, 'two-chats');
   await axe(ann, 'desktop with two chats');
 

@@ -121,6 +121,13 @@ function mergeLive(v, { interaction: li, transcript }) {
   transcript.forEach((m) => addChat(v, m));
 }
 
+async function failed(r) {
+  if (r.ok) return undefined;
+  let why = r.statusText;
+  try { why = (await r.json()).error ?? why; } catch { /* not JSON: keep the status text */ }
+  throw Object.assign(new Error(why), { status: r.status });
+}
+
 const endpoints = (server, path) => String(server).split(',').map((s) => `${s.trim().replace(/\/+$/, '')}${path}`).join(',');
 
 class Party {
@@ -131,6 +138,8 @@ class Party {
     this._typed = {};
     this._timers = {};
     const instance = options.instance ?? Math.floor(Math.random() * 9e15);
+    this._token = String(token);
+    this._http = url.split(',')[0].replace(/^ws/, 'http').replace(/\/(client|agent)$/, '');
     this._s = new Session(url, String(token), instance, saved ? JSON.stringify(saved.session) : undefined, (k, a, b) => this._on(k, a, b));
     const purposes = new Map(saved?.purposes ?? []);
     for (const [id, req] of JSON.parse(this._s.pending())) this._meta.set(id, { req, purpose: purposes.get(id) ?? 'app' });
@@ -143,7 +152,26 @@ class Party {
   /** Releases the wasm session (after `close()`); the object is unusable afterwards. */
   free() { this._s.free(); }
   /** Replaces the credential (after a `rejected` event); call `start()` again. */
-  setToken(token) { this._s.setToken(String(token)); }
+  setToken(token) { this._token = String(token); this._s.setToken(this._token); }
+
+  /**
+   * Sends a file (a `File` or `Blob`) in an interaction; resolves to the chat message that carries it
+   * (`message.attachment` = `{ name, content_type, size }`). Rejects with an `Error` whose `status`
+   * is the HTTP status (413 too big, 403 a type not taken, 422 refused by the scanner).
+   */
+  async attach(interaction, file, name = file.name) {
+    const r = await fetch(`${this._http}/attachments/${encodeURIComponent(interaction)}?name=${encodeURIComponent(name || 'file')}`, {
+      method: 'POST', headers: { authorization: `Bearer ${this._token}`, 'content-type': file.type || 'application/octet-stream' }, body: file,
+    });
+    const m = await failed(r) ?? await r.json();
+    return m;
+  }
+
+  /** Reads the file carried by message `seq` of an interaction, as a `Blob` of its type. */
+  async attachment(interaction, seq) {
+    const r = await fetch(`${this._http}/attachments/${encodeURIComponent(interaction)}/${seq}`, { headers: { authorization: `Bearer ${this._token}` } });
+    return await failed(r) ?? r.blob();
+  }
   /** Whether a session with the server is up. */
   get connected() { return this._s.connected; }
 
@@ -506,6 +534,8 @@ export class Agent extends Party {
   clientProfile(client) { return this._call({ op: 'client_profile', client }); }
   /** Reads a served client's history. */
   clientHistory(client, filter = {}) { return this._call({ op: 'client_history', client, filter }); }
+  /** A served client's orders, newest first. */
+  clientOrders(client) { return this._call({ op: 'client_orders', client }); }
   /** Adds a note to a past interaction the agent handled. */
   addNote(interaction, text) { return this._call({ op: 'add_note', interaction, text }); }
   /** Reads center status. */

@@ -62,7 +62,9 @@ export interface Callback {
   reason?: DialFailure;
 }
 /** A chat message. */
-export interface ChatMessage { interaction: string; seq: number; from: { kind: "client" | "agent"; id: string }; text: string; at: number; }
+export interface ChatMessage { interaction: string; seq: number; from: { kind: "client" | "agent"; id: string }; text: string; at: number; attachment?: Attachment; }
+/** What a chat message says about the file it carries (read it with `attachment(interaction, seq)`). */
+export interface Attachment { name: string; content_type: string; size: number; }
 /** A status alert condition. */
 export type AlertRule =
   | { when: "agent_available"; agent?: string; product?: string; medium?: Medium }
@@ -127,6 +129,10 @@ export class Client {
   free(): void;
   /** Replaces the credential (after a `rejected` event); call `start()` again. */
   setToken(token: string): void;
+  /** Sends a file in an interaction over HTTP; the message that carries it. Rejects with an Error whose `status` is the HTTP status (413 too big, 403 a type not taken, 422 refused by the scanner). */
+  attach(interaction: string, file: Blob, name?: string): Promise<ChatMessage>;
+  /** The file carried by message `seq` of an interaction. */
+  attachment(interaction: string, seq: number): Promise<Blob>;
   /** Whether a session with the server is up. */
   readonly connected: boolean;
   /** Adds a listener for an event type (see the README of the package for the list). */
@@ -259,6 +265,10 @@ export class Agent {
   free(): void;
   /** Replaces the credential; call `start()` again. */
   setToken(token: string): void;
+  /** Sends a file in an interaction over HTTP; the message that carries it. Rejects with an Error whose `status` is the HTTP status (413 too big, 403 a type not taken, 422 refused by the scanner). */
+  attach(interaction: string, file: Blob, name?: string): Promise<ChatMessage>;
+  /** The file carried by message `seq` of an interaction. */
+  attachment(interaction: string, seq: number): Promise<Blob>;
   /** Whether a session with the server is up. */
   readonly connected: boolean;
   /** Adds a listener: `connected`, `disconnected`, `rejected`, `event`, `offered`, `offer_withdrawn`, `connected`, `ended`, `invitation_received`, `invitation_updated`, `chat`, `chat_delivered`, `chat_read`, `typing`, `completed`, `error`, `change`. */

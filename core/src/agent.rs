@@ -829,6 +829,11 @@ impl AgentClient {
         self.request(AgentRequest::ClientHistory { client, filter })
     }
 
+    /// Reads a served client's orders.
+    pub fn client_orders(&mut self, client: ClientId) -> AgentRequestId {
+        self.request(AgentRequest::ClientOrders { client })
+    }
+
     /// Adds a note to a past interaction the agent handled.
     pub fn add_note(&mut self, interaction: InteractionId, text: impl Into<String>) -> AgentRequestId {
         self.request(AgentRequest::AddNote { interaction, text: text.into() })

@@ -352,6 +352,11 @@ pub enum AgentRequest {
         #[serde(default)]
         filter: HistoryFilter,
     },
+    /// Read a served client's orders (the customer panel shows them beside the conversation).
+    ClientOrders {
+        /// Client.
+        client: ClientId,
+    },
     /// Add a note to a past interaction the agent handled.
     AddNote {
         /// Interaction.

@@ -97,6 +97,8 @@ async fn parties_send_and_read_files_and_nobody_else_can() {
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     let back: ChatMessage = serde_json::from_slice(&body).unwrap();
     assert_eq!(back.from, Author::Agent("ann".into()));
+    // Her console shows it too, though it came over HTTP rather than as the console's request.
+    ann.event(|e| matches!(e, AgentEvent::Chat(m) if m.seq == back.seq)).await;
     alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Chat(m)) if m.seq == back.seq && m.attachment.as_ref().is_some_and(|a| a.name == "invoice.pdf"))).await;
 
     // Refusals, each with its reason; none posts a message.

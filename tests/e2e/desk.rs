@@ -239,3 +239,32 @@ fn console_sessions_get_the_same_answers_on_the_wire() {
     // A client has no such request: it is refused before anything runs.
     assert_eq!(decode_body::<frontdesk_core::protocol::Request>(r#"{"op":"wallboard"}"#).unwrap_err().code, ErrorCode::Invalid);
 }
+
+#[test]
+fn the_customer_panel_shows_the_served_clients_orders_and_no_one_elses() {
+    let mut f = Fixture::new();
+    f.ann_available();
+    let order = |id: &str, client: &str, at: u64| frontdesk_core::records::Order {
+        id: id.into(),
+        client: client.into(),
+        product: "router".into(),
+        status: frontdesk_core::records::OrderStatus::Placed,
+        history: vec![frontdesk_core::records::StatusChange { at: frontdesk_core::Timestamp(at), status: frontdesk_core::records::OrderStatus::Placed }],
+        delivery: Default::default(),
+        revision: 1,
+    };
+    for o in [order("a-old", "alice", 1_000), order("a-new", "alice", 2_000), order("c-1", "carol", 1_500)] {
+        f.hub.broker.center_put_order(o).unwrap();
+    }
+    // Before ann serves alice, her orders are not ann's to read.
+    assert_eq!(f.hub.broker.agent_client_orders(&ann(), &"alice".into()).unwrap_err().code, ErrorCode::Forbidden);
+    let (_, _chat) = chat_taken_by_ann(&mut f, "alice", 1);
+    let orders = f.hub.broker.agent_client_orders(&ann(), &"alice".into()).unwrap();
+    assert!(orders.iter().all(|o| o.client.0 == "alice"), "only alice's: {orders:?}");
+    let ids: Vec<&str> = orders.iter().map(|o| o.id.0.as_str()).filter(|i| i.starts_with("a-")).collect();
+    assert_eq!(ids, ["a-new", "a-old"], "newest first");
+    // Serving alice does not open carol's orders; a supervisor reads any client's.
+    assert_eq!(f.hub.broker.agent_client_orders(&ann(), &"carol".into()).unwrap_err().code, ErrorCode::Forbidden);
+    f.hub.broker.agent_login(f.now, "sam".into(), "Sam", AgentRole::Supervisor, vec![], vec![Medium::Chat]);
+    assert_eq!(f.hub.broker.agent_client_orders(&"sam".into(), &"carol".into()).unwrap().len(), 1);
+}

@@ -440,6 +440,11 @@ impl FrontdeskAgent {
         self.with(|a| a.client_history(fc::ClientId(client_id), filter.into()))
     }
 
+    /// Reads a served client's orders, newest first.
+    pub fn client_orders(&self, client_id: String) -> Result<u64, FrontdeskError> {
+        self.with(|a| a.client_orders(fc::ClientId(client_id)))
+    }
+
     /// Adds a note to a past interaction the agent handled.
     pub fn add_note(&self, interaction_id: String, text: String) -> Result<u64, FrontdeskError> {
         self.with(|a| a.add_note(fc::InteractionId(interaction_id), text))

@@ -206,6 +206,7 @@ impl Broker {
             AgentRequest::End { interaction } => self.agent_end(now, &agent, &interaction).map(Response::Interaction),
             AgentRequest::ClientProfile { client } => self.agent_client_profile(&agent, &client).map(Response::Profile),
             AgentRequest::ClientHistory { client, filter } => self.agent_client_history(&agent, &client, &filter).map(Response::History),
+            AgentRequest::ClientOrders { client } => self.agent_client_orders(&agent, &client).map(Response::Orders),
             AgentRequest::AddNote { interaction, text } => self.agent_add_note(now, &agent, &interaction, &text).map(Response::Record),
             AgentRequest::CenterStatus => Ok(Response::CenterStatus(self.monitor.center_status())),
             AgentRequest::Signal { interaction, signal } => self.relay_signal(calls::Side::Agent(&agent), &interaction, signal),
@@ -348,7 +349,13 @@ impl Broker {
         self.agent_may_post(agent, interaction)?;
         let l = &self.live[interaction];
         let (client, email) = (l.li.client.clone(), l.li.medium == Medium::Email);
+        let over_http = file.is_some();
         let msg = self.append_message(interaction, Author::Agent(agent.clone()), text, file)?;
+        if over_http {
+            // A file comes over HTTP, not as a console's request: no console has the message as an
+            // answer, so every console of the agent gets it as an event.
+            self.tell_agent(agent, AgentEvent::Chat(msg.clone()), None);
+        }
         if email {
             self.owe_mail(agent, &msg);
         }
@@ -426,6 +433,14 @@ impl Broker {
     pub fn agent_client_history(&self, agent: &AgentId, client: &ClientId, filter: &HistoryFilter) -> Result<Vec<InteractionRecord>, BrokerError> {
         self.agent_may_read(agent, client)?;
         self.history_page(client, filter)
+    }
+
+    /// A served client's orders, newest first (same access as its profile and history).
+    pub fn agent_client_orders(&self, agent: &AgentId, client: &ClientId) -> Result<Vec<crate::records::Order>, BrokerError> {
+        self.agent_may_read(agent, client)?;
+        let mut v = self.store.orders(client)?;
+        v.sort_by(|a, b| b.history.first().map(|h| h.at).cmp(&a.history.first().map(|h| h.at)).then_with(|| a.id.cmp(&b.id)));
+        Ok(v)
     }
 
     /// A note by an agent on a past interaction it handled (supervisors: any).
