@@ -8,10 +8,9 @@ mod common;
 use common::*;
 use frontdesk_core::broker::AgentEvent;
 use frontdesk_core::client::ClientEvent;
-use frontdesk_core::interaction::{Author, ChatMessage, InteractionState};
+use frontdesk_core::interaction::{Author, ChatMessage};
 use frontdesk_core::principal::{AgentRole, Principal};
-use frontdesk_core::protocol::{AgentRequest, Event, Response};
-use frontdesk_core::status::AgentState;
+use frontdesk_core::protocol::{Event, Response};
 use frontdesk_core::Medium;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -54,15 +53,7 @@ async fn parties_send_and_read_files_and_nobody_else_can() {
     let mut child = spawn_server(port, &db, &args);
     wait_listening(port).await;
 
-    let mut ann = Agent::connect(&base, "ann", vec![Medium::Chat]).await;
-    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
-    let mut alice = App::start(&base, App::config("alice", 1));
-    alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
-    let id = alice.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, None));
-    let Ok(Response::Interaction(li)) = alice.answer(id).await else { panic!() };
-    ann.event(|e| matches!(e, AgentEvent::Offered(_))).await;
-    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
-    alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Interaction(x)) if x.state == InteractionState::Connected)).await;
+    let (mut ann, mut alice, li) = chat_between(&base, "ann", "alice").await;
 
     let alice_token = client_token("alice");
     let ann_token = token(Principal::Agent("ann".into(), AgentRole::Agent));

@@ -357,3 +357,20 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// An available agent console and a client app in a connected chat about the router: the start of
+/// most conversation tests.
+pub async fn chat_between(base: &str, agent: &str, client: &str) -> (Agent, App, frontdesk_core::interaction::LiveInteraction) {
+    use frontdesk_core::interaction::InteractionState;
+    use frontdesk_core::protocol::Event;
+    let mut ann = Agent::connect(base, agent, vec![Medium::Chat]).await;
+    ann.request(AgentRequest::SetState { state: frontdesk_core::status::AgentState::Available }).await.unwrap();
+    let mut app = App::start(base, App::config(client, 1));
+    app.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let id = app.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, None));
+    let Ok(Response::Interaction(li)) = app.answer(id).await else { panic!("no interaction") };
+    ann.event(|e| matches!(e, AgentEvent::Offered(_))).await;
+    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
+    app.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Interaction(x)) if x.state == InteractionState::Connected)).await;
+    (ann, app, li)
+}

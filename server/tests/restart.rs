@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use frontdesk_core::broker::AgentEvent;
 use frontdesk_core::client::ClientEvent;
-use frontdesk_core::interaction::{Author, InteractionState};
+use frontdesk_core::interaction::Author;
 use frontdesk_core::profile::{Demographics, ProfilePatch};
 use frontdesk_core::protocol::{AgentRequest, Event, Response};
 use frontdesk_core::status::AgentState;
@@ -25,15 +25,7 @@ async fn sigkill_during_traffic_loses_and_doubles_nothing() {
     let mut child = spawn_server(port, &db, &[]);
     wait_listening(port).await;
 
-    let mut ann = Agent::connect(&base, "ann", vec![Medium::Chat]).await;
-    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
-    let mut alice = App::start(&base, App::config("alice", 1));
-    alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
-    let id = alice.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, None));
-    let Ok(Response::Interaction(li)) = alice.answer(id).await else { panic!() };
-    ann.event(|e| matches!(e, AgentEvent::Offered(_))).await;
-    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
-    alice.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Interaction(x)) if x.state == InteractionState::Connected)).await;
+    let (mut ann, mut alice, li) = chat_between(&base, "ann", "alice").await;
 
     // An invitation the client has seen must survive the restart too.
     let Ok(Response::Invitation(inv)) = ann.request(AgentRequest::Invite { client: "alice".into(), medium: Medium::Chat, message: "a second topic?".into() }).await else { panic!() };
