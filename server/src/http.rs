@@ -108,7 +108,8 @@ pub static ASSETS: &[Asset] = &[
 ];
 
 /// Answers one plain HTTP request (its head already read from `stream`) and closes.
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u8]) -> std::io::Result<()> {
+/// `canned` replaces the built-in canned answers of the agent desktop (`--canned FILE`).
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u8], canned: Option<&[u8]>) -> std::io::Result<()> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
     let (status, ctype, body): (&str, &str, &[u8]) = match req.parse(request) {
@@ -116,6 +117,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[
         Ok(_) => {
             let path = req.path.unwrap_or("/").split('?').next().unwrap_or("/");
             match ASSETS.iter().find(|(p, _, _)| *p == path) {
+                Some(("/agent-canned.json", t, _)) if canned.is_some() => ("200 OK", t, canned.unwrap_or_default()),
                 Some((_, t, b)) => ("200 OK", t, b),
                 None => ("404 Not Found", "text/plain", b"not found\n"),
             }

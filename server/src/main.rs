@@ -162,6 +162,9 @@ struct Cli {
     /// FRONTDESK_ATTACHMENT_NAME and _TYPE; exit status 0 lets it through (e.g. `clamdscan --no-summary -`).
     #[arg(long, env = "FRONTDESK_ATTACHMENT_SCAN")]
     attachment_scan: Option<String>,
+    /// The agent desktop's canned answers: a JSON file holding an array of strings.
+    #[arg(long, value_name = "FILE")]
+    canned: Option<PathBuf>,
     /// Run as one node of a cluster on this PostgreSQL (libpq URL) instead of the SQLite --db; needs --nats.
     #[arg(long, env = "FRONTDESK_POSTGRES", requires = "nats", hide_env_values = true)]
     postgres: Option<String>,
@@ -217,6 +220,13 @@ enum SmtpTls {
     Starttls,
     /// TLS from the first byte; port 465.
     Tls,
+}
+
+/// Reads canned answers and checks them now: a typo should stop the server, not empty the desk's list.
+fn read_canned(p: &std::path::Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let list: Vec<String> = serde_json::from_slice(&bytes).map_err(|e| format!("{}: a JSON array of strings: {e}", p.display()))?;
+    Ok(serde_json::to_vec(&list).expect("strings serialize"))
 }
 
 fn parse_queue_hours(s: &str) -> Result<(QueueId, BusinessHours), String> {
@@ -437,6 +447,13 @@ async fn main() {
         },
         _ => None,
     };
+    let canned = match cli.canned.as_deref().map(read_canned).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("frontdesk-server: --canned: {e}");
+            std::process::exit(2);
+        }
+    };
     match push_senders(&cli) {
         Ok(Some(s)) => {
             if let Err(e) = frontdesk_server::push::start(s) {
@@ -515,6 +532,7 @@ async fn main() {
         callback_retry: std::time::Duration::from_secs(cli.callback_retry_secs.max(1)),
         attachments: frontdesk_core::attachment::AttachmentPolicy { max_bytes: cli.attachment_max_bytes, types: cli.attachment_types },
         attachment_scan: cli.attachment_scan,
+        canned,
         turn: match (cli.turn.is_empty(), cli.turn_secret) {
             (false, Some(secret)) => Some(frontdesk_core::call::TurnConfig {
                 urls: cli.turn,

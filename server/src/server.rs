@@ -115,6 +115,8 @@ pub struct ServerConfig {
     /// A command (`sh -c`) that gets each uploaded file on stdin and exits 0 to let it through: the
     /// hook for a virus scanner (`clamdscan -`); `None` takes files unscanned.
     pub attachment_scan: Option<String>,
+    /// The agent desktop's canned answers (a JSON array of strings); `None` serves the built-in ones.
+    pub canned: Option<Vec<u8>>,
 }
 
 impl Default for ServerConfig {
@@ -154,6 +156,7 @@ impl Default for ServerConfig {
             callback_retry: BrokerConfig::default().callback_retry,
             attachments: Default::default(),
             attachment_scan: None,
+            canned: None,
         }
     }
 }
@@ -869,7 +872,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         return unauth.or_shed(a).await.map_err(shed_err)?.map_err(|e| e.to_string());
     }
     if !crate::http::is_websocket_upgrade(&head) {
-        return unauth.or_shed(Box::pin(crate::http::serve(stream, &head))).await.map_err(shed_err)?.map_err(|e| e.to_string());
+        return unauth.or_shed(Box::pin(crate::http::serve(stream, &head, cfg.canned.as_deref()))).await.map_err(shed_err)?.map_err(|e| e.to_string());
     }
     let mut path = String::new();
     let allowed = &cfg.allowed_origins;

@@ -12,23 +12,6 @@ use frontdesk_core::interaction::{Author, ChatMessage};
 use frontdesk_core::principal::{AgentRole, Principal};
 use frontdesk_core::protocol::{Event, Response};
 use frontdesk_core::Medium;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// One HTTP/1.1 exchange on a fresh connection: (status, head, body).
-async fn http(port: u16, method: &str, path: &str, token: Option<&str>, ctype: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-    s.write_all(head.as_bytes()).await.unwrap();
-    // A refused upload is answered before its body is read; the write may then fail, which is fine.
-    let _ = s.write_all(body).await;
-    let mut out = vec![];
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut out)).await.expect("an answer in time");
-    let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
-    let head = String::from_utf8_lossy(&out[..end]).into_owned();
-    let status = head[9..12].parse().unwrap();
-    (status, head, out[end..].to_vec())
-}
 
 fn png(n: usize) -> Vec<u8> {
     let mut v = b"\x89PNG\r\n\x1a\n".to_vec();

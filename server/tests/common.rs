@@ -374,3 +374,20 @@ pub async fn chat_between(base: &str, agent: &str, client: &str) -> (Agent, App,
     app.wait(10, |e| matches!(e, ClientEvent::Pushed(Event::Interaction(x)) if x.state == InteractionState::Connected)).await;
     (ann, app, li)
 }
+
+/// One HTTP/1.1 exchange on a fresh connection: (status, head, body).
+pub async fn http(port: u16, method: &str, path: &str, token: Option<&str>, ctype: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    tokio::io::AsyncWriteExt::write_all(&mut s, head.as_bytes()).await.unwrap();
+    // A refused upload is answered before its body is read; the write may then fail, which is fine.
+    let _ = tokio::io::AsyncWriteExt::write_all(&mut s, body).await;
+    let mut out = vec![];
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), tokio::io::AsyncReadExt::read_to_end(&mut s, &mut out)).await.expect("an answer in time");
+    let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
+    let head = String::from_utf8_lossy(&out[..end]).into_owned();
+    let status = head[9..12].parse().unwrap();
+    (status, head, out[end..].to_vec())
+}
+
