@@ -26,17 +26,23 @@ mkdir -p "$OUT"
   --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-multivalue \
   "$TMP/frontdesk_wasm_bg.wasm" -o "$OUT/frontdesk_wasm_bg.wasm"
-cp "$TMP/frontdesk_wasm.js" "$TMP/frontdesk_wasm.d.ts" "$OUT/"
-# Whole-line comments are for readers of web/client.js, not for every page load (about 1.9 KB gzipped).
+# The shipped JavaScript is minified by esbuild (from npm, pinned in web/package.json: deterministic, so the
+# committed bundle can be compared with a fresh build); the readable sources stay in web/. Not bundled: each
+# file keeps its imports of its neighbours, which load on demand.
+mini() { "$ROOT/web/node_modules/.bin/esbuild" --minify --format=esm --charset=utf8 --log-level=warning "$1" --outfile="$2"; }
+mini "$TMP/frontdesk_wasm.js" "$OUT/frontdesk_wasm.js"
+cp "$TMP/frontdesk_wasm.d.ts" "$OUT/"
 # The client (Client, Agent) and the calls are two modules: the widget loads frontdesk-call.js only when
-# a call starts (about 3 KB gzipped); frontdesk.js, the package's entry, is both.
-grep -v '^[[:space:]]*//' "$ROOT/web/client.js" > "$OUT/frontdesk-client.js"
-grep -v '^[[:space:]]*//' "$ROOT/web/call.js" > "$OUT/frontdesk-call.js"
+# a call starts; frontdesk.js, the package's entry, is both.
+mini "$ROOT/web/client.js" "$OUT/frontdesk-client.js"
+mini "$ROOT/web/call.js" "$OUT/frontdesk-call.js"
 printf '%s\n' "export { default } from './frontdesk-client.js';" "export * from './frontdesk-client.js';" \
   "export { Call } from './frontdesk-call.js';" > "$OUT/frontdesk.js"
 cp "$ROOT/web/client.d.ts" "$OUT/frontdesk.d.ts"
 cp "$ROOT/web/package.dist.json" "$OUT/package.json"
-cp "$ROOT/web/widget.js" "$OUT/frontdesk-widget.js"
+# The widget: the launcher (with the session it keeps while closed), and its panel, loaded on open.
+mini "$ROOT/web/widget.js" "$OUT/frontdesk-widget.js"
+mini "$ROOT/web/widget-panel.js" "$OUT/frontdesk-widget-panel.js"
 # Languages other than English, each loaded only by a widget that shows it.
-for f in "$ROOT"/web/widget-*.js; do cp "$f" "$OUT/frontdesk-$(basename "$f")"; done
+for f in "$ROOT"/web/widget-[a-z][a-z].js; do mini "$f" "$OUT/frontdesk-$(basename "$f")"; done
 cp "$ROOT/web/widget.d.ts" "$OUT/frontdesk-widget.d.ts"

@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 const [bin, out] = process.argv.slice(2);
 mkdirSync(out, { recursive: true });
@@ -277,9 +278,10 @@ try {
   await w.locator('#h-list li').first().waitFor({ timeout: 5_000 });
   await shot(client, '6-client-phone-panels');
 
-  // 7. The launcher, as a website embeds it: closed, only the widget's script loads; opened by keyboard,
-  // the engine loads and the panel works. A chat started there takes focus to the message box; minimized,
-  // an agent message shows a badge, beeps and (opted in) notifies; ended, it leaves a note with the
+  // 7. The launcher, as a website embeds it: closed for a first-time visitor, only the widget's script loads;
+  // opened by keyboard, the engine and the panel load and the panel works. A chat started there takes focus
+  // to the message box; minimized and reloaded, the launcher keeps the live session (within the closed
+  // budget, its status shown in time) and an agent message shows a badge, beeps and (opted in) notifies; ended, it leaves a note with the
   // transcript to download and a rating stored on the record; focus returns to Start. French by `lang`.
   // A refused token says so instead of "Reconnecting…".
   const lctx = await browser.newContext({ viewport: { width: 1000, height: 900 } });
@@ -301,15 +303,15 @@ try {
   await lw.locator('#fab').waitFor({ timeout: 10_000 });
   await lp.waitForTimeout(500);
   const closedLoads = [...new Set(loaded)];
-  if (closedLoads.some((u) => /frontdesk(-client|-call)?\.js|wasm/.test(u)) || !closedLoads.includes('/frontdesk-widget.js')) throw new Error(`closed launcher loaded ${closedLoads}`);
+  if (closedLoads.some((u) => /frontdesk(-client|-call|-widget-panel)?\.js|wasm/.test(u)) || !closedLoads.includes('/frontdesk-widget.js')) throw new Error(`closed launcher loaded ${closedLoads}`);
   if (!(await lw.locator('#panel').isHidden()) || (await lw.locator('#fab').getAttribute('aria-expanded')) !== 'false') throw new Error('the launcher starts open');
   await lp.keyboard.press('Tab');
   const focusId = () => lp.evaluate(() => document.querySelector('frontdesk-widget').shadowRoot.activeElement?.id ?? null);
   if ((await focusId()) !== 'fab') throw new Error(`Tab focused ${await focusId()}, not the launcher`);
   await lp.keyboard.press('Enter');
   await lw.locator('#conn', { hasText: 'Online' }).waitFor({ timeout: 15_000 });
-  // Opened, the client and its engine load; the call code waits for a call.
-  if (!loaded.includes('/frontdesk-client.js') || !loaded.includes('/frontdesk_wasm_bg.wasm') || loaded.includes('/frontdesk-call.js')) throw new Error(`opening loaded ${[...new Set(loaded)]}`);
+  // Opened, the client, its engine and the panel load; the call code waits for a call.
+  if (!loaded.includes('/frontdesk-client.js') || !loaded.includes('/frontdesk_wasm_bg.wasm') || !loaded.includes('/frontdesk-widget-panel.js') || loaded.includes('/frontdesk-call.js')) throw new Error(`opening loaded ${[...new Set(loaded)]}`);
   if ((await focusId()) === null) throw new Error('opening the launcher left focus outside the panel');
   const availLabel = await lw.locator('#avail-l').textContent();
   const availN = Number(await lw.locator('#avail').textContent());
@@ -338,6 +340,30 @@ try {
   await lw.locator('#say-in').press('Escape');
   await lw.locator('#panel').waitFor({ state: 'hidden', timeout: 5_000 });
   if ((await focusId()) !== 'fab') throw new Error(`after Escape focus is on ${await focusId()}`);
+  // The visitor's next page (a reload): the launcher stays closed and keeps the live session, loading the
+  // launcher, the client and its engine but not the panel. The closed budget (issue 20) is checked on what
+  // Chromium loaded before the panel was opened: each response, gzip -9 as a server would send it (the
+  // page itself is the site's, not the widget's). The status beside the launcher shows within 150 ms of
+  // navigation on this local server (110 ms measured on the 2-core dev box while other builds ran, wasm
+  // compile included; a CI machine loaded far beyond that fails here: that is the promise issue 20 asks CI to keep).
+  const bodies = [];
+  const onResponse = (r) => { if (r.request().resourceType() !== 'document') bodies.push(r.body().then((b) => [new URL(r.url()).pathname, gzipSync(b, { level: 9 }).length], () => [r.url(), 0])); };
+  lp.on('response', onResponse);
+  loaded.length = 0;
+  await lp.reload();
+  await lw.locator('[data-testid=launcher-status]').waitFor({ state: 'visible', timeout: 15_000 });
+  await lp.waitForTimeout(500);
+  lp.off('response', onResponse);
+  const closedFiles = await Promise.all(bodies);
+  const closedBytes = closedFiles.reduce((n, [, b]) => n + b, 0);
+  const closedBudget = Number(process.env.FRONTDESK_WEB_CLOSED_BUDGET_BYTES || 61440);
+  const launcherStatusMs = await lw.evaluate((e) => e.firstStatusMs);
+  if (!(await lw.locator('#panel').isHidden())) throw new Error('the reloaded launcher opened');
+  if (!loaded.includes('/frontdesk_wasm_bg.wasm') || loaded.includes('/frontdesk-widget-panel.js')) throw new Error(`the reloaded closed launcher loaded ${[...new Set(loaded)]}`);
+  if (closedBytes > closedBudget) throw new Error(`closed launcher with its session loaded ${closedBytes} B gzipped > ${closedBudget} B: ${JSON.stringify(closedFiles)}`);
+  if (!(launcherStatusMs <= 150)) throw new Error(`the launcher's first status showed ${launcherStatusMs} ms after navigation (promised: 150 ms)`);
+  step(`closed with a live session after a reload: ${closedBytes} B gzipped (budget ${closedBudget} B: ${closedFiles.map(([f, b]) => `${f} ${b}`).join(', ')}); status beside the launcher ${launcherStatusMs} ms after navigation`);
+  await lw.locator('#fab').focus();
   await lin.fill('A reply while you were away');
   await lin.press('Enter');
   await lw.locator('#badge', { hasText: '1' }).waitFor({ timeout: 10_000 });
@@ -391,7 +417,7 @@ try {
   step(`French by lang="fr"; a refused token shows "${rej}"`);
   await lctx.close();
 
-  writeFileSync(join(out, 'results.json'), JSON.stringify({ firstStatusMs, recoverMs, pass: true }, null, 2));
+  writeFileSync(join(out, 'results.json'), JSON.stringify({ firstStatusMs, launcherStatusMs, closedBytes, recoverMs, pass: true }, null, 2));
   step('PASS');
   clearTimeout(deadline);
   cleanup();

@@ -74,8 +74,8 @@ export interface InitOutput {
     readonly session_sendSoft: (a: number, b: number, c: number) => number;
     readonly session_setToken: (a: number, b: number, c: number) => void;
     readonly session_start: (a: number) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h0ea5265b06a1f620: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h223956b911d47145: (a: number, b: number) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__haeb83309a912c3db: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__hb59ac24df50932a1: (a: number, b: number) => void;
     readonly __wbindgen_malloc: (a: number, b: number) => number;
     readonly __wbindgen_realloc: (a: number, b: number, c: number, d: number) => number;
     readonly __wbindgen_free: (a: number, b: number, c: number) => void;

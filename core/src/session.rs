@@ -10,10 +10,11 @@
 use crate::ids::ClientId;
 use crate::protocol::{DecodeError, ErrorBody, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION};
 use crate::time::Timestamp;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
+
+mod frame;
+pub use frame::{Frame, FrameKind};
 
 /// Settings of a session (a client's or an agent console's); the session layer owns them so it
 /// depends on nothing above it.
@@ -130,45 +131,6 @@ enum Link {
     Ready,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Kind {
-    Welcome,
-    Response,
-    Event,
-    Status,
-    Delta,
-    WatchEnded,
-    Typing,
-    Error,
-    Pong,
-}
-
-/// A broker frame read only as far as the session needs: bodies stay raw.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    t: Kind,
-    id: Option<u64>,
-    seq: Option<u64>,
-    client: Option<ClientId>,
-    resumed: Option<bool>,
-    next_request: Option<u64>,
-    acked: Option<u64>,
-    #[serde(default)]
-    fatal: bool,
-    error: Option<ErrorBody>,
-    #[serde(borrow)]
-    outcome: Option<&'a RawValue>,
-    #[serde(borrow)]
-    event: Option<&'a RawValue>,
-    /// A status frame's `doc`, a delta frame's `delta` or a typing frame's `typing` (one field, for a
-    /// smaller wasm module).
-    #[serde(borrow, alias = "delta", alias = "typing")]
-    doc: Option<&'a RawValue>,
-    #[serde(borrow)]
-    presentity: Option<&'a RawValue>,
-}
-
 fn missing(what: &str) -> DecodeError {
     DecodeError::Malformed(format!("missing field `{what}`"))
 }
@@ -233,7 +195,10 @@ impl<T> Session<T> {
     pub fn restore(cfg: ClientConfig, next_id: u64, last_seq: u64, pending: impl IntoIterator<Item = (u64, String, T)>) -> Self {
         let mut s = Session::new(cfg);
         s.last_seq = last_seq;
-        s.pending = pending.into_iter().map(|(id, body, tag)| (id, Pending { body, tag, sent: false, app_id: id })).collect();
+        // One insert at a time (a later duplicate wins, as with collect): collecting would link a sort.
+        for (id, body, tag) in pending {
+            s.pending.insert(id, Pending { body, tag, sent: false, app_id: id });
+        }
         s.next_id = next_id.max(s.pending.keys().next_back().map_or(1, |id| id.saturating_add(1)));
         s.fresh_from = s.next_id;
         s
@@ -426,47 +391,52 @@ impl<T> Session<T> {
 
     /// A frame arrived. A bad frame is reported and dropped; the session goes on.
     pub fn handle_input(&mut self, now: Timestamp, data: &[u8]) -> Result<(), DecodeError> {
+        self.handle_decoded(now, data.len(), || Frame::decode(std::str::from_utf8(data).map_err(|_| DecodeError::NotUtf8)?))
+    }
+
+    /// A frame of `len` bytes arrived that `decode` reads (called only if the session takes it): for a
+    /// host that parses frames itself. Otherwise as [`handle_input`](Self::handle_input).
+    pub fn handle_decoded(&mut self, now: Timestamp, len: usize, decode: impl FnOnce() -> Result<Frame, DecodeError>) -> Result<(), DecodeError> {
         self.tick(now);
         if matches!(self.link, Link::Stopped | Link::Waiting(_)) {
             // A late frame from a transport we already gave up on: the new session will replay it.
             return Ok(());
         }
         self.last_rx = now;
-        if data.len() > self.cfg.max_frame_bytes {
-            return Err(DecodeError::TooLarge(data.len()));
+        if len > self.cfg.max_frame_bytes {
+            return Err(DecodeError::TooLarge(len));
         }
-        let text = std::str::from_utf8(data).map_err(|_| DecodeError::NotUtf8)?;
-        let f: Envelope = serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        if self.link == Link::Handshaking && !matches!(f.t, Kind::Welcome | Kind::Error) {
+        let f = decode()?;
+        if self.link == Link::Handshaking && !matches!(f.t, FrameKind::Welcome | FrameKind::Error) {
             // Only a transport that reorders puts these before Welcome; ask for them again once welcomed.
             self.resend_wanted = true;
             return Ok(());
         }
         match f.t {
-            Kind::Welcome => {
+            FrameKind::Welcome => {
                 let client = f.client.ok_or_else(|| missing("client"))?;
                 self.on_welcome(client, f.resumed.ok_or_else(|| missing("resumed"))?, f.next_request, f.acked);
             }
-            Kind::Response => {
+            FrameKind::Response => {
                 let id = f.id.ok_or_else(|| missing("id"))?;
                 let outcome = f.outcome.ok_or_else(|| missing("outcome"))?;
                 if let Some(p) = self.pending.remove(&id) {
-                    self.events.push_back(SessionEvent::Answered { id: p.app_id, tag: p.tag, outcome: outcome.get().to_owned() });
+                    self.events.push_back(SessionEvent::Answered { id: p.app_id, tag: p.tag, outcome });
                 }
             }
-            Kind::Event => {
+            FrameKind::Event => {
                 let seq = f.seq.ok_or_else(|| missing("seq"))?;
                 let event = f.event.ok_or_else(|| missing("event"))?;
-                self.on_event(seq, event.get());
+                self.on_event(seq, event);
             }
-            Kind::Status => self.events.push_back(SessionEvent::Status(f.doc.ok_or_else(|| missing("doc"))?.get().to_owned())),
-            Kind::Delta => self.events.push_back(SessionEvent::Delta(f.doc.ok_or_else(|| missing("delta"))?.get().to_owned())),
-            Kind::Typing => self.events.push_back(SessionEvent::Typing(f.doc.ok_or_else(|| missing("typing"))?.get().to_owned())),
-            Kind::WatchEnded => {
+            FrameKind::Status => self.events.push_back(SessionEvent::Status(f.doc.ok_or_else(|| missing("doc"))?)),
+            FrameKind::Delta => self.events.push_back(SessionEvent::Delta(f.doc.ok_or_else(|| missing("delta"))?)),
+            FrameKind::Typing => self.events.push_back(SessionEvent::Typing(f.doc.ok_or_else(|| missing("typing"))?)),
+            FrameKind::WatchEnded => {
                 let p = f.presentity.ok_or_else(|| missing("presentity"))?;
-                self.events.push_back(SessionEvent::WatchEnded(p.get().to_owned()));
+                self.events.push_back(SessionEvent::WatchEnded(p));
             }
-            Kind::Error => {
+            FrameKind::Error => {
                 let error = f.error.ok_or_else(|| missing("error"))?;
                 if f.fatal
                     && self.link == Link::Handshaking
@@ -481,7 +451,7 @@ impl<T> Session<T> {
                     self.events.push_back(SessionEvent::ProtocolError(error));
                 }
             }
-            Kind::Pong => {}
+            FrameKind::Pong => {}
         }
         Ok(())
     }
@@ -529,7 +499,7 @@ impl<T> Session<T> {
         self.flush_pending();
     }
 
-    fn on_event(&mut self, seq: u64, event: &str) {
+    fn on_event(&mut self, seq: u64, event: String) {
         if seq <= self.last_seq {
             // A replay of something already delivered: acknowledge again so the broker can drop it.
             self.ack_due = true;
@@ -542,11 +512,11 @@ impl<T> Session<T> {
             }
             if self.early.len() < MAX_EARLY_EVENTS && self.early_bytes + event.len() <= MAX_EARLY_EVENT_BYTES && !self.early.contains_key(&seq) {
                 self.early_bytes += event.len();
-                self.early.insert(seq, event.to_owned());
+                self.early.insert(seq, event);
             }
             return;
         }
-        self.deliver(event.to_owned());
+        self.deliver(event);
         while let Some(e) = self.early.remove(&(self.last_seq + 1)) {
             self.early_bytes -= e.len();
             self.deliver(e);

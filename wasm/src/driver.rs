@@ -103,7 +103,7 @@ impl Inner {
                     self.handler(|g, now, e| {
                         let s = e.unchecked_into::<MessageEvent>().data().as_string()?;
                         // A bad frame is dropped and reported; the session goes on.
-                        let e = g.core.handle_input(now, s.as_bytes()).err()?;
+                        let e = g.core.handle_decoded(now, s.len(), || crate::frame::decode(&s)).err()?;
                         Some(error_json(&e.to_body()))
                     }),
                     self.handler(|g, now, _| {
@@ -144,8 +144,10 @@ impl Inner {
     }
 }
 
-fn error_json(e: &ErrorBody) -> String {
-    serde_json::to_string(e).unwrap_or_default()
+/// An error as JSON text (`{"code":…,"message":…}`), written by hand so the module links no serializer.
+pub fn error_json(e: &ErrorBody) -> String {
+    let message = js_sys::JSON::stringify(&JsValue::from_str(&e.message)).ok().and_then(|s| s.as_string()).unwrap_or_default();
+    format!(r#"{{"code":"{}","message":{message}}}"#, e.code.as_wire())
 }
 
 fn report(rc: &Rc<RefCell<Inner>>, kind: &str, a: &JsValue, b: &JsValue) {

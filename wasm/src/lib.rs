@@ -8,26 +8,16 @@
 //! code. The Promise-based `Client` and its local view are in `frontdesk.js` (web/client.js) on top.
 
 mod driver;
+mod frame;
 mod js;
 
 use driver::{pump, Inner};
 use frontdesk_core::client::ClientConfig;
 use frontdesk_core::session::Session as Core;
 use js_sys::Function;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-
-/// What `save()` keeps: enough to resume the session and resend what was not answered.
-#[derive(Deserialize)]
-struct Saved {
-    instance: u64,
-    next_id: u64,
-    last_seq: u64,
-    pending: Vec<(u64, Box<RawValue>)>,
-}
 
 /// A reliable session with a frontdesk server; reports to one listener `(kind, a, b)`.
 #[wasm_bindgen]
@@ -45,12 +35,12 @@ impl Session {
     /// JSON, not sequenced), `error` (error JSON).
     #[wasm_bindgen(constructor)]
     pub fn new(url: String, token: &str, instance: f64, saved: Option<String>, listener: Function) -> Session {
-        let saved = saved.and_then(|s| serde_json::from_str::<Saved>(&s).ok());
+        let saved = saved.and_then(|s| frame::saved(&s));
         let instance = saved.as_ref().map_or(instance as u64, |s| s.instance);
         let mut cfg = ClientConfig::new(token, instance);
         cfg.watch_center = false;
         let core = match saved {
-            Some(s) => Core::restore(cfg, s.next_id, s.last_seq, s.pending.into_iter().map(|(id, b)| (id, b.get().to_owned(), ()))),
+            Some(s) => Core::restore(cfg, s.next_id, s.last_seq, s.pending.into_iter().map(|(id, b)| (id, b, ()))),
             None => Core::new(cfg),
         };
         Session { inner: Inner::new(core, url, listener) }
@@ -78,7 +68,7 @@ impl Session {
     #[wasm_bindgen(js_name = checkRequest)]
     pub fn check_request(&self, body: &str) -> Result<(), JsValue> {
         let r = self.inner.borrow().core.config().check_request_size(body);
-        r.map_err(|e| JsValue::from_str(&serde_json::to_string(&e).unwrap_or_default()))
+        r.map_err(|e| JsValue::from_str(&driver::error_json(&e)))
     }
 
     /// Queues a request (`{"op":…}` as JSON text); returns its id. It goes out now if connected, or
@@ -93,7 +83,7 @@ impl Session {
                 Ok(id as f64)
             }
             // The refusal as it is (`too_large`, or `internal` once the ids are exhausted).
-            Err(e) => Err(JsValue::from_str(&serde_json::to_string(&e).unwrap_or_default())),
+            Err(e) => Err(JsValue::from_str(&driver::error_json(&e))),
         }
     }
 

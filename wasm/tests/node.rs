@@ -115,3 +115,39 @@ fn a_refused_token_is_reported_and_stops_the_session() {
     assert!(got[0].1.contains("unauthenticated"));
     assert!(!s.connected());
 }
+
+#[wasm_bindgen_test]
+fn frames_read_by_json_parse_reach_the_listener_as_the_native_decoder_reads_them() {
+    install();
+    let l = recorder();
+    let s = Session::new("ws://center.test/client".into(), "tok", 5.0, Some("not a saved state".into()), l.clone());
+    assert_eq!(s.pending(), "[]", "an unreadable saved state starts afresh");
+    s.start();
+    let ws = last();
+    fire(&ws, "onopen", None);
+    fire(&ws, "onmessage", Some(r#"{"t":"welcome","v":1,"client":"alice","resumed":false,"extra":[1.5,{"x":null}]}"#));
+    fire(&ws, "onmessage", Some(r#"{"t":"status","doc":{"entity":"center","version":1}}"#));
+    fire(&ws, "onmessage", Some(r#"{"t":"delta","delta":{"entity":"center","base":1}}"#));
+    fire(&ws, "onmessage", Some(r#"{"t":"typing","typing":{"interaction":"i","on":true}}"#));
+    fire(&ws, "onmessage", Some(r#"{"t":"watch_ended","presentity":"agent:ann"}"#));
+    fire(&ws, "onmessage", Some(r#"{"t":"error","error":{"code":"rate_limited","message":"slow \"down\"\n"}}"#));
+    fire(&ws, "onmessage", Some(r#"{"t":"pong","n":1}"#));
+    // Refused, each with a malformed error, and the session goes on.
+    for bad in ["{", "[1]", r#"{"t":"nope"}"#, r#"{"t":"response","id":-1,"outcome":{}}"#, r#"{"t":"event","seq":1.5,"event":{}}"#,
+        r#"{"t":"error","error":{"code":"nope","message":"x"}}"#, r#"{"t":"welcome","client":7,"resumed":true}"#, r#"{"t":"status"}"#] {
+        fire(&ws, "onmessage", Some(bad));
+    }
+    assert!(s.connected());
+    let got = log(&l);
+    let kinds: Vec<&str> = got.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds[..6], ["connected", "status", "delta", "typing", "watch_ended", "error"], "{got:?}");
+    assert_eq!(got[1].1, r#"{"entity":"center","version":1}"#);
+    assert_eq!(got[2].1, r#"{"entity":"center","base":1}"#);
+    assert_eq!(got[3].1, r#"{"interaction":"i","on":true}"#);
+    assert_eq!(got[4].1, r#""agent:ann""#);
+    assert_eq!(got[5].1, r#"{"code":"rate_limited","message":"slow \"down\"\n"}"#, "the error as JSON text, escaped");
+    assert_eq!(got.len(), 6 + 8, "{got:?}");
+    for (k, a, _) in &got[6..] {
+        assert!(k == "error" && a.contains(r#""code":"malformed""#), "{k} {a}");
+    }
+}
