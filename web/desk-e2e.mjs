@@ -133,6 +133,28 @@ try {
   await bobConv.locator('input[data-attach]').setInputFiles({ name: 'x.html', mimeType: 'text/html', buffer: Buffer.from('<script>alert(1)</script>') });
   await bobConv.locator('.err', { hasText: 'not taken' }).waitFor({ timeout: 10_000 });
   step('ann sent a PDF and downloaded it back; an HTML file was refused');
+  // Bob's widget shows the file as a download with the same bytes; bob sends a picture back.
+  const bobFile = bob.w.locator('[data-testid=file]', { hasText: 'mount-guide.pdf' });
+  await bobFile.waitFor({ timeout: 10_000 });
+  const [dl2] = await Promise.all([bob.p.waitForEvent('download'), bobFile.click()]);
+  const got2 = await new Promise((ok, fail) => dl2.createReadStream().then((st) => { const b = []; st.on('data', (d) => b.push(d)); st.on('end', () => ok(Buffer.concat(b))); st.on('error', fail); }, fail));
+  if (!got2.equals(pdf)) throw new Error(`bob downloaded ${got2.length} bytes`);
+  const png = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(3000, 7)]);
+  await bob.w.locator('#file-in').setInputFiles({ name: 'wall.png', mimeType: 'image/png', buffer: png });
+  await bobConv.locator('[data-testid=agent-file]', { hasText: 'wall.png' }).waitFor({ timeout: 10_000 });
+  // Too big, and a type not taken: refused with the reason beside the chat; nothing is posted.
+  await bob.w.locator('#file-in').setInputFiles({ name: 'huge.png', mimeType: 'image/png', buffer: Buffer.concat([png, Buffer.alloc(10 * 1024 * 1024)]) });
+  await bob.w.locator('#c-msg', { hasText: 'at most' }).waitFor({ timeout: 20_000 });
+  await bob.w.locator('#file-in').setInputFiles({ name: 'run.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ') });
+  await bob.w.locator('#c-msg', { hasText: 'not taken' }).waitFor({ timeout: 10_000 });
+  // Another client cannot read bob's files, nor learn the interaction exists.
+  const bobIx = await bob.w.evaluate((e) => e.client.view().interactions.find((x) => x.state !== 'ended').id);
+  const seqOf = await bob.w.evaluate((e, ix) => e.client.view().chats[ix].find((m) => m.attachment?.name === 'wall.png').seq, bobIx);
+  const stranger = await alice.w.evaluate((e, [ix, seq]) => e.client.attachment(ix, seq).then(() => 'read', (x) => x.status), [bobIx, seqOf]);
+  if (stranger !== 404) throw new Error(`alice reading bob's file: ${stranger}`);
+  if (await bob.w.locator('[data-testid=file]').count() !== 2) throw new Error('a refused file left a message');
+  await shot(bob.p, 'widget-files');
+  step('bob downloaded the PDF and sent a picture; too big and .exe refused with their reasons; alice cannot read bob\'s file (404)');
   await shot(ann, 'two-chats');
   await axe(ann, 'desktop with two chats');
 
@@ -152,6 +174,8 @@ try {
   await shot(ann, 'transfer-dialog');
   await axe(ann, 'transfer dialog');
   await ann.locator('#x-go').click();
+  // Bob is told he is being passed on, not just that he waits.
+  await bob.w.locator('[data-testid=queued]', { hasText: 'colleague' }).waitFor({ timeout: 10_000 });
   await bo.locator('[data-testid=offerbar] [data-testid=transfer-note]', { hasText: 'wall mount' }).waitFor({ timeout: 10_000 });
   step('bo is offered the chat with ann\'s note');
   await bo.locator('[data-testid=offer] button[data-accept]').click();

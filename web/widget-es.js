@@ -30,5 +30,8 @@ export default {
   addwin: 'Añadir una franja horaria', saveprof: 'Guardar perfil', days: 'Días', from: 'Desde', to: 'Hasta', tz: 'Zona horaria', remove: 'Quitar', needday: 'Elige al menos un día para cada franja horaria',
   saving: 'Guardando…', saved: 'Guardado', history: 'Historial', byprod: 'Filtrar por producto', allprod: 'Todos los productos', byagent: 'Filtrar por agente', allagents: 'Todos los agentes', nothing: 'Nada todavía',
   orders: 'Pedidos', noorders: 'Sin pedidos',
+  chdel: 'Cambiar la entrega', address: 'Dirección de entrega', dwindow: 'Franja de entrega', instr: 'Instrucciones para el repartidor', savedel: 'Guardar la entrega', cancel: 'Cancelar',
+  birth: 'Año de nacimiento', reach: 'Cómo podemos contactarle', file: 'Enviar un archivo',
+  xfer: 'Le pasamos con un compañero, que verá esta conversación. Es el número {p} en la cola (unos {w}).',
   alerts: 'Avisos', tellme: 'Avísame cuando haya un agente libre', willtell: 'Te avisaremos',
 };

@@ -119,7 +119,7 @@ class Panel {
   <div id="chat" hidden>
    <div class="log" id="log" role="log" aria-live="polite" aria-label="${h('transcript')}" tabindex="0"></div>
    <p class="muted" id="typing" aria-live="polite" data-testid="typing"></p>
-   <form class="row" id="say"><input id="say-in" aria-label="${h('message')}" placeholder="${h('type')}" autocomplete="off"><button>${h('send')}</button><button type="button" class="ghost" id="end">${h('end')}</button></form>
+   <form class="row" id="say"><input id="say-in" aria-label="${h('message')}" placeholder="${h('type')}" autocomplete="off"><button>${h('send')}</button><button type="button" class="ghost" id="file" aria-label="${h('file')}" title="${h('file')}"><span aria-hidden="true">📎</span></button><input type="file" id="file-in" hidden accept="image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain"><button type="button" class="ghost" id="end">${h('end')}</button></form>
    <button type="button" class="ghost" id="notify" hidden style="margin-top:6px">${h('notify')}</button>
    <p class="err" id="c-msg" role="alert"></p>
   </div>
@@ -138,6 +138,8 @@ class Panel {
  <details id="d-prof"><summary>${h('profile')}</summary><div><form id="prof">
   <label for="p-name">${h('name')}</label><input id="p-name">
   <div class="row"><div><label for="p-country">${h('country')}</label><input id="p-country"></div><div><label for="p-lang">${h('langs')}</label><input id="p-lang" placeholder="en, fr"></div></div>
+  <label for="p-birth">${h('birth')}</label><input id="p-birth" type="number" inputmode="numeric" min="1900" max="2100" autocomplete="bday-year">
+  <fieldset id="p-caps"><legend>${h('reach')}</legend>${['chat', 'voice', 'video', 'callback', 'email'].map((m) => `<div class="row"><label><input type="checkbox" data-cap="${m}">${h(`m_${m}`)}</label>${m === 'callback' || m === 'email' ? `<input data-capaddr="${m}" type="${m === 'email' ? 'email' : 'tel'}" aria-label="${h(m === 'email' ? 'email' : 'phone')}" autocomplete="${m === 'email' ? 'email' : 'tel'}">` : ''}</div>`).join('')}</fieldset>
   <fieldset class="il"><legend>${h('interested')}</legend><div id="p-products"></div></fieldset>
   <label for="p-topics">${h('topics')}</label><input id="p-topics" placeholder="billing, wifi">
   <fieldset id="p-agenda"><legend>${h('agenda')}</legend><div id="ag-rows"></div>
@@ -147,18 +149,35 @@ class Panel {
   <div class="row"><select id="h-product" aria-label="${h('byprod')}"><option value="">${h('allprod')}</option></select>
   <select id="h-agent" aria-label="${h('byagent')}"><option value="">${h('allagents')}</option></select></div>
   <ul id="h-list" data-testid="history"></ul><p class="err" id="h-msg" role="alert"></p></div></details>
- <details id="d-ord"><summary>${h('orders')}</summary><div><ul id="o-list"></ul></div></details>
+ <details id="d-ord"><summary>${h('orders')}</summary><div><ul id="o-list"></ul>
+  <form id="o-form" hidden><p id="o-which" style="margin:0"></p><label for="o-addr">${h('address')}</label><input id="o-addr" autocomplete="street-address" required>
+  <label for="o-win">${h('dwindow')}</label><input id="o-win"><label for="o-ins">${h('instr')}</label><input id="o-ins">
+  <div class="row"><small id="o-msg" role="status"></small><button>${h('savedel')}</button><button type="button" class="ghost" id="o-cancel">${h('cancel')}</button></div></form></div></details>
  <details id="d-al"><summary>${h('alerts')}</summary><div>
   <button type="button" class="ghost" id="al-sub">${h('tellme')}</button><p class="err" id="al-msg" role="alert"></p><ul id="al-list"></ul></div></details>`;
     this.mediaKey = null;
     this.profileRev = '';
+    this.logHtml = null;
     this.done = null;
     const $ = (s) => this.$(s);
     if (!this.inline) $('#min').onclick = () => this.toggle(false);
     $('#start').onsubmit = (e) => { e.preventDefault(); this.startLive(); };
     $('#say').onsubmit = (e) => { e.preventDefault(); this.say(); };
     $('#say-in').oninput = (e) => this.typed(!!e.target.value);
-    $('#log').onclick = (e) => { const b = e.target.dataset.before; const li = this.current || this.done?.li; if (b && li) this.client.getTranscript(li.id, { before: +b }).catch(this.shown('#c-msg')); };
+    $('#log').onclick = (e) => {
+      const b = e.target.dataset.before, li = this.current || this.done?.li, f = e.target.closest('[data-file]');
+      if (b && li) this.client.getTranscript(li.id, { before: +b }).catch(this.shown('#c-msg'));
+      if (f && li) this.client.attachment(li.id, +f.dataset.file).then((blob) => this.keep(blob, f.dataset.name), this.shown('#c-msg'));
+    };
+    $('#file').onclick = () => $('#file-in').click();
+    $('#file-in').onchange = (e) => {
+      const f = e.target.files?.[0];
+      e.target.value = '';
+      if (f && this.current) { $('#c-msg').textContent = ''; this.client.attach(this.current.id, f).catch(this.shown('#c-msg')); }
+    };
+    $('#o-list').onclick = (e) => { const b = e.target.closest('[data-ord]'); if (b) this.editDelivery(b.dataset.ord); };
+    $('#o-cancel').onclick = () => { $('#o-form').hidden = true; };
+    $('#o-form').onsubmit = (e) => { e.preventDefault(); this.saveDelivery(); };
     $('#end').onclick = () => this.current && this.client.endInteraction(this.current.id).catch(this.shown('#c-msg'));
     $('#live').onclick = (e) => e.target.closest('#cb-cancel') && this.current && this.client.endInteraction(this.current.id).catch(this.shown('#s-msg'));
     $('#c-hang').onclick = () => (this.call && !this.call.ended ? this.call.hangUp() : this.current && this.client.endInteraction(this.current.id).catch(this.shown('#call-err')));
@@ -268,7 +287,8 @@ class Panel {
     $('#live').innerHTML = !live ? '' : live.medium === 'callback' ? this.callbackState(live) : live.medium === 'email'
       ? `<p role="status">${this.h(live.agent ? 'mailon' : 'mailwith', { t: live.topic || '', a: live.agent, to: live.client_address || '' })}</p>`
       : live.state === 'queued'
-      ? `<p role="status">${this.h('queued', { p: live.position, m: this.t(`m_${live.medium}`), w: secs(live.estimated_hold_secs) })}</p>`
+      // Back in line after an agent spoke: a transfer; the next agent sees the conversation.
+      ? `<p role="status" data-testid="queued">${this.h((v.chats[live.id] || []).some((m) => m.from.kind === 'agent') ? 'xfer' : 'queued', { p: live.position, m: this.t(`m_${live.medium}`), w: secs(live.estimated_hold_secs) })}</p>`
       : isCall(live) ? '' : `<p role="status">${this.h('conn', { a: live.agent, m: this.t(`m_${live.medium}`) })}</p>`;
     $('#done').hidden = !done;
     if (done) $('#done-t').textContent = this.t('ended', { m: this.t(`m_${done.medium}`), a: done.agent });
@@ -282,9 +302,10 @@ class Panel {
       const sending = v.pending.filter((p) => p.req.op === 'send_chat' && p.req.interaction === shown.id);
       const log = $('#log');
       const msgs = v.chats[shown.id] || [], mine = msgs.filter((m) => m.from.kind === 'client' && m.seq <= rd).pop();
-      log.innerHTML = (msgs[0]?.seq > 1 ? `<button class="ghost" data-before="${msgs[0].seq}" data-testid="earlier">${this.h('earlier')}</button>` : '') + msgs.map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${esc(m.text)}${m.from.kind === 'client' && delivered.has(`${shown.id}/${m.seq}`) ? ` <small aria-label="${this.h('delivered')}">✓</small>` : ''}${m === mine ? `<br><small data-testid="read">${this.h('read')}</small>` : ''}</div>`).join('')
+      const html = (msgs[0]?.seq > 1 ? `<button class="ghost" data-before="${msgs[0].seq}" data-testid="earlier">${this.h('earlier')}</button>` : '') + msgs.map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${m.attachment ? `<button type="button" class="ghost" data-file="${m.seq}" data-name="${esc(m.attachment.name)}" data-testid="file"><span aria-hidden="true">📎</span> ${esc(m.attachment.name)} <small>(${Math.max(1, Math.round(m.attachment.size / 1024))} KB)</small></button>` : esc(m.text)}${m.from.kind === 'client' && delivered.has(`${shown.id}/${m.seq}`) ? ` <small aria-label="${this.h('delivered')}">✓</small>` : ''}${m === mine ? `<br><small data-testid="read">${this.h('read')}</small>` : ''}</div>`).join('')
         + sending.map((p) => `<div class="msg me" data-testid="msg-pending">${esc(p.req.text)} <small>${this.h('sending')}</small></div>`).join('');
-      log.scrollTop = log.scrollHeight;
+      // Only when it changed: a rewrite under the pointer or the keyboard focus would lose a click on a file.
+      if (html !== this.logHtml) { log.innerHTML = this.logHtml = html; log.scrollTop = log.scrollHeight; }
       // The agent's messages count as read only while the panel is open on a visible page.
       const last = msgs.filter((m) => m.from.kind === 'agent').pop()?.seq;
       if (live && last > (this.marked?.[live.id] ?? 0) && this.isOpen && !document.hidden) (this.marked ??= {})[live.id] = last, c.markRead(live.id, last).catch(() => {});
@@ -298,7 +319,8 @@ class Panel {
     const agents = [...new Set(v.history.map((r) => r.agent).filter(Boolean))];
     if (!this.filter.agent) opt('#h-agent', agents.map((a) => [a, a]), `<option value="">${this.h('allagents')}</option>`);
     this.prods = prods;
-    $('#o-list').innerHTML = v.orders.map((o) => `<li><b>${esc(o.id)}</b> ${esc(this.product(o.product))} — <span class="status-${esc(o.status)}">${esc(o.status)}</span><br><small>${esc(o.delivery.address)}${o.delivery.window ? ` · ${esc(o.delivery.window)}` : ''}</small></li>`).join('') || `<li class="muted">${this.h('noorders')}</li>`;
+    $('#o-list').innerHTML = v.orders.map((o) => `<li data-testid="order"><b>${esc(o.id)}</b> ${esc(this.product(o.product))} — <span class="status-${esc(o.status)}">${esc(o.status)}</span><br><small>${esc(o.delivery.address)}${o.delivery.window ? ` · ${esc(o.delivery.window)}` : ''}</small>
+      <button type="button" class="ghost" data-ord="${esc(o.id)}" aria-label="${this.h('chdel')} ${esc(o.id)}">${this.h('chdel')}</button></li>`).join('') || `<li class="muted">${this.h('noorders')}</li>`;
     $('#al-list').innerHTML = v.alerts.slice().reverse().map((a) => `<li role="alert">${esc(a.message)} <small>${this.time(a.at)}</small></li>`).join('');
     this.history(v.history);
     const pk = JSON.stringify(v.profile) + prods.length;
@@ -313,13 +335,39 @@ class Panel {
     const who = (m) => (m.from.kind === 'client' ? this.t('you') : li.agent || m.from.id);
     const text = [`${this.getAttribute('title') || this.t('title')} — ${this.time(li.created_at)}${li.topic ? ` — ${li.topic}` : ''}`, '',
       ...(this.client.view().chats[li.id] || []).map((m) => `[${this.time(m.at)}] ${who(m)}: ${m.text}`)].join('\n');
+    this.keep(new Blob([`${text}\n`], { type: 'text/plain;charset=utf-8' }), `transcript-${li.id}.txt`);
+  }
+
+  // A download the visitor keeps (a transcript, a file from the conversation). Not `save`: the
+  // launcher's instance has a `save` that stores the session.
+  keep(blob, name) {
     const a = document.createElement('a');
-    a.href = URL.createObjectURL(new Blob([`${text}\n`], { type: 'text/plain;charset=utf-8' }));
-    a.download = `transcript-${li.id}.txt`;
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
     this.root.append(a);
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(a.href), 60e3);
+  }
+
+  editDelivery(id) {
+    const o = this.client.view().orders.find((x) => x.id === id);
+    if (!o) return;
+    this.editing = id;
+    this.$('#o-which').textContent = `${o.id} — ${this.product(o.product)}`;
+    this.$('#o-addr').value = o.delivery.address || '';
+    this.$('#o-win').value = o.delivery.window || '';
+    this.$('#o-ins').value = o.delivery.instructions || '';
+    this.$('#o-msg').textContent = '';
+    this.$('#o-form').hidden = false;
+    this.$('#o-addr').focus();
+  }
+
+  saveDelivery() {
+    const m = this.$('#o-msg');
+    const delivery = { address: this.$('#o-addr').value.trim(), window: this.$('#o-win').value.trim() || null, instructions: this.$('#o-ins').value.trim() || null };
+    m.textContent = this.t('saving');
+    this.client.updateDelivery(this.editing, delivery).then(() => { m.textContent = this.t('saved'); }, (x) => { m.textContent = x.message; });
   }
 
   rate() {
@@ -424,6 +472,13 @@ class Panel {
     this.$('#p-name').value = d.name || '';
     this.$('#p-country').value = d.country || '';
     this.$('#p-lang').value = d.languages.join(', ');
+    this.$('#p-birth').value = d.birth_year ?? '';
+    for (const c of this.root.querySelectorAll('#p-caps [data-cap]')) {
+      const cap = p.capabilities.find((x) => x.medium === c.dataset.cap);
+      c.checked = !!cap;
+      const a = this.root.querySelector(`#p-caps [data-capaddr="${c.dataset.cap}"]`);
+      if (a) a.value = cap?.address || '';
+    }
     this.$('#p-topics').value = p.interests.topics.join(', ');
     this.$('#p-products').innerHTML = prods.map((x) => `<label><input type="checkbox" value="${esc(x.id)}"${p.interests.products.includes(x.id) ? ' checked' : ''}>${esc(x.name)}</label>`).join('');
     this.$('#ag-rows').innerHTML = p.agenda.map((w) => this.window(w)).join('');
@@ -440,8 +495,16 @@ class Panel {
       media: [],
     }));
     if (agenda.some((w) => !w.days.length)) { m.textContent = this.t('needday'); return; }
+    const by = this.$('#p-birth').value.trim();
+    // What the visitor can use: checked media, with the address each needs; devices kept as they were.
+    const capabilities = [...this.root.querySelectorAll('#p-caps [data-cap]:checked')].map((c) => {
+      const medium = c.dataset.cap, old = v.profile.capabilities.find((x) => x.medium === medium);
+      const address = this.root.querySelector(`#p-caps [data-capaddr="${medium}"]`)?.value.trim() || old?.address || null;
+      return { medium, address, devices: old?.devices ?? (['chat', 'voice', 'video'].includes(medium) ? ['browser'] : []) };
+    });
     const patch = {
-      demographics: { ...v.profile.demographics, name: this.$('#p-name').value || null, country: this.$('#p-country').value || null, languages: list(this.$('#p-lang').value) },
+      demographics: { ...v.profile.demographics, name: this.$('#p-name').value || null, country: this.$('#p-country').value || null, languages: list(this.$('#p-lang').value), birth_year: by ? Number(by) : null },
+      capabilities,
       interests: { products: [...this.root.querySelectorAll('#p-products input:checked')].map((i) => i.value), topics: list(this.$('#p-topics').value) },
       agenda,
     };
