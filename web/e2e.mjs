@@ -398,6 +398,9 @@ try {
     await lw.locator('[data-testid=launcher-status]').waitFor({ state: 'visible', timeout: 15_000 });
     samples.push(await lw.evaluate((e) => e.firstStatusMs));
   }
+  // Where the time went on the last load, for whoever has to find the slow part.
+  const timeline = await lp.evaluate(() => performance.getEntriesByType('resource').map((r) => `${new URL(r.name).pathname.replace('/frontdesk', '')} ${Math.round(r.startTime)}–${Math.round(r.responseEnd)}`).join(', '));
+  step(`launcher load timeline (ms from navigation): ${timeline}`);
   if (!(Math.min(...samples) <= 150)) throw new Error(`the launcher's first status showed ${samples.join(', ')} ms after navigation (promised: 150 ms)`);
   step(`closed with a live session after a reload: ${closedBytes} B gzipped (budget ${closedBudget} B: ${closedFiles.map(([f, b]) => `${f} ${b}`).join(', ')}); status beside the launcher ${samples.join(', ')} ms after navigation`);
   await lw.locator('#fab').focus();
