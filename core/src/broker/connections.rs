@@ -156,7 +156,7 @@ impl Broker {
             if !c.writable {
                 continue;
             }
-            let mut session = if c.closed { None } else { c.session.map(|id| self.sessions.at_mut(id)) };
+            let session = if c.closed { None } else { c.session };
             let data = match c.outq.pop_front() {
                 Some((data, true)) => {
                     c.outq.clear();
@@ -164,15 +164,17 @@ impl Broker {
                 }
                 Some((data, false)) => data,
                 None => {
-                    let Some(s) = session.as_deref_mut() else { continue };
-                    let Some(data) = next_event(s, max_in_flight).or_else(|| s.watches.iter_mut().find_map(|w| Self::status_frame(&self.status, w))) else {
+                    let Some(id) = session else { continue };
+                    let status = &self.status;
+                    let event = next_event(self.sessions.at_mut(id), max_in_flight);
+                    let Some(data) = event.or_else(|| self.sessions.take_status(id, |t, i, p| t.take(i, |has| Self::latest_frame(status, p, has)))) else {
                         continue;
                     };
                     data
                 }
             };
             // Visit the connection again only if it has more: one pass per connection and frame.
-            if !c.outq.is_empty() || session.is_some_and(|s| s.has_more(max_in_flight)) {
+            if !c.outq.is_empty() || session.is_some_and(|id| self.sessions.at(id).has_events(max_in_flight) || self.sessions.owes_status(id)) {
                 enqueue(&mut self.ready, conn, c);
             }
             return Some(Transmit { conn, data, close: false });
@@ -199,9 +201,9 @@ impl Broker {
             if !c.writable {
                 // It filled up since: the frame is owed again and coalesces until it can be taken;
                 // its party may lack the base of a delta now, so a whole document follows.
-                if let Some(w) = c.session.map(|id| self.sessions.at_mut(id)).and_then(|s| s.watch_mut(&f.presentity)) {
-                    w.has = 0;
-                    w.due = Due::Latest;
+                if let Some((t, i)) = c.session.and_then(|id| self.sessions.watch_mut(id, &f.presentity)) {
+                    t.has[i] = 0;
+                    t.owe_latest(i);
                 }
                 continue;
             }

@@ -49,7 +49,7 @@ use crate::status::{AgentState, ClientActivity, ClientStatus};
 use crate::time::Timestamp;
 use auth::{AuthError, Verifier};
 use center::{Admission, BuiltinRouting, CenterAdapter};
-use session::{AckHook, Cached, Due, FastMap, Session, SessionId, Sessions};
+use session::{AckHook, Cached, FastMap, Owed, Session, SessionId, Sessions};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
