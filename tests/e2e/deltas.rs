@@ -144,7 +144,7 @@ fn a_politely_blocked_watcher_among_allowed_ones_gets_no_real_status_and_an_unwa
     }
     while b.poll_transmit().is_some() {}
     // Who gets a status frame of alice carrying her note when she changes it.
-    let mut change = |b: &mut Broker, id: u64, note: &str| -> Vec<&str> {
+    let change = |b: &mut Broker, id: u64, note: &str| -> Vec<&str> {
         let status = ClientStatus { activity: ClientActivity::Idle, medium: None, note: Some(note.into()) };
         b.handle_input(T0, conn["alice"], &ClientFrame::Request { id, req: Request::SetStatus { status } }.encode());
         let mut got: Vec<&str> = std::iter::from_fn(|| b.poll_transmit())
