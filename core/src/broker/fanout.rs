@@ -150,7 +150,7 @@ impl Broker {
                 continue;
             }
             let conn = conn_of[slot as usize];
-            let c = if conn == 0 { None } else { conns.get_mut(&conn) };
+            let c = if conn == 0 { None } else { conns.flags(&conn) };
             match c {
                 Some(c) if !c.queued && c.writable && !c.closed && t.owed[i] == Owed::Nothing => {
                     let has = t.has[i];
