@@ -590,3 +590,62 @@ impl std::ops::Index<&SessionKey> for Sessions {
         self.get(key).expect("indexed sessions exist")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: &str) -> SessionKey {
+        (Party::Client(c.into()), 1)
+    }
+
+    /// Every watch names its own entry, and every entry belongs to a watch.
+    fn consistent(s: &Sessions) {
+        let mut entries = 0;
+        for (id, slot) in s.slots.iter().enumerate() {
+            for w in slot.iter().flat_map(|s| &s.watches) {
+                assert_eq!(s.topics[&w.presentity].slot[w.at as usize], id as SessionId, "{:?} of session {id}", w.presentity);
+                entries += 1;
+            }
+        }
+        assert_eq!(entries, s.topics.values().map(Topic::len).sum::<usize>());
+    }
+
+    #[test]
+    fn watches_keep_their_entries_through_unwatch_removal_replacement_and_restore() {
+        let mut s = Sessions::default();
+        let (center, queue) = (Presentity::Center, Presentity::Queue("sales".into()));
+        let ids: Vec<SessionId> = ["a", "b", "c", "d"].iter().map(|c| s.insert(Session::new(key(c), 1))).collect();
+        for &id in &ids {
+            s.add_watch(id, center.clone(), 7);
+        }
+        s.add_watch(ids[1], queue.clone(), 3);
+        s.add_watch(ids[3], queue.clone(), 3);
+        consistent(&s);
+        // Watching again resets what is owed, without a second entry.
+        let (t, i) = s.watch_mut(ids[2], &center).unwrap();
+        t.owe_doc(i, bytes::Bytes::from_static(b"doc"), 9);
+        s.add_watch(ids[2], center.clone(), 8);
+        let (t, i) = s.watch_mut(ids[2], &center).unwrap();
+        assert_eq!((t.len(), t.has[i], t.owed[i]), (4, 8, Owed::Nothing));
+        assert!(t.docs.is_empty(), "the document owed before is gone");
+        // The first one leaves: the last moves into its place and still finds its entry.
+        s.remove_watch(ids[0], &center);
+        consistent(&s);
+        let (t, i) = s.watch_mut(ids[3], &center).unwrap();
+        assert_eq!((t.slot[i], t.has[i]), (ids[3], 7));
+        // A removed session takes its entries along; a topic nobody watches goes.
+        s.remove(&key("b"));
+        s.remove(&key("d"));
+        consistent(&s);
+        assert!(s.fan(&queue).is_none());
+        // A session rebuilt from its record, replacing the live one, gets its entries afresh.
+        let mut r = s.at(ids[2]).record();
+        r.watches.push(queue.clone());
+        let back = s.insert(Session::from_record(r, Timestamp(0)));
+        assert_eq!(back, ids[2]);
+        consistent(&s);
+        assert_eq!(s.fan(&center).unwrap().0.len(), 1);
+        assert_eq!(s.fan(&queue).unwrap().0.slot, [ids[2]]);
+    }
+}
