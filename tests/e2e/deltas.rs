@@ -116,3 +116,54 @@ fn a_lost_delta_is_noticed_and_repaired_by_the_client() {
     assert_eq!(l.client.presence_gaps(), 1, "the gap was seen once");
     assert_eq!(l.client.view().presence[&Presentity::Center], l.broker.monitor().document(&Presentity::Center), "and repaired by a fresh document");
 }
+
+/// Any token is the client of that name: the test needs more clients than the fixture has.
+struct Names;
+impl frontdesk_core::broker::auth::Verifier for Names {
+    fn verify(&self, token: &str, _now: frontdesk_core::Timestamp) -> Result<frontdesk_core::principal::Principal, frontdesk_core::broker::auth::AuthError> {
+        Ok(frontdesk_core::principal::Principal::Client(token.into()))
+    }
+}
+
+#[test]
+fn a_politely_blocked_watcher_among_allowed_ones_gets_no_real_status_and_an_unwatch_leaves_the_others_served() {
+    use frontdesk_core::monitor::access::{AccessRule, Decision, WatcherMatch};
+    use frontdesk_core::status::{ClientActivity, ClientStatus};
+    let mut b = Broker::new(Names);
+    let alice = Presentity::Client("alice".into());
+    let mut conn = std::collections::HashMap::new();
+    for name in ["alice", "bob", "carol", "dave"] {
+        let c = b.open_connection(T0);
+        b.handle_input(T0, c, &ClientFrame::Hello { v: PROTOCOL_VERSION, token: name.into(), instance: 1, last_seq: 0, next_request: 1 }.encode());
+        conn.insert(name, c);
+    }
+    let rules = ["carol", "dave"].map(|w| AccessRule { watcher: WatcherMatch::Client(w.into()), decision: Decision::Allow }).to_vec();
+    b.handle_input(T0, conn["alice"], &ClientFrame::Request { id: 1, req: Request::SetAccessRules { rules } }.encode());
+    for name in ["bob", "carol", "dave"] {
+        b.handle_input(T0, conn[name], &ClientFrame::Request { id: 1, req: Request::Watch { presentity: alice.clone() } }.encode());
+    }
+    while b.poll_transmit().is_some() {}
+    // Who gets a status frame of alice carrying her note when she changes it.
+    let change = |b: &mut Broker, id: u64, note: &str| -> Vec<&str> {
+        let status = ClientStatus { activity: ClientActivity::Idle, medium: None, note: Some(note.into()) };
+        b.handle_input(T0, conn["alice"], &ClientFrame::Request { id, req: Request::SetStatus { status } }.encode());
+        let mut got: Vec<&str> = std::iter::from_fn(|| b.poll_transmit())
+            .filter(|t| {
+                let f = BrokerFrame::decode(&t.data, MAX_FRAME_BYTES).unwrap();
+                let real = |s: &Option<ClientStatus>| s.as_ref().and_then(|s| s.note.as_deref()) == Some(note);
+                match f {
+                    BrokerFrame::Status { doc } => doc.entity == alice && real(&doc.client),
+                    BrokerFrame::Delta { delta } => delta.entity == alice && delta.client.as_ref().is_some_and(real),
+                    _ => false,
+                }
+            })
+            .map(|t| *conn.iter().find(|(_, c)| **c == t.conn).unwrap().0)
+            .collect();
+        got.sort();
+        got
+    };
+    assert_eq!(change(&mut b, 2, "on the bus"), ["carol", "dave"], "bob is politely blocked: he never sees her real status");
+    b.handle_input(T0, conn["carol"], &ClientFrame::Request { id: 2, req: Request::Unwatch { presentity: alice.clone() } }.encode());
+    while b.poll_transmit().is_some() {}
+    assert_eq!(change(&mut b, 3, "at home"), ["dave"], "carol stopped watching; dave still watches");
+}

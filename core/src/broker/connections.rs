@@ -8,13 +8,13 @@ impl Broker {
     /// A transport connection opened; returns its id for later calls.
     pub fn open_connection(&mut self, now: Timestamp) -> ConnId {
         self.tick(now);
-        self.conns.insert(Conn { session: None, outq: VecDeque::new(), writable: true, queued: false, bad_frames: 0, closed: false })
+        self.conns.insert(Conn { session: None, outq: VecDeque::new(), bad_frames: 0 })
     }
 
     /// Tells whether a connection can take more bytes; while it cannot, presence updates coalesce.
     pub fn set_writable(&mut self, conn: ConnId, writable: bool) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.writable = writable;
+        if let Some(f) = self.conns.flags(&conn) {
+            f.writable = writable;
         }
         if writable {
             self.mark_ready(conn);
@@ -127,19 +127,19 @@ impl Broker {
     }
 
     pub(super) fn send_raw(&mut self, conn: ConnId, data: Vec<u8>, close: bool) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if c.closed {
+        if let Some((f, c)) = self.conns.get_all(&conn) {
+            if f.closed {
                 return;
             }
-            c.closed |= close;
+            f.closed |= close;
             c.outq.push_back((data.into(), close));
             self.mark_ready(conn);
         }
     }
 
     pub(super) fn mark_ready(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            enqueue(&mut self.ready, conn, c);
+        if let Some(f) = self.conns.flags(&conn) {
+            enqueue(&mut self.ready, conn, f);
         }
     }
 
@@ -151,12 +151,12 @@ impl Broker {
         }
         let max_in_flight = self.cfg.max_in_flight as u64;
         while let Some(conn) = self.ready.pop_front() {
-            let Some(c) = self.conns.get_mut(&conn) else { continue };
-            c.queued = false;
-            if !c.writable {
+            let Some((f, c)) = self.conns.get_all(&conn) else { continue };
+            f.queued = false;
+            if !f.writable {
                 continue;
             }
-            let mut session = if c.closed { None } else { c.session.map(|id| self.sessions.at_mut(id)) };
+            let session = if f.closed { None } else { c.session };
             let data = match c.outq.pop_front() {
                 Some((data, true)) => {
                     c.outq.clear();
@@ -164,16 +164,18 @@ impl Broker {
                 }
                 Some((data, false)) => data,
                 None => {
-                    let Some(s) = session.as_deref_mut() else { continue };
-                    let Some(data) = next_event(s, max_in_flight).or_else(|| s.watches.iter_mut().find_map(|w| Self::status_frame(&self.status, w))) else {
+                    let Some(id) = session else { continue };
+                    let status = &self.status;
+                    let event = next_event(self.sessions.at_mut(id), max_in_flight);
+                    let Some(data) = event.or_else(|| self.sessions.take_status(id, |t, i, p| t.take(i, |has| Self::latest_frame(status, p, has)))) else {
                         continue;
                     };
                     data
                 }
             };
             // Visit the connection again only if it has more: one pass per connection and frame.
-            if !c.outq.is_empty() || session.is_some_and(|s| s.has_more(max_in_flight)) {
-                enqueue(&mut self.ready, conn, c);
+            if !c.outq.is_empty() || session.is_some_and(|id| self.sessions.at(id).has_events(max_in_flight) || self.sessions.owes_status(id)) {
+                enqueue(&mut self.ready, conn, f);
             }
             return Some(Transmit { conn, data, close: false });
         }
@@ -192,16 +194,16 @@ impl Broker {
                 continue;
             };
             f.next += 1;
-            let Some(c) = self.conns.get_mut(&conn) else { continue };
-            if c.closed {
+            let Some((flags, c)) = self.conns.get_all(&conn) else { continue };
+            if flags.closed {
                 continue;
             }
-            if !c.writable {
+            if !flags.writable {
                 // It filled up since: the frame is owed again and coalesces until it can be taken;
                 // its party may lack the base of a delta now, so a whole document follows.
-                if let Some(w) = c.session.map(|id| self.sessions.at_mut(id)).and_then(|s| s.watch_mut(&f.presentity)) {
-                    w.has = 0;
-                    w.due = Due::Latest;
+                if let Some((t, i)) = c.session.and_then(|id| self.sessions.watch_mut(id, &f.presentity)) {
+                    t.has[i] = 0;
+                    t.owe_latest(i);
                 }
                 continue;
             }
@@ -212,7 +214,7 @@ impl Broker {
 }
 
 /// Puts a connection in the sending turn once, however often it is marked before its turn comes.
-pub(super) fn enqueue(ready: &mut VecDeque<ConnId>, conn: ConnId, c: &mut Conn) {
+pub(super) fn enqueue(ready: &mut VecDeque<ConnId>, conn: ConnId, c: &mut ConnFlags) {
     if !c.queued {
         c.queued = true;
         ready.push_back(conn);

@@ -51,64 +51,24 @@ impl Broker {
                         center_changed = true;
                     }
                     let frame: bytes::Bytes = BrokerFrame::status_from_payload(&n.payload).into();
-                    let only = match &n.recipients {
+                    match &n.recipients {
                         Recipients::AllowedWatchers => {
-                            self.note_status(&n, frame.clone());
-                            None
+                            self.note_status(&n, frame);
+                            self.fan_out(&n);
                         }
-                        Recipients::Only(v) => Some(v),
-                    };
-                    // Field by field, so the monitor's watcher set is walked in place while
-                    // sessions and connections change: no list of a million watchers is built.
-                    let (sessions, conns, ready, events, external) = (&mut self.sessions, &mut self.conns, &mut self.ready, &mut self.events, &self.external);
-                    // A connection with nothing else to send gets its frame decided now, in the one
-                    // walk over the watchers, and joins that frame's list (delta or whole); the
-                    // others are marked and take the frame in their turn in `poll_transmit`.
-                    let latest = only.is_none().then(|| self.status.get(&n.presentity)).flatten();
-                    let version = n.doc.version;
-                    let (mut to_delta, mut to_full) = (vec![], vec![]);
-                    if latest.is_some() {
-                        to_full = self.spare.pop().unwrap_or_default();
-                        to_delta = self.spare.pop().unwrap_or_default();
-                    }
-                    let targets: Box<dyn Iterator<Item = WatcherId>> = match only {
-                        None => Box::new(self.monitor.watchers(&n.presentity)),
-                        Some(v) => Box::new(v.iter().copied()),
-                    };
-                    for w in targets {
-                        if !external.is_empty() && external.contains(&w) {
-                            events.push_back(BrokerEvent::Presence { watcher: w, doc: n.doc.clone() });
-                            continue;
-                        }
-                        let Some(id) = sessions.by_watcher(w) else { continue };
-                        let s = sessions.at_mut(id);
-                        let conn = s.conn;
-                        let Some(watch) = s.watch_mut(&n.presentity) else { continue };
-                        let c = conn.and_then(|conn| conns.get_mut(&conn).map(|c| (conn, c)));
-                        match (latest, c) {
-                            (Some(f), Some((conn, c))) if !c.queued && c.writable && !c.closed && matches!(watch.due, Due::Nothing) => {
-                                if watch.has >= version {
+                        Recipients::Only(v) => {
+                            for &w in v {
+                                if !self.external.is_empty() && self.external.contains(&w) {
+                                    self.events.push_back(BrokerEvent::Presence { watcher: w, doc: n.doc.clone() });
                                     continue;
                                 }
-                                match &f.delta {
-                                    Some((base, _)) if *base == watch.has => to_delta.push(conn),
-                                    _ => to_full.push(conn),
+                                let Some(id) = self.sessions.by_watcher(w) else { continue };
+                                let conn = self.sessions.at(id).conn;
+                                let Some((t, i)) = self.sessions.watch_mut(id, &n.presentity) else { continue };
+                                t.owe_doc(i, frame.clone(), n.doc.version);
+                                if let Some(conn) = conn {
+                                    self.mark_ready(conn);
                                 }
-                                watch.has = version;
-                            }
-                            (_, c) => {
-                                watch.due = if only.is_some() { Due::Doc(frame.clone(), version) } else { Due::Latest };
-                                if let Some((conn, c)) = c {
-                                    super::connections::enqueue(ready, conn, c);
-                                }
-                            }
-                        }
-                    }
-                    if let Some(f) = latest {
-                        for (data, list) in [(f.delta.as_ref().map(|d| d.1.clone()), to_delta), (Some(f.full.clone()), to_full)] {
-                            match data {
-                                Some(data) if !list.is_empty() => self.fanned.push_back(Fanned { data, presentity: n.presentity.clone(), conns: list, next: 0 }),
-                                _ => self.spare.push(list),
                             }
                         }
                     }
@@ -118,9 +78,8 @@ impl Broker {
                 }
                 MonitorEvent::Terminated { watcher, presentity } => {
                     if let Some(id) = self.sessions.by_watcher(watcher) {
-                        let s = self.sessions.at_mut(id);
-                        s.remove_watch(&presentity);
-                        if let Some(c) = s.conn {
+                        self.sessions.remove_watch(id, &presentity);
+                        if let Some(c) = self.sessions.at(id).conn {
                             self.send_frame(c, &BrokerFrame::WatchEnded { presentity }, false);
                         }
                     }
@@ -144,27 +103,78 @@ impl Broker {
         self.status.insert(n.presentity.clone(), StatusFrames { doc: n.doc.clone(), full, delta });
     }
 
-    /// The frame that brings a watch up to date, if it is behind: a delta when the party has the
-    /// version it is based on, else the whole document.
-    pub(super) fn status_frame(status: &FastMap<Presentity, StatusFrames>, watch: &mut session::Watch) -> Option<bytes::Bytes> {
-        match std::mem::replace(&mut watch.due, Due::Nothing) {
-            Due::Nothing => None,
-            Due::Doc(frame, version) => {
-                watch.has = version;
-                Some(frame)
+    /// The latest frame of `p` for a party that has version `has`, and the version it brings:
+    /// a delta when the party has the version it is based on, else the whole document; none when
+    /// the party is not behind.
+    pub(super) fn latest_frame(status: &FastMap<Presentity, StatusFrames>, p: &Presentity, has: u64) -> Option<(bytes::Bytes, u64)> {
+        let f = status.get(p)?;
+        let version = f.doc.version;
+        if has >= version {
+            return None;
+        }
+        let frame = match &f.delta {
+            Some((base, d)) if *base == has => d.clone(),
+            _ => f.full.clone(),
+        };
+        Some((frame, version))
+    }
+
+    /// Sends a presentity's new document to everyone allowed to see it, in one linear walk over
+    /// its watchers' dense arrays. A connection with nothing else to send gets its frame decided
+    /// now and joins that frame's list (delta or whole); the others are owed the latest document
+    /// and take it in their turn in `poll_transmit`, so changes coalesce while they are busy.
+    fn fan_out(&mut self, n: &crate::monitor::Notification) {
+        let p = &n.presentity;
+        let version = n.doc.version;
+        // Watchers that are not sessions (the broker's own, other protocols') are numbered below
+        // the sessions', so they come first in the monitor's ordered set.
+        let mut outside = 0;
+        for w in self.monitor.watchers(p).take_while(|w| w & session::SESSION_WATCHERS == 0) {
+            outside += 1;
+            if self.external.contains(&w) {
+                self.events.push_back(BrokerEvent::Presence { watcher: w, doc: n.doc.clone() });
             }
-            Due::Latest => {
-                let f = status.get(&watch.presentity)?;
-                let version = f.doc.version;
-                if watch.has >= version {
-                    return None;
+        }
+        let Some(f) = self.status.get(p) else { return };
+        let (monitor, conns, ready) = (&self.monitor, &mut self.conns, &mut self.ready);
+        let Some((t, conn_of)) = self.sessions.fan(p) else { return };
+        // Every session the monitor lets see `p` has an entry here; when the counts agree, no
+        // entry is politely blocked (or left from a subscription the monitor refused), and the
+        // walk needs no look-up per watcher.
+        let exact = monitor.allowed_count(p) == outside + t.len();
+        let mut to_full = self.spare.pop().unwrap_or_default();
+        let mut to_delta = self.spare.pop().unwrap_or_default();
+        for i in 0..t.len() {
+            let slot = t.slot[i];
+            if !exact && !monitor.allows(session::SESSION_WATCHERS | slot as WatcherId, p) {
+                continue;
+            }
+            let conn = conn_of[slot as usize];
+            let c = if conn == 0 { None } else { conns.flags(&conn) };
+            match c {
+                Some(c) if !c.queued && c.writable && !c.closed && t.owed[i] == Owed::Nothing => {
+                    let has = t.has[i];
+                    if has >= version {
+                        continue;
+                    }
+                    match &f.delta {
+                        Some((base, _)) if *base == has => to_delta.push(conn),
+                        _ => to_full.push(conn),
+                    }
+                    t.has[i] = version;
                 }
-                let frame = match &f.delta {
-                    Some((base, d)) if *base == watch.has => d.clone(),
-                    _ => f.full.clone(),
-                };
-                watch.has = version;
-                Some(frame)
+                c => {
+                    t.owe_latest(i);
+                    if let Some(c) = c {
+                        super::connections::enqueue(ready, conn, c);
+                    }
+                }
+            }
+        }
+        for (data, list) in [(f.delta.as_ref().map(|d| d.1.clone()), to_delta), (Some(f.full.clone()), to_full)] {
+            match data {
+                Some(data) if !list.is_empty() => self.fanned.push_back(Fanned { data, presentity: p.clone(), conns: list, next: 0 }),
+                _ => self.spare.push(list),
             }
         }
     }

@@ -51,18 +51,16 @@ impl Broker {
                 }
                 let w = s.watcher;
                 let doc = self.monitor.subscribe(w, &Principal::Client(me), &presentity)?;
-                let s = self.sessions.get_mut(key).expect("exists");
+                let id = self.sessions.id(key).expect("exists");
                 // The answer carries the document: later changes go as deltas from its version.
-                let watch = s.add_watch(presentity.clone());
-                watch.has = doc.version;
-                watch.due = Due::Nothing;
+                self.sessions.add_watch(id, presentity.clone(), doc.version);
                 self.dirty.insert(key.clone());
                 Ok(Response::Presence(doc))
             }
             Request::Unwatch { presentity } => {
-                let s = self.sessions.get_mut(key).expect("exists");
-                s.remove_watch(&presentity);
-                let w = s.watcher;
+                let id = self.sessions.id(key).expect("exists");
+                self.sessions.remove_watch(id, &presentity);
+                let w = self.sessions.at(id).watcher;
                 self.unsubscribe(w, &presentity);
                 self.dirty.insert(key.clone());
                 Ok(Response::Done)

@@ -100,24 +100,80 @@ pub(crate) struct Session {
     pub watches: Vec<Watch>,
 }
 
-/// One presentity a session watches: the version its party has, and what is due to it.
+/// One presentity a session watches, and where its entry is in that presentity's [`Topic`].
 #[derive(Debug, Clone)]
 pub(crate) struct Watch {
     pub presentity: Presentity,
-    /// Version of the last document or delta sent; a delta based on it can follow.
-    pub has: u64,
-    pub due: Due,
+    /// Index of the entry in the topic's arrays; [`UNPLACED`] until the session is in the table.
+    pub at: u32,
 }
 
-/// What a watch is owed. Nothing is encoded per watcher: the frames are shared.
-#[derive(Debug, Clone)]
-pub(crate) enum Due {
+/// The index of a watch whose session is not in the table yet (rebuilt from a record).
+const UNPLACED: u32 = u32::MAX;
+
+/// What a watch is owed, in one byte. Nothing is encoded per watcher: the frames are shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owed {
     Nothing,
     /// Whatever the presentity's latest document is when the connection can take it (changes
     /// coalesce while it cannot).
     Latest,
-    /// A document for this watcher alone (after an access change or a reconnect), and its version.
-    Doc(bytes::Bytes, u64),
+    /// A document for this watcher alone (after an access change or a reconnect), kept in
+    /// [`Topic::docs`].
+    Doc,
+}
+
+/// The session watchers of one presentity as parallel arrays, so a fan-out is a linear scan that
+/// reads and writes a few bytes per watcher instead of following each session's pointers.
+#[derive(Debug, Default)]
+pub(crate) struct Topic {
+    /// The session of each entry.
+    pub slot: Vec<SessionId>,
+    /// Version of the last document or delta sent to each; a delta based on it can follow.
+    pub has: Vec<u64>,
+    /// What each is owed.
+    pub owed: Vec<Owed>,
+    /// The documents of entries owed [`Owed::Doc`], by session, with their version.
+    pub docs: FastMap<SessionId, (bytes::Bytes, u64)>,
+}
+
+impl Topic {
+    /// Number of session watchers.
+    pub fn len(&self) -> usize {
+        self.slot.len()
+    }
+
+    /// Owes entry `i` the presentity's latest document.
+    pub fn owe_latest(&mut self, i: usize) {
+        if self.owed[i] == Owed::Doc {
+            self.docs.remove(&self.slot[i]);
+        }
+        self.owed[i] = Owed::Latest;
+    }
+
+    /// Owes entry `i` a document of its own.
+    pub fn owe_doc(&mut self, i: usize, frame: bytes::Bytes, version: u64) {
+        self.owed[i] = Owed::Doc;
+        self.docs.insert(self.slot[i], (frame, version));
+    }
+
+    /// Takes what entry `i` is owed: its own document, or the latest (`latest` gives it by the
+    /// version the party has) when the party lacks it.
+    pub fn take(&mut self, i: usize, latest: impl FnOnce(u64) -> Option<(bytes::Bytes, u64)>) -> Option<bytes::Bytes> {
+        match std::mem::replace(&mut self.owed[i], Owed::Nothing) {
+            Owed::Nothing => None,
+            Owed::Doc => {
+                let (frame, version) = self.docs.remove(&self.slot[i])?;
+                self.has[i] = version;
+                Some(frame)
+            }
+            Owed::Latest => {
+                let (frame, version) = latest(self.has[i])?;
+                self.has[i] = version;
+                Some(frame)
+            }
+        }
+    }
 }
 
 /// How far a session's logs in the store reach.
@@ -202,7 +258,10 @@ impl Session {
         s.answer_bytes = s.answered.iter().map(|(_, c)| c.len()).sum();
         s.sent_upto = s.acked();
         for p in r.watches {
-            s.add_watch(p);
+            if !s.watching(&p) {
+                // Placed in its presentity's topic when the session goes into the table.
+                s.watches.push(Watch { presentity: p, at: UNPLACED });
+            }
         }
         s.expires_at = Some(expires_at);
         s
@@ -235,25 +294,9 @@ impl Session {
         self.watches.iter().any(|w| &w.presentity == p)
     }
 
-    /// The watch of `p`, to change.
-    pub fn watch_mut(&mut self, p: &Presentity) -> Option<&mut Watch> {
-        self.watches.iter_mut().find(|w| &w.presentity == p)
-    }
-
-    /// Starts watching `p` (once), with nothing sent yet.
-    pub fn add_watch(&mut self, p: Presentity) -> &mut Watch {
-        match self.watches.iter().position(|w| w.presentity == p) {
-            Some(i) => &mut self.watches[i],
-            None => {
-                self.watches.push(Watch { presentity: p, has: 0, due: Due::Nothing });
-                self.watches.last_mut().expect("just pushed")
-            }
-        }
-    }
-
-    /// Stops watching `p`; nothing more is sent about it.
-    pub fn remove_watch(&mut self, p: &Presentity) {
-        self.watches.retain(|w| &w.presentity != p);
+    /// The index of the watch of `p` in its topic.
+    fn watch_at(&self, p: &Presentity) -> Option<usize> {
+        self.watches.iter().find(|w| &w.presentity == p).map(|w| w.at as usize)
     }
 
     /// The presentities watched.
@@ -261,11 +304,11 @@ impl Session {
         self.watches.iter().map(|w| &w.presentity)
     }
 
-    /// Whether anything is left to send: events within the in-flight window, or a watch owed.
-    pub fn has_more(&self, max_in_flight: u64) -> bool {
+    /// Whether events within the in-flight window are left to send.
+    pub fn has_events(&self, max_in_flight: u64) -> bool {
         let acked = self.acked();
         let sent = self.sent_upto.max(acked) - acked;
-        (sent < max_in_flight && (sent as usize) < self.outbox.len()) || self.watches.iter().any(|w| !matches!(w.due, Due::Nothing))
+        sent < max_in_flight && (sent as usize) < self.outbox.len()
     }
 
     /// Highest sequence the client acknowledged.
@@ -341,12 +384,17 @@ pub(crate) type SessionId = u32;
 /// already checked), where SipHash's protection against chosen keys buys nothing.
 pub(crate) type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
-/// The sessions, in slots reused after a session ends, and found by key through one index.
+/// The sessions, in slots reused after a session ends, and found by key through one index. Beside
+/// them, dense by slot or by presentity, what a fan-out reads for every watcher: each session's
+/// connection, and each presentity's watchers ([`Topic`]).
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     slots: Vec<Option<Session>>,
     free: Vec<SessionId>,
     ids: FastMap<SessionKey, SessionId>,
+    /// The connection of each slot (0: none; connection ids are never 0), mirroring `Session::conn`.
+    conn_of: Vec<ConnId>,
+    topics: FastMap<Presentity, Topic>,
 }
 
 impl Sessions {
@@ -395,12 +443,20 @@ impl Sessions {
         self.slots.get(id as usize)?.as_ref().filter(|s| s.watcher == w).map(|_| id)
     }
 
+    /// Attaches a session to a connection or detaches it (`None`).
+    pub fn set_conn(&mut self, id: SessionId, conn: Option<ConnId>) {
+        self.at_mut(id).conn = conn;
+        self.conn_of[id as usize] = conn.unwrap_or(0);
+    }
+
     /// Adds a session (replacing one with the same key) and gives it the watcher id of its slot;
     /// its number.
     pub fn insert(&mut self, mut s: Session) -> SessionId {
         if let Some(id) = self.id(&s.key) {
+            self.unplace(id);
             s.watcher = SESSION_WATCHERS | id as WatcherId;
             *self.at_mut(id) = s;
+            self.place(id);
             return id;
         }
         let key = s.key.clone();
@@ -408,18 +464,123 @@ impl Sessions {
         s.watcher = SESSION_WATCHERS | id as WatcherId;
         if id as usize == self.slots.len() {
             self.slots.push(Some(s));
+            self.conn_of.push(0);
         } else {
             self.slots[id as usize] = Some(s);
         }
         self.ids.insert(key, id);
+        self.place(id);
         id
     }
 
     /// Removes a session; its number may name another session afterwards.
     pub fn remove(&mut self, key: &SessionKey) -> Option<Session> {
         let id = self.ids.remove(key)?;
+        self.unplace(id);
         self.free.push(id);
+        self.conn_of[id as usize] = 0;
         self.slots[id as usize].take()
+    }
+
+    /// Gives every watch of a session just put in the table its entry in its topic.
+    fn place(&mut self, id: SessionId) {
+        self.conn_of[id as usize] = self.at(id).conn.unwrap_or(0);
+        let s = self.slots[id as usize].as_mut().expect("live");
+        for w in &mut s.watches {
+            let t = self.topics.entry(w.presentity.clone()).or_default();
+            w.at = t.slot.len() as u32;
+            t.slot.push(id);
+            t.has.push(0);
+            t.owed.push(Owed::Nothing);
+        }
+    }
+
+    /// Takes every watch of a session out of its topic (the session stays as it is).
+    fn unplace(&mut self, id: SessionId) {
+        let watches: Vec<(Presentity, u32)> = self.at(id).watches.iter().map(|w| (w.presentity.clone(), w.at)).collect();
+        for (p, at) in watches {
+            self.unplace_one(id, &p, at);
+        }
+    }
+
+    /// Removes entry `at` of `p`'s topic, moving the last entry into its place.
+    fn unplace_one(&mut self, id: SessionId, p: &Presentity, at: u32) {
+        let Some(t) = self.topics.get_mut(p) else { return };
+        let i = at as usize;
+        if t.slot.get(i) != Some(&id) {
+            return;
+        }
+        t.slot.swap_remove(i);
+        t.has.swap_remove(i);
+        t.owed.swap_remove(i);
+        t.docs.remove(&id);
+        if let Some(&moved) = t.slot.get(i) {
+            if let Some(w) = self.slots[moved as usize].as_mut().and_then(|s| s.watches.iter_mut().find(|w| &w.presentity == p)) {
+                w.at = at;
+            }
+        }
+        if t.slot.is_empty() {
+            self.topics.remove(p);
+        }
+    }
+
+    /// Starts a session watching `p` (once) with version `has` of its document already sent.
+    pub fn add_watch(&mut self, id: SessionId, p: Presentity, has: u64) {
+        if let Some(i) = self.at(id).watch_at(&p) {
+            let t = self.topics.get_mut(&p).expect("watches have topics");
+            t.has[i] = has;
+            if t.owed[i] == Owed::Doc {
+                t.docs.remove(&id);
+            }
+            t.owed[i] = Owed::Nothing;
+            return;
+        }
+        let t = self.topics.entry(p.clone()).or_default();
+        let at = t.slot.len() as u32;
+        t.slot.push(id);
+        t.has.push(has);
+        t.owed.push(Owed::Nothing);
+        self.at_mut(id).watches.push(Watch { presentity: p, at });
+    }
+
+    /// Stops a session watching `p`; nothing more is sent about it.
+    pub fn remove_watch(&mut self, id: SessionId, p: &Presentity) {
+        let s = self.at_mut(id);
+        let Some(pos) = s.watches.iter().position(|w| &w.presentity == p) else { return };
+        let w = s.watches.remove(pos);
+        self.unplace_one(id, p, w.at);
+    }
+
+    /// The watchers of `p` to change, with the connection of every slot (for a fan-out).
+    pub fn fan(&mut self, p: &Presentity) -> Option<(&mut Topic, &[ConnId])> {
+        Some((self.topics.get_mut(p)?, &self.conn_of))
+    }
+
+    /// The watch of `p` by session `id`: its topic and index there.
+    pub fn watch_mut(&mut self, id: SessionId, p: &Presentity) -> Option<(&mut Topic, usize)> {
+        let i = self.at(id).watch_at(p)?;
+        Some((self.topics.get_mut(p)?, i))
+    }
+
+    /// Whether any watch of session `id` is owed a frame.
+    pub fn owes_status(&self, id: SessionId) -> bool {
+        self.at(id).watches.iter().any(|w| self.topics.get(&w.presentity).is_some_and(|t| t.owed[w.at as usize] != Owed::Nothing))
+    }
+
+    /// The first frame a watch of session `id` is owed; `take` gets the topic, the index there and
+    /// the presentity.
+    pub fn take_status(&mut self, id: SessionId, mut take: impl FnMut(&mut Topic, usize, &Presentity) -> Option<bytes::Bytes>) -> Option<bytes::Bytes> {
+        let s = self.slots[id as usize].as_ref()?;
+        for w in &s.watches {
+            let Some(t) = self.topics.get_mut(&w.presentity) else { continue };
+            if t.owed[w.at as usize] == Owed::Nothing {
+                continue;
+            }
+            if let Some(f) = take(t, w.at as usize, &w.presentity) {
+                return Some(f);
+            }
+        }
+        None
     }
 }
 
@@ -427,5 +588,64 @@ impl std::ops::Index<&SessionKey> for Sessions {
     type Output = Session;
     fn index(&self, key: &SessionKey) -> &Session {
         self.get(key).expect("indexed sessions exist")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: &str) -> SessionKey {
+        (Party::Client(c.into()), 1)
+    }
+
+    /// Every watch names its own entry, and every entry belongs to a watch.
+    fn consistent(s: &Sessions) {
+        let mut entries = 0;
+        for (id, slot) in s.slots.iter().enumerate() {
+            for w in slot.iter().flat_map(|s| &s.watches) {
+                assert_eq!(s.topics[&w.presentity].slot[w.at as usize], id as SessionId, "{:?} of session {id}", w.presentity);
+                entries += 1;
+            }
+        }
+        assert_eq!(entries, s.topics.values().map(Topic::len).sum::<usize>());
+    }
+
+    #[test]
+    fn watches_keep_their_entries_through_unwatch_removal_replacement_and_restore() {
+        let mut s = Sessions::default();
+        let (center, queue) = (Presentity::Center, Presentity::Queue("sales".into()));
+        let ids: Vec<SessionId> = ["a", "b", "c", "d"].iter().map(|c| s.insert(Session::new(key(c), 1))).collect();
+        for &id in &ids {
+            s.add_watch(id, center.clone(), 7);
+        }
+        s.add_watch(ids[1], queue.clone(), 3);
+        s.add_watch(ids[3], queue.clone(), 3);
+        consistent(&s);
+        // Watching again resets what is owed, without a second entry.
+        let (t, i) = s.watch_mut(ids[2], &center).unwrap();
+        t.owe_doc(i, bytes::Bytes::from_static(b"doc"), 9);
+        s.add_watch(ids[2], center.clone(), 8);
+        let (t, i) = s.watch_mut(ids[2], &center).unwrap();
+        assert_eq!((t.len(), t.has[i], t.owed[i]), (4, 8, Owed::Nothing));
+        assert!(t.docs.is_empty(), "the document owed before is gone");
+        // The first one leaves: the last moves into its place and still finds its entry.
+        s.remove_watch(ids[0], &center);
+        consistent(&s);
+        let (t, i) = s.watch_mut(ids[3], &center).unwrap();
+        assert_eq!((t.slot[i], t.has[i]), (ids[3], 7));
+        // A removed session takes its entries along; a topic nobody watches goes.
+        s.remove(&key("b"));
+        s.remove(&key("d"));
+        consistent(&s);
+        assert!(s.fan(&queue).is_none());
+        // A session rebuilt from its record, replacing the live one, gets its entries afresh.
+        let mut r = s.at(ids[2]).record();
+        r.watches.push(queue.clone());
+        let back = s.insert(Session::from_record(r, Timestamp(0)));
+        assert_eq!(back, ids[2]);
+        consistent(&s);
+        assert_eq!(s.fan(&center).unwrap().0.len(), 1);
+        assert_eq!(s.fan(&queue).unwrap().0.slot, [ids[2]]);
     }
 }

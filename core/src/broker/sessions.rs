@@ -26,12 +26,12 @@ impl Broker {
 
     pub(super) fn detach(&mut self, key: &SessionKey, conn: ConnId) {
         let now = self.now;
-        let Some(s) = self.sessions.get_mut(key) else { return };
-        if s.conn != Some(conn) {
+        let Some(id) = self.sessions.id(key) else { return };
+        if self.sessions.at(id).conn != Some(conn) {
             return;
         }
-        s.conn = None;
-        s.drop_early();
+        self.sessions.set_conn(id, None);
+        self.sessions.at_mut(id).drop_early();
         let at = now.add(self.detached_ttl(&key.0));
         self.set_expiry(key, Some(at));
         if let Party::Client(client) = &key.0 {
@@ -116,8 +116,9 @@ impl Broker {
             self.send_frame(old, &BrokerFrame::Error { error: e, fatal: true }, true);
         }
         self.set_expiry(&key, None);
-        let s = self.sessions.get_mut(&key).expect("inserted above");
-        s.conn = Some(conn);
+        let sid = self.sessions.id(&key).expect("inserted above");
+        self.sessions.set_conn(sid, Some(conn));
+        let s = self.sessions.at_mut(sid);
         // A role can change between tokens (promoted to supervisor); the newest credential decides.
         s.role = role;
         s.next_request = s.next_request.max(next_request);
@@ -162,8 +163,9 @@ impl Broker {
                 // The party may have lost what it had: a whole document, and deltas from its version.
                 let payload = serde_json::to_string(&doc).expect("documents serialize");
                 let frame = bytes::Bytes::from(BrokerFrame::status_from_payload(&payload));
-                if let Some(w) = self.sessions.get_mut(key).expect("exists").watch_mut(&p) {
-                    w.due = Due::Doc(frame, doc.version);
+                let id = self.sessions.id(key).expect("exists");
+                if let Some((t, i)) = self.sessions.watch_mut(id, &p) {
+                    t.owe_doc(i, frame, doc.version);
                 }
             }
         }

@@ -458,6 +458,16 @@ impl StatusMonitor {
         self.subs.get(p).into_iter().flat_map(|s| s.allowed.iter().copied())
     }
 
+    /// Number of watchers that see the real presence of `p`.
+    pub fn allowed_count(&self, p: &Presentity) -> usize {
+        self.subs.get(p).map_or(0, |s| s.allowed.len())
+    }
+
+    /// Whether watcher `w` of `p` sees its real presence.
+    pub fn allows(&self, w: WatcherId, p: &Presentity) -> bool {
+        self.subs.get(p).is_some_and(|s| s.allowed.contains(&w))
+    }
+
     /// Number of watchers (allowed and politely blocked) of `p`.
     pub fn watcher_count(&self, p: &Presentity) -> usize {
         self.subs.get(p).map_or(0, |s| s.principals.len())
