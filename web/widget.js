@@ -5,7 +5,13 @@
 // strings (frontdesk-widget-LANG.js) when shown in it. Attributes, strings, events: docs/web.md.
 const base = new URL('.', import.meta.url);
 let engine, calls;
-const load = () => (engine ??= import('./frontdesk-client.js').then(async (m) => { await m.default(); return m; }));
+// The client, its glue and the engine are fetched side by side, not one after the other (the first status
+// waits for all three).
+const load = () => (engine ??= (() => {
+  const wasm = fetch(new URL('frontdesk_wasm_bg.wasm', import.meta.url));
+  import('./frontdesk_wasm.js').catch(() => {});
+  return import('./frontdesk-client.js').then(async (m) => { await m.default(wasm); return m; });
+})());
 // The panel's code, which a closed launcher does not need; it adds its methods to the element's class.
 let panel;
 const loadPanel = () => (panel ??= import('./frontdesk-widget-panel.js').then((m) => m.install(FrontdeskWidget, { esc, secs, store })));
@@ -217,7 +223,7 @@ class FrontdeskWidget extends HTMLElement {
     this.client.close();
     this.client.free();
     this.client = null;
-    this.live = null;
+    this.live = this.lastStatus = null;
   }
 
   emit(type, detail) { this.dispatchEvent(new CustomEvent(`frontdesk-${type}`, { detail, bubbles: true, composed: true })); }
