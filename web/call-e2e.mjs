@@ -486,6 +486,8 @@ try {
   writeFileSync(join(out, 'call-results.json'), JSON.stringify(results, null, 2));
   step(`PASS (set-up: voice ${voice.setupMs} ms, video ${video.setupMs} ms, video through TURN only ${relayed.setupMs} ms)`);
   clearTimeout(deadline);
+  // Closed and gone before their profiles are removed: a Chromium still exiting writes into them (ENOTEMPTY).
+  await Promise.all(browsers.map((b) => b.close().catch(() => {})));
   cleanup();
 } catch (e) {
   console.error(`call-e2e: FAIL: ${e.stack || e}`);

@@ -373,36 +373,35 @@ try {
   // launcher, the client and its engine but not the panel. The closed budget (issue 20) is checked on what
   // Chromium loaded before the panel was opened: each response, gzip -9 as a server would send it (the
   // page itself is the site's, not the widget's). The status beside the launcher shows within 150 ms of
-  // navigation on this local server (110 ms measured on the 2-core dev box while other builds ran, wasm
-  // compile included; a CI machine loaded far beyond that fails here: that is the promise issue 20 asks CI to keep).
-  const bodies = [];
-  const onResponse = (r) => { if (r.request().resourceType() !== 'document') bodies.push(r.body().then((b) => [new URL(r.url()).pathname, gzipSync(b, { level: 9 }).length], () => [r.url(), 0])); };
-  lp.on('response', onResponse);
-  loaded.length = 0;
-  await lp.reload();
-  await lw.locator('[data-testid=launcher-status]').waitFor({ state: 'visible', timeout: 15_000 });
-  await lp.waitForTimeout(500);
-  lp.off('response', onResponse);
-  const closedFiles = await Promise.all(bodies);
-  const closedBytes = closedFiles.reduce((n, [, b]) => n + b, 0);
+  // navigation on this local server: the median of three reloads, so that one stall of a shared machine
+  // does not decide it (93-116 ms measured on the 2-core dev box; a reload there under a load average of 3.6,
+  // other builds running, took 185-219 ms, most of it before the widget's own script had arrived). A machine
+  // slow on every reload fails: that is the promise issue 20 asks CI to keep.
   const closedBudget = Number(process.env.FRONTDESK_WEB_CLOSED_BUDGET_BYTES || 61440);
-  const launcherStatusMs = await lw.evaluate((e) => e.firstStatusMs);
-  if (!(await lw.locator('#panel').isHidden())) throw new Error('the reloaded launcher opened');
-  if (!loaded.includes('/frontdesk_wasm_bg.wasm') || loaded.includes('/frontdesk-widget-panel.js')) throw new Error(`the reloaded closed launcher loaded ${[...new Set(loaded)]}`);
-  if (closedBytes > closedBudget) throw new Error(`closed launcher with its session loaded ${closedBytes} B gzipped > ${closedBudget} B: ${JSON.stringify(closedFiles)}`);
-  // Best of up to three page loads: one load slowed by another process on a shared machine is noise;
-  // three over the promise are not.
-  const samples = [launcherStatusMs];
-  while (Math.min(...samples) > 150 && samples.length < 3) {
+  const statusMs = [];
+  let closedBytes, arrived;
+  for (let i = 0; i < 3; i++) {
+    const bodies = [];
+    const onResponse = (r) => { if (r.request().resourceType() !== 'document') bodies.push(r.body().then((b) => [new URL(r.url()).pathname, gzipSync(b, { level: 9 }).length], () => [r.url(), 0])); };
+    lp.on('response', onResponse);
+    loaded.length = 0;
     await lp.reload();
     await lw.locator('[data-testid=launcher-status]').waitFor({ state: 'visible', timeout: 15_000 });
-    samples.push(await lw.evaluate((e) => e.firstStatusMs));
+    await lp.waitForTimeout(500);
+    lp.off('response', onResponse);
+    const closedFiles = await Promise.all(bodies);
+    closedBytes = closedFiles.reduce((n, [, b]) => n + b, 0);
+    statusMs.push(await lw.evaluate((e) => e.firstStatusMs));
+    // When each file had arrived (ms after navigation), to tell a slow machine from a slow path.
+    arrived = (await lp.evaluate(() => performance.getEntriesByType('resource').map((e) => `${new URL(e.name).pathname} ${Math.round(e.responseEnd)}`))).join(', ');
+    if (!(await lw.locator('#panel').isHidden())) throw new Error('the reloaded launcher opened');
+    if (!loaded.includes('/frontdesk_wasm_bg.wasm') || loaded.includes('/frontdesk-widget-panel.js')) throw new Error(`the reloaded closed launcher loaded ${[...new Set(loaded)]}`);
+    if (closedBytes > closedBudget) throw new Error(`closed launcher with its session loaded ${closedBytes} B gzipped > ${closedBudget} B: ${JSON.stringify(closedFiles)}`);
+    if (i === 0) step(`closed with a live session after a reload: ${closedBytes} B gzipped (budget ${closedBudget} B: ${closedFiles.map(([f, b]) => `${f} ${b}`).join(', ')})`);
   }
-  // Where the time went on the last load, for whoever has to find the slow part.
-  const timeline = await lp.evaluate(() => performance.getEntriesByType('resource').map((r) => `${new URL(r.name).pathname.replace('/frontdesk', '')} ${Math.round(r.startTime)}–${Math.round(r.responseEnd)}`).join(', '));
-  step(`launcher load timeline (ms from navigation): ${timeline}`);
-  if (!(Math.min(...samples) <= 150)) throw new Error(`the launcher's first status showed ${samples.join(', ')} ms after navigation (promised: 150 ms)`);
-  step(`closed with a live session after a reload: ${closedBytes} B gzipped (budget ${closedBudget} B: ${closedFiles.map(([f, b]) => `${f} ${b}`).join(', ')}); status beside the launcher ${samples.join(', ')} ms after navigation`);
+  const launcherStatusMs = [...statusMs].sort((a, b) => a - b)[1];
+  if (!(launcherStatusMs <= 150)) throw new Error(`the launcher's first status showed ${statusMs.join(', ')} ms after navigation (median ${launcherStatusMs}; promised: 150 ms; files of the last arrived at: ${arrived})`);
+  step(`status beside the closed launcher ${statusMs.join(', ')} ms after navigation (median ${launcherStatusMs} ms; files of the last arrived at: ${arrived} ms)`);
   await lw.locator('#fab').focus();
   await lin.fill('A reply while you were away');
   await lin.press('Enter');
@@ -457,7 +456,7 @@ try {
   step(`French by lang="fr"; a refused token shows "${rej}"`);
   await lctx.close();
 
-  writeFileSync(join(out, 'results.json'), JSON.stringify({ firstStatusMs, launcherStatusMs: Math.min(...samples), closedBytes, recoverMs, pass: true }, null, 2));
+  writeFileSync(join(out, 'results.json'), JSON.stringify({ firstStatusMs, launcherStatusMs, closedBytes, recoverMs, pass: true }, null, 2));
   step('PASS');
   clearTimeout(deadline);
   cleanup();

@@ -80,7 +80,7 @@ CARGO_TARGET_DIR=$TARGET FRONTDESK_WEB_CLOSED_BUDGET_BYTES=$CLOSED_BUDGET timeou
 CARGO_TARGET_DIR=$TARGET timeout 150 node web/a11y-e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("accessibility test (axe)")
 # 5a'. The agent desktop: two chats, a transfer, a wrap-up, the wallboard; axe; screenshots in $FRONTDESK_ARTIFACTS/screenshots.
 CARGO_TARGET_DIR=$TARGET timeout 170 node web/desk-e2e.mjs "$TARGET/debug/frontdesk-server" "${FRONTDESK_ARTIFACTS:-$ROOT/target/artifacts}" || fail+=("agent desktop test")
-first=$(node -e "try{console.log(require('$OUT/results.json').firstStatusMs ?? '?')}catch{console.log('?')}")
+first=$(node -e "try{const r=require('$OUT/results.json');console.log((r.firstStatusMs ?? '?')+' ms (inline, cold browser), closed launcher '+(r.launcherStatusMs ?? '?'))}catch{console.log('?')}")
 # 5b. Voice and video calls: the server and two Chromium processes with fake devices, in a network
 # namespace with only lo up (loopback flags alone where ip netns is unavailable), bounded.
 CARGO_TARGET_DIR=$TARGET timeout 280 node web/call-e2e.mjs "$TARGET/debug/frontdesk-server" "$OUT" || fail+=("call end-to-end test")

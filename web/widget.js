@@ -5,11 +5,12 @@
 // strings (frontdesk-widget-LANG.js) when shown in it. Attributes, strings, events: docs/web.md.
 const base = new URL('.', import.meta.url);
 let engine, calls;
-// The client, its wasm glue and the engine's bytes are fetched side by side rather than one after the
-// other as each module finds its import (about 30 ms sooner to the first status on a local server).
+// The client, its glue and the engine are fetched side by side, not one after the other (the first status
+// waits for all three).
 const load = () => (engine ??= (() => {
-  const bytes = fetch(new URL('frontdesk_wasm_bg.wasm', base));
-  return Promise.all([import('./frontdesk-client.js'), import('./frontdesk_wasm.js')]).then(async ([m]) => { await m.default(bytes); return m; });
+  const wasm = fetch(new URL('frontdesk_wasm_bg.wasm', import.meta.url));
+  import('./frontdesk_wasm.js').catch(() => {});
+  return import('./frontdesk-client.js').then(async (m) => { await m.default(wasm); return m; });
 })());
 // The panel's code, which a closed launcher does not need; it adds its methods to the element's class.
 let panel;
@@ -224,7 +225,7 @@ class FrontdeskWidget extends HTMLElement {
     this.client.close();
     this.client.free();
     this.client = null;
-    this.live = null;
+    this.live = this.lastStatus = null;
   }
 
   emit(type, detail) { this.dispatchEvent(new CustomEvent(`frontdesk-${type}`, { detail, bubbles: true, composed: true })); }

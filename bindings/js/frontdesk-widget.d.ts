@@ -1,6 +1,6 @@
 import type { Client, Call, CenterStatus, ChatMessage, Invitation, AlertFired } from './frontdesk.js';
 
-/** Loads the client module (frontdesk-client.js: Client, Agent) and its wasm engine once; the widget calls it when opened. */
+/** Loads the client module (frontdesk-client.js: Client, Agent) and its wasm engine once; the widget calls it when opened, or closed for a visitor with a session. */
 export declare function load(): Promise<Omit<typeof import('./frontdesk.js'), 'Call'>>;
 
 /** `<frontdesk-widget token="…" server="wss://…" title="…">`, or `site-key="…"` instead of `token` for
