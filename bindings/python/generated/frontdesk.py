@@ -582,6 +582,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history() != 52310:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_orders() != 47992:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile() != 29319:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_decline() != 2807:
@@ -842,6 +844,9 @@ _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_center_status.
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history.restype = ctypes.c_uint16
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_orders.argtypes = (
+)
+_UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_orders.restype = ctypes.c_uint16
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile.argtypes = (
 )
 _UniffiLib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile.restype = ctypes.c_uint16
@@ -1253,6 +1258,12 @@ _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_history.argty
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_history.restype = ctypes.c_uint64
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_orders.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_orders.restype = ctypes.c_uint64
 _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_profile.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -12900,6 +12911,11 @@ class FrontdeskAgentProtocol(typing.Protocol):
         Reads a served client's history.
 """
         raise NotImplementedError
+    def client_orders(self, client_id: str) -> int:
+        """
+        Reads a served client's orders, newest first.
+"""
+        raise NotImplementedError
     def client_profile(self, client_id: str) -> int:
         """
         Reads a served client's profile.
@@ -13181,6 +13197,24 @@ class FrontdeskAgent(FrontdeskAgentProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_history,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def client_orders(self, client_id: str) -> int:
+        """
+        Reads a served client's orders, newest first.
+"""
+        
+        _UniffiFfiConverterString.check_lower(client_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(client_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFrontdeskError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_orders,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

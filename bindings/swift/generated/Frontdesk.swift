@@ -1597,6 +1597,11 @@ public protocol FrontdeskAgentProtocol: AnyObject, Sendable {
     func clientHistory(clientId: String, filter: HistoryFilter) throws  -> UInt64
     
     /**
+     * Reads a served client's orders, newest first.
+     */
+    func clientOrders(clientId: String) throws  -> UInt64
+    
+    /**
      * Reads a served client's profile.
      */
     func clientProfile(clientId: String) throws  -> UInt64
@@ -1863,6 +1868,19 @@ open func clientHistory(clientId: String, filter: HistoryFilter)throws  -> UInt6
             self.uniffiCloneHandle(),
         FfiConverterString.lower(clientId),
         FfiConverterTypeHistoryFilter_lower(filter),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Reads a served client's orders, newest first.
+     */
+open func clientOrders(clientId: String)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeFrontdeskError_lift) {
+        uniffiCallStatus in
+    uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_orders(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(clientId),uniffiCallStatus
     )
 })
 }
@@ -11064,6 +11082,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history() != 52310) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_orders() != 47992) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile() != 29319) {

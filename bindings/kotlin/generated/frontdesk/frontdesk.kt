@@ -729,6 +729,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history(
     ): Int
+    external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_orders(
+    ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile(
     ): Int
     external fun uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_decline(
@@ -964,6 +966,8 @@ internal object UniffiLib {
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_center_status(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_history(`ptr`: Long,`clientId`: RustBuffer.ByValue,`filter`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_orders(`ptr`: Long,`clientId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_profile(`ptr`: Long,`clientId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1301,6 +1305,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_history() and 0xFFFF) != 52310) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_orders() and 0xFFFF) != 47992) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_frontdesk_uniffi_checksum_method_frontdeskagent_client_profile() and 0xFFFF) != 29319) {
@@ -3517,6 +3524,11 @@ public interface FrontdeskAgentInterface {
     fun `clientHistory`(`clientId`: kotlin.String, `filter`: HistoryFilter): kotlin.ULong
     
     /**
+     * Reads a served client's orders, newest first.
+     */
+    fun `clientOrders`(`clientId`: kotlin.String): kotlin.ULong
+    
+    /**
      * Reads a served client's profile.
      */
     fun `clientProfile`(`clientId`: kotlin.String): kotlin.ULong
@@ -3829,6 +3841,24 @@ open class FrontdeskAgent: Disposable, AutoCloseable, FrontdeskAgentInterface
         
         FfiConverterString.lower(`clientId`),
         FfiConverterTypeHistoryFilter.lower(`filter`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Reads a served client's orders, newest first.
+     */
+    @Throws(FrontdeskException::class)override fun `clientOrders`(`clientId`: kotlin.String): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FrontdeskException) { _status ->
+    UniffiLib.uniffi_frontdesk_uniffi_fn_method_frontdeskagent_client_orders(
+        it,
+        
+        FfiConverterString.lower(`clientId`),_status)
 }
     }
     )
