@@ -30,6 +30,8 @@ pub(crate) struct Endpoint<'a> {
     pub scan: Option<&'a str>,
     /// Time to read a body.
     pub body_timeout: Duration,
+    /// Per-principal limits: each request counts as one message of the principal's.
+    pub rates: &'a crate::limits::RateLimits,
 }
 
 /// Whether a request head is for this endpoint.
@@ -62,6 +64,9 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, head
     let Ok(who) = who else {
         return reply(&mut stream, 401, cors, &Answer::error("invalid credential")).await;
     };
+    if !ep.rates.take(&crate::limits::principal_key(&who), 0) {
+        return reply(&mut stream, 429, cors, &Answer::error("too many requests; slow down")).await;
+    }
     let decode = |s: &str| percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned());
     match (method, parts.as_slice()) {
         ("POST", [interaction]) => {
@@ -204,6 +209,7 @@ async fn reply<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, status: u16, o
         411 => "Length Required",
         413 => "Payload Too Large",
         422 => "Unprocessable Content",
+        429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => "Internal Server Error",
     };

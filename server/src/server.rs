@@ -867,6 +867,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             allowed_origins: &cfg.allowed_origins,
             scan: cfg.attachment_scan.as_deref(),
             body_timeout: Duration::from_secs(60),
+            rates: &shared.rates,
         };
         let a = Box::pin(crate::attachments::serve(stream, head, ep, wall_clock()));
         return unauth.or_shed(a).await.map_err(shed_err)?.map_err(|e| e.to_string());

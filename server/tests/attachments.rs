@@ -130,3 +130,24 @@ async fn parties_send_and_read_files_and_nobody_else_can() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::zombie_processes)] // killed and waited for at the end
+async fn uploads_count_against_the_principals_rate_limit() {
+    let dir = TempDir::new("attachments-rate");
+    let port = free_port();
+    let base = format!("ws://127.0.0.1:{port}");
+    let mut child = spawn_server(port, &dir.0.join("fd.db"), &["--max-msgs-per-sec", "1", "--rate-burst", "30"]);
+    wait_listening(port).await;
+    let (_ann, _alice, li) = chat_between(&base, "ann", "alice").await;
+    let t = client_token("alice");
+    let mut statuses = vec![];
+    for _ in 0..40 {
+        statuses.push(http(port, "POST", &format!("/attachments/{}?name=a.txt", li.id.0), Some(&t), "text/plain", b"hello").await.0);
+    }
+    // The burst left after the session's own messages is taken, then uploads are refused, not stored.
+    assert!(statuses.iter().filter(|s| **s == 201).count() >= 5, "{statuses:?}");
+    assert!(statuses.ends_with(&[429, 429, 429]), "{statuses:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -233,3 +233,15 @@ fn a_mail_that_fell_due_again_wakes_the_host_by_itself() {
     assert!(f.broker_events().iter().any(|x| matches!(x, BrokerEvent::MailOwed)), "woken when due");
     assert_eq!(f.hub.broker.take_mail_due(f.now).len(), 1);
 }
+
+#[test]
+fn files_are_not_taken_in_email_where_the_mailer_would_send_only_their_name() {
+    let mut f = Fixture::new();
+    let (_a, e, id) = written_and_taken(&mut f);
+    let pdf = b"%PDF-1.4\n%%EOF\n";
+    for who in [frontdesk_core::principal::Principal::Client("alice".into()), frontdesk_core::principal::Principal::Agent(e.clone(), AgentRole::Agent)] {
+        let r = f.hub.broker.attach(f.now, &who, &id, "a.pdf", "application/pdf", pdf);
+        assert_eq!(r.unwrap_err().code, ErrorCode::Invalid, "{who:?}");
+    }
+    assert!(f.hub.broker.store().transcript(&id).unwrap().iter().all(|m| m.attachment.is_none()));
+}

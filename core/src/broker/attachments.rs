@@ -23,6 +23,10 @@ impl Broker {
             Principal::Agent(agent, _) => self.agent_may_post(agent, interaction)?,
             Principal::Service(_) => return Err(err(ErrorCode::Forbidden, "a service sends no files in conversations")),
         }
+        if self.live.get(interaction).is_some_and(|l| l.li.medium == crate::Medium::Email) {
+            // The mailer sends text only: a file would reach the customer as its bare name.
+            return Err(err(ErrorCode::Invalid, "files go in chat and call interactions, not email (yet)"));
+        }
         let meta = self.cfg.attachments.check(name, content_type, data)?;
         let text = meta.name.clone();
         let msg = match who {
