@@ -438,8 +438,11 @@ try {
   await lw.locator('#d-hist > summary').click();
   const hist = await lw.locator('#h-list').textContent();
   if (!hist.includes(prod.name)) throw new Error(`history shows no product name "${prod.name}": ${hist}`);
+  // The ended conversation's transcript, read back from the history.
+  await lw.locator(`#h-list [data-tr="${chatId}"]`).click();
+  await lw.locator('[data-testid=past-transcript]', { hasText: 'Hello from the launcher' }).waitFor({ timeout: 10_000 });
   await shot(lp, '7c-launcher-ended');
-  step(`ended: note shown, focus on Start, transcript downloaded (${text.split('\n').length} lines), rating stored as a note; history names "${prod.name}"`);
+  step(`ended: note shown, focus on Start, transcript downloaded (${text.split('\n').length} lines), rating stored as a note; history names "${prod.name}" and shows the transcript`);
   // French, by the lang attribute.
   await lw.evaluate((e) => e.setAttribute('lang', 'fr'));
   await lw.locator('#conn', { hasText: 'En ligne' }).waitFor({ timeout: 15_000 });

@@ -31,6 +31,7 @@ export default {
   saving: 'Wird gespeichert…', saved: 'Gespeichert', history: 'Verlauf', byprod: 'Nach Produkt filtern', allprod: 'Alle Produkte', byagent: 'Nach Agent filtern', allagents: 'Alle Agenten', nothing: 'Noch nichts',
   orders: 'Bestellungen', noorders: 'Keine Bestellungen',
   chdel: 'Lieferung ändern', address: 'Lieferadresse', dwindow: 'Lieferzeitfenster', instr: 'Hinweise für den Zusteller', savedel: 'Lieferung speichern', cancel: 'Abbrechen',
+  pasttr: 'Verlauf',
   birth: 'Geburtsjahr', reach: 'Wie wir Sie erreichen dürfen', file: 'Datei senden',
   xfer: 'Sie werden an eine Kollegin oder einen Kollegen weitergeleitet, die dieses Gespräch sehen. Sie sind Nummer {p} in der Warteschlange (etwa {w}).',
   alerts: 'Benachrichtigungen', tellme: 'Sagen Sie mir, wenn ein Agent frei ist', willtell: 'Wir sagen Ihnen Bescheid',

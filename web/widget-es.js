@@ -31,6 +31,7 @@ export default {
   saving: 'Guardando…', saved: 'Guardado', history: 'Historial', byprod: 'Filtrar por producto', allprod: 'Todos los productos', byagent: 'Filtrar por agente', allagents: 'Todos los agentes', nothing: 'Nada todavía',
   orders: 'Pedidos', noorders: 'Sin pedidos',
   chdel: 'Cambiar la entrega', address: 'Dirección de entrega', dwindow: 'Franja de entrega', instr: 'Instrucciones para el repartidor', savedel: 'Guardar la entrega', cancel: 'Cancelar',
+  pasttr: 'Transcripción',
   birth: 'Año de nacimiento', reach: 'Cómo podemos contactarle', file: 'Enviar un archivo',
   xfer: 'Le pasamos con un compañero, que verá esta conversación. Es el número {p} en la cola (unos {w}).',
   alerts: 'Avisos', tellme: 'Avísame cuando haya un agente libre', willtell: 'Te avisaremos',

@@ -31,6 +31,7 @@ export default {
   saving: 'Enregistrement…', saved: 'Enregistré', history: 'Historique', byprod: 'Filtrer par produit', allprod: 'Tous les produits', byagent: 'Filtrer par agent', allagents: 'Tous les agents', nothing: 'Rien pour l’instant',
   orders: 'Commandes', noorders: 'Aucune commande',
   chdel: 'Modifier la livraison', address: 'Adresse de livraison', dwindow: 'Créneau de livraison', instr: 'Instructions pour le livreur', savedel: 'Enregistrer la livraison', cancel: 'Annuler',
+  pasttr: 'Transcription',
   birth: 'Année de naissance', reach: 'Comment nous pouvons vous joindre', file: 'Envoyer un fichier',
   xfer: 'Nous vous passons à un collègue, qui verra cette conversation. Vous êtes numéro {p} dans la file (environ {w}).',
   alerts: 'Alertes', tellme: 'Prévenez-moi quand un agent est libre', willtell: 'Nous vous préviendrons',

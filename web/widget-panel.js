@@ -167,7 +167,12 @@ class Panel {
     $('#log').onclick = (e) => {
       const b = e.target.dataset.before, li = this.current || this.done?.li, f = e.target.closest('[data-file]');
       if (b && li) this.client.getTranscript(li.id, { before: +b }).catch(this.shown('#c-msg'));
-      if (f && li) this.client.attachment(li.id, +f.dataset.file).then((blob) => this.keep(blob, f.dataset.name), this.shown('#c-msg'));
+      if (f) this.fetchFile(f, '#c-msg');
+    };
+    $('#h-list').onclick = (e) => {
+      const b = e.target.closest('[data-tr]'), f = e.target.closest('[data-file]');
+      if (b) this.client.getTranscript(b.dataset.tr).then((m) => { this.trs[b.dataset.tr] = m; this.history(this.hrows); }, this.shown('#h-msg'));
+      if (f) this.fetchFile(f, '#h-msg');
     };
     $('#file').onclick = () => $('#file-in').click();
     $('#file-in').onchange = (e) => {
@@ -302,7 +307,7 @@ class Panel {
       const sending = v.pending.filter((p) => p.req.op === 'send_chat' && p.req.interaction === shown.id);
       const log = $('#log');
       const msgs = v.chats[shown.id] || [], mine = msgs.filter((m) => m.from.kind === 'client' && m.seq <= rd).pop();
-      const html = (msgs[0]?.seq > 1 ? `<button class="ghost" data-before="${msgs[0].seq}" data-testid="earlier">${this.h('earlier')}</button>` : '') + msgs.map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${m.attachment ? `<button type="button" class="ghost" data-file="${m.seq}" data-name="${esc(m.attachment.name)}" data-testid="file"><span aria-hidden="true">📎</span> ${esc(m.attachment.name)} <small>(${Math.max(1, Math.round(m.attachment.size / 1024))} KB)</small></button>` : esc(m.text)}${m.from.kind === 'client' && delivered.has(`${shown.id}/${m.seq}`) ? ` <small aria-label="${this.h('delivered')}">✓</small>` : ''}${m === mine ? `<br><small data-testid="read">${this.h('read')}</small>` : ''}</div>`).join('')
+      const html = (msgs[0]?.seq > 1 ? `<button class="ghost" data-before="${msgs[0].seq}" data-testid="earlier">${this.h('earlier')}</button>` : '') + msgs.map((m) => `<div class="msg${m.from.kind === 'client' ? ' me' : ''}" data-testid="msg">${m.attachment ? this.chip(shown.id, m) : esc(m.text)}${m.from.kind === 'client' && delivered.has(`${shown.id}/${m.seq}`) ? ` <small aria-label="${this.h('delivered')}">✓</small>` : ''}${m === mine ? `<br><small data-testid="read">${this.h('read')}</small>` : ''}</div>`).join('')
         + sending.map((p) => `<div class="msg me" data-testid="msg-pending">${esc(p.req.text)} <small>${this.h('sending')}</small></div>`).join('');
       // Only when it changed: a rewrite under the pointer or the keyboard focus would lose a click on a file.
       if (html !== this.logHtml) { log.innerHTML = this.logHtml = html; log.scrollTop = log.scrollHeight; }
@@ -336,6 +341,10 @@ class Panel {
     const text = [`${this.getAttribute('title') || this.t('title')} — ${this.time(li.created_at)}${li.topic ? ` — ${li.topic}` : ''}`, '',
       ...(this.client.view().chats[li.id] || []).map((m) => `[${this.time(m.at)}] ${who(m)}: ${m.text}`)].join('\n');
     this.keep(new Blob([`${text}\n`], { type: 'text/plain;charset=utf-8' }), `transcript-${li.id}.txt`);
+  }
+
+  fetchFile(f, err) {
+    this.client.attachment(f.dataset.ix, +f.dataset.file).then((blob) => this.keep(blob, f.dataset.name), this.shown(err));
   }
 
   // A download the visitor keeps (a transcript, a file from the conversation). Not `save`: the
@@ -458,7 +467,17 @@ class Panel {
   history(records) {
     const f = this.filter;
     const rows = records.filter((r) => (!f.product || r.product === f.product) && (!f.agent || r.agent === f.agent));
-    this.$('#h-list').innerHTML = rows.map((r) => `<li><b>${esc(r.summary)}</b><br><small>${[this.time(r.started_at), this.t(`m_${r.medium}`), this.product(r.product), r.agent, r.outcome].filter(Boolean).map(esc).join(' · ')}</small></li>`).join('') || `<li class="muted">${this.h('nothing')}</li>`;
+    this.hrows = records;
+    const tr = this.trs ??= {};
+    // A past conversation's transcript, read on demand (users keep coming back for what was said).
+    const past = (r) => (tr[r.id] ? `<div class="tr" data-testid="past-transcript">${tr[r.id].map((m) => `<div><small>${esc(this.time(m.at))}</small> ${esc(m.from.kind === 'client' ? this.t('you') : r.agent || m.from.id)}: ${m.attachment ? this.chip(r.id, m) : esc(m.text)}</div>`).join('') || this.h('nothing')}</div>`
+      : `<button type="button" class="ghost" data-tr="${esc(r.id)}" aria-label="${this.h('pasttr')} ${esc(this.time(r.started_at))}">${this.h('pasttr')}</button>`);
+    this.$('#h-list').innerHTML = rows.map((r) => `<li><b>${esc(r.summary)}</b><br><small>${[this.time(r.started_at), this.t(`m_${r.medium}`), this.product(r.product), r.agent, r.outcome].filter(Boolean).map(esc).join(' · ')}</small>${r.medium === 'callback' ? '' : `<br>${past(r)}`}</li>`).join('') || `<li class="muted">${this.h('nothing')}</li>`;
+  }
+
+  // A file in a conversation: a button that downloads it with the session's token.
+  chip(ix, m) {
+    return `<button type="button" class="ghost" data-ix="${esc(ix)}" data-file="${m.seq}" data-name="${esc(m.attachment.name)}" data-testid="file"><span aria-hidden="true">📎</span> ${esc(m.attachment.name)} <small>(${Math.max(1, Math.round(m.attachment.size / 1024))} KB)</small></button>`;
   }
   loadHistory() {
     const product = this.$('#h-product').value || undefined;

@@ -60,7 +60,7 @@ const T = {
     addwin: 'Add a time window', saveprof: 'Save profile', days: 'Days', from: 'From', to: 'To', tz: 'Time zone', remove: 'Remove', needday: 'Pick at least one day for each time window',
     saving: 'Saving…', saved: 'Saved', history: 'History', byprod: 'Filter by product', allprod: 'All products', byagent: 'Filter by agent', allagents: 'All agents', nothing: 'Nothing yet',
     orders: 'Orders', noorders: 'No orders', chdel: 'Change delivery', address: 'Delivery address', dwindow: 'Delivery window', instr: 'Instructions for the courier', savedel: 'Save delivery', cancel: 'Cancel',
-    birth: 'Year of birth', reach: 'How we may reach you', file: 'Send a file',
+    birth: 'Year of birth', pasttr: 'Transcript', reach: 'How we may reach you', file: 'Send a file',
     xfer: 'You are being passed to a colleague, who will see this conversation. You are number {p} in line (about {w}).',
     alerts: 'Alerts', tellme: 'Tell me when an agent is free', willtell: 'We will tell you',
   },
