@@ -23,7 +23,7 @@ let server, browser;
 
 function start() {
   return new Promise((ok, fail) => {
-    server = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--db', db, '--no-sim', '--site-key', 'demo-site', ...extra], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
+    server = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--db', db, '--no-sim', '--site-key', 'demo-site', '--identity-secret', 'e2e-identity', ...extra], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
     let text = '';
     server.stdout.on('data', (d) => {
       text += d;
@@ -256,11 +256,20 @@ try {
   await vw.locator('#conn', { hasText: 'Online' }).waitFor({ timeout: 15_000 });
   const again = await vw.evaluate((e) => e.client.view().client);
   if (again !== who) throw new Error(`after a reload the visitor is ${again}, was ${who}`);
+  // The visitor writes its name, then signs in on the site: the site's backend signs its user id
+  // (HMAC-SHA256 with the identity secret) and the page sets user and user-hash; the widget is that
+  // client now, and the visitor's profile came with it.
+  await vw.evaluate((e) => e.client.updateProfile({ demographics: { name: 'Vera Visitor', languages: [] } }));
+  const { createHmac } = await import('node:crypto');
+  const hash = createHmac('sha256', 'e2e-identity').update('vera-1').digest('hex');
+  await vw.evaluate((e, h) => { e.setAttribute('user', 'vera-1'); e.setAttribute('user-hash', h); }, hash);
+  await vp.waitForFunction(() => document.querySelector('frontdesk-widget').client?.view().client === 'u-vera-1', null, { timeout: 15_000 });
+  await vp.waitForFunction(() => document.querySelector('frontdesk-widget').client.view().profile.demographics.name === 'Vera Visitor', null, { timeout: 10_000 });
   // A fragment change alone is no navigation: load the page again with the foreign key.
   await vp.goto(`${demoBase}#site-key=not-ours`);
   await vp.reload();
   await vw.locator('#conn', { hasText: 'unknown site key' }).waitFor({ timeout: 10_000 });
-  step(`visitor from a site key: ${who}, the same after a reload; an unknown key is refused with its reason`);
+  step(`visitor from a site key: ${who}, the same after a reload, identified as u-vera-1 with its profile; an unknown key is refused with its reason`);
   await shot(vp, '5d-visitor');
   await visitorCtx.close();
 

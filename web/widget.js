@@ -91,7 +91,7 @@ button{font:inherit;border:1px solid var(--fd-accent);background:var(--fd-accent
 
 /** The widget element; `client` is its frontdesk Client once opened. */
 class FrontdeskWidget extends HTMLElement {
-  static observedAttributes = ['token', 'server', 'site-key', 'lang', 'title', 'mode', 'open'];
+  static observedAttributes = ['token', 'server', 'site-key', 'user', 'user-hash', 'lang', 'title', 'mode', 'open'];
 
   constructor() {
     super();
@@ -135,7 +135,8 @@ class FrontdeskWidget extends HTMLElement {
     return this.getAttribute('server') || base.origin.replace(/^http/, 'ws');
   }
 
-  get key() { return `frontdesk:${this.server}`; }
+  // An identified user's session is kept apart from the anonymous visitor's on the same device.
+  get key() { const u = this.getAttribute('user'); return `frontdesk:${this.server}${u ? `:u:${u}` : ''}`; }
   get uiKey() { return `frontdesk:ui:${this.server}`; }
 
   /** The strings' language: `lang`, else the page's (`<html lang>`), else the browser's first one we have, else English. */
@@ -150,10 +151,17 @@ class FrontdeskWidget extends HTMLElement {
     return s.replace(/\{(\w+)\}/g, (_, x) => a[x] ?? '');
   }
   h(k, a) { return esc(this.t(k, a)); }
+  // A user id the site's backend signed (`user` and `user-hash` together): the visitor becomes that
+  // known client, and its history follows.
+  identity() {
+    const user = this.getAttribute('user'), hash = this.getAttribute('user-hash');
+    return user && hash ? { user, hash } : {};
+  }
+
   async visitorToken() {
     const k = `frontdesk:visitor:${this.server}`;
     const visitor = store(localStorage, k);
-    const r = await fetch(`${this.server.replace(/^ws/, 'http')}/visitor`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ site: this.getAttribute('site-key'), visitor }) });
+    const r = await fetch(`${this.server.replace(/^ws/, 'http')}/visitor`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ site: this.getAttribute('site-key'), visitor, ...this.identity() }) });
     const a = await r.json();
     if (!r.ok) throw new Error(a.error || `visitor token: HTTP ${r.status}`);
     if (a.visitor) store(localStorage, k, a.visitor);
@@ -168,8 +176,11 @@ class FrontdeskWidget extends HTMLElement {
     this.why = null;
     let token = this.getAttribute('token');
     if (!token && this.getAttribute('site-key')) {
-      this.visitorP ||= this.visitorToken().finally(() => { this.visitorP = null; });
-      try { token = await this.visitorP; } catch (e) { if (gen === this.gen) this.note(e.message); return; }
+      // Shared only while the identity asked for is the same: setting user then user-hash reboots twice.
+      const idk = JSON.stringify(this.identity());
+      if (this.visitorK !== idk) { this.visitorP = null; this.visitorK = idk; }
+      const p = (this.visitorP ||= this.visitorToken().finally(() => { if (this.visitorP === p) this.visitorP = null; }));
+      try { token = await p; } catch (e) { if (gen === this.gen) this.note(e.message); return; }
     }
     if (gen !== this.gen) return;
     if (!token) { this.note(this.t('notoken')); return; }

@@ -170,6 +170,11 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                         a.refuse("files are not yet taken by a cluster; run one node (docs/cluster.md)");
                         continue;
                     }
+                    Input::Adopt(a) => {
+                        let e = frontdesk_core::protocol::ErrorBody::new(frontdesk_core::protocol::ErrorCode::Unavailable, "a cluster does not yet move a visitor's history");
+                        let _ = a.2.send(Err(e));
+                        continue;
+                    }
                     // The leader's own inputs, never a gateway's.
                     Input::RemoteOpen(..) | Input::RemoteFrame(..) | Input::RemoteWritable(..) | Input::RemoteClosed(..) | Input::RemoteReset(..) => continue,
                 };

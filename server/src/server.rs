@@ -227,6 +227,9 @@ pub(crate) enum Input {
     RemoteReset(String, u64),
     /// A file posted or asked for over HTTP (boxed: it is rare and large).
     Attach(Box<AttachReply>),
+    /// A website's visitor identified as a client: (visitor, client, where the count of moved
+    /// records and orders goes).
+    Adopt(Box<(frontdesk_core::ClientId, frontdesk_core::ClientId, oneshot::Sender<Result<usize, frontdesk_core::protocol::ErrorBody>>)>),
 }
 
 /// An attachment request for the broker, with where its answer goes.
@@ -639,6 +642,13 @@ async fn run(
                             a.run(&mut broker, now);
                             broker.begin_batch();
                         }
+                        Input::Adopt(a) => {
+                            let (visitor, client, reply) = *a;
+                            broker.end_batch();
+                            let r = broker.adopt_visitor(now, &visitor, &client);
+                            broker.begin_batch();
+                            let _ = reply.send(r);
+                        }
                         Input::RemoteOpen(node, inc, sock) => {
                             let id = broker.open_connection(now);
                             for old in remote.open(node, inc, sock, id) {
@@ -856,7 +866,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     // The plain-HTTP answers are boxed, so a WebSocket connection's future (which lives as long as
     // the session) is not sized for them.
     if crate::visitors::is_visitor_request(&head) {
-        let v = Box::pin(crate::visitors::serve(stream, head, peer, &cfg.visitors, &shared.visitors, &cfg.secret, &cfg.allowed_origins, wall_clock()));
+        let v = Box::pin(crate::visitors::serve(stream, head, peer, &cfg.visitors, &shared.visitors, &cfg.secret, &cfg.allowed_origins, wall_clock(), &tx));
         return unauth.or_shed(v).await.map_err(shed_err)?.map_err(|e| e.to_string());
     }
     if crate::attachments::is_attachment_request(&head) {

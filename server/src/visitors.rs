@@ -81,7 +81,7 @@ pub fn is_visitor_request(head: &[u8]) -> bool {
 }
 
 /// Answers one `/visitor` request on `stream`, whose head (and maybe part of the body) is `head`.
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     head: Vec<u8>,
     peer: IpAddr,
@@ -90,6 +90,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     secret: &[u8],
     allowed_origins: &[String],
     now: Timestamp,
+    broker: &tokio::sync::mpsc::UnboundedSender<crate::server::Input>,
 ) -> std::io::Result<()> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
@@ -123,13 +124,28 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     }
     body.truncate(len);
     let (status, answer) = match decide(&body, peer, cfg, limits, secret, now) {
-        Ok(a) => (200, a),
+        Ok((a, None)) => (200, a.to_string()),
+        Ok((mut a, Some((visitor, client)))) => {
+            // The visitor's history follows it to the identified client before the page uses the token.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let asked = broker.send(crate::server::Input::Adopt(Box::new((ClientId(visitor), ClientId(client), tx)))).is_ok();
+            let moved = if asked { rx.await.ok() } else { None };
+            a["adopted"] = match moved {
+                Some(Ok(n)) => serde_json::json!(n),
+                Some(Err(e)) => serde_json::json!({ "error": e.message }),
+                None => serde_json::json!({ "error": "the server is stopping" }),
+            };
+            (200, a.to_string())
+        }
         Err((status, why)) => (status, serde_json::json!({ "error": why }).to_string()),
     };
     reply(&mut stream, status, cors.as_deref(), &answer).await
 }
 
-fn decide(body: &[u8], peer: IpAddr, cfg: &VisitorConfig, limits: &VisitorLimits, secret: &[u8], now: Timestamp) -> Result<String, (u16, String)> {
+/// The answer, and the visitor to adopt into a verified client when the page named both.
+type Decided = (serde_json::Value, Option<(String, String)>);
+
+fn decide(body: &[u8], peer: IpAddr, cfg: &VisitorConfig, limits: &VisitorLimits, secret: &[u8], now: Timestamp) -> Result<Decided, (u16, String)> {
     let ask: Ask = serde_json::from_slice(body).map_err(|e| (400, format!("body: {e}")))?;
     if !cfg.site_keys.iter().any(|k| k == &ask.site) {
         return Err((403, "unknown site key".into()));
@@ -148,7 +164,13 @@ fn decide(body: &[u8], peer: IpAddr, cfg: &VisitorConfig, limits: &VisitorLimits
             let given = unhex(hash).ok_or((403, "hash: hex of HMAC-SHA256(identity secret, user)".to_string()))?;
             // Constant time, so the hash cannot be found a byte at a time.
             mac.verify_slice(&given).map_err(|_| (403, "the user id's hash does not match".to_string()))?;
-            (format!("u-{user}"), None)
+            let client = format!("u-{user}");
+            let adopt = match &ask.visitor {
+                Some(v) if is_visitor_id(v) => Some((v.clone(), client.clone())),
+                Some(_) => return Err((400, "visitor: an id this server gave out (v- and 32 hex digits)".into())),
+                None => None,
+            };
+            return Ok((answer(secret, &client, None, cfg, now), adopt));
         }
         (None, None) => {
             let v = match &ask.visitor {
@@ -160,10 +182,14 @@ fn decide(body: &[u8], peer: IpAddr, cfg: &VisitorConfig, limits: &VisitorLimits
         }
         _ => return Err((400, "user and hash go together".into())),
     };
+    Ok((answer(secret, &client, visitor, cfg, now), None))
+}
+
+fn answer(secret: &[u8], client: &str, visitor: Option<String>, cfg: &VisitorConfig, now: Timestamp) -> serde_json::Value {
     let ttl = cfg.ttl.as_secs().max(60);
-    let token = tokens::issue(secret, &Principal::Client(ClientId(client.clone())), now, ttl);
+    let token = tokens::issue(secret, &Principal::Client(ClientId(client.to_owned())), now, ttl);
     let expires_at = now.as_millis() / 1000 + ttl;
-    Ok(serde_json::json!({ "token": token, "client": client, "visitor": visitor, "expires_at": expires_at }).to_string())
+    serde_json::json!({ "token": token, "client": client, "visitor": visitor, "expires_at": expires_at })
 }
 
 fn is_visitor_id(v: &str) -> bool {

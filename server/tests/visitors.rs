@@ -103,3 +103,52 @@ async fn visitors_get_tokens_from_a_site_key_and_nothing_else_does() {
     assert!(statuses.contains(&429), "{statuses:?}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_identified_later_keeps_its_history_and_profile() {
+    use frontdesk_core::profile::{Demographics, ProfilePatch};
+    let port = free_port();
+    let cfg = ServerConfig {
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        db: None,
+        secret: SECRET.to_vec(),
+        simulate: false,
+        visitors: VisitorConfig { site_keys: vec!["shop-1".into()], identity_secret: Some(IDENTITY.to_vec()), ttl: Duration::from_secs(3600), per_addr_per_min: 8 },
+        ..ServerConfig::default()
+    };
+    let server = start(cfg).await.unwrap();
+    let (addr, base) = (server.addr, format!("ws://{}", server.addr));
+    let mut ann = Agent::connect(&base, "ann", vec![frontdesk_core::Medium::Chat]).await;
+    ann.request(frontdesk_core::protocol::AgentRequest::SetState { state: frontdesk_core::status::AgentState::Available }).await.unwrap();
+    // Anonymous: a name in the profile and a chat that ends.
+    let (_, _, v) = post(addr, "POST", r#"{"site":"shop-1"}"#, None).await;
+    let visitor = v["visitor"].as_str().unwrap().to_string();
+    let (mut app, _) = connects_as(&base, v["token"].as_str().unwrap()).await;
+    let id = app.h.with(|c| c.update_profile(ProfilePatch { demographics: Some(Demographics { name: Some("Dana".into()), ..Default::default() }), ..Default::default() }));
+    app.answer(id).await.unwrap();
+    let id = app.h.with(|c| c.start_interaction(frontdesk_core::Medium::Chat, Some("router".into()), None, Some("wifi drops".into())));
+    let Ok(Response::Interaction(li)) = app.answer(id).await else { panic!("not started") };
+    let id = app.h.with(|c| c.end_interaction(li.id.clone()));
+    app.answer(id).await.unwrap();
+    app.h.shutdown();
+    // The site's backend signs the user id; the page names its visitor too: its past comes along.
+    let body = format!(r#"{{"site":"shop-1","visitor":"{visitor}","user":"dana-7","hash":"{}"}}"#, signed("dana-7"));
+    let (status, _, u) = post(addr, "POST", &body, None).await;
+    assert_eq!(status, 200, "{u}");
+    assert_eq!((u["client"].as_str(), u["adopted"].as_u64()), (Some("u-dana-7"), Some(1)), "{u}");
+    let (mut dana, client) = connects_as(&base, u["token"].as_str().unwrap()).await;
+    assert_eq!(client, "u-dana-7");
+    let id = dana.h.with(|c| c.get_history(HistoryFilter::default()));
+    let Ok(Response::History(h)) = dana.answer(id).await else { panic!("no history") };
+    assert_eq!(h.iter().map(|r| &r.id).collect::<Vec<_>>(), [&li.id], "the visitor's conversation is the client's now");
+    let id = dana.h.with(|c| c.get_profile());
+    let Ok(Response::Profile(p)) = dana.answer(id).await else { panic!("no profile") };
+    assert_eq!(p.demographics.name.as_deref(), Some("Dana"));
+    // The visitor id no longer holds it; a forged hash moves nothing.
+    let (mut again, _) = connects_as(&base, post(addr, "POST", &format!(r#"{{"site":"shop-1","visitor":"{visitor}"}}"#), None).await.2["token"].as_str().unwrap()).await;
+    let id = again.h.with(|c| c.get_history(HistoryFilter::default()));
+    assert!(matches!(again.answer(id).await, Ok(Response::History(h)) if h.is_empty()));
+    let forged = format!(r#"{{"site":"shop-1","visitor":"{visitor}","user":"mallory","hash":"{}"}}"#, signed("dana-7"));
+    assert_eq!(post(addr, "POST", &forged, None).await.0, 403);
+    server.shutdown().await;
+}

@@ -119,3 +119,40 @@ impl Broker {
         self.live.get(id).map(|l| &l.li)
     }
 }
+
+impl Broker {
+    /// A website's visitor was identified as a known client (the site vouched for the user id): the
+    /// visitor's past interactions and orders become the client's, and its profile too when the
+    /// client has none yet. Live interactions stay with the visitor until they end. Answers how many
+    /// records and orders moved.
+    pub fn adopt_visitor(&mut self, now: Timestamp, visitor: &ClientId, client: &ClientId) -> Result<usize, BrokerError> {
+        self.tick(now);
+        if visitor == client {
+            return Ok(0);
+        }
+        let mut moved = 0;
+        for mut r in self.store.history(visitor, &crate::records::HistoryFilter::default())? {
+            if self.live.contains_key(&r.id) {
+                continue;
+            }
+            r.client = client.clone();
+            self.store.put_record(&r)?;
+            self.push_event(client, &Event::HistoryChanged(r), None, None);
+            moved += 1;
+        }
+        for mut o in self.store.orders(visitor)? {
+            o.client = client.clone();
+            self.store.put_order(&o)?;
+            self.push_event(client, &Event::OrderChanged(o), None, None);
+            moved += 1;
+        }
+        if self.store.profile(client)?.is_none() {
+            if let Some(p) = self.store.profile(visitor)? {
+                self.store.put_profile(client, &p)?;
+                self.push_event(client, &Event::ProfileChanged(p), None, None);
+            }
+        }
+        self.pump();
+        Ok(moved)
+    }
+}
