@@ -125,6 +125,10 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
     let _ = nats.publish_with_headers("fd.in", headers(&node, inc, 0, "reset"), Vec::new().into()).await;
     let mut leader: Option<Leader> = None;
     let mut last_beat = Instant::now();
+    // Whether the data connection is up. The heartbeat comes on the control connection, which may
+    // reconnect first: a socket opened then would be announced under the old incarnation, which the
+    // reset sent on reconnection makes the leader drop, and the socket would wait forever.
+    let mut data_up = true;
     // Sockets that came while nobody led: admitted when a leader is heard, refused after a while.
     let mut waiting: Vec<(Instant, ConnOut, oneshot::Sender<ConnId>)> = vec![];
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -232,6 +236,9 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                 let Ok(s) = std::str::from_utf8(&b.payload) else { continue };
                 let Some((n, e)) = s.split_once(' ') else { continue };
                 let now = Leader { node: n.to_owned(), epoch: e.parse().unwrap_or(0) };
+                if !data_up {
+                    continue;
+                }
                 if leader.as_ref() != Some(&now) {
                     if leader.is_some() {
                         info!(node = %now.node, epoch = now.epoch, "a new leader: this node's sockets resume there");
@@ -249,6 +256,7 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                 last_beat = Instant::now();
             }
             Some(up) = nats_events.recv() => {
+                data_up = up;
                 if up {
                     // Back as a new incarnation: the leader drops what it still holds of the old one.
                     inc = incarnation();
@@ -348,13 +356,19 @@ pub(crate) async fn inbound(nats: async_nats::Client, tx: mpsc::UnboundedSender<
     }
 }
 
-/// The leader's heartbeat, until the task is aborted.
-pub(crate) async fn heartbeat(nats: async_nats::Client, node: String, epoch: u64) {
+/// The leader's heartbeat, until the task is aborted. A beat goes out on `control` only after a
+/// round trip on `data`, the connection that subscribes `fd.in`: after NATS restarts, gateways take
+/// the beat as "send your sockets' frames", and frames published before the leader's subscription is
+/// back on the server are dropped (a socket opened then waited forever for its welcome).
+pub(crate) async fn heartbeat(control: async_nats::Client, data: async_nats::Client, node: String, epoch: u64) {
     let mut t = tokio::time::interval(HEARTBEAT);
     loop {
         t.tick().await;
-        let _ = nats.publish("fd.leader", format!("{node} {epoch}").into()).await;
-        let _ = nats.flush().await;
+        if data.flush().await.is_err() {
+            continue;
+        }
+        let _ = control.publish("fd.leader", format!("{node} {epoch}").into()).await;
+        let _ = control.flush().await;
     }
 }
 

@@ -537,7 +537,7 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
     let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), ltx.clone()).await?;
     let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone()));
     let outbox = cluster::Outbox::new(nats.clone(), ltx.clone(), now.0, cfg.out_low_water);
-    let beat = tokio::spawn(cluster::heartbeat(control.clone(), node.to_owned(), now.0));
+    let beat = tokio::spawn(cluster::heartbeat(control.clone(), nats.clone(), node.to_owned(), now.0));
     let (lstop_tx, lstop_rx) = oneshot::channel();
     let (_xtx, xrx) = mpsc::unbounded_channel();
     let mut broker_task = tokio::spawn(run(broker, sim, mailroom, switchboard, lrx, lstop_rx, cfg.clone(), xrx, outbox));

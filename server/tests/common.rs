@@ -354,7 +354,10 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        // FRONTDESK_KEEP_TMP=1 keeps it (servers' logs, databases) to look into a failure.
+        if std::env::var_os("FRONTDESK_KEEP_TMP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
