@@ -65,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
         let mut answer = Peer { input: &[], chunk, out: vec![] };
-        serve(&mut answer, &head).await.expect("writing to memory cannot fail");
+        serve(&mut answer, &head, None).await.expect("writing to memory cannot fail");
         let out = answer.out;
         let mut headers = [httparse::EMPTY_HEADER; 16];
         let mut resp = httparse::Response::new(&mut headers);
