@@ -226,7 +226,7 @@ class Panel {
     this.$('#avail').textContent = n;
     this.$('#avail-l').textContent = this.t('avail', { n });
     this.$('#holding').textContent = offered.reduce((k, q) => k + q.holding, 0);
-    this.$('#hold').textContent = holds.length ? secs(Math.min(...holds)) : '—';
+    this.$('#hold').textContent = holds.length ? secs(Math.min(...holds), this.lng) : '—';
     const mk = s.media_offered.join();
     if (mk !== this.mediaKey) {
     this.mediaKey = mk;
@@ -260,7 +260,7 @@ class Panel {
       : cb.phase === 'dialing_customer' ? this.t('cb_calling', { n })
       : cb.phase === 'connected' ? this.t('cb_on', { a })
       : cb.at && cb.at > Date.now() && !li.position ? this.t('cb_at', { n, at: this.at(cb.at) })
-      : li.state === 'queued' ? this.t('cb_queued', { p: li.position, n, w: secs(li.estimated_hold_secs) })
+      : li.state === 'queued' ? this.t('cb_queued', { p: li.position, n, w: secs(li.estimated_hold_secs, this.lng) })
       : this.t('cb_conn', { a, n });
     return `<p role="status" data-testid="callback-state" data-phase="${esc(cb.phase || '')}">${esc(text)}</p>${cb.phase === 'connected' ? '' : `<div class="row"><button type="button" class="ghost" id="cb-cancel">${this.h('cb_cancel')}</button></div>`}`;
   }
@@ -293,7 +293,7 @@ class Panel {
       ? `<p role="status">${this.h(live.agent ? 'mailon' : 'mailwith', { t: live.topic || '', a: live.agent, to: live.client_address || '' })}</p>`
       : live.state === 'queued'
       // Back in line after an agent spoke: a transfer; the next agent sees the conversation.
-      ? `<p role="status" data-testid="queued">${this.h((v.chats[live.id] || []).some((m) => m.from.kind === 'agent') ? 'xfer' : 'queued', { p: live.position, m: this.t(`m_${live.medium}`), w: secs(live.estimated_hold_secs) })}</p>`
+      ? `<p role="status" data-testid="queued">${this.h((v.chats[live.id] || []).some((m) => m.from.kind === 'agent') ? 'xfer' : 'queued', { p: live.position, m: this.t(`m_${live.medium}`), w: secs(live.estimated_hold_secs, this.lng) })}</p>`
       : isCall(live) ? '' : `<p role="status">${this.h('conn', { a: live.agent, m: this.t(`m_${live.medium}`) })}</p>`;
     $('#done').hidden = !done;
     if (done) $('#done-t').textContent = this.t('ended', { m: this.t(`m_${done.medium}`), a: done.agent });

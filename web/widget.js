@@ -21,7 +21,12 @@ const got = {};
 const strings = (l) => FILES.includes(l) && (got[l] ??= import(`./frontdesk-widget-${l}.js`).then((m) => { T[l] = { ...m.default, ...T[l] }; }, () => {}));
 
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const secs = (s) => (s == null ? '—' : s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
+// A wait in the widget's language ("3 min", "3 Min.", "٣ دقائق"), by the browser's own unit names.
+const secs = (s, lang) => {
+  if (s == null) return '—';
+  const [n, unit] = s < 90 ? [Math.round(s), 'second'] : [Math.round(s / 60), 'minute'];
+  try { return new Intl.NumberFormat(lang, { style: 'unit', unit, unitDisplay: 'short' }).format(n); } catch { return `${n} ${unit === 'second' ? 's' : 'min'}`; }
+};
 const store = (s, k, v) => { try { return v === undefined ? s.getItem(k) : v === null ? s.removeItem(k) : s.setItem(k, v); } catch { return null; } };
 
 
@@ -274,7 +279,7 @@ class FrontdeskWidget extends HTMLElement {
     // Closed with a live session: agents available and the hold time beside the button, and in its name.
     const st = this.$('#fab-st'), l = this.live;
     st.hidden = open || !l;
-    st.textContent = l ? `${l.n} ${this.t('avail', { n: l.n })}${l.hold ? ` · ${secs(l.hold)}` : ''}` : '';
+    st.textContent = l ? `${l.n} ${this.t('avail', { n: l.n })}${l.hold ? ` · ${secs(l.hold, this.lng)}` : ''}` : '';
     fab.setAttribute('aria-label', this.t('open') + (this.unread ? ` (${this.t('unread', { n: this.unread })})` : '') + (l ? `, ${st.textContent}` : ''));
     if (!this.inline && this.client) store(sessionStorage, this.uiKey, open ? 'open' : 'min');
   }
