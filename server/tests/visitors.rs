@@ -44,18 +44,21 @@ async fn connects_as(base: &str, token: &str) -> (App, String) {
     (app, client.0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn visitors_get_tokens_from_a_site_key_and_nothing_else_does() {
-    let port = free_port();
-    let cfg = ServerConfig {
-        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+/// A server for the site `shop-1`, whose backend signs user ids with [`IDENTITY`].
+fn shop_config() -> ServerConfig {
+    ServerConfig {
+        addr: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
         db: None,
         secret: SECRET.to_vec(),
         simulate: false,
-        allowed_origins: vec!["https://shop.example".into()],
         visitors: VisitorConfig { site_keys: vec!["shop-1".into()], identity_secret: Some(IDENTITY.to_vec()), ttl: Duration::from_secs(3600), per_addr_per_min: 8 },
         ..ServerConfig::default()
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_get_tokens_from_a_site_key_and_nothing_else_does() {
+    let cfg = ServerConfig { allowed_origins: vec!["https://shop.example".into()], ..shop_config() };
     let server = start(cfg).await.unwrap();
     let (addr, base) = (server.addr, format!("ws://{}", server.addr));
 
@@ -107,15 +110,7 @@ async fn visitors_get_tokens_from_a_site_key_and_nothing_else_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_identified_later_keeps_its_history_and_profile() {
     use frontdesk_core::profile::{Demographics, ProfilePatch};
-    let port = free_port();
-    let cfg = ServerConfig {
-        addr: format!("127.0.0.1:{port}").parse().unwrap(),
-        db: None,
-        secret: SECRET.to_vec(),
-        simulate: false,
-        visitors: VisitorConfig { site_keys: vec!["shop-1".into()], identity_secret: Some(IDENTITY.to_vec()), ttl: Duration::from_secs(3600), per_addr_per_min: 8 },
-        ..ServerConfig::default()
-    };
+    let cfg = shop_config();
     let server = start(cfg).await.unwrap();
     let (addr, base) = (server.addr, format!("ws://{}", server.addr));
     let mut ann = Agent::connect(&base, "ann", vec![frontdesk_core::Medium::Chat]).await;
