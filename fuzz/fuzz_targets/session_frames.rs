@@ -44,7 +44,14 @@ const REQUESTS: [&str; 9] = [
 
 /// Highest `seq` anywhere at the top level of a frame (what an event could be delivered as).
 fn seq_of(frame: &[u8]) -> u64 {
-    serde_json::from_slice::<serde_json::Value>(frame).ok().and_then(|v| v.get("seq").and_then(|s| s.as_u64())).unwrap_or(0)
+    // Only the top level is read, its other members skipped unparsed, as the session reads a frame:
+    // a body may hold a number no f64 can carry (1e724), which is valid JSON but which
+    // `serde_json::Value` refuses, and the frame's seq would go uncounted.
+    #[derive(serde::Deserialize)]
+    struct Top {
+        seq: Option<u64>,
+    }
+    serde_json::from_slice::<Top>(frame).ok().and_then(|t| t.seq).unwrap_or(0)
 }
 
 fn check_transmit(frame: &[u8], last_seq: u64) {
