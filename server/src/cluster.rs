@@ -14,7 +14,7 @@
 //! heartbeat). A gap in a gateway's numbers means NATS dropped something: the gateway drops its
 //! sockets, which resume from the broker.
 
-use crate::server::{ConnOut, Input, Out, OutQueue};
+use crate::server::{ConnOut, Input, OutQueue};
 use frontdesk_core::broker::{Broker, ConnId, Transmit};
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -137,7 +137,7 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
     let drop_all = |socks: &mut HashMap<u64, ConnOut>| {
         // Clients and consoles come back and resume on the leader there is now.
         for (_, out) in socks.drain() {
-            let _ = out.tx.send(Out::Close);
+            out.close();
         }
     };
     loop {
@@ -160,7 +160,7 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                     Input::Shed(s, frame) => {
                         if let Some(out) = socks.remove(&s) {
                             out.send(frame);
-                            let _ = out.tx.send(Out::Close);
+                            out.close();
                         }
                         (s, "closed", vec![])
                     }
@@ -212,7 +212,7 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                                     out.send(en.frame.clone());
                                 }
                                 if en.close {
-                                    let _ = out.tx.send(Out::Close);
+                                    out.close();
                                     socks.remove(&s);
                                 }
                             }

@@ -198,6 +198,11 @@ impl ConnOut {
         }
         queued
     }
+
+    /// Closes the connection after the frames already queued.
+    pub(crate) fn close(&self) {
+        let _ = self.tx.send(Out::Close);
+    }
 }
 
 /// What the broker task is fed: connections' traffic and the mailroom's helpers.
@@ -620,7 +625,7 @@ async fn run(
                             flush(&mut broker, &mut sim, &mut mailroom, &mut switchboard, &mut conns, &mut remote, &xmpp_outs, now, usize::MAX);
                             if let Some(out) = conns.remove(&conn) {
                                 out.send(frame);
-                                let _ = out.tx.send(Out::Close);
+                                out.close();
                             }
                             broker.begin_batch();
                         }
@@ -701,7 +706,7 @@ async fn run(
     }
     info!("shutting down: closing connections");
     for (_, out) in conns.drain() {
-        let _ = out.tx.send(Out::Close);
+        out.close();
     }
     remote.close_all();
     // Every input was committed as it was handled; dropping the broker closes the database.
@@ -728,7 +733,7 @@ fn flush(
             if let Some(out) = conns.get(&t.conn) {
                 let queued = out.send(t.data);
                 if t.close {
-                    let _ = out.tx.send(Out::Close);
+                    out.close();
                     conns.remove(&t.conn);
                     continue;
                 }
