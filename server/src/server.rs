@@ -180,28 +180,82 @@ pub(crate) struct OutQueue {
     pub(crate) low: usize,
 }
 
-/// The broker task's end of a connection.
+/// The broker task's end of a connection: a tungstenite stream's writer task (TLS, `/xmpp`), or a
+/// plain socket the sender writes itself (`wire.rs`).
 pub(crate) struct ConnOut {
-    pub(crate) tx: mpsc::UnboundedSender<Out>,
+    path: OutPath,
     pub(crate) q: Arc<OutQueue>,
 }
 
+enum OutPath {
+    Stream(mpsc::UnboundedSender<Out>),
+    Wire(Arc<crate::wire::Wire>),
+}
+
 impl ConnOut {
-    /// Queues a frame, counted before the writer can see it (the writer subtracts what it wrote);
-    /// returns the bytes now queued.
+    /// A connection with a writer task fed by `tx`.
+    pub(crate) fn stream(tx: mpsc::UnboundedSender<Out>, q: Arc<OutQueue>) -> ConnOut {
+        ConnOut { path: OutPath::Stream(tx), q }
+    }
+
+    /// A connection written by its sender.
+    pub(crate) fn wire(w: Arc<crate::wire::Wire>) -> ConnOut {
+        ConnOut { q: w.q.clone(), path: OutPath::Wire(w) }
+    }
+
+    /// Sends a frame now; returns the bytes now queued (the writer subtracts what it wrote).
     pub(crate) fn send(&self, frame: impl Into<bytes::Bytes>) -> usize {
-        let frame = frame.into();
-        let len = frame.len();
-        let queued = self.q.bytes.fetch_add(len, Ordering::SeqCst) + len;
-        if self.tx.send(Out::Frame(frame)).is_err() {
-            self.q.bytes.fetch_sub(len, Ordering::SeqCst);
+        let (queued, _) = self.queue(frame);
+        if let OutPath::Wire(w) = &self.path {
+            if let crate::wire::Wrote::All { drained: true } | crate::wire::Wrote::Blocked { drained: true } = w.write() {
+                // Whoever paused it hears from the connection's task.
+                w.tell_drained();
+            }
         }
         queued
     }
 
+    /// Queues a frame to be written by [`ConnOut::write`] with the others due; returns the bytes now
+    /// queued and whether a write is owed (the first frame since the last write).
+    pub(crate) fn queue(&self, frame: impl Into<bytes::Bytes>) -> (usize, bool) {
+        let frame = frame.into();
+        match &self.path {
+            OutPath::Wire(w) => w.queue(frame).unwrap_or((self.q.bytes.load(Ordering::SeqCst), false)),
+            OutPath::Stream(tx) => {
+                let len = frame.len();
+                // Counted before the writer can see it.
+                let queued = self.q.bytes.fetch_add(len, Ordering::SeqCst) + len;
+                if tx.send(Out::Frame(frame)).is_err() {
+                    self.q.bytes.fetch_sub(len, Ordering::SeqCst);
+                }
+                (queued, false)
+            }
+        }
+    }
+
+    /// Writes what [`ConnOut::queue`] queued, as far as the socket takes it now (the connection's task
+    /// writes the rest); true when that drained a paused connection below its low-water mark.
+    pub(crate) fn write(&self) -> bool {
+        match &self.path {
+            OutPath::Wire(w) => matches!(w.write(), crate::wire::Wrote::All { drained: true } | crate::wire::Wrote::Blocked { drained: true }),
+            OutPath::Stream(_) => false,
+        }
+    }
+
     /// Closes the connection after the frames already queued.
     pub(crate) fn close(&self) {
-        let _ = self.tx.send(Out::Close);
+        match &self.path {
+            OutPath::Stream(tx) => drop(tx.send(Out::Close)),
+            OutPath::Wire(w) => w.close(),
+        }
+    }
+}
+
+impl Drop for ConnOut {
+    fn drop(&mut self) {
+        if let OutPath::Wire(w) = &self.path {
+            w.hang_up();
+        }
     }
 }
 
@@ -724,6 +778,8 @@ fn flush(
     now: Timestamp,
     high: usize,
 ) {
+    // Connections owed a write: each is written once, with everything due to it.
+    let mut touched: Vec<ConnId> = vec![];
     for _ in 0..8 {
         let mut any = false;
         while let Some(t) = broker.poll_transmit() {
@@ -731,11 +787,15 @@ fn flush(
             // A cluster node's socket: this flush's frames go to its node in one batch.
             let Some(t) = remote.push(broker, t, high) else { continue };
             if let Some(out) = conns.get(&t.conn) {
-                let queued = out.send(t.data);
+                let (queued, owed) = out.queue(t.data);
                 if t.close {
+                    out.write();
                     out.close();
                     conns.remove(&t.conn);
                     continue;
+                }
+                if owed {
+                    touched.push(t.conn);
                 }
                 // Over the high-water mark: the broker holds this connection's events (and
                 // coalesces its presence) until the writer drains it below the low-water mark.
@@ -746,6 +806,13 @@ fn flush(
                         broker.set_writable(t.conn, true);
                     }
                 }
+            }
+        }
+        for id in touched.drain(..) {
+            if conns.get(&id).is_some_and(ConnOut::write) {
+                // Drained below the low-water mark by this very write: its held events may go.
+                broker.set_writable(id, true);
+                any = true;
             }
         }
         while let Some(e) = broker.poll_event() {
@@ -836,19 +903,38 @@ fn error_frame(code: ErrorCode, msg: &str) -> Vec<u8> {
 
 /// Whether a WebSocket upgrade may come from this page: no list allows all; a request without
 /// `Origin` comes from no browser page (apps, the CLI) and is allowed.
-fn origin_allowed(allowed: &[String], origin: Option<&tokio_tungstenite::tungstenite::http::HeaderValue>) -> bool {
+fn origin_allowed(allowed: &[String], origin: Option<&[u8]>) -> bool {
     if allowed.is_empty() {
         return true;
     }
     match origin {
         None => true,
-        Some(o) => o.to_str().is_ok_and(|o| allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(o.trim_end_matches('/')))),
+        Some(o) => std::str::from_utf8(o).is_ok_and(|o| allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(o.trim_end_matches('/')))),
     }
 }
 
-// The handshake callback's error type is tungstenite's, not ours.
-#[allow(clippy::result_large_err)]
-async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+/// A socket the server accepts on: plain TCP sessions are served by `wire.rs`, TLS ones by
+/// tungstenite's stream.
+pub(crate) trait Socket: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
+    /// The plain TCP socket, if this is one.
+    fn into_tcp(self) -> Result<tokio::net::TcpStream, Self>;
+}
+
+impl Socket for tokio::net::TcpStream {
+    fn into_tcp(self) -> Result<tokio::net::TcpStream, Self> {
+        Ok(self)
+    }
+}
+
+impl Socket for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn into_tcp(self) -> Result<tokio::net::TcpStream, Self> {
+        Err(self)
+    }
+}
+
+/// Reads the request head and hands the connection to what serves it. Every branch is boxed: this
+/// future lives as long as the connection, so it must not be sized for the largest of them.
+async fn connection<S: Socket>(
     mut stream: S,
     tx: mpsc::UnboundedSender<Input>,
     shared: Arc<Shared>,
@@ -868,8 +954,6 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .map_err(shed_err)?
         .map_err(|_| "no request in time")?
         .map_err(|e| e.to_string())?;
-    // The plain-HTTP answers are boxed, so a WebSocket connection's future (which lives as long as
-    // the session) is not sized for them.
     if crate::visitors::is_visitor_request(&head) {
         let v = Box::pin(crate::visitors::serve(stream, head, peer, &cfg.visitors, &shared.visitors, &cfg.secret, &cfg.allowed_origins, wall_clock(), &tx));
         return unauth.or_shed(v).await.map_err(shed_err)?.map_err(|e| e.to_string());
@@ -890,6 +974,373 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     if !crate::http::is_websocket_upgrade(&head) {
         return unauth.or_shed(Box::pin(crate::http::serve(stream, &head, cfg.canned.as_deref()))).await.map_err(shed_err)?.map_err(|e| e.to_string());
     }
+    let session_path = {
+        let mut h = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut h);
+        matches!(req.parse(&head), Ok(httparse::Status::Complete(_))) && matches!(req.path.map(|p| p.split('?').next().unwrap_or(p)), Some("/client" | "/agent" | "/"))
+    };
+    let stream = if session_path {
+        match stream.into_tcp() {
+            Ok(tcp) => return Box::pin(wire_session(tcp, head, tx, shared, unauth)).await,
+            Err(s) => s,
+        }
+    } else {
+        stream
+    };
+    Box::pin(stream_session(stream, head, tx, shared, n, xctx, unauth)).await
+}
+
+/// What a connection's frame must pass before it reaches the broker: before `hello`, a small allowance
+/// and size limit of its own; from `hello` on, its principal's rate limits and connection count.
+struct Gate {
+    shared: Arc<Shared>,
+    bucket: Bucket,
+    principal: Option<(crate::limits::RateHandle, SessionSlot)>,
+    /// Listed for shedding until its `hello` authenticates it.
+    unauth: Option<UnauthConn>,
+}
+
+/// What to do with a connection's frame.
+enum Verdict {
+    /// Pass it to the broker.
+    Forward,
+    /// Answer it here (the broker never sees it) and go on.
+    Reply(Vec<u8>),
+    /// Refuse it after everything before it is answered (the broker sends this error and closes).
+    Shed(Vec<u8>, &'static str),
+    /// Send this error now and close.
+    Refuse(Vec<u8>, String),
+}
+
+impl Gate {
+    fn new(shared: Arc<Shared>, unauth: UnauthConn) -> Gate {
+        // Before `hello` an honest peer sends one frame: a small allowance of its own.
+        let bucket = Bucket::new(shared.cfg.max_msgs_per_sec, PRE_HELLO_BURST);
+        Gate { shared, bucket, principal: None, unauth: Some(unauth) }
+    }
+
+    fn authenticated(&self) -> bool {
+        self.principal.is_some()
+    }
+
+    fn admit(&mut self, data: &[u8]) -> Verdict {
+        let limited = || error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect");
+        if let Some((rate, _)) = &self.principal {
+            // Not forwarded; everything before it is answered before the error and the close.
+            return if rate.take(data.len()) { Verdict::Forward } else { Verdict::Shed(limited(), "rate limited") };
+        }
+        // The hello names the principal: from now on its limits are counted under it.
+        let who = match ClientFrame::decode(data, MAX_FRAME_BYTES) {
+            Ok(ClientFrame::Hello { token, .. }) => self.shared.verifier.verify(&token, wall_clock()).ok(),
+            _ => None,
+        };
+        if let Some(who) = who {
+            let key = principal_key(&who);
+            let rate = self.shared.rates.handle(&key);
+            if !rate.take(data.len()) {
+                return Verdict::Shed(limited(), "rate limited");
+            }
+            let Some(slot) = self.shared.sessions.acquire(key.clone()) else {
+                return Verdict::Shed(error_frame(ErrorCode::RateLimited, "too many connections for this principal"), "sessions per principal exceeded");
+            };
+            // Shed while its hello was read: it closes like the others shed with it.
+            if let Some(Err(e)) = self.unauth.take().map(UnauthConn::authenticate) {
+                return Verdict::Refuse(shed_frame(), e.to_string());
+            }
+            self.principal = Some((rate, slot));
+            Verdict::Forward
+        } else if !self.bucket.take() {
+            Verdict::Shed(limited(), "rate limited")
+        } else if data.len() > PRE_HELLO_MAX_FRAME {
+            // Nothing that large is due before `hello`: refused here, never queued for the broker.
+            Verdict::Reply(BrokerFrame::Error { error: ErrorBody::new(ErrorCode::TooLarge, format!("{} bytes before hello; at most {PRE_HELLO_MAX_FRAME}", data.len())), fatal: false }.encode())
+        } else {
+            Verdict::Forward
+        }
+    }
+}
+
+/// Told why, an honest client reconnects at once (a fatal error other than a refusal).
+fn shed_frame() -> Vec<u8> {
+    error_frame(ErrorCode::Unavailable, "server busy: unauthenticated connection shed; reconnect")
+}
+
+fn no_hello_frame(cfg: &ServerConfig) -> Vec<u8> {
+    error_frame(ErrorCode::Unauthenticated, &format!("no hello within {} s", cfg.hello_timeout.as_secs_f64()))
+}
+
+/// Announces a connection to the broker (or the gateway) and waits for its id.
+async fn open(tx: &mpsc::UnboundedSender<Input>, out: ConnOut) -> Result<ConnId, String> {
+    let (rtx, rrx) = oneshot::channel();
+    tx.send(Input::Open(out, rtx)).map_err(|_| "server stopping")?;
+    Ok(rrx.await.map_err(|_| "server stopping")?)
+}
+
+fn out_queue(cfg: &ServerConfig) -> Arc<OutQueue> {
+    Arc::new(OutQueue { bytes: AtomicUsize::new(0), paused: AtomicBool::new(false), low: cfg.out_low_water })
+}
+
+/// A `/client` or `/agent` session on a plain socket: one task reads, the broker writes (`wire.rs`).
+async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::UnboundedSender<Input>, shared: Arc<Shared>, unauth: UnauthConn) -> Result<(), String> {
+    use crate::wire::{Incoming, Wrote};
+    use tokio::io::{AsyncWriteExt, Interest};
+    use tokio::time::Instant;
+    let cfg = shared.cfg.clone();
+    let (answer, used) = {
+        let mut h = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut h);
+        let used = match req.parse(&head) {
+            Ok(httparse::Status::Complete(n)) => n,
+            _ => head.len(),
+        };
+        let origin = req.headers.iter().find(|h| h.name.eq_ignore_ascii_case("origin")).map(|h| h.value);
+        let answer = if origin_allowed(&cfg.allowed_origins, origin) { crate::wire::accept(&req) } else { Err(("403 Forbidden", "origin not allowed\n")) };
+        (answer, used)
+    };
+    let mut sock = sock;
+    let answer = match answer {
+        Ok(a) => a,
+        Err((status, body)) => {
+            let r = crate::wire::refusal(status, body);
+            let _ = unauth.or_shed(tokio::time::timeout(cfg.handshake_timeout, sock.write_all(r.as_bytes()))).await;
+            return Err(format!("WebSocket upgrade refused: {status}"));
+        }
+    };
+    unauth
+        .or_shed(tokio::time::timeout(cfg.handshake_timeout, sock.write_all(answer.as_bytes())))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|_| "no WebSocket handshake in time")?
+        .map_err(|e| e.to_string())?;
+    let wire = crate::wire::Wire::new(sock, out_queue(&cfg));
+    let conn = open(&tx, ConnOut::wire(wire.clone())).await?;
+    // From here the broker has a connection to close, so shedding is a branch of the loop below, not
+    // a dropped future.
+    let shed_signal = unauth.signal();
+    let mut gate = Gate::new(shared.clone(), unauth);
+    let mut reader = crate::wire::FrameReader::new(frontdesk_net::ws::MAX_MESSAGE_BYTES);
+    let hello_by = Instant::now() + cfg.hello_timeout;
+    let mut last_rx = Instant::now();
+    let mut stalled_since: Option<Instant> = None;
+    // What the peer sent with its upgrade request comes first.
+    let mut got: std::collections::VecDeque<Incoming> = Default::default();
+    let mut eof = false;
+    if let Err(crate::wire::Refused(code, why)) = reader.feed(&head[used..], &mut |i| got.push_back(i)) {
+        wire.queue_close_frame(Some(code));
+        eof = true;
+        tracing::debug!("protocol error: {why}");
+    }
+    drop(head);
+    let written = |w: Wrote| match w {
+        Wrote::Failed => Err("peer stalled: not reading".to_string()),
+        Wrote::All { drained } | Wrote::Blocked { drained } => {
+            if drained {
+                let _ = tx.send(Input::Writable(conn));
+            }
+            Ok(())
+        }
+    };
+    let r: Result<(), String> = 'conn: loop {
+        // Backpressure per message, as on a stream: requests read together wait here while this
+        // connection's answers are over the high-water mark.
+        while wire.q.bytes.load(Ordering::SeqCst) <= cfg.out_high_water {
+            let Some(i) = got.pop_front() else { break };
+            last_rx = Instant::now();
+            match i {
+                Incoming::Message(data) => match gate.admit(&data) {
+                    Verdict::Forward => {
+                        if tx.send(Input::Frame(conn, data)).is_err() {
+                            break 'conn Ok(());
+                        }
+                    }
+                    Verdict::Reply(f) => {
+                        wire.queue(f.into());
+                        if let Err(e) = written(wire.write()) {
+                            break 'conn Err(e);
+                        }
+                    }
+                    Verdict::Shed(f, why) => {
+                        let _ = tx.send(Input::Shed(conn, f));
+                        break 'conn Err(why.to_string());
+                    }
+                    Verdict::Refuse(f, why) => {
+                        wire.queue(f.into());
+                        break 'conn Err(why);
+                    }
+                },
+                Incoming::Ping(p) => {
+                    wire.queue_pong(p);
+                    if let Err(e) = written(wire.write()) {
+                        break 'conn Err(e);
+                    }
+                }
+                Incoming::Pong => {}
+                Incoming::Close => break 'conn Ok(()),
+            }
+        }
+        if eof && got.is_empty() {
+            break Ok(());
+        }
+        let st = wire.state();
+        if st.failed {
+            break Err("peer stalled: not reading".to_string());
+        }
+        if st.closing && !st.empty && !st.blocked {
+            // Closed with frames its sender had no turn to write.
+            if let Err(e) = written(wire.write()) {
+                break Err(e);
+            }
+            continue;
+        }
+        if st.closing && st.empty {
+            // The broker closed it: a refusal the peer should read.
+            break Err("closed by the broker".to_string());
+        }
+        if st.hung_up {
+            break Ok(());
+        }
+        if wire.take_drained() {
+            let _ = tx.send(Input::Writable(conn));
+        }
+        // Backpressure: while this connection's answers wait for its peer, read no more of its
+        // requests (TCP then slows the peer down); a peer that stays stalled is dropped.
+        let over = wire.q.bytes.load(Ordering::SeqCst) > cfg.out_high_water;
+        if st.blocked || over {
+            let since = *stalled_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= cfg.stall_timeout {
+                break Err("peer stalled: not reading".to_string());
+            }
+        } else {
+            stalled_since = None;
+        }
+        // Nothing more is read while messages already read wait.
+        let over = over || !got.is_empty() || eof;
+        let interest = match (over, st.blocked) {
+            (false, false) => Some(Interest::READABLE),
+            (false, true) => Some(Interest::READABLE | Interest::WRITABLE),
+            (true, true) => Some(Interest::WRITABLE),
+            // Over the mark with nothing blocked: the sender writes what it queued at once.
+            (true, false) => None,
+        };
+        let mut deadline = if gate.authenticated() { last_rx + cfg.idle_timeout } else { hello_by };
+        if let Some(t) = stalled_since {
+            deadline = deadline.min(t + cfg.stall_timeout);
+        }
+        if interest.is_none() {
+            deadline = deadline.min(Instant::now() + Duration::from_millis(20));
+        }
+        let ready = tokio::select! {
+            biased;
+            () = shed_signal.shed(), if gate.unauth.is_some() => {
+                wire.queue(shed_frame().into());
+                let _ = wire.write();
+                break Err(crate::limits::Shed.to_string());
+            }
+            () = wire.changed() => continue,
+            r = async { match interest { Some(i) => wire.sock().ready(i).await, None => futures::future::pending().await } } => match r {
+                Ok(r) => r,
+                Err(e) => break Err(e.to_string()),
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                if stalled_since.is_some_and(|t| t.elapsed() >= cfg.stall_timeout) {
+                    break Err("peer stalled: not reading".to_string());
+                }
+                if interest.is_none() {
+                    continue;
+                }
+                if gate.authenticated() {
+                    // A silent peer after hello: a dead network the peer has not noticed; its session stays.
+                    break Err("idle: nothing received within the idle timeout".to_string());
+                }
+                let _ = tx.send(Input::Shed(conn, no_hello_frame(&cfg)));
+                break Err("no hello in time".to_string());
+            }
+        };
+        if ready.is_writable() {
+            if let Err(e) = written(wire.write()) {
+                break Err(e);
+            }
+        }
+        if ready.is_readable() || ready.is_read_closed() {
+            match read_some(&wire, &mut reader, &mut got) {
+                Ok(open) => eof = !open,
+                Err(crate::wire::Refused(code, why)) => {
+                    tracing::debug!("protocol error: {why}");
+                    wire.queue_close_frame(Some(code));
+                    eof = true;
+                }
+            }
+        }
+    };
+    drop(gate);
+    let _ = tx.send(Input::Closed(conn));
+    // Write what is still due (the broker's last answers, an error frame) for a moment, then close.
+    let until = Instant::now() + cfg.stall_timeout.min(Duration::from_secs(2));
+    loop {
+        let w = wire.write();
+        let st = wire.state();
+        if matches!(w, Wrote::Failed) || (st.empty && (st.closing || st.hung_up)) || Instant::now() >= until {
+            break;
+        }
+        tokio::select! {
+            () = wire.changed() => {}
+            _ = wire.sock().writable(), if st.blocked => {}
+            () = tokio::time::sleep_until(until) => {}
+        }
+    }
+    wire.queue_close_frame(None);
+    let _ = wire.write();
+    if result_is_refusal(&r) {
+        // Lingering close: read what the peer still sends for a moment, so the kernel does not answer
+        // it with a reset that would destroy the error frame before the peer reads it.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let mut sink = [0u8; 1024];
+            loop {
+                if wire.sock().readable().await.is_err() {
+                    break;
+                }
+                match wire.sock().try_read(&mut sink) {
+                    Ok(0) => break,
+                    Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => break,
+                    _ => {}
+                }
+            }
+        })
+        .await;
+    }
+    r
+}
+
+/// Reads what the socket has (at most a few chunks, then others get their turn) into `got`; false
+/// when the peer closed its side.
+fn read_some(wire: &crate::wire::Wire, reader: &mut crate::wire::FrameReader, got: &mut std::collections::VecDeque<crate::wire::Incoming>) -> Result<bool, crate::wire::Refused> {
+    let mut buf = [0u8; crate::wire::READ_CHUNK];
+    for _ in 0..4 {
+        match wire.sock().try_read(&mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => reader.feed(&buf[..n], &mut |i| got.push_back(i))?,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+            Err(_) => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+// The handshake callback's error type is tungstenite's, not ours.
+#[allow(clippy::result_large_err)]
+/// A session over tungstenite's stream (TLS, and `/xmpp` on the main port): a reader here and a
+/// writer task fed by the broker over a channel.
+async fn stream_session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    head: Vec<u8>,
+    tx: mpsc::UnboundedSender<Input>,
+    shared: Arc<Shared>,
+    n: u64,
+    xctx: Arc<XmppContext>,
+    unauth: UnauthConn,
+) -> Result<(), String> {
+    let cfg = shared.cfg.clone();
+    let shed_err = |e: crate::limits::Shed| e.to_string();
     let mut path = String::new();
     let allowed = &cfg.allowed_origins;
     let ws = unauth.or_shed(tokio::time::timeout(
@@ -898,7 +1349,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             crate::http::Rewind::new(head, stream),
             |req: &Request, mut resp: Response| {
                 path = req.uri().path().to_string();
-                if !origin_allowed(allowed, req.headers().get("origin")) {
+                if !origin_allowed(allowed, req.headers().get("origin").map(|v| v.as_bytes())) {
                     let mut refusal = ErrorResponse::new(Some("origin not allowed\n".into()));
                     *refusal.status_mut() = StatusCode::FORBIDDEN;
                     return Err(refusal);
@@ -929,11 +1380,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         return Ok(());
     }
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
-    let q = Arc::new(OutQueue { bytes: AtomicUsize::new(0), paused: AtomicBool::new(false), low: cfg.out_low_water });
-    let (rtx, rrx) = oneshot::channel();
-    let direct = ConnOut { tx: out_tx.clone(), q: q.clone() };
-    tx.send(Input::Open(ConnOut { tx: out_tx, q: q.clone() }, rtx)).map_err(|_| "server stopping")?;
-    let conn = rrx.await.map_err(|_| "server stopping")?;
+    let q = out_queue(&cfg);
+    let direct = ConnOut::stream(out_tx.clone(), q.clone());
+    let conn = open(&tx, ConnOut::stream(out_tx, q.clone())).await?;
     let mut writer = {
         let (q, tx, stall) = (q.clone(), tx.clone(), cfg.stall_timeout);
         tokio::spawn(async move {
@@ -990,14 +1439,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     // From here the broker has a connection to close, so shedding is a branch of the loop below, not
     // a dropped future.
     let shed_signal = unauth.signal();
-    let mut unauth = Some(unauth);
-    // Before `hello` an honest peer sends one frame: a small allowance of its own.
-    let mut bucket = Bucket::new(cfg.max_msgs_per_sec, PRE_HELLO_BURST);
-    let mut principal: Option<(crate::limits::RateHandle, SessionSlot)> = None;
+    let mut gate = Gate::new(shared.clone(), unauth);
     let hello_by = tokio::time::Instant::now() + cfg.hello_timeout;
-    let shed = |frame: Vec<u8>| {
-        let _ = tx.send(Input::Shed(conn, frame));
-    };
     let r = loop {
         // Backpressure: while this connection's answers wait for its peer, read no more of its
         // requests (TCP then slows the peer down); a peer that stays stalled is dropped.
@@ -1011,7 +1454,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
         }
         let next = async {
-            if principal.is_some() {
+            if gate.authenticated() {
                 tokio::time::timeout(cfg.idle_timeout, stream.next()).await.map_err(|_| true)
             } else {
                 tokio::time::timeout_at(hello_by, stream.next()).await.map_err(|_| false)
@@ -1019,9 +1462,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         };
         let msg = tokio::select! {
             m = next => m,
-            () = shed_signal.shed(), if unauth.is_some() => {
-                // Told why, an honest client reconnects at once (a fatal error other than a refusal).
-                direct.send(error_frame(ErrorCode::Unavailable, "server busy: unauthenticated connection shed; reconnect"));
+            () = shed_signal.shed(), if gate.unauth.is_some() => {
+                direct.send(shed_frame());
                 break Err(crate::limits::Shed.to_string());
             }
             w = &mut writer => {
@@ -1034,7 +1476,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             // A silent peer after hello: a dead network the peer has not noticed; its session stays.
             Err(true) => break Err("idle: nothing received within the idle timeout".to_string()),
             Err(false) => {
-                shed(error_frame(ErrorCode::Unauthenticated, &format!("no hello within {} s", cfg.hello_timeout.as_secs_f64())));
+                let _ = tx.send(Input::Shed(conn, no_hello_frame(&cfg)));
                 break Err("no hello in time".to_string());
             }
             Ok(None | Some(Err(_))) => break Ok(()),
@@ -1046,51 +1488,26 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             Message::Close(_) => break Ok(()),
             _ => continue,
         };
-        if principal.is_none() {
-            // The hello names the principal: from now on its limits are counted under it.
-            let who = match ClientFrame::decode(&data, MAX_FRAME_BYTES) {
-                Ok(ClientFrame::Hello { token, .. }) => shared.verifier.verify(&token, wall_clock()).ok(),
-                _ => None,
-            };
-            if let Some(who) = who {
-                let key = principal_key(&who);
-                let rate = shared.rates.handle(&key);
-                if !rate.take(data.len()) {
-                    shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
-                    break Err("rate limited".to_string());
+        match gate.admit(&data) {
+            Verdict::Forward => {
+                if tx.send(Input::Frame(conn, data)).is_err() {
+                    break Ok(());
                 }
-                let Some(slot) = shared.sessions.acquire(key.clone()) else {
-                    shed(error_frame(ErrorCode::RateLimited, "too many connections for this principal"));
-                    break Err("sessions per principal exceeded".to_string());
-                };
-                // Shed while its hello was read: it closes like the others shed with it.
-                if let Some(Err(e)) = unauth.take().map(UnauthConn::authenticate) {
-                    direct.send(error_frame(ErrorCode::Unavailable, "server busy: unauthenticated connection shed; reconnect"));
-                    break Err(e.to_string());
-                }
-                principal = Some((rate, slot));
-            } else if !bucket.take() {
-                shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
-                break Err("rate limited".to_string());
-            } else if data.len() > PRE_HELLO_MAX_FRAME {
-                // Nothing that large is due before `hello`: refused here, never queued for the broker.
-                let f = BrokerFrame::Error { error: ErrorBody::new(ErrorCode::TooLarge, format!("{} bytes before hello; at most {PRE_HELLO_MAX_FRAME}", data.len())), fatal: false }.encode();
+            }
+            Verdict::Reply(f) => {
                 direct.send(f);
-                continue;
             }
-        } else if let Some((rate, _)) = &principal {
-            if !rate.take(data.len()) {
-                // Not forwarded; everything before it is answered before the error and the close.
-                shed(error_frame(ErrorCode::RateLimited, "too many messages; slow down and reconnect"));
-                break Err("rate limited".to_string());
+            Verdict::Shed(f, why) => {
+                let _ = tx.send(Input::Shed(conn, f));
+                break Err(why.to_string());
             }
-        }
-        if tx.send(Input::Frame(conn, data)).is_err() {
-            break Ok(());
+            Verdict::Refuse(f, why) => {
+                direct.send(f);
+                break Err(why);
+            }
         }
     };
-    drop(unauth);
-    drop(principal);
+    drop(gate);
     drop(direct);
     let _ = tx.send(Input::Closed(conn));
     if !writer_done {
