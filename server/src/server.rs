@@ -161,6 +161,9 @@ impl Default for ServerConfig {
     }
 }
 
+/// Sockets owed a write in one flush from which the writes are split over two workers.
+const SPLIT_WRITES: usize = 256;
+
 /// Frames one socket's writer takes from its queue for a single write.
 const WRITE_BATCH: usize = 64;
 
@@ -239,6 +242,14 @@ impl ConnOut {
         match &self.path {
             OutPath::Wire(w) => matches!(w.write(), crate::wire::Wrote::All { drained: true } | crate::wire::Wrote::Blocked { drained: true }),
             OutPath::Stream(_) => false,
+        }
+    }
+
+    /// The socket of a connection written by its sender.
+    pub(crate) fn wire_handle(&self) -> Option<Arc<crate::wire::Wire>> {
+        match &self.path {
+            OutPath::Wire(w) => Some(w.clone()),
+            OutPath::Stream(_) => None,
         }
     }
 
@@ -807,6 +818,18 @@ fn flush(
                     }
                 }
             }
+        }
+        if touched.len() >= SPLIT_WRITES {
+            // A fan-out: the second half of the sockets is written on another worker meanwhile (each
+            // write costs the receiver's TCP processing too, on loopback), the first half here.
+            let rest: Vec<Arc<crate::wire::Wire>> = touched.drain(touched.len() / 2..).filter_map(|id| conns.get(&id).and_then(ConnOut::wire_handle)).collect();
+            tokio::spawn(async move {
+                for w in rest {
+                    if let crate::wire::Wrote::All { drained: true } | crate::wire::Wrote::Blocked { drained: true } = w.write() {
+                        w.tell_drained();
+                    }
+                }
+            });
         }
         for id in touched.drain(..) {
             if conns.get(&id).is_some_and(ConnOut::write) {
