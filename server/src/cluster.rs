@@ -14,6 +14,7 @@
 //! heartbeat). A gap in a gateway's numbers means NATS dropped something: the gateway drops its
 //! sockets, which resume from the broker.
 
+use crate::pg_store::LeaderEpoch;
 use crate::server::{ConnOut, Input, OutQueue};
 use frontdesk_core::broker::{Broker, ConnId, Transmit};
 use async_nats::HeaderMap;
@@ -124,6 +125,7 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
     // A leader still holding sockets of this node from before (this node restarted) drops them.
     let _ = nats.publish_with_headers("fd.in", headers(&node, inc, 0, "reset"), Vec::new().into()).await;
     let mut leader: Option<Leader> = None;
+    let mut last_leader: Option<Leader> = None;
     let mut last_beat = Instant::now();
     // Whether the data connection is up. The heartbeat comes on the control connection, which may
     // reconnect first: a socket opened then would be announced under the old incarnation, which the
@@ -239,11 +241,23 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                 if !data_up {
                     continue;
                 }
+                // A deposed leader may beat until it notices: while the current one is heard, an
+                // older epoch is no reason to drop anything.
+                if leader.as_ref().is_some_and(|l| now.epoch < l.epoch) {
+                    continue;
+                }
                 if leader.as_ref() != Some(&now) {
-                    if leader.is_some() {
+                    // Against the last leader heard, even one whose beats stopped: this node's
+                    // sockets were opened there, and the new one knows nothing of them.
+                    if last_leader.as_ref().is_some_and(|l| *l != now) {
                         info!(node = %now.node, epoch = now.epoch, "a new leader: this node's sockets resume there");
                         drop_all(&mut socks);
+                        if last_leader.as_ref().is_some_and(|l| now.epoch < l.epoch) {
+                            // Epochs started over (a new database): number its messages afresh.
+                            seq.reset();
+                        }
                     }
+                    last_leader = Some(now.clone());
                     leader = Some(now);
                     for (_, out, reply) in waiting.drain(..) {
                         next += 1;
@@ -574,6 +588,8 @@ pub(crate) struct Outbox {
     nats: Option<async_nats::Client>,
     inputs: Option<mpsc::UnboundedSender<Input>>,
     epoch: u64,
+    /// The leader's fencing token: once deposed, nothing more leaves.
+    fence: Option<LeaderEpoch>,
     low_water: usize,
     socks: HashMap<ConnId, RemoteSock>,
     by_sock: HashMap<(String, u64), ConnId>,
@@ -583,12 +599,13 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// No remote sockets (one node on its own).
     pub(crate) fn none() -> Outbox {
-        Outbox { nats: None, inputs: None, epoch: 0, low_water: 0, socks: HashMap::new(), by_sock: HashMap::new(), links: HashMap::new() }
+        Outbox { nats: None, inputs: None, epoch: 0, fence: None, low_water: 0, socks: HashMap::new(), by_sock: HashMap::new(), links: HashMap::new() }
     }
 
-    /// The leader's outbox: batches go out on `nats`; a drained queue is reported on `inputs`.
-    pub(crate) fn new(nats: async_nats::Client, inputs: mpsc::UnboundedSender<Input>, epoch: u64, low_water: usize) -> Outbox {
-        Outbox { nats: Some(nats), inputs: Some(inputs), epoch, low_water, ..Outbox::none() }
+    /// The leader's outbox: batches go out on `nats`, numbered under `fence`'s epoch; a drained
+    /// queue is reported on `inputs`.
+    pub(crate) fn new(nats: async_nats::Client, inputs: mpsc::UnboundedSender<Input>, fence: LeaderEpoch, low_water: usize) -> Outbox {
+        Outbox { nats: Some(nats), inputs: Some(inputs), epoch: fence.epoch, fence: Some(fence), low_water, ..Outbox::none() }
     }
 
     /// The broker connection of a gateway's socket.
@@ -673,6 +690,14 @@ impl Outbox {
 
     /// Hands each gateway's share of this flush to its writer.
     pub(crate) fn send(&mut self) {
+        if self.fence.as_ref().is_some_and(LeaderEpoch::is_deposed) {
+            // These frames answer a commit the fence refused: none of it happened, so none may
+            // be told. The clients resend on the new leader.
+            for link in self.links.values_mut() {
+                link.pending = Pending::default();
+            }
+            return;
+        }
         for link in self.links.values_mut() {
             if link.pending.entries.is_empty() {
                 continue;

@@ -322,7 +322,6 @@ impl Running {
 }
 
 fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
-    let verifier: Box<dyn Verifier> = Box::new(JwtVerifier::new(&cfg.secret));
     let (store, fresh): (Box<dyn DataStore>, bool) = match (&cfg.cluster, &cfg.db) {
         (Some(c), _) => {
             let s = crate::pg_store::PgStore::connect(&c.postgres).map_err(|e| format!("PostgreSQL: {e}"))?;
@@ -336,6 +335,12 @@ fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
         }
         (None, None) => (Box::new(MemoryStore::new()), true),
     };
+    broker_on(cfg, now, store, fresh)
+}
+
+/// The broker on an open store, restored from it (and seeded if `fresh`).
+fn broker_on(cfg: &ServerConfig, now: Timestamp, store: Box<dyn DataStore>, fresh: bool) -> Result<Broker, String> {
+    let verifier: Box<dyn Verifier> = Box::new(JwtVerifier::new(&cfg.secret));
     let mail_retry = cfg.mail.as_ref().map_or(BrokerConfig::default().mail_retry, |m| m.retry);
     let ice_servers = if cfg.stun.is_empty() { vec![] } else { vec![frontdesk_core::call::IceServer { urls: cfg.stun.clone(), username: None, credential: None }] };
     let bcfg = BrokerConfig {
@@ -535,14 +540,20 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
     use crate::cluster;
     let now = wall_clock();
     // Blocking while the store restores: this node serves no broker traffic until then anyway.
-    let mut broker = build_broker(cfg, now)?;
+    // The store takes the next leader epoch first: from then on a commit of an older leader fails.
+    let postgres = &cfg.cluster.as_ref().ok_or("not a cluster node")?.postgres;
+    let (store, mut fence) = crate::pg_store::PgStore::connect_leader(postgres).map_err(|e| format!("PostgreSQL: {e}"))?;
+    let fresh = store.is_empty().map_err(|e| e.to_string())?;
+    let epoch = fence.epoch;
+    info!(epoch, "leader epoch taken");
+    let mut broker = broker_on(cfg, now, Box::new(store), fresh)?;
     let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
     let (ltx, lrx) = mpsc::unbounded_channel();
     let mailroom = Mailroom::open(None, cfg.mail.as_ref(), ltx.clone())?;
     let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), ltx.clone()).await?;
     let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone()));
-    let outbox = cluster::Outbox::new(nats.clone(), ltx.clone(), now.0, cfg.out_low_water);
-    let beat = tokio::spawn(cluster::heartbeat(control.clone(), nats.clone(), node.to_owned(), now.0));
+    let outbox = cluster::Outbox::new(nats.clone(), ltx.clone(), fence.clone(), cfg.out_low_water);
+    let beat = tokio::spawn(cluster::heartbeat(control.clone(), nats.clone(), node.to_owned(), epoch));
     let (lstop_tx, lstop_rx) = oneshot::channel();
     let (_xtx, xrx) = mpsc::unbounded_channel();
     let mut broker_task = tokio::spawn(run(broker, sim, mailroom, switchboard, lrx, lstop_rx, cfg.clone(), xrx, outbox));
@@ -552,6 +563,13 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
             broker_task.abort();
             let _ = (&mut broker_task).await;
             Err("the leader lock's PostgreSQL connection is gone".to_owned())
+        }
+        _ = fence.deposed() => {
+            // A newer leader holds the epoch: this broker's last commit failed and nothing of it
+            // left (the outbox drops a deposed leader's frames); stop before anything else does.
+            broker_task.abort();
+            let _ = (&mut broker_task).await;
+            Err(format!("fenced: another node took a newer leader epoch than {epoch}"))
         }
         _ = &mut broker_task => Err("the broker stopped".to_owned()),
         _ = cancel.cancelled() => {

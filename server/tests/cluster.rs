@@ -323,3 +323,94 @@ async fn a_status_change_crosses_nats_once_per_gateway_and_a_lost_message_is_rep
     until(10, "c's watchers see away once", || watchers[2..].iter().all(|w| w.count("\"away\"") == 1)).await;
     let _ = (a, c);
 }
+
+fn product(id: &str) -> frontdesk_core::records::Product {
+    frontdesk_core::records::Product { id: id.into(), name: id.to_uppercase(), description: format!("The {id}") }
+}
+
+#[test]
+fn a_deposed_leaders_commits_fail_and_leave_nothing_in_postgres() {
+    use frontdesk_core::broker::store::DataStore;
+    use frontdesk_server::pg_store::PgStore;
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-fence");
+    let pg = Postgres::start(&tmp);
+    let (mut first, first_epoch) = PgStore::connect_leader(&pg.url()).unwrap();
+    first.put_product(&product("kept")).unwrap();
+    first.commit().unwrap();
+    // A unit in flight when the epoch moves on: its writes already sit in the open transaction
+    // (a read flushed them there and sees them).
+    first.put_product(&product("in-flight")).unwrap();
+    assert_eq!(first.products().unwrap().len(), 2);
+    let (mut second, second_epoch) = PgStore::connect_leader(&pg.url()).unwrap();
+    assert_eq!(second_epoch.epoch, first_epoch.epoch + 1, "each leader takes the next epoch");
+    assert!(!first_epoch.is_deposed(), "nobody is told before committing");
+    let e = first.commit().unwrap_err();
+    assert!(e.0.contains("fenced"), "{e}");
+    assert!(first_epoch.is_deposed(), "the failed commit deposes the old leader");
+    // Every later unit of the old leader fails too, whether written in one go or flushed early.
+    first.put_product(&product("later")).unwrap();
+    assert!(first.commit().is_err());
+    first.put_order(&frontdesk_core::records::Order {
+        id: "o1".into(),
+        client: "alice".into(),
+        product: "kept".into(),
+        status: frontdesk_core::records::OrderStatus::Placed,
+        history: vec![],
+        delivery: frontdesk_core::records::DeliveryDetails { address: "1 Main St".into(), window: None, instructions: None },
+        revision: 1,
+    }).unwrap();
+    let _ = first.orders(&"alice".into()).unwrap();
+    assert!(first.commit().is_err());
+    // The new leader commits as usual.
+    second.put_product(&product("new-leader")).unwrap();
+    second.commit().unwrap();
+    assert!(!second_epoch.is_deposed());
+    let ids: Vec<String> = pg.psql("SELECT string_agg(id, ',' ORDER BY id) FROM products").split(',').map(str::to_owned).collect();
+    assert_eq!(ids, ["kept", "new-leader"], "nothing the deposed leader tried is in PostgreSQL");
+    assert_eq!(pg.psql("SELECT count(*) FROM orders"), "0");
+    assert_eq!(pg.psql("SELECT epoch FROM leader_epoch"), second_epoch.epoch.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_epoch_was_taken_stops_leading_and_its_refused_commit_is_never_answered() {
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-fenced-node");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let _nats = nats(nats_port);
+    let a = Node::start("a", &pg, nats_port, &tmp);
+    until(20, "a leads", || a.leads()).await;
+    let b = Node::start("b", &pg, nats_port, &tmp);
+    for n in [&a, &b] {
+        common::wait_listening(n.port).await;
+    }
+    let mut ann = Agent::connect(&b.base(), "ann", vec![Medium::Chat]).await;
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
+    let mut alice = App::start(&[b.base()], "alice");
+    alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let id = alice.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, None));
+    let Ok(Response::Interaction(li)) = alice.answer(id, 10).await else { panic!("not started") };
+    ann.event(|e| matches!(e, AgentEvent::Offered(_))).await;
+    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
+    let id = alice.h.with(|c| c.send_chat(li.id.clone(), "before"));
+    alice.answer(id, 10).await.unwrap();
+    // Another leader's epoch, as if a node had taken the lock while A was cut off from its lock
+    // connection only: A's next commit is refused, A stops leading, and the message it could not
+    // commit is answered only once a leader has it in PostgreSQL.
+    pg.psql("UPDATE leader_epoch SET epoch = epoch + 1");
+    let id = alice.h.with(|c| c.send_chat(li.id.clone(), "after"));
+    alice.answer(id, 30).await.unwrap();
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert!(log.contains("stopped leading: fenced: another node took a newer leader epoch"), "{log}");
+    back(&mut ann, 20).await;
+    let r = ann.request(AgentRequest::Transcript { interaction: li.id.clone(), before: None, limit: Some(50) }).await;
+    let Ok(Response::Transcript(msgs)) = r else { panic!("transcript: {r:?}") };
+    let mine: Vec<&str> = msgs.iter().filter(|m| matches!(m.from, Author::Client(_))).map(|m| m.text.as_str()).collect();
+    assert_eq!(mine, ["before", "after"], "the refused message was not answered by the deposed leader, then committed once");
+    let _ = b;
+}
