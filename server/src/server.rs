@@ -551,8 +551,8 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
     let (ltx, lrx) = mpsc::unbounded_channel();
     let mailroom = Mailroom::open(None, cfg.mail.as_ref(), ltx.clone())?;
     let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), ltx.clone()).await?;
-    let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone()));
     let outbox = cluster::Outbox::new(nats.clone(), ltx.clone(), fence.clone(), cfg.out_low_water);
+    let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone(), outbox.windows(), epoch));
     let beat = tokio::spawn(cluster::heartbeat(control.clone(), nats.clone(), node.to_owned(), epoch));
     let (lstop_tx, lstop_rx) = oneshot::channel();
     let (_xtx, xrx) = mpsc::unbounded_channel();

@@ -303,8 +303,9 @@ async fn a_status_change_crosses_nats_once_per_gateway_and_a_lost_message_is_rep
         assert_eq!(entries[0].socks.len(), watching, "node {node}: one entry names every watcher there");
     }
 
-    // A lost message on fd.out.b (forged: the next number skipped): B notices, drops its sockets,
-    // and Bob resumes through it and sees the next change.
+    // A lost message on fd.out.b that the leader never sent (forged: a thousand numbers skipped): B
+    // asks for the missing ones, the leader has not got them, B drops its sockets, and Bob resumes
+    // through it and sees the next change.
     let last = got.iter().rev().find(|m| m.subject.as_str() == "fd.out.b").expect("a message to b");
     let h = last.headers.clone().unwrap();
     let q: u64 = h.get("q").unwrap().as_str().parse().unwrap();
@@ -317,7 +318,7 @@ async fn a_status_change_crosses_nats_once_per_gateway_and_a_lost_message_is_rep
     until(10, "b's watchers are dropped", || watchers[..2].iter().all(Watcher::ended)).await;
     assert!(watchers[2..].iter().all(|w| !w.ended()), "c's watchers are untouched");
     let log = std::fs::read_to_string(&b.log).unwrap();
-    assert!(log.contains("lost: dropping this node's sockets so they resume"), "the gap is logged: {log}");
+    assert!(log.contains("the leader no longer has") && log.contains("dropping this node's sockets so they resume"), "the gap is logged: {log}");
     ann.request(AgentRequest::SetState { state: AgentState::Away }).await.unwrap();
     until(30, "bob on b sees ann away after the gap", || bob_sees(&bob_view(&bob), AgentState::Away)).await;
     until(10, "c's watchers see away once", || watchers[2..].iter().all(|w| w.count("\"away\"") == 1)).await;
@@ -413,4 +414,78 @@ async fn a_leader_whose_epoch_was_taken_stops_leading_and_its_refused_commit_is_
     let mine: Vec<&str> = msgs.iter().filter(|m| matches!(m.from, Author::Client(_))).map(|m| m.text.as_str()).collect();
     assert_eq!(mine, ["before", "after"], "the refused message was not answered by the deposed leader, then committed once");
     let _ = b;
+}
+
+/// The presence deltas a bare watcher read, as (entity, base, version), in arrival order.
+fn deltas(w: &Watcher) -> Vec<(String, u64, u64)> {
+    w.frames
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|f| serde_json::from_str::<serde_json::Value>(f).ok())
+        .filter(|v| v["t"] == "delta")
+        .map(|v| (v["delta"]["entity"].to_string(), v["delta"]["base"].as_u64().unwrap(), v["delta"]["version"].as_u64().unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_lost_on_fd_out_is_resent_from_the_window_and_no_socket_is_dropped() {
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-resend");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let _nats = nats(nats_port);
+    // A leads and never publishes its 4th message to B (a test hook): NATS "lost" it.
+    let a = Node::start_with("a", &pg, nats_port, &tmp, &[("FRONTDESK_TEST_DROP_FD_OUT", "b:4")]);
+    until(20, "a leads", || a.leads()).await;
+    let b = Node::start("b", &pg, nats_port, &tmp);
+    for n in [&a, &b] {
+        common::wait_listening(n.port).await;
+    }
+    // On B: Ann's console and a watcher of the center. On A: Bea, whose state changes keep
+    // messages flowing to B whatever Ann waits for.
+    let watcher = Watcher::start(&b.base(), "w1").await;
+    let mut ann = Agent::connect(&b.base(), "ann", vec![Medium::Chat]).await;
+    let mut bea = Agent::connect(&a.base(), "bea", vec![Medium::Chat]).await;
+    let churn = tokio::spawn(async move {
+        for i in 0..30 {
+            let state = if i % 2 == 0 { AgentState::Available } else { AgentState::Away };
+            bea.request(AgentRequest::SetState { state }).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        bea
+    });
+    for i in 0..10 {
+        let state = if i % 2 == 0 { AgentState::Available } else { AgentState::AfterWork };
+        ann.request(AgentRequest::SetState { state }).await.expect("answered on the same socket");
+    }
+    let _bea = churn.await.unwrap();
+    ann.drain(300).await;
+    until(10, "the watcher saw bea's last state", || watcher.count("\"bea\"") > 0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let alog = std::fs::read_to_string(&a.log).unwrap();
+    let blog = std::fs::read_to_string(&b.log).unwrap();
+    assert!(alog.contains("fd.out message 4 not published"), "the hook dropped a message: {alog}");
+    assert!(blog.contains("a gap was repaired from the leader's resend window"), "B repaired the gap: {blog}");
+    assert!(!blog.contains("dropping this node's sockets"), "no socket dropped: {blog}");
+    assert!(!watcher.ended(), "the watcher's socket stayed up");
+    // Every frame once, in order: Ann's ten answers came on her one socket (a dropped one would
+    // have failed her request), and the watcher's deltas form one unbroken chain.
+    // Each delta builds on the version the one before it made: one lost, doubled or overtaken
+    // would break the chain.
+    let ds = deltas(&watcher);
+    assert!(ds.len() >= 20, "the watcher saw the changes: {ds:?}");
+    let mut last: std::collections::HashMap<String, u64> = Default::default();
+    for (entity, base, version) in &ds {
+        if let Some(v) = last.get(entity) {
+            assert_eq!(base, v, "{entity}: a delta on the version before it, in order, once: {ds:?}");
+        }
+        last.insert(entity.clone(), *version);
+    }
+    let ann_seqs: Vec<u64> = ann.raw.iter().map(|(q, _)| *q).collect();
+    assert_eq!(ann_seqs, (1..=ann_seqs.len() as u64).collect::<Vec<_>>(), "ann's events (if any), once each, in order");
+    let _ = (a, b);
 }
