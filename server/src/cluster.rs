@@ -113,7 +113,9 @@ struct Leader {
 /// The gateway: the node's sockets, passed to whichever node leads.
 /// Heartbeats travel on `control`, a NATS connection of their own, so they never queue behind a
 /// burst of frames.
-pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_nats::Client, control: async_nats::Client, mut nats_events: mpsc::UnboundedReceiver<bool>, node: String) {
+/// A socket whose queue passes `high` bytes is reported `paused` so the leader holds its session's
+/// events; the connection's writer reports it drained (`writable`) below the low-water mark.
+pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_nats::Client, control: async_nats::Client, mut nats_events: mpsc::UnboundedReceiver<bool>, node: String, high: usize) {
     let mut socks: HashMap<u64, ConnOut> = HashMap::new();
     let mut next: u64 = 0;
     let (mut outs, mut beats) = match (nats.subscribe(format!("fd.out.{node}")).await, control.subscribe("fd.leader").await) {
@@ -139,6 +141,9 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
     let mut waiting: Vec<(Instant, ConnOut, oneshot::Sender<ConnId>)> = vec![];
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let (mut received, mut delivered, mut gaps, mut resent, mut repaired) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    // Back-pressure: sockets to report paused, how often that happened, and the most bytes one
+    // socket's queue ever held here.
+    let (mut to_pause, mut pauses, mut peak_queued): (Vec<u64>, u64, usize) = (vec![], 0, 0);
     // A batch that did not parse, to be handled like a lost message.
     let mut bad: Option<String> = None;
     let mut logged = Instant::now();
@@ -203,7 +208,12 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                         continue;
                     }
                     // The leader's own inputs, never a gateway's.
-                    Input::RemoteOpen(..) | Input::RemoteFrame(..) | Input::RemoteWritable(..) | Input::RemoteClosed(..) | Input::RemoteReset(..) => continue,
+                    Input::RemoteOpen(..)
+                    | Input::RemoteFrame(..)
+                    | Input::RemoteWritable(..)
+                    | Input::RemotePaused(..)
+                    | Input::RemoteClosed(..)
+                    | Input::RemoteReset(..) => continue,
                 };
                 if nats.publish_with_headers("fd.in", headers(&node, inc, sock, kind), data.into()).await.is_err() {
                     warn!("publishing on fd.in failed: this node's sockets resume");
@@ -234,7 +244,17 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                                         let Some(out) = socks.get(&s) else { continue };
                                         if !en.frame.is_empty() {
                                             delivered += 1;
-                                            out.send(en.frame.clone());
+                                            let queued = out.send(en.frame.clone());
+                                            peak_queued = peak_queued.max(queued);
+                                            // Above the mark the leader holds this session's events
+                                            // until the writer drains it (it then says `writable`).
+                                            if queued > high && !out.q.paused.swap(true, Ordering::SeqCst) {
+                                                // The writer may have drained it meanwhile without seeing the pause.
+                                                if out.q.bytes.load(Ordering::SeqCst) <= out.q.low && out.q.paused.swap(false, Ordering::SeqCst) {
+                                                    continue;
+                                                }
+                                                to_pause.push(s);
+                                            }
                                         }
                                         if en.close {
                                             out.close();
@@ -249,6 +269,11 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                                 break;
                             }
                         }
+                    }
+                    for s in to_pause.drain(..) {
+                        pauses += 1;
+                        tracing::debug!(sock = s, "fd.out.{node}: socket above the high-water mark: the leader holds its events");
+                        let _ = nats.publish_with_headers("fd.in", headers(&node, inc, s, "paused"), Vec::new().into()).await;
                     }
                     if was_waiting && !seq.waiting() && bad.is_none() {
                         repaired += 1;
@@ -318,7 +343,7 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                 }
                 if received > 0 && logged.elapsed() >= Duration::from_secs(5) {
                     logged = Instant::now();
-                    info!(messages = received, deliveries = delivered, resent, repaired, gaps, sockets = socks.len(), "fd.out.{node} received");
+                    info!(messages = received, deliveries = delivered, resent, repaired, gaps, pauses, peak_queued, sockets = socks.len(), "fd.out.{node} received");
                 }
             }
         }
@@ -382,7 +407,8 @@ pub(crate) async fn inbound(nats: async_nats::Client, tx: mpsc::UnboundedSender<
         let input = match kind {
             "open" => Input::RemoteOpen(node, inc, sock),
             "frame" => Input::RemoteFrame(node, sock, m.payload.to_vec()),
-            "writable" => Input::RemoteWritable(node, sock),
+            "paused" => Input::RemotePaused(node, sock, true),
+            "writable" => Input::RemotePaused(node, sock, false),
             "closed" => Input::RemoteClosed(node, sock),
             "reset" => Input::RemoteReset(node, inc),
             "resend" => {
@@ -543,6 +569,8 @@ struct RemoteSock {
     node: String,
     sock: u64,
     q: Arc<OutQueue>,
+    /// Its gateway's queue is above the high-water mark: its events wait until it drains.
+    held: bool,
 }
 
 /// What one flush owes one socket so far: the last entry it is in (a later frame may only join
@@ -617,12 +645,16 @@ pub(crate) struct Outbox {
     links: HashMap<String, Link>,
     /// What each gateway's writer published lately, for resends.
     windows: Windows,
+    /// Times a gateway asked to hold a session's events (its queue above the high-water mark), and
+    /// the count at the last log line.
+    held_total: u64,
+    held_logged: (u64, Option<Instant>),
 }
 
 impl Outbox {
     /// No remote sockets (one node on its own).
     pub(crate) fn none() -> Outbox {
-        Outbox { nats: None, inputs: None, epoch: 0, fence: None, low_water: 0, socks: HashMap::new(), by_sock: HashMap::new(), links: HashMap::new(), windows: Windows::default() }
+        Outbox { nats: None, inputs: None, epoch: 0, fence: None, low_water: 0, socks: HashMap::new(), by_sock: HashMap::new(), links: HashMap::new(), windows: Windows::default(), held_total: 0, held_logged: (0, None) }
     }
 
     /// The leader's outbox: batches go out on `nats`, numbered under `fence`'s epoch; a drained
@@ -647,7 +679,7 @@ impl Outbox {
         let gone = self.link(&node, inc);
         let q = Arc::new(OutQueue { bytes: AtomicUsize::new(0), paused: AtomicBool::new(false), low: self.low_water });
         self.by_sock.insert((node.clone(), sock), id);
-        self.socks.insert(id, RemoteSock { node, sock, q });
+        self.socks.insert(id, RemoteSock { node, sock, q, held: false });
         gone
     }
 
@@ -665,6 +697,27 @@ impl Outbox {
         }
         self.links.insert(node.to_owned(), Link { inc, tx, pending: Pending::default() });
         gone
+    }
+
+    /// The leader's own queue for a gateway's socket drained: its connection, to make writable
+    /// unless its gateway still holds it.
+    pub(crate) fn drained(&self, node: &str, sock: u64) -> Option<ConnId> {
+        let id = self.conn(node, sock)?;
+        (!self.socks.get(&id)?.held).then_some(id)
+    }
+
+    /// A gateway's queue for its socket went above its high-water mark (`paused`) or drained: the
+    /// connection and whether the broker may now send it events (a drained gateway queue with the
+    /// leader's own still above its mark waits for that one).
+    pub(crate) fn gateway_paused(&mut self, node: &str, sock: u64, paused: bool) -> Option<(ConnId, bool)> {
+        let id = self.conn(node, sock)?;
+        let r = self.socks.get_mut(&id)?;
+        r.held = paused;
+        if paused {
+            self.held_total += 1;
+            return Some((id, false));
+        }
+        (!r.q.paused.load(Ordering::SeqCst)).then_some((id, true))
     }
 
     /// A gateway's socket closed: its broker connection, if it had one.
@@ -712,7 +765,7 @@ impl Outbox {
         // handed its bytes to NATS.
         if queued > high && !r.q.paused.swap(true, Ordering::SeqCst) {
             broker.set_writable(conn, false);
-            if r.q.bytes.load(Ordering::SeqCst) <= r.q.low && r.q.paused.swap(false, Ordering::SeqCst) {
+            if r.q.bytes.load(Ordering::SeqCst) <= r.q.low && r.q.paused.swap(false, Ordering::SeqCst) && !r.held {
                 broker.set_writable(conn, true);
             }
         }
@@ -721,6 +774,11 @@ impl Outbox {
 
     /// Hands each gateway's share of this flush to its writer.
     pub(crate) fn send(&mut self) {
+        if self.held_total != self.held_logged.0 && self.held_logged.1.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            let held = self.socks.values().filter(|r| r.held).count();
+            info!(held, held_total = self.held_total, "sessions held for their gateways' back-pressure");
+            self.held_logged = (self.held_total, Some(Instant::now()));
+        }
         if self.fence.as_ref().is_some_and(LeaderEpoch::is_deposed) {
             // These frames answer a commit the fence refused: none of it happened, so none may
             // be told. The clients resend on the new leader.

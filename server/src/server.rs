@@ -223,8 +223,11 @@ pub(crate) enum Input {
     RemoteOpen(String, u64, u64),
     /// A frame from a cluster node's socket.
     RemoteFrame(String, u64, Vec<u8>),
-    /// A cluster node's socket drained.
+    /// The leader's own queue for a cluster node's socket drained (its frames are on NATS).
     RemoteWritable(String, u64),
+    /// A cluster node's queue for its socket went above the high-water mark (true) or drained
+    /// below the low-water mark (false).
+    RemotePaused(String, u64, bool),
     /// A cluster node's socket closed.
     RemoteClosed(String, u64),
     /// A cluster node (re)joined the bus as a new incarnation: whatever the broker holds of its
@@ -507,7 +510,7 @@ async fn cluster_node(cfg: Arc<ServerConfig>, rx: mpsc::UnboundedReceiver<Input>
             return;
         }
     };
-    let gateway = tokio::spawn(cluster::gateway(rx, nats.clone(), control.clone(), down, cl.node.clone()));
+    let gateway = tokio::spawn(cluster::gateway(rx, nats.clone(), control.clone(), down, cl.node.clone(), cfg.out_high_water));
     let cancel = tokio_util::sync::CancellationToken::new();
     let leader = {
         let (cfg, cancel, nats, control) = (cfg.clone(), cancel.clone(), nats.clone(), control.clone());
@@ -684,8 +687,13 @@ async fn run(
                             }
                         }
                         Input::RemoteWritable(node, sock) => {
-                            if let Some(id) = remote.conn(&node, sock) {
+                            if let Some(id) = remote.drained(&node, sock) {
                                 broker.set_writable(id, true);
+                            }
+                        }
+                        Input::RemotePaused(node, sock, paused) => {
+                            if let Some((id, writable)) = remote.gateway_paused(&node, sock, paused) {
+                                broker.set_writable(id, writable);
                             }
                         }
                         Input::RemoteClosed(node, sock) => {

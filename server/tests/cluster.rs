@@ -438,7 +438,7 @@ async fn a_message_lost_on_fd_out_is_resent_from_the_window_and_no_socket_is_dro
     let nats_port = free_port();
     let _nats = nats(nats_port);
     // A leads and never publishes its 4th message to B (a test hook): NATS "lost" it.
-    let a = Node::start_with("a", &pg, nats_port, &tmp, &[("FRONTDESK_TEST_DROP_FD_OUT", "b:4")]);
+    let a = Node::start_with("a", &pg, nats_port, &tmp, &[("FRONTDESK_TEST_DROP_FD_OUT", "b:4")], &[]);
     until(20, "a leads", || a.leads()).await;
     let b = Node::start("b", &pg, nats_port, &tmp);
     for n in [&a, &b] {
@@ -487,5 +487,76 @@ async fn a_message_lost_on_fd_out_is_resent_from_the_window_and_no_socket_is_dro
     }
     let ann_seqs: Vec<u64> = ann.raw.iter().map(|(q, _)| *q).collect();
     assert_eq!(ann_seqs, (1..=ann_seqs.len() as u64).collect::<Vec<_>>(), "ann's events (if any), once each, in order");
+    let _ = (a, b);
+}
+
+/// The last value of `field=N` in a log's lines containing `what`.
+fn logged_figure(log: &str, what: &str, field: &str) -> Option<u64> {
+    let key = format!("{field}=");
+    log.lines().filter(|l| l.contains(what)).filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix(&key)?.parse().ok())).last()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_on_a_gateway_has_its_events_held_by_the_leader_and_then_gets_each_once() {
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-backpressure");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let _nats = nats(nats_port);
+    let water = ["--out-high-water", "65536", "--out-low-water", "16384"];
+    let a = Node::start_with("a", &pg, nats_port, &tmp, &[], &water);
+    until(20, "a leads", || a.leads()).await;
+    let b = Node::start_with("b", &pg, nats_port, &tmp, &[], &water);
+    for n in [&a, &b] {
+        common::wait_listening(n.port).await;
+    }
+    // Ann's console on B (with a small TCP receive buffer: her stall shows at once), Alice on A,
+    // in a chat.
+    let mut ann = Agent::new(&b.base(), "ann");
+    ann.recv_buffer = Some(4096);
+    assert!(!ann.attach().await);
+    ann.request(AgentRequest::LogIn { name: "ANN".into(), skills: vec!["router".into()], media: vec![Medium::Chat] }).await.unwrap();
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
+    let mut alice = App::start(&[a.base()], "alice");
+    alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let id = alice.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, None));
+    let Ok(Response::Interaction(li)) = alice.answer(id, 10).await else { panic!("not started") };
+    ann.event(|e| matches!(e, AgentEvent::Offered(_))).await;
+    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
+    // Ann stops reading while Alice writes 300 lines of 8 KB (2.4 MB) to her.
+    let n = 300;
+    let filler = "x".repeat(8000);
+    for i in 0..n {
+        let id = alice.h.with(|c| c.send_chat(li.id.clone(), format!("{i:04} {filler}")));
+        alice.answer(id, 10).await.expect("alice's line answered");
+    }
+    until(10, "the leader held ann's events for her gateway", || std::fs::read_to_string(&a.log).is_ok_and(|l| l.contains("sessions held for their gateways' back-pressure"))).await;
+    // While she is stalled, B's queue for her stays near the high-water mark, far below what was
+    // sent: B's next 5 s figures (logged after the last line was answered) say so.
+    let marks = std::fs::read_to_string(&b.log).unwrap().matches("fd.out.b received").count();
+    until(12, "b logged its figures", || std::fs::read_to_string(&b.log).is_ok_and(|l| l.matches("fd.out.b received").count() > marks)).await;
+    let blog = std::fs::read_to_string(&b.log).unwrap();
+    let peak = logged_figure(&blog, "fd.out.b received", "peak_queued").unwrap();
+    let pauses = logged_figure(&blog, "fd.out.b received", "pauses").unwrap();
+    eprintln!("a reader stalled on a gateway: 2.4 MB sent to it, {pauses} pause(s), at most {peak} bytes queued for it on the gateway (high-water mark 65536)");
+    assert!(pauses >= 1, "the gateway paused the session");
+    assert!(peak < 256 << 10, "the gateway's queue stayed bounded while she was stalled: {peak} bytes");
+    // She reads again: every line once, in order, on the same socket.
+    let end = Instant::now() + Duration::from_secs(30);
+    while !ann.delivered.iter().any(|e| matches!(e, AgentEvent::Chat(m) if m.text.starts_with(&format!("{:04} ", n - 1)))) {
+        assert!(Instant::now() < end, "ann did not get alice's last line");
+        ann.drain(200).await;
+    }
+    let lines: Vec<String> = ann.delivered.iter().filter_map(|e| match e {
+        AgentEvent::Chat(m) if matches!(m.from, Author::Client(_)) => Some(m.text[..4].to_owned()),
+        _ => None,
+    }).collect();
+    assert_eq!(lines, (0..n).map(|i| format!("{i:04}")).collect::<Vec<_>>(), "every line once, in order");
+    let seqs: Vec<u64> = ann.raw.iter().map(|(q, _)| *q).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "no event twice, none skipped");
+    let blog = std::fs::read_to_string(&b.log).unwrap();
+    assert!(!blog.contains("dropping this node's sockets"), "{blog}");
     let _ = (a, b);
 }

@@ -115,20 +115,23 @@ pub struct Node {
     pub log: PathBuf,
     proc: Option<Proc>,
     env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl Node {
     /// Starts node `name` on a free port.
     pub fn start(name: &str, pg: &Postgres, nats_port: u16, tmp: &TempDir) -> Node {
-        Node::start_with(name, pg, nats_port, tmp, &[])
+        Node::start_with(name, pg, nats_port, tmp, &[], &[])
     }
 
-    /// Starts node `name` on a free port with extra environment (test hooks) for every run.
-    pub fn start_with(name: &str, pg: &Postgres, nats_port: u16, tmp: &TempDir, env: &[(&str, &str)]) -> Node {
+    /// Starts node `name` on a free port with extra environment (test hooks) and arguments for
+    /// every run.
+    pub fn start_with(name: &str, pg: &Postgres, nats_port: u16, tmp: &TempDir, env: &[(&str, &str)], args: &[&str]) -> Node {
         let port = free_port();
         let log = tmp.0.join(format!("{name}.log"));
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut n = Node { name: name.into(), port, log, proc: None, env };
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut n = Node { name: name.into(), port, log, proc: None, env, args };
         n.spawn(pg, nats_port);
         n
     }
@@ -143,6 +146,7 @@ impl Node {
             .args(["--postgres", &pg.url(), "--nats", &format!("nats://127.0.0.1:{nats_port}"), "--node", &self.name])
             .env("RUST_LOG", "info,rsipstack=warn")
             .env("NO_COLOR", "1")
+            .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
