@@ -448,13 +448,30 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     }
     let cfg = Arc::new(cfg);
     let shared = Arc::new(Shared { cfg: cfg.clone(), rates, sessions, verifier: JwtVerifier::new(&cfg.secret), visitors: Default::default() });
+    // Sessions this node closed for silence, logged every 5 s when there were any: a stall that
+    // closes sockets by the thousand (a load tool that never pings) shows at once.
+    let idle_closed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    {
+        let idle_closed = idle_closed.clone();
+        let timeout = cfg.idle_timeout;
+        accepts.push(tokio::spawn(async move {
+            let mut t = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                t.tick().await;
+                let closed = idle_closed.swap(0, Ordering::SeqCst);
+                if closed > 0 {
+                    info!(closed, idle_timeout = ?timeout, "idle sockets closed in the last 5 s (nothing received within the idle timeout)");
+                }
+            }
+        }));
+    }
     {
         let tx = tx.clone();
         let xctx = xctx.clone();
         let mut next_conn = 0u64;
         accepts.push(tokio::spawn(accept_loop(listener, "main", unauth, pending.clone(), move |stream, peer, slot| {
             next_conn += 1;
-            let (tx, shared, xctx, n) = (tx.clone(), shared.clone(), xctx.clone(), next_conn);
+            let (tx, shared, xctx, n, idle_closed) = (tx.clone(), shared.clone(), xctx.clone(), next_conn, idle_closed.clone());
             tokio::spawn(async move {
                 let cfg = shared.cfg.clone();
                 // Each branch boxed: one future sized for the TLS case would make every plain
@@ -469,6 +486,10 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
                     None => Box::pin(connection(stream, tx, shared, n, xctx, slot, peer.ip())).await,
                 };
                 if let Err(e) = r {
+                    // The connection's words for an idle close (see `connection`).
+                    if e.starts_with("idle:") {
+                        idle_closed.fetch_add(1, Ordering::SeqCst);
+                    }
                     tracing::debug!(%peer, "connection ended: {e}");
                 }
             });

@@ -560,3 +560,26 @@ async fn a_slow_reader_on_a_gateway_has_its_events_held_by_the_leader_and_then_g
     assert!(!blog.contains("dropping this node's sockets"), "{blog}");
     let _ = (a, b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_logs_how_many_sockets_it_closed_for_silence() {
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-idle");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let _nats = nats(nats_port);
+    let a = Node::start("a", &pg, nats_port, &tmp);
+    until(20, "a leads", || a.leads()).await;
+    let b = Node::start_with("b", &pg, nats_port, &tmp, &[], &["--idle-timeout-secs", "1"]);
+    common::wait_listening(b.port).await;
+    // Three watchers that never ping: B closes them after a second of silence, and says how many.
+    let ws = [Watcher::start(&b.base(), "w1").await, Watcher::start(&b.base(), "w2").await, Watcher::start(&b.base(), "w3").await];
+    until(10, "b closed the silent sockets", || ws.iter().all(Watcher::ended)).await;
+    until(12, "b logged the idle closes", || std::fs::read_to_string(&b.log).is_ok_and(|l| l.contains("idle sockets closed in the last 5 s"))).await;
+    let log = std::fs::read_to_string(&b.log).unwrap();
+    let closed: u64 = log.lines().filter(|l| l.contains("idle sockets closed")).filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("closed=")?.parse::<u64>().ok())).sum();
+    assert_eq!(closed, 3, "{log}");
+    let _ = (a, b);
+}
