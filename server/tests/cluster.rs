@@ -493,7 +493,7 @@ async fn a_message_lost_on_fd_out_is_resent_from_the_window_and_no_socket_is_dro
 /// The last value of `field=N` in a log's lines containing `what`.
 fn logged_figure(log: &str, what: &str, field: &str) -> Option<u64> {
     let key = format!("{field}=");
-    log.lines().filter(|l| l.contains(what)).filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix(&key)?.parse().ok())).last()
+    log.lines().filter(|l| l.contains(what)).filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix(&key)?.parse().ok())).next_back()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
