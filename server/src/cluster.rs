@@ -248,11 +248,11 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                                             peak_queued = peak_queued.max(queued);
                                             // Above the mark the leader holds this session's events
                                             // until the writer drains it (it then says `writable`).
-                                            if queued > high && !out.q.paused.swap(true, Ordering::SeqCst) {
-                                                // The writer may have drained it meanwhile without seeing the pause.
-                                                if out.q.bytes.load(Ordering::SeqCst) <= out.q.low && out.q.paused.swap(false, Ordering::SeqCst) {
-                                                    continue;
-                                                }
+                                            // The writer may have drained it meanwhile without seeing the pause.
+                                            if queued > high
+                                                && !out.q.paused.swap(true, Ordering::SeqCst)
+                                                && !(out.q.bytes.load(Ordering::SeqCst) <= out.q.low && out.q.paused.swap(false, Ordering::SeqCst))
+                                            {
                                                 to_pause.push(s);
                                             }
                                         }
