@@ -55,6 +55,13 @@ struct Cli {
     /// Seconds a peer that reads nothing is kept before it is dropped.
     #[arg(long, default_value_t = 30)]
     stall_timeout_secs: u64,
+    /// Bytes queued for one socket above which its session's events are held (on a cluster
+    /// gateway: the leader is told to hold them).
+    #[arg(long, default_value_t = 1 << 20)]
+    out_high_water: usize,
+    /// Bytes queued below which a held socket's events flow again.
+    #[arg(long, default_value_t = 256 << 10)]
+    out_low_water: usize,
     /// An origin allowed to open /client, /agent and /xmpp (repeatable; none given allows all).
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
@@ -490,6 +497,8 @@ async fn main() {
         hello_timeout: std::time::Duration::from_secs(cli.hello_timeout_secs),
         idle_timeout: std::time::Duration::from_secs(cli.idle_timeout_secs),
         stall_timeout: std::time::Duration::from_secs(cli.stall_timeout_secs),
+        out_high_water: cli.out_high_water,
+        out_low_water: cli.out_low_water.min(cli.out_high_water),
         allowed_origins: cli.allowed_origins,
         xmpp_addr: if cli.xmpp_addr == "off" {
             None

@@ -59,7 +59,31 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE push_targets (client TEXT PRIMARY KEY, doc JSON NOT NULL);",
     // 3: the files sent in conversations, beside the messages that carry them.
     "CREATE TABLE attachments (interaction TEXT NOT NULL, seq BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (interaction, seq));",
+    // 4: the cluster's fencing token. Each node that takes the leader lock increments the epoch
+    // (`connect_leader`); every commit of a leader's store calls `frontdesk_fence` with its own
+    // epoch inside the transaction, which raises FD001 once another node has taken a newer one.
+    // The check holds the fence's advisory lock shared until the commit ends and the increment
+    // takes it exclusively, so a newer leader waits for a commit already past its check (and its
+    // restore sees it). An advisory lock lives in memory: a row lock (`FOR SHARE`) would write the
+    // row, and WAL, on every commit.
+    "CREATE TABLE leader_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL);
+     INSERT INTO leader_epoch (id, epoch) VALUES (1, 0);
+     CREATE FUNCTION frontdesk_fence(mine BIGINT) RETURNS void LANGUAGE plpgsql AS $$
+     DECLARE current BIGINT;
+     BEGIN
+         PERFORM pg_advisory_xact_lock_shared(7378424937698452587);
+         SELECT epoch INTO current FROM leader_epoch WHERE id = 1;
+         IF current IS DISTINCT FROM mine THEN
+             RAISE EXCEPTION 'fenced: leader epoch % is over, epoch % leads now', mine, current USING ERRCODE = 'FD001';
+         END IF;
+     END $$;",
 ];
+
+/// The advisory lock that orders fence checks against a new leader's increment ("fencefdk").
+const FENCE_LOCK: i64 = 7_378_424_937_698_452_587;
+
+/// The SQLSTATE `frontdesk_fence` raises when a newer leader holds the epoch.
+const FENCED: &str = "(FD001)";
 
 /// The schema version this code writes; a database at a higher version is refused.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -104,6 +128,32 @@ pub struct PgStore {
     pending: RefCell<Vec<Op>>,
     /// Whether writes of this unit went to the database already, so a commit has something to end.
     flushed: Cell<bool>,
+    /// The leader epoch every commit must still hold (a cluster leader's store only).
+    fence: Option<(i64, tokio::sync::watch::Sender<bool>)>,
+}
+
+/// A cluster leader's claim on the database: the epoch its store took, and whether a newer leader
+/// has since taken another (then every commit of the store fails and the node must stop leading).
+#[derive(Debug, Clone)]
+pub struct LeaderEpoch {
+    /// The epoch, counting up from 1 over the database's life: the cluster's fencing token.
+    pub epoch: u64,
+    deposed: tokio::sync::watch::Receiver<bool>,
+}
+
+impl LeaderEpoch {
+    /// Whether a commit found a newer leader's epoch.
+    pub fn is_deposed(&self) -> bool {
+        *self.deposed.borrow()
+    }
+
+    /// Waits until a commit finds a newer leader's epoch (forever, if none does).
+    pub async fn deposed(&mut self) {
+        if self.deposed.wait_for(|d| *d).await.is_err() {
+            // The store is gone without being deposed: nothing more to wait for.
+            futures::future::pending::<()>().await;
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -190,7 +240,7 @@ impl PgStore {
             })
             .map_err(|x| StoreError(format!("postgres: cannot start the connection thread: {x}")))?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(PgStore { jobs: Some(jobs), thread: Some(thread), pending: RefCell::new(vec![]), flushed: Cell::new(false) }),
+            Ok(Ok(())) => Ok(PgStore { jobs: Some(jobs), thread: Some(thread), pending: RefCell::new(vec![]), flushed: Cell::new(false), fence: None }),
             Ok(Err(x)) => {
                 let _ = thread.join();
                 Err(x)
@@ -200,6 +250,22 @@ impl PgStore {
                 Err(stopped())
             }
         }
+    }
+
+    /// Connects as the cluster's leader (call it holding the leader lock): takes the next leader
+    /// epoch, and from then on every commit checks, in its own transaction, that no node has taken
+    /// a newer one — a deposed leader's commit fails with nothing applied. The check is one call
+    /// reading one row by primary key, pipelined with the commit: no extra round trip.
+    pub fn connect_leader(url: &str) -> Result<(PgStore, LeaderEpoch), StoreError> {
+        let mut s = PgStore::connect(url)?;
+        // One unit: the exclusive lock waits for every commit already past its check.
+        s.write("SELECT pg_advisory_xact_lock($1)", params![FENCE_LOCK]);
+        let rows = s.read("UPDATE leader_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch", params![])?;
+        s.commit()?;
+        let epoch: i64 = rows.first().map(|r| r.get(0)).ok_or_else(|| StoreError("postgres: no leader_epoch row".into()))?;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        s.fence = Some((epoch, tx));
+        Ok((s, LeaderEpoch { epoch: epoch as u64, deposed: rx }))
     }
 
     /// Whether the catalogue is empty (a fresh database to seed).
@@ -680,6 +746,18 @@ impl DataStore for PgStore {
             // Nothing written since the last commit (the broker commits after every input, reads too).
             return Ok(());
         }
-        self.send(End::Commit).map(|_| ())
+        if let Some((epoch, _)) = &self.fence {
+            // Last before COMMIT, in the same pipeline: the row lock it takes is held only from here
+            // to the commit. Once deposed it fails every time, so nothing of a later unit lands.
+            let epoch = *epoch;
+            self.write("SELECT frontdesk_fence($1)", params![epoch]);
+        }
+        let r = self.send(End::Commit).map(|_| ());
+        if let (Err(e), Some((_, deposed))) = (&r, &self.fence) {
+            if e.0.contains(FENCED) {
+                deposed.send_replace(true);
+            }
+        }
+        r
     }
 }

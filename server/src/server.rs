@@ -288,8 +288,11 @@ pub(crate) enum Input {
     RemoteOpen(String, u64, u64),
     /// A frame from a cluster node's socket.
     RemoteFrame(String, u64, Vec<u8>),
-    /// A cluster node's socket drained.
+    /// The leader's own queue for a cluster node's socket drained (its frames are on NATS).
     RemoteWritable(String, u64),
+    /// A cluster node's queue for its socket went above the high-water mark (true) or drained
+    /// below the low-water mark (false).
+    RemotePaused(String, u64, bool),
     /// A cluster node's socket closed.
     RemoteClosed(String, u64),
     /// A cluster node (re)joined the bus as a new incarnation: whatever the broker holds of its
@@ -387,7 +390,6 @@ impl Running {
 }
 
 fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
-    let verifier: Box<dyn Verifier> = Box::new(JwtVerifier::new(&cfg.secret));
     let (store, fresh): (Box<dyn DataStore>, bool) = match (&cfg.cluster, &cfg.db) {
         (Some(c), _) => {
             let s = crate::pg_store::PgStore::connect(&c.postgres).map_err(|e| format!("PostgreSQL: {e}"))?;
@@ -401,6 +403,12 @@ fn build_broker(cfg: &ServerConfig, now: Timestamp) -> Result<Broker, String> {
         }
         (None, None) => (Box::new(MemoryStore::new()), true),
     };
+    broker_on(cfg, now, store, fresh)
+}
+
+/// The broker on an open store, restored from it (and seeded if `fresh`).
+fn broker_on(cfg: &ServerConfig, now: Timestamp, store: Box<dyn DataStore>, fresh: bool) -> Result<Broker, String> {
+    let verifier: Box<dyn Verifier> = Box::new(JwtVerifier::new(&cfg.secret));
     let mail_retry = cfg.mail.as_ref().map_or(BrokerConfig::default().mail_retry, |m| m.retry);
     let ice_servers = if cfg.stun.is_empty() { vec![] } else { vec![frontdesk_core::call::IceServer { urls: cfg.stun.clone(), username: None, credential: None }] };
     let bcfg = BrokerConfig {
@@ -505,13 +513,30 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     }
     let cfg = Arc::new(cfg);
     let shared = Arc::new(Shared { cfg: cfg.clone(), rates, sessions, verifier: JwtVerifier::new(&cfg.secret), visitors: Default::default() });
+    // Sessions this node closed for silence, logged every 5 s when there were any: a stall that
+    // closes sockets by the thousand (a load tool that never pings) shows at once.
+    let idle_closed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    {
+        let idle_closed = idle_closed.clone();
+        let timeout = cfg.idle_timeout;
+        accepts.push(tokio::spawn(async move {
+            let mut t = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                t.tick().await;
+                let closed = idle_closed.swap(0, Ordering::SeqCst);
+                if closed > 0 {
+                    info!(closed, idle_timeout = ?timeout, "idle sockets closed in the last 5 s (nothing received within the idle timeout)");
+                }
+            }
+        }));
+    }
     {
         let tx = tx.clone();
         let xctx = xctx.clone();
         let mut next_conn = 0u64;
         accepts.push(tokio::spawn(accept_loop(listener, "main", unauth, pending.clone(), move |stream, peer, slot| {
             next_conn += 1;
-            let (tx, shared, xctx, n) = (tx.clone(), shared.clone(), xctx.clone(), next_conn);
+            let (tx, shared, xctx, n, idle_closed) = (tx.clone(), shared.clone(), xctx.clone(), next_conn, idle_closed.clone());
             tokio::spawn(async move {
                 let cfg = shared.cfg.clone();
                 // Each branch boxed: one future sized for the TLS case would make every plain
@@ -526,6 +551,10 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
                     None => Box::pin(connection(stream, tx, shared, n, xctx, slot, peer.ip())).await,
                 };
                 if let Err(e) = r {
+                    // The connection's words for an idle close (see `connection`).
+                    if e.starts_with("idle:") {
+                        idle_closed.fetch_add(1, Ordering::SeqCst);
+                    }
                     tracing::debug!(%peer, "connection ended: {e}");
                 }
             });
@@ -567,7 +596,7 @@ async fn cluster_node(cfg: Arc<ServerConfig>, rx: mpsc::UnboundedReceiver<Input>
             return;
         }
     };
-    let gateway = tokio::spawn(cluster::gateway(rx, nats.clone(), control.clone(), down, cl.node.clone()));
+    let gateway = tokio::spawn(cluster::gateway(rx, nats.clone(), control.clone(), down, cl.node.clone(), cfg.out_high_water));
     let cancel = tokio_util::sync::CancellationToken::new();
     let leader = {
         let (cfg, cancel, nats, control) = (cfg.clone(), cancel.clone(), nats.clone(), control.clone());
@@ -600,14 +629,20 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
     use crate::cluster;
     let now = wall_clock();
     // Blocking while the store restores: this node serves no broker traffic until then anyway.
-    let mut broker = build_broker(cfg, now)?;
+    // The store takes the next leader epoch first: from then on a commit of an older leader fails.
+    let postgres = &cfg.cluster.as_ref().ok_or("not a cluster node")?.postgres;
+    let (store, mut fence) = crate::pg_store::PgStore::connect_leader(postgres).map_err(|e| format!("PostgreSQL: {e}"))?;
+    let fresh = store.is_empty().map_err(|e| e.to_string())?;
+    let epoch = fence.epoch;
+    info!(epoch, "leader epoch taken");
+    let mut broker = broker_on(cfg, now, Box::new(store), fresh)?;
     let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
     let (ltx, lrx) = mpsc::unbounded_channel();
     let mailroom = Mailroom::open(None, cfg.mail.as_ref(), ltx.clone())?;
     let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), ltx.clone()).await?;
-    let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone()));
-    let outbox = cluster::Outbox::new(nats.clone(), ltx.clone(), now.0, cfg.out_low_water);
-    let beat = tokio::spawn(cluster::heartbeat(control.clone(), nats.clone(), node.to_owned(), now.0));
+    let outbox = cluster::Outbox::new(nats.clone(), ltx.clone(), fence.clone(), cfg.out_low_water);
+    let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone(), outbox.windows(), epoch));
+    let beat = tokio::spawn(cluster::heartbeat(control.clone(), nats.clone(), node.to_owned(), epoch));
     let (lstop_tx, lstop_rx) = oneshot::channel();
     let (_xtx, xrx) = mpsc::unbounded_channel();
     let mut broker_task = tokio::spawn(run(broker, sim, mailroom, switchboard, lrx, lstop_rx, cfg.clone(), xrx, outbox));
@@ -617,6 +652,13 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
             broker_task.abort();
             let _ = (&mut broker_task).await;
             Err("the leader lock's PostgreSQL connection is gone".to_owned())
+        }
+        _ = fence.deposed() => {
+            // A newer leader holds the epoch: this broker's last commit failed and nothing of it
+            // left (the outbox drops a deposed leader's frames); stop before anything else does.
+            broker_task.abort();
+            let _ = (&mut broker_task).await;
+            Err(format!("fenced: another node took a newer leader epoch than {epoch}"))
         }
         _ = &mut broker_task => Err("the broker stopped".to_owned()),
         _ = cancel.cancelled() => {
@@ -731,8 +773,13 @@ async fn run(
                             }
                         }
                         Input::RemoteWritable(node, sock) => {
-                            if let Some(id) = remote.conn(&node, sock) {
+                            if let Some(id) = remote.drained(&node, sock) {
                                 broker.set_writable(id, true);
+                            }
+                        }
+                        Input::RemotePaused(node, sock, paused) => {
+                            if let Some((id, writable)) = remote.gateway_paused(&node, sock, paused) {
+                                broker.set_writable(id, writable);
                             }
                         }
                         Input::RemoteClosed(node, sock) => {

@@ -303,8 +303,9 @@ async fn a_status_change_crosses_nats_once_per_gateway_and_a_lost_message_is_rep
         assert_eq!(entries[0].socks.len(), watching, "node {node}: one entry names every watcher there");
     }
 
-    // A lost message on fd.out.b (forged: the next number skipped): B notices, drops its sockets,
-    // and Bob resumes through it and sees the next change.
+    // A lost message on fd.out.b that the leader never sent (forged: a thousand numbers skipped): B
+    // asks for the missing ones, the leader has not got them, B drops its sockets, and Bob resumes
+    // through it and sees the next change.
     let last = got.iter().rev().find(|m| m.subject.as_str() == "fd.out.b").expect("a message to b");
     let h = last.headers.clone().unwrap();
     let q: u64 = h.get("q").unwrap().as_str().parse().unwrap();
@@ -317,9 +318,268 @@ async fn a_status_change_crosses_nats_once_per_gateway_and_a_lost_message_is_rep
     until(10, "b's watchers are dropped", || watchers[..2].iter().all(Watcher::ended)).await;
     assert!(watchers[2..].iter().all(|w| !w.ended()), "c's watchers are untouched");
     let log = std::fs::read_to_string(&b.log).unwrap();
-    assert!(log.contains("lost: dropping this node's sockets so they resume"), "the gap is logged: {log}");
+    assert!(log.contains("the leader no longer has") && log.contains("dropping this node's sockets so they resume"), "the gap is logged: {log}");
     ann.request(AgentRequest::SetState { state: AgentState::Away }).await.unwrap();
     until(30, "bob on b sees ann away after the gap", || bob_sees(&bob_view(&bob), AgentState::Away)).await;
     until(10, "c's watchers see away once", || watchers[2..].iter().all(|w| w.count("\"away\"") == 1)).await;
     let _ = (a, c);
+}
+
+fn product(id: &str) -> frontdesk_core::records::Product {
+    frontdesk_core::records::Product { id: id.into(), name: id.to_uppercase(), description: format!("The {id}") }
+}
+
+#[test]
+fn a_deposed_leaders_commits_fail_and_leave_nothing_in_postgres() {
+    use frontdesk_core::broker::store::DataStore;
+    use frontdesk_server::pg_store::PgStore;
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-fence");
+    let pg = Postgres::start(&tmp);
+    let (mut first, first_epoch) = PgStore::connect_leader(&pg.url()).unwrap();
+    first.put_product(&product("kept")).unwrap();
+    first.commit().unwrap();
+    // A unit in flight when the epoch moves on: its writes already sit in the open transaction
+    // (a read flushed them there and sees them).
+    first.put_product(&product("in-flight")).unwrap();
+    assert_eq!(first.products().unwrap().len(), 2);
+    let (mut second, second_epoch) = PgStore::connect_leader(&pg.url()).unwrap();
+    assert_eq!(second_epoch.epoch, first_epoch.epoch + 1, "each leader takes the next epoch");
+    assert!(!first_epoch.is_deposed(), "nobody is told before committing");
+    let e = first.commit().unwrap_err();
+    assert!(e.0.contains("fenced"), "{e}");
+    assert!(first_epoch.is_deposed(), "the failed commit deposes the old leader");
+    // Every later unit of the old leader fails too, whether written in one go or flushed early.
+    first.put_product(&product("later")).unwrap();
+    assert!(first.commit().is_err());
+    first.put_order(&frontdesk_core::records::Order {
+        id: "o1".into(),
+        client: "alice".into(),
+        product: "kept".into(),
+        status: frontdesk_core::records::OrderStatus::Placed,
+        history: vec![],
+        delivery: frontdesk_core::records::DeliveryDetails { address: "1 Main St".into(), window: None, instructions: None },
+        revision: 1,
+    }).unwrap();
+    let _ = first.orders(&"alice".into()).unwrap();
+    assert!(first.commit().is_err());
+    // The new leader commits as usual.
+    second.put_product(&product("new-leader")).unwrap();
+    second.commit().unwrap();
+    assert!(!second_epoch.is_deposed());
+    let ids: Vec<String> = pg.psql("SELECT string_agg(id, ',' ORDER BY id) FROM products").split(',').map(str::to_owned).collect();
+    assert_eq!(ids, ["kept", "new-leader"], "nothing the deposed leader tried is in PostgreSQL");
+    assert_eq!(pg.psql("SELECT count(*) FROM orders"), "0");
+    assert_eq!(pg.psql("SELECT epoch FROM leader_epoch"), second_epoch.epoch.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_epoch_was_taken_stops_leading_and_its_refused_commit_is_never_answered() {
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-fenced-node");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let _nats = nats(nats_port);
+    let a = Node::start("a", &pg, nats_port, &tmp);
+    until(20, "a leads", || a.leads()).await;
+    let b = Node::start("b", &pg, nats_port, &tmp);
+    for n in [&a, &b] {
+        common::wait_listening(n.port).await;
+    }
+    let mut ann = Agent::connect(&b.base(), "ann", vec![Medium::Chat]).await;
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
+    let mut alice = App::start(&[b.base()], "alice");
+    alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let id = alice.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, None));
+    let Ok(Response::Interaction(li)) = alice.answer(id, 10).await else { panic!("not started") };
+    ann.event(|e| matches!(e, AgentEvent::Offered(_))).await;
+    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
+    let id = alice.h.with(|c| c.send_chat(li.id.clone(), "before"));
+    alice.answer(id, 10).await.unwrap();
+    // Another leader's epoch, as if a node had taken the lock while A was cut off from its lock
+    // connection only: A's next commit is refused, A stops leading, and the message it could not
+    // commit is answered only once a leader has it in PostgreSQL.
+    pg.psql("UPDATE leader_epoch SET epoch = epoch + 1");
+    let id = alice.h.with(|c| c.send_chat(li.id.clone(), "after"));
+    alice.answer(id, 30).await.unwrap();
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert!(log.contains("stopped leading: fenced: another node took a newer leader epoch"), "{log}");
+    back(&mut ann, 20).await;
+    let r = ann.request(AgentRequest::Transcript { interaction: li.id.clone(), before: None, limit: Some(50) }).await;
+    let Ok(Response::Transcript(msgs)) = r else { panic!("transcript: {r:?}") };
+    let mine: Vec<&str> = msgs.iter().filter(|m| matches!(m.from, Author::Client(_))).map(|m| m.text.as_str()).collect();
+    assert_eq!(mine, ["before", "after"], "the refused message was not answered by the deposed leader, then committed once");
+    let _ = b;
+}
+
+/// The presence deltas a bare watcher read, as (entity, base, version), in arrival order.
+fn deltas(w: &Watcher) -> Vec<(String, u64, u64)> {
+    w.frames
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|f| serde_json::from_str::<serde_json::Value>(f).ok())
+        .filter(|v| v["t"] == "delta")
+        .map(|v| (v["delta"]["entity"].to_string(), v["delta"]["base"].as_u64().unwrap(), v["delta"]["version"].as_u64().unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_lost_on_fd_out_is_resent_from_the_window_and_no_socket_is_dropped() {
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-resend");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let _nats = nats(nats_port);
+    // A leads and never publishes its 4th message to B (a test hook): NATS "lost" it.
+    let a = Node::start_with("a", &pg, nats_port, &tmp, &[("FRONTDESK_TEST_DROP_FD_OUT", "b:4")], &[]);
+    until(20, "a leads", || a.leads()).await;
+    let b = Node::start("b", &pg, nats_port, &tmp);
+    for n in [&a, &b] {
+        common::wait_listening(n.port).await;
+    }
+    // On B: Ann's console and a watcher of the center. On A: Bea, whose state changes keep
+    // messages flowing to B whatever Ann waits for.
+    let watcher = Watcher::start(&b.base(), "w1").await;
+    let mut ann = Agent::connect(&b.base(), "ann", vec![Medium::Chat]).await;
+    let mut bea = Agent::connect(&a.base(), "bea", vec![Medium::Chat]).await;
+    let churn = tokio::spawn(async move {
+        for i in 0..30 {
+            let state = if i % 2 == 0 { AgentState::Available } else { AgentState::Away };
+            bea.request(AgentRequest::SetState { state }).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        bea
+    });
+    for i in 0..10 {
+        let state = if i % 2 == 0 { AgentState::Available } else { AgentState::AfterWork };
+        ann.request(AgentRequest::SetState { state }).await.expect("answered on the same socket");
+    }
+    let _bea = churn.await.unwrap();
+    ann.drain(300).await;
+    until(10, "the watcher saw bea's last state", || watcher.count("\"bea\"") > 0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let alog = std::fs::read_to_string(&a.log).unwrap();
+    let blog = std::fs::read_to_string(&b.log).unwrap();
+    assert!(alog.contains("fd.out message 4 not published"), "the hook dropped a message: {alog}");
+    assert!(blog.contains("a gap was repaired from the leader's resend window"), "B repaired the gap: {blog}");
+    assert!(!blog.contains("dropping this node's sockets"), "no socket dropped: {blog}");
+    assert!(!watcher.ended(), "the watcher's socket stayed up");
+    // Every frame once, in order: Ann's ten answers came on her one socket (a dropped one would
+    // have failed her request), and the watcher's deltas form one unbroken chain.
+    // Each delta builds on the version the one before it made: one lost, doubled or overtaken
+    // would break the chain.
+    let ds = deltas(&watcher);
+    assert!(ds.len() >= 20, "the watcher saw the changes: {ds:?}");
+    let mut last: std::collections::HashMap<String, u64> = Default::default();
+    for (entity, base, version) in &ds {
+        if let Some(v) = last.get(entity) {
+            assert_eq!(base, v, "{entity}: a delta on the version before it, in order, once: {ds:?}");
+        }
+        last.insert(entity.clone(), *version);
+    }
+    let ann_seqs: Vec<u64> = ann.raw.iter().map(|(q, _)| *q).collect();
+    assert_eq!(ann_seqs, (1..=ann_seqs.len() as u64).collect::<Vec<_>>(), "ann's events (if any), once each, in order");
+    let _ = (a, b);
+}
+
+/// The last value of `field=N` in a log's lines containing `what`.
+fn logged_figure(log: &str, what: &str, field: &str) -> Option<u64> {
+    let key = format!("{field}=");
+    log.lines().filter(|l| l.contains(what)).filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix(&key)?.parse().ok())).next_back()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_on_a_gateway_has_its_events_held_by_the_leader_and_then_gets_each_once() {
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-backpressure");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let _nats = nats(nats_port);
+    let water = ["--out-high-water", "65536", "--out-low-water", "16384"];
+    let a = Node::start_with("a", &pg, nats_port, &tmp, &[], &water);
+    until(20, "a leads", || a.leads()).await;
+    let b = Node::start_with("b", &pg, nats_port, &tmp, &[], &water);
+    for n in [&a, &b] {
+        common::wait_listening(n.port).await;
+    }
+    // Ann's console on B (with a small TCP receive buffer: her stall shows at once), Alice on A,
+    // in a chat.
+    let mut ann = Agent::new(&b.base(), "ann");
+    ann.recv_buffer = Some(4096);
+    assert!(!ann.attach().await);
+    ann.request(AgentRequest::LogIn { name: "ANN".into(), skills: vec!["router".into()], media: vec![Medium::Chat] }).await.unwrap();
+    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
+    let mut alice = App::start(&[a.base()], "alice");
+    alice.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let id = alice.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, None));
+    let Ok(Response::Interaction(li)) = alice.answer(id, 10).await else { panic!("not started") };
+    ann.event(|e| matches!(e, AgentEvent::Offered(_))).await;
+    ann.request(AgentRequest::Accept { interaction: li.id.clone() }).await.unwrap();
+    // Ann stops reading while Alice writes 300 lines of 8 KB (2.4 MB) to her.
+    let n = 300;
+    let filler = "x".repeat(8000);
+    for i in 0..n {
+        let id = alice.h.with(|c| c.send_chat(li.id.clone(), format!("{i:04} {filler}")));
+        alice.answer(id, 10).await.expect("alice's line answered");
+    }
+    until(10, "the leader held ann's events for her gateway", || std::fs::read_to_string(&a.log).is_ok_and(|l| l.contains("sessions held for their gateways' back-pressure"))).await;
+    // While she is stalled, B's queue for her stays near the high-water mark, far below what was
+    // sent: B's next 5 s figures (logged after the last line was answered) say so.
+    let marks = std::fs::read_to_string(&b.log).unwrap().matches("fd.out.b received").count();
+    until(12, "b logged its figures", || std::fs::read_to_string(&b.log).is_ok_and(|l| l.matches("fd.out.b received").count() > marks)).await;
+    let blog = std::fs::read_to_string(&b.log).unwrap();
+    let peak = logged_figure(&blog, "fd.out.b received", "peak_queued").unwrap();
+    let pauses = logged_figure(&blog, "fd.out.b received", "pauses").unwrap();
+    eprintln!("a reader stalled on a gateway: 2.4 MB sent to it, {pauses} pause(s), at most {peak} bytes queued for it on the gateway (high-water mark 65536)");
+    assert!(pauses >= 1, "the gateway paused the session");
+    assert!(peak < 256 << 10, "the gateway's queue stayed bounded while she was stalled: {peak} bytes");
+    // She reads again: every line once, in order, on the same socket.
+    let end = Instant::now() + Duration::from_secs(30);
+    while !ann.delivered.iter().any(|e| matches!(e, AgentEvent::Chat(m) if m.text.starts_with(&format!("{:04} ", n - 1)))) {
+        assert!(Instant::now() < end, "ann did not get alice's last line");
+        ann.drain(200).await;
+    }
+    let lines: Vec<String> = ann.delivered.iter().filter_map(|e| match e {
+        AgentEvent::Chat(m) if matches!(m.from, Author::Client(_)) => Some(m.text[..4].to_owned()),
+        _ => None,
+    }).collect();
+    assert_eq!(lines, (0..n).map(|i| format!("{i:04}")).collect::<Vec<_>>(), "every line once, in order");
+    let seqs: Vec<u64> = ann.raw.iter().map(|(q, _)| *q).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "no event twice, none skipped");
+    let blog = std::fs::read_to_string(&b.log).unwrap();
+    assert!(!blog.contains("dropping this node's sockets"), "{blog}");
+    let _ = (a, b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_logs_how_many_sockets_it_closed_for_silence() {
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-idle");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let _nats = nats(nats_port);
+    let a = Node::start("a", &pg, nats_port, &tmp);
+    until(20, "a leads", || a.leads()).await;
+    let b = Node::start_with("b", &pg, nats_port, &tmp, &[], &["--idle-timeout-secs", "1"]);
+    common::wait_listening(b.port).await;
+    // Three watchers that never ping: B closes them after a second of silence, and says how many.
+    let ws = [Watcher::start(&b.base(), "w1").await, Watcher::start(&b.base(), "w2").await, Watcher::start(&b.base(), "w3").await];
+    until(10, "b closed the silent sockets", || ws.iter().all(Watcher::ended)).await;
+    until(12, "b logged the idle closes", || std::fs::read_to_string(&b.log).is_ok_and(|l| l.contains("idle sockets closed in the last 5 s"))).await;
+    let log = std::fs::read_to_string(&b.log).unwrap();
+    let closed: u64 = log.lines().filter(|l| l.contains("idle sockets closed")).filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("closed=")?.parse::<u64>().ok())).sum();
+    assert_eq!(closed, 3, "{log}");
+    let _ = (a, b);
 }

@@ -54,6 +54,10 @@ pub struct Agent {
     pub raw: Vec<(u64, AgentEvent)>,
     /// Every event delivered, once each, in sequence order.
     pub delivered: Vec<AgentEvent>,
+    /// A TCP receive buffer to ask for (bytes), with small segments too, so a console that stops
+    /// reading stalls its server at once instead of after megabytes of kernel buffers (a sender's
+    /// buffer grows with the segment size, 64 KiB on loopback).
+    pub recv_buffer: Option<u32>,
     answers: HashMap<u64, Result<Response, ErrorBody>>,
 }
 
@@ -92,13 +96,30 @@ impl Agent {
             events: vec![],
             raw: vec![],
             delivered: vec![],
+            recv_buffer: None,
             answers: HashMap::new(),
         }
     }
 
     /// Opens a connection and sends hello with what this console has seen; returns `resumed`.
     pub async fn attach(&mut self) -> bool {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("{}/agent", self.base)).await.expect("agent connects");
+        let url = format!("{}/agent", self.base);
+        let ws = match self.recv_buffer {
+            None => tokio_tungstenite::connect_async(url).await.expect("agent connects").0,
+            Some(bytes) => {
+                let sock = tokio::net::TcpSocket::new_v4().unwrap();
+                sock.set_recv_buffer_size(bytes).unwrap();
+                let mss: libc::c_int = 536;
+                // SAFETY: a valid socket and a c_int option of the right size.
+                let r = unsafe {
+                    libc::setsockopt(std::os::fd::AsRawFd::as_raw_fd(&sock), libc::IPPROTO_TCP, libc::TCP_MAXSEG, (&mss as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t)
+                };
+                assert_eq!(r, 0, "TCP_MAXSEG");
+                let addr: std::net::SocketAddr = self.base.trim_start_matches("ws://").parse().expect("ws://ip:port");
+                let tcp = sock.connect(addr).await.expect("agent connects");
+                tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await.expect("agent handshake").0
+            }
+        };
         self.ws = Some(ws);
         let hello = json!({"t":"hello","v":1,"token":self.token,"instance":self.instance,"last_seq":self.last_seq,"next_request":self.next});
         self.send_text(hello.to_string()).await;

@@ -552,6 +552,15 @@ fn commits_per_second() {
         write(&mut pgs, i);
     }
     let pg_async = n as f64 / t.elapsed().as_secs_f64();
+    drop(pgs);
+    // The same as a cluster leader: each commit also checks the fencing epoch in its transaction.
+    pg.psql("frontdesk", "TRUNCATE chat, session_events, session_answers");
+    let (mut pgs, _epoch) = PgStore::connect_leader(&format!("{}?options=-c%20synchronous_commit%3Doff", pg.url())).unwrap();
+    let t = Instant::now();
+    for i in 1..=n {
+        write(&mut pgs, i);
+    }
+    let pg_fenced = n as f64 / t.elapsed().as_secs_f64();
     let path = pg.dir.join("bench.sqlite");
     let mut lite = frontdesk_server::sqlite_store::SqliteStore::open(Path::new(&path)).unwrap();
     let t = Instant::now();
@@ -559,5 +568,5 @@ fn commits_per_second() {
         write(&mut lite, i);
     }
     let sqlite = n as f64 / t.elapsed().as_secs_f64();
-    eprintln!("commits/s on loopback, {n} each: chat requests/s through the broker (two commits each: the request, then the client's ack) on PostgreSQL {through_broker:.0}, on the memory store {through_memory:.0}; store alone (chat + session log + trim): PostgreSQL {pg_store:.0} (without waiting for fsync {pg_async:.0}), SQLite (WAL, synchronous=NORMAL) {sqlite:.0}");
+    eprintln!("commits/s on loopback, {n} each: chat requests/s through the broker (two commits each: the request, then the client's ack) on PostgreSQL {through_broker:.0}, on the memory store {through_memory:.0}; store alone (chat + session log + trim): PostgreSQL {pg_store:.0} (without waiting for fsync {pg_async:.0}; fenced as a cluster leader {pg_fenced:.0}), SQLite (WAL, synchronous=NORMAL) {sqlite:.0}");
 }

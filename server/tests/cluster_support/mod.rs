@@ -63,6 +63,17 @@ impl Postgres {
         Postgres { dir, port }
     }
 
+    /// Runs SQL as the superuser on the nodes' database; psql's unaligned output.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = Command::new("runuser")
+            .args(["-u", "postgres", "--", &format!("{PG_BIN}/psql"), "-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"])
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
     /// Its libpq connection string.
     pub fn url(&self) -> String {
         format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port)
@@ -103,14 +114,24 @@ pub struct Node {
     /// Its log file.
     pub log: PathBuf,
     proc: Option<Proc>,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl Node {
     /// Starts node `name` on a free port.
     pub fn start(name: &str, pg: &Postgres, nats_port: u16, tmp: &TempDir) -> Node {
+        Node::start_with(name, pg, nats_port, tmp, &[], &[])
+    }
+
+    /// Starts node `name` on a free port with extra environment (test hooks) and arguments for
+    /// every run.
+    pub fn start_with(name: &str, pg: &Postgres, nats_port: u16, tmp: &TempDir, env: &[(&str, &str)], args: &[&str]) -> Node {
         let port = free_port();
         let log = tmp.0.join(format!("{name}.log"));
-        let mut n = Node { name: name.into(), port, log, proc: None };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut n = Node { name: name.into(), port, log, proc: None, env, args };
         n.spawn(pg, nats_port);
         n
     }
@@ -125,6 +146,8 @@ impl Node {
             .args(["--postgres", &pg.url(), "--nats", &format!("nats://127.0.0.1:{nats_port}"), "--node", &self.name])
             .env("RUST_LOG", "info,rsipstack=warn")
             .env("NO_COLOR", "1")
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
