@@ -541,13 +541,19 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
                 let cfg = shared.cfg.clone();
                 // Each branch boxed: one future sized for the TLS case would make every plain
                 // connection's task as large (the TLS accept and connection::<TlsStream> together).
+                // The TLS accept too: its rustls state inline would size every task for it.
                 let r = match cfg.tls.clone() {
-                    Some(tls) => match slot.or_shed(tokio::time::timeout(cfg.handshake_timeout, tokio_rustls::TlsAcceptor::from(tls).accept(stream))).await {
-                        Ok(Ok(Ok(stream))) => Box::pin(connection(stream, tx, shared, n, xctx, slot, peer.ip())).await,
-                        Ok(Ok(Err(e))) => Err(format!("TLS handshake failed: {e}")),
-                        Ok(Err(_)) => Err("no TLS handshake in time".into()),
-                        Err(e) => Err(e.to_string()),
-                    },
+                    Some(tls) => {
+                        Box::pin(async move {
+                            match slot.or_shed(tokio::time::timeout(cfg.handshake_timeout, tokio_rustls::TlsAcceptor::from(tls).accept(stream))).await {
+                                Ok(Ok(Ok(stream))) => Box::pin(connection(stream, tx, shared, n, xctx, slot, peer.ip())).await,
+                                Ok(Ok(Err(e))) => Err(format!("TLS handshake failed: {e}")),
+                                Ok(Err(_)) => Err("no TLS handshake in time".into()),
+                                Err(e) => Err(e.to_string()),
+                            }
+                        })
+                        .await
+                    }
                     None => Box::pin(connection(stream, tx, shared, n, xctx, slot, peer.ip())).await,
                 };
                 if let Err(e) = r {
@@ -1018,8 +1024,7 @@ async fn connection<S: Socket>(
     // at whatever step it waits in.
     let shed_err = |e: crate::limits::Shed| e.to_string();
     // One port for everything: WebSocket upgrades go to the broker, plain GETs to the static files.
-    let head = unauth
-        .or_shed(tokio::time::timeout(cfg.handshake_timeout, crate::http::read_head(&mut stream)))
+    let head = Box::pin(unauth.or_shed(tokio::time::timeout(cfg.handshake_timeout, crate::http::read_head(&mut stream))))
         .await
         .map_err(shed_err)?
         .map_err(|_| "no request in time")?
@@ -1172,12 +1177,12 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         Ok(a) => a,
         Err((status, body)) => {
             let r = crate::wire::refusal(status, body);
-            let _ = unauth.or_shed(tokio::time::timeout(cfg.handshake_timeout, sock.write_all(r.as_bytes()))).await;
+            let _ = Box::pin(unauth.or_shed(tokio::time::timeout(cfg.handshake_timeout, sock.write_all(r.as_bytes())))).await;
             return Err(format!("WebSocket upgrade refused: {status}"));
         }
     };
-    unauth
-        .or_shed(tokio::time::timeout(cfg.handshake_timeout, sock.write_all(answer.as_bytes())))
+    // Every wait but the session loop's boxed: this future lives as long as the session.
+    Box::pin(unauth.or_shed(tokio::time::timeout(cfg.handshake_timeout, sock.write_all(answer.as_bytes()))))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|_| "no WebSocket handshake in time")?
@@ -1344,40 +1349,43 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
     };
     drop(gate);
     let _ = tx.send(Input::Closed(conn));
-    // Write what is still due (the broker's last answers, an error frame) for a moment, then close.
-    let until = Instant::now() + cfg.stall_timeout.min(Duration::from_secs(2));
-    loop {
-        let w = wire.write();
-        let st = wire.state();
-        if matches!(w, Wrote::Failed) || (st.empty && (st.closing || st.hung_up)) || Instant::now() >= until {
-            break;
-        }
-        tokio::select! {
-            () = wire.changed() => {}
-            _ = wire.sock().writable(), if st.blocked => {}
-            () = tokio::time::sleep_until(until) => {}
-        }
-    }
-    wire.queue_close_frame(None);
-    let _ = wire.write();
-    if result_is_refusal(&r) {
-        // Lingering close: read what the peer still sends for a moment, so the kernel does not answer
-        // it with a reset that would destroy the error frame before the peer reads it.
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            let mut sink = [0u8; 1024];
-            loop {
-                if wire.sock().readable().await.is_err() {
-                    break;
-                }
-                match wire.sock().try_read(&mut sink) {
-                    Ok(0) => break,
-                    Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => break,
-                    _ => {}
-                }
+    Box::pin(async {
+        // Write what is still due (the broker's last answers, an error frame) for a moment, then close.
+        let until = Instant::now() + cfg.stall_timeout.min(Duration::from_secs(2));
+        loop {
+            let w = wire.write();
+            let st = wire.state();
+            if matches!(w, Wrote::Failed) || (st.empty && (st.closing || st.hung_up)) || Instant::now() >= until {
+                break;
             }
-        })
-        .await;
-    }
+            tokio::select! {
+                () = wire.changed() => {}
+                _ = wire.sock().writable(), if st.blocked => {}
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+        wire.queue_close_frame(None);
+        let _ = wire.write();
+        if result_is_refusal(&r) {
+            // Lingering close: read what the peer still sends for a moment, so the kernel does not answer
+            // it with a reset that would destroy the error frame before the peer reads it.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                let mut sink = [0u8; 1024];
+                loop {
+                    if wire.sock().readable().await.is_err() {
+                        break;
+                    }
+                    match wire.sock().try_read(&mut sink) {
+                        Ok(0) => break,
+                        Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => break,
+                        _ => {}
+                    }
+                }
+            })
+            .await;
+        }
+    })
+    .await;
     r
 }
 
