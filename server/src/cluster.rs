@@ -183,7 +183,13 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                         let _ = reply.send(next);
                         (next, "open", vec![])
                     }
-                    Input::Frame(s, data) => (s, "frame", data),
+                    Input::Frame(s, data) => {
+                        // Taken: the leader bounds what it answers by its own queue for the socket.
+                        if let Some(o) = socks.get(&s) {
+                            o.consumed();
+                        }
+                        (s, "frame", data)
+                    }
                     Input::Writable(s) => (s, "writable", vec![]),
                     Input::Shed(s, frame) => {
                         if let Some(out) = socks.remove(&s) {

@@ -18,7 +18,7 @@ pub mod cluster;
 pub mod tls;
 pub mod tokens;
 pub mod visitors;
-mod wire;
+pub mod wire;
 pub mod xmpp;
 
 pub use server::{start, Running, ServerConfig};

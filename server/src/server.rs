@@ -245,6 +245,13 @@ impl ConnOut {
         }
     }
 
+    /// The broker (or the gateway) took one of this connection's frames.
+    pub(crate) fn consumed(&self) {
+        if let OutPath::Wire(w) = &self.path {
+            w.consumed();
+        }
+    }
+
     /// The socket of a connection written by its sender.
     pub(crate) fn wire_handle(&self) -> Option<Arc<crate::wire::Wire>> {
         match &self.path {
@@ -554,7 +561,8 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
                         })
                         .await
                     }
-                    None => Box::pin(connection(stream, tx, shared, n, xctx, slot, peer.ip())).await,
+                    // Small (it routes in a boxed future, then awaits the boxed session): inline.
+                    None => connection(stream, tx, shared, n, xctx, slot, peer.ip()).await,
                 };
                 if let Err(e) = r {
                     // The connection's words for an idle close (see `connection`).
@@ -727,7 +735,12 @@ async fn run(
                             conns.insert(id, out);
                             let _ = reply.send(id);
                         }
-                        Input::Frame(conn, data) => broker.handle_input(now, conn, &data),
+                        Input::Frame(conn, data) => {
+                            broker.handle_input(now, conn, &data);
+                            if let Some(o) = conns.get(&conn) {
+                                o.consumed();
+                            }
+                        }
                         Input::Writable(conn) => broker.set_writable(conn, true),
                         Input::Shed(conn, frame) => {
                             // Every frame read before this one was handled: commit, send the answers
@@ -1008,17 +1021,28 @@ impl Socket for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
     }
 }
 
-/// Reads the request head and hands the connection to what serves it. Every branch is boxed: this
-/// future lives as long as the connection, so it must not be sized for the largest of them.
-async fn connection<S: Socket>(
-    mut stream: S,
-    tx: mpsc::UnboundedSender<Input>,
-    shared: Arc<Shared>,
-    n: u64,
-    xctx: Arc<XmppContext>,
-    unauth: UnauthConn,
-    peer: std::net::IpAddr,
-) -> Result<(), String> {
+/// Serves a connection: its request head is read and routed first, in a future of its own that is
+/// gone before a session starts, so a session's task holds only the session's own state.
+async fn connection<S: Socket>(stream: S, tx: mpsc::UnboundedSender<Input>, shared: Arc<Shared>, n: u64, xctx: Arc<XmppContext>, unauth: UnauthConn, peer: std::net::IpAddr) -> Result<(), String> {
+    match Box::pin(route(stream, &tx, &shared, unauth, peer)).await? {
+        Route::Served => Ok(()),
+        Route::Wire(tcp, head, unauth) => Box::pin(wire_session(tcp, head, tx, shared, unauth)).await,
+        Route::Stream(stream, head, unauth) => Box::pin(stream_session(stream, head, tx, shared, n, xctx, unauth)).await,
+    }
+}
+
+/// Where a connection goes once its request head is read.
+enum Route<S> {
+    /// A plain HTTP request, answered.
+    Served,
+    /// A `/client` or `/agent` session on a plain socket (`wire.rs`).
+    Wire(tokio::net::TcpStream, Vec<u8>, UnauthConn),
+    /// A WebSocket over TLS, or `/xmpp`, or an unknown path: tungstenite's stream.
+    Stream(S, Vec<u8>, UnauthConn),
+}
+
+/// Reads the request head and answers plain HTTP (files, visitors, attachments) itself.
+async fn route<S: Socket>(mut stream: S, tx: &mpsc::UnboundedSender<Input>, shared: &Arc<Shared>, unauth: UnauthConn, peer: std::net::IpAddr) -> Result<Route<S>, String> {
     let cfg = shared.cfg.clone();
     // Until the broker knows of the connection it holds nothing but its socket: a shed one is dropped
     // at whatever step it waits in.
@@ -1030,13 +1054,13 @@ async fn connection<S: Socket>(
         .map_err(|_| "no request in time")?
         .map_err(|e| e.to_string())?;
     if crate::visitors::is_visitor_request(&head) {
-        let v = Box::pin(crate::visitors::serve(stream, head, peer, &cfg.visitors, &shared.visitors, &cfg.secret, &cfg.allowed_origins, wall_clock(), &tx));
-        return unauth.or_shed(v).await.map_err(shed_err)?.map_err(|e| e.to_string());
+        let v = Box::pin(crate::visitors::serve(stream, head, peer, &cfg.visitors, &shared.visitors, &cfg.secret, &cfg.allowed_origins, wall_clock(), tx));
+        return unauth.or_shed(v).await.map_err(shed_err)?.map(|()| Route::Served).map_err(|e| e.to_string());
     }
     if crate::attachments::is_attachment_request(&head) {
         let ep = crate::attachments::Endpoint {
             verifier: &shared.verifier,
-            broker: &tx,
+            broker: tx,
             max_bytes: cfg.attachments.max_bytes,
             allowed_origins: &cfg.allowed_origins,
             scan: cfg.attachment_scan.as_deref(),
@@ -1044,25 +1068,23 @@ async fn connection<S: Socket>(
             rates: &shared.rates,
         };
         let a = Box::pin(crate::attachments::serve(stream, head, ep, wall_clock()));
-        return unauth.or_shed(a).await.map_err(shed_err)?.map_err(|e| e.to_string());
+        return unauth.or_shed(a).await.map_err(shed_err)?.map(|()| Route::Served).map_err(|e| e.to_string());
     }
     if !crate::http::is_websocket_upgrade(&head) {
-        return unauth.or_shed(Box::pin(crate::http::serve(stream, &head, cfg.canned.as_deref()))).await.map_err(shed_err)?.map_err(|e| e.to_string());
+        return unauth.or_shed(Box::pin(crate::http::serve(stream, &head, cfg.canned.as_deref()))).await.map_err(shed_err)?.map(|()| Route::Served).map_err(|e| e.to_string());
     }
     let session_path = {
         let mut h = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut h);
         matches!(req.parse(&head), Ok(httparse::Status::Complete(_))) && matches!(req.path.map(|p| p.split('?').next().unwrap_or(p)), Some("/client" | "/agent" | "/"))
     };
-    let stream = if session_path {
-        match stream.into_tcp() {
-            Ok(tcp) => return Box::pin(wire_session(tcp, head, tx, shared, unauth)).await,
-            Err(s) => s,
-        }
-    } else {
-        stream
-    };
-    Box::pin(stream_session(stream, head, tx, shared, n, xctx, unauth)).await
+    Ok(match session_path.then_some(()) {
+        Some(()) => match stream.into_tcp() {
+            Ok(tcp) => Route::Wire(tcp, head, unauth),
+            Err(s) => Route::Stream(s, head, unauth),
+        },
+        None => Route::Stream(stream, head, unauth),
+    })
 }
 
 /// What a connection's frame must pass before it reaches the broker: before `hello`, a small allowance
@@ -1206,6 +1228,10 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         tracing::debug!("protocol error: {why}");
     }
     drop(head);
+    // Over the high-water mark, or paused by the broker until it drains below the low-water mark
+    // (between the two marks the broker holds the session's answers and events itself, so reading on
+    // would pile them up there).
+    let held = |w: &crate::wire::Wire| w.q.bytes.load(Ordering::SeqCst) > cfg.out_high_water || w.q.paused.load(Ordering::SeqCst);
     let written = |w: Wrote| match w {
         Wrote::Failed => Err("peer stalled: not reading".to_string()),
         Wrote::All { drained } | Wrote::Blocked { drained } => {
@@ -1218,12 +1244,13 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
     let r: Result<(), String> = 'conn: loop {
         // Backpressure per message, as on a stream: requests read together wait here while this
         // connection's answers are over the high-water mark.
-        while wire.q.bytes.load(Ordering::SeqCst) <= cfg.out_high_water {
+        while !held(&wire) && wire.may_forward() {
             let Some(i) = got.pop_front() else { break };
             last_rx = Instant::now();
             match i {
                 Incoming::Message(data) => match gate.admit(&data) {
                     Verdict::Forward => {
+                        wire.forwarded();
                         if tx.send(Input::Frame(conn, data)).is_err() {
                             break 'conn Ok(());
                         }
@@ -1279,7 +1306,7 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         }
         // Backpressure: while this connection's answers wait for its peer, read no more of its
         // requests (TCP then slows the peer down); a peer that stays stalled is dropped.
-        let over = wire.q.bytes.load(Ordering::SeqCst) > cfg.out_high_water;
+        let over = held(&wire);
         if st.blocked || over {
             let since = *stalled_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= cfg.stall_timeout {

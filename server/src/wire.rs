@@ -10,12 +10,18 @@
 
 use std::collections::VecDeque;
 use std::io::{Cursor, IoSlice};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+
+/// Frames a connection passes to the broker before the broker has taken them: the high-water mark
+/// counts answers only once the broker made them, so without this bound a burst of requests read
+/// together (a client that stopped reading, its requests piled up in the kernel) would all be
+/// answered at once, past the mark by as many answers.
+pub(crate) const IN_FLIGHT: usize = 16;
 
 /// Frames written with one `writev` at most (two slices each, well under the kernel's 1,024).
 const WRITE_BATCH: usize = 128;
@@ -98,6 +104,8 @@ pub(crate) struct Wire {
     hung_up: AtomicBool,
     /// See [`Wire::tell_drained`].
     drained: AtomicBool,
+    /// Frames passed to the broker that it has not taken yet (see [`IN_FLIGHT`]).
+    in_flight: AtomicUsize,
     /// Bytes of the broker's frames queued (counted when sent, subtracted once written), and
     /// whether the broker holds this connection's events because that went over the high-water mark.
     pub(crate) q: Arc<crate::server::OutQueue>,
@@ -106,11 +114,28 @@ pub(crate) struct Wire {
 impl Wire {
     /// Wraps a socket whose WebSocket handshake is done.
     pub(crate) fn new(sock: TcpStream, q: Arc<crate::server::OutQueue>) -> Arc<Wire> {
-        Arc::new(Wire { sock, out: Mutex::new(Outbox::default()), wake: Notify::new(), hung_up: AtomicBool::new(false), drained: AtomicBool::new(false), q })
+        Arc::new(Wire { sock, out: Mutex::new(Outbox::default()), wake: Notify::new(), hung_up: AtomicBool::new(false), drained: AtomicBool::new(false), in_flight: AtomicUsize::new(0), q })
     }
 
     fn out(&self) -> MutexGuard<'_, Outbox> {
         self.out.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether another frame may go to the broker now (see [`IN_FLIGHT`]).
+    pub(crate) fn may_forward(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) < IN_FLIGHT
+    }
+
+    /// A frame went to the broker.
+    pub(crate) fn forwarded(&self) {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The broker took a frame; wakes the connection's task if it waited for that.
+    pub(crate) fn consumed(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == IN_FLIGHT {
+            self.wake.notify_one();
+        }
     }
 
     /// The socket, for readiness and reads.
@@ -284,7 +309,7 @@ pub(crate) struct WireState {
 
 /// What a peer's bytes amounted to.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Incoming {
+pub enum Incoming {
     /// A whole text or binary message.
     Message(Vec<u8>),
     /// A ping to answer with this payload.
@@ -297,11 +322,11 @@ pub(crate) enum Incoming {
 
 /// Why a peer's bytes are refused: the close code to send (RFC 6455 §7.4.1) and what for.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Refused(pub(crate) u16, pub(crate) &'static str);
+pub struct Refused(pub u16, pub &'static str);
 
 /// Reassembles a peer's frames into messages (RFC 6455 §5): client frames must be masked, control
 /// frames short and whole, reserved bits and opcodes unused, a message at most `max` bytes.
-pub(crate) struct FrameReader {
+pub struct FrameReader {
     /// Bytes of a frame not yet complete; empty (no allocation) between frames.
     partial: Vec<u8>,
     /// A fragmented message in progress.
@@ -312,13 +337,18 @@ pub(crate) struct FrameReader {
 
 impl FrameReader {
     /// A reader for messages of at most `max` bytes.
-    pub(crate) fn new(max: usize) -> FrameReader {
+    pub fn new(max: usize) -> FrameReader {
         FrameReader { partial: Vec::new(), message: Vec::new(), in_message: false, max }
+    }
+
+    /// Bytes held of a frame not yet complete (at most one frame's header and payload).
+    pub fn held(&self) -> usize {
+        self.partial.len()
     }
 
     /// Takes bytes as they come off the socket, handing each complete message or control frame to
     /// `on`; stops at the first protocol error (the connection is then closed with its code).
-    pub(crate) fn feed(&mut self, bytes: &[u8], on: &mut impl FnMut(Incoming)) -> Result<(), Refused> {
+    pub fn feed(&mut self, bytes: &[u8], on: &mut impl FnMut(Incoming)) -> Result<(), Refused> {
         if self.partial.is_empty() {
             let used = self.parse(bytes, on)?;
             if used < bytes.len() {

@@ -52,6 +52,39 @@ pub async fn wait_for(what: &str, count: &AtomicU64, target: u64, limit: Duratio
     }
 }
 
+/// The measured server's process id once `report_connect` knows it (0: not ours, as with
+/// `--connect`): the fan-out and the round trips then also print the server's own CPU per message,
+/// which, unlike the rates, does not depend on how fast this load generator reads.
+static SERVER_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// CPU seconds (user + system) a process has used, from `/proc/PID/stat`.
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz)
+}
+
+/// The server's CPU since `since` per message, as " (server CPU N µs each)", or nothing.
+fn server_cpu(since: Option<f64>, messages: u64) -> String {
+    let pid = SERVER_PID.load(Ordering::Relaxed);
+    match (since, cpu_secs(pid)) {
+        (Some(a), Some(b)) if pid != 0 && messages > 0 => format!("; server CPU {:.1} µs each", (b - a) * 1e6 / messages as f64),
+        _ => String::new(),
+    }
+}
+
+fn server_cpu_now() -> Option<f64> {
+    match SERVER_PID.load(Ordering::Relaxed) {
+        0 => None,
+        pid => cpu_secs(pid),
+    }
+}
+
 /// Resident memory of a process, KiB (0 if it is gone).
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -155,6 +188,7 @@ pub async fn report_connect(ready: &AtomicU64, n: usize, t0: Instant, server: Op
     println!("{what}: {n} {how} in {:.2} s ({:.0}/s)", connect.as_secs_f64(), n as f64 / connect.as_secs_f64());
     let mut f = Figures { connect, ..Figures::default() };
     if let Some((pid, idle)) = server {
+        SERVER_PID.store(pid, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(500)).await;
         let loaded = rss_kib(pid);
         let per = loaded.saturating_sub(idle) as f64 / n as f64;
@@ -180,6 +214,7 @@ pub async fn fan_out(c: &Counters, clients: usize, flips: usize, mut flip: impl 
         last = now;
     }
     let (before, bytes_before) = (Counters::get(&c.frames), Counters::get(&c.bytes));
+    let cpu0 = server_cpu_now();
     let t1 = Instant::now();
     for k in 0..flips {
         flip(k).await?;
@@ -195,9 +230,10 @@ pub async fn fan_out(c: &Counters, clients: usize, flips: usize, mut flip: impl 
         b => format!(", {b} bytes each"),
     };
     println!(
-        "fan-out: {fan} notifications in {:.2} s → {rate:.0} notifications/s ({flips} changes to {clients} watchers, {:.1} ms per change to all{size})",
+        "fan-out: {fan} notifications in {:.2} s → {rate:.0} notifications/s ({flips} changes to {clients} watchers, {:.1} ms per change to all{size}{})",
         fan_t.as_secs_f64(),
         fan_t.as_secs_f64() * 1000.0 / flips as f64,
+        server_cpu(cpu0, fan),
     );
     Ok(rate)
 }
@@ -210,6 +246,7 @@ where
     S::Error: std::fmt::Display,
 {
     let start = Counters::get(&c.answers);
+    let cpu0 = server_cpu_now();
     let t2 = Instant::now();
     let deadline = t2 + Duration::from_secs(seconds);
     let mut id = 2u64;
@@ -223,6 +260,6 @@ where
     }
     let n = Counters::get(&c.answers) - start;
     let rate = n as f64 / t2.elapsed().as_secs_f64();
-    println!("{what}: {n} answered in {:.2} s → {rate:.0} requests/s", t2.elapsed().as_secs_f64());
+    println!("{what}: {n} answered in {:.2} s → {rate:.0} requests/s{}", t2.elapsed().as_secs_f64(), server_cpu(cpu0, n));
     Ok(rate)
 }
