@@ -183,6 +183,16 @@ pub(crate) struct OutQueue {
     pub(crate) low: usize,
 }
 
+impl OutQueue {
+    /// Whether the connection's reader must read no more requests: its queue is over the high-water
+    /// mark, or the broker paused it until it drains below the low-water mark (between the two marks
+    /// the broker holds the session's answers and events itself, so reading on would pile them up
+    /// there).
+    pub(crate) fn held(&self, high: usize) -> bool {
+        self.bytes.load(Ordering::SeqCst) > high || self.paused.load(Ordering::SeqCst)
+    }
+}
+
 /// The broker task's end of a connection: a tungstenite stream's writer task (TLS, `/xmpp`), or a
 /// plain socket the sender writes itself (`wire.rs`).
 pub(crate) struct ConnOut {
@@ -210,7 +220,7 @@ impl ConnOut {
     pub(crate) fn send(&self, frame: impl Into<bytes::Bytes>) -> usize {
         let (queued, _) = self.queue(frame);
         if let OutPath::Wire(w) = &self.path {
-            if let crate::wire::Wrote::All { drained: true } | crate::wire::Wrote::Blocked { drained: true } = w.write() {
+            if w.write().drained() {
                 // Whoever paused it hears from the connection's task.
                 w.tell_drained();
             }
@@ -240,7 +250,7 @@ impl ConnOut {
     /// writes the rest); true when that drained a paused connection below its low-water mark.
     pub(crate) fn write(&self) -> bool {
         match &self.path {
-            OutPath::Wire(w) => matches!(w.write(), crate::wire::Wrote::All { drained: true } | crate::wire::Wrote::Blocked { drained: true }),
+            OutPath::Wire(w) => w.write().drained(),
             OutPath::Stream(_) => false,
         }
     }
@@ -891,7 +901,7 @@ fn flush(
             let rest: Vec<Arc<crate::wire::Wire>> = touched.drain(touched.len() / 2..).filter_map(|id| conns.get(&id).and_then(ConnOut::wire_handle)).collect();
             tokio::spawn(async move {
                 for w in rest {
-                    if let crate::wire::Wrote::All { drained: true } | crate::wire::Wrote::Blocked { drained: true } = w.write() {
+                    if w.write().drained() {
                         w.tell_drained();
                     }
                 }
@@ -1078,12 +1088,12 @@ async fn route<S: Socket>(mut stream: S, tx: &mpsc::UnboundedSender<Input>, shar
         let mut req = httparse::Request::new(&mut h);
         matches!(req.parse(&head), Ok(httparse::Status::Complete(_))) && matches!(req.path.map(|p| p.split('?').next().unwrap_or(p)), Some("/client" | "/agent" | "/"))
     };
-    Ok(match session_path.then_some(()) {
-        Some(()) => match stream.into_tcp() {
-            Ok(tcp) => Route::Wire(tcp, head, unauth),
-            Err(s) => Route::Stream(s, head, unauth),
-        },
-        None => Route::Stream(stream, head, unauth),
+    if !session_path {
+        return Ok(Route::Stream(stream, head, unauth));
+    }
+    Ok(match stream.into_tcp() {
+        Ok(tcp) => Route::Wire(tcp, head, unauth),
+        Err(s) => Route::Stream(s, head, unauth),
     })
 }
 
@@ -1228,23 +1238,19 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         tracing::debug!("protocol error: {why}");
     }
     drop(head);
-    // Over the high-water mark, or paused by the broker until it drains below the low-water mark
-    // (between the two marks the broker holds the session's answers and events itself, so reading on
-    // would pile them up there).
-    let held = |w: &crate::wire::Wire| w.q.bytes.load(Ordering::SeqCst) > cfg.out_high_water || w.q.paused.load(Ordering::SeqCst);
-    let written = |w: Wrote| match w {
-        Wrote::Failed => Err("peer stalled: not reading".to_string()),
-        Wrote::All { drained } | Wrote::Blocked { drained } => {
-            if drained {
-                let _ = tx.send(Input::Writable(conn));
-            }
-            Ok(())
+    let written = |w: Wrote| {
+        if w == Wrote::Failed {
+            return Err("peer stalled: not reading".to_string());
         }
+        if w.drained() {
+            let _ = tx.send(Input::Writable(conn));
+        }
+        Ok(())
     };
     let r: Result<(), String> = 'conn: loop {
         // Backpressure per message, as on a stream: requests read together wait here while this
-        // connection's answers are over the high-water mark.
-        while !held(&wire) && wire.may_forward() {
+        // connection is held (`OutQueue::held`).
+        while !wire.q.held(cfg.out_high_water) && wire.may_forward() {
             let Some(i) = got.pop_front() else { break };
             last_rx = Instant::now();
             match i {
@@ -1306,7 +1312,7 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         }
         // Backpressure: while this connection's answers wait for its peer, read no more of its
         // requests (TCP then slows the peer down); a peer that stays stalled is dropped.
-        let over = held(&wire);
+        let over = wire.q.held(cfg.out_high_water);
         if st.blocked || over {
             let since = *stalled_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= cfg.stall_timeout {
@@ -1549,7 +1555,7 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let r = loop {
         // Backpressure: while this connection's answers wait for its peer, read no more of its
         // requests (TCP then slows the peer down); a peer that stays stalled is dropped.
-        if q.bytes.load(Ordering::SeqCst) > cfg.out_high_water {
+        if q.held(cfg.out_high_water) {
             let since = tokio::time::Instant::now();
             while q.bytes.load(Ordering::SeqCst) > cfg.out_low_water && since.elapsed() < cfg.stall_timeout && !writer.is_finished() {
                 tokio::time::sleep(Duration::from_millis(20)).await;

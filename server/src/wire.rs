@@ -93,6 +93,13 @@ pub(crate) enum Wrote {
     Failed,
 }
 
+impl Wrote {
+    /// Whether this write drained a paused connection below its low-water mark.
+    pub(crate) fn drained(&self) -> bool {
+        matches!(self, Wrote::All { drained: true } | Wrote::Blocked { drained: true })
+    }
+}
+
 /// One WebSocket connection's socket and what waits to be written to it, shared by its task and
 /// whoever sends (the broker task, or a cluster gateway).
 pub(crate) struct Wire {
