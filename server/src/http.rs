@@ -114,11 +114,17 @@ pub static ASSETS: &[Asset] = &[
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u8], canned: Option<&[u8]>) -> std::io::Result<()> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
+    let metrics: String;
     let (status, ctype, body): (&str, &str, &[u8]) = match req.parse(request) {
         Ok(_) if req.method != Some("GET") && req.method != Some("HEAD") => ("405 Method Not Allowed", "text/plain", b"method not allowed\n"),
         Ok(_) => {
             let path = req.path.unwrap_or("/").split('?').next().unwrap_or("/");
             match ASSETS.iter().find(|(p, _, _)| *p == path) {
+                // Only with `--count-heap`: the figure a benchmark reads before and after a load.
+                None if path == "/metrics" && crate::heap::live().is_some() => {
+                    metrics = format!("# TYPE frontdesk_heap_bytes gauge\nfrontdesk_heap_bytes {}\n", crate::heap::live().unwrap_or(0));
+                    ("200 OK", "text/plain; version=0.0.4", metrics.as_bytes())
+                }
                 Some(("/agent-canned.json", t, _)) if canned.is_some() => ("200 OK", t, canned.unwrap_or_default()),
                 Some((_, t, b)) => ("200 OK", t, b),
                 None => ("404 Not Found", "text/plain", b"not found\n"),

@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod console;
+pub mod heap;
 pub mod http;
 pub mod limits;
 pub mod mail;

@@ -11,6 +11,10 @@ use frontdesk_server::{start, tokens, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// Counts live heap bytes when `--count-heap` is given (served at `/metrics`).
+#[global_allocator]
+static HEAP: frontdesk_server::heap::Counting = frontdesk_server::heap::Counting;
+
 #[derive(Parser)]
 #[command(name = "frontdesk-server", about = "The frontdesk broker server (WebSocket: /client and /agent)")]
 struct Cli {
@@ -25,6 +29,10 @@ struct Cli {
     /// Keep everything in memory (lost on restart).
     #[arg(long)]
     memory: bool,
+    /// Count live heap bytes and serve them at `GET /metrics` (for benchmarks: one shared atomic
+    /// add per allocation).
+    #[arg(long)]
+    count_heap: bool,
     /// Secret that signs tokens.
     #[arg(long, env = "FRONTDESK_SECRET", default_value = "frontdesk-dev-secret-change-me")]
     secret: String,
@@ -431,6 +439,9 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    if cli.count_heap {
+        frontdesk_server::heap::enable();
+    }
     let secret = cli.secret.as_bytes().to_vec();
     if let Some(Cmd::Token { client, agent, supervisor, ttl }) = cli.cmd {
         let who = match (client, agent) {

@@ -42,6 +42,9 @@ fn table(title: &str, connect: &str, fd: &Figures, other: &Figures, other_name: 
     if let (Some(a), Some(b)) = (fd.kib_per_conn, other.kib_per_conn) {
         row("server memory per connection (RSS delta / N)", format!("{a:.1} KiB"), format!("{b:.1} KiB"), ratio(a, b, true));
     }
+    if let Some(a) = fd.heap_per_conn {
+        row("frontdesk heap per connection (counting allocator)", format!("{:.2} KiB", a / 1024.0), "–".into(), "–".into());
+    }
     row(fan, thousands(fd.fan_out), thousands(other.fan_out), ratio(fd.fan_out, other.fan_out, false));
     if let (Some(a), Some(b)) = (fd.requests, other.requests) {
         row(req, thousands(a), thousands(b), ratio(a, b, false));

@@ -147,6 +147,7 @@ struct Frontdesk {
     base: String,
     xmpp: Option<u16>,
     idle: u64,
+    port: u16,
 }
 
 impl Frontdesk {
@@ -156,14 +157,14 @@ impl Frontdesk {
         let bin = a.server.clone().unwrap_or_else(|| std::env::current_exe().expect("own path").with_file_name("frontdesk-server"));
         let xaddr = xmpp.map_or("off".to_owned(), |p| format!("127.0.0.1:{p}"));
         let mut cmd = std::process::Command::new(&bin);
-        cmd.args(["--addr", &format!("127.0.0.1:{port}"), "--memory", "--no-sim", "--secret", &a.secret, "--max-msgs-per-sec", "100000", "--rate-burst", "100000", "--max-unauth-per-addr", "100000", "--xmpp-addr", &xaddr]).env("RUST_LOG", "warn");
+        cmd.args(["--addr", &format!("127.0.0.1:{port}"), "--memory", "--no-sim", "--secret", &a.secret, "--max-msgs-per-sec", "100000", "--rate-burst", "100000", "--max-unauth-per-addr", "100000", "--xmpp-addr", &xaddr, "--count-heap"]).env("RUST_LOG", "warn");
         let child = Child::spawn(&bin.display().to_string(), &mut cmd)?;
         measure::listening("frontdesk-server", port).await?;
         if let Some(x) = xmpp {
             measure::listening("frontdesk-server's XMPP listener", x).await?;
         }
         let idle = measure::rss_kib(child.pid());
-        Ok(Frontdesk { child, base: format!("ws://127.0.0.1:{port}"), xmpp, idle })
+        Ok(Frontdesk { child, base: format!("ws://127.0.0.1:{port}"), xmpp, idle, port })
     }
 
     fn server(&self) -> Option<(u32, u64)> {
@@ -310,10 +311,14 @@ async fn set_state(agent: &mut Ws, k: usize, a: frontdesk_core::status::AgentSta
 async fn sessions(a: &Args) -> Run<Figures> {
     use frontdesk_core::status::AgentState::{Available, Away};
     let fd = Frontdesk::start(a, false).await?;
+    let heap0 = measure::heap_bytes(fd.port).await?;
     let c = Counters::default();
     let t0 = Instant::now();
     let mut senders = open_sessions(a, std::slice::from_ref(&fd.base), &c, &mut Keepalive::every(0)).await?;
     let mut f = measure::report_connect(&c.answers, a.clients, t0, fd.server(), "sessions", "connected, authenticated and watching").await?;
+    let per = (measure::heap_bytes(fd.port).await? - heap0) as f64 / a.clients as f64;
+    println!("server heap (counting allocator): {:.0} B per connection", per);
+    f.heap_per_conn = Some(per);
     // Fan-out: each agent state flip changes center status for every watcher.
     let mut agent = agent_console(&fd.base, &a.secret, frontdesk_core::Medium::Chat).await?;
     f.fan_out = measure::fan_out(&c, a.clients, a.flips, async |k| set_state(&mut agent, k, Available, Away).await).await?;

@@ -24,6 +24,8 @@ pub struct Figures {
     pub connect: Duration,
     /// Server RSS growth over its idle RSS per connection, KiB; `None` when the server is not ours.
     pub kib_per_conn: Option<f64>,
+    /// Server heap growth per connection, bytes, as its counting allocator saw it (frontdesk only).
+    pub heap_per_conn: Option<f64>,
     /// Status notifications (or presence pushes) delivered per second.
     pub fan_out: f64,
     /// Request round trips per second; `None` where the peer has no request measured.
@@ -69,20 +71,44 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks / hz)
 }
 
-/// The server's CPU since `since` per message, as " (server CPU N µs each)", or nothing.
-fn server_cpu(since: Option<f64>, messages: u64) -> String {
+/// The server's and this load generator's CPU since `since` per message, as "; server CPU N µs
+/// each, load generator M µs", or nothing. The two share the machine's cores, so a rate is only
+/// as high as their sum allows.
+fn server_cpu(since: (Option<f64>, Option<f64>), messages: u64) -> String {
     let pid = SERVER_PID.load(Ordering::Relaxed);
-    match (since, cpu_secs(pid)) {
-        (Some(a), Some(b)) if pid != 0 && messages > 0 => format!("; server CPU {:.1} µs each", (b - a) * 1e6 / messages as f64),
+    let per = |a: f64, b: f64| (b - a) * 1e6 / messages.max(1) as f64;
+    let own = match (since.1, cpu_secs(std::process::id())) {
+        (Some(a), Some(b)) => format!(", load generator {:.1} µs", per(a, b)),
+        _ => String::new(),
+    };
+    match (since.0, cpu_secs(pid)) {
+        (Some(a), Some(b)) if pid != 0 && messages > 0 => format!("; server CPU {:.1} µs each{own}", per(a, b)),
         _ => String::new(),
     }
 }
 
-fn server_cpu_now() -> Option<f64> {
+fn server_cpu_now() -> (Option<f64>, Option<f64>) {
+    let own = cpu_secs(std::process::id());
     match SERVER_PID.load(Ordering::Relaxed) {
-        0 => None,
-        pid => cpu_secs(pid),
+        0 => (None, own),
+        pid => (cpu_secs(pid), own),
     }
+}
+
+/// Live heap bytes a frontdesk-server started with `--count-heap` reports at `/metrics` on `port`.
+pub async fn heap_bytes(port: u16) -> Run<i64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    within("GET /metrics", STEP, async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| format!("GET /metrics: {e}"))?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.map_err(|e| format!("GET /metrics: {e}"))?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).await.map_err(|e| format!("GET /metrics: {e}"))?;
+        body.lines()
+            .find_map(|l| l.strip_prefix("frontdesk_heap_bytes "))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("GET /metrics: no frontdesk_heap_bytes in {body:?}"))
+    })
+    .await?
 }
 
 /// Resident memory of a process, KiB (0 if it is gone).
