@@ -11,30 +11,29 @@ pub struct Counting;
 static ON: AtomicBool = AtomicBool::new(false);
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
+/// Adds `bytes` (negative when freed) while counting is on.
+fn count(bytes: isize) {
+    if ON.load(Relaxed) {
+        LIVE.fetch_add(bytes, Relaxed);
+    }
+}
+
 // SAFETY: every call is passed unchanged to `System`; the counter is only arithmetic beside it.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if ON.load(Relaxed) {
-            LIVE.fetch_add(l.size() as isize, Relaxed);
-        }
+        count(l.size() as isize);
         unsafe { System.alloc(l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        if ON.load(Relaxed) {
-            LIVE.fetch_add(l.size() as isize, Relaxed);
-        }
+        count(l.size() as isize);
         unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        if ON.load(Relaxed) {
-            LIVE.fetch_sub(l.size() as isize, Relaxed);
-        }
+        count(-(l.size() as isize));
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if ON.load(Relaxed) {
-            LIVE.fetch_add(n as isize - l.size() as isize, Relaxed);
-        }
+        count(n as isize - l.size() as isize);
         unsafe { System.realloc(p, l, n) }
     }
 }
