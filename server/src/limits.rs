@@ -348,6 +348,15 @@ impl Drop for UnauthConn {
 pub struct ShedSignal(Arc<Fate>);
 
 impl ShedSignal {
+    /// Waits until the connection held in `s` is shed; for ever once `s` is `None` (authenticated:
+    /// the session then no longer holds its entry of the list).
+    pub async fn shed_of(s: &Option<ShedSignal>) {
+        match s {
+            Some(s) => s.shed().await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// Waits until the connection is shed (for ever if it never is).
     pub async fn shed(&self) {
         loop {

@@ -553,7 +553,8 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
         let mut next_conn = 0u64;
         accepts.push(tokio::spawn(accept_loop(listener, "main", unauth, pending.clone(), move |stream, peer, slot| {
             next_conn += 1;
-            let (tx, shared, xctx, n, idle_closed) = (tx.clone(), shared.clone(), xctx.clone(), next_conn, idle_closed.clone());
+            let (tx, shared, xctx, n) = (tx.clone(), shared.clone(), xctx.clone(), next_conn);
+            let end = Ending { peer, idle_closed: idle_closed.clone() };
             tokio::spawn(async move {
                 let cfg = shared.cfg.clone();
                 // Each branch boxed: one future sized for the TLS case would make every plain
@@ -561,9 +562,10 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
                 // The TLS accept too: its rustls state inline would size every task for it.
                 let r = match cfg.tls.clone() {
                     Some(tls) => {
+                        let end = end.clone();
                         Box::pin(async move {
                             match slot.or_shed(tokio::time::timeout(cfg.handshake_timeout, tokio_rustls::TlsAcceptor::from(tls).accept(stream))).await {
-                                Ok(Ok(Ok(stream))) => Box::pin(connection(stream, tx, shared, n, xctx, slot, peer.ip())).await,
+                                Ok(Ok(Ok(stream))) => Box::pin(connection(stream, tx, shared, n, xctx, slot, end)).await,
                                 Ok(Ok(Err(e))) => Err(format!("TLS handshake failed: {e}")),
                                 Ok(Err(_)) => Err("no TLS handshake in time".into()),
                                 Err(e) => Err(e.to_string()),
@@ -572,15 +574,9 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
                         .await
                     }
                     // Small (it routes in a boxed future, then awaits the boxed session): inline.
-                    None => connection(stream, tx, shared, n, xctx, slot, peer.ip()).await,
+                    None => connection(stream, tx, shared, n, xctx, slot, end.clone()).await,
                 };
-                if let Err(e) = r {
-                    // The connection's words for an idle close (see `connection`).
-                    if e.starts_with("idle:") {
-                        idle_closed.fetch_add(1, Ordering::SeqCst);
-                    }
-                    tracing::debug!(%peer, "connection ended: {e}");
-                }
+                end.report(r);
             });
         })));
     }
@@ -1033,11 +1029,35 @@ impl Socket for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
 
 /// Serves a connection: its request head is read and routed first, in a future of its own that is
 /// gone before a session starts, so a session's task holds only the session's own state.
-async fn connection<S: Socket>(stream: S, tx: mpsc::UnboundedSender<Input>, shared: Arc<Shared>, n: u64, xctx: Arc<XmppContext>, unauth: UnauthConn, peer: std::net::IpAddr) -> Result<(), String> {
-    match Box::pin(route(stream, &tx, &shared, unauth, peer)).await? {
+async fn connection<S: Socket>(stream: S, tx: mpsc::UnboundedSender<Input>, shared: Arc<Shared>, n: u64, xctx: Arc<XmppContext>, unauth: UnauthConn, end: Ending) -> Result<(), String> {
+    match Box::pin(route(stream, &tx, &shared, unauth, end.peer.ip())).await? {
         Route::Served => Ok(()),
-        Route::Wire(tcp, head, unauth) => Box::pin(wire_session(tcp, head, tx, shared, unauth)).await,
+        // A task of its own, sized for the session alone: awaited here, the session would also keep
+        // this task's routing state (768 bytes) for its whole life (issue 19).
+        Route::Wire(tcp, head, unauth) => {
+            tokio::spawn(async move { end.report(wire_session(tcp, head, tx, shared, unauth).await) });
+            Ok(())
+        }
         Route::Stream(stream, head, unauth) => Box::pin(stream_session(stream, head, tx, shared, n, xctx, unauth)).await,
+    }
+}
+
+/// How a connection's end is told: its peer, and the count of idle closes.
+#[derive(Clone)]
+struct Ending {
+    peer: std::net::SocketAddr,
+    idle_closed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Ending {
+    fn report(&self, r: Result<(), String>) {
+        if let Err(e) = r {
+            // The connection's words for an idle close (see `wire_session`).
+            if e.starts_with("idle:") {
+                self.idle_closed.fetch_add(1, Ordering::SeqCst);
+            }
+            tracing::debug!(peer = %self.peer, "connection ended: {e}");
+        }
     }
 }
 
@@ -1219,11 +1239,13 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         .map_err(|e| e.to_string())?
         .map_err(|_| "no WebSocket handshake in time")?
         .map_err(|e| e.to_string())?;
+    // Held by this future for the session's life otherwise.
+    drop(answer);
     let wire = crate::wire::Wire::new(sock, out_queue(&cfg));
     let conn = open(&tx, ConnOut::wire(wire.clone())).await?;
     // From here the broker has a connection to close, so shedding is a branch of the loop below, not
     // a dropped future.
-    let shed_signal = unauth.signal();
+    let mut shed_signal = Some(unauth.signal());
     let mut gate = Gate::new(shared.clone(), unauth);
     let mut reader = crate::wire::FrameReader::new(frontdesk_net::ws::MAX_MESSAGE_BYTES);
     let hello_by = Instant::now() + cfg.hello_timeout;
@@ -1321,6 +1343,10 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         } else {
             stalled_since = None;
         }
+        if got.is_empty() && got.capacity() > 0 {
+            // Released while idle: an idle session holds no buffer (issue 19).
+            got = Default::default();
+        }
         // Nothing more is read while messages already read wait.
         let over = over || !got.is_empty() || eof;
         let interest = match (over, st.blocked) {
@@ -1330,6 +1356,9 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
             // Over the mark with nothing blocked: the sender writes what it queued at once.
             (true, false) => None,
         };
+        if gate.unauth.is_none() {
+            shed_signal = None;
+        }
         let mut deadline = if gate.authenticated() { last_rx + cfg.idle_timeout } else { hello_by };
         if let Some(t) = stalled_since {
             deadline = deadline.min(t + cfg.stall_timeout);
@@ -1339,7 +1368,7 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         }
         let ready = tokio::select! {
             biased;
-            () = shed_signal.shed(), if gate.unauth.is_some() => {
+            () = crate::limits::ShedSignal::shed_of(&shed_signal), if gate.unauth.is_some() => {
                 wire.queue(shed_frame().into());
                 let _ = wire.write();
                 break Err(crate::limits::Shed.to_string());
@@ -1549,7 +1578,7 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let mut writer_done = false;
     // From here the broker has a connection to close, so shedding is a branch of the loop below, not
     // a dropped future.
-    let shed_signal = unauth.signal();
+    let mut shed_signal = Some(unauth.signal());
     let mut gate = Gate::new(shared.clone(), unauth);
     let hello_by = tokio::time::Instant::now() + cfg.hello_timeout;
     let r = loop {
@@ -1571,9 +1600,12 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 tokio::time::timeout_at(hello_by, stream.next()).await.map_err(|_| false)
             }
         };
+        if gate.unauth.is_none() {
+            shed_signal = None;
+        }
         let msg = tokio::select! {
             m = next => m,
-            () = shed_signal.shed(), if gate.unauth.is_some() => {
+            () = crate::limits::ShedSignal::shed_of(&shed_signal), if gate.unauth.is_some() => {
                 direct.send(shed_frame());
                 break Err(crate::limits::Shed.to_string());
             }

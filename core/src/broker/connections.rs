@@ -162,7 +162,13 @@ impl Broker {
                     c.outq.clear();
                     return Some(Transmit { conn, data, close: true });
                 }
-                Some((data, false)) => data,
+                Some((data, false)) => {
+                    if c.outq.is_empty() {
+                        // Released while idle: most connections hold nothing here between frames.
+                        c.outq = VecDeque::new();
+                    }
+                    data
+                }
                 None => {
                     let Some(id) = session else { continue };
                     let status = &self.status;

@@ -326,12 +326,18 @@ impl Session {
                 hooks.push(h);
             }
         }
+        if self.outbox.is_empty() {
+            // Released while idle, as the answers are.
+            self.outbox = VecDeque::new();
+        }
         hooks
     }
 
     /// Remembers how to answer a duplicate of request `id`, within a count and a byte budget.
     pub fn remember(&mut self, id: u64, c: Cached, keep: usize, max_bytes: usize) {
         self.answer_bytes += c.len();
+        // An idle party usually holds one answer until its next request confirms it.
+        self.answered.reserve_exact(1);
         self.answered.push_back((id, c));
         while self.answered.len() > keep || (self.answer_bytes > max_bytes && self.answered.len() > 1) {
             if let Some((_, old)) = self.answered.pop_front() {
@@ -346,6 +352,10 @@ impl Session {
             if let Some((_, old)) = self.answered.pop_front() {
                 self.answer_bytes -= old.len();
             }
+        }
+        if self.answered.is_empty() {
+            // Released while idle: a burst of requests must not leave its high-water mark behind.
+            self.answered = VecDeque::new();
         }
     }
 
@@ -389,7 +399,8 @@ pub(crate) type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 /// connection, and each presentity's watchers ([`Topic`]).
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
-    slots: Vec<Option<Session>>,
+    /// Boxed: the table grows by doubling, and a spare slot then costs a pointer, not a session.
+    slots: Vec<Option<Box<Session>>>,
     free: Vec<SessionId>,
     ids: FastMap<SessionKey, SessionId>,
     /// The connection of each slot (0: none; connection ids are never 0), mirroring `Session::conn`.
@@ -463,10 +474,10 @@ impl Sessions {
         let id = self.free.pop().unwrap_or(self.slots.len() as SessionId);
         s.watcher = SESSION_WATCHERS | id as WatcherId;
         if id as usize == self.slots.len() {
-            self.slots.push(Some(s));
+            self.slots.push(Some(Box::new(s)));
             self.conn_of.push(0);
         } else {
-            self.slots[id as usize] = Some(s);
+            self.slots[id as usize] = Some(Box::new(s));
         }
         self.ids.insert(key, id);
         self.place(id);
@@ -479,7 +490,7 @@ impl Sessions {
         self.unplace(id);
         self.free.push(id);
         self.conn_of[id as usize] = 0;
-        self.slots[id as usize].take()
+        self.slots[id as usize].take().map(|s| *s)
     }
 
     /// Gives every watch of a session just put in the table its entry in its topic.
@@ -540,7 +551,10 @@ impl Sessions {
         t.slot.push(id);
         t.has.push(has);
         t.owed.push(Owed::Nothing);
-        self.at_mut(id).watches.push(Watch { presentity: p, at });
+        // A party watches a few presentities: grown one at a time, the list holds no spare entries.
+        let watches = &mut self.at_mut(id).watches;
+        watches.reserve_exact(1);
+        watches.push(Watch { presentity: p, at });
     }
 
     /// Stops a session watching `p`; nothing more is sent about it.

@@ -54,8 +54,9 @@ impl Broker {
     /// Indexes a new session under its party.
     pub(super) fn index_session(&mut self, key: &SessionKey) {
         match &key.0 {
-            Party::Client(c) => self.by_client.entry(c.clone()).or_default().push(key.clone()),
-            Party::Agent { agent } => self.by_agent.entry(agent.clone()).or_default().push(key.clone()),
+            // Most parties have one session: a list sized for one, not the four a first push allots.
+            Party::Client(c) => self.by_client.entry(c.clone()).or_insert_with(|| Vec::with_capacity(1)).push(key.clone()),
+            Party::Agent { agent } => self.by_agent.entry(agent.clone()).or_insert_with(|| Vec::with_capacity(1)).push(key.clone()),
         }
     }
 
