@@ -119,15 +119,15 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[
         Ok(_) if req.method != Some("GET") && req.method != Some("HEAD") => ("405 Method Not Allowed", "text/plain", b"method not allowed\n"),
         Ok(_) => {
             let path = req.path.unwrap_or("/").split('?').next().unwrap_or("/");
-            match ASSETS.iter().find(|(p, _, _)| *p == path) {
+            match (ASSETS.iter().find(|(p, _, _)| *p == path), crate::heap::live()) {
                 // Only with `--count-heap`: the figure a benchmark reads before and after a load.
-                None if path == "/metrics" && crate::heap::live().is_some() => {
-                    metrics = format!("# TYPE frontdesk_heap_bytes gauge\nfrontdesk_heap_bytes {}\n", crate::heap::live().unwrap_or(0));
+                (None, Some(bytes)) if path == "/metrics" => {
+                    metrics = format!("# TYPE frontdesk_heap_bytes gauge\nfrontdesk_heap_bytes {bytes}\n");
                     ("200 OK", "text/plain; version=0.0.4", metrics.as_bytes())
                 }
-                Some(("/agent-canned.json", t, _)) if canned.is_some() => ("200 OK", t, canned.unwrap_or_default()),
-                Some((_, t, b)) => ("200 OK", t, b),
-                None => ("404 Not Found", "text/plain", b"not found\n"),
+                (Some(("/agent-canned.json", t, _)), _) if canned.is_some() => ("200 OK", t, canned.unwrap_or_default()),
+                (Some((_, t, b)), _) => ("200 OK", t, b),
+                (None, _) => ("404 Not Found", "text/plain", b"not found\n"),
             }
         }
         Err(_) => ("400 Bad Request", "text/plain", b"bad request\n"),
