@@ -9,6 +9,7 @@
 mod compare;
 mod measure;
 mod prosody;
+mod raw;
 mod socketio;
 mod xmpp;
 
@@ -17,7 +18,6 @@ use frontdesk_core::principal::{AgentRole, Principal};
 use frontdesk_core::protocol::AgentRequest;
 use frontdesk_net::wall_clock;
 use frontdesk_server::tokens;
-use futures::StreamExt;
 use measure::{send, Counters, Figures, Run, Ws, PHASE};
 use std::time::{Duration, Instant};
 
@@ -213,7 +213,7 @@ fn hello(secret: &str, principal: &Principal, instance: u32) -> String {
 }
 
 /// The sending halves of the sessions' sockets.
-type Senders = Vec<futures::stream::SplitSink<Ws, tokio_tungstenite::tungstenite::Message>>;
+type Senders = Vec<raw::RawTx>;
 
 /// Pings every session as a real client does: a session silent for the server's idle timeout (90 s)
 /// is closed, and connecting 100,000 sessions alone takes longer than that.
@@ -274,8 +274,8 @@ async fn open_sessions(a: &Args, bases: &[String], c: &Counters, alive: &mut Kee
         let base = &bases[i % bases.len()];
         let mut tries = 0;
         let ws = loop {
-            match measure::connect_ws("session", format!("{base}/client")).await {
-                Ok(ws) => break ws,
+            match raw::connect("session", &format!("{base}/client")).await {
+                Ok(halves) => break halves,
                 Err(e) if tries >= 100 => return Err(format!("session {i}: {e}")),
                 Err(_) => {
                     tries += 1;
@@ -283,10 +283,10 @@ async fn open_sessions(a: &Args, bases: &[String], c: &Counters, alive: &mut Kee
                 }
             }
         };
-        let (mut tx, rx) = ws.split();
+        let (mut tx, rx) = ws;
         send("hello", &mut tx, hello(&a.secret, &Principal::Client(format!("{}{i}", a.prefix).as_str().into()), 1)).await?;
         send("watch", &mut tx, r#"{"t":"request","id":1,"req":{"op":"watch","presentity":"center"}}"#).await?;
-        measure::spawn_reader(rx, c, &[r#"{"t":"status""#, r#"{"t":"delta""#], r#"{"t":"response""#);
+        raw::spawn_reader(rx, c, &[r#"{"t":"status""#, r#"{"t":"delta""#], r#"{"t":"response""#);
         senders.push(tx);
     }
     Ok(senders)

@@ -184,28 +184,6 @@ impl Counters {
     }
 }
 
-/// Counts the status frames (whole documents or deltas: any of `status`) and answers one connection
-/// receives.
-pub fn spawn_reader<S>(mut rx: S, c: &Counters, status: &'static [&'static str], answer: &'static str)
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin + Send + 'static,
-{
-    let c = c.clone();
-    tokio::spawn(async move {
-        while let Some(Ok(m)) = rx.next().await {
-            if let Message::Text(t) = m {
-                if status.iter().any(|s| t.as_str().starts_with(s)) {
-                    c.bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
-                    c.frames.fetch_add(1, Ordering::Relaxed);
-                } else if t.as_str().starts_with(answer) {
-                    c.answers.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-        c.closed.fetch_add(1, Ordering::Relaxed);
-    });
-}
-
 /// Waits until `ready` counts every connection, then prints the connect rate and memory per
 /// connection (the server settled for half a second first).
 pub async fn report_connect(ready: &AtomicU64, n: usize, t0: Instant, server: Option<(u32, u64)>, what: &str, how: &str) -> Run<Figures> {

@@ -42,14 +42,14 @@ pub async fn run(clients: usize, flips: usize, seconds: u64, pad: usize, delta: 
     let mut senders = Vec::with_capacity(clients);
     for i in 0..clients {
         let what = format!("socket.io socket {i}");
-        let (mut tx, mut rx) = measure::connect_ws(&what, url.as_str()).await?.split();
+        let (mut tx, mut rx) = crate::raw::connect(&what, &url).await?;
         // Engine.IO open packet, then a Socket.IO connect to the main namespace.
-        expect_text(&format!("{what}: Engine.IO open"), &mut rx, |t| t.starts_with('0')).await?;
+        rx.expect_text(&format!("{what}: Engine.IO open"), |t| t.starts_with('0')).await?;
         send(&what, &mut tx, "40").await?;
         // An event sent before the namespace's connect ack is dropped by the server.
-        expect_text(&format!("{what}: namespace connect ack"), &mut rx, |t| t.starts_with("40")).await?;
+        rx.expect_text(&format!("{what}: namespace connect ack"), |t| t.starts_with("40")).await?;
         send(&what, &mut tx, r#"421["watch","center"]"#).await?;
-        measure::spawn_reader(rx, &c, &[r#"42["status""#], "43");
+        crate::raw::spawn_reader(rx, &c, &[r#"42["status""#], "43");
         senders.push(tx);
     }
     let mut f = measure::report_connect(&c.answers, clients, t0, Some((child.pid(), idle)), "socket.io sockets", "connected and watching").await?;
