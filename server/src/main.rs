@@ -11,7 +11,7 @@ use frontdesk_server::{start, tokens, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Counts live heap bytes when `--count-heap` is given (served at `/metrics`).
+/// mimalloc, counting live heap bytes when `--count-heap` is given (served at `/metrics`).
 #[global_allocator]
 static HEAP: frontdesk_server::heap::Counting = frontdesk_server::heap::Counting;
 
@@ -431,6 +431,7 @@ mod tests {
 
 #[tokio::main]
 async fn main() {
+    frontdesk_server::heap::return_freed_pages_at_once();
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rsipstack=warn".into())).init();
     let cli = match with_config_file(std::env::args_os().collect()) {
         Ok(args) => Cli::parse_from(args),
