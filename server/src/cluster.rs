@@ -11,10 +11,12 @@
 //! `fd.out.<node>` (the leader to one gateway: everything one flush owes that gateway's sockets in
 //! one numbered message, each distinct frame once with the list of sockets it goes to — a status
 //! change shared by 16,000 watchers on a node crosses NATS once), `fd.leader` (the leader's
-//! heartbeat). A gap in a gateway's numbers means NATS dropped something: the gateway asks the
+//! heartbeat), `fd.ask` (files and visitors' identification: [`asks`]). A gap in a gateway's
+//! numbers means NATS dropped something: the gateway asks the
 //! leader to resend from its window of recent messages (`resend`), and only if they cannot be had
 //! drops its sockets, which resume from the broker.
 
+pub(crate) mod asks;
 mod resend;
 
 use crate::pg_store::LeaderEpoch;
@@ -204,13 +206,14 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                     }
                     // The mailroom and the dialer live with the broker, never on a gateway.
                     Input::Mail(_) | Input::Dial(_) => continue,
+                    // Asked of the leader's broker in tasks of their own: a file must not hold up frames.
                     Input::Attach(a) => {
-                        a.refuse("files are not yet taken by a cluster; run one node (docs/cluster.md)");
+                        tokio::spawn(asks::attach(nats.clone(), *a));
                         continue;
                     }
                     Input::Adopt(a) => {
-                        let e = frontdesk_core::protocol::ErrorBody::new(frontdesk_core::protocol::ErrorCode::Unavailable, "a cluster does not yet move a visitor's history");
-                        let _ = a.2.send(Err(e));
+                        let (visitor, client, reply) = *a;
+                        tokio::spawn(asks::adopt(nats.clone(), visitor, client, reply));
                         continue;
                     }
                     // The leader's own inputs, never a gateway's.

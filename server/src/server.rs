@@ -360,15 +360,6 @@ impl AttachReply {
             }
         }
     }
-
-    /// Refuses on a node that holds no broker.
-    pub(crate) fn refuse(self, why: &str) {
-        let e = || Err(frontdesk_core::protocol::ErrorBody::new(frontdesk_core::protocol::ErrorCode::Unavailable, why));
-        match self {
-            AttachReply::Post { reply, .. } => drop(reply.send(e())),
-            AttachReply::Get { reply, .. } => drop(reply.send(e())),
-        }
-    }
 }
 
 /// A running server.
@@ -663,6 +654,7 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
     let outbox = cluster::Outbox::new(nats.clone(), ltx.clone(), fence.clone(), cfg.out_low_water);
     let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone(), outbox.windows(), epoch));
     let beat = tokio::spawn(cluster::heartbeat(control.clone(), nats.clone(), node.to_owned(), epoch));
+    let asks = tokio::spawn(cluster::asks::answer(nats.clone(), ltx.clone()));
     let (lstop_tx, lstop_rx) = oneshot::channel();
     let (_xtx, xrx) = mpsc::unbounded_channel();
     let mut broker_task = tokio::spawn(run(broker, sim, mailroom, switchboard, lrx, lstop_rx, cfg.clone(), xrx, outbox));
@@ -689,6 +681,7 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
     };
     inbound.abort();
     beat.abort();
+    asks.abort();
     r
 }
 

@@ -583,3 +583,90 @@ async fn a_node_logs_how_many_sockets_it_closed_for_silence() {
     assert_eq!(closed, 3, "{log}");
     let _ = (a, b);
 }
+
+fn png(n: usize) -> Vec<u8> {
+    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+    v.extend((0..n).map(|i| (i % 251) as u8));
+    v
+}
+
+/// POST /visitor on `port`: (status, answer).
+async fn visitor(port: u16, body: &str) -> (u16, serde_json::Value) {
+    let (status, _, b) = common::http(port, "POST", "/visitor", None, "text/plain", body.as_bytes()).await;
+    (status, serde_json::from_slice(&b).unwrap_or_default())
+}
+
+/// Files and a visitor's identification through any node, though only the leader holds the
+/// broker: a client posts a picture on a follower, the agent reads the same bytes on the leader and
+/// the client on the third node, nobody else can; a file larger than NATS carries between nodes is
+/// refused as too large; a visitor who identifies on a follower keeps the conversation it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_and_a_visitors_identification_work_through_any_node() {
+    use frontdesk_core::principal::{AgentRole, Principal};
+    use hmac::{KeyInit, Mac};
+    if !have_services() {
+        return;
+    }
+    let tmp = TempDir::new("cluster-http");
+    let pg = Postgres::start(&tmp);
+    let nats_port = free_port();
+    let _nats = nats(nats_port);
+    let args = ["--site-key", "shop-1", "--identity-secret", "site-identity-secret", "--attachment-max-bytes", "3000000"];
+    let a = Node::start_with("a", &pg, nats_port, &tmp, &[], &args);
+    until(20, "a leads", || a.leads()).await;
+    let b = Node::start_with("b", &pg, nats_port, &tmp, &[], &args);
+    let c = Node::start_with("c", &pg, nats_port, &tmp, &[], &args);
+    for n in [&a, &b, &c] {
+        common::wait_listening(n.port).await;
+    }
+    let (mut ann, _alice, li) = common::chat_between(&b.base(), "ann", "alice").await;
+    let (alice_token, ann_token) = (client_token("alice"), common::token(Principal::Agent("ann".into(), AgentRole::Agent)));
+    let ix = li.id.0.clone();
+
+    let picture = png(200_000);
+    let (status, _, body) = common::http(b.port, "POST", &format!("/attachments/{ix}?name=pic.png"), Some(&alice_token), "image/png", &picture).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let msg: frontdesk_core::interaction::ChatMessage = serde_json::from_slice(&body).unwrap();
+    assert_eq!(msg.attachment.as_ref().map(|m| m.size), Some(picture.len() as u64));
+    ann.event(|e| matches!(e, AgentEvent::Chat(m) if m.seq == msg.seq && m.attachment.is_some())).await;
+    let path = format!("/attachments/{ix}/{}", msg.seq);
+    for (node, t) in [(&a, &ann_token), (&c, &alice_token)] {
+        let (status, _, got) = common::http(node.port, "GET", &path, Some(t), "text/plain", b"").await;
+        assert_eq!(status, 200, "GET on node {}: {}", node.name, String::from_utf8_lossy(&got));
+        assert!(got == picture, "the same bytes through node {}", node.name);
+    }
+    let (status, _, _) = common::http(c.port, "GET", &path, Some(&client_token("mallory")), "text/plain", b"").await;
+    assert_eq!(status, 404, "another client cannot read it through any node");
+    // Within the policy's 3 MB but over NATS's 1 MiB: refused, with the reason, and nothing posted.
+    let (status, _, body) = common::http(b.port, "POST", &format!("/attachments/{ix}?name=big.png"), Some(&alice_token), "image/png", &png(1_500_000)).await;
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("max_payload"), "{}", String::from_utf8_lossy(&body));
+
+    // A visitor (a token from node c) chats anonymously, then identifies on node b.
+    let (status, v) = visitor(c.port, r#"{"site":"shop-1"}"#).await;
+    assert_eq!(status, 200, "{v}");
+    let mut cfg = ClientConfig::new(v["token"].as_str().unwrap().to_owned(), 1);
+    cfg.backoff_initial = Duration::from_millis(50);
+    let mut guest = common::App::start(&c.base(), cfg);
+    guest.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let id = guest.h.with(|c| c.start_interaction(Medium::Chat, Some("router".into()), None, Some("before signing in".into())));
+    let Ok(Response::Interaction(visit)) = guest.answer(id).await else { panic!("not started") };
+    let id = guest.h.with(|c| c.end_interaction(visit.id.clone()));
+    guest.answer(id).await.unwrap();
+    guest.h.shutdown();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"site-identity-secret").unwrap();
+    mac.update(b"dana-7");
+    let hash: String = mac.finalize().into_bytes().iter().map(|x| format!("{x:02x}")).collect();
+    let body = format!(r#"{{"site":"shop-1","visitor":"{}","user":"dana-7","hash":"{hash}"}}"#, v["visitor"].as_str().unwrap());
+    let (status, u) = visitor(b.port, &body).await;
+    assert_eq!(status, 200, "{u}");
+    assert_eq!(u["adopted"].as_u64(), Some(1), "the visitor's conversation moved: {u}");
+    let mut cfg = ClientConfig::new(u["token"].as_str().unwrap().to_owned(), 1);
+    cfg.backoff_initial = Duration::from_millis(50);
+    let mut dana = common::App::start(&a.base(), cfg);
+    dana.wait(10, |e| matches!(e, ClientEvent::Synced)).await;
+    let id = dana.h.with(|c| c.get_history(frontdesk_core::records::HistoryFilter::default()));
+    let Ok(Response::History(h)) = dana.answer(id).await else { panic!("no history") };
+    assert_eq!(h.iter().map(|r| &r.id).collect::<Vec<_>>(), [&visit.id], "the visitor's conversation is the client's now");
+    let _ = (a, b, c);
+}
