@@ -46,6 +46,10 @@ pub enum ClientEvent {
         /// Next attempt.
         retry_at: Timestamp,
     },
+    /// A connection attempt failed or the connection broke, and why (a refused port, a certificate
+    /// refused, the peer gone). Reported by the driver that runs the client (see
+    /// [`crate::driver::client_driver`]) just before the `Disconnected` it causes; the client retries by itself.
+    TransportError(crate::transport::TransportError),
     /// The broker refused the credential or version; the client stops until `set_token` and `start`.
     Rejected(ErrorBody),
     /// Profile, orders, products and center status are loaded into the view.

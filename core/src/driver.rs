@@ -99,25 +99,28 @@ pub fn client_driver<C: Connector + 'static, R: Runtime>(
                         receiver = Some(r);
                         c.handle_connected(now);
                     }
-                    Err(_) => {
+                    Err(e) => {
+                        // Before the `Disconnected` it causes, so the app can say why.
+                        let _ = ev_tx.unbounded_send(ClientEvent::TransportError(e));
                         c.handle_connected(now);
                         c.handle_disconnected(now);
                     }
                 }
                 continue;
             }
-            let mut failed = false;
+            let mut failed = None;
             if let Some(s) = sender.as_mut() {
                 for f in frames {
-                    if s.send(f).await.is_err() {
-                        failed = true;
+                    if let Err(e) = s.send(f).await {
+                        failed = Some(e);
                         break;
                     }
                 }
             }
-            if failed {
+            if let Some(e) = failed {
                 sender = None;
                 receiver = None;
+                let _ = ev_tx.unbounded_send(ClientEvent::TransportError(e));
                 lock(&inner).handle_disconnected(rt.now());
                 continue;
             }
@@ -135,9 +138,10 @@ pub fn client_driver<C: Connector + 'static, R: Runtime>(
                     let now = rt.now();
                     match r {
                         Ok(data) => { let _ = lock(&inner).handle_input(now, &data); }
-                        Err(_) => {
+                        Err(e) => {
                             sender = None;
                             receiver = None;
+                            let _ = ev_tx.unbounded_send(ClientEvent::TransportError(e));
                             lock(&inner).handle_disconnected(now);
                         }
                     }

@@ -167,6 +167,8 @@ pub(crate) fn client_event(e: &ClientEvent) -> String {
         ClientEvent::Connected { resumed } => ClientJson::Connected { resumed: *resumed },
         ClientEvent::Disconnected { retry_at } => ClientJson::Disconnected { retry_at: *retry_at },
         ClientEvent::Rejected(b) => ClientJson::Rejected { error: b },
+        // Only the core's Rust driver reports these; the C engine reports its own with the URL.
+        ClientEvent::TransportError(e) => return transport_error("", &e.to_string()),
         ClientEvent::Synced => ClientJson::Synced,
         ClientEvent::Completed { id, result } => ClientJson::Completed { id: *id, result: result.clone().into() },
         ClientEvent::Pushed(ev) => ClientJson::Pushed { event: ev },

@@ -77,3 +77,48 @@ fn client_and_broker_drivers_run_the_flow_over_in_memory_transport() {
     ch.shutdown();
     bh.shutdown();
 }
+
+/// A network that refuses every dial, as a closed port does.
+struct Refusing;
+
+#[async_trait::async_trait]
+impl frontdesk_core::transport::Connector for Refusing {
+    async fn connect(&mut self) -> Result<frontdesk_core::transport::Transport, frontdesk_core::transport::TransportError> {
+        Err(frontdesk_core::transport::TransportError::Failed("cannot connect: Connection refused".into()))
+    }
+}
+
+#[test]
+fn a_refused_dial_reaches_the_app_with_its_cause_before_each_disconnect_and_a_broken_connection_too() {
+    use frontdesk_core::transport::TransportError;
+    let pool = ThreadPool::new().unwrap();
+    let mut cfg = ClientConfig::new(token("alice"), 1);
+    cfg.backoff_initial = Duration::from_millis(20);
+    cfg.backoff_max = Duration::from_millis(40);
+    let (h, mut ev, fut) = client_driver(Client::new(cfg), Refusing, ThreadRuntime);
+    pool.spawn_ok(fut);
+    futures::executor::block_on(async {
+        // Two attempts: each says why, then that it will retry.
+        for _ in 0..2 {
+            let e = next_matching(&mut ev, |e| matches!(e, ClientEvent::TransportError(_) | ClientEvent::Disconnected { .. })).await;
+            assert_eq!(e, ClientEvent::TransportError(TransportError::Failed("cannot connect: Connection refused".into())));
+            let e = next_matching(&mut ev, |e| matches!(e, ClientEvent::TransportError(_) | ClientEvent::Disconnected { .. })).await;
+            assert!(matches!(e, ClientEvent::Disconnected { .. }), "{e:?}");
+        }
+    });
+    h.shutdown();
+
+    // Connected, then the broker goes away: the break is reported too.
+    let (connector, listener) = memory::listener();
+    let (bh, _bev, bfut) = broker_driver(Fixture::new().hub.broker, listener, ThreadRuntime);
+    pool.spawn_ok(bfut);
+    let (ch, mut cev, cfut) = client_driver(Client::new(ClientConfig::new(token("alice"), 1)), connector, ThreadRuntime);
+    pool.spawn_ok(cfut);
+    futures::executor::block_on(async {
+        next_matching(&mut cev, |e| matches!(e, ClientEvent::Synced)).await;
+        bh.shutdown();
+        let e = next_matching(&mut cev, |e| matches!(e, ClientEvent::TransportError(_) | ClientEvent::Disconnected { .. })).await;
+        assert!(matches!(e, ClientEvent::TransportError(_)), "the break comes first, with its cause: {e:?}");
+    });
+    ch.shutdown();
+}

@@ -335,6 +335,8 @@ impl From<CoreEvent> for ClientEvent {
             CoreEvent::Connected { resumed } => ClientEvent::Connected { resumed },
             CoreEvent::Disconnected { retry_at } => ClientEvent::Disconnected { retry_at_ms: retry_at.as_millis() },
             CoreEvent::Rejected(e) => ClientEvent::Rejected { error: e.into() },
+            // Only the core's Rust driver reports these; this package's engine reports its own with the URL.
+            CoreEvent::TransportError(e) => ClientEvent::TransportError { url: String::new(), message: e.to_string() },
             CoreEvent::Synced => ClientEvent::Synced,
             CoreEvent::Completed { id, result: Ok(r) } => ClientEvent::Completed { request_id: id, response: r.into() },
             CoreEvent::Completed { id, result: Err(e) } => ClientEvent::Failed { request_id: id, error: e.into() },
