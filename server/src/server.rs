@@ -557,9 +557,9 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
                         Box::pin(async move {
                             match slot.or_shed(tokio::time::timeout(cfg.handshake_timeout, tokio_rustls::TlsAcceptor::from(tls).accept(stream))).await {
                                 Ok(Ok(Ok(stream))) => Box::pin(connection(stream, tx, shared, n, xctx, slot, end)).await,
-                                Ok(Ok(Err(e))) => Err(format!("TLS handshake failed: {e}")),
+                                Ok(Ok(Err(e))) => Err(format!("TLS handshake failed: {e}").into()),
                                 Ok(Err(_)) => Err("no TLS handshake in time".into()),
-                                Err(e) => Err(e.to_string()),
+                                Err(e) => Err(Cut::from(e)),
                             }
                         })
                         .await
@@ -1022,7 +1022,7 @@ impl Socket for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
 
 /// Serves a connection: its request head is read and routed first, in a future of its own that is
 /// gone before a session starts, so a session's task holds only the session's own state.
-async fn connection<S: Socket>(stream: S, tx: mpsc::UnboundedSender<Input>, shared: Arc<Shared>, n: u64, xctx: Arc<XmppContext>, unauth: UnauthConn, end: Ending) -> Result<(), String> {
+async fn connection<S: Socket>(stream: S, tx: mpsc::UnboundedSender<Input>, shared: Arc<Shared>, n: u64, xctx: Arc<XmppContext>, unauth: UnauthConn, end: Ending) -> Result<(), Cut> {
     match Box::pin(route(stream, &tx, &shared, unauth, end.peer.ip())).await? {
         Route::Served => Ok(()),
         // A task of its own, sized for the session alone: awaited here, the session would also keep
@@ -1043,10 +1043,9 @@ struct Ending {
 }
 
 impl Ending {
-    fn report(&self, r: Result<(), String>) {
+    fn report(&self, r: Result<(), Cut>) {
         if let Err(e) = r {
-            // The connection's words for an idle close (see `wire_session`).
-            if e.starts_with("idle:") {
+            if matches!(e, Cut::Idle) {
                 self.idle_closed.fetch_add(1, Ordering::SeqCst);
             }
             tracing::debug!(peer = %self.peer, "connection ended: {e}");
@@ -1065,11 +1064,11 @@ enum Route<S> {
 }
 
 /// Reads the request head and answers plain HTTP (files, visitors, attachments) itself.
-async fn route<S: Socket>(mut stream: S, tx: &mpsc::UnboundedSender<Input>, shared: &Arc<Shared>, unauth: UnauthConn, peer: std::net::IpAddr) -> Result<Route<S>, String> {
+async fn route<S: Socket>(mut stream: S, tx: &mpsc::UnboundedSender<Input>, shared: &Arc<Shared>, unauth: UnauthConn, peer: std::net::IpAddr) -> Result<Route<S>, Cut> {
     let cfg = shared.cfg.clone();
     // Until the broker knows of the connection it holds nothing but its socket: a shed one is dropped
     // at whatever step it waits in.
-    let shed_err = |e: crate::limits::Shed| e.to_string();
+    let shed_err = Cut::from;
     // One port for everything: WebSocket upgrades go to the broker, plain GETs to the static files.
     let head = Box::pin(unauth.or_shed(tokio::time::timeout(cfg.handshake_timeout, crate::http::read_head(&mut stream))))
         .await
@@ -1078,7 +1077,7 @@ async fn route<S: Socket>(mut stream: S, tx: &mpsc::UnboundedSender<Input>, shar
         .map_err(|e| e.to_string())?;
     if crate::visitors::is_visitor_request(&head) {
         let v = Box::pin(crate::visitors::serve(stream, head, peer, &cfg.visitors, &shared.visitors, &cfg.secret, &cfg.allowed_origins, wall_clock(), tx));
-        return unauth.or_shed(v).await.map_err(shed_err)?.map(|()| Route::Served).map_err(|e| e.to_string());
+        return unauth.or_shed(v).await.map_err(shed_err)?.map(|()| Route::Served).map_err(|e| Cut::from(e.to_string()));
     }
     if crate::attachments::is_attachment_request(&head) {
         let ep = crate::attachments::Endpoint {
@@ -1091,10 +1090,10 @@ async fn route<S: Socket>(mut stream: S, tx: &mpsc::UnboundedSender<Input>, shar
             rates: &shared.rates,
         };
         let a = Box::pin(crate::attachments::serve(stream, head, ep, wall_clock()));
-        return unauth.or_shed(a).await.map_err(shed_err)?.map(|()| Route::Served).map_err(|e| e.to_string());
+        return unauth.or_shed(a).await.map_err(shed_err)?.map(|()| Route::Served).map_err(|e| Cut::from(e.to_string()));
     }
     if !crate::http::is_websocket_upgrade(&head) {
-        return unauth.or_shed(Box::pin(crate::http::serve(stream, &head, cfg.canned.as_deref()))).await.map_err(shed_err)?.map(|()| Route::Served).map_err(|e| e.to_string());
+        return unauth.or_shed(Box::pin(crate::http::serve(stream, &head, cfg.canned.as_deref()))).await.map_err(shed_err)?.map(|()| Route::Served).map_err(|e| Cut::from(e.to_string()));
     }
     let session_path = {
         let mut h = [httparse::EMPTY_HEADER; 32];
@@ -1129,7 +1128,7 @@ enum Verdict {
     /// Refuse it after everything before it is answered (the broker sends this error and closes).
     Shed(Vec<u8>, &'static str),
     /// Send this error now and close.
-    Refuse(Vec<u8>, String),
+    Refuse(Vec<u8>, Cut),
 }
 
 impl Gate {
@@ -1165,7 +1164,7 @@ impl Gate {
             };
             // Shed while its hello was read: it closes like the others shed with it.
             if let Some(Err(e)) = self.unauth.take().map(UnauthConn::authenticate) {
-                return Verdict::Refuse(shed_frame(), e.to_string());
+                return Verdict::Refuse(shed_frame(), Cut::from(e));
             }
             self.principal = Some((rate, slot));
             Verdict::Forward
@@ -1201,7 +1200,7 @@ fn out_queue(cfg: &ServerConfig) -> Arc<OutQueue> {
 }
 
 /// A `/client` or `/agent` session on a plain socket: one task reads, the broker writes (`wire.rs`).
-async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::UnboundedSender<Input>, shared: Arc<Shared>, unauth: UnauthConn) -> Result<(), String> {
+async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::UnboundedSender<Input>, shared: Arc<Shared>, unauth: UnauthConn) -> Result<(), Cut> {
     use crate::wire::{Incoming, Wrote};
     use tokio::io::{AsyncWriteExt, Interest};
     use tokio::time::Instant;
@@ -1223,7 +1222,7 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         Err((status, body)) => {
             let r = crate::wire::refusal(status, body);
             let _ = Box::pin(unauth.or_shed(tokio::time::timeout(cfg.handshake_timeout, sock.write_all(r.as_bytes())))).await;
-            return Err(format!("WebSocket upgrade refused: {status}"));
+            return Err(format!("WebSocket upgrade refused: {status}").into());
         }
     };
     // Every wait but the session loop's boxed: this future lives as long as the session.
@@ -1255,14 +1254,14 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
     drop(head);
     let written = |w: Wrote| {
         if w == Wrote::Failed {
-            return Err("peer stalled: not reading".to_string());
+            return Err(Cut::Stalled);
         }
         if w.drained() {
             let _ = tx.send(Input::Writable(conn));
         }
         Ok(())
     };
-    let r: Result<(), String> = 'conn: loop {
+    let r: Result<(), Cut> = 'conn: loop {
         // Backpressure per message, as on a stream: requests read together wait here while this
         // connection is held (`OutQueue::held`).
         while !wire.q.held(cfg.out_high_water) && wire.may_forward() {
@@ -1284,7 +1283,7 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
                     }
                     Verdict::Shed(f, why) => {
                         let _ = tx.send(Input::Shed(conn, f));
-                        break 'conn Err(why.to_string());
+                        break 'conn Err(why.into());
                     }
                     Verdict::Refuse(f, why) => {
                         wire.queue(f.into());
@@ -1306,7 +1305,7 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         }
         let st = wire.state();
         if st.failed {
-            break Err("peer stalled: not reading".to_string());
+            break Err(Cut::Stalled);
         }
         if st.closing && !st.empty && !st.blocked {
             // Closed with frames its sender had no turn to write.
@@ -1317,7 +1316,7 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         }
         if st.closing && st.empty {
             // The broker closed it: a refusal the peer should read.
-            break Err("closed by the broker".to_string());
+            break Err("closed by the broker".into());
         }
         if st.hung_up {
             break Ok(());
@@ -1331,7 +1330,7 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
         if st.blocked || over {
             let since = *stalled_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= cfg.stall_timeout {
-                break Err("peer stalled: not reading".to_string());
+                break Err(Cut::Stalled);
             }
         } else {
             stalled_since = None;
@@ -1364,26 +1363,26 @@ async fn wire_session(sock: tokio::net::TcpStream, head: Vec<u8>, tx: mpsc::Unbo
             () = crate::limits::ShedSignal::shed_of(&shed_signal), if gate.unauth.is_some() => {
                 wire.queue(shed_frame().into());
                 let _ = wire.write();
-                break Err(crate::limits::Shed.to_string());
+                break Err(Cut::Shed);
             }
             () = wire.changed() => continue,
             r = async { match interest { Some(i) => wire.sock().ready(i).await, None => futures::future::pending().await } } => match r {
                 Ok(r) => r,
-                Err(e) => break Err(e.to_string()),
+                Err(e) => break Err(e.to_string().into()),
             },
             () = tokio::time::sleep_until(deadline) => {
                 if stalled_since.is_some_and(|t| t.elapsed() >= cfg.stall_timeout) {
-                    break Err("peer stalled: not reading".to_string());
+                    break Err(Cut::Stalled);
                 }
                 if interest.is_none() {
                     continue;
                 }
                 if gate.authenticated() {
                     // A silent peer after hello: a dead network the peer has not noticed; its session stays.
-                    break Err("idle: nothing received within the idle timeout".to_string());
+                    break Err(Cut::Idle);
                 }
                 let _ = tx.send(Input::Shed(conn, no_hello_frame(&cfg)));
-                break Err("no hello in time".to_string());
+                break Err("no hello in time".into());
             }
         };
         if ready.is_writable() {
@@ -1471,9 +1470,9 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     n: u64,
     xctx: Arc<XmppContext>,
     unauth: UnauthConn,
-) -> Result<(), String> {
+) -> Result<(), Cut> {
     let cfg = shared.cfg.clone();
-    let shed_err = |e: crate::limits::Shed| e.to_string();
+    let shed_err = Cut::from;
     let mut path = String::new();
     let allowed = &cfg.allowed_origins;
     let ws = unauth.or_shed(tokio::time::timeout(
@@ -1504,7 +1503,7 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     if path == "/xmpp" {
         // As on the XMPP port: nothing but the socket until SASL succeeds through the slot.
         let sig = unauth.signal();
-        return sig.guard(xmpp::serve_ws(ws, xctx, n, unauth)).await.map_err(shed_err)?;
+        return sig.guard(xmpp::serve_ws(ws, xctx, n, unauth)).await.map_err(shed_err)?.map_err(Cut::from);
     }
     let (mut sink, mut stream) = ws.split();
     if !matches!(path.as_str(), "/client" | "/agent" | "/") {
@@ -1583,7 +1582,7 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             if q.bytes.load(Ordering::SeqCst) > cfg.out_low_water {
-                break Err("peer stalled: not reading".to_string());
+                break Err(Cut::Stalled);
             }
         }
         let next = async {
@@ -1600,20 +1599,20 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             m = next => m,
             () = crate::limits::ShedSignal::shed_of(&shed_signal), if gate.unauth.is_some() => {
                 direct.send(shed_frame());
-                break Err(crate::limits::Shed.to_string());
+                break Err(Cut::Shed);
             }
             w = &mut writer => {
                 writer_done = true;
                 // The broker closed it (a refusal the peer should read), or the peer stopped taking bytes.
-                break Err(if w.unwrap_or(false) { "closed by the broker" } else { "peer stalled: not reading" }.to_string());
+                break Err(if w.unwrap_or(false) { "closed by the broker".into() } else { Cut::Stalled });
             }
         };
         let msg = match msg {
             // A silent peer after hello: a dead network the peer has not noticed; its session stays.
-            Err(true) => break Err("idle: nothing received within the idle timeout".to_string()),
+            Err(true) => break Err(Cut::Idle),
             Err(false) => {
                 let _ = tx.send(Input::Shed(conn, no_hello_frame(&cfg)));
-                break Err("no hello in time".to_string());
+                break Err("no hello in time".into());
             }
             Ok(None | Some(Err(_))) => break Ok(()),
             Ok(Some(Ok(m))) => m,
@@ -1635,7 +1634,7 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
             Verdict::Shed(f, why) => {
                 let _ = tx.send(Input::Shed(conn, f));
-                break Err(why.to_string());
+                break Err(why.into());
             }
             Verdict::Refuse(f, why) => {
                 direct.send(f);
@@ -1659,6 +1658,49 @@ async fn stream_session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 
 /// Whether the connection ended with an error frame the peer should get to read. A shed connection
 /// does not linger: it was shed to free its descriptor now.
-fn result_is_refusal(r: &Result<(), String>) -> bool {
-    matches!(r, Err(e) if !e.starts_with("peer stalled") && *e != crate::limits::Shed.to_string())
+fn result_is_refusal(r: &Result<(), Cut>) -> bool {
+    matches!(r, Err(e) if !matches!(e, Cut::Stalled | Cut::Shed))
+}
+
+/// Why a connection ended before its peer closed it: the ends the server treats apart, then the rest
+/// in words (for the debug log).
+#[derive(Debug)]
+enum Cut {
+    /// Nothing received within the idle timeout: counted and logged per node.
+    Idle,
+    /// The peer stopped reading what it was sent: dropped without lingering.
+    Stalled,
+    /// Shed to free its descriptor now: no lingering either.
+    Shed,
+    /// Anything else.
+    Other(String),
+}
+
+impl From<String> for Cut {
+    fn from(s: String) -> Self {
+        Cut::Other(s)
+    }
+}
+
+impl From<&str> for Cut {
+    fn from(s: &str) -> Self {
+        Cut::Other(s.to_owned())
+    }
+}
+
+impl From<crate::limits::Shed> for Cut {
+    fn from(_: crate::limits::Shed) -> Self {
+        Cut::Shed
+    }
+}
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cut::Idle => f.write_str("idle: nothing received within the idle timeout"),
+            Cut::Stalled => f.write_str("peer stalled: not reading"),
+            Cut::Shed => write!(f, "{}", crate::limits::Shed),
+            Cut::Other(s) => f.write_str(s),
+        }
+    }
 }
