@@ -24,22 +24,7 @@ fn upgrade(path: &str, extra: &str) -> String {
 
 /// A client frame: masked, as RFC 6455 requires of clients.
 fn frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut f = vec![opcode | if fin { 0x80 } else { 0 }];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n < 65536 => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
-    f
+    frontdesk_server::wire::client_frame(opcode, fin, [0x37, 0xfa, 0x21, 0x3d], payload)
 }
 
 fn hello(name: &str) -> Vec<u8> {

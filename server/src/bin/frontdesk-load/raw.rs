@@ -146,23 +146,9 @@ pub fn spawn_reader(mut rx: RawRx, c: &Counters, status: &'static [&'static str]
     });
 }
 
-/// Appends one masked client frame (RFC 6455 §5.3) of `op` carrying `payload` to `out`.
+/// Appends one masked client frame of `op` carrying `payload` to `out`.
 fn encode(out: &mut Vec<u8>, op: u8, payload: &[u8]) {
-    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-    out.push(0x80 | op);
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n if n <= u16::MAX as usize => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&MASK);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    out.extend_from_slice(&frontdesk_server::wire::client_frame(op, true, [0x37, 0xfa, 0x21, 0x3d], payload));
 }
 
 /// A sink of messages so that `measure::send`, the round trips and the keepalive drive raw
