@@ -9,8 +9,8 @@
 mod cluster_support;
 mod common;
 
-use cluster_support::{have_services, nats, until, Node, Postgres};
-use common::{client_token, free_port, Agent, TempDir};
+use cluster_support::{have_services, nats, until, Postgres, Services};
+use common::{client_token, Agent, TempDir};
 use frontdesk_core::client::{Client, ClientConfig, ClientEvent};
 use frontdesk_core::driver::{client_driver, Handle};
 use frontdesk_core::interaction::Author;
@@ -70,22 +70,16 @@ async fn back(a: &mut Agent, secs: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_one_broker_and_a_sigkilled_leader_loses_nothing() {
-    if !have_services() {
-        return;
-    }
-    let tmp = TempDir::new("cluster");
-    let pg = Postgres::start(&tmp);
-    let nats_port = free_port();
-    let _nats = nats(nats_port);
+    let Some(s) = Services::start("cluster") else { return };
     // A leads (it starts first); B and C follow.
-    let mut a = Node::start("a", &pg, nats_port, &tmp);
+    let mut a = s.node("a", &[], &[]);
     let end = Instant::now() + Duration::from_secs(20);
     while !a.leads() {
         assert!(Instant::now() < end, "node a did not lead: {}", std::fs::read_to_string(&a.log).unwrap_or_default());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let b = Node::start("b", &pg, nats_port, &tmp);
-    let c = Node::start("c", &pg, nats_port, &tmp);
+    let b = s.node("b", &[], &[]);
+    let c = s.node("c", &[], &[]);
     for n in [&a, &b, &c] {
         common::wait_listening(n.port).await;
     }
@@ -158,15 +152,9 @@ fn bob_sees(center: &Option<frontdesk_core::status::CenterStatus>, state: AgentS
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_and_postgres_restarts_mid_traffic_lose_nothing_acknowledged() {
-    if !have_services() {
-        return;
-    }
-    let tmp = TempDir::new("cluster-restarts");
-    let pg = Postgres::start(&tmp);
-    let nats_port = free_port();
-    let mut bus = Some(nats(nats_port));
-    let a = Node::start("a", &pg, nats_port, &tmp);
-    let b = Node::start("b", &pg, nats_port, &tmp);
+    let Some(mut s) = Services::start("cluster-restarts") else { return };
+    let a = s.node("a", &[], &[]);
+    let b = s.node("b", &[], &[]);
     until(20, "a node leads", || a.leads() || b.leads()).await;
     for n in [&a, &b] {
         common::wait_listening(n.port).await;
@@ -184,12 +172,12 @@ async fn nats_and_postgres_restarts_mid_traffic_lose_nothing_acknowledged() {
     for i in 0..30 {
         if i == 10 {
             // NATS goes away (its process is dropped) and comes back on the same port.
-            drop(bus.take());
+            drop(s.nats.take());
             tokio::time::sleep(Duration::from_millis(300)).await;
-            bus = Some(nats(nats_port));
+            s.nats = Some(nats(s.nats_port));
         }
         if i == 20 {
-            pg.restart();
+            s.pg.restart();
         }
         let text = format!("message {i}");
         let id = alice.h.with(|c| c.send_chat(li.id.clone(), text.clone()));
@@ -209,7 +197,7 @@ async fn nats_and_postgres_restarts_mid_traffic_lose_nothing_acknowledged() {
     let Ok(Response::Transcript(msgs)) = r else { panic!("transcript: {r:?}") };
     let mine: Vec<&str> = msgs.iter().filter(|m| matches!(m.from, Author::Client(_))).map(|m| m.text.as_str()).collect();
     assert_eq!(mine, acked.iter().map(String::as_str).collect::<Vec<_>>(), "every acknowledged message exactly once, in order");
-    drop(bus);
+    drop(s.nats.take());
 }
 
 /// A bare WebSocket watcher of the center: every text frame it reads, and whether its socket ended.
@@ -259,21 +247,14 @@ async fn drain_out(sub: &mut async_nats::Subscriber, got: &mut Vec<async_nats::M
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_change_crosses_nats_once_per_gateway_and_a_lost_message_is_repaired() {
-    if !have_services() {
-        return;
-    }
-    let tmp = TempDir::new("cluster-fanout");
-    let pg = Postgres::start(&tmp);
-    let nats_port = free_port();
-    let _nats = nats(nats_port);
-    let a = Node::start("a", &pg, nats_port, &tmp);
-    until(20, "a leads", || a.leads()).await;
-    let b = Node::start("b", &pg, nats_port, &tmp);
-    let c = Node::start("c", &pg, nats_port, &tmp);
+    let Some(s) = Services::start("cluster-fanout") else { return };
+    let a = s.leader("a", &[], &[]).await;
+    let b = s.node("b", &[], &[]);
+    let c = s.node("c", &[], &[]);
     for n in [&a, &b, &c] {
         common::wait_listening(n.port).await;
     }
-    let bus = async_nats::connect(format!("nats://127.0.0.1:{nats_port}")).await.unwrap();
+    let bus = async_nats::connect(format!("nats://127.0.0.1:{}", s.nats_port)).await.unwrap();
     let mut out = bus.subscribe("fd.out.>").await.unwrap();
 
     // Ann's console on the leader; two watchers on each of B and C, and Bob (who resumes) on B.
@@ -377,16 +358,9 @@ fn a_deposed_leaders_commits_fail_and_leave_nothing_in_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_epoch_was_taken_stops_leading_and_its_refused_commit_is_never_answered() {
-    if !have_services() {
-        return;
-    }
-    let tmp = TempDir::new("cluster-fenced-node");
-    let pg = Postgres::start(&tmp);
-    let nats_port = free_port();
-    let _nats = nats(nats_port);
-    let a = Node::start("a", &pg, nats_port, &tmp);
-    until(20, "a leads", || a.leads()).await;
-    let b = Node::start("b", &pg, nats_port, &tmp);
+    let Some(s) = Services::start("cluster-fenced-node") else { return };
+    let a = s.leader("a", &[], &[]).await;
+    let b = s.node("b", &[], &[]);
     for n in [&a, &b] {
         common::wait_listening(n.port).await;
     }
@@ -403,7 +377,7 @@ async fn a_leader_whose_epoch_was_taken_stops_leading_and_its_refused_commit_is_
     // Another leader's epoch, as if a node had taken the lock while A was cut off from its lock
     // connection only: A's next commit is refused, A stops leading, and the message it could not
     // commit is answered only once a leader has it in PostgreSQL.
-    pg.psql("UPDATE leader_epoch SET epoch = epoch + 1");
+    s.pg.psql("UPDATE leader_epoch SET epoch = epoch + 1");
     let id = alice.h.with(|c| c.send_chat(li.id.clone(), "after"));
     alice.answer(id, 30).await.unwrap();
     let log = std::fs::read_to_string(&a.log).unwrap();
@@ -430,17 +404,10 @@ fn deltas(w: &Watcher) -> Vec<(String, u64, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_lost_on_fd_out_is_resent_from_the_window_and_no_socket_is_dropped() {
-    if !have_services() {
-        return;
-    }
-    let tmp = TempDir::new("cluster-resend");
-    let pg = Postgres::start(&tmp);
-    let nats_port = free_port();
-    let _nats = nats(nats_port);
+    let Some(s) = Services::start("cluster-resend") else { return };
     // A leads and never publishes its 4th message to B (a test hook): NATS "lost" it.
-    let a = Node::start_with("a", &pg, nats_port, &tmp, &[("FRONTDESK_TEST_DROP_FD_OUT", "b:4")], &[]);
-    until(20, "a leads", || a.leads()).await;
-    let b = Node::start("b", &pg, nats_port, &tmp);
+    let a = s.leader("a", &[("FRONTDESK_TEST_DROP_FD_OUT", "b:4")], &[]).await;
+    let b = s.node("b", &[], &[]);
     for n in [&a, &b] {
         common::wait_listening(n.port).await;
     }
@@ -498,17 +465,10 @@ fn logged_figure(log: &str, what: &str, field: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_reader_on_a_gateway_has_its_events_held_by_the_leader_and_then_gets_each_once() {
-    if !have_services() {
-        return;
-    }
-    let tmp = TempDir::new("cluster-backpressure");
-    let pg = Postgres::start(&tmp);
-    let nats_port = free_port();
-    let _nats = nats(nats_port);
+    let Some(s) = Services::start("cluster-backpressure") else { return };
     let water = ["--out-high-water", "65536", "--out-low-water", "16384"];
-    let a = Node::start_with("a", &pg, nats_port, &tmp, &[], &water);
-    until(20, "a leads", || a.leads()).await;
-    let b = Node::start_with("b", &pg, nats_port, &tmp, &[], &water);
+    let a = s.leader("a", &[], &water).await;
+    let b = s.node("b", &[], &water);
     for n in [&a, &b] {
         common::wait_listening(n.port).await;
     }
@@ -563,16 +523,9 @@ async fn a_slow_reader_on_a_gateway_has_its_events_held_by_the_leader_and_then_g
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_logs_how_many_sockets_it_closed_for_silence() {
-    if !have_services() {
-        return;
-    }
-    let tmp = TempDir::new("cluster-idle");
-    let pg = Postgres::start(&tmp);
-    let nats_port = free_port();
-    let _nats = nats(nats_port);
-    let a = Node::start("a", &pg, nats_port, &tmp);
-    until(20, "a leads", || a.leads()).await;
-    let b = Node::start_with("b", &pg, nats_port, &tmp, &[], &["--idle-timeout-secs", "1"]);
+    let Some(s) = Services::start("cluster-idle") else { return };
+    let a = s.leader("a", &[], &[]).await;
+    let b = s.node("b", &[], &["--idle-timeout-secs", "1"]);
     common::wait_listening(b.port).await;
     // Three watchers that never ping: B closes them after a second of silence, and says how many.
     let ws = [Watcher::start(&b.base(), "w1").await, Watcher::start(&b.base(), "w2").await, Watcher::start(&b.base(), "w3").await];
@@ -604,18 +557,11 @@ async fn visitor(port: u16, body: &str) -> (u16, serde_json::Value) {
 async fn files_and_a_visitors_identification_work_through_any_node() {
     use frontdesk_core::principal::{AgentRole, Principal};
     use hmac::{KeyInit, Mac};
-    if !have_services() {
-        return;
-    }
-    let tmp = TempDir::new("cluster-http");
-    let pg = Postgres::start(&tmp);
-    let nats_port = free_port();
-    let _nats = nats(nats_port);
+    let Some(s) = Services::start("cluster-http") else { return };
     let args = ["--site-key", "shop-1", "--identity-secret", "site-identity-secret", "--attachment-max-bytes", "3000000"];
-    let a = Node::start_with("a", &pg, nats_port, &tmp, &[], &args);
-    until(20, "a leads", || a.leads()).await;
-    let b = Node::start_with("b", &pg, nats_port, &tmp, &[], &args);
-    let c = Node::start_with("c", &pg, nats_port, &tmp, &[], &args);
+    let a = s.leader("a", &[], &args).await;
+    let b = s.node("b", &[], &args);
+    let c = s.node("c", &[], &args);
     for n in [&a, &b, &c] {
         common::wait_listening(n.port).await;
     }

@@ -200,3 +200,42 @@ pub async fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+
+/// A test's services: a throwaway PostgreSQL and nats-server on loopback, and the temp dir that
+/// holds PostgreSQL's data and the nodes' logs. Fields drop in order: the services stop before
+/// their directory goes.
+pub struct Services {
+    /// PostgreSQL.
+    pub pg: Postgres,
+    /// nats-server (`None` while a test has it stopped).
+    pub nats: Option<Proc>,
+    /// nats-server's loopback port.
+    pub nats_port: u16,
+    /// The directory.
+    pub tmp: TempDir,
+}
+
+impl Services {
+    /// Starts both for the test `name`; `None` (the test passes) when they are not installed.
+    pub fn start(name: &str) -> Option<Services> {
+        if !have_services() {
+            return None;
+        }
+        let tmp = TempDir::new(name);
+        let pg = Postgres::start(&tmp);
+        let nats_port = free_port();
+        Some(Services { pg, nats: Some(nats(nats_port)), nats_port, tmp })
+    }
+
+    /// Node `name` with extra environment (test hooks) and arguments.
+    pub fn node(&self, name: &str, env: &[(&str, &str)], args: &[&str]) -> Node {
+        Node::start_with(name, &self.pg, self.nats_port, &self.tmp, env, args)
+    }
+
+    /// Node `name`, started before any other, once it leads.
+    pub async fn leader(&self, name: &str, env: &[(&str, &str)], args: &[&str]) -> Node {
+        let n = self.node(name, env, args);
+        until(20, &format!("{name} leads"), || n.leads()).await;
+        n
+    }
+}
