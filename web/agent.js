@@ -223,6 +223,11 @@ function render() {
   const box = $('#convs');
   const keep = document.activeElement?.dataset?.conv;
   const typed = keep ? document.activeElement.value : '';
+  // So do a canned answer picked and a focused picker or Insert button: a message arriving between
+  // the pick and the insert must not put the first answer in instead.
+  const picks = new Map([...box.querySelectorAll('select[data-canned]')].map((s) => [s.dataset.canned, s.value]));
+  const held = document.activeElement?.closest?.('#convs select[data-canned], #convs button[data-insert]');
+  const heldSel = held ? (held.dataset.canned !== undefined ? `select[data-canned="${CSS.escape(held.dataset.canned)}"]` : `button[data-insert="${CSS.escape(held.dataset.insert)}"]`) : null;
   // A call's interaction shows as its card while the card is there.
   const ixs = v.interactions.filter((li) => !calls.has(li.id) && !desk.gone.has(li.id)).sort((x, y) => (x.state === 'ended') - (y.state === 'ended') || y.created_at - x.created_at);
   box.innerHTML = ixs.map((li) => {
@@ -242,6 +247,8 @@ function render() {
   }).join('') || '<p>No conversation yet.</p>';
   box.querySelectorAll('.log').forEach((l) => { l.scrollTop = l.scrollHeight; });
   if (keep) { const i = box.querySelector(`[data-conv="${CSS.escape(keep)}"]`); if (i) { i.value = typed; i.focus(); } }
+  for (const s of box.querySelectorAll('select[data-canned]')) if (picks.has(s.dataset.canned)) s.value = picks.get(s.dataset.canned);
+  if (heldSel) box.querySelector(heldSel)?.focus();
 }
 
 // A file in a conversation: a button that downloads it (the server serves it only with the token).
