@@ -115,13 +115,23 @@ pub(crate) async fn adopt(nats: async_nats::Client, visitor: ClientId, client: C
     let _ = reply.send(r);
 }
 
+/// A file request's answer as it crosses NATS: what the JSON says, and the bytes after it.
+fn told(a: AttachAnswer) -> (Told, Vec<u8>) {
+    match a {
+        AttachAnswer::Posted(msg) => (Told::Posted(msg), vec![]),
+        AttachAnswer::File(meta, data) => (Told::File(meta), data),
+    }
+}
+
 /// On the leader, until aborted: each request on `fd.ask` becomes the broker's input, as the same
 /// request on a single node would, and its answer goes back to the asking node.
 pub(crate) async fn answer(nats: async_nats::Client, broker: mpsc::UnboundedSender<Input>) {
+    type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(Told, Vec<u8>), ErrorBody>> + Send>>;
     let Ok(mut sub) = nats.subscribe(SUBJECT).await else {
         warn!("the leader cannot subscribe on NATS: files and visitors' identification are not served");
         return;
     };
+    let stopped = |_| unavailable("the broker stopped");
     while let Some(m) = sub.next().await {
         let Some(to) = m.reply.clone() else { continue };
         let nats = nats.clone();
@@ -130,49 +140,35 @@ pub(crate) async fn answer(nats: async_nats::Client, broker: mpsc::UnboundedSend
             let _ = nats.publish(to, framed(&Err::<Told, _>(ErrorBody::new(ErrorCode::Malformed, "a malformed request on fd.ask")), &[]).into()).await;
             continue;
         };
-        let max = nats.server_info().max_payload;
-        // Each answer waits for its commit in a task of its own, so one slow file holds up no other request.
-        let sent = match what {
+        let (input, answer): (Input, Answer) = match what {
             Ask::Adopt { visitor, client } => {
                 let (tx, rx) = oneshot::channel();
-                let sent = broker.send(Input::Adopt(Box::new((visitor, client, tx)))).is_ok();
-                tokio::spawn(async move {
-                    let told = rx.await.unwrap_or_else(|_| Err(unavailable("the broker stopped"))).map(Told::Adopted);
-                    let _ = nats.publish(to, framed(&told, &[]).into()).await;
-                });
-                sent
+                (Input::Adopt(Box::new((visitor, client, tx))), Box::pin(async move { Ok((Told::Adopted(rx.await.map_err(stopped)??), vec![])) }))
             }
             Ask::Post { who, interaction, name, content_type } => {
                 let (tx, rx) = oneshot::channel();
                 let data = m.payload[rest..].to_vec();
-                let sent = broker.send(Input::Attach(Box::new(AttachReply::Post { who, interaction, name, content_type, data, reply: tx }))).is_ok();
-                tokio::spawn(async move {
-                    let told = match rx.await.unwrap_or_else(|_| Err(unavailable("the broker stopped"))) {
-                        Ok(AttachAnswer::Posted(msg)) => Ok(Told::Posted(msg)),
-                        Ok(AttachAnswer::File(..)) => Err(unavailable("an answer of the wrong kind")),
-                        Err(e) => Err(e),
-                    };
-                    let _ = nats.publish(to, framed(&told, &[]).into()).await;
-                });
-                sent
+                (Input::Attach(Box::new(AttachReply::Post { who, interaction, name, content_type, data, reply: tx })), Box::pin(async move { rx.await.map_err(stopped)?.map(told) }))
             }
             Ask::Get { who, interaction, seq } => {
                 let (tx, rx) = oneshot::channel();
-                let sent = broker.send(Input::Attach(Box::new(AttachReply::Get { who, interaction, seq, reply: tx }))).is_ok();
-                tokio::spawn(async move {
-                    let payload = match rx.await.unwrap_or_else(|_| Err(unavailable("the broker stopped"))) {
-                        Ok(AttachAnswer::File(meta, data)) => {
-                            let p = framed(&Ok::<_, ErrorBody>(Told::File(meta)), &data);
-                            if p.len() > max { framed(&Err::<Told, _>(too_large(max)), &[]) } else { p }
-                        }
-                        Ok(AttachAnswer::Posted(_)) => framed(&Err::<Told, _>(unavailable("an answer of the wrong kind")), &[]),
-                        Err(e) => framed(&Err::<Told, _>(e), &[]),
-                    };
-                    let _ = nats.publish(to, payload.into()).await;
-                });
-                sent
+                (Input::Attach(Box::new(AttachReply::Get { who, interaction, seq, reply: tx })), Box::pin(async move { rx.await.map_err(stopped)?.map(told) }))
             }
         };
+        // Refused, the input is dropped with its reply: the answer then says the broker stopped.
+        let sent = broker.send(input).is_ok();
+        let max = nats.server_info().max_payload;
+        // Each answer waits for its commit in a task of its own, so one slow file holds up no other request.
+        tokio::spawn(async move {
+            let payload = match answer.await {
+                Ok((t, bytes)) => {
+                    let p = framed(&Ok::<_, ErrorBody>(t), &bytes);
+                    if p.len() > max { framed(&Err::<Told, _>(too_large(max)), &[]) } else { p }
+                }
+                Err(e) => framed(&Err::<Told, _>(e), &[]),
+            };
+            let _ = nats.publish(to, payload.into()).await;
+        });
         if !sent {
             break;
         }
