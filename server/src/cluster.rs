@@ -241,6 +241,13 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                 if let Some(first) = num("g") {
                     // The leader's answer to a resend: it no longer has `first`.
                     seq.gone(e, first);
+                } else if let Some(last) = num("t") {
+                    // The leader fell idle after message `last`.
+                    let was_waiting = seq.waiting();
+                    seq.tail(e, last, Instant::now());
+                    if !was_waiting && seq.waiting() {
+                        info!(last, "fd.out.{node}: the leader's last number shows messages missing at the end");
+                    }
                 } else if let Some(q) = num("q") {
                     received += 1;
                     resent += u64::from(header(h, "x").is_some());
@@ -841,11 +848,13 @@ async fn node_writer(
     epoch: u64,
     window: Arc<std::sync::Mutex<Window>>,
 ) {
-    // For the tests of the resend window only (`<node>:<number>`): that message to each incarnation
-    // of that gateway is kept in the window but never published, as if NATS had dropped it.
-    let skip: Option<u64> = std::env::var("FRONTDESK_TEST_DROP_FD_OUT")
+    // For the tests of the resend window only (`<node>:<number>[,<number>…]`): those messages to
+    // each incarnation of that gateway are kept in the window but never published, as if NATS had
+    // dropped them.
+    let skip: Vec<u64> = std::env::var("FRONTDESK_TEST_DROP_FD_OUT")
         .ok()
-        .and_then(|v| v.split_once(':').filter(|(n, _)| *n == node).and_then(|(_, q)| q.parse().ok()));
+        .and_then(|v| v.split_once(':').filter(|(n, _)| *n == node).map(|(_, q)| q.split(',').filter_map(|q| q.parse().ok()).collect()))
+        .unwrap_or_default();
     let subject = format!("fd.out.{node}");
     let limit = (nats.server_info().max_payload.saturating_sub(4096)).clamp(16 << 10, MAX_OUT_MESSAGE);
     let mut seq = 0u64;
@@ -864,7 +873,25 @@ async fn node_writer(
         window.lock().expect("window").push(*seq, payload.clone());
         (*seq, h, payload)
     };
-    while let Some(first) = rx.recv().await {
+    let mut idle = resend::TAIL_AFTER;
+    loop {
+        let first = match tokio::time::timeout(idle, rx.recv()).await {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(_) => {
+                // Idle: the last number, so a gateway that lost the last messages asks for them.
+                if seq > 0 {
+                    let mut h = HeaderMap::new();
+                    h.insert("e", epoch.to_string().as_str());
+                    h.insert("r", inc.to_string().as_str());
+                    h.insert("t", seq.to_string().as_str());
+                    let _ = nats.publish_with_headers(subject.clone(), h, Bytes::new()).await;
+                }
+                idle = resend::TAIL_AGAIN;
+                continue;
+            }
+        };
+        idle = resend::TAIL_AFTER;
         // Everything already waiting goes in the same messages, still in order.
         let mut batches = vec![first];
         while let Ok(b) = rx.try_recv() {
@@ -889,7 +916,7 @@ async fn node_writer(
             out.push(publish(&mut buf, &mut seq, &mut stats));
         }
         for (q, h, payload) in out {
-            if skip == Some(q) {
+            if skip.contains(&q) {
                 warn!(%node, "test hook FRONTDESK_TEST_DROP_FD_OUT: fd.out message {q} not published");
                 continue;
             }

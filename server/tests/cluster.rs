@@ -287,7 +287,8 @@ async fn a_status_change_crosses_nats_once_per_gateway_and_a_lost_message_is_rep
     // A lost message on fd.out.b that the leader never sent (forged: a thousand numbers skipped): B
     // asks for the missing ones, the leader has not got them, B drops its sockets, and Bob resumes
     // through it and sees the next change.
-    let last = got.iter().rev().find(|m| m.subject.as_str() == "fd.out.b").expect("a message to b");
+    // (The last numbered one: an idle leader's announcement of its last number carries none.)
+    let last = got.iter().rev().find(|m| m.subject.as_str() == "fd.out.b" && m.headers.as_ref().is_some_and(|h| h.get("q").is_some())).expect("a message to b");
     let h = last.headers.clone().unwrap();
     let q: u64 = h.get("q").unwrap().as_str().parse().unwrap();
     let mut forged = async_nats::HeaderMap::new();
@@ -405,16 +406,27 @@ fn deltas(w: &Watcher) -> Vec<(String, u64, u64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_lost_on_fd_out_is_resent_from_the_window_and_no_socket_is_dropped() {
     let Some(s) = Services::start("cluster-resend") else { return };
-    // A leads and never publishes its 4th message to B (a test hook): NATS "lost" it.
-    let a = s.leader("a", &[("FRONTDESK_TEST_DROP_FD_OUT", "b:4")], &[]).await;
+    // A leads and never publishes its 3rd and 40th messages to B (a test hook): NATS "lost" them.
+    let a = s.leader("a", &[("FRONTDESK_TEST_DROP_FD_OUT", "b:3,40")], &[]).await;
     let b = s.node("b", &[], &[]);
     for n in [&a, &b] {
         common::wait_listening(n.port).await;
     }
-    // On B: Ann's console and a watcher of the center. On A: Bea, whose state changes keep
+    // First a quiet cluster: Ann's console alone on B, one request at a time, so a lost message
+    // has nothing after it to show the gap but the leader's last number (an answer lost so once
+    // waited for the next unrelated change).
+    let mut ann = Agent::connect(&b.base(), "ann", vec![Medium::Chat]).await;
+    for i in 0..4 {
+        let state = if i % 2 == 0 { AgentState::Away } else { AgentState::Available };
+        let t = std::time::Instant::now();
+        ann.request(AgentRequest::SetState { state }).await.expect("answered on the same socket");
+        assert!(t.elapsed() < Duration::from_secs(2), "answered within the gap wait, not by a resumed socket: {:?}", t.elapsed());
+    }
+    let blog = std::fs::read_to_string(&b.log).unwrap();
+    assert!(blog.contains("the leader's last number shows messages missing at the end"), "the tail showed the lost message: {blog}");
+    // Then a busy one: a watcher of the center on B, and on A Bea, whose state changes keep
     // messages flowing to B whatever Ann waits for.
     let watcher = Watcher::start(&b.base(), "w1").await;
-    let mut ann = Agent::connect(&b.base(), "ann", vec![Medium::Chat]).await;
     let mut bea = Agent::connect(&a.base(), "bea", vec![Medium::Chat]).await;
     let churn = tokio::spawn(async move {
         for i in 0..30 {
@@ -435,7 +447,8 @@ async fn a_message_lost_on_fd_out_is_resent_from_the_window_and_no_socket_is_dro
 
     let alog = std::fs::read_to_string(&a.log).unwrap();
     let blog = std::fs::read_to_string(&b.log).unwrap();
-    assert!(alog.contains("fd.out message 4 not published"), "the hook dropped a message: {alog}");
+    assert!(alog.contains("fd.out message 3 not published"), "the hook dropped a message: {alog}");
+    assert!(alog.contains("fd.out message 40 not published"), "the hook dropped a second message: {alog}");
     assert!(blog.contains("a gap was repaired from the leader's resend window"), "B repaired the gap: {blog}");
     assert!(!blog.contains("dropping this node's sockets"), "no socket dropped: {blog}");
     assert!(!watcher.ended(), "the watcher's socket stayed up");

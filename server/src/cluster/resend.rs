@@ -2,7 +2,10 @@
 //! to a gateway can vanish (a slow consumer's are dropped without a word). The leader keeps the
 //! last messages it published to each gateway incarnation (`Window`); a gateway that sees a number
 //! skipped holds what comes after it, asks for the missing ones on `fd.in` and delivers in number
-//! order once they are back (`Reorder`). Only when the leader no longer has them, or they do not
+//! order once they are back (`Reorder`). A lost *last* message has nothing after it to show the
+//! gap, so the writer also announces its last number (the tail) when it falls idle: a request's
+//! answer that NATS dropped on a quiet cluster is asked for again within a fraction of a second
+//! instead of waiting for the next message. Only when the leader no longer has them, or they do not
 //! come in time, does the gateway fall back to dropping its sockets (which then resume).
 
 use bytes::Bytes;
@@ -16,6 +19,10 @@ pub(crate) const WINDOW_MESSAGES: usize = 1024;
 pub(crate) const WINDOW_BYTES: usize = 16 << 20;
 /// How long a gateway holds later messages waiting for missing ones.
 pub(crate) const GAP_WAIT: Duration = Duration::from_secs(2);
+/// How long a writer waits idle after its last message before announcing the tail.
+pub(crate) const TAIL_AFTER: Duration = Duration::from_millis(150);
+/// How often an idle writer announces the tail again (the announcement may be lost too).
+pub(crate) const TAIL_AGAIN: Duration = Duration::from_secs(2);
 /// How long a gateway waits for a resend before asking again (the request or the answer may be
 /// lost too).
 const ASK_AGAIN: Duration = Duration::from_millis(500);
@@ -83,6 +90,8 @@ pub(crate) struct Reorder {
     gap: Option<(Instant, Instant)>,
     /// The highest number asked for so far.
     asked_to: u64,
+    /// The highest number the leader announced it sent.
+    tail: u64,
     /// A resend request to make: (from, to).
     ask: Option<(u64, u64)>,
     /// Why the gap cannot be repaired: the caller drops its sockets.
@@ -92,16 +101,7 @@ pub(crate) struct Reorder {
 impl Reorder {
     /// Takes message `seq` of the leader of `epoch`; returns the payloads now deliverable, in order.
     pub(crate) fn receive(&mut self, epoch: u64, seq: u64, payload: Bytes, now: Instant) -> Vec<Bytes> {
-        let next = match self.expect {
-            Some((e, _)) if epoch < e => return vec![],
-            Some((e, next)) if epoch == e => next,
-            _ => {
-                // A new leader numbers from 1; whatever the old one still owed is moot (the
-                // gateway drops its sockets when it hears the new leader).
-                *self = Reorder { expect: Some((epoch, 1)), ..Reorder::default() };
-                1
-            }
-        };
+        let Some(next) = self.next_of(epoch) else { return vec![] };
         if seq < next || self.held.contains_key(&seq) {
             return vec![];
         }
@@ -112,14 +112,8 @@ impl Reorder {
                 self.lost = Some(format!("messages {next} to {} lost (too much held waiting for them)", seq - 1));
                 return vec![];
             }
-            // Every number up to `asked_to` is asked for or held.
-            let from = next.max(self.asked_to + 1);
-            if seq > from {
-                self.ask = Some((from, seq - 1));
-            }
+            self.missing(next, seq - 1, now);
             self.asked_to = self.asked_to.max(seq);
-            let since = self.gap.map_or(now, |(s, _)| s);
-            self.gap = Some((since, now));
             return vec![];
         }
         let mut out = vec![payload];
@@ -130,15 +124,51 @@ impl Reorder {
             next += 1;
         }
         self.expect = Some((epoch, next));
-        if self.held.is_empty() {
+        if self.held.is_empty() && next > self.tail {
             self.gap = None;
         }
         out
     }
 
-    /// The last number missing while a gap is open: just before the highest held.
+    /// The leader of `epoch` says its last message here was `last`: any not received are missing.
+    pub(crate) fn tail(&mut self, epoch: u64, last: u64, now: Instant) {
+        let Some(next) = self.next_of(epoch) else { return };
+        if last >= next && last > self.tail {
+            self.tail = last;
+            self.missing(next, last, now);
+        }
+    }
+
+    /// The next number to deliver from the leader of `epoch`, or None for an older leader's.
+    fn next_of(&mut self, epoch: u64) -> Option<u64> {
+        match self.expect {
+            Some((e, _)) if epoch < e => None,
+            Some((e, next)) if epoch == e => Some(next),
+            _ => {
+                // A new leader numbers from 1; whatever the old one still owed is moot (the
+                // gateway drops its sockets when it hears the new leader).
+                *self = Reorder { expect: Some((epoch, 1)), ..Reorder::default() };
+                Some(1)
+            }
+        }
+    }
+
+    /// Numbers up to `to` (from `next` on) are known to be missing: opens the gap and asks for
+    /// those not asked for yet.
+    fn missing(&mut self, next: u64, to: u64, now: Instant) {
+        // Every number up to `asked_to` is asked for or held.
+        let from = next.max(self.asked_to + 1);
+        if to >= from {
+            self.ask = Some((from, to));
+        }
+        self.asked_to = self.asked_to.max(to);
+        let since = self.gap.map_or(now, |(s, _)| s);
+        self.gap = Some((since, now));
+    }
+
+    /// The last number missing while a gap is open: just before the highest held, or the tail.
     fn missing_to(&self) -> u64 {
-        self.held.keys().next_back().map_or(0, |h| h - 1)
+        self.held.keys().next_back().map_or(0, |h| h - 1).max(self.tail)
     }
 
     /// The leader of `epoch` no longer has message `first` (or never sent it).
@@ -261,5 +291,37 @@ mod tests {
         r.receive(5, 1, b("1"), t);
         r.gone(5, 1);
         assert_eq!(r.poll_lost(t), None);
+    }
+
+    #[test]
+    fn a_lost_last_message_is_seen_from_the_tail_and_asked_for() {
+        let t = Instant::now();
+        let mut r = Reorder::default();
+        r.receive(5, 1, b("1"), t);
+        r.tail(5, 1, t);
+        assert!(!r.waiting(), "nothing missing");
+        // 2 and 3 were the last ones sent, and both lost: only the tail shows it.
+        r.tail(5, 3, t);
+        assert!(r.waiting());
+        assert_eq!(r.poll_ask(t), Some((2, 3)));
+        assert_eq!(r.poll_ask(t + ASK_AGAIN), Some((2, 3)), "asked again when no answer came");
+        r.tail(5, 3, t);
+        assert_eq!(r.poll_ask(t), None, "the same tail again asks nothing new");
+        assert_eq!(r.receive(5, 2, b("2"), t), vec![b("2")]);
+        assert!(r.waiting(), "3 still missing");
+        assert_eq!(r.receive(5, 3, b("3"), t), vec![b("3")]);
+        assert!(!r.waiting());
+        // Not repaired in time: lost, with its range.
+        r.tail(5, 4, t);
+        assert!(r.poll_lost(t + GAP_WAIT).is_some_and(|w| w.starts_with("messages 4 to 4 lost")));
+        // A tail from before this incarnation's first message: everything up to it is missing.
+        let mut r = Reorder::default();
+        r.tail(7, 2, t);
+        assert_eq!(r.poll_ask(t), Some((1, 2)));
+        // An older leader's tail is ignored.
+        let mut r = Reorder::default();
+        r.receive(5, 1, b("1"), t);
+        r.tail(4, 9, t);
+        assert!(!r.waiting());
     }
 }
