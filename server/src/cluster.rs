@@ -204,8 +204,13 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
                         socks.remove(&s);
                         (s, "closed", vec![])
                     }
-                    // The mailroom and the dialer live with the broker, never on a gateway.
-                    Input::Mail(_) | Input::Dial(_) => continue,
+                    // Asked of the leader's mailroom: the node's SMTP listener waits for its commit.
+                    Input::Mail(m) => {
+                        tokio::spawn(asks::mail(nats.clone(), m));
+                        continue;
+                    }
+                    // The dialer lives with the broker, never on a gateway.
+                    Input::Dial(_) => continue,
                     // Asked of the leader's broker in tasks of their own: a file must not hold up frames.
                     Input::Attach(a) => {
                         tokio::spawn(asks::attach(nats.clone(), *a));

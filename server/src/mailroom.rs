@@ -20,6 +20,8 @@ use frontdesk_core::broker::mail::{InboundMail as CoreMail, MailOutcome, Outboun
 use frontdesk_core::broker::Broker;
 use frontdesk_core::protocol::ErrorCode;
 use frontdesk_core::{InteractionId, Timestamp};
+use crate::pg_store::{params as pg_params, PgStore};
+use frontdesk_core::broker::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -75,13 +77,47 @@ struct Known {
     sender: Option<String>,
 }
 
-/// The durable threading tables.
-struct Threads {
-    conn: Connection,
+/// Where the threading tables live.
+pub(crate) enum ThreadsAt<'a> {
+    /// Beside the broker's SQLite file (or in memory without one): one node.
+    Sqlite(Option<&'a Path>),
+    /// In the cluster's PostgreSQL (libpq URL): whichever node leads when a reply comes finds the
+    /// thread the one that sent the mail recorded.
+    Postgres(&'a str),
+}
+
+/// A threading table could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("mail threads: {0}")]
+pub(crate) struct ThreadsError(String);
+
+impl From<rusqlite::Error> for ThreadsError {
+    fn from(e: rusqlite::Error) -> Self {
+        ThreadsError(e.to_string())
+    }
+}
+
+impl From<StoreError> for ThreadsError {
+    fn from(e: StoreError) -> Self {
+        ThreadsError(e.0)
+    }
+}
+
+type ThreadsResult<T> = Result<T, ThreadsError>;
+
+/// The durable threading tables, the same two in SQLite and in PostgreSQL.
+enum Threads {
+    Sqlite(Connection),
+    Postgres(PgStore),
 }
 
 impl Threads {
-    fn open(db: Option<&Path>) -> rusqlite::Result<Threads> {
+    fn open(at: ThreadsAt<'_>) -> ThreadsResult<Threads> {
+        let db = match at {
+            // Its own connection, so a statement here never joins the broker's open unit.
+            ThreadsAt::Postgres(url) => return Ok(Threads::Postgres(PgStore::connect(url)?)),
+            ThreadsAt::Sqlite(db) => db,
+        };
         let conn = match db {
             Some(p) => Connection::open(p)?,
             None => Connection::open_in_memory()?,
@@ -96,56 +132,96 @@ impl Threads {
              CREATE TABLE IF NOT EXISTS mail_ids (n INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, interaction TEXT NOT NULL, outbound TEXT UNIQUE, sender TEXT);
              CREATE INDEX IF NOT EXISTS mail_ids_interaction ON mail_ids(interaction, n);",
         )?;
-        Ok(Threads { conn })
+        Ok(Threads::Sqlite(conn))
     }
 
-    fn token_for(&self, ix: &InteractionId) -> rusqlite::Result<String> {
-        self.conn
-            .execute("INSERT OR IGNORE INTO mail_threads (interaction, token) VALUES (?1, ?2)", params![ix.as_str(), new_reply_token()])?;
-        self.conn.query_row("SELECT token FROM mail_threads WHERE interaction = ?1", params![ix.as_str()], |r| r.get(0))
+    fn token_for(&self, ix: &InteractionId) -> ThreadsResult<String> {
+        match self {
+            Threads::Sqlite(c) => {
+                c.execute("INSERT OR IGNORE INTO mail_threads (interaction, token) VALUES (?1, ?2)", params![ix.as_str(), new_reply_token()])?;
+                Ok(c.query_row("SELECT token FROM mail_threads WHERE interaction = ?1", params![ix.as_str()], |r| r.get(0))?)
+            }
+            // One statement: a row another leader inserted first wins, and its token is the answer.
+            Threads::Postgres(p) => first(p.statement(
+                "WITH ins AS (INSERT INTO mail_threads (interaction, token) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING token)
+                 SELECT token FROM ins UNION ALL SELECT token FROM mail_threads WHERE interaction = $1 LIMIT 1",
+                pg_params![ix.as_str().to_owned(), new_reply_token()],
+            )?)
+            .map(|r| r.get(0))
+            .ok_or_else(|| ThreadsError("no token row".into())),
+        }
     }
 
-    fn by_token(&self, token: &str) -> rusqlite::Result<Option<InteractionId>> {
-        self.conn
-            .query_row("SELECT interaction FROM mail_threads WHERE token = ?1", params![token.to_ascii_lowercase()], |r| {
-                r.get::<_, String>(0)
-            })
-            .optional()
-            .map(|o| o.map(InteractionId))
+    fn by_token(&self, token: &str) -> ThreadsResult<Option<InteractionId>> {
+        let token = token.to_ascii_lowercase();
+        Ok(match self {
+            Threads::Sqlite(c) => c.query_row("SELECT interaction FROM mail_threads WHERE token = ?1", params![token], |r| r.get::<_, String>(0)).optional()?,
+            Threads::Postgres(p) => first(p.statement("SELECT interaction FROM mail_threads WHERE token = $1", pg_params![token])?).map(|r| r.get(0)),
+        }
+        .map(InteractionId))
     }
 
     /// The Message-ID already given to an owed mail (a retry), with its place in the thread.
-    fn outbound(&self, mail: &str) -> rusqlite::Result<Option<(i64, String)>> {
-        self.conn
-            .query_row("SELECT n, message_id FROM mail_ids WHERE outbound = ?1", params![mail], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
+    fn outbound(&self, mail: &str) -> ThreadsResult<Option<(i64, String)>> {
+        Ok(match self {
+            Threads::Sqlite(c) => c.query_row("SELECT n, message_id FROM mail_ids WHERE outbound = ?1", params![mail], |r| Ok((r.get(0)?, r.get(1)?))).optional()?,
+            Threads::Postgres(p) => first(p.statement("SELECT n, message_id FROM mail_ids WHERE outbound = $1", pg_params![mail.to_owned()])?).map(|r| (r.get(0), r.get(1))),
+        })
     }
 
-    fn record(&self, message_id: &str, ix: &InteractionId, outbound: Option<&str>, sender: Option<&str>) -> rusqlite::Result<i64> {
-        self.conn.execute(
-            "INSERT OR IGNORE INTO mail_ids (message_id, interaction, outbound, sender) VALUES (?1, ?2, ?3, ?4)",
-            params![message_id, ix.as_str(), outbound, sender],
-        )?;
-        self.conn.query_row("SELECT n FROM mail_ids WHERE message_id = ?1", params![message_id], |r| r.get(0))
+    fn record(&self, message_id: &str, ix: &InteractionId, outbound: Option<&str>, sender: Option<&str>) -> ThreadsResult<i64> {
+        match self {
+            Threads::Sqlite(c) => {
+                c.execute(
+                    "INSERT OR IGNORE INTO mail_ids (message_id, interaction, outbound, sender) VALUES (?1, ?2, ?3, ?4)",
+                    params![message_id, ix.as_str(), outbound, sender],
+                )?;
+                Ok(c.query_row("SELECT n FROM mail_ids WHERE message_id = ?1", params![message_id], |r| r.get(0))?)
+            }
+            Threads::Postgres(p) => first(p.statement(
+                "WITH ins AS (INSERT INTO mail_ids (message_id, interaction, outbound, sender) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING n)
+                 SELECT n FROM ins UNION ALL SELECT n FROM mail_ids WHERE message_id = $1 LIMIT 1",
+                pg_params![message_id.to_owned(), ix.as_str().to_owned(), outbound.map(str::to_owned), sender.map(str::to_owned)],
+            )?)
+            .map(|r| r.get(0))
+            .ok_or_else(|| ThreadsError("no message id row".into())),
+        }
     }
 
-    fn lookup(&self, message_id: &str) -> rusqlite::Result<Option<Known>> {
-        self.conn
-            .query_row("SELECT interaction, outbound IS NOT NULL, sender FROM mail_ids WHERE message_id = ?1", params![message_id], |r| {
-                Ok(Known { interaction: InteractionId(r.get(0)?), outbound: r.get(1)?, sender: r.get(2)? })
-            })
-            .optional()
+    fn lookup(&self, message_id: &str) -> ThreadsResult<Option<Known>> {
+        Ok(match self {
+            Threads::Sqlite(c) => c
+                .query_row("SELECT interaction, outbound IS NOT NULL, sender FROM mail_ids WHERE message_id = ?1", params![message_id], |r| {
+                    Ok(Known { interaction: InteractionId(r.get(0)?), outbound: r.get(1)?, sender: r.get(2)? })
+                })
+                .optional()?,
+            Threads::Postgres(p) => first(p.statement("SELECT interaction, outbound IS NOT NULL, sender FROM mail_ids WHERE message_id = $1", pg_params![message_id.to_owned()])?)
+                .map(|r| Known { interaction: InteractionId(r.get(0)), outbound: r.get(1), sender: r.get(2) }),
+        })
     }
 
     /// The thread's ids before `n`, oldest first, at most `limit` (the newest ones).
-    fn before(&self, ix: &InteractionId, n: i64, limit: usize) -> rusqlite::Result<Vec<String>> {
-        let mut st =
-            self.conn.prepare_cached("SELECT message_id FROM mail_ids WHERE interaction = ?1 AND n < ?2 ORDER BY n DESC LIMIT ?3")?;
-        let mut v =
-            st.query_map(params![ix.as_str(), n, limit as i64], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    fn before(&self, ix: &InteractionId, n: i64, limit: usize) -> ThreadsResult<Vec<String>> {
+        let mut v = match self {
+            Threads::Sqlite(c) => {
+                let mut st = c.prepare_cached("SELECT message_id FROM mail_ids WHERE interaction = ?1 AND n < ?2 ORDER BY n DESC LIMIT ?3")?;
+                let ids = st.query_map(params![ix.as_str(), n, limit as i64], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+                ids
+            }
+            Threads::Postgres(p) => p
+                .statement("SELECT message_id FROM mail_ids WHERE interaction = $1 AND n < $2 ORDER BY n DESC LIMIT $3", pg_params![ix.as_str().to_owned(), n, limit as i64])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+        };
         v.reverse();
         Ok(v)
     }
+}
+
+/// The first row of a query's answer.
+fn first(rows: Vec<tokio_postgres::Row>) -> Option<tokio_postgres::Row> {
+    rows.into_iter().next()
 }
 
 /// The subject of an answer: the thread's, marked as a reply once.
@@ -177,12 +253,15 @@ pub(crate) struct Mailroom {
 impl Mailroom {
     /// Opens the threading store and the mailer (inside the runtime, which the mailer's pool needs).
     pub(crate) fn open(
-        db: Option<&Path>,
+        at: ThreadsAt<'_>,
         settings: Option<&MailSettings>,
         to_broker: mpsc::UnboundedSender<Input>,
     ) -> Result<Mailroom, String> {
-        let threads =
-            Threads::open(db).map_err(|e| format!("mail threads in {}: {e}", db.map_or("memory".into(), |p| p.display().to_string())))?;
+        let place = match &at {
+            ThreadsAt::Sqlite(db) => db.map_or("memory".into(), |p| p.display().to_string()),
+            ThreadsAt::Postgres(_) => "PostgreSQL".into(),
+        };
+        let threads = Threads::open(at).map_err(|e| format!("{e} in {place}"))?;
         let outbound = settings.and_then(|s| s.outbound.clone());
         let domain = outbound.as_ref().map_or_else(|| "localhost".to_string(), |o| o.reply_domain.to_ascii_lowercase());
         let mailer = outbound.map(Mailer::new).transpose().map_err(|e| e.to_string())?;
@@ -252,7 +331,7 @@ impl Mailroom {
     }
 
     /// The message for an owed mail, its Message-ID recorded first.
-    fn prepare(&self, m: &OutboundMail) -> rusqlite::Result<OutgoingMail> {
+    fn prepare(&self, m: &OutboundMail) -> ThreadsResult<OutgoingMail> {
         let reply_token = self.threads.token_for(&m.interaction)?;
         let (n, message_id) = match self.threads.outbound(&m.id)? {
             Some(known) => known,
@@ -288,7 +367,7 @@ impl Mailroom {
                 }
             }
             MailInput::TokenKnown(token, reply) => {
-                let _ = reply.send(self.threads.by_token(&token).map(|ix| ix.is_some()).map_err(|e| format!("mail threads: {e}")));
+                let _ = reply.send(self.threads.by_token(&token).map(|ix| ix.is_some()).map_err(|e| e.to_string()));
             }
             MailInput::Received(mail, reply) => {
                 let r = self.receive(broker, now, *mail);
@@ -301,7 +380,7 @@ impl Mailroom {
     }
 
     fn receive(&mut self, broker: &mut Broker, now: Timestamp, mail: InboundMail) -> Result<(), DeliveryError> {
-        let store = |e: rusqlite::Error| DeliveryError::Temporary(format!("mail threads: {e}"));
+        let store = |e: ThreadsError| DeliveryError::Temporary(e.to_string());
         if let Some(id) = &mail.message_id {
             if self.threads.lookup(id).map_err(store)?.is_some() {
                 // The relay lost our 250 and sent it again, or our own mail looped back.
@@ -347,7 +426,7 @@ impl Mailroom {
     }
 
     /// The interaction a mail without a token answers, by `In-Reply-To`, then `References` newest first.
-    fn by_thread(&self, mail: &InboundMail, sender: &str) -> rusqlite::Result<Option<InteractionId>> {
+    fn by_thread(&self, mail: &InboundMail, sender: &str) -> ThreadsResult<Option<InteractionId>> {
         for id in mail.in_reply_to.iter().chain(mail.references.iter().rev()) {
             if let Some(k) = self.threads.lookup(id)? {
                 // Our ids are random; a client's own may be guessable, so it threads only its sender's mail.
@@ -426,7 +505,7 @@ mod tests {
 
     #[test]
     fn threads_keep_one_token_per_interaction_and_ids_in_order() {
-        let t = Threads::open(None).unwrap();
+        let t = Threads::open(ThreadsAt::Sqlite(None)).unwrap();
         let (a, b) = (InteractionId("ix1".into()), InteractionId("ix2".into()));
         let tok = t.token_for(&a).unwrap();
         assert_eq!(t.token_for(&a).unwrap(), tok);

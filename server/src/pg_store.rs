@@ -77,6 +77,11 @@ const MIGRATIONS: &[&str] = &[
              RAISE EXCEPTION 'fenced: leader epoch % is over, epoch % leads now', mine, current USING ERRCODE = 'FD001';
          END IF;
      END $$;",
+    // 5: email threading (the mailroom's, `mailroom.rs`): on a cluster the leader that sent a mail
+    // may be gone when its reply comes, so the reply tokens and Message-IDs live here, not in memory.
+    "CREATE TABLE mail_threads (interaction TEXT PRIMARY KEY, token TEXT NOT NULL UNIQUE);
+     CREATE TABLE mail_ids (n BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL UNIQUE, interaction TEXT NOT NULL, outbound TEXT UNIQUE, sender TEXT);
+     CREATE INDEX mail_ids_interaction ON mail_ids (interaction, n);",
 ];
 
 /// The advisory lock that orders fence checks against a new leader's increment ("fencefdk").
@@ -93,11 +98,13 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 const MIGRATION_LOCK: i64 = 0x6672_6f6e_7464_6573; // "frontdes"
 
 /// A parameter, owned so it can travel to the connection's thread.
-type Param = Box<dyn ToSql + Send + Sync>;
+pub(crate) type Param = Box<dyn ToSql + Send + Sync>;
 
+/// The parameters of a statement, each boxed as a [`Param`].
 macro_rules! params {
-    ($($p:expr),* $(,)?) => { vec![$(Box::new($p) as Param),*] };
+    ($($p:expr),* $(,)?) => { vec![$(Box::new($p) as $crate::pg_store::Param),*] };
 }
+pub(crate) use params;
 
 /// One statement and its parameters.
 struct Op {
@@ -272,6 +279,13 @@ impl PgStore {
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         let rows = self.read("SELECT COUNT(*) FROM products", params![])?;
         Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0)) == 0)
+    }
+
+    /// Runs one statement on its own, committed when it returns (a store with no unit open: the
+    /// mailroom's threading tables, whose writes stand alone).
+    pub(crate) fn statement(&self, sql: &'static str, params: Vec<Param>) -> Result<Vec<Row>, StoreError> {
+        debug_assert!(self.pending.borrow().is_empty(), "a unit is open on this store");
+        self.read(sql, params)
     }
 
     fn write(&mut self, sql: &'static str, params: Vec<Param>) {

@@ -458,20 +458,21 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let now = wall_clock();
     let (tx, rx) = mpsc::unbounded_channel();
     // In a cluster the broker runs on whichever node leads, later; here only on this node, now.
-    let (local, sip_addr, smtp) = match &cfg.cluster {
-        Some(_) => (None, None, None),
+    let (local, sip_addr) = match &cfg.cluster {
+        Some(_) => (None, None),
         None => {
             let mut broker = build_broker(&cfg, now)?;
             let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
-            let mailroom = Mailroom::open(cfg.db.as_deref(), cfg.mail.as_ref(), tx.clone())?;
+            let mailroom = Mailroom::open(mailroom::ThreadsAt::Sqlite(cfg.db.as_deref()), cfg.mail.as_ref(), tx.clone())?;
             let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), tx.clone()).await?;
             let sip_addr = switchboard.local_addr();
-            let smtp = match cfg.mail.as_ref().and_then(|m| m.inbound.as_ref()) {
-                Some(inbound) => Some(mailroom::listen(inbound, tx.clone()).await?),
-                None => None,
-            };
-            (Some((broker, sim, mailroom, switchboard)), sip_addr, smtp)
+            (Some((broker, sim, mailroom, switchboard)), sip_addr)
         }
+    };
+    // On a cluster node its hook's questions go to the gateway, which asks the leader's mailroom.
+    let smtp = match cfg.mail.as_ref().and_then(|m| m.inbound.as_ref()) {
+        Some(inbound) => Some(mailroom::listen(inbound, tx.clone()).await?),
+        None => None,
     };
     let smtp_addr = smtp.as_ref().map(|l| l.local_addr());
     if let Some(a) = smtp_addr {
@@ -649,7 +650,7 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
     let mut broker = broker_on(cfg, now, Box::new(store), fresh)?;
     let sim = cfg.simulate.then(|| Simulator::start(&mut broker, now));
     let (ltx, lrx) = mpsc::unbounded_channel();
-    let mailroom = Mailroom::open(None, cfg.mail.as_ref(), ltx.clone())?;
+    let mailroom = Mailroom::open(mailroom::ThreadsAt::Postgres(postgres), cfg.mail.as_ref(), ltx.clone())?;
     let switchboard = crate::switchboard::Switchboard::start(cfg.sip.as_ref(), ltx.clone()).await?;
     let outbox = cluster::Outbox::new(nats.clone(), ltx.clone(), fence.clone(), cfg.out_low_water);
     let inbound = tokio::spawn(cluster::inbound(nats.clone(), ltx.clone(), outbox.windows(), epoch));

@@ -1,7 +1,8 @@
-//! What a node's HTTP endpoints need from the broker besides socket frames — a file posted or read
-//! (`/attachments`), a visitor's history moved to the client it identified as (`/visitor`) — asked
-//! of the leader as one NATS request each on `fd.ask` and answered by the broker there, after its
-//! commit, exactly as on a single node. The caller's principal was checked by the node that took
+//! What a node's endpoints need from the broker besides socket frames — a file posted or read
+//! (`/attachments`), a visitor's history moved to the client it identified as (`/visitor`), a
+//! client's mail taken by the node's SMTP listener — asked of the leader as one NATS request each on
+//! `fd.ask` and answered by the broker there, after its commit, exactly as on a single node (the
+//! relay hears `250` only then; no answer is a `451`, and the relay sends the mail again). The caller's principal was checked by the node that took
 //! the HTTP request (every node holds the token secret); the bus between nodes is trusted, as it
 //! is for frames.
 //!
@@ -10,6 +11,8 @@
 //! unless nats-server's config raises it); a larger one is refused as too large.
 
 use crate::attachments::AttachAnswer;
+use crate::mail::{DeliveryError, InboundMail};
+use crate::mailroom::MailInput;
 use crate::server::{AttachReply, Input};
 use bytes::Bytes;
 use frontdesk_core::attachment::Attachment;
@@ -34,6 +37,10 @@ enum Ask {
     Post { who: Principal, interaction: InteractionId, name: String, content_type: String },
     /// A party reads one.
     Get { who: Principal, interaction: InteractionId, seq: u64 },
+    /// Take a client's mail into its interaction.
+    Mail(Box<InboundMail>),
+    /// Whether a reply token belongs to an interaction.
+    MailToken(String),
 }
 
 /// The broker's answer to an [`Ask`].
@@ -45,6 +52,10 @@ enum Told {
     Posted(ChatMessage),
     /// A file's description (its bytes follow the JSON).
     File(Attachment),
+    /// The mail was committed, or why not (the relay retries or bounces).
+    MailTaken(Result<(), DeliveryError>),
+    /// Whether the token is known, or why that could not be read.
+    TokenKnown(Result<bool, String>),
 }
 
 /// `[len][json][bytes]`.
@@ -115,6 +126,32 @@ pub(crate) async fn adopt(nats: async_nats::Client, visitor: ClientId, client: C
     let _ = reply.send(r);
 }
 
+/// On a gateway: passes what the node's SMTP listener asks to the leader's mailroom, and its
+/// answer back to the SMTP conversation.
+pub(crate) async fn mail(nats: async_nats::Client, m: MailInput) {
+    let odd = || "an answer of the wrong kind from the leader".to_owned();
+    match m {
+        MailInput::Received(mail, reply) => {
+            let r = match ask(&nats, &Ask::Mail(mail), &[]).await {
+                Ok((Told::MailTaken(r), _)) => r,
+                Ok(_) => Err(DeliveryError::Temporary(odd())),
+                Err(e) => Err(DeliveryError::Temporary(e.message)),
+            };
+            let _ = reply.send(r);
+        }
+        MailInput::TokenKnown(token, reply) => {
+            let r = match ask(&nats, &Ask::MailToken(token), &[]).await {
+                Ok((Told::TokenKnown(r), _)) => r,
+                Ok(_) => Err(odd()),
+                Err(e) => Err(e.message),
+            };
+            let _ = reply.send(r);
+        }
+        // Send outcomes come from the leader's own send tasks, never through a gateway.
+        MailInput::Outcome(..) => {}
+    }
+}
+
 /// A file request's answer as it crosses NATS: what the JSON says, and the bytes after it.
 fn told(a: AttachAnswer) -> (Told, Vec<u8>) {
     match a {
@@ -128,7 +165,7 @@ fn told(a: AttachAnswer) -> (Told, Vec<u8>) {
 pub(crate) async fn answer(nats: async_nats::Client, broker: mpsc::UnboundedSender<Input>) {
     type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(Told, Vec<u8>), ErrorBody>> + Send>>;
     let Ok(mut sub) = nats.subscribe(SUBJECT).await else {
-        warn!("the leader cannot subscribe on NATS: files and visitors' identification are not served");
+        warn!("the leader cannot subscribe on NATS: files, visitors' identification and mail from the nodes' listeners are not served");
         return;
     };
     let stopped = |_| unavailable("the broker stopped");
@@ -153,6 +190,14 @@ pub(crate) async fn answer(nats: async_nats::Client, broker: mpsc::UnboundedSend
             Ask::Get { who, interaction, seq } => {
                 let (tx, rx) = oneshot::channel();
                 (Input::Attach(Box::new(AttachReply::Get { who, interaction, seq, reply: tx })), Box::pin(async move { rx.await.map_err(stopped)?.map(told) }))
+            }
+            Ask::Mail(mail) => {
+                let (tx, rx) = oneshot::channel();
+                (Input::Mail(MailInput::Received(mail, tx)), Box::pin(async move { Ok((Told::MailTaken(rx.await.map_err(stopped)?), vec![])) }))
+            }
+            Ask::MailToken(token) => {
+                let (tx, rx) = oneshot::channel();
+                (Input::Mail(MailInput::TokenKnown(token, tx)), Box::pin(async move { Ok((Told::TokenKnown(rx.await.map_err(stopped)?), vec![])) }))
             }
         };
         // Refused, the input is dropped with its reply: the answer then says the broker stopped.

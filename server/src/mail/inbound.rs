@@ -142,7 +142,7 @@ pub struct InboundMail {
 }
 
 /// How a hook refuses: the relay is told to retry or to bounce.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum DeliveryError {
     /// Cannot take it now (store unavailable…): 451, the relay retries later.
     #[error("temporary failure: {0}")]
