@@ -11,13 +11,15 @@
 //! `fd.out.<node>` (the leader to one gateway: everything one flush owes that gateway's sockets in
 //! one numbered message, each distinct frame once with the list of sockets it goes to — a status
 //! change shared by 16,000 watchers on a node crosses NATS once), `fd.leader` (the leader's
-//! heartbeat), `fd.ask` (files and visitors' identification: [`asks`]). A gap in a gateway's
+//! heartbeat), `fd.ask` (files, visitors' identification and mail: [`asks`]), `fd.xmpp` and
+//! `fd.xmpp.<node>` (XMPP sessions' requests and presence pushes: [`xmpp`]). A gap in a gateway's
 //! numbers means NATS dropped something: the gateway asks the
 //! leader to resend from its window of recent messages (`resend`), and only if they cannot be had
 //! drops its sockets, which resume from the broker.
 
 pub(crate) mod asks;
 mod resend;
+pub(crate) mod xmpp;
 
 use crate::pg_store::LeaderEpoch;
 use resend::{Reorder, Window, Windows};

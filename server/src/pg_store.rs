@@ -23,6 +23,8 @@ use frontdesk_core::broker::store::{DataStore, SessionRecord, StoreError};
 use frontdesk_core::broker::Party;
 use frontdesk_core::interaction::{ChatMessage, LiveInteraction};
 use frontdesk_core::invitation::Invitation;
+use frontdesk_core::monitor::access::AccessRule;
+use frontdesk_core::monitor::presence::Presentity;
 use frontdesk_core::push::PushTarget;
 use frontdesk_core::profile::ClientProfile;
 use frontdesk_core::records::{HistoryFilter, InteractionRecord, Order, Product};
@@ -82,6 +84,8 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE mail_threads (interaction TEXT PRIMARY KEY, token TEXT NOT NULL UNIQUE);
      CREATE TABLE mail_ids (n BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL UNIQUE, interaction TEXT NOT NULL, outbound TEXT UNIQUE, sender TEXT);
      CREATE INDEX mail_ids_interaction ON mail_ids (interaction, n);",
+    // 6: the access rules of presentities (a client's blocks), by presentity (`agent:ann`).
+    "CREATE TABLE access_rules (presentity TEXT PRIMARY KEY, doc JSON NOT NULL);",
 ];
 
 /// The advisory lock that orders fence checks against a new leader's increment ("fencefdk").
@@ -553,6 +557,22 @@ impl DataStore for PgStore {
             );
         }
         Ok(())
+    }
+
+    fn save_access_rules(&mut self, p: &Presentity, rules: &[AccessRule]) -> Result<(), StoreError> {
+        if rules.is_empty() {
+            self.write("DELETE FROM access_rules WHERE presentity = $1", params![p.to_string()]);
+        } else {
+            self.write(
+                "INSERT INTO access_rules (presentity, doc) VALUES ($1, $2::text::json) ON CONFLICT (presentity) DO UPDATE SET doc = EXCLUDED.doc",
+                params![p.to_string(), to_json(&(p, rules))],
+            );
+        }
+        Ok(())
+    }
+
+    fn load_access_rules(&self) -> Result<Vec<(Presentity, Vec<AccessRule>)>, StoreError> {
+        self.docs("SELECT doc::text FROM access_rules ORDER BY presentity", params![])
     }
 
     fn load_push_targets(&self) -> Result<Vec<(ClientId, Vec<PushTarget>)>, StoreError> {

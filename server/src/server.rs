@@ -496,11 +496,8 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     });
     let mut xmpp_addr = None;
     let mut accepts = vec![];
-    if cfg.cluster.is_some() && cfg.xmpp_addr.is_some() {
-        // Its sessions talk to a broker in this process; a gateway has none.
-        warn!("the XMPP endpoint is not served by a cluster node; turn it off with --xmpp-addr off");
-    }
-    if let Some(xa) = cfg.xmpp_addr.filter(|_| cfg.cluster.is_none()) {
+    // On a cluster node its sessions' requests go to the node's XMPP bridge, which asks the leader.
+    if let Some(xa) = cfg.xmpp_addr {
         let xl = TcpListener::bind(xa).await.map_err(|e| format!("cannot listen on {xa}: {e}"))?;
         xmpp_addr = Some(xl.local_addr().map_err(|e| e.to_string())?);
         let ctx = xctx.clone();
@@ -575,7 +572,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
     let task = tokio::spawn(async move {
         match local {
             Some((broker, sim, mailroom, switchboard)) => run(broker, sim, mailroom, switchboard, rx, stop_rx, cfg, xrx, crate::cluster::Outbox::none()).await,
-            None => cluster_node(cfg, rx, stop_rx).await,
+            None => cluster_node(cfg, rx, xrx, stop_rx).await,
         }
         for a in &accepts {
             a.abort();
@@ -591,7 +588,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, String> {
 }
 
 /// A cluster node: the gateway for this node's sockets, and the broker while this node leads.
-async fn cluster_node(cfg: Arc<ServerConfig>, rx: mpsc::UnboundedReceiver<Input>, stop: oneshot::Receiver<()>) {
+async fn cluster_node(cfg: Arc<ServerConfig>, rx: mpsc::UnboundedReceiver<Input>, xrx: mpsc::UnboundedReceiver<XmppRequest>, stop: oneshot::Receiver<()>) {
     use crate::cluster;
     let cl = cfg.cluster.clone().expect("a cluster node");
     let (nats, down) = match cluster::connect_nats(&cl.nats).await {
@@ -609,6 +606,7 @@ async fn cluster_node(cfg: Arc<ServerConfig>, rx: mpsc::UnboundedReceiver<Input>
         }
     };
     let gateway = tokio::spawn(cluster::gateway(rx, nats.clone(), control.clone(), down, cl.node.clone(), cfg.out_high_water));
+    let xmpp = tokio::spawn(cluster::xmpp::bridge(xrx, nats.clone(), control.clone(), cl.node.clone()));
     let cancel = tokio_util::sync::CancellationToken::new();
     let leader = {
         let (cfg, cancel, nats, control) = (cfg.clone(), cancel.clone(), nats.clone(), control.clone());
@@ -633,6 +631,7 @@ async fn cluster_node(cfg: Arc<ServerConfig>, rx: mpsc::UnboundedReceiver<Input>
     cancel.cancel();
     let _ = leader.await;
     gateway.abort();
+    xmpp.abort();
 }
 
 /// Runs the broker while this node holds the leader lock: `Ok` when the node stops, `Err` when the
@@ -657,7 +656,9 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
     let beat = tokio::spawn(cluster::heartbeat(control.clone(), nats.clone(), node.to_owned(), epoch));
     let asks = tokio::spawn(cluster::asks::answer(nats.clone(), ltx.clone()));
     let (lstop_tx, lstop_rx) = oneshot::channel();
-    let (_xtx, xrx) = mpsc::unbounded_channel();
+    // The nodes' XMPP sessions reach this broker as a single node's own would.
+    let (xtx, xrx) = mpsc::unbounded_channel();
+    let xmpp = tokio::spawn(cluster::xmpp::serve(nats.clone(), xtx, epoch));
     let mut broker_task = tokio::spawn(run(broker, sim, mailroom, switchboard, lrx, lstop_rx, cfg.clone(), xrx, outbox));
     let r = tokio::select! {
         _ = dead => {
@@ -683,6 +684,7 @@ async fn lead(cfg: &Arc<ServerConfig>, nats: &async_nats::Client, control: &asyn
     inbound.abort();
     beat.abort();
     asks.abort();
+    xmpp.abort();
     r
 }
 

@@ -24,6 +24,8 @@ use frontdesk_core::interaction::{ChatMessage, LiveInteraction};
 use frontdesk_core::profile::ClientProfile;
 use frontdesk_core::records::{HistoryFilter, InteractionRecord, Order, Product};
 use frontdesk_core::invitation::Invitation;
+use frontdesk_core::monitor::access::AccessRule;
+use frontdesk_core::monitor::presence::Presentity;
 use frontdesk_core::push::PushTarget;
 use frontdesk_core::{ClientId, InteractionId, InvitationId, Medium, OrderId};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -87,6 +89,7 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS addresses (medium TEXT NOT NULL, address TEXT NOT NULL, client TEXT NOT NULL, PRIMARY KEY (medium, address, client));
              CREATE INDEX IF NOT EXISTS addresses_client ON addresses(client);
              CREATE TABLE IF NOT EXISTS push_targets (client TEXT PRIMARY KEY, json TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS access_rules (presentity TEXT PRIMARY KEY, json TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS attachments (interaction TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (interaction, seq));",
         )
         .map_err(e)?;
@@ -186,6 +189,22 @@ impl DataStore for SqliteStore {
             c.execute("INSERT OR REPLACE INTO push_targets (client, json) VALUES (?1, ?2)", params![client.as_str(), to_json(&targets)]).map_err(e)?;
         }
         Ok(())
+    }
+
+    fn save_access_rules(&mut self, p: &Presentity, rules: &[AccessRule]) -> Result<(), StoreError> {
+        let c = self.write()?;
+        if rules.is_empty() {
+            c.execute("DELETE FROM access_rules WHERE presentity = ?1", params![p.to_string()]).map_err(e)?;
+        } else {
+            c.execute("INSERT OR REPLACE INTO access_rules (presentity, json) VALUES (?1, ?2)", params![p.to_string(), to_json(&(p, rules))]).map_err(e)?;
+        }
+        Ok(())
+    }
+
+    fn load_access_rules(&self) -> Result<Vec<(Presentity, Vec<AccessRule>)>, StoreError> {
+        let mut st = self.conn.prepare("SELECT json FROM access_rules ORDER BY presentity").map_err(e)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(e)?;
+        rows.map(|r| r.map_err(e).and_then(|j| from_json(&j))).collect()
     }
 
     fn load_push_targets(&self) -> Result<Vec<(ClientId, Vec<PushTarget>)>, StoreError> {
@@ -420,6 +439,36 @@ impl DataStore for SqliteStore {
 mod tests {
     use super::*;
     use frontdesk_core::records::{DeliveryDetails, OrderStatus};
+
+    #[test]
+    fn a_clients_block_survives_a_broker_restart_and_clearing_it_is_kept_too() {
+        use frontdesk_core::broker::center::BuiltinRouting;
+        use frontdesk_core::broker::{Broker, BrokerConfig};
+        use frontdesk_core::monitor::access::{Decision, WatcherMatch};
+        use frontdesk_core::monitor::StatusMonitor;
+        use frontdesk_core::principal::Principal;
+        let path = std::env::temp_dir().join(format!("fd-rules-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let broker = || {
+            let verifier = Box::new(frontdesk_core::broker::auth::StaticTokens::new());
+            let mut b = Broker::with_parts(BrokerConfig::default(), verifier, Box::new(SqliteStore::open(&path).unwrap()), Box::new(BuiltinRouting), StatusMonitor::default());
+            b.restore_sessions(frontdesk_core::Timestamp(1)).unwrap();
+            b
+        };
+        let (bob, me) = (Presentity::Client("bob".into()), Principal::Client("bob".into()));
+        let block = vec![AccessRule { watcher: WatcherMatch::Client("alice".into()), decision: Decision::Block }];
+        let mut b = broker();
+        b.set_access_rules(&me, &bob, block.clone()).unwrap();
+        drop(b);
+        let mut b = broker();
+        assert_eq!(b.monitor().access_rules(&bob), &block[..], "the block came back with the broker");
+        let alice = Principal::Client("alice".into());
+        assert!(b.monitor().fetch(&alice, &bob).is_err(), "and still refuses alice");
+        b.set_access_rules(&me, &bob, vec![]).unwrap();
+        drop(b);
+        assert!(broker().monitor().access_rules(&bob).is_empty(), "cleared rules stay cleared");
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn writes_survive_reopening_only_once_committed() {

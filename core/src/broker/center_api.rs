@@ -46,6 +46,7 @@ impl Broker {
     /// Replaces the access rules of a principal's own presentity.
     pub fn set_access_rules(&mut self, who: &Principal, p: &Presentity, rules: Vec<crate::monitor::access::AccessRule>) -> Result<(), BrokerError> {
         self.monitor.set_access_rules(who, p, rules)?;
+        self.dirty_rules.insert(p.clone());
         self.pump();
         Ok(())
     }

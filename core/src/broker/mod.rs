@@ -357,6 +357,8 @@ pub struct Broker {
     /// Mail owed to clients, by id, until the host's mailer delivers it.
     mail: BTreeMap<String, mail::OutboundMail>,
     dirty_mail: HashSet<String>,
+    /// Presentities whose access rules changed since the last commit.
+    dirty_rules: HashSet<Presentity>,
     /// Callbacks taken by agents whose dial the host has not yet taken.
     dials: BTreeSet<InteractionId>,
     /// Recent answers (when, waited) and abandons (when), for the wallboard's service level.
@@ -431,6 +433,7 @@ impl Broker {
             dirty_invitations: HashSet::new(),
             mail: BTreeMap::new(),
             dirty_mail: HashSet::new(),
+            dirty_rules: HashSet::new(),
             dials: BTreeSet::new(),
             sl: (VecDeque::new(), VecDeque::new()),
             pushes: push::Pushes::default(),

@@ -52,6 +52,9 @@ impl Broker {
         for (client, targets) in self.store.load_push_targets()? {
             self.pushes.restore(client, targets);
         }
+        for (p, rules) in self.store.load_access_rules()? {
+            self.monitor.restore_access_rules(p, rules);
+        }
         let mut lives = self.store.load_live()?;
         lives.sort_by_key(|l| l.created_at);
         for mut li in lives {
@@ -185,6 +188,11 @@ impl Broker {
                 None => self.store.delete_mail(&id),
             };
             if let Err(e) = r {
+                self.store_error = Some(e);
+            }
+        }
+        for p in std::mem::take(&mut self.dirty_rules) {
+            if let Err(e) = self.store.save_access_rules(&p, self.monitor.access_rules(&p)) {
                 self.store_error = Some(e);
             }
         }

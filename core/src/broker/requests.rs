@@ -76,7 +76,8 @@ impl Broker {
                 if rules.len() > self.cfg.max_access_rules {
                     return Err(err(ErrorCode::Invalid, format!("rules: at most {} access rules", self.cfg.max_access_rules)));
                 }
-                self.monitor.set_access_rules(&Principal::Client(me.clone()), &Presentity::Client(me), rules)?;
+                self.monitor.set_access_rules(&Principal::Client(me.clone()), &Presentity::Client(me.clone()), rules)?;
+                self.dirty_rules.insert(Presentity::Client(me));
                 Ok(Response::Done)
             }
             Request::ListWatchers => {

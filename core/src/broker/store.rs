@@ -181,6 +181,15 @@ pub trait DataStore: Send {
     fn load_push_targets(&self) -> Result<Vec<(ClientId, Vec<crate::push::PushTarget>)>, StoreError> {
         Ok(vec![])
     }
+    /// Saves the access rules of a presentity (none: forget them), so a block a client set still
+    /// holds after a restart or on another cluster leader.
+    fn save_access_rules(&mut self, _presentity: &Presentity, _rules: &[crate::monitor::access::AccessRule]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Every presentity's access rules, for a broker starting up.
+    fn load_access_rules(&self) -> Result<Vec<(Presentity, Vec<crate::monitor::access::AccessRule>)>, StoreError> {
+        Ok(vec![])
+    }
     /// Stores the bytes of the file carried by message `seq` of an interaction; written in the same
     /// unit as the message, so a message never names a file that is not there.
     fn put_attachment(&mut self, _interaction: &InteractionId, _seq: u64, _data: &[u8]) -> Result<(), StoreError> {

@@ -600,6 +600,11 @@ impl StatusMonitor {
         self.rules.get(p).map_or(&[], |r| r)
     }
 
+    /// Puts back rules read from the store at start-up (their owner set them; nobody watches yet).
+    pub fn restore_access_rules(&mut self, p: Presentity, rules: Vec<AccessRule>) {
+        self.rules.insert(p, rules);
+    }
+
     /// Figures of every queue and medium, agents and media offered, as of the last input.
     pub fn center_status(&self) -> CenterStatus {
         let mut queues = vec![];

@@ -141,8 +141,11 @@ impl Node {
         // Appended, so a failure shows every run of the node; the marker bounds `leads_now`.
         let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         std::io::Write::write_all(&mut log, RESTART_MARK.as_bytes()).unwrap();
+        // No XMPP port unless the test asks for one.
+        let xmpp: &[&str] = if self.args.iter().any(|a| a == "--xmpp-addr") { &[] } else { &["--xmpp-addr", "off"] };
         let child = Command::new(env!("CARGO_BIN_EXE_frontdesk-server"))
-            .args(["--addr", &format!("127.0.0.1:{}", self.port), "--secret", std::str::from_utf8(SECRET).unwrap(), "--no-sim", "--xmpp-addr", "off"])
+            .args(["--addr", &format!("127.0.0.1:{}", self.port), "--secret", std::str::from_utf8(SECRET).unwrap(), "--no-sim"])
+            .args(xmpp)
             .args(["--postgres", &pg.url(), "--nats", &format!("nats://127.0.0.1:{nats_port}"), "--node", &self.name])
             .env("RUST_LOG", "info,rsipstack=warn")
             .env("NO_COLOR", "1")
