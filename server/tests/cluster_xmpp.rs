@@ -10,6 +10,7 @@
 
 mod cluster_support;
 mod common;
+mod interop_support;
 
 use cluster_support::{until, Node, Services};
 use common::{client_token, free_port, Agent, App};
@@ -18,9 +19,7 @@ use frontdesk_core::monitor::access::{AccessRule, Decision, WatcherMatch};
 use frontdesk_core::protocol::AgentRequest;
 use frontdesk_core::status::AgentState;
 use frontdesk_core::Medium;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn xmpp_node(s: &Services, name: &str, xmpp: u16) -> Node {
     s.node(name, &[], &["--xmpp-addr", &format!("127.0.0.1:{xmpp}")])
@@ -29,13 +28,7 @@ fn xmpp_node(s: &Services, name: &str, xmpp: u16) -> Node {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_xmpp_client_on_a_follower_watches_an_agent_across_a_leader_sigkill() {
     let Some(s) = Services::start("cluster-xmpp") else { return };
-    let python = std::env::var("FRONTDESK_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_slixmpp = std::process::Command::new(&python).args(["-c", "import slixmpp"]).output().is_ok_and(|o| o.status.success());
-    if !has_slixmpp {
-        assert!(std::env::var_os("FRONTDESK_PYTHON").is_none(), "{python} cannot import slixmpp");
-        eprintln!("skipped: {python} has no slixmpp; set FRONTDESK_PYTHON to a venv with it (tests/run-all.sh does)");
-        return;
-    }
+    let Some(python) = interop_support::python() else { return };
     let ports = [free_port(), free_port(), free_port()];
     let mut a = xmpp_node(&s, "a", ports[0]);
     until(20, "a leads", || a.leads()).await;
@@ -52,58 +45,29 @@ async fn an_xmpp_client_on_a_follower_watches_an_agent_across_a_leader_sigkill()
     let id = bob.h.with(|c| c.set_access_rules(vec![AccessRule { watcher: WatcherMatch::Client("alice".into()), decision: Decision::Block }]));
     bob.answer(id).await.unwrap();
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/xmpp/interop.py");
-    let mut child = tokio::process::Command::new(python)
-        .args([script, "127.0.0.1", &ports[1].to_string(), "alice@frontdesk.local", &client_token("alice"), "agent-ann@frontdesk.local", "client-bob@frontdesk.local"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python runs");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut steps = vec![];
-    let started = Instant::now();
     let mut failover = Duration::ZERO;
-    let verdict = tokio::time::timeout(Duration::from_secs(90), async {
-        while let Ok(Some(l)) = lines.next_line().await {
-            eprintln!("[{} ms] {l}", started.elapsed().as_millis());
-            match l.as_str() {
-                "STEP agent-available" => {
-                    // The leader dies while alice watches; the change after it must still reach her.
-                    let t = Instant::now();
-                    a.kill();
-                    until(20, "b or c leads", || b.leads() || c.leads()).await;
-                    // C closes its sockets once it hears the new leader; the console comes back after.
-                    until(20, "c moved its sockets", || std::fs::read_to_string(&c.log).is_ok_and(|l| l.contains("a new leader: this node's sockets resume there"))).await;
-                    assert!(ann.reattach(20).await, "ann's console resumes");
-                    failover = t.elapsed();
-                    ann.request(AgentRequest::SetState { state: AgentState::Busy }).await.unwrap();
-                }
-                "STEP agent-on-the-phone" => {
-                    ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap();
-                }
-                _ => {}
-            }
-            if !l.starts_with("STEP ") {
-                return l;
-            }
-            steps.push(l);
+    let args = ["127.0.0.1", &ports[1].to_string(), "alice@frontdesk.local", &client_token("alice"), "agent-ann@frontdesk.local", "client-bob@frontdesk.local"];
+    let r = interop_support::run(&python, &args, async |step| match step {
+        "STEP agent-available" => {
+            // The leader dies while alice watches; the change after it must still reach her.
+            let t = Instant::now();
+            a.kill();
+            until(20, "b or c leads", || b.leads() || c.leads()).await;
+            // C closes its sockets once it hears the new leader; the console comes back after.
+            until(20, "c moved its sockets", || std::fs::read_to_string(&c.log).is_ok_and(|l| l.contains("a new leader: this node's sockets resume there"))).await;
+            assert!(ann.reattach(20).await, "ann's console resumes");
+            failover = t.elapsed();
+            ann.request(AgentRequest::SetState { state: AgentState::Busy }).await.unwrap();
         }
-        "FAIL no verdict".to_string()
+        "STEP agent-on-the-phone" => drop(ann.request(AgentRequest::SetState { state: AgentState::Available }).await.unwrap()),
+        _ => {}
     })
-    .await
-    .unwrap_or_else(|_| "FAIL timed out".into());
-    let status = child.wait().await.unwrap();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use tokio::io::AsyncReadExt;
-        let _ = e.read_to_string(&mut err).await;
-    }
+    .await;
     let blog = std::fs::read_to_string(&b.log).unwrap_or_default();
-    assert_eq!(verdict, "OK", "steps {steps:?}\nstderr: {err}\nnode b: {blog}");
-    assert!(status.success());
+    assert_eq!(r.verdict, "OK", "steps {:?}\nstderr: {}\nnode b: {blog}", r.steps, r.stderr);
+    assert!(r.success);
     // One login: a stream that broke would have started the script's session over.
-    assert_eq!(steps.len(), 6, "{steps:?}");
+    assert_eq!(r.steps.len(), 6, "{:?}", r.steps);
     assert!(blog.contains("opening this node's XMPP sessions again on the leader"), "b's bridge moved its session: {blog}");
     eprintln!("cluster xmpp: leader killed → new leader and console back in {:.1} s; the client kept its stream", failover.as_secs_f64());
     bob.h.shutdown();
