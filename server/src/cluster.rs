@@ -70,6 +70,17 @@ fn incarnation() -> u64 {
     t ^ (u64::from(std::process::id()) << 40)
 }
 
+/// The headers every `fd.out` message to a gateway incarnation carries (the leader's epoch, the
+/// incarnation), with `(key, number)` naming what it is: `q` a numbered message, `t` the last number,
+/// `g` the first one gone.
+fn out_headers(epoch: u64, inc: u64, key: &'static str, n: u64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("e", epoch.to_string().as_str());
+    h.insert("r", inc.to_string().as_str());
+    h.insert(key, n.to_string().as_str());
+    h
+}
+
 fn header<'a>(h: Option<&'a HeaderMap>, k: &str) -> Option<&'a str> {
     h.and_then(|h| h.get(k)).map(|v| v.as_str())
 }
@@ -109,9 +120,17 @@ pub(crate) async fn connect_nats(url: &str) -> Result<(async_nats::Client, mpsc:
 
 /// Who leads, as the heartbeats say.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Leader {
+pub(crate) struct Leader {
     node: String,
-    epoch: u64,
+    pub(crate) epoch: u64,
+}
+
+impl Leader {
+    /// A heartbeat's payload, `<node> <epoch>` (see [`heartbeat`]).
+    pub(crate) fn from_beat(payload: &[u8]) -> Option<Leader> {
+        let (n, e) = std::str::from_utf8(payload).ok()?.split_once(' ')?;
+        Some(Leader { node: n.to_owned(), epoch: e.parse().unwrap_or(0) })
+    }
 }
 
 /// The gateway: the node's sockets, passed to whichever node leads.
@@ -306,9 +325,7 @@ pub(crate) async fn gateway(mut rx: mpsc::UnboundedReceiver<Input>, nats: async_
             }
             b = beats.next() => {
                 let Some(b) = b else { break };
-                let Ok(s) = std::str::from_utf8(&b.payload) else { continue };
-                let Some((n, e)) = s.split_once(' ') else { continue };
-                let now = Leader { node: n.to_owned(), epoch: e.parse().unwrap_or(0) };
+                let Some(now) = Leader::from_beat(&b.payload) else { continue };
                 if !data_up {
                     continue;
                 }
@@ -465,23 +482,14 @@ async fn resend(nats: &async_nats::Client, windows: &Windows, epoch: u64, node: 
         None => (vec![], Some(from)),
     };
     let subject = format!("fd.out.{node}");
-    let head = || {
-        let mut h = HeaderMap::new();
-        h.insert("e", epoch.to_string().as_str());
-        h.insert("r", inc.to_string().as_str());
-        h
-    };
     let n = msgs.len();
     for (q, p) in msgs {
-        let mut h = head();
-        h.insert("q", q.to_string().as_str());
+        let mut h = out_headers(epoch, inc, "q", q);
         h.insert("x", "1");
         let _ = nats.publish_with_headers(subject.clone(), h, p).await;
     }
     if let Some(first) = missing {
-        let mut h = head();
-        h.insert("g", first.to_string().as_str());
-        let _ = nats.publish_with_headers(subject.clone(), h, Bytes::new()).await;
+        let _ = nats.publish_with_headers(subject.clone(), out_headers(epoch, inc, "g", first), Bytes::new()).await;
     }
     info!(%node, from, to, resent = n, missing = ?missing, "fd.out resend asked");
 }
@@ -870,10 +878,7 @@ async fn node_writer(
     let mut buf: Vec<u8> = Vec::new();
     let publish = |buf: &mut Vec<u8>, seq: &mut u64, stats: &mut OutStats| {
         *seq += 1;
-        let mut h = HeaderMap::new();
-        h.insert("e", epoch.to_string().as_str());
-        h.insert("r", inc.to_string().as_str());
-        h.insert("q", seq.to_string().as_str());
+        let h = out_headers(epoch, inc, "q", *seq);
         stats.messages += 1;
         stats.bytes += buf.len() as u64;
         let payload = Bytes::from(std::mem::take(buf));
@@ -888,11 +893,7 @@ async fn node_writer(
             Err(_) => {
                 // Idle: the last number, so a gateway that lost the last messages asks for them.
                 if seq > 0 {
-                    let mut h = HeaderMap::new();
-                    h.insert("e", epoch.to_string().as_str());
-                    h.insert("r", inc.to_string().as_str());
-                    h.insert("t", seq.to_string().as_str());
-                    let _ = nats.publish_with_headers(subject.clone(), h, Bytes::new()).await;
+                    let _ = nats.publish_with_headers(subject.clone(), out_headers(epoch, inc, "t", seq), Bytes::new()).await;
                 }
                 idle = resend::TAIL_AGAIN;
                 continue;

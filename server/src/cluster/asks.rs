@@ -75,8 +75,14 @@ fn unframed(b: &[u8]) -> Option<(&[u8], usize)> {
     Some((b.get(4..end)?, end))
 }
 
-fn unavailable(why: impl Into<String>) -> ErrorBody {
+/// The node could not get the leader's answer (none leads, or it did not answer).
+pub(super) fn unavailable(why: impl Into<String>) -> ErrorBody {
     ErrorBody::new(ErrorCode::Unavailable, why)
+}
+
+/// The leader answered something other than what was asked.
+pub(super) fn wrong_kind() -> ErrorBody {
+    unavailable("an answer of the wrong kind from the leader")
 }
 
 fn too_large(max: usize) -> ErrorBody {
@@ -98,19 +104,18 @@ async fn ask(nats: &async_nats::Client, what: &Ask, bytes: &[u8]) -> Result<(Tol
 
 /// On a gateway: passes a file request to the leader and its answer back to the HTTP handler.
 pub(crate) async fn attach(nats: async_nats::Client, a: AttachReply) {
-    let odd = || unavailable("an answer of the wrong kind from the leader");
     match a {
         AttachReply::Post { who, interaction, name, content_type, data, reply } => {
             let r = ask(&nats, &Ask::Post { who, interaction, name, content_type }, &data).await.and_then(|(t, _)| match t {
                 Told::Posted(m) => Ok(AttachAnswer::Posted(m)),
-                _ => Err(odd()),
+                _ => Err(wrong_kind()),
             });
             let _ = reply.send(r);
         }
         AttachReply::Get { who, interaction, seq, reply } => {
             let r = ask(&nats, &Ask::Get { who, interaction, seq }, &[]).await.and_then(|(t, bytes)| match t {
                 Told::File(meta) => Ok(AttachAnswer::File(meta, bytes.to_vec())),
-                _ => Err(odd()),
+                _ => Err(wrong_kind()),
             });
             let _ = reply.send(r);
         }
@@ -121,7 +126,7 @@ pub(crate) async fn attach(nats: async_nats::Client, a: AttachReply) {
 pub(crate) async fn adopt(nats: async_nats::Client, visitor: ClientId, client: ClientId, reply: oneshot::Sender<Result<usize, ErrorBody>>) {
     let r = ask(&nats, &Ask::Adopt { visitor, client }, &[]).await.and_then(|(t, _)| match t {
         Told::Adopted(n) => Ok(n),
-        _ => Err(unavailable("an answer of the wrong kind from the leader")),
+        _ => Err(wrong_kind()),
     });
     let _ = reply.send(r);
 }
@@ -129,7 +134,7 @@ pub(crate) async fn adopt(nats: async_nats::Client, visitor: ClientId, client: C
 /// On a gateway: passes what the node's SMTP listener asks to the leader's mailroom, and its
 /// answer back to the SMTP conversation.
 pub(crate) async fn mail(nats: async_nats::Client, m: MailInput) {
-    let odd = || "an answer of the wrong kind from the leader".to_owned();
+    let odd = || wrong_kind().message;
     match m {
         MailInput::Received(mail, reply) => {
             let r = match ask(&nats, &Ask::Mail(mail), &[]).await {

@@ -12,6 +12,7 @@
 //! at most a repeated presence. The leader forgets a node's watchers when that node comes back as a
 //! new incarnation (it restarted), so none outlive the sessions that made them.
 
+use super::asks::{unavailable, wrong_kind};
 use crate::xmpp::{XmppPush, XmppRequest};
 use frontdesk_core::monitor::presence::{PresenceDocument, Presentity};
 use frontdesk_core::monitor::WatcherId;
@@ -77,8 +78,12 @@ enum Pushed {
     Ended(Presentity),
 }
 
-fn unavailable(why: impl Into<String>) -> ErrorBody {
-    ErrorBody::new(ErrorCode::Unavailable, why)
+/// A document the leader answered, or why not.
+fn doc(r: Result<Told, ErrorBody>) -> Result<PresenceDocument, ErrorBody> {
+    match r? {
+        Told::Doc(d) => d.map(|d| *d),
+        _ => Err(wrong_kind()),
+    }
 }
 
 async fn ask(nats: &async_nats::Client, what: &Ask) -> Result<Told, ErrorBody> {
@@ -119,7 +124,7 @@ impl Bridge {
     async fn reopen(&mut self, local: WatcherId) -> Result<(), ErrorBody> {
         let Some((principal, subs)) = self.sessions.get(&local).map(|s| (s.principal.clone(), s.subscribed.clone())) else { return Ok(()) };
         let Told::Opened { watcher, epoch, .. } = ask(&self.nats, &Ask::Open { node: self.node.clone(), inc: self.inc, principal: principal.clone() }).await? else {
-            return Err(unavailable("an answer of the wrong kind from the leader"));
+            return Err(wrong_kind());
         };
         self.heard(epoch);
         if let Some(old) = self.sessions.get_mut(&local).and_then(|s| s.remote.replace(watcher)) {
@@ -129,9 +134,9 @@ impl Bridge {
         for p in subs {
             let r = ask(&self.nats, &Ask::Subscribe { node: self.node.clone(), watcher, principal: principal.clone(), presentity: p.clone() }).await?;
             let Some(s) = self.sessions.get_mut(&local) else { return Ok(()) };
-            match r {
-                Told::Doc(Ok(doc)) => drop(s.out.send(XmppPush::Presence(Arc::new(*doc)))),
-                _ => {
+            match doc(Ok(r)) {
+                Ok(d) => drop(s.out.send(XmppPush::Presence(Arc::new(d)))),
+                Err(_) => {
                     s.subscribed.remove(&p);
                     let _ = s.out.send(XmppPush::Ended(p));
                 }
@@ -197,11 +202,7 @@ impl Bridge {
                     let _ = reply.send(Err(unavailable("no leader has this session open yet")));
                     return;
                 };
-                let r = match ask(&self.nats, &Ask::Subscribe { node: self.node.clone(), watcher: remote, principal, presentity: presentity.clone() }).await {
-                    Ok(Told::Doc(r)) => r.map(|d| *d),
-                    Ok(_) => Err(unavailable("an answer of the wrong kind from the leader")),
-                    Err(e) => Err(e),
-                };
+                let r = doc(ask(&self.nats, &Ask::Subscribe { node: self.node.clone(), watcher: remote, principal, presentity: presentity.clone() }).await);
                 if let (Ok(_), Some(s)) = (&r, self.sessions.get_mut(&watcher)) {
                     s.subscribed.insert(presentity);
                 }
@@ -215,11 +216,7 @@ impl Bridge {
                 }
             }
             XmppRequest::Fetch { principal, presentity, reply } => {
-                let r = match ask(&self.nats, &Ask::Fetch { principal, presentity }).await {
-                    Ok(Told::Doc(r)) => r.map(|d| *d),
-                    Ok(_) => Err(unavailable("an answer of the wrong kind from the leader")),
-                    Err(e) => Err(e),
-                };
+                let r = doc(ask(&self.nats, &Ask::Fetch { principal, presentity }).await);
                 let _ = reply.send(r);
             }
             XmppRequest::Status { client, status } => {
@@ -297,11 +294,8 @@ pub(crate) async fn bridge(mut rx: mpsc::UnboundedReceiver<XmppRequest>, nats: a
             }
             m = beats.next() => {
                 let Some(m) = m else { break };
-                let epoch = std::str::from_utf8(&m.payload).ok().and_then(|s| s.split_once(' ')).and_then(|(_, e)| e.parse().ok());
-                if let Some(e) = epoch {
-                    if !b.sessions.is_empty() {
-                        b.heard(e);
-                    }
+                if let Some(l) = super::Leader::from_beat(&m.payload) {
+                    b.heard(l.epoch);
                 }
             }
         }
